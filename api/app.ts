@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { AppContext } from '../core/context';
+import { buildOpenApiDocument } from './openapi';
+import { errorHandler, HttpError, sendProblem } from './problem';
+import { accountRoutes } from './routes/accounts';
+import { operationsRoutes } from './routes/operations';
+import { orderRoutes } from './routes/orders';
+import { paymentRoutes } from './routes/payments';
+import { photoRoutes } from './routes/photos';
+
+const require = createRequire(import.meta.url);
+
+export function createApp(ctx: AppContext): Express {
+  const app = express();
+  app.locals.ctx = ctx;
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('query parser', 'simple');
+
+  app.use(
+    pinoHttp({
+      logger: ctx.logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      // Only method, path (no query string) and status: nothing that could carry personal data.
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' },
+    }),
+  );
+  app.use((req, res, next) => (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues') ? next() : helmet()(req, res, next)));
+  app.use(express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] }));
+
+  const router = express.Router();
+  paymentRoutes(router);
+  accountRoutes(router);
+  photoRoutes(router);
+  orderRoutes(router);
+  operationsRoutes(router, ctx);
+  app.use(router);
+
+  const document = buildOpenApiDocument(ctx.publicUrl);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  // The reference page is served from the swagger-ui-dist package, not a CDN.
+  const swaggerDir = (require('swagger-ui-dist') as { getAbsoluteFSPath(): string }).getAbsoluteFSPath();
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(`<!doctype html><html><head><title>Rasmi API</title><link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>`);
+  });
+  app.get('/docs/init.js', (_req, res) => {
+    res.type('js').send(`window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui' });`);
+  });
+  app.use('/docs/assets', express.static(swaggerDir, { index: false }));
+
+  app.use((req, res) => sendProblem(res, new HttpError(404, 'route_not_found', 'Not found', `No route ${req.method} ${req.path}.`)));
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,60 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { AppContext } from '../core/context';
+import { sha256Hex } from '../core/crypto';
+import type { Role, User } from '../core/db';
+import { HttpError } from './problem';
+
+export type StaffRole = Exclude<Role, 'customer'>;
+
+export function ctxOf(req: Request): AppContext {
+  return req.app.locals.ctx as AppContext;
+}
+
+const unauthorized = () =>
+  new HttpError(401, 'unauthorized', 'Authentication required', 'Send a valid bearer token from POST /v1/auth/token.');
+
+/** Resolves "Authorization: Bearer <token>" to a live session's user; tokens are stored hashed. */
+export async function userForToken(ctx: AppContext, header: string | undefined): Promise<User | undefined> {
+  const token = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(header ?? '')?.[1];
+  if (!token) return undefined;
+  const now = ctx.clock.now();
+  return ctx.db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .selectAll('users')
+    .where('sessions.token_hash', '=', sha256Hex(token))
+    .where('sessions.revoked_at', 'is', null)
+    .where('sessions.expires_at', '>', now)
+    .where('users.status', '=', 'active')
+    .executeTakeFirst();
+}
+
+const LAST_USED_GRANULARITY_MS = 3600_000;
+
+export async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
+  try {
+    const ctx = ctxOf(req);
+    const user = await userForToken(ctx, req.headers.authorization);
+    if (!user) return next(unauthorized());
+    res.locals.user = user;
+    // last_used_at drives personal-data retention (RT3); refreshed at most hourly.
+    const now = ctx.clock.now();
+    if (now.getTime() - new Date(user.last_used_at).getTime() > LAST_USED_GRANULARITY_MS) {
+      await ctx.db.updateTable('users').set({ last_used_at: now }).where('id', '=', user.id).execute();
+    }
+    next();
+  } catch (err) {
+    next(err);
+  }
+}
+
+const STAFF: readonly Role[] = ['support', 'privacy_officer', 'admin'];
+
+/** 403 for a signed-in user without the role; admins hold every staff role. */
+export function requireRole(role: StaffRole) {
+  return (_req: Request, res: Response, next: NextFunction) => {
+    const user = res.locals.user as User;
+    const ok = user.role === 'admin' || user.role === role || (role === 'support' && STAFF.includes(user.role));
+    next(ok ? undefined : new HttpError(403, 'forbidden', 'Forbidden', `This needs the ${role} role.`));
+  };
+}

@@ -1,0 +1,191 @@
+import type { Router } from 'express';
+import { findPackage, findStyle, PACKAGES, STYLES } from '../../core/catalog';
+import type { AppContext } from '../../core/context';
+import { newId, signToken, verifyToken } from '../../core/crypto';
+import type { Headshot, Order } from '../../core/db';
+import { ctxOf } from '../auth';
+import { idempotent } from '../idempotency';
+import { z } from '../openapi';
+import { HttpError, notFound } from '../problem';
+import { route } from '../route';
+import { Cursor, HeadshotOut, IdParam, iso, OrderOut, page } from '../schemas';
+import { photoOut, streamBlob } from './photos';
+
+const CreateOrder = z
+  .object({
+    package_id: z.string().openapi({ example: 'professional' }),
+    style_ids: z.array(z.string()).min(1).max(10).openapi({ example: ['studio-grey', 'navy-gradient'] }),
+    photo_ids: z.array(z.string().max(64)).min(1).max(20),
+  })
+  .openapi('CreateOrder');
+
+const CreatedOrder = z
+  .object({ order: OrderOut, payment: z.object({ processor: z.string(), client_secret: z.string() }) })
+  .openapi('CreatedOrder');
+
+const PackageOut = z.object({ id: z.string(), name: z.string(), max_styles: z.number().int(), photos_per_style: z.number().int(), price_cents: z.number().int(), currency: z.string() }).openapi('Package');
+const StyleOut = z.object({ id: z.string(), name: z.string(), description: z.string(), preview_url: z.string() }).openapi('Style');
+const Link = z.object({ url: z.string(), expires_at: z.string().datetime() }).openapi('DownloadLink');
+
+function headshotOut(h: Headshot): z.infer<typeof HeadshotOut> {
+  return { id: h.id, style_id: h.style_id, photo_id: h.photo_id, status: h.status, width: h.width, height: h.height, failure_code: h.failure_code, content_url: h.status === 'rendered' ? `/v1/headshots/${h.id}/content` : null };
+}
+
+export async function orderOut(ctx: AppContext, o: Order): Promise<z.infer<typeof OrderOut>> {
+  const photos = await ctx.db.selectFrom('order_photos').innerJoin('photos', 'photos.id', 'order_photos.photo_id').selectAll('photos').where('order_photos.order_id', '=', o.id).orderBy('photos.id').execute();
+  const headshots = await ctx.db.selectFrom('headshots').selectAll().where('order_id', '=', o.id).orderBy('id').execute();
+  return {
+    id: o.id,
+    status: o.status,
+    package_id: o.package_id,
+    style_ids: o.styles,
+    amount_cents: o.amount_cents,
+    currency: o.currency,
+    failure: o.failure_code ? { code: o.failure_code, detail: o.failure_detail } : null,
+    created_at: iso(o.created_at)!,
+    paid_at: iso(o.paid_at),
+    delivered_at: iso(o.delivered_at),
+    photos: photos.map(photoOut),
+    headshots: headshots.map(headshotOut),
+  };
+}
+
+async function ownedOrder(ctx: AppContext, userId: string, id: string): Promise<Order> {
+  const o = await ctx.db.selectFrom('orders').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+  if (!o) throw notFound('Order');
+  return o;
+}
+
+async function ownedHeadshot(ctx: AppContext, userId: string, id: string): Promise<Headshot & { blob_id: string }> {
+  const h = await ctx.db.selectFrom('headshots').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+  if (!h || h.status !== 'rendered' || !h.blob_id) throw notFound('Headshot');
+  return h as Headshot & { blob_id: string };
+}
+
+export function orderRoutes(router: Router): void {
+  route(
+    router,
+    { method: 'get', path: '/v1/packages', summary: 'Packages on offer', tags: ['Catalog'], auth: 'none', responses: { 200: { description: 'Packages', schema: z.object({ items: z.array(PackageOut) }) } } },
+    async (_req, res) => {
+      res.json({ items: PACKAGES.map((p) => ({ id: p.id, name: p.name, max_styles: p.maxStyles, photos_per_style: p.photosPerStyle, price_cents: p.priceCents, currency: p.currency })) });
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/styles', summary: 'Headshot styles', tags: ['Catalog'], auth: 'none', responses: { 200: { description: 'Styles', schema: z.object({ items: z.array(StyleOut) }) } } },
+    async (_req, res) => {
+      res.json({ items: STYLES.map((s) => ({ id: s.id, name: s.name, description: s.description, preview_url: `/v1/styles/${s.id}/preview` })) });
+    },
+  );
+
+  route(
+    router,
+    {
+      method: 'post',
+      path: '/v1/orders',
+      summary: 'Order headshots; answers with the payment to confirm',
+      tags: ['Orders'],
+      auth: 'user',
+      body: CreateOrder,
+      responses: { 201: { description: 'Order awaiting payment', schema: CreatedOrder } },
+      errors: { 404: 'not_found', 422: 'unknown_package, unknown_style, too_many_styles, idempotency_key_reused', 502: 'payment_processor_unavailable' },
+    },
+    async (req, res, { user, body }) => {
+      const ctx = ctxOf(req);
+      await idempotent(ctx, req, res, user.id, async () => {
+        const pkg = findPackage(body.package_id);
+        if (!pkg) throw new HttpError(422, 'unknown_package', 'Unknown package', `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`);
+        const styles = [...new Set(body.style_ids)];
+        const unknown = styles.filter((s) => !findStyle(s));
+        if (unknown.length) throw new HttpError(422, 'unknown_style', 'Unknown style', `Unknown style ids: ${unknown.join(', ')}.`);
+        if (styles.length > pkg.maxStyles) throw new HttpError(422, 'too_many_styles', 'Too many styles', `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`);
+        const photoIds = [...new Set(body.photo_ids)];
+        const owned = await ctx.db.selectFrom('photos').select('id').where('user_id', '=', user.id).where('id', 'in', photoIds).execute();
+        if (owned.length !== photoIds.length) throw notFound('Photo');
+
+        const now = ctx.clock.now();
+        const orderId = newId('ord');
+        const paymentId = newId('pay');
+        await ctx.db.transaction().execute(async (trx) => {
+          await trx.insertInto('orders').values({ id: orderId, user_id: user.id, package_id: pkg.id, styles: JSON.stringify(styles), status: 'awaiting_payment', amount_cents: pkg.priceCents, currency: pkg.currency, failure_code: null, failure_detail: null, created_at: now, paid_at: null, delivered_at: null }).execute();
+          await trx.insertInto('order_photos').values(photoIds.map((photo_id) => ({ order_id: orderId, photo_id }))).execute();
+          await trx.insertInto('payments').values({ id: paymentId, order_id: orderId, user_id: user.id, processor: ctx.payments.name, processor_ref: paymentId, amount_cents: pkg.priceCents, currency: pkg.currency, status: 'pending', created_at: now, succeeded_at: null }).execute();
+        });
+        let intent;
+        try {
+          intent = await ctx.payments.createPayment({ paymentId, orderId, amountCents: pkg.priceCents, currency: pkg.currency });
+        } catch (err) {
+          req.log?.warn({ err, orderId }, 'payment processor failed; order withdrawn');
+          await ctx.db.deleteFrom('orders').where('id', '=', orderId).execute();
+          await ctx.db.deleteFrom('payments').where('id', '=', paymentId).execute();
+          throw new HttpError(502, 'payment_processor_unavailable', 'Payment processor unavailable', 'Nothing was charged; try again shortly.');
+        }
+        await ctx.db.updateTable('payments').set({ processor_ref: intent.processorRef }).where('id', '=', paymentId).execute();
+        const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirstOrThrow();
+        return { status: 201, body: { order: await orderOut(ctx, order), payment: { processor: ctx.payments.name, client_secret: intent.clientSecret } } };
+      });
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/orders', summary: 'Your orders', tags: ['Orders'], auth: 'user', query: Cursor, responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'OrderPage') } } },
+    async (req, res, { user, query }) => {
+      const ctx = ctxOf(req);
+      let q = ctx.db.selectFrom('orders').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
+      if (query.cursor) q = q.where('id', '<', query.cursor);
+      const rows = await q.execute();
+      const items = rows.slice(0, query.limit);
+      res.json({ items: await Promise.all(items.map((o) => orderOut(ctx, o))), next_cursor: rows.length > query.limit ? items[items.length - 1].id : null });
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/orders/:id', summary: 'Order status with each photo\'s verdict and the headshots', tags: ['Orders'], auth: 'user', params: IdParam, responses: { 200: { description: 'Order', schema: OrderOut } }, errors: { 404: 'not_found' } },
+    async (req, res, { user, params }) => {
+      const ctx = ctxOf(req);
+      res.json(await orderOut(ctx, await ownedOrder(ctx, user.id, params.id)));
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/headshots/:id/content', summary: 'Download a headshot', tags: ['Headshots'], auth: 'user', params: IdParam, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found' } },
+    async (req, res, { user, params }) => {
+      const ctx = ctxOf(req);
+      const h = await ownedHeadshot(ctx, user.id, params.id);
+      const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', h.blob_id).executeTakeFirstOrThrow();
+      await streamBlob(ctx, blob, res, `rasmi-${h.style_id}-${h.id}.jpg`);
+    },
+  );
+
+  route(
+    router,
+    { method: 'post', path: '/v1/headshots/:id/link', summary: 'A download link for one headshot that expires within minutes', tags: ['Headshots'], auth: 'user', params: IdParam, responses: { 201: { description: 'Signed link', schema: Link } }, errors: { 404: 'not_found' } },
+    async (req, res, { user, params }) => {
+      const ctx = ctxOf(req);
+      const h = await ownedHeadshot(ctx, user.id, params.id);
+      const exp = Math.floor(ctx.clock.now().getTime() / 1000) + ctx.config.DOWNLOAD_LINK_TTL_SECONDS;
+      const token = signToken(ctx.config.LINK_SECRET, 'download', { h: h.id, u: user.id, exp });
+      res.status(201).json({ url: `${ctx.publicUrl}/v1/downloads/${token}`, expires_at: new Date(exp * 1000).toISOString() });
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/downloads/:token', summary: 'Follow a signed download link', tags: ['Headshots'], auth: 'none', params: z.object({ token: z.string().max(512) }), responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 403: 'link_invalid', 410: 'link_expired' } },
+    async (req, res, { params }) => {
+      const ctx = ctxOf(req);
+      const claim = verifyToken<{ h: string; u: string; exp: number }>(ctx.config.LINK_SECRET, 'download', params.token);
+      if (!claim) throw new HttpError(403, 'link_invalid', 'Invalid link', 'This download link is not valid.');
+      if (claim.exp * 1000 < ctx.clock.now().getTime()) throw new HttpError(410, 'link_expired', 'Link expired', 'Ask for a new link from your order.');
+      const h = await ownedHeadshot(ctx, claim.u, claim.h).catch(() => {
+        throw new HttpError(410, 'link_expired', 'No longer available', 'This headshot is no longer available.');
+      });
+      const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', h.blob_id).executeTakeFirstOrThrow();
+      await streamBlob(ctx, blob, res, `rasmi-${h.style_id}-${h.id}.jpg`);
+    },
+  );
+}

@@ -1,0 +1,157 @@
+import type { Router } from 'express';
+import type { AppContext } from '../../core/context';
+import { newId } from '../../core/crypto';
+import type { Photo } from '../../core/db';
+import { ImageRejected, MIME, normaliseUpload } from '../../core/images';
+import { ctxOf } from '../auth';
+import { readSingleImage } from '../multipart';
+import { z } from '../openapi';
+import { HttpError, notFound } from '../problem';
+import { route } from '../route';
+import { Cursor, IdParam, iso, page, PhotoOut, type Verdict } from '../schemas';
+
+export function photoOut(p: Photo): z.infer<typeof PhotoOut> {
+  return {
+    id: p.id,
+    detected_type: p.detected_type as z.infer<typeof PhotoOut>['detected_type'],
+    size_bytes: Number(p.size_bytes),
+    width: p.width,
+    height: p.height,
+    uploaded_at: iso(p.uploaded_at)!,
+    status: p.status,
+    verdict: (p.verdict as z.infer<typeof Verdict> | null) ?? null,
+  };
+}
+
+export async function ownedPhoto(ctx: AppContext, userId: string, id: string): Promise<Photo> {
+  const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+  if (!photo) throw notFound('Photo');
+  return photo;
+}
+
+const REJECT_STATUS: Record<ImageRejected['code'], number> = { unsupported_type: 415, too_many_pixels: 413, corrupt_image: 422 };
+
+export function photoRoutes(router: Router): void {
+  route(
+    router,
+    {
+      method: 'post',
+      path: '/v1/photos',
+      summary: 'Upload a selfie',
+      tags: ['Photos'],
+      auth: 'user',
+      requestBody: {
+        content: {
+          'multipart/form-data': {
+            schema: { type: 'object', required: ['photo'], properties: { photo: { type: 'string', format: 'binary', description: 'JPEG, PNG, WebP or HEIC' } } },
+          },
+        },
+      },
+      responses: { 201: { description: 'Stored, oriented and stripped of metadata', schema: PhotoOut } },
+      errors: { 400: 'missing_file, malformed_multipart', 413: 'upload_too_large, too_many_pixels', 415: 'unsupported_type, multipart_required', 422: 'corrupt_image', 429: 'too_many_photos' },
+    },
+    async (req, res, { user }) => {
+      const ctx = ctxOf(req);
+      const count = await ctx.db.selectFrom('photos').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', user.id).executeTakeFirstOrThrow();
+      if (Number(count.n) >= ctx.config.UPLOAD_MAX_FILES_PER_USER) {
+        throw new HttpError(429, 'too_many_photos', 'Photo limit reached', `You can keep at most ${ctx.config.UPLOAD_MAX_FILES_PER_USER} photos; delete some first.`);
+      }
+      const upload = await readSingleImage(req, { field: 'photo', maxBytes: ctx.config.UPLOAD_MAX_BYTES });
+      let image;
+      try {
+        image = await normaliseUpload(upload.data, upload.type, ctx.config.UPLOAD_MAX_PIXELS);
+      } catch (err) {
+        if (err instanceof ImageRejected) throw new HttpError(REJECT_STATUS[err.code], err.code, 'Photo refused', err.message);
+        throw err;
+      }
+      const now = ctx.clock.now();
+      const blob = await ctx.storage.put(ctx.db, { userId: user.id, role: 'originals', contentType: MIME.jpeg, data: image.data, at: now });
+      try {
+        const photo = await ctx.db
+          .insertInto('photos')
+          .values({ id: newId('pho'), user_id: user.id, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: image.width, height: image.height, uploaded_at: now, verdict: null, processed_at: null })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(photo));
+      } catch (err) {
+        await ctx.storage.remove(ctx.db, blob);
+        throw err;
+      }
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/photos', summary: 'List your photos', tags: ['Photos'], auth: 'user', query: Cursor, responses: { 200: { description: 'Newest first', schema: page(PhotoOut, 'PhotoPage') } } },
+    async (req, res, { user, query }) => {
+      const ctx = ctxOf(req);
+      let q = ctx.db.selectFrom('photos').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
+      if (query.cursor) q = q.where('id', '<', query.cursor);
+      const rows = await q.execute();
+      const more = rows.length > query.limit;
+      const items = rows.slice(0, query.limit);
+      res.json({ items: items.map(photoOut), next_cursor: more ? items[items.length - 1].id : null });
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/photos/:id', summary: 'One photo with its quality verdict', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 200: { description: 'Photo', schema: PhotoOut } }, errors: { 404: 'not_found' } },
+    async (req, res, { user, params }) => {
+      res.json(photoOut(await ownedPhoto(ctxOf(req), user.id, params.id)));
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/photos/:id/content', summary: 'Download your photo (as stored: oriented, no metadata)', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found' } },
+    async (req, res, { user, params }) => {
+      const ctx = ctxOf(req);
+      const photo = await ownedPhoto(ctx, user.id, params.id);
+      const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
+      await streamBlob(ctx, blob, res);
+    },
+  );
+
+  route(
+    router,
+    { method: 'delete', path: '/v1/photos/:id', summary: 'Delete a photo now', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 204: { description: 'Deleted from the store and the database' } }, errors: { 404: 'not_found', 409: 'photo_in_use' } },
+    async (req, res, { user, params }) => {
+      const ctx = ctxOf(req);
+      const photo = await ownedPhoto(ctx, user.id, params.id);
+      const busy = await ctx.db
+        .selectFrom('order_photos')
+        .innerJoin('orders', 'orders.id', 'order_photos.order_id')
+        .select('orders.id')
+        .where('order_photos.photo_id', '=', photo.id)
+        .where('orders.status', 'in', ['received', 'processing'])
+        .executeTakeFirst();
+      if (busy) throw new HttpError(409, 'photo_in_use', 'Photo is being processed', 'Wait until the order using it is ready, then delete it.');
+      const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
+      await ctx.storage.removeObject(blob);
+      await ctx.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('photos').where('id', '=', photo.id).execute();
+        await trx.deleteFrom('blobs').where('id', '=', blob.id).execute();
+      });
+      res.status(204).end();
+    },
+  );
+}
+
+/** Streams a decrypted object to the response; the store only ever holds ciphertext. */
+export async function streamBlob(ctx: AppContext, blob: import('../../core/db').Blob, res: import('express').Response, filename?: string): Promise<void> {
+  const stream = await ctx.storage.stream(blob);
+  res.setHeader('Content-Type', blob.content_type);
+  res.setHeader('Content-Length', String(blob.size_bytes));
+  res.setHeader('Cache-Control', 'private, no-store');
+  if (filename) res.setHeader('Content-Disposition', `attachment; filename="${filename}"`);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('error', (err) => {
+      res.destroy(err);
+      reject(err);
+    });
+    res.on('finish', resolve);
+    res.on('close', resolve);
+    stream.pipe(res);
+  });
+}

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+
+/**
+ * The one place the environment is read. Local defaults let `npm start` and the demo run on a
+ * developer machine with only Postgres and Redis; in production every secret must be set, and a
+ * wrong or missing value stops start-up with a message that names the variable.
+ */
+
+const LOCAL_MASTER_KEY = 'local:' + '11'.repeat(32);
+const LOCAL_PII_KEY = 'local:' + '22'.repeat(32);
+const LOCAL_SECRET = 'local-development-secret-do-not-use-in-production';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+const days = (def: number) => z.coerce.number().positive().default(def);
+/** A keyring: "id:hex64[,id:hex64...]". The first key encrypts; all of them decrypt. */
+const keyring = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+:[0-9a-fA-F]{64}(,[A-Za-z0-9_-]+:[0-9a-fA-F]{64})*$/, 'expected id:hex64[,id:hex64...] (32-byte keys)');
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PORT: int(3000),
+  /** Where clients reach the API; used in emails and signed links. */
+  PUBLIC_URL: z.string().url().default('http://localhost:3000'),
+
+  DATABASE_URL: z.string().url().default('postgres://root@127.0.0.1:5432/rasmi'),
+  DATABASE_POOL_SIZE: int(10),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Key prefix for every BullMQ key, so several deployments (or test files) share one Redis. */
+  QUEUE_PREFIX: z.string().min(1).default('rasmi'),
+
+  /** S3 endpoint (MinIO in production). Unset in local mode: an in-process S3 server is started. */
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_ACCESS_KEY: z.string().default('S3RVER'),
+  S3_SECRET_KEY: z.string().default('S3RVER'),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_BUCKET_ORIGINALS: z.string().default('rasmi-originals'),
+  S3_BUCKET_HEADSHOTS: z.string().default('rasmi-headshots'),
+  LOCAL_S3_DIR: z.string().default('.data/s3'),
+
+  /** Wraps the per-object data keys of photos (SC1). */
+  MASTER_KEYS: keyring.default(LOCAL_MASTER_KEY),
+  /** Encrypts email, name and phone in the database (SC2); also keys the email look-up HMAC. */
+  PII_KEYS: keyring.default(LOCAL_PII_KEY),
+  /** Keys the HMAC of normalised emails used for look-up and uniqueness; never rotated in place. */
+  PII_HASH_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters').default('33'.repeat(32)),
+  /** Signs download links (SC5). */
+  LINK_SECRET: z.string().min(32).default(LOCAL_SECRET),
+
+  UPLOAD_MAX_BYTES: int(25 * 1024 * 1024),
+  UPLOAD_MAX_PIXELS: int(50_000_000),
+  UPLOAD_MAX_FILES_PER_USER: int(50),
+
+  SESSION_TTL_HOURS: z.coerce.number().positive().default(24 * 30),
+  SIGN_IN_CODE_TTL_MINUTES: z.coerce.number().positive().default(15),
+  DOWNLOAD_LINK_TTL_SECONDS: z.coerce.number().int().positive().max(900).default(300),
+
+  /** local: confirms payments itself by calling our own webhook (development and tests only). */
+  PAYMENT_PROCESSOR: z.enum(['local', 'stripe']).default('local'),
+  PAYMENT_WEBHOOK_SECRET: z.string().min(16).default('whsec_local_development_only'),
+  PAYMENT_WEBHOOK_TOLERANCE_SECONDS: int(300),
+  STRIPE_SECRET_KEY: z.string().optional(),
+
+  /** Postmark server token; unset means mail goes to the local outbox folder. */
+  POSTMARK_TOKEN: z.string().optional(),
+  /** Postmark API base, overridable so tests talk to a local server that speaks its API. */
+  POSTMARK_API_URL: z.string().url().default('https://api.postmarkapp.com'),
+  MAIL_FROM: z.string().default('Rasmi <headshots@rasmi.com>'),
+  MAIL_OUTBOX_DIR: z.string().default('.data/outbox'),
+
+  /** Execution providers in order of preference; cpu is always the last resort. */
+  ONNX_PROVIDERS: z
+    .string()
+    .default('cpu')
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)),
+  ANALYSIS_CONCURRENCY: int(2),
+  RENDER_CONCURRENCY: int(1),
+  DELIVERY_CONCURRENCY: int(5),
+  PRIVACY_CONCURRENCY: int(5),
+  /** Finished jobs are removed by age so job data never outlives what it mentions (RT6). */
+  JOB_KEEP_COMPLETED_SECONDS: int(24 * 3600),
+  JOB_KEEP_FAILED_SECONDS: int(7 * 24 * 3600),
+  JOB_ATTEMPTS: int(5),
+
+  /** Retention periods, as the privacy policy states them (§7). */
+  RETENTION_ORIGINALS_DAYS: days(30),
+  RETENTION_HEADSHOTS_DAYS: days(90),
+  RETENTION_PERSONAL_DATA_DAYS: days(365),
+  RETENTION_TRANSACTIONS_DAYS: days(7 * 365),
+
+  HEADSHOT_SIZE: int(1024),
+  RUN_MIGRATIONS: bool.optional(),
+});
+
+export type Config = z.infer<typeof schema>;
+
+const SECRETS = ['MASTER_KEYS', 'PII_KEYS', 'PII_HASH_KEY', 'LINK_SECRET', 'PAYMENT_WEBHOOK_SECRET'] as const;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = parsed.data;
+  if (config.NODE_ENV === 'production') {
+    const problems: string[] = [];
+    for (const name of SECRETS) {
+      if (!env[name]) problems.push(`  ${name}: must be set in production`);
+      else if (env[name] === String(schema.shape[name].parse(undefined))) problems.push(`  ${name}: the local development value cannot be used in production`);
+    }
+    if (!env.DATABASE_URL) problems.push('  DATABASE_URL: must be set in production');
+    if (!env.REDIS_URL) problems.push('  REDIS_URL: must be set in production');
+    if (!config.S3_ENDPOINT) problems.push('  S3_ENDPOINT: must be set in production (the in-process S3 server is for local use)');
+    if (config.PAYMENT_PROCESSOR === 'local') problems.push('  PAYMENT_PROCESSOR: the local processor refuses to run in production');
+    if (config.PAYMENT_PROCESSOR === 'stripe' && !config.STRIPE_SECRET_KEY) problems.push('  STRIPE_SECRET_KEY: required when PAYMENT_PROCESSOR=stripe');
+    if (!config.POSTMARK_TOKEN) problems.push('  POSTMARK_TOKEN: must be set in production (the local outbox is for development)');
+    if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+  }
+  return config;
+}
+
+export const DAY_MS = 24 * 3600 * 1000;

@@ -1,0 +1,166 @@
+import { createCipheriv, createDecipheriv, type DecipherGCM, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+/**
+ * AES-256-GCM everywhere: PII fields in the database (SC2) and photo objects in the store (SC1).
+ * Keys come as a keyring "id:hex,id:hex": the first encrypts, every one decrypts, so a new key can
+ * be put in front and old data re-wrapped at leisure.
+ */
+
+export interface Keyring {
+  current: { id: string; key: Buffer };
+  byId: Map<string, Buffer>;
+}
+
+export function parseKeyring(spec: string): Keyring {
+  const byId = new Map<string, Buffer>();
+  for (const part of spec.split(',')) {
+    const [id, hex] = part.split(':');
+    byId.set(id, Buffer.from(hex, 'hex'));
+  }
+  const [firstId] = spec.split(':');
+  return { current: { id: firstId, key: byId.get(firstId)! }, byId };
+}
+
+function keyFor(ring: Keyring, kid: string): Buffer {
+  const key = ring.byId.get(kid);
+  if (!key) throw new Error(`no key with id ${kid} in the keyring`);
+  return key;
+}
+
+const IV = 12;
+const TAG = 16;
+
+function seal(key: Buffer, plain: Buffer): Buffer {
+  const iv = randomBytes(IV);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  const ct = Buffer.concat([c.update(plain), c.final()]);
+  return Buffer.concat([iv, ct, c.getAuthTag()]);
+}
+
+function open(key: Buffer, sealed: Buffer): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV));
+  d.setAuthTag(sealed.subarray(sealed.length - TAG));
+  return Buffer.concat([d.update(sealed.subarray(IV, sealed.length - TAG)), d.final()]);
+}
+
+/** A database field: "v1.<kid>.<base64 iv|ciphertext|tag>". */
+export function encryptField(ring: Keyring, plain: string): string {
+  return `v1.${ring.current.id}.${seal(ring.current.key, Buffer.from(plain, 'utf8')).toString('base64')}`;
+}
+
+export function decryptField(ring: Keyring, field: string): string {
+  const [, kid, body] = field.split('.');
+  return open(keyFor(ring, kid), Buffer.from(body, 'base64')).toString('utf8');
+}
+
+export function fieldKeyId(field: string): string {
+  return field.split('.')[1];
+}
+
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** Keyed hash of the normalised email, for look-up and uniqueness without storing it in clear. */
+export function emailLookupHash(hashKeyHex: string, email: string): string {
+  return createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update(normaliseEmail(email)).digest('hex');
+}
+
+/** Per-object data key, wrapped by the current master key. */
+export function newDataKey(ring: Keyring): { dek: Buffer; wrapped: Buffer; kid: string } {
+  const dek = randomBytes(32);
+  return { dek, wrapped: seal(ring.current.key, dek), kid: ring.current.id };
+}
+
+export function unwrapDataKey(ring: Keyring, kid: string, wrapped: Buffer): Buffer {
+  return open(keyFor(ring, kid), wrapped);
+}
+
+/** Encrypts a whole buffer for the object store: iv | ciphertext | tag. */
+export function encryptObject(dek: Buffer, plain: Buffer): Buffer {
+  return seal(dek, plain);
+}
+
+export function decryptObject(dek: Buffer, sealed: Buffer): Buffer {
+  return open(dek, sealed);
+}
+
+/** Streams iv | ciphertext | tag back to plaintext, holding back the last 16 bytes for the tag. */
+export function decryptingStream(dek: Buffer): Transform {
+  let head = Buffer.alloc(0);
+  let decipher: DecipherGCM | undefined;
+  let tail = Buffer.alloc(0);
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      if (!decipher) {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < IV) return cb();
+        decipher = createDecipheriv('aes-256-gcm', dek, head.subarray(0, IV));
+        chunk = head.subarray(IV);
+      }
+      const data = Buffer.concat([tail, chunk]);
+      const keep = Math.min(TAG, data.length);
+      tail = data.subarray(data.length - keep);
+      cb(null, decipher.update(data.subarray(0, data.length - keep)));
+    },
+    flush(cb: TransformCallback) {
+      try {
+        if (!decipher || tail.length < TAG) throw new Error('encrypted object is truncated');
+        decipher.setAuthTag(tail);
+        cb(null, decipher.final());
+      } catch (err) {
+        cb(err as Error);
+      }
+    },
+  });
+}
+
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+export function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Opaque, roughly time-ordered ids: prefix, 10 chars of time, 16 of randomness (base32). */
+const B32 = '0123456789abcdefghjkmnpqrstvwxyz';
+export function newId(prefix: string): string {
+  let t = Date.now();
+  let time = '';
+  for (let i = 0; i < 10; i++) {
+    time = B32[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const rnd = randomBytes(16);
+  let r = '';
+  for (let i = 0; i < 16; i++) r += B32[rnd[i] % 32];
+  return `${prefix}_${time}${r}`;
+}
+
+/** An HMAC-signed, expiring token "base64url(json).base64url(sig)" for one purpose. */
+export function signToken(secret: string, purpose: string, payload: Record<string, unknown>): string {
+  const body = Buffer.from(JSON.stringify({ ...payload, p: purpose })).toString('base64url');
+  const sig = createHmac('sha256', secret).update(body).digest('base64url');
+  return `${body}.${sig}`;
+}
+
+export function verifyToken<T extends Record<string, unknown>>(secret: string, purpose: string, token: string): T | null {
+  const [body, sig] = token.split('.');
+  if (!body || !sig) return null;
+  const expected = createHmac('sha256', secret).update(body).digest('base64url');
+  if (!safeEqual(sig, expected)) return null;
+  try {
+    const payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as T & { p?: string };
+    return payload.p === purpose ? payload : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,210 @@
+import { Kysely, PostgresDialect, type ColumnType, type Generated, type Selectable } from 'kysely';
+import pg from 'pg';
+
+// bigint columns hold byte sizes well under 2^53: read them as numbers.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface PolicyVersionsTable {
+  id: string;
+  last_updated: ColumnType<Date, string, string>;
+  published_at: Timestamp;
+  significant: boolean;
+  material: boolean;
+  text: string;
+}
+
+export type Role = 'customer' | 'support' | 'privacy_officer' | 'admin';
+export type UserStatus = 'active' | 'deleting' | 'deleted';
+
+export interface UsersTable {
+  id: string;
+  email_hash: string;
+  email_enc: string;
+  name_enc: string;
+  phone_enc: string | null;
+  role: Generated<Role>;
+  status: Generated<UserStatus>;
+  adult_confirmed_at: Timestamp;
+  policy_version_id: string;
+  policy_accepted_at: Timestamp;
+  whatsapp_opt_in: Generated<boolean>;
+  marketing_opt_in: Generated<boolean>;
+  created_at: Timestamp;
+  last_used_at: Timestamp;
+}
+
+export interface SignInCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  attempts: Generated<number>;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  consumed_at: Timestamp | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+}
+
+export interface BlobsTable {
+  id: string;
+  user_id: string | null;
+  bucket: string;
+  object_key: string;
+  dek: Buffer;
+  kid: string;
+  content_type: string;
+  size_bytes: number;
+  created_at: Timestamp;
+}
+
+export type PhotoStatus = 'uploaded' | 'analysing' | 'usable' | 'rejected';
+
+export interface PhotosTable {
+  id: string;
+  user_id: string;
+  blob_id: string;
+  detected_type: string;
+  size_bytes: number;
+  width: number;
+  height: number;
+  uploaded_at: Timestamp;
+  status: Generated<PhotoStatus>;
+  verdict: ColumnType<unknown, string | null, string | null> | null;
+  processed_at: Timestamp | null;
+}
+
+export type OrderStatus = 'awaiting_payment' | 'received' | 'processing' | 'ready' | 'failed';
+
+export interface OrdersTable {
+  id: string;
+  user_id: string;
+  package_id: string;
+  styles: ColumnType<string[], string, string>;
+  status: OrderStatus;
+  amount_cents: number;
+  currency: string;
+  failure_code: string | null;
+  failure_detail: string | null;
+  created_at: Timestamp;
+  paid_at: Timestamp | null;
+  delivered_at: Timestamp | null;
+}
+
+export interface OrderPhotosTable {
+  order_id: string;
+  photo_id: string;
+}
+
+export type HeadshotStatus = 'pending' | 'rendered' | 'failed';
+
+export interface HeadshotsTable {
+  id: string;
+  order_id: string;
+  user_id: string;
+  photo_id: string | null;
+  style_id: string;
+  status: Generated<HeadshotStatus>;
+  blob_id: string | null;
+  width: number | null;
+  height: number | null;
+  failure_code: string | null;
+  created_at: Timestamp;
+  rendered_at: Timestamp | null;
+  delivered_at: Timestamp | null;
+}
+
+export interface PaymentsTable {
+  id: string;
+  order_id: string | null;
+  user_id: string | null;
+  processor: string;
+  processor_ref: string;
+  amount_cents: number;
+  currency: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  created_at: Timestamp;
+  succeeded_at: Timestamp | null;
+}
+
+export interface WebhookEventsTable {
+  id: string;
+  type: string;
+  received_at: Timestamp;
+}
+
+export interface IdempotencyKeysTable {
+  user_id: string;
+  key: string;
+  route: string;
+  request_hash: string;
+  status: number;
+  body: ColumnType<unknown, string, string>;
+  created_at: Timestamp;
+}
+
+export interface NotificationsTable {
+  id: string;
+  user_id: string | null;
+  channel: 'email' | 'whatsapp';
+  kind: string;
+  dedupe_key: string;
+  status: 'sending' | 'sent' | 'failed';
+  provider_message_id: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
+}
+
+export interface Database {
+  policy_versions: PolicyVersionsTable;
+  users: UsersTable;
+  sign_in_codes: SignInCodesTable;
+  sessions: SessionsTable;
+  blobs: BlobsTable;
+  photos: PhotosTable;
+  orders: OrdersTable;
+  order_photos: OrderPhotosTable;
+  headshots: HeadshotsTable;
+  payments: PaymentsTable;
+  webhook_events: WebhookEventsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  notifications: NotificationsTable;
+}
+
+export type Db = Kysely<Database>;
+export type User = Selectable<UsersTable>;
+export type Photo = Selectable<PhotosTable>;
+export type Order = Selectable<OrdersTable>;
+export type Headshot = Selectable<HeadshotsTable>;
+export type Blob = Selectable<BlobsTable>;
+
+export function createDb(url: string, poolSize = 10): Db {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
+  // A dropped connection must not crash the process; the next query gets a fresh one.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Creates the database named in url if it is missing (local mode and tests). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (!rowCount) await client.query(`create database "${name.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}

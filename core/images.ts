@@ -1,0 +1,76 @@
+import sharp, { type Metadata, type Sharp } from 'sharp';
+
+/** Types accepted for upload, told from the bytes, never from the name or Content-Type (PH1). */
+export type ImageType = 'jpeg' | 'png' | 'webp' | 'heic';
+
+export const MIME: Record<ImageType, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  heic: 'image/heic',
+};
+
+export function sniffImageType(head: Buffer): ImageType | null {
+  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
+  if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png';
+  if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP') return 'webp';
+  if (head.length >= 12 && head.toString('latin1', 4, 8) === 'ftyp' && /^(heic|heix|hevc|heim|heis|mif1|msf1)$/.test(head.toString('latin1', 8, 12))) return 'heic';
+  return null;
+}
+
+export class ImageRejected extends Error {
+  constructor(readonly code: 'unsupported_type' | 'too_many_pixels' | 'corrupt_image', message: string) {
+    super(message);
+  }
+}
+
+export interface NormalisedImage {
+  /** sRGB JPEG, EXIF orientation applied, every metadata block stripped (PH3). */
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+/** One sharp pipeline for every untrusted image: pixel cap, decode once, orient, sRGB, strip. */
+export function openImage(input: Buffer, maxPixels: number): Sharp {
+  return sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true }).rotate().toColourspace('srgb');
+}
+
+export async function normaliseUpload(input: Buffer, type: ImageType, maxPixels: number): Promise<NormalisedImage> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch {
+    throw new ImageRejected('corrupt_image', 'The file could not be read as an image.');
+  }
+  if (!meta.width || !meta.height) throw new ImageRejected('corrupt_image', 'The image has no dimensions.');
+  if (meta.width * meta.height > maxPixels) {
+    throw new ImageRejected('too_many_pixels', `The image has ${meta.width * meta.height} pixels; the limit is ${maxPixels}.`);
+  }
+  const declared: Record<ImageType, string[]> = { jpeg: ['jpeg'], png: ['png'], webp: ['webp'], heic: ['heif'] };
+  if (!meta.format || !declared[type].includes(meta.format)) {
+    throw new ImageRejected('unsupported_type', 'The file content does not match an allowed image type.');
+  }
+  try {
+    const { data, info } = await openImage(input, maxPixels)
+      .flatten({ background: '#ffffff' })
+      .jpeg({ quality: 95, chromaSubsampling: '4:4:4', mozjpeg: false })
+      .toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height };
+  } catch {
+    throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
+  }
+}
+
+export interface RgbImage {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+/** Packed 8-bit RGB pixels of a stored (already normalised) image. */
+export async function decodeRgb(input: Buffer): Promise<RgbImage> {
+  const { data, info } = await sharp(input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
+  return { data, width: info.width, height: info.height };
+}

@@ -1,0 +1,85 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { z } from 'zod';
+import type { Config } from './config';
+
+/**
+ * The one registry of queues and jobs (design practice 1). One queue per workload, each with its
+ * own concurrency (practice 2). Payloads carry ids only, never personal data (RT6), and are
+ * checked against their schema inside the worker.
+ */
+export const QUEUE_NAMES = ['analysis', 'rendering', 'delivery', 'privacy'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+const id = z.string().min(1).max(64).regex(/^[a-z]+_[0-9a-z]+$/);
+
+export const JOBS = {
+  'photo.analyse': { queue: 'analysis', payload: z.object({ orderId: id, photoId: id }) },
+  'headshot.render': { queue: 'rendering', payload: z.object({ headshotId: id }) },
+  'order.deliver': { queue: 'delivery', payload: z.object({ orderId: id }) },
+  'order.notify': {
+    queue: 'delivery',
+    payload: z.object({ orderId: id, status: z.enum(['received', 'processing', 'ready', 'failed']) }),
+  },
+} as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;
+
+export type JobName = keyof typeof JOBS;
+export type JobPayload<N extends JobName> = z.infer<(typeof JOBS)[N]['payload']>;
+
+export function queueOf(name: JobName): QueueName {
+  return JOBS[name].queue;
+}
+
+export function redisConnection(url: string, forWorker: boolean): ConnectionOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    password: u.password || undefined,
+    username: u.username || undefined,
+    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+    // Workers must wait out a Redis blip rather than fail (practice 7); producers fail fast.
+    maxRetriesPerRequest: forWorker ? null : 1,
+    enableOfflineQueue: forWorker,
+  };
+}
+
+export function defaultJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.JOB_ATTEMPTS,
+    backoff: { type: 'exponential', delay: 2000, jitter: 0.5 },
+    removeOnComplete: { age: config.JOB_KEEP_COMPLETED_SECONDS },
+    removeOnFail: { age: config.JOB_KEEP_FAILED_SECONDS },
+  };
+}
+
+/** Producer side: one Queue per workload, typed enqueue. */
+export class Queues {
+  readonly byName: Record<QueueName, Queue>;
+
+  constructor(config: Config) {
+    const connection = redisConnection(config.REDIS_URL, false);
+    const defaults = defaultJobOptions(config);
+    this.byName = Object.fromEntries(
+      QUEUE_NAMES.map((q) => [q, new Queue(q, { connection, prefix: config.QUEUE_PREFIX, defaultJobOptions: defaults })]),
+    ) as Record<QueueName, Queue>;
+  }
+
+  /** jobId makes the job idempotent: BullMQ ignores a second add with the same id. */
+  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, opts: { jobId?: string; delay?: number } = {}): Promise<void> {
+    const data = JOBS[name].payload.parse(payload);
+    await this.byName[queueOf(name)].add(name, data, opts);
+  }
+
+  async ping(): Promise<void> {
+    await this.byName.analysis.getJobCounts('wait');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.byName).map((q) => q.close()));
+  }
+}
+
+/** BullMQ job ids may not contain ':'; build them from ids joined by '-'. */
+export function jobId(...parts: string[]): string {
+  return parts.join('-');
+}

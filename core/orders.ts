@@ -1,0 +1,94 @@
+import { sql } from 'kysely';
+import { findPackage } from './catalog';
+import type { AppContext } from './context';
+import { newId } from './crypto';
+import type { OrderStatus } from './db';
+import { jobId } from './jobs';
+
+/**
+ * The order state machine, driven by rows in Postgres so that a lost job or a flushed Redis
+ * loses nothing: every step can be re-run and finds the same state.
+ *   awaiting_payment -> received (paid) -> processing (analysis) -> ready (delivered) | failed
+ */
+
+export interface Verdict {
+  usable: boolean;
+  faces: number;
+  score?: number;
+  reasons: { code: string; message: string }[];
+  measurements?: Record<string, number>;
+}
+
+/** Payment confirmed: the order is received and its photos go to analysis. */
+export async function startOrder(ctx: AppContext, orderId: string): Promise<void> {
+  const photos = await ctx.db.selectFrom('order_photos').select('photo_id').where('order_id', '=', orderId).execute();
+  for (const p of photos) await ctx.queues.enqueue('photo.analyse', { orderId, photoId: p.photo_id }, { jobId: jobId('analyse', orderId, p.photo_id) });
+  await ctx.queues.enqueue('order.notify', { orderId, status: 'received' }, { jobId: jobId('notify', orderId, 'received') });
+}
+
+async function setStatus(ctx: AppContext, orderId: string, from: OrderStatus[], to: OrderStatus, extra: { failure_code?: string; failure_detail?: string } = {}): Promise<boolean> {
+  const r = await ctx.db.updateTable('orders').set({ status: to, ...extra }).where('id', '=', orderId).where('status', 'in', from).executeTakeFirst();
+  const changed = Number(r.numUpdatedRows) > 0;
+  if (changed && to !== 'ready') await ctx.queues.enqueue('order.notify', { orderId, status: to as 'processing' | 'failed' }, { jobId: jobId('notify', orderId, to) });
+  return changed;
+}
+
+/**
+ * After a photo's analysis: once every photo of the order has a verdict, choose the best usable
+ * photos and create one headshot row per (style, photo), then queue their renders.
+ */
+export async function afterAnalysis(ctx: AppContext, orderId: string): Promise<void> {
+  await setStatus(ctx, orderId, ['received'], 'processing');
+  const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+  if (!order || order.status !== 'processing') return;
+  const photos = await ctx.db
+    .selectFrom('order_photos')
+    .innerJoin('photos', 'photos.id', 'order_photos.photo_id')
+    .select(['photos.id', 'photos.status', 'photos.verdict'])
+    .where('order_photos.order_id', '=', orderId)
+    .execute();
+  if (photos.some((p) => p.status !== 'usable' && p.status !== 'rejected')) return;
+
+  const usable = photos
+    .filter((p) => p.status === 'usable')
+    .sort((a, b) => ((b.verdict as Verdict).score ?? 0) - ((a.verdict as Verdict).score ?? 0));
+  if (!usable.length) {
+    await setStatus(ctx, orderId, ['processing'], 'failed', { failure_code: 'no_usable_photo', failure_detail: 'None of the photos shows one clear face; see each photo\'s verdict.' });
+    return;
+  }
+  const pkg = findPackage(order.package_id)!;
+  const chosen = usable.slice(0, pkg.photosPerStyle);
+  const now = ctx.clock.now();
+  const rows = order.styles.flatMap((styleId) => chosen.map((p) => ({ id: newId('hs'), order_id: orderId, user_id: order.user_id, photo_id: p.id, style_id: styleId, created_at: now, blob_id: null, width: null, height: null, failure_code: null, rendered_at: null, delivered_at: null })));
+  await ctx.db.insertInto('headshots').values(rows).onConflict((oc) => oc.columns(['order_id', 'photo_id', 'style_id']).doNothing()).execute();
+  const pending = await ctx.db.selectFrom('headshots').select('id').where('order_id', '=', orderId).where('status', '=', 'pending').execute();
+  for (const h of pending) await ctx.queues.enqueue('headshot.render', { headshotId: h.id }, { jobId: jobId('render', h.id) });
+}
+
+/** After a render settles: when none is pending, deliver what rendered, or fail the order. */
+export async function afterRender(ctx: AppContext, orderId: string): Promise<void> {
+  const counts = await ctx.db
+    .selectFrom('headshots')
+    .select(['status', sql<number>`count(*)::int`.as('n')])
+    .where('order_id', '=', orderId)
+    .groupBy('status')
+    .execute();
+  const n = (s: string) => counts.find((c) => c.status === s)?.n ?? 0;
+  if (n('pending') > 0) return;
+  if (n('rendered') > 0) {
+    await ctx.queues.enqueue('order.deliver', { orderId }, { jobId: jobId('deliver', orderId) });
+  } else {
+    await setStatus(ctx, orderId, ['processing'], 'failed', { failure_code: 'render_failed', failure_detail: 'No headshot could be produced that keeps your face true to the photo.' });
+  }
+}
+
+/** Marks the order ready and its headshots delivered; the 90-day re-download window starts here. */
+export async function markDelivered(ctx: AppContext, orderId: string): Promise<boolean> {
+  const now = ctx.clock.now();
+  return ctx.db.transaction().execute(async (trx) => {
+    const r = await trx.updateTable('orders').set({ status: 'ready', delivered_at: now }).where('id', '=', orderId).where('status', '=', 'processing').executeTakeFirst();
+    if (!Number(r.numUpdatedRows)) return false;
+    await trx.updateTable('headshots').set({ delivered_at: now }).where('order_id', '=', orderId).where('status', '=', 'rendered').execute();
+    return true;
+  });
+}

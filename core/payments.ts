@@ -1,0 +1,117 @@
+import Stripe from 'stripe';
+import type { Config } from './config';
+import { randomToken } from './crypto';
+
+/**
+ * Payment processors. Card data never reaches Rasmi (PY1): a processor returns a reference and a
+ * client secret for the front end, and confirms through a signed webhook (PY3).
+ */
+export interface PaymentIntent {
+  processorRef: string;
+  clientSecret: string;
+}
+
+export interface PaymentProcessor {
+  readonly name: 'local' | 'stripe';
+  createPayment(input: { paymentId: string; orderId: string; amountCents: number; currency: string }): Promise<PaymentIntent>;
+}
+
+/** The event shape Rasmi acts on, as the processor signs it (Stripe's format). */
+export interface PaymentEvent {
+  id: string;
+  type: string;
+  data: { object: { id: string; object: string; amount?: number; currency?: string } };
+}
+
+export class WebhookRejected extends Error {
+  constructor(readonly code: 'webhook_signature_invalid' | 'webhook_timestamp_stale', message: string) {
+    super(message);
+  }
+}
+
+/** Stripe-compatible: HMAC-SHA256 over "timestamp.body", tolerance in seconds, constant-time compare. */
+export function verifyWebhook(rawBody: Buffer, header: string | undefined, secret: string, toleranceSeconds: number, now: Date): PaymentEvent {
+  if (!header) throw new WebhookRejected('webhook_signature_invalid', 'The Stripe-Signature header is missing.');
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  const stamp = Number(/(?:^|,)t=(\d+)/.exec(header)?.[1]);
+  if (Number.isFinite(stamp) && Math.abs(nowSeconds - stamp) > toleranceSeconds) {
+    throw new WebhookRejected('webhook_timestamp_stale', 'The webhook timestamp is outside the tolerance.');
+  }
+  try {
+    return Stripe.webhooks.constructEvent(rawBody, header, secret, toleranceSeconds, undefined, nowSeconds) as unknown as PaymentEvent;
+  } catch {
+    throw new WebhookRejected('webhook_signature_invalid', 'The webhook signature does not match.');
+  }
+}
+
+export function signWebhook(payload: string, secret: string, at: Date): string {
+  return Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp: Math.floor(at.getTime() / 1000) });
+}
+
+/**
+ * Development and tests only: accepts every payment and, shortly after, posts a signed
+ * payment_intent.succeeded to the API's own webhook, so the real verification path runs.
+ */
+export class LocalProcessor implements PaymentProcessor {
+  readonly name = 'local' as const;
+  private timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly webhookUrl: () => string,
+    private readonly secret: string,
+    private readonly now: () => Date,
+    private readonly delayMs = 50,
+  ) {}
+
+  async createPayment(input: { amountCents: number; currency: string }): Promise<PaymentIntent> {
+    const processorRef = `pi_local_${randomToken(12)}`;
+    const event: PaymentEvent = {
+      id: `evt_local_${randomToken(12)}`,
+      type: 'payment_intent.succeeded',
+      data: { object: { id: processorRef, object: 'payment_intent', amount: input.amountCents, currency: input.currency.toLowerCase() } },
+    };
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      const body = JSON.stringify(event);
+      fetch(this.webhookUrl(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': signWebhook(body, this.secret, this.now()) },
+        body,
+      }).catch(() => {});
+    }, this.delayMs);
+    this.timers.add(timer);
+    return { processorRef, clientSecret: `${processorRef}_secret_local` };
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+
+export class StripeProcessor implements PaymentProcessor {
+  readonly name = 'stripe' as const;
+  private readonly stripe: Stripe;
+  constructor(secretKey: string) {
+    this.stripe = new Stripe(secretKey);
+  }
+
+  async createPayment(input: { paymentId: string; orderId: string; amountCents: number; currency: string }): Promise<PaymentIntent> {
+    const intent = await this.stripe.paymentIntents.create(
+      {
+        amount: input.amountCents,
+        currency: input.currency.toLowerCase(),
+        automatic_payment_methods: { enabled: true },
+        metadata: { order_id: input.orderId, payment_id: input.paymentId },
+      },
+      { idempotencyKey: input.paymentId },
+    );
+    return { processorRef: intent.id, clientSecret: intent.client_secret ?? '' };
+  }
+}
+
+export function createProcessor(config: Config, webhookUrl: () => string, now: () => Date): PaymentProcessor {
+  if (config.PAYMENT_PROCESSOR === 'stripe') return new StripeProcessor(config.STRIPE_SECRET_KEY!);
+  if (config.NODE_ENV === 'production') throw new Error('the local payment processor refuses to load in production');
+  return new LocalProcessor(webhookUrl, config.PAYMENT_WEBHOOK_SECRET, now);
+}

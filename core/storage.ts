@@ -1,0 +1,117 @@
+import type { Readable } from 'node:stream';
+import { Client } from 'minio';
+import type { Config } from './config';
+import { decryptingStream, decryptObject, encryptObject, newDataKey, newId, unwrapDataKey, type Keyring } from './crypto';
+import type { Blob, Db } from './db';
+
+export type BucketRole = 'originals' | 'headshots';
+
+/**
+ * The object store. Objects hold only ciphertext (SC1): each gets its own data key, wrapped by the
+ * master key and kept in the blobs row, so the bucket alone reveals no image and a key rotation
+ * re-wraps rows without re-uploading objects. Keys are server-made and carry no name or email.
+ */
+export class Storage {
+  readonly client: Client;
+  readonly buckets: Record<BucketRole, string>;
+  private readonly region: string;
+
+  constructor(
+    config: Pick<Config, 'S3_ACCESS_KEY' | 'S3_SECRET_KEY' | 'S3_REGION' | 'S3_BUCKET_ORIGINALS' | 'S3_BUCKET_HEADSHOTS'> & { endpoint: string },
+    private readonly ring: Keyring,
+  ) {
+    const url = new URL(config.endpoint);
+    this.client = new Client({
+      endPoint: url.hostname,
+      port: url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80,
+      useSSL: url.protocol === 'https:',
+      accessKey: config.S3_ACCESS_KEY,
+      secretKey: config.S3_SECRET_KEY,
+      region: config.S3_REGION,
+      pathStyle: true,
+    });
+    this.region = config.S3_REGION;
+    this.buckets = { originals: config.S3_BUCKET_ORIGINALS, headshots: config.S3_BUCKET_HEADSHOTS };
+  }
+
+  async ensureBuckets(): Promise<void> {
+    for (const bucket of Object.values(this.buckets)) {
+      if (!(await this.client.bucketExists(bucket))) await this.client.makeBucket(bucket, this.region);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.client.bucketExists(this.buckets.originals);
+  }
+
+  /**
+   * Encrypts and uploads, then records the blob row in the caller's transaction. If the caller's
+   * transaction fails afterwards, it must call remove() so no orphan object stays behind.
+   */
+  async put(
+    db: Db,
+    input: { userId: string; role: BucketRole; contentType: string; data: Buffer; at: Date },
+  ): Promise<Blob> {
+    const { dek, wrapped, kid } = newDataKey(this.ring);
+    const id = newId('blob');
+    const bucket = this.buckets[input.role];
+    const objectKey = `${input.role}/${id.slice(5, 9)}/${id}`;
+    const body = encryptObject(dek, input.data);
+    await this.client.putObject(bucket, objectKey, body, body.length, { 'Content-Type': 'application/octet-stream' });
+    try {
+      return await db
+        .insertInto('blobs')
+        .values({
+          id,
+          user_id: input.userId,
+          bucket,
+          object_key: objectKey,
+          dek: wrapped,
+          kid,
+          content_type: input.contentType,
+          size_bytes: input.data.length,
+          created_at: input.at,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    } catch (err) {
+      await this.client.removeObject(bucket, objectKey).catch(() => {});
+      throw err;
+    }
+  }
+
+  async read(blob: Blob): Promise<Buffer> {
+    const stream = await this.client.getObject(blob.bucket, blob.object_key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return decryptObject(unwrapDataKey(this.ring, blob.kid, blob.dek), Buffer.concat(chunks));
+  }
+
+  /** Decrypting stream of the object, for downloads; a tampered object errors at the end. */
+  async stream(blob: Blob): Promise<Readable> {
+    const dek = unwrapDataKey(this.ring, blob.kid, blob.dek);
+    const source = await this.client.getObject(blob.bucket, blob.object_key);
+    const out = decryptingStream(dek);
+    source.on('error', (err) => out.destroy(err));
+    return source.pipe(out);
+  }
+
+  /** Removes the object; the caller deletes the row (after, so a failure leaves a row to retry). */
+  async removeObject(blob: Pick<Blob, 'bucket' | 'object_key'>): Promise<void> {
+    await this.client.removeObject(blob.bucket, blob.object_key);
+  }
+
+  async remove(db: Db, blob: Blob): Promise<void> {
+    await this.removeObject(blob);
+    await db.deleteFrom('blobs').where('id', '=', blob.id).execute();
+  }
+
+  /** Every object key in a bucket (tests and the compliance report use it to find orphans). */
+  async listKeys(role: BucketRole): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.buckets[role], '', true)) {
+      if ('name' in item && item.name) keys.push(item.name);
+    }
+    return keys;
+  }
+}

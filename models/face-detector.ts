@@ -1,0 +1,245 @@
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { getModel, modelPath, verifyModel } from './registry';
+import { createSession, loadOnce, type ModelLogger } from './session';
+
+export interface Point {
+  x: number;
+  y: number;
+}
+
+export interface Face {
+  /** Original image pixels. Not clamped: a face cut by the image edge can extend past it. */
+  box: { x: number; y: number; width: number; height: number };
+  /** 0..1 */
+  score: number;
+  /**
+   * Original image pixels. `rightEye`/`rightEar` are the person's right, which is on the
+   * image's left for a frontal, unmirrored photo (rightEye.x < leftEye.x).
+   */
+  keypoints: { rightEye: Point; leftEye: Point; nose: Point; mouth: Point; rightEar: Point; leftEar: Point };
+}
+
+/** Packed RGB, 3 channels, row-major, already EXIF-rotated. */
+export interface RgbImage {
+  data: Buffer | Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface FaceDetector {
+  /** Faces sorted by score, highest first. */
+  detect(image: RgbImage): Promise<Face[]>;
+  /** Execution provider the model runs on. */
+  provider: string;
+}
+
+export interface FaceDetectorOptions {
+  providers: string[];
+  /** Minimum detection score, 0..1 exclusive. Default 0.6. */
+  scoreThreshold?: number;
+  logger?: ModelLogger;
+}
+
+const MODEL_ID = 'blazeface-back-256';
+const SIZE = 256;
+const NUM_ANCHORS = 896;
+const VALUES_PER_ANCHOR = 16; // cx, cy, w, h, then 6 keypoints (x, y)
+const IOU_THRESHOLD = 0.3;
+const LOGIT_CLAMP = 100;
+const DEFAULT_SCORE_THRESHOLD = 0.6;
+
+/**
+ * Anchor centres in input pixels, as [x0, y0, x1, y1, ...]. Order matches the model outputs:
+ * the 16x16 grid (2 anchors a cell) then the 8x8 grid (6 anchors a cell), each row-major
+ * (y, then x) with the anchors of one cell consecutive.
+ */
+const ANCHORS: Float32Array = (() => {
+  const out = new Float32Array(NUM_ANCHORS * 2);
+  let i = 0;
+  for (const [grid, perCell] of [
+    [16, 2],
+    [8, 6],
+  ] as const) {
+    for (let y = 0; y < grid; y++) {
+      for (let x = 0; x < grid; x++) {
+        for (let a = 0; a < perCell; a++) {
+          out[i++] = ((x + 0.5) / grid) * SIZE;
+          out[i++] = ((y + 0.5) / grid) * SIZE;
+        }
+      }
+    }
+  }
+  return out;
+})();
+
+/** A raw detection in 256x256 input pixels: [xmin, ymin, xmax, ymax, kp0x, kp0y, ... kp5x, kp5y]. */
+interface Candidate {
+  score: number;
+  geom: Float64Array;
+}
+
+const GEOM_LEN = 4 + 12;
+
+interface Letterbox {
+  /** Input pixels per original pixel, per axis (the resized size is rounded). */
+  sx: number;
+  sy: number;
+  padX: number;
+  padY: number;
+}
+
+async function letterbox(image: RgbImage): Promise<{ tensor: Float32Array; box: Letterbox }> {
+  const { width, height, data } = image;
+  const scale = SIZE / Math.max(width, height);
+  const w = Math.max(1, Math.min(SIZE, Math.round(width * scale)));
+  const h = Math.max(1, Math.min(SIZE, Math.round(height * scale)));
+  const padX = Math.floor((SIZE - w) / 2);
+  const padY = Math.floor((SIZE - h) / 2);
+
+  const pixels =
+    w === width && h === height
+      ? data
+      : await sharp(data, { raw: { width, height, channels: 3 } })
+          .resize(w, h, { fit: 'fill' })
+          .raw()
+          .toBuffer();
+
+  // Padding is black (-1), as MediaPipe's zero-border letterbox.
+  const tensor = new Float32Array(SIZE * SIZE * 3).fill(-1);
+  const k = 1 / 127.5;
+  for (let y = 0; y < h; y++) {
+    let src = y * w * 3;
+    let dst = ((y + padY) * SIZE + padX) * 3;
+    const end = src + w * 3;
+    while (src < end) tensor[dst++] = pixels[src++] * k - 1;
+  }
+  return { tensor, box: { sx: w / width, sy: h / height, padX, padY } };
+}
+
+function iou(a: Float64Array, b: Float64Array): number {
+  const ix = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+  const iy = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  if (ix <= 0 || iy <= 0) return 0;
+  const inter = ix * iy;
+  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** Decodes the anchors of one output head whose score passes `minLogit`. */
+function decode(
+  scores: Float32Array,
+  boxes: Float32Array,
+  anchorOffset: number,
+  minLogit: number,
+  out: Candidate[],
+): void {
+  for (let i = 0; i < scores.length; i++) {
+    const logit = scores[i];
+    if (!(logit > minLogit)) continue; // also drops NaN
+    const clamped = Math.max(-LOGIT_CLAMP, Math.min(LOGIT_CLAMP, logit));
+    const score = 1 / (1 + Math.exp(-clamped));
+    const ax = ANCHORS[(anchorOffset + i) * 2];
+    const ay = ANCHORS[(anchorOffset + i) * 2 + 1];
+    const o = i * VALUES_PER_ANCHOR;
+    const cx = ax + boxes[o];
+    const cy = ay + boxes[o + 1];
+    const hw = boxes[o + 2] / 2;
+    const hh = boxes[o + 3] / 2;
+    const geom = new Float64Array(GEOM_LEN);
+    geom[0] = cx - hw;
+    geom[1] = cy - hh;
+    geom[2] = cx + hw;
+    geom[3] = cy + hh;
+    for (let k = 0; k < 6; k++) {
+      geom[4 + 2 * k] = ax + boxes[o + 4 + 2 * k];
+      geom[5 + 2 * k] = ay + boxes[o + 5 + 2 * k];
+    }
+    out.push({ score, geom });
+  }
+}
+
+/**
+ * MediaPipe-style weighted non-maximum suppression: the best remaining detection takes every
+ * detection overlapping it by IoU > 0.3; the result is their score-weighted average with the
+ * best one's score.
+ */
+function weightedNms(candidates: Candidate[]): Candidate[] {
+  const remaining = candidates.slice().sort((a, b) => b.score - a.score);
+  const out: Candidate[] = [];
+  while (remaining.length > 0) {
+    const best = remaining[0];
+    const acc = new Float64Array(GEOM_LEN);
+    let total = 0;
+    const rest: Candidate[] = [];
+    for (const c of remaining) {
+      if (c === best || iou(best.geom, c.geom) > IOU_THRESHOLD) {
+        for (let j = 0; j < GEOM_LEN; j++) acc[j] += c.geom[j] * c.score;
+        total += c.score;
+      } else {
+        rest.push(c);
+      }
+    }
+    for (let j = 0; j < GEOM_LEN; j++) acc[j] /= total;
+    out.push({ score: best.score, geom: acc });
+    remaining.length = 0;
+    remaining.push(...rest);
+  }
+  return out;
+}
+
+function toFace(c: Candidate, lb: Letterbox): Face {
+  const g = c.geom;
+  const ix = 1 / lb.sx;
+  const iy = 1 / lb.sy;
+  const px = (x: number): number => (x - lb.padX) * ix;
+  const py = (y: number): number => (y - lb.padY) * iy;
+  const pt = (k: number): Point => ({ x: px(g[4 + 2 * k]), y: py(g[5 + 2 * k]) });
+  return {
+    box: { x: px(g[0]), y: py(g[1]), width: (g[2] - g[0]) * ix, height: (g[3] - g[1]) * iy },
+    score: c.score,
+    keypoints: { rightEye: pt(0), leftEye: pt(1), nose: pt(2), mouth: pt(3), rightEar: pt(4), leftEar: pt(5) },
+  };
+}
+
+function checkImage(image: RgbImage): void {
+  const { width, height, data } = image;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new Error(`face detector: invalid image size ${width}x${height}`);
+  }
+  if (data.length !== width * height * 3) {
+    throw new Error(
+      `face detector: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`,
+    );
+  }
+}
+
+export async function createFaceDetector(opts: FaceDetectorOptions): Promise<FaceDetector> {
+  const threshold = opts.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD;
+  if (!(threshold > 0 && threshold < 1)) {
+    throw new Error(`face detector: scoreThreshold must be between 0 and 1 exclusive, got ${threshold}`);
+  }
+  const minLogit = Math.log(threshold / (1 - threshold));
+
+  const entry = getModel(MODEL_ID);
+  const { session, provider } = await loadOnce(`${MODEL_ID}|${opts.providers.join(',')}`, async () => {
+    await verifyModel(MODEL_ID);
+    return createSession(modelPath(MODEL_ID), { providers: opts.providers, logger: opts.logger });
+  });
+  const inputName = entry.input.name;
+  const [scores16, scores8, boxes16, boxes8] = entry.outputs;
+
+  return {
+    provider,
+    async detect(image: RgbImage): Promise<Face[]> {
+      checkImage(image);
+      const { tensor, box } = await letterbox(image);
+      const result = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, SIZE, SIZE, 3]) });
+      const candidates: Candidate[] = [];
+      decode(result[scores16].data as Float32Array, result[boxes16].data as Float32Array, 0, minLogit, candidates);
+      decode(result[scores8].data as Float32Array, result[boxes8].data as Float32Array, 512, minLogit, candidates);
+      if (candidates.length === 0) return [];
+      return weightedNms(candidates).map((c) => toFace(c, box));
+    },
+  };
+}
