@@ -39,7 +39,9 @@ export function createApp(ctx: AppContext): Express {
     }),
   );
   app.use((req, res, next) => (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues') ? next() : helmet()(req, res, next)));
-  app.use(express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] }));
+  // The payment webhook is verified over its raw bytes, so it parses its own body.
+  const json = express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] });
+  app.use((req, res, next) => (req.path === '/v1/payments/webhook' ? next() : json(req, res, next)));
 
   const router = express.Router();
   paymentRoutes(router);

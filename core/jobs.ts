@@ -7,7 +7,8 @@ import type { Config } from './config';
  * own concurrency (practice 2). Payloads carry ids only, never personal data (RT6), and are
  * checked against their schema inside the worker.
  */
-export const QUEUE_NAMES = ['analysis', 'rendering', 'delivery', 'privacy'] as const;
+/** 'sweeps' holds the scheduler's periodic sweeps and the small per-item jobs they fan out. */
+export const QUEUE_NAMES = ['analysis', 'rendering', 'delivery', 'sweeps'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 const id = z.string().min(1).max(64).regex(/^[a-z]+_[0-9a-z]+$/);
@@ -20,6 +21,7 @@ export const JOBS = {
     queue: 'delivery',
     payload: z.object({ orderId: id, status: z.enum(['received', 'processing', 'ready', 'failed']) }),
   },
+  'sweep.stalled-orders': { queue: 'sweeps', payload: z.object({}) },
 } as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;
 
 export type JobName = keyof typeof JOBS;
@@ -83,3 +85,7 @@ export class Queues {
 export function jobId(...parts: string[]): string {
   return parts.join('-');
 }
+
+export type Handler<N extends JobName> = (ctx: import('./context').AppContext, data: JobPayload<N>, job: import('bullmq').Job) => Promise<void>;
+/** Exactly the handlers of the jobs on queues Q: the compiler checks none is missing. */
+export type HandlersFor<Q extends QueueName> = { [N in JobName as (typeof JOBS)[N]['queue'] extends Q ? N : never]: Handler<N> };

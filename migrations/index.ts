@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as m20261129T000000 from './20261129T000000_initial';
+
+/** Every migration by its timestamped name; Kysely's Migrator applies them in name order. */
+export const migrations: Record<string, Migration> = {
+  '20261129T000000_initial': m20261129T000000,
+};

@@ -1,0 +1,54 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface CapturedEmail {
+  From: string;
+  To: string;
+  Subject: string;
+  TextBody?: string;
+  HtmlBody?: string;
+  Tag?: string;
+  Headers?: { Name: string; Value: string }[];
+}
+
+/**
+ * A local HTTP server that speaks Postmark's email API (POST /email with X-Postmark-Server-Token),
+ * so the real postmark client code runs in tests. It records what it was sent.
+ */
+export async function startFakePostmark(token: string) {
+  const sent: CapturedEmail[] = [];
+  let failNext = 0;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const reply = (status: number, json: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(json));
+      };
+      if (req.headers['x-postmark-server-token'] !== token) return reply(401, { ErrorCode: 10, Message: 'Bad or missing Server API token.' });
+      if (req.method !== 'POST' || req.url !== '/email') return reply(404, { ErrorCode: 404, Message: 'Not found' });
+      if (failNext > 0) {
+        failNext--;
+        return reply(500, { ErrorCode: 500, Message: 'Internal server error' });
+      }
+      const email = JSON.parse(body) as CapturedEmail;
+      if (!email.To || !email.From || !email.Subject) return reply(422, { ErrorCode: 300, Message: 'Invalid email request' });
+      sent.push(email);
+      reply(200, { To: email.To, SubmittedAt: new Date().toISOString(), MessageID: `pm-${sent.length}`, ErrorCode: 0, Message: 'OK' });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    sent,
+    failNextRequests(n: number) {
+      failNext = n;
+    },
+    to(address: string) {
+      return sent.filter((m) => m.To === address);
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

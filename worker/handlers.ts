@@ -1,0 +1,109 @@
+import type { Job } from 'bullmq';
+import { findStyle } from '../core/catalog';
+import type { AppContext } from '../core/context';
+import { decodeRgb, MIME } from '../core/images';
+import type { Handler, HandlersFor } from '../core/jobs';
+import { sendEmailOnce } from '../core/notify';
+import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core/orders';
+import { createFaceDetector, type FaceDetector } from '../models/face-detector';
+import { loadOnce } from '../models/session';
+import { judge } from './quality';
+import { renderHeadshot, type FaceGeometry } from './render';
+
+function detector(ctx: AppContext): Promise<FaceDetector> {
+  return loadOnce('face-detector', () => createFaceDetector({ providers: ctx.config.ONNX_PROVIDERS, logger: ctx.logger }));
+}
+
+/** Is this the job's last attempt? Then a failure is final and the order must hear of it. */
+const lastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+const analyse: Handler<'photo.analyse'> = async (ctx, { orderId, photoId }) => {
+  const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', photoId).executeTakeFirst();
+  if (!photo) return; // deleted meanwhile: nothing to do, the order advances without it
+  if (photo.processed_at === null) {
+    const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
+    const image = await decodeRgb(await ctx.storage.read(blob));
+    const faces = await (await detector(ctx)).detect(image);
+    const verdict = judge(image, faces);
+    const main = verdict.usable ? faces.reduce((a, b) => (b.box.width > a.box.width ? b : a)) : undefined;
+    const geometry: FaceGeometry | undefined = main && { box: main.box, eyes: { right: main.keypoints.rightEye, left: main.keypoints.leftEye } };
+    await ctx.db
+      .updateTable('photos')
+      .set({ status: verdict.usable ? 'usable' : 'rejected', verdict: JSON.stringify({ ...verdict, geometry }), processed_at: ctx.clock.now() })
+      .where('id', '=', photoId)
+      .where('processed_at', 'is', null)
+      .execute();
+  }
+  await afterAnalysis(ctx, orderId);
+};
+
+const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
+  const h = await ctx.db.selectFrom('headshots').selectAll().where('id', '=', headshotId).executeTakeFirst();
+  if (!h || h.status !== 'pending') return;
+  try {
+    const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', h.photo_id!).executeTakeFirstOrThrow();
+    const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
+    const geometry = (photo.verdict as Verdict & { geometry: FaceGeometry }).geometry;
+    const style = findStyle(h.style_id)!;
+    const out = await renderHeadshot(await ctx.storage.read(blob), geometry, style, ctx.config.HEADSHOT_SIZE);
+    const stored = await ctx.storage.put(ctx.db, { userId: h.user_id, role: 'headshots', contentType: MIME.jpeg, data: out.data, at: ctx.clock.now() });
+    const r = await ctx.db
+      .updateTable('headshots')
+      .set({ status: 'rendered', blob_id: stored.id, width: out.width, height: out.height, rendered_at: ctx.clock.now() })
+      .where('id', '=', headshotId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    // Lost a race with another attempt: drop our copy so no orphan object stays.
+    if (!Number(r.numUpdatedRows)) await ctx.storage.remove(ctx.db, stored);
+  } catch (err) {
+    if (!lastAttempt(job)) throw err;
+    ctx.logger.error({ err, headshotId }, 'render failed on its last attempt');
+    await ctx.db.updateTable('headshots').set({ status: 'failed', failure_code: 'render_error' }).where('id', '=', headshotId).where('status', '=', 'pending').execute();
+  }
+  await afterRender(ctx, h.order_id);
+};
+
+const deliver: Handler<'order.deliver'> = async (ctx, { orderId }) => {
+  await markDelivered(ctx, orderId);
+  const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+  if (!order || order.status !== 'ready') return;
+  const count = await ctx.db.selectFrom('headshots').select((eb) => eb.fn.countAll<number>().as('n')).where('order_id', '=', orderId).where('status', '=', 'rendered').executeTakeFirstOrThrow();
+  // Links only: to the order page, which needs sign-in; never an attachment or a long-lived file URL (SD3).
+  await sendEmailOnce(ctx, {
+    userId: order.user_id,
+    kind: 'order-ready',
+    dedupeKey: `order-ready-${orderId}`,
+    build: ({ name }) => ({
+      subject: 'Your Rasmi headshots are ready',
+      text: `Hello ${name},\n\n${count.n} headshot(s) from your order are ready.\nSign in to view and download them: ${ctx.publicUrl}/orders/${orderId}\n\nThey stay available for ${ctx.config.RETENTION_HEADSHOTS_DAYS} days.\n\nRasmi`,
+    }),
+  });
+};
+
+const STATUS_TEXT = {
+  received: ['We received your order', 'We received your payment and your order is queued.'],
+  processing: ['We are working on your headshots', 'Your photos are being analysed and your headshots rendered.'],
+  ready: ['Your headshots are ready', 'Your headshots are ready.'],
+  failed: ['We could not complete your order', 'We could not produce headshots from your photos. Open the order to see why and what to retake.'],
+} as const;
+
+const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
+  const order = await ctx.db.selectFrom('orders').select(['user_id']).where('id', '=', orderId).executeTakeFirst();
+  if (!order) return;
+  const [subject, line] = STATUS_TEXT[status];
+  await sendEmailOnce(ctx, {
+    userId: order.user_id,
+    kind: `order-${status}`,
+    dedupeKey: `order-${status}-${orderId}`,
+    build: ({ name }) => ({ subject, text: `Hello ${name},\n\n${line}\nFollow it at ${ctx.publicUrl}/orders/${orderId} (sign-in required).\n\nRasmi` }),
+  });
+};
+
+export const PIPELINE_QUEUES = ['analysis', 'rendering', 'delivery'] as const;
+
+export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
+  'photo.analyse': analyse,
+  'headshot.render': render,
+  'order.deliver': deliver,
+  'order.notify': notify,
+};
