@@ -63,6 +63,8 @@ const schema = z.object({
   PAYMENT_PROCESSOR: z.enum(['local', 'stripe']).default('local'),
   PAYMENT_WEBHOOK_SECRET: z.string().min(16).default('whsec_local_development_only'),
   PAYMENT_WEBHOOK_TOLERANCE_SECONDS: int(300),
+  /** The local processor confirms each payment itself; false leaves that to a test or a person. */
+  LOCAL_PAYMENT_AUTO_CONFIRM: bool.default(true),
   STRIPE_SECRET_KEY: z.string().optional(),
 
   /** Postmark server token; unset means mail goes to the local outbox folder. */

@@ -60,6 +60,7 @@ export class LocalProcessor implements PaymentProcessor {
     private readonly webhookUrl: () => string,
     private readonly secret: string,
     private readonly now: () => Date,
+    private readonly autoConfirm = true,
     private readonly delayMs = 50,
   ) {}
 
@@ -70,17 +71,23 @@ export class LocalProcessor implements PaymentProcessor {
       type: 'payment_intent.succeeded',
       data: { object: { id: processorRef, object: 'payment_intent', amount: input.amountCents, currency: input.currency.toLowerCase() } },
     };
-    const timer = setTimeout(() => {
+    if (this.autoConfirm) this.deliver(event, 5);
+    return { processorRef, clientSecret: `${processorRef}_secret_local` };
+  }
+
+  /** Posts the signed event; like a real processor, retries a few times while it is not accepted. */
+  private deliver(event: PaymentEvent, triesLeft: number): void {
+    const timer = setTimeout(async () => {
       this.timers.delete(timer);
       const body = JSON.stringify(event);
-      fetch(this.webhookUrl(), {
+      const ok = await fetch(this.webhookUrl(), {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'stripe-signature': signWebhook(body, this.secret, this.now()) },
         body,
-      }).catch(() => {});
+      }).then((r) => r.ok, () => false);
+      if (!ok && triesLeft > 1) this.deliver(event, triesLeft - 1);
     }, this.delayMs);
     this.timers.add(timer);
-    return { processorRef, clientSecret: `${processorRef}_secret_local` };
   }
 
   close(): void {
@@ -113,5 +120,5 @@ export class StripeProcessor implements PaymentProcessor {
 export function createProcessor(config: Config, webhookUrl: () => string, now: () => Date): PaymentProcessor {
   if (config.PAYMENT_PROCESSOR === 'stripe') return new StripeProcessor(config.STRIPE_SECRET_KEY!);
   if (config.NODE_ENV === 'production') throw new Error('the local payment processor refuses to load in production');
-  return new LocalProcessor(webhookUrl, config.PAYMENT_WEBHOOK_SECRET, now);
+  return new LocalProcessor(webhookUrl, config.PAYMENT_WEBHOOK_SECRET, now, config.LOCAL_PAYMENT_AUTO_CONFIRM);
 }

@@ -56,6 +56,12 @@ export interface LandmarkerOptions {
 
 const MODEL_ID = 'facemesh';
 const SIZE = 192;
+/**
+ * Crop side over the detector box side. Measured on the fixtures (presence of the turned face in
+ * camera.png / eye error on astronaut.png): 1.3 -> 0.960 / 1.8 px, 1.5 -> 0.994 / 1.6 px,
+ * 1.6 -> 0.993 / 2.0 px, 1.8 -> 0.937 / 1.7 px, 2.0 -> 0.703 / 1.7 px; false faces stay below
+ * 0.011 at every scale.
+ */
 export const DEFAULT_CROP_SCALE = 1.6;
 const MAX_SUPERSAMPLING = 4;
 
@@ -201,7 +207,7 @@ export const CANONICAL_FACE_POINTS: readonly (readonly [number, number, number, 
 /** Eigenvector of the largest eigenvalue of a symmetric 4x4 matrix (cyclic Jacobi). */
 function topEigenvector4(m: number[][]): number[] {
   const a = m.map((r) => r.slice());
-  const v = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => (i === j ? 1 : 0)));
+  const v: number[][] = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => (i === j ? 1 : 0)));
   for (let sweep = 0; sweep < 50; sweep++) {
     let off = 0;
     for (let i = 0; i < 4; i++) for (let j = i + 1; j < 4; j++) off += a[i][j] * a[i][j];

@@ -115,3 +115,22 @@ export async function until<T>(check: () => Promise<T | undefined | false>, time
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Rows, objects and jobs that exist now: a refused request must leave every count unchanged. */
+export async function footprint(stack: Stack) {
+  const { db, storage, queues } = stack.ctx;
+  const count = async (t: 'photos' | 'blobs' | 'orders' | 'payments' | 'headshots') => Number((await db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  let jobs = 0;
+  for (const q of Object.values(queues.byName)) {
+    const c = await q.getJobCounts('wait', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children');
+    jobs += Object.values(c).reduce((a, b) => a + b, 0);
+  }
+  return {
+    photos: await count('photos'),
+    blobs: await count('blobs'),
+    orders: await count('orders'),
+    payments: await count('payments'),
+    objects: (await storage.listKeys('originals')).length + (await storage.listKeys('headshots')).length,
+    jobs,
+  };
+}

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,8 @@ import {
   type TfNode,
   type TfjsGraph,
 } from '../../models/convert-tfjs';
-import { getModel } from '../../models/registry';
+import { ensureModels } from '../../models/build';
+import { getModel, registerModel, verifyModel, type ModelEntry } from '../../models/registry';
 import {
   decodeRgb,
   facemeshGoldenInput,
@@ -370,6 +371,29 @@ describe('converted MediaPipe models match the golden outputs', () => {
       const b = sha256(await convertTfjsGraph(MODELS + file));
       expect(a).toBe(b);
       expect(a).toBe(getModel(id).sha256);
+    }
+  });
+});
+
+describe('ensureModels (models/build.ts)', () => {
+  it('builds to the registry path, then skips an up-to-date file; refuses a sha256 mismatch naming the model', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'build-models-'));
+    try {
+      const selfie = getModel('selfie-segmentation');
+      const good: ModelEntry = { ...selfie, id: 'test-selfie-copy', path: join(dir, 'selfie.onnx') };
+      registerModel(good);
+      await expect(verifyModel('test-selfie-copy')).rejects.toThrow(/build output, run `npm run models`/);
+      const [first] = await ensureModels({ ids: ['test-selfie-copy'] });
+      expect(first).toMatchObject({ id: 'test-selfie-copy', status: 'built', sha256: selfie.sha256 });
+      await verifyModel('test-selfie-copy');
+      const [second] = await ensureModels({ ids: ['test-selfie-copy'] });
+      expect(second.status).toBe('up-to-date');
+
+      registerModel({ ...selfie, id: 'test-selfie-bad', path: join(dir, 'bad.onnx'), sha256: '0'.repeat(64) });
+      await expect(ensureModels({ ids: ['test-selfie-bad'] })).rejects.toThrow(/model 'test-selfie-bad'.*has sha256 [0-9a-f]{64}, the registry expects 0{64}/);
+      await expect(stat(join(dir, 'bad.onnx'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture, footprint, multipart, signUp, startStack, type Stack } from '../support/stack';
+
+let stack: Stack;
+let token: string;
+beforeAll(async () => {
+  // API only: no worker consumes jobs, so any job a refused upload left behind would show.
+  stack = await startStack({ role: 'api' });
+  ({ token } = await signUp(stack));
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const post = (data: Buffer, name = 'selfie.jpg', type = 'image/jpeg') => stack.api('POST', '/v1/photos', { token, body: multipart('photo', data, name, type) });
+
+describe('uploads', () => {
+  it('PH1 records the type told from the bytes, the size and the upload time', async () => {
+    const png = await fixture('astronaut.png');
+    // Named and labelled as a JPEG: the bytes say PNG, and PNG is what is recorded.
+    const res = await post(png, 'holiday.jpg', 'image/jpeg');
+    expect(res.status).toBe(201);
+    expect(res.body.detected_type).toBe('png');
+    expect(res.body.size_bytes).toBe(png.length);
+    expect(Math.abs(Date.parse(res.body.uploaded_at) - stack.clock.now().getTime())).toBeLessThan(1000);
+    const row = await stack.ctx.db.selectFrom('photos').selectAll().where('id', '=', res.body.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ detected_type: 'png', size_bytes: png.length, width: 512, height: 512 });
+  });
+
+  it('PH3 applies EXIF orientation, then strips EXIF, GPS and XMP from what it stores', async () => {
+    // 512x256 pixels tagged "rotate 90° clockwise" (orientation 6) with a GPS position.
+    const tagged = await sharp(await fixture('astronaut.png'))
+      .resize(512, 256, { fit: 'fill' })
+      .withExif({ IFD0: { Make: 'TestCam' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '46/1 57/1 0/1' } })
+      .withMetadata({ orientation: 6 })
+      .jpeg()
+      .toBuffer();
+    expect((await sharp(tagged).metadata()).orientation).toBe(6);
+    expect(tagged.includes(Buffer.from('TestCam'))).toBe(true);
+    const res = await post(tagged);
+    expect(res.status).toBe(201);
+    expect([res.body.width, res.body.height]).toEqual([256, 512]);
+    const stored = await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token });
+    const meta = await sharp(stored.body).metadata();
+    expect([meta.width, meta.height]).toEqual([256, 512]);
+    expect(meta.exif).toBeUndefined();
+    expect(meta.xmp).toBeUndefined();
+    expect(meta.orientation).toBeUndefined();
+    expect(stored.body.includes(Buffer.from('TestCam'))).toBe(false);
+  });
+
+  const refusals: [string, () => Promise<Buffer>, number, string][] = [
+    ['a file that is not an image', async () => Buffer.from('%PDF-1.7\n' + 'x'.repeat(2000)), 415, 'unsupported_type'],
+    ['an SVG disguised as a JPEG', async () => Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'), 415, 'unsupported_type'],
+    ['a truncated JPEG', async () => {
+      const jpeg = await sharp(await fixture('astronaut.png')).jpeg().toBuffer();
+      return jpeg.subarray(0, Math.floor(jpeg.length * 0.6));
+    }, 422, 'corrupt_image'],
+    ['a 60-megapixel PNG', async () => sharp({ create: { width: 7746, height: 7746, channels: 3, background: '#808080' } }).png({ compressionLevel: 9 }).toBuffer(), 413, 'too_many_pixels'],
+    ['a 30 MB upload', async () => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(30 * 1024 * 1024)]), 413, 'upload_too_large'],
+    ['an empty file', async () => Buffer.alloc(0), 400, 'missing_file'],
+  ];
+
+  for (const [what, make, status, code] of refusals) {
+    it(`PH2 refuses ${what} with ${status} ${code}, leaving no row, object or job`, async () => {
+      const data = await make();
+      const before = await footprint(stack);
+      const res = await post(data);
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(res.body).toMatchObject({ status, code });
+      expect(res.body.detail).toEqual(expect.any(String));
+      expect(await footprint(stack)).toEqual(before);
+    });
+  }
+
+  it('PH2 answers a body that is not multipart with 415 multipart_required', async () => {
+    const res = await stack.api('POST', '/v1/photos', { token, json: { photo: 'base64...' } });
+    expect(res.status).toBe(415);
+    expect(res.body.code).toBe('multipart_required');
+  });
+});
