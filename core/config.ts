@@ -95,6 +95,10 @@ const schema = z.object({
   RETENTION_TRANSACTIONS_DAYS: days(7 * 365),
 
   HEADSHOT_SIZE: int(1024),
+  /** Quality verdict thresholds (SD1). */
+  FACE_PRESENCE_MIN: z.coerce.number().min(0).max(1).default(0.5),
+  MAX_HEAD_TURN_DEGREES: z.coerce.number().positive().default(25),
+  EYES_CLOSED_BELOW: z.coerce.number().min(0).default(0.12),
   RUN_MIGRATIONS: bool.optional(),
 });
 

@@ -56,7 +56,7 @@ export interface TfNode {
   device?: string;
 }
 
-interface TfWeightEntry {
+export interface TfWeightEntry {
   name: string;
   shape: number[];
   dtype: string;
@@ -69,10 +69,16 @@ interface TfSignatureTensor {
   tensorShape?: { dim?: { size?: string | number }[] };
 }
 
+/** One group of a TF.js `weightsManifest`: its weights are stored in `paths`, concatenated. */
+export interface TfWeightGroup {
+  paths: string[];
+  weights: TfWeightEntry[];
+}
+
 interface TfModelJson {
   format?: string;
   modelTopology: { node: TfNode[]; library?: { function?: unknown[] } };
-  weightsManifest: { paths: string[]; weights: TfWeightEntry[] }[];
+  weightsManifest: TfWeightGroup[];
   signature?: { inputs?: Record<string, TfSignatureTensor>; outputs?: Record<string, TfSignatureTensor> };
 }
 
@@ -183,17 +189,13 @@ export function parseInputRef(ref: string): { node: string; index: number } | nu
   return m ? { node: m[1], index: Number(m[2]) } : { node: ref, index: 0 };
 }
 
-/** Parses a model.json whose weight shards are given as one buffer per manifest group (paths concatenated). */
-export function parseTfjsGraph(json: unknown, groupBytes: Uint8Array[], source: string, sourceSha256 = ''): TfjsGraph {
-  const model = json as TfModelJson;
-  if (!model?.modelTopology || !Array.isArray(model.modelTopology.node) || !Array.isArray(model.weightsManifest)) {
-    throw new Error(`convert-tfjs: ${source} is not a TF.js graph model (no modelTopology.node / weightsManifest)`);
-  }
-  if (model.format && model.format !== 'graph-model') {
-    throw new Error(`convert-tfjs: ${source} has format '${model.format}', expected 'graph-model'`);
-  }
+/**
+ * Decodes (and dequantizes) the weights of a TF.js `weightsManifest`, given one buffer per manifest
+ * group (its paths concatenated). Shared by the graph-model and layers-model converters.
+ */
+export function decodeWeightManifest(manifest: TfWeightGroup[], groupBytes: Uint8Array[], source: string): Map<string, ConstTensor> {
   const weights = new Map<string, ConstTensor>();
-  model.weightsManifest.forEach((group, g) => {
+  manifest.forEach((group, g) => {
     const bytes = groupBytes[g];
     if (!bytes) throw new Error(`convert-tfjs: ${source}: missing weight data for manifest group ${g}`);
     let offset = 0;
@@ -208,6 +210,19 @@ export function parseTfjsGraph(json: unknown, groupBytes: Uint8Array[], source: 
       );
     }
   });
+  return weights;
+}
+
+/** Parses a model.json whose weight shards are given as one buffer per manifest group (paths concatenated). */
+export function parseTfjsGraph(json: unknown, groupBytes: Uint8Array[], source: string, sourceSha256 = ''): TfjsGraph {
+  const model = json as TfModelJson;
+  if (!model?.modelTopology || !Array.isArray(model.modelTopology.node) || !Array.isArray(model.weightsManifest)) {
+    throw new Error(`convert-tfjs: ${source} is not a TF.js graph model (no modelTopology.node / weightsManifest)`);
+  }
+  if (model.format && model.format !== 'graph-model') {
+    throw new Error(`convert-tfjs: ${source} has format '${model.format}', expected 'graph-model'`);
+  }
+  const weights = decodeWeightManifest(model.weightsManifest, groupBytes, source);
 
   const nodes = model.modelTopology.node;
   const byName = new Map(nodes.map((n) => [n.name, n]));
@@ -247,8 +262,17 @@ export function parseTfjsGraph(json: unknown, groupBytes: Uint8Array[], source: 
 
 /** Reads a TF.js graph model and its weight files. */
 export async function loadTfjsGraph(modelJsonPath: string): Promise<TfjsGraph> {
+  const { json, groups, sha256 } = await readTfjsModelFiles(modelJsonPath);
+  return parseTfjsGraph(json, groups, basename(modelJsonPath), sha256);
+}
+
+/**
+ * Reads a TF.js model.json (graph or layers model) and its weight files: the parsed JSON, one buffer
+ * per manifest group, and a sha256 over model.json and the weight files in manifest order.
+ */
+export async function readTfjsModelFiles(modelJsonPath: string): Promise<{ json: unknown; groups: Uint8Array[]; sha256: string }> {
   const jsonBytes = await readFile(modelJsonPath);
-  const json = JSON.parse(jsonBytes.toString('utf8')) as TfModelJson;
+  const json = JSON.parse(jsonBytes.toString('utf8')) as { weightsManifest?: TfWeightGroup[] };
   const hash = createHash('sha256').update(jsonBytes);
   const dir = dirname(modelJsonPath);
   const groups: Uint8Array[] = [];
@@ -264,7 +288,7 @@ export async function loadTfjsGraph(modelJsonPath: string): Promise<TfjsGraph> {
     }
     groups.push(new Uint8Array(Buffer.concat(parts)));
   }
-  return parseTfjsGraph(json, groups, basename(modelJsonPath), hash.digest('hex'));
+  return { json, groups, sha256: hash.digest('hex') };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,20 +469,21 @@ const AT = onnx.AttributeProto.AttributeType;
 const DT = onnx.TensorProto.DataType;
 const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
 
-const attr = {
+/** ONNX attribute constructors. */
+export const attr = {
   int: (name: string, i: number): AttributeProto => ({ name, type: AT.INT, i }),
   ints: (name: string, ints: number[]): AttributeProto => ({ name, type: AT.INTS, ints }),
   float: (name: string, f: number): AttributeProto => ({ name, type: AT.FLOAT, f }),
   str: (name: string, s: string): AttributeProto => ({ name, type: AT.STRING, s: utf8(s) }),
 };
 
-function floatBytes(data: ArrayLike<number>): Uint8Array {
+export function floatBytes(data: ArrayLike<number>): Uint8Array {
   const bytes = new Uint8Array(data.length * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(4 * i, data[i], true);
   return bytes;
 }
-function int64Bytes(data: ArrayLike<number>): Uint8Array {
+export function int64Bytes(data: ArrayLike<number>): Uint8Array {
   const bytes = new Uint8Array(data.length * 8);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < data.length; i++) view.setBigInt64(8 * i, BigInt(data[i]), true);
@@ -466,7 +491,7 @@ function int64Bytes(data: ArrayLike<number>): Uint8Array {
 }
 
 /** Permutes a dense row-major array: out axis i = in axis perm[i]. */
-function permute(data: ArrayLike<number>, shape: number[], perm: number[]): { data: Float32Array; shape: number[] } {
+export function permute(data: ArrayLike<number>, shape: number[], perm: number[]): { data: Float32Array; shape: number[] } {
   const rank = shape.length;
   const outShape = perm.map((p) => shape[p]);
   const inStrides = new Array<number>(rank);

@@ -5,13 +5,14 @@ import { decodeRgb, MIME } from '../core/images';
 import type { Handler, HandlersFor } from '../core/jobs';
 import { sendEmailOnce } from '../core/notify';
 import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core/orders';
-import { createFaceDetector, type FaceDetector } from '../models/face-detector';
 import { loadOnce } from '../models/session';
-import { judge } from './quality';
+import { createAnalyser, thresholdsFrom, type Analyser } from './analysis';
 import { renderHeadshot, type FaceGeometry } from './render';
 
-function detector(ctx: AppContext): Promise<FaceDetector> {
-  return loadOnce('face-detector', () => createFaceDetector({ providers: ctx.config.ONNX_PROVIDERS, logger: ctx.logger }));
+function analyser(ctx: AppContext): Promise<Analyser> {
+  return loadOnce('analyser', () =>
+    createAnalyser({ providers: ctx.config.ONNX_PROVIDERS, logger: ctx.logger, presenceMin: ctx.config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(ctx.config) }),
+  );
 }
 
 /** Is this the job's last attempt? Then a failure is final and the order must hear of it. */
@@ -23,10 +24,7 @@ const analyse: Handler<'photo.analyse'> = async (ctx, { orderId, photoId }) => {
   if (photo.processed_at === null) {
     const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
     const image = await decodeRgb(await ctx.storage.read(blob));
-    const faces = await (await detector(ctx)).detect(image);
-    const verdict = judge(image, faces);
-    const main = verdict.usable ? faces.reduce((a, b) => (b.box.width > a.box.width ? b : a)) : undefined;
-    const geometry: FaceGeometry | undefined = main && { box: main.box, eyes: { right: main.keypoints.rightEye, left: main.keypoints.leftEye } };
+    const { verdict, geometry } = await (await analyser(ctx)).analyse(image);
     await ctx.db
       .updateTable('photos')
       .set({ status: verdict.usable ? 'usable' : 'rejected', verdict: JSON.stringify({ ...verdict, geometry }), processed_at: ctx.clock.now() })

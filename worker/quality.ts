@@ -1,4 +1,5 @@
 import type { Face, RgbImage } from '../models/face-detector';
+import type { FaceLandmarks } from '../models/landmarks';
 import type { Verdict } from '../core/orders';
 
 /**
@@ -14,6 +15,12 @@ export interface QualityThresholds {
   minSharpness: number;
   minLuminance: number;
   maxLuminance: number;
+  /** Yaw or pitch beyond this many degrees is 'turned away'. */
+  maxHeadTurn: number;
+  /** Eyelid gap over eye width below this is 'eyes closed'. */
+  eyesClosedBelow: number;
+  /** Roll beyond this many degrees: the head (or the whole photo) lies on its side. */
+  maxRoll: number;
 }
 
 export const DEFAULT_THRESHOLDS: QualityThresholds = {
@@ -23,6 +30,9 @@ export const DEFAULT_THRESHOLDS: QualityThresholds = {
   minSharpness: 40,
   minLuminance: 60,
   maxLuminance: 205,
+  maxHeadTurn: 25,
+  eyesClosedBelow: 0.12,
+  maxRoll: 30,
 };
 
 const MESSAGES = {
@@ -33,12 +43,15 @@ const MESSAGES = {
   blurred: 'The photo is blurred; hold the camera steady and focus on your face.',
   too_dark: 'Your face is too dark; face a window or a light.',
   too_bright: 'Your face is over-exposed; avoid direct sun or flash.',
+  turned_away: 'Your head is turned too far; look straight at the camera.',
+  eyes_closed: 'Your eyes look closed; keep them open for the photo.',
+  head_tilted: 'Your head is tilted far to one side, or the photo is on its side; hold the camera upright.',
 } as const;
 
-export type ReasonCode = keyof typeof MESSAGES | 'turned_away' | 'eyes_closed';
+export type ReasonCode = keyof typeof MESSAGES;
 
-export function reason(code: ReasonCode, message?: string) {
-  return { code, message: message ?? MESSAGES[code as keyof typeof MESSAGES] };
+export function reason(code: ReasonCode) {
+  return { code, message: MESSAGES[code] };
 }
 
 /** Mean luma and variance of the Laplacian over the face box (clipped to the photo). */
@@ -69,9 +82,17 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
   return { luminance: mean, sharpness: n ? lapSq / n - lapMean * lapMean : 0 };
 }
 
-export function judge(image: RgbImage, faces: Face[], t: QualityThresholds = DEFAULT_THRESHOLDS): Verdict {
-  if (!faces.length) return { usable: false, faces: 0, reasons: [reason('no_face')] };
-  const main = faces.reduce((a, b) => (b.box.width > a.box.width ? b : a));
+/** The largest face: the subject when one face clearly dominates the photo. */
+export function mainFace<T extends { face: Face }>(faces: T[]): T {
+  return faces.reduce((a, b) => (b.face.box.width > a.face.box.width ? b : a));
+}
+
+/** Faces come with their landmarks; the detector's false faces were already dropped by presence. */
+export function judge(image: RgbImage, found: { face: Face; landmarks: FaceLandmarks }[], t: QualityThresholds = DEFAULT_THRESHOLDS): Verdict {
+  if (!found.length) return { usable: false, faces: 0, reasons: [reason('no_face')] };
+  const subject = mainFace(found);
+  const { face: main, landmarks } = subject;
+  const faces = found.map((f) => f.face);
   const others = faces.filter((f) => f !== main && f.box.width >= t.dominantFaceRatio * main.box.width);
   const reasons = [];
   if (others.length) reasons.push(reason('several_faces'));
@@ -86,6 +107,11 @@ export function judge(image: RgbImage, faces: Face[], t: QualityThresholds = DEF
   if (m.sharpness < t.minSharpness) reasons.push(reason('blurred'));
   if (m.luminance < t.minLuminance) reasons.push(reason('too_dark'));
   if (m.luminance > t.maxLuminance) reasons.push(reason('too_bright'));
+  const { yaw, pitch, roll } = landmarks.pose;
+  if (Math.max(Math.abs(yaw), Math.abs(pitch)) > t.maxHeadTurn) reasons.push(reason('turned_away'));
+  if (Math.abs(roll) > t.maxRoll) reasons.push(reason('head_tilted'));
+  const openness = Math.min(landmarks.eyeOpenness.left, landmarks.eyeOpenness.right);
+  if (openness < t.eyesClosedBelow) reasons.push(reason('eyes_closed'));
   return {
     usable: reasons.length === 0,
     faces: 1 + others.length,
@@ -99,6 +125,11 @@ export function judge(image: RgbImage, faces: Face[], t: QualityThresholds = DEF
       face_fraction: round(fraction),
       sharpness: round(m.sharpness),
       luminance: round(m.luminance),
+      presence: round(landmarks.presence),
+      yaw: round(yaw),
+      pitch: round(pitch),
+      roll: round(roll),
+      eye_openness: round(openness),
     },
   };
 }
