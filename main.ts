@@ -32,8 +32,8 @@ export async function startRole(role: Role, config: Config, opts: ContextOptions
 
 async function main(): Promise<void> {
   const arg = process.argv[2] ?? 'all';
-  if (!['api', 'worker', 'scheduler', 'all', 'migrate'].includes(arg)) {
-    console.error(`Unknown role "${arg}". Use one of: api, worker, scheduler, all, migrate.`);
+  if (!['api', 'worker', 'scheduler', 'all', 'migrate', 'healthcheck'].includes(arg)) {
+    console.error(`Unknown role "${arg}". Use one of: api, worker, scheduler, all, migrate, healthcheck.`);
     process.exit(2);
   }
   let config: Config;
@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     console.error(problems.join('\n'));
     process.exit(69);
   }
+  // For container health checks of roles without an HTTP port: the services they need answer.
+  if (arg === 'healthcheck') return;
   if (arg === 'migrate') {
     const ctx = await createContext(config, { migrate: true });
     await ctx.close();

@@ -1,0 +1,35 @@
+# One image, one codebase; the role is the command (api | worker | scheduler | all | migrate).
+#   docker build --target cpu -t rasmi:cpu .
+#   docker build --target gpu -t rasmi:gpu .   # worker image with onnxruntime's CUDA providers
+# `npm ci` runs the postinstall model build (scripts/build-models.ts): converted models are
+# checked against the sha256 recorded in models/registry.ts, or the build fails.
+
+FROM node:20-bookworm-slim AS cpu
+WORKDIR /app
+COPY . .
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+ENV NODE_ENV=production
+USER node
+EXPOSE 3000
+ENTRYPOINT ["npx", "tsx", "main.ts"]
+CMD ["all"]
+
+# GPU workers: CUDA 12 + cuDNN runtime, Node 20 copied from the official image, and
+# onnxruntime-node's CUDA execution provider installed on purpose (the project's .npmrc skips it
+# for CPU hosts; the environment setting below overrides that). With ONNX_PROVIDERS=cuda,cpu a
+# worker logs "model session ready" with provider "cuda", or "execution provider unavailable,
+# falling back" and then provider "cpu" when CUDA cannot load.
+FROM node:20-bookworm-slim AS node
+FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04 AS gpu
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
+WORKDIR /app
+COPY . .
+ENV npm_config_onnxruntime_node_install=cuda12
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+ENV NODE_ENV=production ONNX_PROVIDERS=cuda,cpu
+USER 1000
+ENTRYPOINT ["npx", "tsx", "main.ts"]
+CMD ["worker"]
