@@ -49,9 +49,10 @@ export async function renderHeadshot(original: Buffer, face: FaceGeometry, style
     .toBuffer();
   const { brightness, saturation, warmth, contrast } = style.grade;
   let img = sharp(framed)
-    .modulate({ brightness, saturation })
+    .modulate({ brightness, saturation: Math.max(saturation, 0.001) })
     .linear([contrast * (1 + warmth), contrast, contrast * (1 - warmth)], [128 * (1 - contrast), 128 * (1 - contrast), 128 * (1 - contrast)]);
-  if (style.greyscale) img = img.greyscale();
+  // sharp applies greyscale before linear within one pipeline, so it gets a pipeline of its own.
+  if (style.greyscale) img = sharp(await img.toBuffer()).greyscale().toColourspace('srgb');
   if (style.vignette > 0) {
     img = sharp(await img.toBuffer()).composite([{ input: vignetteSvg(size, style.vignette), blend: 'multiply' }]);
   }

@@ -1,0 +1,137 @@
+/**
+ * The main job, end to end on real parts: starts api + worker + scheduler in this process (local
+ * mode: Postgres and Redis from the machine, an in-process S3 server, the local payment processor,
+ * mail to the outbox folder), registers a person, uploads selfies, orders every style, pays, follows
+ * progress and writes the headshots and a contact sheet to a folder.
+ *
+ *   npm run demo -- [photos...] [--package executive] [--styles studio-grey,navy-gradient] [--out out/demo]
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { STYLES } from '../core/catalog';
+import { loadConfig } from '../core/config';
+import { createLogger } from '../core/logger';
+import { OutboxMailer, type MailMessage, type Mailer } from '../core/mail';
+import { preflight } from '../core/preflight';
+import { startRole } from '../main';
+
+function args() {
+  const photos: string[] = [];
+  const opts: Record<string, string> = {};
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith('--')) opts[argv[i].slice(2)] = argv[++i];
+    else photos.push(argv[i]);
+  }
+  return {
+    photos: photos.length ? photos : ['test/fixtures/astronaut.png'],
+    pkg: opts.package ?? 'executive',
+    styles: opts.styles?.split(',') ?? STYLES.map((s) => s.id),
+    out: opts.out ?? path.join('out', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+  };
+}
+
+async function main() {
+  const a = args();
+  const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env });
+  const problems = await preflight(config);
+  if (problems.length) {
+    console.error(problems.join('\n'));
+    process.exit(69);
+  }
+  // Mail still goes to the outbox folder; the demo also keeps it to read the sign-in code.
+  const inbox: MailMessage[] = [];
+  const outbox = new OutboxMailer(config.MAIL_OUTBOX_DIR, config.MAIL_FROM);
+  const mailer: Mailer = { send: async (m) => (inbox.push(m), outbox.send(m)) };
+  const step = (s: string) => console.log(`• ${s}`);
+
+  step('starting api, worker and scheduler (local mode)…');
+  const running = await startRole('all', config, { port: 0, mailer, logger: createLogger(config.LOG_LEVEL) });
+  const base = running.url!;
+  const call = async (method: string, p: string, init: { token?: string; json?: unknown; body?: FormData } = {}) => {
+    const headers: Record<string, string> = {};
+    if (init.token) headers.authorization = `Bearer ${init.token}`;
+    if (init.json) headers['content-type'] = 'application/json';
+    const res = await fetch(base + p, { method, headers, body: init.json ? JSON.stringify(init.json) : init.body });
+    const body = res.headers.get('content-type')?.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer());
+    if (!res.ok) throw new Error(`${method} ${p} → ${res.status} ${JSON.stringify(body)}`);
+    return body as any;
+  };
+  try {
+    const email = `demo+${Date.now()}@rasmi.local`;
+    step(`registering ${email}`);
+    await call('POST', '/v1/accounts', { json: { email, name: 'Demo Person', confirms_adult: true, accepted_policy_version: '2026-01' } });
+    const code = /code is (\d{6})/.exec(inbox.find((m) => m.to === email)!.text)![1];
+    const { token } = await call('POST', '/v1/auth/token', { json: { email, code } });
+
+    const photoIds: string[] = [];
+    for (const file of a.photos) {
+      const form = new FormData();
+      form.append('photo', new Blob([new Uint8Array(await readFile(file))]), path.basename(file));
+      const photo = await call('POST', '/v1/photos', { token, body: form });
+      step(`uploaded ${file}: ${photo.detected_type} ${photo.width}x${photo.height}`);
+      photoIds.push(photo.id);
+    }
+    const { order } = await call('POST', '/v1/orders', { token, json: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } });
+    step(`order ${order.id}: package ${a.pkg}, ${a.styles.length} style(s); paying with the local processor`);
+
+    const started = Date.now();
+    let last = '';
+    let current = order;
+    while (!['ready', 'failed'].includes(current.status)) {
+      await new Promise((r) => setTimeout(r, 250));
+      current = await call('GET', `/v1/orders/${order.id}`, { token });
+      const done = current.headshots.filter((h: { status: string }) => h.status !== 'pending').length;
+      const line = `${current.status}${current.headshots.length ? `: ${done}/${current.headshots.length} headshots` : ''}`;
+      if (line !== last) step(`${line} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      last = line;
+      if (Date.now() - started > 600_000) throw new Error('gave up waiting after 10 minutes');
+    }
+    for (const p of current.photos) {
+      step(`photo ${p.id}: ${p.verdict?.usable ? 'usable' : 'not usable'}${p.verdict?.reasons.length ? ' — ' + p.verdict.reasons.map((r: { message: string }) => r.message).join(' ') : ''}`);
+    }
+    if (current.status === 'failed') {
+      console.error(`order failed: ${current.failure.code}: ${current.failure.detail}`);
+      process.exitCode = 1;
+      return;
+    }
+    await mkdir(a.out, { recursive: true });
+    const tiles: { input: Buffer; label: string }[] = [];
+    for (const h of current.headshots.filter((x: { status: string }) => x.status === 'rendered')) {
+      const jpeg = (await call('GET', h.content_url, { token })) as Buffer;
+      const file = path.join(a.out, `${h.style_id}-${h.id}.jpg`);
+      await writeFile(file, jpeg);
+      tiles.push({ input: jpeg, label: h.style_id });
+    }
+    const sheet = path.join(a.out, 'contact-sheet.png');
+    await writeFile(sheet, await contactSheet(tiles));
+    step(`${tiles.length} headshot(s) written to ${a.out}/ with ${path.basename(sheet)}`);
+    step(`delivery email in the outbox folder ${config.MAIL_OUTBOX_DIR}/`);
+  } finally {
+    await running.stop();
+  }
+}
+
+/** Every headshot of the order on one page, labelled with its style. */
+async function contactSheet(tiles: { input: Buffer; label: string }[]): Promise<Buffer> {
+  const size = 320;
+  const label = 28;
+  const cols = Math.min(4, tiles.length);
+  const rows = Math.ceil(tiles.length / cols);
+  const parts = await Promise.all(
+    tiles.map(async (t, i) => {
+      const img = await sharp(t.input).resize(size, size).toBuffer();
+      const text = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${label}"><rect width="100%" height="100%" fill="#fff"/><text x="8" y="20" font-family="sans-serif" font-size="16" fill="#222">${t.label}</text></svg>`);
+      const x = (i % cols) * size;
+      const y = Math.floor(i / cols) * (size + label);
+      return [{ input: img, left: x, top: y }, { input: text, left: x, top: y + size }];
+    }),
+  );
+  return sharp({ create: { width: cols * size, height: rows * (size + label), channels: 3, background: '#ffffff' } }).composite(parts.flat()).png().toBuffer();
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
