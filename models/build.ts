@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CONVERTER_VERSION, convertTfjsGraph } from './convert-tfjs';
+import { LAYERS_CONVERTER_VERSION, convertTfjsLayers } from './convert-tfjs-layers';
 import { getModel, modelPath, models, projectRoot, type ModelEntry, type ModelId } from './registry';
 import type { ModelLogger } from './session';
 
@@ -76,7 +77,7 @@ async function build(id: ModelId, opts: EnsureModelsOptions): Promise<BuildResul
   const t0 = performance.now();
   let bytes: Uint8Array;
   try {
-    bytes = await convertTfjsGraph(source);
+    bytes = entry.build.converter === 'tfjs-layers' ? await convertTfjsLayers(source) : await convertTfjsGraph(source);
   } catch (err) {
     throw new Error(`model '${id}': converting ${entry.build.source} failed: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
@@ -86,9 +87,9 @@ async function build(id: ModelId, opts: EnsureModelsOptions): Promise<BuildResul
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== entry.sha256) {
     throw new Error(
-      `model '${id}': the converted ${entry.build.source} (${pkg}, converter ${CONVERTER_VERSION}) has sha256 ${sha256}, ` +
+      `model '${id}': the converted ${entry.build.source} (${pkg}, ${entry.build.converter} converter ${entry.build.converter === 'tfjs-layers' ? LAYERS_CONVERTER_VERSION : CONVERTER_VERSION}) has sha256 ${sha256}, ` +
         `the registry expects ${entry.sha256}. Nothing was written. If the converter or the package changed on purpose, ` +
-        `check the model against its goldens (test/unit/convert-tfjs.test.ts) and record the new sha256 in models/registry.ts.`,
+        `check the model against its goldens (test/unit/${entry.build.converter === 'tfjs-layers' ? 'upscaler' : 'convert-tfjs'}.test.ts) and record the new sha256 in models/registry.ts.`,
     );
   }
 

