@@ -44,7 +44,7 @@ const schema = z.object({
 
   /** Wraps the per-object data keys of photos (SC1). */
   MASTER_KEYS: keyring.default(LOCAL_MASTER_KEY),
-  /** Encrypts email, name and phone in the database (SC2); also keys the email look-up HMAC. */
+  /** Encrypts email, name and phone in the database (SC2). */
   PII_KEYS: keyring.default(LOCAL_PII_KEY),
   /** Keys the HMAC of normalised emails used for look-up and uniqueness; never rotated in place. */
   PII_HASH_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters').default('33'.repeat(32)),
