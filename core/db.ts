@@ -29,10 +29,15 @@ export interface UsersTable {
   adult_confirmed_at: Timestamp;
   policy_version_id: string;
   policy_accepted_at: Timestamp;
-  whatsapp_opt_in: Generated<boolean>;
-  marketing_opt_in: Generated<boolean>;
   created_at: Timestamp;
   last_used_at: Timestamp;
+  email_pending_enc: ColumnType<string | null, string | null | undefined, string | null>;
+  email_pending_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  email_pending_code_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  email_pending_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  retention_warned_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  deletion_requested_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  deleted_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface SignInCodesTable {
@@ -80,6 +85,9 @@ export interface PhotosTable {
   status: Generated<PhotoStatus>;
   verdict: ColumnType<unknown, string | null, string | null> | null;
   processed_at: Timestamp | null;
+  /** 'self', or 'minor' with the uploader's attestation of parental authority (PH4). */
+  subject: Generated<'self' | 'minor'>;
+  parental_attestation_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export type OrderStatus = 'awaiting_payment' | 'received' | 'processing' | 'ready' | 'failed';
@@ -133,6 +141,8 @@ export interface PaymentsTable {
   status: 'pending' | 'succeeded' | 'failed';
   created_at: Timestamp;
   succeeded_at: Timestamp | null;
+  pseudonym: ColumnType<string | null, string | null | undefined, string | null>;
+  pseudonymised_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface WebhookEventsTable {
@@ -163,6 +173,122 @@ export interface NotificationsTable {
   sent_at: Timestamp | null;
 }
 
+export type Purpose = 'marketing' | 'analytics' | 'service_improvement' | 'portfolio' | 'whatsapp';
+
+export interface ConsentsTable {
+  id: string;
+  user_id: string;
+  purpose: Purpose;
+  granted: boolean;
+  /** What recorded it: 'registration', 'settings', 'unsubscribe-link', 'restriction', 'objection', ... */
+  source: string;
+  recorded_at: Timestamp;
+}
+
+export interface CookieConsentsTable {
+  id: string;
+  visitor_id: string;
+  user_id: string | null;
+  preference: boolean;
+  analytics: boolean;
+  marketing: boolean;
+  recorded_at: Timestamp;
+}
+
+export interface AnalyticsEventsTable {
+  id: string;
+  visitor_id: string;
+  user_id: string | null;
+  name: string;
+  path: string | null;
+  ip_truncated: string | null;
+  browser: string | null;
+  device: string | null;
+  occurred_at: Timestamp;
+}
+
+export type RightsKind = 'access' | 'deletion' | 'correction' | 'restriction' | 'objection';
+export type RightsStatus = 'open' | 'in_progress' | 'completed' | 'rejected';
+
+export interface RightsRequestsTable {
+  id: string;
+  user_id: string | null;
+  kind: RightsKind;
+  status: RightsStatus;
+  details: ColumnType<unknown, string | null | undefined, string | null>;
+  result: ColumnType<unknown, string | null | undefined, string | null>;
+  export_blob_id: ColumnType<string | null, string | null | undefined, string | null>;
+  received_at: Timestamp;
+  due_at: Timestamp;
+  completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  escalated_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface DeletionRecordsTable {
+  id: string;
+  /** The id of what was deleted (a user, photo, headshot...), never a name or an email. */
+  subject_id: string;
+  subject_kind: string;
+  reason: string;
+  rows_deleted: number;
+  objects_deleted: number;
+  details: ColumnType<unknown, string, string>;
+  performed_at: Timestamp;
+}
+
+export interface AuditLogTable {
+  id: Generated<string>;
+  actor_id: string;
+  actor_role: string;
+  action: string;
+  subject_user_id: string | null;
+  resource: string;
+  resource_id: string | null;
+  at: Timestamp;
+}
+
+export interface BreachesTable {
+  id: string;
+  description: string;
+  detected_at: Timestamp;
+  notify_by: Timestamp;
+  recorded_by: string;
+  recorded_at: Timestamp;
+  escalated_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  closed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface BreachNoticesTable {
+  breach_id: string;
+  user_id: string;
+  status: Generated<'pending' | 'notified'>;
+  channels: ColumnType<unknown, string | null | undefined, string | null>;
+  notified_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface InquiriesTable {
+  id: string;
+  user_id: string | null;
+  kind: 'privacy' | 'support';
+  subject_enc: string;
+  body_enc: string;
+  status: 'open' | 'answered' | 'resolved';
+  received_at: Timestamp;
+  first_response_due: Timestamp;
+  resolution_due: Timestamp;
+  first_responded_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  escalated_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export interface PortfolioItemsTable {
+  id: string;
+  headshot_id: string;
+  user_id: string;
+  style_id: string;
+  published_at: Timestamp;
+}
+
 export interface Database {
   policy_versions: PolicyVersionsTable;
   users: UsersTable;
@@ -177,6 +303,16 @@ export interface Database {
   webhook_events: WebhookEventsTable;
   idempotency_keys: IdempotencyKeysTable;
   notifications: NotificationsTable;
+  consents: ConsentsTable;
+  cookie_consents: CookieConsentsTable;
+  analytics_events: AnalyticsEventsTable;
+  rights_requests: RightsRequestsTable;
+  deletion_records: DeletionRecordsTable;
+  audit_log: AuditLogTable;
+  breaches: BreachesTable;
+  breach_notices: BreachNoticesTable;
+  inquiries: InquiriesTable;
+  portfolio_items: PortfolioItemsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,0 +1,108 @@
+import { createHmac } from 'node:crypto';
+import type { AppContext } from './context';
+import { newId } from './crypto';
+import type { Blob } from './db';
+
+/**
+ * The one way to delete personal data. Objects go first, then rows, then a deletion record with
+ * ids, counts, time and reason but no personal data (RT7). Every step is idempotent: removing an
+ * object that is already gone succeeds, so a failed run is simply run again by the next sweep.
+ */
+
+const PARALLEL_REMOVALS = 16;
+
+async function removeObjects(ctx: AppContext, blobs: Pick<Blob, 'bucket' | 'object_key'>[]): Promise<void> {
+  const byBucket = new Map<string, string[]>();
+  for (const b of blobs) byBucket.set(b.bucket, [...(byBucket.get(b.bucket) ?? []), b.object_key]);
+  for (const [bucket, keys] of byBucket) {
+    for (let i = 0; i < keys.length; i += PARALLEL_REMOVALS) {
+      await Promise.all(keys.slice(i, i + PARALLEL_REMOVALS).map((k) => ctx.storage.client.removeObject(bucket, k)));
+    }
+  }
+}
+
+export interface DeletionRecord {
+  subjectId: string;
+  subjectKind: string;
+  rows: number;
+  objects: number;
+  details: Record<string, number | string>;
+}
+
+async function record(ctx: AppContext, reason: string, records: DeletionRecord[]): Promise<void> {
+  if (!records.length) return;
+  const at = ctx.clock.now();
+  for (let i = 0; i < records.length; i += 1000) {
+    await ctx.db
+      .insertInto('deletion_records')
+      .values(records.slice(i, i + 1000).map((r) => ({ id: newId('del'), subject_id: r.subjectId, subject_kind: r.subjectKind, reason, rows_deleted: r.rows, objects_deleted: r.objects, details: JSON.stringify(r.details), performed_at: at })))
+      .execute();
+  }
+}
+
+/** Deletes photos (originals) with their objects; headshots made from them stay (RT1). */
+export async function deletePhotos(ctx: AppContext, photoIds: string[], reason: string): Promise<number> {
+  if (!photoIds.length) return 0;
+  const rows = await ctx.db.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select(['photos.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('photos.id', 'in', photoIds).execute();
+  await removeObjects(ctx, rows);
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('photos').where('id', 'in', rows.map((r) => r.id)).execute();
+    await trx.deleteFrom('blobs').where('id', 'in', rows.map((r) => r.blob_id)).execute();
+  });
+  await record(ctx, reason, rows.map((r) => ({ subjectId: r.id, subjectKind: 'photo', rows: 2, objects: 1, details: { blob: r.blob_id } })));
+  return rows.length;
+}
+
+/** Deletes rendered headshots with their objects (RT2); their portfolio copies go with them. */
+export async function deleteHeadshots(ctx: AppContext, headshotIds: string[], reason: string): Promise<number> {
+  if (!headshotIds.length) return 0;
+  const rows = await ctx.db.selectFrom('headshots').leftJoin('blobs', 'blobs.id', 'headshots.blob_id').select(['headshots.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('headshots.id', 'in', headshotIds).execute();
+  const stored = rows.filter((r): r is typeof r & { blob_id: string; bucket: string; object_key: string } => r.blob_id !== null);
+  await removeObjects(ctx, stored);
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('headshots').where('id', 'in', rows.map((r) => r.id)).execute();
+    if (stored.length) await trx.deleteFrom('blobs').where('id', 'in', stored.map((r) => r.blob_id)).execute();
+  });
+  await record(ctx, reason, rows.map((r): DeletionRecord => ({ subjectId: r.id, subjectKind: 'headshot', rows: r.blob_id ? 2 : 1, objects: r.blob_id ? 1 : 0, details: r.blob_id ? { blob: r.blob_id } : {} })));
+  return rows.length;
+}
+
+/** A stable opaque reference for a deleted person's transaction records; not reversible without the key. */
+export function pseudonymFor(hashKeyHex: string, userId: string): string {
+  return 'psn_' + createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update(`pseudonym:${userId}`).digest('hex').slice(0, 24);
+}
+
+/**
+ * Deletes a person: every object they own, then their rows. Transaction records survive,
+ * pseudonymised, for the accounting period (PY2); they are named in the returned summary.
+ */
+export async function deleteUser(ctx: AppContext, userId: string, reason: string): Promise<DeletionRecord & { retained: string[] }> {
+  const blobs = await ctx.db.selectFrom('blobs').select(['id', 'bucket', 'object_key']).where('user_id', '=', userId).execute();
+  await removeObjects(ctx, blobs);
+  const counts: Record<string, number> = {};
+  const now = ctx.clock.now();
+  await ctx.db.transaction().execute(async (trx) => {
+    const n = async (table: string, q: Promise<{ numDeletedRows?: bigint; numUpdatedRows?: bigint }>) => {
+      const r = await q;
+      counts[table] = Number(r.numDeletedRows ?? r.numUpdatedRows ?? 0);
+    };
+    await n('payments_pseudonymised', trx.updateTable('payments').set({ user_id: null, pseudonym: pseudonymFor(ctx.config.PII_HASH_KEY, userId), pseudonymised_at: now }).where('user_id', '=', userId).executeTakeFirst());
+    await n('portfolio_items', trx.deleteFrom('portfolio_items').where('user_id', '=', userId).executeTakeFirst());
+    await n('headshots', trx.deleteFrom('headshots').where('user_id', '=', userId).executeTakeFirst());
+    await n('photos', trx.deleteFrom('photos').where('user_id', '=', userId).executeTakeFirst());
+    await n('orders', trx.deleteFrom('orders').where('user_id', '=', userId).executeTakeFirst());
+    await n('rights_requests_unlinked', trx.updateTable('rights_requests').set({ export_blob_id: null }).where('user_id', '=', userId).executeTakeFirst());
+    await n('inquiries', trx.deleteFrom('inquiries').where('user_id', '=', userId).executeTakeFirst());
+    await n('blobs', trx.deleteFrom('blobs').where('user_id', '=', userId).executeTakeFirst());
+    for (const table of ['sessions', 'sign_in_codes', 'consents', 'cookie_consents', 'analytics_events', 'idempotency_keys'] as const) {
+      await n(table, trx.deleteFrom(table).where('user_id', '=', userId).executeTakeFirst());
+    }
+    await n('notifications_unlinked', trx.updateTable('notifications').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst());
+    await n('rights_requests_kept', trx.updateTable('rights_requests').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst());
+    await n('users', trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst());
+  });
+  const rows = Object.entries(counts).filter(([k]) => !k.endsWith('_unlinked') && !k.endsWith('_kept') && !k.endsWith('_pseudonymised')).reduce((a, [, v]) => a + v, 0);
+  const summary = { subjectId: userId, subjectKind: 'user', rows, objects: blobs.length, details: counts };
+  await record(ctx, reason, [summary]);
+  return { ...summary, retained: counts.payments_pseudonymised ? ['transaction records (pseudonymised), kept for accounting for the legal period'] : [] };
+}
