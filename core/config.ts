@@ -82,7 +82,8 @@ const schema = z.object({
   ANALYSIS_CONCURRENCY: int(2),
   RENDER_CONCURRENCY: int(1),
   DELIVERY_CONCURRENCY: int(5),
-  SWEEP_CONCURRENCY: int(5),
+  PRIVACY_CONCURRENCY: int(4),
+  SWEEP_CONCURRENCY: int(1),
   /** Finished jobs are removed by age so job data never outlives what it mentions (RT6). */
   JOB_KEEP_COMPLETED_SECONDS: int(24 * 3600),
   JOB_KEEP_FAILED_SECONDS: int(7 * 24 * 3600),

@@ -7,8 +7,11 @@ import type { Config } from './config';
  * own concurrency (practice 2). Payloads carry ids only, never personal data (RT6), and are
  * checked against their schema inside the worker.
  */
-/** 'sweeps' holds the scheduler's periodic sweeps and the small per-item jobs they fan out. */
-export const QUEUE_NAMES = ['analysis', 'rendering', 'delivery', 'sweeps'] as const;
+/**
+ * 'sweeps' holds the scheduler's periodic sweeps (run by the scheduler role); 'privacy' holds the
+ * small per-item jobs they and the API fan out: deletions, exports, notices (run by workers).
+ */
+export const QUEUE_NAMES = ['analysis', 'rendering', 'delivery', 'privacy', 'sweeps'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 const id = z.string().min(1).max(64).regex(/^[a-z]+_[0-9a-z]+$/);

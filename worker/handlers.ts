@@ -6,6 +6,7 @@ import type { Handler, HandlersFor } from '../core/jobs';
 import { sendEmailOnce } from '../core/notify';
 import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core/orders';
 import { loadOnce } from '../models/session';
+import { privacyHandlers } from './privacy';
 import { createAnalyser, thresholdsFrom, type Analyser } from './analysis';
 import { renderHeadshot, type FaceGeometry } from './render';
 
@@ -97,11 +98,12 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
   });
 };
 
-export const PIPELINE_QUEUES = ['analysis', 'rendering', 'delivery'] as const;
+export const PIPELINE_QUEUES = ['analysis', 'rendering', 'delivery', 'privacy'] as const;
 
 export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
   'photo.analyse': analyse,
   'headshot.render': render,
   'order.deliver': deliver,
   'order.notify': notify,
+  ...privacyHandlers,
 };
