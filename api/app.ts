@@ -11,6 +11,14 @@ import { operationsRoutes } from './routes/operations';
 import { orderRoutes } from './routes/orders';
 import { paymentRoutes } from './routes/payments';
 import { photoRoutes } from './routes/photos';
+import { consentRoutes } from './routes/consent';
+import { marketingRoutes } from './routes/marketing';
+import { portfolioRoutes } from './routes/portfolio';
+import { rightsRoutes } from './routes/rights';
+import { staffRoutes } from './routes/staff';
+import { breachRoutes } from './routes/breaches';
+import { policyRoutes } from './routes/policy';
+import { inquiryRoutes } from './routes/inquiries';
 
 const require = createRequire(import.meta.url);
 
@@ -48,6 +56,14 @@ export function createApp(ctx: AppContext): Express {
   accountRoutes(router);
   photoRoutes(router);
   orderRoutes(router);
+  consentRoutes(router);
+  marketingRoutes(router);
+  portfolioRoutes(router);
+  rightsRoutes(router);
+  staffRoutes(router);
+  breachRoutes(router);
+  policyRoutes(router);
+  inquiryRoutes(router);
   operationsRoutes(router, ctx);
   app.use(router);
 

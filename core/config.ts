@@ -74,6 +74,14 @@ const schema = z.object({
   MAIL_FROM: z.string().default('Rasmi <headshots@rasmi.com>'),
   MAIL_OUTBOX_DIR: z.string().default('.data/outbox'),
 
+  /** WhatsApp Business Cloud API (SD4); no token means WhatsApp notifications are off. */
+  WHATSAPP_API_URL: z.string().url().default('https://graph.facebook.com/v21.0'),
+  WHATSAPP_TOKEN: z.string().optional(),
+  WHATSAPP_PHONE_NUMBER_ID: z.string().regex(/^\d+$/, 'expected the numeric phone number id').optional(),
+  /** An approved template with one body parameter; unset sends plain text (only inside the 24-hour window). */
+  WHATSAPP_TEMPLATE_NAME: z.string().optional(),
+  WHATSAPP_TEMPLATE_LANGUAGE: z.string().default('en_US'),
+
   /** Execution providers in order of preference; cpu is always the last resort. */
   ONNX_PROVIDERS: z
     .string()
@@ -94,12 +102,42 @@ const schema = z.object({
   RETENTION_HEADSHOTS_DAYS: days(90),
   RETENTION_PERSONAL_DATA_DAYS: days(365),
   RETENTION_TRANSACTIONS_DAYS: days(7 * 365),
+  /** Days before personal-data deletion that the person is warned and can keep the account by signing in. */
+  RETENTION_WARNING_DAYS: days(30),
+  /** Rows per batch for retention sweeps and the jobs they fan out. */
+  RETENTION_BATCH: z.coerce.number().int().min(1).max(500).default(500),
+  /** Usage data (analytics events, anonymous cookie choices) is kept this long (RT6); the policy names no number. */
+  USAGE_DATA_RETENTION_DAYS: days(90),
 
   HEADSHOT_SIZE: int(1024),
   /** Quality verdict thresholds (SD1). */
   FACE_PRESENCE_MIN: z.coerce.number().min(0).max(1).default(0.5),
   MAX_HEAD_TURN_DEGREES: z.coerce.number().positive().default(25),
   EYES_CLOSED_BELOW: z.coerce.number().min(0).default(0.12),
+  /** Breaches (BR1): every affected person is notified within this many hours of detection (§8). */
+  BREACH_NOTICE_HOURS: z.coerce.number().positive().default(72),
+  /** Still-pending notices this many hours after detection alert the privacy team, before the deadline passes. */
+  BREACH_ESCALATE_HOURS: z.coerce.number().positive().default(48),
+  /** Rows per statement when recording a breach's notices and per page when a sweep fans them out. */
+  BREACH_NOTICE_BATCH: z.coerce.number().int().min(1).max(5000).default(1000),
+  /** Policy change notices (PO2): at most this many people are emailed per sweep run (a rate limit). */
+  POLICY_NOTICE_BATCH: z.coerce.number().int().min(1).default(500),
+  /** Inquiries (CT1): a first answer within this many business hours (Monday to Friday, UTC). */
+  INQUIRY_FIRST_RESPONSE_BUSINESS_HOURS: z.coerce.number().positive().default(24),
+  /** Inquiries are resolved within this many days at most. */
+  INQUIRY_RESOLUTION_DAYS: days(30),
+  /** The team is alerted this many hours before an inquiry deadline that is still unmet. */
+  INQUIRY_ESCALATE_BEFORE_HOURS: z.coerce.number().nonnegative().default(4),
+  /** Rights requests (RG6): answered within this many days of receipt (§6). */
+  RIGHTS_DEADLINE_DAYS: days(30),
+  /** An open rights request this many days old is escalated to the privacy team, before its deadline. */
+  RIGHTS_ESCALATE_AFTER_DAYS: days(20),
+  /** A data export (RG1) stays downloadable this long, then a sweep deletes it. */
+  EXPORT_RETENTION_DAYS: days(7),
+  /** How long the code mailed to a new email address works (AC4). */
+  EMAIL_CHANGE_CODE_TTL_MINUTES: z.coerce.number().positive().default(30),
+  /** Where escalations go: breach deadlines, inquiry deadlines, rights requests. */
+  PRIVACY_TEAM_EMAIL: z.email().default('privacy@rasmi.com'),
   RUN_MIGRATIONS: bool.optional(),
 });
 

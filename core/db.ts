@@ -261,7 +261,8 @@ export interface BreachesTable {
 export interface BreachNoticesTable {
   breach_id: string;
   user_id: string;
-  status: Generated<'pending' | 'notified'>;
+  /** 'unreachable': the account was deleted before its notice went out. */
+  status: Generated<'pending' | 'notified' | 'unreachable'>;
   channels: ColumnType<unknown, string | null | undefined, string | null>;
   notified_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
@@ -289,6 +290,15 @@ export interface PortfolioItemsTable {
   published_at: Timestamp;
 }
 
+export interface MarketingCampaignsTable {
+  id: string;
+  subject: string;
+  body: string;
+  created_by: string | null;
+  created_at: Timestamp;
+  fanned_out_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 export interface Database {
   policy_versions: PolicyVersionsTable;
   users: UsersTable;
@@ -313,6 +323,7 @@ export interface Database {
   breach_notices: BreachNoticesTable;
   inquiries: InquiriesTable;
   portfolio_items: PortfolioItemsTable;
+  marketing_campaigns: MarketingCampaignsTable;
 }
 
 export type Db = Kysely<Database>;

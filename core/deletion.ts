@@ -9,14 +9,19 @@ import type { Blob } from './db';
  * object that is already gone succeeds, so a failed run is simply run again by the next sweep.
  */
 
-const PARALLEL_REMOVALS = 16;
-
+/** S3 DeleteObjects takes up to 1000 keys a request; a key that is already gone counts as deleted. */
 async function removeObjects(ctx: AppContext, blobs: Pick<Blob, 'bucket' | 'object_key'>[]): Promise<void> {
   const byBucket = new Map<string, string[]>();
-  for (const b of blobs) byBucket.set(b.bucket, [...(byBucket.get(b.bucket) ?? []), b.object_key]);
+  for (const b of blobs) {
+    const keys = byBucket.get(b.bucket) ?? [];
+    keys.push(b.object_key);
+    byBucket.set(b.bucket, keys);
+  }
   for (const [bucket, keys] of byBucket) {
-    for (let i = 0; i < keys.length; i += PARALLEL_REMOVALS) {
-      await Promise.all(keys.slice(i, i + PARALLEL_REMOVALS).map((k) => ctx.storage.client.removeObject(bucket, k)));
+    for (let i = 0; i < keys.length; i += 1000) {
+      const results = await ctx.storage.client.removeObjects(bucket, keys.slice(i, i + 1000));
+      const failed = results.filter((r) => r?.Error && r.Error.Code !== 'NoSuchKey');
+      if (failed.length) throw new Error(`${failed.length} object(s) could not be removed from ${bucket}`);
     }
   }
 }
@@ -67,6 +72,14 @@ export async function deleteHeadshots(ctx: AppContext, headshotIds: string[], re
   return rows.length;
 }
 
+/** Purges transaction records at the end of the accounting period (RT4, PY2). */
+export async function purgePayments(ctx: AppContext, paymentIds: string[], reason: string): Promise<number> {
+  if (!paymentIds.length) return 0;
+  await ctx.db.deleteFrom('payments').where('id', 'in', paymentIds).execute();
+  await record(ctx, reason, paymentIds.map((id) => ({ subjectId: id, subjectKind: 'payment', rows: 1, objects: 0, details: {} })));
+  return paymentIds.length;
+}
+
 /** A stable opaque reference for a deleted person's transaction records; not reversible without the key. */
 export function pseudonymFor(hashKeyHex: string, userId: string): string {
   return 'psn_' + createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update(`pseudonym:${userId}`).digest('hex').slice(0, 24);
@@ -105,4 +118,18 @@ export async function deleteUser(ctx: AppContext, userId: string, reason: string
   const summary = { subjectId: userId, subjectKind: 'user', rows, objects: blobs.length, details: counts };
   await record(ctx, reason, [summary]);
   return { ...summary, retained: counts.payments_pseudonymised ? ['transaction records (pseudonymised), kept for accounting for the legal period'] : [] };
+}
+
+/** Deletes expired data exports (RG1): the archive object and its blob row; the request row stays. */
+export async function deleteExports(ctx: AppContext, requestIds: string[], reason: string): Promise<number> {
+  if (!requestIds.length) return 0;
+  const rows = await ctx.db.selectFrom('rights_requests').innerJoin('blobs', 'blobs.id', 'rights_requests.export_blob_id').select(['rights_requests.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('rights_requests.id', 'in', requestIds).execute();
+  if (!rows.length) return 0;
+  await removeObjects(ctx, rows);
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.updateTable('rights_requests').set({ export_blob_id: null }).where('id', 'in', rows.map((r) => r.id)).execute();
+    await trx.deleteFrom('blobs').where('id', 'in', rows.map((r) => r.blob_id)).execute();
+  });
+  await record(ctx, reason, rows.map((r) => ({ subjectId: r.blob_id, subjectKind: 'export', rows: 1, objects: 1, details: { request: r.id } })));
+  return rows.length;
 }

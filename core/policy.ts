@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Db } from './db';
+import type { AppContext } from './context';
+import type { Db, PolicyVersionsTable } from './db';
+import type { Selectable } from 'kysely';
 
 /** Policy versions shipped with this release; policies/<id>.txt holds each text (PO1). */
 export const POLICY_VERSIONS = [
   { id: '2026-01', lastUpdated: '2026-01-01', significant: true, material: true },
 ] as const;
 
-export const CURRENT_POLICY_VERSION = POLICY_VERSIONS[POLICY_VERSIONS.length - 1].id;
+/** The newest version shipped with this release. The current version is the newest published one in the database. */
+export const NEWEST_SHIPPED_POLICY_VERSION = POLICY_VERSIONS[POLICY_VERSIONS.length - 1].id;
 
 export function policyText(id: string): string {
   return readFileSync(fileURLToPath(new URL(`../policies/${id}.txt`, import.meta.url)), 'utf8');
@@ -29,4 +32,62 @@ export async function syncPolicyVersions(db: Db): Promise<void> {
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
   }
+}
+
+export type PolicyVersion = Selectable<PolicyVersionsTable>;
+type VersionMeta = Omit<PolicyVersion, 'text'>;
+const META = ['id', 'last_updated', 'published_at', 'significant', 'material'] as const;
+
+/** Newest published first; published_at decides, so a version published through the API becomes current. */
+function newest(ctx: AppContext, filter?: 'significant' | 'material') {
+  let q = ctx.db.selectFrom('policy_versions').select(META).where('published_at', '<=', ctx.clock.now());
+  if (filter) q = q.where(filter, '=', true);
+  return q.orderBy('published_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+}
+
+/** The version in force now (PO1): every registration and acceptance is checked against it. */
+export async function currentPolicyVersion(ctx: AppContext): Promise<VersionMeta> {
+  const v = await newest(ctx);
+  if (!v) throw new Error('no policy version is published');
+  return v;
+}
+
+/** The newest significant change; people who had an account before it are emailed about it (PO2). */
+export const newestSignificantVersion = (ctx: AppContext) => newest(ctx, 'significant');
+
+/**
+ * The material version a person still has to accept (PO3), or undefined: they accepted it or a
+ * later version. Versions compare by publication time.
+ */
+export async function pendingMaterialVersion(ctx: AppContext, user: { policy_version_id: string }): Promise<VersionMeta | undefined> {
+  const material = await newest(ctx, 'material');
+  if (!material || material.id === user.policy_version_id) return undefined;
+  const accepted = await ctx.db.selectFrom('policy_versions').select('published_at').where('id', '=', user.policy_version_id).executeTakeFirst();
+  return accepted && new Date(accepted.published_at) >= new Date(material.published_at) ? undefined : material;
+}
+
+export async function policyVersion(ctx: AppContext, id: string): Promise<PolicyVersion | undefined> {
+  return ctx.db.selectFrom('policy_versions').selectAll().where('id', '=', id).where('published_at', '<=', ctx.clock.now()).executeTakeFirst();
+}
+
+/** Published versions, newest first, a page at a time; the cursor is the last id of the previous page. */
+export async function listPolicyVersions(ctx: AppContext, limit: number, cursor?: string): Promise<VersionMeta[]> {
+  let q = ctx.db.selectFrom('policy_versions').select(META).where('published_at', '<=', ctx.clock.now());
+  if (cursor) {
+    const after = await ctx.db.selectFrom('policy_versions').select(['published_at', 'id']).where('id', '=', cursor).executeTakeFirst();
+    if (!after) return [];
+    q = q.where((eb) => eb.or([eb('published_at', '<', after.published_at), eb.and([eb('published_at', '=', after.published_at), eb('id', '<', after.id)])]));
+  }
+  return q.orderBy('published_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+}
+
+/** Publishes a new version now; a published version is never rewritten. False when the id exists. */
+export async function publishPolicyVersion(ctx: AppContext, v: { id: string; last_updated: string; significant: boolean; material: boolean; text: string }): Promise<boolean> {
+  const row = await ctx.db
+    .insertInto('policy_versions')
+    .values({ ...v, published_at: ctx.clock.now() })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return !!row;
 }

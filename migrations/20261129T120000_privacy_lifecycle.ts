@@ -26,6 +26,18 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('parental_attestation_at', 'timestamptz')
     .execute();
 
+  // Foreign keys that deletions check: without these, deleting a blob scans every photo.
+  await db.schema.createIndex('photos_blob').on('photos').column('blob_id').execute();
+  await db.schema.createIndex('headshots_blob').on('headshots').column('blob_id').execute();
+  await db.schema.createIndex('headshots_photo').on('headshots').column('photo_id').execute();
+  await db.schema.createIndex('headshots_delivered').on('headshots').column('delivered_at').execute();
+  await db.schema.createIndex('order_photos_photo').on('order_photos').column('photo_id').execute();
+  await db.schema.createIndex('payments_order').on('payments').column('order_id').execute();
+  await db.schema.createIndex('payments_user').on('payments').column('user_id').execute();
+  await db.schema.createIndex('payments_created').on('payments').column('created_at').execute();
+  await db.schema.createIndex('blobs_user').on('blobs').column('user_id').execute();
+  await db.schema.createIndex('users_last_used').on('users').column('last_used_at').execute();
+
   // Pseudonymised transaction records keep an opaque reference instead of the user id (PY2).
   await db.schema.alterTable('payments').addColumn('pseudonym', 'text').addColumn('pseudonymised_at', 'timestamptz').execute();
 
@@ -84,6 +96,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('escalated_at', 'timestamptz')
     .execute();
   await db.schema.createIndex('rights_requests_open').on('rights_requests').columns(['status', 'due_at']).execute();
+  await db.schema.createIndex('rights_requests_export').on('rights_requests').column('export_blob_id').execute();
 
   // What was deleted, when and why: ids and counts only, no personal data (RT7).
   await db.schema

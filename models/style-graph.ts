@@ -24,10 +24,12 @@
  *
  * 1. Skin smoothing: a self-guided filter (He et al.), computed at 1/4 resolution ("fast guided
  *    filter") so that the full-resolution cost is a few elementwise passes:
- *      P  = AveragePool 4x4 stride 4 of x (ceil mode; partial blocks average what they cover)
+ *      P  = AveragePool 4x4 stride 4 of x (floor(H/4) x floor(W/4); a trailing partial block is
+ *           left out, so H and W must be at least 4)
  *      mP = box5(P), mPP = box5(P*P)            box5 = 5x5 mean, borders average what they cover
  *      r  = eps / (max(mPP - mP^2, 0) + eps)    1 - r is the guided filter's `a`, mP*r its `b`
  *      A  = resize(-s * box5(r)), B = resize(s * box5(mP * r))   bilinear, half-pixel, to H x W
+ *           (scale H / floor(H/4), coordinates clamped to the low-resolution grid)
  *      x1 = x + skin * (A * x + B)
  *    which is x1 = x + skin * s * (guided(x) - x). The window is 20x20 px at full resolution and
  *    the coefficients are averaged over another 20x20, fixed in pixels and tuned for the 1024 px
@@ -39,10 +41,13 @@
  *      d^2 = ((j + .5 - cx W) / S)^2 + ((i + .5 - cy H) / (S aspect))^2,  S = min(H, W);
  *    the Gaussian is separable, so it is an outer product of a row and a column vector built with
  *    Shape/Range, and H, W stay dynamic.
- * 3. Grade, one 1x1 Conv: x3 = Sat * (diag(m) x2 + o), m = exposure * contrast * [1 + warmth, 1,
- *    1 - warmth], o = 0.5 (1 - contrast) (linear contrast around mid-grey), Sat = s I + (1 - s)
- *    1 luma^T with Rec. 709 luma. Monochrome: one output channel luma^T (diag(m) x2 + o) instead,
- *    carried as one channel to the end and copied to R, G and B (so R = G = B exactly).
+ * 3. Grade, one matrix product (Gemm): x3 = Sat (diag(m) x2 + o), with
+ *      m = exposure * contrast * [1 + warmth, 1, 1 - warmth],
+ *      o = 0.5 (1 - contrast)                   (linear contrast around mid-grey),
+ *      Sat = s I + (1 - s) 1 luma^T             (saturation as a mix with Rec. 709 luma).
+ *    Monochrome: one output channel luma^T (diag(m) x2 + o) instead, carried as one channel to the
+ *    end and copied to R, G and B (so R = G = B exactly). Like the key light, the grade works on
+ *    the sRGB values directly; highlights pushed past 1 are clipped in step 5.
  * 4. Vignette: x4 = x3 * (1 - vignette * rho^4), rho^2 = 2 ((u - .5)^2 + (v - .5)^2), u = (j + .5)/W,
  *    v = (i + .5)/H: 0 in the centre, 1 in the corners, ~0.25 vignette at the middle of an edge.
  * 5. output = Clip(x4, 0, 1).
@@ -158,6 +163,20 @@ export function gradeMatrix(look: Look): { weights: number[][]; bias: number[] }
   return { weights, bias };
 }
 
+/** The look as JSON with its fields in a fixed order (model metadata and session cache key). */
+function canonicalLook(look: Look): string {
+  return JSON.stringify({
+    exposure: look.exposure,
+    contrast: look.contrast,
+    saturation: look.saturation,
+    warmth: look.warmth,
+    keyLight: look.keyLight,
+    skinSmoothing: look.skinSmoothing,
+    vignette: look.vignette,
+    monochrome: look.monochrome,
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Graph building
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +267,10 @@ export function buildStyleGraph(look: Look): Uint8Array {
     const P = g.op(
       'AveragePool',
       [x],
-      [attr.ints('kernel_shape', [f, f]), attr.ints('strides', [f, f]), attr.int('ceil_mode', 1), attr.int('count_include_pad', 0)],
+      // No ceil_mode: a trailing partial block (H or W not a multiple of 4) is left out of the
+      // statistics, its pixels take the clamped border coefficients. ceil_mode's boundary windows
+      // are a known source of CPU/CUDA disagreement in onnxruntime (microsoft/onnxruntime#29631).
+      [attr.ints('kernel_shape', [f, f]), attr.ints('strides', [f, f])],
       'lowres',
     );
     const mP = boxPool(g, P, 'mean_p');
@@ -308,14 +330,16 @@ export function buildStyleGraph(look: Look): Uint8Array {
   }
 
   // --- 3. grade ---
+  // A [cout,3] x [3,H*W] Gemm on the image viewed as a matrix (the NCHW reshape is free). A 1x1
+  // Conv says the same, but onnxruntime's CPU provider runs that in its blocked NCHWc layout with
+  // a reorder after it, which measured slower than this Gemm (~1.5-2x at 1024x1024).
   const { weights, bias } = gradeMatrix(look);
   const cout = weights.length;
-  x = g.op(
-    'Conv',
-    [x, g.floats([cout, 3, 1, 1], weights.flat()), g.floats([cout], bias)],
-    [attr.ints('kernel_shape', [1, 1])],
-    'graded',
-  );
+  const flat = g.op('Reshape', [x, g.ints([2], [3, -1])], [], 'pixels');
+  const graded = g.op('Gemm', [g.floats([cout, 3], weights.flat()), flat, g.floats([cout, 1], bias)], [], 'graded_pixels');
+  const gradedShape =
+    cout === 3 ? shape : g.op('Concat', [g.ints([2], [1, 1]), g.op('Slice', [shape, g.ints([1], [2]), g.ints([1], [4])], [], 'hw')], [attr.int('axis', 0)], 'mono_shape');
+  x = g.op('Reshape', [graded, gradedShape], [], 'graded');
 
   // --- 4. vignette ---
   if (look.vignette > 0) {
@@ -335,16 +359,7 @@ export function buildStyleGraph(look: Look): Uint8Array {
   if (look.monochrome) g.op('Concat', [x, x, x], [attr.int('axis', 1)], 'rgb');
   g.renameLast('output');
 
-  const lookJson = JSON.stringify({
-    exposure: look.exposure,
-    contrast: look.contrast,
-    saturation: look.saturation,
-    warmth: look.warmth,
-    keyLight: look.keyLight,
-    skinSmoothing: look.skinSmoothing,
-    vignette: look.vignette,
-    monochrome: look.monochrome,
-  });
+  const lookJson = canonicalLook(look);
   const model = onnx.ModelProto.create({
     irVersion: ONNX_IR_VERSION,
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
@@ -397,7 +412,6 @@ export interface StyleRunner {
 interface StyleSession {
   session: ort.InferenceSession;
   provider: string;
-  look: string;
 }
 
 /** Like models/session.ts createSession, from model bytes instead of a path. */
@@ -440,13 +454,15 @@ export function createStyleRunner(opts: StyleRunnerOptions): StyleRunner {
 
   const sessionFor = async (styleId: string, look: Look): Promise<StyleSession> => {
     checkLook(look);
-    const lookKey = JSON.stringify(look);
-    // loadOnce memoises per thread; the key carries everything the session depends on.
+    const lookKey = canonicalLook(look);
+    // loadOnce memoises per thread (and never evicts): one session per style id, as long as the
+    // style keeps its look. The key carries everything the session depends on, so a changed look
+    // or provider list gets its own session instead of a stale one.
     const key = `style-graph|v${STYLE_GRAPH_VERSION}|${styleId}|${lookKey}|${opts.providers.join(',')}|t${threads}`;
     return loadOnce(key, async () => {
       const bytes = buildStyleGraph(look);
       const { session, provider } = await createSessionFromBytes(`style-graph:${styleId}`, bytes, opts.providers, threads, opts.logger);
-      return { session, provider, look: lookKey };
+      return { session, provider };
     });
   };
 
@@ -455,7 +471,7 @@ export function createStyleRunner(opts: StyleRunnerOptions): StyleRunner {
       return lastProvider;
     },
     async run(styleId, look, image, skin, width, height, light) {
-      if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+      if (!Number.isInteger(width) || !Number.isInteger(height) || width < SMOOTHING.pool || height < SMOOTHING.pool) {
         throw new Error(`style-graph: invalid image size ${width}x${height}`);
       }
       if (image.length !== 3 * width * height) {

@@ -43,7 +43,11 @@ const MODEL_IDS: Record<UpscaleFactor, string> = { 2: 'esrgan-slim-x2', 4: 'esrg
  * conv after upsampling: 1/scale), so 12 leaves a margin.
  */
 export const TILE_CONTEXT = 12;
-/** Tile core side. The windows are then 152 px: ~6 MB per 64-channel activation, fast enough (see the report in upscaler tests). */
+/**
+ * Tile core side. Windows are then 152 px (~6 MB per 64-channel activation). Measured on 2 CPU
+ * cores: about +110 MB (2x) / +220 MB (4x) of onnxruntime memory whatever the image size, against
+ * +940 MB for an untiled 512x512 2x; about 1.2-1.4x the untiled time.
+ */
 export const DEFAULT_TILE_SIZE = 128;
 /** 100 megapixels of output (300 MB of RGB). */
 export const DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000;

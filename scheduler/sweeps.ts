@@ -1,6 +1,12 @@
 import { sql } from 'kysely';
 import type { HandlersFor } from '../core/jobs';
 import { resumeOrder } from '../core/orders';
+import { sweepRetention } from './retention';
+import { sweepConsentWithdrawals, sweepUsageData } from './consent';
+import { rightsSweeps } from './rights';
+import { breachSweeps } from './breaches';
+import { policyNoticeSweeps } from './policy-notices';
+import { inquirySweeps } from './inquiries';
 
 /** How long a paid order may sit without finishing before its jobs are re-driven. */
 export const STALLED_AFTER_MINUTES = 10;
@@ -21,4 +27,20 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
     for (const o of stalled) await resumeOrder(ctx, o.id);
     if (stalled.length) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length }, 'sweep re-drove orders');
   },
+  'sweep.retention': async (ctx) => {
+    const found = await sweepRetention(ctx);
+    ctx.logger.info({ sweep: 'retention', ...found }, 'retention sweep fanned out');
+  },
+  'sweep.usage-data': async (ctx) => {
+    const deleted = await sweepUsageData(ctx);
+    ctx.logger.info({ sweep: 'usage-data', ...deleted }, 'usage data past retention deleted');
+  },
+  'sweep.consent-withdrawals': async (ctx) => {
+    const found = await sweepConsentWithdrawals(ctx);
+    if (found.portfolio || found.marketing) ctx.logger.info({ sweep: 'consent-withdrawals', ...found }, 'withdrawals fanned out');
+  },
+  ...rightsSweeps,
+  ...breachSweeps,
+  ...policyNoticeSweeps,
+  ...inquirySweeps,
 };

@@ -4,6 +4,8 @@ import type { AppContext } from '../core/context';
 import { decodeRgb, MIME } from '../core/images';
 import type { Handler, HandlersFor } from '../core/jobs';
 import { sendEmailOnce } from '../core/notify';
+import { publishIfOptedIn } from '../core/portfolio';
+import { sendWhatsAppOnce } from '../core/whatsapp';
 import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core/orders';
 import { loadOnce } from '../models/session';
 import { privacyHandlers } from './privacy';
@@ -77,6 +79,10 @@ const deliver: Handler<'order.deliver'> = async (ctx, { orderId }) => {
       text: `Hello ${name},\n\n${count.n} headshot(s) from your order are ready.\nSign in to view and download them: ${ctx.publicUrl}/orders/${orderId}\n\nThey stay available for ${ctx.config.RETENTION_HEADSHOTS_DAYS} days.\n\nRasmi`,
     }),
   });
+  // Only with a phone on file and WhatsApp consent in force (SD4); no name leaves for Meta.
+  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: 'order-ready', dedupeKey: `order-ready-${orderId}`, text: `Rasmi: ${count.n} headshot(s) from your order are ready. Sign in to download them: ${ctx.publicUrl}/orders/${orderId}` });
+  // Owners who opted in to the public portfolio get the new headshots published (CN4).
+  await publishIfOptedIn(ctx, order.user_id);
 };
 
 const STATUS_TEXT = {
@@ -96,6 +102,7 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
     dedupeKey: `order-${status}-${orderId}`,
     build: ({ name }) => ({ subject, text: `Hello ${name},\n\n${line}\nFollow it at ${ctx.publicUrl}/orders/${orderId} (sign-in required).\n\nRasmi` }),
   });
+  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow it at ${ctx.publicUrl}/orders/${orderId} (sign-in required).` });
 };
 
 export const PIPELINE_QUEUES = ['analysis', 'rendering', 'delivery', 'privacy'] as const;

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Router } from 'express';
 import { emailLookupHash, encryptField, decryptField, newId, randomToken, sha256Hex } from '../../core/crypto';
-import { CURRENT_POLICY_VERSION } from '../../core/policy';
+import { currentPolicyVersion } from '../../core/policy';
 import { sendEmailOnce } from '../../core/notify';
 import type { AppContext } from '../../core/context';
 import { ctxOf } from '../auth';
@@ -94,8 +94,9 @@ export function accountRoutes(router: Router): void {
     async (req, res, { body: b }) => {
       const ctx = ctxOf(req);
       if (!b.confirms_adult) throw new HttpError(422, 'underage', 'Rasmi is for adults', 'Rasmi is not intended for people under 18, so the account was not created.');
-      if (b.accepted_policy_version !== CURRENT_POLICY_VERSION) {
-        throw new HttpError(409, 'policy_version_outdated', 'Policy version is not current', `Accept the current privacy policy, version ${CURRENT_POLICY_VERSION}.`, { current_policy_version: CURRENT_POLICY_VERSION });
+      const current = (await currentPolicyVersion(ctx)).id;
+      if (b.accepted_policy_version !== current) {
+        throw new HttpError(409, 'policy_version_outdated', 'Policy version is not current', `Accept the current privacy policy, version ${current}.`, { current_policy_version: current });
       }
       const now = ctx.clock.now();
       const hash = emailLookupHash(ctx.config.PII_HASH_KEY, b.email);

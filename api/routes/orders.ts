@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { findPackage, findStyle, PACKAGES, STYLES } from '../../core/catalog';
 import type { AppContext } from '../../core/context';
+import { DAY_MS } from '../../core/config';
 import { newId, signToken, verifyToken } from '../../core/crypto';
 import type { Headshot, Order } from '../../core/db';
 import { ctxOf } from '../auth';
@@ -10,6 +11,7 @@ import { HttpError, notFound } from '../problem';
 import { route } from '../route';
 import { Cursor, HeadshotOut, IdParam, iso, OrderOut, page } from '../schemas';
 import { photoOut, streamBlob } from './photos';
+import { requireAcceptedPolicy } from './policy';
 
 const CreateOrder = z
   .object({
@@ -56,9 +58,20 @@ async function ownedOrder(ctx: AppContext, userId: string, id: string): Promise<
   return o;
 }
 
+const headshotExpired = () =>
+  new HttpError(410, 'headshot_expired', 'Headshot no longer available', 'Headshots can be downloaded again for 90 days after delivery; this one has passed that.');
+
+/** The owner's rendered headshot within its re-download window (SD6). */
 async function ownedHeadshot(ctx: AppContext, userId: string, id: string): Promise<Headshot & { blob_id: string }> {
   const h = await ctx.db.selectFrom('headshots').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
-  if (!h || h.status !== 'rendered' || !h.blob_id) throw notFound('Headshot');
+  if (!h) {
+    // Deleted by retention: say so, rather than pretending it never existed.
+    const deleted = await ctx.db.selectFrom('deletion_records').select('id').where('subject_id', '=', id).where('reason', '=', 'retention:headshots').executeTakeFirst();
+    throw deleted ? headshotExpired() : notFound('Headshot');
+  }
+  if (h.status !== 'rendered' || !h.blob_id) throw notFound('Headshot');
+  const windowEnds = h.delivered_at ? new Date(h.delivered_at).getTime() + ctx.config.RETENTION_HEADSHOTS_DAYS * DAY_MS : Infinity;
+  if (ctx.clock.now().getTime() >= windowEnds) throw headshotExpired();
   return h as Headshot & { blob_id: string };
 }
 
@@ -89,10 +102,11 @@ export function orderRoutes(router: Router): void {
       auth: 'user',
       body: CreateOrder,
       responses: { 201: { description: 'Order awaiting payment', schema: CreatedOrder } },
-      errors: { 404: 'not_found', 422: 'unknown_package, unknown_style, too_many_styles, idempotency_key_reused', 502: 'payment_processor_unavailable' },
+      errors: { 404: 'not_found', 409: 'policy_acceptance_required', 422: 'unknown_package, unknown_style, too_many_styles, idempotency_key_reused', 502: 'payment_processor_unavailable' },
     },
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
+      await requireAcceptedPolicy(ctx, user); // PO3: a material policy change blocks new orders until accepted
       await idempotent(ctx, req, res, user.id, async () => {
         const pkg = findPackage(body.package_id);
         if (!pkg) throw new HttpError(422, 'unknown_package', 'Unknown package', `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`);

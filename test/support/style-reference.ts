@@ -48,15 +48,15 @@ function resizeBilinear(src: Float64Array, sw: number, sh: number, dw: number, d
 /** Self-guided filter delta for one channel: s * (guided(x) - x), computed as in the header. */
 function smoothingDelta(x: Float64Array, w: number, h: number, s: number): Float64Array {
   const f = SMOOTHING.pool;
-  const lw = Math.ceil(w / f);
-  const lh = Math.ceil(h / f);
+  const lw = Math.floor(w / f); // a trailing partial block is left out
+  const lh = Math.floor(h / f);
   const P = new Float64Array(lw * lh);
   for (let by = 0; by < lh; by++) {
     for (let bx = 0; bx < lw; bx++) {
       let sum = 0;
       let n = 0;
-      for (let y = by * f; y < Math.min(h, by * f + f); y++) {
-        for (let xx = bx * f; xx < Math.min(w, bx * f + f); xx++) {
+      for (let y = by * f; y < by * f + f; y++) {
+        for (let xx = bx * f; xx < bx * f + f; xx++) {
           sum += x[y * w + xx];
           n++;
         }

@@ -131,7 +131,7 @@ describe('style graph', () => {
     smallSkin = ellipseMask(64, 64, FACE_CX, FACE_CY, 0.1, 0.13);
   });
 
-  it('matches the plain TypeScript reference within 1e-3 (every step on, catalog looks, odd sizes)', async () => {
+  it('matches the plain TypeScript reference within 1e-4 (every step on, catalog looks, odd sizes)', async () => {
     const cases: { name: string; look: Look; img: Planar; skin: Float32Array; light: Light }[] = [
       { name: 'strong', look: STRONG, img: small, skin: smallSkin, light: FACE_LIGHT },
       { name: 'strong monochrome', look: { ...STRONG, monochrome: true }, img: small, skin: smallSkin, light: FACE_LIGHT },
@@ -152,7 +152,8 @@ describe('style graph', () => {
       const want = referenceStyle(c.look, c.img.data, c.skin, c.img.width, c.img.height, c.light);
       diffs[c.name] = maxAbsDiff(got, want);
     }
-    for (const [name, d] of Object.entries(diffs)) expect(d, name).toBeLessThanOrEqual(1e-3);
+    // Measured: <= 7e-7 (float32 rounding); the bound leaves room for other CPUs and kernels.
+    for (const [name, d] of Object.entries(diffs)) expect(d, name).toBeLessThanOrEqual(1e-4);
     // The reference is not trivially equal to the input: the looks do change the picture.
     expect(maxAbsDiff(referenceStyle(STRONG, small.data, smallSkin, 64, 64, FACE_LIGHT), small.data)).toBeGreaterThan(0.05);
   });
@@ -177,24 +178,41 @@ describe('style graph', () => {
       }
       expect(outside).toBeGreaterThan(3 * n * 0.8);
       expect(maxOutside).toBeLessThanOrEqual(1e-6);
-      expect(maxInside).toBeGreaterThan(0.01); // it did smooth the face
+      expect(maxInside).toBeGreaterThan(0.005); // it did smooth the face
     }
   });
 
   it('smoothing lowers the Laplacian variance inside the skin region', async () => {
-    // The face, 256 px across, so that skin texture spans several smoothing blocks.
-    const img = await astronaut(256, 256, { left: 141, top: 42, width: 168, height: 168 });
-    // Cheeks, forehead and nose; the ellipse avoids neither eyes nor mouth (edges must survive those).
-    const skin = ellipseMask(256, 256, 0.5, 0.55, 0.28, 0.34, 0.1);
-    const before = laplacianVariance(img.data, skin, 256, 256);
-    const variances: number[] = [];
-    for (const s of [DEFAULT_SKIN_SMOOTHING, 1]) {
-      const out = await runGraph(buildStyleGraph({ ...NEUTRAL, skinSmoothing: s }), img, skin, FACE_LIGHT);
-      variances.push(laplacianVariance(out, skin, 256, 256));
+    // Framed as the renderer frames a headshot: 1024 px for 2.8 face widths (the smoothing window
+    // is fixed in pixels and tuned for that scale).
+    const size = 1024;
+    const face = { cx: 225, cy: 135, width: 104.6 };
+    const side = Math.round(face.width * 2.8);
+    const left = Math.round(face.cx - side / 2);
+    const top = Math.round(face.cy - 0.45 * side);
+    const img = await astronaut(size, size, { left, top, width: side, height: side });
+    const fx = (face.cx - left) / side;
+    const fy = (face.cy - top) / side;
+    const fw = face.width / side;
+    // A cheek patch (skin only) and the whole face (eyes, brows, mouth included: their edges stay).
+    const masks = {
+      cheek: ellipseMask(size, size, fx - 0.25 * fw, fy + 0.2 * fw, 0.1 * fw, 0.1 * fw, 0.2),
+      face: ellipseMask(size, size, fx, fy + 0.02, 0.55 * fw, 0.7 * fw, 0.1),
+    };
+    const ratios: Record<string, number> = {};
+    for (const [name, skin] of Object.entries(masks)) {
+      const before = laplacianVariance(img.data, skin, size, size);
+      for (const s of [DEFAULT_SKIN_SMOOTHING, 1]) {
+        const out = await runGraph(buildStyleGraph({ ...NEUTRAL, skinSmoothing: s }), img, skin, FACE_LIGHT);
+        ratios[`${name} ${s}`] = laplacianVariance(out, skin, size, size) / before;
+      }
     }
-    expect(variances[0]).toBeLessThan(before * 0.85);
-    expect(variances[1]).toBeLessThan(variances[0]);
-    expect(variances[1]).toBeLessThan(before * 0.6);
+    // Measured (0.35 / 1): cheek 0.57 / 0.11, face 0.89 / 0.72.
+    expect(ratios[`cheek ${DEFAULT_SKIN_SMOOTHING}`]).toBeLessThan(0.7);
+    expect(ratios['cheek 1']).toBeLessThan(0.25);
+    expect(ratios[`face ${DEFAULT_SKIN_SMOOTHING}`]).toBeLessThan(0.95);
+    expect(ratios['face 1']).toBeLessThan(0.8);
+    expect(ratios['face 1']).toBeGreaterThan(ratios['cheek 1']); // edges in the face survive
   });
 
   it('key light brightens the face centre more than the corners', async () => {

@@ -1,0 +1,91 @@
+import type { Request, Router } from 'express';
+import { changeConsent } from '../../core/consent-changes';
+import { newId } from '../../core/crypto';
+import { jobId } from '../../core/jobs';
+import { userFromUnsubscribeToken } from '../../core/marketing';
+import { ctxOf } from '../auth';
+import { idempotent } from '../idempotency';
+import { z } from '../openapi';
+import { HttpError } from '../problem';
+import { route } from '../route';
+
+/** Marketing campaigns (admin) and the one-click unsubscribe every marketing email links to (CN1, RT5). */
+
+const Campaign = z.object({ subject: z.string().trim().min(1).max(200), text: z.string().trim().min(1).max(20_000) }).openapi('MarketingCampaign');
+const CampaignQueued = z.object({ campaign_id: z.string(), status: z.literal('queued') }).openapi('MarketingCampaignQueued');
+const TokenParam = z.object({ token: z.string().max(512) });
+
+/** Withdraws marketing consent and removes marketing data; a link for a deleted account does nothing. */
+async function unsubscribe(req: Request, token: string): Promise<void> {
+  const ctx = ctxOf(req);
+  const userId = userFromUnsubscribeToken(ctx, token);
+  if (!userId) throw new HttpError(404, 'link_invalid', 'Invalid link', 'This unsubscribe link is not valid.');
+  const user = await ctx.db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
+  if (user) await changeConsent(ctx, user.id, 'marketing', false, 'unsubscribe-link');
+}
+
+export function marketingRoutes(router: Router): void {
+  route(
+    router,
+    {
+      method: 'post',
+      path: '/v1/admin/marketing/send',
+      summary: 'Send a marketing email to everyone whose marketing consent is in force',
+      tags: ['Marketing'],
+      auth: 'admin',
+      body: Campaign,
+      responses: { 202: { description: 'Queued; sent in batches by the workers', schema: CampaignQueued } },
+      errors: { 422: 'idempotency_key_reused' },
+    },
+    async (req, res, { user, body }) => {
+      const ctx = ctxOf(req);
+      await idempotent(ctx, req, res, user.id, async () => {
+        const id = newId('cmp');
+        await ctx.db.insertInto('marketing_campaigns').values({ id, subject: body.subject, body: body.text, created_by: user.id, created_at: ctx.clock.now() }).execute();
+        await ctx.queues.enqueue('marketing.fanout', { campaignId: id }, { jobId: jobId('marketing-fanout', id) });
+        return { status: 202, body: { campaign_id: id, status: 'queued' } };
+      });
+    },
+  );
+
+  // RFC 8058: mail clients POST "List-Unsubscribe=One-Click" to this URL, without signing in.
+  route(
+    router,
+    {
+      method: 'post',
+      path: '/v1/unsubscribe/:token',
+      summary: 'One-click unsubscribe from marketing email (RFC 8058)',
+      tags: ['Marketing'],
+      auth: 'none',
+      params: TokenParam,
+      responses: { 200: { description: 'Unsubscribed', schema: z.object({ status: z.literal('unsubscribed') }) } },
+      errors: { 404: 'link_invalid' },
+    },
+    async (req, res, { params }) => {
+      await unsubscribe(req, params.token);
+      res.json({ status: 'unsubscribed' });
+    },
+  );
+
+  // The same link opened in a browser: unsubscribes too, and says so in plain words.
+  route(
+    router,
+    {
+      method: 'get',
+      path: '/v1/unsubscribe/:token',
+      summary: 'Unsubscribe from marketing email from a browser',
+      tags: ['Marketing'],
+      auth: 'none',
+      params: TokenParam,
+      responses: { 200: { description: 'A plain confirmation page', contentType: 'text/html' } },
+      errors: { 404: 'link_invalid' },
+    },
+    async (req, res, { params }) => {
+      await unsubscribe(req, params.token);
+      res
+        .type('html')
+        .setHeader('Cache-Control', 'no-store')
+        .send('<!doctype html><html><head><meta charset="utf-8"><title>Unsubscribed</title></head><body><h1>You are unsubscribed</h1><p>You will get no more marketing email from Rasmi. Emails about your orders and your account still reach you.</p></body></html>');
+    },
+  );
+}

@@ -1,0 +1,147 @@
+import type { Router } from 'express';
+import type { AppContext } from '../../core/context';
+import type { User } from '../../core/db';
+import { currentPolicyVersion, listPolicyVersions, pendingMaterialVersion, policyVersion, publishPolicyVersion } from '../../core/policy';
+import { ctxOf } from '../auth';
+import { z } from '../openapi';
+import { HttpError } from '../problem';
+import { route } from '../route';
+import { Cursor, IdParam, iso, page } from '../schemas';
+
+const VersionMeta = z
+  .object({
+    id: z.string(),
+    last_updated: z.string().openapi({ example: '2026-01-01', description: "The policy's own 'last updated' date" }),
+    published_at: z.string().datetime(),
+    significant: z.boolean().openapi({ description: 'People with an account were emailed about it (PO2)' }),
+    material: z.boolean().openapi({ description: 'Needs explicit acceptance before the next order (PO3)' }),
+  })
+  .openapi('PolicyVersionSummary');
+const Version = VersionMeta.extend({ text: z.string() }).openapi('PolicyVersion');
+
+const Publish = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).openapi({ example: '2027-01' }),
+    last_updated: z.iso.date().openapi({ example: '2027-01-01' }),
+    significant: z.boolean(),
+    material: z.boolean(),
+    text: z.string().min(1).max(200_000),
+  })
+  .openapi('PublishPolicyVersion');
+
+const Acceptance = z.object({ version: z.string().max(32) }).openapi('PolicyAcceptance');
+const Accepted = z.object({ policy_version: z.string(), policy_accepted_at: z.string().datetime() }).openapi('PolicyAccepted');
+
+/** A pg `date` comes back as local midnight; print it as the calendar date it is. */
+function dateOnly(d: Date | string): string {
+  if (typeof d === 'string') return d.slice(0, 10);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+const metaOut = (v: { id: string; last_updated: Date | string; published_at: Date; significant: boolean; material: boolean }) => ({
+  id: v.id,
+  last_updated: dateOnly(v.last_updated),
+  published_at: iso(v.published_at)!,
+  significant: v.significant,
+  material: v.material,
+});
+
+/**
+ * PO3: until the person accepts the newest material version, no new order is accepted. The answer
+ * names the version and both ways forward: accept it, or close the account instead.
+ */
+export async function requireAcceptedPolicy(ctx: AppContext, user: Pick<User, 'policy_version_id'>): Promise<void> {
+  const pending = await pendingMaterialVersion(ctx, user);
+  if (!pending) return;
+  throw new HttpError(
+    409,
+    'policy_acceptance_required',
+    'The privacy policy changed',
+    `Our privacy policy changed materially (version ${pending.id}). Read it at GET /v1/policy/versions/${pending.id} and accept it with POST /v1/me/policy-acceptance to place new orders, or close your account instead with POST /v1/rights-requests (kind "deletion").`,
+    {
+      policy_version: pending.id,
+      links: {
+        policy: `/v1/policy/versions/${pending.id}`,
+        accept: { method: 'POST', href: '/v1/me/policy-acceptance', body: { version: pending.id } },
+        close_account: { method: 'POST', href: '/v1/rights-requests', body: { kind: 'deletion' } },
+      },
+    },
+  );
+}
+
+export function policyRoutes(router: Router): void {
+  route(
+    router,
+    { method: 'get', path: '/v1/policy', summary: 'The privacy policy in force, with its last-updated date', tags: ['Policy'], auth: 'none', responses: { 200: { description: 'Current version', schema: Version } } },
+    async (req, res) => {
+      const ctx = ctxOf(req);
+      const v = (await policyVersion(ctx, (await currentPolicyVersion(ctx)).id))!;
+      res.json({ ...metaOut(v), text: v.text });
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/policy/versions', summary: 'Every published version, newest first', tags: ['Policy'], auth: 'none', query: Cursor, responses: { 200: { description: 'Versions', schema: page(VersionMeta, 'PolicyVersionPage') } } },
+    async (req, res, { query }) => {
+      const rows = await listPolicyVersions(ctxOf(req), query.limit + 1, query.cursor);
+      const items = rows.slice(0, query.limit);
+      res.json({ items: items.map(metaOut), next_cursor: rows.length > query.limit ? items[items.length - 1].id : null });
+    },
+  );
+
+  route(
+    router,
+    { method: 'get', path: '/v1/policy/versions/:id', summary: 'One version with its text; earlier versions stay retrievable', tags: ['Policy'], auth: 'none', params: IdParam, responses: { 200: { description: 'Version', schema: Version } }, errors: { 404: 'not_found' } },
+    async (req, res, { params }) => {
+      const v = await policyVersion(ctxOf(req), params.id);
+      if (!v) throw new HttpError(404, 'not_found', 'Policy version not found', `No published policy version ${params.id}.`);
+      res.json({ ...metaOut(v), text: v.text });
+    },
+  );
+
+  route(
+    router,
+    {
+      method: 'post',
+      path: '/v1/staff/policy-versions',
+      summary: 'Publish a new policy version; a significant one is emailed to people with an account',
+      tags: ['Policy', 'Staff'],
+      auth: 'admin',
+      body: Publish,
+      responses: { 201: { description: 'Published; it is current from now on', schema: VersionMeta } },
+      errors: { 409: 'policy_version_exists' },
+    },
+    async (req, res, { body }) => {
+      const ctx = ctxOf(req);
+      if (!(await publishPolicyVersion(ctx, body))) throw new HttpError(409, 'policy_version_exists', 'Version exists', `Policy version ${body.id} is already published; published versions are never rewritten.`);
+      // The notice sweep also runs every few minutes; starting it now just saves the wait (PO2).
+      if (body.significant) await ctx.queues.enqueue('sweep.policy-notices', {}, { jobId: `policy-publish-${body.id}` });
+      res.status(201).json(metaOut((await ctx.db.selectFrom('policy_versions').selectAll().where('id', '=', body.id).executeTakeFirstOrThrow())));
+    },
+  );
+
+  route(
+    router,
+    {
+      method: 'post',
+      path: '/v1/me/policy-acceptance',
+      summary: 'Accept the current privacy policy version',
+      tags: ['Policy', 'Accounts'],
+      auth: 'user',
+      body: Acceptance,
+      responses: { 200: { description: 'Recorded', schema: Accepted } },
+      errors: { 409: 'policy_version_outdated' },
+    },
+    async (req, res, { user, body }) => {
+      const ctx = ctxOf(req);
+      const current = (await currentPolicyVersion(ctx)).id;
+      if (body.version !== current) {
+        throw new HttpError(409, 'policy_version_outdated', 'Policy version is not current', `Accept the current privacy policy, version ${current}.`, { current_policy_version: current });
+      }
+      const now = ctx.clock.now();
+      await ctx.db.updateTable('users').set({ policy_version_id: current, policy_accepted_at: now }).where('id', '=', user.id).execute();
+      res.json({ policy_version: current, policy_accepted_at: now.toISOString() });
+    },
+  );
+}

@@ -1,0 +1,10 @@
+import { sweepInquiryDeadlines } from '../core/inquiries';
+import type { HandlersFor } from '../core/jobs';
+
+/** CT1: the team hears of an inquiry deadline INQUIRY_ESCALATE_BEFORE_HOURS before it passes. */
+export const inquirySweeps: Pick<HandlersFor<'sweeps'>, 'sweep.inquiry-deadlines'> = {
+  'sweep.inquiry-deadlines': async (ctx) => {
+    const r = await sweepInquiryDeadlines(ctx);
+    if (r.firstResponse || r.resolution) ctx.logger.info({ sweep: 'inquiry-deadlines', ...r }, 'inquiry deadlines escalated');
+  },
+};

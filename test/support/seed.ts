@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import type { AppContext } from '../../core/context';
+import { emailLookupHash, encryptField, encryptObject, newDataKey, newId, parseKeyring } from '../../core/crypto';
+
+/** A customer row written directly, for tests that need many people or old dates. */
+export async function seedUser(ctx: AppContext, at: Date, extra: { role?: 'customer' | 'support' | 'privacy_officer' | 'admin' } = {}): Promise<{ id: string; email: string }> {
+  const email = `seed-${randomBytes(5).toString('hex')}@example.com`;
+  const id = newId('usr');
+  await ctx.db
+    .insertInto('users')
+    .values({ id, email_hash: emailLookupHash(ctx.config.PII_HASH_KEY, email), email_enc: encryptField(ctx.pii, email), name_enc: encryptField(ctx.pii, 'Seeded Person'), phone_enc: null, role: extra.role ?? 'customer', adult_confirmed_at: at, policy_version_id: '2026-01', policy_accepted_at: at, created_at: at, last_used_at: at })
+    .execute();
+  return { id, email };
+}
+
+/**
+ * Photos with real objects in the store, processed at a given time. The object bytes do not matter
+ * to retention, so one sealed body is uploaded under every key, 64 uploads at a time, and the rows
+ * are inserted in bulk.
+ */
+export async function seedPhotos(ctx: AppContext, userId: string, count: number, processedAt: Date): Promise<string[]> {
+  const ids: string[] = [];
+  const { dek, wrapped, kid } = newDataKey(parseKeyring(ctx.config.MASTER_KEYS));
+  const body = encryptObject(dek, randomBytes(256));
+  const bucket = ctx.storage.buckets.originals;
+  for (let i = 0; i < count; i += 500) {
+    const rows = Array.from({ length: Math.min(500, count - i) }, () => {
+      const blobId = newId('blob');
+      return { blobId, photoId: newId('pho'), key: `originals/seed/${blobId}` };
+    });
+    for (let j = 0; j < rows.length; j += 64) {
+      await Promise.all(rows.slice(j, j + 64).map((r) => ctx.storage.client.putObject(bucket, r.key, body, body.length)));
+    }
+    await ctx.db.insertInto('blobs').values(rows.map((r) => ({ id: r.blobId, user_id: userId, bucket, object_key: r.key, dek: wrapped, kid, content_type: 'image/jpeg', size_bytes: 256, created_at: processedAt }))).execute();
+    await ctx.db
+      .insertInto('photos')
+      .values(rows.map((r) => ({ id: r.photoId, user_id: userId, blob_id: r.blobId, detected_type: 'jpeg', size_bytes: 256, width: 10, height: 10, uploaded_at: processedAt, verdict: null, processed_at: processedAt, status: 'rejected' as const })))
+      .execute();
+    ids.push(...rows.map((r) => r.photoId));
+  }
+  return ids;
+}

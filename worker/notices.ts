@@ -1,0 +1,9 @@
+import { notifyBreachNotice } from '../core/breaches';
+import type { HandlersFor } from '../core/jobs';
+import { notifyPolicyChange } from '../core/policy-notices';
+
+/** Per-person notices fanned out by the breach (BR1) and policy (PO2) sweeps; each sends at most once. */
+export const noticeHandlers: Pick<HandlersFor<'privacy'>, 'breach.notify' | 'policy.notify'> = {
+  'breach.notify': async (ctx, { breachId, userId }) => notifyBreachNotice(ctx, breachId, userId),
+  'policy.notify': async (ctx, { versionId, userId }) => notifyPolicyChange(ctx, versionId, userId),
+};
