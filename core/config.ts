@@ -114,6 +114,12 @@ const schema = z.object({
   FACE_PRESENCE_MIN: z.coerce.number().min(0).max(1).default(0.5),
   MAX_HEAD_TURN_DEGREES: z.coerce.number().positive().default(25),
   EYES_CLOSED_BELOW: z.coerce.number().min(0).default(0.12),
+  /**
+   * Face-true check: largest landmark displacement allowed, as a fraction of the inter-ocular
+   * distance. 1.5x the landmark model's own noise on shifted and rescaled copies of a photo
+   * (max 2.9 %, README), and never looser than 5 %.
+   */
+  FACE_TRUE_TOLERANCE: z.coerce.number().positive().max(0.05).default(0.045),
   /** Breaches (BR1): every affected person is notified within this many hours of detection (§8). */
   BREACH_NOTICE_HOURS: z.coerce.number().positive().default(72),
   /** Still-pending notices this many hours after detection alert the privacy team, before the deadline passes. */

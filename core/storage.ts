@@ -7,6 +7,14 @@ import type { Blob, Db } from './db';
 export type BucketRole = 'originals' | 'headshots';
 
 /**
+ * Server-made object keys: role, a two-character shard from the id's random tail (1,024 of them,
+ * so no folder grows huge on file-backed stores), and the blob id. Never a name or an email.
+ */
+export function objectKeyFor(role: BucketRole, blobId: string): string {
+  return `${role}/${blobId.slice(-2)}/${blobId}`;
+}
+
+/**
  * The object store. Objects hold only ciphertext (SC1): each gets its own data key, wrapped by the
  * master key and kept in the blobs row, so the bucket alone reveals no image and a key rotation
  * re-wraps rows without re-uploading objects. Keys are server-made and carry no name or email.
@@ -55,7 +63,7 @@ export class Storage {
     const { dek, wrapped, kid } = newDataKey(this.ring);
     const id = newId('blob');
     const bucket = this.buckets[input.role];
-    const objectKey = `${input.role}/${id.slice(5, 9)}/${id}`;
+    const objectKey = objectKeyFor(input.role, id);
     const body = encryptObject(dek, input.data);
     await this.client.putObject(bucket, objectKey, body, body.length, { 'Content-Type': 'application/octet-stream' });
     try {

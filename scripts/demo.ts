@@ -115,20 +115,21 @@ async function main() {
 
 /** Every headshot of the order on one page, labelled with its style. */
 async function contactSheet(tiles: { input: Buffer; label: string }[]): Promise<Buffer> {
-  const size = 320;
+  const size = 256;
+  const tall = Math.round(size * 1.25);
   const label = 28;
   const cols = Math.min(4, tiles.length);
   const rows = Math.ceil(tiles.length / cols);
   const parts = await Promise.all(
     tiles.map(async (t, i) => {
-      const img = await sharp(t.input).resize(size, size).toBuffer();
+      const img = await sharp(t.input).resize(size, tall, { fit: 'cover' }).toBuffer();
       const text = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${label}"><rect width="100%" height="100%" fill="#fff"/><text x="8" y="20" font-family="sans-serif" font-size="16" fill="#222">${t.label}</text></svg>`);
       const x = (i % cols) * size;
-      const y = Math.floor(i / cols) * (size + label);
-      return [{ input: img, left: x, top: y }, { input: text, left: x, top: y + size }];
+      const y = Math.floor(i / cols) * (tall + label);
+      return [{ input: img, left: x, top: y }, { input: text, left: x, top: y + tall }];
     }),
   );
-  return sharp({ create: { width: cols * size, height: rows * (size + label), channels: 3, background: '#ffffff' } }).composite(parts.flat()).png().toBuffer();
+  return sharp({ create: { width: cols * size, height: rows * (tall + label), channels: 3, background: '#ffffff' } }).composite(parts.flat()).png().toBuffer();
 }
 
 main().catch((err) => {

@@ -43,7 +43,8 @@ export async function createAnalyser(opts: { providers: string[]; logger?: Model
       const verdict = judge(image, found, opts.thresholds ?? DEFAULT_THRESHOLDS);
       if (!verdict.usable) return { verdict };
       const { face, landmarks } = mainFace(found);
-      return { verdict, geometry: { box: face.box, eyes: { right: landmarks.fivePoint.rightEye, left: landmarks.fivePoint.leftEye } } };
+      const fp = landmarks.fivePoint;
+      return { verdict, geometry: { box: face.box, eyes: { right: fp.rightEye, left: fp.leftEye }, fivePoint: { rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft } } };
     },
   };
 }

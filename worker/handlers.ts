@@ -10,12 +10,48 @@ import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core
 import { loadOnce } from '../models/session';
 import { privacyHandlers } from './privacy';
 import { createAnalyser, thresholdsFrom, type Analyser } from './analysis';
-import { renderHeadshot, type FaceGeometry } from './render';
+import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels } from './render';
+import { createFaceDetector } from '../models/face-detector';
+import { createLandmarker } from '../models/landmarks';
+import { createSegmenter } from '../models/segmenter';
+import { createStyleRunner } from '../models/style-graph';
+import { createUpscaler } from '../models/upscaler';
 
 function analyser(ctx: AppContext): Promise<Analyser> {
   return loadOnce('analyser', () =>
     createAnalyser({ providers: ctx.config.ONNX_PROVIDERS, logger: ctx.logger, presenceMin: ctx.config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(ctx.config) }),
   );
+}
+
+function renderModels(ctx: AppContext): Promise<RenderModels> {
+  return loadOnce('render-models', async () => {
+    const providers = ctx.config.ONNX_PROVIDERS;
+    const logger = ctx.logger;
+    return {
+      segmenter: await createSegmenter({ providers, logger }),
+      styles: createStyleRunner({ providers, logger }),
+      upscalers: { 2: await createUpscaler({ providers, logger, scale: 2 }), 4: await createUpscaler({ providers, logger, scale: 4 }) },
+      detector: await createFaceDetector({ providers, logger }),
+      landmarker: await createLandmarker({ providers, logger }),
+    };
+  });
+}
+
+/**
+ * Framing and matting do not depend on the style: the render jobs of one photo (one per style)
+ * share them. A few photos' worth (about 5 MB each) are kept.
+ */
+const prepared = new Map<string, Promise<Prepared>>();
+const PREPARED_KEEP = 4;
+function preparedFor(key: string, make: () => Promise<Prepared>): Promise<Prepared> {
+  let p = prepared.get(key);
+  if (!p) {
+    p = make();
+    p.catch(() => prepared.delete(key));
+    prepared.set(key, p);
+    while (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value!);
+  }
+  return p;
 }
 
 /** Is this the job's last attempt? Then a failure is final and the order must hear of it. */
@@ -46,8 +82,18 @@ const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
     const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
     const geometry = (photo.verdict as Verdict & { geometry: FaceGeometry }).geometry;
     const style = findStyle(h.style_id)!;
-    const out = await renderHeadshot(await ctx.storage.read(blob), geometry, style, ctx.config.HEADSHOT_SIZE);
-    const stored = await ctx.storage.put(ctx.db, { userId: h.user_id, role: 'headshots', contentType: MIME.jpeg, data: out.data, at: ctx.clock.now() });
+    const models = await renderModels(ctx);
+    const size = ctx.config.HEADSHOT_SIZE;
+    const prep = await preparedFor(`${photo.id}:${size}`, async () => prepare(models, await ctx.storage.read(blob), geometry, size));
+    const out = await renderStyle(models, prep, style, ctx.config.FACE_TRUE_TOLERANCE);
+    if (!out.faceTrue.ok) {
+      // Never deliver a face that moved: the order shows this headshot failed and why.
+      ctx.logger.warn({ headshotId, error: out.faceTrue.error, tolerance: out.faceTrue.tolerance, worst: out.faceTrue.worst }, 'face-true check failed; headshot withheld');
+      await ctx.db.updateTable('headshots').set({ status: 'failed', failure_code: 'face_not_true' }).where('id', '=', headshotId).where('status', '=', 'pending').execute();
+      await afterRender(ctx, h.order_id);
+      return;
+    }
+    const stored = await ctx.storage.put(ctx.db, { userId: h.user_id, role: 'headshots', contentType: MIME.jpeg, data: out.jpeg, at: ctx.clock.now() });
     const r = await ctx.db
       .updateTable('headshots')
       .set({ status: 'rendered', blob_id: stored.id, width: out.width, height: out.height, rendered_at: ctx.clock.now() })

@@ -1,61 +1,165 @@
-import sharp from 'sharp';
+import sharp, { type OutputInfo } from 'sharp';
+import { makeBackdrop } from '../core/backdrops';
 import type { Style } from '../core/catalog';
+import type { Face, FaceDetector, RgbImage } from '../models/face-detector';
+import type { Landmarker } from '../models/landmarks';
+import { composite, refineMask } from '../models/matte';
+import type { Segmenter } from '../models/segmenter';
+import { lookForStyle, type StyleRunner } from '../models/style-graph';
+import type { Upscaler } from '../models/upscaler';
+import { faceTrue, mapFive, type FaceTrueResult, type FivePoints } from './face-true';
+import { frameFor, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 
-/**
- * Renders one headshot: a head-and-shoulders frame with the eyes 40 % from the top, the style's
- * grade and vignette, encoded as a metadata-free JPEG. The face pixels are only cropped, scaled
- * and colour-graded, never regenerated.
- */
+/** The subject's face as analysis found it in the stored original (verdict.geometry). */
 export interface FaceGeometry {
   box: { x: number; y: number; width: number; height: number };
   eyes: { right: { x: number; y: number }; left: { x: number; y: number } };
+  /** FaceMesh five points in the original: the face-true reference. */
+  fivePoint?: FivePoints;
 }
 
-/** Eyes sit this far down the frame; the frame is this many face widths wide. */
-export const EYE_LINE = 0.4;
-export const FRAME_FACE_WIDTHS = 2.8;
-
-export function frameFor(face: FaceGeometry, image: { width: number; height: number }) {
-  const ex = (face.eyes.right.x + face.eyes.left.x) / 2;
-  const ey = (face.eyes.right.y + face.eyes.left.y) / 2;
-  const side = Math.round(face.box.width * FRAME_FACE_WIDTHS);
-  const left = Math.round(ex - side / 2);
-  const top = Math.round(ey - EYE_LINE * side);
-  return { left, top, side, pad: { left: Math.max(0, -left), top: Math.max(0, -top), right: Math.max(0, left + side - image.width), bottom: Math.max(0, top + side - image.height) } };
+export interface RenderModels {
+  segmenter: Segmenter;
+  styles: StyleRunner;
+  upscalers: Record<2 | 4, Upscaler>;
+  detector: FaceDetector;
+  landmarker: Landmarker;
 }
 
-function vignetteSvg(size: number, strength: number): Buffer {
-  const edge = Math.round(255 * (1 - strength));
-  return Buffer.from(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}"><defs><radialGradient id="v" cx="50%" cy="45%" r="75%">` +
-      `<stop offset="55%" stop-color="rgb(255,255,255)"/><stop offset="100%" stop-color="rgb(${edge},${edge},${edge})"/></radialGradient></defs>` +
-      `<rect width="100%" height="100%" fill="url(#v)"/></svg>`,
-  );
+/** Style-independent work for one photo: framed pixels and the person's alpha. Cached per photo. */
+export interface Prepared {
+  frame: Frame;
+  framed: RgbImage;
+  alpha: Uint8Array;
+  reference: FivePoints;
+  upscaled: 0 | 2 | 4;
+  timings: Record<string, number>;
 }
 
-export async function renderHeadshot(original: Buffer, face: FaceGeometry, style: Style, size: number): Promise<{ data: Buffer; width: number; height: number }> {
+export interface Rendered {
+  jpeg: Buffer;
+  width: number;
+  height: number;
+  faceTrue: FaceTrueResult;
+  timings: Record<string, number>;
+}
+
+/** Above this many output pixels per source pixel, ESRGAN enlarges the crop instead of interpolation. */
+export const UPSCALE_ABOVE = 1.25;
+
+const now = () => performance.now();
+
+export async function prepare(models: RenderModels, original: Buffer, geometry: FaceGeometry, width: number): Promise<Prepared> {
+  const timings: Record<string, number> = {};
+  let t = now();
   const meta = await sharp(original).metadata();
-  const f = frameFor(face, { width: meta.width!, height: meta.height! });
-  const crop = {
-    left: Math.max(0, f.left),
-    top: Math.max(0, f.top),
-    width: Math.min(meta.width!, f.left + f.side) - Math.max(0, f.left),
-    height: Math.min(meta.height!, f.top + f.side) - Math.max(0, f.top),
-  };
-  const framed = await sharp(original)
-    .extract(crop)
-    .extend({ ...f.pad, extendWith: 'copy' })
-    .resize(size, size, { kernel: 'lanczos3' })
-    .toBuffer();
-  const { brightness, saturation, warmth, contrast } = style.grade;
-  let img = sharp(framed)
-    .modulate({ brightness, saturation: Math.max(saturation, 0.001) })
-    .linear([contrast * (1 + warmth), contrast, contrast * (1 - warmth)], [128 * (1 - contrast), 128 * (1 - contrast), 128 * (1 - contrast)]);
-  // sharp applies greyscale before linear within one pipeline, so it gets a pipeline of its own.
-  if (style.greyscale) img = sharp(await img.toBuffer()).greyscale().toColourspace('srgb');
-  if (style.vignette > 0) {
-    img = sharp(await img.toBuffer()).composite([{ input: vignetteSvg(size, style.vignette), blend: 'multiply' }]);
+  const W = meta.width!, H = meta.height!;
+  const frame = frameFor(geometry.eyes, geometry.box.width, width);
+  const b = sourceBounds(frame);
+  const crop = { left: Math.max(0, b.left), top: Math.max(0, b.top), width: Math.min(W, b.right) - Math.max(0, b.left), height: Math.min(H, b.bottom) - Math.max(0, b.top) };
+  const targetW = Math.max(1, Math.round(crop.width * frame.scale));
+  const targetH = Math.max(1, Math.round(crop.height * frame.scale));
+  let upscaled: Prepared['upscaled'] = 0;
+  let scaled: { data: Buffer; info: OutputInfo };
+  if (frame.scale > UPSCALE_ABOVE) {
+    // Too few pixels for the output: enlarge with ESRGAN, then settle the exact scale with lanczos.
+    const factor: 2 | 4 = frame.scale > 2.5 ? 4 : 2;
+    const small = await sharp(original).extract(crop).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    timings.decode = now() - t;
+    t = now();
+    const big = await models.upscalers[factor].upscale({ data: small.data, width: small.info.width, height: small.info.height });
+    timings.upscale = now() - t;
+    t = now();
+    scaled = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } }).resize(targetW, targetH, { kernel: 'lanczos3' }).raw().toBuffer({ resolveWithObject: true });
+    upscaled = factor;
+  } else {
+    scaled = await sharp(original).extract(crop).resize(targetW, targetH, { kernel: 'lanczos3' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    timings.decode = now() - t;
   }
-  const data = await img.toColourspace('srgb').jpeg({ quality: 90, mozjpeg: true }).toBuffer();
-  return { data, width: size, height: size };
+  t = now();
+  const framed: RgbImage = { data: warp({ data: scaled.data, width: scaled.info.width, height: scaled.info.height }, { x: crop.left, y: crop.top }, scaled.info.width / crop.width, frame), width: frame.width, height: frame.height };
+  timings.frame = now() - t;
+  t = now();
+  const coarse = await models.segmenter.segment(framed);
+  timings.segment = now() - t;
+  t = now();
+  const alpha = refineMask(framed, coarse);
+  timings.refine = now() - t;
+  const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
+  return { frame, framed, alpha, reference, upscaled, timings };
+}
+
+/** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
+function skinMask(p: Prepared): Float32Array {
+  const { frame, alpha } = p;
+  const r = mapFive(p.reference, (q) => toOutput(frame, q));
+  const cx = (r.rightEye.x + r.leftEye.x + r.mouthRight.x + r.mouthLeft.x) / 4;
+  const cy = (r.rightEye.y + r.leftEye.y + r.mouthRight.y + r.mouthLeft.y) / 4;
+  const iod = Math.hypot(r.leftEye.x - r.rightEye.x, r.leftEye.y - r.rightEye.y);
+  const rx = iod * 1.15, ry = iod * 1.55;
+  const out = new Float32Array(frame.width * frame.height);
+  for (let y = 0; y < frame.height; y++) {
+    for (let x = 0; x < frame.width; x++) {
+      const d = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2;
+      if (d < 1.2) out[y * frame.width + x] = (d < 0.8 ? 1 : (1.2 - d) / 0.4) * (alpha[y * frame.width + x] / 255);
+    }
+  }
+  return out;
+}
+
+function toPlanar(img: RgbImage): Float32Array {
+  const n = img.width * img.height;
+  const out = new Float32Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    out[i] = img.data[i * 3] / 255;
+    out[n + i] = img.data[i * 3 + 1] / 255;
+    out[2 * n + i] = img.data[i * 3 + 2] / 255;
+  }
+  return out;
+}
+
+function fromPlanar(p: Float32Array, width: number, height: number): Buffer {
+  const n = width * height;
+  const out = Buffer.alloc(n * 3);
+  for (let i = 0; i < n; i++) {
+    out[i * 3] = p[i] * 255 + 0.5;
+    out[i * 3 + 1] = p[n + i] * 255 + 0.5;
+    out[i * 3 + 2] = p[2 * n + i] * 255 + 0.5;
+  }
+  return out;
+}
+
+/** Finds the face on a render and maps its five points back into the original photo. */
+export async function fivePointsOnRender(models: RenderModels, image: RgbImage, frame: Frame): Promise<FivePoints | undefined> {
+  const faces: Face[] = await models.detector.detect(image);
+  if (!faces.length) return undefined;
+  const face = faces.reduce((a, b) => (b.box.width > a.box.width ? b : a));
+  const lm = await models.landmarker.landmarks(image, face);
+  const fp = lm.fivePoint;
+  return mapFive({ rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft }, (q) => toSource(frame, q));
+}
+
+/** One style on a prepared photo: backdrop, composite, the style's ONNX graph, face-true check, JPEG. */
+export async function renderStyle(models: RenderModels, p: Prepared, style: Style, tolerance: number): Promise<Rendered> {
+  const timings: Record<string, number> = {};
+  const { frame } = p;
+  let t = now();
+  const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.alpha);
+  const composed = composite(p.framed, p.alpha, backdrop);
+  timings.compose = now() - t;
+  t = now();
+  const r = mapFive(p.reference, (q) => toOutput(frame, q));
+  const light = [(r.rightEye.x + r.leftEye.x) / 2 / frame.width, (r.nose.y) / frame.height, 0.32, 1.3] as const;
+  const graded = await models.styles.run(style.id, lookForStyle(style), toPlanar(composed), skinMask(p), frame.width, frame.height, light);
+  const pixels = fromPlanar(graded, frame.width, frame.height);
+  timings.style = now() - t;
+  t = now();
+  const found = await fivePointsOnRender(models, { data: pixels, width: frame.width, height: frame.height }, frame);
+  const check = found ? faceTrue(p.reference, found, tolerance) : { ok: false, error: Infinity, tolerance, worst: 'nose' as const };
+  timings.faceTrue = now() - t;
+  t = now();
+  // A fresh pipeline from raw pixels carries no metadata; none is added.
+  const jpeg = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } }).jpeg({ quality: 90, mozjpeg: true, chromaSubsampling: '4:4:4' }).toBuffer();
+  timings.encode = now() - t;
+  return { jpeg, width: frame.width, height: frame.height, faceTrue: check, timings };
 }

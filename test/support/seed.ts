@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../../core/context';
+import { objectKeyFor } from '../../core/storage';
 import { emailLookupHash, encryptField, encryptObject, newDataKey, newId, parseKeyring } from '../../core/crypto';
 
 /** A customer row written directly, for tests that need many people or old dates. */
@@ -26,7 +27,7 @@ export async function seedPhotos(ctx: AppContext, userId: string, count: number,
   for (let i = 0; i < count; i += 500) {
     const rows = Array.from({ length: Math.min(500, count - i) }, () => {
       const blobId = newId('blob');
-      return { blobId, photoId: newId('pho'), key: `originals/seed/${blobId}` };
+      return { blobId, photoId: newId('pho'), key: objectKeyFor('originals', blobId) };
     });
     for (let j = 0; j < rows.length; j += 64) {
       await Promise.all(rows.slice(j, j + 64).map((r) => ctx.storage.client.putObject(bucket, r.key, body, body.length)));
