@@ -2,6 +2,16 @@
  * What can be ordered. Packages cap the number of styles and headshots; styles are declarative
  * presets that the renderer reads (backdrop, grade) and the API lists.
  */
+/** The framing rule: eyes 40 % down the frame; a 4:5 master, from which a 1:1 crop keeps that line. */
+export const EYE_LINE = 0.4;
+export const FRAME_ASPECT = 1.25;
+export const ASPECTS = ['4:5', '1:1'] as const;
+
+/** The 1:1 square inside a 4:5 master with the eyes still 40 % down. */
+export function squareCrop(width: number, height: number): { left: number; top: number; width: number; height: number } {
+  return { left: 0, top: Math.round(EYE_LINE * (height - width)), width, height: width };
+}
+
 export interface Package {
   id: string;
   name: string;

@@ -6,10 +6,10 @@ import type { Point } from '../models/face-detector';
  * 1 / FRAME_FACE_WIDTHS of its width. Only this rigid map touches the face's geometry, which is
  * what the face-true check verifies afterwards.
  */
-export const EYE_LINE = 0.4;
+import { EYE_LINE, FRAME_ASPECT } from '../core/catalog';
+
+export { EYE_LINE };
 export const FRAME_FACE_WIDTHS = 2.8;
-/** The master is 4:5; a 1:1 crop with the eyes at the same 40 % is served from it. */
-export const FRAME_ASPECT = 1.25;
 
 export interface Frame {
   width: number;

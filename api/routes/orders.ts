@@ -1,5 +1,7 @@
-import type { Router } from 'express';
-import { findPackage, findStyle, PACKAGES, STYLES } from '../../core/catalog';
+import type { Response, Router } from 'express';
+import sharp from 'sharp';
+import { ASPECTS, findPackage, findStyle, PACKAGES, squareCrop, STYLES } from '../../core/catalog';
+import { stylePreview } from '../../core/backdrops';
 import type { AppContext } from '../../core/context';
 import { DAY_MS } from '../../core/config';
 import { newId, signToken, verifyToken } from '../../core/crypto';
@@ -94,6 +96,17 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
+    { method: 'get', path: '/v1/styles/:id/preview', summary: "A style's backdrop and light, as a small PNG", tags: ['Catalog'], auth: 'none', params: IdParam, responses: { 200: { description: 'PNG', contentType: 'image/png' } }, errors: { 404: 'not_found' } },
+    async (_req, res, { params }) => {
+      const style = findStyle(params.id);
+      if (!style) throw new HttpError(404, 'not_found', 'Style not found', `No style ${params.id}.`);
+      res.type('png').setHeader('Cache-Control', 'public, max-age=86400');
+      res.end(await stylePreview(style.backdrop));
+    },
+  );
+
+  route(
+    router,
     {
       method: 'post',
       path: '/v1/orders',
@@ -166,12 +179,10 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/headshots/:id/content', summary: 'Download a headshot', tags: ['Headshots'], auth: 'user', params: IdParam, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found' } },
-    async (req, res, { user, params }) => {
+    { method: 'get', path: '/v1/headshots/:id/content', summary: 'Download a headshot (4:5, or a 1:1 crop with the same eye line)', tags: ['Headshots'], auth: 'user', params: IdParam, query: AspectQuery, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 410: 'headshot_expired' } },
+    async (req, res, { user, params, query }) => {
       const ctx = ctxOf(req);
-      const h = await ownedHeadshot(ctx, user.id, params.id);
-      const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', h.blob_id).executeTakeFirstOrThrow();
-      await streamBlob(ctx, blob, res, `rasmi-${h.style_id}-${h.id}.jpg`);
+      await sendHeadshot(ctx, res, await ownedHeadshot(ctx, user.id, params.id), query.aspect);
     },
   );
 
@@ -189,8 +200,8 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/downloads/:token', summary: 'Follow a signed download link', tags: ['Headshots'], auth: 'none', params: z.object({ token: z.string().max(512) }), responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 403: 'link_invalid', 410: 'link_expired' } },
-    async (req, res, { params }) => {
+    { method: 'get', path: '/v1/downloads/:token', summary: 'Follow a signed download link', tags: ['Headshots'], auth: 'none', params: z.object({ token: z.string().max(512) }), query: AspectQuery, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 403: 'link_invalid', 410: 'link_expired' } },
+    async (req, res, { params, query }) => {
       const ctx = ctxOf(req);
       const claim = verifyToken<{ h: string; u: string; exp: number }>(ctx.config.LINK_SECRET, 'download', params.token);
       if (!claim) throw new HttpError(403, 'link_invalid', 'Invalid link', 'This download link is not valid.');
@@ -198,8 +209,23 @@ export function orderRoutes(router: Router): void {
       const h = await ownedHeadshot(ctx, claim.u, claim.h).catch(() => {
         throw new HttpError(410, 'link_expired', 'No longer available', 'This headshot is no longer available.');
       });
-      const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', h.blob_id).executeTakeFirstOrThrow();
-      await streamBlob(ctx, blob, res, `rasmi-${h.style_id}-${h.id}.jpg`);
+      await sendHeadshot(ctx, res, h, query.aspect);
     },
   );
+}
+
+const AspectQuery = z.object({ aspect: z.enum(ASPECTS).default('4:5').openapi({ description: '4:5 (1024x1280) or 1:1 (1024x1024)' }) });
+
+/** Streams the stored 4:5 master, or decrypts and crops the 1:1 square from it. */
+async function sendHeadshot(ctx: AppContext, res: Response, h: Headshot & { blob_id: string }, aspect: (typeof ASPECTS)[number]): Promise<void> {
+  const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', h.blob_id).executeTakeFirstOrThrow();
+  const filename = `rasmi-${h.style_id}-${h.id}${aspect === '1:1' ? '-square' : ''}.jpg`;
+  if (aspect === '4:5') return streamBlob(ctx, blob, res, filename);
+  const master = await ctx.storage.read(blob);
+  const meta = await sharp(master).metadata();
+  const square = await sharp(master).extract(squareCrop(meta.width!, meta.height!)).jpeg({ quality: 90, mozjpeg: true }).toBuffer();
+  res.setHeader('Content-Type', 'image/jpeg');
+  res.setHeader('Cache-Control', 'private, no-store');
+  res.setHeader('Content-Disposition', `attachment; filename="${filename}"`);
+  res.end(square);
 }

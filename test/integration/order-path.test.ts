@@ -53,9 +53,25 @@ describe('the order path over HTTP', () => {
     expect(file.headers.get('content-type')).toBe('image/jpeg');
     const meta = await sharp(file.body).metadata();
     expect(meta.format).toBe('jpeg');
-    expect(meta.width).toBeGreaterThanOrEqual(1024);
+    expect([meta.width, meta.height]).toEqual([1024, 1280]);
     expect(meta.exif).toBeUndefined();
     expect(meta.xmp).toBeUndefined();
+
+    const square = await stack.api('GET', `${hs.content_url}?aspect=1:1`, { token: me.token });
+    const sq = await sharp(square.body).metadata();
+    expect([sq.width, sq.height]).toEqual([1024, 1024]);
+    expect(sq.exif).toBeUndefined();
+    expect((await stack.api('GET', `${hs.content_url}?aspect=3:2`, { token: me.token })).body.code).toBe('validation_failed');
+  });
+
+  it('SD2 lists at least three packages and eight styles, each with a preview', async () => {
+    const packages = (await stack.api('GET', '/v1/packages')).body.items;
+    expect(packages.length).toBeGreaterThanOrEqual(3);
+    const styles = (await stack.api('GET', '/v1/styles')).body.items;
+    expect(styles.length).toBeGreaterThanOrEqual(8);
+    const preview = await stack.api('GET', styles[0].preview_url);
+    expect(preview.headers.get('content-type')).toBe('image/png');
+    expect((await sharp(preview.body).metadata()).format).toBe('png');
   });
 
   it('SC5 a signed link works for its owner while valid and is refused once altered or expired', async () => {
