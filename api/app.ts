@@ -8,6 +8,7 @@ import { buildOpenApiDocument } from './openapi';
 import { errorHandler, HttpError, sendProblem } from './problem';
 import { accountRoutes } from './routes/accounts';
 import { operationsRoutes } from './routes/operations';
+import { oversightRoutes } from './routes/oversight';
 import { orderRoutes } from './routes/orders';
 import { paymentRoutes } from './routes/payments';
 import { photoRoutes } from './routes/photos';
@@ -64,6 +65,7 @@ export function createApp(ctx: AppContext): Express {
   breachRoutes(router);
   policyRoutes(router);
   inquiryRoutes(router);
+  oversightRoutes(router);
   operationsRoutes(router, ctx);
   app.use(router);
 

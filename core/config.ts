@@ -87,6 +87,13 @@ const schema = z.object({
     .string()
     .default('cpu')
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)),
+  /**
+   * Person matting: `selfie` (MediaPipe Selfie Segmentation, Apache-2.0, the default) or `isnet`
+   * (finer at hair, seconds a photo on CPU; AGPL-3.0, so operator-installed only: `npm run models:isnet`).
+   */
+  MATTING_MODEL: z.enum(['selfie', 'isnet']).default('selfie'),
+  /** The ISNet ONNX file for MATTING_MODEL=isnet; relative to the project root. Checked against models/registry.ts. */
+  ISNET_MODEL_PATH: z.string().min(1).default('models/onnx/isnet-medium.onnx'),
   ANALYSIS_CONCURRENCY: int(2),
   RENDER_CONCURRENCY: int(1),
   DELIVERY_CONCURRENCY: int(5),

@@ -43,12 +43,20 @@ export function photoRoutes(router: Router): void {
       requestBody: {
         content: {
           'multipart/form-data': {
-            schema: { type: 'object', required: ['photo'], properties: { photo: { type: 'string', format: 'binary', description: 'JPEG, PNG, WebP or HEIC' } } },
+            schema: {
+              type: 'object',
+              required: ['photo'],
+              properties: {
+                photo: { type: 'string', format: 'binary', description: 'JPEG, PNG, WebP or HEIC' },
+                subject: { type: 'string', enum: ['self', 'minor'], default: 'self', description: 'Whose photo this is' },
+                parental_authority: { type: 'string', enum: ['true'], description: 'Required with subject=minor: the uploader attests parental authority' },
+              },
+            },
           },
         },
       },
       responses: { 201: { description: 'Stored, oriented and stripped of metadata', schema: PhotoOut } },
-      errors: { 400: 'missing_file, malformed_multipart', 413: 'upload_too_large, too_many_pixels', 415: 'unsupported_type, multipart_required', 422: 'corrupt_image', 429: 'too_many_photos' },
+      errors: { 400: 'missing_file, malformed_multipart', 413: 'upload_too_large, too_many_pixels', 415: 'unsupported_type, multipart_required', 422: 'corrupt_image, parental_attestation_required', 429: 'too_many_photos' },
     },
     async (req, res, { user }) => {
       const ctx = ctxOf(req);
@@ -57,6 +65,12 @@ export function photoRoutes(router: Router): void {
         throw new HttpError(429, 'too_many_photos', 'Photo limit reached', `You can keep at most ${ctx.config.UPLOAD_MAX_FILES_PER_USER} photos; delete some first.`);
       }
       const upload = await readSingleImage(req, { field: 'photo', maxBytes: ctx.config.UPLOAD_MAX_BYTES });
+      // PH4: a photo of a minor needs the uploader's attestation of parental authority.
+      const subject = upload.fields.subject ?? 'self';
+      if (subject !== 'self' && subject !== 'minor') throw new HttpError(400, 'validation_failed', 'The request is not valid', 'subject must be "self" or "minor".');
+      if (subject === 'minor' && upload.fields.parental_authority !== 'true') {
+        throw new HttpError(422, 'parental_attestation_required', 'Parental authority required', 'A photo of a minor can only be uploaded by someone with parental authority who attests to it (parental_authority=true).');
+      }
       let image;
       try {
         image = await normaliseUpload(upload.data, upload.type, ctx.config.UPLOAD_MAX_PIXELS);
@@ -69,7 +83,7 @@ export function photoRoutes(router: Router): void {
       try {
         const photo = await ctx.db
           .insertInto('photos')
-          .values({ id: newId('pho'), user_id: user.id, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: image.width, height: image.height, uploaded_at: now, verdict: null, processed_at: null })
+          .values({ id: newId('pho'), user_id: user.id, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: image.width, height: image.height, uploaded_at: now, verdict: null, processed_at: null, subject, parental_attestation_at: subject === 'minor' ? now : null })
           .returningAll()
           .executeTakeFirstOrThrow();
         res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(photo));
