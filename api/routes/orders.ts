@@ -5,7 +5,7 @@ import { stylePreview } from '../../core/backdrops';
 import type { AppContext } from '../../core/context';
 import { DAY_MS } from '../../core/config';
 import { newId, signToken, verifyToken } from '../../core/crypto';
-import type { Headshot, Order } from '../../core/db';
+import type { Headshot, Order, User } from '../../core/db';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
 import { z } from '../openapi';
@@ -23,6 +23,8 @@ const CreateOrder = z
   })
   .openapi('CreateOrder');
 
+const Reprocess = z.object({ style_ids: z.array(z.string()).min(1).max(10), package_id: z.string().optional() }).openapi('Reprocess');
+
 const CreatedOrder = z
   .object({ order: OrderOut, payment: z.object({ processor: z.string(), client_secret: z.string() }) })
   .openapi('CreatedOrder');
@@ -33,6 +35,40 @@ const Link = z.object({ url: z.string(), expires_at: z.string().datetime() }).op
 
 function headshotOut(h: Headshot): z.infer<typeof HeadshotOut> {
   return { id: h.id, style_id: h.style_id, photo_id: h.photo_id, status: h.status, width: h.width, height: h.height, failure_code: h.failure_code, content_url: h.status === 'rendered' ? `/v1/headshots/${h.id}/content` : null };
+}
+
+/** Validates the choice, records the order and its pending payment, and asks the processor for it. */
+async function createOrder(ctx: AppContext, user: User, body: z.infer<typeof CreateOrder>): Promise<{ status: number; body: unknown }> {
+  const pkg = findPackage(body.package_id);
+  if (!pkg) throw new HttpError(422, 'unknown_package', 'Unknown package', `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`);
+  const styles = [...new Set(body.style_ids)];
+  const unknown = styles.filter((s) => !findStyle(s));
+  if (unknown.length) throw new HttpError(422, 'unknown_style', 'Unknown style', `Unknown style ids: ${unknown.join(', ')}.`);
+  if (styles.length > pkg.maxStyles) throw new HttpError(422, 'too_many_styles', 'Too many styles', `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`);
+  const photoIds = [...new Set(body.photo_ids)];
+  const owned = await ctx.db.selectFrom('photos').select('id').where('user_id', '=', user.id).where('id', 'in', photoIds).execute();
+  if (owned.length !== photoIds.length) throw notFound('Photo');
+
+  const now = ctx.clock.now();
+  const orderId = newId('ord');
+  const paymentId = newId('pay');
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.insertInto('orders').values({ id: orderId, user_id: user.id, package_id: pkg.id, styles: JSON.stringify(styles), status: 'awaiting_payment', amount_cents: pkg.priceCents, currency: pkg.currency, failure_code: null, failure_detail: null, created_at: now, paid_at: null, delivered_at: null }).execute();
+    await trx.insertInto('order_photos').values(photoIds.map((photo_id) => ({ order_id: orderId, photo_id }))).execute();
+    await trx.insertInto('payments').values({ id: paymentId, order_id: orderId, user_id: user.id, processor: ctx.payments.name, processor_ref: paymentId, amount_cents: pkg.priceCents, currency: pkg.currency, status: 'pending', created_at: now, succeeded_at: null }).execute();
+  });
+  let intent;
+  try {
+    intent = await ctx.payments.createPayment({ paymentId, orderId, amountCents: pkg.priceCents, currency: pkg.currency });
+  } catch (err) {
+    ctx.logger.warn({ err, orderId }, 'payment processor failed; order withdrawn');
+    await ctx.db.deleteFrom('orders').where('id', '=', orderId).execute();
+    await ctx.db.deleteFrom('payments').where('id', '=', paymentId).execute();
+    throw new HttpError(502, 'payment_processor_unavailable', 'Payment processor unavailable', 'Nothing was charged; try again shortly.');
+  }
+  await ctx.db.updateTable('payments').set({ processor_ref: intent.processorRef }).where('id', '=', paymentId).execute();
+  const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirstOrThrow();
+  return { status: 201, body: { order: await orderOut(ctx, order), payment: { processor: ctx.payments.name, client_secret: intent.clientSecret } } };
 }
 
 export async function orderOut(ctx: AppContext, o: Order): Promise<z.infer<typeof OrderOut>> {
@@ -120,38 +156,33 @@ export function orderRoutes(router: Router): void {
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
       await requireAcceptedPolicy(ctx, user); // PO3: a material policy change blocks new orders until accepted
-      await idempotent(ctx, req, res, user.id, async () => {
-        const pkg = findPackage(body.package_id);
-        if (!pkg) throw new HttpError(422, 'unknown_package', 'Unknown package', `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`);
-        const styles = [...new Set(body.style_ids)];
-        const unknown = styles.filter((s) => !findStyle(s));
-        if (unknown.length) throw new HttpError(422, 'unknown_style', 'Unknown style', `Unknown style ids: ${unknown.join(', ')}.`);
-        if (styles.length > pkg.maxStyles) throw new HttpError(422, 'too_many_styles', 'Too many styles', `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`);
-        const photoIds = [...new Set(body.photo_ids)];
-        const owned = await ctx.db.selectFrom('photos').select('id').where('user_id', '=', user.id).where('id', 'in', photoIds).execute();
-        if (owned.length !== photoIds.length) throw notFound('Photo');
+      await idempotent(ctx, req, res, user.id, () => createOrder(ctx, user, body));
+    },
+  );
 
-        const now = ctx.clock.now();
-        const orderId = newId('ord');
-        const paymentId = newId('pay');
-        await ctx.db.transaction().execute(async (trx) => {
-          await trx.insertInto('orders').values({ id: orderId, user_id: user.id, package_id: pkg.id, styles: JSON.stringify(styles), status: 'awaiting_payment', amount_cents: pkg.priceCents, currency: pkg.currency, failure_code: null, failure_detail: null, created_at: now, paid_at: null, delivered_at: null }).execute();
-          await trx.insertInto('order_photos').values(photoIds.map((photo_id) => ({ order_id: orderId, photo_id }))).execute();
-          await trx.insertInto('payments').values({ id: paymentId, order_id: orderId, user_id: user.id, processor: ctx.payments.name, processor_ref: paymentId, amount_cents: pkg.priceCents, currency: pkg.currency, status: 'pending', created_at: now, succeeded_at: null }).execute();
-        });
-        let intent;
-        try {
-          intent = await ctx.payments.createPayment({ paymentId, orderId, amountCents: pkg.priceCents, currency: pkg.currency });
-        } catch (err) {
-          req.log?.warn({ err, orderId }, 'payment processor failed; order withdrawn');
-          await ctx.db.deleteFrom('orders').where('id', '=', orderId).execute();
-          await ctx.db.deleteFrom('payments').where('id', '=', paymentId).execute();
-          throw new HttpError(502, 'payment_processor_unavailable', 'Payment processor unavailable', 'Nothing was charged; try again shortly.');
-        }
-        await ctx.db.updateTable('payments').set({ processor_ref: intent.processorRef }).where('id', '=', paymentId).execute();
-        const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirstOrThrow();
-        return { status: 201, body: { order: await orderOut(ctx, order), payment: { processor: ctx.payments.name, client_secret: intent.clientSecret } } };
-      });
+  route(
+    router,
+    {
+      method: 'post',
+      path: '/v1/orders/:id/reprocess',
+      summary: "Order other styles from an earlier order's photos, while the originals are kept (30 days)",
+      tags: ['Orders'],
+      auth: 'user',
+      params: IdParam,
+      body: Reprocess,
+      responses: { 201: { description: 'A new order awaiting payment', schema: CreatedOrder } },
+      errors: { 404: 'not_found', 409: 'policy_acceptance_required', 410: 'originals_expired', 422: 'unknown_package, unknown_style, too_many_styles' },
+    },
+    async (req, res, { user, params, body }) => {
+      const ctx = ctxOf(req);
+      await requireAcceptedPolicy(ctx, user);
+      const earlier = await ownedOrder(ctx, user.id, params.id);
+      // SD5: only photos still held can be reprocessed; once retention removed them, say so plainly.
+      const photos = await ctx.db.selectFrom('order_photos').innerJoin('photos', 'photos.id', 'order_photos.photo_id').select('photos.id').where('order_photos.order_id', '=', earlier.id).where('photos.status', '=', 'usable').execute();
+      if (!photos.length) {
+        throw new HttpError(410, 'originals_expired', 'Originals no longer held', `Original photos are kept for ${ctx.config.RETENTION_ORIGINALS_DAYS} days after processing; upload new photos to order again.`);
+      }
+      await idempotent(ctx, req, res, user.id, () => createOrder(ctx, user, { package_id: body.package_id ?? earlier.package_id, style_ids: body.style_ids, photo_ids: photos.map((p) => p.id) }));
     },
   );
 

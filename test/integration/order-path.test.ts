@@ -25,7 +25,9 @@ async function orderAndWait(token: string, photoIds: string[], styles = ['studio
 }
 
 describe('the order path over HTTP', () => {
-  it('SD2 SD3 takes astronaut.png from upload to a delivered, downloadable headshot', async () => {
+let delivered: { email: string; orderId: string };
+
+  it('SD2 takes astronaut.png from upload to a delivered, downloadable headshot', async () => {
     const me = await signUp(stack);
     const up = await upload(me.token, 'astronaut.png');
     expect(up.status).toBe(201);
@@ -37,15 +39,7 @@ describe('the order path over HTTP', () => {
     expect(order.headshots).toHaveLength(2);
     expect(order.headshots.map((h: { style_id: string }) => h.style_id).sort()).toEqual(['navy-gradient', 'studio-grey']);
 
-    // Status emails: received, processing, ready; the ready one links to the order, attaches nothing.
-    const mails = await until(async () => {
-      const m = stack.postmark.to(me.email).filter((x) => x.Tag?.startsWith('order-'));
-      return m.length >= 3 && m;
-    }, 10_000, 'status emails');
-    const ready = mails.find((m) => m.Tag === 'order-ready')!;
-    expect(ready.TextBody).toContain(`/orders/${order.id}`);
-    expect(ready.TextBody).not.toMatch(/downloads\//);
-    expect(mails.map((m) => m.Tag).sort()).toEqual(['order-processing', 'order-ready', 'order-received']);
+    delivered = { email: me.email, orderId: order.id };
 
     const hs = order.headshots[0];
     const file = await stack.api('GET', hs.content_url, { token: me.token });
@@ -72,6 +66,18 @@ describe('the order path over HTTP', () => {
     const preview = await stack.api('GET', styles[0].preview_url);
     expect(preview.headers.get('content-type')).toBe('image/png');
     expect((await sharp(preview.body).metadata()).format).toBe('png');
+  });
+
+  it('SD3 delivers by email with a link to the order, never an attachment, and notifies each status change once', async () => {
+    const mails = await until(async () => {
+      const m = stack.postmark.to(delivered.email).filter((x) => x.Tag?.startsWith('order-'));
+      return m.length >= 3 && m;
+    }, 10_000, 'status emails');
+    const ready = mails.find((m) => m.Tag === 'order-ready')!;
+    expect(ready.TextBody).toContain(`/orders/${delivered.orderId}`);
+    expect(ready.TextBody).not.toMatch(/downloads\//);
+    expect(ready).not.toHaveProperty('Attachments');
+    expect(mails.map((m) => m.Tag).sort()).toEqual(['order-processing', 'order-ready', 'order-received']);
   });
 
   it('SC5 a signed link works for its owner while valid and is refused once altered or expired', async () => {

@@ -70,7 +70,9 @@ describe('retention, enforced by the scheduler', () => {
     expect(all).not.toMatch(/@|Test Person/);
   });
 
-  it('RT2 SD6 headshots can be downloaded again for 90 days after delivery, then are deleted', async () => {
+  let expired: { id: string; objectKey: string };
+
+  it('SD6 headshots can be downloaded again for 90 days after delivery, and not after', async () => {
     const p = await orderedPerson();
     const hs = p.order.headshots[0];
     stack.clock.advance(89 * DAY_MS);
@@ -83,10 +85,40 @@ describe('retention, enforced by the scheduler', () => {
     const late = await stack.api('GET', hs.content_url, { token });
     expect(late.status).toBe(410);
     expect(late.body.code).toBe('headshot_expired');
+    const blob = await stack.ctx.db.selectFrom('headshots').innerJoin('blobs', 'blobs.id', 'headshots.blob_id').select('blobs.object_key').where('headshots.id', '=', hs.id).executeTakeFirstOrThrow();
+    expired = { id: hs.id, objectKey: blob.object_key };
     await sweepAndSettle();
-    expect(await exists('headshots', hs.id)).toBe(false);
     const gone = await stack.api('GET', hs.content_url, { token });
     expect(gone.status).toBe(410);
+  });
+
+  it('RT2 deletes generated headshots 90 days after delivery, from the store and the database', async () => {
+    expect(await exists('headshots', expired.id)).toBe(false);
+    expect(await objectKeys()).not.toContain(expired.objectKey);
+    const record = await stack.ctx.db.selectFrom('deletion_records').selectAll().where('subject_id', '=', expired.id).executeTakeFirstOrThrow();
+    expect(record).toMatchObject({ subject_kind: 'headshot', reason: 'retention:headshots', objects_deleted: 1 });
+  });
+
+  it('SD5 other styles can be ordered from the same photos while the originals are held, and not after', async () => {
+    const p = await orderedPerson();
+    stack.clock.advance(20 * DAY_MS);
+    let token = await signIn(stack, p.email);
+    const again = await stack.api('POST', `/v1/orders/${p.order.id}/reprocess`, { token, json: { style_ids: ['navy-gradient'] } });
+    expect(again.status).toBe(201);
+    expect(again.body.order.style_ids).toEqual(['navy-gradient']);
+    expect(again.body.order.photos.map((ph: { id: string }) => ph.id)).toEqual([p.photoId]);
+    const done = await until(async () => {
+      const o = await stack.api('GET', `/v1/orders/${again.body.order.id}`, { token });
+      return o.body.status === 'ready' && o.body;
+    }, 60_000, 'reprocessed order');
+    expect(done.headshots[0].style_id).toBe('navy-gradient');
+
+    stack.clock.advance(11 * DAY_MS);
+    await sweepAndSettle();
+    token = await signIn(stack, p.email);
+    const late = await stack.api('POST', `/v1/orders/${p.order.id}/reprocess`, { token, json: { style_ids: ['charcoal'] } });
+    expect(late.status).toBe(410);
+    expect(late.body.code).toBe('originals_expired');
   });
 
   it('RT3 warns a person 30 days before deleting their data 1 year after last use; signing in keeps the account', async () => {
@@ -115,7 +147,7 @@ describe('retention, enforced by the scheduler', () => {
     expect(record.reason).toBe('retention:personal-data');
   });
 
-  it('RT4 PY2 transaction records survive account deletion pseudonymised, then are purged after 7 years', async () => {
+  it('PY2 transaction records survive account deletion pseudonymised, then are purged after 7 years', async () => {
     const p = await orderedPerson();
     const payment = await stack.ctx.db.selectFrom('payments').selectAll().where('order_id', '=', p.order.id).executeTakeFirstOrThrow();
     stack.clock.advance(366 * DAY_MS);
@@ -132,6 +164,16 @@ describe('retention, enforced by the scheduler', () => {
     stack.clock.advance(2 * DAY_MS);
     await sweepAndSettle();
     expect(await stack.ctx.db.selectFrom('payments').select('id').where('id', '=', payment.id).executeTakeFirst()).toBeUndefined();
+  });
+
+  it('RT4 purges transaction records 7 years after the transaction, and not a day before', async () => {
+    const now = stack.clock.now().getTime();
+    const row = (id: string, ageDays: number) => ({ id, order_id: null, user_id: null, processor: 'local', processor_ref: `ref_${id}`, amount_cents: 1900, currency: 'EUR', status: 'succeeded' as const, created_at: new Date(now - ageDays * DAY_MS), succeeded_at: new Date(now - ageDays * DAY_MS), pseudonym: 'psn_test' });
+    await stack.ctx.db.insertInto('payments').values([row('pay_old1', 7 * 365 + 1), row('pay_young1', 7 * 365 - 1)]).execute();
+    await sweepAndSettle();
+    const left = (await stack.ctx.db.selectFrom('payments').select('id').where('id', 'in', ['pay_old1', 'pay_young1']).execute()).map((r) => r.id);
+    expect(left).toEqual(['pay_young1']);
+    expect(await stack.ctx.db.selectFrom('deletion_records').select('reason').where('subject_id', '=', 'pay_old1').executeTakeFirst()).toEqual({ reason: 'retention:transactions' });
   });
 
   it('RT1 10,000 photos past retention: one sweep removes every object and row, and nothing is overdue after it', async () => {
