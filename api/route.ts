@@ -3,6 +3,7 @@ import type { ZodType } from 'zod';
 import type { User } from '../core/db';
 import { authenticate, requireRole, type StaffRole } from './auth';
 import { registry, z } from './openapi';
+import { rateLimit, type RateLimitName } from './rate-limit';
 import { HttpError, ProblemSchema } from './problem';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -18,8 +19,8 @@ export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | un
   body?: B;
   query?: Q;
   params?: P;
-  /** Extra middleware before validation, e.g. a rate limiter. */
-  before?: RequestHandler[];
+  /** Abuse limit (SC4), checked after authentication and before validation; documents the 429. */
+  rateLimit?: RateLimitName;
   /** For documentation of non-JSON bodies (multipart uploads). */
   requestBody?: Record<string, unknown>;
   responses: Record<number, { description: string; schema?: ZodType; contentType?: string }>;
@@ -58,7 +59,7 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
       ...(r.schema ? { content: { [r.contentType ?? 'application/json']: { schema: r.schema } } } : r.contentType ? { content: { [r.contentType]: { schema: { type: 'string', format: 'binary' } } } } : {}),
     };
   }
-  const errors = { ...(spec.body || spec.query || spec.params ? { 400: 'validation_failed' } : {}), ...(spec.auth !== 'none' ? { 401: 'unauthorized' } : {}), ...(spec.auth !== 'none' && spec.auth !== 'user' ? { 403: 'forbidden' } : {}), ...spec.errors };
+  const errors = { ...(spec.body || spec.query || spec.params ? { 400: 'validation_failed' } : {}), ...(spec.auth !== 'none' ? { 401: 'unauthorized' } : {}), ...(spec.auth !== 'none' && spec.auth !== 'user' ? { 403: 'forbidden' } : {}), ...(spec.rateLimit ? { 429: 'rate_limited' } : {}), ...spec.errors };
   for (const [status, codes] of Object.entries(errors)) {
     responses[status] ??= { description: `Error: ${codes}`, content: { 'application/problem+json': { schema: ProblemSchema } } };
   }
@@ -79,7 +80,7 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
   const middleware: RequestHandler[] = [];
   if (spec.auth !== 'none') middleware.push(authenticate);
   if (spec.auth !== 'none' && spec.auth !== 'user') middleware.push(requireRole(spec.auth));
-  middleware.push(...(spec.before ?? []));
+  if (spec.rateLimit) middleware.push(rateLimit(spec.rateLimit));
 
   router[spec.method](spec.path, ...middleware, async (req: Request, res: Response, next: NextFunction) => {
     try {

@@ -54,6 +54,13 @@ const schema = z.object({
   UPLOAD_MAX_BYTES: int(25 * 1024 * 1024),
   UPLOAD_MAX_PIXELS: int(50_000_000),
   UPLOAD_MAX_FILES_PER_USER: int(50),
+  /** Abuse limits (SC4): requests per window. */
+  RATE_LIMIT_SIGN_IN: int(10),
+  RATE_LIMIT_SIGN_IN_WINDOW_SECONDS: int(15 * 60),
+  RATE_LIMIT_UPLOADS: int(60),
+  RATE_LIMIT_UPLOADS_WINDOW_SECONDS: int(3600),
+  RATE_LIMIT_RIGHTS: int(10),
+  RATE_LIMIT_RIGHTS_WINDOW_SECONDS: int(24 * 3600),
 
   SESSION_TTL_HOURS: z.coerce.number().positive().default(24 * 30),
   SIGN_IN_CODE_TTL_MINUTES: z.coerce.number().positive().default(15),

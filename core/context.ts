@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { type Clock, systemClock } from './clock';
 import type { Config } from './config';
 import { parseKeyring, type Keyring } from './crypto';
@@ -18,6 +19,8 @@ export interface AppContext {
   db: Db;
   storage: Storage;
   queues: Queues;
+  /** For the API's own counters (rate limits); BullMQ keeps its own connections. */
+  redis: Redis;
   mailer: Mailer;
   payments: PaymentProcessor;
   pii: Keyring;
@@ -59,6 +62,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
 
   const queues = new Queues(config);
   closers.push(() => queues.close());
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+  closers.push(() => void redis.disconnect());
 
   const ctx: AppContext = {
     config,
@@ -67,6 +72,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     db,
     storage,
     queues,
+    redis,
     mailer: opts.mailer ?? createMailer(config),
     payments: undefined as unknown as PaymentProcessor,
     pii: parseKeyring(config.PII_KEYS),

@@ -54,6 +54,7 @@ export function inquiryRoutes(router: Router): void {
       summary: 'File a privacy or support inquiry, signed in or with an email address',
       tags: ['Inquiries'],
       auth: 'none',
+      rateLimit: 'rights',
       body: FileInquiry,
       responses: { 201: { description: 'Filed, with its deadlines', schema: InquiryOut } },
       errors: { 401: 'unauthorized', 422: 'email_required' },

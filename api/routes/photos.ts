@@ -40,6 +40,7 @@ export function photoRoutes(router: Router): void {
       summary: 'Upload a selfie',
       tags: ['Photos'],
       auth: 'user',
+      rateLimit: 'uploads',
       requestBody: {
         content: {
           'multipart/form-data': {

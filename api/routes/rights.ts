@@ -250,6 +250,7 @@ export function rightsRoutes(router: Router): void {
       summary: 'Exercise a right: access (export), deletion, restriction or objection',
       tags: ['Rights'],
       auth: 'user',
+      rateLimit: 'rights',
       body: CreateRightsRequest,
       responses: {
         201: { description: 'Restriction or objection: in force at once', schema: RightsRequestOut },

@@ -45,6 +45,10 @@ export function testConfig(overrides: Record<string, string>): Config {
     S3_BUCKET_ORIGINALS: `t${tag}-originals`,
     S3_BUCKET_HEADSHOTS: `t${tag}-headshots`,
     JOB_ATTEMPTS: '2',
+    // Every test signs people up from 127.0.0.1; the rate-limit test sets its own low limits.
+    RATE_LIMIT_SIGN_IN: '100000',
+    RATE_LIMIT_UPLOADS: '100000',
+    RATE_LIMIT_RIGHTS: '100000',
     ...overrides,
   });
 }
