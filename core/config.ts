@@ -103,6 +103,8 @@ const schema = z.object({
   ISNET_MODEL_PATH: z.string().min(1).default('models/onnx/isnet-medium.onnx'),
   ANALYSIS_CONCURRENCY: int(2),
   RENDER_CONCURRENCY: int(1),
+  /** Threads per worker process for decoding, inference and pixel work. */
+  PIXEL_THREADS: z.coerce.number().int().min(1).max(16).default(2),
   DELIVERY_CONCURRENCY: int(5),
   PRIVACY_CONCURRENCY: int(4),
   SWEEP_CONCURRENCY: int(1),

@@ -77,6 +77,11 @@ export function unwrapDataKey(ring: Keyring, kid: string, wrapped: Buffer): Buff
   return open(keyFor(ring, kid), wrapped);
 }
 
+/** Key rotation (SC1): the same data key, wrapped by the current master key; the object is untouched. */
+export function rewrapDataKey(ring: Keyring, kid: string, wrapped: Buffer): { wrapped: Buffer; kid: string } {
+  return { wrapped: seal(ring.current.key, unwrapDataKey(ring, kid, wrapped)), kid: ring.current.id };
+}
+
 /** Encrypts a whole buffer for the object store: iv | ciphertext | tag. */
 export function encryptObject(dek: Buffer, plain: Buffer): Buffer {
   return seal(dek, plain);

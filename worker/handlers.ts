@@ -1,57 +1,40 @@
 import type { Job } from 'bullmq';
 import { findStyle } from '../core/catalog';
 import type { AppContext } from '../core/context';
-import { decodeRgb, MIME } from '../core/images';
+import { MIME } from '../core/images';
 import type { Handler, HandlersFor } from '../core/jobs';
 import { sendEmailOnce } from '../core/notify';
 import { publishIfOptedIn } from '../core/portfolio';
 import { sendWhatsAppOnce } from '../core/whatsapp';
 import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core/orders';
-import { loadOnce } from '../models/session';
 import { privacyHandlers } from './privacy';
-import { createAnalyser, thresholdsFrom, type Analyser } from './analysis';
-import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels } from './render';
-import { createFaceDetector } from '../models/face-detector';
-import { createLandmarker } from '../models/landmarks';
-import { createSegmenter } from '../models/segmenter';
-import { createStyleRunner } from '../models/style-graph';
-import { createUpscaler } from '../models/upscaler';
+import { thresholdsFrom } from './analysis';
+import { PixelPool } from './pixel-pool';
+import type { FaceGeometry } from './render';
 
-function analyser(ctx: AppContext): Promise<Analyser> {
-  return loadOnce('analyser', () =>
-    createAnalyser({ providers: ctx.config.ONNX_PROVIDERS, logger: ctx.logger, presenceMin: ctx.config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(ctx.config) }),
+let pool: PixelPool | undefined;
+
+/** The process's pixel threads, started on first use (design practice 7: CPU work off the event loop). */
+function pixels(ctx: AppContext): PixelPool {
+  pool ??= new PixelPool(
+    ctx.config.PIXEL_THREADS,
+    {
+      providers: ctx.config.ONNX_PROVIDERS,
+      presenceMin: ctx.config.FACE_PRESENCE_MIN,
+      thresholds: thresholdsFrom(ctx.config),
+      faceTrueTolerance: ctx.config.FACE_TRUE_TOLERANCE,
+      headshotSize: ctx.config.HEADSHOT_SIZE,
+      matting: { model: ctx.config.MATTING_MODEL, isnetPath: ctx.config.ISNET_MODEL_PATH },
+    },
+    ctx.config.LOG_LEVEL,
   );
+  return pool;
 }
 
-function renderModels(ctx: AppContext): Promise<RenderModels> {
-  return loadOnce('render-models', async () => {
-    const providers = ctx.config.ONNX_PROVIDERS;
-    const logger = ctx.logger;
-    return {
-      segmenter: await createSegmenter({ providers, logger }),
-      styles: createStyleRunner({ providers, logger }),
-      upscalers: { 2: await createUpscaler({ providers, logger, scale: 2 }), 4: await createUpscaler({ providers, logger, scale: 4 }) },
-      detector: await createFaceDetector({ providers, logger }),
-      landmarker: await createLandmarker({ providers, logger }),
-    };
-  });
-}
-
-/**
- * Framing and matting do not depend on the style: the render jobs of one photo (one per style)
- * share them. A few photos' worth (about 5 MB each) are kept.
- */
-const prepared = new Map<string, Promise<Prepared>>();
-const PREPARED_KEEP = 4;
-function preparedFor(key: string, make: () => Promise<Prepared>): Promise<Prepared> {
-  let p = prepared.get(key);
-  if (!p) {
-    p = make();
-    p.catch(() => prepared.delete(key));
-    prepared.set(key, p);
-    while (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value!);
-  }
-  return p;
+export async function closePixels(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  await p?.close();
 }
 
 /** Is this the job's last attempt? Then a failure is final and the order must hear of it. */
@@ -62,8 +45,7 @@ const analyse: Handler<'photo.analyse'> = async (ctx, { orderId, photoId }) => {
   if (!photo) return; // deleted meanwhile: nothing to do, the order advances without it
   if (photo.processed_at === null) {
     const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
-    const image = await decodeRgb(await ctx.storage.read(blob));
-    const { verdict, geometry } = await (await analyser(ctx)).analyse(image);
+    const { verdict, geometry } = await pixels(ctx).analyse(await ctx.storage.read(blob));
     await ctx.db
       .updateTable('photos')
       .set({ status: verdict.usable ? 'usable' : 'rejected', verdict: JSON.stringify({ ...verdict, geometry }), processed_at: ctx.clock.now() })
@@ -82,10 +64,7 @@ const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
     const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
     const geometry = (photo.verdict as Verdict & { geometry: FaceGeometry }).geometry;
     const style = findStyle(h.style_id)!;
-    const models = await renderModels(ctx);
-    const size = ctx.config.HEADSHOT_SIZE;
-    const prep = await preparedFor(`${photo.id}:${size}`, async () => prepare(models, await ctx.storage.read(blob), geometry, size));
-    const out = await renderStyle(models, prep, style, ctx.config.FACE_TRUE_TOLERANCE);
+    const out = await pixels(ctx).render(photo.id, await ctx.storage.read(blob), geometry, style);
     if (!out.faceTrue.ok) {
       // Never deliver a face that moved: the order shows this headshot failed and why.
       ctx.logger.warn({ headshotId, error: out.faceTrue.error, tolerance: out.faceTrue.tolerance, worst: out.faceTrue.worst }, 'face-true check failed; headshot withheld');

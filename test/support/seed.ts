@@ -41,3 +41,36 @@ export async function seedPhotos(ctx: AppContext, userId: string, count: number,
   }
   return ids;
 }
+
+/**
+ * Rendered headshots with real objects in the store, delivered at a given time, in one ready order
+ * per call; their originals are already gone (photo_id null), as after RT1. Same bulk approach as
+ * seedPhotos: one sealed body under every key, 64 uploads at a time.
+ */
+export async function seedHeadshots(ctx: AppContext, userId: string, count: number, deliveredAt: Date): Promise<string[]> {
+  const ids: string[] = [];
+  const { dek, wrapped, kid } = newDataKey(parseKeyring(ctx.config.MASTER_KEYS));
+  const body = encryptObject(dek, randomBytes(256));
+  const bucket = ctx.storage.buckets.headshots;
+  const orderId = newId('ord');
+  await ctx.db
+    .insertInto('orders')
+    .values({ id: orderId, user_id: userId, package_id: 'professional', styles: JSON.stringify(['studio-grey']), status: 'ready', amount_cents: 3900, currency: 'EUR', failure_code: null, failure_detail: null, created_at: deliveredAt, paid_at: deliveredAt, delivered_at: deliveredAt })
+    .execute();
+  for (let i = 0; i < count; i += 500) {
+    const rows = Array.from({ length: Math.min(500, count - i) }, () => {
+      const blobId = newId('blob');
+      return { blobId, headshotId: newId('hs'), key: objectKeyFor('headshots', blobId) };
+    });
+    for (let j = 0; j < rows.length; j += 64) {
+      await Promise.all(rows.slice(j, j + 64).map((r) => ctx.storage.client.putObject(bucket, r.key, body, body.length)));
+    }
+    await ctx.db.insertInto('blobs').values(rows.map((r) => ({ id: r.blobId, user_id: userId, bucket, object_key: r.key, dek: wrapped, kid, content_type: 'image/jpeg', size_bytes: 256, created_at: deliveredAt }))).execute();
+    await ctx.db
+      .insertInto('headshots')
+      .values(rows.map((r) => ({ id: r.headshotId, order_id: orderId, user_id: userId, photo_id: null, style_id: 'studio-grey', status: 'rendered' as const, blob_id: r.blobId, width: 10, height: 10, failure_code: null, created_at: deliveredAt, rendered_at: deliveredAt, delivered_at: deliveredAt })))
+      .execute();
+    ids.push(...rows.map((r) => r.headshotId));
+  }
+  return ids;
+}

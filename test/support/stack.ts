@@ -9,6 +9,7 @@ import { createLogger } from '../../core/logger';
 import type { Role } from '../../core/roles';
 import { startRole } from '../../main';
 import { startFakePostmark } from './fake-postmark';
+import { closePixels } from '../../worker/handlers';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
 export const fixture = (name: string) => readFile(path.join(FIXTURES, name));
@@ -84,6 +85,7 @@ export async function startStack(opts: { role?: Role; env?: Record<string, strin
     api,
     async stop() {
       await running.stop();
+      await closePixels();
       await postmark.close();
       await db.drop();
     },

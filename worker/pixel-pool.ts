@@ -1,0 +1,86 @@
+import { Worker } from 'node:worker_threads';
+import type { Style } from '../core/catalog';
+import type { Analysis } from './analysis';
+import type { PixelSettings, PixelWork } from './pixel-work';
+import type { FaceGeometry, Rendered } from './render';
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+interface Lane {
+  worker: Worker;
+  busy: boolean;
+  queue: { message: object; transfer: ArrayBuffer[]; pending: Pending }[];
+}
+
+/**
+ * A fixed set of pixel threads. Renders of one photo go to the same thread (by key), where its
+ * framing and matte are cached; analyses go to the least busy thread.
+ */
+export class PixelPool implements PixelWork {
+  private readonly lanes: Lane[];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(threads: number, settings: PixelSettings, logLevel: string) {
+    this.lanes = Array.from({ length: Math.max(1, threads) }, () => {
+      const worker = new Worker(new URL('./pixel-boot.mjs', import.meta.url), { workerData: { settings, logLevel } });
+      const lane: Lane = { worker, busy: false, queue: [] };
+      worker.on('message', (m: { id: number; result?: unknown; error?: string }) => {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.error !== undefined) p?.reject(new Error(m.error));
+        else p?.resolve(m.result);
+        lane.busy = false;
+        this.pump(lane);
+      });
+      worker.on('error', (err) => {
+        for (const p of this.pending.values()) p.reject(err);
+        this.pending.clear();
+      });
+      return lane;
+    });
+  }
+
+  private pump(lane: Lane): void {
+    if (lane.busy) return;
+    const next = lane.queue.shift();
+    if (!next) return;
+    lane.busy = true;
+    lane.worker.postMessage(next.message, next.transfer);
+  }
+
+  private submit<T>(lane: Lane, kind: string, args: unknown[], transfer: ArrayBuffer[]): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = this.nextId++;
+      const pending = { resolve: resolve as (v: unknown) => void, reject };
+      this.pending.set(id, pending);
+      lane.queue.push({ message: { id, kind, args }, transfer, pending });
+      this.pump(lane);
+    });
+  }
+
+  private static copy(buf: Buffer): Uint8Array {
+    return new Uint8Array(buf);
+  }
+
+  analyse(stored: Buffer): Promise<Analysis> {
+    const lane = this.lanes.reduce((a, b) => (b.queue.length + Number(b.busy) < a.queue.length + Number(a.busy) ? b : a));
+    const bytes = PixelPool.copy(stored);
+    return this.submit(lane, 'analyse', [bytes], [bytes.buffer as ArrayBuffer]);
+  }
+
+  async render(key: string, original: Buffer, geometry: FaceGeometry, style: Style): Promise<Rendered> {
+    let h = 0;
+    for (const ch of key) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+    const bytes = PixelPool.copy(original);
+    const out = await this.submit<Rendered & { jpeg: Uint8Array }>(this.lanes[h % this.lanes.length], 'render', [key, bytes, geometry, style], [bytes.buffer as ArrayBuffer]);
+    return { ...out, jpeg: Buffer.from(out.jpeg.buffer, out.jpeg.byteOffset, out.jpeg.byteLength) };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.lanes.map((l) => l.worker.terminate()));
+  }
+}

@@ -1,0 +1,66 @@
+import type { Style } from '../core/catalog';
+import { decodeRgb } from '../core/images';
+import { createFaceDetector } from '../models/face-detector';
+import { createIsnetSegmenter } from '../models/isnet';
+import { createLandmarker } from '../models/landmarks';
+import { createSegmenter } from '../models/segmenter';
+import type { ModelLogger } from '../models/session';
+import { createStyleRunner } from '../models/style-graph';
+import { createUpscaler } from '../models/upscaler';
+import { createAnalyser, type Analyser, type Analysis } from './analysis';
+import type { QualityThresholds } from './quality';
+import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels, type Rendered } from './render';
+
+/** What the pixel work needs from configuration; plain data, so it can cross into a thread. */
+export interface PixelSettings {
+  providers: string[];
+  presenceMin: number;
+  thresholds: QualityThresholds;
+  faceTrueTolerance: number;
+  headshotSize: number;
+  matting: { model: 'selfie' | 'isnet'; isnetPath?: string };
+}
+
+export interface PixelWork {
+  analyse(stored: Buffer): Promise<Analysis>;
+  /** `key` names the photo: renders of its other styles reuse the framing and matte. */
+  render(key: string, original: Buffer, geometry: FaceGeometry, style: Style): Promise<Rendered>;
+}
+
+/** A few photos' framing and matte (about 5 MB each) are kept for their other styles. */
+const PREPARED_KEEP = 4;
+
+/** Models load lazily, once per thread that runs this. */
+export function createPixelWork(s: PixelSettings, logger?: ModelLogger): PixelWork {
+  let analyser: Promise<Analyser> | undefined;
+  let models: Promise<RenderModels> | undefined;
+  const prepared = new Map<string, Promise<Prepared>>();
+
+  const renderModels = async (): Promise<RenderModels> => ({
+    // ISNet is AGPL-3.0 and operator-installed: only when configuration asks for it.
+    segmenter: s.matting.model === 'isnet' ? await createIsnetSegmenter({ providers: s.providers, logger, path: s.matting.isnetPath }) : await createSegmenter({ providers: s.providers, logger }),
+    styles: createStyleRunner({ providers: s.providers, logger }),
+    upscalers: { 2: await createUpscaler({ providers: s.providers, logger, scale: 2 }), 4: await createUpscaler({ providers: s.providers, logger, scale: 4 }) },
+    detector: await createFaceDetector({ providers: s.providers, logger }),
+    landmarker: await createLandmarker({ providers: s.providers, logger }),
+  });
+
+  return {
+    async analyse(stored) {
+      analyser ??= createAnalyser({ providers: s.providers, logger, presenceMin: s.presenceMin, thresholds: s.thresholds });
+      return (await analyser).analyse(await decodeRgb(stored));
+    },
+    async render(key, original, geometry, style) {
+      models ??= renderModels();
+      const m = await models;
+      let p = prepared.get(key);
+      if (!p) {
+        p = prepare(m, original, geometry, s.headshotSize);
+        p.catch(() => prepared.delete(key));
+        prepared.set(key, p);
+        while (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value!);
+      }
+      return renderStyle(m, await p, style, s.faceTrueTolerance);
+    },
+  };
+}
