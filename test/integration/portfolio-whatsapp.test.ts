@@ -189,7 +189,8 @@ describe('WhatsApp notifications', () => {
     const bodies = msgs.map((m) => m.text!.body);
     for (const said of ['We received your payment', 'being analysed', 'are ready']) expect(bodies.some((b) => b.includes(said))).toBe(true);
     for (const b of bodies) expect(b).toContain(`/orders/${orderId}`);
-    expect(await itemsOf(me.userId)).toHaveLength(1);
+    // Publishing follows the ready message in the same delivery job.
+    expect(await until(async () => (await itemsOf(me.userId)).length === 1 && (await itemsOf(me.userId)), 10_000, 'portfolio item')).toHaveLength(1);
   });
 
   it('SD4 the client speaks the Cloud API: template messages, Bearer auth, off without a token', async () => {
