@@ -3,6 +3,7 @@ import { loadConfig, ConfigError, type Config } from './core/config';
 import { createContext, type ContextOptions } from './core/context';
 import { preflight } from './core/preflight';
 import { listen, stopRunning, type Role, type Running } from './core/roles';
+import { serveMetrics } from './core/metrics-server';
 import { startScheduler } from './scheduler';
 import { startPipelineWorkers } from './worker';
 
@@ -23,6 +24,8 @@ export async function startRole(role: Role, config: Config, opts: ContextOptions
     }
     if (role === 'worker' || role === 'all') running.workers.push(await startPipelineWorkers(ctx));
     if (role === 'scheduler' || role === 'all') running.workers.push(await startScheduler(ctx));
+    // Roles without the API serve their own /metrics (job durations, inference times) when asked to.
+    if ((role === 'worker' || role === 'scheduler') && config.METRICS_PORT) running.server = (await serveMetrics(ctx, config.METRICS_PORT)).server;
   } catch (err) {
     await stopRunning(running);
     throw err;

@@ -20,6 +20,8 @@ import { staffRoutes } from './routes/staff';
 import { breachRoutes } from './routes/breaches';
 import { policyRoutes } from './routes/policy';
 import { inquiryRoutes } from './routes/inquiries';
+import { corsAllowList } from './cors';
+import { httpMetrics, metricsRoutes } from './routes/metrics';
 
 const require = createRequire(import.meta.url);
 
@@ -30,6 +32,7 @@ export function createApp(ctx: AppContext): Express {
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
 
+  app.use(httpMetrics);
   app.use(
     pinoHttp({
       logger: ctx.logger,
@@ -48,6 +51,7 @@ export function createApp(ctx: AppContext): Express {
     }),
   );
   app.use((req, res, next) => (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues') ? next() : helmet()(req, res, next)));
+  app.use(corsAllowList(ctx.config.CORS_ORIGINS));
   // The payment webhook is verified over its raw bytes, so it parses its own body.
   const json = express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] });
   app.use((req, res, next) => (req.path === '/v1/payments/webhook' ? next() : json(req, res, next)));
@@ -67,6 +71,7 @@ export function createApp(ctx: AppContext): Express {
   inquiryRoutes(router);
   oversightRoutes(router);
   operationsRoutes(router, ctx);
+  metricsRoutes(router);
   app.use(router);
 
   const document = buildOpenApiDocument(ctx.publicUrl);

@@ -161,6 +161,19 @@ const schema = z.object({
   /** Where escalations go: breach deadlines, inquiry deadlines, rights requests. */
   PRIVACY_TEAM_EMAIL: z.email().default('privacy@rasmi.com'),
   RUN_MIGRATIONS: bool.optional(),
+  /**
+   * Bearer token for GET /metrics (Prometheus). Unset: /metrics answers 404 in production and is
+   * open elsewhere (local development).
+   */
+  METRICS_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/=-]{24,200}$/, 'expected 24 to 200 token characters').optional(),
+  /** Worker and scheduler roles serve /metrics on this port (0: off); the API serves it on PORT. */
+  METRICS_PORT: int(0),
+  /** Origins allowed to call the API from a browser, comma-separated ("https://app.example.com"); empty: none. */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
+    .refine((list) => list.every((o) => URL.canParse(o) && new URL(o).origin === o), 'expected origins like https://app.example.com (scheme, host, optional port; no path)'),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -194,3 +207,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 export const DAY_MS = 24 * 3600 * 1000;
+
+/** Every setting's name, for documentation checks. */
+export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);

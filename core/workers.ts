@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { AppContext } from './context';
 import { JOBS, redisConnection, type JobName, type QueueName } from './jobs';
+import { observeJob } from './metrics';
 
 /** Fails start-up unless every job of these queues has exactly one handler (design practice 1). */
 export function checkHandlers(handlers: Record<string, unknown>, queues: readonly QueueName[]): void {
@@ -41,11 +42,13 @@ export async function startWorkers(ctx: AppContext, queues: readonly QueueName[]
         const started = Date.now();
         await (handlers[name] as (c: AppContext, d: unknown, j: Job) => Promise<void>)(ctx, data, job);
         ctx.logger.debug({ queue, job: name, jobId: job.id, ms: Date.now() - started }, 'job done');
+        observeJob(queue, name, 'completed', (Date.now() - started) / 1000);
       },
       { connection, prefix: ctx.config.QUEUE_PREFIX, concurrency: concurrencyOf(ctx, queue) },
     );
     w.on('failed', (job, err) => ctx.logger.warn({ queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
     w.on('error', (err) => ctx.logger.error({ queue, err: err.message }, 'worker error'));
+    w.on('failed', (job) => job && observeJob(queue, job.name, 'failed', Math.max(0, (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now())) / 1000));
     return w;
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));

@@ -19,27 +19,8 @@
  * Output bytes are a pure function of the model.json and weight files.
  */
 import { basename } from 'node:path';
-import onnxProto from 'onnx-proto';
-import {
-  attr,
-  decodeWeightManifest,
-  floatBytes,
-  int64Bytes,
-  ONNX_IR_VERSION,
-  ONNX_OPSET,
-  permute,
-  readTfjsModelFiles,
-  tfWindow,
-  type ConstTensor,
-  type TfWeightGroup,
-} from './convert-tfjs';
-
-const { onnx } = onnxProto;
-type NodeProto = onnxProto.onnx.INodeProto;
-type TensorProto = onnxProto.onnx.ITensorProto;
-type AttributeProto = onnxProto.onnx.IAttributeProto;
-type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
-const DT = onnx.TensorProto.DataType;
+import { decodeWeightManifest, permute, readTfjsModelFiles, tfWindow, type ConstTensor, type TfWeightGroup } from './convert-tfjs';
+import { attr, floatValueInfo, GraphBuilder, type Dim, type ValueInfoProto } from './onnx-builder';
 
 /** Bump when the converter's output changes for the same input (changes every recorded sha256). */
 export const LAYERS_CONVERTER_VERSION = '1';
@@ -355,9 +336,6 @@ export function checkSupportedLayers(layers: KerasLayer[]): void {
 // ONNX building
 // ---------------------------------------------------------------------------------------------
 
-/** A dimension: a size, or a symbolic expression for a dynamic one (e.g. `height`, `height*2`). */
-type Dim = number | string;
-
 interface Value {
   /** ONNX tensor name: NCHW layout. */
   name: string;
@@ -378,30 +356,12 @@ function convDim(d: Dim, kernel: number, stride: number, dilation: number, paddi
   return stride === 1 ? minus : `ceil((${minus})/${stride})`;
 }
 
-class LayersConverter {
-  private readonly nodes: NodeProto[] = [];
-  private readonly initializers: TensorProto[] = [];
-  private readonly initNames = new Set<string>();
+class LayersConverter extends GraphBuilder {
   private readonly values = new Map<string, Value>();
   private readonly usedWeights = new Set<string>();
 
-  constructor(private readonly model: TfjsLayersModel) {}
-
-  private init(name: string, dtype: 'float32' | 'int64', dims: number[], data: ArrayLike<number>): string {
-    if (this.initNames.has(name)) return name;
-    this.initNames.add(name);
-    this.initializers.push({
-      name,
-      dims,
-      dataType: dtype === 'float32' ? DT.FLOAT : DT.INT64,
-      rawData: dtype === 'float32' ? floatBytes(data) : int64Bytes(data),
-    });
-    return name;
-  }
-
-  private emit(opType: string, inputs: string[], output: string, name: string, attributes: AttributeProto[] = []): string {
-    this.nodes.push({ opType, input: inputs, output: [output], name, attribute: attributes });
-    return output;
+  constructor(private readonly model: TfjsLayersModel) {
+    super();
   }
 
   private weight(layer: KerasLayer, w: string): ConstTensor {
@@ -431,23 +391,7 @@ class LayersConverter {
   }
 
   private activation(kind: string, x: string, output: string, where: string): string {
-    const name = `${where}/${kind}`;
-    switch (kind) {
-      case 'relu':
-        return this.emit('Relu', [x], output, name);
-      case 'relu6':
-        return this.emit('Clip', [x, this.init('const/scalar/0', 'float32', [], [0]), this.init('const/scalar/6', 'float32', [], [6])], output, name);
-      case 'sigmoid':
-        return this.emit('Sigmoid', [x], output, name);
-      case 'tanh':
-        return this.emit('Tanh', [x], output, name);
-      case 'elu':
-        return this.emit('Elu', [x], output, name, [attr.float('alpha', 1)]);
-      case 'softplus':
-        return this.emit('Softplus', [x], output, name);
-      default:
-        throw new Error(`convert-tfjs-layers: activation '${kind}' reached the emitter`);
-    }
+    return this.emitActivation(kind, x, output, `${where}/${kind}`);
   }
 
   private inputLayer(layer: KerasLayer, graphInputs: ValueInfoProto[]): void {
@@ -460,7 +404,7 @@ class LayersConverter {
     const prefix = this.model.inputs.length > 1 ? `${layer.name}_` : '';
     const symbols = [`${prefix}batch`, `${prefix}height`, `${prefix}width`];
     const shape: Dim[] = raw.map((d: unknown, i: number) => (typeof d === 'number' && d > 0 ? d : symbols[i]));
-    graphInputs.push(valueInfo(layer.name, shape));
+    graphInputs.push(floatValueInfo(layer.name, shape));
     const out = this.emit('Transpose', [layer.name], this.out(layer), `${layer.name}/to_nchw`, [attr.ints('perm', NHWC_TO_NCHW)]);
     this.values.set(layer.name, { name: out, shape });
   }
@@ -598,7 +542,7 @@ class LayersConverter {
       }
       case 'MultiplyBeta': {
         const x = this.single(layer);
-        const beta = this.init(`const/scalar/${MULTIPLY_BETA}`, 'float32', [], [MULTIPLY_BETA]);
+        const beta = this.scalar(MULTIPLY_BETA);
         this.values.set(layer.name, { name: this.emit('Mul', [x.name, beta], this.out(layer), layer.name), shape: x.shape.slice() });
         return;
       }
@@ -630,42 +574,19 @@ class LayersConverter {
       if (model.inputs.includes(name)) throw new Error(`convert-tfjs-layers: ${model.source}: output '${name}' is a model input`);
       const v = this.values.get(name)!;
       this.emit('Transpose', [v.name], name, `${name}/to_nhwc`, [attr.ints('perm', NCHW_TO_NHWC)]);
-      graphOutputs.push(valueInfo(name, v.shape));
+      graphOutputs.push(floatValueInfo(name, v.shape));
     }
 
-    const onnxModel = onnx.ModelProto.create({
-      irVersion: ONNX_IR_VERSION,
-      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    return this.encode({
       producerName: 'rasmi models/convert-tfjs-layers',
       producerVersion: LAYERS_CONVERTER_VERSION,
       docString: `Converted from the TF.js layers model ${model.source}; NHWC input and outputs as in the original.`,
-      graph: {
-        name: model.source.replace(/\.json$/, ''),
-        node: this.nodes,
-        initializer: this.initializers,
-        input: graphInputs,
-        output: graphOutputs,
-      },
-      metadataProps: [
-        { key: 'source_format', value: 'tfjs-layers-model' },
-        { key: 'source_file', value: model.source },
-        { key: 'source_sha256', value: model.sourceSha256 },
-      ],
+      graphName: model.source.replace(/\.json$/, ''),
+      inputs: graphInputs,
+      outputs: graphOutputs,
+      metadata: { source_format: 'tfjs-layers-model', source_file: model.source, source_sha256: model.sourceSha256 },
     });
-    return onnx.ModelProto.encode(onnxModel).finish();
   }
-}
-
-function valueInfo(name: string, shape: Dim[]): ValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: DT.FLOAT,
-        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  };
 }
 
 /** Converts an already-loaded TF.js layers model to ONNX model bytes. */

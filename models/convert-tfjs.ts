@@ -19,17 +19,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import onnxProto from 'onnx-proto';
+import { attr, floatValueInfo, GraphBuilder, type ValueInfoProto } from './onnx-builder';
 
-const { onnx } = onnxProto;
-type NodeProto = onnxProto.onnx.INodeProto;
-type TensorProto = onnxProto.onnx.ITensorProto;
-type AttributeProto = onnxProto.onnx.IAttributeProto;
-type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
-
-/** ONNX IR version and default-domain opset the converter writes. */
-export const ONNX_IR_VERSION = 8;
-export const ONNX_OPSET = 18;
 /** Bump when the converter's output changes for the same input (changes every recorded sha256). */
 export const CONVERTER_VERSION = '1';
 
@@ -465,31 +456,6 @@ function broadcastShapes(shapes: number[][], where: string): number[] {
 // ONNX building
 // ---------------------------------------------------------------------------------------------
 
-const AT = onnx.AttributeProto.AttributeType;
-const DT = onnx.TensorProto.DataType;
-const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
-
-/** ONNX attribute constructors. */
-export const attr = {
-  int: (name: string, i: number): AttributeProto => ({ name, type: AT.INT, i }),
-  ints: (name: string, ints: number[]): AttributeProto => ({ name, type: AT.INTS, ints }),
-  float: (name: string, f: number): AttributeProto => ({ name, type: AT.FLOAT, f }),
-  str: (name: string, s: string): AttributeProto => ({ name, type: AT.STRING, s: utf8(s) }),
-};
-
-export function floatBytes(data: ArrayLike<number>): Uint8Array {
-  const bytes = new Uint8Array(data.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < data.length; i++) view.setFloat32(4 * i, data[i], true);
-  return bytes;
-}
-export function int64Bytes(data: ArrayLike<number>): Uint8Array {
-  const bytes = new Uint8Array(data.length * 8);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < data.length; i++) view.setBigInt64(8 * i, BigInt(data[i]), true);
-  return bytes;
-}
-
 /** Permutes a dense row-major array: out axis i = in axis perm[i]. */
 export function permute(data: ArrayLike<number>, shape: number[], perm: number[]): { data: Float32Array; shape: number[] } {
   const rank = shape.length;
@@ -528,37 +494,13 @@ interface Value {
 const NHWC_TO_NCHW = [0, 3, 1, 2];
 const NCHW_TO_NHWC = [0, 2, 3, 1];
 
-class Converter {
-  readonly nodes: NodeProto[] = [];
-  readonly initializers: TensorProto[] = [];
-  private readonly initNames = new Set<string>();
+class Converter extends GraphBuilder {
   private readonly values = new Map<string, Value>();
   /** Cache of layout conversions: source ONNX name → converted ONNX name. */
   private readonly converted = new Map<string, string>();
 
-  constructor(private readonly graph: TfjsGraph) {}
-
-  // --- low-level emitters ---
-
-  private init(name: string, dtype: 'float32' | 'int64', dims: number[], data: ArrayLike<number>): string {
-    if (this.initNames.has(name)) return name;
-    this.initNames.add(name);
-    this.initializers.push({
-      name,
-      dims,
-      dataType: dtype === 'float32' ? DT.FLOAT : DT.INT64,
-      rawData: dtype === 'float32' ? floatBytes(data) : int64Bytes(data),
-    });
-    return name;
-  }
-
-  private emit(opType: string, inputs: string[], output: string, name: string, attributes: AttributeProto[] = []): string {
-    this.nodes.push({ opType, input: inputs, output: [output], name, attribute: attributes });
-    return output;
-  }
-
-  private scalar(value: number): string {
-    return this.init(`const/scalar/${value}`, 'float32', [], [value]);
+  constructor(private readonly graph: TfjsGraph) {
+    super();
   }
 
   // --- values ---
@@ -638,15 +580,11 @@ class Converter {
     const name = `${node.name}/${kind}`;
     switch (kind) {
       case 'Relu':
-        return this.emit('Relu', [x], output, name);
       case 'Relu6':
-        return this.emit('Clip', [x, this.scalar(0), this.scalar(6)], output, name);
       case 'Sigmoid':
-        return this.emit('Sigmoid', [x], output, name);
       case 'Tanh':
-        return this.emit('Tanh', [x], output, name);
       case 'Elu':
-        return this.emit('Elu', [x], output, name, [attr.float('alpha', 1)]);
+        return this.emitActivation(kind.toLowerCase(), x, output, name);
       case 'LeakyRelu': {
         const key = node.op === 'LeakyRelu' ? 'alpha' : 'leakyrelu_alpha';
         return this.emit('LeakyRelu', [x], output, name, [attr.float('alpha', attrFloat(node, key, 0.2))]);
@@ -990,40 +928,20 @@ class Converter {
       graphOutputs.push(valueInfo(spec.name, v.shape));
     }
 
-    const model = onnx.ModelProto.create({
-      irVersion: ONNX_IR_VERSION,
-      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    return this.encode({
       producerName: 'rasmi models/convert-tfjs',
       producerVersion: CONVERTER_VERSION,
       docString: `Converted from the TF.js graph model ${this.graph.source}; NHWC input and outputs as in the original.`,
-      graph: {
-        name: this.graph.source.replace(/\.json$/, ''),
-        node: this.nodes,
-        initializer: this.initializers,
-        input: graphInputs,
-        output: graphOutputs,
-      },
-      metadataProps: [
-        { key: 'source_format', value: 'tfjs-graph-model' },
-        { key: 'source_file', value: this.graph.source },
-        { key: 'source_sha256', value: this.graph.sourceSha256 },
-      ],
+      graphName: this.graph.source.replace(/\.json$/, ''),
+      inputs: graphInputs,
+      outputs: graphOutputs,
+      metadata: { source_format: 'tfjs-graph-model', source_file: this.graph.source, source_sha256: this.graph.sourceSha256 },
     });
-    return onnx.ModelProto.encode(model).finish();
   }
 }
 
-function valueInfo(name: string, shape: number[]): ValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: DT.FLOAT,
-        shape: { dim: shape.map((d) => (d >= 0 ? { dimValue: d } : { dimParam: 'batch' })) },
-      },
-    },
-  };
-}
+/** A TF shape's value info: -1 (the unknown batch size) becomes the symbolic `batch`. */
+const valueInfo = (name: string, shape: number[]): ValueInfoProto => floatValueInfo(name, shape.map((d) => (d >= 0 ? d : 'batch')));
 
 /** Converts an already-loaded TF.js graph to ONNX model bytes. */
 export function convertGraph(graph: TfjsGraph): Uint8Array {

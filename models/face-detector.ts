@@ -27,6 +27,24 @@ export interface RgbImage {
   height: number;
 }
 
+/**
+ * Size of a `width` x `height` photo scaled to fit a `size` square (aspect kept, rounded, at least
+ * 1 px) and the offsets that centre it there.
+ */
+export function letterboxRect(width: number, height: number, size: number): { w: number; h: number; padX: number; padY: number } {
+  const scale = size / Math.max(width, height);
+  const w = Math.max(1, Math.min(size, Math.round(width * scale)));
+  const h = Math.max(1, Math.min(size, Math.round(height * scale)));
+  return { w, h, padX: Math.floor((size - w) / 2), padY: Math.floor((size - h) / 2) };
+}
+
+/** The photo's packed RGB resized to `w` x `h` (aspect not kept); its own pixels when it already has that size. */
+export async function resizeRgb(image: RgbImage, w: number, h: number): Promise<Buffer | Uint8Array> {
+  const { width, height, data } = image;
+  if (w === width && h === height) return data;
+  return sharp(data, { raw: { width, height, channels: 3 } }).resize(w, h, { fit: 'fill' }).raw().toBuffer();
+}
+
 export interface FaceDetector {
   /** Faces sorted by score, highest first. */
   detect(image: RgbImage): Promise<Face[]>;
@@ -90,20 +108,9 @@ interface Letterbox {
 }
 
 async function letterbox(image: RgbImage): Promise<{ tensor: Float32Array; box: Letterbox }> {
-  const { width, height, data } = image;
-  const scale = SIZE / Math.max(width, height);
-  const w = Math.max(1, Math.min(SIZE, Math.round(width * scale)));
-  const h = Math.max(1, Math.min(SIZE, Math.round(height * scale)));
-  const padX = Math.floor((SIZE - w) / 2);
-  const padY = Math.floor((SIZE - h) / 2);
-
-  const pixels =
-    w === width && h === height
-      ? data
-      : await sharp(data, { raw: { width, height, channels: 3 } })
-          .resize(w, h, { fit: 'fill' })
-          .raw()
-          .toBuffer();
+  const { width, height } = image;
+  const { w, h, padX, padY } = letterboxRect(width, height, SIZE);
+  const pixels = await resizeRgb(image, w, h);
 
   // Padding is black (-1), as MediaPipe's zero-border letterbox.
   const tensor = new Float32Array(SIZE * SIZE * 3).fill(-1);
@@ -202,15 +209,14 @@ function toFace(c: Candidate, lb: Letterbox): Face {
   };
 }
 
-function checkImage(image: RgbImage): void {
+/** Throws, naming `who`, unless `image` is packed RGB of a positive integer size. */
+export function checkRgbImage(image: RgbImage, who: string): void {
   const { width, height, data } = image;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new Error(`face detector: invalid image size ${width}x${height}`);
+    throw new Error(`${who}: invalid image size ${width}x${height}`);
   }
   if (data.length !== width * height * 3) {
-    throw new Error(
-      `face detector: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`,
-    );
+    throw new Error(`${who}: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`);
   }
 }
 
@@ -232,7 +238,7 @@ export async function createFaceDetector(opts: FaceDetectorOptions): Promise<Fac
   return {
     provider,
     async detect(image: RgbImage): Promise<Face[]> {
-      checkImage(image);
+      checkRgbImage(image, 'face detector');
       const { tensor, box } = await letterbox(image);
       const result = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, SIZE, SIZE, 3]) });
       const candidates: Candidate[] = [];

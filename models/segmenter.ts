@@ -4,9 +4,8 @@
  * The mask is refined to a full-resolution alpha matte by `refineMask` in models/matte.ts.
  */
 import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { ensureModels } from './build';
-import type { RgbImage } from './face-detector';
+import { checkRgbImage, letterboxRect, resizeRgb, type RgbImage } from './face-detector';
 import { getModel, modelPath, verifyModel } from './registry';
 import { createSession, loadOnce, type ModelLogger } from './session';
 
@@ -23,8 +22,9 @@ export type SegmentationFit = 'letterbox' | 'stretch';
 export interface SegmentationMask {
   /** Person probability 0..1, row-major, width x height. */
   mask: Float32Array;
-  width: typeof SEGMENTATION_SIZE;
-  height: typeof SEGMENTATION_SIZE;
+  /** SEGMENTATION_SIZE here; other segmenters with this interface differ (models/isnet.ts: 1024). */
+  width: number;
+  height: number;
   /** Size of the photo the mask was computed for. */
   imageWidth: number;
   imageHeight: number;
@@ -76,39 +76,15 @@ export const DEFAULT_FIT: SegmentationFit = 'stretch';
  */
 export const DEFAULT_PADDING: 'edge' | number = 0;
 
-function checkImage(image: RgbImage): void {
-  const { width, height, data } = image;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new Error(`segmenter: invalid image size ${width}x${height}`);
-  }
-  if (data.length !== width * height * 3) {
-    throw new Error(`segmenter: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`);
-  }
-}
-
 /** The model's input tensor (NHWC, RGB 0..1) and where the photo lies in it. */
 export async function segmentationInput(
   image: RgbImage,
   fit: SegmentationFit = DEFAULT_FIT,
   padding: 'edge' | number = DEFAULT_PADDING,
 ): Promise<{ tensor: Float32Array; region: SegmentationMask['region'] }> {
-  const { width, height, data } = image;
-  let w = SIZE;
-  let h = SIZE;
-  if (fit === 'letterbox') {
-    const scale = SIZE / Math.max(width, height);
-    w = Math.max(1, Math.min(SIZE, Math.round(width * scale)));
-    h = Math.max(1, Math.min(SIZE, Math.round(height * scale)));
-  }
-  const padX = Math.floor((SIZE - w) / 2);
-  const padY = Math.floor((SIZE - h) / 2);
-  const pixels =
-    w === width && h === height
-      ? data
-      : await sharp(data, { raw: { width, height, channels: 3 } })
-          .resize(w, h, { fit: 'fill' })
-          .raw()
-          .toBuffer();
+  const { w, h, padX, padY } =
+    fit === 'letterbox' ? letterboxRect(image.width, image.height, SIZE) : { w: SIZE, h: SIZE, padX: 0, padY: 0 };
+  const pixels = await resizeRgb(image, w, h);
 
   const tensor = new Float32Array(SIZE * SIZE * 3);
   const k = 1 / 255;
@@ -160,7 +136,7 @@ export async function createSegmenter(opts: SegmenterOptions): Promise<Segmenter
   return {
     provider,
     async segment(image: RgbImage): Promise<SegmentationMask> {
-      checkImage(image);
+      checkRgbImage(image, 'segmenter');
       const { tensor, region } = await segmentationInput(image, fit, padding);
       const result = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, SIZE, SIZE, 3]) });
       const out = result[outputName].data as Float32Array;

@@ -1,4 +1,6 @@
+import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { observeInference } from '../core/metrics';
 
 /** The subset of a pino logger that model loading uses. */
 export interface ModelLogger {
@@ -10,6 +12,10 @@ export interface CreateSessionOptions {
   /** Execution providers in order of preference, e.g. ['cuda', 'cpu']. `cpu` is always tried last. */
   providers: string[];
   logger?: ModelLogger;
+  /** Names the model in logs and errors; defaults to the path (or 'model bytes'). */
+  label?: string;
+  /** Further onnxruntime options, e.g. intraOpNumThreads, executionMode. */
+  sessionOptions?: Omit<ort.InferenceSession.SessionOptions, 'executionProviders'>;
 }
 
 export interface LoadedSession {
@@ -19,36 +25,42 @@ export interface LoadedSession {
 }
 
 /**
- * Creates an onnxruntime session, trying the configured execution providers in order.
- * A provider that cannot be loaded (e.g. `cuda` on a host without the CUDA provider
- * libraries) is logged and skipped; `cpu` is the last resort and is always tried.
+ * Creates an onnxruntime session from a model file's path or the model's bytes, trying the
+ * configured execution providers in order. A provider that cannot be loaded (e.g. `cuda` on a
+ * host without the CUDA provider libraries) is logged and skipped; `cpu` is the last resort and
+ * is always tried.
  */
-export async function createSession(modelPath: string, opts: CreateSessionOptions): Promise<LoadedSession> {
+export async function createSession(model: string | Uint8Array, opts: CreateSessionOptions): Promise<LoadedSession> {
+  const label = opts.label ?? (typeof model === 'string' ? model : 'model bytes');
   const order = opts.providers.map((p) => p.trim().toLowerCase()).filter((p) => p.length > 0);
   if (!order.includes('cpu')) order.push('cpu');
   const providers = [...new Set(order)];
 
   let lastError: unknown;
   for (const provider of providers) {
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [provider],
+      // 3 = error: hides onnxruntime's harmless "Removing initializer ..." warnings.
+      logSeverityLevel: 3,
+      graphOptimizationLevel: 'all',
+      ...opts.sessionOptions,
+    };
     try {
-      const session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: [provider],
-        // 3 = error: hides onnxruntime's harmless "Removing initializer ..." warnings.
-        logSeverityLevel: 3,
-        graphOptimizationLevel: 'all',
-      });
-      opts.logger?.info({ model: modelPath, provider }, 'model session ready');
+      const session =
+        typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+      timeRuns(session, basename(label).replace(/\.onnx$/, ''));
+      opts.logger?.info({ model: label, provider }, 'model session ready');
       return { session, provider };
     } catch (err) {
       lastError = err;
       opts.logger?.warn(
-        { model: modelPath, provider, error: err instanceof Error ? err.message : String(err) },
+        { model: label, provider, error: err instanceof Error ? err.message : String(err) },
         'execution provider unavailable, falling back',
       );
     }
   }
   const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new Error(`could not create an onnxruntime session for ${modelPath} with any of [${providers.join(', ')}]: ${reason}`);
+  throw new Error(`could not create an onnxruntime session for ${label} with any of [${providers.join(', ')}]: ${reason}`);
 }
 
 // Module state is per thread (each worker thread loads its own module instance),
@@ -68,4 +80,17 @@ export function loadOnce<T>(key: string, factory: () => Promise<T>): Promise<T> 
     if (memo.get(key) === pending) memo.delete(key);
   });
   return pending;
+}
+
+/** Reports the duration of every run of this session to the model inference metric (core/metrics). */
+export function timeRuns(session: ort.InferenceSession, model: string): void {
+  const run = session.run.bind(session) as (...args: unknown[]) => Promise<ort.InferenceSession.OnnxValueMapType>;
+  (session as { run: unknown }).run = async (...args: unknown[]) => {
+    const started = performance.now();
+    try {
+      return await run(...args);
+    } finally {
+      observeInference(model, (performance.now() - started) / 1000);
+    }
+  };
 }

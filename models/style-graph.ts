@@ -58,17 +58,9 @@
  * Bytes are a pure function of the look (and STYLE_GRAPH_VERSION).
  */
 import * as ort from 'onnxruntime-node';
-import onnxProto from 'onnx-proto';
 import type { Style } from '../core/catalog';
-import { attr, floatBytes, int64Bytes, ONNX_IR_VERSION, ONNX_OPSET } from './convert-tfjs';
-import { loadOnce, type ModelLogger } from './session';
-
-const { onnx } = onnxProto;
-type NodeProto = onnxProto.onnx.INodeProto;
-type TensorProto = onnxProto.onnx.ITensorProto;
-type AttributeProto = onnxProto.onnx.IAttributeProto;
-type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
-const DT = onnx.TensorProto.DataType;
+import { attr, DT, floatValueInfo, GraphBuilder, type AttributeProto } from './onnx-builder';
+import { createSession, loadOnce, type LoadedSession, type ModelLogger } from './session';
 
 /** Bump when the graph changes for the same look. */
 export const STYLE_GRAPH_VERSION = '1';
@@ -181,61 +173,41 @@ function canonicalLook(look: Look): string {
 // Graph building
 // ---------------------------------------------------------------------------------------------
 
-class Builder {
-  readonly nodes: NodeProto[] = [];
-  readonly initializers: TensorProto[] = [];
-  private readonly inits = new Map<string, string>();
+/** GraphBuilder with constants named c0, c1, ... (deduplicated by value) and nodes named by label. */
+class Builder extends GraphBuilder {
+  private readonly constants = new Map<string, string>();
   private counter = 0;
 
-  private init(key: string, dtype: 'float32' | 'int64', dims: number[], data: ArrayLike<number>): string {
-    const existing = this.inits.get(key);
+  private constant(key: string, dtype: 'float32' | 'int64', dims: number[], data: ArrayLike<number>): string {
+    const existing = this.constants.get(key);
     if (existing) return existing;
-    const name = `c${this.inits.size}`;
-    this.inits.set(key, name);
-    this.initializers.push({
-      name,
-      dims,
-      dataType: dtype === 'float32' ? DT.FLOAT : DT.INT64,
-      rawData: dtype === 'float32' ? floatBytes(data) : int64Bytes(data),
-    });
-    return name;
+    const name = `c${this.constants.size}`;
+    this.constants.set(key, name);
+    return this.init(name, dtype, dims, data);
   }
 
   /** A float32 scalar initializer (deduplicated by value, exactly as float32). */
   f(value: number): string {
     const v = Math.fround(value);
-    return this.init(`f:${Object.is(v, -0) ? '-0' : v}`, 'float32', [], [v]);
+    return this.constant(`f:${Object.is(v, -0) ? '-0' : v}`, 'float32', [], [v]);
   }
   floats(dims: number[], data: number[]): string {
-    return this.init(`fs:${dims.join('x')}:${data.map((v) => Math.fround(v)).join(',')}`, 'float32', dims, data);
+    return this.constant(`fs:${dims.join('x')}:${data.map((v) => Math.fround(v)).join(',')}`, 'float32', dims, data);
   }
   /** An int64 tensor initializer; `dims` [] for a scalar. */
   ints(dims: number[], data: number[]): string {
-    return this.init(`i:${dims.join('x')}:${data.join(',')}`, 'int64', dims, data);
+    return this.constant(`i:${dims.join('x')}:${data.join(',')}`, 'int64', dims, data);
   }
 
   op(opType: string, inputs: string[], attributes: AttributeProto[] = [], label = opType.toLowerCase()): string {
     const output = `${label}_${this.counter++}`;
-    this.nodes.push({ opType, input: inputs, output: [output], name: output, attribute: attributes });
-    return output;
+    return this.emit(opType, inputs, output, output, attributes);
   }
 
   /** Renames the last node's output (for the graph output). */
   renameLast(name: string): void {
     this.nodes[this.nodes.length - 1].output = [name];
   }
-}
-
-function tensorInfo(name: string, dims: (number | string)[]): ValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: DT.FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  };
 }
 
 function boxPool(g: Builder, x: string, label: string): string {
@@ -359,23 +331,15 @@ export function buildStyleGraph(look: Look): Uint8Array {
   if (look.monochrome) g.op('Concat', [x, x, x], [attr.int('axis', 1)], 'rgb');
   g.renameLast('output');
 
-  const lookJson = canonicalLook(look);
-  const model = onnx.ModelProto.create({
-    irVersion: ONNX_IR_VERSION,
-    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+  return g.encode({
     producerName: 'rasmi models/style-graph',
     producerVersion: STYLE_GRAPH_VERSION,
     docString: 'Style look: skin smoothing, key light, grade, vignette, clip. See models/style-graph.ts.',
-    graph: {
-      name: 'style_look',
-      node: g.nodes,
-      initializer: g.initializers,
-      input: [tensorInfo(IMAGE, [1, 3, 'H', 'W']), tensorInfo(SKIN, [1, 1, 'H', 'W']), tensorInfo(LIGHT, [4])],
-      output: [tensorInfo('output', [1, 3, 'H', 'W'])],
-    },
-    metadataProps: [{ key: 'look', value: lookJson }],
+    graphName: 'style_look',
+    inputs: [floatValueInfo(IMAGE, [1, 3, 'H', 'W']), floatValueInfo(SKIN, [1, 1, 'H', 'W']), floatValueInfo(LIGHT, [4])],
+    outputs: [floatValueInfo('output', [1, 3, 'H', 'W'])],
+    metadata: { look: canonicalLook(look) },
   });
-  return onnx.ModelProto.encode(model).finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,61 +373,25 @@ export interface StyleRunner {
   readonly provider: string | undefined;
 }
 
-interface StyleSession {
-  session: ort.InferenceSession;
-  provider: string;
-}
-
-/** Like models/session.ts createSession, from model bytes instead of a path. */
-async function createSessionFromBytes(
-  label: string,
-  bytes: Uint8Array,
-  providers: string[],
-  threads: number,
-  logger?: ModelLogger,
-): Promise<{ session: ort.InferenceSession; provider: string }> {
-  const order = providers.map((p) => p.trim().toLowerCase()).filter((p) => p.length > 0);
-  if (!order.includes('cpu')) order.push('cpu');
-  let lastError: unknown;
-  for (const provider of [...new Set(order)]) {
-    try {
-      const session = await ort.InferenceSession.create(bytes, {
-        executionProviders: [provider],
-        logSeverityLevel: 3,
-        graphOptimizationLevel: 'all',
-        intraOpNumThreads: threads,
-        executionMode: 'sequential',
-      });
-      logger?.info({ model: label, provider }, 'model session ready');
-      return { session, provider };
-    } catch (err) {
-      lastError = err;
-      logger?.warn(
-        { model: label, provider, error: err instanceof Error ? err.message : String(err) },
-        'execution provider unavailable, falling back',
-      );
-    }
-  }
-  const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new Error(`could not create an onnxruntime session for ${label} with any of [${order.join(', ')}]: ${reason}`);
-}
-
 export function createStyleRunner(opts: StyleRunnerOptions): StyleRunner {
   const threads = opts.intraOpNumThreads ?? 2;
   let lastProvider: string | undefined;
 
-  const sessionFor = async (styleId: string, look: Look): Promise<StyleSession> => {
+  const sessionFor = async (styleId: string, look: Look): Promise<LoadedSession> => {
     checkLook(look);
     const lookKey = canonicalLook(look);
     // loadOnce memoises per thread (and never evicts): one session per style id, as long as the
     // style keeps its look. The key carries everything the session depends on, so a changed look
     // or provider list gets its own session instead of a stale one.
     const key = `style-graph|v${STYLE_GRAPH_VERSION}|${styleId}|${lookKey}|${opts.providers.join(',')}|t${threads}`;
-    return loadOnce(key, async () => {
-      const bytes = buildStyleGraph(look);
-      const { session, provider } = await createSessionFromBytes(`style-graph:${styleId}`, bytes, opts.providers, threads, opts.logger);
-      return { session, provider };
-    });
+    return loadOnce(key, () =>
+      createSession(buildStyleGraph(look), {
+        providers: opts.providers,
+        logger: opts.logger,
+        label: `style-graph:${styleId}`,
+        sessionOptions: { intraOpNumThreads: threads, executionMode: 'sequential' },
+      }),
+    );
   };
 
   return {

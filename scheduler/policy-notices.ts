@@ -1,10 +1,12 @@
 import type { HandlersFor } from '../core/jobs';
+import { recordSweep } from '../core/metrics';
 import { sweepPolicyNotices } from '../core/policy-notices';
 
 /** PO2: each run emails at most POLICY_NOTICE_BATCH people about the newest significant change. */
 export const policyNoticeSweeps: Pick<HandlersFor<'sweeps'>, 'sweep.policy-notices'> = {
   'sweep.policy-notices': async (ctx) => {
     const r = await sweepPolicyNotices(ctx);
+    recordSweep('policy-notices', r);
     if (r.fannedOut) ctx.logger.info({ sweep: 'policy-notices', ...r }, 'policy notices fanned out');
   },
 };

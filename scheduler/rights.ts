@@ -3,6 +3,7 @@ import { deleteExports } from '../core/deletion';
 import type { HandlersFor } from '../core/jobs';
 import { sendTeamEmailOnce } from '../core/notify';
 import { driveRightsRequest } from '../core/rights';
+import { recordSweep } from '../core/metrics';
 
 /** An access or deletion request still open this long has lost its job: it is enqueued again. */
 export const RIGHTS_STUCK_AFTER_MINUTES = 15;
@@ -51,6 +52,7 @@ export const rightsSweeps: Pick<HandlersFor<'sweeps'>, 'sweep.rights-deadlines' 
       .limit(BATCH)
       .execute();
     for (const r of stuck) await driveRightsRequest(ctx, r);
+    recordSweep('rights-deadlines', { escalated: nearing.length, redriven: stuck.length });
     if (nearing.length || stuck.length) ctx.logger.info({ sweep: 'rights-deadlines', escalated: nearing.length, redriven: stuck.length }, 'rights deadlines swept');
   },
 
@@ -65,6 +67,7 @@ export const rightsSweeps: Pick<HandlersFor<'sweeps'>, 'sweep.rights-deadlines' 
       .limit(BATCH)
       .execute();
     const n = await deleteExports(ctx, expired.map((r) => r.id), 'export-expired');
+    recordSweep('rights-exports', { deleted: n });
     if (n) ctx.logger.info({ sweep: 'rights-exports', deleted: n }, 'expired exports deleted');
   },
 };

@@ -7,6 +7,7 @@ import { rightsSweeps } from './rights';
 import { breachSweeps } from './breaches';
 import { policyNoticeSweeps } from './policy-notices';
 import { inquirySweeps } from './inquiries';
+import { recordSweep } from '../core/metrics';
 
 /** How long a paid order may sit without finishing before its jobs are re-driven. */
 export const STALLED_AFTER_MINUTES = 10;
@@ -25,18 +26,22 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
       .limit(BATCH)
       .execute();
     for (const o of stalled) await resumeOrder(ctx, o.id);
+    recordSweep('stalled-orders', { redriven: stalled.length });
     if (stalled.length) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length }, 'sweep re-drove orders');
   },
   'sweep.retention': async (ctx) => {
     const found = await sweepRetention(ctx);
+    recordSweep('retention', found);
     ctx.logger.info({ sweep: 'retention', ...found }, 'retention sweep fanned out');
   },
   'sweep.usage-data': async (ctx) => {
     const deleted = await sweepUsageData(ctx);
+    recordSweep('usage-data', deleted);
     ctx.logger.info({ sweep: 'usage-data', ...deleted }, 'usage data past retention deleted');
   },
   'sweep.consent-withdrawals': async (ctx) => {
     const found = await sweepConsentWithdrawals(ctx);
+    recordSweep('consent-withdrawals', found);
     if (found.portfolio || found.marketing) ctx.logger.info({ sweep: 'consent-withdrawals', ...found }, 'withdrawals fanned out');
   },
   ...rightsSweeps,

@@ -21,7 +21,7 @@ function expressRoutes(): string[] {
     }
   };
   walk(app.router.stack);
-  return out.filter((r) => r.includes(' /v1/') || r.includes(' /healthz') || r.includes(' /readyz') || r.includes(' /admin/session'));
+  return out.filter((r) => r.includes(' /v1/') || r.includes(' /healthz') || r.includes(' /readyz') || r.includes(' /admin/session') || r.includes(' /metrics'));
 }
 
 describe('the OpenAPI document', () => {

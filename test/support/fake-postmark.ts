@@ -1,5 +1,4 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startJsonServer } from './json-server';
 
 export interface CapturedEmail {
   From: string;
@@ -18,28 +17,18 @@ export interface CapturedEmail {
 export async function startFakePostmark(token: string) {
   const sent: CapturedEmail[] = [];
   let failNext = 0;
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const reply = (status: number, json: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(json));
-      };
-      if (req.headers['x-postmark-server-token'] !== token) return reply(401, { ErrorCode: 10, Message: 'Bad or missing Server API token.' });
-      if (req.method !== 'POST' || req.url !== '/email') return reply(404, { ErrorCode: 404, Message: 'Not found' });
-      if (failNext > 0) {
-        failNext--;
-        return reply(500, { ErrorCode: 500, Message: 'Internal server error' });
-      }
-      const email = JSON.parse(body) as CapturedEmail;
-      if (!email.To || !email.From || !email.Subject) return reply(422, { ErrorCode: 300, Message: 'Invalid email request' });
-      sent.push(email);
-      reply(200, { To: email.To, SubmittedAt: new Date().toISOString(), MessageID: `pm-${sent.length}`, ErrorCode: 0, Message: 'OK' });
-    });
+  const { url, close } = await startJsonServer((req, body, reply) => {
+    if (req.headers['x-postmark-server-token'] !== token) return reply(401, { ErrorCode: 10, Message: 'Bad or missing Server API token.' });
+    if (req.method !== 'POST' || req.url !== '/email') return reply(404, { ErrorCode: 404, Message: 'Not found' });
+    if (failNext > 0) {
+      failNext--;
+      return reply(500, { ErrorCode: 500, Message: 'Internal server error' });
+    }
+    const email = JSON.parse(body) as CapturedEmail;
+    if (!email.To || !email.From || !email.Subject) return reply(422, { ErrorCode: 300, Message: 'Invalid email request' });
+    sent.push(email);
+    reply(200, { To: email.To, SubmittedAt: new Date().toISOString(), MessageID: `pm-${sent.length}`, ErrorCode: 0, Message: 'OK' });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
     sent,
@@ -49,6 +38,6 @@ export async function startFakePostmark(token: string) {
     to(address: string) {
       return sent.filter((m) => m.To === address);
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close,
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../../core/context';
-import { objectKeyFor } from '../../core/storage';
+import { objectKeyFor, type BucketRole } from '../../core/storage';
 import { emailLookupHash, encryptField, encryptObject, newDataKey, newId, parseKeyring } from '../../core/crypto';
 
 /** A customer row written directly, for tests that need many people or old dates. */
@@ -15,62 +15,59 @@ export async function seedUser(ctx: AppContext, at: Date, extra: { role?: 'custo
 }
 
 /**
- * Photos with real objects in the store, processed at a given time. The object bytes do not matter
- * to retention, so one sealed body is uploaded under every key, 64 uploads at a time, and the rows
- * are inserted in bulk.
+ * `count` blobs with real objects in the store, created at `at`, 500 a batch. The object bytes do
+ * not matter to retention, so one sealed body is uploaded under every key, 64 uploads at a time,
+ * and the rows are inserted in bulk. `owners` inserts the rows that own one batch of blobs and
+ * returns their ids.
  */
-export async function seedPhotos(ctx: AppContext, userId: string, count: number, processedAt: Date): Promise<string[]> {
+async function seedBlobs(
+  ctx: AppContext,
+  userId: string,
+  role: BucketRole,
+  count: number,
+  at: Date,
+  owners: (blobIds: string[]) => Promise<string[]>,
+): Promise<string[]> {
   const ids: string[] = [];
   const { dek, wrapped, kid } = newDataKey(parseKeyring(ctx.config.MASTER_KEYS));
   const body = encryptObject(dek, randomBytes(256));
-  const bucket = ctx.storage.buckets.originals;
+  const bucket = ctx.storage.buckets[role];
   for (let i = 0; i < count; i += 500) {
     const rows = Array.from({ length: Math.min(500, count - i) }, () => {
       const blobId = newId('blob');
-      return { blobId, photoId: newId('pho'), key: objectKeyFor('originals', blobId) };
+      return { blobId, key: objectKeyFor(role, blobId) };
     });
     for (let j = 0; j < rows.length; j += 64) {
       await Promise.all(rows.slice(j, j + 64).map((r) => ctx.storage.client.putObject(bucket, r.key, body, body.length)));
     }
-    await ctx.db.insertInto('blobs').values(rows.map((r) => ({ id: r.blobId, user_id: userId, bucket, object_key: r.key, dek: wrapped, kid, content_type: 'image/jpeg', size_bytes: 256, created_at: processedAt }))).execute();
-    await ctx.db
-      .insertInto('photos')
-      .values(rows.map((r) => ({ id: r.photoId, user_id: userId, blob_id: r.blobId, detected_type: 'jpeg', size_bytes: 256, width: 10, height: 10, uploaded_at: processedAt, verdict: null, processed_at: processedAt, status: 'rejected' as const })))
-      .execute();
-    ids.push(...rows.map((r) => r.photoId));
+    await ctx.db.insertInto('blobs').values(rows.map((r) => ({ id: r.blobId, user_id: userId, bucket, object_key: r.key, dek: wrapped, kid, content_type: 'image/jpeg', size_bytes: 256, created_at: at }))).execute();
+    ids.push(...(await owners(rows.map((r) => r.blobId))));
   }
   return ids;
 }
 
+/** Photos with real objects in the store (see seedBlobs), processed at a given time. */
+export async function seedPhotos(ctx: AppContext, userId: string, count: number, processedAt: Date): Promise<string[]> {
+  return seedBlobs(ctx, userId, 'originals', count, processedAt, async (blobIds) => {
+    const rows = blobIds.map((blobId) => ({ id: newId('pho'), user_id: userId, blob_id: blobId, detected_type: 'jpeg', size_bytes: 256, width: 10, height: 10, uploaded_at: processedAt, verdict: null, processed_at: processedAt, status: 'rejected' as const }));
+    await ctx.db.insertInto('photos').values(rows).execute();
+    return rows.map((r) => r.id);
+  });
+}
+
 /**
- * Rendered headshots with real objects in the store, delivered at a given time, in one ready order
- * per call; their originals are already gone (photo_id null), as after RT1. Same bulk approach as
- * seedPhotos: one sealed body under every key, 64 uploads at a time.
+ * Rendered headshots with real objects in the store (see seedBlobs), delivered at a given time, in
+ * one ready order per call; their originals are already gone (photo_id null), as after RT1.
  */
 export async function seedHeadshots(ctx: AppContext, userId: string, count: number, deliveredAt: Date): Promise<string[]> {
-  const ids: string[] = [];
-  const { dek, wrapped, kid } = newDataKey(parseKeyring(ctx.config.MASTER_KEYS));
-  const body = encryptObject(dek, randomBytes(256));
-  const bucket = ctx.storage.buckets.headshots;
   const orderId = newId('ord');
   await ctx.db
     .insertInto('orders')
     .values({ id: orderId, user_id: userId, package_id: 'professional', styles: JSON.stringify(['studio-grey']), status: 'ready', amount_cents: 3900, currency: 'EUR', failure_code: null, failure_detail: null, created_at: deliveredAt, paid_at: deliveredAt, delivered_at: deliveredAt })
     .execute();
-  for (let i = 0; i < count; i += 500) {
-    const rows = Array.from({ length: Math.min(500, count - i) }, () => {
-      const blobId = newId('blob');
-      return { blobId, headshotId: newId('hs'), key: objectKeyFor('headshots', blobId) };
-    });
-    for (let j = 0; j < rows.length; j += 64) {
-      await Promise.all(rows.slice(j, j + 64).map((r) => ctx.storage.client.putObject(bucket, r.key, body, body.length)));
-    }
-    await ctx.db.insertInto('blobs').values(rows.map((r) => ({ id: r.blobId, user_id: userId, bucket, object_key: r.key, dek: wrapped, kid, content_type: 'image/jpeg', size_bytes: 256, created_at: deliveredAt }))).execute();
-    await ctx.db
-      .insertInto('headshots')
-      .values(rows.map((r) => ({ id: r.headshotId, order_id: orderId, user_id: userId, photo_id: null, style_id: 'studio-grey', status: 'rendered' as const, blob_id: r.blobId, width: 10, height: 10, failure_code: null, created_at: deliveredAt, rendered_at: deliveredAt, delivered_at: deliveredAt })))
-      .execute();
-    ids.push(...rows.map((r) => r.headshotId));
-  }
-  return ids;
+  return seedBlobs(ctx, userId, 'headshots', count, deliveredAt, async (blobIds) => {
+    const rows = blobIds.map((blobId) => ({ id: newId('hs'), order_id: orderId, user_id: userId, photo_id: null, style_id: 'studio-grey', status: 'rendered' as const, blob_id: blobId, width: 10, height: 10, failure_code: null, created_at: deliveredAt, rendered_at: deliveredAt, delivered_at: deliveredAt }));
+    await ctx.db.insertInto('headshots').values(rows).execute();
+    return rows.map((r) => r.id);
+  });
 }

@@ -28,73 +28,24 @@ import {
   type TfjsLayersModel,
 } from '../../models/convert-tfjs-layers';
 import { projectRoot } from '../../models/registry';
-import { decodeRgb, type RefTensor } from './tfjs-reference';
+import { ACTIVATIONS, conv2dNhwc, decodeRgb, map, refTensor, type RefTensor } from './tfjs-reference';
 
 function conv2d(x: RefTensor, w: RefTensor, bias: RefTensor | null, layer: KerasLayer): RefTensor {
   const o = convOptions(layer);
-  const [N, H, W, C] = x.shape;
-  const [KH, KW, CI, CO] = w.shape;
-  const [sh, sw] = o.strides;
-  const [dh, dw] = o.dilations;
-  const axis = (size: number, k: number, s: number, d: number): [number, number] => {
-    const ek = (k - 1) * d + 1;
-    if (o.padding === 'valid') return [0, Math.floor((size - ek) / s) + 1];
-    const out = Math.ceil(size / s);
-    return [Math.floor(Math.max(0, (out - 1) * s + ek - size) / 2), out]; // TF SAME: odd pixel at the end
-  };
-  const [pt, OH] = axis(H, KH, sh, dh);
-  const [pl, OW] = axis(W, KW, sw, dw);
-  const groups = C / CI;
-  const perGroup = CO / groups;
-  const out = new Float64Array(N * OH * OW * CO);
-  const acc = new Float64Array(CO);
-  for (let n = 0; n < N; n++)
-    for (let oy = 0; oy < OH; oy++)
-      for (let ox = 0; ox < OW; ox++) {
-        acc.fill(0);
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * sh - pt + ky * dh;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * sw - pl + kx * dw;
-            if (ix < 0 || ix >= W) continue;
-            const xi = ((n * H + iy) * W + ix) * C;
-            for (let g = 0; g < groups; g++)
-              for (let ic = 0; ic < CI; ic++) {
-                const xv = x.data[xi + g * CI + ic];
-                if (xv === 0) continue;
-                const wi = ((ky * KW + kx) * CI + ic) * CO;
-                for (let oc = g * perGroup; oc < (g + 1) * perGroup; oc++) acc[oc] += xv * w.data[wi + oc];
-              }
-          }
-        }
-        const o0 = ((n * OH + oy) * OW + ox) * CO;
-        for (let oc = 0; oc < CO; oc++) out[o0 + oc] = acc[oc] + (bias ? bias.data[oc] : 0);
-      }
-  return { shape: [N, OH, OW, CO], data: out };
+  const y = conv2dNhwc(x, w, { strides: o.strides, dilations: o.dilations, padding: o.padding.toUpperCase() });
+  if (bias) {
+    const CO = bias.data.length;
+    for (let i = 0; i < y.data.length; i++) y.data[i] += bias.data[i % CO];
+  }
+  return y;
 }
 
-const map = (x: RefTensor, f: (v: number) => number): RefTensor => ({ shape: x.shape.slice(), data: x.data.map(f) });
-
 function activate(kind: string, x: RefTensor): RefTensor {
-  switch (kind) {
-    case 'linear':
-      return x;
-    case 'relu':
-      return map(x, (v) => Math.max(0, v));
-    case 'relu6':
-      return map(x, (v) => Math.min(6, Math.max(0, v)));
-    case 'sigmoid':
-      return map(x, (v) => 1 / (1 + Math.exp(-v)));
-    case 'tanh':
-      return map(x, Math.tanh);
-    case 'elu':
-      return map(x, (v) => (v >= 0 ? v : Math.exp(v) - 1));
-    case 'softplus':
-      return map(x, (v) => Math.log1p(Math.exp(-Math.abs(v))) + Math.max(v, 0));
-    default:
-      throw new Error(`reference: activation ${kind}`);
-  }
+  if (kind === 'linear') return x;
+  if (kind === 'softplus') return map(x, (v) => Math.log1p(Math.exp(-Math.abs(v))) + Math.max(v, 0));
+  const f = Object.hasOwn(ACTIVATIONS, kind) ? ACTIVATIONS[kind] : undefined;
+  if (!f) throw new Error(`reference: activation ${kind}`);
+  return map(x, f);
 }
 
 function sameShape(xs: RefTensor[]): number[] {
@@ -154,10 +105,7 @@ function depthToSpace(x: RefTensor, b: number): RefTensor {
   return { shape: [N, OH, OW, OD], data: out };
 }
 
-const weight = (model: TfjsLayersModel, layer: KerasLayer, name: string): RefTensor => {
-  const w = layerWeight(model, layer, name);
-  return { shape: w.shape.slice(), data: Float64Array.from(w.data) };
-};
+const weight = (model: TfjsLayersModel, layer: KerasLayer, name: string): RefTensor => refTensor(layerWeight(model, layer, name));
 
 /** Evaluates `model` on `inputs` (keyed by InputLayer name, e.g. `LR`); returns every model output by layer name. */
 export function runLayersReference(model: TfjsLayersModel, inputs: Record<string, RefTensor>): Record<string, RefTensor> {

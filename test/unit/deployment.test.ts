@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ConfigError, loadConfig } from '../../core/config';
+import { CONFIG_KEYS, ConfigError, loadConfig } from '../../core/config';
 import { JOBS, QUEUE_NAMES } from '../../core/jobs';
 import { checkHandlers } from '../../core/workers';
 import { sweepHandlers } from '../../scheduler/sweeps';
@@ -29,6 +29,11 @@ describe('docker-compose.yml', () => {
 });
 
 describe('configuration', () => {
+  it('every setting is documented in the README', async () => {
+    const readme = await readFile('README.md', 'utf8');
+    expect(CONFIG_KEYS.filter((k) => !readme.includes(`\`${k}\``))).toEqual([]);
+  });
+
   it('has safe local defaults', () => {
     const c = loadConfig({});
     expect(c.NODE_ENV).toBe('development');

@@ -1,9 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import {
   convertLayersModel,
@@ -27,43 +25,15 @@ import {
   type EsrganGolden,
 } from '../support/tfjs-layers-reference';
 import { decodeRgb } from '../support/tfjs-reference';
+import { lcg, maxAbsDiff, runOnnx, sha256 } from '../support/model-checks';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = d; // NaN propagates as a failure
-  }
-  return m;
-}
 
 function psnr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let se = 0;
   for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;
   return 10 * Math.log10((255 * 255) / (se / a.length));
-}
-
-async function runOnnx(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; shape: number[] }>) {
-  const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
-  const tensors: Record<string, ort.Tensor> = {};
-  for (const [k, v] of Object.entries(feeds)) tensors[k] = new ort.Tensor('float32', v.data, v.shape);
-  const out = await session.run(tensors);
-  const result: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-  for (const k of session.outputNames) result[k] = { data: out[k].data as Float32Array, dims: out[k].dims };
-  return result;
-}
-
-function lcg(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

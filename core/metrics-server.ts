@@ -1,0 +1,32 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AppContext } from './context';
+import { metricsAccess, METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
+
+/**
+ * GET /metrics for the worker and scheduler roles, which have no API: job durations and model
+ * inference times are measured in their processes. Same token rule as the API's /metrics.
+ */
+export function serveMetrics(ctx: AppContext, port: number, host = '0.0.0.0'): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    const access = metricsAccess(ctx.config, req.headers.authorization);
+    if (req.method !== 'GET' || path !== '/metrics' || access === 'disabled') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    } else if (access === 'unauthorized') {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('unauthorized\n');
+    } else {
+      renderMetrics(ctx.queues).then(
+        (text) => res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(text),
+        (err: Error) => {
+          ctx.logger.warn({ err: err.message }, 'metrics scrape failed');
+          res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+        },
+      );
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve({ server, port: (server.address() as AddressInfo).port }));
+  });
+}
