@@ -50,7 +50,15 @@ export function createApp(ctx: AppContext): Express {
       autoLogging: { ignore: (req) => req.url === '/healthz' },
     }),
   );
-  app.use((req, res, next) => (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues') ? next() : helmet()(req, res, next)));
+  // Security headers everywhere but the two HTML dashboards (their inline scripts); images that a
+  // front end on another allowed origin shows in <img> (signed downloads, the portfolio) may be embedded.
+  const secure = helmet();
+  const embeddable = helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } });
+  app.use((req, res, next) => {
+    if (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues')) return next();
+    const image = req.path.startsWith('/v1/downloads/') || /^\/v1\/portfolio\/[^/]+\/image$/.test(req.path);
+    return (image ? embeddable : secure)(req, res, next);
+  });
   app.use(corsAllowList(ctx.config.CORS_ORIGINS));
   // The payment webhook is verified over its raw bytes, so it parses its own body.
   const json = express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] });

@@ -172,6 +172,9 @@ describe('key rotation', () => {
       stored.set(b.id, { etag: stat.etag, modified: stat.lastModified.getTime(), sha: sha256Hex(await rawObject(b.bucket, b.object_key)) });
     }
 
+    // Dropping the old key too early is caught: nothing can be re-wrapped, everything remains.
+    expect((await rotateKeys({ db: stack.ctx.db, config: { MASTER_KEYS: NEW_MASTER, PII_KEYS: OLD_PII } }, { only: 'master', dryRun: true })).master).toEqual({ keyId: 'm2026', rewrapped: 0, failed: before.length, remaining: before.length });
+
     // The operator deploys "new,old", then rotates (in batches of 3 here).
     const keys = { MASTER_KEYS: `${NEW_MASTER},${OLD_MASTER}`, PII_KEYS: OLD_PII };
     const report = await rotateKeys({ db: stack.ctx.db, config: keys }, { only: 'master', batch: 3 });
