@@ -90,6 +90,15 @@ export async function orderOut(ctx: AppContext, o: Order): Promise<z.infer<typeo
   };
 }
 
+/** One page of a person's orders, newest first (for the owner, and for audited staff reads). */
+export async function ordersPage(ctx: AppContext, userId: string, page: { cursor?: string; limit: number }) {
+  let q = ctx.db.selectFrom('orders').selectAll().where('user_id', '=', userId).orderBy('id', 'desc').limit(page.limit + 1);
+  if (page.cursor) q = q.where('id', '<', page.cursor);
+  const rows = await q.execute();
+  const items = rows.slice(0, page.limit);
+  return { items: await Promise.all(items.map((o) => orderOut(ctx, o))), next_cursor: rows.length > page.limit ? items[items.length - 1].id : null };
+}
+
 async function ownedOrder(ctx: AppContext, userId: string, id: string): Promise<Order> {
   const o = await ctx.db.selectFrom('orders').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
   if (!o) throw notFound('Order');
@@ -190,12 +199,7 @@ export function orderRoutes(router: Router): void {
     router,
     { method: 'get', path: '/v1/orders', summary: 'Your orders', tags: ['Orders'], auth: 'user', query: Cursor, responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'OrderPage') } } },
     async (req, res, { user, query }) => {
-      const ctx = ctxOf(req);
-      let q = ctx.db.selectFrom('orders').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
-      if (query.cursor) q = q.where('id', '<', query.cursor);
-      const rows = await q.execute();
-      const items = rows.slice(0, query.limit);
-      res.json({ items: await Promise.all(items.map((o) => orderOut(ctx, o))), next_cursor: rows.length > query.limit ? items[items.length - 1].id : null });
+      res.json(await ordersPage(ctxOf(req), user.id, query));
     },
   );
 

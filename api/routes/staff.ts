@@ -8,7 +8,7 @@ import { HttpError } from '../problem';
 import { route } from '../route';
 import { Cursor, IdParam, iso, OrderOut, page } from '../schemas';
 import { me } from './accounts';
-import { orderOut } from './orders';
+import { ordersPage } from './orders';
 
 /**
  * Staff reads of a person's data (SC3). Access is by role (support and up); every read that
@@ -80,11 +80,7 @@ export function staffRoutes(router: Router): void {
       const ctx = ctxOf(req);
       const u = await userOr404(ctx, params.id);
       await auditStaffRead(ctx, staff, { action: 'list', subjectUserId: u.id, resource: 'orders' });
-      let q = ctx.db.selectFrom('orders').selectAll().where('user_id', '=', u.id).orderBy('id', 'desc').limit(query.limit + 1);
-      if (query.cursor) q = q.where('id', '<', query.cursor);
-      const rows = await q.execute();
-      const items = rows.slice(0, query.limit);
-      res.json({ items: await Promise.all(items.map((o) => orderOut(ctx, o))), next_cursor: rows.length > query.limit ? items[items.length - 1].id : null });
+      res.json(await ordersPage(ctx, u.id, query));
     },
   );
 
