@@ -96,7 +96,7 @@ const schema = z.object({
     .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)),
   /**
    * Person matting: `selfie` (MediaPipe Selfie Segmentation, Apache-2.0, the default) or `isnet`
-   * (finer at hair, seconds a photo on CPU; AGPL-3.0, so operator-installed only: `npm run models:isnet`).
+   * (finer at hair, about 1 s a photo on 2 CPU cores; AGPL-3.0, so operator-installed only: `npm run models:isnet`).
    */
   MATTING_MODEL: z.enum(['selfie', 'isnet']).default('selfie'),
   /** The ISNet ONNX file for MATTING_MODEL=isnet; relative to the project root. Checked against models/registry.ts. */

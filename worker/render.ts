@@ -159,7 +159,7 @@ export async function renderStyle(models: RenderModels, p: Prepared, style: Styl
   timings.faceTrue = now() - t;
   t = now();
   // A fresh pipeline from raw pixels carries no metadata; none is added.
-  const jpeg = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } }).jpeg({ quality: 90, mozjpeg: true, chromaSubsampling: '4:4:4' }).toBuffer();
+  const jpeg = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } }).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer();
   timings.encode = now() - t;
   return { jpeg, width: frame.width, height: frame.height, faceTrue: check, timings };
 }

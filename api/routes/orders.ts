@@ -258,7 +258,7 @@ async function sendHeadshot(ctx: AppContext, res: Response, h: Headshot & { blob
   if (aspect === '4:5') return streamBlob(ctx, blob, res, filename);
   const master = await ctx.storage.read(blob);
   const meta = await sharp(master).metadata();
-  const square = await sharp(master).extract(squareCrop(meta.width!, meta.height!)).jpeg({ quality: 90, mozjpeg: true }).toBuffer();
+  const square = await sharp(master).extract(squareCrop(meta.width!, meta.height!)).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer();
   res.setHeader('Content-Type', 'image/jpeg');
   res.setHeader('Cache-Control', 'private, no-store');
   res.setHeader('Content-Disposition', `attachment; filename="${filename}"`);
