@@ -65,13 +65,13 @@ async function main() {
     console.log(`uploads of a 5 MB photo, 4 concurrent clients: median ${fmt(median(parallel), 2)} uploads/s over ${RUNS} runs`);
 
     const astronaut = await readFile('test/fixtures/astronaut.png');
-    const form = new FormData();
-    form.append('photo', new Blob([new Uint8Array(astronaut)]), 'astronaut.png');
-    const { id: photoId } = await stack.api('POST', '/v1/photos', { token, body: form });
     const seconds: number[] = [];
-    for (let r = 0; r < RUNS; r++) {
-      // A fresh analysis each run: reset the photo's verdict.
-      await stack.ctx.db.updateTable('photos').set({ processed_at: null, verdict: null, status: 'uploaded' }).where('id', '=', photoId).execute();
+    // A warm-up order loads the models in the worker's pixel threads; it is not counted.
+    for (let r = -1; r < RUNS; r++) {
+      // A new upload each run, so nothing is reused from the previous order's analysis or matte.
+      const form = new FormData();
+      form.append('photo', new Blob([new Uint8Array(astronaut)]), 'astronaut.png');
+      const { id: photoId } = await stack.api('POST', '/v1/photos', { token, body: form });
       const { order } = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
       let row;
       for (;;) {
@@ -85,7 +85,7 @@ async function main() {
         if (row) break;
         await new Promise((res) => setTimeout(res, 20));
       }
-      seconds.push((new Date(row.sent_at!).getTime() - new Date(row.paid_at!).getTime()) / 1000);
+      if (r >= 0) seconds.push((new Date(row.sent_at!).getTime() - new Date(row.paid_at!).getTime()) / 1000);
     }
     console.log(`payment to delivery email, one astronaut order (1 style), one worker: median ${fmt(median(seconds), 3)} s over ${RUNS} runs [${seconds.map((s) => fmt(s, 3)).join(', ')}]`);
   } finally {
