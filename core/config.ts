@@ -73,6 +73,8 @@ const schema = z.object({
   /** The local processor confirms each payment itself; false leaves that to a test or a person. */
   LOCAL_PAYMENT_AUTO_CONFIRM: bool.default(true),
   STRIPE_SECRET_KEY: z.string().optional(),
+  /** Stripe API base; unset uses Stripe's. Tests point it at a local server speaking Stripe's API. */
+  STRIPE_API_URL: z.string().url().optional(),
 
   /** Postmark server token; unset means mail goes to the local outbox folder. */
   POSTMARK_TOKEN: z.string().optional(),
@@ -112,6 +114,9 @@ const schema = z.object({
   JOB_KEEP_COMPLETED_SECONDS: int(24 * 3600),
   JOB_KEEP_FAILED_SECONDS: int(7 * 24 * 3600),
   JOB_ATTEMPTS: int(5),
+  /** BullMQ lock on an active job; a job whose worker died is taken up again once it lapses (BullMQ's defaults). */
+  WORKER_LOCK_MS: int(30_000),
+  WORKER_STALLED_INTERVAL_MS: int(30_000),
 
   /** Retention periods, as the privacy policy states them (§7). */
   RETENTION_ORIGINALS_DAYS: days(30),

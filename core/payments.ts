@@ -99,8 +99,10 @@ export class LocalProcessor implements PaymentProcessor {
 export class StripeProcessor implements PaymentProcessor {
   readonly name = 'stripe' as const;
   private readonly stripe: Stripe;
-  constructor(secretKey: string) {
-    this.stripe = new Stripe(secretKey);
+  /** apiUrl points the official SDK at another host (tests use a local server that speaks Stripe's API). */
+  constructor(secretKey: string, apiUrl?: string) {
+    const u = apiUrl ? new URL(apiUrl) : undefined;
+    this.stripe = new Stripe(secretKey, u ? { host: u.hostname, port: u.port || (u.protocol === 'https:' ? 443 : 80), protocol: u.protocol === 'https:' ? 'https' : 'http', maxNetworkRetries: 2 } : { maxNetworkRetries: 2 });
   }
 
   async createPayment(input: { paymentId: string; orderId: string; amountCents: number; currency: string }): Promise<PaymentIntent> {
@@ -118,7 +120,7 @@ export class StripeProcessor implements PaymentProcessor {
 }
 
 export function createProcessor(config: Config, webhookUrl: () => string, now: () => Date): PaymentProcessor {
-  if (config.PAYMENT_PROCESSOR === 'stripe') return new StripeProcessor(config.STRIPE_SECRET_KEY!);
+  if (config.PAYMENT_PROCESSOR === 'stripe') return new StripeProcessor(config.STRIPE_SECRET_KEY!, config.STRIPE_API_URL);
   if (config.NODE_ENV === 'production') throw new Error('the local payment processor refuses to load in production');
   return new LocalProcessor(webhookUrl, config.PAYMENT_WEBHOOK_SECRET, now, config.LOCAL_PAYMENT_AUTO_CONFIRM);
 }
