@@ -43,6 +43,8 @@ export function readSingleImage(req: Request, opts: { field: string; maxBytes: n
       fields[name] = value;
     });
     bb.on('file', (name, stream) => {
+      // A body cut off mid-file errors the file stream too; unheard, that error would crash the process.
+      stream.on('error', () => fail(new HttpError(400, 'malformed_multipart', 'Malformed multipart body', 'The multipart body could not be parsed.')));
       if (name !== opts.field || file) {
         stream.resume();
         return;

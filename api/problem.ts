@@ -47,8 +47,38 @@ export function sendProblem(res: Response, err: HttpError): void {
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`, `No ${what.toLowerCase()} with that id belongs to you.`);
 
+const PG_DOWN = /^(57P0[1-3]|08\d\d\d)$/; // admin shutdown, crash shutdown, cannot connect now, connection exceptions
+const NET_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'ECONNABORTED']);
+
+/**
+ * A dependency that is down is the service's temporary state, not a bug: 503 with Retry-After and a
+ * code naming what is down, so clients retry instead of reporting a 500 (issue 5, faults).
+ */
+export function dependencyDown(err: unknown, s3Endpoint?: string): HttpError | undefined {
+  const e = err as { code?: string; port?: number; message?: string; cause?: unknown; errors?: unknown[] } | undefined;
+  if (!e || typeof e !== 'object') return undefined;
+  const db = () => new HttpError(503, 'database_unavailable', 'Database unavailable', 'The database is unreachable for a moment; retry shortly.');
+  const storage = () => new HttpError(503, 'storage_unavailable', 'Storage unavailable', 'The object store is unreachable for a moment; nothing was kept; retry shortly.');
+  if (typeof e.code === 'string' && PG_DOWN.test(e.code)) return db();
+  if (/Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|not currently accepting connections|the database system is (shutting down|starting up)/i.test(e.message ?? '')) return db();
+  const code = e.code ?? (e.errors?.[0] as { code?: string } | undefined)?.code;
+  if (code && NET_DOWN.has(code)) {
+    const port = e.port ?? (e.errors?.[0] as { port?: number } | undefined)?.port;
+    const s3Port = s3Endpoint ? Number(new URL(s3Endpoint).port || 80) : undefined;
+    // The object store's client (minio) surfaces raw socket errors; pg's carry the database port.
+    return port !== undefined && port === s3Port ? storage() : port === undefined ? storage() : db();
+  }
+  return e.cause ? dependencyDown(e.cause, s3Endpoint) : undefined;
+}
+
 export function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
   if (err instanceof HttpError) return sendProblem(res, err);
+  const down = dependencyDown(err, (req.app.locals.ctx as { config?: { S3_ENDPOINT?: string } } | undefined)?.config?.S3_ENDPOINT);
+  if (down) {
+    req.log?.warn({ err, code: down.code }, 'dependency unavailable');
+    if (!res.headersSent) res.setHeader('Retry-After', '5');
+    return sendProblem(res, new HttpError(down.status, down.code, down.title, down.detail));
+  }
   const e = err as { type?: string; status?: number; statusCode?: number };
   // body-parser's own errors: malformed JSON, body too large.
   if (e?.type === 'entity.parse.failed') return sendProblem(res, new HttpError(400, 'malformed_json', 'Malformed JSON', 'The request body is not valid JSON.'));

@@ -54,6 +54,8 @@ const schema = z.object({
   UPLOAD_MAX_BYTES: int(25 * 1024 * 1024),
   UPLOAD_MAX_PIXELS: int(50_000_000),
   UPLOAD_MAX_FILES_PER_USER: int(50),
+  /** Uploads read and decoded at once per API process; the rest wait unread (bounded memory). */
+  UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).default(4),
   /** Abuse limits (SC4): requests per window. */
   RATE_LIMIT_SIGN_IN: int(10),
   RATE_LIMIT_SIGN_IN_WINDOW_SECONDS: int(15 * 60),
@@ -173,6 +175,11 @@ const schema = z.object({
   METRICS_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/=-]{24,200}$/, 'expected 24 to 200 token characters').optional(),
   /** Worker and scheduler roles serve /metrics on this port (0: off); the API serves it on PORT. */
   METRICS_PORT: int(0),
+  /**
+   * Seconds a client gets to send a whole request (and its headers): a slow or stalled upload is cut
+   * off instead of holding a connection for Node's default 300 s.
+   */
+  HTTP_REQUEST_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(60),
   /** Origins allowed to call the API from a browser, comma-separated ("https://app.example.com"); empty: none. */
   CORS_ORIGINS: z
     .string()

@@ -63,6 +63,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const queues = new Queues(config);
   closers.push(() => queues.close());
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+  // A Redis restart is a logged blip, not an unhandled error event (issue 5, faults).
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   closers.push(() => void redis.disconnect());
 
   const ctx: AppContext = {

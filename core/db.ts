@@ -337,6 +337,9 @@ export function createDb(url: string, poolSize = 10): Db {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
   // A dropped connection must not crash the process; the next query gets a fresh one.
   pool.on('error', () => {});
+  // A checked-out client (in a transaction) that loses its connection emits 'error' on itself, not the
+  // pool: without a listener that crashes the process; the query in flight still fails (issue 5, faults).
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

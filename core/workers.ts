@@ -44,7 +44,7 @@ export async function startWorkers(ctx: AppContext, queues: readonly QueueName[]
         ctx.logger.debug({ queue, job: name, jobId: job.id, ms: Date.now() - started }, 'job done');
         observeJob(queue, name, 'completed', (Date.now() - started) / 1000);
       },
-      { connection, prefix: ctx.config.QUEUE_PREFIX, concurrency: concurrencyOf(ctx, queue) },
+      { connection, prefix: ctx.config.QUEUE_PREFIX, concurrency: concurrencyOf(ctx, queue), lockDuration: ctx.config.WORKER_LOCK_MS, stalledInterval: ctx.config.WORKER_STALLED_INTERVAL_MS },
     );
     w.on('failed', (job, err) => ctx.logger.warn({ queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
     w.on('error', (err) => ctx.logger.error({ queue, err: err.message }, 'worker error'));

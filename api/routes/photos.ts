@@ -5,6 +5,7 @@ import type { Photo } from '../../core/db';
 import { ImageRejected, MIME, normaliseUpload } from '../../core/images';
 import { ctxOf } from '../auth';
 import { readSingleImage } from '../multipart';
+import { UploadGate } from '../upload-gate';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
@@ -28,6 +29,13 @@ export async function ownedPhoto(ctx: AppContext, userId: string, id: string): P
   if (!photo) throw notFound('Photo');
   return photo;
 }
+
+const gates = new WeakMap<AppContext, UploadGate>();
+const gateOf = (ctx: AppContext) => {
+  let g = gates.get(ctx);
+  if (!g) gates.set(ctx, (g = new UploadGate(ctx.config.UPLOAD_CONCURRENCY)));
+  return g;
+};
 
 const REJECT_STATUS: Record<ImageRejected['code'], number> = { unsupported_type: 415, too_many_pixels: 413, corrupt_image: 422 };
 
@@ -65,20 +73,21 @@ export function photoRoutes(router: Router): void {
       if (Number(count.n) >= ctx.config.UPLOAD_MAX_FILES_PER_USER) {
         throw new HttpError(429, 'too_many_photos', 'Photo limit reached', `You can keep at most ${ctx.config.UPLOAD_MAX_FILES_PER_USER} photos; delete some first.`);
       }
-      const upload = await readSingleImage(req, { field: 'photo', maxBytes: ctx.config.UPLOAD_MAX_BYTES });
-      // PH4: a photo of a minor needs the uploader's attestation of parental authority.
-      const subject = upload.fields.subject ?? 'self';
-      if (subject !== 'self' && subject !== 'minor') throw new HttpError(400, 'validation_failed', 'The request is not valid', 'subject must be "self" or "minor".');
-      if (subject === 'minor' && upload.fields.parental_authority !== 'true') {
-        throw new HttpError(422, 'parental_attestation_required', 'Parental authority required', 'A photo of a minor can only be uploaded by someone with parental authority who attests to it (parental_authority=true).');
-      }
-      let image;
-      try {
-        image = await normaliseUpload(upload.data, upload.type, ctx.config.UPLOAD_MAX_PIXELS);
-      } catch (err) {
-        if (err instanceof ImageRejected) throw new HttpError(REJECT_STATUS[err.code], err.code, 'Photo refused', err.message);
-        throw err;
-      }
+      const { upload, subject, image } = await gateOf(ctx).run(async () => {
+        const upload = await readSingleImage(req, { field: 'photo', maxBytes: ctx.config.UPLOAD_MAX_BYTES });
+        // PH4: a photo of a minor needs the uploader's attestation of parental authority.
+        const subject = upload.fields.subject ?? 'self';
+        if (subject !== 'self' && subject !== 'minor') throw new HttpError(400, 'validation_failed', 'The request is not valid', 'subject must be "self" or "minor".');
+        if (subject === 'minor' && upload.fields.parental_authority !== 'true') {
+          throw new HttpError(422, 'parental_attestation_required', 'Parental authority required', 'A photo of a minor can only be uploaded by someone with parental authority who attests to it (parental_authority=true).');
+        }
+        try {
+          return { upload, subject: subject as 'self' | 'minor', image: await normaliseUpload(upload.data, upload.type, ctx.config.UPLOAD_MAX_PIXELS) };
+        } catch (err) {
+          if (err instanceof ImageRejected) throw new HttpError(REJECT_STATUS[err.code], err.code, 'Photo refused', err.message);
+          throw err;
+        }
+      });
       const now = ctx.clock.now();
       const blob = await ctx.storage.put(ctx.db, { userId: user.id, role: 'originals', contentType: MIME.jpeg, data: image.data, at: now });
       try {

@@ -1,0 +1,77 @@
+/**
+ * Fuzzes POST /v1/photos with generated hostile uploads against an in-process API-only stack.
+ *   npm run fuzz:upload -- [--cases 10000] [--seed 5] [--concurrency 8]
+ * Passes (exit 0) when every answer is a 201 or a 4xx problem+json with a code, nothing hangs past
+ * 10 s, and afterwards rows, blobs and objects match with no job enqueued. Prints the tally and RSS.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { benchStack } from '../bench/support';
+import { bump, hostileCase, makeBases, pool, sendCase, uploadInvariants, type Tally } from '../test/support/hostile-images';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const CASES = arg('cases', 10_000);
+const SEED = arg('seed', 5);
+const WIDTH = arg('concurrency', 8);
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+
+async function main(): Promise<number> {
+  // Uploads per person are capped at 50 by default; a fuzzer needs room for every accepted case.
+  const stack = await benchStack('api', { UPLOAD_MAX_FILES_PER_USER: '1000000' });
+  try {
+    const email = `fuzz+${Date.now()}@rasmi.local`;
+    await stack.api('POST', '/v1/accounts', { json: { email, name: 'Fuzz', confirms_adult: true, accepted_policy_version: '2026-01' } });
+    const files = await readdir(stack.config.MAIL_OUTBOX_DIR);
+    const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${files.sort().at(-1)}`, 'utf8')) as { text: string };
+    const code = /code is (\d{6})/.exec(mail.text)![1];
+    const { token, user } = await stack.api('POST', '/v1/auth/token', { json: { email, code } });
+
+    const bases = await makeBases(await readFile('test/fixtures/astronaut.png'));
+    global.gc?.();
+    const rssStart = process.memoryUsage().rss;
+    let rssPeak = rssStart;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 200);
+
+    const tally: Tally = new Map();
+    const kinds: Tally = new Map();
+    const created: string[] = [];
+    const failures: string[] = [];
+    const t0 = performance.now();
+    await pool(CASES, WIDTH, async (i) => {
+      const c = hostileCase(bases, SEED, i);
+      const out = await sendCase(stack.url!, token, c);
+      bump(tally, out.key);
+      bump(kinds, `${c.kind} → ${out.status}`);
+      if (out.photoId) created.push(out.photoId);
+      if (!out.ok) failures.push(`case ${i} (${c.kind}): ${out.key} ${out.why ?? ''}`);
+      if ((i + 1) % 1000 === 0) console.log(`  ${i + 1} cases, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    clearInterval(sampler);
+    global.gc?.();
+    const rssEnd = process.memoryUsage().rss;
+
+    const inv = await uploadInvariants(stack.ctx, [user.id], created);
+    console.log(`\nfuzz:upload seed=${SEED} cases=${CASES} concurrency=${WIDTH} in ${seconds.toFixed(1)} s (${(CASES / seconds).toFixed(0)} cases/s)`);
+    console.log('answers by status and code:');
+    for (const [k, n] of [...tally].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)}  ${k}`);
+    console.log('cases by kind → status:');
+    for (const [k, n] of [...kinds].sort()) console.log(`  ${String(n).padStart(6)}  ${k}`);
+    console.log(`store: photos=${inv.photos} (201 answers=${created.length}) blobs=${inv.blobs} objects=${inv.objects} jobs=${inv.jobs}`);
+    console.log(`RSS: start ${mb(rssStart)}, peak ${mb(rssPeak)}, end ${mb(rssEnd)} (API and client share this process)`);
+    const problems = [...failures, ...inv.problems];
+    if (problems.length) {
+      console.log(`FAIL: ${problems.length} problems`);
+      for (const p of problems.slice(0, 30)) console.log(`  ${p}`);
+      return 1;
+    }
+    console.log('PASS: every answer a 201 or a 4xx problem+json; rows, blobs and objects agree; no jobs');
+    return 0;
+  } finally {
+    await stack.stop();
+  }
+}
+
+process.exitCode = await main();
