@@ -1,5 +1,8 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 
+// Every image is seen once: libvips' operation cache would only hold memory (see README, load).
+sharp.cache(false);
+
 /** Types accepted for upload, told from the bytes, never from the name or Content-Type (PH1). */
 export type ImageType = 'jpeg' | 'png' | 'webp' | 'heic';
 
