@@ -11,7 +11,7 @@ import { idempotent } from '../idempotency';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { Cursor, HeadshotOut, IdParam, iso, OrderOut, page } from '../schemas';
+import { Cursor, HeadshotOut, IdParam, iso, OrderOut, page, pageOf } from '../schemas';
 import { photoOut, streamBlob } from './photos';
 import { requireAcceptedPolicy } from './policy';
 
@@ -94,9 +94,8 @@ export async function orderOut(ctx: AppContext, o: Order): Promise<z.infer<typeo
 export async function ordersPage(ctx: AppContext, userId: string, page: { cursor?: string; limit: number }) {
   let q = ctx.db.selectFrom('orders').selectAll().where('user_id', '=', userId).orderBy('id', 'desc').limit(page.limit + 1);
   if (page.cursor) q = q.where('id', '<', page.cursor);
-  const rows = await q.execute();
-  const items = rows.slice(0, page.limit);
-  return { items: await Promise.all(items.map((o) => orderOut(ctx, o))), next_cursor: rows.length > page.limit ? items[items.length - 1].id : null };
+  const { items, next_cursor } = pageOf(await q.execute(), page.limit);
+  return { items: await Promise.all(items.map((o) => orderOut(ctx, o))), next_cursor };
 }
 
 async function ownedOrder(ctx: AppContext, userId: string, id: string): Promise<Order> {

@@ -9,7 +9,7 @@ import { UploadGate } from '../upload-gate';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { Cursor, IdParam, iso, page, PhotoOut, type Verdict } from '../schemas';
+import { Cursor, IdParam, iso, page, pageOf, PhotoOut, type Verdict } from '../schemas';
 
 export function photoOut(p: Photo): z.infer<typeof PhotoOut> {
   return {
@@ -111,10 +111,8 @@ export function photoRoutes(router: Router): void {
       const ctx = ctxOf(req);
       let q = ctx.db.selectFrom('photos').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
       if (query.cursor) q = q.where('id', '<', query.cursor);
-      const rows = await q.execute();
-      const more = rows.length > query.limit;
-      const items = rows.slice(0, query.limit);
-      res.json({ items: items.map(photoOut), next_cursor: more ? items[items.length - 1].id : null });
+      const { items, next_cursor } = pageOf(await q.execute(), query.limit);
+      res.json({ items: items.map(photoOut), next_cursor });
     },
   );
 

@@ -11,7 +11,7 @@ import { idempotent } from '../idempotency';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { Cursor, IdParam, iso, page } from '../schemas';
+import { Cursor, IdParam, iso, page, pageOf } from '../schemas';
 import { streamBlob } from './photos';
 
 /**
@@ -297,9 +297,8 @@ export function rightsRoutes(router: Router): void {
       const ctx = ctxOf(req);
       let q = ctx.db.selectFrom('rights_requests').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
       if (query.cursor) q = q.where('id', '<', query.cursor);
-      const rows = await q.execute();
-      const items = rows.slice(0, query.limit);
-      res.json({ items: items.map((r) => requestOut(ctx, r)), next_cursor: rows.length > query.limit ? items[items.length - 1].id : null });
+      const { items, next_cursor } = pageOf(await q.execute(), query.limit);
+      res.json({ items: items.map((r) => requestOut(ctx, r)), next_cursor });
     },
   );
 

@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
+import { maxAbsDiff } from '../support/model-checks';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -93,15 +94,6 @@ async function runGraph(bytes: Uint8Array, img: Planar, skin: Float32Array, ligh
   return out.output.data as Float32Array;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = d; // NaN propagates as a failure
-  }
-  return m;
-}
 
 /** Variance of the 4-neighbour Laplacian of the luma, over pixels whose 3x3 neighbourhood is all skin = 1. */
 function laplacianVariance(img: Float32Array, skin: Float32Array, w: number, h: number): number {
