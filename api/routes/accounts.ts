@@ -25,7 +25,7 @@ const RequestCode = z.object({ email: z.string().trim().toLowerCase().pipe(z.ema
 const ExchangeCode = z.object({ email: z.string().trim().toLowerCase().pipe(z.email()), code: z.string().regex(/^\d{6}$/) }).openapi('SignInCode');
 
 const Accepted = z.object({ status: z.literal('code_sent'), detail: z.string() }).openapi('CodeSent');
-const Me = z
+export const Me = z
   .object({
     id: z.string(),
     email: z.string(),

@@ -7,7 +7,7 @@ import { z } from '../openapi';
 import { HttpError } from '../problem';
 import { route } from '../route';
 import { Cursor, IdParam, iso, OrderOut, page } from '../schemas';
-import { me } from './accounts';
+import { me, Me } from './accounts';
 import { ordersPage } from './orders';
 
 /**
@@ -15,21 +15,12 @@ import { ordersPage } from './orders';
  * returns a person's data first writes an append-only audit row with ids only.
  */
 
-const StaffUser = z
-  .object({
-    id: z.string(),
-    email: z.string(),
-    name: z.string(),
-    phone: z.string().nullable(),
-    role: z.string(),
-    status: z.string(),
-    policy_version: z.string(),
-    policy_accepted_at: z.string().datetime(),
-    created_at: z.string().datetime(),
-    last_used_at: z.string().datetime(),
-    counts: z.object({ photos: z.number().int(), orders: z.number().int() }),
-  })
-  .openapi('StaffUserView');
+/** What support sees: the person's own profile, plus status, last use and counts. */
+const StaffUser = Me.extend({
+  status: z.string(),
+  last_used_at: z.string().datetime(),
+  counts: z.object({ photos: z.number().int(), orders: z.number().int() }),
+}).openapi('StaffUserView');
 
 const AuditEntry = z
   .object({
