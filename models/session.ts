@@ -14,6 +14,12 @@ export interface CreateSessionOptions {
   logger?: ModelLogger;
   /** Names the model in logs and errors; defaults to the path (or 'model bytes'). */
   label?: string;
+  /**
+   * Whether createSession reports every run to the inference metric under the label's name
+   * (default true). A caller that names runs itself (the shared style graph names them per style)
+   * passes false and calls observeInference.
+   */
+  timed?: boolean;
   /** Further onnxruntime options, e.g. intraOpNumThreads, executionMode. */
   sessionOptions?: Omit<ort.InferenceSession.SessionOptions, 'executionProviders'>;
 }
@@ -48,7 +54,7 @@ export async function createSession(model: string | Uint8Array, opts: CreateSess
     try {
       const session =
         typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
-      timeRuns(session, basename(label).replace(/\.onnx$/, ''));
+      if (opts.timed !== false) timeRuns(session, basename(label).replace(/\.onnx$/, ''));
       opts.logger?.info({ model: label, provider }, 'model session ready');
       return { session, provider };
     } catch (err) {

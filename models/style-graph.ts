@@ -16,6 +16,10 @@
  *                                      (values below 1e-3 are raised to 1e-3);
  *                             aspect   vertical / horizontal extent of the light ellipse (a face is
  *                                      taller than wide, ~1.3); <= 0 means 1 (circular).
+ *   grade  float32 [3,4]      the look's colour grade, one row [w_R, w_G, w_B, bias] per output
+ *                             channel (gradeMatrix; monochrome is three identical luma rows).
+ *   params float32 [3]        [keyLight, skinSmoothing, vignette] (the look's strengths).
+ *   styleInputs(look) computes grade and params; one graph (and one session) serves every look.
  * Output:
  *   output float32 [1,3,H,W]  clamped to 0..1.
  *
@@ -28,7 +32,7 @@
  *           left out, so H and W must be at least 4)
  *      mP = box5(P), mPP = box5(P*P)            box5 = 5x5 mean, borders average what they cover
  *      r  = eps / (max(mPP - mP^2, 0) + eps)    1 - r is the guided filter's `a`, mP*r its `b`
- *      A  = resize(-s * box5(r)), B = resize(s * box5(mP * r))   bilinear, half-pixel, to H x W
+ *      A  = resize(-s * box5(r)), B = resize(s * box5(mP * r))   (s = skinSmoothing)   bilinear, half-pixel, to H x W
  *           (scale H / floor(H/4), coordinates clamped to the low-resolution grid)
  *      x1 = x + skin * (A * x + B)
  *    which is x1 = x + skin * s * (guided(x) - x). The window is 20x20 px at full resolution and
@@ -41,29 +45,31 @@
  *      d^2 = ((j + .5 - cx W) / S)^2 + ((i + .5 - cy H) / (S aspect))^2,  S = min(H, W);
  *    the Gaussian is separable, so it is an outer product of a row and a column vector built with
  *    Shape/Range, and H, W stay dynamic.
- * 3. Grade, one matrix product (Gemm): x3 = Sat (diag(m) x2 + o), with
+ * 3. Grade, one matrix product (Gemm) with the `grade` input: x3 = Sat (diag(m) x2 + o), with
  *      m = exposure * contrast * [1 + warmth, 1, 1 - warmth],
  *      o = 0.5 (1 - contrast)                   (linear contrast around mid-grey),
  *      Sat = s I + (1 - s) 1 luma^T             (saturation as a mix with Rec. 709 luma).
- *    Monochrome: one output channel luma^T (diag(m) x2 + o) instead, carried as one channel to the
- *    end and copied to R, G and B (so R = G = B exactly). Like the key light, the grade works on
+ *    Monochrome: every output channel is luma^T (diag(m) x2 + o): three identical rows, and the
+ *    Gemm computes identical rows identically, so R = G = B exactly. Like the key light, the grade works on
  *    the sRGB values directly; highlights pushed past 1 are clipped in step 5.
  * 4. Vignette: x4 = x3 * (1 - vignette * rho^4), rho^2 = 2 ((u - .5)^2 + (v - .5)^2), u = (j + .5)/W,
  *    v = (i + .5)/H: 0 in the centre, 1 in the corners, ~0.25 vignette at the middle of an edge.
  * 5. output = Clip(x4, 0, 1).
  *
- * A step whose parameter is neutral (skinSmoothing 0, keyLight 0, vignette 0) is left out of the
- * graph; its inputs stay declared so callers always feed all three.
+ * Every step is always in the graph. A neutral strength leaves the pixels exactly as they are:
+ * skinSmoothing 0 adds skin * 0, keyLight 0 multiplies by 1 + 0, vignette 0 by 1 - 0, and an
+ * identity grade (exposure, contrast, saturation 1, warmth 0) is an exact identity Gemm.
  *
- * Bytes are a pure function of the look (and STYLE_GRAPH_VERSION).
+ * The bytes do not depend on the look: one build per STYLE_GRAPH_VERSION.
  */
 import * as ort from 'onnxruntime-node';
 import type { Style } from '../core/catalog';
 import { attr, DT, floatValueInfo, GraphBuilder, type AttributeProto } from './onnx-builder';
+import { observeInference } from '../core/metrics';
 import { createSession, loadOnce, type LoadedSession, type ModelLogger } from './session';
 
 /** Bump when the graph changes for the same look. */
-export const STYLE_GRAPH_VERSION = '1';
+export const STYLE_GRAPH_VERSION = '2';
 
 export interface Look {
   /** Multiplier on every channel; 1 = none. */
@@ -155,18 +161,24 @@ export function gradeMatrix(look: Look): { weights: number[][]; bias: number[] }
   return { weights, bias };
 }
 
-/** The look as JSON with its fields in a fixed order (model metadata and session cache key). */
-function canonicalLook(look: Look): string {
-  return JSON.stringify({
-    exposure: look.exposure,
-    contrast: look.contrast,
-    saturation: look.saturation,
-    warmth: look.warmth,
-    keyLight: look.keyLight,
-    skinSmoothing: look.skinSmoothing,
-    vignette: look.vignette,
-    monochrome: look.monochrome,
-  });
+export interface StyleInputs {
+  /** [3,4] row-major: [w_R, w_G, w_B, bias] per output channel. */
+  grade: Float32Array;
+  /** [3]: keyLight, skinSmoothing, vignette. */
+  params: Float32Array;
+}
+
+/** The look as the graph's `grade` and `params` inputs (checks the look first). */
+export function styleInputs(look: Look): StyleInputs {
+  checkLook(look);
+  const { weights, bias } = gradeMatrix(look);
+  const grade = new Float32Array(12);
+  // Monochrome has one luma row: it is repeated for R, G and B (the same float32 values).
+  for (let r = 0; r < 3; r++) {
+    const k = weights.length === 1 ? 0 : r;
+    grade.set([...weights[k], bias[k]], 4 * r);
+  }
+  return { grade, params: Float32Array.from([look.keyLight, look.skinSmoothing, look.vignette]) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,20 +233,27 @@ function boxPool(g: Builder, x: string, label: string): string {
   );
 }
 
-/** Builds the style's ONNX model (opset 18, IR 8). Same look, same bytes. */
-export function buildStyleGraph(look: Look): Uint8Array {
-  checkLook(look);
+/**
+ * Builds the style graph (opset 18, IR 8): one model for every look, which comes in as the `grade`
+ * and `params` inputs (styleInputs). Same bytes on every build.
+ */
+export function buildStyleGraph(): Uint8Array {
   const g = new Builder();
   const IMAGE = 'image';
   const SKIN = 'skin';
   const LIGHT = 'light';
+  const GRADE = 'grade';
+  const PARAMS = 'params';
 
   let x = IMAGE;
   const shape = g.op('Shape', [IMAGE], [], 'shape');
+  const param = (i: number, label: string) => g.op('Gather', [PARAMS, g.ints([], [i])], [attr.int('axis', 0)], label);
+  const keyLight = param(0, 'key_light');
+  const skinSmoothing = param(1, 'skin_smoothing');
+  const vignette = param(2, 'vignette_strength');
 
   // --- 1. skin smoothing (fast self-guided filter) ---
-  if (look.skinSmoothing > 0) {
-    const s = look.skinSmoothing;
+  {
     const f = SMOOTHING.pool;
     const P = g.op(
       'AveragePool',
@@ -250,8 +269,8 @@ export function buildStyleGraph(look: Look): Uint8Array {
     const variance = g.op('Relu', [g.op('Sub', [mPP, g.op('Mul', [mP, mP], [], 'mean_p_sq')], [], 'var_raw')], [], 'var');
     const eps = g.f(SMOOTHING.eps);
     const r = g.op('Div', [eps, g.op('Add', [variance, eps], [], 'var_eps')], [], 'r');
-    const negA = g.op('Mul', [boxPool(g, r, 'mean_r'), g.f(-s)], [], 'coef_a');
-    const b = g.op('Mul', [boxPool(g, g.op('Mul', [mP, r], [], 'b'), 'mean_b'), g.f(s)], [], 'coef_b');
+    const negA = g.op('Mul', [boxPool(g, r, 'mean_r'), g.op('Neg', [skinSmoothing], [], 'neg_s')], [], 'coef_a');
+    const b = g.op('Mul', [boxPool(g, g.op('Mul', [mP, r], [], 'b'), 'mean_b'), skinSmoothing], [], 'coef_b');
     const resize = (t: string, label: string) =>
       g.op(
         'Resize',
@@ -261,29 +280,23 @@ export function buildStyleGraph(look: Look): Uint8Array {
       );
     const A = resize(negA, 'coef_a_up');
     const B = resize(b, 'coef_b_up');
+    // With s = 0, A and B are (+-)0, so delta is 0 and x + skin * 0 is x bit for bit.
     const delta = g.op('Add', [g.op('Mul', [A, x], [], 'ax'), B], [], 'delta');
     x = g.op('Add', [x, g.op('Mul', [SKIN, delta], [], 'skin_delta')], [], 'smoothed');
   }
 
   // Pixel-centre coordinates, shared by the key light and the vignette.
-  const needCoords = look.keyLight > 0 || look.vignette > 0;
-  let Hf = '';
-  let Wf = '';
-  let xs = '';
-  let ys = '';
-  if (needCoords) {
-    const dim = (i: number, label: string) =>
-      g.op('Cast', [g.op('Gather', [shape, g.ints([], [i])], [attr.int('axis', 0)], `${label}_i64`)], [attr.int('to', DT.FLOAT)], label);
-    Hf = dim(2, 'h');
-    Wf = dim(3, 'w');
-    xs = g.op('Add', [g.op('Range', [g.f(0), Wf, g.f(1)], [], 'col'), g.f(0.5)], [], 'xs');
-    ys = g.op('Add', [g.op('Range', [g.f(0), Hf, g.f(1)], [], 'row'), g.f(0.5)], [], 'ys');
-  }
+  const dim = (i: number, label: string) =>
+    g.op('Cast', [g.op('Gather', [shape, g.ints([], [i])], [attr.int('axis', 0)], `${label}_i64`)], [attr.int('to', DT.FLOAT)], label);
+  const Hf = dim(2, 'h');
+  const Wf = dim(3, 'w');
+  const xs = g.op('Add', [g.op('Range', [g.f(0), Wf, g.f(1)], [], 'col'), g.f(0.5)], [], 'xs');
+  const ys = g.op('Add', [g.op('Range', [g.f(0), Hf, g.f(1)], [], 'row'), g.f(0.5)], [], 'ys');
   const asRow = (v: string, label: string) => g.op('Unsqueeze', [v, g.ints([3], [0, 1, 2])], [], label); // [1,1,1,W]
   const asCol = (v: string, label: string) => g.op('Unsqueeze', [v, g.ints([3], [0, 1, 3])], [], label); // [1,1,H,1]
 
   // --- 2. key light ---
-  if (look.keyLight > 0) {
+  {
     const comp = (i: number, label: string) => g.op('Gather', [LIGHT, g.ints([], [i])], [attr.int('axis', 0)], label);
     const cx = comp(0, 'light_cx');
     const cy = comp(1, 'light_cy');
@@ -295,50 +308,59 @@ export function buildStyleGraph(look: Look): Uint8Array {
     const c = g.op('Div', [g.f(-0.5), g.op('Mul', [radius, radius], [], 'r2')], [], 'light_c');
     const u = g.op('Div', [g.op('Sub', [xs, g.op('Mul', [cx, Wf], [], 'cx_px')], [], 'dx_px'), S], [], 'u');
     const v = g.op('Div', [g.op('Sub', [ys, g.op('Mul', [cy, Hf], [], 'cy_px')], [], 'dy_px'), g.op('Mul', [S, aspect], [], 'sy')], [], 'v');
-    const gx = g.op('Mul', [g.op('Exp', [g.op('Mul', [g.op('Mul', [u, u], [], 'u2'), c], [], 'cu2')], [], 'ex'), g.f(look.keyLight)], [], 'gx');
+    const gx = g.op('Mul', [g.op('Exp', [g.op('Mul', [g.op('Mul', [u, u], [], 'u2'), c], [], 'cu2')], [], 'ex'), keyLight], [], 'gx');
     const gy = g.op('Exp', [g.op('Mul', [g.op('Mul', [v, v], [], 'v2'), c], [], 'cv2')], [], 'gy');
+    // keyLight 0: gx is 0, the gain exactly 1.
     const gain = g.op('Add', [g.op('Mul', [asCol(gy, 'gy_col'), asRow(gx, 'gx_row')], [], 'light'), g.f(1)], [], 'gain');
     x = g.op('Mul', [x, gain], [], 'lit');
   }
 
   // --- 3. grade ---
-  // A [cout,3] x [3,H*W] Gemm on the image viewed as a matrix (the NCHW reshape is free). A 1x1
+  // A [3,3] x [3,H*W] Gemm on the image viewed as a matrix (the NCHW reshape is free). A 1x1
   // Conv says the same, but onnxruntime's CPU provider runs that in its blocked NCHWc layout with
   // a reorder after it, which measured slower than this Gemm (~1.5-2x at 1024x1024).
-  const { weights, bias } = gradeMatrix(look);
-  const cout = weights.length;
-  const flat = g.op('Reshape', [x, g.ints([2], [3, -1])], [], 'pixels');
-  const graded = g.op('Gemm', [g.floats([cout, 3], weights.flat()), flat, g.floats([cout, 1], bias)], [], 'graded_pixels');
-  const gradedShape =
-    cout === 3 ? shape : g.op('Concat', [g.ints([2], [1, 1]), g.op('Slice', [shape, g.ints([1], [2]), g.ints([1], [4])], [], 'hw')], [attr.int('axis', 0)], 'mono_shape');
-  x = g.op('Reshape', [graded, gradedShape], [], 'graded');
+  {
+    const cols = (from: number, to: number, label: string) =>
+      g.op('Slice', [GRADE, g.ints([1], [from]), g.ints([1], [to]), g.ints([1], [1])], [], label);
+    const weights = cols(0, 3, 'grade_w'); // [3,3]
+    const bias = cols(3, 4, 'grade_b'); // [3,1]
+    const flat = g.op('Reshape', [x, g.ints([2], [3, -1])], [], 'pixels');
+    const graded = g.op('Gemm', [weights, flat, bias], [], 'graded_pixels');
+    x = g.op('Reshape', [graded, shape], [], 'graded');
+  }
 
   // --- 4. vignette ---
-  if (look.vignette > 0) {
+  {
     // q = sqrt(vignette) * rho^2 = sqrt(vignette) * 2 ((u - .5)^2 + (v - .5)^2); factor = 1 - q^2.
-    const k = Math.sqrt(look.vignette) * 2;
+    // vignette 0: q is 0, the factor exactly 1.
+    const k = g.op('Mul', [g.op('Sqrt', [vignette], [], 'vignette_sqrt'), g.f(2)], [], 'vignette_k');
     const half = (t: string, size: string, label: string) => {
       const d = g.op('Sub', [g.op('Div', [t, size], [], `${label}_n`), g.f(0.5)], [], `${label}_d`);
-      return g.op('Mul', [g.op('Mul', [d, d], [], `${label}_d2`), g.f(k)], [], `${label}_q`);
+      return g.op('Mul', [g.op('Mul', [d, d], [], `${label}_d2`), k], [], `${label}_q`);
     };
     const q = g.op('Add', [asCol(half(ys, Hf, 'vy'), 'vy_col'), asRow(half(xs, Wf, 'vx'), 'vx_row')], [], 'vq');
     const factor = g.op('Sub', [g.f(1), g.op('Mul', [q, q], [], 'vq2')], [], 'vignette');
     x = g.op('Mul', [x, factor], [], 'vignetted');
   }
 
-  // --- 5. clip (and monochrome to three channels) ---
-  x = g.op('Clip', [x, g.f(0), g.f(1)], [], 'clipped');
-  if (look.monochrome) g.op('Concat', [x, x, x], [attr.int('axis', 1)], 'rgb');
+  // --- 5. clip ---
+  g.op('Clip', [x, g.f(0), g.f(1)], [], 'clipped');
   g.renameLast('output');
 
   return g.encode({
     producerName: 'rasmi models/style-graph',
     producerVersion: STYLE_GRAPH_VERSION,
-    docString: 'Style look: skin smoothing, key light, grade, vignette, clip. See models/style-graph.ts.',
+    docString: 'Style look: skin smoothing, key light, grade, vignette, clip; the look is the grade and params inputs. See models/style-graph.ts.',
     graphName: 'style_look',
-    inputs: [floatValueInfo(IMAGE, [1, 3, 'H', 'W']), floatValueInfo(SKIN, [1, 1, 'H', 'W']), floatValueInfo(LIGHT, [4])],
+    inputs: [
+      floatValueInfo(IMAGE, [1, 3, 'H', 'W']),
+      floatValueInfo(SKIN, [1, 1, 'H', 'W']),
+      floatValueInfo(LIGHT, [4]),
+      floatValueInfo(GRADE, [3, 4]),
+      floatValueInfo(PARAMS, [3]),
+    ],
     outputs: [floatValueInfo('output', [1, 3, 'H', 'W'])],
-    metadata: { look: canonicalLook(look) },
+    metadata: { version: STYLE_GRAPH_VERSION },
   });
 }
 
@@ -358,7 +380,8 @@ export interface StyleRunner {
   /**
    * Applies the look to one image. `image` is NCHW float32 sRGB 0..1 (3 * width * height),
    * `skin` is width * height, `light` is [cx, cy, radius, aspect] as documented in this file.
-   * The first call for a style id builds its graph and session; later calls reuse them.
+   * Every look runs on one graph and one session, created by the first call; `styleId` only
+   * names the run in the inference metric (`style-graph:<styleId>`).
    */
   run(
     styleId: string,
@@ -369,7 +392,7 @@ export interface StyleRunner {
     height: number,
     light: readonly [number, number, number, number],
   ): Promise<Float32Array>;
-  /** Execution provider of the most recently used session; undefined before the first run. */
+  /** Execution provider of the session; undefined before the first run. */
   readonly provider: string | undefined;
 }
 
@@ -377,22 +400,19 @@ export function createStyleRunner(opts: StyleRunnerOptions): StyleRunner {
   const threads = opts.intraOpNumThreads ?? 2;
   let lastProvider: string | undefined;
 
-  const sessionFor = async (styleId: string, look: Look): Promise<LoadedSession> => {
-    checkLook(look);
-    const lookKey = canonicalLook(look);
-    // loadOnce memoises per thread (and never evicts): one session per style id, as long as the
-    // style keeps its look. The key carries everything the session depends on, so a changed look
-    // or provider list gets its own session instead of a stale one.
-    const key = `style-graph|v${STYLE_GRAPH_VERSION}|${styleId}|${lookKey}|${opts.providers.join(',')}|t${threads}`;
-    return loadOnce(key, () =>
-      createSession(buildStyleGraph(look), {
+  // loadOnce memoises per thread (and never evicts): one session per thread for every style and
+  // look. The key carries everything the session depends on (graph version, providers, threads).
+  const session = (): Promise<LoadedSession> =>
+    loadOnce(`style-graph|v${STYLE_GRAPH_VERSION}|${opts.providers.join(',')}|t${threads}`, () =>
+      createSession(buildStyleGraph(), {
         providers: opts.providers,
         logger: opts.logger,
-        label: `style-graph:${styleId}`,
+        label: 'style-graph',
+        // Runs are reported per style below.
+        timed: false,
         sessionOptions: { intraOpNumThreads: threads, executionMode: 'sequential' },
       }),
     );
-  };
 
   return {
     get provider() {
@@ -411,14 +431,22 @@ export function createStyleRunner(opts: StyleRunnerOptions): StyleRunner {
       if (light.length !== 4 || !light.every((v) => Number.isFinite(v))) {
         throw new Error('style-graph: light must be four finite numbers [cx, cy, radius, aspect]');
       }
-      const { session, provider } = await sessionFor(styleId, look);
-      lastProvider = provider;
-      const result = await session.run({
-        image: new ort.Tensor('float32', image, [1, 3, height, width]),
-        skin: new ort.Tensor('float32', skin, [1, 1, height, width]),
-        light: new ort.Tensor('float32', Float32Array.from(light), [4]),
-      });
-      return result.output.data as Float32Array;
+      const { grade, params } = styleInputs(look);
+      const loaded = await session();
+      lastProvider = loaded.provider;
+      const started = performance.now();
+      try {
+        const result = await loaded.session.run({
+          image: new ort.Tensor('float32', image, [1, 3, height, width]),
+          skin: new ort.Tensor('float32', skin, [1, 1, height, width]),
+          light: new ort.Tensor('float32', Float32Array.from(light), [4]),
+          grade: new ort.Tensor('float32', grade, [3, 4]),
+          params: new ort.Tensor('float32', params, [3]),
+        });
+        return result.output.data as Float32Array;
+      } finally {
+        observeInference(`style-graph:${styleId}`, (performance.now() - started) / 1000);
+      }
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   createStyleRunner,
   DEFAULT_SKIN_SMOOTHING,
   lookForStyle,
+  styleInputs,
   type Look,
 } from '../../models/style-graph';
 import { referenceStyle } from '../support/style-reference';
@@ -82,13 +83,20 @@ const FACE_CX = 225 / 512;
 const FACE_CY = 130 / 512;
 const FACE_LIGHT: Light = [FACE_CX, FACE_CY, 0.12, 1.3];
 
-async function runGraph(bytes: Uint8Array, img: Planar, skin: Float32Array, light: Light): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3, intraOpNumThreads: 2 });
+/** One session of the graph for every look (the look goes in as the grade and params inputs). */
+let shared: Promise<ort.InferenceSession> | undefined;
+
+async function runGraph(look: Look, img: Planar, skin: Float32Array, light: Light): Promise<Float32Array> {
+  shared ??= ort.InferenceSession.create(buildStyleGraph(), { logSeverityLevel: 3, intraOpNumThreads: 2 });
+  const session = await shared;
   const { width: w, height: h } = img;
+  const { grade, params } = styleInputs(look);
   const out = await session.run({
     image: new ort.Tensor('float32', img.data, [1, 3, h, w]),
     skin: new ort.Tensor('float32', skin, [1, 1, h, w]),
     light: new ort.Tensor('float32', Float32Array.from(light), [4]),
+    grade: new ort.Tensor('float32', grade, [3, 4]),
+    params: new ort.Tensor('float32', params, [3]),
   });
   expect(out.output.dims).toEqual([1, 3, h, w]);
   return out.output.data as Float32Array;
@@ -140,7 +148,7 @@ describe('style graph', () => {
     }
     const diffs: Record<string, number> = {};
     for (const c of cases) {
-      const got = await runGraph(buildStyleGraph(c.look), c.img, c.skin, c.light);
+      const got = await runGraph(c.look, c.img, c.skin, c.light);
       const want = referenceStyle(c.look, c.img.data, c.skin, c.img.width, c.img.height, c.light);
       diffs[c.name] = maxAbsDiff(got, want);
     }
@@ -154,7 +162,7 @@ describe('style graph', () => {
     const img = await astronaut(128, 128);
     const skin = ellipseMask(128, 128, FACE_CX, FACE_CY, 0.1, 0.13);
     for (const s of [DEFAULT_SKIN_SMOOTHING, 1]) {
-      const out = await runGraph(buildStyleGraph({ ...NEUTRAL, skinSmoothing: s }), img, skin, FACE_LIGHT);
+      const out = await runGraph({ ...NEUTRAL, skinSmoothing: s }, img, skin, FACE_LIGHT);
       const n = 128 * 128;
       let outside = 0;
       let maxOutside = 0;
@@ -195,7 +203,7 @@ describe('style graph', () => {
     for (const [name, skin] of Object.entries(masks)) {
       const before = laplacianVariance(img.data, skin, size, size);
       for (const s of [DEFAULT_SKIN_SMOOTHING, 1]) {
-        const out = await runGraph(buildStyleGraph({ ...NEUTRAL, skinSmoothing: s }), img, skin, FACE_LIGHT);
+        const out = await runGraph({ ...NEUTRAL, skinSmoothing: s }, img, skin, FACE_LIGHT);
         ratios[`${name} ${s}`] = laplacianVariance(out, skin, size, size) / before;
       }
     }
@@ -212,7 +220,7 @@ describe('style graph', () => {
     const h = 120;
     const grey: Planar = { data: new Float32Array(3 * w * h).fill(0.5), width: w, height: h };
     const light: Light = [0.5, 0.4, 0.2, 1.3];
-    const out = await runGraph(buildStyleGraph({ ...NEUTRAL, keyLight: 0.3 }), grey, new Float32Array(w * h), light);
+    const out = await runGraph({ ...NEUTRAL, keyLight: 0.3 }, grey, new Float32Array(w * h), light);
     const at = (x: number, y: number) => out[y * w + x]; // red channel
     const centre = at(Math.floor(0.5 * w), Math.floor(0.4 * h));
     const corners = [at(0, 0), at(w - 1, 0), at(0, h - 1), at(w - 1, h - 1)];
@@ -230,7 +238,7 @@ describe('style graph', () => {
 
   it('monochrome output has R = G = B exactly', async () => {
     for (const look of [lookForStyle(STYLES.find((s) => s.greyscale)!), { ...STRONG, monochrome: true }]) {
-      const out = await runGraph(buildStyleGraph(look), small, smallSkin, FACE_LIGHT);
+      const out = await runGraph(look, small, smallSkin, FACE_LIGHT);
       const n = 64 * 64;
       let spread = 0;
       for (let i = 0; i < n; i++) spread = Math.max(spread, Math.abs(out[i] - out[n + i]), Math.abs(out[i] - out[2 * n + i]));
@@ -239,30 +247,34 @@ describe('style graph', () => {
     }
   });
 
-  it('builds the same bytes for the same look, different bytes for a different look', () => {
+  it('builds the same bytes on every build, for every look; each look its own inputs', () => {
     const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-    for (const style of STYLES) {
-      const a = buildStyleGraph(lookForStyle(style));
-      const b = buildStyleGraph({ ...lookForStyle(style) });
-      expect(sha(a)).toBe(sha(b));
-    }
-    const hashes = new Set(STYLES.map((s) => sha(buildStyleGraph(lookForStyle(s)))));
-    expect(hashes.size).toBe(STYLES.length);
-    expect(sha(buildStyleGraph(STRONG))).not.toBe(sha(buildStyleGraph({ ...STRONG, warmth: 0.05 })));
+    const graph = sha(buildStyleGraph());
+    expect(sha(buildStyleGraph())).toBe(graph);
+    const inputs = (look: Look) => {
+      const { grade, params } = styleInputs(look);
+      return `${Array.from(grade).join(',')}|${Array.from(params).join(',')}`;
+    };
+    for (const style of STYLES) expect(inputs({ ...lookForStyle(style) })).toBe(inputs(lookForStyle(style)));
+    const looks = new Set(STYLES.map((s) => inputs(lookForStyle(s))));
+    expect(looks.size).toBe(STYLES.length);
+    expect(inputs(STRONG)).not.toBe(inputs({ ...STRONG, warmth: 0.05 }));
+    for (const key of ['keyLight', 'skinSmoothing', 'vignette'] as const) expect(inputs({ ...STRONG, [key]: 0 }), key).not.toBe(inputs(STRONG));
+    expect(inputs({ ...STRONG, monochrome: true })).not.toBe(inputs(STRONG));
 
-    const model = onnx.ModelProto.decode(buildStyleGraph(STRONG));
+    const model = onnx.ModelProto.decode(buildStyleGraph());
     expect(Number(model.irVersion)).toBe(8);
     expect(model.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 18]]);
-    expect(model.graph!.input!.map((i) => i.name)).toEqual(['image', 'skin', 'light']);
+    expect(model.graph!.input!.map((i) => i.name)).toEqual(['image', 'skin', 'light', 'grade', 'params']);
     expect(model.graph!.output!.map((o) => o.name)).toEqual(['output']);
   });
 
   it('rejects looks out of range', () => {
-    expect(() => buildStyleGraph({ ...NEUTRAL, warmth: 0.3 })).toThrow(/warmth/);
-    expect(() => buildStyleGraph({ ...NEUTRAL, skinSmoothing: Number.NaN })).toThrow(/skinSmoothing/);
+    expect(() => styleInputs({ ...NEUTRAL, warmth: 0.3 })).toThrow(/warmth/);
+    expect(() => styleInputs({ ...NEUTRAL, skinSmoothing: Number.NaN })).toThrow(/skinSmoothing/);
   });
 
-  it('runs all catalog styles on 1024x1024 through the runner, one cached session per style', async () => {
+  it('runs all catalog styles on 1024x1024 through the runner, one cached session for all of them', async () => {
     const size = 1024;
     const img = await astronaut(size, size);
     const skin = ellipseMask(size, size, FACE_CX, FACE_CY, 0.1, 0.13);
@@ -282,7 +294,7 @@ describe('style graph', () => {
       expect(hi - lo, style.id).toBeGreaterThan(0.5);
     }
     expect(runner.provider).toBe('cpu');
-    // The second run of a style reuses its session (no graph build) and gives the same pixels.
+    // Later runs reuse the one session (no graph build) and give the same pixels.
     const style = STYLES[0];
     const t0 = performance.now();
     const a = await runner.run(style.id, lookForStyle(style), img.data, skin, size, size, FACE_LIGHT);
