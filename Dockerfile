@@ -5,6 +5,10 @@
 # checked against the sha256 recorded in models/registry.ts, or the build fails.
 
 FROM node:20-bookworm-slim AS cpu
+# jemalloc hands libvips' image buffers back to the system after each photo (measured here: 4
+# concurrent 9-MP normalisations end at 256-294 MB RSS with it, 800+ MB with glibc's allocator).
+RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
+ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 WORKDIR /app
 COPY . .
 RUN npm ci --no-audit --no-fund && npm cache clean --force
@@ -21,6 +25,8 @@ CMD ["all"]
 # falling back" and then provider "cpu" when CUDA cannot load.
 FROM node:20-bookworm-slim AS node
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04 AS gpu
+RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
+ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
