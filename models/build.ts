@@ -12,8 +12,8 @@ import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CONVERTER_VERSION, convertTfjsGraph } from './convert-tfjs';
 import { LAYERS_CONVERTER_VERSION, convertTfjsLayers } from './convert-tfjs-layers';
-import { getModel, modelPath, models, projectRoot, type ModelEntry, type ModelId } from './registry';
-import type { ModelLogger } from './session';
+import { getModel, modelPath, models, projectRoot, verifyModel, type ModelEntry, type ModelId } from './registry';
+import { createSession, loadOnce, type LoadedSession, type ModelLogger } from './session';
 
 export interface BuildResult {
   id: string;
@@ -128,4 +128,16 @@ export async function ensureModels(opts: EnsureModelsOptions = {}): Promise<Buil
     results.push(await pending);
   }
   return results;
+}
+
+/**
+ * The session of a registered model, once per thread and provider list: a converted model is built
+ * first if it is missing, and every file is checked against its recorded sha256 before it loads.
+ */
+export function openModel(id: ModelId, opts: { providers: string[]; logger?: ModelLogger }): Promise<LoadedSession> {
+  return loadOnce(`${id}|${opts.providers.join(',')}`, async () => {
+    if (getModel(id).build) await ensureModels({ ids: [id], logger: opts.logger });
+    await verifyModel(id);
+    return createSession(modelPath(id), { providers: opts.providers, logger: opts.logger });
+  });
 }

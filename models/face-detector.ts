@@ -1,7 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { getModel, modelPath, verifyModel } from './registry';
-import { createSession, loadOnce, type ModelLogger } from './session';
+import { openModel } from './build';
+import { getModel } from './registry';
+import type { ModelLogger } from './session';
 
 export interface Point {
   x: number;
@@ -228,10 +229,7 @@ export async function createFaceDetector(opts: FaceDetectorOptions): Promise<Fac
   const minLogit = Math.log(threshold / (1 - threshold));
 
   const entry = getModel(MODEL_ID);
-  const { session, provider } = await loadOnce(`${MODEL_ID}|${opts.providers.join(',')}`, async () => {
-    await verifyModel(MODEL_ID);
-    return createSession(modelPath(MODEL_ID), { providers: opts.providers, logger: opts.logger });
-  });
+  const { session, provider } = await openModel(MODEL_ID, opts);
   const inputName = entry.input.name;
   const [scores16, scores8, boxes16, boxes8] = entry.outputs;
 

@@ -4,10 +4,10 @@
  * openness, for one face found by the BlazeFace detector (models/face-detector.ts).
  */
 import * as ort from 'onnxruntime-node';
-import { ensureModels } from './build';
+import { openModel } from './build';
 import type { Face, Point, RgbImage } from './face-detector';
-import { getModel, modelPath, verifyModel } from './registry';
-import { createSession, loadOnce, type ModelLogger } from './session';
+import { getModel } from './registry';
+import type { ModelLogger } from './session';
 
 export interface Point3 {
   x: number;
@@ -335,11 +335,7 @@ export async function createLandmarker(opts: LandmarkerOptions): Promise<Landmar
   const scale = opts.cropScale ?? DEFAULT_CROP_SCALE;
   if (!(scale > 0 && Number.isFinite(scale))) throw new Error(`landmarks: cropScale must be a positive number, got ${scale}`);
   const entry = getModel(MODEL_ID);
-  const { session, provider } = await loadOnce(`${MODEL_ID}|${opts.providers.join(',')}`, async () => {
-    await ensureModels({ ids: [MODEL_ID], logger: opts.logger });
-    await verifyModel(MODEL_ID);
-    return createSession(modelPath(MODEL_ID), { providers: opts.providers, logger: opts.logger });
-  });
+  const { session, provider } = await openModel(MODEL_ID, opts);
   const inputName = entry.input.name;
   const [meshName, presenceName] = entry.outputs;
 

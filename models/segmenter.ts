@@ -4,10 +4,10 @@
  * The mask is refined to a full-resolution alpha matte by `refineMask` in models/matte.ts.
  */
 import * as ort from 'onnxruntime-node';
-import { ensureModels } from './build';
+import { openModel } from './build';
 import { checkRgbImage, letterboxRect, resizeRgb, type RgbImage } from './face-detector';
-import { getModel, modelPath, verifyModel } from './registry';
-import { createSession, loadOnce, type ModelLogger } from './session';
+import { getModel } from './registry';
+import type { ModelLogger } from './session';
 
 export const SEGMENTATION_SIZE = 256;
 
@@ -125,11 +125,7 @@ export async function createSegmenter(opts: SegmenterOptions): Promise<Segmenter
     throw new Error(`segmenter: padding must be 'edge' or a grey level 0..1, got ${String(padding)}`);
   }
   const entry = getModel(MODEL_ID);
-  const { session, provider } = await loadOnce(`${MODEL_ID}|${opts.providers.join(',')}`, async () => {
-    await ensureModels({ ids: [MODEL_ID], logger: opts.logger });
-    await verifyModel(MODEL_ID);
-    return createSession(modelPath(MODEL_ID), { providers: opts.providers, logger: opts.logger });
-  });
+  const { session, provider } = await openModel(MODEL_ID, opts);
   const inputName = entry.input.name;
   const [outputName] = entry.outputs;
 

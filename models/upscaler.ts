@@ -10,10 +10,10 @@
  * window of an image has the same size, which lets onnxruntime reuse its plan between tiles.
  */
 import * as ort from 'onnxruntime-node';
-import { ensureModels } from './build';
+import { openModel } from './build';
 import type { RgbImage } from './face-detector';
-import { getModel, modelPath, verifyModel } from './registry';
-import { createSession, loadOnce, type ModelLogger } from './session';
+import { getModel } from './registry';
+import type { ModelLogger } from './session';
 
 export type UpscaleFactor = 2 | 4;
 
@@ -99,11 +99,7 @@ export async function createUpscaler(opts: UpscalerOptions): Promise<Upscaler> {
 
   const id = MODEL_IDS[scale];
   const entry = getModel(id);
-  const { session, provider } = await loadOnce(`${id}|${opts.providers.join(',')}`, async () => {
-    await ensureModels({ ids: [id], logger: opts.logger });
-    await verifyModel(id);
-    return createSession(modelPath(id), { providers: opts.providers, logger: opts.logger });
-  });
+  const { session, provider } = await openModel(id, opts);
   const inputName = entry.input.name;
   const [outputName] = entry.outputs;
 
