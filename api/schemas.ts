@@ -27,7 +27,9 @@ export const PhotoOut = z
     width: z.number().int(),
     height: z.number().int(),
     uploaded_at: z.string().datetime(),
-    status: z.enum(['uploaded', 'analysing', 'usable', 'rejected']),
+    status: z.enum(['preparing', 'uploaded', 'analysing', 'usable', 'rejected']).openapi({
+      description: 'preparing: accepted, being oriented and stripped of metadata (seconds; the content is not served yet); uploaded: ready to order; analysing, usable, rejected: the quality verdict',
+    }),
     verdict: Verdict.nullable(),
   })
   .openapi('Photo');

@@ -50,7 +50,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs main.ts as its own node process (tsx as a loader, not the tsx CLI) so its pid is the service's. */
 function startChild(role: 'api' | 'worker', env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts', role], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  // LOAD_API_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the API child.
+  const extra = role === 'api' ? (process.env.LOAD_API_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', 'main.ts', role], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`${role} child ${child.pid} exited with ${code ?? signal}`);
   });
@@ -62,6 +64,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux; 100 clock ticks a second). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** VmRSS of a process in MB, from /proc (Linux). */
@@ -142,6 +150,8 @@ async function main() {
 
     // RSS of the API process, every 250 ms, from before the load until after it.
     const idleRss = await rssMb(api.pid!);
+    const apiCpu0 = await cpuSeconds(api.pid!);
+    const benchCpu0 = process.cpuUsage();
     let peakRss = idleRss;
     const sampler = setInterval(() => {
       rssMb(api.pid!).then((mb) => (peakRss = Math.max(peakRss, mb)), () => {});
@@ -172,6 +182,9 @@ async function main() {
     for (let prev = -1, n = await countPhotos(); n !== prev; await sleep(2000), prev = n, n = await countPhotos());
     clearInterval(sampler);
     peakRss = Math.max(peakRss, await rssMb(api.pid!));
+    const apiCpu = (await cpuSeconds(api.pid!)) - apiCpu0;
+    const benchUse = process.cpuUsage(benchCpu0);
+    const benchCpu = (benchUse.user + benchUse.system) / 1e6;
 
     const codes = Object.entries(result.statusCodeStats ?? {}).map(([s, v]) => `${s}: ${v.count}`).join(', ');
     const uploaded = await countPhotos();
@@ -183,6 +196,7 @@ async function main() {
     console.log(`latency (${latencies.length} responses): p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms (autocannon: p50 ${result.latency.p50}, p99 ${result.latency.p99}, mean ${result.latency.average} ms)`);
     console.log(`errors: ${result.errors} (timeouts ${result.timeouts}); non-2xx: ${result.non2xx}; by status: ${codes}`);
     console.log(`API RSS: idle ${idleRss.toFixed(0)} MB, peak ${peakRss.toFixed(0)} MB (sampled every 250 ms)`);
+    console.log(`CPU: API ${apiCpu.toFixed(1)} s (${((apiCpu * 1000) / Math.max(1, result.requests.total)).toFixed(0)} ms an upload); load generator + local S3 server ${benchCpu.toFixed(1)} s (${((benchCpu * 1000) / Math.max(1, result.requests.total)).toFixed(0)} ms an upload)`);
 
     // Drain: each person orders their photos (20 a order, the API's cap), two workers process them.
     const t0 = performance.now();

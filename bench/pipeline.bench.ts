@@ -78,7 +78,7 @@ async function photos(): Promise<Photo[]> {
     ['astronaut.png (512x512)', await readFile('test/fixtures/astronaut.png'), 'png'],
     ['12 MP selfie (4000x3000)', await twelveMegapixelSelfie(), 'jpeg'],
   ] as const) {
-    const n = await normaliseUpload(input, type, config.UPLOAD_MAX_PIXELS);
+    const n = await normaliseUpload(input, config.UPLOAD_MAX_PIXELS);
     out.push({ name, original: n.data, width: n.width, height: n.height });
   }
   return out;

@@ -71,7 +71,8 @@ export interface BlobsTable {
   created_at: Timestamp;
 }
 
-export type PhotoStatus = 'uploaded' | 'analysing' | 'usable' | 'rejected';
+/** preparing: checked and stored, not yet oriented and stripped (worker/prepare.ts); never served. */
+export type PhotoStatus = 'preparing' | 'uploaded' | 'analysing' | 'usable' | 'rejected';
 
 export interface PhotosTable {
   id: string;

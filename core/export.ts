@@ -3,6 +3,7 @@ import type { Archiver, ArchiverOptions } from 'archiver';
 import { consentsOf } from './consent';
 import type { AppContext } from './context';
 import { decryptField } from './crypto';
+import { isPrepared } from './images';
 
 /**
  * The data export of access and portability (RG1): one ZIP holding data.json, a structured copy of
@@ -50,7 +51,8 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
   const files: ExportFile[] = [];
   const photoFile = (id: string) => `photos/${id}.jpg`;
   const headshotFile = (id: string) => `headshots/${id}.jpg`;
-  for (const p of photos) files.push({ name: photoFile(p.id), blobId: p.blob_id });
+  // A photo still being prepared has no stored JPEG yet; its row is listed, its file follows once prepared.
+  for (const p of photos) if (isPrepared(p)) files.push({ name: photoFile(p.id), blobId: p.blob_id });
   for (const h of headshots) if (h.blob_id) files.push({ name: headshotFile(h.id), blobId: h.blob_id });
 
   const data = {

@@ -39,7 +39,20 @@ export function openImage(input: Buffer, maxPixels: number): Sharp {
   return sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true }).rotate().toColourspace('srgb');
 }
 
-export async function normaliseUpload(input: Buffer, type: ImageType, maxPixels: number): Promise<NormalisedImage> {
+export interface CheckedUpload {
+  /** Dimensions as shown, EXIF orientation applied. */
+  width: number;
+  height: number;
+}
+
+/**
+ * Checks an upload at the door without the cost of a full-size decode (PH2): the header must match
+ * the type told from the bytes and stay under the pixel cap, and the whole image must decode at the
+ * smallest scale the codec offers (a JPEG's every entropy-coded block is read at 1/8 scale, so
+ * truncated or mangled data is refused here). Orienting, stripping and re-encoding at full size is
+ * the worker's job (normaliseUpload), so the API answers a 5 MB photo in tens of milliseconds.
+ */
+export async function checkUpload(input: Buffer, type: ImageType, maxPixels: number): Promise<CheckedUpload> {
   let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
@@ -55,14 +68,30 @@ export async function normaliseUpload(input: Buffer, type: ImageType, maxPixels:
     throw new ImageRejected('unsupported_type', 'The file content does not match an allowed image type.');
   }
   try {
-    const { data, info } = await openImage(input, maxPixels)
-      .flatten({ background: '#ffffff' })
-      .jpeg({ quality: 95, chromaSubsampling: '4:4:4', mozjpeg: false })
-      .toBuffer({ resolveWithObject: true });
-    return { data, width: info.width, height: info.height };
+    await sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true }).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
   } catch {
     throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
   }
+  return { width: meta.autoOrient.width, height: meta.autoOrient.height };
+}
+
+/** The verdict of an upload that passed the check at the door but fails to decode at full size. */
+export const UNDECODABLE_VERDICT = { usable: false, faces: 0, reasons: [{ code: 'corrupt_image', message: 'The image is damaged and could not be decoded at full size.' }] };
+
+/** Is the stored object a prepared image (oriented, stripped)? Nothing else is served or read. */
+export function isPrepared(photo: { status: string; verdict: unknown }): boolean {
+  if (photo.status === 'preparing') return false;
+  const reasons = (photo.verdict as { reasons?: { code: string }[] } | null)?.reasons ?? [];
+  return !(photo.status === 'rejected' && reasons.some((r) => r.code === 'corrupt_image'));
+}
+
+/** The stored form of every upload: decoded once, oriented, sRGB, every metadata block stripped (PH3). */
+export async function normaliseUpload(input: Buffer, maxPixels: number): Promise<NormalisedImage> {
+  const { data, info } = await openImage(input, maxPixels)
+    .flatten({ background: '#ffffff' })
+    .jpeg({ quality: 95, chromaSubsampling: '4:4:4', mozjpeg: false })
+    .toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height };
 }
 
 export interface RgbImage {

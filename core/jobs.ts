@@ -17,6 +17,7 @@ export type QueueName = (typeof QUEUE_NAMES)[number];
 const id = z.string().min(1).max(64).regex(/^[a-z]+_[0-9a-z]+$/);
 
 export const JOBS = {
+  'photo.prepare': { queue: 'analysis', payload: z.object({ photoId: id }) },
   'photo.analyse': { queue: 'analysis', payload: z.object({ orderId: id, photoId: id }) },
   'headshot.render': { queue: 'rendering', payload: z.object({ headshotId: id }) },
   'order.deliver': { queue: 'delivery', payload: z.object({ orderId: id }) },

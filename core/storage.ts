@@ -88,6 +88,17 @@ export class Storage {
     }
   }
 
+  /**
+   * Overwrites a blob's object in place with new content under the blob's own data key (fresh IV),
+   * so the wrapped key in the row stays valid for the old and the new object alike: a crash between
+   * this PUT and the caller's row update leaves a readable object, never an orphan or a lost one.
+   * The caller records the new size and type.
+   */
+  async replace(blob: Blob, data: Buffer): Promise<void> {
+    const body = encryptObject(unwrapDataKey(this.ring, blob.kid, blob.dek), data);
+    await this.client.putObject(blob.bucket, blob.object_key, body, body.length, { 'Content-Type': 'application/octet-stream' });
+  }
+
   async read(blob: Blob): Promise<Buffer> {
     const stream = await this.client.getObject(blob.bucket, blob.object_key);
     const chunks: Buffer[] = [];

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { HandlersFor } from '../core/jobs';
+import { jobId, type HandlersFor } from '../core/jobs';
 import { resumeOrder } from '../core/orders';
 import { sweepRetention } from './retention';
 import { sweepConsentWithdrawals, sweepUsageData } from './consent';
@@ -26,8 +26,11 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
       .limit(BATCH)
       .execute();
     for (const o of stalled) await resumeOrder(ctx, o.id);
-    recordSweep('stalled-orders', { redriven: stalled.length });
-    if (stalled.length) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length }, 'sweep re-drove orders');
+    // Uploads whose preparation job was lost (Redis flushed): the raw upload must not linger.
+    const unprepared = await ctx.db.selectFrom('photos').select('id').where('status', '=', 'preparing').where('uploaded_at', '<', cutoff).orderBy('uploaded_at').limit(BATCH).execute();
+    for (const p of unprepared) await ctx.queues.enqueue('photo.prepare', { photoId: p.id }, { jobId: jobId('prepare', p.id) });
+    recordSweep('stalled-orders', { redriven: stalled.length, photos_redriven: unprepared.length });
+    if (stalled.length || unprepared.length) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length, photos: unprepared.length }, 'sweep re-drove stalled work');
   },
   'sweep.retention': async (ctx) => {
     const found = await sweepRetention(ctx);

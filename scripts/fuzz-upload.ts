@@ -67,7 +67,7 @@ async function main(): Promise<number> {
       for (const p of problems.slice(0, 30)) console.log(`  ${p}`);
       return 1;
     }
-    console.log('PASS: every answer a 201 or a 4xx problem+json; rows, blobs and objects agree; no jobs');
+    console.log('PASS: every answer a 201 or a 4xx problem+json; rows, blobs and objects agree; one photo.prepare job per accepted upload, no other job');
     return 0;
   } finally {
     await stack.stop();

@@ -10,6 +10,7 @@ import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core
 import { privacyHandlers } from './privacy';
 import { thresholdsFrom } from './analysis';
 import { PixelPool } from './pixel-pool';
+import { prepare, preparePhoto } from './prepare';
 import type { FaceGeometry } from './render';
 
 let pool: PixelPool | undefined;
@@ -41,6 +42,8 @@ export async function closePixels(): Promise<void> {
 const lastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
 const analyse: Handler<'photo.analyse'> = async (ctx, { orderId, photoId }) => {
+  // Ordered before its preparation job ran (or that job was lost): prepare it here first.
+  await preparePhoto(ctx, photoId);
   const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', photoId).executeTakeFirst();
   if (!photo) return; // deleted meanwhile: nothing to do, the order advances without it
   if (photo.processed_at === null) {
@@ -133,6 +136,7 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
 export const PIPELINE_QUEUES = ['analysis', 'rendering', 'delivery', 'privacy'] as const;
 
 export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
+  'photo.prepare': prepare,
   'photo.analyse': analyse,
   'headshot.render': render,
   'order.deliver': deliver,

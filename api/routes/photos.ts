@@ -2,7 +2,8 @@ import type { Router } from 'express';
 import type { AppContext } from '../../core/context';
 import { newId } from '../../core/crypto';
 import type { Photo } from '../../core/db';
-import { ImageRejected, MIME, normaliseUpload } from '../../core/images';
+import { checkUpload, ImageRejected, isPrepared, MIME } from '../../core/images';
+import { jobId } from '../../core/jobs';
 import { ctxOf } from '../auth';
 import { readSingleImage } from '../multipart';
 import { UploadGate } from '../upload-gate';
@@ -64,7 +65,7 @@ export function photoRoutes(router: Router): void {
           },
         },
       },
-      responses: { 201: { description: 'Stored, oriented and stripped of metadata', schema: PhotoOut } },
+      responses: { 201: { description: 'Accepted and stored encrypted, status preparing: the worker applies the orientation and strips every metadata block within seconds (poll the photo until uploaded)', schema: PhotoOut } },
       errors: { 400: 'missing_file, malformed_multipart', 413: 'upload_too_large, too_many_pixels', 415: 'unsupported_type, multipart_required', 422: 'corrupt_image, parental_attestation_required', 429: 'too_many_photos' },
     },
     async (req, res, { user }) => {
@@ -82,25 +83,30 @@ export function photoRoutes(router: Router): void {
           throw new HttpError(422, 'parental_attestation_required', 'Parental authority required', 'A photo of a minor can only be uploaded by someone with parental authority who attests to it (parental_authority=true).');
         }
         try {
-          return { upload, subject: subject as 'self' | 'minor', image: await normaliseUpload(upload.data, upload.type, ctx.config.UPLOAD_MAX_PIXELS) };
+          return { upload, subject: subject as 'self' | 'minor', image: await checkUpload(upload.data, upload.type, ctx.config.UPLOAD_MAX_PIXELS) };
         } catch (err) {
           if (err instanceof ImageRejected) throw new HttpError(REJECT_STATUS[err.code], err.code, 'Photo refused', err.message);
           throw err;
         }
       });
+      // Stored encrypted as uploaded; the worker orients and strips it in place (worker/prepare.ts).
       const now = ctx.clock.now();
-      const blob = await ctx.storage.put(ctx.db, { userId: user.id, role: 'originals', contentType: MIME.jpeg, data: image.data, at: now });
+      const blob = await ctx.storage.put(ctx.db, { userId: user.id, role: 'originals', contentType: MIME[upload.type], data: upload.data, at: now });
+      let photo: Photo | undefined;
       try {
-        const photo = await ctx.db
+        photo = await ctx.db
           .insertInto('photos')
-          .values({ id: newId('pho'), user_id: user.id, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: image.width, height: image.height, uploaded_at: now, verdict: null, processed_at: null, subject, parental_attestation_at: subject === 'minor' ? now : null })
+          .values({ id: newId('pho'), user_id: user.id, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: image.width, height: image.height, uploaded_at: now, status: 'preparing', verdict: null, processed_at: null, subject, parental_attestation_at: subject === 'minor' ? now : null })
           .returningAll()
           .executeTakeFirstOrThrow();
-        res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(photo));
+        await ctx.queues.enqueue('photo.prepare', { photoId: photo.id }, { jobId: jobId('prepare', photo.id) });
       } catch (err) {
+        // Nothing half-written: no row, object or job without the others.
+        if (photo) await ctx.db.deleteFrom('photos').where('id', '=', photo.id).execute();
         await ctx.storage.remove(ctx.db, blob);
         throw err;
       }
+      res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(photo));
     },
   );
 
@@ -126,10 +132,15 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/photos/:id/content', summary: 'Download your photo (as stored: oriented, no metadata)', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/photos/:id/content', summary: 'Download your photo (as stored: oriented, no metadata)', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 409: 'photo_not_ready' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       const photo = await ownedPhoto(ctx, user.id, params.id);
+      // Only prepared photos are served: before that the object still holds the upload's metadata.
+      if (!isPrepared(photo)) {
+        res.setHeader('Retry-After', '2');
+        throw new HttpError(409, 'photo_not_ready', 'Photo not ready', photo.status === 'preparing' ? 'The photo is still being prepared; try again in a few seconds.' : 'The photo could not be decoded and is not served.');
+      }
       const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
       await streamBlob(ctx, blob, res);
     },

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, signUp, startStack, type Stack } from '../support/stack';
 import { bump, hostileCase, makeBases, multipartBody, pool, sendCase, uploadInvariants, type Bases, type Tally } from '../support/hostile-images';
 
-// API only: uploads enqueue nothing, so any job found afterwards is a leak.
+// API only: no worker runs, so every job an upload enqueued is still there to count: one
+// photo.prepare per accepted upload, and nothing for a refused one.
 let stack: Stack;
 let token: string;
 let userId: string;

@@ -31,7 +31,7 @@ let delivered: { email: string; orderId: string };
     const me = await signUp(stack);
     const up = await upload(me.token, 'astronaut.png');
     expect(up.status).toBe(201);
-    expect(up.body).toMatchObject({ detected_type: 'png', width: 512, height: 512, status: 'uploaded' });
+    expect(up.body).toMatchObject({ detected_type: 'png', width: 512, height: 512, status: 'preparing' });
 
     const order = await orderAndWait(me.token, [up.body.id], ['studio-grey', 'navy-gradient']);
     expect(order.status).toBe('ready');

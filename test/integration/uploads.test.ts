@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Job } from 'bullmq';
+import { jobId } from '../../core/jobs';
+import { sweepHandlers } from '../../scheduler/sweeps';
+import { preparePhoto } from '../../worker/prepare';
 import { fixture, footprint, multipart, signUp, startStack, type Stack } from '../support/stack';
 
 let stack: Stack;
@@ -29,7 +33,7 @@ describe('uploads', () => {
     expect(row).toMatchObject({ detected_type: 'png', size_bytes: png.length, width: 512, height: 512 });
   });
 
-  it('PH3 applies EXIF orientation, then strips EXIF, GPS and XMP from what it stores', async () => {
+  it('PH3 applies EXIF orientation, then strips EXIF, GPS and XMP from what it stores, before anything reads it', async () => {
     // 512x256 pixels tagged "rotate 90° clockwise" (orientation 6) with a GPS position.
     const tagged = await sharp(await fixture('astronaut.png'))
       .resize(512, 256, { fit: 'fill' })
@@ -41,14 +45,44 @@ describe('uploads', () => {
     expect(tagged.includes(Buffer.from('TestCam'))).toBe(true);
     const res = await post(tagged);
     expect(res.status).toBe(201);
-    expect([res.body.width, res.body.height]).toEqual([256, 512]);
+    // Dimensions as shown (orientation applied) from the start; the pixels follow in the worker.
+    expect(res.body).toMatchObject({ status: 'preparing', width: 256, height: 512 });
+    const early = await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token });
+    expect(early.status).toBe(409);
+    expect(early.body.code).toBe('photo_not_ready');
+    expect(early.headers.get('retry-after')).toBe('2');
+    // Its job is queued under a fixed id; run what the worker runs for it.
+    expect((await stack.ctx.queues.byName.analysis.getJob(jobId('prepare', res.body.id)))?.name).toBe('photo.prepare');
+    await preparePhoto(stack.ctx, res.body.id);
+
+    expect((await stack.api('GET', `/v1/photos/${res.body.id}`, { token })).body).toMatchObject({ status: 'uploaded', width: 256, height: 512 });
     const stored = await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token });
+    expect(stored.status).toBe(200);
     const meta = await sharp(stored.body).metadata();
     expect([meta.width, meta.height]).toEqual([256, 512]);
     expect(meta.exif).toBeUndefined();
     expect(meta.xmp).toBeUndefined();
     expect(meta.orientation).toBeUndefined();
     expect(stored.body.includes(Buffer.from('TestCam'))).toBe(false);
+    // Written over the upload's own object: one object for the photo, the raw upload is gone.
+    const row = await stack.ctx.db.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select(['blobs.object_key', 'blobs.size_bytes', 'blobs.content_type']).where('photos.id', '=', res.body.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ size_bytes: stored.body.length, content_type: 'image/jpeg' });
+    expect((await stack.ctx.storage.listKeys('originals')).filter((k) => k === row.object_key)).toHaveLength(1);
+    // A second run (a retried job) changes nothing.
+    await preparePhoto(stack.ctx, res.body.id);
+    expect((await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token })).body.equals(stored.body)).toBe(true);
+  });
+
+  it('PH3 an upload whose preparation job was lost is prepared after the stalled-work sweep re-drives it', async () => {
+    const res = await post(await fixture('astronaut.png'));
+    expect(res.status).toBe(201);
+    const job = () => stack.ctx.queues.byName.analysis.getJob(jobId('prepare', res.body.id));
+    await (await job())!.remove(); // as if Redis had lost it
+    await sweepHandlers['sweep.stalled-orders'](stack.ctx, {}, {} as Job);
+    expect(await job()).toBeUndefined(); // not yet stalled
+    stack.clock.advance(11 * 60_000);
+    await sweepHandlers['sweep.stalled-orders'](stack.ctx, {}, {} as Job);
+    expect((await job())?.data).toEqual({ photoId: res.body.id });
   });
 
   const refusals: [string, () => Promise<Buffer>, number, string][] = [

@@ -1,6 +1,7 @@
 import { crc32, createDeflate } from 'node:zlib';
 import sharp from 'sharp';
 import type { AppContext } from '../../core/context';
+import { jobId } from '../../core/jobs';
 
 /**
  * Hostile upload cases for POST /v1/photos, shared by the fuzz script and the integration test:
@@ -339,7 +340,12 @@ export async function uploadInvariants(ctx: AppContext, userIds: string[], creat
   const keySet = new Set(keys);
   const noObject = blobs.filter((b) => !keySet.has(b.object_key));
   if (noObject.length) problems.push(`${noObject.length} blob rows without an object`);
-  if (jobs !== 0) problems.push(`${jobs} jobs enqueued by an API-only stack`);
+  // Each accepted upload enqueues exactly its preparation job (fixed id) and nothing else.
+  if (jobs !== photos.length) problems.push(`${jobs} jobs for ${photos.length} accepted uploads (one photo.prepare each expected)`);
+  for (const p of photos) {
+    const job = await ctx.queues.byName.analysis.getJob(jobId('prepare', p.id));
+    if (job?.name !== 'photo.prepare') problems.push(`photo ${p.id} has no photo.prepare job`);
+  }
   const bad = keys.filter((k) => !/^(originals|headshots)\/[A-Za-z0-9_-]{2}\/[A-Za-z0-9_-]+$/.test(k));
   if (bad.length) problems.push(`object keys not server-made: ${JSON.stringify(bad.slice(0, 3))}`);
   const text = JSON.stringify({ photos, blobs: blobs.map((b) => ({ ...b, dek: null })) });

@@ -14,7 +14,7 @@ beforeAll(async () => {
 /** Runs the upload normalisation (orientation, sRGB, strip) then analysis, as the service does. */
 async function analyse(input: Buffer) {
   const type = sniffImageType(input)!;
-  const stored = await normaliseUpload(input, type, 50_000_000);
+  const stored = await normaliseUpload(input, 50_000_000);
   return analyser.analyse(await decodeRgb(stored.data));
 }
 

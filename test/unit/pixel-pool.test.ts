@@ -14,7 +14,7 @@ let stored: Buffer;
 
 beforeAll(async () => {
   pool = new PixelPool(1, { providers: ['cuda', 'cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config), faceTrueTolerance: config.FACE_TRUE_TOLERANCE, headshotSize: 1024, matting: { model: 'selfie' } }, 'silent');
-  stored = (await normaliseUpload(await fixture('astronaut.png'), 'png', 50_000_000)).data;
+  stored = (await normaliseUpload(await fixture('astronaut.png'), 50_000_000)).data;
 });
 afterAll(async () => {
   await pool?.close();

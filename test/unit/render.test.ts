@@ -29,7 +29,7 @@ beforeAll(async () => {
     detector: await createFaceDetector({ providers }),
     landmarker: await createLandmarker({ providers }),
   };
-  original = (await normaliseUpload(await fixture('astronaut.png'), 'png', 50_000_000)).data;
+  original = (await normaliseUpload(await fixture('astronaut.png'), 50_000_000)).data;
   const analyser = await createAnalyser({ providers, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
   geometry = (await analyser.analyse(await decodeRgb(original))).geometry!;
   prepared = await prepare(models, original, geometry, 1024);

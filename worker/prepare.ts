@@ -1,0 +1,40 @@
+import type { AppContext } from '../core/context';
+import { MIME, normaliseUpload, UNDECODABLE_VERDICT } from '../core/images';
+import type { Handler } from '../core/jobs';
+
+/**
+ * The first thing done to every upload (PH3): decoded once at full size, EXIF orientation applied,
+ * converted to sRGB, every metadata block stripped, and written back over the upload's own object,
+ * so the raw file with its EXIF and GPS lives only until this job has run (seconds). The API only
+ * checked the upload (core/images.ts checkUpload); nothing reads a photo before it is prepared.
+ * Idempotent: a prepared photo is left alone, and a crash after the write leaves a photo that
+ * prepares again to the same result.
+ */
+export async function preparePhoto(ctx: AppContext, photoId: string): Promise<void> {
+  const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', photoId).executeTakeFirst();
+  if (!photo || photo.status !== 'preparing') return;
+  const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
+  const upload = await ctx.storage.read(blob);
+  let image: Awaited<ReturnType<typeof normaliseUpload>>;
+  try {
+    image = await normaliseUpload(upload, ctx.config.UPLOAD_MAX_PIXELS);
+  } catch (err) {
+    // Passed the check at the door but fails at full size (rare): the photo is refused with a
+    // reason the owner sees, and is never served or used.
+    ctx.logger.warn({ photoId, err: (err as Error).message }, 'upload failed to decode at full size; photo rejected');
+    await ctx.db.updateTable('photos').set({ status: 'rejected', verdict: JSON.stringify(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() }).where('id', '=', photoId).where('status', '=', 'preparing').execute();
+    return;
+  }
+  await ctx.storage.replace(blob, image.data);
+  const updated = await ctx.db.transaction().execute(async (trx) => {
+    const r = await trx.updateTable('photos').set({ status: 'uploaded', width: image.width, height: image.height }).where('id', '=', photoId).where('status', '=', 'preparing').executeTakeFirst();
+    await trx.updateTable('blobs').set({ content_type: MIME.jpeg, size_bytes: image.data.length }).where('id', '=', blob.id).execute();
+    return Number(r.numUpdatedRows);
+  });
+  // Deleted while we worked: the deletion may have removed the object before our write put it back.
+  if (!updated && !(await ctx.db.selectFrom('photos').select('id').where('id', '=', photoId).executeTakeFirst())) {
+    await ctx.storage.removeObject(blob);
+  }
+}
+
+export const prepare: Handler<'photo.prepare'> = async (ctx, { photoId }) => preparePhoto(ctx, photoId);
