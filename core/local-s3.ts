@@ -7,5 +7,12 @@ import S3rver from '@20minutes/s3rver';
 export async function startLocalS3(directory: string, port = 0): Promise<{ endpoint: string; close: () => Promise<void> }> {
   const server = new S3rver({ address: '127.0.0.1', port, silent: true, directory });
   const address = await server.run();
-  return { endpoint: `http://127.0.0.1:${address.port}`, close: () => server.close() };
+  const close = async () => {
+    const http = (server as unknown as { httpServer?: import('node:http').Server }).httpServer;
+    const closed = server.close();
+    // Stopped means stopped: idle keep-alive connections go too, as when the process dies.
+    http?.closeAllConnections();
+    await closed;
+  };
+  return { endpoint: `http://127.0.0.1:${address.port}`, close };
 }
