@@ -4,8 +4,6 @@ import { createContext, type ContextOptions } from './core/context';
 import { preflight } from './core/preflight';
 import { listen, stopRunning, type Role, type Running } from './core/roles';
 import { serveMetrics } from './core/metrics-server';
-import { startScheduler } from './scheduler';
-import { startPipelineWorkers } from './worker';
 
 /**
  * One codebase, one image; the role is chosen at start (design practice 3):
@@ -24,8 +22,9 @@ export async function startRole(role: Role, config: Config, opts: ContextOptions
       if (config.NODE_ENV !== 'production' && new URL(config.PUBLIC_URL).port !== String(port)) ctx.publicUrl = running.url;
       ctx.logger.info({ port, docs: `${ctx.publicUrl}/docs` }, 'api listening');
     }
-    if (role === 'worker' || role === 'all') running.workers.push(await startPipelineWorkers(ctx));
-    if (role === 'scheduler' || role === 'all') running.workers.push(await startScheduler(ctx));
+    // Loaded only by the roles that run them: an API process never loads ONNX Runtime or the models.
+    if (role === 'worker' || role === 'all') running.workers.push(await (await import('./worker')).startPipelineWorkers(ctx));
+    if (role === 'scheduler' || role === 'all') running.workers.push(await (await import('./scheduler')).startScheduler(ctx));
     // Roles without the API serve their own /metrics (job durations, inference times) when asked to.
     if ((role === 'worker' || role === 'scheduler') && config.METRICS_PORT) running.server = (await serveMetrics(ctx, config.METRICS_PORT)).server;
   } catch (err) {

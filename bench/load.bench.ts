@@ -6,6 +6,7 @@
  *   npm run bench:load            LOAD_SECONDS=10 npm run bench:load   (quick trial)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -48,11 +49,15 @@ const freePort = () =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The images preload jemalloc (Dockerfile); so do the children here when it is installed (LOAD_JEMALLOC=0 to compare). */
+const JEMALLOC_SO = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+const JEMALLOC: Record<string, string> = process.env.LOAD_JEMALLOC !== '0' && existsSync(JEMALLOC_SO) ? { LD_PRELOAD: JEMALLOC_SO } : {};
+
 /** Runs main.ts as its own node process (tsx as a loader, not the tsx CLI) so its pid is the service's. */
 function startChild(role: 'api' | 'worker', env: Record<string, string>): ChildProcess {
   // LOAD_API_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the API child.
   const extra = role === 'api' ? (process.env.LOAD_API_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', 'main.ts', role], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', 'main.ts', role], { env: { ...process.env, ...JEMALLOC, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`${role} child ${child.pid} exited with ${code ?? signal}`);
   });
@@ -146,7 +151,7 @@ async function main() {
 
     const photo = await fiveMegabytePhoto();
     const { body, contentType } = multipart(photo);
-    console.log(`upload body: ${(body.length / 1e6).toFixed(2)} MB multipart (JPEG 3000x3000); ${PEOPLE} people, ${PEOPLE} connections, ${SECONDS} s`);
+    console.log(`upload body: ${(body.length / 1e6).toFixed(2)} MB multipart (JPEG 3000x3000); ${PEOPLE} people, ${PEOPLE} connections, ${SECONDS} s; allocator: ${JEMALLOC.LD_PRELOAD ? 'jemalloc (as in the images)' : 'glibc'}`);
 
     // RSS of the API process, every 250 ms, from before the load until after it.
     const idleRss = await rssMb(api.pid!);
