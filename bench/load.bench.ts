@@ -53,11 +53,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const JEMALLOC_SO = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 const JEMALLOC: Record<string, string> = process.env.LOAD_JEMALLOC !== '0' && existsSync(JEMALLOC_SO) ? { LD_PRELOAD: JEMALLOC_SO } : {};
 
-/** Runs main.ts as its own node process (tsx as a loader, not the tsx CLI) so its pid is the service's. */
+/** Runs a role as the images do: plain node on the bundle (`npm run build`, run by `npm run bench:load` first). */
 function startChild(role: 'api' | 'worker', env: Record<string, string>): ChildProcess {
   // LOAD_API_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the API child.
   const extra = role === 'api' ? (process.env.LOAD_API_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', 'main.ts', role], { env: { ...process.env, ...JEMALLOC, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...extra, 'dist/main.mjs', role], { env: { ...process.env, ...JEMALLOC, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`${role} child ${child.pid} exited with ${code ?? signal}`);
   });

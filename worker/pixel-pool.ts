@@ -19,6 +19,12 @@ interface Lane {
  * A fixed set of pixel threads. Renders of one photo go to the same thread (by key), where its
  * framing and matte are cached; analyses go to the least busy thread.
  */
+/**
+ * The thread's entry: from source, a boot file registers tsx first; in the bundle that `npm run
+ * build` makes (dist/main.mjs, what the images run), the thread has its own bundle beside it.
+ */
+const THREAD_ENTRY = import.meta.url.endsWith('.mjs') ? new URL('./pixel-thread.mjs', import.meta.url) : new URL('./pixel-boot.mjs', import.meta.url);
+
 export class PixelPool implements PixelWork {
   private readonly lanes: Lane[];
   private readonly pending = new Map<number, Pending>();
@@ -26,7 +32,7 @@ export class PixelPool implements PixelWork {
 
   constructor(threads: number, settings: PixelSettings, logLevel: string) {
     this.lanes = Array.from({ length: Math.max(1, threads) }, () => {
-      const worker = new Worker(new URL('./pixel-boot.mjs', import.meta.url), { workerData: { settings, logLevel } });
+      const worker = new Worker(THREAD_ENTRY, { workerData: { settings, logLevel } });
       const lane: Lane = { worker, busy: false, queue: [] };
       worker.on('message', (m: { id: number; result?: unknown; error?: string }) => {
         const p = this.pending.get(m.id);

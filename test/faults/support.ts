@@ -73,9 +73,13 @@ export interface Child {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `main.ts <role>` in its own process (node --import tsx, so the pid is the role itself, not npx). */
-export function spawnRole(role: 'api' | 'worker', env: NodeJS.ProcessEnv): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'main.ts', role], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `main.ts <role>` in its own process (node --import tsx, so the pid is the role itself, not npx),
+ * or with from 'bundle' the dist/main.mjs that `npm run build` makes and the images run.
+ */
+export function spawnRole(role: 'api' | 'worker', env: NodeJS.ProcessEnv, from: 'source' | 'bundle' = 'source'): Child {
+  const args = from === 'bundle' ? ['dist/main.mjs', role] : ['--import', 'tsx', 'main.ts', role];
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

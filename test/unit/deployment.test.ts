@@ -19,6 +19,11 @@ describe('docker-compose.yml', () => {
     expect(s.api.command).toEqual(['api']);
     expect(s.worker.command).toEqual(['worker']);
     expect(s.scheduler.command).toEqual(['scheduler']);
+    // The images run the bundle that test/integration/bundle.test.ts starts; health checks too.
+    for (const name of ['worker', 'worker-gpu', 'scheduler']) expect(s[name].healthcheck?.test, name).toEqual(['CMD', 'node', 'dist/main.mjs', 'healthcheck']);
+    const dockerfile = await readFile('Dockerfile', 'utf8');
+    expect(dockerfile.match(/npm run build/g)).toHaveLength(2);
+    expect(dockerfile.match(/^ENTRYPOINT .*$/gm)).toEqual(['ENTRYPOINT ["node", "dist/main.mjs"]', 'ENTRYPOINT ["node", "dist/main.mjs"]']);
     expect(String(s.worker.deploy?.replicas)).toContain('WORKER_REPLICAS');
     expect(s['worker-gpu'].profiles).toEqual(['gpu']);
     expect(JSON.stringify(s['worker-gpu'].deploy?.resources)).toContain('nvidia');
