@@ -2,10 +2,14 @@
  * Fuzzes POST /v1/photos with generated hostile uploads against an in-process API-only stack.
  *   npm run fuzz:upload -- [--cases 10000] [--seed 5] [--concurrency 8]
  * Passes (exit 0) when every answer is a 201 or a 4xx problem+json with a code, nothing hangs past
- * 10 s, and afterwards rows, blobs and objects match with no job enqueued. Prints the tally and RSS.
+ * 10 s, and afterwards rows, blobs and objects match with one photo.prepare job per accepted upload.
+ * Then runs the worker's preparation on every accepted upload and counts how many fail at full
+ * size after passing the check at the door (they end rejected with corrupt_image, still one object
+ * each). Prints the tallies and RSS.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { benchStack } from '../bench/support';
+import { preparePhoto } from '../worker/prepare';
 import { bump, hostileCase, makeBases, pool, sendCase, uploadInvariants, type Tally } from '../test/support/hostile-images';
 
 const arg = (name: string, def: number) => {
@@ -67,7 +71,18 @@ async function main(): Promise<number> {
       for (const p of problems.slice(0, 30)) console.log(`  ${p}`);
       return 1;
     }
-    console.log('PASS: every answer a 201 or a 4xx problem+json; rows, blobs and objects agree; one photo.prepare job per accepted upload, no other job');
+    // What the worker makes of every accepted upload: the full-size decode the door check stands in for.
+    const t1 = performance.now();
+    await pool(created.length, WIDTH, (i) => preparePhoto(stack.ctx, created[i]));
+    const outcome: Tally = new Map();
+    for (const p of await stack.ctx.db.selectFrom('photos').select(['status']).where('user_id', '=', user.id).execute()) bump(outcome, p.status);
+    const after = await uploadInvariants(stack.ctx, [user.id], created);
+    console.log(`prepared ${created.length} accepted uploads in ${((performance.now() - t1) / 1000).toFixed(1)} s: ${[...outcome].map(([k, n]) => `${n} ${k}`).join(', ')} (rejected = passed the door check, failed at full size)`);
+    if ((outcome.get('preparing') ?? 0) > 0 || after.problems.length) {
+      console.log(`FAIL after preparation: ${outcome.get('preparing') ?? 0} still preparing; ${after.problems.join('; ')}`);
+      return 1;
+    }
+    console.log('PASS: every answer a 201 or a 4xx problem+json; rows, blobs and objects agree; one photo.prepare job per accepted upload, no other job; every accepted upload prepared');
     return 0;
   } finally {
     await stack.stop();

@@ -73,6 +73,18 @@ describe('uploads', () => {
     expect((await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token })).body.equals(stored.body)).toBe(true);
   });
 
+  it('PH2 an upload that passes the door check but cannot be decoded at full size is rejected with corrupt_image and never served', async () => {
+    const res = await post(await fixture('astronaut.png'));
+    expect(res.status).toBe(201);
+    // Stand-in for a file only the full decode finds wrong: a pixel cap the full decode cannot meet.
+    await preparePhoto({ ...stack.ctx, config: { ...stack.ctx.config, UPLOAD_MAX_PIXELS: 1000 } }, res.body.id);
+    const photo = await stack.api('GET', `/v1/photos/${res.body.id}`, { token });
+    expect(photo.body).toMatchObject({ status: 'rejected', verdict: { usable: false, reasons: [{ code: 'corrupt_image' }] } });
+    const content = await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token });
+    expect(content.status).toBe(409);
+    expect(content.body.code).toBe('photo_not_ready');
+  });
+
   it('PH3 an upload whose preparation job was lost is prepared after the stalled-work sweep re-drives it', async () => {
     const res = await post(await fixture('astronaut.png'));
     expect(res.status).toBe(201);
