@@ -207,6 +207,11 @@ async function main() {
     const t0 = performance.now();
     const workers = [startChild('worker', env), startChild('worker', env)];
     children.push(...workers);
+    // Worker RSS (each process: its pixel threads with their model sessions), for sizing GPU/CPU nodes.
+    let workerPeak = 0;
+    const workerSampler = setInterval(() => {
+      for (const w of workers) rssMb(w.pid!).then((mb) => (workerPeak = Math.max(workerPeak, mb)), () => {});
+    }, 500);
     const people = await db.query<{ user_id: string; ids: string[] }>(`SELECT user_id, array_agg(id ORDER BY id) AS ids FROM photos GROUP BY user_id`);
     const byUser = new Map(people.rows.map((r) => [r.user_id, r.ids]));
     let orders = 0;
@@ -241,12 +246,14 @@ async function main() {
       await sleep(1000);
     }
     const drainS = (performance.now() - t0) / 1000;
+    clearInterval(workerSampler);
     const h = (await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM headshots GROUP BY status`)).rows;
     const headshots = Object.fromEntries(h.map((r) => [r.status, Number(r.n)]));
     const p = (await db.query<{ status: string; verdicts: string; n: string }>(`SELECT status, count(verdict) AS verdicts, count(*) AS n FROM photos GROUP BY status`)).rows;
     const withVerdict = p.reduce((s, r) => s + Number(r.verdicts), 0);
     const rendered = headshots.rendered ?? 0;
     console.log(`drain: ${drainS.toFixed(1)} s; orders ${JSON.stringify(state)}; headshots ${JSON.stringify(headshots)}; ${((rendered / drainS) * 60).toFixed(1)} headshots/min, ${((withVerdict / drainS) * 60).toFixed(1)} photos analysed/min`);
+    console.log(`worker peak RSS: ${workerPeak.toFixed(0)} MB (largest of the two processes, sampled every 500 ms)`);
     console.log(`photos with a verdict: ${withVerdict} of ${uploaded} (${p.map((r) => `${r.status} ${r.n}`).join(', ')})${withVerdict === uploaded ? ' — every upload processed' : ' — NOT every upload processed'}`);
   } finally {
     await Promise.all(children.map(stopChild));
