@@ -55,7 +55,7 @@ const schema = z.object({
   UPLOAD_MAX_PIXELS: int(50_000_000),
   UPLOAD_MAX_FILES_PER_USER: int(50),
   /** Uploads read and decoded at once per API process; the rest wait unread (bounded memory). */
-  UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).default(4),
+  UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).default(2),
   /** Abuse limits (SC4): requests per window. */
   RATE_LIMIT_SIGN_IN: int(10),
   RATE_LIMIT_SIGN_IN_WINDOW_SECONDS: int(15 * 60),
