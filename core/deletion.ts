@@ -5,8 +5,10 @@ import type { Blob } from './db';
 
 /**
  * The one way to delete personal data. Objects go first, then rows, then a deletion record with
- * ids, counts, time and reason but no personal data (RT7). Every step is idempotent: removing an
- * object that is already gone succeeds, so a failed run is simply run again by the next sweep.
+ * ids, counts, time and reason but no personal data (RT7). Objects and rows go in one transaction
+ * that first locks the photo rows, so nothing writes an object back in between, and a failure
+ * leaves every row for the next run. Every step is idempotent: removing an object that is already
+ * gone succeeds, so a failed run is simply run again by the next sweep.
  */
 
 /** S3 DeleteObjects takes up to 1000 keys a request; a key that is already gone counts as deleted. */
@@ -45,14 +47,20 @@ async function record(ctx: AppContext, reason: string, records: DeletionRecord[]
   }
 }
 
-/** Deletes photos (originals) with their objects; headshots made from them stay (RT1). */
+/**
+ * Deletes photos (originals) with their objects; headshots made from them stay (RT1). The rows are
+ * locked from before the objects go until they go, so a photo's preparation (worker/prepare.ts,
+ * which writes under the same lock) cannot put an object back in between and leave it orphaned.
+ */
 export async function deletePhotos(ctx: AppContext, photoIds: string[], reason: string): Promise<number> {
   if (!photoIds.length) return 0;
-  const rows = await ctx.db.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select(['photos.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('photos.id', 'in', photoIds).execute();
-  await removeObjects(ctx, rows);
-  await ctx.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('photos').where('id', 'in', rows.map((r) => r.id)).execute();
-    await trx.deleteFrom('blobs').where('id', 'in', rows.map((r) => r.blob_id)).execute();
+  const rows = await ctx.db.transaction().execute(async (trx) => {
+    const locked = await trx.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select(['photos.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('photos.id', 'in', photoIds).forUpdate('photos').execute();
+    if (!locked.length) return locked;
+    await removeObjects(ctx, locked);
+    await trx.deleteFrom('photos').where('id', 'in', locked.map((r) => r.id)).execute();
+    await trx.deleteFrom('blobs').where('id', 'in', locked.map((r) => r.blob_id)).execute();
+    return locked;
   });
   await record(ctx, reason, rows.map((r) => ({ subjectId: r.id, subjectKind: 'photo', rows: 2, objects: 1, details: { blob: r.blob_id } })));
   return rows.length;
@@ -90,11 +98,13 @@ export function pseudonymFor(hashKeyHex: string, userId: string): string {
  * pseudonymised, for the accounting period (PY2); they are named in the returned summary.
  */
 export async function deleteUser(ctx: AppContext, userId: string, reason: string): Promise<DeletionRecord & { retained: string[] }> {
-  const blobs = await ctx.db.selectFrom('blobs').select(['id', 'bucket', 'object_key']).where('user_id', '=', userId).execute();
-  await removeObjects(ctx, blobs);
   const counts: Record<string, number> = {};
   const now = ctx.clock.now();
-  await ctx.db.transaction().execute(async (trx) => {
+  const blobs = await ctx.db.transaction().execute(async (trx) => {
+    // Their photos are locked before any object goes, as in deletePhotos.
+    await trx.selectFrom('photos').select('id').where('user_id', '=', userId).forUpdate().execute();
+    const owned = await trx.selectFrom('blobs').select(['id', 'bucket', 'object_key']).where('user_id', '=', userId).execute();
+    await removeObjects(ctx, owned);
     const n = async (table: string, q: Promise<{ numDeletedRows?: bigint; numUpdatedRows?: bigint }>) => {
       const r = await q;
       counts[table] = Number(r.numDeletedRows ?? r.numUpdatedRows ?? 0);
@@ -113,6 +123,7 @@ export async function deleteUser(ctx: AppContext, userId: string, reason: string
     await n('notifications_unlinked', trx.updateTable('notifications').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst());
     await n('rights_requests_kept', trx.updateTable('rights_requests').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst());
     await n('users', trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst());
+    return owned;
   });
   const rows = Object.entries(counts).filter(([k]) => !k.endsWith('_unlinked') && !k.endsWith('_kept') && !k.endsWith('_pseudonymised')).reduce((a, [, v]) => a + v, 0);
   const summary = { subjectId: userId, subjectKind: 'user', rows, objects: blobs.length, details: counts };

@@ -25,16 +25,16 @@ export async function preparePhoto(ctx: AppContext, photoId: string): Promise<vo
     await ctx.db.updateTable('photos').set({ status: 'rejected', verdict: JSON.stringify(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() }).where('id', '=', photoId).where('status', '=', 'preparing').execute();
     return;
   }
-  await ctx.storage.replace(blob, image.data);
-  const updated = await ctx.db.transaction().execute(async (trx) => {
-    const r = await trx.updateTable('photos').set({ status: 'uploaded', width: image.width, height: image.height }).where('id', '=', photoId).where('status', '=', 'preparing').executeTakeFirst();
+  // One writer at a time (the upload's job and an order's analysis may both get here): under the
+  // row lock, only a photo still preparing is written, so the object and its recorded size always
+  // come from the same run. A photo deleted meanwhile has no row to lock and is not written back.
+  await ctx.db.transaction().execute(async (trx) => {
+    const still = await trx.selectFrom('photos').select('status').where('id', '=', photoId).forUpdate().executeTakeFirst();
+    if (still?.status !== 'preparing') return;
+    await ctx.storage.replace(blob, image.data);
     await trx.updateTable('blobs').set({ content_type: MIME.jpeg, size_bytes: image.data.length }).where('id', '=', blob.id).execute();
-    return Number(r.numUpdatedRows);
+    await trx.updateTable('photos').set({ status: 'uploaded', width: image.width, height: image.height }).where('id', '=', photoId).execute();
   });
-  // Deleted while we worked: the deletion may have removed the object before our write put it back.
-  if (!updated && !(await ctx.db.selectFrom('photos').select('id').where('id', '=', photoId).executeTakeFirst())) {
-    await ctx.storage.removeObject(blob);
-  }
 }
 
 export const prepare: Handler<'photo.prepare'> = async (ctx, { photoId }) => preparePhoto(ctx, photoId);

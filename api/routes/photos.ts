@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import type { AppContext } from '../../core/context';
 import { newId } from '../../core/crypto';
+import { deletePhotos } from '../../core/deletion';
 import type { Photo } from '../../core/db';
 import { checkUpload, ImageRejected, isPrepared, MIME } from '../../core/images';
 import { jobId } from '../../core/jobs';
@@ -160,12 +161,7 @@ export function photoRoutes(router: Router): void {
         .where('orders.status', 'in', ['received', 'processing'])
         .executeTakeFirst();
       if (busy) throw new HttpError(409, 'photo_in_use', 'Photo is being processed', 'Wait until the order using it is ready, then delete it.');
-      const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
-      await ctx.storage.removeObject(blob);
-      await ctx.db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('photos').where('id', '=', photo.id).execute();
-        await trx.deleteFrom('blobs').where('id', '=', blob.id).execute();
-      });
+      await deletePhotos(ctx, [photo.id], 'owner_request');
       res.status(204).end();
     },
   );

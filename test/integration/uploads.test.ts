@@ -5,7 +5,8 @@ import type { Job } from 'bullmq';
 import { jobId } from '../../core/jobs';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { preparePhoto } from '../../worker/prepare';
-import { fixture, footprint, multipart, signUp, startStack, type Stack } from '../support/stack';
+import { sql } from 'kysely';
+import { fixture, footprint, multipart, signUp, startStack, until, type Stack } from '../support/stack';
 
 let stack: Stack;
 let token: string;
@@ -83,6 +84,30 @@ describe('uploads', () => {
     const content = await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token });
     expect(content.status).toBe(409);
     expect(content.body.code).toBe('photo_not_ready');
+  });
+
+  it('PH3 deleting a photo waits for a preparation that holds it, so no object is written back after the deletion', async () => {
+    const res = await post(await fixture('astronaut.png'));
+    const { object_key } = await stack.ctx.db.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select('blobs.object_key').where('photos.id', '=', res.body.id).executeTakeFirstOrThrow();
+    // Hold the row as worker/prepare.ts does while it writes.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holder = stack.ctx.db.transaction().execute(async (trx) => {
+      await trx.selectFrom('photos').select('id').where('id', '=', res.body.id).forUpdate().execute();
+      locked();
+      await held;
+    });
+    await isLocked;
+    const deletion = stack.api('DELETE', `/v1/photos/${res.body.id}`, { token });
+    await until(async () => Number((await sql<{ n: string }>`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(stack.ctx.db)).rows[0].n) > 0, 10_000, 'the deletion to wait for the lock');
+    expect(await stack.ctx.storage.listKeys('originals')).toContain(object_key); // not removed under the holder
+    release();
+    await holder;
+    expect((await deletion).status).toBe(204);
+    expect(await stack.ctx.storage.listKeys('originals')).not.toContain(object_key);
+    expect(await stack.ctx.db.selectFrom('photos').select('id').where('id', '=', res.body.id).executeTakeFirst()).toBeUndefined();
   });
 
   it('PH3 an upload whose preparation job was lost is prepared after the stalled-work sweep re-drives it', async () => {
