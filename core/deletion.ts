@@ -55,7 +55,7 @@ async function record(ctx: AppContext, reason: string, records: DeletionRecord[]
 export async function deletePhotos(ctx: AppContext, photoIds: string[], reason: string): Promise<number> {
   if (!photoIds.length) return 0;
   const rows = await ctx.db.transaction().execute(async (trx) => {
-    const locked = await trx.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select(['photos.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('photos.id', 'in', photoIds).forUpdate('photos').execute();
+    const locked = await trx.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select(['photos.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('photos.id', 'in', photoIds).orderBy('photos.id').forUpdate('photos').execute();
     if (!locked.length) return locked;
     await removeObjects(ctx, locked);
     await trx.deleteFrom('photos').where('id', 'in', locked.map((r) => r.id)).execute();
@@ -101,8 +101,9 @@ export async function deleteUser(ctx: AppContext, userId: string, reason: string
   const counts: Record<string, number> = {};
   const now = ctx.clock.now();
   const blobs = await ctx.db.transaction().execute(async (trx) => {
-    // Their photos are locked before any object goes, as in deletePhotos.
-    await trx.selectFrom('photos').select('id').where('user_id', '=', userId).forUpdate().execute();
+    // Their photos are locked before any object goes, as in deletePhotos (in id order, so two
+    // deletions over the same photos queue up instead of deadlocking).
+    await trx.selectFrom('photos').select('id').where('user_id', '=', userId).orderBy('id').forUpdate().execute();
     const owned = await trx.selectFrom('blobs').select(['id', 'bucket', 'object_key']).where('user_id', '=', userId).execute();
     await removeObjects(ctx, owned);
     const n = async (table: string, q: Promise<{ numDeletedRows?: bigint; numUpdatedRows?: bigint }>) => {

@@ -80,7 +80,7 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
     usage_events: analytics.map((e) => ({ name: e.name, path: e.path, ip_truncated: e.ip_truncated, browser: e.browser, device: e.device, occurred_at: iso(e.occurred_at) })),
     photos: photos.map((p) => ({
       id: p.id,
-      file: photoFile(p.id),
+      file: isPrepared(p) ? photoFile(p.id) : null,
       detected_type: p.detected_type,
       size_bytes: Number(p.size_bytes),
       width: p.width,

@@ -96,6 +96,17 @@ export class Queues {
     await this.byName[queueOf(name)].add(name, data, opts);
   }
 
+  /**
+   * For sweeps that re-drive work Postgres says is unfinished: like enqueue, but a job with this
+   * id that already failed for good (kept for JOB_KEEP_FAILED_SECONDS, which would make enqueue a
+   * no-op) is retried, so an outage longer than the job's attempts does not strand the work.
+   */
+  async redrive<N extends JobName>(name: N, payload: JobPayload<N>, jobId: string): Promise<void> {
+    const existing = await this.byName[queueOf(name)].getJob(jobId);
+    if (existing && (await existing.isFailed())) await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    else await this.enqueue(name, payload, { jobId });
+  }
+
   async ping(): Promise<void> {
     await this.byName.analysis.getJobCounts('wait');
   }

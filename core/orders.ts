@@ -109,7 +109,7 @@ export async function resumeOrder(ctx: AppContext, orderId: string): Promise<voi
     .where('order_photos.order_id', '=', orderId)
     .where('photos.processed_at', 'is', null)
     .execute();
-  for (const p of unanalysed) await ctx.queues.enqueue('photo.analyse', { orderId, photoId: p.id }, { jobId: jobId('analyse', orderId, p.id) });
+  for (const p of unanalysed) await ctx.queues.redrive('photo.analyse', { orderId, photoId: p.id }, jobId('analyse', orderId, p.id));
   if (unanalysed.length) return;
   await afterAnalysis(ctx, orderId);
   await afterRender(ctx, orderId);

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as m20261129T000000 from './20261129T000000_initial';
 import * as m20261129T120000 from './20261129T120000_privacy_lifecycle';
 import * as m20261201T090000 from './20261201T090000_marketing_campaigns';
+import * as m20261202T090000 from './20261202T090000_photo_preparation';
 
 /** Every migration by its timestamped name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
   '20261129T000000_initial': m20261129T000000,
   '20261129T120000_privacy_lifecycle': m20261129T120000,
   '20261201T090000_marketing_campaigns': m20261201T090000,
+  '20261202T090000_photo_preparation': m20261202T090000,
 };

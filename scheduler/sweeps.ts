@@ -28,7 +28,7 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
     for (const o of stalled) await resumeOrder(ctx, o.id);
     // Uploads whose preparation job was lost (Redis flushed): the raw upload must not linger.
     const unprepared = await ctx.db.selectFrom('photos').select('id').where('status', '=', 'preparing').where('uploaded_at', '<', cutoff).orderBy('uploaded_at').limit(BATCH).execute();
-    for (const p of unprepared) await ctx.queues.enqueue('photo.prepare', { photoId: p.id }, { jobId: jobId('prepare', p.id) });
+    for (const p of unprepared) await ctx.queues.redrive('photo.prepare', { photoId: p.id }, jobId('prepare', p.id));
     recordSweep('stalled-orders', { redriven: stalled.length, photos_redriven: unprepared.length });
     if (stalled.length || unprepared.length) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length, photos: unprepared.length }, 'sweep re-drove stalled work');
   },

@@ -7,23 +7,21 @@ import type { Handler } from '../core/jobs';
  * converted to sRGB, every metadata block stripped, and written back over the upload's own object,
  * so the raw file with its EXIF and GPS lives only until this job has run (seconds). The API only
  * checked the upload (core/images.ts checkUpload); nothing reads a photo before it is prepared.
- * Idempotent: a prepared photo is left alone, and a crash after the write leaves a photo that
- * prepares again to the same result.
+ * Idempotent: a prepared photo is left alone, and a crash between the write and the commit leaves
+ * a readable photo that prepares again (its prepared JPEG re-encoded once more).
  */
 export async function preparePhoto(ctx: AppContext, photoId: string): Promise<void> {
   const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', photoId).executeTakeFirst();
   if (!photo || photo.status !== 'preparing') return;
   const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
   const upload = await ctx.storage.read(blob);
-  let image: Awaited<ReturnType<typeof normaliseUpload>>;
+  let image: Awaited<ReturnType<typeof normaliseUpload>> | undefined;
   try {
     image = await normaliseUpload(upload, ctx.config.UPLOAD_MAX_PIXELS);
   } catch (err) {
-    // Passed the check at the door but fails at full size (rare): the photo is refused with a
-    // reason the owner sees, and is never served or used.
-    ctx.logger.warn({ photoId, err: (err as Error).message }, 'upload failed to decode at full size; photo rejected');
-    await ctx.db.updateTable('photos').set({ status: 'rejected', verdict: JSON.stringify(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() }).where('id', '=', photoId).where('status', '=', 'preparing').execute();
-    return;
+    // Passed the check at the door but fails at full size (rare): refused with a reason the owner
+    // sees, and its bytes are not kept (PH2): the object is emptied, the row keeps the verdict.
+    ctx.logger.warn({ photoId, err: (err as Error).message }, 'upload failed to decode at full size; photo rejected and its bytes dropped');
   }
   // One writer at a time (the upload's job and an order's analysis may both get here): under the
   // row lock, only a photo still preparing is written, so the object and its recorded size always
@@ -31,9 +29,14 @@ export async function preparePhoto(ctx: AppContext, photoId: string): Promise<vo
   await ctx.db.transaction().execute(async (trx) => {
     const still = await trx.selectFrom('photos').select('status').where('id', '=', photoId).forUpdate().executeTakeFirst();
     if (still?.status !== 'preparing') return;
-    await ctx.storage.replace(blob, image.data);
-    await trx.updateTable('blobs').set({ content_type: MIME.jpeg, size_bytes: image.data.length }).where('id', '=', blob.id).execute();
-    await trx.updateTable('photos').set({ status: 'uploaded', width: image.width, height: image.height }).where('id', '=', photoId).execute();
+    const data = image?.data ?? Buffer.alloc(0);
+    await ctx.storage.replace(blob, data);
+    await trx.updateTable('blobs').set({ content_type: image ? MIME.jpeg : 'application/octet-stream', size_bytes: data.length }).where('id', '=', blob.id).execute();
+    await trx
+      .updateTable('photos')
+      .set(image ? { status: 'uploaded', width: image.width, height: image.height } : { status: 'rejected', verdict: JSON.stringify(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() })
+      .where('id', '=', photoId)
+      .execute();
   });
 }
 

@@ -66,7 +66,7 @@ export function photoRoutes(router: Router): void {
           },
         },
       },
-      responses: { 201: { description: 'Accepted and stored encrypted, status preparing: the worker applies the orientation and strips every metadata block within seconds (poll the photo until uploaded)', schema: PhotoOut } },
+      responses: { 201: { description: 'Accepted and stored encrypted, status preparing: the worker applies the orientation and strips every metadata block within seconds (poll the photo until its status is no longer preparing)', schema: PhotoOut } },
       errors: { 400: 'missing_file, malformed_multipart', 413: 'upload_too_large, too_many_pixels', 415: 'unsupported_type, multipart_required', 422: 'corrupt_image, parental_attestation_required', 429: 'too_many_photos' },
     },
     async (req, res, { user }) => {
@@ -133,15 +133,16 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/photos/:id/content', summary: 'Download your photo (as stored: oriented, no metadata)', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 409: 'photo_not_ready' } },
+    { method: 'get', path: '/v1/photos/:id/content', summary: 'Download your photo (as stored: oriented, no metadata)', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 409: 'photo_not_ready', 422: 'corrupt_image' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       const photo = await ownedPhoto(ctx, user.id, params.id);
       // Only prepared photos are served: before that the object still holds the upload's metadata.
-      if (!isPrepared(photo)) {
+      if (photo.status === 'preparing') {
         res.setHeader('Retry-After', '2');
-        throw new HttpError(409, 'photo_not_ready', 'Photo not ready', photo.status === 'preparing' ? 'The photo is still being prepared; try again in a few seconds.' : 'The photo could not be decoded and is not served.');
+        throw new HttpError(409, 'photo_not_ready', 'Photo not ready', 'The photo is still being prepared; try again in a few seconds.');
       }
+      if (!isPrepared(photo)) throw new HttpError(422, 'corrupt_image', 'Photo could not be decoded', 'The photo could not be decoded at full size; its bytes were not kept. Upload it again or use another photo.');
       const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
       await streamBlob(ctx, blob, res);
     },

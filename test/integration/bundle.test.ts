@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childEnv, freePort, placeOrder, spawnRole, waitForOrder, type Child } from '../faults/support';
 import { signUp, startStack, until, type Stack } from '../support/stack';
@@ -27,6 +28,8 @@ describe('the bundle the images run', () => {
     expect((await fetch(`${base}/docs/assets/swagger-ui.css`)).status).toBe(200);
     expect(((await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string }).openapi).toMatch(/^3\.1/);
     expect((await fetch(`${base}/v1/policy`)).status).toBe(200);
+    // The API role never loads ONNX Runtime (the worker's code is a separate chunk of the bundle).
+    expect(await readFile(`/proc/${api.proc.pid}/maps`, 'utf8')).not.toContain('onnxruntime');
 
     const me = await signUp(stack);
     const orderId = await placeOrder(stack, me.token, ['studio-grey']);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { jobId } from '../../core/jobs';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { preparePhoto } from '../../worker/prepare';
@@ -74,7 +74,7 @@ describe('uploads', () => {
     expect((await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token })).body.equals(stored.body)).toBe(true);
   });
 
-  it('PH2 an upload that passes the door check but cannot be decoded at full size is rejected with corrupt_image and never served', async () => {
+  it('PH2 an upload that passes the door check but cannot be decoded at full size is rejected with corrupt_image, never served and not kept', async () => {
     const res = await post(await fixture('astronaut.png'));
     expect(res.status).toBe(201);
     // Stand-in for a file only the full decode finds wrong: a pixel cap the full decode cannot meet.
@@ -82,8 +82,13 @@ describe('uploads', () => {
     const photo = await stack.api('GET', `/v1/photos/${res.body.id}`, { token });
     expect(photo.body).toMatchObject({ status: 'rejected', verdict: { usable: false, reasons: [{ code: 'corrupt_image' }] } });
     const content = await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token });
-    expect(content.status).toBe(409);
-    expect(content.body.code).toBe('photo_not_ready');
+    expect(content.status).toBe(422);
+    expect(content.body.code).toBe('corrupt_image');
+    expect(content.headers.get('retry-after')).toBeNull();
+    // Its bytes are not kept: the object holds nothing of the upload any more.
+    const blob = await stack.ctx.db.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').selectAll('blobs').where('photos.id', '=', res.body.id).executeTakeFirstOrThrow();
+    expect(blob.size_bytes).toBe(0);
+    expect((await stack.ctx.storage.read(blob)).length).toBe(0);
   });
 
   it('PH3 deleting a photo waits for a preparation that holds it, so no object is written back after the deletion', async () => {
@@ -120,6 +125,31 @@ describe('uploads', () => {
     stack.clock.advance(11 * 60_000);
     await sweepHandlers['sweep.stalled-orders'](stack.ctx, {}, {} as Job);
     expect((await job())?.data).toEqual({ photoId: res.body.id });
+  });
+
+  it('PH3 an upload whose preparation failed for good (an outage longer than its attempts) is retried by the sweep', async () => {
+    const { analysis } = stack.ctx.queues.byName;
+    await analysis.drain(); // earlier tests' jobs: this stack has no worker; only ours is waiting now
+    const res = await post(await fixture('astronaut.png'));
+    const id = jobId('prepare', res.body.id);
+    // Fail it the way a worker does on its last attempt.
+    const worker = new Worker(analysis.name, null, { connection: analysis.opts.connection, prefix: stack.config.QUEUE_PREFIX });
+    try {
+      const taken = await worker.getNextJob('test-token');
+      expect(taken?.id).toBe(id);
+      // UnrecoverableError: no further attempt, as when the last one fails.
+      await taken!.moveToFailed(new UnrecoverableError('connect ECONNREFUSED (S3)'), 'test-token');
+    } finally {
+      await worker.close();
+    }
+    expect(await (await analysis.getJob(id))!.getState()).toBe('failed');
+    await stack.ctx.queues.enqueue('photo.prepare', { photoId: res.body.id }, { jobId: id });
+    expect(await (await analysis.getJob(id))!.getState()).toBe('failed'); // a plain add is ignored
+    stack.clock.advance(11 * 60_000);
+    await sweepHandlers['sweep.stalled-orders'](stack.ctx, {}, {} as Job);
+    const again = (await analysis.getJob(id))!;
+    expect(await again.getState()).toBe('waiting');
+    expect(again.attemptsMade).toBe(0);
   });
 
   const refusals: [string, () => Promise<Buffer>, number, string][] = [
