@@ -55,8 +55,8 @@ const JEMALLOC: Record<string, string> = process.env.LOAD_JEMALLOC !== '0' && ex
 
 /** Runs a role as the images do: plain node on the bundle (`npm run build`, run by `npm run bench:load` first). */
 function startChild(role: 'api' | 'worker', env: Record<string, string>): ChildProcess {
-  // LOAD_API_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the API child.
-  const extra = role === 'api' ? (process.env.LOAD_API_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  // LOAD_API_NODE_ARGS / LOAD_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profile a role.
+  const extra = (process.env[role === 'api' ? 'LOAD_API_NODE_ARGS' : 'LOAD_WORKER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...extra, 'dist/main.mjs', role], { env: { ...process.env, ...JEMALLOC, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`${role} child ${child.pid} exited with ${code ?? signal}`);
@@ -247,13 +247,14 @@ async function main() {
     }
     const drainS = (performance.now() - t0) / 1000;
     clearInterval(workerSampler);
+    const workerCpu = (await Promise.all(workers.map((w) => cpuSeconds(w.pid!)))).reduce((a, b) => a + b, 0);
     const h = (await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM headshots GROUP BY status`)).rows;
     const headshots = Object.fromEntries(h.map((r) => [r.status, Number(r.n)]));
     const p = (await db.query<{ status: string; verdicts: string; n: string }>(`SELECT status, count(verdict) AS verdicts, count(*) AS n FROM photos GROUP BY status`)).rows;
     const withVerdict = p.reduce((s, r) => s + Number(r.verdicts), 0);
     const rendered = headshots.rendered ?? 0;
     console.log(`drain: ${drainS.toFixed(1)} s; orders ${JSON.stringify(state)}; headshots ${JSON.stringify(headshots)}; ${((rendered / drainS) * 60).toFixed(1)} headshots/min, ${((withVerdict / drainS) * 60).toFixed(1)} photos analysed/min`);
-    console.log(`worker peak RSS: ${workerPeak.toFixed(0)} MB (largest of the two processes, sampled every 500 ms)`);
+    console.log(`worker peak RSS: ${workerPeak.toFixed(0)} MB (largest of the two processes, sampled every 500 ms); worker CPU ${workerCpu.toFixed(1)} s in all (${(workerCpu / drainS).toFixed(2)} cores busy on average, ${((workerCpu * 1000) / Math.max(1, withVerdict)).toFixed(0)} ms a photo)`);
     console.log(`photos with a verdict: ${withVerdict} of ${uploaded} (${p.map((r) => `${r.status} ${r.n}`).join(', ')})${withVerdict === uploaded ? ' — every upload processed' : ' — NOT every upload processed'}`);
   } finally {
     await Promise.all(children.map(stopChild));

@@ -89,7 +89,9 @@ export function isPrepared(photo: { status: string; verdict: unknown }): boolean
 export async function normaliseUpload(input: Buffer, maxPixels: number): Promise<NormalisedImage> {
   const { data, info } = await openImage(input, maxPixels)
     .flatten({ background: '#ffffff' })
-    .jpeg({ quality: 95, chromaSubsampling: '4:4:4', mozjpeg: false })
+    // No Huffman optimisation: for a 9-MP original it is a second pass that took 196 instead of 60 ms
+    // for 3.8 % fewer bytes, and only the workers ever read this copy.
+    .jpeg({ quality: 95, chromaSubsampling: '4:4:4', mozjpeg: false, optimiseCoding: false })
     .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };
 }
