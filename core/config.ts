@@ -82,6 +82,9 @@ const schema = z.object({
   POSTMARK_TOKEN: z.string().optional(),
   /** Postmark API base, overridable so tests talk to a local server that speaks its API. */
   POSTMARK_API_URL: z.string().url().default('https://api.postmarkapp.com'),
+  /** Postmark message streams: order and account mail, and marketing (which Postmark keeps apart). */
+  POSTMARK_MESSAGE_STREAM: z.string().min(1).default('outbound'),
+  POSTMARK_BROADCAST_STREAM: z.string().min(1).default('broadcast'),
   MAIL_FROM: z.string().default('Rasmi <headshots@rasmi.com>'),
   MAIL_OUTBOX_DIR: z.string().default('.data/outbox'),
 

@@ -10,6 +10,8 @@ export interface MailMessage {
   html?: string;
   tag: string;
   headers?: Record<string, string>;
+  /** Marketing goes on the broadcast stream, apart from order and account mail (Postmark's rule). */
+  stream?: 'transactional' | 'broadcast';
 }
 
 export interface Mailer {
@@ -19,7 +21,12 @@ export interface Mailer {
 /** Postmark through its official client; the host is configurable so tests use a local server. */
 export class PostmarkMailer implements Mailer {
   private readonly client: ServerClient;
-  constructor(token: string, apiUrl: string, private readonly from: string) {
+  constructor(
+    token: string,
+    apiUrl: string,
+    private readonly from: string,
+    private readonly streams: Record<NonNullable<MailMessage['stream']>, string>,
+  ) {
     const url = new URL(apiUrl);
     this.client = new ServerClient(token, { useHttps: url.protocol === 'https:', requestHost: url.host, timeout: 15 });
   }
@@ -32,7 +39,7 @@ export class PostmarkMailer implements Mailer {
       TextBody: m.text,
       HtmlBody: m.html,
       Tag: m.tag,
-      MessageStream: 'outbound',
+      MessageStream: this.streams[m.stream ?? 'transactional'],
       Headers: Object.entries(m.headers ?? {}).map(([Name, Value]) => ({ Name, Value })),
     });
     return { messageId: res.MessageID };
@@ -53,6 +60,6 @@ export class OutboxMailer implements Mailer {
 
 export function createMailer(config: Config): Mailer {
   return config.POSTMARK_TOKEN
-    ? new PostmarkMailer(config.POSTMARK_TOKEN, config.POSTMARK_API_URL, config.MAIL_FROM)
+    ? new PostmarkMailer(config.POSTMARK_TOKEN, config.POSTMARK_API_URL, config.MAIL_FROM, { transactional: config.POSTMARK_MESSAGE_STREAM, broadcast: config.POSTMARK_BROADCAST_STREAM })
     : new OutboxMailer(config.MAIL_OUTBOX_DIR, config.MAIL_FROM);
 }

@@ -83,6 +83,7 @@ export async function sendCampaignEmail(ctx: AppContext, campaignId: string, use
       subject: campaign.subject,
       text: `Hello ${name},\n\n${campaign.body}\n\n--\nYou receive this because you opted in to news from Rasmi.\nUnsubscribe with one click: ${url}\n`,
       headers: { 'List-Unsubscribe': `<${url}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+      stream: 'broadcast',
     }),
   });
 }

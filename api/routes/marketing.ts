@@ -1,4 +1,4 @@
-import type { Request, Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import { changeConsent } from '../../core/consent-changes';
 import { newId } from '../../core/crypto';
 import { jobId } from '../../core/jobs';
@@ -15,13 +15,24 @@ const Campaign = z.object({ subject: z.string().trim().min(1).max(200), text: z.
 const CampaignQueued = z.object({ campaign_id: z.string(), status: z.literal('queued') }).openapi('MarketingCampaignQueued');
 const TokenParam = z.object({ token: z.string().max(512) });
 
+/** The person an unsubscribe link names, or 404 for a link that was not made by us. */
+function linkOwner(req: Request, token: string): string {
+  const userId = userFromUnsubscribeToken(ctxOf(req), token);
+  if (!userId) throw new HttpError(404, 'link_invalid', 'Invalid link', 'This unsubscribe link is not valid.');
+  return userId;
+}
+
 /** Withdraws marketing consent and removes marketing data; a link for a deleted account does nothing. */
 async function unsubscribe(req: Request, token: string): Promise<void> {
   const ctx = ctxOf(req);
-  const userId = userFromUnsubscribeToken(ctx, token);
-  if (!userId) throw new HttpError(404, 'link_invalid', 'Invalid link', 'This unsubscribe link is not valid.');
+  const userId = linkOwner(req, token);
   const user = await ctx.db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
   if (user) await changeConsent(ctx, user.id, 'marketing', false, 'unsubscribe-link');
+}
+
+/** A minimal page for people who follow the link in a browser; nothing of theirs is in it. */
+function page(res: Response, title: string, body: string): void {
+  res.type('html').setHeader('Cache-Control', 'no-store').send(`<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${body}</body></html>`);
 }
 
 export function marketingRoutes(router: Router): void {
@@ -63,17 +74,20 @@ export function marketingRoutes(router: Router): void {
     },
     async (req, res, { params }) => {
       await unsubscribe(req, params.token);
-      res.json({ status: 'unsubscribed' });
+      // The confirmation page's button posts here too; a browser gets a page, a mail client JSON.
+      if (req.accepts(['json', 'html']) === 'html') page(res, 'Unsubscribed', '<h1>You are unsubscribed</h1><p>You will get no more marketing email from Rasmi. Emails about your orders and your account still reach you.</p>');
+      else res.json({ status: 'unsubscribed' });
     },
   );
 
-  // The same link opened in a browser: unsubscribes too, and says so in plain words.
+  // The same link opened in a browser: a page with one button that posts the form. A GET changes
+  // nothing, because mail security scanners fetch every link in a message.
   route(
     router,
     {
       method: 'get',
       path: '/v1/unsubscribe/:token',
-      summary: 'Unsubscribe from marketing email from a browser',
+      summary: 'Confirmation page for unsubscribing in a browser (one button; the GET itself changes nothing)',
       tags: ['Marketing'],
       auth: 'none',
       params: TokenParam,
@@ -81,11 +95,9 @@ export function marketingRoutes(router: Router): void {
       errors: { 404: 'link_invalid' },
     },
     async (req, res, { params }) => {
-      await unsubscribe(req, params.token);
-      res
-        .type('html')
-        .setHeader('Cache-Control', 'no-store')
-        .send('<!doctype html><html><head><meta charset="utf-8"><title>Unsubscribed</title></head><body><h1>You are unsubscribed</h1><p>You will get no more marketing email from Rasmi. Emails about your orders and your account still reach you.</p></body></html>');
+      linkOwner(req, params.token);
+      const action = `/v1/unsubscribe/${encodeURIComponent(params.token)}`;
+      page(res, 'Unsubscribe', `<h1>Unsubscribe from Rasmi news?</h1><p>You will get no more marketing email. Emails about your orders and your account still reach you.</p><form method="post" action="${action}"><button type="submit">Unsubscribe</button></form>`);
     },
   );
 }

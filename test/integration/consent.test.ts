@@ -77,6 +77,8 @@ describe('consent and tracking', () => {
     await sendCampaign('New styles');
     const [mail] = marketingMail(ada.email);
     expect(mail.Subject).toBe('New styles');
+    expect(mail.MessageStream).toBe('broadcast'); // marketing is kept apart from order and account mail
+    expect(stack.postmark.to(ada.email).find((m) => m.Tag !== 'marketing')?.MessageStream).toBe('outbound');
     expect(marketingMail(bob.email)).toHaveLength(0);
     const header = (n: string) => mail.Headers?.find((h) => h.Name === n)?.Value;
     const listUnsubscribe = /^<(https?:\/\/[^>]+\/v1\/unsubscribe\/[^>]+)>$/.exec(header('List-Unsubscribe') ?? '');
@@ -101,14 +103,23 @@ describe('consent and tracking', () => {
     expect(marketingMail(ada.email)).toHaveLength(1);
   });
 
-  it('CN1 the unsubscribe link also works when opened in a browser', async () => {
+  it('CN1 the unsubscribe link opened in a browser asks for one click, so a link scanner fetching it unsubscribes no one', async () => {
     const cy = await signUp(stack);
     await stack.api('PUT', '/v1/me/consents', { token: cy.token, json: { marketing: true } });
-    const page = await stack.api('GET', new URL(unsubscribeUrl(stack.ctx, cy.userId)).pathname);
+    const path = new URL(unsubscribeUrl(stack.ctx, cy.userId)).pathname;
+    const page = await stack.api('GET', path);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
-    expect(page.body.toString()).toMatch(/unsubscribed/i);
+    const html = page.body.toString();
+    expect(html).toContain(`<form method="post" action="${path}">`);
+    expect((await stack.api('GET', '/v1/me/consents', { token: cy.token })).body.consents.marketing).toBe(true);
+    // The button posts the form: the browser gets a page, and the consent is withdrawn.
+    const done = await stack.api('POST', path, { headers: { accept: 'text/html,application/xhtml+xml', 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    expect(done.status).toBe(200);
+    expect(done.headers.get('content-type')).toMatch(/text\/html/);
+    expect(done.body.toString()).toMatch(/you are unsubscribed/i);
     expect((await stack.api('GET', '/v1/me/consents', { token: cy.token })).body.consents.marketing).toBe(false);
+    expect((await stack.api('GET', path.slice(0, -2) + 'xx')).status).toBe(404);
   });
 
   it('RT5 unsubscribing or withdrawing removes marketing data: sent-campaign records and marketing tracking', async () => {

@@ -8,6 +8,7 @@ export interface CapturedEmail {
   HtmlBody?: string;
   Tag?: string;
   Headers?: { Name: string; Value: string }[];
+  MessageStream?: string;
 }
 
 /**
