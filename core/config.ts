@@ -108,6 +108,7 @@ const schema = z.object({
   MATTING_MODEL: z.enum(['selfie', 'isnet']).default('selfie'),
   /** The ISNet ONNX file for MATTING_MODEL=isnet; relative to the project root. Checked against models/registry.ts. */
   ISNET_MODEL_PATH: z.string().min(1).default('models/onnx/isnet-medium.onnx'),
+  PREPARE_CONCURRENCY: int(2),
   ANALYSIS_CONCURRENCY: int(2),
   RENDER_CONCURRENCY: int(1),
   /** Threads per worker process for decoding, inference and pixel work. */

@@ -11,13 +11,13 @@ import type { Config } from './config';
  * 'sweeps' holds the scheduler's periodic sweeps (run by the scheduler role); 'privacy' holds the
  * small per-item jobs they and the API fan out: deletions, exports, notices (run by workers).
  */
-export const QUEUE_NAMES = ['analysis', 'rendering', 'delivery', 'privacy', 'sweeps'] as const;
+export const QUEUE_NAMES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy', 'sweeps'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 const id = z.string().min(1).max(64).regex(/^[a-z]+_[0-9a-z]+$/);
 
 export const JOBS = {
-  'photo.prepare': { queue: 'analysis', payload: z.object({ photoId: id }) },
+  'photo.prepare': { queue: 'preparation', payload: z.object({ photoId: id }) },
   'photo.analyse': { queue: 'analysis', payload: z.object({ orderId: id, photoId: id }) },
   'headshot.render': { queue: 'rendering', payload: z.object({ headshotId: id }) },
   'order.deliver': { queue: 'delivery', payload: z.object({ orderId: id }) },

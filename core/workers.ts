@@ -15,7 +15,7 @@ export function checkHandlers(handlers: Record<string, unknown>, queues: readonl
 
 export function concurrencyOf(ctx: AppContext, queue: QueueName): number {
   const c = ctx.config;
-  return { analysis: c.ANALYSIS_CONCURRENCY, rendering: c.RENDER_CONCURRENCY, delivery: c.DELIVERY_CONCURRENCY, privacy: c.PRIVACY_CONCURRENCY, sweeps: c.SWEEP_CONCURRENCY }[queue];
+  return { preparation: c.PREPARE_CONCURRENCY, analysis: c.ANALYSIS_CONCURRENCY, rendering: c.RENDER_CONCURRENCY, delivery: c.DELIVERY_CONCURRENCY, privacy: c.PRIVACY_CONCURRENCY, sweeps: c.SWEEP_CONCURRENCY }[queue];
 }
 
 export interface Workers {

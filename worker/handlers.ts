@@ -133,7 +133,7 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
   await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow it at ${ctx.publicUrl}/orders/${orderId} (sign-in required).` });
 };
 
-export const PIPELINE_QUEUES = ['analysis', 'rendering', 'delivery', 'privacy'] as const;
+export const PIPELINE_QUEUES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy'] as const;
 
 export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
   'photo.prepare': prepare,

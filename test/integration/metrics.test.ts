@@ -88,15 +88,15 @@ describe('/metrics', () => {
     expect(find(samples, 'rasmi_http_request_duration_seconds_count', { route: 'unmatched', status: '404' })[0].value).toBeGreaterThanOrEqual(1);
     for (const secret of [photoId, orderId, me.userId, me.token, '/v1/no-such-route']) expect(text).not.toContain(secret);
 
-    // Queue depth: every state of each of the five queues.
-    expect(QUEUE_NAMES).toHaveLength(5);
+    // Queue depth: every state of each of the six queues.
+    expect(QUEUE_NAMES).toHaveLength(6);
     for (const queue of QUEUE_NAMES) {
       for (const state of ['waiting', 'active', 'delayed', 'completed', 'failed']) expect(find(samples, 'rasmi_queue_jobs', { queue, state }), `${queue} ${state}`).toHaveLength(1);
     }
     expect(find(samples, 'rasmi_queue_jobs', { queue: 'rendering', state: 'completed' })[0].value).toBeGreaterThanOrEqual(1);
 
     // Job durations per queue and job, inference per model.
-    for (const [queue, job] of [['analysis', 'photo.analyse'], ['rendering', 'headshot.render'], ['delivery', 'order.deliver']]) {
+    for (const [queue, job] of [['preparation', 'photo.prepare'], ['analysis', 'photo.analyse'], ['rendering', 'headshot.render'], ['delivery', 'order.deliver']]) {
       const count = find(samples, 'rasmi_job_duration_seconds_count', { queue, job, status: 'completed' });
       expect(count[0]?.value, `${queue} ${job}`).toBeGreaterThanOrEqual(1);
       expect(find(samples, 'rasmi_job_duration_seconds_sum', { queue, job, status: 'completed' })[0].value).toBeGreaterThan(0);

@@ -39,7 +39,7 @@ describe('operations', () => {
     const list = async (token: string) => (await stack.api('GET', '/admin/queues/api/queues?activeQueue=analysis&page=1&jobsPerPage=10', { token })).body;
     const forSupport = await list(support.token);
     const forAdmin = await list(admin.token);
-    expect(forSupport.queues.map((q: { name: string }) => q.name).sort()).toEqual(["analysis", "delivery", "privacy", "rendering", "sweeps"]);
+    expect(forSupport.queues.map((q: { name: string }) => q.name).sort()).toEqual(["analysis", "delivery", "preparation", "privacy", "rendering", "sweeps"]);
     expect(forSupport.queues.every((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toBe(true);
     expect(forAdmin.queues.every((q: { readOnlyMode: boolean }) => !q.readOnlyMode)).toBe(true);
   });

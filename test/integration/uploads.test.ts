@@ -53,7 +53,7 @@ describe('uploads', () => {
     expect(early.body.code).toBe('photo_not_ready');
     expect(early.headers.get('retry-after')).toBe('2');
     // Its job is queued under a fixed id; run what the worker runs for it.
-    expect((await stack.ctx.queues.byName.analysis.getJob(jobId('prepare', res.body.id)))?.name).toBe('photo.prepare');
+    expect((await stack.ctx.queues.byName.preparation.getJob(jobId('prepare', res.body.id)))?.name).toBe('photo.prepare');
     await preparePhoto(stack.ctx, res.body.id);
 
     expect((await stack.api('GET', `/v1/photos/${res.body.id}`, { token })).body).toMatchObject({ status: 'uploaded', width: 256, height: 512 });
@@ -118,7 +118,7 @@ describe('uploads', () => {
   it('PH3 an upload whose preparation job was lost is prepared after the stalled-work sweep re-drives it', async () => {
     const res = await post(await fixture('astronaut.png'));
     expect(res.status).toBe(201);
-    const job = () => stack.ctx.queues.byName.analysis.getJob(jobId('prepare', res.body.id));
+    const job = () => stack.ctx.queues.byName.preparation.getJob(jobId('prepare', res.body.id));
     await (await job())!.remove(); // as if Redis had lost it
     await sweepHandlers['sweep.stalled-orders'](stack.ctx, {}, {} as Job);
     expect(await job()).toBeUndefined(); // not yet stalled
@@ -128,12 +128,12 @@ describe('uploads', () => {
   });
 
   it('PH3 an upload whose preparation failed for good (an outage longer than its attempts) is retried by the sweep', async () => {
-    const { analysis } = stack.ctx.queues.byName;
-    await analysis.drain(); // earlier tests' jobs: this stack has no worker; only ours is waiting now
+    const { preparation } = stack.ctx.queues.byName;
+    await preparation.drain(); // earlier tests' jobs: this stack has no worker; only ours is waiting now
     const res = await post(await fixture('astronaut.png'));
     const id = jobId('prepare', res.body.id);
     // Fail it the way a worker does on its last attempt.
-    const worker = new Worker(analysis.name, null, { connection: analysis.opts.connection, prefix: stack.config.QUEUE_PREFIX });
+    const worker = new Worker(preparation.name, null, { connection: preparation.opts.connection, prefix: stack.config.QUEUE_PREFIX });
     try {
       const taken = await worker.getNextJob('test-token');
       expect(taken?.id).toBe(id);
@@ -142,12 +142,12 @@ describe('uploads', () => {
     } finally {
       await worker.close();
     }
-    expect(await (await analysis.getJob(id))!.getState()).toBe('failed');
+    expect(await (await preparation.getJob(id))!.getState()).toBe('failed');
     await stack.ctx.queues.enqueue('photo.prepare', { photoId: res.body.id }, { jobId: id });
-    expect(await (await analysis.getJob(id))!.getState()).toBe('failed'); // a plain add is ignored
+    expect(await (await preparation.getJob(id))!.getState()).toBe('failed'); // a plain add is ignored
     stack.clock.advance(11 * 60_000);
     await sweepHandlers['sweep.stalled-orders'](stack.ctx, {}, {} as Job);
-    const again = (await analysis.getJob(id))!;
+    const again = (await preparation.getJob(id))!;
     expect(await again.getState()).toBe('waiting');
     expect(again.attemptsMade).toBe(0);
   });

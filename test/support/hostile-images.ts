@@ -343,7 +343,7 @@ export async function uploadInvariants(ctx: AppContext, userIds: string[], creat
   // Each accepted upload enqueues exactly its preparation job (fixed id) and nothing else.
   if (jobs !== photos.length) problems.push(`${jobs} jobs for ${photos.length} accepted uploads (one photo.prepare each expected)`);
   for (const p of photos) {
-    const job = await ctx.queues.byName.analysis.getJob(jobId('prepare', p.id));
+    const job = await ctx.queues.byName.preparation.getJob(jobId('prepare', p.id));
     if (job?.name !== 'photo.prepare') problems.push(`photo ${p.id} has no photo.prepare job`);
   }
   const bad = keys.filter((k) => !/^(originals|headshots)\/[A-Za-z0-9_-]{2}\/[A-Za-z0-9_-]+$/.test(k));
