@@ -26,7 +26,7 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
       .limit(BATCH)
       .execute();
     for (const o of stalled) await resumeOrder(ctx, o.id);
-    // Uploads whose preparation job was lost (Redis flushed): the raw upload must not linger.
+    // Uploads whose preparation job was lost (Redis flushed) or failed for good: the raw upload must not linger.
     const unprepared = await ctx.db.selectFrom('photos').select('id').where('status', '=', 'preparing').where('uploaded_at', '<', cutoff).orderBy('uploaded_at').limit(BATCH).execute();
     for (const p of unprepared) await ctx.queues.redrive('photo.prepare', { photoId: p.id }, jobId('prepare', p.id));
     recordSweep('stalled-orders', { redriven: stalled.length, photos_redriven: unprepared.length });

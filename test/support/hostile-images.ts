@@ -2,6 +2,7 @@ import { crc32, createDeflate } from 'node:zlib';
 import sharp from 'sharp';
 import type { AppContext } from '../../core/context';
 import { jobId } from '../../core/jobs';
+import { countJobs } from './jobs';
 
 /**
  * Hostile upload cases for POST /v1/photos, shared by the fuzz script and the integration test:
@@ -318,18 +319,14 @@ export async function pool(n: number, width: number, fn: (i: number) => Promise<
 
 /**
  * What must hold after a run for the given people: one photo row per 201, one blob per photo, one
- * object per blob and no other object (no orphan), no job enqueued, and no claimed filename
+ * object per blob and no other object (no orphan), one photo.prepare job per photo and no other, and no claimed filename
  * anywhere in a row or a key. Returns the figures and a list of violations (empty when all hold).
  */
 export async function uploadInvariants(ctx: AppContext, userIds: string[], createdIds: string[]) {
   const photos = await ctx.db.selectFrom('photos').selectAll().where('user_id', 'in', userIds).execute();
   const blobs = await ctx.db.selectFrom('blobs').selectAll().where('user_id', 'in', userIds).execute();
   const keys = [...(await ctx.storage.listKeys('originals')), ...(await ctx.storage.listKeys('headshots'))];
-  let jobs = 0;
-  for (const q of Object.values(ctx.queues.byName)) {
-    const c = await q.getJobCounts('wait', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children');
-    jobs += Object.values(c).reduce((a, b) => a + b, 0);
-  }
+  const jobs = await countJobs(ctx.queues);
   const problems: string[] = [];
   const ids = new Set(photos.map((p) => p.id));
   const missing = createdIds.filter((id) => !ids.has(id));

@@ -9,6 +9,7 @@ import { createLogger } from '../../core/logger';
 import type { Role } from '../../core/roles';
 import { startRole } from '../../main';
 import { startFakePostmark } from './fake-postmark';
+import { countJobs } from './jobs';
 import { closePixels } from '../../worker/handlers';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
@@ -135,17 +136,12 @@ export async function until<T>(check: () => Promise<T | undefined | false>, time
 export async function footprint(stack: Stack) {
   const { db, storage, queues } = stack.ctx;
   const count = async (t: 'photos' | 'blobs' | 'orders' | 'payments' | 'headshots') => Number((await db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-  let jobs = 0;
-  for (const q of Object.values(queues.byName)) {
-    const c = await q.getJobCounts('wait', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children');
-    jobs += Object.values(c).reduce((a, b) => a + b, 0);
-  }
   return {
     photos: await count('photos'),
     blobs: await count('blobs'),
     orders: await count('orders'),
     payments: await count('payments'),
     objects: (await storage.listKeys('originals')).length + (await storage.listKeys('headshots')).length,
-    jobs,
+    jobs: await countJobs(queues),
   };
 }
