@@ -21,8 +21,9 @@ ENTRYPOINT ["node", "dist/main.mjs"]
 CMD ["all"]
 
 # GPU workers: CUDA 12 + cuDNN runtime, Node 20 copied from the official image, and
-# onnxruntime-node's CUDA execution provider installed on purpose (the project's .npmrc skips it
-# for CPU hosts; the environment setting below overrides that). With ONNX_PROVIDERS=cuda,cpu a
+# onnxruntime-node's CUDA execution provider installed on purpose by running its installer
+# explicitly: package.json's allowScripts denies every dependency's install script (npm >= 11.19
+# honours it; the .npmrc key covers older npm), so `npm ci` itself never downloads. With ONNX_PROVIDERS=cuda,cpu a
 # worker logs "model session ready" with provider "cuda", or "execution provider unavailable,
 # falling back" and then provider "cpu" when CUDA cannot load.
 FROM node:20-bookworm-slim AS node
@@ -35,8 +36,9 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 WORKDIR /app
 COPY . .
-ENV npm_config_onnxruntime_node_install=cuda12
-RUN npm ci --no-audit --no-fund && npm run build && npm cache clean --force
+RUN npm ci --no-audit --no-fund \
+ && ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \
+ && npm run build && npm cache clean --force
 ENV NODE_ENV=production ONNX_PROVIDERS=cuda,cpu
 USER 1000
 ENTRYPOINT ["node", "dist/main.mjs"]
