@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, type DecipherGCM, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type DecipherGCM, createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
 /**
@@ -69,6 +69,20 @@ export function normaliseEmail(email: string): string {
 /** Keyed hash of the normalised email, for look-up and uniqueness without storing it in clear. */
 export function emailLookupHash(hashKeyHex: string, email: string): string {
   return createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update(normaliseEmail(email)).digest('hex');
+}
+
+/** A six-digit code a person types from an email (sign-in, email change). */
+export function newOneTimeCode(): string {
+  return String(randomInt(0, 1_000_000)).padStart(6, '0');
+}
+
+/**
+ * The stored form of a one-time code: an HMAC under PII_HASH_KEY, bound to what the code is for.
+ * A plain hash would not do: all million six-digit codes are hashed in under a second, so a
+ * database dump would hand over every live code; without the key the dump tells nothing.
+ */
+export function oneTimeCodeHash(hashKeyHex: string, purpose: 'sign-in' | 'email-change', code: string, ...boundTo: string[]): string {
+  return createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update([purpose, ...boundTo, code].join('\0')).digest('hex');
 }
 
 /** Per-object data key, wrapped by the current master key. */

@@ -1,6 +1,5 @@
-import { randomInt } from 'node:crypto';
 import type { Router } from 'express';
-import { emailLookupHash, encryptField, decryptField, newId, randomToken, sha256Hex } from '../../core/crypto';
+import { emailLookupHash, encryptField, decryptField, newId, newOneTimeCode, oneTimeCodeHash, randomToken, safeEqual, sha256Hex } from '../../core/crypto';
 import { currentPolicyVersion } from '../../core/policy';
 import { sendEmailOnce } from '../../core/notify';
 import type { AppContext } from '../../core/context';
@@ -40,18 +39,18 @@ export const Me = z
 const Token = z.object({ token: z.string(), token_type: z.literal('Bearer'), expires_at: z.string().datetime(), user: Me }).openapi('Token');
 
 const CODE_ATTEMPTS = 5;
-const codeHash = (userId: string, code: string) => sha256Hex(`${userId}:${code}`);
+const codeHash = (ctx: AppContext, userId: string, code: string) => oneTimeCodeHash(ctx.config.PII_HASH_KEY, 'sign-in', code, userId);
 
 /** Emails a fresh six-digit sign-in code; earlier unused codes stop working. */
 async function sendSignInCode(ctx: AppContext, userId: string): Promise<void> {
   const now = ctx.clock.now();
-  const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  const code = newOneTimeCode();
   const id = newId('code');
   await ctx.db.transaction().execute(async (trx) => {
     await trx.updateTable('sign_in_codes').set({ consumed_at: now }).where('user_id', '=', userId).where('consumed_at', 'is', null).execute();
     await trx
       .insertInto('sign_in_codes')
-      .values({ id, user_id: userId, code_hash: codeHash(userId, code), created_at: now, expires_at: new Date(now.getTime() + ctx.config.SIGN_IN_CODE_TTL_MINUTES * 60_000), consumed_at: null })
+      .values({ id, user_id: userId, code_hash: codeHash(ctx, userId, code), created_at: now, expires_at: new Date(now.getTime() + ctx.config.SIGN_IN_CODE_TTL_MINUTES * 60_000), consumed_at: null })
       .execute();
   });
   await sendEmailOnce(ctx, {
@@ -172,7 +171,7 @@ export function accountRoutes(router: Router): void {
         .orderBy('created_at', 'desc')
         .executeTakeFirst();
       if (!code) throw invalid;
-      if (code.code_hash !== codeHash(user.id, body.code)) {
+      if (!safeEqual(code.code_hash, codeHash(ctx, user.id, body.code))) {
         const attempts = code.attempts + 1;
         await ctx.db.updateTable('sign_in_codes').set({ attempts, consumed_at: attempts >= CODE_ATTEMPTS ? now : null }).where('id', '=', code.id).execute();
         throw invalid;

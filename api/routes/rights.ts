@@ -1,8 +1,7 @@
-import { randomInt } from 'node:crypto';
 import type { Router } from 'express';
 import { DAY_MS } from '../../core/config';
 import type { AppContext } from '../../core/context';
-import { decryptField, emailLookupHash, encryptField, safeEqual, sha256Hex, signToken, verifyToken } from '../../core/crypto';
+import { decryptField, emailLookupHash, encryptField, newOneTimeCode, oneTimeCodeHash, safeEqual, signToken, verifyToken } from '../../core/crypto';
 import type { User } from '../../core/db';
 import { sendToAddressOnce } from '../../core/notify';
 import { blockForDeletion, createRightsRequest, driveRightsRequest, refusePurposes, retainedOnDeletion } from '../../core/rights';
@@ -104,8 +103,8 @@ function profileOut(ctx: AppContext, u: User): z.infer<typeof Profile> {
   };
 }
 
-/** The pending code is stored as "<failed attempts>.<sha256>", so guessing is capped without a column. */
-const codeHash = (userId: string, emailHash: string, code: string) => sha256Hex(`${userId}:${emailHash}:${code}`);
+/** The pending code is stored as "<failed attempts>.<keyed hash>", so guessing is capped without a column. */
+const codeHash = (ctx: AppContext, userId: string, emailHash: string, code: string) => oneTimeCodeHash(ctx.config.PII_HASH_KEY, 'email-change', code, userId, emailHash);
 const maskEmail = (email: string) => email.replace(/^(.)[^@]*/, '$1***');
 
 async function ownedRequest(ctx: AppContext, userId: string, id: string): Promise<RightsRow> {
@@ -147,11 +146,11 @@ export function rightsRoutes(router: Router): void {
         if (pendingHash === user.email_hash) {
           Object.assign(emailSet, { email_pending_enc: null, email_pending_hash: null, email_pending_code_hash: null, email_pending_expires_at: null });
         } else {
-          code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+          code = newOneTimeCode();
           Object.assign(emailSet, {
             email_pending_enc: encryptField(ctx.pii, body.email),
             email_pending_hash: pendingHash,
-            email_pending_code_hash: `0.${codeHash(user.id, pendingHash, code)}`,
+            email_pending_code_hash: `0.${codeHash(ctx, user.id, pendingHash, code)}`,
             email_pending_expires_at: new Date(now.getTime() + ctx.config.EMAIL_CHANGE_CODE_TTL_MINUTES * 60_000),
           });
         }
@@ -195,7 +194,7 @@ export function rightsRoutes(router: Router): void {
       const stored = user.email_pending_code_hash;
       if (!stored || !user.email_pending_enc || !user.email_pending_hash || !user.email_pending_expires_at || new Date(user.email_pending_expires_at) <= now) throw invalid;
       const [attempts, hash] = stored.split('.');
-      if (!safeEqual(hash, codeHash(user.id, user.email_pending_hash, body.code))) {
+      if (!safeEqual(hash, codeHash(ctx, user.id, user.email_pending_hash, body.code))) {
         const next = Number(attempts) + 1;
         await ctx.db
           .updateTable('users')

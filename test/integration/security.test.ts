@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corsAllowList } from '../../api/cors';
 import { loadConfig } from '../../core/config';
-import { decryptField, fieldKeyId, parseKeyring, sha256Hex } from '../../core/crypto';
+import { decryptField, emailLookupHash, fieldKeyId, oneTimeCodeHash, parseKeyring, sha256Hex } from '../../core/crypto';
 import type { Blob } from '../../core/db';
 import { rotateKeys } from '../../core/key-rotation';
 import { createLogger } from '../../core/logger';
@@ -109,6 +109,36 @@ describe('a dump of everything at rest', () => {
       for (const sig of [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('JFIF\0'), Buffer.from('Exif\0\0')]) expect(raw.includes(sig)).toBe(false);
     }
   });
+});
+
+describe('one-time codes at rest', () => {
+  it('SC2 a dump does not give away live sign-in or email-change codes: their hashes are keyed, so trying all million codes finds neither', async () => {
+    // A live sign-in code, and the email-change code mailed to PENDING_EMAIL in beforeAll.
+    expect((await stack.api('POST', '/v1/auth/code', { json: { email: person.email } })).status).toBe(202);
+    const signInCode = /code is (\d{6})/.exec(stack.postmark.to(person.email).at(-1)!.TextBody ?? '')![1];
+    const changeCode = /with the code (\d{6})/.exec(stack.postmark.to(PENDING_EMAIL).at(-1)!.TextBody ?? '')![1];
+    const row = await stack.ctx.db.selectFrom('sign_in_codes').select('code_hash').where('user_id', '=', person.userId).where('consumed_at', 'is', null).executeTakeFirstOrThrow();
+    const user = await stack.ctx.db.selectFrom('users').select(['email_pending_code_hash', 'email_pending_hash']).where('id', '=', person.userId).executeTakeFirstOrThrow();
+    const changeHash = user.email_pending_code_hash!.split('.')[1];
+    expect(user.email_pending_hash).toBe(emailLookupHash(stack.config.PII_HASH_KEY, PENDING_EMAIL));
+
+    // What someone holding only the dump would try: every code, plainly hashed with what the row holds.
+    const stored = new Set([row.code_hash, changeHash]);
+    const found: string[] = [];
+    for (let n = 0; n < 1_000_000; n++) {
+      if (n % 50_000 === 0) await new Promise((r) => setImmediate(r)); // the stack shares this event loop
+      const code = String(n).padStart(6, '0');
+      for (const guess of [code, `${person.userId}:${code}`, `${person.userId}:${user.email_pending_hash}:${code}`]) if (stored.has(sha256Hex(guess))) found.push(code);
+    }
+    expect(found).toEqual([]);
+    // With the key the hashes are the codes' (so the search above looked at real hashes of real codes).
+    expect(row.code_hash).toBe(oneTimeCodeHash(stack.config.PII_HASH_KEY, 'sign-in', signInCode, person.userId));
+    expect(changeHash).toBe(oneTimeCodeHash(stack.config.PII_HASH_KEY, 'email-change', changeCode, person.userId, user.email_pending_hash!));
+    // A code bound to one purpose is not the hash of the same code for the other.
+    expect(oneTimeCodeHash(stack.config.PII_HASH_KEY, 'email-change', signInCode, person.userId)).not.toBe(row.code_hash);
+    const tok = await stack.api('POST', '/v1/auth/token', { json: { email: person.email, code: signInCode } });
+    expect(tok.status).toBe(200);
+  }, 30_000);
 });
 
 describe('security headers and CORS', () => {
