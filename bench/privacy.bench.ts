@@ -7,14 +7,16 @@
  * Runs on its own database (rasmi_bench_privacy, recreated each run): a scheduler of another bench
  * on rasmi_bench would otherwise sweep these seeded rows into its own queue.
  */
+import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import pg from 'pg';
 import sharp from 'sharp';
 import { DAY_MS } from '../core/config';
 import type { AppContext } from '../core/context';
+import type { Blob } from '../core/db';
 import { newId } from '../core/crypto';
 import { deleteExports, deleteUser } from '../core/deletion';
-import { buildExportZip, collectPersonalData } from '../core/export';
+import { collectPersonalData, exportZip } from '../core/export';
 import { createRightsRequest } from '../core/rights';
 import { sweepRetention } from '../scheduler/retention';
 import { seedHeadshots, seedPhotos, seedUser } from '../test/support/seed';
@@ -164,6 +166,57 @@ async function seedExportUser(ctx: AppContext, jpeg: Buffer): Promise<string> {
   return userId;
 }
 
+const BIG_PHOTOS = 40;
+const BIG_PHOTO_BYTES = 5_000_000;
+
+/** An account with BIG_PHOTOS prepared originals of BIG_PHOTO_BYTES (random bytes: the export copies files, it does not decode them). */
+async function seedBigAccount(ctx: AppContext): Promise<string> {
+  const at = new Date();
+  const userId = (await seedUser(ctx, at)).id;
+  for (let i = 0; i < BIG_PHOTOS; i++) {
+    const data = randomBytes(BIG_PHOTO_BYTES);
+    const blob = await ctx.storage.put(ctx.db, { userId, role: 'originals', contentType: 'image/jpeg', data, at });
+    await ctx.db
+      .insertInto('photos')
+      .values({ id: newId('pho'), user_id: userId, blob_id: blob.id, detected_type: 'jpeg', size_bytes: data.length, width: 3000, height: 3000, uploaded_at: at, verdict: null, processed_at: at, status: 'uploaded' })
+      .execute();
+  }
+  return userId;
+}
+
+/** What the rights.export job does. */
+async function streamedExport(ctx: AppContext, userId: string): Promise<Blob> {
+  const { zip, files } = exportZip(ctx, userId);
+  const [blob] = await Promise.all([ctx.storage.putStream(ctx.db, { userId, role: 'headshots', contentType: 'application/zip', source: zip, at: new Date() }), files]);
+  return blob;
+}
+
+/** The earlier way: the whole ZIP collected in memory, then encrypted and uploaded in one put(). */
+async function inMemoryExport(ctx: AppContext, userId: string): Promise<Blob> {
+  const { zip, files } = exportZip(ctx, userId);
+  const chunks: Buffer[] = [];
+  for await (const c of zip) chunks.push(c as Buffer);
+  await files;
+  return ctx.storage.put(ctx.db, { userId, role: 'headshots', contentType: 'application/zip', data: Buffer.concat(chunks), at: new Date() });
+}
+
+/**
+ * Runs fn, sampling Buffer memory (arrayBuffers) every 5 ms, as MB above `base` (taken once before
+ * all runs: Buffers of an in-memory run outlive a garbage collection for a while).
+ */
+async function withPeakBuffers<T>(base: number, fn: () => Promise<T>): Promise<{ out: T; ms: number; peakMb: number }> {
+  (globalThis as { gc?: () => void }).gc?.();
+  let peak = process.memoryUsage().arrayBuffers;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers)), 5);
+  const t = performance.now();
+  try {
+    const out = await fn();
+    return { out, ms: performance.now() - t, peakMb: (Math.max(peak, process.memoryUsage().arrayBuffers) - base) / 1e6 };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
 async function main() {
   // A fresh database each time: rows left by an interrupted run (their objects were in a temp folder) would be swept too.
   const admin = new pg.Client({ connectionString: 'postgres://root@127.0.0.1:5432/postgres' });
@@ -185,7 +238,7 @@ async function main() {
     const jpeg = await smallJpeg();
     const userId = await seedExportUser(ctx, jpeg);
     const reads = timeMethod(ctx.storage, 'read');
-    const puts = timeMethod(ctx.storage, 'put');
+    const puts = timeMethod(ctx.storage, 'putStream');
     const mails = timeMethod(ctx.mailer, 'send');
     const jobMs: number[] = [];
     const inJob = { read: [] as number[], put: [] as number[], mail: [] as number[] };
@@ -209,15 +262,14 @@ async function main() {
         `median ${fmt(median(jobMs), 0)} ms over ${RUNS} runs [${jobMs.map((m) => fmt(m, 0)).join(', ')}]; ZIP ${fmt(result!.size_bytes / 1e6, 2)} MB, ${result!.files} entries`,
     );
     console.log(
-      `  inside the job (median): storage.read of 100 objects ${fmt(median(inJob.read), 0)} ms; storage.put of the ZIP ${fmt(median(inJob.put), 0)} ms; ` +
-        `email ${fmt(median(inJob.mail), 0)} ms; the rest (rows, archiver, status updates) ${fmt(median(jobMs.map((m, i) => m - inJob.read[i] - inJob.put[i] - inJob.mail[i])), 0)} ms`,
+      `  inside the job (median): storage.read of 100 objects ${fmt(median(inJob.read), 0)} ms; storage.putStream of the ZIP (zip, encrypt, spool and upload, overlapping the reads) ${fmt(median(inJob.put), 0)} ms; ` +
+        `email ${fmt(median(inJob.mail), 0)} ms`,
     );
 
     // Where the export's time goes: the same steps, timed one by one.
     const collect: number[] = [];
     const readAll: number[] = [];
-    const build: number[] = [];
-    const put: number[] = [];
+    const whole: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       let t = performance.now();
       const { files } = await collectPersonalData(ctx, userId);
@@ -226,17 +278,35 @@ async function main() {
       for (const f of files) await ctx.storage.read(await ctx.db.selectFrom('blobs').selectAll().where('id', '=', f.blobId).executeTakeFirstOrThrow());
       readAll.push(performance.now() - t);
       t = performance.now();
-      const { zip } = await buildExportZip(ctx, userId);
-      build.push(performance.now() - t);
-      t = performance.now();
-      const blob = await ctx.storage.put(ctx.db, { userId, role: 'headshots', contentType: 'application/zip', data: zip, at: new Date() });
-      put.push(performance.now() - t);
+      const blob = await streamedExport(ctx, userId);
+      whole.push(performance.now() - t);
       await ctx.storage.remove(ctx.db, blob);
     }
     console.log(
       `  where the time goes (median): collect rows ${fmt(median(collect), 0)} ms; read+decrypt 100 objects one by one ${fmt(median(readAll), 0)} ms; ` +
-        `whole buildExportZip ${fmt(median(build), 0)} ms; encrypt+upload the ZIP ${fmt(median(put), 0)} ms`,
+        `the whole streamed export (collect, read, zip, encrypt, spool, upload) ${fmt(median(whole), 0)} ms`,
     );
+    await deleteUser(ctx, userId, 'bench');
+
+    // A large account: the streamed export against the earlier way, the whole ZIP in memory, then put().
+    const big = await seedBigAccount(ctx);
+    const ways = { streamed: streamedExport, 'in memory first': inMemoryExport };
+    const peaks: Record<string, number[]> = { streamed: [], 'in memory first': [] };
+    const times: Record<string, number[]> = { streamed: [], 'in memory first': [] };
+    let size = 0;
+    (globalThis as { gc?: () => void }).gc?.();
+    const base = process.memoryUsage().arrayBuffers;
+    for (const [name, run] of Object.entries(ways)) {
+      for (let r = 0; r < RUNS; r++) {
+        const { ms, peakMb, out: blob } = await withPeakBuffers(base, () => run(ctx, big));
+        size = Number(blob.size_bytes);
+        peaks[name].push(peakMb);
+        times[name].push(ms);
+        await ctx.storage.remove(ctx.db, blob);
+      }
+    }
+    console.log(`export of a large account (${BIG_PHOTOS} originals of ${fmt(BIG_PHOTO_BYTES / 1e6, 1)} MB; ZIP ${fmt(size / 1e6, 0)} MB), median of ${RUNS} runs, peak Buffer memory above the start (process.memoryUsage().arrayBuffers, sampled every 5 ms; node --expose-gc):`);
+    for (const name of Object.keys(ways)) console.log(`  ${name.padEnd(16)} ${fmt(median(times[name]), 0)} ms, peak +${fmt(median(peaks[name]), 0)} MB [${peaks[name].map((m) => fmt(m, 0)).join(', ')}]`);
     await deleteUser(ctx, userId, 'bench');
   } finally {
     await stack.stop();

@@ -109,6 +109,23 @@ export function decryptObject(dek: Buffer, sealed: Buffer): Buffer {
   return open(dek, sealed);
 }
 
+/** Encrypts a stream into the object format, iv | ciphertext | tag, as encryptObject does a buffer. */
+export function encryptingStream(dek: Buffer): Transform {
+  const iv = randomBytes(IV);
+  const cipher = createCipheriv('aes-256-gcm', dek, iv);
+  let started = false;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      const body = cipher.update(chunk);
+      cb(null, started ? body : ((started = true), Buffer.concat([iv, body])));
+    },
+    flush(cb: TransformCallback) {
+      const tail = cipher.final();
+      cb(null, Buffer.concat([started ? Buffer.alloc(0) : iv, tail, cipher.getAuthTag()]));
+    },
+  });
+}
+
 /** Streams iv | ciphertext | tag back to plaintext, holding back the last 16 bytes for the tag. */
 export function decryptingStream(dek: Buffer): Transform {
   let head = Buffer.alloc(0);

@@ -1,5 +1,7 @@
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
-import type { Archiver, ArchiverOptions } from 'archiver';
+import type { Readable } from 'node:stream';
+import type { Archiver, ArchiverOptions, ZipEntryData } from 'archiver';
 import { consentsOf } from './consent';
 import type { AppContext } from './context';
 import { decryptField } from './crypto';
@@ -129,28 +131,32 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
 }
 
 /**
- * Builds the ZIP in memory: data.json deflated, images stored as they are (JPEG does not shrink).
- * Files are added one at a time so only one decrypted image is read ahead of the archive.
+ * Streams the ZIP: data.json deflated, images stored as they are (JPEG does not shrink). Each file
+ * is read and decrypted only once the archive has taken the one before, so memory holds one image
+ * whatever the number of files. `files` resolves to the number of entries once the ZIP is complete;
+ * if collecting fails, the stream errors with the cause.
  */
-export async function buildExportZip(ctx: AppContext, userId: string): Promise<{ zip: Buffer; files: number }> {
-  const { data, files } = await collectPersonalData(ctx, userId);
+export function exportZip(ctx: AppContext, userId: string): { zip: Readable; files: Promise<number> } {
   const archive = zipArchive({ zlib: { level: 9 } });
-  const chunks: Buffer[] = [];
-  archive.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<void>((resolve, reject) => {
-    archive.on('end', () => resolve());
-    archive.on('error', reject);
-  });
-  const at = ctx.clock.now();
-  archive.append(JSON.stringify(data, null, 2), { name: 'data.json', date: at });
-  let added = 0;
-  for (const f of files) {
-    const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', f.blobId).executeTakeFirst();
-    if (!blob) continue; // deleted meanwhile (retention); data.json still lists its metadata
-    archive.append(await ctx.storage.read(blob), { name: f.name, date: at, store: true });
-    added++;
-  }
-  await archive.finalize();
-  await done;
-  return { zip: Buffer.concat(chunks), files: added + 1 };
+  const add = async (source: Buffer | string, entry: ZipEntryData) => {
+    const taken = once(archive, 'entry'); // rejects if the archive errors first
+    archive.append(source, entry);
+    await taken;
+  };
+  const files = (async () => {
+    const { data, files } = await collectPersonalData(ctx, userId);
+    const at = ctx.clock.now();
+    await add(JSON.stringify(data, null, 2), { name: 'data.json', date: at });
+    let added = 1;
+    for (const f of files) {
+      const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', f.blobId).executeTakeFirst();
+      if (!blob) continue; // deleted meanwhile (retention); data.json still lists its metadata
+      await add(await ctx.storage.read(blob), { name: f.name, date: at, store: true });
+      added++;
+    }
+    await archive.finalize();
+    return added;
+  })();
+  files.catch((err: Error) => archive.destroy(err));
+  return { zip: archive, files };
 }

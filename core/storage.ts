@@ -1,10 +1,23 @@
-import type { Readable } from 'node:stream';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Client } from 'minio';
 import type { Config } from './config';
-import { decryptingStream, decryptObject, encryptObject, newDataKey, newId, unwrapDataKey, type Keyring } from './crypto';
+import { decryptingStream, decryptObject, encryptingStream, encryptObject, newDataKey, newId, unwrapDataKey, type Keyring } from './crypto';
 import type { Blob, Db } from './db';
 
 export type BucketRole = 'originals' | 'headshots';
+
+/** Who and what a new object is for. */
+interface NewObject {
+  userId: string;
+  role: BucketRole;
+  contentType: string;
+  at: Date;
+}
 
 /**
  * Server-made object keys: role, a two-character shard from the id's random tail (1,024 of them,
@@ -37,6 +50,10 @@ export class Storage {
       secretKey: config.S3_SECRET_KEY,
       region: config.S3_REGION,
       pathStyle: true,
+      // Streams over one part go up in parts of this size, and the client holds up to about three
+      // parts at once (measured: 232 MB with its 64 MB default). 32 MB keeps every original (25 MB
+      // cap) a single PUT and a large export's upload under 100 MB of memory.
+      partSize: 32 * 1024 * 1024,
     });
     this.region = config.S3_REGION;
     this.buckets = { originals: config.S3_BUCKET_ORIGINALS, headshots: config.S3_BUCKET_HEADSHOTS };
@@ -56,34 +73,50 @@ export class Storage {
    * Encrypts and uploads, then records the blob row in the caller's transaction. If the caller's
    * transaction fails afterwards, it must call remove() so no orphan object stays behind.
    */
-  async put(
-    db: Db,
-    input: { userId: string; role: BucketRole; contentType: string; data: Buffer; at: Date },
-  ): Promise<Blob> {
+  async put(db: Db, input: NewObject & { data: Buffer }): Promise<Blob> {
     const { dek, wrapped, kid } = newDataKey(this.ring);
-    const id = newId('blob');
-    const bucket = this.buckets[input.role];
-    const objectKey = objectKeyFor(input.role, id);
+    const at = this.placeFor(input.role);
     const body = encryptObject(dek, input.data);
-    await this.client.putObject(bucket, objectKey, body, body.length, { 'Content-Type': 'application/octet-stream' });
+    await this.client.putObject(at.bucket, at.objectKey, body, body.length, { 'Content-Type': 'application/octet-stream' });
+    return this.record(db, input, at, { dek: wrapped, kid, size: input.data.length });
+  }
+
+  /**
+   * put() for content of unknown length (data exports): the stream is encrypted into a spool file,
+   * then uploaded from it with its length known, so the S3 client sends bounded parts and memory
+   * holds one part (64 MB) whatever the size. The spool holds ciphertext only and is always removed.
+   */
+  async putStream(db: Db, input: NewObject & { source: Readable }): Promise<Blob> {
+    const { dek, wrapped, kid } = newDataKey(this.ring);
+    const at = this.placeFor(input.role);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rasmi-spool-'));
+    const spool = path.join(dir, 'object');
+    let size = 0;
+    try {
+      const count = new Transform({ transform: (chunk: Buffer, _enc, cb) => ((size += chunk.length), cb(null, chunk)) });
+      await pipeline(input.source, count, encryptingStream(dek), createWriteStream(spool, { mode: 0o600 }));
+      await this.client.putObject(at.bucket, at.objectKey, createReadStream(spool), (await stat(spool)).size, { 'Content-Type': 'application/octet-stream' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    return this.record(db, input, at, { dek: wrapped, kid, size });
+  }
+
+  private placeFor(role: BucketRole): { id: string; bucket: string; objectKey: string } {
+    const id = newId('blob');
+    return { id, bucket: this.buckets[role], objectKey: objectKeyFor(role, id) };
+  }
+
+  /** The blob row of an uploaded object; if it cannot be written, the object goes too. */
+  private async record(db: Db, input: NewObject, at: { id: string; bucket: string; objectKey: string }, key: { dek: Buffer; kid: string; size: number }): Promise<Blob> {
     try {
       return await db
         .insertInto('blobs')
-        .values({
-          id,
-          user_id: input.userId,
-          bucket,
-          object_key: objectKey,
-          dek: wrapped,
-          kid,
-          content_type: input.contentType,
-          size_bytes: input.data.length,
-          created_at: input.at,
-        })
+        .values({ id: at.id, user_id: input.userId, bucket: at.bucket, object_key: at.objectKey, dek: key.dek, kid: key.kid, content_type: input.contentType, size_bytes: key.size, created_at: input.at })
         .returningAll()
         .executeTakeFirstOrThrow();
     } catch (err) {
-      await this.client.removeObject(bucket, objectKey).catch(() => {});
+      await this.client.removeObject(at.bucket, at.objectKey).catch(() => {});
       throw err;
     }
   }

@@ -1,6 +1,6 @@
 import { DAY_MS } from '../core/config';
 import { deleteUser } from '../core/deletion';
-import { buildExportZip } from '../core/export';
+import { exportZip } from '../core/export';
 import type { Handler, HandlersFor } from '../core/jobs';
 import { sendEmailOnce } from '../core/notify';
 
@@ -15,13 +15,19 @@ const exportData: Handler<'rights.export'> = async (ctx, { requestId }) => {
   const userId = req.user_id;
   if (req.status === 'open' || req.status === 'in_progress') {
     await ctx.db.updateTable('rights_requests').set({ status: 'in_progress' }).where('id', '=', requestId).where('status', '=', 'open').execute();
-    const { zip, files } = await buildExportZip(ctx, userId);
     const now = ctx.clock.now();
-    const blob = await ctx.storage.put(ctx.db, { userId, role: 'headshots', contentType: 'application/zip', data: zip, at: now });
+    const { zip, files: entries } = exportZip(ctx, userId);
+    const [stored, files] = await Promise.allSettled([ctx.storage.putStream(ctx.db, { userId, role: 'headshots', contentType: 'application/zip', source: zip, at: now }), entries]);
+    if (files.status === 'rejected') {
+      if (stored.status === 'fulfilled') await ctx.storage.remove(ctx.db, stored.value);
+      throw files.reason;
+    }
+    if (stored.status === 'rejected') throw stored.reason;
+    const blob = stored.value;
     const expiresAt = new Date(now.getTime() + ctx.config.EXPORT_RETENTION_DAYS * DAY_MS);
     const done = await ctx.db
       .updateTable('rights_requests')
-      .set({ status: 'completed', completed_at: now, export_blob_id: blob.id, result: JSON.stringify({ files, size_bytes: zip.length, expires_at: expiresAt.toISOString() }) })
+      .set({ status: 'completed', completed_at: now, export_blob_id: blob.id, result: JSON.stringify({ files: files.value, size_bytes: Number(blob.size_bytes), expires_at: expiresAt.toISOString() }) })
       .where('id', '=', requestId)
       .where('status', 'in', ['open', 'in_progress'])
       .executeTakeFirst();

@@ -1,3 +1,7 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import os from 'node:os';
+import { Readable } from 'node:stream';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptObject, parseKeyring, unwrapDataKey } from '../../core/crypto';
@@ -46,6 +50,36 @@ describe('encryption at rest', () => {
     const me = await stack.api('GET', '/v1/me', { token: await signInAgain(email) });
     expect(me.body).toMatchObject({ email, name: 'Grace Hopper', phone: '+41791234567' });
   });
+
+  it('SC1 a stream of unknown length larger than an upload part (a big data export) is stored as one encrypted object and reads back identical, leaving no spool file', async () => {
+    const { userId } = await signUp(stack);
+    const spools = async () => (await readdir(os.tmpdir())).filter((f) => f.startsWith('rasmi-spool-')).length;
+    const spoolsBefore = await spools();
+    // 72 MB in 1 MB chunks: over two of the client's 32 MB parts, so the multipart path runs.
+    const chunk = randomBytes(1024 * 1024);
+    const whole = createHash('sha256');
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < 72; i++) {
+          const c = Buffer.from(chunk);
+          c.writeUInt32BE(i); // every chunk differs, so a part out of order would show
+          whole.update(c);
+          yield c;
+        }
+      })(),
+    );
+    const blob = await stack.ctx.storage.putStream(stack.ctx.db, { userId, role: 'headshots', contentType: 'application/zip', source, at: new Date() });
+    expect(Number(blob.size_bytes)).toBe(72 * 1024 * 1024);
+    expect(await spools()).toBe(spoolsBefore);
+
+    const raw = await rawObject(blob.bucket, blob.object_key);
+    expect(raw.length).toBe(72 * 1024 * 1024 + 12 + 16); // iv | ciphertext | tag
+    expect(raw.includes(chunk.subarray(4, 64))).toBe(false);
+    const back = createHash('sha256');
+    for await (const c of await stack.ctx.storage.stream(blob)) back.update(c as Buffer);
+    expect(back.digest('hex')).toBe(whole.digest('hex'));
+    await stack.ctx.storage.remove(stack.ctx.db, blob);
+  }, 60_000);
 });
 
 async function signInAgain(email: string): Promise<string> {
