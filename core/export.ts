@@ -138,10 +138,14 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
  */
 export function exportZip(ctx: AppContext, userId: string): { zip: Readable; files: Promise<number> } {
   const archive = zipArchive({ zlib: { level: 9 } });
+  // A consumer that stops reading destroys the archive, often without an error: then no 'entry'
+  // comes, so each wait also ends when the archive closes (and once() rejects on 'error').
+  const closed = once(archive, 'close').then(() => Promise.reject(new Error('the export archive was closed before it was complete')));
+  closed.catch(() => {});
   const add = async (source: Buffer | string, entry: ZipEntryData) => {
-    const taken = once(archive, 'entry'); // rejects if the archive errors first
+    const taken = once(archive, 'entry');
     archive.append(source, entry);
-    await taken;
+    await Promise.race([taken, closed]);
   };
   const files = (async () => {
     const { data, files } = await collectPersonalData(ctx, userId);

@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../core/config';
 import { consentsOf, hasConsent, recordConsent } from '../../core/consent';
+import { exportZip } from '../../core/export';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
 import { unzip } from '../support/unzip';
@@ -244,6 +245,17 @@ describe('access and deletion (§6)', () => {
     } finally {
       stack.clock.set(at);
     }
+  });
+
+  it('RG1 an export whose reader stops half-way fails instead of hanging, and stores nothing', async () => {
+    const me = await personWithOrder();
+    const blobsBefore = await stack.ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const { zip, files } = exportZip(stack.ctx, me.userId);
+    // One chunk read, then the reader goes away (as when the spool or the upload fails).
+    await new Promise<void>((resolve) => zip.once('data', () => (zip.destroy(), resolve())));
+    await expect(Promise.race([files, new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000))])).rejects.toThrow(/closed before it was complete/);
+    const blobsAfter = await stack.ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    expect(blobsAfter.n).toBe(blobsBefore.n);
   });
 
   it('RG3 a deletion request blocks the account at once, deletes data and photos within minutes, and names the records kept', async () => {
