@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'minio';
 import type { Config } from './config';
-import { decryptingStream, decryptObject, encryptingStream, encryptObject, newDataKey, newId, unwrapDataKey, type Keyring } from './crypto';
+import { decryptingStream, decryptObject, encryptingStream, encryptObject, newDataKey, newId, sha256Hex, unwrapDataKey, type Keyring } from './crypto';
 import type { Blob, Db } from './db';
 
 export type BucketRole = 'originals' | 'headshots';
@@ -76,8 +76,7 @@ export class Storage {
   async put(db: Db, input: NewObject & { data: Buffer }): Promise<Blob> {
     const { dek, wrapped, kid } = newDataKey(this.ring);
     const at = this.placeFor(input.role);
-    const body = encryptObject(dek, input.data);
-    await this.client.putObject(at.bucket, at.objectKey, body, body.length, { 'Content-Type': 'application/octet-stream' });
+    await this.putBody(at.bucket, at.objectKey, encryptObject(dek, input.data));
     return this.record(db, input, at, { dek: wrapped, kid, size: input.data.length });
   }
 
@@ -128,8 +127,19 @@ export class Storage {
    * The caller records the new size and type.
    */
   async replace(blob: Blob, data: Buffer): Promise<void> {
-    const body = encryptObject(unwrapDataKey(this.ring, blob.kid, blob.dek), data);
-    await this.client.putObject(blob.bucket, blob.object_key, body, body.length, { 'Content-Type': 'application/octet-stream' });
+    await this.putBody(blob.bucket, blob.object_key, encryptObject(unwrapDataKey(this.ring, blob.kid, blob.dek), data));
+  }
+
+  /**
+   * One PUT of a whole sealed body. Not putObject: for a Buffer it also takes an MD5 of the body,
+   * which over HTTP nobody reads (the SigV4 signature already covers the body's SHA-256; over
+   * HTTPS the client sends UNSIGNED-PAYLOAD and TLS carries it): 7.7 ms of a 5 MB upload.
+   * Reads check every object anyway, by its GCM tag.
+   */
+  private async putBody(bucket: string, objectKey: string, body: Buffer): Promise<void> {
+    const headers = { 'content-length': String(body.length), 'content-type': 'application/octet-stream' };
+    const res = await this.client.makeRequestStreamAsync({ method: 'PUT', bucketName: bucket, objectName: objectKey, headers }, body, this.client.enableSHA256 ? sha256Hex(body) : '', [200], '');
+    res.resume(); // the answer has no body worth reading; drain it so the socket is reused
   }
 
   async read(blob: Blob): Promise<Buffer> {
