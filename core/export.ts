@@ -132,18 +132,19 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
 
 /**
  * Streams the ZIP: data.json deflated, images stored as they are (JPEG does not shrink). Each file
- * is read and decrypted only once the archive has taken the one before, so memory holds one image
- * whatever the number of files. `files` resolves to the number of entries once the ZIP is complete;
- * if collecting fails, the stream errors with the cause.
+ * is added as a decrypting stream and the next only once the archive has taken it, which happens as
+ * the reader drains the archive: memory holds a few chunks whatever the number and size of files
+ * (a whole Buffer would be taken at once, ignoring a slow reader). `files` resolves to the number of
+ * entries once the ZIP is complete; if collecting or reading fails, the stream errors with the cause.
  */
 export function exportZip(ctx: AppContext, userId: string): { zip: Readable; files: Promise<number> } {
   const archive = zipArchive({ zlib: { level: 9 } });
-  // A consumer that stops reading destroys the archive, often without an error: then no 'entry'
-  // comes, so each wait also ends when the archive closes (and once() rejects on 'error').
+  // A reader that stops destroys the archive, often without an error: then neither 'entry' nor the
+  // end of finalize() comes, so every wait also ends when the archive closes.
   const closed = once(archive, 'close').then(() => Promise.reject(new Error('the export archive was closed before it was complete')));
   closed.catch(() => {});
-  const add = async (source: Buffer | string, entry: ZipEntryData) => {
-    const taken = once(archive, 'entry');
+  const add = async (source: Readable | string, entry: ZipEntryData) => {
+    const taken = once(archive, 'entry'); // rejects if the archive errors first
     archive.append(source, entry);
     await Promise.race([taken, closed]);
   };
@@ -155,10 +156,10 @@ export function exportZip(ctx: AppContext, userId: string): { zip: Readable; fil
     for (const f of files) {
       const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', f.blobId).executeTakeFirst();
       if (!blob) continue; // deleted meanwhile (retention); data.json still lists its metadata
-      await add(await ctx.storage.read(blob), { name: f.name, date: at, store: true });
+      await add(await ctx.storage.stream(blob), { name: f.name, date: at, store: true });
       added++;
     }
-    await archive.finalize();
+    await Promise.race([archive.finalize(), closed]);
     return added;
   })();
   files.catch((err: Error) => archive.destroy(err));

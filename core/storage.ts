@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -10,6 +10,27 @@ import { decryptingStream, decryptObject, encryptingStream, encryptObject, newDa
 import type { Blob, Db } from './db';
 
 export type BucketRole = 'originals' | 'headshots';
+
+/** Spool folders under the temporary directory: `rasmi-spool-<random>`, mode 0700 (mkdtemp). */
+const SPOOL_PREFIX = 'rasmi-spool-';
+
+/**
+ * Removes spool folders a killed process left behind (putStream removes its own), untouched for
+ * `olderThanMs`, so that a live upload of another process sharing the directory is left alone.
+ */
+export async function sweepStaleSpools(olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(os.tmpdir()).catch(() => [] as string[])) {
+    if (!name.startsWith(SPOOL_PREFIX)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    const info = await stat(dir).catch(() => undefined);
+    if (info && now - info.mtimeMs > olderThanMs) {
+      await rm(dir, { recursive: true, force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
 
 /** Who and what a new object is for. */
 interface NewObject {
@@ -52,7 +73,7 @@ export class Storage {
       pathStyle: true,
       // Streams over one part go up in parts of this size, and the client holds up to about three
       // parts at once (measured: 232 MB with its 64 MB default). 32 MB keeps every original (25 MB
-      // cap) a single PUT and a large export's upload under 100 MB of memory.
+      // cap) a single PUT and a large export's upload near 100 MB of memory.
       partSize: 32 * 1024 * 1024,
     });
     this.region = config.S3_REGION;
@@ -83,20 +104,34 @@ export class Storage {
   /**
    * put() for content of unknown length (data exports): the stream is encrypted into a spool file,
    * then uploaded from it with its length known, so the S3 client sends bounded parts and memory
-   * holds one part (64 MB) whatever the size. The spool holds ciphertext only and is always removed.
+   * holds a few parts (32 MB each) whatever the size. The spool holds ciphertext only and is always
+   * removed. On any failure the source is destroyed (its producer stops) and no object is left:
+   * an unfinished multipart upload is aborted.
    */
   async putStream(db: Db, input: NewObject & { source: Readable }): Promise<Blob> {
     const { dek, wrapped, kid } = newDataKey(this.ring);
     const at = this.placeFor(input.role);
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'rasmi-spool-'));
-    const spool = path.join(dir, 'object');
+    let dir: string | undefined;
+    let upload: Readable | undefined;
     let size = 0;
     try {
+      dir = await mkdtemp(path.join(os.tmpdir(), SPOOL_PREFIX));
+      const spool = path.join(dir, 'object');
       const count = new Transform({ transform: (chunk: Buffer, _enc, cb) => ((size += chunk.length), cb(null, chunk)) });
       await pipeline(input.source, count, encryptingStream(dek), createWriteStream(spool, { mode: 0o600 }));
-      await this.client.putObject(at.bucket, at.objectKey, createReadStream(spool), (await stat(spool)).size, { 'Content-Type': 'application/octet-stream' });
+      upload = createReadStream(spool);
+      try {
+        await this.client.putObject(at.bucket, at.objectKey, upload, (await stat(spool)).size, { 'Content-Type': 'application/octet-stream' });
+      } catch (err) {
+        await this.client.removeIncompleteUpload(at.bucket, at.objectKey).catch(() => {});
+        throw err;
+      }
+    } catch (err) {
+      input.source.destroy(err as Error);
+      throw err;
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      upload?.destroy(); // an upload that failed part-way leaves it open, holding the unlinked file's space
+      if (dir) await rm(dir, { recursive: true, force: true });
     }
     return this.record(db, input, at, { dek: wrapped, kid, size });
   }

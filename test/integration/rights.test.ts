@@ -1,9 +1,18 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Job, Worker } from 'bullmq';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../core/config';
 import { consentsOf, hasConsent, recordConsent } from '../../core/consent';
+import type { AppContext } from '../../core/context';
+import { parseKeyring } from '../../core/crypto';
 import { exportZip } from '../../core/export';
+import { createRightsRequest } from '../../core/rights';
+import { Storage, sweepStaleSpools } from '../../core/storage';
+import { rightsHandlers } from '../../worker/rights';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
 import { unzip } from '../support/unzip';
@@ -31,6 +40,10 @@ async function personWithOrder() {
     return o.body.status === 'ready' && o.body;
   }, 60_000, 'order to be ready');
   return { ...me, photoId: up.body.id as string, order };
+}
+
+async function countRows(table: 'blobs'): Promise<number> {
+  return Number((await stack.ctx.db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
 }
 
 async function rightsRow(id: string) {
@@ -256,6 +269,65 @@ describe('access and deletion (§6)', () => {
     await expect(Promise.race([files, new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000))])).rejects.toThrow(/closed before it was complete/);
     const blobsAfter = await stack.ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     expect(blobsAfter.n).toBe(blobsBefore.n);
+  });
+
+  it('RG1 an export fails cleanly and is retried when its upload fails after the last entry or its spool cannot be made: no hang, no blob, no object, no spool', async () => {
+    const me = await personWithOrder();
+    const req = await createRightsRequest(stack.ctx, { userId: me.userId, kind: 'access', status: 'open' });
+    const exportJob = (ctx: AppContext) =>
+      Promise.race([rightsHandlers['rights.export'](ctx, { requestId: req.id }, fakeJob), new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+    const spools = async () => (await readdir(os.tmpdir())).filter((f) => f.startsWith('rasmi-spool-')).sort();
+    const before = { blobs: await countRows('blobs'), spools: await spools() };
+    const headshotKeys = async () => (await stack.ctx.storage.listKeys('headshots')).length;
+    const keysBefore = await headshotKeys();
+
+    // The whole ZIP is spooled, then the upload fails (its bucket does not exist: a real S3 error).
+    const storage = new Storage({ ...stack.config, endpoint: stack.config.S3_ENDPOINT!, S3_BUCKET_HEADSHOTS: 'rasmi-missing-bucket' }, parseKeyring(stack.config.MASTER_KEYS));
+    await expect(exportJob({ ...stack.ctx, storage })).rejects.toThrow();
+    // No spool folder can be made: nothing reads the archive, which must not keep the job waiting.
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = path.join(os.tmpdir(), 'rasmi-no-such-folder');
+    try {
+      await expect(exportJob(stack.ctx)).rejects.toThrow(/ENOENT/);
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    }
+    expect(await countRows('blobs')).toBe(before.blobs);
+    expect(await spools()).toEqual(before.spools);
+    expect(await headshotKeys()).toBe(keysBefore);
+    expect((await rightsRow(req.id))!.status).toBe('in_progress');
+
+    // The retry completes.
+    await exportJob(stack.ctx);
+    const done = (await rightsRow(req.id))!;
+    expect(done.status).toBe('completed');
+    expect((done.result as { files: number }).files).toBe(3); // data.json, the photo, the headshot
+  }, 60_000);
+
+  it('RG1 an account with no files exports data.json alone', async () => {
+    const me = await signUp(stack);
+    const req = await createRightsRequest(stack.ctx, { userId: me.userId, kind: 'access', status: 'open' });
+    await rightsHandlers['rights.export'](stack.ctx, { requestId: req.id }, fakeJob);
+    const done = (await rightsRow(req.id))!;
+    expect(done.status).toBe('completed');
+    expect((done.result as { files: number }).files).toBe(1);
+    const file = await stack.api('GET', `/v1/rights-requests/${req.id}/download`, { token: me.token });
+    expect(file.status).toBe(200);
+    const entries = unzip(file.body as Buffer);
+    expect([...entries.keys()]).toEqual(['data.json']);
+  });
+
+  it('removes spool folders a killed process left behind, and only those untouched for long', async () => {
+    const stale = await mkdtemp(path.join(os.tmpdir(), 'rasmi-spool-'));
+    const live = await mkdtemp(path.join(os.tmpdir(), 'rasmi-spool-'));
+    await writeFile(path.join(stale, 'object'), 'ciphertext');
+    const twoDaysAgo = new Date(Date.now() - 2 * DAY_MS);
+    await utimes(stale, twoDaysAgo, twoDaysAgo);
+    expect(await sweepStaleSpools(DAY_MS)).toBeGreaterThanOrEqual(1);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    await rm(live, { recursive: true });
   });
 
   it('RG3 a deletion request blocks the account at once, deletes data and photos within minutes, and names the records kept', async () => {
