@@ -43,6 +43,9 @@ function validationError(where: string, issues: z.core.$ZodIssue[]): HttpError {
   });
 }
 
+/** Every route added with route(), by "METHOD /path": what tests sweep (every JSON body, every staff route) instead of keeping lists. */
+export const routeTable = new Map<string, { method: Method; path: string; auth: RouteSpec<undefined, undefined, undefined>['auth']; body?: ZodType }>();
+
 /**
  * One way to add a route: its zod schemas validate the request and document it in /openapi.json.
  * Handlers are async and throw HttpError for a client mistake.
@@ -52,6 +55,7 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
   spec: RouteSpec<B, Q, P>,
   handler: (req: Request, res: Response, input: Input<Infer<B>, Infer<Q>, Infer<P>>) => Promise<void>,
 ): void {
+  routeTable.set(`${spec.method.toUpperCase()} ${spec.path}`, { method: spec.method, path: spec.path, auth: spec.auth, body: spec.body });
   const responses: Record<string, unknown> = {};
   for (const [status, r] of Object.entries(spec.responses)) {
     responses[status] = {
