@@ -119,7 +119,8 @@ const schema = z.object({
   /** Finished jobs are removed by age so job data never outlives what it mentions (RT6). */
   JOB_KEEP_COMPLETED_SECONDS: int(24 * 3600),
   JOB_KEEP_FAILED_SECONDS: int(7 * 24 * 3600),
-  JOB_ATTEMPTS: int(5),
+  /** Backoff doubles from 2 s with jitter: 7 attempts wait 63-126 s in all, riding out a minute's outage (S3, Postgres, a mail API); the stalled-work sweep re-drives longer ones. */
+  JOB_ATTEMPTS: int(7),
   /** BullMQ lock on an active job; a job whose worker died is taken up again once it lapses (BullMQ's defaults). */
   WORKER_LOCK_MS: int(30_000),
   WORKER_STALLED_INTERVAL_MS: int(30_000),
