@@ -116,6 +116,8 @@ const schema = z.object({
   DELIVERY_CONCURRENCY: int(5),
   PRIVACY_CONCURRENCY: int(4),
   SWEEP_CONCURRENCY: int(1),
+  /** How often the scheduler checks that its job schedulers are still in Redis (re-registers missing ones). */
+  SCHEDULER_CHECK_SECONDS: int(60),
   /** Finished jobs are removed by age so job data never outlives what it mentions (RT6). */
   JOB_KEEP_COMPLETED_SECONDS: int(24 * 3600),
   JOB_KEEP_FAILED_SECONDS: int(7 * 24 * 3600),

@@ -1,6 +1,6 @@
-import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sweepHandlers, STALLED_AFTER_MINUTES } from '../../scheduler/sweeps';
+import { SCHEDULE } from '../../scheduler';
+import { STALLED_AFTER_MINUTES } from '../../scheduler/sweeps';
 import { signUp, startStack, until, type Stack } from '../support/stack';
 import { activeRender, freePort, orphans, placeOrder, startRedis, waitForOrder } from './support';
 
@@ -10,7 +10,7 @@ let port: number;
 beforeAll(async () => {
   port = await freePort();
   redis = await startRedis(port);
-  stack = await startStack({ role: 'all', env: { REDIS_URL: redis.url, JOB_ATTEMPTS: '3' } });
+  stack = await startStack({ role: 'all', env: { REDIS_URL: redis.url, JOB_ATTEMPTS: '3', SCHEDULER_CHECK_SECONDS: '1' } });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -18,19 +18,23 @@ afterAll(async () => {
 });
 
 describe('Redis restarted in the middle of an order', () => {
-  it('workers reconnect, the stalled-orders sweep re-drives the order and it completes', async () => {
+  it('workers reconnect, the scheduler registers its sweeps again, the stalled-orders sweep re-drives the order and it completes', async () => {
     const me = await signUp(stack);
     const orderId = await placeOrder(stack, me.token, ['studio-grey', 'navy-gradient']);
     await activeRender(stack);
 
-    // No persistence: every queued and active job is gone when it comes back.
+    // No persistence: every queued and active job, and every job scheduler, is gone when it comes
+    // back. While it is down the order's work goes stale (the clock moves past the sweep's limit).
+    expect((await stack.ctx.queues.byName.sweeps.getJobSchedulers()).length).toBe(SCHEDULE.length);
     await redis.kill();
+    stack.clock.advance((STALLED_AFTER_MINUTES + 1) * 60_000);
     redis = await startRedis(port);
     await until(async () => stack.ctx.queues.ping().then(() => true, () => false), 30_000, 'producers to reconnect');
     expect(await stack.ctx.queues.byName.rendering.getJobCounts('wait', 'active', 'delayed')).toEqual({ wait: 0, active: 0, delayed: 0 });
 
-    stack.clock.advance((STALLED_AFTER_MINUTES + 1) * 60_000);
-    await sweepHandlers['sweep.stalled-orders'](stack.ctx, {}, {} as Job);
+    // Nothing here calls a sweep: the scheduler finds its schedulers gone and registers them again,
+    // and the stalled-orders sweep's first run re-drives the order.
+    await until(async () => (await stack.ctx.queues.byName.sweeps.getJobSchedulers()).length === SCHEDULE.length, 20_000, 'the job schedulers to be registered again');
     expect(await waitForOrder(stack, orderId)).toBe('ready');
 
     const headshots = await stack.ctx.db.selectFrom('headshots').select(['status']).where('order_id', '=', orderId).execute();
