@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signUp, startStack, type Stack } from '../support/stack';
+import { signIn, signUp, startStack, type Stack } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -83,5 +83,21 @@ describe('accounts', () => {
     const res = await stack.api('POST', '/v1/auth/code', { json: { email: 'nobody@example.com' } });
     expect(res.status).toBe(202);
     expect(stack.postmark.sent.length).toBe(sent);
+  });
+
+  it('a bearer token works until SESSION_TTL_HOURS after sign-in and is refused from then on', async () => {
+    const { token, email, userId } = await signUp(stack);
+    const ttl = stack.config.SESSION_TTL_HOURS * 3600_000;
+    const session = await stack.ctx.db.selectFrom('sessions').selectAll().where('user_id', '=', userId).executeTakeFirstOrThrow();
+    expect(new Date(session.expires_at).getTime()).toBe(stack.clock.now().getTime() + ttl);
+    stack.clock.advance(ttl - 1000);
+    expect((await stack.api('GET', '/v1/me', { token })).status).toBe(200);
+    stack.clock.advance(1000);
+    const expired = await stack.api('GET', '/v1/me', { token });
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get('content-type')).toContain('application/problem+json');
+    expect(expired.body.code).toBe('unauthorized');
+    // Only the token lapsed: signing in again gives a working one.
+    expect((await stack.api('GET', '/v1/me', { token: await signIn(stack, email) })).status).toBe(200);
   });
 });
