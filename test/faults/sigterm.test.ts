@@ -1,14 +1,17 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, signUp, startStack, until, type Stack } from '../support/stack';
-import { activeRender, childEnv, freePort, placeOrder, spawnRole, type Child } from './support';
+import { DAY_MS } from '../../core/config';
+import { activeRender, childEnv, exitWithin, freePort, holdRowLock, placeOrder, spawnRole, type Child } from './support';
 
 let stack: Stack;
 const children: Child[] = [];
+const releases: (() => Promise<void>)[] = [];
 beforeAll(async () => {
   stack = await startStack({ role: 'api' });
 });
 afterAll(async () => {
+  for (const release of releases) await release().catch(() => {});
   for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
   await stack?.stop();
 });
@@ -64,5 +67,55 @@ describe('SIGTERM during work', () => {
     expect(code, api.output()).toBe(0);
     const id = JSON.parse(res.body).id as string;
     expect(await stack.ctx.db.selectFrom('photos').select('id').where('id', '=', id).executeTakeFirst()).toBeTruthy();
+  });
+
+  it('a scheduler finishes the sweep it holds, takes no other, and exits 0', async () => {
+    const sweeps = stack.ctx.queues.byName.sweeps;
+    // Due work for the usage-data sweep (RT6): one analytics event past retention by the real clock
+    // the child runs on. The test locks that row, so the sweep's delete waits inside Postgres and
+    // its job stays active for as long as the test wants.
+    const eventId = `ae_sigterm_${Date.now()}`;
+    await stack.ctx.db
+      .insertInto('analytics_events')
+      .values({ id: eventId, visitor_id: 'v_sigterm', user_id: null, name: 'page_view', path: '/', ip_truncated: null, browser: null, device: null, occurred_at: new Date(Date.now() - (stack.config.USAGE_DATA_RETENTION_DAYS + 1) * DAY_MS) })
+      .execute();
+    const lock = await holdRowLock(stack.config.DATABASE_URL, 'analytics_events', eventId);
+    releases.push(lock.release);
+
+    // debug: the child logs 'shutting down' and each 'job done' with its job id.
+    const scheduler = spawnRole('scheduler', childEnv(stack, { LOG_LEVEL: 'debug', SWEEP_CONCURRENCY: '1' }));
+    children.push(scheduler);
+    const job = await until(async () => (await sweeps.getJobs(['active'])).find((j) => j.name === 'sweep.usage-data'), 30_000, 'the usage-data sweep to be active');
+    const waiting = await until(async () => (await lock.blocked()).find((b) => /delete from "analytics_events"/i.test(b.query)), 15_000, 'the sweep to wait on the row lock');
+    expect(waiting.pid).not.toBe(lock.pid);
+
+    const signalled = Date.now();
+    scheduler.proc.kill('SIGTERM');
+    await until(async () => scheduler.output().includes('shutting down: finishing active jobs'), 10_000, 'the scheduler to begin shutting down');
+    // Still inside the sweep when the shutdown began: the signal came during work.
+    expect(await sweeps.getJobState(job.id!)).toBe('active');
+    expect(scheduler.proc.exitCode).toBeNull();
+    const queued = (await sweeps.getJobs(['waiting'])).map((j) => j.id!);
+    await lock.release();
+
+    const exit = await exitWithin(scheduler, 15_000);
+    const exitMs = Date.now() - signalled;
+    console.info(`scheduler exited ${exit.code} ${exitMs} ms after SIGTERM (${exit.ms} ms after the lock was released); ${queued.length} sweeps left queued`);
+    expect(exit.code, scheduler.output()).toBe(0);
+    expect(exit.signal).toBeNull();
+
+    // The sweep it held finished: completed in the queue, its work done in Postgres, logged as done.
+    const after = await sweeps.getJob(job.id!);
+    expect(await sweeps.getJobState(job.id!)).toBe('completed');
+    expect(after?.finishedOn).toBeTruthy();
+    expect(after?.failedReason).toBeFalsy();
+    expect(await stack.ctx.db.selectFrom('analytics_events').select('id').where('id', '=', eventId).executeTakeFirst()).toBeUndefined();
+    expect(await stack.ctx.db.selectFrom('deletion_records').select('id').where('reason', '=', 'retention:usage-data').executeTakeFirst()).toBeTruthy();
+    expect(scheduler.output()).toContain(`"jobId":"${job.id}"`);
+    // Nothing failed, nothing left active under a lock nobody renews; sweeps it had not started stay queued.
+    expect(await sweeps.getJobs(['failed'])).toEqual([]);
+    expect(await sweeps.getJobs(['active'])).toEqual([]);
+    for (const id of queued) expect(await sweeps.getJobState(id), id).toBe('waiting');
+    expect(scheduler.output()).not.toContain('job failed');
   });
 });

@@ -77,7 +77,7 @@ export interface Child {
  * `main.ts <role>` in its own process (node --import tsx, so the pid is the role itself, not npx),
  * or with from 'bundle' the dist/main.mjs that `npm run build` makes and the images run.
  */
-export function spawnRole(role: 'api' | 'worker', env: NodeJS.ProcessEnv, from: 'source' | 'bundle' = 'source'): Child {
+export function spawnRole(role: 'api' | 'worker' | 'scheduler', env: NodeJS.ProcessEnv, from: 'source' | 'bundle' = 'source'): Child {
   const args = from === 'bundle' ? ['dist/main.mjs', role] : ['--import', 'tsx', 'main.ts', role];
   const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -85,6 +85,50 @@ export function spawnRole(role: 'api' | 'worker', env: NodeJS.ProcessEnv, from: 
   proc.stderr!.on('data', (d) => (out += d));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
   return { proc, output: () => out, exit };
+}
+
+/** The child's exit, or an error naming the bound (and the child's output) if it takes longer than ms. */
+export async function exitWithin(child: Child, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`process ${child.proc.pid} still running ${ms} ms later:\n${child.output()}`)), ms);
+  });
+  try {
+    const r = await Promise.race([child.exit, late]);
+    return { ...r, ms: Date.now() - started };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Takes a row lock (select ... for update) on one row from a connection of the test's own, inside
+ * a transaction left open, so whatever writes that row blocks inside Postgres until release().
+ * blocked() lists the backends waiting on it right now (pg_blocking_pids).
+ */
+export async function holdRowLock(dbUrl: string, table: string, id: string): Promise<{ pid: number; blocked: () => Promise<{ pid: number; query: string }[]>; release: () => Promise<void> }> {
+  const client = new pg.Client({ connectionString: dbUrl });
+  client.on('error', () => {}); // a database dropped under a failed test's lock must not crash the run
+  await client.connect();
+  await client.query('begin');
+  const locked = await client.query(`select id from "${table}" where id = $1 for update`, [id]);
+  if (locked.rowCount !== 1) {
+    await client.end();
+    throw new Error(`no row ${id} in ${table} to lock`);
+  }
+  const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
+  let released = false;
+  return {
+    pid,
+    blocked: async () => (await client.query<{ pid: number; query: string }>('select pid, query from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [pid])).rows,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await client.query('rollback');
+      await client.end();
+    },
+  };
 }
 
 /** Uploads a fixture and orders it in the given styles; the local payment processor confirms by itself. */
