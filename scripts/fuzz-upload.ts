@@ -5,7 +5,8 @@
  * 10 s, and afterwards rows, blobs and objects match with one photo.prepare job per accepted upload.
  * Then runs the worker's preparation on every accepted upload and counts how many fail at full
  * size after passing the check at the door (they end rejected with corrupt_image, still one object
- * each). Prints the tallies and RSS.
+ * each). Prints the tallies and RSS. Fails on a leak too: the JS heap after garbage collection
+ * may not grow by more than HEAP_GROWTH_LIMIT between case 1,000 (warm) and the last case.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { benchStack } from '../bench/support';
@@ -20,6 +21,9 @@ const CASES = arg('cases', 10_000);
 const SEED = arg('seed', 5);
 const WIDTH = arg('concurrency', 8);
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+const HEAP_GROWTH_LIMIT = 50 * 1024 * 1024;
+/** JS heap in use after a full collection (the npm script runs node with --expose-gc). */
+const heapAfterGc = () => (global.gc?.(), process.memoryUsage().heapUsed);
 
 async function main(): Promise<number> {
   // Uploads per person are capped at 50 by default; a fuzzer needs room for every accepted case.
@@ -43,6 +47,7 @@ async function main(): Promise<number> {
     const created: string[] = [];
     const failures: string[] = [];
     const t0 = performance.now();
+    let heapWarm: number | undefined;
     await pool(CASES, WIDTH, async (i) => {
       const c = hostileCase(bases, SEED, i);
       const out = await sendCase(stack.url!, token, c);
@@ -51,10 +56,11 @@ async function main(): Promise<number> {
       if (out.photoId) created.push(out.photoId);
       if (!out.ok) failures.push(`case ${i} (${c.kind}): ${out.key} ${out.why ?? ''}`);
       if ((i + 1) % 1000 === 0) console.log(`  ${i + 1} cases, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      if (i + 1 === Math.min(1000, CASES)) heapWarm = heapAfterGc();
     });
     const seconds = (performance.now() - t0) / 1000;
     clearInterval(sampler);
-    global.gc?.();
+    const heapEnd = heapAfterGc();
     const rssEnd = process.memoryUsage().rss;
 
     const inv = await uploadInvariants(stack.ctx, [user.id], created);
@@ -65,7 +71,9 @@ async function main(): Promise<number> {
     for (const [k, n] of [...kinds].sort()) console.log(`  ${String(n).padStart(6)}  ${k}`);
     console.log(`store: photos=${inv.photos} (201 answers=${created.length}) blobs=${inv.blobs} objects=${inv.objects} jobs=${inv.jobs}`);
     console.log(`RSS: start ${mb(rssStart)}, peak ${mb(rssPeak)}, end ${mb(rssEnd)} (API and client share this process)`);
-    const problems = [...failures, ...inv.problems];
+    const growth = heapEnd - (heapWarm ?? heapEnd);
+    console.log(`JS heap after GC: ${mb(heapWarm ?? 0)} at case ${Math.min(1000, CASES)}, ${mb(heapEnd)} at the end (${growth >= 0 ? '+' : ''}${mb(growth)}; limit +${mb(HEAP_GROWTH_LIMIT)})${global.gc ? '' : ' — run with --expose-gc for a real figure'}`);
+    const problems = [...failures, ...inv.problems, ...(growth > HEAP_GROWTH_LIMIT ? [`the JS heap grew by ${mb(growth)} over the run: a leak`] : [])];
     if (problems.length) {
       console.log(`FAIL: ${problems.length} problems`);
       for (const p of problems.slice(0, 30)) console.log(`  ${p}`);
