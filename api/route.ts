@@ -28,6 +28,9 @@ export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | un
   errors?: Record<number, string>;
 }
 
+/** Who passes requireRole for each staff role, as the OpenAPI document tells front-end developers. */
+const STAFF_NEEDS: Record<StaffRole, string> = { support: 'any staff role (support, privacy_officer or admin)', privacy_officer: 'the privacy_officer or admin role', admin: 'the admin role' };
+
 type Infer<T> = T extends ZodType ? z.infer<T> : undefined;
 
 export interface Input<B, Q, P> {
@@ -71,6 +74,7 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
     method: spec.method,
     path: spec.path.replace(/:(\w+)/g, '{$1}'),
     summary: spec.summary,
+    ...(spec.auth !== 'none' && spec.auth !== 'user' ? { description: `Staff only: ${STAFF_NEEDS[spec.auth]}; 403 forbidden otherwise.` } : {}),
     tags: spec.tags,
     security: spec.auth === 'none' ? [] : [{ bearer: [] }],
     request: {
