@@ -14,10 +14,8 @@ export async function startRole(role: Role, config: Config, opts: ContextOptions
   const running: Omit<Running, 'stop'> = { ctx, workers: [] };
   try {
     if (role === 'api' || role === 'all') {
-      const { server, port } = await listen(createApp(ctx), opts.port ?? config.PORT);
+      const { server, port } = await listen(createApp(ctx), opts.port ?? config.PORT, { timeoutSeconds: config.HTTP_REQUEST_TIMEOUT_SECONDS });
       running.server = server;
-      server.requestTimeout = config.HTTP_REQUEST_TIMEOUT_SECONDS * 1000;
-      server.headersTimeout = config.HTTP_REQUEST_TIMEOUT_SECONDS * 1000;
       running.url = `http://127.0.0.1:${port}`;
       if (config.NODE_ENV !== 'production' && new URL(config.PUBLIC_URL).port !== String(port)) ctx.publicUrl = running.url;
       ctx.logger.info({ port, docs: `${ctx.publicUrl}/docs` }, 'api listening');

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { AppContext } from './context';
@@ -15,9 +15,17 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export function listen(app: Express, port: number, host = '0.0.0.0'): Promise<{ server: Server; port: number }> {
+/**
+ * Serves the app with request and header timeouts. Node only checks them every
+ * connectionsCheckingInterval (30 s by default), so a stalled client kept its connection, and an
+ * upload its slot, for up to the timeout plus 30 s; checked every second they hold to within one.
+ */
+export function listen(app: Express, port: number, opts: { host?: string; timeoutSeconds?: number } = {}): Promise<{ server: Server; port: number }> {
+  const timeout = (opts.timeoutSeconds ?? 60) * 1000;
+  const server = createServer({ requestTimeout: timeout, headersTimeout: timeout, connectionsCheckingInterval: 1000 }, app);
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve({ server, port: (server.address() as AddressInfo).port })));
+    server.once('error', reject);
+    server.listen(port, opts.host ?? '0.0.0.0', () => resolve({ server, port: (server.address() as AddressInfo).port }));
   });
 }
 

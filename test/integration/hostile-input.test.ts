@@ -1,6 +1,7 @@
+import type { IncomingMessage, Server } from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, signUp, startStack, type Stack } from '../support/stack';
+import { fixture, footprint, signUp, startStack, until, type Stack } from '../support/stack';
 import { bump, hostileCase, makeBases, multipartBody, pool, sendCase, uploadInvariants, type Bases, type Tally } from '../support/hostile-images';
 
 // API only: no worker runs, so every job an upload enqueued is still there to count: one
@@ -83,31 +84,117 @@ describe('oversized and slow requests', () => {
     expect((await stack.api('GET', '/healthz')).status).toBe(200);
   });
 
-  it('lets other requests through while a client stalls half-way through an upload, and bounds how long it may take', async () => {
-    expect(stack.server!.requestTimeout).toBe(7000);
-    expect(stack.server!.headersTimeout).toBe(7000);
-    const body = multipartBody([{ name: 'photo', filename: 'slow.jpg', type: 'image/jpeg', data: bases.jpeg }], 'slow');
-    const url = new URL(stack.url);
-    const socket = net.connect(Number(url.port), url.hostname);
-    await new Promise((r) => socket.once('connect', r));
-    socket.write(
-      `POST /v1/photos HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\nContent-Type: multipart/form-data; boundary=slow\r\nContent-Length: ${body.length}\r\n\r\n`,
-    );
-    socket.write(body.subarray(0, body.length >> 1));
-    let answered = false;
-    socket.on('data', () => (answered = true));
+  it('cuts off a client that stalls half-way through a photo within HTTP_REQUEST_TIMEOUT_SECONDS, serves others meanwhile, stores nothing for it and gives its upload slot back', async () => {
+    const bound = stack.config.HTTP_REQUEST_TIMEOUT_SECONDS * 1000;
+    const slots = stack.config.UPLOAD_CONCURRENCY;
+    expect(stack.server!.requestTimeout).toBe(bound);
+    expect(stack.server!.headersTimeout).toBe(bound);
+    expect(slots).toBeGreaterThanOrEqual(2); // one slot for the staller, one for everybody else
+    const requests = watchRequests(stack.server!);
+    const stalls: Stall[] = [];
     try {
+      const before = await footprint(stack);
+      const ownBefore = created.length;
+      const stalled = await stallUpload('stall-a', bases.jpeg);
+      stalls.push(stalled);
+      // Past authentication and the limits: the handler holds an upload slot and reads the body.
+      await until(async () => requests.reading('stall-a'), 5000, 'the stalled upload to be read by its handler');
+
+      // Meanwhile: another upload, the health check and a listing are answered at once.
       const t0 = Date.now();
       const other = await rawPost(multipartBody([{ name: 'photo', filename: 'b.jpg', type: 'image/jpeg', data: bases.jpeg }], 'ok'), 'multipart/form-data; boundary=ok');
       expect(other.key).toBe('201 created');
       created.push(other.photoId!);
       expect((await stack.api('GET', '/healthz')).status).toBe(200);
+      const listed = await stack.api('GET', '/v1/photos?limit=100', { token });
+      expect(listed.status).toBe(200);
+      expect(listed.body.items.map((p: { id: string }) => p.id)).toContain(other.photoId);
       expect(Date.now() - t0).toBeLessThan(3000);
-      expect(answered).toBe(false); // still stalled, still open, and nothing stored for it
+      expect(stalled.closedAt()).toBeUndefined(); // still open, still unanswered
+      expect(stalled.answer()).toBe('');
+
+      // Cut off by the server within the bound (counted from its first byte), with a 408. Node checks
+      // its timeouts every connectionsCheckingInterval (30 s unless set), so wait long enough to measure.
+      const cutAfter = await until(async () => stalled.closedAt() !== undefined && stalled.closedAt()! - stalled.sentAt, bound + 40_000, 'the server to cut off the stalled upload');
+      expect(stalled.answer()).toMatch(/^HTTP\/1\.1 408 /);
+      expect(cutAfter).toBeGreaterThanOrEqual(bound - 100); // the timeout cut it, not something else
+      // Soft: a late cut-off is reported, and the checks below still run.
+      expect.soft(cutAfter, `cut off ${cutAfter} ms after its first byte (bound ${bound} ms)`).toBeLessThanOrEqual(bound + CUT_OFF_GRACE_MS);
+
+      // Nothing stored for it: the only new photo, blob, object and job are the other upload's.
+      const after = await footprint(stack);
+      expect(after).toEqual({ ...before, photos: before.photos + 1, blobs: before.blobs + 1, objects: before.objects + 1, jobs: before.jobs + 1 });
+      expect(created.length).toBe(ownBefore + 1);
+
+      // Its upload slot came back: with every slot but one held by new stallers, an upload still goes through.
+      for (let i = 1; i < slots; i++) {
+        const s = await stallUpload(`stall-b${i}`, bases.jpeg);
+        stalls.push(s);
+        await until(async () => requests.reading(`stall-b${i}`), 5000, `staller b${i} to be read by its handler`);
+      }
+      const t1 = Date.now();
+      const probe = await sendCase(stack.url, token, { kind: 'manual', body: multipartBody([{ name: 'photo', filename: 'c.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe'), contentType: 'multipart/form-data; boundary=probe', filename: '' }, 5000);
+      expect(probe.key).toBe('201 created');
+      expect(Date.now() - t1).toBeLessThan(3000);
+      created.push(probe.photoId!);
     } finally {
-      socket.destroy();
+      for (const s of stalls) s.destroy();
+      requests.stop();
     }
     const inv = await uploadInvariants(stack.ctx, [userId], created);
     expect(inv.problems).toEqual([]);
-  });
+  }, 90_000); // room to measure a late cut-off (Node's default check runs every 30 s)
 });
+
+/** How far past HTTP_REQUEST_TIMEOUT_SECONDS the server may cut off a stalled request. */
+const CUT_OFF_GRACE_MS = 2000;
+
+interface Stall {
+  /** When the first byte went out. */
+  sentAt: number;
+  closedAt: () => number | undefined;
+  /** What the server wrote back, as text. */
+  answer: () => string;
+  destroy: () => void;
+}
+
+/**
+ * A raw socket that sends an upload's headers and the first half of its multipart body (the part
+ * header and part of the photo), then nothing more. X-Request-Id names it for watchRequests.
+ */
+async function stallUpload(id: string, photo: Buffer): Promise<Stall> {
+  const body = multipartBody([{ name: 'photo', filename: `${id}.jpg`, type: 'image/jpeg', data: photo }], id);
+  const url = new URL(stack.url);
+  const socket = net.connect(Number(url.port), url.hostname);
+  socket.on('error', () => {});
+  await new Promise((r) => socket.once('connect', r));
+  let answer = '';
+  let closedAt: number | undefined;
+  socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+  socket.on('close', () => (closedAt = Date.now()));
+  const sentAt = Date.now();
+  socket.write(
+    `POST /v1/photos HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\nX-Request-Id: ${id}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${id}\r\nContent-Length: ${body.length}\r\n\r\n`,
+  );
+  socket.write(body.subarray(0, body.length >> 1));
+  return { sentAt, closedAt: () => closedAt, answer: () => answer, destroy: () => socket.destroy() };
+}
+
+/**
+ * The stack runs in this process: watch its server's requests by X-Request-Id. A multipart body is
+ * read only once the upload handler holds an upload slot and pipes it into the parser (nothing
+ * before it reads it), so a request in flowing mode is one being read by its handler.
+ */
+function watchRequests(server: Server) {
+  const seen = new Map<string, IncomingMessage>();
+  const onRequest = (req: IncomingMessage) => {
+    const id = req.headers['x-request-id'];
+    if (typeof id === 'string' && id.startsWith('stall-')) seen.set(id, req);
+  };
+  server.on('request', onRequest);
+  return {
+    reading: (id: string) => seen.get(id)?.readableFlowing === true,
+    stop: () => server.off('request', onRequest),
+  };
+}

@@ -169,7 +169,7 @@ describe('security headers and CORS', () => {
     expect(loadConfig({ CORS_ORIGINS: `${APP_ORIGIN}, http://localhost:5173` }).CORS_ORIGINS).toEqual([APP_ORIGIN, 'http://localhost:5173']);
     expect(() => loadConfig({ CORS_ORIGINS: `${APP_ORIGIN}/path` })).toThrow(/CORS_ORIGINS/);
     const app = express().use(corsAllowList([])).get('/x', (_req, res) => void res.send('ok'));
-    const { server, port } = await listen(app, 0, '127.0.0.1');
+    const { server, port } = await listen(app, 0, { host: '127.0.0.1' });
     try {
       const res = await fetch(`http://127.0.0.1:${port}/x`, { headers: { origin: APP_ORIGIN } });
       expect(res.headers.get('access-control-allow-origin')).toBeNull();
