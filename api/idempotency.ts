@@ -6,38 +6,47 @@ import { HttpError } from './problem';
 /**
  * Honours Idempotency-Key on a creating POST: the first answer is stored and a retry with the same
  * key and body gets it back instead of doing the work twice; the same key with another body is a 422.
+ * The work runs in one transaction with the stored answer (`work` gets a context whose db is that
+ * transaction), so a failure part-way, the database gone included, leaves neither and a retry does
+ * the work once; a second request with the same key waits on the key's row, then gets the answer.
+ * Side effects outside Postgres (queueing jobs) belong after this returns the answer it sent.
  */
 export async function idempotent(
   ctx: AppContext,
   req: Request,
   res: Response,
   userId: string,
-  work: () => Promise<{ status: number; body: unknown }>,
-): Promise<void> {
+  work: (tx: AppContext) => Promise<{ status: number; body: unknown }>,
+): Promise<{ status: number; body: unknown }> {
   const key = req.header('idempotency-key');
   if (key !== undefined && !/^[A-Za-z0-9_-]{8,128}$/.test(key)) {
     throw new HttpError(400, 'invalid_idempotency_key', 'Invalid Idempotency-Key', 'Use 8 to 128 letters, digits, "-" or "_".');
   }
-  if (!key) {
-    const out = await work();
-    res.status(out.status).json(out.body);
-    return;
-  }
   const routeId = `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`;
   const hash = sha256Hex(JSON.stringify(req.body ?? null));
-  const prior = await ctx.db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', userId).where('key', '=', key).executeTakeFirst();
-  if (prior) {
-    if (prior.request_hash !== hash || prior.route !== routeId) {
-      throw new HttpError(422, 'idempotency_key_reused', 'Idempotency-Key reused', 'This key was used for a different request.');
+  const done = await ctx.db.transaction().execute(async (trx) => {
+    if (key) {
+      // Claims the key first: a concurrent request with it blocks here until this one commits.
+      const claimed = await trx
+        .insertInto('idempotency_keys')
+        .values({ user_id: userId, key, route: routeId, request_hash: hash, status: 0, body: 'null', created_at: ctx.clock.now() })
+        .onConflict((oc) => oc.columns(['user_id', 'key']).doNothing())
+        .returning('key')
+        .executeTakeFirst();
+      if (!claimed) return undefined;
     }
-    res.status(prior.status).setHeader('Idempotent-Replayed', 'true').json(prior.body);
-    return;
+    const out = await work({ ...ctx, db: trx });
+    if (key) await trx.updateTable('idempotency_keys').set({ status: out.status, body: JSON.stringify(out.body) }).where('user_id', '=', userId).where('key', '=', key).execute();
+    return out;
+  });
+  if (done) {
+    res.status(done.status).json(done.body);
+    return done;
   }
-  const out = await work();
-  await ctx.db
-    .insertInto('idempotency_keys')
-    .values({ user_id: userId, key, route: routeId, request_hash: hash, status: out.status, body: JSON.stringify(out.body), created_at: ctx.clock.now() })
-    .onConflict((oc) => oc.columns(['user_id', 'key']).doNothing())
-    .execute();
-  res.status(out.status).json(out.body);
+  const prior = await ctx.db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', userId).where('key', '=', key!).executeTakeFirstOrThrow();
+  if (prior.request_hash !== hash || prior.route !== routeId) {
+    throw new HttpError(422, 'idempotency_key_reused', 'Idempotency-Key reused', 'This key was used for a different request.');
+  }
+  res.status(prior.status).setHeader('Idempotent-Replayed', 'true').json(prior.body);
+  return { status: prior.status, body: prior.body };
 }

@@ -55,7 +55,7 @@ const NET_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'E
  * code naming what is down, so clients retry instead of reporting a 500 (issue 5, faults).
  */
 export function dependencyDown(err: unknown, s3Endpoint?: string): HttpError | undefined {
-  const e = err as { code?: string; port?: number; message?: string; cause?: unknown; errors?: unknown[] } | undefined;
+  const e = err as { code?: string; port?: number; message?: string; cause?: unknown; errors?: unknown[]; dependency?: string } | undefined;
   if (!e || typeof e !== 'object') return undefined;
   const db = () => new HttpError(503, 'database_unavailable', 'Database unavailable', 'The database is unreachable for a moment; retry shortly.');
   const storage = () => new HttpError(503, 'storage_unavailable', 'Storage unavailable', 'The object store is unreachable for a moment; nothing was kept; retry shortly.');
@@ -65,8 +65,9 @@ export function dependencyDown(err: unknown, s3Endpoint?: string): HttpError | u
   if (code && NET_DOWN.has(code)) {
     const port = e.port ?? (e.errors?.[0] as { port?: number } | undefined)?.port;
     const s3Port = s3Endpoint ? Number(new URL(s3Endpoint).port || 80) : undefined;
-    // The object store's client (minio) surfaces raw socket errors; pg's carry the database port.
-    return port !== undefined && port === s3Port ? storage() : port === undefined ? storage() : db();
+    // Object-store calls mark their failures (core/storage.ts fromStorage); a socket error that
+    // is not marked is the database's (pg's read errors carry no port).
+    return e.dependency === 'storage' || (port !== undefined && port === s3Port) ? storage() : db();
   }
   return e.cause ? dependencyDown(e.cause, s3Endpoint) : undefined;
 }

@@ -328,6 +328,11 @@ export interface Database {
 }
 
 export type Db = Kysely<Database>;
+
+/** Runs fn in the caller's transaction when there is one (Kysely does not nest them), else in a new one. */
+export function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}
 export type User = Selectable<UsersTable>;
 export type Photo = Selectable<PhotosTable>;
 export type Order = Selectable<OrdersTable>;

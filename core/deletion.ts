@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { AppContext } from './context';
 import { newId } from './crypto';
 import type { Blob } from './db';
+import { fromStorage } from './storage';
 
 /**
  * The one way to delete personal data. Objects go first, then rows, then a deletion record with
@@ -21,7 +22,7 @@ async function removeObjects(ctx: AppContext, blobs: Pick<Blob, 'bucket' | 'obje
   }
   for (const [bucket, keys] of byBucket) {
     for (let i = 0; i < keys.length; i += 1000) {
-      const results = await ctx.storage.client.removeObjects(bucket, keys.slice(i, i + 1000));
+      const results = await fromStorage(ctx.storage.client.removeObjects(bucket, keys.slice(i, i + 1000)));
       const failed = results.filter((r) => r?.Error && r.Error.Code !== 'NoSuchKey');
       if (failed.length) throw new Error(`${failed.length} object(s) could not be removed from ${bucket}`);
     }

@@ -3,7 +3,7 @@ import { recordConsent } from './consent';
 import { applyWithdrawal } from './consent-changes';
 import type { AppContext } from './context';
 import { newId } from './crypto';
-import type { Purpose, RightsKind, RightsStatus } from './db';
+import { inTransaction, type Purpose, type RightsKind, type RightsStatus } from './db';
 import { jobId } from './jobs';
 
 /**
@@ -65,7 +65,7 @@ export async function retainedOnDeletion(ctx: AppContext, userId: string): Promi
 /** Blocks the account at once: no sign-in, every session revoked; the job then deletes it (RG3). */
 export async function blockForDeletion(ctx: AppContext, userId: string): Promise<void> {
   const now = ctx.clock.now();
-  await ctx.db.transaction().execute(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     await trx.updateTable('users').set({ status: 'deleting', deletion_requested_at: now }).where('id', '=', userId).execute();
     await trx.updateTable('sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
   });

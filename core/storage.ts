@@ -11,6 +11,19 @@ import type { Blob, Db } from './db';
 
 export type BucketRole = 'originals' | 'headshots';
 
+/**
+ * Marks a failure of the object store, so the API answers storage_unavailable: a socket error
+ * alone (ECONNRESET, no port) does not say whether Postgres or S3 went away.
+ */
+export async function fromStorage<T>(op: Promise<T>): Promise<T> {
+  try {
+    return await op;
+  } catch (err) {
+    if (err && typeof err === 'object') (err as { dependency?: string }).dependency = 'storage';
+    throw err;
+  }
+}
+
 /** Spool folders under the temporary directory: `rasmi-spool-<random>`, mode 0700 (mkdtemp). */
 const SPOOL_PREFIX = 'rasmi-spool-';
 
@@ -82,12 +95,12 @@ export class Storage {
 
   async ensureBuckets(): Promise<void> {
     for (const bucket of Object.values(this.buckets)) {
-      if (!(await this.client.bucketExists(bucket))) await this.client.makeBucket(bucket, this.region);
+      if (!(await fromStorage(this.client.bucketExists(bucket)))) await fromStorage(this.client.makeBucket(bucket, this.region));
     }
   }
 
   async ping(): Promise<void> {
-    await this.client.bucketExists(this.buckets.originals);
+    await fromStorage(this.client.bucketExists(this.buckets.originals));
   }
 
   /**
@@ -121,7 +134,7 @@ export class Storage {
       await pipeline(input.source, count, encryptingStream(dek), createWriteStream(spool, { mode: 0o600 }));
       upload = createReadStream(spool);
       try {
-        await this.client.putObject(at.bucket, at.objectKey, upload, (await stat(spool)).size, { 'Content-Type': 'application/octet-stream' });
+        await fromStorage(this.client.putObject(at.bucket, at.objectKey, upload, (await stat(spool)).size, { 'Content-Type': 'application/octet-stream' }));
       } catch (err) {
         await this.client.removeIncompleteUpload(at.bucket, at.objectKey).catch(() => {});
         throw err;
@@ -173,21 +186,23 @@ export class Storage {
    */
   private async putBody(bucket: string, objectKey: string, body: Buffer): Promise<void> {
     const headers = { 'content-length': String(body.length), 'content-type': 'application/octet-stream' };
-    const res = await this.client.makeRequestStreamAsync({ method: 'PUT', bucketName: bucket, objectName: objectKey, headers }, body, this.client.enableSHA256 ? sha256Hex(body) : '', [200], '');
+    const res = await fromStorage(this.client.makeRequestStreamAsync({ method: 'PUT', bucketName: bucket, objectName: objectKey, headers }, body, this.client.enableSHA256 ? sha256Hex(body) : '', [200], ''));
     res.resume(); // the answer has no body worth reading; drain it so the socket is reused
   }
 
   async read(blob: Blob): Promise<Buffer> {
-    const stream = await this.client.getObject(blob.bucket, blob.object_key);
+    const stream = await fromStorage(this.client.getObject(blob.bucket, blob.object_key));
     const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    await fromStorage((async () => {
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+    })());
     return decryptObject(unwrapDataKey(this.ring, blob.kid, blob.dek), Buffer.concat(chunks));
   }
 
   /** Decrypting stream of the object, for downloads; a tampered object errors at the end. */
   async stream(blob: Blob): Promise<Readable> {
     const dek = unwrapDataKey(this.ring, blob.kid, blob.dek);
-    const source = await this.client.getObject(blob.bucket, blob.object_key);
+    const source = await fromStorage(this.client.getObject(blob.bucket, blob.object_key));
     const out = decryptingStream(dek);
     source.on('error', (err) => out.destroy(err));
     return source.pipe(out);
@@ -195,7 +210,7 @@ export class Storage {
 
   /** Removes the object; the caller deletes the row (after, so a failure leaves a row to retry). */
   async removeObject(blob: Pick<Blob, 'bucket' | 'object_key'>): Promise<void> {
-    await this.client.removeObject(blob.bucket, blob.object_key);
+    await fromStorage(this.client.removeObject(blob.bucket, blob.object_key));
   }
 
   async remove(db: Db, blob: Blob): Promise<void> {

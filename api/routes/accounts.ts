@@ -1,7 +1,8 @@
 import type { Router } from 'express';
 import { emailLookupHash, encryptField, decryptField, newId, newOneTimeCode, oneTimeCodeHash, randomToken, safeEqual, sha256Hex } from '../../core/crypto';
 import { currentPolicyVersion } from '../../core/policy';
-import { sendEmailOnce } from '../../core/notify';
+import { claimEmail, sendClaimed } from '../../core/notify';
+import type { Db } from '../../core/db';
 import type { AppContext } from '../../core/context';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
@@ -41,27 +42,38 @@ const Token = z.object({ token: z.string(), token_type: z.literal('Bearer'), exp
 const CODE_ATTEMPTS = 5;
 const codeHash = (ctx: AppContext, userId: string, code: string) => oneTimeCodeHash(ctx.config.PII_HASH_KEY, 'sign-in', code, userId);
 
-/** Emails a fresh six-digit sign-in code; earlier unused codes stop working. */
-async function sendSignInCode(ctx: AppContext, userId: string): Promise<void> {
+/**
+ * A fresh six-digit sign-in code (earlier unused ones stop working) and the claim of its email,
+ * in the caller's transaction, so a registration leaves its account, code and claim together or
+ * not at all. mailSignInCode sends it after the commit.
+ */
+async function issueSignInCode(ctx: AppContext, trx: Db, userId: string): Promise<{ userId: string; code: string; claimId: string }> {
   const now = ctx.clock.now();
   const code = newOneTimeCode();
   const id = newId('code');
-  await ctx.db.transaction().execute(async (trx) => {
-    await trx.updateTable('sign_in_codes').set({ consumed_at: now }).where('user_id', '=', userId).where('consumed_at', 'is', null).execute();
-    await trx
-      .insertInto('sign_in_codes')
-      .values({ id, user_id: userId, code_hash: codeHash(ctx, userId, code), created_at: now, expires_at: new Date(now.getTime() + ctx.config.SIGN_IN_CODE_TTL_MINUTES * 60_000), consumed_at: null })
-      .execute();
+  await trx.updateTable('sign_in_codes').set({ consumed_at: now }).where('user_id', '=', userId).where('consumed_at', 'is', null).execute();
+  await trx
+    .insertInto('sign_in_codes')
+    .values({ id, user_id: userId, code_hash: codeHash(ctx, userId, code), created_at: now, expires_at: new Date(now.getTime() + ctx.config.SIGN_IN_CODE_TTL_MINUTES * 60_000), consumed_at: null })
+    .execute();
+  const claimId = (await claimEmail(trx, { userId, kind: 'sign-in-code', dedupeKey: `sign-in-${id}`, at: now }))!; // a new code's key is new
+  return { userId, code, claimId };
+}
+
+async function mailSignInCode(ctx: AppContext, issued: { userId: string; code: string; claimId: string }): Promise<void> {
+  const u = await ctx.db.selectFrom('users').select(['email_enc', 'name_enc']).where('id', '=', issued.userId).executeTakeFirstOrThrow();
+  const name = decryptField(ctx.pii, u.name_enc);
+  await sendClaimed(ctx, issued.claimId, {
+    to: decryptField(ctx.pii, u.email_enc),
+    tag: 'sign-in-code',
+    subject: `Your Rasmi sign-in code: ${issued.code}`,
+    text: `Hello ${name},\n\nYour sign-in code is ${issued.code}. It works once, for ${ctx.config.SIGN_IN_CODE_TTL_MINUTES} minutes.\nIf you did not ask for it, ignore this email.\n\nRasmi`,
   });
-  await sendEmailOnce(ctx, {
-    userId,
-    kind: 'sign-in-code',
-    dedupeKey: `sign-in-${id}`,
-    build: ({ name }) => ({
-      subject: `Your Rasmi sign-in code: ${code}`,
-      text: `Hello ${name},\n\nYour sign-in code is ${code}. It works once, for ${ctx.config.SIGN_IN_CODE_TTL_MINUTES} minutes.\nIf you did not ask for it, ignore this email.\n\nRasmi`,
-    }),
-  });
+}
+
+/** Emails a fresh six-digit sign-in code to an existing account. */
+async function sendSignInCode(ctx: AppContext, userId: string): Promise<void> {
+  await mailSignInCode(ctx, await ctx.db.transaction().execute((trx) => issueSignInCode(ctx, trx, userId)));
 }
 
 export function me(ctx: AppContext, u: { id: string; email_enc: string; name_enc: string; phone_enc: string | null; role: string; policy_version_id: string; policy_accepted_at: Date; created_at: Date }) {
@@ -100,25 +112,29 @@ export function accountRoutes(router: Router): void {
       }
       const now = ctx.clock.now();
       const hash = emailLookupHash(ctx.config.PII_HASH_KEY, b.email);
-      const inserted = await ctx.db
-        .insertInto('users')
-        .values({
-          id: newId('usr'),
-          email_hash: hash,
-          email_enc: encryptField(ctx.pii, b.email),
-          name_enc: encryptField(ctx.pii, b.name),
-          phone_enc: b.phone ? encryptField(ctx.pii, b.phone) : null,
-          adult_confirmed_at: now,
-          policy_version_id: b.accepted_policy_version,
-          policy_accepted_at: now,
-          created_at: now,
-          last_used_at: now,
-        })
-        .onConflict((oc) => oc.column('email_hash').doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      const userId = inserted?.id ?? (await ctx.db.selectFrom('users').select('id').where('email_hash', '=', hash).where('status', '=', 'active').executeTakeFirst())?.id;
-      if (userId) await sendSignInCode(ctx, userId);
+      // The account, its first code and the claim of the code's email commit together.
+      const issued = await ctx.db.transaction().execute(async (trx) => {
+        const inserted = await trx
+          .insertInto('users')
+          .values({
+            id: newId('usr'),
+            email_hash: hash,
+            email_enc: encryptField(ctx.pii, b.email),
+            name_enc: encryptField(ctx.pii, b.name),
+            phone_enc: b.phone ? encryptField(ctx.pii, b.phone) : null,
+            adult_confirmed_at: now,
+            policy_version_id: b.accepted_policy_version,
+            policy_accepted_at: now,
+            created_at: now,
+            last_used_at: now,
+          })
+          .onConflict((oc) => oc.column('email_hash').doNothing())
+          .returning('id')
+          .executeTakeFirst();
+        const userId = inserted?.id ?? (await trx.selectFrom('users').select('id').where('email_hash', '=', hash).where('status', '=', 'active').executeTakeFirst())?.id;
+        return userId ? issueSignInCode(ctx, trx, userId) : undefined;
+      });
+      if (issued) await mailSignInCode(ctx, issued);
       res.status(202).json({ status: 'code_sent', detail: 'Check your email for a six-digit sign-in code.' });
     },
   );

@@ -5,7 +5,7 @@ import { stylePreview } from '../../core/backdrops';
 import type { AppContext } from '../../core/context';
 import { DAY_MS } from '../../core/config';
 import { newId, signToken, verifyToken } from '../../core/crypto';
-import type { Headshot, Order, User } from '../../core/db';
+import { inTransaction, type Headshot, type Order, type User } from '../../core/db';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
 import { z } from '../openapi';
@@ -52,7 +52,7 @@ async function createOrder(ctx: AppContext, user: User, body: z.infer<typeof Cre
   const now = ctx.clock.now();
   const orderId = newId('ord');
   const paymentId = newId('pay');
-  await ctx.db.transaction().execute(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     await trx.insertInto('orders').values({ id: orderId, user_id: user.id, package_id: pkg.id, styles: JSON.stringify(styles), status: 'awaiting_payment', amount_cents: pkg.priceCents, currency: pkg.currency, failure_code: null, failure_detail: null, created_at: now, paid_at: null, delivered_at: null }).execute();
     await trx.insertInto('order_photos').values(photoIds.map((photo_id) => ({ order_id: orderId, photo_id }))).execute();
     await trx.insertInto('payments').values({ id: paymentId, order_id: orderId, user_id: user.id, processor: ctx.payments.name, processor_ref: paymentId, amount_cents: pkg.priceCents, currency: pkg.currency, status: 'pending', created_at: now, succeeded_at: null }).execute();
@@ -164,7 +164,7 @@ export function orderRoutes(router: Router): void {
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
       await requireAcceptedPolicy(ctx, user); // PO3: a material policy change blocks new orders until accepted
-      await idempotent(ctx, req, res, user.id, () => createOrder(ctx, user, body));
+      await idempotent(ctx, req, res, user.id, (tx) => createOrder(tx, user, body));
     },
   );
 
@@ -190,7 +190,7 @@ export function orderRoutes(router: Router): void {
       if (!photos.length) {
         throw new HttpError(410, 'originals_expired', 'Originals no longer held', `Original photos are kept for ${ctx.config.RETENTION_ORIGINALS_DAYS} days after processing; upload new photos to order again.`);
       }
-      await idempotent(ctx, req, res, user.id, () => createOrder(ctx, user, { package_id: body.package_id ?? earlier.package_id, style_ids: body.style_ids, photo_ids: photos.map((p) => p.id) }));
+      await idempotent(ctx, req, res, user.id, (tx) => createOrder(tx, user, { package_id: body.package_id ?? earlier.package_id, style_ids: body.style_ids, photo_ids: photos.map((p) => p.id) }));
     },
   );
 

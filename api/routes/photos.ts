@@ -2,7 +2,7 @@ import type { Router } from 'express';
 import type { AppContext } from '../../core/context';
 import { newId } from '../../core/crypto';
 import { deletePhotos } from '../../core/deletion';
-import type { Photo } from '../../core/db';
+import type { Blob, Photo } from '../../core/db';
 import { checkUpload, ImageRejected, isPrepared, MIME } from '../../core/images';
 import { jobId } from '../../core/jobs';
 import { ctxOf } from '../auth';
@@ -38,6 +38,14 @@ const gateOf = (ctx: AppContext) => {
   if (!g) gates.set(ctx, (g = new UploadGate(ctx.config.UPLOAD_CONCURRENCY)));
   return g;
 };
+
+/** The rows of an upload whose job could not be queued. */
+async function removeRows(ctx: AppContext, photo: Photo): Promise<void> {
+  await ctx.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('photos').where('id', '=', photo.id).execute();
+    await trx.deleteFrom('blobs').where('id', '=', photo.blob_id).execute();
+  });
+}
 
 const REJECT_STATUS: Record<ImageRejected['code'], number> = { unsupported_type: 415, too_many_pixels: 413, corrupt_image: 422 };
 
@@ -91,20 +99,26 @@ export function photoRoutes(router: Router): void {
         }
       });
       // Stored encrypted as uploaded; the worker orients and strips it in place (worker/prepare.ts).
+      // The blob and photo rows commit together, after the object is in the store.
       const now = ctx.clock.now();
-      const blob = await ctx.storage.put(ctx.db, { userId: user.id, role: 'originals', contentType: MIME[upload.type], data: upload.data, at: now });
+      let blob: Blob | undefined;
       let photo: Photo | undefined;
       try {
-        photo = await ctx.db
-          .insertInto('photos')
-          .values({ id: newId('pho'), user_id: user.id, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: image.width, height: image.height, uploaded_at: now, status: 'preparing', verdict: null, processed_at: null, subject, parental_attestation_at: subject === 'minor' ? now : null })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        photo = await ctx.db.transaction().execute(async (trx) => {
+          blob = await ctx.storage.put(trx, { userId: user.id, role: 'originals', contentType: MIME[upload.type], data: upload.data, at: now });
+          return trx
+            .insertInto('photos')
+            .values({ id: newId('pho'), user_id: user.id, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: image.width, height: image.height, uploaded_at: now, status: 'preparing', verdict: null, processed_at: null, subject, parental_attestation_at: subject === 'minor' ? now : null })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+        });
         await ctx.queues.enqueue('photo.prepare', { photoId: photo.id }, { jobId: jobId('prepare', photo.id) });
       } catch (err) {
-        // Nothing half-written: no row, object or job without the others.
-        if (photo) await ctx.db.deleteFrom('photos').where('id', '=', photo.id).execute();
-        await ctx.storage.remove(ctx.db, blob);
+        // Nothing half-written: no row, object or job without the others. Rows go before the
+        // object; if they cannot (the database is down too), the object stays with them and the
+        // stalled-work sweep queues the preparation later.
+        const rowsGone = !photo || (await removeRows(ctx, photo).then(() => true, () => false));
+        if (blob && rowsGone) await ctx.storage.removeObject(blob).catch(() => {});
         throw err;
       }
       res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(photo));

@@ -2,7 +2,9 @@ import type { Router } from 'express';
 import { DAY_MS } from '../../core/config';
 import type { AppContext } from '../../core/context';
 import { decryptField, emailLookupHash, encryptField, newOneTimeCode, oneTimeCodeHash, safeEqual, signToken, verifyToken } from '../../core/crypto';
-import type { User } from '../../core/db';
+import { type Purpose, type User } from '../../core/db';
+import { recordConsent } from '../../core/consent';
+import { applyWithdrawal } from '../../core/consent-changes';
 import { sendToAddressOnce } from '../../core/notify';
 import { blockForDeletion, createRightsRequest, driveRightsRequest, refusePurposes, retainedOnDeletion } from '../../core/rights';
 import { ctxOf } from '../auth';
@@ -260,11 +262,14 @@ export function rightsRoutes(router: Router): void {
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
       let created: RightsRow | undefined;
-      await idempotent(ctx, req, res, user.id, async () => {
+      let refused: { purposes: readonly Purpose[]; source: Parameters<typeof refusePurposes>[3] } | undefined;
+      await idempotent(ctx, req, res, user.id, async (tx) => {
         if (body.kind === 'restriction' || body.kind === 'objection') {
+          // The refusals and the request commit together; what a refusal removes follows at once.
           const source = body.kind === 'objection' ? body.basis : 'restriction';
-          await refusePurposes(ctx, user.id, body.purposes, source);
-          const r = await createRightsRequest(ctx, {
+          for (const p of new Set(body.purposes)) await recordConsent(tx, user.id, p, false, source);
+          refused = { purposes: body.purposes, source };
+          const r = await createRightsRequest(tx, {
             userId: user.id,
             kind: body.kind,
             status: 'completed',
@@ -274,14 +279,16 @@ export function rightsRoutes(router: Router): void {
           return { status: 201, body: requestOut(ctx, r) };
         }
         if (body.kind === 'deletion') {
-          const retained = await retainedOnDeletion(ctx, user.id);
-          created = await createRightsRequest(ctx, { userId: user.id, kind: 'deletion', status: 'open', result: { retained } });
-          await blockForDeletion(ctx, user.id);
+          const retained = await retainedOnDeletion(tx, user.id);
+          created = await createRightsRequest(tx, { userId: user.id, kind: 'deletion', status: 'open', result: { retained } });
+          await blockForDeletion(tx, user.id);
         } else {
-          created = await createRightsRequest(ctx, { userId: user.id, kind: 'access', status: 'open' });
+          created = await createRightsRequest(tx, { userId: user.id, kind: 'access', status: 'open' });
         }
         return { status: 202, body: requestOut(ctx, created) };
       });
+      // RG5: effective immediately; were this to fail, the consent-withdrawal sweep applies it.
+      if (refused) for (const p of new Set(refused.purposes)) await applyWithdrawal(ctx, user.id, p, refused.source);
       // After the answer is stored: the deletion job removes the user, and with it their idempotency keys.
       if (created) {
         await driveRightsRequest(ctx, created).catch((err) => req.log?.warn({ err, requestId: created!.id }, 'rights job not enqueued; the deadline sweep re-drives it'));
