@@ -71,12 +71,15 @@ export class LocalProcessor implements PaymentProcessor {
       type: 'payment_intent.succeeded',
       data: { object: { id: processorRef, object: 'payment_intent', amount: input.amountCents, currency: input.currency.toLowerCase() } },
     };
-    if (this.autoConfirm) this.deliver(event, 5);
+    if (this.autoConfirm) this.deliver(event, 8, this.delayMs);
     return { processorRef, clientSecret: `${processorRef}_secret_local` };
   }
 
-  /** Posts the signed event; like a real processor, retries a few times while it is not accepted. */
-  private deliver(event: PaymentEvent, triesLeft: number): void {
+  /**
+   * Posts the signed event; like a real processor, retries with growing delays while it is not
+   * accepted (the order's transaction may still be open: 50 ms doubling gives it about 13 s).
+   */
+  private deliver(event: PaymentEvent, triesLeft: number, delayMs: number): void {
     const timer = setTimeout(async () => {
       this.timers.delete(timer);
       const body = JSON.stringify(event);
@@ -85,8 +88,8 @@ export class LocalProcessor implements PaymentProcessor {
         headers: { 'content-type': 'application/json', 'stripe-signature': signWebhook(body, this.secret, this.now()) },
         body,
       }).then((r) => r.ok, () => false);
-      if (!ok && triesLeft > 1) this.deliver(event, triesLeft - 1);
-    }, this.delayMs);
+      if (!ok && triesLeft > 1) this.deliver(event, triesLeft - 1, delayMs * 2);
+    }, delayMs);
     this.timers.add(timer);
   }
 
