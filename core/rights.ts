@@ -1,9 +1,7 @@
 import { DAY_MS } from './config';
-import { recordConsent } from './consent';
-import { applyWithdrawal } from './consent-changes';
 import type { AppContext } from './context';
 import { newId } from './crypto';
-import { inTransaction, type Purpose, type RightsKind, type RightsStatus } from './db';
+import { inTransaction, type RightsKind, type RightsStatus } from './db';
 import { jobId } from './jobs';
 
 /**
@@ -71,14 +69,3 @@ export async function blockForDeletion(ctx: AppContext, userId: string): Promise
   });
 }
 
-/**
- * Restriction and objection (RG4, RG5): a refusal recorded per purpose, always (so the history
- * shows the request), in force from this moment for everything that checks consent; its effects
- * (portfolio copies, marketing data) are applied at once rather than left to the consent sweep.
- */
-export async function refusePurposes(ctx: AppContext, userId: string, purposes: readonly Purpose[], source: 'restriction' | 'objection' | 'withdrawal'): Promise<void> {
-  for (const p of new Set(purposes)) {
-    await recordConsent(ctx, userId, p, false, source);
-    await applyWithdrawal(ctx, userId, p, source);
-  }
-}

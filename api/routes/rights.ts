@@ -6,7 +6,7 @@ import { type Purpose, type User } from '../../core/db';
 import { recordConsent } from '../../core/consent';
 import { applyWithdrawal } from '../../core/consent-changes';
 import { sendToAddressOnce } from '../../core/notify';
-import { blockForDeletion, createRightsRequest, driveRightsRequest, refusePurposes, retainedOnDeletion } from '../../core/rights';
+import { blockForDeletion, createRightsRequest, driveRightsRequest, retainedOnDeletion } from '../../core/rights';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
 import { z } from '../openapi';
@@ -262,10 +262,12 @@ export function rightsRoutes(router: Router): void {
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
       let created: RightsRow | undefined;
-      let refused: { purposes: readonly Purpose[]; source: Parameters<typeof refusePurposes>[3] } | undefined;
+      let refused: { purposes: readonly Purpose[]; source: string } | undefined;
       await idempotent(ctx, req, res, user.id, async (tx) => {
         if (body.kind === 'restriction' || body.kind === 'objection') {
-          // The refusals and the request commit together; what a refusal removes follows at once.
+          // RG4, RG5: a refusal per purpose, always (the history shows the request), committed with
+          // the request and in force from then on; what it removes (portfolio copies, marketing
+          // data) follows at once rather than being left to the consent sweep.
           const source = body.kind === 'objection' ? body.basis : 'restriction';
           for (const p of new Set(body.purposes)) await recordConsent(tx, user.id, p, false, source);
           refused = { purposes: body.purposes, source };
