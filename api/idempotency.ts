@@ -9,7 +9,9 @@ import { HttpError } from './problem';
  * The work runs in one transaction with the stored answer (`work` gets a context whose db is that
  * transaction), so a failure part-way, the database gone included, leaves neither and a retry does
  * the work once; a second request with the same key waits on the key's row, then gets the answer.
- * Side effects outside Postgres (queueing jobs) belong after this returns the answer it sent.
+ * Side effects outside Postgres (queueing a job) go in `afterCommit`: it runs once the answer is
+ * committed and before it is sent, on a replay too, so a failure there answers an error (a 503)
+ * and a retry with the key completes it; it must therefore be idempotent itself (a fixed job id).
  */
 export async function idempotent(
   ctx: AppContext,
@@ -17,6 +19,7 @@ export async function idempotent(
   res: Response,
   userId: string,
   work: (tx: AppContext) => Promise<{ status: number; body: unknown }>,
+  afterCommit?: (answer: { status: number; body: unknown }) => Promise<void>,
 ): Promise<{ status: number; body: unknown }> {
   const key = req.header('idempotency-key');
   if (key !== undefined && !/^[A-Za-z0-9_-]{8,128}$/.test(key)) {
@@ -40,13 +43,18 @@ export async function idempotent(
     return out;
   });
   if (done) {
+    await afterCommit?.(done);
     res.status(done.status).json(done.body);
     return done;
   }
-  const prior = await ctx.db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', userId).where('key', '=', key!).executeTakeFirstOrThrow();
+  const prior = await ctx.db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', userId).where('key', '=', key!).executeTakeFirst();
+  // Gone since the claim (the account's deletion removes its keys): the request is as good as new.
+  if (!prior) return idempotent(ctx, req, res, userId, work, afterCommit);
   if (prior.request_hash !== hash || prior.route !== routeId) {
     throw new HttpError(422, 'idempotency_key_reused', 'Idempotency-Key reused', 'This key was used for a different request.');
   }
+  const replay = { status: prior.status, body: prior.body };
+  await afterCommit?.(replay);
   res.status(prior.status).setHeader('Idempotent-Replayed', 'true').json(prior.body);
-  return { status: prior.status, body: prior.body };
+  return replay;
 }

@@ -1,3 +1,4 @@
+import { finished } from 'node:stream';
 import busboy from 'busboy';
 import type { Request } from 'express';
 import { sniffImageType, type ImageType } from '../core/images';
@@ -71,10 +72,11 @@ export function readSingleImage(req: Request, opts: { field: string; maxBytes: n
       if (!type) return fail(new HttpError(415, 'unsupported_type', 'Unsupported file type', 'Upload a JPEG, PNG, WebP or HEIC photo; the type is read from the file content.'));
       resolve({ data, type, fields });
     });
-    // A client that goes away mid-body (or is cut off by the request timeout) ends the read here,
-    // so the upload slot it holds is given back; busboy alone would wait for the rest for ever.
-    req.once('close', () => {
-      if (!req.complete) fail(new HttpError(400, 'malformed_multipart', 'Incomplete multipart body', 'The connection closed before the whole body arrived.'));
+    // A client that goes away mid-body (or is cut off by the request timeout), also while it
+    // waited for an upload slot, ends the read here, so the slot is given back; busboy alone would
+    // wait for the rest for ever. finished() reports a request that closed before this began, too.
+    finished(req, (err) => {
+      if (err) fail(new HttpError(400, 'malformed_multipart', 'Incomplete multipart body', 'The connection closed before the whole body arrived.'));
     });
     req.pipe(bb);
   });

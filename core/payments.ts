@@ -105,7 +105,11 @@ export class StripeProcessor implements PaymentProcessor {
   /** apiUrl points the official SDK at another host (tests use a local server that speaks Stripe's API). */
   constructor(secretKey: string, apiUrl?: string) {
     const u = apiUrl ? new URL(apiUrl) : undefined;
-    this.stripe = new Stripe(secretKey, u ? { host: u.hostname, port: u.port || (u.protocol === 'https:' ? 443 : 80), protocol: u.protocol === 'https:' ? 'https' : 'http', maxNetworkRetries: 2 } : { maxNetworkRetries: 2 });
+    // Bounded: an order holds a database connection while it asks for the payment (its rows and
+    // the payment reference commit together), so a slow Stripe must not hold it for minutes (the
+    // SDK's default is 80 s a try).
+    const limits = { maxNetworkRetries: 1, timeout: 10_000 };
+    this.stripe = new Stripe(secretKey, u ? { host: u.hostname, port: u.port || (u.protocol === 'https:' ? 443 : 80), protocol: u.protocol === 'https:' ? 'https' : 'http', ...limits } : limits);
   }
 
   async createPayment(input: { paymentId: string; orderId: string; amountCents: number; currency: string }): Promise<PaymentIntent> {

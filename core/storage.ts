@@ -53,6 +53,17 @@ interface NewObject {
   at: Date;
 }
 
+/** An object in the store whose blob row is not written yet (Storage.upload). */
+export interface Uploaded extends NewObject {
+  id: string;
+  bucket: string;
+  objectKey: string;
+  /** The data key, wrapped by the master key `kid`. */
+  dek: Buffer;
+  kid: string;
+  size: number;
+}
+
 /**
  * Server-made object keys: role, a two-character shard from the id's random tail (1,024 of them,
  * so no folder grows huge on file-backed stores), and the blob id. Never a name or an email.
@@ -108,10 +119,28 @@ export class Storage {
    * transaction fails afterwards, it must call remove() so no orphan object stays behind.
    */
   async put(db: Db, input: NewObject & { data: Buffer }): Promise<Blob> {
+    return this.record(db, await this.upload(input));
+  }
+
+  /**
+   * put() in two steps, for a caller that writes the blob row with its own rows in one short
+   * transaction (no database connection held during the upload): the object, encrypted and
+   * stored, and what its row needs. If the row does not commit, the caller removes the object.
+   */
+  async upload(input: NewObject & { data: Buffer }): Promise<Uploaded> {
     const { dek, wrapped, kid } = newDataKey(this.ring);
     const at = this.placeFor(input.role);
     await this.putBody(at.bucket, at.objectKey, encryptObject(dek, input.data));
-    return this.record(db, input, at, { dek: wrapped, kid, size: input.data.length });
+    return { ...input, ...at, dek: wrapped, kid, size: input.data.length };
+  }
+
+  /** The blob row of an uploaded object, in the caller's database or transaction. */
+  async recordUploaded(db: Db, u: Uploaded): Promise<Blob> {
+    return db
+      .insertInto('blobs')
+      .values({ id: u.id, user_id: u.userId, bucket: u.bucket, object_key: u.objectKey, dek: u.dek, kid: u.kid, content_type: u.contentType, size_bytes: u.size, created_at: u.at })
+      .returningAll()
+      .executeTakeFirstOrThrow();
   }
 
   /**
@@ -146,7 +175,7 @@ export class Storage {
       upload?.destroy(); // an upload that failed part-way leaves it open, holding the unlinked file's space
       if (dir) await rm(dir, { recursive: true, force: true });
     }
-    return this.record(db, input, at, { dek: wrapped, kid, size });
+    return this.record(db, { ...input, ...at, dek: wrapped, kid, size });
   }
 
   private placeFor(role: BucketRole): { id: string; bucket: string; objectKey: string } {
@@ -155,18 +184,15 @@ export class Storage {
   }
 
   /** The blob row of an uploaded object; if it cannot be written, the object goes too. */
-  private async record(db: Db, input: NewObject, at: { id: string; bucket: string; objectKey: string }, key: { dek: Buffer; kid: string; size: number }): Promise<Blob> {
+  private async record(db: Db, u: Uploaded): Promise<Blob> {
     try {
-      return await db
-        .insertInto('blobs')
-        .values({ id: at.id, user_id: input.userId, bucket: at.bucket, object_key: at.objectKey, dek: key.dek, kid: key.kid, content_type: input.contentType, size_bytes: key.size, created_at: input.at })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      return await this.recordUploaded(db, u);
     } catch (err) {
-      await this.client.removeObject(at.bucket, at.objectKey).catch(() => {});
+      await this.client.removeObject(u.bucket, u.objectKey).catch(() => {});
       throw err;
     }
   }
+
 
   /**
    * Overwrites a blob's object in place with new content under the blob's own data key (fresh IV),

@@ -50,14 +50,22 @@ export function marketingRoutes(router: Router): void {
     },
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
-      const out = await idempotent(ctx, req, res, user.id, async (tx) => {
-        const id = newId('cmp');
-        await tx.db.insertInto('marketing_campaigns').values({ id, subject: body.subject, body: body.text, created_by: user.id, created_at: ctx.clock.now() }).execute();
-        return { status: 202, body: { campaign_id: id, status: 'queued' } };
-      });
-      // Once committed (and on a replay, in case the first answer's queueing failed): a fixed job id makes it once.
-      const campaignId = (out.body as { campaign_id: string }).campaign_id;
-      await ctx.queues.enqueue('marketing.fanout', { campaignId }, { jobId: jobId('marketing-fanout', campaignId) });
+      await idempotent(
+        ctx,
+        req,
+        res,
+        user.id,
+        async (tx) => {
+          const id = newId('cmp');
+          await tx.db.insertInto('marketing_campaigns').values({ id, subject: body.subject, body: body.text, created_by: user.id, created_at: ctx.clock.now() }).execute();
+          return { status: 202, body: { campaign_id: id, status: 'queued' } };
+        },
+        // "queued" only once it is: committed first, then queued (on a replay too; the fixed job id makes it once).
+        async ({ body: answer }) => {
+          const campaignId = (answer as { campaign_id: string }).campaign_id;
+          await ctx.queues.enqueue('marketing.fanout', { campaignId }, { jobId: jobId('marketing-fanout', campaignId) });
+        },
+      );
     },
   );
 

@@ -2,7 +2,7 @@ import type { Router } from 'express';
 import type { AppContext } from '../../core/context';
 import { newId } from '../../core/crypto';
 import { deletePhotos } from '../../core/deletion';
-import type { Blob, Photo } from '../../core/db';
+import type { Photo } from '../../core/db';
 import { checkUpload, ImageRejected, isPrepared, MIME } from '../../core/images';
 import { jobId } from '../../core/jobs';
 import { ctxOf } from '../auth';
@@ -99,13 +99,14 @@ export function photoRoutes(router: Router): void {
         }
       });
       // Stored encrypted as uploaded; the worker orients and strips it in place (worker/prepare.ts).
-      // The blob and photo rows commit together, after the object is in the store.
+      // The object goes up first, with no database connection held; then the blob and photo rows
+      // commit together in one short transaction.
       const now = ctx.clock.now();
-      let blob: Blob | undefined;
+      const stored = await ctx.storage.upload({ userId: user.id, role: 'originals', contentType: MIME[upload.type], data: upload.data, at: now });
       let photo: Photo | undefined;
       try {
         photo = await ctx.db.transaction().execute(async (trx) => {
-          blob = await ctx.storage.put(trx, { userId: user.id, role: 'originals', contentType: MIME[upload.type], data: upload.data, at: now });
+          const blob = await ctx.storage.recordUploaded(trx, stored);
           return trx
             .insertInto('photos')
             .values({ id: newId('pho'), user_id: user.id, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: image.width, height: image.height, uploaded_at: now, status: 'preparing', verdict: null, processed_at: null, subject, parental_attestation_at: subject === 'minor' ? now : null })
@@ -118,7 +119,7 @@ export function photoRoutes(router: Router): void {
         // object; if they cannot (the database is down too), the object stays with them and the
         // stalled-work sweep queues the preparation later.
         const rowsGone = !photo || (await removeRows(ctx, photo).then(() => true, () => false));
-        if (blob && rowsGone) await ctx.storage.removeObject(blob).catch(() => {});
+        if (rowsGone) await ctx.storage.removeObject({ bucket: stored.bucket, object_key: stored.objectKey }).catch(() => {});
         throw err;
       }
       res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(photo));

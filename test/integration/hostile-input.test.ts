@@ -144,6 +144,35 @@ describe('oversized and slow requests', () => {
     const inv = await uploadInvariants(stack.ctx, [userId], created);
     expect(inv.problems).toEqual([]);
   }, 90_000); // room to measure a late cut-off (Node's default check runs every 30 s)
+
+  it('gives the upload slots back when their clients went away while waiting for them', async () => {
+    const slots = stack.config.UPLOAD_CONCURRENCY;
+    const requests = watchRequests(stack.server!);
+    const stalls: Stall[] = [];
+    try {
+      // Every slot held by a staller whose body is being read...
+      for (let i = 0; i < slots; i++) {
+        stalls.push(await stallUpload(`stall-h${i}`, bases.jpeg));
+        await until(async () => requests.reading(`stall-h${i}`), 5000, `holder ${i} to be read`);
+      }
+      // ...so as many more wait for a slot, and go away while they wait.
+      for (let i = 0; i < slots; i++) {
+        const leaver = await stallUpload(`stall-q${i}`, bases.jpeg);
+        await until(async () => requests.request(`stall-q${i}`) !== undefined, 5000, `waiter ${i} to arrive`);
+        expect(requests.reading(`stall-q${i}`)).toBe(false);
+        leaver.destroy();
+        await until(async () => requests.request(`stall-q${i}`)!.destroyed, 5000, `waiter ${i} to be gone`);
+      }
+      // The holders go too: the waiters get the slots, find their clients gone and give them back.
+      for (const s of stalls) s.destroy();
+      const probe = await sendCase(stack.url, token, { kind: 'manual', body: multipartBody([{ name: 'photo', filename: 'd.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe2'), contentType: 'multipart/form-data; boundary=probe2', filename: '' }, 5000);
+      expect(probe.key).toBe('201 created');
+      created.push(probe.photoId!);
+    } finally {
+      for (const s of stalls) s.destroy();
+      requests.stop();
+    }
+  });
 });
 
 /** How far past HTTP_REQUEST_TIMEOUT_SECONDS the server may cut off a stalled request. */
@@ -195,6 +224,7 @@ function watchRequests(server: Server) {
   server.on('request', onRequest);
   return {
     reading: (id: string) => seen.get(id)?.readableFlowing === true,
+    request: (id: string) => seen.get(id),
     stop: () => server.off('request', onRequest),
   };
 }
