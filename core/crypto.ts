@@ -77,12 +77,14 @@ export function newOneTimeCode(): string {
 }
 
 /**
- * The stored form of a one-time code: an HMAC under PII_HASH_KEY, bound to what the code is for.
+ * The stored form of a one-time code: an HMAC under a key derived from PII_HASH_KEY, bound to what the code is for.
  * A plain hash would not do: all million six-digit codes are hashed in under a second, so a
  * database dump would hand over every live code; without the key the dump tells nothing.
  */
 export function oneTimeCodeHash(hashKeyHex: string, purpose: 'sign-in' | 'email-change', code: string, ...boundTo: string[]): string {
-  return createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update([purpose, ...boundTo, code].join('\0')).digest('hex');
+  // A key of its own, derived from PII_HASH_KEY, so these hashes and the email look-ups never share one.
+  const codeKey = createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update('rasmi/one-time-codes/v1').digest();
+  return createHmac('sha256', codeKey).update([purpose, ...boundTo, code].join('\0')).digest('hex');
 }
 
 /** Per-object data key, wrapped by the current master key. */
