@@ -48,6 +48,12 @@ export async function authenticate(req: Request, res: Response, next: NextFuncti
   }
 }
 
+/** For routes open to everyone that a signed-in person may use too: no token is fine, a token sent must be valid. */
+export function authenticateIfSent(req: Request, res: Response, next: NextFunction): Promise<void> | void {
+  if (req.headers.authorization === undefined) return next();
+  return authenticate(req, res, next);
+}
+
 const STAFF: readonly Role[] = ['support', 'privacy_officer', 'admin'];
 
 /** 403 for a signed-in user without the role; admins hold every staff role. */

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Config } from '../core/config';
 import type { User } from '../core/db';
-import { ctxOf, userForToken } from './auth';
+import { ctxOf } from './auth';
 import { HttpError } from './problem';
 
 /** Each limited action and the settings that size it. Counters are per person when signed in, else per address. */
@@ -23,9 +23,9 @@ export function rateLimit(name: RateLimitName) {
     try {
       const ctx = ctxOf(req);
       const [limit, windowSeconds] = RULES[name](ctx.config);
-      // Open routes (inquiries) take a token too: a person sending one is counted as themself, not
-      // with everyone behind their address.
-      const user = (res.locals.user as User | undefined) ?? (req.headers.authorization ? await userForToken(ctx, req.headers.authorization) : undefined);
+      // A signed-in person (also on a route with optional sign-in, inquiries) is counted as
+      // themself, not with everyone behind their address.
+      const user = res.locals.user as User | undefined;
       const who = user ? `u:${user.id}` : `ip:${req.ip}`;
       const nowSeconds = Math.floor(ctx.clock.now().getTime() / 1000);
       const window = Math.floor(nowSeconds / windowSeconds);

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import type { ZodType } from 'zod';
 import type { User } from '../core/db';
-import { authenticate, requireRole, type StaffRole } from './auth';
+import { authenticate, authenticateIfSent, requireRole, type StaffRole } from './auth';
 import { registry, z } from './openapi';
 import { rateLimit, type RateLimitName } from './rate-limit';
 import { HttpError, ProblemSchema } from './problem';
@@ -14,8 +14,8 @@ export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | un
   path: string;
   summary: string;
   tags: string[];
-  /** 'user' needs a bearer token; a staff role needs that role (or admin). */
-  auth: 'none' | 'user' | StaffRole;
+  /** 'user' needs a bearer token; 'optional' takes one (a token sent must be valid); a staff role needs that role (or admin). */
+  auth: 'none' | 'optional' | 'user' | StaffRole;
   body?: B;
   query?: Q;
   params?: P;
@@ -66,7 +66,8 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
       ...(r.schema ? { content: { [r.contentType ?? 'application/json']: { schema: r.schema } } } : r.contentType ? { content: { [r.contentType]: { schema: { type: 'string', format: 'binary' } } } } : {}),
     };
   }
-  const errors = { ...(spec.body || spec.query || spec.params ? { 400: 'validation_failed' } : {}), ...(spec.auth !== 'none' ? { 401: 'unauthorized' } : {}), ...(spec.auth !== 'none' && spec.auth !== 'user' ? { 403: 'forbidden' } : {}), ...(spec.rateLimit ? { 429: 'rate_limited' } : {}), ...spec.errors };
+  const staff = spec.auth !== 'none' && spec.auth !== 'optional' && spec.auth !== 'user' ? spec.auth : undefined;
+  const errors = { ...(spec.body || spec.query || spec.params ? { 400: 'validation_failed' } : {}), ...(spec.auth !== 'none' ? { 401: 'unauthorized' } : {}), ...(staff ? { 403: 'forbidden' } : {}), ...(spec.rateLimit ? { 429: 'rate_limited' } : {}), ...spec.errors };
   for (const [status, codes] of Object.entries(errors)) {
     responses[status] ??= { description: `Error: ${codes}`, content: { 'application/problem+json': { schema: ProblemSchema } } };
   }
@@ -74,9 +75,9 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
     method: spec.method,
     path: spec.path.replace(/:(\w+)/g, '{$1}'),
     summary: spec.summary,
-    ...(spec.auth !== 'none' && spec.auth !== 'user' ? { description: `Staff only: ${STAFF_NEEDS[spec.auth]}; 403 forbidden otherwise.` } : {}),
+    ...(staff ? { description: `Staff only: ${STAFF_NEEDS[staff]}; 403 forbidden otherwise.` } : {}),
     tags: spec.tags,
-    security: spec.auth === 'none' ? [] : [{ bearer: [] }],
+    security: spec.auth === 'none' ? [] : spec.auth === 'optional' ? [{ bearer: [] }, {}] : [{ bearer: [] }],
     request: {
       ...(spec.params ? { params: spec.params as never } : {}),
       ...(spec.query ? { query: spec.query as never } : {}),
@@ -86,8 +87,9 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
   });
 
   const middleware: RequestHandler[] = [];
-  if (spec.auth !== 'none') middleware.push(authenticate);
-  if (spec.auth !== 'none' && spec.auth !== 'user') middleware.push(requireRole(spec.auth));
+  if (spec.auth === 'optional') middleware.push(authenticateIfSent);
+  else if (spec.auth !== 'none') middleware.push(authenticate);
+  if (staff) middleware.push(requireRole(staff));
   if (spec.rateLimit) middleware.push(rateLimit(spec.rateLimit));
 
   router[spec.method](spec.path, ...middleware, async (req: Request, res: Response, next: NextFunction) => {

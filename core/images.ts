@@ -1,4 +1,4 @@
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 
 // Every image is seen once: libvips' operation cache would only hold memory (see README, load).
 sharp.cache(false);
@@ -35,6 +35,9 @@ export interface NormalisedImage {
 }
 
 
+/** Every decode of an uploaded file: pixel cap before decoding, truncation is an error, one pass. */
+const untrusted = (input: Buffer, maxPixels: number): Sharp => sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true });
+
 export interface CheckedUpload {
   /** Dimensions as shown, EXIF orientation applied. */
   width: number;
@@ -64,7 +67,7 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
     throw new ImageRejected('unsupported_type', 'The file content does not match an allowed image type.');
   }
   try {
-    await sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true }).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
+    await untrusted(input, maxPixels).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
   } catch {
     throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
   }
@@ -83,7 +86,7 @@ export function isPrepared(photo: { status: string; verdict: unknown }): boolean
 
 /** The stored form of every upload: pixel cap, decoded once, oriented, sRGB, every metadata block stripped (PH3). */
 export async function normaliseUpload(input: Buffer, maxPixels: number): Promise<NormalisedImage> {
-  const { data, info } = await sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true })
+  const { data, info } = await untrusted(input, maxPixels)
     .rotate()
     .toColourspace('srgb')
     .flatten({ background: '#ffffff' })

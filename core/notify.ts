@@ -29,18 +29,32 @@ export async function sendClaimed(ctx: AppContext, claimId: string, message: Mai
   }
 }
 
+type PersonalMail = { userId: string; kind: string; build: (to: { email: string; name: string }) => Omit<MailMessage, 'to' | 'tag'> };
+type Recipient = { id: string; email_enc: string; name_enc: string };
+
+const recipientOf = (ctx: AppContext, userId: string): Promise<Recipient | undefined> =>
+  ctx.db.selectFrom('users').select(['id', 'email_enc', 'name_enc']).where('id', '=', userId).executeTakeFirst();
+
+function sendClaimedTo(ctx: AppContext, claimId: string, user: Recipient, input: PersonalMail): Promise<void> {
+  const to = { email: decryptField(ctx.pii, user.email_enc), name: decryptField(ctx.pii, user.name_enc) };
+  return sendClaimed(ctx, claimId, { ...input.build(to), to: to.email, tag: input.kind });
+}
+
 /** Sends one email to a person at most once per dedupe key. Returns false when the key was already used. */
-export async function sendEmailOnce(
-  ctx: AppContext,
-  input: { userId: string; kind: string; dedupeKey: string; build: (to: { email: string; name: string }) => Omit<MailMessage, 'to' | 'tag'> },
-): Promise<boolean> {
-  const user = await ctx.db.selectFrom('users').select(['id', 'email_enc', 'name_enc']).where('id', '=', input.userId).executeTakeFirst();
+export async function sendEmailOnce(ctx: AppContext, input: PersonalMail & { dedupeKey: string }): Promise<boolean> {
+  const user = await recipientOf(ctx, input.userId);
   if (!user) return false;
   const claimId = await claimEmail(ctx.db, { userId: user.id, kind: input.kind, dedupeKey: input.dedupeKey, at: ctx.clock.now() });
   if (!claimId) return false;
-  const to = { email: decryptField(ctx.pii, user.email_enc), name: decryptField(ctx.pii, user.name_enc) };
-  await sendClaimed(ctx, claimId, { ...input.build(to), to: to.email, tag: input.kind });
+  await sendClaimedTo(ctx, claimId, user, input);
   return true;
+}
+
+/** Sends to a person an email claimed earlier, in the transaction that made what it announces. */
+export async function sendClaimedToUser(ctx: AppContext, claimId: string, input: PersonalMail): Promise<void> {
+  const user = await recipientOf(ctx, input.userId);
+  if (!user) throw new Error(`no account ${input.userId} for claimed email ${claimId}`);
+  await sendClaimedTo(ctx, claimId, user, input);
 }
 
 /**

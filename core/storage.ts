@@ -150,7 +150,7 @@ export class Storage {
    * removed. On any failure the source is destroyed (its producer stops) and no object is left:
    * an unfinished multipart upload is aborted.
    */
-  async putStream(db: Db, input: NewObject & { source: Readable }): Promise<Blob> {
+  async putStream(db: Db, { source, ...input }: NewObject & { source: Readable }): Promise<Blob> {
     const { dek, wrapped, kid } = newDataKey(this.ring);
     const at = this.placeFor(input.role);
     let dir: string | undefined;
@@ -160,7 +160,7 @@ export class Storage {
       dir = await mkdtemp(path.join(os.tmpdir(), SPOOL_PREFIX));
       const spool = path.join(dir, 'object');
       const count = new Transform({ transform: (chunk: Buffer, _enc, cb) => ((size += chunk.length), cb(null, chunk)) });
-      await pipeline(input.source, count, encryptingStream(dek), createWriteStream(spool, { mode: 0o600 }));
+      await pipeline(source, count, encryptingStream(dek), createWriteStream(spool, { mode: 0o600 }));
       upload = createReadStream(spool);
       try {
         await fromStorage(this.client.putObject(at.bucket, at.objectKey, upload, (await stat(spool)).size, { 'Content-Type': 'application/octet-stream' }));
@@ -169,7 +169,7 @@ export class Storage {
         throw err;
       }
     } catch (err) {
-      input.source.destroy(err as Error);
+      source.destroy(err as Error);
       throw err;
     } finally {
       upload?.destroy(); // an upload that failed part-way leaves it open, holding the unlinked file's space
@@ -192,7 +192,6 @@ export class Storage {
       throw err;
     }
   }
-
 
   /**
    * Overwrites a blob's object in place with new content under the blob's own data key (fresh IV),

@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import { emailLookupHash, encryptField, decryptField, newId, newOneTimeCode, oneTimeCodeHash, randomToken, safeEqual, sha256Hex } from '../../core/crypto';
 import { currentPolicyVersion } from '../../core/policy';
-import { claimEmail, sendClaimed } from '../../core/notify';
+import { claimEmail, sendClaimedToUser } from '../../core/notify';
 import type { Db } from '../../core/db';
 import type { AppContext } from '../../core/context';
 import { ctxOf } from '../auth';
@@ -61,13 +61,13 @@ async function issueSignInCode(ctx: AppContext, trx: Db, userId: string): Promis
 }
 
 async function mailSignInCode(ctx: AppContext, issued: { userId: string; code: string; claimId: string }): Promise<void> {
-  const u = await ctx.db.selectFrom('users').select(['email_enc', 'name_enc']).where('id', '=', issued.userId).executeTakeFirstOrThrow();
-  const name = decryptField(ctx.pii, u.name_enc);
-  await sendClaimed(ctx, issued.claimId, {
-    to: decryptField(ctx.pii, u.email_enc),
-    tag: 'sign-in-code',
-    subject: `Your Rasmi sign-in code: ${issued.code}`,
-    text: `Hello ${name},\n\nYour sign-in code is ${issued.code}. It works once, for ${ctx.config.SIGN_IN_CODE_TTL_MINUTES} minutes.\nIf you did not ask for it, ignore this email.\n\nRasmi`,
+  await sendClaimedToUser(ctx, issued.claimId, {
+    userId: issued.userId,
+    kind: 'sign-in-code',
+    build: ({ name }) => ({
+      subject: `Your Rasmi sign-in code: ${issued.code}`,
+      text: `Hello ${name},\n\nYour sign-in code is ${issued.code}. It works once, for ${ctx.config.SIGN_IN_CODE_TTL_MINUTES} minutes.\nIf you did not ask for it, ignore this email.\n\nRasmi`,
+    }),
   });
 }
 
