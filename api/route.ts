@@ -13,6 +13,8 @@ export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | un
   /** Express syntax (/v1/orders/:id); written as {id} in the OpenAPI document. */
   path: string;
   summary: string;
+  /** Longer prose for the document, where the summary cannot say enough. */
+  description?: string;
   tags: string[];
   /** 'user' needs a bearer token; 'optional' takes one (a token sent must be valid); a staff role needs that role (or admin). */
   auth: 'none' | 'optional' | 'user' | StaffRole;
@@ -75,7 +77,7 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
     method: spec.method,
     path: spec.path.replace(/:(\w+)/g, '{$1}'),
     summary: spec.summary,
-    ...(staff ? { description: `Staff only: ${STAFF_NEEDS[staff]}; 403 forbidden otherwise.` } : {}),
+    ...(staff ? { description: `Staff only: ${STAFF_NEEDS[staff]}; 403 forbidden otherwise.` } : spec.description ? { description: spec.description } : {}),
     tags: spec.tags,
     security: spec.auth === 'none' ? [] : spec.auth === 'optional' ? [{ bearer: [] }, {}] : [{ bearer: [] }],
     request: {

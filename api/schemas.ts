@@ -1,3 +1,4 @@
+import { REASON_CODES, REASON_HINTS, type ReasonCode } from '../core/verdict';
 import { z } from './openapi';
 
 /** Response and shared request schemas; each is registered once for the OpenAPI document. */
@@ -9,15 +10,36 @@ export const Cursor = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
+const REASON_LIST = REASON_CODES.map((c) => `${c}: ${REASON_HINTS[c]}`).join('; ');
+
+export const Reason = z
+  .object({
+    code: z.enum(REASON_CODES as [ReasonCode, ...ReasonCode[]]).openapi({ description: `Stable reason code; each comes with this hint: ${REASON_LIST}` }),
+    message: z.string().openapi({ description: 'What was found, in plain words, with the figure behind it' }),
+    hint: z.string().openapi({ description: 'One sentence on what to do about it (stable per code)' }),
+    side: z.enum(['top', 'bottom', 'left', 'right']).optional().openapi({ description: 'face_cut_off, head_cut_off: the edge of the photo that cuts it' }),
+    angle: z.number().int().optional().openapi({ description: 'rotated: degrees clockwise the photo is turned from upright (90, 180, 270)' }),
+    measured: z.number().optional().openapi({ description: 'The measured figure (face width in px, sharpness, brightness, degrees, ...)' }),
+    required: z.number().optional().openapi({ description: 'The figure a usable photo needs, in the same unit' }),
+  })
+  .openapi('VerdictReason');
+
+export const FaceBox = z
+  .object({ x: z.number().int(), y: z.number().int(), width: z.number().int(), height: z.number().int(), score: z.number() })
+  .openapi('FaceBox', { description: 'A face found, in the prepared photo\'s pixels' });
+
 export const Verdict = z
   .object({
     usable: z.boolean(),
     faces: z.number().int(),
+    boxes: z.array(FaceBox).optional().openapi({ description: 'Each face found, the subject first, so a client can show which faces were seen' }),
     score: z.number().optional(),
-    reasons: z.array(z.object({ code: z.string(), message: z.string() })),
+    reasons: z.array(Reason),
     measurements: z.record(z.string(), z.number()).optional(),
   })
   .openapi('Verdict');
+
+export const PHOTO_STATUSES = ['preparing', 'analysing', 'usable', 'unusable', 'rejected'] as const;
 
 export const PhotoOut = z
   .object({
@@ -27,12 +49,16 @@ export const PhotoOut = z
     width: z.number().int(),
     height: z.number().int(),
     uploaded_at: z.string().datetime(),
-    status: z.enum(['preparing', 'uploaded', 'analysing', 'usable', 'rejected']).openapi({
-      description: 'preparing: accepted, being oriented and stripped of metadata (seconds; the content is not served yet); uploaded: ready to order; analysing, usable, rejected: the quality verdict',
+    status: z.enum(PHOTO_STATUSES).openapi({
+      description:
+        'preparing: accepted, being oriented and stripped of metadata; analysing: being checked for a usable face (seconds after upload in all); usable: can be ordered; unusable: the verdict says why and what to do; rejected: the file could not be decoded (corrupt_image)',
     }),
     verdict: Verdict.nullable(),
   })
   .openapi('Photo');
+
+/** The body of 422 photo_not_ready and photo_unusable: each photo an order named that it cannot take. */
+export const PhotoProblem = z.object({ id: z.string(), status: z.enum(PHOTO_STATUSES), reasons: z.array(Reason) }).openapi('PhotoProblem');
 
 export const HeadshotOut = z
   .object({

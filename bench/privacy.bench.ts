@@ -178,7 +178,7 @@ async function seedBigAccount(ctx: AppContext): Promise<string> {
     const blob = await ctx.storage.put(ctx.db, { userId, role: 'originals', contentType: 'image/jpeg', data, at });
     await ctx.db
       .insertInto('photos')
-      .values({ id: newId('pho'), user_id: userId, blob_id: blob.id, detected_type: 'jpeg', size_bytes: data.length, width: 3000, height: 3000, uploaded_at: at, verdict: null, processed_at: at, status: 'uploaded' })
+      .values({ id: newId('pho'), user_id: userId, blob_id: blob.id, detected_type: 'jpeg', size_bytes: data.length, width: 3000, height: 3000, uploaded_at: at, verdict: null, processed_at: at, status: 'usable' })
       .execute();
   }
   return userId;

@@ -26,6 +26,8 @@ export interface AppContext {
   pii: Keyring;
   /** Where the API listens, once it does; the local processor posts its webhooks there. */
   publicUrl: string;
+  /** Aborted when the role begins to shut down: long-lived responses (event streams) end then. */
+  shutdown: AbortController;
   close(): Promise<void>;
 }
 
@@ -79,7 +81,9 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     payments: undefined as unknown as PaymentProcessor,
     pii: parseKeyring(config.PII_KEYS),
     publicUrl: config.PUBLIC_URL,
+    shutdown: new AbortController(),
     async close() {
+      ctx.shutdown.abort();
       if (ctx.payments instanceof LocalProcessor) ctx.payments.close();
       for (const close of closers.reverse()) await close();
     },

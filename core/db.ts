@@ -71,8 +71,12 @@ export interface BlobsTable {
   created_at: Timestamp;
 }
 
-/** preparing: checked and stored, not yet oriented and stripped (worker/prepare.ts); never served. */
-export type PhotoStatus = 'preparing' | 'uploaded' | 'analysing' | 'usable' | 'rejected';
+/**
+ * preparing: checked and stored, not yet oriented and stripped (worker/prepare.ts); never served.
+ * analysing: prepared, its quality verdict being made (worker/handlers.ts). usable | unusable: the
+ * verdict. rejected: could not be decoded at full size (corrupt_image); its bytes were dropped.
+ */
+export type PhotoStatus = 'preparing' | 'analysing' | 'usable' | 'unusable' | 'rejected';
 
 export interface PhotosTable {
   id: string;

@@ -74,9 +74,6 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
   return { width: meta.autoOrient.width, height: meta.autoOrient.height };
 }
 
-/** The verdict of an upload that passed the check at the door but fails to decode at full size. */
-export const UNDECODABLE_VERDICT = { usable: false, faces: 0, reasons: [{ code: 'corrupt_image', message: 'The image is damaged and could not be decoded at full size.' }] };
-
 /** Is the stored object a prepared image (oriented, stripped)? Nothing else is served or read. */
 export function isPrepared(photo: { status: string; verdict: unknown }): boolean {
   if (photo.status === 'preparing') return false;

@@ -18,7 +18,7 @@ const id = z.string().min(1).max(64).regex(/^[a-z]+_[0-9a-z]+$/);
 
 export const JOBS = {
   'photo.prepare': { queue: 'preparation', payload: z.object({ photoId: id }) },
-  'photo.analyse': { queue: 'analysis', payload: z.object({ orderId: id, photoId: id }) },
+  'photo.analyse': { queue: 'analysis', payload: z.object({ photoId: id }) },
   'headshot.render': { queue: 'rendering', payload: z.object({ headshotId: id }) },
   'order.deliver': { queue: 'delivery', payload: z.object({ orderId: id }) },
   'order.notify': {

@@ -4,26 +4,21 @@ import type { AppContext } from './context';
 import { newId } from './crypto';
 import type { OrderStatus } from './db';
 import { jobId } from './jobs';
+import type { Verdict } from './verdict';
 
 /**
  * The order state machine, driven by rows in Postgres so that a lost job or a flushed Redis
  * loses nothing: every step can be re-run and finds the same state.
- *   awaiting_payment -> received (paid) -> processing (analysis) -> ready (delivered) | failed
+ *   awaiting_payment -> received (paid) -> processing (rendering) -> ready (delivered) | failed
+ * Photos are judged at upload and an order takes only usable ones, so a paid order goes straight
+ * to rendering with the stored verdicts and face geometry.
  */
 
-export interface Verdict {
-  usable: boolean;
-  faces: number;
-  score?: number;
-  reasons: { code: string; message: string }[];
-  measurements?: Record<string, number>;
-}
 
-/** Payment confirmed: the order is received and its photos go to analysis. */
+/** Payment confirmed: the order is received and its renders are queued. */
 export async function startOrder(ctx: AppContext, orderId: string): Promise<void> {
-  const photos = await ctx.db.selectFrom('order_photos').select('photo_id').where('order_id', '=', orderId).execute();
-  for (const p of photos) await ctx.queues.enqueue('photo.analyse', { orderId, photoId: p.photo_id }, { jobId: jobId('analyse', orderId, p.photo_id) });
   await ctx.queues.enqueue('order.notify', { orderId, status: 'received' }, { jobId: jobId('notify', orderId, 'received') });
+  await renderOrder(ctx, orderId);
 }
 
 async function setStatus(ctx: AppContext, orderId: string, from: OrderStatus[], to: OrderStatus, extra: { failure_code?: string; failure_detail?: string } = {}): Promise<boolean> {
@@ -34,10 +29,10 @@ async function setStatus(ctx: AppContext, orderId: string, from: OrderStatus[], 
 }
 
 /**
- * After a photo's analysis: once every photo of the order has a verdict, choose the best usable
- * photos and create one headshot row per (style, photo), then queue their renders.
+ * Chooses the best usable photos of a paid order and creates one headshot row per (style, photo),
+ * then queues their renders. Idempotent: rows are unique per (order, photo, style), job ids fixed.
  */
-export async function afterAnalysis(ctx: AppContext, orderId: string): Promise<void> {
+export async function renderOrder(ctx: AppContext, orderId: string): Promise<void> {
   await setStatus(ctx, orderId, ['received'], 'processing');
   const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
   if (!order || order.status !== 'processing') return;
@@ -47,13 +42,12 @@ export async function afterAnalysis(ctx: AppContext, orderId: string): Promise<v
     .select(['photos.id', 'photos.status', 'photos.verdict'])
     .where('order_photos.order_id', '=', orderId)
     .execute();
-  if (photos.some((p) => p.status !== 'usable' && p.status !== 'rejected')) return;
-
   const usable = photos
     .filter((p) => p.status === 'usable')
     .sort((a, b) => ((b.verdict as Verdict).score ?? 0) - ((a.verdict as Verdict).score ?? 0));
   if (!usable.length) {
-    await setStatus(ctx, orderId, ['processing'], 'failed', { failure_code: 'no_usable_photo', failure_detail: 'None of the photos shows one clear face; see each photo\'s verdict.' });
+    // Only when the owner deleted the order's photos after ordering: every ordered photo was usable.
+    await setStatus(ctx, orderId, ['processing'], 'failed', { failure_code: 'no_usable_photo', failure_detail: 'The photos of this order were deleted before it was processed.' });
     return;
   }
   const pkg = findPackage(order.package_id)!;
@@ -102,15 +96,6 @@ export async function resumeOrder(ctx: AppContext, orderId: string): Promise<voi
   if (!order) return;
   if (order.status === 'received') return startOrder(ctx, orderId);
   if (order.status !== 'processing') return;
-  const unanalysed = await ctx.db
-    .selectFrom('order_photos')
-    .innerJoin('photos', 'photos.id', 'order_photos.photo_id')
-    .select('photos.id')
-    .where('order_photos.order_id', '=', orderId)
-    .where('photos.processed_at', 'is', null)
-    .execute();
-  for (const p of unanalysed) await ctx.queues.redrive('photo.analyse', { orderId, photoId: p.id }, jobId('analyse', orderId, p.id));
-  if (unanalysed.length) return;
-  await afterAnalysis(ctx, orderId);
+  await renderOrder(ctx, orderId);
   await afterRender(ctx, orderId);
 }

@@ -30,6 +30,7 @@ export function listen(app: Express, port: number, opts: { host?: string; timeou
 }
 
 export async function stopRunning(r: Omit<Running, 'stop'>): Promise<void> {
+  r.ctx.shutdown.abort();
   if (r.server) {
     const server = r.server;
     await new Promise<void>((resolve) => {

@@ -67,6 +67,13 @@ const VALUES_PER_ANCHOR = 16; // cx, cy, w, h, then 6 keypoints (x, y)
 const IOU_THRESHOLD = 0.3;
 const LOGIT_CLAMP = 100;
 const DEFAULT_SCORE_THRESHOLD = 0.6;
+/** A face the whole-photo pass is this sure of, and at least this large, needs no tile pass. */
+const SURE_SCORE = 0.6;
+const SURE_FRACTION = 0.1;
+/** Tile pass: the photo's shorter side after scaling, the overlap between tiles, and the largest enlargement. */
+const TILE_SHORT_SIDE = 464;
+const TILE_OVERLAP = 64;
+const MAX_TILE_UPSCALE = 2;
 
 /**
  * Anchor centres in input pixels, as [x0, y0, x1, y1, ...]. Order matches the model outputs:
@@ -100,29 +107,72 @@ interface Candidate {
 
 const GEOM_LEN = 4 + 12;
 
-interface Letterbox {
-  /** Input pixels per original pixel, per axis (the resized size is rounded). */
+/**
+ * Where one model input came from: input pixel (x, y) is photo pixel
+ * ((x - padX) / sx + offX, (y - padY) / sy + offY).
+ */
+interface Placement {
   sx: number;
   sy: number;
   padX: number;
   padY: number;
+  offX: number;
+  offY: number;
 }
 
-async function letterbox(image: RgbImage): Promise<{ tensor: Float32Array; box: Letterbox }> {
-  const { width, height } = image;
-  const { w, h, padX, padY } = letterboxRect(width, height, SIZE);
-  const pixels = await resizeRgb(image, w, h);
-
-  // Padding is black (-1), as MediaPipe's zero-border letterbox.
+/** Packed RGB pixels into the model's [-1, 1] input at (dx, dy); the rest stays black (-1), as MediaPipe's zero-border letterbox. */
+function toTensor(pixels: Buffer | Uint8Array, rowWidth: number, x0: number, y0: number, w: number, h: number, dx: number, dy: number): Float32Array {
   const tensor = new Float32Array(SIZE * SIZE * 3).fill(-1);
   const k = 1 / 127.5;
   for (let y = 0; y < h; y++) {
-    let src = y * w * 3;
-    let dst = ((y + padY) * SIZE + padX) * 3;
+    let src = ((y + y0) * rowWidth + x0) * 3;
+    let dst = ((y + dy) * SIZE + dx) * 3;
     const end = src + w * 3;
     while (src < end) tensor[dst++] = pixels[src++] * k - 1;
   }
-  return { tensor, box: { sx: w / width, sy: h / height, padX, padY } };
+  return tensor;
+}
+
+async function letterbox(image: RgbImage): Promise<{ tensor: Float32Array; placement: Placement }> {
+  const { width, height } = image;
+  const { w, h, padX, padY } = letterboxRect(width, height, SIZE);
+  const pixels = await resizeRgb(image, w, h);
+  return { tensor: toTensor(pixels, w, 0, 0, w, h, padX, padY), placement: { sx: w / width, sy: h / height, padX, padY, offX: 0, offY: 0 } };
+}
+
+/**
+ * The second pass for small faces: the photo scaled once so its shorter side is TILE_SHORT_SIDE
+ * (a face of 3 % of that side is then about 14 px, the smallest BlazeFace finds reliably), cut
+ * into overlapping model-sized tiles.
+ */
+async function tiles(image: RgbImage): Promise<{ tensor: Float32Array; placement: Placement; inner: { x0: boolean; y0: boolean; x1: boolean; y1: boolean } }[]> {
+  const scale = Math.min(MAX_TILE_UPSCALE, TILE_SHORT_SIDE / Math.min(image.width, image.height));
+  const W = Math.max(SIZE, Math.round(image.width * scale));
+  const H = Math.max(SIZE, Math.round(image.height * scale));
+  const pixels = await resizeRgb(image, W, H);
+  const starts = (n: number) => {
+    const out: number[] = [];
+    for (let p = 0; ; p += SIZE - TILE_OVERLAP) {
+      if (p + SIZE >= n) {
+        out.push(Math.max(0, n - SIZE));
+        return [...new Set(out)];
+      }
+      out.push(p);
+    }
+  };
+  const out = [];
+  for (const y of starts(H)) {
+    for (const x of starts(W)) {
+      const w = Math.min(SIZE, W - x), h = Math.min(SIZE, H - y);
+      out.push({
+        tensor: toTensor(pixels, W, x, y, w, h, 0, 0),
+        placement: { sx: W / image.width, sy: H / image.height, padX: 0, padY: 0, offX: x / (W / image.width), offY: y / (H / image.height) },
+        // Which tile edges lie inside the photo: a detection touching one is a face cut by the tile, found whole by a neighbour.
+        inner: { x0: x > 0, y0: y > 0, x1: x + w < W, y1: y + h < H },
+      });
+    }
+  }
+  return out;
 }
 
 function iou(a: Float64Array, b: Float64Array): number {
@@ -134,7 +184,7 @@ function iou(a: Float64Array, b: Float64Array): number {
   return union > 0 ? inter / union : 0;
 }
 
-/** Decodes the anchors of one output head whose score passes `minLogit`. */
+/** Decodes the anchors of one output head whose score passes `minLogit`, in input pixels. */
 function decode(
   scores: Float32Array,
   boxes: Float32Array,
@@ -167,6 +217,15 @@ function decode(
   }
 }
 
+/** Input pixels to photo pixels, in place. */
+function place(c: Candidate, p: Placement): Candidate {
+  for (let j = 0; j < GEOM_LEN; j += 2) {
+    c.geom[j] = (c.geom[j] - p.padX) / p.sx + p.offX;
+    c.geom[j + 1] = (c.geom[j + 1] - p.padY) / p.sy + p.offY;
+  }
+  return c;
+}
+
 /**
  * MediaPipe-style weighted non-maximum suppression: the best remaining detection takes every
  * detection overlapping it by IoU > 0.3; the result is their score-weighted average with the
@@ -196,15 +255,12 @@ function weightedNms(candidates: Candidate[]): Candidate[] {
   return out;
 }
 
-function toFace(c: Candidate, lb: Letterbox): Face {
+/** A candidate already in photo pixels. */
+function toFace(c: Candidate): Face {
   const g = c.geom;
-  const ix = 1 / lb.sx;
-  const iy = 1 / lb.sy;
-  const px = (x: number): number => (x - lb.padX) * ix;
-  const py = (y: number): number => (y - lb.padY) * iy;
-  const pt = (k: number): Point => ({ x: px(g[4 + 2 * k]), y: py(g[5 + 2 * k]) });
+  const pt = (k: number): Point => ({ x: g[4 + 2 * k], y: g[5 + 2 * k] });
   return {
-    box: { x: px(g[0]), y: py(g[1]), width: (g[2] - g[0]) * ix, height: (g[3] - g[1]) * iy },
+    box: { x: g[0], y: g[1], width: g[2] - g[0], height: g[3] - g[1] },
     score: c.score,
     keypoints: { rightEye: pt(0), leftEye: pt(1), nose: pt(2), mouth: pt(3), rightEar: pt(4), leftEar: pt(5) },
   };
@@ -237,13 +293,32 @@ export async function createFaceDetector(opts: FaceDetectorOptions): Promise<Fac
     provider,
     async detect(image: RgbImage): Promise<Face[]> {
       checkRgbImage(image, 'face detector');
-      const { tensor, box } = await letterbox(image);
-      const result = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, SIZE, SIZE, 3]) });
-      const candidates: Candidate[] = [];
-      decode(result[scores16].data as Float32Array, result[boxes16].data as Float32Array, 0, minLogit, candidates);
-      decode(result[scores8].data as Float32Array, result[boxes8].data as Float32Array, 512, minLogit, candidates);
-      if (candidates.length === 0) return [];
-      return weightedNms(candidates).map((c) => toFace(c, box));
+      const run = async (tensor: Float32Array, placement: Placement): Promise<Candidate[]> => {
+        const result = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, SIZE, SIZE, 3]) });
+        const found: Candidate[] = [];
+        decode(result[scores16].data as Float32Array, result[boxes16].data as Float32Array, 0, minLogit, found);
+        decode(result[scores8].data as Float32Array, result[boxes8].data as Float32Array, 512, minLogit, found);
+        return found.map((c) => place(c, placement));
+      };
+      const whole = await letterbox(image);
+      const candidates = await run(whole.tensor, whole.placement);
+      // Small faces (under about a tenth of the shorter side) are a few input pixels in the
+      // whole-photo pass: unless it found a clear, large face, look again tile by tile.
+      const short = Math.min(image.width, image.height);
+      const sure = weightedNms(candidates).some((c) => c.score >= SURE_SCORE && c.geom[2] - c.geom[0] >= SURE_FRACTION * short);
+      if (!sure) {
+        for (const tile of await tiles(image)) {
+          const { sx, sy, offX, offY } = tile.placement;
+          const x0 = offX, y0 = offY, x1 = offX + SIZE / sx, y1 = offY + SIZE / sy;
+          const edge = 2 / sx;
+          for (const c of await run(tile.tensor, tile.placement)) {
+            const g = c.geom;
+            const cut = (tile.inner.x0 && g[0] < x0 + edge) || (tile.inner.y0 && g[1] < y0 + edge) || (tile.inner.x1 && g[2] > x1 - edge) || (tile.inner.y1 && g[3] > y1 - edge);
+            if (!cut) candidates.push(c);
+          }
+        }
+      }
+      return weightedNms(candidates).map(toFace);
     },
   };
 }

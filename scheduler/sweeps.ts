@@ -29,8 +29,12 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
     // Uploads whose preparation job was lost (Redis flushed) or failed for good: the raw upload must not linger.
     const unprepared = await ctx.db.selectFrom('photos').select('id').where('status', '=', 'preparing').where('uploaded_at', '<', cutoff).orderBy('uploaded_at').limit(BATCH).execute();
     for (const p of unprepared) await ctx.queues.redrive('photo.prepare', { photoId: p.id }, jobId('prepare', p.id));
-    recordSweep('stalled-orders', { redriven: stalled.length, photos_redriven: unprepared.length });
-    if (stalled.length || unprepared.length) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length, photos: unprepared.length }, 'sweep re-drove stalled work');
+    // Prepared photos whose verdict job was lost: the owner is waiting to learn whether they are usable.
+    const unjudged = await ctx.db.selectFrom('photos').select('id').where('status', '=', 'analysing').where('uploaded_at', '<', cutoff).orderBy('uploaded_at').limit(BATCH).execute();
+    for (const p of unjudged) await ctx.queues.redrive('photo.analyse', { photoId: p.id }, jobId('analyse', p.id));
+    const photos = unprepared.length + unjudged.length;
+    recordSweep('stalled-orders', { redriven: stalled.length, photos_redriven: photos });
+    if (stalled.length || photos) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length, photos }, 'sweep re-drove stalled work');
   },
   'sweep.retention': async (ctx) => {
     const found = await sweepRetention(ctx);

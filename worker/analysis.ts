@@ -1,13 +1,20 @@
 import type { Config } from '../core/config';
-import type { Verdict } from '../core/orders';
-import { createFaceDetector, type RgbImage } from '../models/face-detector';
+import type { Verdict } from '../core/verdict';
+import { createFaceDetector, type Face, type RgbImage } from '../models/face-detector';
 import { createLandmarker } from '../models/landmarks';
 import type { ModelLogger } from '../models/session';
-import { DEFAULT_THRESHOLDS, judge, mainFace, type QualityThresholds } from './quality';
+import { FRAME_FACE_WIDTHS } from './framing';
+import { DEFAULT_THRESHOLDS, judge, mainFace, measureFace, type Found, type QualityThresholds } from './quality';
 import type { FaceGeometry } from './render';
 
-/** At most this many detections get landmarks; more faces than that is 'several faces' anyway. */
-const MAX_FACES = 4;
+/** Detections scored at least this are candidates; FaceMesh's presence decides which are faces. */
+const CANDIDATE_SCORE = 0.3;
+/** A confirmed face the detector is this sure of counts on its own; below it, only when no sure face was found. */
+const SURE_SCORE = 0.6;
+/** An unconfirmed detection this strong, where the photo is soft, is a face too blurred to confirm. */
+const BLURRED_CANDIDATE_SCORE = 0.45;
+/** At most this many candidates get landmarks (2 ms each). */
+const MAX_CANDIDATES = 8;
 
 export interface Analysis {
   verdict: Verdict;
@@ -19,28 +26,44 @@ export interface Analyser {
   analyse(image: RgbImage): Promise<Analysis>;
 }
 
-export function thresholdsFrom(config: Pick<Config, 'MAX_HEAD_TURN_DEGREES' | 'EYES_CLOSED_BELOW'>): QualityThresholds {
-  return { ...DEFAULT_THRESHOLDS, maxHeadTurn: config.MAX_HEAD_TURN_DEGREES, eyesClosedBelow: config.EYES_CLOSED_BELOW };
+/**
+ * Face width the framing needs in the source: the face spans 1/FRAME_FACE_WIDTHS of the headshot's
+ * width, and ESRGAN enlarges at most 4 times.
+ */
+export const facePixelsNeeded = (headshotSize: number) => Math.ceil(headshotSize / FRAME_FACE_WIDTHS / 4);
+
+export function thresholdsFrom(config: Pick<Config, 'MAX_HEAD_TURN_DEGREES' | 'EYES_CLOSED_BELOW' | 'HEADSHOT_SIZE'>): QualityThresholds {
+  return { ...DEFAULT_THRESHOLDS, maxHeadTurn: config.MAX_HEAD_TURN_DEGREES, eyesClosedBelow: config.EYES_CLOSED_BELOW, minFacePixels: facePixelsNeeded(config.HEADSHOT_SIZE) };
 }
 
 /**
- * The analysis seam (SD1): BlazeFace finds candidate faces, FaceMesh confirms each with its
- * face-presence score and measures landmarks, pose and eyes, and judge() gives the verdict.
- * BlazeFace alone takes a cat (0.74) or a coffee cup (0.66) for a face; FaceMesh scores them
- * 0.01 against 0.99 for real faces, so presence is what decides.
+ * The analysis seam (SD1): BlazeFace finds candidate faces (a whole-photo pass, then tiles when no
+ * clear large face is there, so faces down to 3 % of the shorter side are found), FaceMesh confirms
+ * each with its face-presence score and measures landmarks, pose and eyes, and judge() gives the
+ * verdict. BlazeFace alone takes a cat (0.74) or a coffee cup (0.66) for a face; FaceMesh scores
+ * them 0.01 against 0.99 for real faces, so presence is what decides. Faces cut by the frame, turned
+ * upside down or soft score low (0.4-0.6) with the detector but are still confirmed by FaceMesh:
+ * they are judged too, so the verdict names what is wrong with them rather than 'no face'.
  */
 export async function createAnalyser(opts: { providers: string[]; logger?: ModelLogger; presenceMin: number; thresholds?: QualityThresholds }): Promise<Analyser> {
-  const detector = await createFaceDetector({ providers: opts.providers, logger: opts.logger });
+  const detector = await createFaceDetector({ providers: opts.providers, logger: opts.logger, scoreThreshold: CANDIDATE_SCORE });
   const mesh = await createLandmarker({ providers: opts.providers, logger: opts.logger });
+  const thresholds = opts.thresholds ?? DEFAULT_THRESHOLDS;
   return {
     async analyse(image) {
-      const faces = (await detector.detect(image)).slice(0, MAX_FACES);
-      const found = [];
-      for (const face of faces) {
+      const candidates = (await detector.detect(image)).slice(0, MAX_CANDIDATES);
+      const confirmed: Found[] = [];
+      const unconfirmed: Face[] = [];
+      for (const face of candidates) {
         const landmarks = await mesh.landmarks(image, face);
-        if (landmarks.presence >= opts.presenceMin) found.push({ face, landmarks });
+        if (landmarks.presence >= opts.presenceMin) confirmed.push({ face, landmarks });
+        else unconfirmed.push(face);
       }
-      const verdict = judge(image, found, opts.thresholds ?? DEFAULT_THRESHOLDS);
+      const sure = confirmed.filter((f) => f.face.score >= SURE_SCORE);
+      // Without a sure face, the best confirmed one (cut off, upside down, small) is the subject.
+      const found = sure.length ? sure : confirmed.slice(0, 1);
+      const blurred = found.length ? undefined : unconfirmed.find((f) => f.score >= BLURRED_CANDIDATE_SCORE && measureFace(image, f.box).sharpness < thresholds.minSharpness);
+      const verdict = judge(image, found, thresholds, blurred);
       if (!verdict.usable) return { verdict };
       const { face, landmarks } = mainFace(found);
       const fp = landmarks.fivePoint;

@@ -6,7 +6,9 @@ import type { Handler, HandlersFor } from '../core/jobs';
 import { sendEmailOnce } from '../core/notify';
 import { publishIfOptedIn } from '../core/portfolio';
 import { sendWhatsAppOnce } from '../core/whatsapp';
-import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core/orders';
+import { afterRender, markDelivered } from '../core/orders';
+import { publishPhotoStatus } from '../core/photo-events';
+import type { Verdict } from '../core/verdict';
 import { privacyHandlers } from './privacy';
 import { thresholdsFrom } from './analysis';
 import { PixelPool } from './pixel-pool';
@@ -41,22 +43,26 @@ export async function closePixels(): Promise<void> {
 /** Is this the job's last attempt? Then a failure is final and the order must hear of it. */
 const lastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
-const analyse: Handler<'photo.analyse'> = async (ctx, { orderId, photoId }) => {
-  // Ordered before its preparation job ran (or that job was lost): prepare it here first.
+/**
+ * The quality verdict of one prepared photo (SD1), made once, right after upload, so a person
+ * learns whether a selfie is usable before paying. Orders take only usable photos and reuse the
+ * stored verdict and face geometry: a photo is never analysed twice.
+ */
+const analyse: Handler<'photo.analyse'> = async (ctx, { photoId }) => {
+  // Its preparation job was lost or has not run yet: prepare it here first.
   await preparePhoto(ctx, photoId);
   const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', photoId).executeTakeFirst();
-  if (!photo) return; // deleted meanwhile: nothing to do, the order advances without it
-  if (photo.processed_at === null) {
-    const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
-    const { verdict, geometry } = await pixels(ctx).analyse(await ctx.storage.read(blob));
-    await ctx.db
-      .updateTable('photos')
-      .set({ status: verdict.usable ? 'usable' : 'rejected', verdict: JSON.stringify({ ...verdict, geometry }), processed_at: ctx.clock.now() })
-      .where('id', '=', photoId)
-      .where('processed_at', 'is', null)
-      .execute();
-  }
-  await afterAnalysis(ctx, orderId);
+  if (!photo || photo.status !== 'analysing') return; // deleted meanwhile, or already judged
+  const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
+  const { verdict, geometry } = await pixels(ctx).analyse(await ctx.storage.read(blob));
+  const status = verdict.usable ? 'usable' : 'unusable';
+  const r = await ctx.db
+    .updateTable('photos')
+    .set({ status, verdict: JSON.stringify({ ...verdict, geometry }), processed_at: ctx.clock.now() })
+    .where('id', '=', photoId)
+    .where('status', '=', 'analysing')
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows)) await publishPhotoStatus(ctx, { user: photo.user_id, id: photoId, status });
 };
 
 const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {

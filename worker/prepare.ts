@@ -1,6 +1,8 @@
 import type { AppContext } from '../core/context';
-import { MIME, normaliseUpload, UNDECODABLE_VERDICT } from '../core/images';
-import type { Handler } from '../core/jobs';
+import { MIME, normaliseUpload } from '../core/images';
+import { jobId, type Handler } from '../core/jobs';
+import { publishPhotoStatus } from '../core/photo-events';
+import { UNDECODABLE_VERDICT } from '../core/verdict';
 
 /**
  * The first thing done to every upload (PH3): decoded once at full size, EXIF orientation applied,
@@ -23,21 +25,28 @@ export async function preparePhoto(ctx: AppContext, photoId: string): Promise<vo
     // sees, and its bytes are not kept (PH2): the object is emptied, the row keeps the verdict.
     ctx.logger.warn({ photoId, err: (err as Error).message }, 'upload failed to decode at full size; photo rejected and its bytes dropped');
   }
-  // One writer at a time (the upload's job and an order's analysis may both get here): under the
-  // row lock, only a photo still preparing is written, so the object and its recorded size always
-  // come from the same run. A photo deleted meanwhile has no row to lock and is not written back.
-  await ctx.db.transaction().execute(async (trx) => {
+  // One writer at a time: under the row lock, only a photo still preparing is written, so the
+  // object and its recorded size always come from the same run. A photo deleted meanwhile has no
+  // row to lock and is not written back.
+  const written = await ctx.db.transaction().execute(async (trx) => {
     const still = await trx.selectFrom('photos').select('status').where('id', '=', photoId).forUpdate().executeTakeFirst();
-    if (still?.status !== 'preparing') return;
+    if (still?.status !== 'preparing') return false;
     const data = image?.data ?? Buffer.alloc(0);
     await ctx.storage.replace(blob, data);
     await trx.updateTable('blobs').set({ content_type: image ? MIME.jpeg : 'application/octet-stream', size_bytes: data.length }).where('id', '=', blob.id).execute();
     await trx
       .updateTable('photos')
-      .set(image ? { status: 'uploaded', width: image.width, height: image.height } : { status: 'rejected', verdict: JSON.stringify(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() })
+      .set(image ? { status: 'analysing', width: image.width, height: image.height } : { status: 'rejected', verdict: JSON.stringify(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() })
       .where('id', '=', photoId)
       .execute();
+    return true;
   });
+  if (written) await publishPhotoStatus(ctx, { user: photo.user_id, id: photoId, status: image ? 'analysing' : 'rejected' });
 }
 
-export const prepare: Handler<'photo.prepare'> = async (ctx, { photoId }) => preparePhoto(ctx, photoId);
+/** Prepares the upload, then queues its quality verdict (again on a retry: the job id makes that once). */
+export const prepare: Handler<'photo.prepare'> = async (ctx, { photoId }) => {
+  await preparePhoto(ctx, photoId);
+  const photo = await ctx.db.selectFrom('photos').select('status').where('id', '=', photoId).executeTakeFirst();
+  if (photo?.status === 'analysing') await ctx.queues.enqueue('photo.analyse', { photoId }, { jobId: jobId('analyse', photoId) });
+};

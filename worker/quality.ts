@@ -1,6 +1,6 @@
 import type { Face, RgbImage } from '../models/face-detector';
 import type { FaceLandmarks } from '../models/landmarks';
-import type { Verdict } from '../core/orders';
+import { reason, type FaceBox, type Reason, type Side, type Verdict } from '../core/verdict';
 
 /**
  * The quality verdict (SD1): every reason that applies, each with a stable code and a plain
@@ -9,8 +9,7 @@ import type { Verdict } from '../core/orders';
 export interface QualityThresholds {
   /** A second face counts when its box is at least this fraction of the largest face's width. */
   dominantFaceRatio: number;
-  /** Face width as a fraction of the photo's shorter side. */
-  minFaceFraction: number;
+  /** Face width in source pixels the framing needs (with ESRGAN's x4 at most; see facePixelsNeeded). */
   minFacePixels: number;
   minSharpness: number;
   minLuminance: number;
@@ -25,8 +24,7 @@ export interface QualityThresholds {
 
 export const DEFAULT_THRESHOLDS: QualityThresholds = {
   dominantFaceRatio: 0.6,
-  minFaceFraction: 0.12,
-  minFacePixels: 64,
+  minFacePixels: 92,
   minSharpness: 40,
   minLuminance: 60,
   maxLuminance: 205,
@@ -34,25 +32,6 @@ export const DEFAULT_THRESHOLDS: QualityThresholds = {
   eyesClosedBelow: 0.12,
   maxRoll: 30,
 };
-
-const MESSAGES = {
-  no_face: 'We could not find a face in this photo.',
-  several_faces: 'There is more than one face in this photo; use a photo of you alone.',
-  face_too_small: 'Your face is too small in this photo; take it closer, head and shoulders.',
-  face_cut_off: 'Your face is cut off by the edge of the photo.',
-  blurred: 'The photo is blurred; hold the camera steady and focus on your face.',
-  too_dark: 'Your face is too dark; face a window or a light.',
-  too_bright: 'Your face is over-exposed; avoid direct sun or flash.',
-  turned_away: 'Your head is turned too far; look straight at the camera.',
-  eyes_closed: 'Your eyes look closed; keep them open for the photo.',
-  head_tilted: 'Your head is tilted far to one side, or the photo is on its side; hold the camera upright.',
-} as const;
-
-export type ReasonCode = keyof typeof MESSAGES;
-
-export function reason(code: ReasonCode) {
-  return { code, message: MESSAGES[code] };
-}
 
 /** Mean luma and variance of the Laplacian over the face box (clipped to the photo). */
 export function measureFace(image: RgbImage, box: Face['box']): { luminance: number; sharpness: number } {
@@ -87,42 +66,104 @@ export function mainFace<T extends { face: Face }>(faces: T[]): T {
   return faces.reduce((a, b) => (b.face.box.width > a.face.box.width ? b : a));
 }
 
-/** Faces come with their landmarks; the detector's false faces were already dropped by presence. */
-export function judge(image: RgbImage, found: { face: Face; landmarks: FaceLandmarks }[], t: QualityThresholds = DEFAULT_THRESHOLDS): Verdict {
-  if (!found.length) return { usable: false, faces: 0, reasons: [reason('no_face')] };
+/**
+ * Degrees clockwise the face is turned from upright (0, 90, 180 or 270), from the detector's
+ * keypoints: the eyes-to-mouth direction points down in an upright face. (FaceMesh's roll cannot
+ * tell: its crop is levelled on the detector's eyes, which an upside-down face swaps.)
+ */
+export function uprightTurn(face: Face): number {
+  const k = face.keypoints;
+  const down = { x: k.mouth.x - (k.leftEye.x + k.rightEye.x) / 2, y: k.mouth.y - (k.leftEye.y + k.rightEye.y) / 2 };
+  const deg = (Math.atan2(-down.x, down.y) * 180) / Math.PI;
+  return (((Math.round(deg / 90) * 90) % 360) + 360) % 360;
+}
+
+/** Which edge of the photo cuts the face, if any: its box or a landmark outside by more than a margin. */
+export function cutSide(image: { width: number; height: number }, face: Face, points: { x: number; y: number }[]): Side | undefined {
+  const margin = face.box.width * 0.05;
+  const xs = points.map((p) => p.x).concat(face.box.x, face.box.x + face.box.width);
+  const ys = points.map((p) => p.y).concat(face.box.y, face.box.y + face.box.height);
+  const over: [Side, number][] = [
+    ['left', -Math.min(...xs)],
+    ['right', Math.max(...xs) - image.width],
+    ['top', -Math.min(...ys)],
+    ['bottom', Math.max(...ys) - image.height],
+  ];
+  const [side, by] = over.reduce((a, b) => (b[1] > a[1] ? b : a));
+  return by > margin ? side : undefined;
+}
+
+export interface Found {
+  face: Face;
+  landmarks: FaceLandmarks;
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+const boxOf = (f: Face): FaceBox => ({ x: Math.round(f.box.x), y: Math.round(f.box.y), width: Math.round(f.box.width), height: Math.round(f.box.height), score: round(f.score) });
+
+/**
+ * The verdict for the faces FaceMesh confirmed (largest is the subject). With none confirmed,
+ * `blurredCandidate` is a place the detector scored as a face where the photo is too soft for
+ * FaceMesh to confirm one: the true reason is then the blur, not a missing face.
+ */
+export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DEFAULT_THRESHOLDS, blurredCandidate?: Face): Verdict {
+  if (!found.length) {
+    if (blurredCandidate) {
+      const { sharpness } = measureFace(image, blurredCandidate.box);
+      return {
+        usable: false,
+        faces: 0,
+        boxes: [boxOf(blurredCandidate)],
+        reasons: [reason('blurred', `The photo is too blurred to make out a face (sharpness ${Math.round(sharpness)}; a clear face measures ${t.minSharpness} or more).`, { measured: round(sharpness), required: t.minSharpness })],
+        measurements: { sharpness: round(sharpness) },
+      };
+    }
+    return { usable: false, faces: 0, boxes: [], reasons: [reason('no_face', 'We could not find a face in this photo.')] };
+  }
   const subject = mainFace(found);
   const { face: main, landmarks } = subject;
-  const faces = found.map((f) => f.face);
-  const others = faces.filter((f) => f !== main && f.box.width >= t.dominantFaceRatio * main.box.width);
-  const reasons = [];
-  if (others.length) reasons.push(reason('several_faces'));
-  const short = Math.min(image.width, image.height);
-  const fraction = main.box.width / short;
-  if (main.box.width < t.minFacePixels || fraction < t.minFaceFraction) reasons.push(reason('face_too_small'));
-  const margin = main.box.width * 0.05;
-  if (main.box.x < -margin || main.box.y < -margin || main.box.x + main.box.width > image.width + margin || main.box.y + main.box.height > image.height + margin) {
-    reasons.push(reason('face_cut_off'));
+  const others = found.filter((f) => f !== subject && f.face.box.width >= t.dominantFaceRatio * main.box.width);
+  const boxes = [subject, ...others].map((f) => boxOf(f.face));
+  const faces = 1 + others.length;
+  const reasons: Reason[] = [];
+  const turn = uprightTurn(main);
+  if (turn !== 0) {
+    // Measurements of a face lying on its side would be of the wrong axes: this is the one reason.
+    const how = turn === 180 ? 'upside down' : `turned ${turn}° clockwise`;
+    return { usable: false, faces, boxes, reasons: [reason('rotated', `The photo is ${how}, so your face is not upright.`, { angle: turn })], measurements: { rotation: turn } };
   }
+  if (others.length) reasons.push(reason('several_faces', `There are ${faces} faces in this photo; a headshot needs you alone.`, { measured: faces, required: 1 }));
+  const width = main.box.width;
+  if (width < t.minFacePixels) {
+    reasons.push(reason('face_too_small', `Your face is ${Math.round(width)} px wide in this photo; a headshot needs at least ${t.minFacePixels} px.`, { measured: Math.round(width), required: t.minFacePixels }));
+  }
+  const side = cutSide(image, main, landmarks.points);
+  if (side) reasons.push(reason('face_cut_off', `Your face is cut off by the ${side} edge of the photo.`, { side }));
   const m = measureFace(image, main.box);
-  if (m.sharpness < t.minSharpness) reasons.push(reason('blurred'));
-  if (m.luminance < t.minLuminance) reasons.push(reason('too_dark'));
-  if (m.luminance > t.maxLuminance) reasons.push(reason('too_bright'));
+  if (m.sharpness < t.minSharpness) {
+    reasons.push(reason('blurred', `Your face is blurred (sharpness ${Math.round(m.sharpness)}; a clear face measures ${t.minSharpness} or more).`, { measured: round(m.sharpness), required: t.minSharpness }));
+  }
+  if (m.luminance < t.minLuminance) reasons.push(reason('too_dark', `Your face is too dark (brightness ${Math.round(m.luminance)} of 255; at least ${t.minLuminance}).`, { measured: Math.round(m.luminance), required: t.minLuminance }));
+  if (m.luminance > t.maxLuminance) reasons.push(reason('too_bright', `Your face is over-exposed (brightness ${Math.round(m.luminance)} of 255; at most ${t.maxLuminance}).`, { measured: Math.round(m.luminance), required: t.maxLuminance }));
   const { yaw, pitch, roll } = landmarks.pose;
-  if (Math.max(Math.abs(yaw), Math.abs(pitch)) > t.maxHeadTurn) reasons.push(reason('turned_away'));
-  if (Math.abs(roll) > t.maxRoll) reasons.push(reason('head_tilted'));
+  const turned = Math.max(Math.abs(yaw), Math.abs(pitch));
+  if (turned > t.maxHeadTurn) reasons.push(reason('turned_away', `Your head is turned ${Math.round(turned)}° away from the camera; at most ${t.maxHeadTurn}°.`, { measured: Math.round(turned), required: t.maxHeadTurn }));
+  if (Math.abs(roll) > t.maxRoll) reasons.push(reason('head_tilted', `Your head is tilted ${Math.round(Math.abs(roll))}° to one side; at most ${t.maxRoll}°.`, { measured: Math.round(Math.abs(roll)), required: t.maxRoll }));
   const openness = Math.min(landmarks.eyeOpenness.left, landmarks.eyeOpenness.right);
-  if (openness < t.eyesClosedBelow) reasons.push(reason('eyes_closed'));
+  if (openness < t.eyesClosedBelow) reasons.push(reason('eyes_closed', 'Your eyes look closed in this photo.', { measured: round(openness), required: t.eyesClosedBelow }));
+  const short = Math.min(image.width, image.height);
   return {
     usable: reasons.length === 0,
-    faces: 1 + others.length,
-    score: main.score * Math.min(1, fraction / 0.3),
+    faces,
+    boxes,
+    score: main.score * Math.min(1, width / short / 0.3),
     reasons,
     measurements: {
       face_score: round(main.score),
       face_x: round(main.box.x),
       face_y: round(main.box.y),
-      face_width: round(main.box.width),
-      face_fraction: round(fraction),
+      face_width: round(width),
+      face_fraction: round(width / short),
       sharpness: round(m.sharpness),
       luminance: round(m.luminance),
       presence: round(landmarks.presence),
@@ -133,5 +174,3 @@ export function judge(image: RgbImage, found: { face: Face; landmarks: FaceLandm
     },
   };
 }
-
-const round = (v: number) => Math.round(v * 1000) / 1000;

@@ -12,7 +12,7 @@ import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
 import { Cursor, HeadshotOut, IdParam, iso, OrderOut, page, pageOf } from '../schemas';
-import { photoOut, streamBlob } from './photos';
+import { photoOut, reasonsOf, streamBlob } from './photos';
 import { requireAcceptedPolicy } from './policy';
 
 const CreateOrder = z
@@ -46,8 +46,20 @@ async function createOrder(ctx: AppContext, user: User, body: z.infer<typeof Cre
   if (unknown.length) throw new HttpError(422, 'unknown_style', 'Unknown style', `Unknown style ids: ${unknown.join(', ')}.`);
   if (styles.length > pkg.maxStyles) throw new HttpError(422, 'too_many_styles', 'Too many styles', `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`);
   const photoIds = [...new Set(body.photo_ids)];
-  const owned = await ctx.db.selectFrom('photos').select('id').where('user_id', '=', user.id).where('id', 'in', photoIds).execute();
+  const owned = await ctx.db.selectFrom('photos').select(['id', 'status', 'verdict']).where('user_id', '=', user.id).where('id', 'in', photoIds).execute();
   if (owned.length !== photoIds.length) throw notFound('Photo');
+  // Every photo is judged at upload: an order takes only usable ones, so no order ever fails for a
+  // reason that was known before payment.
+  const notReady = owned.filter((p) => p.status === 'preparing' || p.status === 'analysing');
+  if (notReady.length) {
+    throw new HttpError(422, 'photo_not_ready', 'Photo still being checked', 'Some photos are still being checked; order once each one shows usable (seconds after upload).', { photos: notReady.map((p) => ({ id: p.id, status: p.status, reasons: [] })) });
+  }
+  const unusable = owned.filter((p) => p.status !== 'usable');
+  if (unusable.length) {
+    throw new HttpError(422, 'photo_unusable', 'Photo not usable', 'Some photos cannot make a headshot; each one says why and what to do. Leave them out or upload better ones.', {
+      photos: unusable.map((p) => ({ id: p.id, status: p.status, reasons: reasonsOf(p.verdict) })),
+    });
+  }
 
   const now = ctx.clock.now();
   const orderId = newId('ord');
@@ -159,7 +171,7 @@ export function orderRoutes(router: Router): void {
       auth: 'user',
       body: CreateOrder,
       responses: { 201: { description: 'Order awaiting payment', schema: CreatedOrder } },
-      errors: { 404: 'not_found', 409: 'policy_acceptance_required', 422: 'unknown_package, unknown_style, too_many_styles, idempotency_key_reused', 502: 'payment_processor_unavailable' },
+      errors: { 404: 'not_found', 409: 'policy_acceptance_required', 422: 'unknown_package, unknown_style, too_many_styles, idempotency_key_reused, photo_not_ready, photo_unusable', 502: 'payment_processor_unavailable' },
     },
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);

@@ -11,7 +11,9 @@ import { UploadGate } from '../upload-gate';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { Cursor, IdParam, iso, page, pageOf, PhotoOut, type Verdict } from '../schemas';
+import { PhotoEventHub, type PhotoEvent } from '../../core/photo-events';
+import { REASON_HINTS, type Reason, type Verdict } from '../../core/verdict';
+import { Cursor, IdParam, iso, page, pageOf, PhotoOut } from '../schemas';
 
 export function photoOut(p: Photo): z.infer<typeof PhotoOut> {
   return {
@@ -22,8 +24,22 @@ export function photoOut(p: Photo): z.infer<typeof PhotoOut> {
     height: p.height,
     uploaded_at: iso(p.uploaded_at)!,
     status: p.status,
-    verdict: (p.verdict as z.infer<typeof Verdict> | null) ?? null,
+    verdict: p.verdict ? verdictOut(p.verdict as Verdict) : null,
   };
+}
+
+/** The stored verdict as shown: its own fields only, never the framing geometry kept beside it. */
+function verdictOut(v: Verdict): Verdict {
+  return { usable: v.usable, faces: v.faces, ...(v.boxes && { boxes: v.boxes }), ...(v.score !== undefined && { score: v.score }), reasons: reasonsOf(v), ...(v.measurements && { measurements: v.measurements }) };
+}
+
+/**
+ * A stored verdict's reasons as the API shows them: every reason with its hint (verdicts stored
+ * before hints existed get theirs here), and never the framing geometry kept beside them.
+ */
+export function reasonsOf(verdict: unknown): Reason[] {
+  const reasons = ((verdict as Verdict | null)?.reasons ?? []) as Reason[];
+  return reasons.map((r) => ({ ...r, hint: r.hint ?? REASON_HINTS[r.code] ?? '' }));
 }
 
 export async function ownedPhoto(ctx: AppContext, userId: string, id: string): Promise<Photo> {
@@ -31,6 +47,18 @@ export async function ownedPhoto(ctx: AppContext, userId: string, id: string): P
   if (!photo) throw notFound('Photo');
   return photo;
 }
+
+/** Event streams one person may hold open at once (per API process). */
+const MAX_STREAMS = 5;
+const hubs = new WeakMap<AppContext, PhotoEventHub>();
+const hubOf = (ctx: AppContext) => {
+  let h = hubs.get(ctx);
+  if (!h) {
+    hubs.set(ctx, (h = new PhotoEventHub(ctx)));
+    ctx.shutdown.signal.addEventListener('abort', () => h!.close(), { once: true });
+  }
+  return h;
+};
 
 const gates = new WeakMap<AppContext, UploadGate>();
 const gateOf = (ctx: AppContext) => {
@@ -135,6 +163,52 @@ export function photoRoutes(router: Router): void {
       if (query.cursor) q = q.where('id', '<', query.cursor);
       const { items, next_cursor } = pageOf(await q.execute(), query.limit);
       res.json({ items: items.map(photoOut), next_cursor });
+    },
+  );
+
+  route(
+    router,
+    {
+      method: 'get',
+      path: '/v1/photos/events',
+      summary: "Follow your photos' status as server-sent events",
+      description:
+        "text/event-stream of `photo` events, each `{\"id\", \"status\"}` (no personal data): first one per photo you hold, then one at each change (preparing → analysing → usable | unusable | rejected). Fetch the photo for its verdict. A comment line every 15 s keeps proxies from closing the stream. Browsers send the bearer token with fetch() and read the body as a stream (EventSource cannot send headers). At most " +
+        MAX_STREAMS +
+        ' streams per person.',
+      tags: ['Photos'],
+      auth: 'user',
+      responses: { 200: { description: 'The event stream; it ends when the service shuts down (reconnect, you get the current state again)', contentType: 'text/event-stream' } },
+      errors: { 429: 'too_many_streams' },
+    },
+    async (req, res, { user }) => {
+      const ctx = ctxOf(req);
+      const hub = hubOf(ctx);
+      if (hub.streamsOf(user.id) >= MAX_STREAMS) throw new HttpError(429, 'too_many_streams', 'Too many event streams', `At most ${MAX_STREAMS} streams per person; close one first.`);
+      const send = (e: { id: string; status: string }) => res.write(`event: photo\ndata: ${JSON.stringify({ id: e.id, status: e.status })}\n\n`);
+      const buffered: PhotoEvent[] = [];
+      let live = false;
+      // Follow first, then read the current state, so no change falls between the two.
+      const unfollow = await hub.follow(user.id, (e) => (live ? send(e) : buffered.push(e)));
+      try {
+        const rows = await ctx.db.selectFrom('photos').select(['id', 'status']).where('user_id', '=', user.id).orderBy('id').execute();
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+        for (const row of rows) send(row);
+        for (const e of buffered) send(e);
+        live = true;
+      } catch (err) {
+        unfollow();
+        throw err;
+      }
+      const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      await new Promise<void>((resolve) => {
+        const end = () => resolve();
+        req.on('close', end);
+        ctx.shutdown.signal.addEventListener('abort', end, { once: true });
+      });
+      clearInterval(beat);
+      unfollow();
+      res.end();
     },
   );
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { emailLookupHash } from '../../core/crypto';
 import { jobId } from '../../core/jobs';
 import { countJobs } from '../support/jobs';
-import { fixture, footprint, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, footprint, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 import { allowConnections, dropConnections, orphans } from './support';
 
 let stack: Stack;
@@ -145,8 +145,8 @@ async function flows(): Promise<Record<FlowName, Flow>> {
 
   // Order: orders, order_photos and payments in one transaction, the processor, then the Idempotency-Key.
   const buyer = await signUp(stack);
-  const photo = await stack.api('POST', '/v1/photos', { token: buyer.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
-  expect(photo.status).toBe(201);
+  const photo = { body: await uploadJudged(stack, buyer.token, await fixture('astronaut.png')) };
+  expect(photo.body.status).toBe('usable');
   const orderKey = `order-${randomBytes(6).toString('hex')}`;
   const sendOrder = () =>
     stack.api('POST', '/v1/orders', { token: buyer.token, headers: { 'idempotency-key': orderKey }, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [photo.body.id] } });

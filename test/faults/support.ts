@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { expect } from 'vitest';
-import { fixture, multipart, until, type Stack } from '../support/stack';
+import { fixture, multipart, until, type Stack, uploadJudged } from '../support/stack';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -133,8 +133,8 @@ export async function holdRowLock(dbUrl: string, table: string, id: string): Pro
 
 /** Uploads a fixture and orders it in the given styles; the local payment processor confirms by itself. */
 export async function placeOrder(stack: Stack, token: string, styles: string[], photo = 'astronaut.png'): Promise<string> {
-  const up = await stack.api('POST', '/v1/photos', { token, body: multipart('photo', await fixture(photo), photo, 'image/png') });
-  expect(up.status).toBe(201);
+  const up = { body: await uploadJudged(stack, token, await fixture(photo), photo) };
+  expect(up.body.status).toBe('usable');
   const created = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'professional', style_ids: styles, photo_ids: [up.body.id] } });
   expect(created.status).toBe(201);
   return created.body.order.id as string;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptField } from '../../core/crypto';
 import { addBusinessHours } from '../../core/inquiries';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { fixture, multipart, signUp, startStack, type Stack } from '../support/stack';
+import { fixture, multipart, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -105,7 +105,7 @@ describe('inquiries', () => {
 describe('staff access', () => {
   it('SC3 every staff read of a person is audited with ids only; customers get 403; the log is append-only', async () => {
     const person = await signUp(stack, { phone: '+41791112233' });
-    const photo = (await stack.api('POST', '/v1/photos', { token: person.token, body: multipart('photo', await fixture('astronaut.png'), 'a.png', 'image/png') })).body.id;
+    const photo = (await uploadJudged(stack, person.token, await fixture('astronaut.png'))).id;
     expect((await stack.api('POST', '/v1/orders', { token: person.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo] } })).status).toBe(201);
     const support = await staff('support');
     const officer = await staff('privacy_officer');

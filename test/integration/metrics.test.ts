@@ -5,7 +5,7 @@ import { QUEUE_NAMES } from '../../core/jobs';
 import { metricsAccess } from '../../core/metrics';
 import { serveMetrics } from '../../core/metrics-server';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 const TOKEN = 'metrics-scrape-token-0123456789abcdef';
 
@@ -60,8 +60,8 @@ describe('/metrics', () => {
 
   it('reports HTTP latency by route pattern, queue depth per state, job and inference durations after an order, and sweep results', async () => {
     const me = await signUp(stack);
-    const up = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
-    expect(up.status).toBe(201);
+    const up = { body: await uploadJudged(stack, me.token, await fixture('astronaut.png')) };
+    expect(up.body.status).toBe('usable');
     const photoId = up.body.id as string;
     expect((await stack.api('GET', `/v1/photos/${photoId}`, { token: me.token })).status).toBe(200);
     expect((await stack.api('GET', `/v1/no-such-route/${photoId}`)).status).toBe(404);

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { countJobs } from '../support/jobs';
+import { fixture, footprint, multipart, signUp, startStack, until, uploadJudged, type Stack } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -11,7 +12,7 @@ afterAll(async () => {
 });
 
 async function upload(token: string, name: string) {
-  return stack.api('POST', '/v1/photos', { token, body: multipart('photo', await fixture(name), name, 'image/png') });
+  return { body: await uploadJudged(stack, token, await fixture(name), name) };
 }
 
 async function orderAndWait(token: string, photoIds: string[], styles = ['studio-grey']) {
@@ -29,9 +30,17 @@ let delivered: { email: string; orderId: string };
 
   it('SD2 takes astronaut.png from upload to a delivered, downloadable headshot', async () => {
     const me = await signUp(stack);
-    const up = await upload(me.token, 'astronaut.png');
-    expect(up.status).toBe(201);
-    expect(up.body).toMatchObject({ detected_type: 'png', width: 512, height: 512, status: 'preparing' });
+    const sent = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
+    expect(sent.status).toBe(201);
+    expect(sent.body).toMatchObject({ detected_type: 'png', width: 512, height: 512, status: 'preparing' });
+    // Judged at upload, before any order or payment.
+    const up = { body: await until(async () => {
+      const p = await stack.api('GET', `/v1/photos/${sent.body.id}`, { token: me.token });
+      return p.body.status === 'usable' && p.body;
+    }, 30_000, 'the verdict') };
+    expect(up.body.verdict).toMatchObject({ usable: true, faces: 1, reasons: [] });
+    expect(up.body.verdict.boxes).toHaveLength(1);
+    expect(up.body.verdict).not.toHaveProperty('geometry');
 
     const order = await orderAndWait(me.token, [up.body.id], ['studio-grey', 'navy-gradient']);
     expect(order.status).toBe('ready');
@@ -103,19 +112,78 @@ let delivered: { email: string; orderId: string };
     expect(late.body.code).toBe('link_expired');
   });
 
-  it('SD1 chelsea.png and coffee.png get a no-face verdict and the order fails with a reason', async () => {
+  it('SD1 chelsea.png and coffee.png are judged no_face at upload, and an order naming them is refused with each reason, leaving nothing behind', async () => {
     const me = await signUp(stack);
     const cat = await upload(me.token, 'chelsea.png');
     const cup = await upload(me.token, 'coffee.png');
-    const order = await orderAndWait(me.token, [cat.body.id, cup.body.id]);
-    expect(order.status).toBe('failed');
-    expect(order.failure.code).toBe('no_usable_photo');
-    for (const p of order.photos) {
-      expect(p.status).toBe('rejected');
-      expect(p.verdict.reasons.map((r: { code: string }) => r.code)).toContain('no_face');
-      expect(p.verdict.reasons[0].message).toMatch(/face/);
+    for (const p of [cat.body, cup.body]) {
+      expect(p.status).toBe('unusable');
+      expect(p.verdict.reasons.map((r: { code: string }) => r.code)).toEqual(['no_face']);
+      expect(p.verdict.reasons[0].hint).toMatch(/camera/);
     }
-    const failed = await until(async () => stack.postmark.to(me.email).find((m) => m.Tag === 'order-failed'), 10_000, 'failure email');
-    expect(failed.TextBody).toContain(order.id);
+    const astronaut = await upload(me.token, 'astronaut.png');
+    const before = await footprint(stack);
+    const refused = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [astronaut.body.id, cat.body.id, cup.body.id] } });
+    expect(refused.status).toBe(422);
+    expect(refused.body.code).toBe('photo_unusable');
+    expect(refused.body.photos.map((p: { id: string }) => p.id).sort()).toEqual([cat.body.id, cup.body.id].sort());
+    for (const p of refused.body.photos) expect(p.reasons[0]).toMatchObject({ code: 'no_face', hint: expect.any(String), message: expect.stringMatching(/face/) });
+    // No order, no payment intent, no job.
+    expect(await footprint(stack)).toEqual(before);
+  });
+
+  it('SD1 an order naming a photo still being checked is refused with photo_not_ready', async () => {
+    const me = await signUp(stack);
+    const sent = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'a.png', 'image/png') });
+    // Held at 'analysing' as a slow worker would leave it, so the answer does not race the worker.
+    await stack.ctx.db.updateTable('photos').set({ status: 'analysing' }).where('id', '=', sent.body.id).execute();
+    const orders = await stack.ctx.db.selectFrom('orders').select('id').where('user_id', '=', me.userId).execute();
+    const refused = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [sent.body.id] } });
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ code: 'photo_not_ready', photos: [{ id: sent.body.id, status: 'analysing' }] });
+    expect(await stack.ctx.db.selectFrom('orders').select('id').where('user_id', '=', me.userId).execute()).toEqual(orders);
+  });
+
+  it('SD1 a verdict is computed once per prepared photo: at upload, never again for its order', async () => {
+    const me = await signUp(stack);
+    const up = await upload(me.token, 'astronaut.png');
+    const analyses = async () => (await stack.ctx.queues.byName.analysis.getJobs(['completed', 'failed', 'active', 'wait', 'delayed'])).filter((j) => j?.data?.photoId === up.body.id).length;
+    expect(await analyses()).toBe(1);
+    const verdictBefore = (await stack.ctx.db.selectFrom('photos').select('verdict').where('id', '=', up.body.id).executeTakeFirstOrThrow()).verdict;
+    const order = await orderAndWait(me.token, [up.body.id]);
+    expect(order.status).toBe('ready');
+    expect(await analyses()).toBe(1);
+    expect((await stack.ctx.db.selectFrom('photos').select('verdict').where('id', '=', up.body.id).executeTakeFirstOrThrow()).verdict).toEqual(verdictBefore);
+    expect(await countJobs(stack.ctx.queues)).toBeGreaterThan(0);
+  });
+
+  it('SD1 GET /v1/photos/events streams the owner\'s photo statuses as server-sent events, with ids and statuses only', async () => {
+    const me = await signUp(stack);
+    const other = await signUp(stack);
+    const controller = new AbortController();
+    const res = await fetch(`${stack.url}/v1/photos/events`, { headers: { authorization: `Bearer ${me.token}` }, signal: controller.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events: { id: string; status: string }[] = [];
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const reading = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        text += value;
+        for (const m of text.matchAll(/event: photo\ndata: (.*)\n\n/g)) events.push(JSON.parse(m[1]));
+        text = text.slice(text.lastIndexOf('\n\n') + 2);
+      }
+    })();
+    await stack.api('POST', '/v1/photos', { token: other.token, body: multipart('photo', await fixture('coffee.png'), 'c.png', 'image/png') });
+    const sent = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'a.png', 'image/png') });
+    await until(async () => events.some((e) => e.status === 'usable'), 30_000, 'the usable event');
+    controller.abort();
+    await reading;
+    expect(events.every((e) => e.id === sent.body.id)).toBe(true);
+    expect(events.map((e) => e.status)).toEqual(expect.arrayContaining(['analysing', 'usable']));
+    for (const e of events) expect(Object.keys(e).sort()).toEqual(['id', 'status']);
+    expect((await fetch(`${stack.url}/v1/photos/events`)).status).toBe(401);
   });
 });

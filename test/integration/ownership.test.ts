@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 let a: { token: string };
@@ -12,7 +12,7 @@ beforeAll(async () => {
   stack = await startStack();
   a = await signUp(stack);
   b = await signUp(stack);
-  photoId = (await stack.api('POST', '/v1/photos', { token: a.token, body: multipart('photo', await fixture('astronaut.png')) })).body.id;
+  photoId = (await uploadJudged(stack, a.token, await fixture('astronaut.png'))).id;
   orderId = (await stack.api('POST', '/v1/orders', { token: a.token, json: { package_id: 'starter', style_ids: ['studio-white'], photo_ids: [photoId] } })).body.order.id;
   const order = await until(async () => {
     const o = await stack.api('GET', `/v1/orders/${orderId}`, { token: a.token });

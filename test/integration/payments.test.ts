@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../../core/payments';
-import { fixture, footprint, multipart, signUp, startStack, type Stack } from '../support/stack';
+import { fixture, footprint, multipart, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 let token: string;
@@ -9,7 +9,7 @@ beforeAll(async () => {
   // API only, and the local processor does not confirm by itself: these tests send the webhooks.
   stack = await startStack({ role: 'api', env: { LOCAL_PAYMENT_AUTO_CONFIRM: 'false' } });
   ({ token } = await signUp(stack));
-  photoId = (await stack.api('POST', '/v1/photos', { token, body: multipart('photo', await fixture('astronaut.png')) })).body.id;
+  photoId = (await uploadJudged(stack, token, await fixture('astronaut.png'))).id;
 });
 afterAll(async () => {
   await stack?.stop();

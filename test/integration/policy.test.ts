@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Workers } from '../../core/workers';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { privacyHandlers } from '../../worker/privacy';
-import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 let workers: Workers;
@@ -95,7 +95,7 @@ describe('policy versions', () => {
 
   it('PO3 a material change blocks new orders with 409 until the person accepts; they may close the account instead', async () => {
     const person = await join();
-    const photo = (await stack.api('POST', '/v1/photos', { token: person.token, body: multipart('photo', await fixture('astronaut.png'), 'a.png', 'image/png') })).body.id;
+    const photo = (await uploadJudged(stack, person.token, await fixture('astronaut.png'))).id;
     const order = () => stack.api('POST', '/v1/orders', { token: person.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo] } });
     const before = await order();
     expect(before.status).toBe(201);
@@ -123,7 +123,7 @@ describe('policy versions', () => {
     expect(await orders()).toBe(2);
     // Someone who registered after the change accepted it then and is not blocked.
     const newcomer = await join();
-    const p2 = (await stack.api('POST', '/v1/photos', { token: newcomer.token, body: multipart('photo', await fixture('astronaut.png'), 'a.png', 'image/png') })).body.id;
+    const p2 = (await uploadJudged(stack, newcomer.token, await fixture('astronaut.png'))).id;
     expect((await stack.api('POST', '/v1/orders', { token: newcomer.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [p2] } })).status).toBe(201);
   });
 });

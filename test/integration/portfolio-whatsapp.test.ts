@@ -9,7 +9,7 @@ import { jobId } from '../../core/jobs';
 import { WhatsAppClient, WhatsAppError, whatsappClient } from '../../core/whatsapp';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { startFakeWhatsApp } from '../support/fake-whatsapp';
-import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 const WA_TOKEN = 'test-whatsapp-token';
 const WA_PHONE_ID = '109876543210';
@@ -176,8 +176,8 @@ describe('WhatsApp notifications', () => {
   it('SD4 a real order notifies each status over WhatsApp and publishes to an opted-in portfolio', async () => {
     const me = await signUp(stack, { phone: '+447700900123' });
     await stack.api('PUT', '/v1/me/consents', { token: me.token, json: { whatsapp: true, portfolio: true } });
-    const up = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
-    expect(up.status).toBe(201);
+    const up = { body: await uploadJudged(stack, me.token, await fixture('astronaut.png')) };
+    expect(up.body.status).toBe('usable');
     const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
     expect(created.status).toBe(201);
     const orderId = created.body.order.id as string;

@@ -5,7 +5,7 @@ import { decryptField } from '../../core/crypto';
 import { overdueCounts } from '../../core/retention';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { seedPhotos, seedUser } from '../support/seed';
-import { fixture, multipart, signIn, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, multipart, signIn, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -28,7 +28,7 @@ async function sweepAndSettle() {
 
 async function orderedPerson() {
   const me = await signUp(stack);
-  const photo = (await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png')) })).body;
+  const photo = await uploadJudged(stack, me.token, await fixture('astronaut.png'));
   const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo.id] } });
   const order = await until(async () => {
     const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: me.token });

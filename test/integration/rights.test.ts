@@ -14,7 +14,7 @@ import { createRightsRequest } from '../../core/rights';
 import { Storage, sweepStaleSpools } from '../../core/storage';
 import { rightsHandlers } from '../../worker/rights';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 import { unzip } from '../support/unzip';
 
 let stack: Stack;
@@ -31,8 +31,8 @@ const codeIn = (text: string | undefined) => /\b(\d{6})\b/.exec(text ?? '')![1];
 /** A person with one delivered order made from astronaut.png (photo, headshot, payment). */
 async function personWithOrder() {
   const me = await signUp(stack);
-  const up = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
-  expect(up.status).toBe(201);
+  const up = { body: await uploadJudged(stack, me.token, await fixture('astronaut.png')) };
+  expect(up.body.status).toBe('usable');
   const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
   expect(created.status).toBe(201);
   const order = await until(async () => {

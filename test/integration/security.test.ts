@@ -11,7 +11,7 @@ import { rotateKeys } from '../../core/key-rotation';
 import { createLogger } from '../../core/logger';
 import { listen, type Running } from '../../core/roles';
 import { startRole } from '../../main';
-import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 const run = promisify(execFile);
 
@@ -35,8 +35,8 @@ beforeAll(async () => {
   stack = await startStack({ role: 'all', env: { MASTER_KEYS: OLD_MASTER, PII_KEYS: OLD_PII, CORS_ORIGINS: APP_ORIGIN } });
   // One person with every kind of PII and a delivered order: originals and headshots in the bucket.
   person = await signUp(stack, PERSON);
-  const up = await stack.api('POST', '/v1/photos', { token: person.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
-  expect(up.status).toBe(201);
+  const up = { body: await uploadJudged(stack, person.token, await fixture('astronaut.png')) };
+  expect(up.body.status).toBe('usable');
   photoId = up.body.id;
   const created = await stack.api('POST', '/v1/orders', { token: person.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [photoId] } });
   expect(created.status).toBe(201);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../../core/payments';
 import { startFakeStripe } from '../support/fake-stripe';
-import { fixture, footprint, multipart, signUp, startStack, type Stack } from '../support/stack';
+import { fixture, footprint, multipart, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 let stripe: Awaited<ReturnType<typeof startFakeStripe>>;
@@ -12,7 +12,7 @@ beforeAll(async () => {
   stripe = await startFakeStripe('sk_test_rasmi');
   stack = await startStack({ role: 'api', env: { PAYMENT_PROCESSOR: 'stripe', STRIPE_SECRET_KEY: 'sk_test_rasmi', STRIPE_API_URL: stripe.url } });
   ({ token } = await signUp(stack));
-  photoId = (await stack.api('POST', '/v1/photos', { token, body: multipart('photo', await fixture('astronaut.png')) })).body.id;
+  photoId = (await uploadJudged(stack, token, await fixture('astronaut.png'))).id;
 });
 afterAll(async () => {
   await stack?.stop();

@@ -49,7 +49,7 @@ async function seedBlobs(
 /** Photos with real objects in the store (see seedBlobs), processed at a given time. */
 export async function seedPhotos(ctx: AppContext, userId: string, count: number, processedAt: Date): Promise<string[]> {
   return seedBlobs(ctx, userId, 'originals', count, processedAt, async (blobIds) => {
-    const rows = blobIds.map((blobId) => ({ id: newId('pho'), user_id: userId, blob_id: blobId, detected_type: 'jpeg', size_bytes: 256, width: 10, height: 10, uploaded_at: processedAt, verdict: null, processed_at: processedAt, status: 'rejected' as const }));
+    const rows = blobIds.map((blobId) => ({ id: newId('pho'), user_id: userId, blob_id: blobId, detected_type: 'jpeg', size_bytes: 256, width: 10, height: 10, uploaded_at: processedAt, verdict: null, processed_at: processedAt, status: 'unusable' as const }));
     await ctx.db.insertInto('photos').values(rows).execute();
     return rows.map((r) => r.id);
   });

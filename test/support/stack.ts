@@ -10,7 +10,8 @@ import type { Role } from '../../core/roles';
 import { startRole } from '../../main';
 import { startFakePostmark } from './fake-postmark';
 import { countJobs } from './jobs';
-import { closePixels } from '../../worker/handlers';
+import type { Job } from 'bullmq';
+import { closePixels, pipelineHandlers } from '../../worker/handlers';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
 export const fixture = (name: string) => readFile(path.join(FIXTURES, name));
@@ -130,6 +131,25 @@ export async function until<T>(check: () => Promise<T | undefined | false>, time
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Uploads a photo through the API and waits for its verdict, as a client polls. A stack without a
+ * worker (role 'api') runs the real preparation and analysis handlers in this process instead.
+ */
+export async function uploadJudged(stack: Stack, token: string, data: Buffer, name = 'selfie.png', type = 'image/png') {
+  const up = await stack.api('POST', '/v1/photos', { token, body: multipart('photo', data, name, type) });
+  if (up.status !== 201) throw new Error(`upload failed: ${up.status} ${JSON.stringify(up.body)}`);
+  const id = up.body.id as string;
+  if (!stack.workers.length) {
+    const job = { attemptsMade: 0, opts: {} } as Job;
+    await pipelineHandlers['photo.prepare'](stack.ctx, { photoId: id }, job);
+    await pipelineHandlers['photo.analyse'](stack.ctx, { photoId: id }, job);
+  }
+  return until(async () => {
+    const p = await stack.api('GET', `/v1/photos/${id}`, { token });
+    return !['preparing', 'analysing'].includes(p.body.status) && (p.body as { id: string; status: string; verdict: any });
+  }, 60_000, `photo ${id} to be judged`);
 }
 
 /** Rows, objects and jobs that exist now: a refused request must leave every count unchanged. */

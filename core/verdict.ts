@@ -1,0 +1,66 @@
+/**
+ * A photo's quality verdict (SD1), as stored on the photo and shown by the API: every reason that
+ * applies, each with a stable code, a sentence that says what was measured, and a hint a person
+ * can act on. The codes and hints are part of the API contract (listed in the OpenAPI document).
+ */
+
+export const REASON_HINTS = {
+  no_face: 'Take a photo of your face looking at the camera, in good light.',
+  several_faces: 'Use a photo of you alone, or crop the other people out.',
+  face_too_small: 'Move closer to the camera, or upload the photo at its full resolution.',
+  face_cut_off: 'Step back or re-aim the camera so that your whole face is in the picture.',
+  head_cut_off: 'Leave some space above your head and beside it.',
+  blurred: 'Hold the phone still, tap your face to focus, or use more light.',
+  too_dark: 'Face a window or a lamp so that light falls on your face.',
+  too_bright: 'Move out of direct sun and turn off the flash.',
+  turned_away: 'Look straight into the camera.',
+  head_tilted: 'Hold your head level and the camera upright.',
+  eyes_closed: 'Keep your eyes open when the photo is taken.',
+  rotated: 'Turn the photo upright and upload it again.',
+  corrupt_image: 'Export the photo again from your phone or camera and upload that file.',
+} as const;
+
+export type ReasonCode = keyof typeof REASON_HINTS;
+export const REASON_CODES = Object.keys(REASON_HINTS) as ReasonCode[];
+
+export type Side = 'top' | 'bottom' | 'left' | 'right';
+
+export interface Reason {
+  code: ReasonCode;
+  /** What was found, in plain words, with the figure behind it. */
+  message: string;
+  /** One sentence on what to do about it. */
+  hint: string;
+  /** face_cut_off, head_cut_off: the edge of the photo that cuts it. */
+  side?: Side;
+  /** rotated: degrees clockwise the photo is turned from upright (90, 180 or 270). */
+  angle?: number;
+  /** The measured figure and the one needed (face_too_small in px, blurred in sharpness, ...). */
+  measured?: number;
+  required?: number;
+}
+
+export interface FaceBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  score: number;
+}
+
+export interface Verdict {
+  usable: boolean;
+  faces: number;
+  /** Each face found, largest first, in the prepared photo's pixels. */
+  boxes?: FaceBox[];
+  score?: number;
+  reasons: Reason[];
+  measurements?: Record<string, number>;
+}
+
+export function reason(code: ReasonCode, message: string, extra: Omit<Reason, 'code' | 'message' | 'hint'> = {}): Reason {
+  return { code, message, hint: REASON_HINTS[code], ...extra };
+}
+
+/** The verdict of a file that passed the check at the door but could not be decoded at full size. */
+export const UNDECODABLE_VERDICT: Verdict = { usable: false, faces: 0, reasons: [reason('corrupt_image', 'The image is damaged and could not be decoded at full size.')] };
