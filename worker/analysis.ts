@@ -13,8 +13,17 @@ const CANDIDATE_SCORE = 0.3;
 const SURE_SCORE = 0.6;
 /** An unconfirmed detection this strong, where the photo is soft, is a face too blurred to confirm. */
 const BLURRED_CANDIDATE_SCORE = 0.45;
+/** The detector must be this much surer of a face on the photo turned round before it counts as upside down. */
+const UPSIDE_DOWN_MARGIN = 0.05;
 /** At most this many candidates get landmarks (2 ms each). */
 const MAX_CANDIDATES = 8;
+
+/** Intersection over the smaller box. */
+function overlap(a: Face['box'], b: Face['box']): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  return w > 0 && h > 0 ? (w * h) / Math.min(a.width * a.height, b.width * b.height) : 0;
+}
 
 export interface Analysis {
   verdict: Verdict;
@@ -63,6 +72,13 @@ export async function createAnalyser(opts: { providers: string[]; logger?: Model
       // Without a sure face, the best confirmed one (cut off, upside down, small) is the subject.
       const found = sure.length ? sure : confirmed.slice(0, 1);
       const blurred = found.length ? undefined : unconfirmed.find((f) => f.score >= BLURRED_CANDIDATE_SCORE && measureFace(image, f.box).sharpness < thresholds.minSharpness);
+      // An upside-down face is still found, but with its keypoints as if upright (eyes swapped, mouth
+      // below them), and FaceMesh confirms it on that crop: the photo turned round tells.
+      if (found.length) {
+        const subject = mainFace(found);
+        const turned = (await detector.detectUpsideDown(image)).find((f) => overlap(f.box, subject.face.box) > 0.5);
+        if (turned && turned.score > subject.face.score + UPSIDE_DOWN_MARGIN) subject.face = turned;
+      }
       const verdict = judge(image, found, thresholds, blurred);
       if (!verdict.usable) return { verdict };
       const { face, landmarks } = mainFace(found);
