@@ -73,6 +73,24 @@ async function main() {
       step(`uploaded ${file}: ${photo.detected_type} ${photo.width}x${photo.height}`);
       photoIds.push(photo.id);
     }
+    // Every photo is judged at upload: say which are usable, and why not, before any payment.
+    const usable: string[] = [];
+    for (const [i, id] of photoIds.entries()) {
+      let photo = await call('GET', `/v1/photos/${id}`, { token });
+      while (photo.status === 'preparing' || photo.status === 'analysing') {
+        await new Promise((r) => setTimeout(r, 200));
+        photo = await call('GET', `/v1/photos/${id}`, { token });
+      }
+      if (photo.status === 'usable') usable.push(id);
+      const why = photo.verdict?.reasons.map((r: { message: string; hint: string }) => `${r.message} ${r.hint}`).join(' ') ?? '';
+      step(`${a.photos[i]}: ${photo.status}${why ? ' — ' + why : ''}`);
+    }
+    if (!usable.length) {
+      console.error('None of the photos is usable; nothing was ordered or paid.');
+      process.exitCode = 1;
+      return;
+    }
+    photoIds.splice(0, photoIds.length, ...usable);
     const { order } = await call('POST', '/v1/orders', { token, json: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } });
     step(`order ${order.id}: package ${a.pkg}, ${a.styles.length} style(s); paying with the local processor`);
 
@@ -87,9 +105,6 @@ async function main() {
       if (line !== last) step(`${line} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       last = line;
       if (Date.now() - started > 600_000) throw new Error('gave up waiting after 10 minutes');
-    }
-    for (const p of current.photos) {
-      step(`photo ${p.id}: ${p.verdict?.usable ? 'usable' : 'not usable'}${p.verdict?.reasons.length ? ' — ' + p.verdict.reasons.map((r: { message: string }) => r.message).join(' ') : ''}`);
     }
     if (current.status === 'failed') {
       console.error(`order failed: ${current.failure.code}: ${current.failure.detail}`);

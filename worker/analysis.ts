@@ -69,9 +69,17 @@ export async function createAnalyser(opts: { providers: string[]; logger?: Model
         else unconfirmed.push(face);
       }
       const sure = confirmed.filter((f) => f.face.score >= SURE_SCORE);
-      // Without a sure face, the best confirmed one (cut off, upside down, small) is the subject.
-      const found = sure.length ? sure : confirmed.slice(0, 1);
-      const blurred = found.length ? undefined : unconfirmed.find((f) => f.score >= BLURRED_CANDIDATE_SCORE && measureFace(image, f.box).sharpness < thresholds.minSharpness);
+      // Without a sure face, the best confirmed one (cut off, upside down, small) is the subject,
+      // unless the whole photo is soft and the detector is surer of a place FaceMesh cannot read:
+      // then the blur is the reason (a flat wall in a sharp photo is not a blurred face).
+      let found = sure;
+      let blurred: Face | undefined;
+      if (!sure.length) {
+        const soft = candidates.every((f) => measureFace(image, f.box).sharpness < thresholds.minSharpness);
+        const weak = confirmed[0];
+        blurred = soft ? unconfirmed.find((f) => f.score >= BLURRED_CANDIDATE_SCORE && (!weak || f.score > weak.face.score)) : undefined;
+        found = weak && !blurred ? [weak] : [];
+      }
       // An upside-down face is still found, but with its keypoints as if upright (eyes swapped, mouth
       // below them), and FaceMesh confirms it on that crop: the photo turned round tells.
       if (found.length) {
