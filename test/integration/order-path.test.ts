@@ -65,7 +65,7 @@ let delivered: { email: string; orderId: string };
     expect([sq.width, sq.height]).toEqual([1024, 1024]);
     expect(sq.exif).toBeUndefined();
     expect((await stack.api('GET', `${hs.content_url}?aspect=3:2`, { token: me.token })).body.code).toBe('validation_failed');
-  });
+  }, 120_000);
 
   it('SD2 lists at least three packages and eight styles, each with a preview', async () => {
     const packages = (await stack.api('GET', '/v1/packages')).body.items;

@@ -30,15 +30,17 @@ const send = (body: string, signature: string) => stack.api('POST', '/v1/payment
 const status = async (orderId: string) => (await stack.api('GET', `/v1/orders/${orderId}`, { token })).body.status;
 
 describe('payment webhooks', () => {
-  it('PY3 a correctly signed, fresh webhook marks the order paid and queues its analysis', async () => {
+  it('PY3 a correctly signed, fresh webhook marks the order paid and queues its renders', async () => {
     const o = await newOrder();
     const before = await footprint(stack);
     const body = event(o.ref, o.amount);
     const res = await send(body, signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ received: true, duplicate: false });
-    expect(await status(o.orderId)).toBe('received');
+    // Paid: received, and at once processing, as its photos were judged at upload.
+    expect(await status(o.orderId)).toBe('processing');
     expect((await footprint(stack)).jobs).toBeGreaterThan(before.jobs);
+    expect(await stack.ctx.queues.byName.rendering.getJobCountByTypes('wait', 'prioritized')).toBeGreaterThan(0);
   });
 
   it('PY3 a bad signature changes nothing', async () => {

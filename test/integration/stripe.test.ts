@@ -36,7 +36,7 @@ describe('the Stripe processor through the official SDK', () => {
     const body = JSON.stringify({ id: 'evt_stripe_1', type: 'payment_intent.succeeded', data: { object: { id: payment.processor_ref, object: 'payment_intent', amount: 3900, currency: 'eur' } } });
     const hook = await stack.api('POST', '/v1/payments/webhook', { body, headers: { 'content-type': 'application/json', 'stripe-signature': signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()) } });
     expect(hook.status).toBe(200);
-    expect((await stack.api('GET', `/v1/orders/${res.body.order.id}`, { token })).body.status).toBe('received');
+    expect((await stack.api('GET', `/v1/orders/${res.body.order.id}`, { token })).body.status).toBe('processing');
   });
 
   it('PY1 when the processor fails, the order is withdrawn with 502 and nothing is left behind', async () => {

@@ -56,7 +56,7 @@ describe('uploads', () => {
     expect((await stack.ctx.queues.byName.preparation.getJob(jobId('prepare', res.body.id)))?.name).toBe('photo.prepare');
     await preparePhoto(stack.ctx, res.body.id);
 
-    expect((await stack.api('GET', `/v1/photos/${res.body.id}`, { token })).body).toMatchObject({ status: 'uploaded', width: 256, height: 512 });
+    expect((await stack.api('GET', `/v1/photos/${res.body.id}`, { token })).body).toMatchObject({ status: 'analysing', width: 256, height: 512 });
     const stored = await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token });
     expect(stored.status).toBe(200);
     const meta = await sharp(stored.body).metadata();
