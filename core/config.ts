@@ -30,8 +30,12 @@ const schema = z.object({
   DATABASE_URL: z.string().url().default('postgres://root@127.0.0.1:5432/rasmi'),
   DATABASE_POOL_SIZE: int(10),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  /** Key prefix for every BullMQ key, so several deployments (or test files) share one Redis. */
-  QUEUE_PREFIX: z.string().min(1).default('rasmi'),
+  /**
+   * Key prefix for every BullMQ key and rate-limit counter, so several deployments (or test files)
+   * share one Redis. In braces it is a Redis Cluster hash tag: every key lands in one slot, which
+   * BullMQ's multi-key scripts need on a cluster.
+   */
+  QUEUE_PREFIX: z.string().min(1).default('{rasmi}'),
 
   /** S3 endpoint (MinIO in production). Unset in local mode: an in-process S3 server is started. */
   S3_ENDPOINT: z.string().url().optional(),
