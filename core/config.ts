@@ -6,6 +6,9 @@ import { z } from 'zod';
  * wrong or missing value stops start-up with a message that names the variable.
  */
 
+/** The worker role's queues (the scheduler role runs 'sweeps'); named here so configuration can check them. */
+export const PIPELINE_QUEUE_NAMES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy'] as const;
+
 const LOCAL_MASTER_KEY = 'local:' + '11'.repeat(32);
 const LOCAL_PII_KEY = 'local:' + '22'.repeat(32);
 const LOCAL_SECRET = 'local-development-secret-do-not-use-in-production';
@@ -115,6 +118,15 @@ const schema = z.object({
   PREPARE_CONCURRENCY: int(2),
   ANALYSIS_CONCURRENCY: int(2),
   RENDER_CONCURRENCY: int(1),
+  /**
+   * Pipeline queues this worker process takes, comma-separated; empty: all of them. Lets GPU
+   * workers take analysis and rendering while CPU workers take the rest (deploy/kubernetes).
+   */
+  WORKER_QUEUES: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((q) => q.trim()).filter(Boolean))
+    .refine((list) => list.every((q) => (PIPELINE_QUEUE_NAMES as readonly string[]).includes(q)), `expected a comma-separated subset of ${PIPELINE_QUEUE_NAMES.join(', ')}`),
   /** Threads per worker process for decoding, inference and pixel work. */
   PIXEL_THREADS: z.coerce.number().int().min(1).max(16).default(2),
   DELIVERY_CONCURRENCY: int(5),

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import { findStyle } from '../core/catalog';
+import { PIPELINE_QUEUE_NAMES } from '../core/config';
 import type { AppContext } from '../core/context';
 import { MIME } from '../core/images';
 import type { Handler, HandlersFor } from '../core/jobs';
@@ -133,7 +134,7 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
   await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow it at ${ctx.publicUrl}/orders/${orderId} (sign-in required).` });
 };
 
-export const PIPELINE_QUEUES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy'] as const;
+export const PIPELINE_QUEUES = PIPELINE_QUEUE_NAMES;
 
 export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
   'photo.prepare': prepare,
