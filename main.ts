@@ -1,6 +1,9 @@
 import { createApp } from './api/app';
 import { loadConfig, ConfigError, type Config } from './core/config';
 import { createContext, type ContextOptions } from './core/context';
+import cluster from 'node:cluster';
+import { superviseApiProcesses } from './core/api-processes';
+import { createLogger } from './core/logger';
 import { preflight } from './core/preflight';
 import { listen, stopRunning, type Role, type Running } from './core/roles';
 import { serveMetrics } from './core/metrics-server';
@@ -60,6 +63,7 @@ async function main(): Promise<void> {
     await ctx.close();
     return;
   }
+  if (arg === 'api' && config.API_PROCESSES > 1 && cluster.isPrimary) return superviseApiProcesses(config.API_PROCESSES, createLogger(config.LOG_LEVEL));
   const running = await startRole(arg as Role, config);
   let stopping = false;
   const shutdown = (signal: string) => {

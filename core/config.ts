@@ -61,6 +61,8 @@ const schema = z.object({
   UPLOAD_MAX_BYTES: int(25 * 1024 * 1024),
   UPLOAD_MAX_PIXELS: int(50_000_000),
   UPLOAD_MAX_FILES_PER_USER: int(50),
+  /** `start:api` runs this many API processes sharing the port (node:cluster); 1 runs the API in the process itself. */
+  API_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
   /** Uploads read and decoded at once per API process; the rest wait unread (bounded memory). */
   UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).default(2),
   /** Abuse limits (SC4): requests per window. */
@@ -224,6 +226,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const config = parsed.data;
+  // Each process would start its own in-process S3 server on the same folder.
+  if (config.API_PROCESSES > 1 && !config.S3_ENDPOINT) throw new ConfigError('Invalid configuration:\n  API_PROCESSES: more than 1 needs S3_ENDPOINT (the in-process S3 server is for one process)');
   if (config.NODE_ENV === 'production') {
     const problems: string[] = [];
     for (const name of SECRETS) {
