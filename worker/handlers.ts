@@ -9,8 +9,8 @@ import { publishIfOptedIn } from '../core/portfolio';
 import { sendWhatsAppOnce } from '../core/whatsapp';
 import { afterAnalysis, afterRender, markDelivered, type Verdict } from '../core/orders';
 import { privacyHandlers } from './privacy';
-import { thresholdsFrom } from './analysis';
 import { PixelPool } from './pixel-pool';
+import { pixelSettings } from './pixel-work';
 import { prepare, preparePhoto } from './prepare';
 import type { FaceGeometry } from './render';
 
@@ -18,18 +18,7 @@ let pool: PixelPool | undefined;
 
 /** The process's pixel threads, started on first use (design practice 7: CPU work off the event loop). */
 function pixels(ctx: AppContext): PixelPool {
-  pool ??= new PixelPool(
-    ctx.config.PIXEL_THREADS,
-    {
-      providers: ctx.config.ONNX_PROVIDERS,
-      presenceMin: ctx.config.FACE_PRESENCE_MIN,
-      thresholds: thresholdsFrom(ctx.config),
-      faceTrueTolerance: ctx.config.FACE_TRUE_TOLERANCE,
-      headshotSize: ctx.config.HEADSHOT_SIZE,
-      matting: { model: ctx.config.MATTING_MODEL, isnetPath: ctx.config.ISNET_MODEL_PATH },
-    },
-    ctx.config.LOG_LEVEL,
-  );
+  pool ??= new PixelPool(ctx.config.PIXEL_THREADS, pixelSettings(ctx.config), ctx.config.LOG_LEVEL);
   return pool;
 }
 
