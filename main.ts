@@ -1,6 +1,8 @@
-import { createApp } from './api/app';
+import cluster from 'node:cluster';
 import { loadConfig, ConfigError, type Config } from './core/config';
-import { createContext, type ContextOptions } from './core/context';
+import type { ContextOptions } from './core/context';
+import { superviseApiProcesses } from './core/api-processes';
+import { createLogger } from './core/logger';
 import { preflight } from './core/preflight';
 import { listen, stopRunning, type Role, type Running } from './core/roles';
 import { serveMetrics } from './core/metrics-server';
@@ -10,17 +12,20 @@ import { serveMetrics } from './core/metrics-server';
  *   api | worker | scheduler | all (local use) | migrate
  */
 export async function startRole(role: Role, config: Config, opts: ContextOptions & { port?: number } = {}): Promise<Running> {
+  const { createContext } = await import('./core/context');
   const ctx = await createContext(config, opts);
   const running: Omit<Running, 'stop'> = { ctx, workers: [] };
   try {
     if (role === 'api' || role === 'all') {
+      const { createApp } = await import('./api/app');
       const { server, port } = await listen(createApp(ctx), opts.port ?? config.PORT, { timeoutSeconds: config.HTTP_REQUEST_TIMEOUT_SECONDS });
       running.server = server;
       running.url = `http://127.0.0.1:${port}`;
       if (config.NODE_ENV !== 'production' && new URL(config.PUBLIC_URL).port !== String(port)) ctx.publicUrl = running.url;
       ctx.logger.info({ port, docs: `${ctx.publicUrl}/docs` }, 'api listening');
     }
-    // Loaded only by the roles that run them: an API process never loads ONNX Runtime or the models.
+    // Loaded only by the roles that run them: an API process never loads ONNX Runtime or the models,
+    // and an API_PROCESSES primary, which only supervises, loads neither.
     if (role === 'worker' || role === 'all') running.workers.push(await (await import('./worker')).startPipelineWorkers(ctx));
     if (role === 'scheduler' || role === 'all') running.workers.push(await (await import('./scheduler')).startScheduler(ctx));
     // Roles without the API serve their own /metrics (job durations, inference times) when asked to.
@@ -56,10 +61,12 @@ async function main(): Promise<void> {
   // For container health checks of roles without an HTTP port: the services they need answer.
   if (arg === 'healthcheck') return;
   if (arg === 'migrate') {
+    const { createContext } = await import('./core/context');
     const ctx = await createContext(config, { migrate: true });
     await ctx.close();
     return;
   }
+  if (arg === 'api' && config.API_PROCESSES > 1 && cluster.isPrimary) return superviseApiProcesses(config.API_PROCESSES, createLogger(config.LOG_LEVEL));
   const running = await startRole(arg as Role, config);
   let stopping = false;
   const shutdown = (signal: string) => {

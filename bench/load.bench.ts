@@ -4,6 +4,7 @@
  * upload is ordered (package LOAD_PACKAGE, default starter with 1 style) and two worker processes
  * drain the queue.
  *   npm run bench:load            LOAD_SECONDS=10 npm run bench:load   (quick trial)
+ *   LOAD_API_PROCESSES=2 LOAD_DRAIN=0 npm run bench:load   (two API processes on the port; no drain)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,6 +22,9 @@ const PEOPLE = 50;
 const PACKAGE = process.env.LOAD_PACKAGE ?? 'starter';
 const STYLES = (process.env.LOAD_STYLES ?? 'studio-grey').split(',');
 const DRAIN_TIMEOUT_MS = Number(process.env.LOAD_DRAIN_MINUTES ?? 30) * 60_000;
+/** API_PROCESSES of the API child: its RSS and CPU are then the sum over its processes. */
+const API_PROCESSES = Number(process.env.LOAD_API_PROCESSES ?? 1);
+const DRAIN = process.env.LOAD_DRAIN !== '0';
 const DB_NAME = `rasmi_load`;
 const DB_URL = `postgres://root@127.0.0.1:5432/${DB_NAME}`;
 
@@ -83,6 +87,13 @@ async function rssMb(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
+/** A process and its children (the API processes an API_PROCESSES primary forked). */
+async function tree(pid: number): Promise<number[]> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean).map(Number);
+  return [pid, ...children];
+}
+const sumOver = async (pid: number, f: (p: number) => Promise<number>) => (await Promise.all((await tree(pid)).map((p) => f(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
+
 async function main() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rasmi-load-'));
   const outbox = path.join(dir, 'outbox');
@@ -114,11 +125,12 @@ async function main() {
   const children: ChildProcess[] = [];
   const db = new pg.Pool({ connectionString: DB_URL, max: 2 });
   try {
-    const api = startChild('api', env);
+    const api = startChild('api', { ...env, API_PROCESSES: String(API_PROCESSES) });
     children.push(api);
     for (let t = 0; ; t++) {
       if (api.exitCode !== null) throw new Error('the API child exited during start-up');
-      if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) break;
+      const forked = (await tree(api.pid!)).length - 1;
+      if (forked === (API_PROCESSES > 1 ? API_PROCESSES : 0) && (await fetch(`${base}/healthz`).then((r) => r.ok, () => false))) break;
       if (t > 600) throw new Error('the API did not start within 60 s');
       await sleep(100);
     }
@@ -154,12 +166,14 @@ async function main() {
     console.log(`upload body: ${(body.length / 1e6).toFixed(2)} MB multipart (JPEG 3000x3000); ${PEOPLE} people, ${PEOPLE} connections, ${SECONDS} s; allocator: ${JEMALLOC.LD_PRELOAD ? 'jemalloc (as in the images)' : 'glibc'}`);
 
     // RSS of the API process, every 250 ms, from before the load until after it.
-    const idleRss = await rssMb(api.pid!);
-    const apiCpu0 = await cpuSeconds(api.pid!);
+    // Forked API processes take a few seconds each to load; let them all get to idle first.
+    if (API_PROCESSES > 1) await sleep(5000 * API_PROCESSES);
+    const idleRss = await sumOver(api.pid!, rssMb);
+    const apiCpu0 = await sumOver(api.pid!, cpuSeconds);
     const benchCpu0 = process.cpuUsage();
     let peakRss = idleRss;
     const sampler = setInterval(() => {
-      rssMb(api.pid!).then((mb) => (peakRss = Math.max(peakRss, mb)), () => {});
+      sumOver(api.pid!, rssMb).then((mb) => (peakRss = Math.max(peakRss, mb)), () => {});
     }, 250);
 
     // Each connection is one person: its first response assigns it a token of its own, kept from
@@ -186,8 +200,8 @@ async function main() {
     const countPhotos = async () => Number((await db.query(`SELECT count(*) AS n FROM photos`)).rows[0].n);
     for (let prev = -1, n = await countPhotos(); n !== prev; await sleep(2000), prev = n, n = await countPhotos());
     clearInterval(sampler);
-    peakRss = Math.max(peakRss, await rssMb(api.pid!));
-    const apiCpu = (await cpuSeconds(api.pid!)) - apiCpu0;
+    peakRss = Math.max(peakRss, await sumOver(api.pid!, rssMb));
+    const apiCpu = (await sumOver(api.pid!, cpuSeconds)) - apiCpu0;
     const benchUse = process.cpuUsage(benchCpu0);
     const benchCpu = (benchUse.user + benchUse.system) / 1e6;
 
@@ -200,9 +214,10 @@ async function main() {
     const pct = (q: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(0) : 'n/a');
     console.log(`latency (${latencies.length} responses): p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms (autocannon: p50 ${result.latency.p50}, p99 ${result.latency.p99}, mean ${result.latency.average} ms)`);
     console.log(`errors: ${result.errors} (timeouts ${result.timeouts}); non-2xx: ${result.non2xx}; by status: ${codes}`);
-    console.log(`API RSS: idle ${idleRss.toFixed(0)} MB, peak ${peakRss.toFixed(0)} MB (sampled every 250 ms)`);
+    console.log(`API RSS (${API_PROCESSES} process${API_PROCESSES > 1 ? 'es and their primary, summed' : ''}): idle ${idleRss.toFixed(0)} MB, peak ${peakRss.toFixed(0)} MB (sampled every 250 ms); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(`CPU: API ${apiCpu.toFixed(1)} s (${((apiCpu * 1000) / Math.max(1, result.requests.total)).toFixed(0)} ms an upload); load generator + local S3 server ${benchCpu.toFixed(1)} s (${((benchCpu * 1000) / Math.max(1, result.requests.total)).toFixed(0)} ms an upload)`);
 
+    if (!DRAIN) return;
     // Drain: each person orders their photos (20 a order, the API's cap), two workers process them.
     const t0 = performance.now();
     const workers = [startChild('worker', env), startChild('worker', env)];

@@ -28,7 +28,7 @@ import { createStyleRunner } from '../models/style-graph';
 import { createUpscaler } from '../models/upscaler';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../worker/analysis';
 import { prepare, renderStyle, type FaceGeometry, type RenderModels } from '../worker/render';
-import { fmt, median } from './support';
+import { fmt, median, twelveMegapixelSelfie } from './support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOP_SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 30);
@@ -54,22 +54,6 @@ interface Photo {
   original: Buffer;
   width: number;
   height: number;
-}
-
-/**
- * A 4000x3000 selfie: the astronaut enlarged so her face (about 106 px of 512) is about 800 px
- * wide, with headroom above, at camera quality. The grain stands in for a real photo's detail:
- * without it the 7.5x enlargement is rightly rejected as blurred (sharpness 32), and the JPEG
- * would be unrealistically small (with it: about 2.9 MB).
- */
-async function twelveMegapixelSelfie(): Promise<Buffer> {
-  const side = 3866; // 512 * 7.55: face about 800 px
-  const top = 250;
-  const body = await sharp('test/fixtures/astronaut.png').removeAlpha().resize(side, side, { kernel: 'lanczos3' }).extract({ left: 0, top: 0, width: side, height: 3000 - top }).toBuffer();
-  const left = Math.floor((4000 - side) / 2);
-  const base = await sharp(body).extend({ top, left, right: 4000 - side - left, bottom: 0, extendWith: 'copy' }).raw().toBuffer({ resolveWithObject: true });
-  for (let i = 0; i < base.data.length; i++) base.data[i] = Math.max(0, Math.min(255, base.data[i] + ((i * 2654435761) % 13) - 6));
-  return sharp(base.data, { raw: base.info }).jpeg({ quality: 92 }).toBuffer();
 }
 
 async function photos(): Promise<Photo[]> {

@@ -6,6 +6,9 @@ import { z } from 'zod';
  * wrong or missing value stops start-up with a message that names the variable.
  */
 
+/** The worker role's queues (the scheduler role runs 'sweeps'); named here so configuration can check them. */
+export const PIPELINE_QUEUE_NAMES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy'] as const;
+
 const LOCAL_MASTER_KEY = 'local:' + '11'.repeat(32);
 const LOCAL_PII_KEY = 'local:' + '22'.repeat(32);
 const LOCAL_SECRET = 'local-development-secret-do-not-use-in-production';
@@ -30,8 +33,12 @@ const schema = z.object({
   DATABASE_URL: z.string().url().default('postgres://root@127.0.0.1:5432/rasmi'),
   DATABASE_POOL_SIZE: int(10),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  /** Key prefix for every BullMQ key, so several deployments (or test files) share one Redis. */
-  QUEUE_PREFIX: z.string().min(1).default('rasmi'),
+  /**
+   * Key prefix for every BullMQ key and rate-limit counter, so several deployments (or test files)
+   * share one Redis. In braces it is a Redis Cluster hash tag: every key lands in one slot, which
+   * BullMQ's multi-key scripts need on a cluster.
+   */
+  QUEUE_PREFIX: z.string().min(1).default('{rasmi}'),
 
   /** S3 endpoint (MinIO in production). Unset in local mode: an in-process S3 server is started. */
   S3_ENDPOINT: z.string().url().optional(),
@@ -54,6 +61,8 @@ const schema = z.object({
   UPLOAD_MAX_BYTES: int(25 * 1024 * 1024),
   UPLOAD_MAX_PIXELS: int(50_000_000),
   UPLOAD_MAX_FILES_PER_USER: int(50),
+  /** `start:api` runs this many API processes sharing the port (node:cluster); 1 runs the API in the process itself. */
+  API_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
   /** Uploads read and decoded at once per API process; the rest wait unread (bounded memory). */
   UPLOAD_CONCURRENCY: z.coerce.number().int().min(1).default(2),
   /** Abuse limits (SC4): requests per window. */
@@ -111,6 +120,15 @@ const schema = z.object({
   PREPARE_CONCURRENCY: int(2),
   ANALYSIS_CONCURRENCY: int(2),
   RENDER_CONCURRENCY: int(1),
+  /**
+   * Pipeline queues this worker process takes, comma-separated; empty: all of them. Lets GPU
+   * workers take analysis and rendering while CPU workers take the rest (deploy/kubernetes).
+   */
+  WORKER_QUEUES: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((q) => q.trim()).filter(Boolean))
+    .refine((list) => list.every((q) => (PIPELINE_QUEUE_NAMES as readonly string[]).includes(q)), `expected a comma-separated subset of ${PIPELINE_QUEUE_NAMES.join(', ')}`),
   /** Threads per worker process for decoding, inference and pixel work. */
   PIXEL_THREADS: z.coerce.number().int().min(1).max(16).default(2),
   DELIVERY_CONCURRENCY: int(5),
@@ -208,6 +226,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const config = parsed.data;
+  // Each process would start its own in-process S3 server on the same folder.
+  if (config.API_PROCESSES > 1 && !config.S3_ENDPOINT) throw new ConfigError('Invalid configuration:\n  API_PROCESSES: more than 1 needs S3_ENDPOINT (the in-process S3 server is for one process)');
   if (config.NODE_ENV === 'production') {
     const problems: string[] = [];
     for (const name of SECRETS) {

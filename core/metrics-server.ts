@@ -2,14 +2,23 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AppContext } from './context';
 import { metricsAccess, METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
+import { readiness } from './readiness';
 
 /**
  * GET /metrics for the worker and scheduler roles, which have no API: job durations and model
- * inference times are measured in their processes. Same token rule as the API's /metrics.
+ * inference times are measured in their processes. Same token rule as the API's /metrics. Also
+ * GET /healthz (the process answers) and GET /readyz (Postgres, Redis and storage answer), without
+ * a token, for Kubernetes probes, as the API answers them.
  */
 export function serveMetrics(ctx: AppContext, port: number, host = '0.0.0.0'): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
+    const json = (status: number, body: object) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.method === 'GET' && path === '/healthz') return json(200, { status: 'ok' });
+    if (req.method === 'GET' && path === '/readyz') {
+      readiness(ctx).then((r) => json(r.ok ? 200 : 503, { status: r.ok ? 'ready' : 'unavailable', checks: r.checks }));
+      return;
+    }
     const access = metricsAccess(ctx.config, req.headers.authorization);
     if (req.method !== 'GET' || path !== '/metrics' || access === 'disabled') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import { findStyle } from '../core/catalog';
+import { PIPELINE_QUEUE_NAMES } from '../core/config';
 import type { AppContext } from '../core/context';
 import { MIME } from '../core/images';
 import type { Handler, HandlersFor } from '../core/jobs';
@@ -10,8 +11,8 @@ import { afterRender, markDelivered } from '../core/orders';
 import { publishPhotoStatus } from '../core/photo-events';
 import type { Verdict } from '../core/verdict';
 import { privacyHandlers } from './privacy';
-import { thresholdsFrom } from './analysis';
 import { PixelPool } from './pixel-pool';
+import { pixelSettings } from './pixel-work';
 import { prepare, preparePhoto } from './prepare';
 import type { FaceGeometry } from './render';
 
@@ -19,18 +20,7 @@ let pool: PixelPool | undefined;
 
 /** The process's pixel threads, started on first use (design practice 7: CPU work off the event loop). */
 function pixels(ctx: AppContext): PixelPool {
-  pool ??= new PixelPool(
-    ctx.config.PIXEL_THREADS,
-    {
-      providers: ctx.config.ONNX_PROVIDERS,
-      presenceMin: ctx.config.FACE_PRESENCE_MIN,
-      thresholds: thresholdsFrom(ctx.config),
-      faceTrueTolerance: ctx.config.FACE_TRUE_TOLERANCE,
-      headshotSize: ctx.config.HEADSHOT_SIZE,
-      matting: { model: ctx.config.MATTING_MODEL, isnetPath: ctx.config.ISNET_MODEL_PATH },
-    },
-    ctx.config.LOG_LEVEL,
-  );
+  pool ??= new PixelPool(ctx.config.PIXEL_THREADS, pixelSettings(ctx.config), ctx.config.LOG_LEVEL);
   return pool;
 }
 
@@ -139,7 +129,7 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
   await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow it at ${ctx.publicUrl}/orders/${orderId} (sign-in required).` });
 };
 
-export const PIPELINE_QUEUES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy'] as const;
+export const PIPELINE_QUEUES = PIPELINE_QUEUE_NAMES;
 
 export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
   'photo.prepare': prepare,

@@ -1,4 +1,5 @@
 import type { Style } from '../core/catalog';
+import type { Config } from '../core/config';
 import { decodeRgb } from '../core/images';
 import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
@@ -7,7 +8,7 @@ import { createSegmenter } from '../models/segmenter';
 import type { ModelLogger } from '../models/session';
 import { createStyleRunner } from '../models/style-graph';
 import { createUpscaler } from '../models/upscaler';
-import { createAnalyser, type Analyser, type Analysis } from './analysis';
+import { createAnalyser, thresholdsFrom, type Analyser, type Analysis } from './analysis';
 import type { QualityThresholds } from './quality';
 import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels, type Rendered } from './render';
 
@@ -25,6 +26,18 @@ export interface PixelWork {
   analyse(stored: Buffer): Promise<Analysis>;
   /** `key` names the photo: renders of its other styles reuse the framing and matte. */
   render(key: string, original: Buffer, geometry: FaceGeometry, style: Style): Promise<Rendered>;
+}
+
+/** The pixel threads' settings from the worker's configuration. */
+export function pixelSettings(c: Config): PixelSettings {
+  return {
+    providers: c.ONNX_PROVIDERS,
+    presenceMin: c.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(c),
+    faceTrueTolerance: c.FACE_TRUE_TOLERANCE,
+    headshotSize: c.HEADSHOT_SIZE,
+    matting: { model: c.MATTING_MODEL, isnetPath: c.ISNET_MODEL_PATH },
+  };
 }
 
 /** A few photos' framing and matte (about 5 MB each) are kept for their other styles. */

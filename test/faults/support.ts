@@ -19,9 +19,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A private, throwaway Redis without persistence (never the shared one on 6379). */
-export async function startRedis(port: number): Promise<{ url: string; child: ChildProcess; kill: () => Promise<void> }> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+/** A private, throwaway Redis without persistence (never the shared one on 6379); `args` adds options. */
+export async function startRedis(port: number, args: string[] = []): Promise<{ url: string; child: ChildProcess; kill: () => Promise<void> }> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   await until(async () => {
     const { Redis } = await import('ioredis');

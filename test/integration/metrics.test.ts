@@ -121,8 +121,37 @@ describe('/metrics', () => {
       const ok = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
       expect(ok.status).toBe(200);
       expect(await ok.text()).toMatch(/^rasmi_job_duration_seconds_count\{queue="rendering",job="headshot.render",status="completed"\} [1-9]/m);
+      // Kubernetes probes need no token: liveness, and readiness of Postgres, Redis and storage.
+      expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: 'ok' });
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', storage: 'ok' } });
     } finally {
       server.close();
+    }
+  });
+
+  it('readyz on METRICS_PORT answers 503 naming the service that is down', async () => {
+    const broken = { ...stack.ctx, storage: { ping: () => Promise.reject(new Error('down')) } } as unknown as typeof stack.ctx;
+    const { server, port } = await serveMetrics(broken, 0, '127.0.0.1');
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'unavailable', checks: { postgres: 'ok', redis: 'ok', storage: 'down' } });
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('WORKER_QUEUES narrows the queues a worker process takes (GPU workers: analysis and rendering)', async () => {
+    const { startPipelineWorkers } = await import('../../worker');
+    const ctx = { ...stack.ctx, config: { ...stack.ctx.config, WORKER_QUEUES: ['analysis', 'rendering'] } };
+    const running = await startPipelineWorkers(ctx);
+    try {
+      expect(running.workers.map((w) => w.name)).toEqual(['analysis', 'rendering']);
+    } finally {
+      await running.close();
     }
   });
 });
