@@ -1,13 +1,33 @@
+import { idPattern } from '../core/crypto';
 import { z } from './openapi';
 
 /** Response and shared request schemas; each is registered once for the OpenAPI document. */
 
-export const IdParam = z.object({ id: z.string().min(1).max(64) });
+/**
+ * An id as newId makes it (core/crypto.ts): its kind's prefix, "_" and 26 base32 characters. A
+ * malformed id is refused with 400 before any query sees it (a NUL byte would reach Postgres).
+ */
+export const idOf = (prefix: string, what: string) =>
+  z.string().regex(idPattern(prefix), { message: `Not a ${what} id` }).openapi({ description: `${what} id`, example: `${prefix}_01kbf0v2c8n4zq7w5y3x6t9r1m` });
 
-export const Cursor = z.object({
-  cursor: z.string().max(64).optional().openapi({ description: 'next_cursor from the previous page' }),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-});
+/** The :id of a route about one thing of a kind. */
+export const IdParam = (prefix: string, what: string) => z.object({ id: idOf(prefix, what) });
+
+/** A catalog id (styles): lower-case words joined by "-". */
+export const Slug = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/).max(64).openapi({ example: 'studio-grey' });
+
+/** A policy version id, as the privacy officer publishes it. */
+export const PolicyVersionId = z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).openapi({ example: '2027-01' });
+
+/** A signed link's token (core/crypto.ts signToken): base64url payload "." base64url signature. */
+export const TokenParam = z.object({ token: z.string().max(1024).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { message: 'Not a link token' }) });
+
+/** One page of a list, newest first; the cursor is the last id of the previous page, of the list's kind. */
+export const Cursor = (cursor: z.ZodString) =>
+  z.object({
+    cursor: cursor.optional().openapi({ description: 'next_cursor from the previous page' }),
+    limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Items per page' }),
+  });
 
 export const Verdict = z
   .object({
