@@ -91,7 +91,7 @@ function errorsOf(spec: RouteSpec<ZodType | undefined, ZodType | undefined, ZodT
   if (staff) add(403, 'forbidden');
   if (spec.rateLimit) add(429, 'rate_limited');
   for (const [status, codes] of Object.entries(spec.errors ?? {})) add(Number(status), codes);
-  // Express answers a path with broken percent-encoding, and Node a request it cannot parse, before any route.
+  // Node answers a request it cannot parse (a NUL byte in a header, say) with a bare 400 before any route.
   add(400, 'bad_request');
   return out;
 }
@@ -99,7 +99,7 @@ function errorsOf(spec: RouteSpec<ZodType | undefined, ZodType | undefined, ZodT
 /** Node's own answer to a request line and headers over its 16 kB limit, before any route (no body). */
 export const HEADERS_TOO_LARGE = { description: 'Request line and headers over 16 kB, refused by the HTTP server (no body)' };
 
-const operationIds = new Set<string>();
+const operationIds = new Map<string, string>();
 
 /**
  * One way to add a route: its zod schemas validate the request and document it in /openapi.json.
@@ -110,9 +110,11 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
   spec: RouteSpec<B, Q, P>,
   handler: (req: Request, res: Response, input: Input<Infer<B>, Infer<Q>, Infer<P>>) => Promise<void>,
 ): void {
-  if (operationIds.has(spec.operationId)) throw new Error(`operationId ${spec.operationId} is used twice`);
-  operationIds.add(spec.operationId);
-  routeTable.set(`${spec.method.toUpperCase()} ${spec.path}`, {
+  const key = `${spec.method.toUpperCase()} ${spec.path}`;
+  // A second app in the same process registers the same routes again; two routes never share a name.
+  if ((operationIds.get(spec.operationId) ?? key) !== key) throw new Error(`operationId ${spec.operationId} is used twice`);
+  operationIds.set(spec.operationId, key);
+  routeTable.set(key, {
     method: spec.method,
     path: spec.path,
     operationId: spec.operationId,

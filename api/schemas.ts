@@ -20,7 +20,9 @@ export const Slug = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/).max(64).openapi
 export const PolicyVersionId = z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).openapi({ example: '2027-01' });
 
 /** A signed link's token (core/crypto.ts signToken): base64url payload "." base64url signature. */
-export const TokenParam = z.object({ token: z.string().max(1024).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { message: 'Not a link token' }) });
+export const TokenParam = z.object({
+  token: z.string().max(1024).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { message: 'Not a link token' }).openapi({ description: 'The token of a signed link', example: 'eyJoIjoiaHNfMDEifQ.c2lnbmF0dXJl' }),
+});
 
 /** One page of a list, newest first; the cursor is the last id of the previous page, of the list's kind. */
 export const Cursor = (cursor: z.ZodString) =>
