@@ -2,6 +2,7 @@ import querystring from 'node:querystring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ZodType } from 'zod';
 import { newId } from '../../core/crypto';
+import { signWebhook } from '../../core/payments';
 import { IdempotencyKey } from '../../api/idempotency';
 import { routeTable } from '../../api/route';
 import { bodyVerdict, documentedStatuses, operationOf, rawRequest, VALID_BODIES, type RawAnswer } from '../support/contract';
@@ -328,6 +329,35 @@ describe('every input part of every route under hostile values', () => {
       const label = checkContract(webhook, 'header Stripe-Signature', cases[i].label, a);
       if (a.byApp && a.status !== 431) expect([a.status, a.code], label).toEqual([400, 'webhook_signature_invalid']);
     });
+  }, 120_000);
+
+  it('the payment webhook: signed events with hostile fields are refused with 400 webhook_payload_invalid or answered as an unknown payment, never a 5xx', async () => {
+    const webhook = { method: 'post' as const, path: '/v1/payments/webhook', operationId: 'receivePaymentWebhook', auth: 'none' as const, multipart: false };
+    const valid = { id: 'evt_1', type: 'payment_intent.succeeded', data: { object: { id: 'pi_1', object: 'payment_intent', amount: 100, currency: 'eur' } } };
+    const fields: [string, (v: unknown) => unknown][] = [
+      ['id', (v) => ({ ...valid, id: v })],
+      ['type', (v) => ({ ...valid, type: v })],
+      ['data.object.id', (v) => ({ ...valid, data: { object: { ...valid.data.object, id: v } } })],
+      ['data.object.amount', (v) => ({ ...valid, data: { object: { ...valid.data.object, amount: v } } })],
+      ['data.object.currency', (v) => ({ ...valid, data: { object: { ...valid.data.object, currency: v } } })],
+    ];
+    const values: [string, string][] = [
+      ...BASE.filter((h) => !h.wire && h.bytes.length < 50_000).map((h) => [h.label, JSON.stringify(h.bytes.toString('utf8'))] as [string, string]),
+      ['1e400', '1e400'], ['-1', '-1'], ['1.5', '1.5'], ['9007199254740993', '9007199254740993'], ['array', '["a"]'], ['object', '{"a":1}'], ['null', 'null'], ['NUL', '"\\u0000"'],
+    ];
+    const cases = fields.flatMap(([field, set]) => values.map(([label, json]) => ({ label: `${field}: ${label}`, body: JSON.stringify(set('@@')).replace('"@@"', json) })));
+    const seen = new Set<string>();
+    await pool(cases.length, CONCURRENCY, async (i) => {
+      const { label: what, body } = cases[i];
+      // A unique event id, so no case is taken for a replay of another.
+      const unique = body.replace('"evt_1"', JSON.stringify(newId('evt')));
+      const signature = signWebhook(unique, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now());
+      const a = await send(webhook, { headers: [['Stripe-Signature', signature], ['Content-Type', 'application/json']], body: utf8(unique) });
+      const label = checkContract(webhook, 'signed webhook body', what, a);
+      seen.add(`${a.status} ${a.code ?? ''}`);
+      expect([[400, 'webhook_payload_invalid'], [404, 'payment_unknown'], [200, undefined]], label).toContainEqual([a.status, a.code]);
+    });
+    expect(seen).toContain('400 webhook_payload_invalid');
   }, 120_000);
 
   it('keeps serving after all of it', async () => {

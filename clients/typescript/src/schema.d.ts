@@ -1510,7 +1510,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description webhook_signature_invalid, webhook_timestamp_stale, bad_request */
+            /** @description webhook_signature_invalid, webhook_timestamp_stale, webhook_payload_invalid, bad_request */
             400: {
                 headers: {
                     [name: string]: unknown;
