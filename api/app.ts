@@ -60,9 +60,7 @@ export function createApp(ctx: AppContext): Express {
     return (image ? embeddable : secure)(req, res, next);
   });
   app.use(corsAllowList(ctx.config.CORS_ORIGINS));
-  // The payment webhook is verified over its raw bytes, so it parses its own body.
-  const json = express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] });
-  app.use((req, res, next) => (req.path === '/v1/payments/webhook' ? next() : json(req, res, next)));
+  // JSON bodies are parsed by the routes that take one (api/route.ts); the payment webhook reads its raw bytes.
 
   const router = express.Router();
   paymentRoutes(router);

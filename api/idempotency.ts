@@ -1,7 +1,19 @@
 import type { Request, Response } from 'express';
 import type { AppContext } from '../core/context';
 import { sha256Hex } from '../core/crypto';
+import { z } from './openapi';
 import { HttpError } from './problem';
+
+export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/).openapi({ description: 'Makes a retry safe: the first answer is replayed for the same key and body (8 to 128 letters, digits, "-" or "_")' });
+
+/** The request's Idempotency-Key, if sent; a malformed one is refused before it reaches a query. */
+export function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.header('idempotency-key');
+  if (key !== undefined && !IdempotencyKey.safeParse(key).success) {
+    throw new HttpError(400, 'invalid_idempotency_key', 'Invalid Idempotency-Key', 'Use 8 to 128 letters, digits, "-" or "_".');
+  }
+  return key;
+}
 
 /**
  * Honours Idempotency-Key on a creating POST: the first answer is stored and a retry with the same
@@ -21,10 +33,7 @@ export async function idempotent(
   work: (tx: AppContext) => Promise<{ status: number; body: unknown }>,
   afterCommit?: (answer: { status: number; body: unknown }) => Promise<void>,
 ): Promise<{ status: number; body: unknown }> {
-  const key = req.header('idempotency-key');
-  if (key !== undefined && !/^[A-Za-z0-9_-]{8,128}$/.test(key)) {
-    throw new HttpError(400, 'invalid_idempotency_key', 'Invalid Idempotency-Key', 'Use 8 to 128 letters, digits, "-" or "_".');
-  }
+  const key = idempotencyKeyOf(req);
   const routeId = `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`;
   const hash = sha256Hex(JSON.stringify(req.body ?? null));
   const done = await ctx.db.transaction().execute(async (trx) => {

@@ -81,9 +81,14 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
     return sendProblem(res, new HttpError(down.status, down.code, down.title, down.detail));
   }
   const e = err as { type?: string; status?: number; statusCode?: number };
+  // The router decodes path parameters before any route runs: a broken %-escape is the client's.
+  if (err instanceof URIError && e.status === 400) {
+    return sendProblem(res, new HttpError(400, 'validation_failed', 'The request is not valid', 'Invalid params.', { errors: [{ path: 'params', message: 'Not valid percent-encoded UTF-8' }] }));
+  }
   // body-parser's own errors: malformed JSON, body too large.
   if (e?.type === 'entity.parse.failed') return sendProblem(res, new HttpError(400, 'malformed_json', 'Malformed JSON', 'The request body is not valid JSON.'));
   if (e?.type === 'entity.too.large') return sendProblem(res, new HttpError(413, 'body_too_large', 'Request body too large'));
+  if (e?.type === 'charset.unsupported' || e?.type === 'encoding.unsupported') return sendProblem(res, new HttpError(415, 'unsupported_media_type', 'Unsupported body encoding', 'Send the body as UTF-8 JSON, uncompressed.'));
   if (e?.status && e.status >= 400 && e.status < 500) return sendProblem(res, new HttpError(e.status, 'bad_request', 'Bad request'));
   req.log?.error({ err }, 'unhandled error');
   sendProblem(res, new HttpError(500, 'internal_error', 'Internal server error', 'Something went wrong on our side; the request can be retried.'));

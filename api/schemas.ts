@@ -1,13 +1,28 @@
 import { REASON_CODES, REASON_HINTS, type ReasonCode } from '../core/verdict';
+import { idPattern } from '../core/crypto';
 import { z } from './openapi';
 
 /** Response and shared request schemas; each is registered once for the OpenAPI document. */
 
-export const IdParam = z.object({ id: z.string().min(1).max(64) });
+/**
+ * An id as newId makes it (core/crypto.ts): its kind's prefix, "_" and 26 base32 characters. A
+ * malformed id is refused with 400 before any query sees it (a NUL byte would reach Postgres).
+ */
+export const idOf = (prefix: string, what: string) =>
+  z.string().regex(idPattern(prefix), { message: `Not a ${what} id` }).openapi({ description: `${what} id`, example: `${prefix}_01kbf0v2c8n4zq7w5y3x6t9r1m` });
 
-export const Cursor = z.object({
-  cursor: z.string().max(64).optional().openapi({ description: 'next_cursor from the previous page' }),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+/** The :id of a route about one thing of a kind. */
+export const IdParam = (prefix: string, what: string) => z.object({ id: idOf(prefix, what) });
+
+/** A catalog id (styles): lower-case words joined by "-". */
+export const Slug = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/).max(64).openapi({ example: 'studio-grey' });
+
+/** A policy version id, as the privacy officer publishes it. */
+export const PolicyVersionId = z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).openapi({ example: '2027-01' });
+
+/** A signed link's token (core/crypto.ts signToken): base64url payload "." base64url signature. */
+export const TokenParam = z.object({
+  token: z.string().max(1024).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { message: 'Not a link token' }).openapi({ description: 'The token of a signed link', example: 'eyJoIjoiaHNfMDEifQ.c2lnbmF0dXJl' }),
 });
 
 const REASON_LIST = REASON_CODES.map((c) => `${c}: ${REASON_HINTS[c]}`).join('; ');
@@ -27,6 +42,12 @@ export const Reason = z
 export const FaceBox = z
   .object({ x: z.number().int(), y: z.number().int(), width: z.number().int(), height: z.number().int(), score: z.number() })
   .openapi('FaceBox', { description: 'A face found, in the prepared photo\'s pixels' });
+/** One page of a list, newest first; the cursor is the last id of the previous page, of the list's kind. */
+export const Cursor = (cursor: z.ZodString) =>
+  z.object({
+    cursor: cursor.optional().openapi({ description: 'next_cursor from the previous page' }),
+    limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Items per page' }),
+  });
 
 export const Verdict = z
   .object({
@@ -56,9 +77,6 @@ export const PhotoOut = z
     verdict: Verdict.nullable(),
   })
   .openapi('Photo');
-
-/** The body of 422 photo_not_ready and photo_unusable: each photo an order named that it cannot take. */
-export const PhotoProblem = z.object({ id: z.string(), status: z.enum(PHOTO_STATUSES), reasons: z.array(Reason) }).openapi('PhotoProblem');
 
 export const HeadshotOut = z
   .object({

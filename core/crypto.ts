@@ -174,6 +174,9 @@ export function safeEqual(a: string, b: string): boolean {
 
 /** Opaque, roughly time-ordered ids: prefix, 10 chars of time, 16 of randomness (base32). */
 const B32 = '0123456789abcdefghjkmnpqrstvwxyz';
+/** What newId(prefix) makes, as a regular expression: the prefix, "_", 26 characters of B32 (time, then random). */
+export const idPattern = (prefix: string): RegExp => new RegExp(`^${prefix}_[${B32}]{26}$`);
+
 export function newId(prefix: string): string {
   let t = Date.now();
   let time = '';

@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { z } from 'zod';
 import type { Config } from './config';
 import { randomToken } from './crypto';
 
@@ -23,8 +24,16 @@ export interface PaymentEvent {
   data: { object: { id: string; object: string; amount?: number; currency?: string } };
 }
 
+/** Printable ASCII, as the processor's ids are: nothing else reaches a query (a NUL would make Postgres fail). */
+const ProcessorId = z.string().regex(/^[\x21-\x7e]{1,255}$/);
+const SignedEvent = z.object({
+  id: ProcessorId,
+  type: ProcessorId,
+  data: z.object({ object: z.object({ id: ProcessorId, object: ProcessorId, amount: z.number().int().optional(), currency: z.string().regex(/^[A-Za-z]{3}$/).optional() }) }),
+});
+
 export class WebhookRejected extends Error {
-  constructor(readonly code: 'webhook_signature_invalid' | 'webhook_timestamp_stale', message: string) {
+  constructor(readonly code: 'webhook_signature_invalid' | 'webhook_timestamp_stale' | 'webhook_payload_invalid', message: string) {
     super(message);
   }
 }
@@ -37,11 +46,16 @@ export function verifyWebhook(rawBody: Buffer, header: string | undefined, secre
   if (Number.isFinite(stamp) && Math.abs(nowSeconds - stamp) > toleranceSeconds) {
     throw new WebhookRejected('webhook_timestamp_stale', 'The webhook timestamp is outside the tolerance.');
   }
+  let signed: unknown;
   try {
-    return Stripe.webhooks.constructEvent(rawBody, header, secret, toleranceSeconds, undefined, nowSeconds) as unknown as PaymentEvent;
+    signed = Stripe.webhooks.constructEvent(rawBody, header, secret, toleranceSeconds, undefined, nowSeconds);
   } catch {
     throw new WebhookRejected('webhook_signature_invalid', 'The webhook signature does not match.');
   }
+  // Signed, so from the processor; still checked before any of it reaches a query.
+  const parsed = SignedEvent.safeParse(signed);
+  if (!parsed.success) throw new WebhookRejected('webhook_payload_invalid', 'The webhook event is not a payment event Rasmi can read.');
+  return parsed.data as PaymentEvent;
 }
 
 export function signWebhook(payload: string, secret: string, at: Date): string {

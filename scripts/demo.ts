@@ -9,6 +9,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import { createRasmiClient, unwrap, uploadPhoto } from '../clients/typescript/src/index';
 import { STYLES } from '../core/catalog';
 import { loadConfig } from '../core/config';
 import { createLogger } from '../core/logger';
@@ -48,41 +49,33 @@ async function main() {
 
   step('starting api, worker and scheduler (local mode)…');
   const running = await startRole('all', config, { port: 0, mailer, logger: createLogger(config.LOG_LEVEL) });
-  const base = running.url!;
-  const call = async (method: string, p: string, init: { token?: string; json?: unknown; body?: FormData } = {}) => {
-    const headers: Record<string, string> = {};
-    if (init.token) headers.authorization = `Bearer ${init.token}`;
-    if (init.json) headers['content-type'] = 'application/json';
-    const res = await fetch(base + p, { method, headers, body: init.json ? JSON.stringify(init.json) : init.body });
-    const body = res.headers.get('content-type')?.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer());
-    if (!res.ok) throw new Error(`${method} ${p} → ${res.status} ${JSON.stringify(body)}`);
-    return body as any;
-  };
+  // The demo is a client of the API like any other: the typed client generated from openapi.json.
+  let token: string | undefined;
+  const api = createRasmiClient({ baseUrl: running.url!, token: () => token });
   try {
     const email = `demo+${Date.now()}@rasmi.local`;
     step(`registering ${email}`);
-    await call('POST', '/v1/accounts', { json: { email, name: 'Demo Person', confirms_adult: true, accepted_policy_version: '2026-01' } });
+    unwrap(await api.POST('/v1/accounts', { body: { email, name: 'Demo Person', confirms_adult: true, accepted_policy_version: '2026-01' } }));
     const code = /code is (\d{6})/.exec(inbox.find((m) => m.to === email)!.text)![1];
-    const { token } = await call('POST', '/v1/auth/token', { json: { email, code } });
+    token = unwrap(await api.POST('/v1/auth/token', { body: { email, code } })).token;
 
     const photoIds: string[] = [];
     for (const file of a.photos) {
-      const form = new FormData();
-      form.append('photo', new Blob([new Uint8Array(await readFile(file))]), path.basename(file));
-      const photo = await call('POST', '/v1/photos', { token, body: form });
+      const photo = unwrap(await uploadPhoto(api, new Blob([new Uint8Array(await readFile(file))]), { filename: path.basename(file) }));
       step(`uploaded ${file}: ${photo.detected_type} ${photo.width}x${photo.height}`);
       photoIds.push(photo.id);
     }
     // Every photo is judged at upload: say which are usable, and why not, before any payment.
     const usable: string[] = [];
     for (const [i, id] of photoIds.entries()) {
-      let photo = await call('GET', `/v1/photos/${id}`, { token });
+      const get = async () => unwrap(await api.GET('/v1/photos/{id}', { params: { path: { id } } }));
+      let photo = await get();
       while (photo.status === 'preparing' || photo.status === 'analysing') {
         await new Promise((r) => setTimeout(r, 200));
-        photo = await call('GET', `/v1/photos/${id}`, { token });
+        photo = await get();
       }
       if (photo.status === 'usable') usable.push(id);
-      const why = photo.verdict?.reasons.map((r: { message: string; hint: string }) => `${r.message} ${r.hint}`).join(' ') ?? '';
+      const why = photo.verdict?.reasons.map((r) => `${r.message} ${r.hint}`).join(' ') ?? '';
       step(`${a.photos[i]}: ${photo.status}${why ? ' — ' + why : ''}`);
     }
     if (!usable.length) {
@@ -91,7 +84,7 @@ async function main() {
       return;
     }
     photoIds.splice(0, photoIds.length, ...usable);
-    const { order } = await call('POST', '/v1/orders', { token, json: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } });
+    const { order } = unwrap(await api.POST('/v1/orders', { body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } }));
     step(`order ${order.id}: package ${a.pkg}, ${a.styles.length} style(s); paying with the local processor`);
 
     const started = Date.now();
@@ -99,22 +92,22 @@ async function main() {
     let current = order;
     while (!['ready', 'failed'].includes(current.status)) {
       await new Promise((r) => setTimeout(r, 250));
-      current = await call('GET', `/v1/orders/${order.id}`, { token });
-      const done = current.headshots.filter((h: { status: string }) => h.status !== 'pending').length;
+      current = unwrap(await api.GET('/v1/orders/{id}', { params: { path: { id: order.id } } }));
+      const done = current.headshots.filter((h) => h.status !== 'pending').length;
       const line = `${current.status}${current.headshots.length ? `: ${done}/${current.headshots.length} headshots` : ''}`;
       if (line !== last) step(`${line} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       last = line;
       if (Date.now() - started > 600_000) throw new Error('gave up waiting after 10 minutes');
     }
     if (current.status === 'failed') {
-      console.error(`order failed: ${current.failure.code}: ${current.failure.detail}`);
+      console.error(`order failed: ${current.failure?.code}: ${current.failure?.detail}`);
       process.exitCode = 1;
       return;
     }
     await mkdir(a.out, { recursive: true });
     const tiles: { input: Buffer; label: string }[] = [];
-    for (const h of current.headshots.filter((x: { status: string }) => x.status === 'rendered')) {
-      const jpeg = (await call('GET', h.content_url, { token })) as Buffer;
+    for (const h of current.headshots.filter((x) => x.status === 'rendered')) {
+      const jpeg = Buffer.from(unwrap(await api.GET('/v1/headshots/{id}/content', { params: { path: { id: h.id } }, parseAs: 'arrayBuffer' })));
       const file = path.join(a.out, `${h.style_id}-${h.id}.jpg`);
       await writeFile(file, jpeg);
       tiles.push({ input: jpeg, label: h.style_id });

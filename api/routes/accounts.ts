@@ -95,6 +95,7 @@ export function accountRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/accounts',
+      operationId: 'register',
       summary: 'Register; a sign-in code is emailed',
       tags: ['Accounts'],
       auth: 'none',
@@ -144,6 +145,7 @@ export function accountRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/auth/code',
+      operationId: 'requestSignInCode',
       summary: 'Email a sign-in code',
       tags: ['Accounts'],
       auth: 'none',
@@ -164,6 +166,7 @@ export function accountRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/auth/token',
+      operationId: 'signIn',
       summary: 'Exchange an emailed code for a bearer token',
       tags: ['Accounts'],
       auth: 'none',
@@ -204,7 +207,7 @@ export function accountRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'post', path: '/v1/auth/sign-out', summary: 'Revoke the current token', tags: ['Accounts'], auth: 'user', responses: { 204: { description: 'Signed out' } } },
+    { method: 'post', path: '/v1/auth/sign-out', operationId: 'signOut', summary: 'Revoke the current token', tags: ['Accounts'], auth: 'user', responses: { 204: { description: 'Signed out' } } },
     async (req, res) => {
       const ctx = ctxOf(req);
       const token = req.headers.authorization!.slice('Bearer '.length);
@@ -215,7 +218,7 @@ export function accountRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/me', summary: 'The signed-in person', tags: ['Accounts'], auth: 'user', responses: { 200: { description: 'Profile', schema: Me } } },
+    { method: 'get', path: '/v1/me', operationId: 'getMe', summary: 'The signed-in person', tags: ['Accounts'], auth: 'user', responses: { 200: { description: 'Profile', schema: Me } } },
     async (req, res, { user }) => {
       res.json(me(ctxOf(req), user));
     },

@@ -5,11 +5,11 @@ import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
 import { route } from '../route';
-import { IdParam, iso } from '../schemas';
+import { IdParam, idOf, iso } from '../schemas';
 
 /** Breaches (BR1): the privacy officer records one; the scheduler does the notifying. */
 
-const userId = z.string().min(1).max(64);
+const userId = idOf('usr', 'user');
 const RecordBreach = z
   .object({
     description: z.string().trim().min(1).max(5000).openapi({ description: 'What happened, in words the affected people will read in their notice' }),
@@ -64,6 +64,7 @@ export function breachRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/staff/breaches',
+      operationId: 'recordBreach',
       summary: 'Record a breach; every affected person is notified within 72 hours of detection',
       tags: ['Staff', 'Breaches'],
       auth: 'privacy_officer',
@@ -97,7 +98,7 @@ export function breachRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/staff/breaches/:id', summary: 'Notification progress of a breach', tags: ['Staff', 'Breaches'], auth: 'privacy_officer', params: IdParam, responses: { 200: { description: 'Breach and its notices, counted', schema: BreachOut } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/staff/breaches/:id', operationId: 'getBreach', summary: 'Notification progress of a breach', tags: ['Staff', 'Breaches'], auth: 'privacy_officer', params: IdParam('brc', 'breach'), responses: { 200: { description: 'Breach and its notices, counted', schema: BreachOut } }, errors: { 404: 'not_found' } },
     async (req, res, { params }) => {
       const out = await breachOut(ctxOf(req), params.id);
       if (!out) throw new HttpError(404, 'not_found', 'Breach not found', 'No breach with that id.');

@@ -102,7 +102,7 @@ function cookieBody(req: Request, row: { preference: boolean; analytics: boolean
 export function consentRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/me/consents', summary: 'Your consent per optional purpose, with its history', tags: ['Consent'], auth: 'user', responses: { 200: { description: 'Consents', schema: ConsentsOut } } },
+    { method: 'get', path: '/v1/me/consents', operationId: 'getConsents', summary: 'Your consent per optional purpose, with its history', tags: ['Consent'], auth: 'user', responses: { 200: { description: 'Consents', schema: ConsentsOut } } },
     async (req, res, { user }) => {
       res.json(await consentsBody(ctxOf(req), user.id));
     },
@@ -113,6 +113,7 @@ export function consentRoutes(router: Router): void {
     {
       method: 'put',
       path: '/v1/me/consents',
+      operationId: 'updateConsents',
       summary: 'Opt in to or withdraw optional purposes; a withdrawal takes effect at once',
       tags: ['Consent'],
       auth: 'user',
@@ -135,7 +136,7 @@ export function consentRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/cookie-consent', summary: "This browser's cookie choices; sets the essential visitor cookie if absent", tags: ['Consent'], auth: 'none', responses: { 200: { description: 'Cookie choices', schema: CookieConsentOut } } },
+    { method: 'get', path: '/v1/cookie-consent', operationId: 'getCookieConsent', summary: "This browser's cookie choices; sets the essential visitor cookie if absent", tags: ['Consent'], auth: 'none', responses: { 200: { description: 'Cookie choices', schema: CookieConsentOut } } },
     async (req, res) => {
       const ctx = ctxOf(req);
       const visitor = visitorOf(req, res);
@@ -149,6 +150,7 @@ export function consentRoutes(router: Router): void {
     {
       method: 'put',
       path: '/v1/cookie-consent',
+      operationId: 'setCookieConsent',
       summary: "Record this browser's cookie choices (essential is always on); kept with history",
       tags: ['Consent'],
       auth: 'none',
@@ -176,6 +178,7 @@ export function consentRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/analytics/events',
+      operationId: 'recordAnalyticsEvent',
       summary: 'Record a usage event, only with consent and never under DNT or GPC',
       tags: ['Consent'],
       auth: 'none',

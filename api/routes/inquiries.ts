@@ -52,6 +52,7 @@ export function inquiryRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/inquiries',
+      operationId: 'createInquiry',
       summary: 'File a privacy or support inquiry, signed in or with an email address',
       tags: ['Inquiries'],
       auth: 'optional',
@@ -72,7 +73,7 @@ export function inquiryRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/inquiries/:id', summary: 'One of your inquiries with the answers so far', tags: ['Inquiries'], auth: 'user', params: IdParam, responses: { 200: { description: 'Inquiry', schema: InquiryOut } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/inquiries/:id', operationId: 'getInquiry', summary: 'One of your inquiries with the answers so far', tags: ['Inquiries'], auth: 'user', params: IdParam('inq', 'inquiry'), responses: { 200: { description: 'Inquiry', schema: InquiryOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       res.json(inquiryView(ctx, await inquiryOr404(ctx, params.id, user.id)));
@@ -81,7 +82,7 @@ export function inquiryRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/staff/inquiries/:id', summary: 'An inquiry, for staff (audited)', tags: ['Staff', 'Inquiries'], auth: 'support', params: IdParam, responses: { 200: { description: 'Inquiry', schema: InquiryOut } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/staff/inquiries/:id', operationId: 'getInquiryAsStaff', summary: 'An inquiry, for staff (audited)', tags: ['Staff', 'Inquiries'], auth: 'support', params: IdParam('inq', 'inquiry'), responses: { 200: { description: 'Inquiry', schema: InquiryOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user: staff, params }) => {
       const ctx = ctxOf(req);
       const i = await inquiryOr404(ctx, params.id);
@@ -95,10 +96,11 @@ export function inquiryRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/staff/inquiries/:id/responses',
+      operationId: 'answerInquiry',
       summary: 'Answer an inquiry by email; optionally resolve it',
       tags: ['Staff', 'Inquiries'],
       auth: 'support',
-      params: IdParam,
+      params: IdParam('inq', 'inquiry'),
       body: Respond,
       responses: { 201: { description: 'Emailed and recorded', schema: InquiryOut } },
       errors: { 404: 'not_found', 409: 'inquiry_resolved' },

@@ -6,6 +6,7 @@ import { userFromUnsubscribeToken } from '../../core/marketing';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
 import { z } from '../openapi';
+import { TokenParam } from '../schemas';
 import { HttpError } from '../problem';
 import { route } from '../route';
 
@@ -13,7 +14,6 @@ import { route } from '../route';
 
 const Campaign = z.object({ subject: z.string().trim().min(1).max(200), text: z.string().trim().min(1).max(20_000) }).openapi('MarketingCampaign');
 const CampaignQueued = z.object({ campaign_id: z.string(), status: z.literal('queued') }).openapi('MarketingCampaignQueued');
-const TokenParam = z.object({ token: z.string().max(512) });
 
 /** The person an unsubscribe link names, or 404 for a link that was not made by us. */
 function linkOwner(req: Request, token: string): string {
@@ -41,6 +41,8 @@ export function marketingRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/admin/marketing/send',
+      operationId: 'sendMarketingCampaign',
+      idempotent: true,
       summary: 'Send a marketing email to everyone whose marketing consent is in force',
       tags: ['Marketing'],
       auth: 'admin',
@@ -75,6 +77,7 @@ export function marketingRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/unsubscribe/:token',
+      operationId: 'unsubscribe',
       summary: 'One-click unsubscribe from marketing email (RFC 8058)',
       tags: ['Marketing'],
       auth: 'none',
@@ -97,6 +100,7 @@ export function marketingRoutes(router: Router): void {
     {
       method: 'get',
       path: '/v1/unsubscribe/:token',
+      operationId: 'getUnsubscribePage',
       summary: 'Confirmation page for unsubscribing in a browser (one button; the GET itself changes nothing)',
       tags: ['Marketing'],
       auth: 'none',

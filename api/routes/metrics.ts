@@ -24,6 +24,7 @@ export function metricsRoutes(router: Router): void {
     {
       method: 'get',
       path: '/metrics',
+      operationId: 'getMetrics',
       summary: 'Prometheus metrics (Authorization: Bearer METRICS_TOKEN; 404 in production without one)',
       tags: ['Operations'],
       auth: 'none',

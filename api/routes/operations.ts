@@ -35,7 +35,7 @@ function tokenFromCookie(req: Request, _res: Response, next: NextFunction): void
 export function operationsRoutes(router: Router, ctx: AppContext): void {
   route(
     router,
-    { method: 'get', path: '/healthz', summary: 'Liveness', tags: ['Operations'], auth: 'none', responses: { 200: { description: 'The process is up', schema: z.object({ status: z.literal('ok') }) } } },
+    { method: 'get', path: '/healthz', operationId: 'getHealth', summary: 'Liveness', tags: ['Operations'], auth: 'none', responses: { 200: { description: 'The process is up', schema: z.object({ status: z.literal('ok') }) } } },
     async (_req, res) => {
       res.json({ status: 'ok' });
     },
@@ -46,6 +46,7 @@ export function operationsRoutes(router: Router, ctx: AppContext): void {
     {
       method: 'get',
       path: '/readyz',
+      operationId: 'getReadiness',
       summary: 'Readiness: Postgres, Redis and the object store answer',
       tags: ['Operations'],
       auth: 'none',
@@ -71,6 +72,7 @@ export function operationsRoutes(router: Router, ctx: AppContext): void {
     {
       method: 'post',
       path: '/admin/session',
+      operationId: 'createAdminSession',
       summary: 'Set the dashboard cookie from a staff bearer token',
       tags: ['Operations'],
       auth: 'support',

@@ -11,7 +11,7 @@ import { idempotent } from '../idempotency';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { Cursor, HeadshotOut, IdParam, iso, OrderOut, page, pageOf } from '../schemas';
+import { Cursor, HeadshotOut, IdParam, idOf, iso, OrderOut, page, pageOf, Slug, TokenParam } from '../schemas';
 import { photoOut, reasonsOf, streamBlob } from './photos';
 import { requireAcceptedPolicy } from './policy';
 
@@ -19,9 +19,12 @@ const CreateOrder = z
   .object({
     package_id: z.string().openapi({ example: 'professional' }),
     style_ids: z.array(z.string()).min(1).max(10).openapi({ example: ['studio-grey', 'navy-gradient'] }),
-    photo_ids: z.array(z.string().max(64)).min(1).max(20),
+    photo_ids: z.array(idOf('pho', 'photo')).min(1).max(20),
   })
   .openapi('CreateOrder');
+
+const OrderId = IdParam('ord', 'order');
+const HeadshotId = IdParam('hs', 'headshot');
 
 const Reprocess = z.object({ style_ids: z.array(z.string()).min(1).max(10), package_id: z.string().optional() }).openapi('Reprocess');
 
@@ -136,7 +139,7 @@ async function ownedHeadshot(ctx: AppContext, userId: string, id: string): Promi
 export function orderRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/packages', summary: 'Packages on offer', tags: ['Catalog'], auth: 'none', responses: { 200: { description: 'Packages', schema: z.object({ items: z.array(PackageOut) }) } } },
+    { method: 'get', path: '/v1/packages', operationId: 'listPackages', summary: 'Packages on offer', tags: ['Catalog'], auth: 'none', responses: { 200: { description: 'Packages', schema: z.object({ items: z.array(PackageOut) }) } } },
     async (_req, res) => {
       res.json({ items: PACKAGES.map((p) => ({ id: p.id, name: p.name, max_styles: p.maxStyles, photos_per_style: p.photosPerStyle, price_cents: p.priceCents, currency: p.currency })) });
     },
@@ -144,7 +147,7 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/styles', summary: 'Headshot styles', tags: ['Catalog'], auth: 'none', responses: { 200: { description: 'Styles', schema: z.object({ items: z.array(StyleOut) }) } } },
+    { method: 'get', path: '/v1/styles', operationId: 'listStyles', summary: 'Headshot styles', tags: ['Catalog'], auth: 'none', responses: { 200: { description: 'Styles', schema: z.object({ items: z.array(StyleOut) }) } } },
     async (_req, res) => {
       res.json({ items: STYLES.map((s) => ({ id: s.id, name: s.name, description: s.description, preview_url: `/v1/styles/${s.id}/preview` })) });
     },
@@ -152,7 +155,7 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/styles/:id/preview', summary: "A style's backdrop and light, as a small PNG", tags: ['Catalog'], auth: 'none', params: IdParam, responses: { 200: { description: 'PNG', contentType: 'image/png' } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/styles/:id/preview', operationId: 'getStylePreview', summary: "A style's backdrop and light, as a small PNG", tags: ['Catalog'], auth: 'none', params: z.object({ id: Slug }), responses: { 200: { description: 'PNG', contentType: 'image/png' } }, errors: { 404: 'not_found' } },
     async (_req, res, { params }) => {
       const style = findStyle(params.id);
       if (!style) throw new HttpError(404, 'not_found', 'Style not found', `No style ${params.id}.`);
@@ -166,6 +169,8 @@ export function orderRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/orders',
+      operationId: 'createOrder',
+      idempotent: true,
       summary: 'Order headshots; answers with the payment to confirm',
       tags: ['Orders'],
       auth: 'user',
@@ -185,10 +190,12 @@ export function orderRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/orders/:id/reprocess',
+      operationId: 'reprocessOrder',
+      idempotent: true,
       summary: "Order other styles from an earlier order's photos, while the originals are kept (30 days)",
       tags: ['Orders'],
       auth: 'user',
-      params: IdParam,
+      params: OrderId,
       body: Reprocess,
       responses: { 201: { description: 'A new order awaiting payment', schema: CreatedOrder } },
       errors: { 404: 'not_found', 409: 'policy_acceptance_required', 410: 'originals_expired', 422: 'unknown_package, unknown_style, too_many_styles' },
@@ -208,7 +215,7 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/orders', summary: 'Your orders', tags: ['Orders'], auth: 'user', query: Cursor, responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'OrderPage') } } },
+    { method: 'get', path: '/v1/orders', operationId: 'listOrders', summary: 'Your orders', tags: ['Orders'], auth: 'user', query: Cursor(idOf('ord', 'order')), responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'OrderPage') } } },
     async (req, res, { user, query }) => {
       res.json(await ordersPage(ctxOf(req), user.id, query));
     },
@@ -216,7 +223,7 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/orders/:id', summary: 'Order status with each photo\'s verdict and the headshots', tags: ['Orders'], auth: 'user', params: IdParam, responses: { 200: { description: 'Order', schema: OrderOut } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/orders/:id', operationId: 'getOrder', summary: 'Order status with each photo\'s verdict and the headshots', tags: ['Orders'], auth: 'user', params: OrderId, responses: { 200: { description: 'Order', schema: OrderOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       res.json(await orderOut(ctx, await ownedOrder(ctx, user.id, params.id)));
@@ -225,7 +232,7 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/headshots/:id/content', summary: 'Download a headshot (4:5, or a 1:1 crop with the same eye line)', tags: ['Headshots'], auth: 'user', params: IdParam, query: AspectQuery, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 410: 'headshot_expired' } },
+    { method: 'get', path: '/v1/headshots/:id/content', operationId: 'getHeadshotContent', summary: 'Download a headshot (4:5, or a 1:1 crop with the same eye line)', tags: ['Headshots'], auth: 'user', params: HeadshotId, query: AspectQuery, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 410: 'headshot_expired' } },
     async (req, res, { user, params, query }) => {
       const ctx = ctxOf(req);
       await sendHeadshot(ctx, res, await ownedHeadshot(ctx, user.id, params.id), query.aspect);
@@ -234,7 +241,7 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'post', path: '/v1/headshots/:id/link', summary: 'A download link for one headshot that expires within minutes', tags: ['Headshots'], auth: 'user', params: IdParam, responses: { 201: { description: 'Signed link', schema: Link } }, errors: { 404: 'not_found' } },
+    { method: 'post', path: '/v1/headshots/:id/link', operationId: 'createHeadshotLink', summary: 'A download link for one headshot that expires within minutes', tags: ['Headshots'], auth: 'user', params: HeadshotId, responses: { 201: { description: 'Signed link', schema: Link } }, errors: { 404: 'not_found' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       const h = await ownedHeadshot(ctx, user.id, params.id);
@@ -246,7 +253,7 @@ export function orderRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/downloads/:token', summary: 'Follow a signed download link', tags: ['Headshots'], auth: 'none', params: z.object({ token: z.string().max(512) }), query: AspectQuery, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 403: 'link_invalid', 410: 'link_expired' } },
+    { method: 'get', path: '/v1/downloads/:token', operationId: 'followHeadshotLink', summary: 'Follow a signed download link', tags: ['Headshots'], auth: 'none', params: TokenParam, query: AspectQuery, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 403: 'link_invalid', 410: 'link_expired' } },
     async (req, res, { params, query }) => {
       const ctx = ctxOf(req);
       const claim = verifyToken<{ h: string; u: string; exp: number }>(ctx.config.LINK_SECRET, 'download', params.token);

@@ -15,7 +15,7 @@ const MinorOutcome = z.object({ photo_id: z.string(), deleted: z.boolean(), head
 export function oversightRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/staff/compliance', summary: 'Overdue items per privacy promise with a deadline', tags: ['Staff'], auth: 'admin', responses: { 200: { description: 'All zeros when the scheduler keeps up', schema: Compliance } } },
+    { method: 'get', path: '/v1/staff/compliance', operationId: 'getComplianceReport', summary: 'Overdue items per privacy promise with a deadline', tags: ['Staff'], auth: 'admin', responses: { 200: { description: 'All zeros when the scheduler keeps up', schema: Compliance } } },
     async (req, res) => {
       const items = await complianceReport(ctxOf(req));
       res.json({ items, overdue_total: items.reduce((a, r) => a + r.overdue, 0) });
@@ -27,10 +27,11 @@ export function oversightRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/staff/photos/:id/minor',
+      operationId: 'removeMinorPhoto',
       summary: "Mark a photo as a minor's: without the uploader's parental attestation it is deleted at once",
       tags: ['Staff'],
       auth: 'privacy_officer',
-      params: IdParam,
+      params: IdParam('pho', 'photo'),
       responses: { 200: { description: 'What happened', schema: MinorOutcome } },
       errors: { 404: 'not_found' },
     },

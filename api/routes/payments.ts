@@ -5,6 +5,7 @@ import { verifyWebhook, WebhookRejected } from '../../core/payments';
 import { ctxOf } from '../auth';
 import { registry, z } from '../openapi';
 import { HttpError, ProblemSchema } from '../problem';
+import { HEADERS_TOO_LARGE } from '../route';
 
 /**
  * The processor's signed webhook (PY3). Verified over the raw bytes; an event id is acted on once,
@@ -14,12 +15,17 @@ export function paymentRoutes(router: Router): void {
   registry.registerPath({
     method: 'post',
     path: '/v1/payments/webhook',
+    operationId: 'receivePaymentWebhook',
     summary: 'Payment processor webhook (Stripe-compatible signature)',
     tags: ['Payments'],
-    request: { headers: z.object({ 'stripe-signature': z.string() }), body: { content: { 'application/json': { schema: z.object({ id: z.string(), type: z.string(), data: z.object({}).passthrough() }) } } } },
+    security: [{ webhookSignature: [] }],
+    request: { body: { content: { 'application/json': { schema: z.object({ id: z.string(), type: z.string(), data: z.object({}).passthrough() }) } } } },
     responses: {
       200: { description: 'Accepted (also for a replay, which changes nothing)', content: { 'application/json': { schema: z.object({ received: z.boolean(), duplicate: z.boolean() }) } } },
-      400: { description: 'webhook_signature_invalid, webhook_timestamp_stale', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      400: { description: 'webhook_signature_invalid, webhook_timestamp_stale, webhook_payload_invalid, bad_request', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      404: { description: 'payment_unknown: not (yet) known here; the processor retries', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      413: { description: 'body_too_large', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      431: HEADERS_TOO_LARGE,
     },
   });
 

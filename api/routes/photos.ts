@@ -13,7 +13,7 @@ import { HttpError, notFound } from '../problem';
 import { route } from '../route';
 import { PhotoEventHub, type PhotoEvent } from '../../core/photo-events';
 import { REASON_HINTS, type Reason, type Verdict } from '../../core/verdict';
-import { Cursor, IdParam, iso, page, pageOf, PhotoOut } from '../schemas';
+import { Cursor, IdParam, idOf, iso, page, pageOf, PhotoOut } from '../schemas';
 
 export function photoOut(p: Photo): z.infer<typeof PhotoOut> {
   return {
@@ -75,6 +75,8 @@ async function removeRows(ctx: AppContext, photo: Photo): Promise<void> {
   });
 }
 
+const PhotoId = IdParam('pho', 'photo');
+
 const REJECT_STATUS: Record<ImageRejected['code'], number> = { unsupported_type: 415, too_many_pixels: 413, corrupt_image: 422 };
 
 export function photoRoutes(router: Router): void {
@@ -83,6 +85,7 @@ export function photoRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/photos',
+      operationId: 'uploadPhoto',
       summary: 'Upload a selfie',
       tags: ['Photos'],
       auth: 'user',
@@ -156,7 +159,7 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/photos', summary: 'List your photos', tags: ['Photos'], auth: 'user', query: Cursor, responses: { 200: { description: 'Newest first', schema: page(PhotoOut, 'PhotoPage') } } },
+    { method: 'get', path: '/v1/photos', operationId: 'listPhotos', summary: 'List your photos', tags: ['Photos'], auth: 'user', query: Cursor(idOf('pho', 'photo')), responses: { 200: { description: 'Newest first', schema: page(PhotoOut, 'PhotoPage') } } },
     async (req, res, { user, query }) => {
       const ctx = ctxOf(req);
       let q = ctx.db.selectFrom('photos').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
@@ -171,6 +174,7 @@ export function photoRoutes(router: Router): void {
     {
       method: 'get',
       path: '/v1/photos/events',
+      operationId: 'followPhotoEvents',
       summary: "Follow your photos' status as server-sent events",
       description:
         "text/event-stream of `photo` events, each `{\"id\", \"status\"}` (no personal data): first one per photo you hold, then one at each change (preparing → analysing → usable | unusable | rejected). Fetch the photo for its verdict. A comment line every 15 s keeps proxies from closing the stream. Browsers send the bearer token with fetch() and read the body as a stream (EventSource cannot send headers). At most " +
@@ -214,7 +218,7 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/photos/:id', summary: 'One photo with its quality verdict', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 200: { description: 'Photo', schema: PhotoOut } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/photos/:id', operationId: 'getPhoto', summary: 'One photo with its quality verdict', tags: ['Photos'], auth: 'user', params: PhotoId, responses: { 200: { description: 'Photo', schema: PhotoOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user, params }) => {
       res.json(photoOut(await ownedPhoto(ctxOf(req), user.id, params.id)));
     },
@@ -222,7 +226,7 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/photos/:id/content', summary: 'Download your photo (as stored: oriented, no metadata)', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 409: 'photo_not_ready', 422: 'corrupt_image' } },
+    { method: 'get', path: '/v1/photos/:id/content', operationId: 'getPhotoContent', summary: 'Download your photo (as stored: oriented, no metadata)', tags: ['Photos'], auth: 'user', params: PhotoId, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 409: 'photo_not_ready', 422: 'corrupt_image' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       const photo = await ownedPhoto(ctx, user.id, params.id);
@@ -239,7 +243,7 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'delete', path: '/v1/photos/:id', summary: 'Delete a photo now', tags: ['Photos'], auth: 'user', params: IdParam, responses: { 204: { description: 'Deleted from the store and the database' } }, errors: { 404: 'not_found', 409: 'photo_in_use' } },
+    { method: 'delete', path: '/v1/photos/:id', operationId: 'deletePhoto', summary: 'Delete a photo now', tags: ['Photos'], auth: 'user', params: PhotoId, responses: { 204: { description: 'Deleted from the store and the database' } }, errors: { 404: 'not_found', 409: 'photo_in_use' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       const photo = await ownedPhoto(ctx, user.id, params.id);

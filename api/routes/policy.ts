@@ -6,7 +6,7 @@ import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
 import { route } from '../route';
-import { Cursor, IdParam, iso, page } from '../schemas';
+import { Cursor, iso, page, PolicyVersionId } from '../schemas';
 
 const VersionMeta = z
   .object({
@@ -21,7 +21,7 @@ const Version = VersionMeta.extend({ text: z.string() }).openapi('PolicyVersion'
 
 const Publish = z
   .object({
-    id: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).openapi({ example: '2027-01' }),
+    id: PolicyVersionId,
     last_updated: z.iso.date().openapi({ example: '2027-01-01' }),
     significant: z.boolean(),
     material: z.boolean(),
@@ -72,7 +72,7 @@ export async function requireAcceptedPolicy(ctx: AppContext, user: Pick<User, 'p
 export function policyRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/policy', summary: 'The privacy policy in force, with its last-updated date', tags: ['Policy'], auth: 'none', responses: { 200: { description: 'Current version', schema: Version } } },
+    { method: 'get', path: '/v1/policy', operationId: 'getPolicy', summary: 'The privacy policy in force, with its last-updated date', tags: ['Policy'], auth: 'none', responses: { 200: { description: 'Current version', schema: Version } } },
     async (req, res) => {
       const ctx = ctxOf(req);
       const v = (await policyVersion(ctx, (await currentPolicyVersion(ctx)).id))!;
@@ -82,7 +82,7 @@ export function policyRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/policy/versions', summary: 'Every published version, newest first', tags: ['Policy'], auth: 'none', query: Cursor, responses: { 200: { description: 'Versions', schema: page(VersionMeta, 'PolicyVersionPage') } } },
+    { method: 'get', path: '/v1/policy/versions', operationId: 'listPolicyVersions', summary: 'Every published version, newest first', tags: ['Policy'], auth: 'none', query: Cursor(PolicyVersionId), responses: { 200: { description: 'Versions', schema: page(VersionMeta, 'PolicyVersionPage') } } },
     async (req, res, { query }) => {
       const rows = await listPolicyVersions(ctxOf(req), query.limit + 1, query.cursor);
       const items = rows.slice(0, query.limit);
@@ -92,7 +92,7 @@ export function policyRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/policy/versions/:id', summary: 'One version with its text; earlier versions stay retrievable', tags: ['Policy'], auth: 'none', params: IdParam, responses: { 200: { description: 'Version', schema: Version } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/policy/versions/:id', operationId: 'getPolicyVersion', summary: 'One version with its text; earlier versions stay retrievable', tags: ['Policy'], auth: 'none', params: z.object({ id: PolicyVersionId }), responses: { 200: { description: 'Version', schema: Version } }, errors: { 404: 'not_found' } },
     async (req, res, { params }) => {
       const v = await policyVersion(ctxOf(req), params.id);
       if (!v) throw new HttpError(404, 'not_found', 'Policy version not found', `No published policy version ${params.id}.`);
@@ -105,6 +105,7 @@ export function policyRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/staff/policy-versions',
+      operationId: 'publishPolicyVersion',
       summary: 'Publish a new policy version; a significant one is emailed to people with an account',
       tags: ['Policy', 'Staff'],
       auth: 'admin',
@@ -126,6 +127,7 @@ export function policyRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/me/policy-acceptance',
+      operationId: 'acceptPolicy',
       summary: 'Accept the current privacy policy version',
       tags: ['Policy', 'Accounts'],
       auth: 'user',

@@ -4,7 +4,7 @@ import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
 import { route } from '../route';
-import { Cursor, page } from '../schemas';
+import { Cursor, IdParam, idOf, page } from '../schemas';
 
 /** The public portfolio (CN4): no sign-in, no names, no orders, images re-encoded without metadata. */
 
@@ -13,7 +13,7 @@ const PortfolioItem = z.object({ id: z.string(), style_id: z.string(), image_url
 export function portfolioRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/portfolio', summary: 'Headshots published with their owners\' consent', tags: ['Portfolio'], auth: 'none', query: Cursor, responses: { 200: { description: 'Newest first', schema: page(PortfolioItem, 'PortfolioPage') } } },
+    { method: 'get', path: '/v1/portfolio', operationId: 'listPortfolio', summary: 'Headshots published with their owners\' consent', tags: ['Portfolio'], auth: 'none', query: Cursor(idOf('pf', 'portfolio item')), responses: { 200: { description: 'Newest first', schema: page(PortfolioItem, 'PortfolioPage') } } },
     async (req, res, { query }) => {
       const { items, next_cursor } = await listPortfolio(ctxOf(req), query);
       res.setHeader('Cache-Control', 'no-store');
@@ -26,10 +26,11 @@ export function portfolioRoutes(router: Router): void {
     {
       method: 'get',
       path: '/v1/portfolio/:id/image',
+      operationId: 'getPortfolioImage',
       summary: 'A portfolio image, stripped of all metadata',
       tags: ['Portfolio'],
       auth: 'none',
-      params: z.object({ id: z.string().min(1).max(64) }),
+      params: IdParam('pf', 'portfolio item'),
       responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } },
       errors: { 404: 'not_found' },
     },

@@ -12,9 +12,11 @@ import { idempotent } from '../idempotency';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { Cursor, IdParam, iso, page, pageOf } from '../schemas';
+import { Cursor, IdParam, idOf, iso, page, pageOf, TokenParam } from '../schemas';
 import { streamBlob } from './photos';
 
+
+const RightsRequestId = IdParam('rrq', 'rights request');
 /**
  * The rights of the person (policy §6): correction of the profile (AC4, RG2) and rights requests
  * for access (RG1), deletion (RG3), restriction (RG4) and objection (RG5), each tracked with its
@@ -128,6 +130,7 @@ export function rightsRoutes(router: Router): void {
     {
       method: 'patch',
       path: '/v1/me',
+      operationId: 'updateMe',
       summary: 'Correct your profile: name and phone at once, a new email once its code is confirmed',
       tags: ['Accounts', 'Rights'],
       auth: 'user',
@@ -181,6 +184,7 @@ export function rightsRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/me/email/verify',
+      operationId: 'verifyEmailChange',
       summary: 'Confirm a new email address with the code mailed to it; the old address is told',
       tags: ['Accounts', 'Rights'],
       auth: 'user',
@@ -248,6 +252,8 @@ export function rightsRoutes(router: Router): void {
     {
       method: 'post',
       path: '/v1/rights-requests',
+      operationId: 'createRightsRequest',
+      idempotent: true,
       summary: 'Exercise a right: access (export), deletion, restriction or objection',
       tags: ['Rights'],
       auth: 'user',
@@ -300,7 +306,7 @@ export function rightsRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/rights-requests', summary: 'Your rights requests with their deadlines', tags: ['Rights'], auth: 'user', query: Cursor, responses: { 200: { description: 'Newest first', schema: page(RightsRequestOut, 'RightsRequestPage') } } },
+    { method: 'get', path: '/v1/rights-requests', operationId: 'listRightsRequests', summary: 'Your rights requests with their deadlines', tags: ['Rights'], auth: 'user', query: Cursor(idOf('rrq', 'rights request')), responses: { 200: { description: 'Newest first', schema: page(RightsRequestOut, 'RightsRequestPage') } } },
     async (req, res, { user, query }) => {
       const ctx = ctxOf(req);
       let q = ctx.db.selectFrom('rights_requests').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
@@ -312,7 +318,7 @@ export function rightsRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/rights-requests/:id', summary: 'One of your rights requests', tags: ['Rights'], auth: 'user', params: IdParam, responses: { 200: { description: 'Request', schema: RightsRequestOut } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/rights-requests/:id', operationId: 'getRightsRequest', summary: 'One of your rights requests', tags: ['Rights'], auth: 'user', params: RightsRequestId, responses: { 200: { description: 'Request', schema: RightsRequestOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       res.json(requestOut(ctx, await ownedRequest(ctx, user.id, params.id)));
@@ -324,10 +330,11 @@ export function rightsRoutes(router: Router): void {
     {
       method: 'get',
       path: '/v1/rights-requests/:id/download',
+      operationId: 'downloadExport',
       summary: 'Download your data export (ZIP: data.json, photos, headshots)',
       tags: ['Rights'],
       auth: 'user',
-      params: IdParam,
+      params: RightsRequestId,
       responses: { 200: { description: 'ZIP archive', contentType: 'application/zip' } },
       errors: { 404: 'not_found', 409: 'export_not_ready', 410: 'export_expired' },
     },
@@ -340,7 +347,7 @@ export function rightsRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'post', path: '/v1/rights-requests/:id/link', summary: 'A download link for your export that expires within minutes', tags: ['Rights'], auth: 'user', params: IdParam, responses: { 201: { description: 'Signed link', schema: Link } }, errors: { 404: 'not_found', 409: 'export_not_ready', 410: 'export_expired' } },
+    { method: 'post', path: '/v1/rights-requests/:id/link', operationId: 'createExportLink', summary: 'A download link for your export that expires within minutes', tags: ['Rights'], auth: 'user', params: RightsRequestId, responses: { 201: { description: 'Signed link', schema: Link } }, errors: { 404: 'not_found', 409: 'export_not_ready', 410: 'export_expired' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       const r = await ownedRequest(ctx, user.id, params.id);
@@ -353,7 +360,7 @@ export function rightsRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/export-downloads/:token', summary: 'Follow a signed export link', tags: ['Rights'], auth: 'none', params: z.object({ token: z.string().max(512) }), responses: { 200: { description: 'ZIP archive', contentType: 'application/zip' } }, errors: { 403: 'link_invalid', 410: 'link_expired, export_expired' } },
+    { method: 'get', path: '/v1/export-downloads/:token', operationId: 'followExportLink', summary: 'Follow a signed export link', tags: ['Rights'], auth: 'none', params: TokenParam, responses: { 200: { description: 'ZIP archive', contentType: 'application/zip' } }, errors: { 403: 'link_invalid', 410: 'link_expired, export_expired' } },
     async (req, res, { params }) => {
       const ctx = ctxOf(req);
       const claim = verifyToken<{ r: string; u: string; exp: number }>(ctx.config.LINK_SECRET, 'export-download', params.token);

@@ -6,7 +6,7 @@ import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
 import { route } from '../route';
-import { Cursor, IdParam, iso, OrderOut, page } from '../schemas';
+import { Cursor, IdParam, idOf, iso, OrderOut, page } from '../schemas';
 import { me, Me } from './accounts';
 import { ordersPage } from './orders';
 
@@ -35,10 +35,11 @@ const AuditEntry = z
   })
   .openapi('AuditEntry');
 
-const AuditQuery = Cursor.extend({
-  cursor: z.string().regex(/^\d{1,19}$/).optional().openapi({ description: 'next_cursor from the previous page' }),
-  subject_user_id: z.string().max(64).optional(),
-  actor_id: z.string().max(64).optional(),
+const UserId = IdParam('usr', 'user');
+
+const AuditQuery = Cursor(z.string().regex(/^\d{1,19}$/)).extend({
+  subject_user_id: idOf('usr', 'user').optional(),
+  actor_id: idOf('usr', 'user').optional(),
 });
 
 const noSuchUser = () => new HttpError(404, 'not_found', 'User not found', 'No user with that id.');
@@ -55,7 +56,7 @@ const count = (ctx: AppContext, table: 'photos' | 'orders', userId: string) =>
 export function staffRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/staff/users/:id', summary: "A person's profile, for support (audited)", tags: ['Staff'], auth: 'support', params: IdParam, responses: { 200: { description: 'Profile with counts', schema: StaffUser } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/staff/users/:id', operationId: 'getUserAsStaff', summary: "A person's profile, for support (audited)", tags: ['Staff'], auth: 'support', params: UserId, responses: { 200: { description: 'Profile with counts', schema: StaffUser } }, errors: { 404: 'not_found' } },
     async (req, res, { user: staff, params }) => {
       const ctx = ctxOf(req);
       const u = await userOr404(ctx, params.id);
@@ -66,7 +67,7 @@ export function staffRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/staff/users/:id/orders', summary: "A person's orders, for support (audited)", tags: ['Staff'], auth: 'support', params: IdParam, query: Cursor, responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'StaffOrderPage') } }, errors: { 404: 'not_found' } },
+    { method: 'get', path: '/v1/staff/users/:id/orders', operationId: 'listUserOrdersAsStaff', summary: "A person's orders, for support (audited)", tags: ['Staff'], auth: 'support', params: UserId, query: Cursor(idOf('ord', 'order')), responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'StaffOrderPage') } }, errors: { 404: 'not_found' } },
     async (req, res, { user: staff, params, query }) => {
       const ctx = ctxOf(req);
       const u = await userOr404(ctx, params.id);
@@ -77,7 +78,7 @@ export function staffRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/staff/audit-log', summary: 'Staff reads of personal data, newest first (ids only)', tags: ['Staff'], auth: 'privacy_officer', query: AuditQuery, responses: { 200: { description: 'Audit entries', schema: page(AuditEntry, 'AuditPage') } } },
+    { method: 'get', path: '/v1/staff/audit-log', operationId: 'listAuditLog', summary: 'Staff reads of personal data, newest first (ids only)', tags: ['Staff'], auth: 'privacy_officer', query: AuditQuery, responses: { 200: { description: 'Audit entries', schema: page(AuditEntry, 'AuditPage') } } },
     async (req, res, { query }) => {
       const ctx = ctxOf(req);
       let q = ctx.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(query.limit + 1);

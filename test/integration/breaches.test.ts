@@ -66,8 +66,9 @@ describe('breaches', () => {
     const future = await record({ description: 'x', detected_at: new Date(stack.clock.now().getTime() + HOUR).toISOString(), affected: { all_users: true } });
     expect(future.status).toBe(422);
     expect(future.body.code).toBe('detected_in_future');
-    const unknown = await record({ description: 'x', detected_at: detected.toISOString(), affected: { user_ids: [people[0].userId, 'usr_nosuchperson'] } });
-    expect(unknown.body).toMatchObject({ code: 'unknown_users', unknown_user_ids: ['usr_nosuchperson'] });
+    const nobody = newId('usr');
+    const unknown = await record({ description: 'x', detected_at: detected.toISOString(), affected: { user_ids: [people[0].userId, nobody] } });
+    expect(unknown.body).toMatchObject({ code: 'unknown_users', unknown_user_ids: [nobody] });
     expect(await stack.ctx.db.selectFrom('breaches').select('id').execute()).toEqual([]);
 
     const res = await record({ description: 'A misconfigured backup bucket exposed account emails.', detected_at: detected.toISOString(), affected: { user_ids: [...people.map((p) => p.userId), people[0].userId] } });

@@ -1,24 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ZodType } from 'zod';
 import { routeTable } from '../../api/route';
+import { bodyVerdict, documentedStatuses, operationOf, VALID_BODIES } from '../support/contract';
 import { signUp, startStack, type Stack } from '../support/stack';
 
 /**
  * Property tests for every JSON body against its schema: whatever arrives (wrong types, huge
  * strings, unicode tricks, SQL and shell metacharacters, prototype-pollution keys), the API's
  * verdict is the schema's (refused with 400 validation_failed, or accepted past validation), the
- * answer is never a 5xx, and nothing reaches Object.prototype.
+ * answer is never a 5xx and always a status the OpenAPI document lists, and nothing reaches Object.prototype.
  */
 
 let stack: Stack;
 let token: string;
+let doc: unknown;
 const protoBefore = Object.getOwnPropertyNames(Object.prototype).sort();
 const tally = new Map<string, number>();
 beforeAll(async () => {
   stack = await startStack({ role: 'api' });
   ({ token } = await signUp(stack));
+  doc = (await stack.api('GET', '/openapi.json')).body;
 });
 afterAll(async () => {
   await stack?.stop();
@@ -64,62 +66,22 @@ function bodies(keys: string[], valid: Record<string, unknown>): fc.Arbitrary<st
   );
 }
 
-/**
- * A valid body for every route with a JSON body (the route table lists them; a route without an
- * entry here fails the test, so a new route is covered). Spoiling one field of these, and random
- * bodies, gives bodies on both sides of each schema.
- */
-const VALID: Record<string, (ids: { userId: string }) => Record<string, unknown>> = {
-  'POST /v1/accounts': () => ({ email: 'prop@example.com', name: 'Prop', confirms_adult: true, accepted_policy_version: '2026-01' }),
-  'POST /v1/auth/code': () => ({ email: 'prop@example.com' }),
-  'POST /v1/auth/token': () => ({ email: 'prop@example.com', code: '123456' }),
-  'PATCH /v1/me': () => ({ name: 'Prop Person' }),
-  'POST /v1/me/email/verify': () => ({ code: '123456' }),
-  'POST /v1/me/policy-acceptance': () => ({ version: '2026-01' }),
-  'PUT /v1/me/consents': () => ({ marketing: false }),
-  'PUT /v1/cookie-consent': () => ({ preference: true, analytics: false, marketing: false }),
-  'POST /v1/analytics/events': () => ({ name: 'page_view', path: '/pricing' }),
-  'POST /v1/orders': () => ({ package_id: 'professional', style_ids: ['studio-grey'], photo_ids: ['pho_x'] }),
-  'POST /v1/orders/:id/reprocess': () => ({ style_ids: ['studio-grey'] }),
-  // No "deletion": a valid one would block this person's account and end the run early.
-  'POST /v1/rights-requests': () => ({ kind: 'restriction', purposes: ['marketing'] }),
-  'POST /v1/inquiries': () => ({ kind: 'support', subject: 'Hi', message: 'Hello', email: 'prop@example.com' }),
-  'POST /v1/staff/inquiries/:id/responses': () => ({ message: 'Thanks', resolve: false }),
-  'POST /v1/staff/breaches': ({ userId }) => ({ description: 'Test breach', detected_at: '2026-01-01T00:00:00Z', affected: { user_ids: [userId] } }),
-  'POST /v1/staff/policy-versions': () => ({ id: 'prop-1', last_updated: '2026-11-01', significant: false, material: false, text: 'A policy' }),
-  'POST /v1/admin/marketing/send': () => ({ subject: 'News', text: 'Hello' }),
-};
-const BODY_LIMIT = 100 * 1024; // express.json's limit in api/app.ts
-
-/** What the API must answer for a body, from its schema alone: the same verdict on the same bytes. */
-function expected(schema: ZodType, body: string): 'too_large' | 'malformed' | 'refused' | 'accepted' {
-  if (Buffer.byteLength(body) > BODY_LIMIT) return 'too_large';
-  const wire = Buffer.from(body, 'utf8').toString('utf8'); // lone surrogates travel as U+FFFD
-  let value: unknown;
-  try {
-    value = wire === '' ? {} : JSON.parse(wire);
-  } catch {
-    return 'malformed';
-  }
-  if (value === null || typeof value !== 'object') return 'malformed'; // express.json is strict
-  return schema.safeParse(value).success ? 'accepted' : 'refused';
-}
-
 describe('JSON bodies under property tests', () => {
   it('every route with a JSON body answers bodies on both sides of its schema as the schema says: refused with 400 validation_failed naming the body, accepted past validation, never a 5xx', async () => {
     const staff = await signUp(stack);
     await stack.ctx.db.updateTable('users').set({ role: 'admin' }).where('id', '=', staff.userId).execute();
     // Routes that publish policy versions or send campaigns go last: they change what later routes see.
     const routes = [...routeTable.values()].filter((r) => r.body).sort((a, b) => Number(a.auth === 'admin') - Number(b.auth === 'admin'));
-    expect(routes.map((r) => `${r.method.toUpperCase()} ${r.path}`).filter((k) => !VALID[k])).toEqual([]);
+    expect(routes.map((r) => `${r.method.toUpperCase()} ${r.path}`).filter((k) => !VALID_BODIES[k])).toEqual([]);
     expect(routes.length).toBeGreaterThanOrEqual(17);
     const verdicts = { too_large: 0, malformed: 0, refused: 0, accepted: 0 };
     for (const r of routes) {
       const name = `${r.method.toUpperCase()} ${r.path}`;
       const schema = r.body!;
-      const valid = VALID[name]({ userId: staff.userId });
+      const valid = VALID_BODIES[name]({ userId: staff.userId });
       const keys = Object.keys((schema as unknown as { shape?: Record<string, unknown> }).shape ?? valid);
-      const path = r.path.replace(/:(\w+)/g, 'prop_missing');
+      const path = r.path.replace(/:(\w+)/g, (_, p: string) => String(operationOf(doc, r.method, r.path).parameters!.find((x) => x.name === p)!.schema!.example));
+      const documented = documentedStatuses(doc, r.method, r.path);
       await fc.assert(
         fc.asyncProperty(bodies(keys, valid), async (body) => {
           const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': randomUUID() };
@@ -130,12 +92,13 @@ describe('JSON bodies under property tests', () => {
           const label = `${name}: ${body.slice(0, 200)} → ${res.status} ${JSON.stringify(json).slice(0, 300)}`;
           tally.set(`${res.status} ${json?.code ?? ''}`.trim(), (tally.get(`${res.status} ${json?.code ?? ''}`.trim()) ?? 0) + 1);
           expect(res.status, label).toBeLessThan(500);
+          expect(documented, label).toContain(res.status);
           if (res.status >= 400) {
             expect(type, label).toContain('application/problem+json');
             expect(typeof json?.code, label).toBe('string');
           }
           const bodyRefused = res.status === 400 && json?.code === 'validation_failed' && (json.errors ?? []).some((e) => e.path.startsWith('body'));
-          const verdict = expected(schema, body);
+          const verdict = bodyVerdict(schema, body);
           verdicts[verdict]++;
           if (verdict === 'too_large') expect([res.status, json?.code], label).toEqual([413, 'body_too_large']);
           else if (verdict === 'malformed') expect([res.status, json?.code], label).toEqual([400, 'malformed_json']);

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/stack';
 
@@ -41,6 +42,25 @@ describe('the OpenAPI document', () => {
     expect(post.requestBody.content['multipart/form-data']).toBeDefined();
     expect(post.responses['413'].content['application/problem+json']).toBeDefined();
     expect(doc.paths['/v1/orders'].post.security).toEqual([{ bearer: [] }]);
+  });
+
+  it('is the committed openapi.json (npm run openapi writes it; the client in clients/typescript is generated from it), apart from its server', async () => {
+    const served = (await stack.api('GET', '/openapi.json')).body;
+    const committed = JSON.parse(await readFile(new URL('../../openapi.json', import.meta.url), 'utf8'));
+    expect({ ...served, servers: committed.servers }).toEqual(committed);
+  });
+
+  it('names every operation with a unique operationId and documents a 4xx and the security of each', async () => {
+    const doc = (await stack.api('GET', '/openapi.json')).body;
+    const ops = Object.values(doc.paths as Record<string, Record<string, { operationId?: string; responses: Record<string, unknown>; security?: unknown[] }>>).flatMap((o) => Object.values(o));
+    const ids = ops.map((o) => o.operationId);
+    expect(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const o of ops) {
+      expect(Object.keys(o.responses).some((s) => s.startsWith('4')), o.operationId).toBe(true);
+      expect(o.security, o.operationId).toBeDefined();
+      for (const req of o.security!) for (const scheme of Object.keys(req as object)) expect(doc.components.securitySchemes[scheme], `${o.operationId} ${scheme}`).toBeDefined();
+    }
   });
 
   it('serves a human-readable reference page from a package, not a CDN', async () => {

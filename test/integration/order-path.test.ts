@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRasmiClient, unwrap, uploadPhoto, type Order, type Photo } from '../../clients/typescript/src/index';
 import { countJobs } from '../support/jobs';
-import { fixture, footprint, multipart, signUp, startStack, until, uploadJudged, type Stack } from '../support/stack';
+import { fixture, footprint, multipart, signUp, startStack, until, type Stack } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -11,18 +12,38 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+// The whole path goes through the typed client generated from openapi.json, as a front end would.
+const client = (token?: string) => createRasmiClient({ baseUrl: stack.url, token });
+
 async function upload(token: string, name: string) {
-  return { body: await uploadJudged(stack, token, await fixture(name), name) };
+  const res = await uploadPhoto(client(token), new Blob([new Uint8Array(await fixture(name))], { type: 'image/png' }), { filename: name });
+  expect(res.response.status).toBe(201);
+  return judged(token, unwrap(res).id);
 }
 
-async function orderAndWait(token: string, photoIds: string[], styles = ['studio-grey']) {
-  const created = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'professional', style_ids: styles, photo_ids: photoIds } });
-  expect(created.status).toBe(201);
-  const id = created.body.order.id as string;
+/** Polls the photo as a client does until its verdict is there (seconds after upload). */
+async function judged(token: string, id: string): Promise<Photo> {
   return until(async () => {
-    const o = await stack.api('GET', `/v1/orders/${id}`, { token });
-    return ['ready', 'failed'].includes(o.body.status) && o.body;
+    const p = unwrap(await client(token).GET('/v1/photos/{id}', { params: { path: { id } } }));
+    return p.status !== 'preparing' && p.status !== 'analysing' && p;
+  }, 60_000, `photo ${id} to be judged`);
+}
+
+async function orderAndWait(token: string, photoIds: string[], styles = ['studio-grey']): Promise<Order> {
+  const api = client(token);
+  const created = await api.POST('/v1/orders', { body: { package_id: 'professional', style_ids: styles, photo_ids: photoIds } });
+  expect(created.response.status).toBe(201);
+  const id = unwrap(created).order.id;
+  return until(async () => {
+    const o = unwrap(await api.GET('/v1/orders/{id}', { params: { path: { id } } }));
+    return ['ready', 'failed'].includes(o.status) && o;
   }, 60_000, `order ${id} to settle`);
+}
+
+/** A headshot's JPEG bytes with the answer's content type, through the client. */
+async function download(token: string, id: string, aspect?: '4:5' | '1:1') {
+  const res = await client(token).GET('/v1/headshots/{id}/content', { params: { path: { id }, query: aspect ? { aspect } : {} }, parseAs: 'arrayBuffer' });
+  return { type: res.response.headers.get('content-type'), body: Buffer.from(unwrap(res)) };
 }
 
 describe('the order path over HTTP', () => {
@@ -30,51 +51,51 @@ let delivered: { email: string; orderId: string };
 
   it('SD2 takes astronaut.png from upload to a delivered, downloadable headshot', async () => {
     const me = await signUp(stack);
-    const sent = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
-    expect(sent.status).toBe(201);
-    expect(sent.body).toMatchObject({ detected_type: 'png', width: 512, height: 512, status: 'preparing' });
+    const sent = await uploadPhoto(client(me.token), new Blob([new Uint8Array(await fixture('astronaut.png'))], { type: 'image/png' }), { filename: 'astronaut.png' });
+    expect(sent.response.status).toBe(201);
+    expect(unwrap(sent)).toMatchObject({ detected_type: 'png', width: 512, height: 512, status: 'preparing' });
     // Judged at upload, before any order or payment.
-    const up = { body: await until(async () => {
-      const p = await stack.api('GET', `/v1/photos/${sent.body.id}`, { token: me.token });
-      return p.body.status === 'usable' && p.body;
-    }, 30_000, 'the verdict') };
-    expect(up.body.verdict).toMatchObject({ usable: true, faces: 1, reasons: [] });
-    expect(up.body.verdict.boxes).toHaveLength(1);
-    expect(up.body.verdict).not.toHaveProperty('geometry');
+    const up = await judged(me.token, unwrap(sent).id);
+    expect(up).toMatchObject({ status: 'usable', verdict: { usable: true, faces: 1, reasons: [] } });
+    expect(up.verdict!.boxes).toHaveLength(1);
+    expect(up.verdict).not.toHaveProperty('geometry');
 
-    const order = await orderAndWait(me.token, [up.body.id], ['studio-grey', 'navy-gradient']);
+    const order = await orderAndWait(me.token, [up.id], ['studio-grey', 'navy-gradient']);
     expect(order.status).toBe('ready');
     expect(order.photos[0].verdict).toMatchObject({ usable: true, faces: 1, reasons: [] });
     expect(order.headshots).toHaveLength(2);
-    expect(order.headshots.map((h: { style_id: string }) => h.style_id).sort()).toEqual(['navy-gradient', 'studio-grey']);
+    expect(order.headshots.map((h) => h.style_id).sort()).toEqual(['navy-gradient', 'studio-grey']);
 
     delivered = { email: me.email, orderId: order.id };
 
     const hs = order.headshots[0];
-    const file = await stack.api('GET', hs.content_url, { token: me.token });
-    expect(file.status).toBe(200);
-    expect(file.headers.get('content-type')).toBe('image/jpeg');
+    expect(hs.content_url).toBe(`/v1/headshots/${hs.id}/content`);
+    const file = await download(me.token, hs.id);
+    expect(file.type).toBe('image/jpeg');
     const meta = await sharp(file.body).metadata();
     expect(meta.format).toBe('jpeg');
     expect([meta.width, meta.height]).toEqual([1024, 1280]);
     expect(meta.exif).toBeUndefined();
     expect(meta.xmp).toBeUndefined();
 
-    const square = await stack.api('GET', `${hs.content_url}?aspect=1:1`, { token: me.token });
+    const square = await download(me.token, hs.id, '1:1');
     const sq = await sharp(square.body).metadata();
     expect([sq.width, sq.height]).toEqual([1024, 1024]);
     expect(sq.exif).toBeUndefined();
-    expect((await stack.api('GET', `${hs.content_url}?aspect=3:2`, { token: me.token })).body.code).toBe('validation_failed');
+    // The client's types refuse '3:2'; sent anyway, the API names the parameter.
+    const wrong = await client(me.token).GET('/v1/headshots/{id}/content', { params: { path: { id: hs.id }, query: { aspect: '3:2' as '1:1' } } });
+    expect([wrong.response.status, wrong.error?.code, wrong.error?.errors?.[0].path]).toEqual([400, 'validation_failed', 'query.aspect']);
   }, 120_000);
 
   it('SD2 lists at least three packages and eight styles, each with a preview', async () => {
-    const packages = (await stack.api('GET', '/v1/packages')).body.items;
+    const packages = unwrap(await client().GET('/v1/packages')).items;
     expect(packages.length).toBeGreaterThanOrEqual(3);
-    const styles = (await stack.api('GET', '/v1/styles')).body.items;
+    const styles = unwrap(await client().GET('/v1/styles')).items;
     expect(styles.length).toBeGreaterThanOrEqual(8);
-    const preview = await stack.api('GET', styles[0].preview_url);
-    expect(preview.headers.get('content-type')).toBe('image/png');
-    expect((await sharp(preview.body).metadata()).format).toBe('png');
+    expect(styles[0].preview_url).toBe(`/v1/styles/${styles[0].id}/preview`);
+    const preview = await client().GET('/v1/styles/{id}/preview', { params: { path: { id: styles[0].id } }, parseAs: 'arrayBuffer' });
+    expect(preview.response.headers.get('content-type')).toBe('image/png');
+    expect((await sharp(Buffer.from(unwrap(preview))).metadata()).format).toBe('png');
   });
 
   it('SD3 delivers by email with a link to the order, never an attachment, and notifies each status change once', async () => {
@@ -92,41 +113,44 @@ let delivered: { email: string; orderId: string };
   it('SC5 a signed link works for its owner while valid and is refused once altered or expired', async () => {
     const me = await signUp(stack);
     const up = await upload(me.token, 'astronaut.png');
-    const order = await orderAndWait(me.token, [up.body.id]);
-    const link = await stack.api('POST', `/v1/headshots/${order.headshots[0].id}/link`, { token: me.token });
-    expect(link.status).toBe(201);
-    const expiresIn = Date.parse(link.body.expires_at) - stack.clock.now().getTime();
+    const order = await orderAndWait(me.token, [up.id]);
+    const created = await client(me.token).POST('/v1/headshots/{id}/link', { params: { path: { id: order.headshots[0].id } } });
+    expect(created.response.status).toBe(201);
+    const link = unwrap(created);
+    const expiresIn = Date.parse(link.expires_at) - stack.clock.now().getTime();
     expect(expiresIn).toBeLessThanOrEqual(15 * 60_000);
-    const path = new URL(link.body.url).pathname;
+    const token = /\/v1\/downloads\/([^/?]+)$/.exec(link.url)![1];
+    // Whoever holds the link follows it without signing in.
+    const follow = (t: string) => client().GET('/v1/downloads/{token}', { params: { path: { token: t } }, parseAs: 'arrayBuffer' });
 
-    const ok = await stack.api('GET', path);
-    expect(ok.status).toBe(200);
-    expect((await sharp(ok.body).metadata()).format).toBe('jpeg');
+    const ok = await follow(token);
+    expect(ok.response.status).toBe(200);
+    expect((await sharp(Buffer.from(unwrap(ok))).metadata()).format).toBe('jpeg');
 
-    const tampered = path.slice(0, -3) + (path.endsWith('AAA') ? 'BBB' : 'AAA');
-    expect((await stack.api('GET', tampered)).body.code).toBe('link_invalid');
+    const tampered = token.slice(0, -3) + (token.endsWith('AAA') ? 'BBB' : 'AAA');
+    expect((await follow(tampered)).error?.code).toBe('link_invalid');
 
     stack.clock.advance(stack.config.DOWNLOAD_LINK_TTL_SECONDS * 1000 + 1000);
-    const late = await stack.api('GET', path);
-    expect(late.status).toBe(410);
-    expect(late.body.code).toBe('link_expired');
+    const late = await follow(token);
+    expect(late.response.status).toBe(410);
+    expect(late.error?.code).toBe('link_expired');
   });
 
   it('SD1 chelsea.png and coffee.png are judged no_face at upload, and an order naming them is refused with each reason, leaving nothing behind', async () => {
     const me = await signUp(stack);
     const cat = await upload(me.token, 'chelsea.png');
     const cup = await upload(me.token, 'coffee.png');
-    for (const p of [cat.body, cup.body]) {
+    for (const p of [cat, cup]) {
       expect(p.status).toBe('unusable');
-      expect(p.verdict.reasons.map((r: { code: string }) => r.code)).toEqual(['no_face']);
-      expect(p.verdict.reasons[0].hint).toMatch(/camera/);
+      expect(p.verdict!.reasons.map((r) => r.code)).toEqual(['no_face']);
+      expect(p.verdict!.reasons[0].hint).toMatch(/camera/);
     }
     const astronaut = await upload(me.token, 'astronaut.png');
     const before = await footprint(stack);
-    const refused = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [astronaut.body.id, cat.body.id, cup.body.id] } });
+    const refused = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [astronaut.id, cat.id, cup.id] } });
     expect(refused.status).toBe(422);
     expect(refused.body.code).toBe('photo_unusable');
-    expect(refused.body.photos.map((p: { id: string }) => p.id).sort()).toEqual([cat.body.id, cup.body.id].sort());
+    expect(refused.body.photos.map((p: { id: string }) => p.id).sort()).toEqual([cat.id, cup.id].sort());
     for (const p of refused.body.photos) expect(p.reasons[0]).toMatchObject({ code: 'no_face', hint: expect.any(String), message: expect.stringMatching(/face/) });
     // No order, no payment intent, no job.
     expect(await footprint(stack)).toEqual(before);
@@ -147,13 +171,13 @@ let delivered: { email: string; orderId: string };
   it('SD1 a verdict is computed once per prepared photo: at upload, never again for its order', async () => {
     const me = await signUp(stack);
     const up = await upload(me.token, 'astronaut.png');
-    const analyses = async () => (await stack.ctx.queues.byName.analysis.getJobs(['completed', 'failed', 'active', 'wait', 'delayed'])).filter((j) => j?.data?.photoId === up.body.id).length;
+    const analyses = async () => (await stack.ctx.queues.byName.analysis.getJobs(['completed', 'failed', 'active', 'wait', 'delayed'])).filter((j) => j?.data?.photoId === up.id).length;
     expect(await analyses()).toBe(1);
-    const verdictBefore = (await stack.ctx.db.selectFrom('photos').select('verdict').where('id', '=', up.body.id).executeTakeFirstOrThrow()).verdict;
-    const order = await orderAndWait(me.token, [up.body.id]);
+    const verdictBefore = (await stack.ctx.db.selectFrom('photos').select('verdict').where('id', '=', up.id).executeTakeFirstOrThrow()).verdict;
+    const order = await orderAndWait(me.token, [up.id]);
     expect(order.status).toBe('ready');
     expect(await analyses()).toBe(1);
-    expect((await stack.ctx.db.selectFrom('photos').select('verdict').where('id', '=', up.body.id).executeTakeFirstOrThrow()).verdict).toEqual(verdictBefore);
+    expect((await stack.ctx.db.selectFrom('photos').select('verdict').where('id', '=', up.id).executeTakeFirstOrThrow()).verdict).toEqual(verdictBefore);
     expect(await countJobs(stack.ctx.queues)).toBeGreaterThan(0);
   });
 
