@@ -26,6 +26,8 @@ const CROPS: { name: string; rect: { left: number; top: number; width: number; h
   { name: 'shoulders-cut-bottom', rect: { left: 60, top: 0, width: 340, height: 260 }, width: 560 },
 ];
 
+export const SELFIE_CROPS = CROPS.map((c) => c.name);
+
 export async function selfieCrops(): Promise<SelfieCrop[]> {
   const src = await fixture('astronaut.png');
   return Promise.all(
