@@ -42,7 +42,7 @@ const raw = async (img: Sharp): Promise<RgbImage> => {
  * The style's backdrop at the frame's size. 'own-blur' is the photo's own background, blurred like
  * a fast lens: the person is removed first (alpha-weighted blur), so no halo of them bleeds in.
  */
-export async function makeBackdrop(backdrop: Backdrop, width: number, height: number, framed?: RgbImage, alpha?: Uint8Array): Promise<RgbImage> {
+export async function makeBackdrop(backdrop: Backdrop, width: number, height: number, framed?: RgbImage, alpha?: Uint8Array, coverage?: Uint8Array): Promise<RgbImage> {
   switch (backdrop.kind) {
     case 'solid':
       return raw(sharp({ create: { width, height, channels: 3, background: { r: backdrop.rgb[0], g: backdrop.rgb[1], b: backdrop.rgb[2] } } }));
@@ -56,7 +56,8 @@ export async function makeBackdrop(backdrop: Backdrop, width: number, height: nu
       // Background weight w = 1 - alpha; blur(I * w) / blur(w) fills the person's area from around it.
       const weighted = Buffer.alloc(n * 4);
       for (let i = 0; i < n; i++) {
-        const w = 255 - alpha[i];
+        // Pixels beyond the photo (coverage 0) hold no background: they are filled from around too.
+        const w = coverage && coverage[i] === 0 ? 0 : 255 - alpha[i];
         weighted[i * 4] = (framed.data[i * 3] * w) / 255;
         weighted[i * 4 + 1] = (framed.data[i * 3 + 1] * w) / 255;
         weighted[i * 4 + 2] = (framed.data[i * 3 + 2] * w) / 255;

@@ -2,14 +2,38 @@ import type { Point } from '../models/face-detector';
 
 /**
  * Head-and-shoulders framing as one similarity transform (rotation, scale, translation): the eye
- * line is made horizontal, the eyes' midpoint lands EYE_LINE down the frame, and the face spans
- * 1 / FRAME_FACE_WIDTHS of its width. Only this rigid map touches the face's geometry, which is
- * what the face-true check verifies afterwards.
+ * line is made horizontal, the eyes' midpoint lands at `eyeAt` in the frame, and the face spans
+ * 1 / `faceWidths` of its width. Only this rigid map touches the face's geometry, which is what
+ * the face-true check verifies afterwards.
+ *
+ * The frame is chosen so that the photo's own pixels fill it wherever the person is: the ideal
+ * (eyes EYE_LINE down and centred, FRAME_FACE_WIDTHS across) when it fits, else the best of the
+ * allowed frames (eye line EYE_LINE_RANGE, centre EYE_CENTRE_RANGE, down to MIN_FACE_WIDTHS
+ * across: a tighter head-and-shoulders). Where a frame still reaches past the photo, no pixel is
+ * sampled there: the matte is zero (backdrop) and fades the body out towards that edge.
  */
 import { EYE_LINE, FRAME_ASPECT } from '../core/catalog';
 
 export { EYE_LINE };
 export const FRAME_FACE_WIDTHS = 2.8;
+/** The tightest allowed head-and-shoulders: the face spans 1 / 1.7 of the frame's width. */
+export const MIN_FACE_WIDTHS = 1.7;
+/** Allowed eye-line heights (fraction of the frame from the top) and eye-centre positions. */
+export const EYE_LINE_RANGE = [0.35, 0.45] as const;
+export const EYE_CENTRE_RANGE = [0.45, 0.55] as const;
+/** Where the photo ends inside the frame, the body fades out over this fraction of the frame's height. */
+export const EDGE_FADE = 0.08;
+
+export type Side = 'top' | 'bottom' | 'left' | 'right';
+export interface PhotoSize {
+  width: number;
+  height: number;
+}
+/** What framing needs of the face (FaceGeometry as analysis stores it, photo pixels). */
+export interface FacePlacement {
+  box: { width: number };
+  eyes: { right: Point; left: Point };
+}
 
 export interface Frame {
   width: number;
@@ -20,23 +44,46 @@ export interface Frame {
   angle: number;
   /** Eyes' midpoint in the source. */
   eyes: Point;
+  /** Where the eyes' midpoint sits in the frame, as fractions of its width and height. */
+  eyeAt: Point;
+  /** The frame's width in face widths (FRAME_FACE_WIDTHS when the ideal frame fits). */
+  faceWidths: number;
+  /** The photo's size: nothing outside it is sampled. */
+  photo: PhotoSize;
+  /** Sides of the photo that cut through the frame: the matte fades the body out towards them. */
+  beyond: Side[];
 }
 
-export function frameFor(eyes: { right: Point; left: Point }, faceWidth: number, outWidth: number): Frame {
-  const angle = Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x);
-  return {
+/** The ideal frame, whether or not it fits the photo (eyes EYE_LINE down, centred). */
+export function frameFor(eyes: { right: Point; left: Point }, faceWidth: number, outWidth: number, photo: PhotoSize = { width: Infinity, height: Infinity }): Frame {
+  return placed(eyes, faceWidth, outWidth, photo, FRAME_FACE_WIDTHS, { x: 0.5, y: EYE_LINE });
+}
+
+function placed(eyes: { right: Point; left: Point }, faceWidth: number, outWidth: number, photo: PhotoSize, faceWidths: number, eyeAt: Point): Frame {
+  const f: Frame = {
     width: outWidth,
     height: Math.round(outWidth * FRAME_ASPECT),
-    scale: outWidth / (faceWidth * FRAME_FACE_WIDTHS),
-    angle,
+    scale: outWidth / (faceWidth * faceWidths),
+    angle: Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x),
     eyes: { x: (eyes.left.x + eyes.right.x) / 2, y: (eyes.left.y + eyes.right.y) / 2 },
+    eyeAt,
+    faceWidths,
+    photo,
+    beyond: [],
   };
+  const b = sourceBounds(f, 0);
+  const over = { top: -b.top, bottom: b.bottom - photo.height, left: -b.left, right: b.right - photo.width };
+  f.beyond = (['top', 'bottom', 'left', 'right'] as const).filter((s) => over[s] > OVERHANG_TOLERANCE);
+  return f;
 }
+
+/** Less than this many source pixels past the photo is the bilinear edge, not a cut. */
+const OVERHANG_TOLERANCE = 0.5;
 
 /** Where an output pixel comes from in the source (continuous coordinates). */
 export function toSource(f: Frame, o: Point): Point {
-  const dx = (o.x - f.width / 2) / f.scale;
-  const dy = (o.y - f.height * EYE_LINE) / f.scale;
+  const dx = (o.x - f.width * f.eyeAt.x) / f.scale;
+  const dy = (o.y - f.height * f.eyeAt.y) / f.scale;
   const c = Math.cos(f.angle), s = Math.sin(f.angle);
   return { x: f.eyes.x + c * dx - s * dy, y: f.eyes.y + s * dx + c * dy };
 }
@@ -45,40 +92,172 @@ export function toSource(f: Frame, o: Point): Point {
 export function toOutput(f: Frame, p: Point): Point {
   const dx = p.x - f.eyes.x, dy = p.y - f.eyes.y;
   const c = Math.cos(f.angle), s = Math.sin(f.angle);
-  return { x: f.width / 2 + f.scale * (c * dx + s * dy), y: f.height * EYE_LINE + f.scale * (-s * dx + c * dy) };
+  return { x: f.width * f.eyeAt.x + f.scale * (c * dx + s * dy), y: f.height * f.eyeAt.y + f.scale * (-s * dx + c * dy) };
 }
 
 /** The source rectangle the frame reads from, padded by `margin` source pixels. */
 export function sourceBounds(f: Frame, margin = 2): { left: number; top: number; right: number; bottom: number } {
   const corners = [toSource(f, { x: 0, y: 0 }), toSource(f, { x: f.width, y: 0 }), toSource(f, { x: 0, y: f.height }), toSource(f, { x: f.width, y: f.height })];
+  const round = margin ? { lo: Math.floor, hi: Math.ceil } : { lo: (v: number) => v, hi: (v: number) => v };
   return {
-    left: Math.floor(Math.min(...corners.map((p) => p.x))) - margin,
-    top: Math.floor(Math.min(...corners.map((p) => p.y))) - margin,
-    right: Math.ceil(Math.max(...corners.map((p) => p.x))) + margin,
-    bottom: Math.ceil(Math.max(...corners.map((p) => p.y))) + margin,
+    left: round.lo(Math.min(...corners.map((p) => p.x))) - margin,
+    top: round.lo(Math.min(...corners.map((p) => p.y))) - margin,
+    right: round.hi(Math.max(...corners.map((p) => p.x))) + margin,
+    bottom: round.hi(Math.max(...corners.map((p) => p.y))) + margin,
   };
+}
+
+/**
+ * The person as framing pictures them from the face alone, in face widths from the eyes'
+ * midpoint along the eye line (x) and down the face (y): a head ellipse from HEAD_TOP above the
+ * eyes (hair included) to the chin, and below it a neck and shoulders that run on down. Measured
+ * on astronaut.png: hair top 0.8, chin 0.7 face widths from the eyes; shoulders about 2.8 wide.
+ */
+const HEAD_TOP = 0.9;
+const CHIN = 0.75;
+const HEAD_HALF_WIDTH = 0.6;
+const STEP = 0.1;
+interface Silhouette {
+  head: Point[];
+  body: Point[];
+}
+const SILHOUETTE: Silhouette = (() => {
+  const head: Point[] = [], body: Point[] = [];
+  const cy = (CHIN - HEAD_TOP) / 2, ry = (CHIN + HEAD_TOP) / 2;
+  // Down to the lowest bottom any allowed frame has: (1 - 0.35) * 1.25 * 2.8 face widths.
+  for (let y = -HEAD_TOP; y <= 2.3; y += STEP) {
+    for (let x = -1.5; x <= 1.5; x += STEP) {
+      if ((x / HEAD_HALF_WIDTH) ** 2 + ((y - cy) / ry) ** 2 <= 1) head.push({ x, y });
+      else if ((y > CHIN && Math.abs(x) < 0.35) || (y > CHIN + 0.35 && Math.abs(x) < Math.min(1.4, 0.35 + (y - CHIN - 0.35) * 3))) body.push({ x, y });
+    }
+  }
+  return { head, body };
+})();
+
+/** How much of the head and of the body a frame shows beyond the photo (silhouette points), and where. */
+function invented(f: Frame, faceWidth: number, points: Point[], enough = Infinity): { count: number; sides: Set<Side> } {
+  const c = Math.cos(f.angle), s = Math.sin(f.angle);
+  const halfW = f.width / f.scale, h = f.height / f.scale;
+  const left = -f.eyeAt.x * halfW, right = (1 - f.eyeAt.x) * halfW, top = -f.eyeAt.y * h, bottom = (1 - f.eyeAt.y) * h;
+  let count = 0;
+  const sides = new Set<Side>();
+  for (const q of points) {
+    const dx = q.x * faceWidth, dy = q.y * faceWidth;
+    if (dx < left || dx > right || dy < top || dy > bottom) continue; // not in the frame
+    const x = f.eyes.x + c * dx - s * dy, y = f.eyes.y + s * dx + c * dy;
+    if (x >= 0 && y >= 0 && x <= f.photo.width && y <= f.photo.height) continue;
+    count++;
+    if (y < 0) sides.add('top');
+    if (y > f.photo.height) sides.add('bottom');
+    if (x < 0) sides.add('left');
+    if (x > f.photo.width) sides.add('right');
+    if (count >= enough) break;
+  }
+  return { count, sides };
+}
+
+/**
+ * The best allowed frame for this face in this photo. In order: show the least of the head
+ * beyond the photo, then the least of the body, then the widest frame (most shoulders), then the
+ * eyes nearest the ideal place. Beyond the photo's edge where the person is not (space above the
+ * hair, beside the shoulders) the frame may reach: the backdrop fills it, as it would anyway.
+ */
+export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: number): Frame {
+  const widths: number[] = [];
+  for (let k = FRAME_FACE_WIDTHS; k >= MIN_FACE_WIDTHS - 1e-9; k -= 0.05) widths.push(k);
+  // The widest frame that shows nobody beyond the photo, eyes as near the ideal as it allows:
+  // most photos stop here.
+  for (const k of widths) {
+    for (const at of POSITIONS) {
+      const f = placed(face.eyes, face.box.width, outWidth, photo, k, at);
+      if (!f.beyond.length || (!invented(f, face.box.width, SILHOUETTE.head, 1).count && !invented(f, face.box.width, SILHOUETTE.body, 1).count)) return f;
+    }
+  }
+  let best: { f: Frame; key: number[] } | undefined;
+  for (const k of widths) {
+    for (const at of POSITIONS) {
+      const f = placed(face.eyes, face.box.width, outWidth, photo, k, at);
+      const head = invented(f, face.box.width, SILHOUETTE.head).count;
+      if (best && head > best.key[0]) continue;
+      const key = [head, invented(f, face.box.width, SILHOUETTE.body).count, -k, Math.hypot(at.x - 0.5, at.y - EYE_LINE)];
+      if (!best || less(key, best.key)) best = { f, key };
+    }
+  }
+  return best!.f;
+}
+
+/** Allowed eye positions in the frame, nearest the ideal first. */
+const POSITIONS: Point[] = (() => {
+  const out: Point[] = [];
+  for (let y = EYE_LINE_RANGE[0]; y <= EYE_LINE_RANGE[1] + 1e-9; y += 0.0125) for (let x = EYE_CENTRE_RANGE[0]; x <= EYE_CENTRE_RANGE[1] + 1e-9; x += 0.025) out.push({ x, y });
+  return out.sort((a, b) => Math.hypot(a.x - 0.5, a.y - EYE_LINE) - Math.hypot(b.x - 0.5, b.y - EYE_LINE));
+})();
+
+function less(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > 1e-9) return a[i] < b[i];
+  return false;
+}
+
+/**
+ * Which sides of the photo cut through the head in a way no allowed frame can hide: the best
+ * frame (chooseFrame) still shows part of the head beyond the photo there. Empty when the head is
+ * whole, or when a small cut (a little hair above the photo's top) is framed around.
+ *
+ * Inputs are what analysis stores for the photo: `face.box.width` (the face detector's box width,
+ * photo pixels) and `face.eyes` (FaceMesh eye centres, photo pixels), plus the photo's size as
+ * stored (after EXIF rotation). Pure and cheap (about a millisecond): call it from the verdict.
+ */
+export function headCutOff(face: FacePlacement, photo: PhotoSize): Side[] {
+  const f = chooseFrame(face, photo, 1024);
+  const { sides } = invented(f, face.box.width, SILHOUETTE.head);
+  return (['top', 'left', 'right', 'bottom'] as const).filter((s) => sides.has(s));
 }
 
 /**
  * Bilinear resampling of `src` (packed RGB) into the frame. `srcOrigin` and `srcScale` say where
  * `src` sits relative to the original photo (src pixel = (photo point - origin) * scale), so the
- * caller can hand in a pre-scaled or upscaled crop. Pixels beyond the photo repeat its edge.
+ * caller can hand in a pre-scaled or upscaled crop, which must cover the frame's part of the photo.
+ * Output pixels whose centre lies outside the photo (by more than the half source pixel that
+ * bilinear sampling of the edge pixel covers) are not sampled: they get grey and coverage 0.
+ * `coverage` (0..255) rises from 0 at a photo edge that cuts through the frame to 255 over
+ * EDGE_FADE of the frame's height, so the body fades into the backdrop there; elsewhere it is 255.
+ * `outside` counts the output pixels left unsampled.
  */
-export function warp(src: { data: Uint8Array; width: number; height: number }, srcOrigin: Point, srcScale: number, f: Frame): Buffer {
+export function warp(src: { data: Uint8Array; width: number; height: number }, srcOrigin: Point, srcScale: number, f: Frame): { data: Buffer; coverage: Uint8Array; outside: number } {
   const out = Buffer.alloc(f.width * f.height * 3);
+  const coverage = new Uint8Array(f.width * f.height);
   const { width: w, height: h, data } = src;
+  const W = f.photo.width, H = f.photo.height;
   const c = Math.cos(f.angle) / f.scale, s = Math.sin(f.angle) / f.scale;
-  const cx = f.width / 2, cy = f.height * EYE_LINE;
+  const cx = f.width * f.eyeAt.x, cy = f.height * f.eyeAt.y;
+  const fade = EDGE_FADE * f.height;
+  const cuts = { top: f.beyond.includes('top'), bottom: f.beyond.includes('bottom'), left: f.beyond.includes('left'), right: f.beyond.includes('right') };
+  let outside = 0;
   let o = 0;
   for (let y = 0; y < f.height; y++) {
-    // Source point of output pixel centre (x + 0.5, y + 0.5), in src pixel centres.
+    // Photo point of output pixel centre (x + 0.5, y + 0.5).
     const dy = y + 0.5 - cy;
-    const baseX = (f.eyes.x - srcOrigin.x - s * dy) * srcScale - 0.5;
-    const baseY = (f.eyes.y - srcOrigin.y + c * dy) * srcScale - 0.5;
-    for (let x = 0; x < f.width; x++) {
+    const rowX = f.eyes.x - s * dy, rowY = f.eyes.y + c * dy;
+    for (let x = 0; x < f.width; x++, o += 3) {
       const dx = x + 0.5 - cx;
-      let sx = baseX + c * dx * srcScale;
-      let sy = baseY + s * dx * srcScale;
+      const px = rowX + c * dx, py = rowY + s * dx;
+      if (px < -OVERHANG_TOLERANCE || py < -OVERHANG_TOLERANCE || px > W + OVERHANG_TOLERANCE || py > H + OVERHANG_TOLERANCE) {
+        out[o] = out[o + 1] = out[o + 2] = 128;
+        outside++;
+        continue;
+      }
+      // Distance to the nearest cutting edge, in output pixels.
+      let d = Infinity;
+      if (cuts.top) d = Math.min(d, py);
+      if (cuts.bottom) d = Math.min(d, H - py);
+      if (cuts.left) d = Math.min(d, px);
+      if (cuts.right) d = Math.min(d, W - px);
+      d = Math.max(0, d) * f.scale;
+      const t = d >= fade ? 1 : d / fade;
+      coverage[o / 3] = 255 * t * t * (3 - 2 * t) + 0.5;
+      // Within the photo, the sample can still fall in the outer half of an edge pixel: take the edge pixel.
+      let sx = (px - srcOrigin.x) * srcScale - 0.5;
+      let sy = (py - srcOrigin.y) * srcScale - 0.5;
       if (sx < 0) sx = 0; else if (sx > w - 1) sx = w - 1;
       if (sy < 0) sy = 0; else if (sy > h - 1) sy = h - 1;
       const x0 = sx | 0, y0 = sy | 0;
@@ -88,9 +267,9 @@ export function warp(src: { data: Uint8Array; width: number; height: number }, s
       for (let k = 0; k < 3; k++) {
         const top = data[i00 + k] + (data[i01 + k] - data[i00 + k]) * fx;
         const bot = data[i10 + k] + (data[i11 + k] - data[i10 + k]) * fx;
-        out[o++] = top + (bot - top) * fy + 0.5;
+        out[o + k] = top + (bot - top) * fy + 0.5;
       }
     }
   }
-  return out;
+  return { data: out, coverage, outside };
 }

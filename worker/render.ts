@@ -8,7 +8,7 @@ import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
 import { faceTrue, mapFive, type FaceTrueResult, type FivePoints } from './face-true';
-import { frameFor, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
+import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 
 /** The subject's face as analysis found it in the stored original (verdict.geometry). */
 export interface FaceGeometry {
@@ -31,6 +31,10 @@ export interface Prepared {
   frame: Frame;
   framed: RgbImage;
   alpha: Uint8Array;
+  /** 0 where the frame lies beyond the photo (never sampled), 255 well inside it (framing.warp). */
+  coverage: Uint8Array;
+  /** Output pixels beyond the photo, filled by the backdrop. */
+  outside: number;
   reference: FivePoints;
   upscaled: 0 | 2 | 4;
   timings: Record<string, number>;
@@ -54,7 +58,7 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   let t = now();
   const meta = await sharp(original).metadata();
   const W = meta.width!, H = meta.height!;
-  const frame = frameFor(geometry.eyes, geometry.box.width, width);
+  const frame = chooseFrame(geometry, { width: W, height: H }, width);
   const b = sourceBounds(frame);
   const crop = { left: Math.max(0, b.left), top: Math.max(0, b.top), width: Math.min(W, b.right) - Math.max(0, b.left), height: Math.min(H, b.bottom) - Math.max(0, b.top) };
   const targetW = Math.max(1, Math.round(crop.width * frame.scale));
@@ -77,16 +81,19 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
     timings.decode = now() - t;
   }
   t = now();
-  const framed: RgbImage = { data: warp({ data: scaled.data, width: scaled.info.width, height: scaled.info.height }, { x: crop.left, y: crop.top }, scaled.info.width / crop.width, frame), width: frame.width, height: frame.height };
+  const warped = warp({ data: scaled.data, width: scaled.info.width, height: scaled.info.height }, { x: crop.left, y: crop.top }, scaled.info.width / crop.width, frame);
+  const framed: RgbImage = { data: warped.data, width: frame.width, height: frame.height };
   timings.frame = now() - t;
   t = now();
   const coarse = await models.segmenter.segment(framed);
   timings.segment = now() - t;
   t = now();
   const alpha = refineMask(framed, coarse);
+  // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
+  if (warped.outside || frame.beyond.length) for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
   timings.refine = now() - t;
   const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
-  return { frame, framed, alpha, reference, upscaled, timings };
+  return { frame, framed, alpha, coverage: warped.coverage, outside: warped.outside, reference, upscaled, timings };
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
@@ -144,12 +151,12 @@ export async function renderStyle(models: RenderModels, p: Prepared, style: Styl
   const timings: Record<string, number> = {};
   const { frame } = p;
   let t = now();
-  const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.alpha);
+  const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.alpha, p.coverage);
   const composed = composite(p.framed, p.alpha, backdrop);
   timings.compose = now() - t;
   t = now();
   const r = mapFive(p.reference, (q) => toOutput(frame, q));
-  const light = [(r.rightEye.x + r.leftEye.x) / 2 / frame.width, (r.nose.y) / frame.height, 0.32, 1.3] as const;
+  const light = [(r.rightEye.x + r.leftEye.x) / 2 / frame.width, r.nose.y / frame.height, 0.32, 1.3] as const;
   const graded = await models.styles.run(style.id, lookForStyle(style), toPlanar(composed), skinMask(p), frame.width, frame.height, light);
   const pixels = fromPlanar(graded, frame.width, frame.height);
   timings.style = now() - t;
