@@ -1,6 +1,7 @@
 import type { Face, RgbImage } from '../models/face-detector';
 import type { FaceLandmarks } from '../models/landmarks';
 import { reason, type FaceBox, type Reason, type Side, type Verdict } from '../core/verdict';
+import { headCutOff } from './framing';
 
 /**
  * The quality verdict (SD1): every reason that applies, each with a stable code and a plain
@@ -139,6 +140,13 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
   }
   const side = cutSide(image, main, landmarks.points);
   if (side) reasons.push(reason('face_cut_off', `Your face is cut off by the ${side} edge of the photo.`, { side }));
+  else {
+    // The head beyond the face: a cut that no allowed head-and-shoulders frame can hide (a little
+    // hair past the top edge is framed around and says nothing).
+    const fp = landmarks.fivePoint;
+    const [head] = headCutOff({ box: main.box, eyes: { right: fp.rightEye, left: fp.leftEye } }, image);
+    if (head) reasons.push(reason('head_cut_off', head === 'top' ? 'The top of your head is cut off by the top edge of the photo.' : `Your head is cut off by the ${head} edge of the photo.`, { side: head }));
+  }
   const m = measureFace(image, main.box);
   if (m.sharpness < t.minSharpness) {
     reasons.push(reason('blurred', `Your face is blurred (sharpness ${Math.round(m.sharpness)}; a clear face measures ${t.minSharpness} or more).`, { measured: round(m.sharpness), required: t.minSharpness }));

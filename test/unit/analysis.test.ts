@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config';
 import { decodeRgb, normaliseUpload, sniffImageType } from '../../core/images';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../../worker/analysis';
+import { selfieCrops } from '../support/selfie-crops';
 import { SELFIE_FIXTURES } from '../support/selfie-fixtures';
 import { fixture } from '../support/stack';
 
@@ -79,6 +80,15 @@ describe('SD1 quality verdicts on real photographs', () => {
       if (found!.code === 'several_faces') expect(verdict.boxes).toHaveLength(2);
     });
   }
+
+  it('SD1 a photo whose edge cuts through the head gets head_cut_off naming the side; crops that a frame can hide get none', async () => {
+    for (const crop of await selfieCrops()) {
+      const { verdict } = await analyse(crop.data);
+      const cut = verdict.reasons.find((r) => r.code === 'head_cut_off' || r.code === 'face_cut_off');
+      if (crop.headCut) expect(cut, crop.name).toMatchObject({ side: crop.headCut });
+      else expect(verdict.reasons.map((r) => r.code), crop.name).not.toContain('head_cut_off');
+    }
+  });
 
   it('SD1 a face 3 % of the shorter side (about 28 px in 1328x928) is found and measured', async () => {
     const { verdict } = await analyse(await SELFIE_FIXTURES.find((f) => f.name.startsWith('face 3 %'))!.make());
