@@ -239,7 +239,10 @@ describe('every input part of every route under hostile values', () => {
 
   it('Authorization: hostile tokens are 401 on every route that reads one, ignored on the others', async () => {
     const values: Hostile[] = [...BASE, { label: 'empty', bytes: utf8('') }, { label: 'Basic scheme', bytes: utf8('Basic dXNlcjpwYXNz') }];
-    const cases = routes().flatMap((r) => values.flatMap((h) => [{ r, h, bearer: false }, { r, h, bearer: true }]));
+    // Every value on the first route of each kind of authentication; the worst of them on every route.
+    const worst = values.filter((h) => /^(NUL|lone high surrogate|overlong NUL|byte 0xff|100 kB|15 kB|JSON array|empty|Basic scheme)$/.test(h.label));
+    const firstOfKind = new Set([...new Map(routes().map((r) => [r.auth, r])).values()]);
+    const cases = routes().flatMap((r) => (firstOfKind.has(r) ? values : worst).flatMap((h) => [{ r, h, bearer: false }, { r, h, bearer: true }]));
     await pool(cases.length, CONCURRENCY, async (i) => {
       const { r, h, bearer } = cases[i];
       const value = bearer ? Buffer.concat([utf8('Bearer '), h.bytes]) : h.bytes;

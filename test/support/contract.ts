@@ -35,7 +35,8 @@ export interface RawAnswer {
 
 /**
  * One HTTP/1.1 request written byte for byte (a NUL in a header, a raw byte in the path, a header
- * twice), read to the close. fetch would refuse or normalise most of what these tests send.
+ * twice), read to the close (or to the headers of an event stream). fetch would refuse or
+ * normalise most of what these tests send.
  */
 export function rawRequest(url: string, head: { method: string; target: Buffer | string; headers: [string, Buffer | string][] }, body: Buffer = Buffer.alloc(0)): Promise<RawAnswer> {
   const u = new URL(url);
@@ -46,7 +47,13 @@ export function rawRequest(url: string, head: { method: string; target: Buffer |
     for (const [name, value] of head.headers) lines.push(Buffer.from(`${name}: `), Buffer.from(value as string), Buffer.from('\r\n'));
     lines.push(Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body);
     socket.setTimeout(20_000, () => socket.destroy(new Error('no answer within 20 s')));
-    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      // A stream (server-sent events) stays open: its status and headers are the answer.
+      const all = Buffer.concat(chunks);
+      const head = all.indexOf('\r\n\r\n');
+      if (head >= 0 && /\r\ncontent-type: *text\/event-stream/i.test(all.subarray(0, head).toString('latin1'))) finish();
+    });
     socket.on('error', (err) => (chunks.length ? finish() : reject(err)));
     socket.on('end', finish);
     socket.write(Buffer.concat(lines));
