@@ -91,6 +91,18 @@ export const HeadshotOut = z
   })
   .openapi('Headshot');
 
+export const PhotoChoice = z
+  .object({
+    photo_id: z.string(),
+    chosen: z.boolean().openapi({ description: 'The headshots are (or, before payment, will be) made from this photo' }),
+    rank: z.number().int().openapi({ description: '1 = the best of the order\'s usable photos' }),
+    score: z.number().openapi({ description: 'How good a headshot source it is, 0..1: the weighted sum of its parts' }),
+    parts: z.record(z.string(), z.number()).openapi({ description: 'Each 0..1: face_pixels (face width without enlarging), sharpness, frontal, eyes_open, head_in_frame, room_below_chin, frame_width' }),
+    duplicate_of: z.string().nullable().openapi({ description: 'A better photo this one is a copy of (counted once)' }),
+    excluded: z.boolean().openapi({ description: 'Left out by you (PATCH /v1/orders/{id}/photos/{photo_id} before paying)' }),
+  })
+  .openapi('PhotoChoice');
+
 export const OrderOut = z
   .object({
     id: z.string(),
@@ -104,6 +116,7 @@ export const OrderOut = z
     paid_at: z.string().datetime().nullable(),
     delivered_at: z.string().datetime().nullable(),
     photos: z.array(PhotoOut),
+    selection: z.array(PhotoChoice).openapi({ description: "The order's usable photos ranked, and which ones its headshots are made from, and why (package photos_per_style of them)" }),
     headshots: z.array(HeadshotOut),
   })
   .openapi('Order');

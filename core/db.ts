@@ -115,6 +115,8 @@ export interface OrdersTable {
 export interface OrderPhotosTable {
   order_id: string;
   photo_id: string;
+  /** Left out by the person before paying: never rendered. */
+  excluded: Generated<boolean>;
 }
 
 export type HeadshotStatus = 'pending' | 'rendered' | 'failed';

@@ -4,6 +4,7 @@ import type { AppContext } from './context';
 import { newId } from './crypto';
 import type { OrderStatus } from './db';
 import { jobId } from './jobs';
+import { choosePhotos, type Choice } from './ranking';
 import type { Verdict } from './verdict';
 
 /**
@@ -36,27 +37,29 @@ export async function renderOrder(ctx: AppContext, orderId: string): Promise<voi
   await setStatus(ctx, orderId, ['received'], 'processing');
   const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
   if (!order || order.status !== 'processing') return;
-  const photos = await ctx.db
-    .selectFrom('order_photos')
-    .innerJoin('photos', 'photos.id', 'order_photos.photo_id')
-    .select(['photos.id', 'photos.status', 'photos.verdict'])
-    .where('order_photos.order_id', '=', orderId)
-    .execute();
-  const usable = photos
-    .filter((p) => p.status === 'usable')
-    .sort((a, b) => ((b.verdict as Verdict).score ?? 0) - ((a.verdict as Verdict).score ?? 0));
-  if (!usable.length) {
+  const pkg = findPackage(order.package_id)!;
+  const chosen = (await orderChoice(ctx, orderId, pkg.photosPerStyle)).filter((c) => c.chosen);
+  if (!chosen.length) {
     // Only when the owner deleted the order's photos after ordering: every ordered photo was usable.
     await setStatus(ctx, orderId, ['processing'], 'failed', { failure_code: 'no_usable_photo', failure_detail: 'The photos of this order were deleted before it was processed.' });
     return;
   }
-  const pkg = findPackage(order.package_id)!;
-  const chosen = usable.slice(0, pkg.photosPerStyle);
   const now = ctx.clock.now();
   const rows = order.styles.flatMap((styleId) => chosen.map((p) => ({ id: newId('hs'), order_id: orderId, user_id: order.user_id, photo_id: p.id, style_id: styleId, created_at: now, blob_id: null, width: null, height: null, failure_code: null, rendered_at: null, delivered_at: null })));
   await ctx.db.insertInto('headshots').values(rows).onConflict((oc) => oc.columns(['order_id', 'photo_id', 'style_id']).doNothing()).execute();
   const pending = await ctx.db.selectFrom('headshots').select('id').where('order_id', '=', orderId).where('status', '=', 'pending').execute();
   for (const h of pending) await ctx.queues.enqueue('headshot.render', { headshotId: h.id }, { jobId: jobId('render', h.id) });
+}
+
+/** The order's photos ranked, with the ones its headshots are (or will be) made from marked chosen. */
+export async function orderChoice(ctx: AppContext, orderId: string, photosPerStyle: number): Promise<Choice[]> {
+  const photos = await ctx.db
+    .selectFrom('order_photos')
+    .innerJoin('photos', 'photos.id', 'order_photos.photo_id')
+    .select(['photos.id', 'photos.status', 'photos.verdict', 'order_photos.excluded'])
+    .where('order_photos.order_id', '=', orderId)
+    .execute();
+  return choosePhotos(photos.map((p) => ({ id: p.id, verdict: p.status === 'usable' ? (p.verdict as Verdict) : null, excluded: p.excluded })), photosPerStyle);
 }
 
 /** After a render settles: when none is pending, deliver what rendered, or fail the order. */

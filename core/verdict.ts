@@ -53,7 +53,11 @@ export interface Verdict {
   faces: number;
   /** Each face found, largest first, in the prepared photo's pixels. */
   boxes?: FaceBox[];
+  /** How good a headshot source the photo is, 0..1: the weighted sum of score_parts (worker/quality.ts). */
   score?: number;
+  score_parts?: Record<string, number>;
+  /** Difference hash of the photo (16 hex digits): near-duplicates count once in an order. Not shown by the API. */
+  fingerprint?: string;
   reasons: Reason[];
   measurements?: Record<string, number>;
 }

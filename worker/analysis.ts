@@ -42,7 +42,7 @@ export interface Analyser {
 export const facePixelsNeeded = (headshotSize: number) => Math.ceil(headshotSize / FRAME_FACE_WIDTHS / 4);
 
 export function thresholdsFrom(config: Pick<Config, 'MAX_HEAD_TURN_DEGREES' | 'EYES_CLOSED_BELOW' | 'HEADSHOT_SIZE'>): QualityThresholds {
-  return { ...DEFAULT_THRESHOLDS, maxHeadTurn: config.MAX_HEAD_TURN_DEGREES, eyesClosedBelow: config.EYES_CLOSED_BELOW, minFacePixels: facePixelsNeeded(config.HEADSHOT_SIZE) };
+  return { ...DEFAULT_THRESHOLDS, maxHeadTurn: config.MAX_HEAD_TURN_DEGREES, eyesClosedBelow: config.EYES_CLOSED_BELOW, minFacePixels: facePixelsNeeded(config.HEADSHOT_SIZE), headshotSize: config.HEADSHOT_SIZE };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Face, RgbImage } from '../models/face-detector';
 import type { FaceLandmarks } from '../models/landmarks';
 import { reason, type FaceBox, type Reason, type Side, type Verdict } from '../core/verdict';
-import { headCutOff } from './framing';
+import { chooseFrame, FRAME_FACE_WIDTHS, headCutOff, MIN_FACE_WIDTHS } from './framing';
 
 /**
  * The quality verdict (SD1): every reason that applies, each with a stable code and a plain
@@ -21,6 +21,8 @@ export interface QualityThresholds {
   eyesClosedBelow: number;
   /** Roll beyond this many degrees: the head (or the whole photo) lies on its side. */
   maxRoll: number;
+  /** Output width (HEADSHOT_SIZE): what the framing and the score's face pixels are measured against. */
+  headshotSize: number;
 }
 
 export const DEFAULT_THRESHOLDS: QualityThresholds = {
@@ -32,10 +34,11 @@ export const DEFAULT_THRESHOLDS: QualityThresholds = {
   maxHeadTurn: 25,
   eyesClosedBelow: 0.12,
   maxRoll: 30,
+  headshotSize: 1024,
 };
 
-/** Mean luma and variance of the Laplacian over the face box (clipped to the photo). */
-export function measureFace(image: RgbImage, box: Face['box']): { luminance: number; sharpness: number } {
+/** Mean luma, variance of the Laplacian and mean chroma over the face box (clipped to the photo). */
+export function measureFace(image: RgbImage, box: Face['box']): { luminance: number; sharpness: number; chroma: number } {
   const x0 = Math.max(1, Math.floor(box.x)), y0 = Math.max(1, Math.floor(box.y));
   const x1 = Math.min(image.width - 1, Math.ceil(box.x + box.width)), y1 = Math.min(image.height - 1, Math.ceil(box.y + box.height));
   // Sample on a grid of at most ~200x200 so a 12 MP face costs the same as a small one.
@@ -44,10 +47,13 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
     const i = (y * image.width + x) * 3;
     return 0.299 * image.data[i] + 0.587 * image.data[i + 1] + 0.114 * image.data[i + 2];
   };
-  let sum = 0, n = 0, lapSum = 0, lapSq = 0;
+  let sum = 0, n = 0, lapSum = 0, lapSq = 0, chroma = 0;
   for (let y = y0; y < y1; y += step) {
     for (let x = x0; x < x1; x += step) {
       const c = luma(x, y);
+      const i = (y * image.width + x) * 3;
+      const r = image.data[i], g = image.data[i + 1], b = image.data[i + 2];
+      chroma += Math.max(r, g, b) - Math.min(r, g, b);
       sum += c;
       n++;
       if (x - step >= 0 && y - step >= 0 && x + step < image.width && y + step < image.height) {
@@ -59,7 +65,7 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
   }
   const mean = n ? sum / n : 0;
   const lapMean = n ? lapSum / n : 0;
-  return { luminance: mean, sharpness: n ? lapSq / n - lapMean * lapMean : 0 };
+  return { luminance: mean, sharpness: n ? lapSq / n - lapMean * lapMean : 0, chroma: n ? chroma / n / 255 : 0 };
 }
 
 /** The largest face: the subject when one face clearly dominates the photo. */
@@ -140,13 +146,12 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
   }
   const side = cutSide(image, main, landmarks.points);
   if (side) reasons.push(reason('face_cut_off', `Your face is cut off by the ${side} edge of the photo.`, { side }));
-  else {
-    // The head beyond the face: a cut that no allowed head-and-shoulders frame can hide (a little
-    // hair past the top edge is framed around and says nothing).
-    const fp = landmarks.fivePoint;
-    const [head] = headCutOff({ box: main.box, eyes: { right: fp.rightEye, left: fp.leftEye } }, image);
-    if (head) reasons.push(reason('head_cut_off', head === 'top' ? 'The top of your head is cut off by the top edge of the photo.' : `Your head is cut off by the ${head} edge of the photo.`, { side: head }));
-  }
+  // The head beyond the face: a cut that no allowed head-and-shoulders frame can hide (a little
+  // hair past the top edge is framed around and says nothing).
+  const fp = landmarks.fivePoint;
+  const placement = { box: main.box, eyes: { right: fp.rightEye, left: fp.leftEye } };
+  const [head] = headCutOff(placement, image);
+  if (head && !side) reasons.push(reason('head_cut_off', head === 'top' ? 'The top of your head is cut off by the top edge of the photo.' : `Your head is cut off by the ${head} edge of the photo.`, { side: head }));
   const m = measureFace(image, main.box);
   if (m.sharpness < t.minSharpness) {
     reasons.push(reason('blurred', `Your face is blurred (sharpness ${Math.round(m.sharpness)}; a clear face measures ${t.minSharpness} or more).`, { measured: round(m.sharpness), required: t.minSharpness }));
@@ -160,11 +165,25 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
   const openness = Math.min(landmarks.eyeOpenness.left, landmarks.eyeOpenness.right);
   if (openness < t.eyesClosedBelow) reasons.push(reason('eyes_closed', 'Your eyes look closed in this photo.', { measured: round(openness), required: t.eyesClosedBelow }));
   const short = Math.min(image.width, image.height);
+  const frame = chooseFrame(placement, image, t.headshotSize);
+  const chin = landmarks.points[CHIN];
+  const parts = scoreParts({
+    faceWidth: width,
+    sharpness: m.sharpness,
+    turned,
+    openness,
+    headInFrame: !head && !side,
+    chinRoom: (image.height - chin.y) / width,
+    frameFaceWidths: frame.faceWidths,
+    chroma: m.chroma,
+  }, t);
   return {
     usable: reasons.length === 0,
     faces,
     boxes,
-    score: main.score * Math.min(1, width / short / 0.3),
+    score: round(Object.entries(parts).reduce((sum, [k, v]) => sum + SCORE_WEIGHTS[k as keyof ScoreParts] * v, 0)),
+    score_parts: parts,
+    fingerprint: fingerprint(image, main.box),
     reasons,
     measurements: {
       face_score: round(main.score),
@@ -179,6 +198,95 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
       pitch: round(pitch),
       roll: round(roll),
       eye_openness: round(openness),
+      chin_room: round((image.height - chin.y) / width),
+      frame_face_widths: round(frame.faceWidths),
     },
   };
+}
+
+/** Face widths the fingerprint spans around the face. */
+const FINGERPRINT_SPAN = 1.6;
+/** FaceMesh's chin point. */
+const CHIN = 152;
+
+/**
+ * What makes a photo a good headshot source, each 0..1 (1 best), from measured things: face
+ * pixels without upscaling, sharpness, a frontal pose, open eyes, the whole head in the photo,
+ * room below the chin for the shoulders, and how wide a head-and-shoulders frame fits.
+ */
+export type ScoreParts = {
+  face_pixels: number;
+  sharpness: number;
+  frontal: number;
+  eyes_open: number;
+  head_in_frame: number;
+  room_below_chin: number;
+  frame_width: number;
+  colour: number;
+};
+
+/** Weights of the parts in the score (they add up to 1). */
+export const SCORE_WEIGHTS: ScoreParts = { face_pixels: 0.25, sharpness: 0.2, frontal: 0.1, eyes_open: 0.1, head_in_frame: 0.1, room_below_chin: 0.1, frame_width: 0.1, colour: 0.05 };
+
+/** Face widths between the chin and the photo's bottom that a full 4:5 head-and-shoulders frame shows. */
+const CHIN_ROOM_NEEDED = 1.5;
+/** Mean chroma (max - min channel, 0..1) of a face in colour; skin measures 0.1-0.3, greyscale 0. */
+const COLOURFUL = 0.06;
+/** Sharpness (variance of the Laplacian) of a crisp face; the blurred threshold is the floor. */
+const SHARP_ENOUGH = 400;
+
+export function scoreParts(
+  m: { faceWidth: number; sharpness: number; turned: number; openness: number; headInFrame: boolean; chinRoom: number; frameFaceWidths: number; chroma: number },
+  t: QualityThresholds,
+): ScoreParts {
+  const clamp = (v: number) => round(Math.max(0, Math.min(1, v)));
+  // The face width a headshot shows at its own size: above it nothing is enlarged.
+  const native = t.headshotSize / FRAME_FACE_WIDTHS;
+  return {
+    face_pixels: clamp(m.faceWidth / native),
+    sharpness: clamp(Math.log(Math.max(1, m.sharpness) / t.minSharpness) / Math.log(SHARP_ENOUGH / t.minSharpness)),
+    frontal: clamp(1 - m.turned / t.maxHeadTurn),
+    eyes_open: clamp(m.openness / 0.25),
+    head_in_frame: m.headInFrame ? 1 : 0,
+    room_below_chin: clamp(m.chinRoom / CHIN_ROOM_NEEDED),
+    frame_width: clamp((m.frameFaceWidths - MIN_FACE_WIDTHS) / (FRAME_FACE_WIDTHS - MIN_FACE_WIDTHS)),
+    // The styles grade colour: a greyscale copy makes a greyscale headshot.
+    colour: clamp(m.chroma / COLOURFUL),
+  };
+}
+
+/**
+ * A 64-bit difference hash of the luma around the face (a square FINGERPRINT_SPAN face widths
+ * wide, in 9x8 cells; each bit: is a cell brighter than its right neighbour), as 16 hex digits.
+ * Centred on the face, it is the same for copies of one photo however they were re-encoded,
+ * resized, turned grey or cropped, so an order counts them once; another shot differs.
+ */
+export function fingerprint(image: RgbImage, box: Face['box']): string {
+  const { width, height, data } = image;
+  const side = box.width * FINGERPRINT_SPAN;
+  const left = box.x + box.width / 2 - side / 2, top = box.y + box.height / 2 - side / 2;
+  const cells = new Float64Array(9 * 8);
+  for (let cy = 0; cy < 8; cy++) {
+    for (let cx = 0; cx < 9; cx++) {
+      // 8x8 samples a cell: the same cost for 12 MP as for 512 px; outside the photo is skipped.
+      let sum = 0, n = 0;
+      for (let j = 0; j < 8; j++) {
+        for (let k = 0; k < 8; k++) {
+          const x = Math.floor(left + ((cx + (k + 0.5) / 8) * side) / 9), y = Math.floor(top + ((cy + (j + 0.5) / 8) * side) / 8);
+          if (x < 0 || y < 0 || x >= width || y >= height) continue;
+          const i = (y * width + x) * 3;
+          sum += 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
+          n++;
+        }
+      }
+      cells[cy * 9 + cx] = n ? sum / n : 0;
+    }
+  }
+  let hex = '';
+  for (let cy = 0; cy < 8; cy++) {
+    let byte = 0;
+    for (let cx = 0; cx < 8; cx++) byte = (byte << 1) | (cells[cy * 9 + cx] > cells[cy * 9 + cx + 1] ? 1 : 0);
+    hex += byte.toString(16).padStart(2, '0');
+  }
+  return hex;
 }

@@ -5,6 +5,7 @@ import { stylePreview } from '../../core/backdrops';
 import type { AppContext } from '../../core/context';
 import { DAY_MS } from '../../core/config';
 import { newId, signToken, verifyToken } from '../../core/crypto';
+import { orderChoice } from '../../core/orders';
 import { inTransaction, type Headshot, type Order, type User } from '../../core/db';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
@@ -101,6 +102,7 @@ export async function orderOut(ctx: AppContext, o: Order): Promise<z.infer<typeo
     paid_at: iso(o.paid_at),
     delivered_at: iso(o.delivered_at),
     photos: photos.map(photoOut),
+    selection: (await orderChoice(ctx, o.id, findPackage(o.package_id)?.photosPerStyle ?? 1)).map(({ id, ...c }) => ({ photo_id: id, ...c })),
     headshots: headshots.map(headshotOut),
   };
 }
@@ -227,6 +229,36 @@ export function orderRoutes(router: Router): void {
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       res.json(await orderOut(ctx, await ownedOrder(ctx, user.id, params.id)));
+    },
+  );
+
+  route(
+    router,
+    {
+      method: 'patch',
+      path: '/v1/orders/:id/photos/:photo_id',
+      operationId: 'setOrderPhotoExcluded',
+      summary: 'Leave a photo out of an order (or take it back in) before paying',
+      tags: ['Orders'],
+      auth: 'user',
+      params: z.object({ id: idOf('ord', 'order'), photo_id: idOf('pho', 'photo') }),
+      body: z.object({ excluded: z.boolean() }).openapi('OrderPhotoExclusion'),
+      responses: { 200: { description: 'The order with its new selection', schema: OrderOut } },
+      errors: { 404: 'not_found', 409: 'order_already_paid', 422: 'no_photo_left' },
+    },
+    async (req, res, { user, params, body }) => {
+      const ctx = ctxOf(req);
+      const order = await ownedOrder(ctx, user.id, params.id);
+      await ctx.db.transaction().execute(async (trx) => {
+        // Under the order's row lock: a payment confirmed meanwhile sees the choice before or after, never half.
+        const locked = await trx.selectFrom('orders').select('status').where('id', '=', order.id).forUpdate().executeTakeFirstOrThrow();
+        if (locked.status !== 'awaiting_payment') throw new HttpError(409, 'order_already_paid', 'Order already paid', 'Photos can be left out only before paying; this order is being (or was) made.');
+        const r = await trx.updateTable('order_photos').set({ excluded: body.excluded }).where('order_id', '=', order.id).where('photo_id', '=', params.photo_id).executeTakeFirst();
+        if (!Number(r.numUpdatedRows)) throw notFound('Photo');
+        const left = await trx.selectFrom('order_photos').select('photo_id').where('order_id', '=', order.id).where('excluded', '=', false).execute();
+        if (!left.length) throw new HttpError(422, 'no_photo_left', 'No photo left', 'Keep at least one photo in the order.');
+      });
+      res.json(await orderOut(ctx, order));
     },
   );
 
