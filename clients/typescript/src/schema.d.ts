@@ -283,6 +283,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orders/{id}/photos/{photo_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Leave a photo out of an order (or take it back in) before paying */
+        patch: operations["setOrderPhotoExcluded"];
+        trace?: never;
+    };
     "/v1/headshots/{id}/content": {
         parameters: {
             query?: never;
@@ -1095,7 +1112,26 @@ export interface components {
             /** Format: date-time */
             delivered_at: string | null;
             photos: components["schemas"]["Photo"][];
+            /** @description The order's usable photos ranked, and which ones its headshots are made from, and why (package photos_per_style of them) */
+            selection: components["schemas"]["PhotoChoice"][];
             headshots: components["schemas"]["Headshot"][];
+        };
+        PhotoChoice: {
+            photo_id: string;
+            /** @description The headshots are (or, before payment, will be) made from this photo */
+            chosen: boolean;
+            /** @description 1 = the best of the order's usable photos */
+            rank: number;
+            /** @description How good a headshot source it is, 0..1: the weighted sum of its parts */
+            score: number;
+            /** @description Each 0..1: face_pixels (face width without enlarging), sharpness, frontal, eyes_open, head_in_frame, room_below_chin, frame_width */
+            parts: {
+                [key: string]: number;
+            };
+            /** @description A better photo this one is a copy of (counted once) */
+            duplicate_of: string | null;
+            /** @description Left out by you (PATCH /v1/orders/{id}/photos/{photo_id} before paying) */
+            excluded: boolean;
         };
         Headshot: {
             id: string;
@@ -1128,6 +1164,9 @@ export interface components {
         OrderPage: {
             items: components["schemas"]["Order"][];
             next_cursor: string | null;
+        };
+        OrderPhotoExclusion: {
+            excluded: boolean;
         };
         DownloadLink: {
             url: string;
@@ -1489,10 +1528,12 @@ export type Package = components['schemas']['Package'];
 export type Style = components['schemas']['Style'];
 export type CreatedOrder = components['schemas']['CreatedOrder'];
 export type Order = components['schemas']['Order'];
+export type PhotoChoice = components['schemas']['PhotoChoice'];
 export type Headshot = components['schemas']['Headshot'];
 export type CreateOrder = components['schemas']['CreateOrder'];
 export type Reprocess = components['schemas']['Reprocess'];
 export type OrderPage = components['schemas']['OrderPage'];
+export type OrderPhotoExclusion = components['schemas']['OrderPhotoExclusion'];
 export type DownloadLink = components['schemas']['DownloadLink'];
 export type Consents = components['schemas']['Consents'];
 export type ConsentsUpdate = components['schemas']['ConsentsUpdate'];
@@ -2811,6 +2852,105 @@ export interface operations {
             };
             /** @description Error: not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request line and headers over 16 kB, refused by the HTTP server (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    setOrderPhotoExcluded: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description order id */
+                id: string;
+                /** @description photo id */
+                photo_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["OrderPhotoExclusion"];
+            };
+        };
+        responses: {
+            /** @description The order with its new selection */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description Error: validation_failed, malformed_json, bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: order_already_paid */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: body_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: no_photo_left */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
