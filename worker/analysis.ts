@@ -27,7 +27,7 @@ function overlap(a: Face['box'], b: Face['box']): number {
 
 export interface Analysis {
   verdict: Verdict;
-  /** The subject's face, for framing, when the photo is usable. */
+  /** The subject's face, for framing (only usable photos are rendered). */
   geometry?: FaceGeometry;
 }
 
@@ -88,7 +88,8 @@ export async function createAnalyser(opts: { providers: string[]; logger?: Model
         if (turned && turned.score > subject.face.score + UPSIDE_DOWN_MARGIN) subject.face = turned;
       }
       const verdict = judge(image, found, thresholds, blurred);
-      if (!verdict.usable) return { verdict };
+      // The subject's geometry is kept whenever there is a subject: a review sheet frames an unusable photo too.
+      if (!found.length) return { verdict };
       const { face, landmarks } = mainFace(found);
       const fp = landmarks.fivePoint;
       return { verdict, geometry: { box: face.box, eyes: { right: fp.rightEye, left: fp.leftEye }, fivePoint: { rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft } } };

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAMES } from '../../core/jobs';
 import { freePort, startRedis } from '../faults/support';
-import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
+import { fixture, signUp, startStack, until, uploadJudged, type Stack } from '../support/stack';
 
 /** Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, or of the whole key without one, mod 16384. */
 function keySlot(key: string): number {
@@ -69,9 +69,10 @@ describe('Redis Cluster: the queue prefix is a hash tag', () => {
 
   it('runs one order end to end on a cluster node, and every key it made shares the prefix slot', async () => {
     const me = await signUp(stack);
-    const up = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
-    expect(up.status).toBe(201);
-    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
+    // Upload, verdict (preparation and analysis jobs), order, render and delivery: every queue's keys.
+    const up = await uploadJudged(stack, me.token, await fixture('astronaut.png'), 'astronaut.png');
+    expect(up.status).toBe('usable');
+    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [up.id] } });
     expect(created.status).toBe(201);
     const order = await until(async () => {
       const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: me.token });
