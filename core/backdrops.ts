@@ -38,11 +38,38 @@ const raw = async (img: Sharp): Promise<RgbImage> => {
   return { data, width: info.width, height: info.height };
 };
 
+/** Below this much background weight (0..255) in the near blur, the wide fill blends in. */
+const NEAR_SUPPORT = 128;
+/** Below this weight a blurred colour is mostly rounding: not used. */
+const MIN_SUPPORT = 6;
+
+/** Blurs an image computed `small` px wide, back at full size (no alpha: nothing is premultiplied). */
+async function blurSmall(data: Buffer, channels: 1 | 3, width: number, height: number, small: number, sigma: number): Promise<Buffer> {
+  const h = Math.max(1, Math.round((height * small) / width));
+  // One pipeline per step: sharp resizes before it blurs and keeps only the last resize. And it
+  // writes one channel out as three unless told to keep it grey.
+  const space = channels === 1 ? 'b-w' : 'srgb';
+  const step = async (input: Buffer, w: number, hh: number, op: (s: Sharp) => Sharp) => op(sharp(input, { raw: { width: w, height: hh, channels } })).toColourspace(space).raw().toBuffer();
+  const reduced = await step(data, width, height, (s) => s.resize(small, h));
+  const blurred = await step(reduced, small, h, (s) => s.blur(Math.max(0.3, sigma)));
+  // Linear, not cubic: an overshoot would make colour / weight swing where the weight is small.
+  return step(blurred, small, h, (s) => s.resize(width, height, { kernel: 'linear' }));
+}
+
+/** blur(I * w) / blur(w) in 0..255 per channel, and blur(w), at one scale. */
+async function normalisedBlur(premultiplied: Buffer, weight: Buffer, width: number, height: number, small: number, sigma: number): Promise<{ colour: Buffer; support: Buffer }> {
+  const [colour, support] = await Promise.all([blurSmall(premultiplied, 3, width, height, small, sigma), blurSmall(weight, 1, width, height, small, sigma)]);
+  return { colour, support };
+}
+
 /**
  * The style's backdrop at the frame's size. 'own-blur' is the photo's own background, blurred like
- * a fast lens: the person is removed first (alpha-weighted blur), so no halo of them bleeds in.
+ * a fast lens: `background` weighs each framed pixel as background (255 - the person's matte, 0
+ * beyond the photo), so neither the person nor anything beyond the photo bleeds in; where the
+ * near blur finds little background (behind the person, beyond the photo), a much wider fill of
+ * the same background takes over smoothly.
  */
-export async function makeBackdrop(backdrop: Backdrop, width: number, height: number, framed?: RgbImage, alpha?: Uint8Array, coverage?: Uint8Array): Promise<RgbImage> {
+export async function makeBackdrop(backdrop: Backdrop, width: number, height: number, framed?: RgbImage, background?: Uint8Array): Promise<RgbImage> {
   switch (backdrop.kind) {
     case 'solid':
       return raw(sharp({ create: { width, height, channels: 3, background: { r: backdrop.rgb[0], g: backdrop.rgb[1], b: backdrop.rgb[2] } } }));
@@ -51,31 +78,33 @@ export async function makeBackdrop(backdrop: Backdrop, width: number, height: nu
     case 'bokeh':
       return raw(sharp(bokehSvg(width, height, backdrop.top, backdrop.bottom)));
     case 'own-blur': {
-      if (!framed || !alpha) throw new Error('own-blur needs the framed photo and its alpha');
+      if (!framed || !background) throw new Error('own-blur needs the framed photo and its background weights');
       const n = width * height;
-      // Background weight w = 1 - alpha; blur(I * w) / blur(w) fills the person's area from around it.
-      const weighted = Buffer.alloc(n * 4);
-      for (let i = 0; i < n; i++) {
-        // Pixels beyond the photo (coverage 0) hold no background: they are filled from around too.
-        const w = coverage && coverage[i] === 0 ? 0 : 255 - alpha[i];
-        weighted[i * 4] = (framed.data[i * 3] * w) / 255;
-        weighted[i * 4 + 1] = (framed.data[i * 3 + 1] * w) / 255;
-        weighted[i * 4 + 2] = (framed.data[i * 3 + 2] * w) / 255;
-        weighted[i * 4 + 3] = w;
-      }
+      // blur(I * w) / blur(w) fills the person's area (and anything beyond the photo) from around it.
+      const premultiplied = Buffer.alloc(n * 3);
+      for (let i = 0; i < n * 3; i++) premultiplied[i] = (framed.data[i] * background[(i / 3) | 0]) / 255 + 0.5;
+      const weight = Buffer.from(background.buffer, background.byteOffset, n);
       const sigma = backdrop.sigma * (width / 1024);
       const small = Math.max(32, Math.round(width / 8));
-      const scale = small / width;
-      const blurred = await sharp(weighted, { raw: { width, height, channels: 4 } })
-        .resize(small, Math.round(height * scale))
-        .blur(Math.max(0.3, sigma * scale))
-        .resize(width, height, { kernel: 'cubic' })
-        .raw()
-        .toBuffer();
+      const near = await normalisedBlur(premultiplied, weight, width, height, small, sigma * (small / width));
+      const wide = await normalisedBlur(premultiplied, weight, width, height, 16, 3);
+      // Where neither finds background (a person filling the frame), the background's mean colour.
+      const mean = [0, 0, 0];
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        total += background[i];
+        for (let c = 0; c < 3; c++) mean[c] += premultiplied[i * 3 + c];
+      }
+      for (let c = 0; c < 3; c++) mean[c] = total ? (mean[c] * 255) / total : 128;
       const out = Buffer.alloc(n * 3);
       for (let i = 0; i < n; i++) {
-        const w = blurred[i * 4 + 3];
-        for (let c = 0; c < 3; c++) out[i * 3 + c] = w > 2 ? Math.min(255, (blurred[i * 4 + c] * 255) / w) : 128;
+        const s = near.support[i], ws = wide.support[i];
+        // The near blur's colour is only as good as its weight: below NEAR_SUPPORT it hands over.
+        const t = s >= NEAR_SUPPORT ? 1 : s < MIN_SUPPORT ? 0 : ((s - MIN_SUPPORT) / (NEAR_SUPPORT - MIN_SUPPORT)) ** 2 * (3 - (2 * (s - MIN_SUPPORT)) / (NEAR_SUPPORT - MIN_SUPPORT));
+        for (let c = 0; c < 3; c++) {
+          const far = ws >= MIN_SUPPORT ? Math.min(255, (wide.colour[i * 3 + c] * 255) / ws) : mean[c];
+          out[i * 3 + c] = (t ? t * Math.min(255, (near.colour[i * 3 + c] * 255) / s) : 0) + (1 - t) * far + 0.5;
+        }
       }
       return { data: out, width, height };
     }

@@ -43,20 +43,23 @@ export function pixelSettings(c: Config): PixelSettings {
 /** A few photos' framing and matte (about 5 MB each) are kept for their other styles. */
 const PREPARED_KEEP = 4;
 
-/** Models load lazily, once per thread that runs this. */
-export function createPixelWork(s: PixelSettings, logger?: ModelLogger): PixelWork {
-  let analyser: Promise<Analyser> | undefined;
-  let models: Promise<RenderModels> | undefined;
-  const prepared = new Map<string, Promise<Prepared>>();
-
-  const renderModels = async (): Promise<RenderModels> => ({
+/** The rendering models on the configured providers and matting model. */
+export async function loadRenderModels(s: Pick<PixelSettings, 'providers' | 'matting'>, logger?: ModelLogger): Promise<RenderModels> {
+  return {
     // ISNet is AGPL-3.0 and operator-installed: only when configuration asks for it.
     segmenter: s.matting.model === 'isnet' ? await createIsnetSegmenter({ providers: s.providers, logger, path: s.matting.isnetPath }) : await createSegmenter({ providers: s.providers, logger }),
     styles: createStyleRunner({ providers: s.providers, logger }),
     upscalers: { 2: await createUpscaler({ providers: s.providers, logger, scale: 2 }), 4: await createUpscaler({ providers: s.providers, logger, scale: 4 }) },
     detector: await createFaceDetector({ providers: s.providers, logger }),
     landmarker: await createLandmarker({ providers: s.providers, logger }),
-  });
+  };
+}
+
+/** Models load lazily, once per thread that runs this. */
+export function createPixelWork(s: PixelSettings, logger?: ModelLogger): PixelWork {
+  let analyser: Promise<Analyser> | undefined;
+  let models: Promise<RenderModels> | undefined;
+  const prepared = new Map<string, Promise<Prepared>>();
 
   return {
     async analyse(stored) {
@@ -64,7 +67,7 @@ export function createPixelWork(s: PixelSettings, logger?: ModelLogger): PixelWo
       return (await analyser).analyse(await decodeRgb(stored));
     },
     async render(key, original, geometry, style) {
-      models ??= renderModels();
+      models ??= loadRenderModels(s, logger);
       const m = await models;
       let p = prepared.get(key);
       if (!p) {

@@ -31,8 +31,8 @@ export interface Prepared {
   frame: Frame;
   framed: RgbImage;
   alpha: Uint8Array;
-  /** 0 where the frame lies beyond the photo (never sampled), 255 well inside it (framing.warp). */
-  coverage: Uint8Array;
+  /** How much each framed pixel is the photo's own background (0 on the person and beyond the photo). */
+  background: Uint8Array;
   /** Output pixels beyond the photo, filled by the backdrop. */
   outside: number;
   reference: FivePoints;
@@ -89,11 +89,13 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   timings.segment = now() - t;
   t = now();
   const alpha = refineMask(framed, coarse);
+  const background = new Uint8Array(alpha.length);
+  for (let i = 0; i < alpha.length; i++) background[i] = warped.coverage[i] ? 255 - alpha[i] : 0;
   // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
   if (warped.outside || frame.beyond.length) for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
   timings.refine = now() - t;
   const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
-  return { frame, framed, alpha, coverage: warped.coverage, outside: warped.outside, reference, upscaled, timings };
+  return { frame, framed, alpha, background, outside: warped.outside, reference, upscaled, timings };
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
@@ -151,7 +153,7 @@ export async function renderStyle(models: RenderModels, p: Prepared, style: Styl
   const timings: Record<string, number> = {};
   const { frame } = p;
   let t = now();
-  const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.alpha, p.coverage);
+  const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
   const composed = composite(p.framed, p.alpha, backdrop);
   timings.compose = now() - t;
   t = now();
