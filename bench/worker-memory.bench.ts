@@ -16,7 +16,7 @@ import { loadConfig } from '../core/config';
 import { normaliseUpload } from '../core/images';
 import { PixelPool } from '../worker/pixel-pool';
 import { pixelSettings } from '../worker/pixel-work';
-import { fmt, median, twelveMegapixelSelfie } from './support';
+import { fmt, median, twelveMegapixelSelfie } from './util';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
