@@ -14,8 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import sharp from 'sharp';
 import { startLocalS3 } from '../core/local-s3';
+import { fiveMegabytePhoto } from './util';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
 const PEOPLE = 50;
@@ -27,13 +27,6 @@ const API_PROCESSES = Number(process.env.LOAD_API_PROCESSES ?? 1);
 const DRAIN = process.env.LOAD_DRAIN !== '0';
 const DB_NAME = `rasmi_load`;
 const DB_URL = `postgres://root@127.0.0.1:5432/${DB_NAME}`;
-
-/** A ~5 MB JPEG made from the astronaut (as bench/order-path.bench.ts makes it). */
-async function fiveMegabytePhoto(): Promise<Buffer> {
-  const base = await sharp('test/fixtures/astronaut.png').resize(3000, 3000).raw().toBuffer({ resolveWithObject: true });
-  for (let i = 0; i < base.data.length; i++) base.data[i] = Math.max(0, Math.min(255, base.data[i] + ((i * 2654435761) % 41) - 20));
-  return sharp(base.data, { raw: base.info }).jpeg({ quality: 97 }).toBuffer();
-}
 
 function multipart(photo: Buffer): { body: Buffer; contentType: string } {
   const boundary = '----rasmiload' + Date.now().toString(16);

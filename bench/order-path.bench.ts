@@ -6,18 +6,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
-import sharp from 'sharp';
-import { benchStack, fmt, median } from './support';
+import { fiveMegabytePhoto, fmt, median } from './util';
+import { benchStack } from './support';
 
 const RUNS = 5;
 const UPLOADS_PER_RUN = 12;
-
-/** A ~5 MB JPEG made from the astronaut: upscaled, with grain so it does not compress away. */
-async function fiveMegabytePhoto(): Promise<Buffer> {
-  const base = await sharp('test/fixtures/astronaut.png').resize(3000, 3000).raw().toBuffer({ resolveWithObject: true });
-  for (let i = 0; i < base.data.length; i++) base.data[i] = Math.max(0, Math.min(255, base.data[i] + ((i * 2654435761) % 41) - 20));
-  return sharp(base.data, { raw: base.info }).jpeg({ quality: 97 }).toBuffer();
-}
 
 async function main() {
   const stack = await benchStack('all', { RENDER_CONCURRENCY: '1', ANALYSIS_CONCURRENCY: '1' });

@@ -28,7 +28,7 @@ import { createStyleRunner } from '../models/style-graph';
 import { createUpscaler } from '../models/upscaler';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../worker/analysis';
 import { prepare, renderStyle, type FaceGeometry, type RenderModels } from '../worker/render';
-import { fmt, median, twelveMegapixelSelfie } from './support';
+import { fmt, median, twelveMegapixelSelfie } from './util';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOP_SECONDS = Number(process.env.BENCH_LOOP_SECONDS ?? 30);

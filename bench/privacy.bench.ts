@@ -21,7 +21,8 @@ import { createRightsRequest } from '../core/rights';
 import { sweepRetention } from '../scheduler/retention';
 import { seedHeadshots, seedPhotos, seedUser } from '../test/support/seed';
 import { rightsHandlers } from '../worker/rights';
-import { benchStack, fmt, median } from './support';
+import { benchStack } from './support';
+import { fmt, median } from './util';
 
 const DATABASE = 'rasmi_bench_privacy';
 const RUNS = 3;

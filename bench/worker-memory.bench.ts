@@ -6,7 +6,8 @@
  *
  *   npm run bench:worker-memory           BENCH_RUNS=5 PIXEL_THREADS=2 npm run bench:worker-memory
  *
- * Run it with the images' allocator to match production: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2.
+ * As the images run a worker: bundled (dist-bench/, no TypeScript loader in the process or its
+ * threads) and with jemalloc preloaded.
  */
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,7 +16,7 @@ import { loadConfig } from '../core/config';
 import { normaliseUpload } from '../core/images';
 import { PixelPool } from '../worker/pixel-pool';
 import { pixelSettings } from '../worker/pixel-work';
-import { fmt, median, twelveMegapixelSelfie } from './support';
+import { fmt, median, twelveMegapixelSelfie } from './util';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
@@ -32,7 +33,7 @@ async function main() {
   const pool = new PixelPool(config.PIXEL_THREADS, pixelSettings(config), 'warn');
   const timer = setInterval(sample, 50);
   const idle = process.memoryUsage.rss();
-  console.log(`PIXEL_THREADS=${config.PIXEL_THREADS}, ${STYLES.length} styles, ${RUNS} runs; allocator: ${process.env.LD_PRELOAD?.includes('jemalloc') ? 'jemalloc' : 'glibc'}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`PIXEL_THREADS=${config.PIXEL_THREADS}, ${STYLES.length} styles, ${RUNS} runs; allocator: ${process.env.LD_PRELOAD?.includes('jemalloc') ? 'jemalloc' : 'glibc'}; ${import.meta.url.endsWith('.mjs') ? 'bundled' : 'from source (tsx)'}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const geometry = new Map<string, NonNullable<Awaited<ReturnType<PixelPool['analyse']>>['geometry']>>();
   for (const p of photos) {
     const a = await pool.analyse(p.data);
@@ -45,24 +46,22 @@ async function main() {
   const further = new Map<string, number[]>();
   // CPU time of the process over the timed renders: on a shared machine wall time also counts other
   // people's work, CPU time much less so.
-  let cpu0 = process.cpuUsage();
-  let timed = 0;
+  const cpuMs = new Map<string, number>();
   for (let r = -1; r < RUNS; r++) {
-    if (r === 0) cpu0 = process.cpuUsage();
     for (const p of photos) {
+      const cpu0 = process.cpuUsage();
       for (const [i, style] of STYLES.entries()) {
         const t = performance.now();
         await pool.render(`${p.name}-${r}`, p.data, geometry.get(p.name)!, style);
         const ms = performance.now() - t;
         if (r < 0) continue; // warm-up: sessions load
-        timed++;
         const into = i === 0 ? first : further;
         into.set(p.name, [...(into.get(p.name) ?? []), ms]);
       }
+      const cpu = process.cpuUsage(cpu0);
+      if (r >= 0) cpuMs.set(p.name, (cpuMs.get(p.name) ?? 0) + (cpu.user + cpu.system) / 1000);
     }
   }
-  const cpu = process.cpuUsage(cpu0);
-  const cpuPerRender = (cpu.user + cpu.system) / 1000 / timed;
   const sequentialPeak = peak;
 
   // Peak memory: every thread busy at once, both photos in flight on every thread, analyses too.
@@ -82,9 +81,9 @@ async function main() {
   await pool.close();
 
   for (const p of photos) {
-    console.log(`${p.name}: first headshot ${fmt(median(first.get(p.name)!), 0)} ms, each further style ${fmt(median(further.get(p.name)!), 0)} ms (medians, one at a time)`);
+    const cpu = cpuMs.get(p.name)! / RUNS;
+    console.log(`${p.name}: first headshot ${fmt(median(first.get(p.name)!), 0)} ms, each further style ${fmt(median(further.get(p.name)!), 0)} ms (wall, medians, one at a time); CPU ${fmt(cpu, 0)} ms for its ${STYLES.length} styles, ${fmt(cpu / STYLES.length, 0)} ms a headshot (the process's user + system time)`);
   }
-  console.log(`CPU: ${fmt(cpuPerRender, 0)} ms a headshot on average over the ${timed} timed renders (both photos, every style; the process's user + system time)`);
   console.log(`RSS: idle ${mb(idle)}; peak rendering one at a time ${mb(sequentialPeak)}; peak with every thread busy ${mb(peak)} (sampled every 50 ms; the kernel's maxRSS ${mb(process.resourceUsage().maxRSS * 1024)}); at the end ${mb(busy)}, 2 s later ${mb(after)}`);
 }
 

@@ -131,13 +131,16 @@ export async function ensureModels(opts: EnsureModelsOptions = {}): Promise<Buil
 }
 
 /**
- * The session of a registered model, once per thread and provider list: a converted model is built
- * first if it is missing, and every file is checked against its recorded sha256 before it loads.
+ * A new session of a registered model, not shared: a converted model is built first if it is
+ * missing, and every file is checked against its recorded sha256 before it loads.
  */
+export async function openModelSession(id: ModelId, opts: { providers: string[]; logger?: ModelLogger }): Promise<LoadedSession> {
+  if (getModel(id).build) await ensureModels({ ids: [id], logger: opts.logger });
+  await verifyModel(id);
+  return createSession(modelPath(id), { providers: opts.providers, logger: opts.logger });
+}
+
+/** The session of a registered model, once per thread and provider list (see openModelSession). */
 export function openModel(id: ModelId, opts: { providers: string[]; logger?: ModelLogger }): Promise<LoadedSession> {
-  return loadOnce(`${id}|${opts.providers.join(',')}`, async () => {
-    if (getModel(id).build) await ensureModels({ ids: [id], logger: opts.logger });
-    await verifyModel(id);
-    return createSession(modelPath(id), { providers: opts.providers, logger: opts.logger });
-  });
+  return loadOnce(`${id}|${opts.providers.join(',')}`, () => openModelSession(id, opts));
 }

@@ -10,10 +10,10 @@
  * window of an image has the same size, which lets onnxruntime reuse its plan between tiles.
  */
 import * as ort from 'onnxruntime-node';
-import { openModel } from './build';
+import { openModel, openModelSession } from './build';
 import type { RgbImage } from './face-detector';
 import { getModel } from './registry';
-import type { ModelLogger } from './session';
+import type { LoadedSession, ModelLogger } from './session';
 
 export type UpscaleFactor = 2 | 4;
 
@@ -88,18 +88,65 @@ function checkImage(image: RgbImage): void {
 
 /**
  * Loads ESRGAN slim for `scale` (building models/onnx/esrgan-slim-x<scale>.onnx from the installed
- * package first if it is missing) and returns an upscaler.
+ * package first if it is missing) and returns an upscaler. The session is shared by the thread.
  */
 export async function createUpscaler(opts: UpscalerOptions): Promise<Upscaler> {
-  const { scale } = opts;
+  checkScale(opts.scale);
+  return upscalerOn(await openModel(MODEL_IDS[opts.scale], opts), opts);
+}
+
+/**
+ * An upscaler that opens its own session at its first upscale and releases it once idleMs have
+ * passed without one: a worker holds ESRGAN's weights and working memory only while photos with
+ * small faces come in. A release waits for runs in progress.
+ */
+export function createIdleUpscaler(opts: UpscalerOptions & { idleMs: number }): Upscaler & { readonly loaded: boolean } {
+  checkScale(opts.scale);
+  let current: Promise<{ upscaler: Upscaler; session: ort.InferenceSession }> | undefined;
+  let running = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let provider = 'not loaded yet';
+  const release = () => {
+    const held = current;
+    current = undefined;
+    held?.then(({ session }) => session.release(), () => {});
+  };
+  return {
+    scale: opts.scale,
+    get provider() {
+      return provider;
+    },
+    get loaded() {
+      return current !== undefined;
+    },
+    async upscale(image) {
+      clearTimeout(timer);
+      running++;
+      try {
+        current ??= openModelSession(MODEL_IDS[opts.scale], opts).then((loaded) => {
+          provider = loaded.provider;
+          return { upscaler: upscalerOn(loaded, opts), session: loaded.session };
+        });
+        current.catch(() => (current = undefined));
+        return await (await current).upscaler.upscale(image);
+      } finally {
+        if (--running === 0) timer = setTimeout(release, opts.idleMs).unref();
+      }
+    },
+  };
+}
+
+function checkScale(scale: number): void {
   if (scale !== 2 && scale !== 4) throw new Error(`upscaler: scale must be 2 or 4, got ${String(scale)}`);
+}
+
+/** The upscaler over an open ESRGAN session. */
+function upscalerOn({ session, provider }: LoadedSession, opts: UpscalerOptions): Upscaler {
+  const { scale } = opts;
   const tile = opts.tileSize ?? DEFAULT_TILE_SIZE;
   if (!Number.isInteger(tile) || tile < 1) throw new Error(`upscaler: tileSize must be a positive integer, got ${tile}`);
   const maxOutputPixels = opts.maxOutputPixels ?? DEFAULT_MAX_OUTPUT_PIXELS;
-
-  const id = MODEL_IDS[scale];
-  const entry = getModel(id);
-  const { session, provider } = await openModel(id, opts);
+  const entry = getModel(MODEL_IDS[scale]);
   const inputName = entry.input.name;
   const [outputName] = entry.outputs;
 

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, vi } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import {
   type TfjsLayersModel,
 } from '../../models/convert-tfjs-layers';
 import { getModel } from '../../models/registry';
-import { createUpscaler, TILE_CONTEXT, tileSpans } from '../../models/upscaler';
+import { createIdleUpscaler, createUpscaler, TILE_CONTEXT, tileSpans } from '../../models/upscaler';
 import {
   channelMeans,
   esrganGoldenFile,
@@ -300,6 +300,27 @@ describe('createUpscaler', () => {
       expect(p).toBeLessThan(50);
     });
   }
+
+  it('an idle upscaler opens its session at first use, releases it idleMs after the last, and opens it again for the same output', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const idle = createIdleUpscaler({ providers: ['cpu'], scale: 2, idleMs: 60_000 });
+      expect(idle.loaded).toBe(false);
+      const a = await idle.upscale(photo);
+      expect([idle.loaded, idle.provider]).toEqual([true, 'cpu']);
+      vi.advanceTimersByTime(59_000);
+      await idle.upscale(photo); // a use restarts the idle time
+      vi.advanceTimersByTime(59_000);
+      expect(idle.loaded).toBe(true);
+      vi.advanceTimersByTime(1_000);
+      expect(idle.loaded).toBe(false);
+      const again = await idle.upscale(photo);
+      expect(idle.loaded).toBe(true);
+      expect(Buffer.from(again.data).equals(Buffer.from(a.data))).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 
   it('rejects a bad image or scale', async () => {
     const up = await createUpscaler({ providers: ['cpu'], scale: 2 });
