@@ -10,7 +10,7 @@ import { loadConfig } from '../core/config';
 import { createFaceDetector, type RgbImage } from '../models/face-detector';
 import { createAnalyser, thresholdsFrom } from '../worker/analysis';
 import { SELFIE_FIXTURES } from '../test/support/selfie-fixtures';
-import { fmt, median } from './support';
+import { fmt, median } from './util';
 
 const RUNS = 9;
 

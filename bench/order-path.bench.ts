@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
+import sharp from 'sharp';
 import { fiveMegabytePhoto, fmt, median } from './util';
 import { benchStack } from './support';
 
