@@ -1,18 +1,18 @@
 import cluster from 'node:cluster';
-import { loadConfig, ConfigError, type Config } from './core/config';
-import type { ContextOptions } from './core/context';
-import { superviseApiProcesses } from './core/api-processes';
-import { createLogger } from './core/logger';
-import { preflight } from './core/preflight';
-import { listen, stopRunning, type Role, type Running } from './core/roles';
-import { serveMetrics } from './core/metrics-server';
+import { loadConfig, ConfigError, type Config } from './core/platform/config';
+import type { ContextOptions } from './core/platform/context';
+import { superviseApiProcesses } from './core/platform/api-processes';
+import { createLogger } from './core/platform/logger';
+import { preflight } from './core/platform/preflight';
+import { listen, stopRunning, type Role, type Running } from './core/platform/roles';
+import { serveMetrics } from './core/platform/metrics-server';
 
 /**
  * One codebase, one image; the role is chosen at start (design practice 3):
  *   api | worker | scheduler | all (local use) | migrate
  */
 export async function startRole(role: Role, config: Config, opts: ContextOptions & { port?: number } = {}): Promise<Running> {
-  const { createContext } = await import('./core/context');
+  const { createContext } = await import('./core/platform/context');
   const ctx = await createContext(config, opts);
   const running: Omit<Running, 'stop'> = { ctx, workers: [] };
   try {
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   // For container health checks of roles without an HTTP port: the services they need answer.
   if (arg === 'healthcheck') return;
   if (arg === 'migrate') {
-    const { createContext } = await import('./core/context');
+    const { createContext } = await import('./core/platform/context');
     const ctx = await createContext(config, { migrate: true });
     await ctx.close();
     return;

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
-import type { AppContext } from '../core/context';
+import type { AppContext } from '../core/platform/context';
 import { buildOpenApiDocument } from './openapi';
 import { errorHandler, HttpError, sendProblem } from './problem';
 import { accountRoutes } from './routes/accounts';

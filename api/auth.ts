@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { AppContext } from '../core/context';
-import { sha256Hex } from '../core/crypto';
-import type { Role, User } from '../core/db';
+import type { AppContext } from '../core/platform/context';
+import { sha256Hex } from '../core/platform/crypto';
+import type { Role, User } from '../core/platform/db';
 import { HttpError } from './problem';
 
 export type StaffRole = Exclude<Role, 'customer'>;

@@ -1,6 +1,6 @@
-import type { AppContext } from '../core/context';
-import { loadConfig } from '../core/config';
-import { createLogger } from '../core/logger';
+import type { AppContext } from '../core/platform/context';
+import { loadConfig } from '../core/platform/config';
+import { createLogger } from '../core/platform/logger';
 import { createApp } from './app';
 import { buildOpenApiDocument } from './openapi';
 

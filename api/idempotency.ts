@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
-import type { AppContext } from '../core/context';
-import { sha256Hex } from '../core/crypto';
+import type { AppContext } from '../core/platform/context';
+import { sha256Hex } from '../core/platform/crypto';
 import { z } from './openapi';
 import { HttpError } from './problem';
 

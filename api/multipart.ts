@@ -1,7 +1,7 @@
 import { finished } from 'node:stream';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { sniffImageType, type ImageType } from '../core/images';
+import { sniffImageType, type ImageType } from '../core/photos/images';
 import { HttpError } from './problem';
 
 export interface UploadedFile {

@@ -65,7 +65,7 @@ export function dependencyDown(err: unknown, s3Endpoint?: string): HttpError | u
   if (code && NET_DOWN.has(code)) {
     const port = e.port ?? (e.errors?.[0] as { port?: number } | undefined)?.port;
     const s3Port = s3Endpoint ? Number(new URL(s3Endpoint).port || 80) : undefined;
-    // Object-store calls mark their failures (core/storage.ts fromStorage); a socket error that
+    // Object-store calls mark their failures (core/platform/storage.ts fromStorage); a socket error that
     // is not marked is the database's (pg's read errors carry no port).
     return e.dependency === 'storage' || (port !== undefined && port === s3Port) ? storage() : db();
   }

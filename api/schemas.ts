@@ -1,11 +1,11 @@
-import { REASON_CODES, REASON_HINTS, type ReasonCode } from '../core/verdict';
-import { idPattern } from '../core/crypto';
+import { REASON_CODES, REASON_HINTS, type ReasonCode } from '../core/photos/verdict';
+import { idPattern } from '../core/platform/crypto';
 import { z } from './openapi';
 
 /** Response and shared request schemas; each is registered once for the OpenAPI document. */
 
 /**
- * An id as newId makes it (core/crypto.ts): its kind's prefix, "_" and 26 base32 characters. A
+ * An id as newId makes it (core/platform/crypto.ts): its kind's prefix, "_" and 26 base32 characters. A
  * malformed id is refused with 400 before any query sees it (a NUL byte would reach Postgres).
  */
 export const idOf = (prefix: string, what: string) =>
@@ -20,7 +20,7 @@ export const Slug = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/).max(64).openapi
 /** A policy version id, as the privacy officer publishes it. */
 export const PolicyVersionId = z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).openapi({ example: '2027-01' });
 
-/** A signed link's token (core/crypto.ts signToken): base64url payload "." base64url signature. */
+/** A signed link's token (core/platform/crypto.ts signToken): base64url payload "." base64url signature. */
 export const TokenParam = z.object({
   token: z.string().max(1024).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, { message: 'Not a link token' }).openapi({ description: 'The token of a signed link', example: 'eyJoIjoiaHNfMDEifQ.c2lnbmF0dXJl' }),
 });

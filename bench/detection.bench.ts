@@ -5,8 +5,8 @@
  *   npm run bench:detection
  */
 import sharp from 'sharp';
-import { decodeRgb, normaliseUpload } from '../core/images';
-import { loadConfig } from '../core/config';
+import { decodeRgb, normaliseUpload } from '../core/photos/images';
+import { loadConfig } from '../core/platform/config';
 import { createFaceDetector, type RgbImage } from '../models/face-detector';
 import { createAnalyser, thresholdsFrom } from '../worker/analysis';
 import { SELFIE_FIXTURES } from '../test/support/selfie-fixtures';

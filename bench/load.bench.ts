@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { startLocalS3 } from '../core/local-s3';
+import { startLocalS3 } from '../core/platform/local-s3';
 import { fiveMegabytePhoto } from './util';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 60);

@@ -8,10 +8,10 @@
  *   npm run bench:stages           BENCH_RUNS=7 npm run bench:stages
  */
 import os from 'node:os';
-import { STYLES } from '../core/catalog';
-import { loadConfig } from '../core/config';
-import { encryptObject, newDataKey, parseKeyring } from '../core/crypto';
-import { checkUpload, normaliseUpload } from '../core/images';
+import { STYLES } from '../core/orders/catalog';
+import { loadConfig } from '../core/platform/config';
+import { encryptObject, newDataKey, parseKeyring } from '../core/platform/crypto';
+import { checkUpload, normaliseUpload } from '../core/photos/images';
 import { createPixelWork, pixelSettings } from '../worker/pixel-work';
 import { fiveMegabytePhoto, fmt, median, twelveMegapixelSelfie } from './util';
 

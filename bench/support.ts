@@ -1,9 +1,9 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../core/config';
-import { createLogger } from '../core/logger';
-import type { Role } from '../core/roles';
+import { loadConfig } from '../core/platform/config';
+import { createLogger } from '../core/platform/logger';
+import type { Role } from '../core/platform/roles';
 import { startRole } from '../main';
 
 /** A local stack on its own database, Redis prefix and S3 folder, with mail to a temp outbox. */

@@ -11,9 +11,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import { STYLES } from '../core/catalog';
-import { loadConfig } from '../core/config';
-import { normaliseUpload } from '../core/images';
+import { STYLES } from '../core/orders/catalog';
+import { loadConfig } from '../core/platform/config';
+import { normaliseUpload } from '../core/photos/images';
 import { PixelPool } from '../worker/pixel-pool';
 import { pixelSettings } from '../worker/pixel-work';
 import { fmt, median, twelveMegapixelSelfie } from './util';

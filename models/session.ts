@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { observeInference } from '../core/metrics';
+import { observeInference } from '../core/platform/metrics';
 
 /** The subset of a pino logger that model loading uses. */
 export interface ModelLogger {
@@ -88,7 +88,7 @@ export function loadOnce<T>(key: string, factory: () => Promise<T>): Promise<T> 
   return pending;
 }
 
-/** Reports the duration of every run of this session to the model inference metric (core/metrics). */
+/** Reports the duration of every run of this session to the model inference metric (core/platform/metrics). */
 export function timeRuns(session: ort.InferenceSession, model: string): void {
   const run = session.run.bind(session) as (...args: unknown[]) => Promise<ort.InferenceSession.OnnxValueMapType>;
   (session as { run: unknown }).run = async (...args: unknown[]) => {

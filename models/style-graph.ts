@@ -63,9 +63,9 @@
  * The bytes do not depend on the look: one build per STYLE_GRAPH_VERSION.
  */
 import * as ort from 'onnxruntime-node';
-import type { Style } from '../core/catalog';
+import type { Style } from '../core/orders/catalog';
 import { attr, DT, floatValueInfo, GraphBuilder, type AttributeProto } from './onnx-builder';
-import { observeInference } from '../core/metrics';
+import { observeInference } from '../core/platform/metrics';
 import { createSession, loadOnce, type LoadedSession, type ModelLogger } from './session';
 
 /** Bump when the graph changes for the same look. */

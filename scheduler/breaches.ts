@@ -1,6 +1,6 @@
-import { sweepBreachNotices } from '../core/breaches';
-import type { HandlersFor } from '../core/jobs';
-import { recordSweep } from '../core/metrics';
+import { sweepBreachNotices } from '../core/privacy/breaches';
+import type { HandlersFor } from '../core/platform/jobs';
+import { recordSweep } from '../core/platform/metrics';
 
 /** BR1: every minute, so a new breach's notices go out at once and the 48-hour escalation is on time. */
 export const breachSweeps: Pick<HandlersFor<'sweeps'>, 'sweep.breach-notices'> = {

@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
-import { DAY_MS } from '../core/config';
-import type { AppContext } from '../core/context';
-import { consentInForce } from '../core/consent-sql';
-import type { Purpose } from '../core/db';
-import { jobId } from '../core/jobs';
-import { MARKETING_EVENT_PREFIX, MARKETING_KIND } from '../core/marketing';
-import { recordRemoval } from '../core/removal-record';
+import { DAY_MS } from '../core/platform/config';
+import type { AppContext } from '../core/platform/context';
+import { consentInForce } from '../core/privacy/consent-sql';
+import type { Purpose } from '../core/platform/db';
+import { jobId } from '../core/platform/jobs';
+import { MARKETING_EVENT_PREFIX, MARKETING_KIND } from '../core/privacy/marketing';
+import { recordRemoval } from '../core/privacy/removal-record';
 
 const BATCH = 5000;
 

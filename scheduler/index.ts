@@ -1,6 +1,6 @@
-import type { AppContext } from '../core/context';
-import type { JobName } from '../core/jobs';
-import { startWorkers, type Workers } from '../core/workers';
+import type { AppContext } from '../core/platform/context';
+import type { JobName } from '../core/platform/jobs';
+import { startWorkers, type Workers } from '../core/platform/workers';
 import { sweepHandlers } from './sweeps';
 
 /** Every sweep and how often it runs (UTC). upsertJobScheduler is safe to call at every start. */

@@ -1,6 +1,6 @@
-import { sweepInquiryDeadlines } from '../core/inquiries';
-import type { HandlersFor } from '../core/jobs';
-import { recordSweep } from '../core/metrics';
+import { sweepInquiryDeadlines } from '../core/privacy/inquiries';
+import type { HandlersFor } from '../core/platform/jobs';
+import { recordSweep } from '../core/platform/metrics';
 
 /** CT1: the team hears of an inquiry deadline INQUIRY_ESCALATE_BEFORE_HOURS before it passes. */
 export const inquirySweeps: Pick<HandlersFor<'sweeps'>, 'sweep.inquiry-deadlines'> = {

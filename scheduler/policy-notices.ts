@@ -1,6 +1,6 @@
-import type { HandlersFor } from '../core/jobs';
-import { recordSweep } from '../core/metrics';
-import { sweepPolicyNotices } from '../core/policy-notices';
+import type { HandlersFor } from '../core/platform/jobs';
+import { recordSweep } from '../core/platform/metrics';
+import { sweepPolicyNotices } from '../core/privacy/policy-notices';
 
 /** PO2: each run emails at most POLICY_NOTICE_BATCH people about the newest significant change. */
 export const policyNoticeSweeps: Pick<HandlersFor<'sweeps'>, 'sweep.policy-notices'> = {

@@ -1,6 +1,6 @@
-import type { AppContext } from '../core/context';
-import { jobId } from '../core/jobs';
-import { cutoffs, headshotDue, photoDue } from '../core/retention';
+import type { AppContext } from '../core/platform/context';
+import { jobId } from '../core/platform/jobs';
+import { cutoffs, headshotDue, photoDue } from '../core/privacy/retention';
 
 /**
  * The retention sweep (RT1-RT4, PY2): finds what is due in Postgres, batch by batch, and fans out

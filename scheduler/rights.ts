@@ -1,9 +1,9 @@
-import { DAY_MS } from '../core/config';
-import { deleteExports } from '../core/deletion';
-import type { HandlersFor } from '../core/jobs';
-import { sendTeamEmailOnce } from '../core/notify';
-import { driveRightsRequest } from '../core/rights';
-import { recordSweep } from '../core/metrics';
+import { DAY_MS } from '../core/platform/config';
+import { deleteExports } from '../core/privacy/deletion';
+import type { HandlersFor } from '../core/platform/jobs';
+import { sendTeamEmailOnce } from '../core/notifications/email';
+import { driveRightsRequest } from '../core/privacy/rights';
+import { recordSweep } from '../core/platform/metrics';
 
 /** An access or deletion request still open this long has lost its job: it is enqueued again. */
 export const RIGHTS_STUCK_AFTER_MINUTES = 15;

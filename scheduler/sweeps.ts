@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
-import { jobId, type HandlersFor } from '../core/jobs';
-import { resumeOrder } from '../core/orders';
+import { jobId, type HandlersFor } from '../core/platform/jobs';
+import { resumeOrder } from '../core/orders/orders';
 import { sweepRetention } from './retention';
 import { sweepConsentWithdrawals, sweepUsageData } from './consent';
 import { rightsSweeps } from './rights';
 import { breachSweeps } from './breaches';
 import { policyNoticeSweeps } from './policy-notices';
 import { inquirySweeps } from './inquiries';
-import { recordSweep } from '../core/metrics';
+import { recordSweep } from '../core/platform/metrics';
 
 /** How long a paid order may sit without finishing before its jobs are re-driven. */
 export const STALLED_AFTER_MINUTES = 10;

@@ -2,10 +2,10 @@
  * Prints, per privacy promise with a deadline, how many items are overdue (npm run compliance).
  * Exits 1 when anything is, so it can run as a monitoring check.
  */
-import { loadConfig } from '../core/config';
-import { complianceReport } from '../core/compliance';
-import { createContext } from '../core/context';
-import { createLogger } from '../core/logger';
+import { loadConfig } from '../core/platform/config';
+import { complianceReport } from '../core/privacy/compliance';
+import { createContext } from '../core/platform/context';
+import { createLogger } from '../core/platform/logger';
 
 const config = loadConfig();
 const ctx = await createContext(config, { logger: createLogger('warn'), migrate: false });

@@ -10,11 +10,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createRasmiClient, unwrap, uploadPhoto } from '../clients/typescript/src/index';
-import { STYLES } from '../core/catalog';
-import { loadConfig } from '../core/config';
-import { createLogger } from '../core/logger';
-import { OutboxMailer, type MailMessage, type Mailer } from '../core/mail';
-import { preflight } from '../core/preflight';
+import { STYLES } from '../core/orders/catalog';
+import { loadConfig } from '../core/platform/config';
+import { createLogger } from '../core/platform/logger';
+import { OutboxMailer, type MailMessage, type Mailer } from '../core/platform/mail';
+import { preflight } from '../core/platform/preflight';
 import { startRole } from '../main';
 
 function args() {

@@ -1,12 +1,12 @@
 /**
  * Writes deploy/kubernetes/base/config.env, the ConfigMap of every role, from README.md's
- * Configuration table: each variable the table documents, its default from core/config.ts (or the
+ * Configuration table: each variable the table documents, its default from core/platform/config.ts (or the
  * production value below), and the table's meaning as a comment. Secrets and URLs that carry
  * credentials go to the Secret instead (deploy/kubernetes/secret.example.yaml).
  *   npm run kubernetes:config          (test/unit/kubernetes.test.ts fails when the file has drifted)
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { loadConfig } from '../core/config';
+import { loadConfig } from '../core/platform/config';
 
 export const CONFIG_ENV_PATH = 'deploy/kubernetes/base/config.env';
 

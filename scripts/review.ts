@@ -13,9 +13,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
-import { STYLES } from '../core/catalog';
-import { loadConfig } from '../core/config';
-import { decodeRgb, normaliseUpload } from '../core/images';
+import { STYLES } from '../core/orders/catalog';
+import { loadConfig } from '../core/platform/config';
+import { decodeRgb, normaliseUpload } from '../core/photos/images';
 import { selfieCrops } from '../test/support/selfie-crops';
 import { createAnalyser, thresholdsFrom } from '../worker/analysis';
 import { headCutOff, toSource, type Frame } from '../worker/framing';

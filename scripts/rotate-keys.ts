@@ -9,10 +9,10 @@
  * Exit code 1: something still uses an old key, or could not be decrypted with the keyring.
  * Only Postgres is touched; objects in the bucket are not re-uploaded.
  */
-import { loadConfig } from '../core/config';
-import { createDb } from '../core/db';
-import { rotateKeys } from '../core/key-rotation';
-import { createLogger } from '../core/logger';
+import { loadConfig } from '../core/platform/config';
+import { createDb } from '../core/platform/db';
+import { rotateKeys } from '../core/platform/key-rotation';
+import { createLogger } from '../core/platform/logger';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];

@@ -1,5 +1,5 @@
-import type { Config } from '../core/config';
-import type { Verdict } from '../core/verdict';
+import type { Config } from '../core/platform/config';
+import type { Verdict } from '../core/photos/verdict';
 import { createFaceDetector, type Face, type RgbImage } from '../models/face-detector';
 import { createLandmarker } from '../models/landmarks';
 import type { ModelLogger } from '../models/session';

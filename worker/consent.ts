@@ -1,7 +1,7 @@
-import { applyWithdrawal } from '../core/consent-changes';
-import { consentsOf } from '../core/consent';
-import type { HandlersFor } from '../core/jobs';
-import { fanOutCampaign, sendCampaignEmail } from '../core/marketing';
+import { applyWithdrawal } from '../core/privacy/consent-changes';
+import { consentsOf } from '../core/privacy/consent';
+import type { HandlersFor } from '../core/platform/jobs';
+import { fanOutCampaign, sendCampaignEmail } from '../core/privacy/marketing';
 
 type ConsentJobs = 'marketing.fanout' | 'marketing.send' | 'consent.apply-withdrawal';
 

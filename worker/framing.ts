@@ -12,7 +12,7 @@ import type { Point } from '../models/face-detector';
  * across: a tighter head-and-shoulders). Where a frame still reaches past the photo, no pixel is
  * sampled there: the matte is zero (backdrop) and fades the body out towards that edge.
  */
-import { EYE_LINE, FRAME_ASPECT } from '../core/catalog';
+import { EYE_LINE, FRAME_ASPECT } from '../core/orders/catalog';
 
 export { EYE_LINE };
 export const FRAME_FACE_WIDTHS = 2.8;

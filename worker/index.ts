@@ -1,8 +1,8 @@
-import { DAY_MS } from '../core/config';
-import type { AppContext } from '../core/context';
-import { sweepStaleSpools } from '../core/storage';
-import { JOBS, type JobName } from '../core/jobs';
-import { startWorkers, type Workers } from '../core/workers';
+import { DAY_MS } from '../core/platform/config';
+import type { AppContext } from '../core/platform/context';
+import { sweepStaleSpools } from '../core/platform/storage';
+import { JOBS, type JobName } from '../core/platform/jobs';
+import { startWorkers, type Workers } from '../core/platform/workers';
 import { closePixels, PIPELINE_QUEUES, pipelineHandlers } from './handlers';
 
 /** The worker role: the photo pipeline's queues (preparation, analysis, rendering, delivery) and privacy jobs, or those of WORKER_QUEUES. */

@@ -1,6 +1,6 @@
-import { notifyBreachNotice } from '../core/breaches';
-import type { HandlersFor } from '../core/jobs';
-import { notifyPolicyChange } from '../core/policy-notices';
+import { notifyBreachNotice } from '../core/privacy/breaches';
+import type { HandlersFor } from '../core/platform/jobs';
+import { notifyPolicyChange } from '../core/privacy/policy-notices';
 
 /** Per-person notices fanned out by the breach (BR1) and policy (PO2) sweeps; each sends at most once. */
 export const noticeHandlers: Pick<HandlersFor<'privacy'>, 'breach.notify' | 'policy.notify'> = {

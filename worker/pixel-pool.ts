@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { Style } from '../core/catalog';
+import type { Style } from '../core/orders/catalog';
 import type { Analysis } from './analysis';
 import type { PixelSettings, PixelWork } from './pixel-work';
 import type { FaceGeometry, Rendered } from './render';

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '../core/logger';
+import { createLogger } from '../core/platform/logger';
 import { createPixelWork, type PixelSettings } from './pixel-work';
 
 /**

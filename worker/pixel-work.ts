@@ -1,6 +1,6 @@
-import type { Style } from '../core/catalog';
-import type { Config } from '../core/config';
-import { decodeRgb } from '../core/images';
+import type { Style } from '../core/orders/catalog';
+import type { Config } from '../core/platform/config';
+import { decodeRgb } from '../core/photos/images';
 import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
 import { createLandmarker } from '../models/landmarks';

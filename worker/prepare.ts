@@ -1,14 +1,14 @@
-import type { AppContext } from '../core/context';
-import { MIME, normaliseUpload } from '../core/images';
-import { jobId, type Handler } from '../core/jobs';
-import { publishPhotoStatus } from '../core/photo-events';
-import { UNDECODABLE_VERDICT } from '../core/verdict';
+import type { AppContext } from '../core/platform/context';
+import { MIME, normaliseUpload } from '../core/photos/images';
+import { jobId, type Handler } from '../core/platform/jobs';
+import { publishPhotoStatus } from '../core/photos/photo-events';
+import { UNDECODABLE_VERDICT } from '../core/photos/verdict';
 
 /**
  * The first thing done to every upload (PH3): decoded once at full size, EXIF orientation applied,
  * converted to sRGB, every metadata block stripped, and written back over the upload's own object,
  * so the raw file with its EXIF and GPS lives only until this job has run (seconds). The API only
- * checked the upload (core/images.ts checkUpload); nothing reads a photo before it is prepared.
+ * checked the upload (core/photos/images.ts checkUpload); nothing reads a photo before it is prepared.
  * Idempotent: a prepared photo is left alone, and a crash between the write and the commit leaves
  * a readable photo that prepares again (its prepared JPEG re-encoded once more).
  */

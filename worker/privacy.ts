@@ -1,4 +1,4 @@
-import type { HandlersFor } from '../core/jobs';
+import type { HandlersFor } from '../core/platform/jobs';
 import { retentionHandlers } from './retention';
 import { consentHandlers } from './consent';
 import { rightsHandlers } from './rights';

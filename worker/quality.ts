@@ -1,6 +1,6 @@
 import type { Face, RgbImage } from '../models/face-detector';
 import type { FaceLandmarks } from '../models/landmarks';
-import { reason, type FaceBox, type Reason, type Side, type Verdict } from '../core/verdict';
+import { reason, type FaceBox, type Reason, type Side, type Verdict } from '../core/photos/verdict';
 import { chooseFrame, FRAME_FACE_WIDTHS, headCutOff, MIN_FACE_WIDTHS } from './framing';
 
 /**

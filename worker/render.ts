@@ -1,6 +1,6 @@
 import sharp, { type OutputInfo } from 'sharp';
-import { makeBackdrop } from '../core/backdrops';
-import type { Style } from '../core/catalog';
+import { makeBackdrop } from '../core/orders/backdrops';
+import type { Style } from '../core/orders/catalog';
 import type { Face, FaceDetector, RgbImage } from '../models/face-detector';
 import type { Landmarker } from '../models/landmarks';
 import { composite, refineMask } from '../models/matte';

@@ -1,14 +1,14 @@
-import { DAY_MS } from '../core/config';
-import { deleteHeadshots, deletePhotos, deleteUser, purgePayments } from '../core/deletion';
-import type { HandlersFor } from '../core/jobs';
-import { sendEmailOnce } from '../core/notify';
-import { cutoffs, headshotDue, photoDue } from '../core/retention';
+import { DAY_MS } from '../core/platform/config';
+import { deleteHeadshots, deletePhotos, deleteUser, purgePayments } from '../core/privacy/deletion';
+import type { HandlersFor } from '../core/platform/jobs';
+import { sendEmailOnce } from '../core/notifications/email';
+import { cutoffs, headshotDue, photoDue } from '../core/privacy/retention';
 
 type RetentionJobs = 'retention.delete-photos' | 'retention.delete-headshots' | 'retention.delete-user' | 'retention.warn-user' | 'retention.purge-payments';
 
 /**
  * Per-batch retention jobs. Each re-checks that its rows are still due at run time (the clock
- * may have been moved, a person may have signed in since), then deletes through core/deletion.
+ * may have been moved, a person may have signed in since), then deletes through core/privacy/deletion.
  */
 export const retentionHandlers: Pick<HandlersFor<'privacy'>, RetentionJobs> = {
   'retention.delete-photos': async (ctx, { photoIds }) => {

@@ -1,8 +1,8 @@
-import { DAY_MS } from '../core/config';
-import { deleteUser } from '../core/deletion';
-import { exportZip } from '../core/export';
-import type { Handler, HandlersFor } from '../core/jobs';
-import { sendEmailOnce } from '../core/notify';
+import { DAY_MS } from '../core/platform/config';
+import { deleteUser } from '../core/privacy/deletion';
+import { exportZip } from '../core/privacy/export';
+import type { Handler, HandlersFor } from '../core/platform/jobs';
+import { sendEmailOnce } from '../core/notifications/email';
 
 /**
  * The 'privacy' jobs of rights requests. Both are idempotent: a retry finds the request's state in

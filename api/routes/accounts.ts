@@ -1,9 +1,9 @@
 import type { Router } from 'express';
-import { emailLookupHash, encryptField, decryptField, newId, newOneTimeCode, oneTimeCodeHash, randomToken, safeEqual, sha256Hex } from '../../core/crypto';
-import { currentPolicyVersion } from '../../core/policy';
-import { claimEmail, sendClaimedToUser } from '../../core/notify';
-import type { Db } from '../../core/db';
-import type { AppContext } from '../../core/context';
+import { emailLookupHash, encryptField, decryptField, newId, newOneTimeCode, oneTimeCodeHash, randomToken, safeEqual, sha256Hex } from '../../core/platform/crypto';
+import { currentPolicyVersion } from '../../core/privacy/policy';
+import { claimEmail, sendClaimedToUser } from '../../core/notifications/email';
+import type { Db } from '../../core/platform/db';
+import type { AppContext } from '../../core/platform/context';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
-import { breachProgress, recordBreach, unknownUserIds, type Affected } from '../../core/breaches';
-import type { AppContext } from '../../core/context';
+import { breachProgress, recordBreach, unknownUserIds, type Affected } from '../../core/privacy/breaches';
+import type { AppContext } from '../../core/platform/context';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';

@@ -1,8 +1,8 @@
 import type { Router } from 'express';
-import { auditStaffRead } from '../../core/audit';
-import type { AppContext } from '../../core/context';
-import type { User } from '../../core/db';
-import { createInquiry, inquiryView, respondToInquiry, type Inquiry } from '../../core/inquiries';
+import { auditStaffRead } from '../../core/privacy/audit';
+import type { AppContext } from '../../core/platform/context';
+import type { User } from '../../core/platform/db';
+import { createInquiry, inquiryView, respondToInquiry, type Inquiry } from '../../core/privacy/inquiries';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';

@@ -1,8 +1,8 @@
 import type { Request, Response, Router } from 'express';
-import { changeConsent } from '../../core/consent-changes';
-import { newId } from '../../core/crypto';
-import { jobId } from '../../core/jobs';
-import { userFromUnsubscribeToken } from '../../core/marketing';
+import { changeConsent } from '../../core/privacy/consent-changes';
+import { newId } from '../../core/platform/crypto';
+import { jobId } from '../../core/platform/jobs';
+import { userFromUnsubscribeToken } from '../../core/privacy/marketing';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
 import { z } from '../openapi';

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response, Router } from 'express';
-import { metricsAccess, METRICS_CONTENT_TYPE, observeHttp, renderMetrics } from '../../core/metrics';
+import { metricsAccess, METRICS_CONTENT_TYPE, observeHttp, renderMetrics } from '../../core/platform/metrics';
 import { ctxOf } from '../auth';
 import { HttpError } from '../problem';
 import { route } from '../route';

@@ -1,7 +1,7 @@
 import type { Router } from 'express';
-import { auditStaffRead } from '../../core/audit';
-import { complianceReport } from '../../core/compliance';
-import { deleteHeadshots, deletePhotos } from '../../core/deletion';
+import { auditStaffRead } from '../../core/privacy/audit';
+import { complianceReport } from '../../core/privacy/compliance';
+import { deleteHeadshots, deletePhotos } from '../../core/privacy/deletion';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { notFound } from '../problem';

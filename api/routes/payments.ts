@@ -1,7 +1,7 @@
 import express, { type Router } from 'express';
 
-import { startOrder } from '../../core/orders';
-import { verifyWebhook, WebhookRejected } from '../../core/payments';
+import { startOrder } from '../../core/orders/orders';
+import { verifyWebhook, WebhookRejected } from '../../core/platform/payment-processor';
 import { ctxOf } from '../auth';
 import { registry, z } from '../openapi';
 import { HttpError, ProblemSchema } from '../problem';

@@ -1,18 +1,18 @@
 import type { Router } from 'express';
-import type { AppContext } from '../../core/context';
-import { newId } from '../../core/crypto';
-import { deletePhotos } from '../../core/deletion';
-import type { Photo } from '../../core/db';
-import { checkUpload, ImageRejected, isPrepared, MIME } from '../../core/images';
-import { jobId } from '../../core/jobs';
+import type { AppContext } from '../../core/platform/context';
+import { newId } from '../../core/platform/crypto';
+import { deletePhotos } from '../../core/privacy/deletion';
+import type { Photo } from '../../core/platform/db';
+import { checkUpload, ImageRejected, isPrepared, MIME } from '../../core/photos/images';
+import { jobId } from '../../core/platform/jobs';
 import { ctxOf } from '../auth';
 import { readSingleImage } from '../multipart';
 import { UploadGate } from '../upload-gate';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { PhotoEventHub, type PhotoEvent } from '../../core/photo-events';
-import { REASON_HINTS, type Reason, type Verdict } from '../../core/verdict';
+import { PhotoEventHub, type PhotoEvent } from '../../core/photos/photo-events';
+import { REASON_HINTS, type Reason, type Verdict } from '../../core/photos/verdict';
 import { Cursor, IdParam, idOf, iso, page, pageOf, PhotoOut } from '../schemas';
 
 export function photoOut(p: Photo): z.infer<typeof PhotoOut> {
@@ -262,7 +262,7 @@ export function photoRoutes(router: Router): void {
 }
 
 /** Streams a decrypted object to the response; the store only ever holds ciphertext. */
-export async function streamBlob(ctx: AppContext, blob: import('../../core/db').Blob, res: import('express').Response, filename?: string): Promise<void> {
+export async function streamBlob(ctx: AppContext, blob: import('../../core/platform/db').Blob, res: import('express').Response, filename?: string): Promise<void> {
   const stream = await ctx.storage.stream(blob);
   res.setHeader('Content-Type', blob.content_type);
   res.setHeader('Content-Length', String(blob.size_bytes));

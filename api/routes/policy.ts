@@ -1,7 +1,7 @@
 import type { Router } from 'express';
-import type { AppContext } from '../../core/context';
-import type { User } from '../../core/db';
-import { currentPolicyVersion, listPolicyVersions, pendingMaterialVersion, policyVersion, publishPolicyVersion } from '../../core/policy';
+import type { AppContext } from '../../core/platform/context';
+import type { User } from '../../core/platform/db';
+import { currentPolicyVersion, listPolicyVersions, pendingMaterialVersion, policyVersion, publishPolicyVersion } from '../../core/privacy/policy';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';

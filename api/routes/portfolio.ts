@@ -1,5 +1,5 @@
 import type { Router } from 'express';
-import { listPortfolio, portfolioImage } from '../../core/portfolio';
+import { listPortfolio, portfolioImage } from '../../core/privacy/portfolio';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';

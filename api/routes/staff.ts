@@ -1,7 +1,7 @@
 import type { Router } from 'express';
-import { auditStaffRead } from '../../core/audit';
-import type { AppContext } from '../../core/context';
-import type { User } from '../../core/db';
+import { auditStaffRead } from '../../core/privacy/audit';
+import type { AppContext } from '../../core/platform/context';
+import type { User } from '../../core/platform/db';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';

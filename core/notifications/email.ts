@@ -1,7 +1,7 @@
-import type { AppContext } from './context';
-import { decryptField, newId } from './crypto';
-import type { Db } from './db';
-import type { MailMessage } from './mail';
+import type { AppContext } from '../platform/context';
+import { decryptField, newId } from '../platform/crypto';
+import type { Db } from '../platform/db';
+import type { MailMessage } from '../platform/mail';
 
 /**
  * Claims the sending of one email by its dedupe key, in the caller's database or transaction: a

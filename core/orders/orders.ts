@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
 import { findPackage } from './catalog';
-import type { AppContext } from './context';
-import { newId } from './crypto';
-import type { OrderStatus } from './db';
-import { jobId } from './jobs';
+import type { AppContext } from '../platform/context';
+import { newId } from '../platform/crypto';
+import type { OrderStatus } from '../platform/db';
+import { jobId } from '../platform/jobs';
 import { choosePhotos, type Choice } from './ranking';
-import type { Verdict } from './verdict';
+import type { Verdict } from '../photos/verdict';
 
 /**
  * The order state machine, driven by rows in Postgres so that a lost job or a flushed Redis

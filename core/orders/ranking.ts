@@ -1,4 +1,4 @@
-import type { Verdict } from './verdict';
+import type { Verdict } from '../photos/verdict';
 
 /**
  * Which of an order's photos its headshots are made from. Photos are ranked by their verdict's

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import type { AppContext } from './context';
-import type { PhotoStatus } from './db';
+import type { AppContext } from '../platform/context';
+import type { PhotoStatus } from '../platform/db';
 
 /**
  * A photo's status changes, published by the workers on one Redis channel and followed by the

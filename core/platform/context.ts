@@ -8,7 +8,7 @@ import { startLocalS3 } from './local-s3';
 import { createLogger, type Logger } from './logger';
 import { createMailer, type Mailer } from './mail';
 import { migrateToLatest } from './migrate';
-import { createProcessor, LocalProcessor, type PaymentProcessor } from './payments';
+import { createProcessor, LocalProcessor, type PaymentProcessor } from './payment-processor';
 import { Storage } from './storage';
 
 /** Everything a role needs, built once at start and closed once at shutdown. */

@@ -1,7 +1,7 @@
 import type { Config } from './config';
 import type { AppContext } from './context';
 import { decryptField, newId } from './crypto';
-import { consentInForce } from './consent-sql';
+import { consentInForce } from '../privacy/consent-sql';
 
 /**
  * WhatsApp notifications (SD4) through the WhatsApp Business Cloud API over HTTPS. The base URL

@@ -1,5 +1,5 @@
-import type { AppContext } from './context';
-import type { User } from './db';
+import type { AppContext } from '../platform/context';
+import type { User } from '../platform/db';
 
 /** Writes one append-only audit row for a staff read of a person's data (SC3): ids only. */
 export async function auditStaffRead(ctx: AppContext, actor: Pick<User, 'id' | 'role'>, input: { action: string; subjectUserId: string | null; resource: string; resourceId?: string }): Promise<void> {

@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
-import type { AppContext } from './context';
-import { newId } from './crypto';
-import type { Db } from './db';
-import { fanOut, retryFailed } from './fanout';
-import { jobId } from './jobs';
-import { sendEmailOnce, sendTeamEmailOnce } from './notify';
-import { sendWhatsAppOnce } from './whatsapp';
+import type { AppContext } from '../platform/context';
+import { newId } from '../platform/crypto';
+import type { Db } from '../platform/db';
+import { fanOut, retryFailed } from '../platform/fanout';
+import { jobId } from '../platform/jobs';
+import { sendEmailOnce, sendTeamEmailOnce } from '../notifications/email';
+import { sendWhatsAppOnce } from '../platform/whatsapp';
 
 /**
  * Breaches (BR1, policy §8): a recorded breach gets one notice row per affected person; the

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { DAY_MS } from './config';
-import type { AppContext } from './context';
+import { DAY_MS } from '../platform/config';
+import type { AppContext } from '../platform/context';
 import { overdueCounts } from './retention';
 
 /**

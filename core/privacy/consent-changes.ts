@@ -1,6 +1,6 @@
-import type { AppContext } from './context';
+import type { AppContext } from '../platform/context';
 import { consentsOf, recordConsent } from './consent';
-import type { Purpose } from './db';
+import type { Purpose } from '../platform/db';
 import { removeMarketingData } from './marketing';
 import { publishPortfolio, unpublishPortfolio } from './portfolio';
 

@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { Purpose } from './db';
+import type { Purpose } from '../platform/db';
 
 /**
  * "Is this person's consent for purpose in force?" as a SQL expression, for queries that select

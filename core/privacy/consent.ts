@@ -1,6 +1,6 @@
-import type { AppContext } from './context';
-import { newId } from './crypto';
-import type { Purpose } from './db';
+import type { AppContext } from '../platform/context';
+import { newId } from '../platform/crypto';
+import type { Purpose } from '../platform/db';
 
 /** Optional purposes; all off until the person opts in (CN1). Service delivery needs no consent. */
 export const PURPOSES: readonly Purpose[] = ['marketing', 'analytics', 'service_improvement', 'portfolio', 'whatsapp'];

@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
-import type { AppContext } from './context';
-import { newId } from './crypto';
-import type { Blob } from './db';
-import { fromStorage } from './storage';
+import type { AppContext } from '../platform/context';
+import { newId } from '../platform/crypto';
+import type { Blob } from '../platform/db';
+import { fromStorage } from '../platform/storage';
 
 /**
  * The one way to delete personal data. Objects go first, then rows, then a deletion record with

@@ -3,9 +3,9 @@ import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import type { Archiver, ArchiverOptions, ZipEntryData } from 'archiver';
 import { consentsOf } from './consent';
-import type { AppContext } from './context';
-import { decryptField } from './crypto';
-import { isPrepared } from './images';
+import type { AppContext } from '../platform/context';
+import { decryptField } from '../platform/crypto';
+import { isPrepared } from '../photos/images';
 
 /**
  * The data export of access and portability (RG1): one ZIP holding data.json, a structured copy of

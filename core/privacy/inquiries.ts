@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
-import { DAY_MS } from './config';
-import type { AppContext } from './context';
-import { decryptField, encryptField, newId } from './crypto';
+import { DAY_MS } from '../platform/config';
+import type { AppContext } from '../platform/context';
+import { decryptField, encryptField, newId } from '../platform/crypto';
 import type { Selectable } from 'kysely';
-import type { InquiriesTable } from './db';
-import { sendEmailOnce, sendTeamEmailOnce, sendToAddressOnce } from './notify';
+import type { InquiriesTable } from '../platform/db';
+import { sendEmailOnce, sendTeamEmailOnce, sendToAddressOnce } from '../notifications/email';
 
 /**
  * Privacy and support inquiries (CT1, policy §6 and §13): a first answer within 24 business hours,

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import type { AppContext } from './context';
+import type { AppContext } from '../platform/context';
 import { consentInForce } from './consent-sql';
-import { signToken, verifyToken } from './crypto';
-import { JOBS, jobId } from './jobs';
-import { sendEmailOnce } from './notify';
+import { signToken, verifyToken } from '../platform/crypto';
+import { JOBS, jobId } from '../platform/jobs';
+import { sendEmailOnce } from '../notifications/email';
 import { recordRemoval } from './removal-record';
 
 /**

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import type { AppContext } from './context';
-import { fanOut, retryFailed } from './fanout';
-import { jobId } from './jobs';
-import { sendEmailOnce } from './notify';
+import type { AppContext } from '../platform/context';
+import { fanOut, retryFailed } from '../platform/fanout';
+import { jobId } from '../platform/jobs';
+import { sendEmailOnce } from '../notifications/email';
 import { newestSignificantVersion } from './policy';
 
 /**

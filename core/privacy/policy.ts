@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { AppContext } from './context';
-import type { Db, PolicyVersionsTable } from './db';
+import type { AppContext } from '../platform/context';
+import type { Db, PolicyVersionsTable } from '../platform/db';
 import type { Selectable } from 'kysely';
 
 /** Policy versions shipped with this release; policies/<id>.txt holds each text (PO1). */

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
-import type { AppContext } from './context';
+import type { AppContext } from '../platform/context';
 import { consentInForce } from './consent-sql';
-import { newId } from './crypto';
+import { newId } from '../platform/crypto';
 import { recordRemoval } from './removal-record';
 
 /**

@@ -1,8 +1,8 @@
-import type { AppContext } from './context';
-import { newId } from './crypto';
+import type { AppContext } from '../platform/context';
+import { newId } from '../platform/crypto';
 
 /**
- * A deletion record for data removed outside core/deletion (usage data, marketing data, portfolio
+ * A deletion record for data removed outside core/privacy/deletion (usage data, marketing data, portfolio
  * copies): ids, counts and the reason, never personal data (RT7). Nothing removed, nothing written.
  */
 export async function recordRemoval(ctx: AppContext, input: { subjectId: string; subjectKind: string; reason: string; details: Record<string, number> }): Promise<void> {

@@ -1,6 +1,6 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
-import type { AppContext } from './context';
-import { DAY_MS } from './config';
+import type { AppContext } from '../platform/context';
+import { DAY_MS } from '../platform/config';
 
 /**
  * When each kind of personal data falls due (policy §7). Every period is a setting whose default

@@ -1,8 +1,8 @@
-import { DAY_MS } from './config';
-import type { AppContext } from './context';
-import { newId } from './crypto';
-import { inTransaction, type RightsKind, type RightsStatus } from './db';
-import { jobId } from './jobs';
+import { DAY_MS } from '../platform/config';
+import type { AppContext } from '../platform/context';
+import { newId } from '../platform/crypto';
+import { inTransaction, type RightsKind, type RightsStatus } from '../platform/db';
+import { jobId } from '../platform/jobs';
 
 /**
  * Rights requests (policy §6): every request is a row with a status and a deadline in Postgres

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { emailLookupHash } from '../../core/crypto';
-import { jobId } from '../../core/jobs';
+import { emailLookupHash } from '../../core/platform/crypto';
+import { jobId } from '../../core/platform/jobs';
 import { countJobs } from '../support/jobs';
 import { fixture, footprint, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 import { allowConnections, dropConnections, orphans } from './support';

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config';
-import { startLocalS3 } from '../../core/local-s3';
+import { loadConfig } from '../../core/platform/config';
+import { startLocalS3 } from '../../core/platform/local-s3';
 import { fixture, multipart, signUp, startStack, until, type Stack } from '../support/stack';
 import { freePort, orderStatus, orphans, placeOrder, waitForOrder } from './support';
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { complianceReport } from '../../core/compliance';
-import { DAY_MS } from '../../core/config';
-import { newId } from '../../core/crypto';
-import { createLogger } from '../../core/logger';
-import { createRightsRequest } from '../../core/rights';
-import type { Running } from '../../core/roles';
+import { complianceReport } from '../../core/privacy/compliance';
+import { DAY_MS } from '../../core/platform/config';
+import { newId } from '../../core/platform/crypto';
+import { createLogger } from '../../core/platform/logger';
+import { createRightsRequest } from '../../core/privacy/rights';
+import type { Running } from '../../core/platform/roles';
 import { startRole } from '../../main';
 import { SCHEDULE } from '../../scheduler';
 import { seedHeadshots, seedPhotos, seedUser } from '../support/seed';

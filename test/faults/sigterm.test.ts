@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, signUp, startStack, until, type Stack } from '../support/stack';
-import { DAY_MS } from '../../core/config';
+import { DAY_MS } from '../../core/platform/config';
 import { activeRender, childEnv, exitWithin, freePort, holdRowLock, placeOrder, spawnRole, type Child } from './support';
 
 let stack: Stack;

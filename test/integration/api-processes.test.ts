@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config';
+import { loadConfig } from '../../core/platform/config';
 import { childEnv, exitWithin, freePort, spawnRole, type Child } from '../faults/support';
 import { startStack, until, type Stack } from '../support/stack';
 

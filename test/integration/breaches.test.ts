@@ -1,8 +1,8 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordConsent } from '../../core/consent';
-import { newId } from '../../core/crypto';
-import { startWorkers, type Workers } from '../../core/workers';
+import { recordConsent } from '../../core/privacy/consent';
+import { newId } from '../../core/platform/crypto';
+import { startWorkers, type Workers } from '../../core/platform/workers';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { privacyHandlers } from '../../worker/privacy';
 import { startFakeWhatsApp } from '../support/fake-whatsapp';

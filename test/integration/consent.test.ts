@@ -1,9 +1,9 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAY_MS } from '../../core/config';
-import { recordConsent } from '../../core/consent';
-import { newId } from '../../core/crypto';
-import { sendCampaignEmail, unsubscribeUrl } from '../../core/marketing';
+import { DAY_MS } from '../../core/platform/config';
+import { recordConsent } from '../../core/privacy/consent';
+import { newId } from '../../core/platform/crypto';
+import { sendCampaignEmail, unsubscribeUrl } from '../../core/privacy/marketing';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { signUp, startStack, until, type Stack } from '../support/stack';
 

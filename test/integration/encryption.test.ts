@@ -4,7 +4,7 @@ import os from 'node:os';
 import { Readable } from 'node:stream';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decryptObject, parseKeyring, unwrapDataKey } from '../../core/crypto';
+import { decryptObject, parseKeyring, unwrapDataKey } from '../../core/platform/crypto';
 import { fixture, multipart, signUp, startStack, type Stack } from '../support/stack';
 
 let stack: Stack;

@@ -1,8 +1,8 @@
 import querystring from 'node:querystring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ZodType } from 'zod';
-import { newId } from '../../core/crypto';
-import { signWebhook } from '../../core/payments';
+import { newId } from '../../core/platform/crypto';
+import { signWebhook } from '../../core/platform/payment-processor';
 import { IdempotencyKey } from '../../api/idempotency';
 import { routeTable } from '../../api/route';
 import { bodyVerdict, documentedStatuses, operationOf, rawRequest, VALID_BODIES, type RawAnswer } from '../support/contract';

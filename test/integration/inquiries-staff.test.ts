@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decryptField } from '../../core/crypto';
-import { addBusinessHours } from '../../core/inquiries';
+import { decryptField } from '../../core/platform/crypto';
+import { addBusinessHours } from '../../core/privacy/inquiries';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { fixture, multipart, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { Client } from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalS3 } from '../../core/local-s3';
+import { startLocalS3 } from '../../core/platform/local-s3';
 
 // The in-process S3 server behaves as S3 and MinIO do where the service depends on it.
 let dir: string;

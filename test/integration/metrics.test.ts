@@ -1,9 +1,9 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAY_MS } from '../../core/config';
-import { QUEUE_NAMES } from '../../core/jobs';
-import { metricsAccess } from '../../core/metrics';
-import { serveMetrics } from '../../core/metrics-server';
+import { DAY_MS } from '../../core/platform/config';
+import { QUEUE_NAMES } from '../../core/platform/jobs';
+import { metricsAccess } from '../../core/platform/metrics';
+import { serveMetrics } from '../../core/platform/metrics-server';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkers, type Workers } from '../../core/workers';
+import { startWorkers, type Workers } from '../../core/platform/workers';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { privacyHandlers } from '../../worker/privacy';
 import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';

@@ -1,12 +1,12 @@
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config';
-import { recordConsent } from '../../core/consent';
-import { newId } from '../../core/crypto';
-import { deleteHeadshots } from '../../core/deletion';
-import { jobId } from '../../core/jobs';
-import { WhatsAppClient, WhatsAppError, whatsappClient } from '../../core/whatsapp';
+import { loadConfig } from '../../core/platform/config';
+import { recordConsent } from '../../core/privacy/consent';
+import { newId } from '../../core/platform/crypto';
+import { deleteHeadshots } from '../../core/privacy/deletion';
+import { jobId } from '../../core/platform/jobs';
+import { WhatsAppClient, WhatsAppError, whatsappClient } from '../../core/platform/whatsapp';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { startFakeWhatsApp } from '../support/fake-whatsapp';
 import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from 'bullmq';
-import { DAY_MS } from '../../core/config';
-import { decryptField } from '../../core/crypto';
-import { overdueCounts } from '../../core/retention';
+import { DAY_MS } from '../../core/platform/config';
+import { decryptField } from '../../core/platform/crypto';
+import { overdueCounts } from '../../core/privacy/retention';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { seedPhotos, seedUser } from '../support/seed';
 import { fixture, multipart, signIn, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';

@@ -4,12 +4,12 @@ import express from 'express';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corsAllowList } from '../../api/cors';
-import { loadConfig } from '../../core/config';
-import { decryptField, emailLookupHash, fieldKeyId, oneTimeCodeHash, parseKeyring, sha256Hex } from '../../core/crypto';
-import type { Blob } from '../../core/db';
-import { rotateKeys } from '../../core/key-rotation';
-import { createLogger } from '../../core/logger';
-import { listen, type Running } from '../../core/roles';
+import { loadConfig } from '../../core/platform/config';
+import { decryptField, emailLookupHash, fieldKeyId, oneTimeCodeHash, parseKeyring, sha256Hex } from '../../core/platform/crypto';
+import type { Blob } from '../../core/platform/db';
+import { rotateKeys } from '../../core/platform/key-rotation';
+import { createLogger } from '../../core/platform/logger';
+import { listen, type Running } from '../../core/platform/roles';
 import { startRole } from '../../main';
 import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signWebhook } from '../../core/payments';
+import { signWebhook } from '../../core/platform/payment-processor';
 import { fixture, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signWebhook } from '../../core/payments';
+import { signWebhook } from '../../core/platform/payment-processor';
 import { startFakeStripe } from '../support/fake-stripe';
 import { fixture, footprint, multipart, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { jobId } from '../../core/jobs';
+import { jobId } from '../../core/platform/jobs';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { preparePhoto } from '../../worker/prepare';
 import { sql } from 'kysely';

@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { createDb } from '../../core/db';
-import { startLocalS3 } from '../../core/local-s3';
-import { migrateToLatest } from '../../core/migrate';
+import { createDb } from '../../core/platform/db';
+import { startLocalS3 } from '../../core/platform/local-s3';
+import { migrateToLatest } from '../../core/platform/migrate';
 
 // Names carry the run's start time, so concurrent runs never touch each other's databases and a
 // crashed run's leftovers are recognisable (dropped once they are an hour old).

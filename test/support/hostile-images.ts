@@ -1,7 +1,7 @@
 import { crc32, createDeflate } from 'node:zlib';
 import sharp from 'sharp';
-import type { AppContext } from '../../core/context';
-import { jobId } from '../../core/jobs';
+import type { AppContext } from '../../core/platform/context';
+import { jobId } from '../../core/platform/jobs';
 import { countJobs } from './jobs';
 
 /**

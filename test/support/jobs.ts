@@ -1,4 +1,4 @@
-import type { Queues } from '../../core/jobs';
+import type { Queues } from '../../core/platform/jobs';
 
 /** Every job in every queue, in any state: what a request or a run left behind. */
 export async function countJobs(queues: Queues): Promise<number> {

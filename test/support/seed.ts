@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { AppContext } from '../../core/context';
-import { objectKeyFor, type BucketRole } from '../../core/storage';
-import { emailLookupHash, encryptField, encryptObject, newDataKey, newId, parseKeyring } from '../../core/crypto';
+import type { AppContext } from '../../core/platform/context';
+import { objectKeyFor, type BucketRole } from '../../core/platform/storage';
+import { emailLookupHash, encryptField, encryptObject, newDataKey, newId, parseKeyring } from '../../core/platform/crypto';
 
 /** A customer row written directly, for tests that need many people or old dates. */
 export async function seedUser(ctx: AppContext, at: Date, extra: { role?: 'customer' | 'support' | 'privacy_officer' | 'admin' } = {}): Promise<{ id: string; email: string }> {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import type { ReasonCode, Side } from '../../core/verdict';
+import type { ReasonCode, Side } from '../../core/photos/verdict';
 
 /**
  * The common ways a selfie goes wrong, made reproducibly from the public-domain fixtures

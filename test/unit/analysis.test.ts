@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config';
-import { decodeRgb, normaliseUpload, sniffImageType } from '../../core/images';
+import { loadConfig } from '../../core/platform/config';
+import { decodeRgb, normaliseUpload, sniffImageType } from '../../core/photos/images';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../../worker/analysis';
 import { selfieCrops } from '../support/selfie-crops';
 import { SELFIE_FIXTURES } from '../support/selfie-fixtures';

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CONFIG_KEYS, ConfigError, loadConfig } from '../../core/config';
-import { JOBS, QUEUE_NAMES } from '../../core/jobs';
-import { checkHandlers } from '../../core/workers';
+import { CONFIG_KEYS, ConfigError, loadConfig } from '../../core/platform/config';
+import { JOBS, QUEUE_NAMES } from '../../core/platform/jobs';
+import { checkHandlers } from '../../core/platform/workers';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { PIPELINE_QUEUES, pipelineHandlers } from '../../worker/handlers';
 

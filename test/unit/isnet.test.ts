@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config';
-import { decodeRgb } from '../../core/images';
+import { loadConfig } from '../../core/platform/config';
+import { decodeRgb } from '../../core/photos/images';
 import { BUILT_MODEL_IDS } from '../../models/build';
 import { createIsnetSegmenter, ISNET_MODEL_ID, ISNET_SIZE } from '../../models/isnet';
 import { refineMask } from '../../models/matte';

@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { CONFIG_KEYS, loadConfig, PIPELINE_QUEUE_NAMES } from '../../core/config';
+import { CONFIG_KEYS, loadConfig, PIPELINE_QUEUE_NAMES } from '../../core/platform/config';
 import { CONFIG_ENV_PATH, renderConfigEnv, SECRET_KEYS } from '../../scripts/kubernetes-config';
 
 /**
@@ -93,7 +93,7 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     for (const d of deployments) {
       const c = d.spec.template.spec.containers[0];
       expect(mebibytes(c.resources.limits.memory), d.metadata.name).toBeGreaterThanOrEqual(mebibytes(c.resources.requests.memory));
-      // Workers and the scheduler serve their probes on METRICS_PORT (core/metrics-server.ts).
+      // Workers and the scheduler serve their probes on METRICS_PORT (core/platform/metrics-server.ts).
       if (c.args[0] !== 'api') expect(c.livenessProbe.httpGet.port === 'ops' && config.METRICS_PORT === '9464').toBe(true);
     }
     expect(named(docs, 'Deployment', 'scheduler').spec.replicas).toBe(1);

@@ -1,9 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findStyle } from '../../core/catalog';
-import { loadConfig } from '../../core/config';
-import { normaliseUpload } from '../../core/images';
+import { findStyle } from '../../core/orders/catalog';
+import { loadConfig } from '../../core/platform/config';
+import { normaliseUpload } from '../../core/photos/images';
 import { thresholdsFrom } from '../../worker/analysis';
 import { PixelPool } from '../../worker/pixel-pool';
 import { fixture } from '../support/stack';

@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config';
-import { decodeRgb, normaliseUpload } from '../../core/images';
-import { choosePhotos, type Candidate } from '../../core/ranking';
+import { loadConfig } from '../../core/platform/config';
+import { decodeRgb, normaliseUpload } from '../../core/photos/images';
+import { choosePhotos, type Candidate } from '../../core/orders/ranking';
 import { createAnalyser, thresholdsFrom } from '../../worker/analysis';
 import { selfieCrops } from '../support/selfie-crops';
 import { fixture } from '../support/stack';

@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { STYLES } from '../../core/catalog';
-import { loadConfig } from '../../core/config';
-import { decodeRgb, normaliseUpload } from '../../core/images';
+import { STYLES } from '../../core/orders/catalog';
+import { loadConfig } from '../../core/platform/config';
+import { decodeRgb, normaliseUpload } from '../../core/photos/images';
 import { createFaceDetector } from '../../models/face-detector';
 import { createLandmarker } from '../../models/landmarks';
 import { createSegmenter } from '../../models/segmenter';

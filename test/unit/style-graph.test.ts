@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import onnxProto from 'onnx-proto';
-import { STYLES } from '../../core/catalog';
+import { STYLES } from '../../core/orders/catalog';
 import {
   buildStyleGraph,
   createStyleRunner,
