@@ -1,5 +1,5 @@
 import { sweepBreachNotices } from '../core/privacy/breaches';
-import type { HandlersFor } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { recordSweep } from '../core/platform/metrics';
 
 /** BR1: every minute, so a new breach's notices go out at once and the 48-hour escalation is on time. */

@@ -1,5 +1,5 @@
 import { sweepInquiryDeadlines } from '../core/privacy/inquiries';
-import type { HandlersFor } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { recordSweep } from '../core/platform/metrics';
 
 /** CT1: the team hears of an inquiry deadline INQUIRY_ESCALATE_BEFORE_HOURS before it passes. */

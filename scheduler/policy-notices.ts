@@ -1,4 +1,4 @@
-import type { HandlersFor } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { recordSweep } from '../core/platform/metrics';
 import { sweepPolicyNotices } from '../core/privacy/policy-notices';
 

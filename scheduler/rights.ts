@@ -1,6 +1,6 @@
 import { DAY_MS } from '../core/platform/config';
 import { deleteExports } from '../core/privacy/deletion';
-import type { HandlersFor } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { sendTeamEmailOnce } from '../core/notifications/email';
 import { driveRightsRequest } from '../core/privacy/rights';
 import { recordSweep } from '../core/platform/metrics';

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { jobId, type HandlersFor } from '../core/platform/jobs';
+import { jobId } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { resumeOrder } from '../core/orders/orders';
 import { sweepRetention } from './retention';
 import { sweepConsentWithdrawals, sweepUsageData } from './consent';

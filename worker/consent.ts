@@ -1,6 +1,6 @@
 import { applyWithdrawal } from '../core/privacy/consent-changes';
 import { consentsOf } from '../core/privacy/consent';
-import type { HandlersFor } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { fanOutCampaign, sendCampaignEmail } from '../core/privacy/marketing';
 
 type ConsentJobs = 'marketing.fanout' | 'marketing.send' | 'consent.apply-withdrawal';

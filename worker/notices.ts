@@ -1,5 +1,5 @@
 import { notifyBreachNotice } from '../core/privacy/breaches';
-import type { HandlersFor } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { notifyPolicyChange } from '../core/privacy/policy-notices';
 
 /** Per-person notices fanned out by the breach (BR1) and policy (PO2) sweeps; each sends at most once. */

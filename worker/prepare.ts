@@ -1,6 +1,7 @@
 import type { AppContext } from '../core/platform/context';
 import { MIME, normaliseUpload } from '../core/photos/images';
-import { jobId, type Handler } from '../core/platform/jobs';
+import { jobId } from '../core/platform/jobs';
+import type { Handler } from '../core/platform/workers';
 import { publishPhotoStatus } from '../core/photos/photo-events';
 import { UNDECODABLE_VERDICT } from '../core/photos/verdict';
 

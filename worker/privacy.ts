@@ -1,4 +1,4 @@
-import type { HandlersFor } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { retentionHandlers } from './retention';
 import { consentHandlers } from './consent';
 import { rightsHandlers } from './rights';

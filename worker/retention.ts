@@ -1,6 +1,6 @@
 import { DAY_MS } from '../core/platform/config';
 import { deleteHeadshots, deletePhotos, deleteUser, purgePayments } from '../core/privacy/deletion';
-import type { HandlersFor } from '../core/platform/jobs';
+import type { HandlersFor } from '../core/platform/workers';
 import { sendEmailOnce } from '../core/notifications/email';
 import { cutoffs, headshotDue, photoDue } from '../core/privacy/retention';
 

@@ -1,7 +1,7 @@
 import { DAY_MS } from '../core/platform/config';
 import { deleteUser } from '../core/privacy/deletion';
 import { exportZip } from '../core/privacy/export';
-import type { Handler, HandlersFor } from '../core/platform/jobs';
+import type { Handler, HandlersFor } from '../core/platform/workers';
 import { sendEmailOnce } from '../core/notifications/email';
 
 /**

@@ -120,7 +120,3 @@ export class Queues {
 export function jobId(...parts: string[]): string {
   return parts.join('-');
 }
-
-export type Handler<N extends JobName> = (ctx: import('./context').AppContext, data: JobPayload<N>, job: import('bullmq').Job) => Promise<void>;
-/** Exactly the handlers of the jobs on queues Q: the compiler checks none is missing. */
-export type HandlersFor<Q extends QueueName> = { [N in JobName as (typeof JOBS)[N]['queue'] extends Q ? N : never]: Handler<N> };

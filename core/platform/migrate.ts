@@ -1,7 +1,7 @@
 import { Migrator, type Kysely } from 'kysely';
 import { migrations } from '../../migrations';
 import type { Db } from './db';
-import { syncPolicyVersions } from '../privacy/policy';
+import { syncPolicyVersions } from '../../policies';
 
 /** Runs every pending migration, then records the policy versions shipped with this release. */
 export async function migrateToLatest(db: Db): Promise<string[]> {

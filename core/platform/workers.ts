@@ -1,7 +1,12 @@
 import { Worker, type Job } from 'bullmq';
 import type { AppContext } from './context';
-import { JOBS, redisConnection, type JobName, type QueueName } from './jobs';
+import { JOBS, redisConnection, type JobName, type JobPayload, type QueueName } from './jobs';
 import { observeJob } from './metrics';
+
+/** A job's handler: the worker hands it the context and the payload, checked against its schema. */
+export type Handler<N extends JobName> = (ctx: AppContext, data: JobPayload<N>, job: Job) => Promise<void>;
+/** Exactly the handlers of the jobs on queues Q: the compiler checks none is missing. */
+export type HandlersFor<Q extends QueueName> = { [N in JobName as (typeof JOBS)[N]['queue'] extends Q ? N : never]: Handler<N> };
 
 /** Fails start-up unless every job of these queues has exactly one handler (design practice 1). */
 export function checkHandlers(handlers: Record<string, unknown>, queues: readonly QueueName[]): void {

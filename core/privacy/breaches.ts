@@ -5,7 +5,7 @@ import type { Db } from '../platform/db';
 import { fanOut, retryFailed } from '../platform/fanout';
 import { jobId } from '../platform/jobs';
 import { sendEmailOnce, sendTeamEmailOnce } from '../notifications/email';
-import { sendWhatsAppOnce } from '../platform/whatsapp';
+import { sendWhatsAppOnce } from '../notifications/whatsapp';
 
 /**
  * Breaches (BR1, policy §8): a recorded breach gets one notice row per affected person; the
