@@ -3,11 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { STYLES } from '../../core/orders/catalog';
 import { loadConfig } from '../../core/platform/config';
 import { decodeRgb, normaliseUpload } from '../../core/photos/images';
-import { createFaceDetector } from '../../models/face-detector';
-import { createLandmarker } from '../../models/landmarks';
-import { createSegmenter } from '../../models/segmenter';
-import { createStyleRunner } from '../../models/style-graph';
-import { createUpscaler } from '../../models/upscaler';
+import { loadRenderModels } from '../../worker/pixel-work';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../../worker/analysis';
 import { EYE_LINE_RANGE, headCutOff, toSource, type Frame } from '../../worker/framing';
 import { prepare, renderStyle, type FaceGeometry, type RenderModels } from '../../worker/render';
@@ -27,13 +23,7 @@ let crops: SelfieCrop[];
 
 beforeAll(async () => {
   const providers = ['cpu'];
-  models = {
-    segmenter: await createSegmenter({ providers }),
-    styles: createStyleRunner({ providers }),
-    upscalers: { 2: await createUpscaler({ providers, scale: 2 }), 4: await createUpscaler({ providers, scale: 4 }) },
-    detector: await createFaceDetector({ providers }),
-    landmarker: await createLandmarker({ providers }),
-  };
+  models = await loadRenderModels({ providers, matting: { model: 'selfie' } });
   analyser = await createAnalyser({ providers, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
   crops = await selfieCrops();
 });

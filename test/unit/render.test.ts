@@ -3,11 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { STYLES } from '../../core/orders/catalog';
 import { loadConfig } from '../../core/platform/config';
 import { decodeRgb, normaliseUpload } from '../../core/photos/images';
-import { createFaceDetector } from '../../models/face-detector';
-import { createLandmarker } from '../../models/landmarks';
-import { createSegmenter } from '../../models/segmenter';
-import { createStyleRunner } from '../../models/style-graph';
-import { createUpscaler } from '../../models/upscaler';
+import { loadRenderModels } from '../../worker/pixel-work';
 import { createAnalyser, thresholdsFrom } from '../../worker/analysis';
 import { faceTrue } from '../../worker/face-true';
 import { EYE_LINE, toOutput } from '../../worker/framing';
@@ -22,13 +18,7 @@ let geometry: FaceGeometry;
 
 beforeAll(async () => {
   const providers = ['cpu'];
-  models = {
-    segmenter: await createSegmenter({ providers }),
-    styles: createStyleRunner({ providers }),
-    upscalers: { 2: await createUpscaler({ providers, scale: 2 }), 4: await createUpscaler({ providers, scale: 4 }) },
-    detector: await createFaceDetector({ providers }),
-    landmarker: await createLandmarker({ providers }),
-  };
+  models = await loadRenderModels({ providers, matting: { model: 'selfie' } });
   original = (await normaliseUpload(await fixture('astronaut.png'), 50_000_000)).data;
   const analyser = await createAnalyser({ providers, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
   geometry = (await analyser.analyse(await decodeRgb(original))).geometry!;
