@@ -149,6 +149,6 @@ export async function openModelSession(id: ModelId, opts: { providers: string[];
 }
 
 /** The session of a registered model, once per thread and provider list (see openModelSession). */
-export function openModel(id: ModelId, opts: { providers: string[]; logger?: ModelLogger }): Promise<LoadedSession> {
+export function openModel(id: ModelId, opts: Parameters<typeof openModelSession>[1]): Promise<LoadedSession> {
   return loadOnce(`${id}|${opts.providers.join(',')}`, () => openModelSession(id, opts));
 }
