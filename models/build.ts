@@ -13,7 +13,7 @@ import { dirname, resolve } from 'node:path';
 import { CONVERTER_VERSION, convertTfjsGraph } from './convert-tfjs';
 import { LAYERS_CONVERTER_VERSION, convertTfjsLayers } from './convert-tfjs-layers';
 import { getModel, modelPath, models, projectRoot, verifyModel, type ModelEntry, type ModelId } from './registry';
-import { createSession, loadOnce, type LoadedSession, type ModelLogger } from './session';
+import { createSession, loadOnce, type CreateSessionOptions, type LoadedSession, type ModelLogger } from './session';
 
 export interface BuildResult {
   id: string;
@@ -131,16 +131,24 @@ export async function ensureModels(opts: EnsureModelsOptions = {}): Promise<Buil
 }
 
 /**
+ * Registered models run without onnxruntime's CPU arena and memory pattern unless their caller asks
+ * otherwise, so a run's working memory is returned when it ends instead of staying with each
+ * thread's session for good (bench:worker-memory; the inputs of these models are small, and the CPU
+ * time did not move). ESRGAN, whose tiles are large, passes its own options (models/upscaler.ts).
+ */
+const REGISTERED_MODEL_OPTIONS = { enableCpuMemArena: false, enableMemPattern: false } as const;
+
+/**
  * A new session of a registered model, not shared: a converted model is built first if it is
  * missing, and every file is checked against its recorded sha256 before it loads.
  */
-export async function openModelSession(id: ModelId, opts: { providers: string[]; logger?: ModelLogger }): Promise<LoadedSession> {
+export async function openModelSession(id: ModelId, opts: { providers: string[]; logger?: ModelLogger; sessionOptions?: CreateSessionOptions['sessionOptions'] }): Promise<LoadedSession> {
   if (getModel(id).build) await ensureModels({ ids: [id], logger: opts.logger });
   await verifyModel(id);
-  return createSession(modelPath(id), { providers: opts.providers, logger: opts.logger });
+  return createSession(modelPath(id), { providers: opts.providers, logger: opts.logger, sessionOptions: opts.sessionOptions ?? REGISTERED_MODEL_OPTIONS });
 }
 
 /** The session of a registered model, once per thread and provider list (see openModelSession). */
-export function openModel(id: ModelId, opts: { providers: string[]; logger?: ModelLogger }): Promise<LoadedSession> {
+export function openModel(id: ModelId, opts: Parameters<typeof openModelSession>[1]): Promise<LoadedSession> {
   return loadOnce(`${id}|${opts.providers.join(',')}`, () => openModelSession(id, opts));
 }

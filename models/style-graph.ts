@@ -410,7 +410,9 @@ export function createStyleRunner(opts: StyleRunnerOptions): StyleRunner {
         label: 'style-graph',
         // Runs are reported per style below.
         timed: false,
-        sessionOptions: { intraOpNumThreads: threads, executionMode: 'sequential' },
+        // No memory pattern: one block planned for every intermediate of a full-size render,
+        // kept per thread; the arena alone reuses freed blocks (worker peak about 60 MB lower, same CPU).
+        sessionOptions: { intraOpNumThreads: threads, executionMode: 'sequential', enableMemPattern: false },
       }),
     );
 

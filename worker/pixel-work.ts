@@ -7,7 +7,7 @@ import { createLandmarker } from '../models/landmarks';
 import { createSegmenter } from '../models/segmenter';
 import type { ModelLogger } from '../models/session';
 import { createStyleRunner } from '../models/style-graph';
-import { createUpscaler } from '../models/upscaler';
+import { createIdleUpscaler } from '../models/upscaler';
 import { createAnalyser, thresholdsFrom, type Analyser, type Analysis } from './analysis';
 import type { QualityThresholds } from './quality';
 import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels, type Rendered } from './render';
@@ -40,6 +40,9 @@ export function pixelSettings(c: Config): PixelSettings {
   };
 }
 
+/** ESRGAN sessions are released after this long without a small face to enlarge. */
+const ESRGAN_IDLE_MS = 60_000;
+
 /** A few photos' framing and matte (about 5 MB each) are kept for their other styles. */
 const PREPARED_KEEP = 4;
 
@@ -49,7 +52,8 @@ export async function loadRenderModels(s: Pick<PixelSettings, 'providers' | 'mat
     // ISNet is AGPL-3.0 and operator-installed: only when configuration asks for it.
     segmenter: s.matting.model === 'isnet' ? await createIsnetSegmenter({ providers: s.providers, logger, path: s.matting.isnetPath }) : await createSegmenter({ providers: s.providers, logger }),
     styles: createStyleRunner({ providers: s.providers, logger }),
-    upscalers: { 2: await createUpscaler({ providers: s.providers, logger, scale: 2 }), 4: await createUpscaler({ providers: s.providers, logger, scale: 4 }) },
+    // Opened when a small face needs one, released after a minute without.
+    upscalers: { 2: createIdleUpscaler({ providers: s.providers, logger, scale: 2, idleMs: ESRGAN_IDLE_MS }), 4: createIdleUpscaler({ providers: s.providers, logger, scale: 4, idleMs: ESRGAN_IDLE_MS }) },
     detector: await createFaceDetector({ providers: s.providers, logger }),
     landmarker: await createLandmarker({ providers: s.providers, logger }),
   };
