@@ -2,9 +2,9 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { sql } from 'kysely';
 import type { AppContext } from '../../core/platform/context';
 import type { User } from '../../core/platform/db';
+import { readiness } from '../../core/platform/readiness';
 import { authenticate, ctxOf, requireRole } from '../auth';
 import { z } from '../openapi';
 import { route } from '../route';
@@ -54,15 +54,7 @@ export function operationsRoutes(router: Router, ctx: AppContext): void {
       errors: { 503: 'not_ready' },
     },
     async (req, res) => {
-      const c = ctxOf(req);
-      const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref())]);
-      const check = async (f: () => Promise<unknown>) => within(f()).then(() => 'ok' as const, () => 'down' as const);
-      const checks = {
-        postgres: await check(() => sql`select 1`.execute(c.db)),
-        redis: await check(() => c.queues.ping()),
-        storage: await check(() => c.storage.ping()),
-      };
-      const ok = Object.values(checks).every((v) => v === 'ok');
+      const { ok, checks } = await readiness(ctxOf(req));
       res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', checks });
     },
   );
