@@ -21,6 +21,7 @@ import { breachRoutes } from './routes/breaches';
 import { policyRoutes } from './routes/policy';
 import { inquiryRoutes } from './routes/inquiries';
 import { corsAllowList } from './cors';
+import { mountWebClient } from './web-client';
 import { httpMetrics, metricsRoutes } from './routes/metrics';
 
 const require = createRequire(import.meta.url);
@@ -96,6 +97,8 @@ export function createApp(ctx: AppContext): Express {
     res.type('js').send(`window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui' });`);
   });
   app.use('/docs/assets', express.static(swaggerDir, { index: false }));
+
+  if (ctx.config.NODE_ENV !== 'production') mountWebClient(app);
 
   app.use((req, res) => sendProblem(res, new HttpError(404, 'route_not_found', 'Not found', `No route ${req.method} ${req.path}.`)));
   app.use(errorHandler);
