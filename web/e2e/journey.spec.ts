@@ -112,6 +112,9 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   await expect(page.getByRole('group', { name: 'Photos to use' }).getByRole('checkbox')).toHaveCount(2);
   violations.push(...(await axe(page, '3-order')));
   await page.getByRole('button', { name: 'Pay and order' }).click();
+  await expect(page.getByRole('alert')).toHaveText('The Starter package allows up to 1 style; you chose 2.');
+  await page.getByRole('radio', { name: /^Professional/ }).check();
+  await page.getByRole('button', { name: 'Pay and order' }).click();
 
   const status = page.locator('.order-status');
   await expect(page.getByRole('heading', { name: 'Which photos are used' })).toBeVisible();
@@ -141,8 +144,8 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   violations.push(...(await axe(page, '5-privacy')));
 
   await page.getByRole('button', { name: 'Request a copy of my data' }).click();
-  await expect(page.getByRole('button', { name: 'Download my data' })).toBeVisible({ timeout: 120_000 });
-  const archive = await download(page, () => page.getByRole('button', { name: 'Download my data' }).click());
+  await expect(page.getByRole('link', { name: 'Download my data' })).toBeVisible({ timeout: 120_000 });
+  const archive = await download(page, () => page.getByRole('link', { name: 'Download my data' }).click());
   expect(archive.bytes.subarray(0, 2).toString()).toBe('PK');
 
   const token = await page.evaluate(() => sessionStorage.getItem('rasmi.token'));

@@ -28,7 +28,7 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
   if (!packages) return;
   const usable = photos.items.filter((p) => p.status === 'usable');
   const form = h('form', { 'aria-label': 'New order' });
-  const pkgs = packages.items.map((p, i) => choice('radio', 'package', p.id, i === 0, `${p.name}: ${money(p.price_cents, p.currency)}`, `Up to ${p.max_styles} styles, ${p.photos_per_style} photo${p.photos_per_style > 1 ? 's' : ''} a style`));
+  const pkgs = packages.items.map((p, i) => choice('radio', 'package', p.id, i === 0, `${p.name}: ${money(p.price_cents, p.currency)}`, `Up to ${count(p.max_styles, 'style')}, ${count(p.photos_per_style, 'photo')} a style`));
   const styleBoxes = styles.items.map((s: Style, i: number) => choice('checkbox', 'style', s.id, i === 0, s.name, s.description, `${API_BASE}${s.preview_url}`));
   const photoBoxes = usable.map((p: Photo, i: number) => choice('checkbox', 'photo', p.id, true, `Photo ${i + 1}`, `${p.width}×${p.height}, uploaded ${when(p.uploaded_at)}`));
   fill(
@@ -50,7 +50,7 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
       const pkg = packages.items.find((p: Package) => p.id === data.get('package'))!;
       const styleIds = data.getAll('style').map(String);
       if (!styleIds.length) throw new Error('Choose at least one style.');
-      if (styleIds.length > pkg.max_styles) throw new Error(`The ${pkg.name} package allows up to ${pkg.max_styles} styles; you chose ${styleIds.length}.`);
+      if (styleIds.length > pkg.max_styles) throw new Error(`The ${pkg.name} package allows up to ${count(pkg.max_styles, 'style')}; you chose ${styleIds.length}.`);
       const body = { package_id: pkg.id, style_ids: styleIds, photo_ids: data.getAll('photo').map(String) };
       const { order } = unwrap(await api.POST('/v1/orders', { body, params: { header: { 'idempotency-key': idempotencyKey() } } }));
       go(`#/order?id=${order.id}`);
@@ -59,9 +59,11 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
   main.append(form);
   if (orders.items.length)
     main.append(
-      h('section', { 'aria-labelledby': 'orders-h' }, h('h2', { id: 'orders-h' }, 'Your orders'), h('ul', {}, orders.items.map((o) => h('li', {}, h('a', { href: `#/order?id=${o.id}` }, `${when(o.created_at)}: ${o.style_ids.length} style(s), ${ORDER_STATUS[o.status]}`))))),
+      h('section', { 'aria-labelledby': 'orders-h' }, h('h2', { id: 'orders-h' }, 'Your orders'), h('ul', {}, orders.items.map((o) => h('li', {}, h('a', { href: `#/order?id=${o.id}` }, `${when(o.created_at)}: ${count(o.style_ids.length, 'style')}, ${ORDER_STATUS[o.status]}`))))),
     );
 }
+
+const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function choice(type: 'radio' | 'checkbox', name: string, value: string, checked: boolean, label: string, help: string, image?: string) {
   const id = `${name}-${value}`;

@@ -40,7 +40,7 @@ export async function privacyScreen(main: HTMLElement, signal: AbortSignal): Pro
       policyArea,
       h('h2', { id: 'policy-h' }, 'Privacy policy'),
       h('p', {}, `Current version ${policy.id}, last updated ${policy.last_updated}.`),
-      h('details', {}, h('summary', {}, 'Read the current policy'), h('pre', { class: 'policy' }, policy.text)),
+      h('details', {}, h('summary', {}, 'Read the current policy'), h('pre', { class: 'policy', tabindex: 0 }, policy.text)),
       h('h3', {}, 'Versions'),
       h('ul', {}, versions.items.map((v) => h('li', {}, policyVersion(v.id, `${v.id}: published ${when(v.published_at)}${v.material ? ' (needed acceptance)' : ''}`)))),
     );
@@ -53,7 +53,7 @@ function policyVersion(id: string, label: string) {
   const details = h('details', {}, h('summary', {}, label));
   details.addEventListener('toggle', () => {
     if (!details.open || details.querySelector('pre')) return;
-    void api.GET('/v1/policy/versions/{id}', { params: { path: { id } } }).then(unwrap).then((v) => details.append(h('pre', { class: 'policy' }, v.text)), (err) => showError(plainError(err)));
+    void api.GET('/v1/policy/versions/{id}', { params: { path: { id } } }).then(unwrap).then((v) => details.append(h('pre', { class: 'policy', tabindex: 0 }, v.text)), (err) => showError(plainError(err)));
   });
   return details;
 }
@@ -82,22 +82,27 @@ function renderConsents(section: HTMLElement, current: Consents): void {
 function renderExport(section: HTMLElement, latest: RightsRequest | undefined, signal: AbortSignal): void {
   const status = h('p', { role: 'status' });
   const start = h('button', { type: 'button' }, 'Request a copy of my data');
-  const download = h('button', { type: 'button', hidden: true }, 'Download my data');
+  // A real link the person follows (a signed URL that lasts minutes), renewed if it has expired.
+  const download = h('a', { class: 'button', download: '', hidden: true, href: '#' }, 'Download my data');
   fill(section, h('h2', { id: 'export-h' }, 'Your data'), h('p', {}, 'A ZIP archive of everything Rasmi holds about you.'), start, download, status);
 
   const follow = async (request: RightsRequest) => {
     while (!signal.aborted) {
       if (request.export) {
+        const linkFor = async () => unwrap(await api.POST('/v1/rights-requests/{id}/link', { params: { path: { id: request.id } } }));
+        let link = await linkFor();
+        download.href = link.url;
         status.textContent = `Your export is ready. It is kept until ${when(request.export.expires_at)}.`;
         download.hidden = false;
-        download.onclick = () =>
-          void act(download, async () => {
-            const { url } = unwrap(await api.POST('/v1/rights-requests/{id}/link', { params: { path: { id: request.id } } }));
-            const a = h('a', { href: url, download: '' });
-            document.body.append(a);
-            a.click();
-            a.remove();
+        download.onclick = (e) => {
+          if (new Date(link.expires_at).getTime() - Date.now() > 10_000) return;
+          e.preventDefault();
+          void act(null, async () => {
+            link = await linkFor();
+            download.href = link.url;
+            download.click();
           }, plainError);
+        };
         return;
       }
       status.textContent = request.status === 'rejected' ? 'The export could not be made.' : 'Preparing your export…';

@@ -45,7 +45,7 @@ export async function signInScreen(main: HTMLElement): Promise<void> {
         accept,
         h('label', { for: 'reg-policy' }, `I accept the privacy policy${policy ? ` (version ${policy.id})` : ''}`),
       ),
-      policy && h('details', {}, h('summary', {}, 'Read the privacy policy'), h('pre', { class: 'policy' }, policy.text)),
+      policy && h('details', {}, h('summary', {}, 'Read the privacy policy'), h('pre', { class: 'policy', tabindex: 0 }, policy.text)),
       h('button', { type: 'submit' }, 'Create account and email me a code'),
     );
     register.addEventListener('submit', (e) => {
