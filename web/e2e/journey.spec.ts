@@ -156,7 +156,7 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   await page.getByLabel('Confirmation').fill('DELETE');
   await page.getByRole('button', { name: 'Delete my account permanently' }).click();
   await expect(page.getByRole('heading', { name: 'Your account is being deleted' })).toBeVisible();
-  await expect(page.getByText(/transaction records/)).toBeVisible();
+  await expect(page.locator('.done li', { hasText: 'transaction records' })).toBeVisible();
   violations.push(...(await axe(page, '6-deleted')));
   const me = await page.request.get('/v1/me', { headers: { authorization: `Bearer ${token}` } });
   expect(me.status()).toBe(401);
