@@ -145,6 +145,8 @@ function renderSelection(section: HTMLElement, order: Order, changed: () => void
 
 async function renderGallery(section: HTMLElement, order: Order): Promise<void> {
   const rendered = order.headshots.filter((x) => x.status === 'rendered');
+  const styles = await api.GET('/v1/styles').then(unwrap, () => ({ items: [] as Style[] }));
+  const styleName = (id: string) => styles.items.find((s) => s.id === id)?.name ?? id;
   const link = async (headshotId: string, aspect: '4:5' | '1:1') => {
     const { url } = unwrap(await api.POST('/v1/headshots/{id}/link', { params: { path: { id: headshotId } } }));
     const u = new URL(url, location.href);
@@ -164,11 +166,11 @@ async function renderGallery(section: HTMLElement, order: Order): Promise<void> 
       h(
         'figure',
         {},
-        h('img', { src: await link(x.id, '4:5'), alt: `Headshot ${i + 1}, style ${x.style_id}`, width: 256, height: 320, loading: 'lazy' }),
+        h('img', { src: await link(x.id, '4:5'), alt: `Headshot ${i + 1}, ${styleName(x.style_id)}`, width: 256, height: 320, loading: 'lazy' }),
         h(
           'figcaption',
           {},
-          x.style_id.replace(/-/g, ' '),
+          h('span', { class: 'style-name' }, styleName(x.style_id)),
           h('button', { type: 'button', onclick: download(x.id, '4:5'), 'aria-label': `Download headshot ${i + 1} as 4:5` }, 'Download 4:5'),
           h('button', { type: 'button', onclick: download(x.id, '1:1'), 'aria-label': `Download headshot ${i + 1} as 1:1 square` }, 'Download 1:1'),
         ),

@@ -141,9 +141,11 @@ function renderDeletion(section: HTMLElement): void {
         const retained = (r.result?.retained as string[] | undefined) ?? [];
         session.token = undefined;
         document.querySelector('nav')!.hidden = true;
-        const done = h('div', { class: 'done', tabindex: -1 }, h('h2', {}, 'Your account is being deleted'), h('p', {}, `Request received ${when(r.received_at)}; it is completed by ${when(r.due_at)}. You have been signed out.`), retained.length > 0 && h('p', {}, 'What is kept, and why:'), retained.length > 0 && h('ul', {}, retained.map((x) => h('li', {}, x))), h('button', { type: 'button', onclick: () => go('#/sign-in') }, 'Back to the start'));
-        fill(section, done);
-        done.focus();
+        // Signed out: the whole screen becomes the confirmation of what happens next.
+        const done = h('div', { class: 'done' }, h('h1', { tabindex: -1 }, 'Your account is being deleted'), h('p', {}, `Request received ${when(r.received_at)}; it is completed by ${when(r.due_at)}. You have been signed out.`), retained.length > 0 && h('p', {}, 'What is kept, and why:'), retained.length > 0 && h('ul', {}, retained.map((x) => h('li', {}, x))), h('button', { type: 'button', onclick: () => go('#/sign-in') }, 'Back to the start'));
+        fill(document.getElementById('main')!, done);
+        document.title = 'Account deleted · Rasmi';
+        done.querySelector('h1')!.focus();
       }, plainError);
     });
     fill(section, h('h2', { id: 'delete-h' }, 'Delete your account'), form);
