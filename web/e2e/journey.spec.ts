@@ -57,8 +57,10 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   });
   // Sign-in screen: time to interactive is when the app has rendered and bound its handlers.
   await page.goto('');
+  // Keyboard: the first field has focus, and Tab goes on to its button.
+  await expect(page.getByLabel('Email address').first()).toBeFocused();
   await page.keyboard.press('Tab');
-  await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+  await expect(page.getByRole('button', { name: 'Email me a code', exact: true })).toBeFocused();
   await expect(page.locator('body[data-ready="true"]')).toBeAttached();
   const timing = await page.evaluate(() => {
     const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
