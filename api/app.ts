@@ -52,12 +52,13 @@ export function createApp(ctx: AppContext): Express {
     }),
   );
   // Security headers everywhere but the two HTML dashboards (their inline scripts); images that a
-  // front end on another allowed origin shows in <img> (signed downloads, the portfolio) may be embedded.
+  // front end on another allowed origin shows in <img> (signed downloads, the portfolio, style
+  // previews) may be embedded.
   const secure = helmet();
   const embeddable = helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } });
   app.use((req, res, next) => {
     if (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues')) return next();
-    const image = req.path.startsWith('/v1/downloads/') || /^\/v1\/portfolio\/[^/]+\/image$/.test(req.path);
+    const image = req.path.startsWith('/v1/downloads/') || /^\/v1\/(portfolio\/[^/]+\/image|styles\/[^/]+\/preview)$/.test(req.path);
     return (image ? embeddable : secure)(req, res, next);
   });
   app.use(corsAllowList(ctx.config.CORS_ORIGINS));
