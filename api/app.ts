@@ -21,6 +21,7 @@ import { breachRoutes } from './routes/breaches';
 import { policyRoutes } from './routes/policy';
 import { inquiryRoutes } from './routes/inquiries';
 import { corsAllowList } from './cors';
+import { mountWebClient } from './web-client';
 import { httpMetrics, metricsRoutes } from './routes/metrics';
 
 const require = createRequire(import.meta.url);
@@ -51,12 +52,13 @@ export function createApp(ctx: AppContext): Express {
     }),
   );
   // Security headers everywhere but the two HTML dashboards (their inline scripts); images that a
-  // front end on another allowed origin shows in <img> (signed downloads, the portfolio) may be embedded.
+  // front end on another allowed origin shows in <img> (signed downloads, the portfolio, style
+  // previews) may be embedded.
   const secure = helmet();
   const embeddable = helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } });
   app.use((req, res, next) => {
     if (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues')) return next();
-    const image = req.path.startsWith('/v1/downloads/') || /^\/v1\/portfolio\/[^/]+\/image$/.test(req.path);
+    const image = req.path.startsWith('/v1/downloads/') || /^\/v1\/(portfolio\/[^/]+\/image|styles\/[^/]+\/preview)$/.test(req.path);
     return (image ? embeddable : secure)(req, res, next);
   });
   app.use(corsAllowList(ctx.config.CORS_ORIGINS));
@@ -96,6 +98,8 @@ export function createApp(ctx: AppContext): Express {
     res.type('js').send(`window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui' });`);
   });
   app.use('/docs/assets', express.static(swaggerDir, { index: false }));
+
+  if (ctx.config.NODE_ENV !== 'production') mountWebClient(app);
 
   app.use((req, res) => sendProblem(res, new HttpError(404, 'route_not_found', 'Not found', `No route ${req.method} ${req.path}.`)));
   app.use(errorHandler);

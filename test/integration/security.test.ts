@@ -186,6 +186,10 @@ describe('security headers and CORS', () => {
     expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
     expect(res.headers.get('x-powered-by')).toBeNull();
+    expect(res.headers.get('cross-origin-resource-policy')).toBe('same-origin');
+    // A web client on another allowed origin (a CDN) shows style previews in <img>.
+    const preview = await stack.api('GET', '/v1/styles/studio-grey/preview');
+    expect([preview.status, preview.headers.get('cross-origin-resource-policy')]).toEqual([200, 'cross-origin']);
   });
 });
 

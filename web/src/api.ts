@@ -1,0 +1,58 @@
+/**
+ * The one connection to the API: the typed client from clients/typescript, the session's bearer
+ * token (kept for this tab only), and problem+json answers turned into plain sentences.
+ */
+import { createRasmiClient, ProblemError, unwrap } from '../../clients/typescript/src/index';
+
+/** The API's origin, fixed at build time; empty when the page is served by the API itself. */
+export const API_BASE = (import.meta.env.VITE_API_BASE_URL ?? '').replace(/\/$/, '');
+
+const TOKEN_KEY = 'rasmi.token';
+export const session = {
+  get token(): string | undefined {
+    return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+  },
+  set token(value: string | undefined) {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  },
+};
+
+export const api = createRasmiClient({ baseUrl: API_BASE, token: () => session.token });
+export { unwrap, ProblemError };
+
+/** Sentences for the codes a person meets most; anything else uses the problem's own detail. */
+const PLAIN: Record<string, string> = {
+  invalid_code: 'That code is not right or has expired. Ask for a new one.',
+  unauthorized: 'Your session has ended. Please sign in again.',
+  rate_limited: 'Too many attempts. Please wait a little and try again.',
+  upload_too_large: 'That file is too large. Use a photo under 25 MB.',
+  too_many_pixels: 'That photo has too many pixels. Use a smaller version of it.',
+  unsupported_type: 'That file is not a photo we can read. Use JPEG, PNG, WebP or HEIC.',
+  corrupt_image: 'That file could not be read as a photo. Export it again and upload that file.',
+  photo_not_ready: 'Some photos are still being checked. Wait a moment and try again.',
+  photo_unusable: 'Some chosen photos cannot be used. Leave them out or upload better ones.',
+  too_many_styles: 'This package allows fewer styles. Choose fewer, or a larger package.',
+  unknown_style: 'One of the chosen styles does not exist any more.',
+  policy_acceptance_required: 'Please accept the current privacy policy in the privacy centre first.',
+  policy_version_outdated: 'The privacy policy has changed. Reload the page and accept the current one.',
+  underage: 'You must be 18 or older to use Rasmi.',
+  no_photo_left: 'At least one photo must stay in the order.',
+  order_already_paid: 'This order is paid; its photos can no longer change.',
+  too_many_streams: 'Rasmi is open in too many tabs. Close some and reload.',
+  validation_failed: 'Some of the details are not valid.',
+};
+
+/** A person-readable sentence for any error: problem+json from the API, or a network failure. */
+export function plainError(err: unknown): string {
+  if (err instanceof ProblemError) {
+    const base = PLAIN[err.code] ?? err.problem.detail ?? err.problem.title ?? 'Something went wrong.';
+    const fields = (err.problem.errors ?? []).map((e) => `${e.path.replace(/^body\./, '')}: ${e.message}`);
+    return fields.length ? `${base} (${fields.join('; ')})` : base;
+  }
+  if (err instanceof TypeError) return 'Rasmi could not be reached. Check your connection and try again.';
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A fresh Idempotency-Key, so a retried click never makes a second order or request. */
+export const idempotencyKey = () => crypto.randomUUID();

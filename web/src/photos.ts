@@ -1,0 +1,122 @@
+/**
+ * Upload selfies, each with its own progress bar, and see each one's verdict as it arrives: the
+ * events stream says when a photo's status changes, then its verdict (reasons, hints, faces) is read.
+ */
+import type { Photo } from '../../clients/typescript/src/index';
+import { api, plainError, unwrap } from './api';
+import { act, fill, h, showError } from './dom';
+import { followPhotoEvents, uploadWithProgress } from './upload';
+
+const STATUS: Record<Photo['status'], string> = {
+  preparing: 'Preparing…',
+  analysing: 'Checking…',
+  usable: 'Usable',
+  unusable: 'Not usable',
+  rejected: 'Could not be read',
+};
+const FINAL = new Set<Photo['status']>(['usable', 'unusable', 'rejected']);
+
+export async function photosScreen(main: HTMLElement, signal: AbortSignal): Promise<void> {
+  const input = h('input', { id: 'files', type: 'file', accept: 'image/jpeg,image/png,image/webp,image/heic', multiple: true, 'aria-describedby': 'files-help' });
+  const list = h('ul', { class: 'photos', 'aria-label': 'Your photos' });
+  main.append(
+    h('p', { id: 'files-help' }, 'Upload a few selfies: your face alone, looking at the camera, in good light. Each one is checked within seconds.'),
+    h('div', { class: 'upload' }, h('label', { for: 'files', class: 'button' }, 'Choose selfies to upload'), input),
+    list,
+    h('p', {}, h('a', { href: '#/order', class: 'button' }, 'Continue to order')),
+  );
+
+  const items = new Map<string, HTMLLIElement>();
+  const previews = new Map<string, string>();
+
+  const renderPhoto = (li: HTMLLIElement, photo: Photo, name?: string) => {
+    li.dataset.status = photo.status;
+    const thumb = previews.get(photo.id);
+    // Each face found, outlined on the preview (positions set through CSSOM, which a CSP allows).
+    const boxes = (photo.verdict?.boxes ?? []).map((b, i) => {
+      const box = h('span', { class: i ? 'face other' : 'face' });
+      const pct = (v: number, of: number) => `${(100 * v) / of}%`;
+      Object.assign(box.style, { left: pct(b.x, photo.width), top: pct(b.y, photo.height), width: pct(b.width, photo.width), height: pct(b.height, photo.height) });
+      return box;
+    });
+    const reasons = photo.verdict?.reasons ?? [];
+    fill(
+      li,
+      h('div', { class: 'thumb' }, thumb ? h('img', { src: thumb, alt: '' }) : h('span', { class: 'nothumb' }, photo.detected_type.toUpperCase()), ...boxes),
+      h(
+        'div',
+        {},
+        h('p', { class: 'name' }, name ?? li.dataset.name ?? `${photo.width}×${photo.height} ${photo.detected_type}`),
+        h('p', { class: `status ${photo.status}`, role: 'status' }, STATUS[photo.status]),
+        reasons.length > 0 &&
+          h('ul', { class: 'reasons' }, reasons.map((r) => h('li', {}, h('span', {}, r.message), ' ', h('strong', {}, r.hint)))),
+        h('button', { type: 'button', class: 'link', 'aria-label': `Delete ${li.dataset.name ?? 'photo'}`, onclick: (e: Event) => void remove(e.currentTarget as HTMLButtonElement, photo.id) }, 'Delete'),
+      ),
+    );
+  };
+
+  const remove = (button: HTMLButtonElement, id: string) =>
+    act(button, async () => {
+      const res = await api.DELETE('/v1/photos/{id}', { params: { path: { id } } });
+      if (!res.response.ok) unwrap(res);
+      items.get(id)?.remove();
+      items.delete(id);
+      input.focus();
+    }, plainError);
+
+  const refresh = async (id: string) => {
+    const li = items.get(id);
+    if (!li) return;
+    renderPhoto(li, unwrap(await api.GET('/v1/photos/{id}', { params: { path: { id } } })));
+  };
+
+  const upload = async (file: File) => {
+    const li = h('li', { class: 'photo' });
+    li.dataset.name = file.name;
+    const bar = h('progress', { max: 100, value: 0, 'aria-label': `Uploading ${file.name}` });
+    fill(li, h('div', { class: 'thumb' }), h('div', {}, h('p', { class: 'name' }, file.name), bar, h('p', { class: 'status', role: 'status' }, 'Uploading…')));
+    list.prepend(li);
+    const preview = readAsDataUrl(file);
+    try {
+      const photo = await uploadWithProgress(file, (f) => (bar.value = Math.round(f * 100)));
+      previews.set(photo.id, await preview);
+      items.set(photo.id, li);
+      renderPhoto(li, photo, file.name);
+      // The stream may have announced the verdict before this photo was in the list.
+      if (!FINAL.has(photo.status)) await refresh(photo.id);
+    } catch (err) {
+      fill(li, h('div', { class: 'thumb' }), h('div', {}, h('p', { class: 'name' }, file.name), h('p', { class: 'status unusable', role: 'status' }, `Not uploaded: ${plainError(err)}`)));
+    }
+  };
+
+  input.addEventListener('change', () => {
+    const files = [...(input.files ?? [])];
+    input.value = '';
+    void Promise.all(files.map(upload));
+  });
+
+  try {
+    const page = unwrap(await api.GET('/v1/photos', { params: { query: { limit: 50 } } }));
+    for (const photo of page.items) {
+      const li = h('li', { class: 'photo' });
+      items.set(photo.id, li);
+      renderPhoto(li, photo);
+      list.append(li);
+    }
+  } catch (err) {
+    showError(plainError(err));
+  }
+  followPhotoEvents((e) => {
+    const li = items.get(e.id);
+    if (li && li.dataset.status !== e.status) void refresh(e.id).catch((err) => showError(plainError(err)));
+  }, signal).catch((err) => showError(plainError(err)));
+}
+
+function readAsDataUrl(file: Blob): Promise<string> {
+  return new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => resolve('');
+    reader.readAsDataURL(file);
+  });
+}
