@@ -252,7 +252,7 @@ export function orderRoutes(router: Router): void {
       await ctx.db.transaction().execute(async (trx) => {
         // Under the order's row lock: a payment confirmed meanwhile sees the choice before or after, never half.
         const locked = await trx.selectFrom('orders').select('status').where('id', '=', order.id).forUpdate().executeTakeFirstOrThrow();
-        if (locked.status !== 'awaiting_payment') throw new HttpError(409, 'order_already_paid', 'Order already paid', 'Photos can be left out only before paying; this order is being (or was) made.');
+        if (locked.status !== 'awaiting_payment') throw new HttpError(409, 'order_already_paid', 'Order already paid', 'Photos can only be left out before paying, and this order is already paid.');
         const r = await trx.updateTable('order_photos').set({ excluded: body.excluded }).where('order_id', '=', order.id).where('photo_id', '=', params.photo_id).executeTakeFirst();
         if (!Number(r.numUpdatedRows)) throw notFound('Photo');
         const left = await trx.selectFrom('order_photos').select('photo_id').where('order_id', '=', order.id).where('excluded', '=', false).execute();
