@@ -37,7 +37,7 @@ export const DEFAULT_THRESHOLDS: QualityThresholds = {
   headshotSize: 1024,
 };
 
-/** Mean luma, variance of the Laplacian and mean chroma over the face box (clipped to the photo). */
+/** Mean luma, variance of the Laplacian (a dark face lifted to mid-grey) and mean chroma over the face box (clipped to the photo). */
 export function measureFace(image: RgbImage, box: Face['box']): { luminance: number; sharpness: number; chroma: number } {
   const x0 = Math.max(1, Math.floor(box.x)), y0 = Math.max(1, Math.floor(box.y));
   const x1 = Math.min(image.width - 1, Math.ceil(box.x + box.width)), y1 = Math.min(image.height - 1, Math.ceil(box.y + box.height));
@@ -65,7 +65,11 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
   }
   const mean = n ? sum / n : 0;
   const lapMean = n ? lapSum / n : 0;
-  return { luminance: mean, sharpness: n ? lapSq / n - lapMean * lapMean : 0, chroma: n ? chroma / n / 255 : 0 };
+  // Darkening scales every Laplacian by the brightness, so a sharp face in dim light would read as
+  // soft: a face darker than mid-grey is measured as if lifted to it (too_dark says what is wrong
+  // there). Brighter faces are left as measured, as the threshold was set on them.
+  const exposure = Math.max(1, (128 / Math.max(16, mean)) ** 2);
+  return { luminance: mean, sharpness: n ? (lapSq / n - lapMean * lapMean) * exposure : 0, chroma: n ? chroma / n / 255 : 0 };
 }
 
 /** The largest face: the subject when one face clearly dominates the photo. */

@@ -60,6 +60,15 @@ describe('SD1 quality verdicts on real photographs', () => {
     });
   }
 
+  it('SD1 a sharp photo taken in dim light is too_dark, not blurred (dimming lowers the Laplacian too)', async () => {
+    const dim = await sharp(await astronaut()).modulate({ brightness: 0.25 }).jpeg().toBuffer();
+    const { verdict } = await analyse(dim);
+    expect(codes(verdict)).toEqual(['too_dark']);
+    // Dim and soft is both.
+    const dimSoft = await sharp(await astronaut()).modulate({ brightness: 0.4 }).blur(2).jpeg().toBuffer();
+    expect(codes((await analyse(dimSoft)).verdict)).toContain('blurred');
+  });
+
   // The commonest bad selfies each get their true reason; no photo of a real face is 'no_face'.
   for (const f of SELFIE_FIXTURES) {
     it(`SD1 ${f.name}: ${f.expect ? f.expect.code + (f.expect.side ? ` (${f.expect.side})` : '') + (f.expect.angle ? ` (${f.expect.angle}°)` : '') : 'usable'}`, async () => {
