@@ -1,5 +1,6 @@
 import { REASON_CODES, REASON_HINTS, type ReasonCode } from '../core/photos/verdict';
 import { idPattern } from '../core/platform/crypto';
+import { PHOTO_STATUSES } from '../core/platform/db';
 import { z } from './openapi';
 
 /** Response and shared request schemas; each is registered once for the OpenAPI document. */
@@ -59,8 +60,6 @@ export const Verdict = z
     measurements: z.record(z.string(), z.number()).optional(),
   })
   .openapi('Verdict');
-
-export const PHOTO_STATUSES = ['preparing', 'analysing', 'usable', 'unusable', 'rejected'] as const;
 
 export const PhotoOut = z
   .object({

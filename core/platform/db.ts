@@ -76,7 +76,8 @@ export interface BlobsTable {
  * analysing: prepared, its quality verdict being made (worker/handlers.ts). usable | unusable: the
  * verdict. rejected: could not be decoded at full size (corrupt_image); its bytes were dropped.
  */
-export type PhotoStatus = 'preparing' | 'analysing' | 'usable' | 'unusable' | 'rejected';
+export const PHOTO_STATUSES = ['preparing', 'analysing', 'usable', 'unusable', 'rejected'] as const;
+export type PhotoStatus = (typeof PHOTO_STATUSES)[number];
 
 export interface PhotosTable {
   id: string;
