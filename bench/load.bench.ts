@@ -5,6 +5,7 @@
  * drain the queue.
  *   npm run bench:load            LOAD_SECONDS=10 npm run bench:load   (quick trial)
  *   LOAD_API_PROCESSES=2 LOAD_DRAIN=0 npm run bench:load   (two API processes on the port; no drain)
+ *   LOAD_API_CPUS=0 LOAD_DRAIN=0 taskset -c 1 npm run bench:load   (the API on core 0, the load generator on core 1)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -54,7 +55,11 @@ const JEMALLOC: Record<string, string> = process.env.LOAD_JEMALLOC !== '0' && ex
 function startChild(role: 'api' | 'worker', env: Record<string, string>): ChildProcess {
   // LOAD_API_NODE_ARGS / LOAD_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profile a role.
   const extra = (process.env[role === 'api' ? 'LOAD_API_NODE_ARGS' : 'LOAD_WORKER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, 'dist/main.mjs', role], { env: { ...process.env, ...JEMALLOC, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  // LOAD_API_CPUS, e.g. "0", pins the API's processes to those cores (taskset keeps the pid), so a
+  // run can give the API a core of its own while the load generator is pinned to another.
+  const cpus = role === 'api' ? process.env.LOAD_API_CPUS : undefined;
+  const command = [...(cpus ? ['taskset', '-c', cpus] : []), process.execPath, ...extra, 'dist/main.mjs', role];
+  const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...JEMALLOC, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`${role} child ${child.pid} exited with ${code ?? signal}`);
   });

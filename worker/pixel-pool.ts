@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Style } from '../core/orders/catalog';
 import type { Analysis } from './analysis';
 import type { PixelSettings, PixelWork } from './pixel-work';
@@ -16,23 +16,28 @@ interface Lane {
 }
 
 /**
- * A fixed set of pixel threads. Renders of one photo go to the same thread (by key), where its
- * framing and matte are cached; analyses go to the least busy thread.
- */
-/**
  * The thread's entry: from source, a boot file registers tsx first; in the bundle that `npm run
  * build` makes (dist/main.mjs, what the images run), the thread has its own bundle beside it.
  */
 const THREAD_ENTRY = import.meta.url.endsWith('.mjs') ? new URL('./pixel-thread.mjs', import.meta.url) : new URL('./pixel-boot.mjs', import.meta.url);
 
+/**
+ * A fixed set of pixel threads. Renders of one photo go to the same thread (by key), where its
+ * framing and matte are cached; analyses go to the least busy thread. One more thread holds ESRGAN
+ * and the style graph for all of them (worker/shared-models.ts), so their memory is paid once a process.
+ */
 export class PixelPool implements PixelWork {
   private readonly lanes: Lane[];
+  private readonly models: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
   constructor(threads: number, settings: PixelSettings, logLevel: string) {
-    this.lanes = Array.from({ length: Math.max(1, threads) }, () => {
-      const worker = new Worker(THREAD_ENTRY, { workerData: { settings, logLevel } });
+    const channels = Array.from({ length: Math.max(1, threads) }, () => new MessageChannel());
+    const ports = channels.map((c) => c.port2);
+    this.models = new Worker(THREAD_ENTRY, { workerData: { role: 'models', settings, logLevel, ports }, transferList: ports });
+    this.lanes = channels.map(({ port1: models }) => {
+      const worker = new Worker(THREAD_ENTRY, { workerData: { role: 'pixels', settings, logLevel, models }, transferList: [models] });
       const lane: Lane = { worker, busy: false, queue: [] };
       worker.on('message', (m: { id: number; result?: unknown; error?: string }) => {
         const p = this.pending.get(m.id);
@@ -87,6 +92,6 @@ export class PixelPool implements PixelWork {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.lanes.map((l) => l.worker.terminate()));
+    await Promise.all([...this.lanes.map((l) => l.worker.terminate()), this.models.terminate()]);
   }
 }

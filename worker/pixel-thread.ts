@@ -1,28 +1,41 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createLogger } from '../core/platform/logger';
-import { createPixelWork, type PixelSettings } from './pixel-work';
+import { createPixelWork, ownSharedModels, type PixelSettings } from './pixel-work';
+import { remoteModels, serveModels } from './shared-models';
 
 /**
  * A pixel thread: decoding, inference and pixel maths run here, off the worker's event loop, so
  * BullMQ keeps renewing job locks while a render runs. One task at a time per thread.
+ * The same entry runs the pool's one models thread, which holds ESRGAN and the style graph for
+ * every pixel thread (worker/shared-models.ts).
  */
-const { settings, logLevel } = workerData as { settings: PixelSettings; logLevel: string };
-const work = createPixelWork(settings, createLogger(logLevel, { thread: 'pixels' }));
+type ThreadData =
+  | { role: 'pixels'; settings: PixelSettings; logLevel: string; models: MessagePort }
+  | { role: 'models'; settings: PixelSettings; logLevel: string; ports: MessagePort[] };
 
-type Task = { id: number; kind: 'analyse'; args: Parameters<typeof work.analyse> } | { id: number; kind: 'render'; args: Parameters<typeof work.render> };
+const data = workerData as ThreadData;
+const logger = createLogger(data.logLevel, { thread: data.role });
 
-parentPort!.on('message', async (task: Task) => {
-  try {
-    if (task.kind === 'analyse') {
-      const result = await work.analyse(Buffer.from(task.args[0]));
-      parentPort!.postMessage({ id: task.id, result });
-    } else {
-      const [key, original, geometry, style] = task.args;
-      const result = await work.render(key, Buffer.from(original), geometry, style);
-      const jpeg = new Uint8Array(result.jpeg);
-      parentPort!.postMessage({ id: task.id, result: { ...result, jpeg } }, [jpeg.buffer]);
+if (data.role === 'models') serveModels(data.ports, ownSharedModels(data.settings, logger));
+else servePixels(data.settings, data.models);
+
+function servePixels(settings: PixelSettings, models: MessagePort): void {
+  const work = createPixelWork(settings, logger, remoteModels(models));
+  type Task = { id: number; kind: 'analyse'; args: Parameters<typeof work.analyse> } | { id: number; kind: 'render'; args: Parameters<typeof work.render> };
+
+  parentPort!.on('message', async (task: Task) => {
+    try {
+      if (task.kind === 'analyse') {
+        const result = await work.analyse(Buffer.from(task.args[0]));
+        parentPort!.postMessage({ id: task.id, result });
+      } else {
+        const [key, original, geometry, style] = task.args;
+        const result = await work.render(key, Buffer.from(original), geometry, style);
+        const jpeg = new Uint8Array(result.jpeg);
+        parentPort!.postMessage({ id: task.id, result: { ...result, jpeg } }, [jpeg.buffer]);
+      }
+    } catch (err) {
+      parentPort!.postMessage({ id: task.id, error: err instanceof Error ? err.message : String(err) });
     }
-  } catch (err) {
-    parentPort!.postMessage({ id: task.id, error: err instanceof Error ? err.message : String(err) });
-  }
-});
+  });
+}

@@ -10,6 +10,7 @@ import { createStyleRunner } from '../models/style-graph';
 import { createIdleUpscaler } from '../models/upscaler';
 import { createAnalyser, thresholdsFrom, type Analyser, type Analysis } from './analysis';
 import type { QualityThresholds } from './quality';
+import type { SharedModels } from './shared-models';
 import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels, type Rendered } from './render';
 
 /** What the pixel work needs from configuration; plain data, so it can cross into a thread. */
@@ -46,21 +47,34 @@ const ESRGAN_IDLE_MS = 60_000;
 /** A few photos' framing and matte (about 5 MB each) are kept for their other styles. */
 const PREPARED_KEEP = 4;
 
-/** The rendering models on the configured providers and matting model. */
-export async function loadRenderModels(s: Pick<PixelSettings, 'providers' | 'matting'>, logger?: ModelLogger): Promise<RenderModels> {
+/**
+ * ESRGAN and the style graph for this thread alone: ESRGAN opens when a small face needs it and is
+ * released after a minute without one.
+ */
+export function ownSharedModels(s: Pick<PixelSettings, 'providers'>, logger?: ModelLogger): SharedModels {
+  return {
+    styles: createStyleRunner({ providers: s.providers, logger }),
+    upscalers: { 2: createIdleUpscaler({ providers: s.providers, logger, scale: 2, idleMs: ESRGAN_IDLE_MS }), 4: createIdleUpscaler({ providers: s.providers, logger, scale: 4, idleMs: ESRGAN_IDLE_MS }) },
+  };
+}
+
+/**
+ * The rendering models on the configured providers and matting model. `shared` (ESRGAN and the
+ * style graph) defaults to this thread's own; the pixel pool's threads use the models thread's
+ * (worker/shared-models.ts).
+ */
+export async function loadRenderModels(s: Pick<PixelSettings, 'providers' | 'matting'>, logger?: ModelLogger, shared = ownSharedModels(s, logger)): Promise<RenderModels> {
   return {
     // ISNet is AGPL-3.0 and operator-installed: only when configuration asks for it.
     segmenter: s.matting.model === 'isnet' ? await createIsnetSegmenter({ providers: s.providers, logger, path: s.matting.isnetPath }) : await createSegmenter({ providers: s.providers, logger }),
-    styles: createStyleRunner({ providers: s.providers, logger }),
-    // Opened when a small face needs one, released after a minute without.
-    upscalers: { 2: createIdleUpscaler({ providers: s.providers, logger, scale: 2, idleMs: ESRGAN_IDLE_MS }), 4: createIdleUpscaler({ providers: s.providers, logger, scale: 4, idleMs: ESRGAN_IDLE_MS }) },
+    ...shared,
     detector: await createFaceDetector({ providers: s.providers, logger }),
     landmarker: await createLandmarker({ providers: s.providers, logger }),
   };
 }
 
 /** Models load lazily, once per thread that runs this. */
-export function createPixelWork(s: PixelSettings, logger?: ModelLogger): PixelWork {
+export function createPixelWork(s: PixelSettings, logger?: ModelLogger, shared?: SharedModels): PixelWork {
   let analyser: Promise<Analyser> | undefined;
   let models: Promise<RenderModels> | undefined;
   const prepared = new Map<string, Promise<Prepared>>();
@@ -71,16 +85,19 @@ export function createPixelWork(s: PixelSettings, logger?: ModelLogger): PixelWo
       return (await analyser).analyse(await decodeRgb(stored));
     },
     async render(key, original, geometry, style) {
-      models ??= loadRenderModels(s, logger);
+      models ??= loadRenderModels(s, logger, shared);
       const m = await models;
       let p = prepared.get(key);
+      const first = !p;
       if (!p) {
         p = prepare(m, original, geometry, s.headshotSize);
         p.catch(() => prepared.delete(key));
         prepared.set(key, p);
         while (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value!);
       }
-      return renderStyle(m, await p, style, s.faceTrueTolerance);
+      const out = await renderStyle(m, await p, style, s.faceTrueTolerance);
+      // The first style of a photo also reports the preparation it paid for (decode, upscale, segment...).
+      return first ? { ...out, timings: { ...(await p).timings, ...out.timings } } : out;
     },
   };
 }

@@ -13,7 +13,7 @@ let pool: PixelPool;
 let stored: Buffer;
 
 beforeAll(async () => {
-  pool = new PixelPool(1, { providers: ['cuda', 'cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config), faceTrueTolerance: config.FACE_TRUE_TOLERANCE, headshotSize: 1024, matting: { model: 'selfie' } }, 'silent');
+  pool = new PixelPool(2, { providers: ['cuda', 'cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config), faceTrueTolerance: config.FACE_TRUE_TOLERANCE, headshotSize: 1024, matting: { model: 'selfie' } }, 'silent');
   stored = (await normaliseUpload(await fixture('astronaut.png'), 50_000_000)).data;
 });
 afterAll(async () => {
@@ -34,9 +34,23 @@ describe('pixel threads', () => {
     expect(out.faceTrue.ok).toBe(true);
     expect((await sharp(out.jpeg).metadata()).width).toBe(1024);
     // The second style of the same photo reuses its framing and matte in that thread.
+    expect(out.timings.segment).toBeGreaterThan(0);
     expect(again.timings).not.toHaveProperty('segment');
     // Hundreds of milliseconds of pixel work, yet the main thread never stalled for long.
     expect(delay.max / 1e6).toBeLessThan(150);
+  });
+
+  it("both pixel threads enlarge small faces and run styles through the process's one models thread, at the same time", async () => {
+    const { geometry } = await pool.analyse(stored);
+    // Keys that land on different threads (the pool picks a thread by the key's hash).
+    const lane = (key: string) => [...key].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 0) % 2;
+    const keys = ['pho_a', 'pho_b', 'pho_c', 'pho_d'];
+    const [k0, k1] = [keys.find((k) => lane(k) === 0)!, keys.find((k) => lane(k) === 1)!];
+    const [a, b] = await Promise.all([k0, k1].map((k) => pool.render(k, stored, geometry!, findStyle('studio-grey')!)));
+    // The astronaut's face is small for a 1024-px headshot: each render waited for an upscale.
+    expect(a.timings.upscale).toBeGreaterThan(0);
+    expect(b.timings.upscale).toBeGreaterThan(0);
+    expect(a.faceTrue.ok && b.faceTrue.ok).toBe(true);
   });
 
   it('a pool configured for cuda,cpu still works on this CPU-only machine (each thread falls back to cpu)', async () => {
