@@ -44,11 +44,14 @@ const MODEL_IDS: Record<UpscaleFactor, string> = { 2: 'esrgan-slim-x2', 4: 'esrg
  */
 export const TILE_CONTEXT = 12;
 /**
- * Tile core side. Windows are then 152 px (~6 MB per 64-channel activation). Measured on 2 CPU
- * cores: about +110 MB (2x) / +220 MB (4x) of onnxruntime memory whatever the image size, against
- * +940 MB for an untiled 512x512 2x; about 1.2-1.4x the untiled time.
+ * Largest tile core side; cores are then split evenly (tileSpans), so windows are at most 120 px.
+ * Measured on 2 CPU cores against the earlier fixed 128-px cores (windows of 152 px), medians of 5
+ * (npm run bench:worker-memory has the worker's figures): peak memory of an upscale 139-150 MB
+ * against 209-212 MB at 4x, 88 MB against 113-121 MB at 2x; time at 4x 305-343 / 604-646 /
+ * 1490-1544 ms against 391-408 / 872-891 / 1568-1605 ms for 180x225 / 260x330 / 400x500 crops, at
+ * 2x within 2 % or faster. An untiled 512x512 2x took +940 MB.
  */
-export const DEFAULT_TILE_SIZE = 128;
+export const DEFAULT_TILE_SIZE = 96;
 /** 100 megapixels of output (300 MB of RGB). */
 export const DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000;
 
@@ -60,16 +63,19 @@ export interface TileSpan {
 }
 
 /**
- * Splits one axis of `length` pixels into cores of `tile` pixels with windows of `tile + 2*context`
- * pixels (or the whole axis when that is shorter). Every core has at least `context` pixels of
+ * Splits one axis of `length` pixels into the fewest cores of at most `tile` pixels, of even size,
+ * with windows of core + 2*context pixels (or the whole axis when that is shorter). Every core has at least `context` pixels of
  * window on each side, or reaches the image edge on that side; all windows have the same size.
  */
 export function tileSpans(length: number, tile: number, context: number): TileSpan[] {
-  const size = Math.min(length, tile + 2 * context);
+  // As few cores as `tile` allows, of even size: a 260-px axis is three cores of 87, not 128, 128
+  // and 4, so no window is mostly computed again for a sliver of core.
+  const core = Math.ceil(length / Math.ceil(length / tile));
+  const size = Math.min(length, core + 2 * context);
   if (size === length) return [{ core: [0, length], window: [0, length] }];
   const spans: TileSpan[] = [];
-  for (let a = 0; a < length; a += tile) {
-    const b = Math.min(length, a + tile);
+  for (let a = 0; a < length; a += core) {
+    const b = Math.min(length, a + core);
     const start = Math.min(Math.max(a - context, 0), length - size);
     spans.push({ core: [a, b], window: [start, start + size] });
   }

@@ -258,9 +258,16 @@ describe('createUpscaler', () => {
       [200, 64],
       [1000, 128],
       [130, 128],
+      [260, 128],
+      [330, 96],
     ]) {
       const spans = tileSpans(length, tile, TILE_CONTEXT);
-      const size = Math.min(length, tile + 2 * TILE_CONTEXT);
+      // The fewest cores of at most `tile` pixels, evenly sized (they differ by less than their count).
+      expect(spans.length).toBe(Math.ceil(length / tile));
+      const cores = spans.map((s) => s.core[1] - s.core[0]);
+      expect(Math.max(...cores)).toBeLessThanOrEqual(tile);
+      expect(Math.max(...cores) - Math.min(...cores)).toBeLessThan(spans.length);
+      const size = Math.min(length, cores[0] + 2 * TILE_CONTEXT);
       let next = 0;
       for (const { core, window } of spans) {
         expect(core[0]).toBe(next);
