@@ -12,7 +12,8 @@ interface Pending {
 interface Lane {
   worker: Worker;
   busy: boolean;
-  queue: { message: object; transfer: ArrayBuffer[]; pending: Pending }[];
+  /** `photo` is one of `message.args`: it is copied and moved to the thread when the task starts. */
+  queue: { message: { id: number; kind: string; args: unknown[] }; photo: Buffer; pending: Pending }[];
 }
 
 /**
@@ -60,34 +61,31 @@ export class PixelPool implements PixelWork {
     const next = lane.queue.shift();
     if (!next) return;
     lane.busy = true;
-    lane.worker.postMessage(next.message, next.transfer);
+    // The photo is copied only now, as it goes: a queued task holds the caller's buffer, not a copy
+    // of its own, so a queue of renders of one photo holds that photo once.
+    const bytes = new Uint8Array(next.photo);
+    lane.worker.postMessage({ ...next.message, args: next.message.args.map((a) => (a === next.photo ? bytes : a)) }, [bytes.buffer]);
   }
 
-  private submit<T>(lane: Lane, kind: string, args: unknown[], transfer: ArrayBuffer[]): Promise<T> {
+  private submit<T>(lane: Lane, kind: string, args: unknown[], photo: Buffer): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
       const pending = { resolve: resolve as (v: unknown) => void, reject };
       this.pending.set(id, pending);
-      lane.queue.push({ message: { id, kind, args }, transfer, pending });
+      lane.queue.push({ message: { id, kind, args }, photo, pending });
       this.pump(lane);
     });
   }
 
-  private static copy(buf: Buffer): Uint8Array {
-    return new Uint8Array(buf);
-  }
-
   analyse(stored: Buffer): Promise<Analysis> {
     const lane = this.lanes.reduce((a, b) => (b.queue.length + Number(b.busy) < a.queue.length + Number(a.busy) ? b : a));
-    const bytes = PixelPool.copy(stored);
-    return this.submit(lane, 'analyse', [bytes], [bytes.buffer as ArrayBuffer]);
+    return this.submit(lane, 'analyse', [stored], stored);
   }
 
   async render(key: string, original: Buffer, geometry: FaceGeometry, style: Style): Promise<Rendered> {
     let h = 0;
     for (const ch of key) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    const bytes = PixelPool.copy(original);
-    const out = await this.submit<Rendered & { jpeg: Uint8Array }>(this.lanes[h % this.lanes.length], 'render', [key, bytes, geometry, style], [bytes.buffer as ArrayBuffer]);
+    const out = await this.submit<Rendered & { jpeg: Uint8Array }>(this.lanes[h % this.lanes.length], 'render', [key, original, geometry, style], original);
     return { ...out, jpeg: Buffer.from(out.jpeg.buffer, out.jpeg.byteOffset, out.jpeg.byteLength) };
   }
 
