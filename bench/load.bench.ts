@@ -225,14 +225,19 @@ async function main() {
     const workerSampler = setInterval(() => {
       for (const w of workers) rssMb(w.pid!).then((mb) => (workerPeak = Math.max(workerPeak, mb)), () => {});
     }, 500);
-    const people = await db.query<{ user_id: string; ids: string[] }>(`SELECT user_id, array_agg(id ORDER BY id) AS ids FROM photos GROUP BY user_id`);
-    const byUser = new Map(people.rows.map((r) => [r.user_id, r.ids]));
+    // Photos are judged at upload and only usable ones can be ordered: each person waits for the
+    // verdicts on their photos (the workers analyse them now), then orders the usable ones.
     let orders = 0;
     await Promise.all(
       tokens.map(async (token) => {
         const me = await call('GET', '/v1/photos?limit=1', { token });
         const userId = me.items[0] ? (await db.query(`SELECT user_id FROM photos WHERE id = $1`, [me.items[0].id])).rows[0].user_id : undefined;
-        const ids = (userId && byUser.get(userId)) || [];
+        if (!userId) return;
+        while (Number((await db.query(`SELECT count(*) AS n FROM photos WHERE user_id = $1 AND status IN ('preparing', 'analysing')`, [userId])).rows[0].n) > 0) {
+          if (performance.now() - t0 > DRAIN_TIMEOUT_MS) return;
+          await sleep(1000);
+        }
+        const ids = (await db.query<{ id: string }>(`SELECT id FROM photos WHERE user_id = $1 AND status = 'usable' ORDER BY id`, [userId])).rows.map((r) => r.id);
         for (let i = 0; i < ids.length; i += 20) {
           await call('POST', '/v1/orders', { token, json: { package_id: PACKAGE, style_ids: STYLES, photo_ids: ids.slice(i, i + 20) } });
           orders++;

@@ -63,7 +63,7 @@ const envOf = (d: Deployment) => Object.fromEntries((d.spec.template.spec.contai
 const mebibytes = (q: string | number) => (typeof q === 'number' ? q / 2 ** 20 : Number(q.replace(/Mi$|Gi$/, '')) * (q.endsWith('Gi') ? 1024 : 1));
 
 /** Worker peak RSS with PIXEL_THREADS=2, MB (npm run bench:worker-memory; README, Worker memory). */
-const WORKER_PEAK_MB = 920;
+const WORKER_PEAK_MB = 686;
 /** Longest job a worker runs, s: a full account's export (README, Kubernetes). */
 const LONGEST_JOB_SECONDS = 45;
 
