@@ -18,8 +18,16 @@ import type { FaceGeometry } from './render';
 
 let pool: PixelPool | undefined;
 
-/** The process's pixel threads, started on first use (design practice 7: CPU work off the event loop). */
+/**
+ * The process's pixel threads, started on first use (design practice 7: CPU work off the event
+ * loop), and started afresh if one of them ended on its own (its jobs failed and are retried).
+ */
 function pixels(ctx: AppContext): PixelPool {
+  if (pool?.broken) {
+    ctx.logger.warn('a pixel pool thread ended; starting a new pool');
+    void pool.close();
+    pool = undefined;
+  }
   pool ??= new PixelPool(ctx.config.PIXEL_THREADS, pixelSettings(ctx.config), ctx.config.LOG_LEVEL);
   return pool;
 }

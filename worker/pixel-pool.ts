@@ -12,9 +12,14 @@ interface Pending {
 interface Lane {
   worker: Worker;
   busy: boolean;
+  /** Called when the task in progress ends (close() waits for it). */
+  idle?: () => void;
   /** `photo` is one of `message.args`: it is copied and moved to the thread when the task starts. */
   queue: { message: { id: number; kind: string; args: unknown[] }; photo: Buffer; pending: Pending }[];
 }
+
+/** How long close() waits for the tasks in progress (a render takes seconds; the worker's grace period is 120 s). */
+const CLOSE_WAIT_MS = 30_000;
 
 /**
  * The thread's entry: from source, a boot file registers tsx first; in the bundle that `npm run
@@ -32,6 +37,9 @@ export class PixelPool implements PixelWork {
   private readonly models: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private closing = false;
+  /** Set when a thread ended on its own: the pool fails fast from then on and is to be replaced. */
+  private ended: Error | undefined;
 
   constructor(threads: number, settings: PixelSettings, logLevel: string) {
     const channels = Array.from({ length: Math.max(1, threads) }, () => new MessageChannel());
@@ -46,13 +54,34 @@ export class PixelPool implements PixelWork {
         if (m.error !== undefined) p?.reject(new Error(m.error));
         else p?.resolve(m.result);
         lane.busy = false;
-        this.pump(lane);
+        lane.idle?.();
+        if (!this.closing) this.pump(lane);
       });
-      worker.on('error', (err) => {
-        for (const p of this.pending.values()) p.reject(err);
-        this.pending.clear();
-      });
+      this.watch(worker, 'a pixel thread');
       return lane;
+    });
+    this.watch(this.models, 'the models thread');
+  }
+
+  /** True once a thread has ended other than by close(): the caller replaces the pool. */
+  get broken(): boolean {
+    return this.ended !== undefined;
+  }
+
+  /**
+   * A thread that ends on its own (an uncaught error, out of memory) fails what is waiting and
+   * everything asked later, at once and with the reason, instead of leaving tasks hanging on a
+   * thread that will never answer.
+   */
+  private watch(worker: Worker, name: string): void {
+    let reason = '';
+    worker.on('error', (err) => (reason = `: ${err.message}`));
+    worker.on('exit', (code) => {
+      if (this.closing) return;
+      this.ended ??= new Error(`${name} stopped (exit code ${code})${reason}; this pixel pool is replaced`);
+      for (const p of this.pending.values()) p.reject(this.ended);
+      this.pending.clear();
+      for (const lane of this.lanes) lane.queue.length = 0;
     });
   }
 
@@ -68,6 +97,7 @@ export class PixelPool implements PixelWork {
   }
 
   private submit<T>(lane: Lane, kind: string, args: unknown[], photo: Buffer): Promise<T> {
+    if (this.ended) return Promise.reject(this.ended);
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
       const pending = { resolve: resolve as (v: unknown) => void, reject };
@@ -89,7 +119,22 @@ export class PixelPool implements PixelWork {
     return { ...out, jpeg: Buffer.from(out.jpeg.buffer, out.jpeg.byteOffset, out.jpeg.byteLength) };
   }
 
+  /**
+   * Ends the threads once the tasks in progress have ended (at most CLOSE_WAIT_MS): onnxruntime
+   * aborts the whole process if a thread is ended in the middle of a run. Queued tasks fail.
+   */
   async close(): Promise<void> {
+    this.closing = true;
+    for (const lane of this.lanes) {
+      for (const task of lane.queue.splice(0)) {
+        this.pending.delete(task.message.id);
+        task.pending.reject(new Error('the pixel pool is closing'));
+      }
+    }
+    const running = this.lanes.filter((l) => l.busy).map((l) => new Promise<void>((resolve) => (l.idle = resolve)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(running), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
     await Promise.all([...this.lanes.map((l) => l.worker.terminate()), this.models.terminate()]);
   }
 }

@@ -1,4 +1,5 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findStyle } from '../../core/orders/catalog';
@@ -57,5 +58,35 @@ describe('pixel threads', () => {
     // The pool above was configured ['cuda', 'cpu']: CUDA cannot load here, the work still completes.
     const { verdict } = await pool.analyse(stored);
     expect(verdict.faces).toBe(1);
+  });
+
+  it('a thread that ends on its own fails the waiting work at once, with the reason, and the pool says it must be replaced', async () => {
+    const own = new PixelPool(1, { providers: ['cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config), faceTrueTolerance: config.FACE_TRUE_TOLERANCE, headshotSize: 1024, matting: { model: 'selfie' } }, 'silent');
+    try {
+      const { geometry } = await own.analyse(stored);
+      expect(own.broken).toBe(false);
+      // The models thread ends (as an out-of-memory end would) while an analysis is in flight: the
+      // analysis fails at once instead of its job waiting on a pool that can no longer render.
+      // (It is ended while idle: onnxruntime aborts the process if a thread is ended mid-run.)
+      const analysing = own.analyse(stored);
+      await (own as unknown as { models: Worker }).models.terminate();
+      await expect(analysing).rejects.toThrow(/the models thread stopped \(exit code 1\); this pixel pool is replaced/);
+      expect(own.broken).toBe(true);
+      await expect(own.render('pho_gone', stored, geometry!, findStyle('charcoal')!)).rejects.toThrow(/the models thread stopped/);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('close() lets the render in progress finish before ending the threads (ending one mid-run aborts the process) and fails the queued ones', async () => {
+    const own = new PixelPool(1, { providers: ['cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config), faceTrueTolerance: config.FACE_TRUE_TOLERANCE, headshotSize: 1024, matting: { model: 'selfie' } }, 'silent');
+    const { geometry } = await own.analyse(stored);
+    const running = own.render('pho_closing', stored, geometry!, findStyle('charcoal')!);
+    const queued = own.render('pho_closing', stored, geometry!, findStyle('sky-blue')!);
+    queued.catch(() => {});
+    await own.close();
+    // This process is still here to check: the render finished, then the threads ended.
+    expect((await running).faceTrue.ok).toBe(true);
+    await expect(queued).rejects.toThrow(/the pixel pool is closing/);
   });
 });
