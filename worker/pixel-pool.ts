@@ -57,7 +57,7 @@ export class PixelPool implements PixelWork {
         lane.idle?.();
         if (!this.closing) this.pump(lane);
       });
-      this.watch(worker, 'a pixel thread');
+      this.watch(worker, 'a pixel thread', lane);
       return lane;
     });
     this.watch(this.models, 'the models thread');
@@ -73,10 +73,15 @@ export class PixelPool implements PixelWork {
    * everything asked later, at once and with the reason, instead of leaving tasks hanging on a
    * thread that will never answer.
    */
-  private watch(worker: Worker, name: string): void {
+  private watch(worker: Worker, name: string, lane?: Lane): void {
     let reason = '';
     worker.on('error', (err) => (reason = `: ${err.message}`));
     worker.on('exit', (code) => {
+      // A lane whose thread has gone is not running anything: close() need not wait for it.
+      if (lane) {
+        lane.busy = false;
+        lane.idle?.();
+      }
       if (this.closing) return;
       this.ended ??= new Error(`${name} stopped (exit code ${code})${reason}; this pixel pool is replaced`);
       for (const p of this.pending.values()) p.reject(this.ended);
