@@ -64,15 +64,17 @@ export interface TileSpan {
 
 /**
  * Splits one axis of `length` pixels into the fewest cores of at most `tile` pixels, of even size,
- * with windows of core + 2*context pixels (or the whole axis when that is shorter). Every core has at least `context` pixels of
- * window on each side, or reaches the image edge on that side; all windows have the same size.
+ * with windows of core + 2*context pixels; an axis no longer than tile + 2*context is one window.
+ * Every core has at least `context` pixels of window on each side, or reaches the image edge on
+ * that side; all windows have the same size.
  */
 export function tileSpans(length: number, tile: number, context: number): TileSpan[] {
   // As few cores as `tile` allows, of even size: a 260-px axis is three cores of 87, not 128, 128
   // and 4, so no window is mostly computed again for a sliver of core.
+  // An axis that fits in one window of the largest size is one window, not split.
+  if (length <= tile + 2 * context) return [{ core: [0, length], window: [0, length] }];
   const core = Math.ceil(length / Math.ceil(length / tile));
-  const size = Math.min(length, core + 2 * context);
-  if (size === length) return [{ core: [0, length], window: [0, length] }];
+  const size = core + 2 * context;
   const spans: TileSpan[] = [];
   for (let a = 0; a < length; a += core) {
     const b = Math.min(length, a + core);

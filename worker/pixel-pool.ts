@@ -75,7 +75,7 @@ export class PixelPool implements PixelWork {
    */
   private watch(worker: Worker, name: string, lane?: Lane): void {
     let reason = '';
-    worker.on('error', (err) => (reason = `: ${err.message}`));
+    worker.on('error', (err: unknown) => (reason = `: ${err instanceof Error ? err.message : String(err)}`));
     worker.on('exit', (code) => {
       // A lane whose thread has gone is not running anything: close() need not wait for it.
       if (lane) {
@@ -103,6 +103,7 @@ export class PixelPool implements PixelWork {
 
   private submit<T>(lane: Lane, kind: string, args: unknown[], photo: Buffer): Promise<T> {
     if (this.ended) return Promise.reject(this.ended);
+    if (this.closing) return Promise.reject(new Error('the pixel pool is closing'));
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
       const pending = { resolve: resolve as (v: unknown) => void, reject };
@@ -141,5 +142,8 @@ export class PixelPool implements PixelWork {
     await Promise.race([Promise.all(running), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
     clearTimeout(timer);
     await Promise.all([...this.lanes.map((l) => l.worker.terminate()), this.models.terminate()]);
+    // Whatever was still running when the wait ran out ended with its thread.
+    for (const p of this.pending.values()) p.reject(new Error('the pixel pool closed before this task ended'));
+    this.pending.clear();
   }
 }

@@ -37,11 +37,13 @@ export function serveModels(ports: MessagePort[], models: SharedModels): void {
     return [{ id: req.id, provider: models.styles.provider ?? 'cpu', pixels }, [pixels.buffer as ArrayBuffer]];
   };
   for (const port of ports) {
-    port.on('message', (req: Request) => {
-      answer(req).then(
-        ([reply, transfer]) => port.postMessage(reply, transfer),
-        (err: unknown) => port.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies Reply),
-      );
+    port.on('message', async (req: Request) => {
+      try {
+        const [reply, transfer] = await answer(req);
+        port.postMessage(reply, transfer);
+      } catch (err) {
+        port.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies Reply);
+      }
     });
   }
 }
@@ -57,15 +59,25 @@ export function remoteModels(port: MessagePort): SharedModels {
     if ('error' in reply) p?.reject(new Error(reply.error));
     else p?.resolve(reply);
   });
+  // A message posted to a closed port is dropped without a word: once closed, asking fails at once.
+  let closed = false;
+  const ended = () => new Error('the models thread has ended');
   port.on('close', () => {
-    for (const p of pending.values()) p.reject(new Error('the models thread has ended'));
+    closed = true;
+    for (const p of pending.values()) p.reject(ended());
     pending.clear();
   });
   const ask = (req: Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never, transfer: ArrayBuffer[]) =>
     new Promise<Reply>((resolve, reject) => {
+      if (closed) return reject(ended());
       const id = nextId++;
       pending.set(id, { resolve, reject });
-      port.postMessage({ ...req, id }, transfer);
+      try {
+        port.postMessage({ ...req, id }, transfer);
+      } catch (err) {
+        pending.delete(id);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
 
   const upscaler = (scale: UpscaleFactor): Upscaler => ({

@@ -41,7 +41,7 @@ describe('pixel threads', () => {
     expect(delay.max / 1e6).toBeLessThan(150);
   });
 
-  it("both pixel threads enlarge small faces and run styles through the process's one models thread, at the same time", async () => {
+  it('two small-face renders at once, one on each pixel thread, are both enlarged (by the models thread they share) and stay face-true', async () => {
     const { geometry } = await pool.analyse(stored);
     // Keys that land on different threads (the pool picks a thread by the key's hash).
     const lane = (key: string) => [...key].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 0) % 2;

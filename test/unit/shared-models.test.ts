@@ -60,5 +60,7 @@ describe('ESRGAN and the style graph shared by the pixel threads', () => {
     const waiting = orphan.upscalers[2].upscale(await crop(64));
     gone.port2.close();
     await expect(waiting).rejects.toThrow(/models thread has ended/);
+    // Asked after the close (a render's style run after its upscale): fails at once, never hangs.
+    await expect(orphan.styles.run('charcoal', lookForStyle(findStyle('charcoal')!), new Float32Array(3 * 64 * 64), new Float32Array(64 * 64), 64, 64, [0.5, 0.5, 0.3, 1.3])).rejects.toThrow(/models thread has ended/);
   });
 });
