@@ -53,8 +53,7 @@ export class PixelPool implements PixelWork {
         this.pending.delete(m.id);
         if (m.error !== undefined) p?.reject(new Error(m.error));
         else p?.resolve(m.result);
-        lane.busy = false;
-        lane.idle?.();
+        PixelPool.finished(lane);
         if (!this.closing) this.pump(lane);
       });
       this.watch(worker, 'a pixel thread', lane);
@@ -78,16 +77,19 @@ export class PixelPool implements PixelWork {
     worker.on('error', (err: unknown) => (reason = `: ${err instanceof Error ? err.message : String(err)}`));
     worker.on('exit', (code) => {
       // A lane whose thread has gone is not running anything: close() need not wait for it.
-      if (lane) {
-        lane.busy = false;
-        lane.idle?.();
-      }
+      if (lane) PixelPool.finished(lane);
       if (this.closing) return;
       this.ended ??= new Error(`${name} stopped (exit code ${code})${reason}; this pixel pool is replaced`);
       for (const p of this.pending.values()) p.reject(this.ended);
       this.pending.clear();
       for (const lane of this.lanes) lane.queue.length = 0;
     });
+  }
+
+  /** The lane's task has ended (answered, or its thread gone): close() stops waiting for it. */
+  private static finished(lane: Lane): void {
+    lane.busy = false;
+    lane.idle?.();
   }
 
   private pump(lane: Lane): void {

@@ -19,6 +19,8 @@ type StyleArgs = Parameters<StyleRunner['run']>;
 type Request =
   | { id: number; kind: 'upscale'; scale: UpscaleFactor; width: number; height: number; data: Uint8Array }
   | { id: number; kind: 'style'; styleId: string; look: Look; image: Float32Array; skin: Float32Array; width: number; height: number; light: StyleArgs[6] };
+/** A request as the asker writes it: the port's side numbers it. */
+type Unsent<R> = R extends unknown ? Omit<R, 'id'> : never;
 type Reply =
   | { id: number; provider: string; width: number; height: number; data: Uint8Array }
   | { id: number; provider: string; pixels: Float32Array }
@@ -67,7 +69,7 @@ export function remoteModels(port: MessagePort): SharedModels {
     for (const p of pending.values()) p.reject(ended());
     pending.clear();
   });
-  const ask = (req: Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never, transfer: ArrayBuffer[]) =>
+  const ask = (req: Unsent<Request>, transfer: ArrayBuffer[]) =>
     new Promise<Reply>((resolve, reject) => {
       if (closed) return reject(ended());
       const id = nextId++;
