@@ -58,7 +58,7 @@ export function createApp(ctx: AppContext): Express {
   const embeddable = helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } });
   app.use((req, res, next) => {
     if (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues')) return next();
-    const image = req.path.startsWith('/v1/downloads/') || /^\/v1\/(portfolio\/[^/]+\/image|styles\/[^/]+\/preview)$/.test(req.path);
+    const image = req.path.startsWith('/v1/downloads/') || req.path.startsWith('/v1/thumbnails/') || /^\/v1\/(portfolio\/[^/]+\/image|styles\/[^/]+\/preview)$/.test(req.path);
     return (image ? embeddable : secure)(req, res, next);
   });
   app.use(corsAllowList(ctx.config.CORS_ORIGINS));

@@ -74,6 +74,7 @@ export const PhotoOut = z
         'preparing: accepted, being oriented and stripped of metadata; analysing: being checked for a usable face (seconds after upload in all); usable: can be ordered; unusable: the verdict says why and what to do; rejected: the file could not be decoded (corrupt_image)',
     }),
     verdict: Verdict.nullable(),
+    thumbnail_url: z.string().nullable().openapi({ description: 'A small JPEG of the photo made by the service (no metadata, never the original), for <img>: a signed link that expires within minutes (fetch the photo again for a fresh one); null until the photo is prepared' }),
   })
   .openapi('Photo');
 
@@ -86,9 +87,52 @@ export const HeadshotOut = z
     width: z.number().int().nullable(),
     height: z.number().int().nullable(),
     failure_code: z.string().nullable(),
+    position: z.number().int().nullable().openapi({ description: '1-based place within its style (a package of 2 a style has 1 and 2)' }),
     content_url: z.string().nullable().openapi({ description: 'Authenticated download; see also POST /v1/headshots/{id}/link' }),
   })
   .openapi('Headshot');
+
+export const Shortfall = z
+  .object({
+    missing: z.number().int().openapi({ description: 'Headshots the package names that this order will not make' }),
+    code: z.enum(['too_few_photos']),
+    message: z.string(),
+    hint: z.string().openapi({ description: 'What to do: upload more photos, or choose a smaller package' }),
+  })
+  .openapi('Shortfall');
+
+export const Quote = z
+  .object({
+    package_id: z.string(),
+    styles: z.number().int(),
+    photos_usable: z.number().int().openapi({ description: 'Distinct usable photos the order draws on (copies of one photo count once)' }),
+    headshots_promised: z.number().int().openapi({ description: "What the package names for these styles: photos_per_style x styles" }),
+    headshots_expected: z.number().int().openapi({ description: 'What the order will make: min(photos_usable, photos_per_style) x styles' }),
+    amount_cents: z.number().int().openapi({ description: "The price: the package's, or in proportion to the headshots made when some are short" }),
+    full_price_cents: z.number().int(),
+    currency: z.string(),
+    shortfall: Shortfall.nullable(),
+  })
+  .openapi('Quote');
+
+export const MissingHeadshot = z
+  .object({
+    style_id: z.string(),
+    position: z.number().int().nullable(),
+    code: z.string().openapi({ description: 'face_not_true or render_error' }),
+    reason: z.string().openapi({ description: 'Why, in plain words' }),
+  })
+  .openapi('MissingHeadshot');
+
+export const Refund = z
+  .object({
+    amount_cents: z.number().int(),
+    currency: z.string(),
+    headshots: z.number().int().openapi({ description: 'Headshots refunded' }),
+    status: z.enum(['pending', 'succeeded']).openapi({ description: 'pending: recorded, being sent to the payment processor' }),
+    created_at: z.string().datetime(),
+  })
+  .openapi('Refund');
 
 export const PhotoChoice = z
   .object({
@@ -116,7 +160,12 @@ export const OrderOut = z
     delivered_at: z.string().datetime().nullable(),
     photos: z.array(PhotoOut),
     selection: z.array(PhotoChoice).openapi({ description: "The order's usable photos ranked, and which ones its headshots are made from, and why (package photos_per_style of them)" }),
-    headshots: z.array(HeadshotOut),
+    headshots_expected: z.number().int().nullable().openapi({ description: 'Headshots this order makes, as agreed before payment' }),
+    headshots_delivered: z.number().int(),
+    shortfall: Shortfall.nullable().openapi({ description: 'Set when the order makes fewer headshots than the package names (agreed before payment)' }),
+    missing: z.array(MissingHeadshot).openapi({ description: 'Headshots that could not be made from any photo of the order, and why; each is refunded' }),
+    refund: Refund.nullable(),
+    headshots: z.array(HeadshotOut).openapi({ description: 'The headshots in place: a render that failed and was made again from another photo shows once, as the new one' }),
   })
   .openapi('Order');
 

@@ -34,7 +34,10 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
     const unjudged = await ctx.db.selectFrom('photos').select('id').where('status', '=', 'analysing').where('uploaded_at', '<', cutoff).orderBy('uploaded_at').limit(BATCH).execute();
     for (const p of unjudged) await ctx.queues.redrive('photo.analyse', { photoId: p.id }, jobId('analyse', p.id));
     const photos = unprepared.length + unjudged.length;
-    recordSweep('stalled-orders', { redriven: stalled.length, photos_redriven: photos });
+    // Refunds recorded but not yet confirmed by the processor (its outage outlasted the job's attempts).
+    const refunds = await ctx.db.selectFrom('refunds').select('order_id').where('status', '=', 'pending').where('created_at', '<', cutoff).where('order_id', 'is not', null).orderBy('created_at').limit(BATCH).execute();
+    for (const r of refunds) await ctx.queues.redrive('order.refund', { orderId: r.order_id! }, jobId('refund', r.order_id!));
+    recordSweep('stalled-orders', { redriven: stalled.length, photos_redriven: photos, refunds_redriven: refunds.length });
     if (stalled.length || photos) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length, photos }, 'sweep re-drove stalled work');
   },
   'sweep.retention': async (ctx) => {

@@ -84,7 +84,10 @@ async function main() {
       return;
     }
     photoIds.splice(0, photoIds.length, ...usable);
-    const { order } = unwrap(await api.POST('/v1/orders', { body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } }));
+    // What the order will make and cost, as a person sees it before paying.
+    const q = unwrap(await api.POST('/v1/orders/quote', { body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } }));
+    step(`you'll get ${q.headshots_expected} headshot(s) for ${(q.amount_cents / 100).toFixed(2)} ${q.currency}${q.shortfall ? ` — ${q.shortfall.message} ${q.shortfall.hint}` : ''}`);
+    const { order } = unwrap(await api.POST('/v1/orders', { body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds, accept_shortfall: q.shortfall !== null } }));
     step(`order ${order.id}: package ${a.pkg}, ${a.styles.length} style(s); paying with the local processor`);
 
     const started = Date.now();

@@ -7,7 +7,9 @@ import type { Handler, HandlersFor } from '../core/platform/workers';
 import { sendEmailOnce } from '../core/notifications/email';
 import { publishIfOptedIn } from '../core/privacy/portfolio';
 import { sendWhatsAppOnce } from '../core/notifications/whatsapp';
-import { afterRender, markDelivered } from '../core/orders/orders';
+import { afterRender, markDelivered, replaceFailed, sendRefund } from '../core/orders/orders';
+import { orderOutcome, outcomeLines } from '../core/orders/outcome';
+import { appLink } from '../core/notifications/links';
 import { publishPhotoStatus } from '../core/photos/photo-events';
 import type { Verdict } from '../core/photos/verdict';
 import { privacyHandlers } from './privacy';
@@ -73,9 +75,9 @@ const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
     const style = findStyle(h.style_id)!;
     const out = await pixels(ctx).render(photo.id, await ctx.storage.read(blob), geometry, style);
     if (!out.faceTrue.ok) {
-      // Never deliver a face that moved: the order shows this headshot failed and why.
-      ctx.logger.warn({ headshotId, error: out.faceTrue.error, tolerance: out.faceTrue.tolerance, worst: out.faceTrue.worst }, 'face-true check failed; headshot withheld');
-      await ctx.db.updateTable('headshots').set({ status: 'failed', failure_code: 'face_not_true' }).where('id', '=', headshotId).where('status', '=', 'pending').execute();
+      // Never deliver a face that moved: made again from the order's next photo, or refunded.
+      const replacement = await replaceFailed(ctx, headshotId, 'face_not_true');
+      ctx.logger.warn({ headshotId, replacement, error: out.faceTrue.error, tolerance: out.faceTrue.tolerance, worst: out.faceTrue.worst }, 'face-true check failed; headshot withheld');
       await afterRender(ctx, h.order_id);
       return;
     }
@@ -90,8 +92,8 @@ const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
     if (!Number(r.numUpdatedRows)) await ctx.storage.remove(ctx.db, stored);
   } catch (err) {
     if (!lastAttempt(job)) throw err;
-    ctx.logger.error({ err, headshotId }, 'render failed on its last attempt');
-    await ctx.db.updateTable('headshots').set({ status: 'failed', failure_code: 'render_error' }).where('id', '=', headshotId).where('status', '=', 'pending').execute();
+    const replacement = await replaceFailed(ctx, headshotId, 'render_error');
+    ctx.logger.error({ err, headshotId, replacement }, 'render failed on its last attempt');
   }
   await afterRender(ctx, h.order_id);
 };
@@ -100,41 +102,49 @@ const deliver: Handler<'order.deliver'> = async (ctx, { orderId }) => {
   await markDelivered(ctx, orderId);
   const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
   if (!order || order.status !== 'ready') return;
-  const count = await ctx.db.selectFrom('headshots').select((eb) => eb.fn.countAll<number>().as('n')).where('order_id', '=', orderId).where('status', '=', 'rendered').executeTakeFirstOrThrow();
-  // Links only: to the order page, which needs sign-in; never an attachment or a long-lived file URL (SD3).
+  const outcome = await orderOutcome(ctx, order);
+  // A link to the order's gallery in the web client, which needs sign-in; never an attachment or a long-lived file URL (SD3).
+  const link = appLink(ctx, 'order', { id: orderId });
   await sendEmailOnce(ctx, {
     userId: order.user_id,
     kind: 'order-ready',
     dedupeKey: `order-ready-${orderId}`,
     build: ({ name }) => ({
       subject: 'Your Rasmi headshots are ready',
-      text: `Hello ${name},\n\n${count.n} headshot(s) from your order are ready.\nSign in to view and download them: ${ctx.publicUrl}/orders/${orderId}\n\nThey stay available for ${ctx.config.RETENTION_HEADSHOTS_DAYS} days.\n\nRasmi`,
+      text: `Hello ${name},\n\n${outcomeLines(outcome).join('\n')}\n\nSee and download them (sign-in needed): ${link}\nThey stay available for ${ctx.config.RETENTION_HEADSHOTS_DAYS} days.\n\nRasmi`,
     }),
   });
   // Only with a phone on file and WhatsApp consent in force (SD4); no name leaves for Meta.
-  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: 'order-ready', dedupeKey: `order-ready-${orderId}`, text: `Rasmi: ${count.n} headshot(s) from your order are ready. Sign in to download them: ${ctx.publicUrl}/orders/${orderId}` });
+  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: 'order-ready', dedupeKey: `order-ready-${orderId}`, text: `Rasmi: ${outcome.delivered} of your ${outcome.expected} headshots are ready. Sign in to download them: ${link}` });
   // Owners who opted in to the public portfolio get the new headshots published (CN4).
   await publishIfOptedIn(ctx, order.user_id);
 };
 
+const refund: Handler<'order.refund'> = async (ctx, { orderId }) => {
+  await sendRefund(ctx, orderId);
+};
+
 const STATUS_TEXT = {
   received: ['We received your order', 'We received your payment and your order is queued.'],
-  processing: ['We are working on your headshots', 'Your photos are being analysed and your headshots rendered.'],
+  processing: ['We are working on your headshots', 'Your headshots are being made.'],
   ready: ['Your headshots are ready', 'Your headshots are ready.'],
-  failed: ['We could not complete your order', 'We could not produce headshots from your photos. Open the order to see why and what to retake.'],
+  failed: ['We could not complete your order', 'We could not make headshots from your photos.'],
 } as const;
 
 const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
-  const order = await ctx.db.selectFrom('orders').select(['user_id']).where('id', '=', orderId).executeTakeFirst();
+  const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
   if (!order) return;
   const [subject, line] = STATUS_TEXT[status];
+  const link = appLink(ctx, 'order', { id: orderId });
+  // A failed order says why and what was refunded (all of it: nothing was made).
+  const more = status === 'failed' ? [order.failure_detail ?? '', ...outcomeLines(await orderOutcome(ctx, order)).slice(1)].filter(Boolean).join('\n') : '';
   await sendEmailOnce(ctx, {
     userId: order.user_id,
     kind: `order-${status}`,
     dedupeKey: `order-${status}-${orderId}`,
-    build: ({ name }) => ({ subject, text: `Hello ${name},\n\n${line}\nFollow it at ${ctx.publicUrl}/orders/${orderId} (sign-in required).\n\nRasmi` }),
+    build: ({ name }) => ({ subject, text: `Hello ${name},\n\n${line}${more ? `\n${more}` : ''}\nFollow your order (sign-in needed): ${link}\n\nRasmi` }),
   });
-  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow it at ${ctx.publicUrl}/orders/${orderId} (sign-in required).` });
+  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow your order (sign-in needed): ${link}` });
 };
 
 export const PIPELINE_QUEUES = PIPELINE_QUEUE_NAMES;
@@ -144,6 +154,7 @@ export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
   'photo.analyse': analyse,
   'headshot.render': render,
   'order.deliver': deliver,
+  'order.refund': refund,
   'order.notify': notify,
   ...privacyHandlers,
 };

@@ -3,6 +3,7 @@ import { MIME, normaliseUpload } from '../core/photos/images';
 import { jobId } from '../core/platform/jobs';
 import type { Handler } from '../core/platform/workers';
 import { publishPhotoStatus } from '../core/photos/photo-events';
+import { makeThumbnail } from '../core/photos/thumbnail';
 import { UNDECODABLE_VERDICT } from '../core/photos/verdict';
 
 /**
@@ -26,22 +27,33 @@ export async function preparePhoto(ctx: AppContext, photoId: string): Promise<vo
     // sees, and its bytes are not kept (PH2): the object is emptied, the row keeps the verdict.
     ctx.logger.warn({ photoId, err: (err as Error).message }, 'upload failed to decode at full size; photo rejected and its bytes dropped');
   }
+  // The thumbnail goes up before the transaction (no connection held during the upload) and is
+  // recorded in it, or removed if the photo was deleted or prepared meanwhile: no orphan object.
+  const thumb = image && (await ctx.storage.upload({ userId: photo.user_id, role: 'originals', contentType: MIME.jpeg, data: await makeThumbnail(image.data), at: ctx.clock.now() }));
   // One writer at a time: under the row lock, only a photo still preparing is written, so the
   // object and its recorded size always come from the same run. A photo deleted meanwhile has no
   // row to lock and is not written back.
-  const written = await ctx.db.transaction().execute(async (trx) => {
-    const still = await trx.selectFrom('photos').select('status').where('id', '=', photoId).forUpdate().executeTakeFirst();
-    if (still?.status !== 'preparing') return false;
-    const data = image?.data ?? Buffer.alloc(0);
-    await ctx.storage.replace(blob, data);
-    await trx.updateTable('blobs').set({ content_type: image ? MIME.jpeg : 'application/octet-stream', size_bytes: data.length }).where('id', '=', blob.id).execute();
-    await trx
-      .updateTable('photos')
-      .set(image ? { status: 'analysing', width: image.width, height: image.height } : { status: 'rejected', verdict: JSON.stringify(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() })
-      .where('id', '=', photoId)
-      .execute();
-    return true;
-  });
+  const written = await ctx.db
+    .transaction()
+    .execute(async (trx) => {
+      const still = await trx.selectFrom('photos').select('status').where('id', '=', photoId).forUpdate().executeTakeFirst();
+      if (still?.status !== 'preparing') return false;
+      const data = image?.data ?? Buffer.alloc(0);
+      await ctx.storage.replace(blob, data);
+      await trx.updateTable('blobs').set({ content_type: image ? MIME.jpeg : 'application/octet-stream', size_bytes: data.length }).where('id', '=', blob.id).execute();
+      const thumbBlob = thumb && (await ctx.storage.recordUploaded(trx, thumb));
+      await trx
+        .updateTable('photos')
+        .set(image ? { status: 'analysing', width: image.width, height: image.height, thumb_blob_id: thumbBlob?.id ?? null } : { status: 'rejected', verdict: JSON.stringify(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() })
+        .where('id', '=', photoId)
+        .execute();
+      return true;
+    })
+    .catch(async (err) => {
+      if (thumb) await ctx.storage.removeObject({ bucket: thumb.bucket, object_key: thumb.objectKey }).catch(() => {});
+      throw err;
+    });
+  if (!written && thumb) await ctx.storage.removeObject({ bucket: thumb.bucket, object_key: thumb.objectKey });
   if (written) await publishPhotoStatus(ctx, { user: photo.user_id, id: photoId, status: image ? 'analysing' : 'rejected' });
 }
 

@@ -1,3 +1,4 @@
+import { appLink } from '../core/notifications/links';
 import { DAY_MS } from '../core/platform/config';
 import { deleteHeadshots, deletePhotos, deleteUser, purgePayments } from '../core/privacy/deletion';
 import type { HandlersFor } from '../core/platform/workers';
@@ -33,7 +34,7 @@ export const retentionHandlers: Pick<HandlersFor<'privacy'>, RetentionJobs> = {
       dedupeKey: `retention-warning-${userId}-${new Date(user.last_used_at).getTime()}`,
       build: ({ name }) => ({
         subject: 'Your Rasmi account will be deleted unless you keep it',
-        text: `Hello ${name},\n\nYou have not used Rasmi for a while. As our privacy policy says, we delete personal information one year after the last use of the service: your account and its data will be deleted on ${deleteOn.toISOString().slice(0, 10)}.\nTo keep your account, simply sign in before then: ${ctx.publicUrl}/sign-in\n\nRasmi`,
+        text: `Hello ${name},\n\nYou have not used Rasmi for a while. As our privacy policy says, we delete personal information one year after the last use of the service: your account and its data will be deleted on ${deleteOn.toISOString().slice(0, 10)}.\nTo keep your account, simply sign in before then: ${appLink(ctx, 'photos')}\n\nRasmi`,
       }),
     });
     await ctx.db.updateTable('users').set({ retention_warned_at: ctx.clock.now() }).where('id', '=', userId).execute();

@@ -1,3 +1,4 @@
+import { appLink } from '../core/notifications/links';
 import { DAY_MS } from '../core/platform/config';
 import { deleteUser } from '../core/privacy/deletion';
 import { exportZip } from '../core/privacy/export';
@@ -44,7 +45,7 @@ const exportData: Handler<'rights.export'> = async (ctx, { requestId }) => {
       subject: 'Your Rasmi data export is ready',
       text:
         `Hello ${name},\n\nThe copy of your personal data you asked for is ready: one ZIP with data.json and your photos and headshots.\n` +
-        `Sign in to download it: ${ctx.publicUrl}/v1/rights-requests/${requestId}/download\n\n` +
+        `Download it from your privacy centre (sign-in needed): ${appLink(ctx, 'privacy', { export: requestId })}\n\n` +
         `It is deleted after ${ctx.config.EXPORT_RETENTION_DAYS} days; you can ask for a new one at any time.\n\nRasmi`,
     }),
   });

@@ -1,6 +1,10 @@
 import type { Response, Router } from 'express';
 import sharp from 'sharp';
-import { ASPECTS, findPackage, findStyle, PACKAGES, squareCrop, STYLES } from '../../core/orders/catalog';
+import { ASPECTS, findPackage, findStyle, PACKAGES, squareCrop, STYLES, type Package } from '../../core/orders/catalog';
+import { money, orderOutcome } from '../../core/orders/outcome';
+import { quote, type Quote } from '../../core/orders/quote';
+import { choosePhotos } from '../../core/orders/ranking';
+import type { Verdict } from '../../core/photos/verdict';
 import { stylePreview } from '../../core/orders/backdrops';
 import type { AppContext } from '../../core/platform/context';
 import { DAY_MS } from '../../core/platform/config';
@@ -12,22 +16,24 @@ import { idempotent } from '../idempotency';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { Cursor, HeadshotOut, IdParam, idOf, iso, OrderOut, page, pageOf, Slug, TokenParam } from '../schemas';
+import { Cursor, HeadshotOut, IdParam, idOf, iso, OrderOut, page, pageOf, Quote as QuoteOut, Slug, TokenParam } from '../schemas';
 import { photoOut, reasonsOf, streamBlob } from './photos';
 import { requireAcceptedPolicy } from './policy';
 
-const CreateOrder = z
-  .object({
-    package_id: z.string().openapi({ example: 'professional' }),
-    style_ids: z.array(z.string()).min(1).max(10).openapi({ example: ['studio-grey', 'navy-gradient'] }),
-    photo_ids: z.array(idOf('pho', 'photo')).min(1).max(20),
-  })
-  .openapi('CreateOrder');
+const OrderChoice = z.object({
+  package_id: z.string().openapi({ example: 'professional' }),
+  style_ids: z.array(z.string()).min(1).max(10).openapi({ example: ['studio-grey', 'navy-gradient'] }),
+  photo_ids: z.array(idOf('pho', 'photo')).min(1).max(20),
+});
+const QuoteRequest = OrderChoice.openapi('QuoteRequest');
+const CreateOrder = OrderChoice.extend({
+  accept_shortfall: z.boolean().default(false).openapi({ description: 'Required (true) when the quote has a shortfall: the person agreed to fewer headshots than the package names, at the lower price' }),
+}).openapi('CreateOrder');
 
 const OrderId = IdParam('ord', 'order');
 const HeadshotId = IdParam('hs', 'headshot');
 
-const Reprocess = z.object({ style_ids: z.array(z.string()).min(1).max(10), package_id: z.string().optional() }).openapi('Reprocess');
+const Reprocess = z.object({ style_ids: z.array(z.string()).min(1).max(10), package_id: z.string().optional(), accept_shortfall: z.boolean().default(false) }).openapi('Reprocess');
 
 const CreatedOrder = z
   .object({ order: OrderOut, payment: z.object({ processor: z.string(), client_secret: z.string() }) })
@@ -38,11 +44,15 @@ const StyleOut = z.object({ id: z.string(), name: z.string(), description: z.str
 const Link = z.object({ url: z.string(), expires_at: z.string().datetime() }).openapi('DownloadLink');
 
 function headshotOut(h: Headshot): z.infer<typeof HeadshotOut> {
-  return { id: h.id, style_id: h.style_id, photo_id: h.photo_id, status: h.status, width: h.width, height: h.height, failure_code: h.failure_code, content_url: h.status === 'rendered' ? `/v1/headshots/${h.id}/content` : null };
+  return { id: h.id, style_id: h.style_id, photo_id: h.photo_id, status: h.status, width: h.width, height: h.height, failure_code: h.failure_code, position: h.position, content_url: h.status === 'rendered' ? `/v1/headshots/${h.id}/content` : null };
 }
 
-/** Validates the choice, records the order and its pending payment, and asks the processor for it. */
-async function createOrder(ctx: AppContext, user: User, body: z.infer<typeof CreateOrder>): Promise<{ status: number; body: unknown }> {
+/**
+ * Checks a choice of package, styles and photos, and quotes it: how many headshots it makes and at
+ * what price. Every photo is judged at upload, so an order takes only usable ones and no order
+ * ever fails for a reason that was known before payment.
+ */
+async function quoteChoice(ctx: AppContext, user: User, body: z.infer<typeof OrderChoice>): Promise<{ pkg: Package; styles: string[]; photoIds: string[]; quote: Quote }> {
   const pkg = findPackage(body.package_id);
   if (!pkg) throw new HttpError(422, 'unknown_package', 'Unknown package', `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`);
   const styles = [...new Set(body.style_ids)];
@@ -52,8 +62,6 @@ async function createOrder(ctx: AppContext, user: User, body: z.infer<typeof Cre
   const photoIds = [...new Set(body.photo_ids)];
   const owned = await ctx.db.selectFrom('photos').select(['id', 'status', 'verdict']).where('user_id', '=', user.id).where('id', 'in', photoIds).execute();
   if (owned.length !== photoIds.length) throw notFound('Photo');
-  // Every photo is judged at upload: an order takes only usable ones, so no order ever fails for a
-  // reason that was known before payment.
   const notReady = owned.filter((p) => p.status === 'preparing' || p.status === 'analysing');
   if (notReady.length) {
     throw new HttpError(422, 'photo_not_ready', 'Photo still being checked', 'Some photos are still being checked; order once each one shows usable (seconds after upload).', { photos: notReady.map((p) => ({ id: p.id, status: p.status, reasons: [] })) });
@@ -64,18 +72,27 @@ async function createOrder(ctx: AppContext, user: User, body: z.infer<typeof Cre
       photos: unusable.map((p) => ({ id: p.id, status: p.status, reasons: reasonsOf(p.verdict) })),
     });
   }
+  const distinct = choosePhotos(owned.map((p) => ({ id: p.id, verdict: p.verdict as Verdict, excluded: false })), Infinity).filter((c) => c.chosen).length;
+  return { pkg, styles, photoIds, quote: quote(pkg, styles.length, distinct) };
+}
 
+/** Records the order, its photos and its pending payment at the quoted price, and asks the processor for it. */
+async function createOrder(ctx: AppContext, user: User, body: z.infer<typeof CreateOrder>): Promise<{ status: number; body: unknown }> {
+  const { pkg, styles, photoIds, quote } = await quoteChoice(ctx, user, body);
+  if (quote.shortfall && !body.accept_shortfall) {
+    throw new HttpError(422, 'shortfall_not_accepted', 'Fewer headshots than the package names', `${quote.shortfall.message} ${quote.shortfall.hint} To order ${quote.headshots_expected} for ${money(quote.amount_cents, quote.currency)}, send accept_shortfall: true.`, { quote });
+  }
   const now = ctx.clock.now();
   const orderId = newId('ord');
   const paymentId = newId('pay');
   await inTransaction(ctx.db, async (trx) => {
-    await trx.insertInto('orders').values({ id: orderId, user_id: user.id, package_id: pkg.id, styles: JSON.stringify(styles), status: 'awaiting_payment', amount_cents: pkg.priceCents, currency: pkg.currency, failure_code: null, failure_detail: null, created_at: now, paid_at: null, delivered_at: null }).execute();
+    await trx.insertInto('orders').values({ id: orderId, user_id: user.id, package_id: pkg.id, styles: JSON.stringify(styles), status: 'awaiting_payment', amount_cents: quote.amount_cents, currency: pkg.currency, headshots_expected: quote.headshots_expected, failure_code: null, failure_detail: null, created_at: now, paid_at: null, delivered_at: null }).execute();
     await trx.insertInto('order_photos').values(photoIds.map((photo_id) => ({ order_id: orderId, photo_id }))).execute();
-    await trx.insertInto('payments').values({ id: paymentId, order_id: orderId, user_id: user.id, processor: ctx.payments.name, processor_ref: paymentId, amount_cents: pkg.priceCents, currency: pkg.currency, status: 'pending', created_at: now, succeeded_at: null }).execute();
+    await trx.insertInto('payments').values({ id: paymentId, order_id: orderId, user_id: user.id, processor: ctx.payments.name, processor_ref: paymentId, amount_cents: quote.amount_cents, currency: pkg.currency, status: 'pending', created_at: now, succeeded_at: null }).execute();
   });
   let intent;
   try {
-    intent = await ctx.payments.createPayment({ paymentId, orderId, amountCents: pkg.priceCents, currency: pkg.currency });
+    intent = await ctx.payments.createPayment({ paymentId, orderId, amountCents: quote.amount_cents, currency: pkg.currency });
   } catch (err) {
     ctx.logger.warn({ err, orderId }, 'payment processor failed; order withdrawn');
     await ctx.db.deleteFrom('orders').where('id', '=', orderId).execute();
@@ -87,9 +104,17 @@ async function createOrder(ctx: AppContext, user: User, body: z.infer<typeof Cre
   return { status: 201, body: { order: await orderOut(ctx, order), payment: { processor: ctx.payments.name, client_secret: intent.clientSecret } } };
 }
 
+/** The shortfall an order agreed to, from what it records (the headshots it makes a style against the package's). */
+function agreedShortfall(o: Order) {
+  const pkg = findPackage(o.package_id);
+  if (!pkg || o.headshots_expected === null || !o.styles.length) return null;
+  return quote(pkg, o.styles.length, o.headshots_expected / o.styles.length).shortfall;
+}
+
 export async function orderOut(ctx: AppContext, o: Order): Promise<z.infer<typeof OrderOut>> {
   const photos = await ctx.db.selectFrom('order_photos').innerJoin('photos', 'photos.id', 'order_photos.photo_id').selectAll('photos').where('order_photos.order_id', '=', o.id).orderBy('photos.id').execute();
-  const headshots = await ctx.db.selectFrom('headshots').selectAll().where('order_id', '=', o.id).orderBy('id').execute();
+  const headshots = await ctx.db.selectFrom('headshots').selectAll().where('order_id', '=', o.id).where('replaced_by', 'is', null).orderBy('style_id').orderBy('position').orderBy('id').execute();
+  const outcome = await orderOutcome(ctx, o);
   return {
     id: o.id,
     status: o.status,
@@ -101,8 +126,13 @@ export async function orderOut(ctx: AppContext, o: Order): Promise<z.infer<typeo
     created_at: iso(o.created_at)!,
     paid_at: iso(o.paid_at),
     delivered_at: iso(o.delivered_at),
-    photos: photos.map(photoOut),
+    photos: photos.map((p) => photoOut(ctx, p)),
     selection: (await orderChoice(ctx, o.id, findPackage(o.package_id)?.photosPerStyle ?? 1)).map(({ id, ...c }) => ({ photo_id: id, ...c })),
+    headshots_expected: o.headshots_expected,
+    headshots_delivered: outcome.delivered,
+    shortfall: agreedShortfall(o),
+    missing: outcome.missing,
+    refund: outcome.refund && { ...outcome.refund, created_at: iso(outcome.refund.created_at)! },
     headshots: headshots.map(headshotOut),
   };
 }
@@ -170,6 +200,25 @@ export function orderRoutes(router: Router): void {
     router,
     {
       method: 'post',
+      path: '/v1/orders/quote',
+      operationId: 'quoteOrder',
+      summary: 'How many headshots a choice makes and what it costs, before ordering',
+      description: 'Checks the choice as POST /v1/orders does and answers the headshots it will make (distinct usable photos x photos_per_style x styles), the price, and any shortfall against what the package names, with what to do about it. Creates nothing.',
+      tags: ['Orders'],
+      auth: 'user',
+      body: QuoteRequest,
+      responses: { 200: { description: 'The quote', schema: QuoteOut } },
+      errors: { 404: 'not_found', 422: 'unknown_package, unknown_style, too_many_styles, photo_not_ready, photo_unusable' },
+    },
+    async (req, res, { user, body }) => {
+      res.json((await quoteChoice(ctxOf(req), user, body)).quote);
+    },
+  );
+
+  route(
+    router,
+    {
+      method: 'post',
       path: '/v1/orders',
       operationId: 'createOrder',
       idempotent: true,
@@ -178,7 +227,7 @@ export function orderRoutes(router: Router): void {
       auth: 'user',
       body: CreateOrder,
       responses: { 201: { description: 'Order awaiting payment', schema: CreatedOrder } },
-      errors: { 404: 'not_found', 409: 'policy_acceptance_required', 422: 'unknown_package, unknown_style, too_many_styles, idempotency_key_reused, photo_not_ready, photo_unusable', 502: 'payment_processor_unavailable' },
+      errors: { 404: 'not_found', 409: 'policy_acceptance_required', 422: 'unknown_package, unknown_style, too_many_styles, idempotency_key_reused, photo_not_ready, photo_unusable, shortfall_not_accepted', 502: 'payment_processor_unavailable' },
     },
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
@@ -200,7 +249,7 @@ export function orderRoutes(router: Router): void {
       params: OrderId,
       body: Reprocess,
       responses: { 201: { description: 'A new order awaiting payment', schema: CreatedOrder } },
-      errors: { 404: 'not_found', 409: 'policy_acceptance_required', 410: 'originals_expired', 422: 'unknown_package, unknown_style, too_many_styles' },
+      errors: { 404: 'not_found', 409: 'policy_acceptance_required', 410: 'originals_expired', 422: 'unknown_package, unknown_style, too_many_styles, shortfall_not_accepted' },
     },
     async (req, res, { user, params, body }) => {
       const ctx = ctxOf(req);
@@ -211,7 +260,7 @@ export function orderRoutes(router: Router): void {
       if (!photos.length) {
         throw new HttpError(410, 'originals_expired', 'Originals no longer held', `Original photos are kept for ${ctx.config.RETENTION_ORIGINALS_DAYS} days after processing; upload new photos to order again.`);
       }
-      await idempotent(ctx, req, res, user.id, (tx) => createOrder(tx, user, { package_id: body.package_id ?? earlier.package_id, style_ids: body.style_ids, photo_ids: photos.map((p) => p.id) }));
+      await idempotent(ctx, req, res, user.id, (tx) => createOrder(tx, user, { package_id: body.package_id ?? earlier.package_id, style_ids: body.style_ids, photo_ids: photos.map((p) => p.id), accept_shortfall: body.accept_shortfall }));
     },
   );
 
@@ -244,7 +293,7 @@ export function orderRoutes(router: Router): void {
       params: z.object({ id: idOf('ord', 'order'), photo_id: idOf('pho', 'photo') }),
       body: z.object({ excluded: z.boolean() }).openapi('OrderPhotoExclusion'),
       responses: { 200: { description: 'The order with its new selection', schema: OrderOut } },
-      errors: { 404: 'not_found', 409: 'order_already_paid', 422: 'no_photo_left' },
+      errors: { 404: 'not_found', 409: 'order_already_paid', 422: 'no_photo_left, fewer_headshots' },
     },
     async (req, res, { user, params, body }) => {
       const ctx = ctxOf(req);
@@ -257,6 +306,13 @@ export function orderRoutes(router: Router): void {
         if (!Number(r.numUpdatedRows)) throw notFound('Photo');
         const left = await trx.selectFrom('order_photos').select('photo_id').where('order_id', '=', order.id).where('excluded', '=', false).execute();
         if (!left.length) throw new HttpError(422, 'no_photo_left', 'No photo left', 'Keep at least one photo in the order.');
+        // The count was agreed with the price: leaving out a photo the order needs would make fewer.
+        const distinct = (await orderChoice({ ...ctx, db: trx }, order.id, Infinity)).filter((c) => c.chosen).length;
+        const pkg = findPackage(order.package_id)!;
+        const makes = Math.min(distinct, pkg.photosPerStyle) * order.styles.length;
+        if (order.headshots_expected !== null && makes < order.headshots_expected) {
+          throw new HttpError(422, 'fewer_headshots', 'The order needs this photo', `Without this photo the order would make ${makes} headshots instead of the ${order.headshots_expected} agreed. Keep it, or upload another photo and order again.`);
+        }
       });
       res.json(await orderOut(ctx, order));
     },

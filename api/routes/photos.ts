@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import type { AppContext } from '../../core/platform/context';
-import { newId } from '../../core/platform/crypto';
+import { newId, signToken, verifyToken } from '../../core/platform/crypto';
 import { deletePhotos } from '../../core/privacy/deletion';
 import type { Photo } from '../../core/platform/db';
 import { checkUpload, ImageRejected, isPrepared, MIME } from '../../core/photos/images';
@@ -13,9 +13,9 @@ import { HttpError, notFound } from '../problem';
 import { route } from '../route';
 import { PhotoEventHub, type PhotoEvent } from '../../core/photos/photo-events';
 import { REASON_HINTS, type Reason, type Verdict } from '../../core/photos/verdict';
-import { Cursor, IdParam, idOf, iso, page, pageOf, PhotoOut } from '../schemas';
+import { Cursor, IdParam, idOf, iso, page, pageOf, PhotoOut, TokenParam } from '../schemas';
 
-export function photoOut(p: Photo): z.infer<typeof PhotoOut> {
+export function photoOut(ctx: AppContext, p: Photo): z.infer<typeof PhotoOut> {
   return {
     id: p.id,
     detected_type: p.detected_type as z.infer<typeof PhotoOut>['detected_type'],
@@ -25,7 +25,14 @@ export function photoOut(p: Photo): z.infer<typeof PhotoOut> {
     uploaded_at: iso(p.uploaded_at)!,
     status: p.status,
     verdict: p.verdict ? verdictOut(p.verdict as Verdict) : null,
+    thumbnail_url: p.thumb_blob_id ? thumbnailUrl(ctx, p) : null,
   };
+}
+
+/** A signed link to a photo's thumbnail for <img> (which cannot send a bearer token), valid for minutes (SC5). */
+function thumbnailUrl(ctx: AppContext, p: Photo): string {
+  const exp = Math.floor(ctx.clock.now().getTime() / 1000) + ctx.config.DOWNLOAD_LINK_TTL_SECONDS;
+  return `${ctx.publicUrl}/v1/thumbnails/${signToken(ctx.config.LINK_SECRET, 'thumbnail', { ph: p.id, u: p.user_id, exp })}`;
 }
 
 /** The stored verdict as shown: its own fields only, never the framing geometry kept beside it. */
@@ -50,6 +57,10 @@ export async function ownedPhoto(ctx: AppContext, userId: string, id: string): P
 
 /** Event streams one person may hold open at once (per API process). */
 const MAX_STREAMS = 5;
+/** A comment line this often keeps proxies from closing an idle stream and tells a client it is alive. */
+const KEEP_ALIVE_MS = 15_000;
+/** How long an EventSource-style client waits before reconnecting. */
+const RETRY_MS = 3_000;
 const hubs = new WeakMap<AppContext, PhotoEventHub>();
 const hubOf = (ctx: AppContext) => {
   let h = hubs.get(ctx);
@@ -153,7 +164,7 @@ export function photoRoutes(router: Router): void {
         if (rowsGone) await ctx.storage.removeObject({ bucket: stored.bucket, object_key: stored.objectKey }).catch(() => {});
         throw err;
       }
-      res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(photo));
+      res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(ctx, photo));
     },
   );
 
@@ -165,7 +176,7 @@ export function photoRoutes(router: Router): void {
       let q = ctx.db.selectFrom('photos').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
       if (query.cursor) q = q.where('id', '<', query.cursor);
       const { items, next_cursor } = pageOf(await q.execute(), query.limit);
-      res.json({ items: items.map(photoOut), next_cursor });
+      res.json({ items: items.map((p) => photoOut(ctx, p)), next_cursor });
     },
   );
 
@@ -177,7 +188,7 @@ export function photoRoutes(router: Router): void {
       operationId: 'followPhotoEvents',
       summary: "Follow your photos' status as server-sent events",
       description:
-        "text/event-stream of `photo` events, each `{\"id\", \"status\"}` (no personal data): first one per photo you hold, then one at each change (preparing → analysing → usable | unusable | rejected). Fetch the photo for its verdict. A comment line every 15 s keeps proxies from closing the stream. Browsers send the bearer token with fetch() and read the body as a stream (EventSource cannot send headers). At most " +
+        "text/event-stream of `photo` events, each `{\"id\", \"status\"}` (no personal data): first one per photo you hold, then a `ready` event (the current state is sent), then one `photo` event at each change (preparing → analysing → usable | unusable | rejected). Fetch the photo for its verdict. The headers and a `retry` line are sent at once on connect; a comment line every 15 s keeps proxies from closing the stream and shows a client it is alive. Browsers send the bearer token with fetch() and read the body as a stream (EventSource cannot send headers). At most " +
         MAX_STREAMS +
         ' streams per person.',
       tags: ['Photos'],
@@ -197,14 +208,20 @@ export function photoRoutes(router: Router): void {
       try {
         const rows = await ctx.db.selectFrom('photos').select(['id', 'status']).where('user_id', '=', user.id).orderBy('id').execute();
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+        // The headers and a first line go at once: a person with no photos would otherwise wait
+        // for the first keep-alive before their client sees the stream open.
+        res.flushHeaders();
+        res.write(`retry: ${RETRY_MS}\n\n`);
         for (const row of rows) send(row);
         for (const e of buffered) send(e);
+        // The current state is sent: from here on each event is a change.
+        res.write('event: ready\ndata: {}\n\n');
         live = true;
       } catch (err) {
         unfollow();
         throw err;
       }
-      const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      const beat = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
       await new Promise<void>((resolve) => {
         const end = () => resolve();
         req.on('close', end);
@@ -220,7 +237,8 @@ export function photoRoutes(router: Router): void {
     router,
     { method: 'get', path: '/v1/photos/:id', operationId: 'getPhoto', summary: 'One photo with its quality verdict', tags: ['Photos'], auth: 'user', params: PhotoId, responses: { 200: { description: 'Photo', schema: PhotoOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user, params }) => {
-      res.json(photoOut(await ownedPhoto(ctxOf(req), user.id, params.id)));
+      const ctx = ctxOf(req);
+      res.json(photoOut(ctx, await ownedPhoto(ctx, user.id, params.id)));
     },
   );
 
@@ -237,6 +255,31 @@ export function photoRoutes(router: Router): void {
       }
       if (!isPrepared(photo)) throw new HttpError(422, 'corrupt_image', 'Photo could not be decoded', 'The photo could not be decoded at full size; its bytes were not kept. Upload it again or use another photo.');
       const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
+      await streamBlob(ctx, blob, res);
+    },
+  );
+
+  route(
+    router,
+    {
+      method: 'get',
+      path: '/v1/thumbnails/:token',
+      operationId: 'followThumbnailLink',
+      summary: "Follow a photo's signed thumbnail link (Photo.thumbnail_url)",
+      tags: ['Photos'],
+      auth: 'none',
+      params: TokenParam,
+      responses: { 200: { description: 'JPEG, at most 384 px on its longer side, no metadata', contentType: 'image/jpeg' } },
+      errors: { 403: 'link_invalid', 410: 'link_expired' },
+    },
+    async (req, res, { params }) => {
+      const ctx = ctxOf(req);
+      const claim = verifyToken<{ ph: string; u: string; exp: number }>(ctx.config.LINK_SECRET, 'thumbnail', params.token);
+      if (!claim) throw new HttpError(403, 'link_invalid', 'Invalid link', 'This thumbnail link is not valid.');
+      if (claim.exp * 1000 < ctx.clock.now().getTime()) throw new HttpError(410, 'link_expired', 'Link expired', 'List your photos again for a fresh link.');
+      const photo = await ctx.db.selectFrom('photos').select('thumb_blob_id').where('id', '=', claim.ph).where('user_id', '=', claim.u).executeTakeFirst();
+      const blob = photo?.thumb_blob_id ? await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.thumb_blob_id).executeTakeFirst() : undefined;
+      if (!blob) throw new HttpError(410, 'link_expired', 'No longer available', 'This photo is no longer held.');
       await streamBlob(ctx, blob, res);
     },
   );

@@ -2,8 +2,10 @@ import { sql } from 'kysely';
 import { findPackage } from './catalog';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
-import type { OrderStatus } from '../platform/db';
+import type { Db, OrderStatus } from '../platform/db';
 import { jobId } from '../platform/jobs';
+import { headshotCounts } from './outcome';
+import { refundFor } from './quote';
 import { choosePhotos, type Choice } from './ranking';
 import type { Verdict } from '../photos/verdict';
 
@@ -31,29 +33,38 @@ async function setStatus(ctx: AppContext, orderId: string, from: OrderStatus[], 
 
 /**
  * Chooses the best usable photos of a paid order and creates one headshot row per (style, photo),
- * then queues their renders. Idempotent: rows are unique per (order, photo, style), job ids fixed.
+ * each with its position within the style, then queues their renders. Idempotent: rows are unique
+ * per (order, photo, style), job ids fixed.
  */
 export async function renderOrder(ctx: AppContext, orderId: string): Promise<void> {
   await setStatus(ctx, orderId, ['received'], 'processing');
   const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
   if (!order || order.status !== 'processing') return;
-  const pkg = findPackage(order.package_id)!;
-  const chosen = (await orderChoice(ctx, orderId, pkg.photosPerStyle)).filter((c) => c.chosen);
-  if (!chosen.length) {
-    // Only when the owner deleted the order's photos after ordering: every ordered photo was usable.
-    await setStatus(ctx, orderId, ['processing'], 'failed', { failure_code: 'no_usable_photo', failure_detail: 'The photos of this order were deleted before it was processed.' });
-    return;
+  const existing = await ctx.db.selectFrom('headshots').select('id').where('order_id', '=', orderId).limit(1).execute();
+  if (!existing.length) {
+    // As many photos a style as agreed before payment (fewer than the package names when it was short).
+    const perStyle = order.headshots_expected ? order.headshots_expected / order.styles.length : findPackage(order.package_id)!.photosPerStyle;
+    const chosen = (await rankedPhotos(ctx, orderId)).slice(0, perStyle);
+    if (!chosen.length) {
+      // Only when the owner deleted the order's photos after ordering: every ordered photo was usable.
+      await settleFailed(ctx, orderId, 'no_usable_photo', 'The photos of this order were deleted before it was processed.');
+      return;
+    }
+    const now = ctx.clock.now();
+    const rows = order.styles.flatMap((styleId) => chosen.map((p, i) => ({ id: newId('hs'), order_id: orderId, user_id: order.user_id, photo_id: p.id, style_id: styleId, position: i + 1, created_at: now, blob_id: null, width: null, height: null, failure_code: null, rendered_at: null, delivered_at: null })));
+    await ctx.db.insertInto('headshots').values(rows).onConflict((oc) => oc.columns(['order_id', 'photo_id', 'style_id']).doNothing()).execute();
   }
-  const now = ctx.clock.now();
-  const rows = order.styles.flatMap((styleId) => chosen.map((p) => ({ id: newId('hs'), order_id: orderId, user_id: order.user_id, photo_id: p.id, style_id: styleId, created_at: now, blob_id: null, width: null, height: null, failure_code: null, rendered_at: null, delivered_at: null })));
-  await ctx.db.insertInto('headshots').values(rows).onConflict((oc) => oc.columns(['order_id', 'photo_id', 'style_id']).doNothing()).execute();
   const pending = await ctx.db.selectFrom('headshots').select('id').where('order_id', '=', orderId).where('status', '=', 'pending').execute();
   for (const h of pending) await ctx.queues.enqueue('headshot.render', { headshotId: h.id }, { jobId: jobId('render', h.id) });
 }
 
-/** The order's photos ranked, with the ones its headshots are (or will be) made from marked chosen. */
-export async function orderChoice(ctx: AppContext, orderId: string, photosPerStyle: number): Promise<Choice[]> {
-  const photos = await ctx.db
+/** The order's distinct usable photos it may draw on, best first (copies and left-out photos dropped). */
+async function rankedPhotos(ctx: AppContext, orderId: string): Promise<Choice[]> {
+  return (await rankOrderPhotos(ctx.db, orderId, Infinity)).filter((c) => c.chosen);
+}
+
+async function rankOrderPhotos(db: Db, orderId: string, photosPerStyle: number): Promise<Choice[]> {
+  const photos = await db
     .selectFrom('order_photos')
     .innerJoin('photos', 'photos.id', 'order_photos.photo_id')
     .select(['photos.id', 'photos.status', 'photos.verdict', 'order_photos.excluded'])
@@ -62,21 +73,91 @@ export async function orderChoice(ctx: AppContext, orderId: string, photosPerSty
   return choosePhotos(photos.map((p) => ({ id: p.id, verdict: p.status === 'usable' ? (p.verdict as Verdict) : null, excluded: p.excluded })), photosPerStyle);
 }
 
-/** After a render settles: when none is pending, deliver what rendered, or fail the order. */
+/** The order's photos ranked, with the ones its headshots are (or will be) made from marked chosen. */
+export async function orderChoice(ctx: AppContext, orderId: string, photosPerStyle: number): Promise<Choice[]> {
+  const ranked = await rankOrderPhotos(ctx.db, orderId, photosPerStyle);
+  // Once rendering started, the photos in use are the ones with a headshot in place (a failed
+  // render is made again from the next photo, which then is in use too).
+  const used = await ctx.db.selectFrom('headshots').select('photo_id').distinct().where('order_id', '=', orderId).where('replaced_by', 'is', null).execute();
+  if (!used.length) return ranked;
+  const inUse = new Set(used.map((u) => u.photo_id));
+  return ranked.map((c) => ({ ...c, chosen: inUse.has(c.id) }));
+}
+
+/**
+ * A render that failed for good (face-true check, model error after its retries) is made again
+ * from the order's next-ranked photo not yet used for that style. Under the order's row lock, so two
+ * failures of one style never pick the same photo. Returns the new headshot's id, or undefined
+ * when no photo is left: the headshot is then missing, and refunded when the order settles.
+ */
+export async function replaceFailed(ctx: AppContext, headshotId: string, failureCode: 'face_not_true' | 'render_error'): Promise<string | undefined> {
+  const replacement = await ctx.db.transaction().execute(async (trx) => {
+    const h = await trx.selectFrom('headshots').selectAll().where('id', '=', headshotId).executeTakeFirst();
+    if (!h) return undefined;
+    await trx.selectFrom('orders').select('id').where('id', '=', h.order_id).forUpdate().executeTakeFirst();
+    const failed = await trx.updateTable('headshots').set({ status: 'failed', failure_code: failureCode }).where('id', '=', headshotId).where('status', '=', 'pending').executeTakeFirst();
+    if (!Number(failed.numUpdatedRows)) return undefined;
+    const tried = await trx.selectFrom('headshots').select('photo_id').where('order_id', '=', h.order_id).where('style_id', '=', h.style_id).execute();
+    const triedIds = new Set(tried.map((t) => t.photo_id));
+    const next = (await rankOrderPhotos(trx, h.order_id, Infinity)).find((c) => c.chosen && !triedIds.has(c.id));
+    if (!next) return undefined;
+    const id = newId('hs');
+    await trx.insertInto('headshots').values({ id, order_id: h.order_id, user_id: h.user_id, photo_id: next.id, style_id: h.style_id, position: h.position, created_at: ctx.clock.now(), blob_id: null, width: null, height: null, failure_code: null, rendered_at: null, delivered_at: null }).execute();
+    await trx.updateTable('headshots').set({ replaced_by: id }).where('id', '=', headshotId).execute();
+    return id;
+  });
+  if (replacement) await ctx.queues.enqueue('headshot.render', { headshotId: replacement }, { jobId: jobId('render', replacement) });
+  return replacement;
+}
+
+/**
+ * After a render settles: when none is pending, deliver what rendered (a refund recorded first for
+ * any headshot missing, so the email can say so), or, with nothing rendered, fail the order and
+ * refund all of it.
+ */
 export async function afterRender(ctx: AppContext, orderId: string): Promise<void> {
-  const counts = await ctx.db
-    .selectFrom('headshots')
-    .select(['status', sql<number>`count(*)::int`.as('n')])
-    .where('order_id', '=', orderId)
-    .groupBy('status')
-    .execute();
-  const n = (s: string) => counts.find((c) => c.status === s)?.n ?? 0;
-  if (n('pending') > 0) return;
-  if (n('rendered') > 0) {
+  const n = await headshotCounts(ctx, orderId);
+  if (n.pending > 0) return;
+  if (n.rendered > 0) {
+    await recordRefund(ctx, orderId);
     await ctx.queues.enqueue('order.deliver', { orderId }, { jobId: jobId('deliver', orderId) });
   } else {
-    await setStatus(ctx, orderId, ['processing'], 'failed', { failure_code: 'render_failed', failure_detail: 'No headshot could be produced that keeps your face true to the photo.' });
+    await settleFailed(ctx, orderId, 'render_failed', 'No headshot could be made that keeps your face true to your photos.');
   }
+}
+
+async function settleFailed(ctx: AppContext, orderId: string, code: string, detail: string): Promise<void> {
+  await recordRefund(ctx, orderId);
+  await setStatus(ctx, orderId, ['processing'], 'failed', { failure_code: code, failure_detail: detail });
+}
+
+/**
+ * Records the refund of what an order could not make, once (one refund an order: its order_id is
+ * unique), and queues the processor's part under a fixed job id: retries and restarts refund once.
+ */
+export async function recordRefund(ctx: AppContext, orderId: string): Promise<void> {
+  const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+  if (!order) return;
+  const n = await headshotCounts(ctx, orderId);
+  const expected = order.headshots_expected ?? n.rendered + n.failed;
+  const missing = Math.max(0, expected - n.rendered);
+  if (!missing) return;
+  const payment = await ctx.db.selectFrom('payments').select(['id', 'currency']).where('order_id', '=', orderId).where('status', '=', 'succeeded').executeTakeFirst();
+  if (!payment) return;
+  await ctx.db
+    .insertInto('refunds')
+    .values({ id: newId('ref'), order_id: orderId, payment_id: payment.id, amount_cents: refundFor(order.amount_cents, expected, missing), currency: payment.currency, headshots_missing: missing, status: 'pending', processor_ref: null, created_at: ctx.clock.now(), succeeded_at: null })
+    .onConflict((oc) => oc.column('order_id').doNothing())
+    .execute();
+  await ctx.queues.enqueue('order.refund', { orderId }, { jobId: jobId('refund', orderId) });
+}
+
+/** Asks the processor for an order's recorded refund; the refund's id is its idempotency key there. */
+export async function sendRefund(ctx: AppContext, orderId: string): Promise<void> {
+  const refund = await ctx.db.selectFrom('refunds').innerJoin('payments', 'payments.id', 'refunds.payment_id').select(['refunds.id', 'refunds.status', 'refunds.amount_cents', 'refunds.currency', 'payments.processor_ref']).where('refunds.order_id', '=', orderId).executeTakeFirst();
+  if (!refund || refund.status === 'succeeded') return;
+  const { processorRef } = await ctx.payments.refund({ refundId: refund.id, paymentRef: refund.processor_ref, amountCents: refund.amount_cents, currency: refund.currency });
+  await ctx.db.updateTable('refunds').set({ status: 'succeeded', processor_ref: processorRef, succeeded_at: ctx.clock.now() }).where('id', '=', refund.id).where('status', '=', 'pending').execute();
 }
 
 /** Marks the order ready and its headshots delivered; the 90-day re-download window starts here. */

@@ -29,6 +29,11 @@ const schema = z.object({
   PORT: int(3000),
   /** Where clients reach the API; used in emails and signed links. */
   PUBLIC_URL: z.string().url().default('http://localhost:3000'),
+  /**
+   * Where people use Rasmi: the web client every email links to (its screens are hash routes:
+   * `#/order?id=...`). Unset outside production: the API's own `/app/`. Required in production.
+   */
+  APP_URL: z.string().url().optional(),
 
   DATABASE_URL: z.string().url().default('postgres://root@127.0.0.1:5432/rasmi'),
   DATABASE_POOL_SIZE: int(10),
@@ -239,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!config.S3_ENDPOINT) problems.push('  S3_ENDPOINT: must be set in production (the in-process S3 server is for local use)');
     if (config.PAYMENT_PROCESSOR === 'local') problems.push('  PAYMENT_PROCESSOR: the local processor refuses to run in production');
     if (config.PAYMENT_PROCESSOR === 'stripe' && !config.STRIPE_SECRET_KEY) problems.push('  STRIPE_SECRET_KEY: required when PAYMENT_PROCESSOR=stripe');
+    if (!config.APP_URL) problems.push('  APP_URL: must be set in production (the web client that emails link to)');
     if (!config.POSTMARK_TOKEN) problems.push('  POSTMARK_TOKEN: must be set in production (the local outbox is for development)');
     if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   }

@@ -94,6 +94,8 @@ export interface PhotosTable {
   /** 'self', or 'minor' with the uploader's attestation of parental authority (PH4). */
   subject: Generated<'self' | 'minor'>;
   parental_attestation_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** A small metadata-free JPEG the service made at preparation (encrypted like the original, deleted with it). */
+  thumb_blob_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type OrderStatus = 'awaiting_payment' | 'received' | 'processing' | 'ready' | 'failed';
@@ -111,6 +113,8 @@ export interface OrdersTable {
   created_at: Timestamp;
   paid_at: Timestamp | null;
   delivered_at: Timestamp | null;
+  /** Headshots this order makes, as agreed before payment (null on orders made before it was recorded). */
+  headshots_expected: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface OrderPhotosTable {
@@ -136,6 +140,24 @@ export interface HeadshotsTable {
   created_at: Timestamp;
   rendered_at: Timestamp | null;
   delivered_at: Timestamp | null;
+  /** 1-based place within its style (an order of 2 a style has positions 1 and 2). */
+  position: ColumnType<number | null, number | null | undefined, number | null>;
+  /** A failed headshot made again from the order's next photo: the one made in its place. */
+  replaced_by: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Money returned for headshots an order could not make: one refund an order, through the processor. */
+export interface RefundsTable {
+  id: string;
+  order_id: string | null;
+  payment_id: string;
+  amount_cents: number;
+  currency: string;
+  headshots_missing: number;
+  status: 'pending' | 'succeeded';
+  processor_ref: string | null;
+  created_at: Timestamp;
+  succeeded_at: Timestamp | null;
 }
 
 export interface PaymentsTable {
@@ -318,6 +340,7 @@ export interface Database {
   order_photos: OrderPhotosTable;
   headshots: HeadshotsTable;
   payments: PaymentsTable;
+  refunds: RefundsTable;
   webhook_events: WebhookEventsTable;
   idempotency_keys: IdempotencyKeysTable;
   notifications: NotificationsTable;
@@ -345,6 +368,7 @@ export type Photo = Selectable<PhotosTable>;
 export type Order = Selectable<OrdersTable>;
 export type Headshot = Selectable<HeadshotsTable>;
 export type Blob = Selectable<BlobsTable>;
+export type Refund = Selectable<RefundsTable>;
 
 export function createDb(url: string, poolSize = 10): Db {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });

@@ -21,6 +21,7 @@ export const JOBS = {
   'photo.analyse': { queue: 'analysis', payload: z.object({ photoId: id }) },
   'headshot.render': { queue: 'rendering', payload: z.object({ headshotId: id }) },
   'order.deliver': { queue: 'delivery', payload: z.object({ orderId: id }) },
+  'order.refund': { queue: 'delivery', payload: z.object({ orderId: id }) },
   'order.notify': {
     queue: 'delivery',
     payload: z.object({ orderId: id, status: z.enum(['received', 'processing', 'ready', 'failed']) }),

@@ -12,9 +12,20 @@ export interface PaymentIntent {
   clientSecret: string;
 }
 
+export interface RefundRequest {
+  /** Rasmi's refund id: the processor's idempotency key, so a retried job refunds once. */
+  refundId: string;
+  /** The processor's reference of the payment being refunded (a PaymentIntent id). */
+  paymentRef: string;
+  amountCents: number;
+  currency: string;
+}
+
 export interface PaymentProcessor {
   readonly name: 'local' | 'stripe';
   createPayment(input: { paymentId: string; orderId: string; amountCents: number; currency: string }): Promise<PaymentIntent>;
+  /** Returns part (or all) of a payment; answers the processor's reference of the refund. */
+  refund(input: RefundRequest): Promise<{ processorRef: string }>;
 }
 
 /** The event shape Rasmi acts on, as the processor signs it (Stripe's format). */
@@ -89,6 +100,16 @@ export class LocalProcessor implements PaymentProcessor {
     return { processorRef, clientSecret: `${processorRef}_secret_local` };
   }
 
+  /** Records the refund (in memory, beside the refunds row the caller keeps); the same id answers the same reference. */
+  readonly refunds = new Map<string, RefundRequest & { processorRef: string }>();
+  async refund(input: RefundRequest): Promise<{ processorRef: string }> {
+    const known = this.refunds.get(input.refundId);
+    if (known) return { processorRef: known.processorRef };
+    const processorRef = `re_local_${randomToken(12)}`;
+    this.refunds.set(input.refundId, { ...input, processorRef });
+    return { processorRef };
+  }
+
   /**
    * Posts the signed event; like a real processor, retries with growing delays while it is not
    * accepted (the order's transaction may still be open: 50 ms doubling gives it about 13 s).
@@ -137,6 +158,14 @@ export class StripeProcessor implements PaymentProcessor {
       { idempotencyKey: input.paymentId },
     );
     return { processorRef: intent.id, clientSecret: intent.client_secret ?? '' };
+  }
+
+  async refund(input: RefundRequest): Promise<{ processorRef: string }> {
+    const refund = await this.stripe.refunds.create(
+      { payment_intent: input.paymentRef, amount: input.amountCents, reason: 'requested_by_customer', metadata: { refund_id: input.refundId } },
+      { idempotencyKey: input.refundId },
+    );
+    return { processorRef: refund.id };
   }
 }
 

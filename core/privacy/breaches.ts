@@ -1,3 +1,4 @@
+import { appLink } from '../notifications/links';
 import { sql } from 'kysely';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
@@ -125,7 +126,7 @@ export async function notifyBreachNotice(ctx: AppContext, breachId: string, user
   }
   const key = `breach-${breachId}-${userId}`;
   const detected = new Date(notice.detected_at).toISOString().slice(0, 16).replace('T', ' ');
-  const contact = `Questions: reply to this email or file an inquiry at ${ctx.publicUrl}/v1/inquiries (kind "privacy").`;
+  const contact = `Questions: reply to this email (it reaches our privacy team, ${ctx.config.PRIVACY_TEAM_EMAIL}). Your privacy centre, where you can download a copy of your data or delete your account: ${appLink(ctx, 'privacy')}`;
   await sendEmailOnce(ctx, {
     userId,
     kind: 'breach-notice',
@@ -176,7 +177,7 @@ export async function sweepBreachNotices(ctx: AppContext): Promise<{ breaches: n
         kind: 'breach-escalation',
         dedupeKey: `breach-escalation-${b.id}`,
         subject: `Breach ${b.id}: ${p.pending} notice(s) still pending, deadline ${new Date(b.notify_by).toISOString()}`,
-        text: `Breach ${b.id} was detected at ${new Date(b.detected_at).toISOString()}; every affected person must be notified by ${new Date(b.notify_by).toISOString()}.\n\nAffected: ${p.affected}\nNotified: ${p.notified}\nStill pending: ${p.pending}\n\nProgress: GET ${ctx.publicUrl}/v1/staff/breaches/${b.id}\nFailed notice jobs are visible in the queue dashboard (privacy queue, breach.notify).`,
+        text: `Breach ${b.id} was detected at ${new Date(b.detected_at).toISOString()}; every affected person must be notified by ${new Date(b.notify_by).toISOString()}.\n\nAffected: ${p.affected}\nNotified: ${p.notified}\nStill pending: ${p.pending}\n\nProgress: the staff API's getBreach (GET /v1/staff/breaches/${b.id}, with a staff token).\nFailed notice jobs are visible in the queue dashboard (privacy queue, breach.notify).`,
       });
       await ctx.db.updateTable('breaches').set({ escalated_at: now }).where('id', '=', b.id).where('escalated_at', 'is', null).execute();
       escalated++;

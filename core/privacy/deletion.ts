@@ -56,14 +56,20 @@ async function record(ctx: AppContext, reason: string, records: DeletionRecord[]
 export async function deletePhotos(ctx: AppContext, photoIds: string[], reason: string): Promise<number> {
   if (!photoIds.length) return 0;
   const rows = await ctx.db.transaction().execute(async (trx) => {
-    const locked = await trx.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select(['photos.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('photos.id', 'in', photoIds).orderBy('photos.id').forUpdate('photos').execute();
+    const locked = await trx.selectFrom('photos').select(['id', 'blob_id', 'thumb_blob_id']).where('id', 'in', photoIds).orderBy('id').forUpdate().execute();
     if (!locked.length) return locked;
-    await removeObjects(ctx, locked);
+    // The original and its thumbnail (made at preparation) go together.
+    const blobIds = locked.flatMap((r) => (r.thumb_blob_id ? [r.blob_id, r.thumb_blob_id] : [r.blob_id]));
+    await removeObjects(ctx, await trx.selectFrom('blobs').select(['bucket', 'object_key']).where('id', 'in', blobIds).execute());
     await trx.deleteFrom('photos').where('id', 'in', locked.map((r) => r.id)).execute();
-    await trx.deleteFrom('blobs').where('id', 'in', locked.map((r) => r.blob_id)).execute();
+    await trx.deleteFrom('blobs').where('id', 'in', blobIds).execute();
     return locked;
   });
-  await record(ctx, reason, rows.map((r) => ({ subjectId: r.id, subjectKind: 'photo', rows: 2, objects: 1, details: { blob: r.blob_id } })));
+  await record(
+    ctx,
+    reason,
+    rows.map((r): DeletionRecord => ({ subjectId: r.id, subjectKind: 'photo', rows: r.thumb_blob_id ? 3 : 2, objects: r.thumb_blob_id ? 2 : 1, details: r.thumb_blob_id ? { blob: r.blob_id, thumbnail: r.thumb_blob_id } : { blob: r.blob_id } })),
+  );
   return rows.length;
 }
 

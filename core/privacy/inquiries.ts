@@ -126,7 +126,7 @@ export async function sweepInquiryDeadlines(ctx: AppContext, batch = 500): Promi
       kind: 'inquiry-escalation',
       dedupeKey: `inquiry-${which}-${i.id}`,
       subject: `Inquiry ${i.id}: ${which === 'first-response' ? 'first answer' : 'resolution'} due ${due.toISOString()}`,
-      text: `The ${i.kind} inquiry ${i.id} still has no ${which === 'first-response' ? 'first answer' : 'resolution'}; it is due ${due.toISOString()}.\n\nAnswer it with POST ${ctx.publicUrl}/v1/staff/inquiries/${i.id}/responses.`,
+      text: `The ${i.kind} inquiry ${i.id} still has no ${which === 'first-response' ? 'first answer' : 'resolution'}; it is due ${due.toISOString()}.\n\nAnswer it with the staff API's respondToInquiry (POST /v1/staff/inquiries/${i.id}/responses, with a staff token).`,
     });
     await ctx.db.updateTable('inquiries').set({ escalated_at: now }).where('id', '=', i.id).execute();
   };

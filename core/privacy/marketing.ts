@@ -1,3 +1,4 @@
+import { appLink } from '../notifications/links';
 import { sql } from 'kysely';
 import type { AppContext } from '../platform/context';
 import { consentInForce } from './consent-sql';
@@ -23,8 +24,13 @@ export const MARKETING_EVENT_PREFIX = 'marketing.';
 const FANOUT_BATCH = 500;
 
 /** Signed, without expiry: an unsubscribe link must keep working in an old email. */
+export function unsubscribeToken(ctx: AppContext, userId: string): string {
+  return signToken(ctx.config.LINK_SECRET, 'unsubscribe', { u: userId });
+}
+
+/** The one-click address for mail clients (RFC 8058: List-Unsubscribe with a POST). */
 export function unsubscribeUrl(ctx: AppContext, userId: string): string {
-  return `${ctx.publicUrl}/v1/unsubscribe/${signToken(ctx.config.LINK_SECRET, 'unsubscribe', { u: userId })}`;
+  return `${ctx.publicUrl}/v1/unsubscribe/${unsubscribeToken(ctx, userId)}`;
 }
 
 export function userFromUnsubscribeToken(ctx: AppContext, token: string): string | null {
@@ -81,7 +87,7 @@ export async function sendCampaignEmail(ctx: AppContext, campaignId: string, use
     dedupeKey: `marketing-${campaignId}-${userId}`,
     build: ({ name }) => ({
       subject: campaign.subject,
-      text: `Hello ${name},\n\n${campaign.body}\n\n--\nYou receive this because you opted in to news from Rasmi.\nUnsubscribe with one click: ${url}\n`,
+      text: `Hello ${name},\n\n${campaign.body}\n\n--\nYou receive this because you opted in to news from Rasmi.\nUnsubscribe: ${appLink(ctx, 'unsubscribe', { token: unsubscribeToken(ctx, userId) })}\n`,
       headers: { 'List-Unsubscribe': `<${url}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
       stream: 'broadcast',
     }),

@@ -1,3 +1,4 @@
+import { appLink } from '../notifications/links';
 import { sql } from 'kysely';
 import type { AppContext } from '../platform/context';
 import { fanOut, retryFailed } from '../platform/fanout';
@@ -46,9 +47,9 @@ export async function sweepPolicyNotices(ctx: AppContext): Promise<{ versionId: 
 export async function notifyPolicyChange(ctx: AppContext, versionId: string, userId: string): Promise<void> {
   const v = await ctx.db.selectFrom('policy_versions').select(['id', 'last_updated', 'material']).where('id', '=', versionId).executeTakeFirst();
   if (!v) return;
-  const url = `${ctx.publicUrl}/v1/policy/versions/${v.id}`;
+  const url = appLink(ctx, 'privacy', { policy: v.id });
   const action = v.material
-    ? `This change needs your explicit consent: until you accept it (POST ${ctx.publicUrl}/v1/me/policy-acceptance), we cannot take new orders from you. If you do not agree, you can close your account instead with a deletion request (POST ${ctx.publicUrl}/v1/rights-requests, kind "deletion").`
+    ? `This change needs your explicit consent: until you accept it in your privacy centre (the same link), we cannot take new orders from you. If you do not agree, you can delete your account there instead.`
     : 'You do not need to do anything; continuing to use Rasmi means the updated policy applies.';
   await sendEmailOnce(ctx, {
     userId,

@@ -149,7 +149,7 @@ async function flows(): Promise<Record<FlowName, Flow>> {
   expect(photo.body.status).toBe('usable');
   const orderKey = `order-${randomBytes(6).toString('hex')}`;
   const sendOrder = () =>
-    stack.api('POST', '/v1/orders', { token: buyer.token, headers: { 'idempotency-key': orderKey }, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [photo.body.id] } });
+    stack.api('POST', '/v1/orders', { token: buyer.token, headers: { 'idempotency-key': orderKey }, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo.body.id] } });
   const keyRows = (userId: string) => db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', userId).execute();
   const order: Flow = {
     send: sendOrder,

@@ -135,7 +135,7 @@ export async function holdRowLock(dbUrl: string, table: string, id: string): Pro
 export async function placeOrder(stack: Stack, token: string, styles: string[], photo = 'astronaut.png'): Promise<string> {
   const up = { body: await uploadJudged(stack, token, await fixture(photo), photo) };
   expect(up.body.status).toBe('usable');
-  const created = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'professional', style_ids: styles, photo_ids: [up.body.id] } });
+  const created = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'executive', style_ids: styles, photo_ids: [up.body.id], accept_shortfall: true } });
   expect(created.status).toBe(201);
   return created.body.order.id as string;
 }

@@ -65,7 +65,7 @@ describe('/metrics', () => {
     const photoId = up.body.id as string;
     expect((await stack.api('GET', `/v1/photos/${photoId}`, { token: me.token })).status).toBe(200);
     expect((await stack.api('GET', `/v1/no-such-route/${photoId}`)).status).toBe(404);
-    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
     expect(created.status).toBe(201);
     const orderId = created.body.order.id as string;
     const status = await until(async () => {

@@ -31,7 +31,7 @@ async function judged(token: string, id: string): Promise<Photo> {
 
 async function orderAndWait(token: string, photoIds: string[], styles = ['studio-grey']): Promise<Order> {
   const api = client(token);
-  const created = await api.POST('/v1/orders', { body: { package_id: 'professional', style_ids: styles, photo_ids: photoIds } });
+  const created = await api.POST('/v1/orders', { body: { package_id: 'professional', style_ids: styles, photo_ids: photoIds, accept_shortfall: true } });
   expect(created.response.status).toBe(201);
   const id = unwrap(created).order.id;
   return until(async () => {
@@ -104,7 +104,9 @@ let delivered: { email: string; orderId: string };
       return m.length >= 3 && m;
     }, 10_000, 'status emails');
     const ready = mails.find((m) => m.Tag === 'order-ready')!;
-    expect(ready.TextBody).toContain(`/orders/${delivered.orderId}`);
+    // A link to the order's gallery in the web client (sign-in needed), with the counts.
+    expect(ready.TextBody).toContain(`${stack.ctx.publicUrl}/app/#/order?id=${delivered.orderId}`);
+    expect(ready.TextBody).toMatch(/All \d+ headshots? of your order are ready/);
     expect(ready.TextBody).not.toMatch(/downloads\//);
     expect(ready).not.toHaveProperty('Attachments');
     expect(mails.map((m) => m.Tag).sort()).toEqual(['order-processing', 'order-ready', 'order-received']);

@@ -178,7 +178,7 @@ describe('WhatsApp notifications', () => {
     await stack.api('PUT', '/v1/me/consents', { token: me.token, json: { whatsapp: true, portfolio: true } });
     const up = { body: await uploadJudged(stack, me.token, await fixture('astronaut.png')) };
     expect(up.body.status).toBe('usable');
-    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
+    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
     expect(created.status).toBe(201);
     const orderId = created.body.order.id as string;
     await until(async () => (await stack.api('GET', `/v1/orders/${orderId}`, { token: me.token })).body.status === 'ready', 60_000, 'order ready');

@@ -72,7 +72,7 @@ describe('Redis Cluster: the queue prefix is a hash tag', () => {
     // Upload, verdict (preparation and analysis jobs), order, render and delivery: every queue's keys.
     const up = await uploadJudged(stack, me.token, await fixture('astronaut.png'), 'astronaut.png');
     expect(up.status).toBe('usable');
-    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [up.id] } });
+    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [up.id] } });
     expect(created.status).toBe(201);
     const order = await until(async () => {
       const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: me.token });

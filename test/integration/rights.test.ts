@@ -33,7 +33,7 @@ async function personWithOrder() {
   const me = await signUp(stack);
   const up = { body: await uploadJudged(stack, me.token, await fixture('astronaut.png')) };
   expect(up.body.status).toBe('usable');
-  const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
+  const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
   expect(created.status).toBe(201);
   const order = await until(async () => {
     const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: me.token });
@@ -200,7 +200,7 @@ describe('access and deletion (§6)', () => {
     }, 30_000, 'export to complete');
     expect(done.export.download_url).toBe(`/v1/rights-requests/${id}/download`);
     const mail = await until(async () => stack.postmark.to(me.email).find((m) => m.Tag === 'rights-export-ready'), 10_000, 'export email');
-    expect(mail.TextBody).toContain(`/v1/rights-requests/${id}/download`);
+    expect(mail.TextBody).toContain(`${stack.ctx.publicUrl}/app/#/privacy?export=${id}`);
 
     // Sign-in required; another person gets nothing.
     expect((await stack.api('GET', done.export.download_url)).status).toBe(401);

@@ -38,7 +38,7 @@ beforeAll(async () => {
   const up = { body: await uploadJudged(stack, person.token, await fixture('astronaut.png')) };
   expect(up.body.status).toBe('usable');
   photoId = up.body.id;
-  const created = await stack.api('POST', '/v1/orders', { token: person.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+  const created = await stack.api('POST', '/v1/orders', { token: person.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
   expect(created.status).toBe(201);
   const settled = await until(async () => {
     const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: person.token });

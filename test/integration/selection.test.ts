@@ -48,12 +48,20 @@ describe('SD2 the order shows which photos its headshots are made from, and why'
     // Its copy takes its place: leaving out one file does not leave out the shot.
     expect(chosen(left.body)).toEqual([copyRow.photo_id, photos.other].sort());
 
-    expect((await exclude(o.id, copyRow.photo_id)).status).toBe(200);
-    const none = await exclude(o.id, photos.other);
+    // Two headshots were agreed with the price: leaving out a photo they need is refused.
+    const short = await exclude(o.id, copyRow.photo_id);
+    expect(short.status).toBe(422);
+    expect(short.body.code).toBe('fewer_headshots');
+    expect(short.body.detail).toMatch(/1 headshots instead of the 2 agreed/);
+    expect(chosen((await order(o.id)).body)).toEqual([copyRow.photo_id, photos.other].sort());
+    expect((await stack.api('PATCH', `/v1/orders/${o.id}/photos/pho_x`, { token, json: { excluded: true } })).status).toBe(400);
+
+    // One headshot a style (starter) from two shots: either may go, never both.
+    const one = (await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photos.portrait, photos.other] } })).body.order;
+    expect((await exclude(one.id, photos.portrait)).status).toBe(200);
+    const none = await exclude(one.id, photos.other);
     expect(none.status).toBe(422);
     expect(none.body.code).toBe('no_photo_left');
-    expect(chosen((await order(o.id)).body)).toEqual([photos.other]);
-    expect((await stack.api('PATCH', `/v1/orders/${o.id}/photos/pho_x`, { token, json: { excluded: true } })).status).toBe(400);
 
     // Paid: the headshots are made from the chosen photo only, and the choice is fixed.
     const payment = await stack.ctx.db.selectFrom('payments').selectAll().where('order_id', '=', o.id).executeTakeFirstOrThrow();
@@ -61,7 +69,7 @@ describe('SD2 the order shows which photos its headshots are made from, and why'
     const paid = await stack.api('POST', '/v1/payments/webhook', { body, headers: { 'content-type': 'application/json', 'stripe-signature': signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()) } });
     expect(paid.status).toBe(200);
     const headshots = await stack.ctx.db.selectFrom('headshots').select('photo_id').where('order_id', '=', o.id).execute();
-    expect(headshots.map((h) => h.photo_id)).toEqual([photos.other]);
+    expect(headshots.map((h) => h.photo_id).sort()).toEqual([copyRow.photo_id, photos.other].sort());
     const late = await exclude(o.id, photos.portrait, false);
     expect(late.status).toBe(409);
     expect(late.body.code).toBe('order_already_paid');

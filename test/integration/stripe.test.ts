@@ -21,19 +21,19 @@ afterAll(async () => {
 
 describe('the Stripe processor through the official SDK', () => {
   it('PY1 creates a payment intent for the order amount; only its id and client secret come back, never card data', async () => {
-    const res = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+    const res = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
     expect(res.status).toBe(201);
     expect(res.body.payment.processor).toBe('stripe');
     expect(res.body.payment.client_secret).toMatch(/^pi_[0-9a-f]+_secret_/);
     const sent = stripe.created.at(-1)!;
-    expect(sent).toMatchObject({ amount: 3900, currency: 'eur', metadata: { order_id: res.body.order.id } });
+    expect(sent).toMatchObject({ amount: 1900, currency: 'eur', metadata: { order_id: res.body.order.id } });
     // The payment id is the idempotency key: a retried create never charges twice.
     expect(sent.idempotencyKey).toBe(sent.metadata.payment_id);
     const payment = await stack.ctx.db.selectFrom('payments').selectAll().where('order_id', '=', res.body.order.id).executeTakeFirstOrThrow();
     expect(payment.processor_ref).toMatch(/^pi_/);
 
     // Stripe's signed webhook for that intent marks the order paid.
-    const body = JSON.stringify({ id: 'evt_stripe_1', type: 'payment_intent.succeeded', data: { object: { id: payment.processor_ref, object: 'payment_intent', amount: 3900, currency: 'eur' } } });
+    const body = JSON.stringify({ id: 'evt_stripe_1', type: 'payment_intent.succeeded', data: { object: { id: payment.processor_ref, object: 'payment_intent', amount: 1900, currency: 'eur' } } });
     const hook = await stack.api('POST', '/v1/payments/webhook', { body, headers: { 'content-type': 'application/json', 'stripe-signature': signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()) } });
     expect(hook.status).toBe(200);
     expect((await stack.api('GET', `/v1/orders/${res.body.order.id}`, { token })).body.status).toBe('processing');

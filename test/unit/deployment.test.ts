@@ -60,7 +60,7 @@ describe('configuration', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const msg = (err as Error).message;
-    for (const v of ['MASTER_KEYS', 'PII_KEYS', 'LINK_SECRET', 'DATABASE_URL', 'S3_ENDPOINT', 'PAYMENT_PROCESSOR', 'POSTMARK_TOKEN']) expect(msg).toContain(v);
+    for (const v of ['MASTER_KEYS', 'PII_KEYS', 'LINK_SECRET', 'DATABASE_URL', 'S3_ENDPOINT', 'PAYMENT_PROCESSOR', 'POSTMARK_TOKEN', 'APP_URL']) expect(msg).toContain(v);
   });
 });
 

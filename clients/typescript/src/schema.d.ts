@@ -134,7 +134,7 @@ export interface paths {
         };
         /**
          * Follow your photos' status as server-sent events
-         * @description text/event-stream of `photo` events, each `{"id", "status"}` (no personal data): first one per photo you hold, then one at each change (preparing → analysing → usable | unusable | rejected). Fetch the photo for its verdict. A comment line every 15 s keeps proxies from closing the stream. Browsers send the bearer token with fetch() and read the body as a stream (EventSource cannot send headers). At most 5 streams per person.
+         * @description text/event-stream of `photo` events, each `{"id", "status"}` (no personal data): first one per photo you hold, then a `ready` event (the current state is sent), then one `photo` event at each change (preparing → analysing → usable | unusable | rejected). Fetch the photo for its verdict. The headers and a `retry` line are sent at once on connect; a comment line every 15 s keeps proxies from closing the stream and shows a client it is alive. Browsers send the bearer token with fetch() and read the body as a stream (EventSource cannot send headers). At most 5 streams per person.
          */
         get: operations["followPhotoEvents"];
         put?: never;
@@ -172,6 +172,23 @@ export interface paths {
         };
         /** Download your photo (as stored: oriented, no metadata) */
         get: operations["getPhotoContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/thumbnails/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Follow a photo's signed thumbnail link (Photo.thumbnail_url) */
+        get: operations["followThumbnailLink"];
         put?: never;
         post?: never;
         delete?: never;
@@ -225,6 +242,26 @@ export interface paths {
         get: operations["getStylePreview"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orders/quote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * How many headshots a choice makes and what it costs, before ordering
+         * @description Checks the choice as POST /v1/orders does and answers the headshots it will make (distinct usable photos x photos_per_style x styles), the price, and any shortfall against what the package names, with what to do about it. Creates nothing.
+         */
+        post: operations["quoteOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1026,6 +1063,8 @@ export interface components {
              */
             status: "preparing" | "analysing" | "usable" | "unusable" | "rejected";
             verdict: components["schemas"]["Verdict"];
+            /** @description A small JPEG of the photo made by the service (no metadata, never the original), for <img>: a signed link that expires within minutes (fetch the photo again for a fresh one); null until the photo is prepared */
+            thumbnail_url: string | null;
         };
         Verdict: {
             usable: boolean;
@@ -1086,6 +1125,42 @@ export interface components {
             description: string;
             preview_url: string;
         };
+        Quote: {
+            package_id: string;
+            styles: number;
+            /** @description Distinct usable photos the order draws on (copies of one photo count once) */
+            photos_usable: number;
+            /** @description What the package names for these styles: photos_per_style x styles */
+            headshots_promised: number;
+            /** @description What the order will make: min(photos_usable, photos_per_style) x styles */
+            headshots_expected: number;
+            /** @description The price: the package's, or in proportion to the headshots made when some are short */
+            amount_cents: number;
+            full_price_cents: number;
+            currency: string;
+            shortfall: components["schemas"]["Shortfall"];
+        };
+        Shortfall: {
+            /** @description Headshots the package names that this order will not make */
+            missing: number;
+            /** @enum {string} */
+            code: "too_few_photos";
+            message: string;
+            /** @description What to do: upload more photos, or choose a smaller package */
+            hint: string;
+        } | null;
+        QuoteRequest: {
+            /** @example professional */
+            package_id: string;
+            /**
+             * @example [
+             *       "studio-grey",
+             *       "navy-gradient"
+             *     ]
+             */
+            style_ids: string[];
+            photo_ids: string[];
+        };
         CreatedOrder: {
             order: components["schemas"]["Order"];
             payment: {
@@ -1114,6 +1189,14 @@ export interface components {
             photos: components["schemas"]["Photo"][];
             /** @description The order's usable photos ranked, and which ones its headshots are made from, and why (package photos_per_style of them) */
             selection: components["schemas"]["PhotoChoice"][];
+            /** @description Headshots this order makes, as agreed before payment */
+            headshots_expected: number | null;
+            headshots_delivered: number;
+            shortfall: components["schemas"]["Shortfall"] & unknown;
+            /** @description Headshots that could not be made from any photo of the order, and why; each is refunded */
+            missing: components["schemas"]["MissingHeadshot"][];
+            refund: components["schemas"]["Refund"];
+            /** @description The headshots in place: a render that failed and was made again from another photo shows once, as the new one */
             headshots: components["schemas"]["Headshot"][];
         };
         PhotoChoice: {
@@ -1133,6 +1216,27 @@ export interface components {
             /** @description Left out by you (PATCH /v1/orders/{id}/photos/{photo_id} before paying) */
             excluded: boolean;
         };
+        MissingHeadshot: {
+            style_id: string;
+            position: number | null;
+            /** @description face_not_true or render_error */
+            code: string;
+            /** @description Why, in plain words */
+            reason: string;
+        };
+        Refund: {
+            amount_cents: number;
+            currency: string;
+            /** @description Headshots refunded */
+            headshots: number;
+            /**
+             * @description pending: recorded, being sent to the payment processor
+             * @enum {string}
+             */
+            status: "pending" | "succeeded";
+            /** Format: date-time */
+            created_at: string;
+        } | null;
         Headshot: {
             id: string;
             style_id: string;
@@ -1142,6 +1246,8 @@ export interface components {
             width: number | null;
             height: number | null;
             failure_code: string | null;
+            /** @description 1-based place within its style (a package of 2 a style has 1 and 2) */
+            position: number | null;
             /** @description Authenticated download; see also POST /v1/headshots/{id}/link */
             content_url: string | null;
         };
@@ -1156,10 +1262,17 @@ export interface components {
              */
             style_ids: string[];
             photo_ids: string[];
+            /**
+             * @description Required (true) when the quote has a shortfall: the person agreed to fewer headshots than the package names, at the lower price
+             * @default false
+             */
+            accept_shortfall: boolean;
         };
         Reprocess: {
             style_ids: string[];
             package_id?: string;
+            /** @default false */
+            accept_shortfall: boolean;
         };
         OrderPage: {
             items: components["schemas"]["Order"][];
@@ -1526,9 +1639,14 @@ export type VerdictReason = components['schemas']['VerdictReason'];
 export type PhotoPage = components['schemas']['PhotoPage'];
 export type Package = components['schemas']['Package'];
 export type Style = components['schemas']['Style'];
+export type Quote = components['schemas']['Quote'];
+export type Shortfall = components['schemas']['Shortfall'];
+export type QuoteRequest = components['schemas']['QuoteRequest'];
 export type CreatedOrder = components['schemas']['CreatedOrder'];
 export type Order = components['schemas']['Order'];
 export type PhotoChoice = components['schemas']['PhotoChoice'];
+export type MissingHeadshot = components['schemas']['MissingHeadshot'];
+export type Refund = components['schemas']['Refund'];
 export type Headshot = components['schemas']['Headshot'];
 export type CreateOrder = components['schemas']['CreateOrder'];
 export type Reprocess = components['schemas']['Reprocess'];
@@ -2423,6 +2541,63 @@ export interface operations {
             };
         };
     };
+    followThumbnailLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a signed link */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JPEG, at most 384 px on its longer side, no metadata */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            /** @description Error: validation_failed, bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: link_invalid */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: link_expired */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request line and headers over 16 kB, refused by the HTTP server (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     listPackages: {
         parameters: {
             query?: never;
@@ -2530,6 +2705,91 @@ export interface operations {
             };
             /** @description Error: not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request line and headers over 16 kB, refused by the HTTP server (no body) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    quoteOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["QuoteRequest"];
+            };
+        };
+        responses: {
+            /** @description The quote */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quote"];
+                };
+            };
+            /** @description Error: validation_failed, malformed_json, bad_request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: body_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: unsupported_media_type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Error: unknown_package, unknown_style, too_many_styles, photo_not_ready, photo_unusable */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2675,7 +2935,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Error: idempotency_key_reused, unknown_package, unknown_style, too_many_styles, photo_not_ready, photo_unusable */
+            /** @description Error: idempotency_key_reused, unknown_package, unknown_style, too_many_styles, photo_not_ready, photo_unusable, shortfall_not_accepted */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2793,7 +3053,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Error: idempotency_key_reused, unknown_package, unknown_style, too_many_styles */
+            /** @description Error: idempotency_key_reused, unknown_package, unknown_style, too_many_styles, shortfall_not_accepted */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2949,7 +3209,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Error: no_photo_left */
+            /** @description Error: no_photo_left, fewer_headshots */
             422: {
                 headers: {
                     [name: string]: unknown;
