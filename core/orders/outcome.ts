@@ -59,7 +59,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** The lines of an email (or message) that say what was made, what is missing and why, and the refund. */
 export function outcomeLines(o: Outcome): string[] {
-  const lines = [o.delivered === o.expected ? `All ${plural(o.expected, 'headshot')} of your order are ready.` : `${o.delivered} of the ${plural(o.expected, 'headshot')} in your order are ready.`];
+  const lines = [o.delivered === o.expected ? (o.expected === 1 ? 'Your headshot is ready.' : `All ${o.expected} headshots of your order are ready.`) : `${o.delivered} of the ${plural(o.expected, 'headshot')} in your order ${o.delivered === 1 ? 'is' : 'are'} ready.`];
   if (o.missing.length) {
     lines.push('', `${plural(o.missing.length, 'headshot')} could not be made:`);
     for (const m of o.missing) lines.push(`- ${findStyle(m.style_id)?.name ?? m.style_id}${m.position ? `, headshot ${m.position}` : ''}: ${m.reason}`);

@@ -106,7 +106,7 @@ let delivered: { email: string; orderId: string };
     const ready = mails.find((m) => m.Tag === 'order-ready')!;
     // A link to the order's gallery in the web client (sign-in needed), with the counts.
     expect(ready.TextBody).toContain(`${stack.ctx.publicUrl}/app/#/order?id=${delivered.orderId}`);
-    expect(ready.TextBody).toMatch(/All \d+ headshots? of your order are ready/);
+    expect(ready.TextBody).toMatch(/Your headshot is ready|All \d+ headshots of your order are ready/);
     expect(ready.TextBody).not.toMatch(/downloads\//);
     expect(ready).not.toHaveProperty('Attachments');
     expect(mails.map((m) => m.Tag).sort()).toEqual(['order-processing', 'order-ready', 'order-received']);
