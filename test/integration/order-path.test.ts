@@ -183,6 +183,22 @@ let delivered: { email: string; orderId: string };
     expect(await countJobs(stack.ctx.queues)).toBeGreaterThan(0);
   });
 
+  it('SD1 the photo event stream opens at once for a person with no photos: headers, a retry line, then ready', async () => {
+    const me = await signUp(stack);
+    const controller = new AbortController();
+    const started = performance.now();
+    const res = await fetch(`${stack.url}/v1/photos/events`, { headers: { authorization: `Bearer ${me.token}` }, signal: controller.signal });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!text.includes('event: ready')) text += (await reader.read()).value ?? '';
+    const elapsed = performance.now() - started;
+    controller.abort();
+    expect(res.status).toBe(200);
+    expect(text).toBe('retry: 3000\n\nevent: ready\ndata: {}\n\n');
+    // Unflushed, the headers waited for the first 15-s keep-alive; now they come with the first line.
+    expect(elapsed).toBeLessThan(1000);
+  });
+
   it('SD1 GET /v1/photos/events streams the owner\'s photo statuses as server-sent events, with ids and statuses only', async () => {
     const me = await signUp(stack);
     const other = await signUp(stack);
