@@ -27,13 +27,13 @@ const OrderChoice = z.object({
 });
 const QuoteRequest = OrderChoice.openapi('QuoteRequest');
 const CreateOrder = OrderChoice.extend({
-  accept_shortfall: z.boolean().default(false).openapi({ description: 'Required (true) when the quote has a shortfall: the person agreed to fewer headshots than the package names, at the lower price' }),
+  accept_shortfall: z.boolean().optional().openapi({ description: 'Required (true) when the quote has a shortfall: the person agreed to fewer headshots than the package names, at the lower price' }),
 }).openapi('CreateOrder');
 
 const OrderId = IdParam('ord', 'order');
 const HeadshotId = IdParam('hs', 'headshot');
 
-const Reprocess = z.object({ style_ids: z.array(z.string()).min(1).max(10), package_id: z.string().optional(), accept_shortfall: z.boolean().default(false) }).openapi('Reprocess');
+const Reprocess = z.object({ style_ids: z.array(z.string()).min(1).max(10), package_id: z.string().optional(), accept_shortfall: z.boolean().optional() }).openapi('Reprocess');
 
 const CreatedOrder = z
   .object({ order: OrderOut, payment: z.object({ processor: z.string(), client_secret: z.string() }) })

@@ -95,7 +95,8 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   await cdp.send('Network.enable');
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 400 * 1024 });
   const astronaut = await fixture('astronaut.png');
-  const second = await sharp(astronaut).resize(480).modulate({ brightness: 1.05 }).jpeg({ quality: 92 }).toBuffer();
+  // A second, different shot (mirrored): a copy of the same photo would count once.
+  const second = await sharp(astronaut).flop().resize(480).modulate({ brightness: 1.05 }).jpeg({ quality: 92 }).toBuffer();
   await page.getByLabel('Choose selfies to upload').setInputFiles([
     { name: 'astronaut.png', mimeType: 'image/png', buffer: astronaut },
     { name: 'second.jpg', mimeType: 'image/jpeg', buffer: second },
@@ -118,17 +119,29 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   await expect(page.getByRole('heading', { level: 1, name: 'Order headshots' })).toBeVisible();
   const previews = page.locator('.styles img');
   await expect.poll(() => previews.evaluateAll((imgs: HTMLImageElement[]) => imgs.filter((i) => i.complete && i.naturalWidth > 0).length)).toBeGreaterThan(1);
-  await page.locator('.styles input').nth(1).check();
+  // The style limit holds as styles are picked: Starter's one style is ticked, so no other can be.
+  await expect(page.locator('#style-limit')).toHaveText('Starter includes 1 style: untick one to choose another.');
+  await expect(page.locator('.styles input').nth(1)).toBeDisabled();
   await expect(page.getByRole('group', { name: 'Photos to use' }).getByRole('checkbox')).toHaveCount(2);
-  violations.push(...(await axe(page, '3-order')));
-  await page.getByRole('button', { name: 'Pay and order' }).click();
-  await expect(page.getByRole('alert')).toHaveText('The Starter package allows up to 1 style; you chose 2.');
+  await expect(page.locator('#quote')).toHaveText("You'll get 1 headshot for €19.00.");
   await page.getByRole('radio', { name: /^Professional/ }).check();
+  await page.locator('.styles input').nth(1).check();
+  // Two usable photos, two a style, two styles: the count and price are said before the pay button.
+  await expect(page.locator('#quote')).toHaveText("You'll get 4 headshots for €39.00.");
+  violations.push(...(await axe(page, '3-order')));
+  // One photo left out: fewer than the package names, said with what to do, and agreed explicitly.
+  await page.getByRole('group', { name: 'Photos to use' }).getByRole('checkbox').nth(1).uncheck();
+  await expect(page.locator('#quote')).toHaveText("You'll get 2 headshots for €19.50.");
+  await expect(page.getByText('Professional makes 2 headshots a style, each from a different photo.')).toBeVisible();
+  await page.getByRole('button', { name: 'Pay and order' }).click();
+  await expect(page.getByLabel('I accept 2 headshots instead of 4, for €19.50')).toBeFocused();
+  await page.getByRole('group', { name: 'Photos to use' }).getByRole('checkbox').nth(1).check();
+  await expect(page.locator('#quote')).toHaveText("You'll get 4 headshots for €39.00.");
   await page.getByRole('button', { name: 'Pay and order' }).click();
 
   const status = page.locator('.order-status');
   await expect(page.getByRole('heading', { name: 'Which photos are used' })).toBeVisible();
-  await expect(status).toHaveText(/^Ready/, { timeout: 300_000 });
+  await expect(status).toHaveText('Ready: 4 of 4 headshots', { timeout: 300_000 });
   const gallery = page.locator('.gallery img');
   await expect(gallery).not.toHaveCount(0);
   await expect.poll(() => gallery.evaluateAll((imgs: HTMLImageElement[]) => imgs.every((i) => i.complete && i.naturalWidth === 1024))).toBe(true);
@@ -158,7 +171,7 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   const archive = await download(page, () => page.getByRole('link', { name: 'Download my data' }).click());
   expect(archive.bytes.subarray(0, 2).toString()).toBe('PK');
 
-  const token = await page.evaluate(() => sessionStorage.getItem('rasmi.token'));
+  const token = await page.evaluate(() => localStorage.getItem('rasmi.token'));
   await page.getByRole('button', { name: 'Delete my account…' }).click();
   await expect(page.getByLabel('Confirmation')).toBeFocused();
   await page.getByRole('button', { name: 'Delete my account permanently' }).click();

@@ -28,6 +28,8 @@ const config = loadConfig({
   QUEUE_PREFIX: `{rasmi_web_${run}}`,
   LOCAL_S3_DIR: path.join(dir, 's3'),
   MAIL_OUTBOX_DIR: path.join(dir, 'outbox'),
+  // The email-links test signs one address in once per link it follows.
+  RATE_LIMIT_SIGN_IN: '100',
 });
 const running = await startRole('all', config);
 

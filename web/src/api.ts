@@ -1,6 +1,12 @@
 /**
  * The one connection to the API: the typed client from clients/typescript, the session's bearer
- * token (kept for this tab only), and problem+json answers turned into plain sentences.
+ * token, and problem+json answers turned into plain sentences.
+ *
+ * The token lives in localStorage, so a person signed in in one tab is signed in in the others and
+ * after a reload (a link from an email opens a new tab). Only this origin's scripts can read it, and
+ * the CSP lets only this origin's scripts run ('self', nothing inline, no third party); the client
+ * never writes HTML from data. Signing out (here or in another tab) removes it everywhere, and the
+ * API revokes it; it also expires by itself (SESSION_TTL_HOURS).
  */
 import { createRasmiClient, ProblemError, unwrap } from '../../clients/typescript/src/index';
 
@@ -10,11 +16,15 @@ export const API_BASE = (import.meta.env.VITE_API_BASE_URL ?? '').replace(/\/$/,
 const TOKEN_KEY = 'rasmi.token';
 export const session = {
   get token(): string | undefined {
-    return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+    return localStorage.getItem(TOKEN_KEY) ?? undefined;
   },
   set token(value: string | undefined) {
-    if (value) sessionStorage.setItem(TOKEN_KEY, value);
-    else sessionStorage.removeItem(TOKEN_KEY);
+    if (value) localStorage.setItem(TOKEN_KEY, value);
+    else localStorage.removeItem(TOKEN_KEY);
+  },
+  /** Another tab signed in or out. */
+  onChange(listener: () => void): void {
+    window.addEventListener('storage', (e) => e.key === TOKEN_KEY && listener());
   },
 };
 
@@ -38,6 +48,8 @@ const PLAIN: Record<string, string> = {
   policy_version_outdated: 'The privacy policy has changed. Reload the page and accept the current one.',
   underage: 'You must be 18 or older to use Rasmi.',
   no_photo_left: 'At least one photo must stay in the order.',
+  fewer_headshots: 'The order needs this photo to make the headshots agreed. Keep it, or upload another photo and order again.',
+  shortfall_not_accepted: 'This order makes fewer headshots than the package names. Tick the box to accept that, or upload more photos.',
   order_already_paid: 'This order is paid; its photos can no longer change.',
   too_many_streams: 'Rasmi is open in too many tabs. Close some and reload.',
   validation_failed: 'Some of the details are not valid.',

@@ -28,15 +28,33 @@ export function showError(message: string | null): void {
   box.textContent = message ?? '';
 }
 
-/** Runs an action from a button or form, disabling it meanwhile and showing any error in plain words. */
+/**
+ * Shows an error where the person is looking: right after the button they pressed, read out at once
+ * (role alert) and focused, so keyboard and screen-reader users land on it. Null clears it.
+ */
+export function showErrorAt(anchor: Element, message: string | null): void {
+  const next = anchor.nextElementSibling;
+  const existing = next?.classList.contains('inline-error') ? (next as HTMLElement) : undefined;
+  if (!message) return existing?.remove();
+  const box = existing ?? h('p', { class: 'error inline-error', role: 'alert', tabindex: -1 });
+  box.textContent = message;
+  if (!existing) anchor.after(box);
+  box.focus();
+}
+
+/** Runs an action from a button or form, disabling it meanwhile and showing any error in plain words next to it. */
 export async function act(control: HTMLButtonElement | HTMLFormElement | null, work: () => Promise<void>, plain: (e: unknown) => string): Promise<void> {
   const buttons = control instanceof HTMLFormElement ? [...control.querySelectorAll('button')] : control ? [control] : [];
+  // A form's error goes after its submit button, a button's after the button itself.
+  const anchor = control instanceof HTMLFormElement ? (control.querySelector('button[type="submit"]') ?? control) : control;
   buttons.forEach((b) => (b.disabled = true));
   showError(null);
+  if (anchor) showErrorAt(anchor, null);
   try {
     await work();
   } catch (err) {
-    showError(plain(err));
+    if (anchor?.isConnected) showErrorAt(anchor, plain(err));
+    else showError(plain(err));
   } finally {
     buttons.forEach((b) => (b.disabled = false));
   }

@@ -8,16 +8,19 @@ import { h, showError } from './dom';
 import { orderScreen } from './order';
 import { photosScreen } from './photos';
 import { privacyScreen } from './privacy';
-import { go } from './route';
+import { afterSignIn, go } from './route';
 import { signInScreen } from './sign-in';
+import { unsubscribeScreen } from './unsubscribe';
 
 type Screen = (main: HTMLElement, signal: AbortSignal) => Promise<void> | void;
 
-const SCREENS: Record<string, { title: string; screen: Screen; signedIn: boolean }> = {
+/** signedIn: true needs a session, false is for signed-out people only, 'any' is for both. */
+const SCREENS: Record<string, { title: string; screen: Screen; signedIn: boolean | 'any' }> = {
   '#/sign-in': { title: 'Sign in', screen: signInScreen, signedIn: false },
   '#/photos': { title: 'Your photos', screen: photosScreen, signedIn: true },
   '#/order': { title: 'Order headshots', screen: orderScreen, signedIn: true },
   '#/privacy': { title: 'Privacy centre', screen: privacyScreen, signedIn: true },
+  '#/unsubscribe': { title: 'Unsubscribe', screen: unsubscribeScreen, signedIn: 'any' },
 };
 
 let leaving: AbortController | undefined;
@@ -27,8 +30,12 @@ async function render(): Promise<void> {
   leaving = new AbortController();
   const path = location.hash.split('?')[0];
   let entry = SCREENS[path] ?? SCREENS['#/photos'];
-  if (entry.signedIn && !session.token) entry = SCREENS['#/sign-in'];
-  if (!entry.signedIn && session.token) entry = SCREENS['#/photos'];
+  if (entry.signedIn === true && !session.token) {
+    // A link opened while signed out (from an email, in a new tab) goes through sign-in and then on to where it pointed.
+    if (path in SCREENS) return go(`#/sign-in?next=${encodeURIComponent(location.hash)}`);
+    entry = SCREENS['#/sign-in'];
+  }
+  if (entry.signedIn === false && session.token) return go(afterSignIn());
   document.querySelector('nav')!.hidden = !session.token;
   for (const a of document.querySelectorAll('nav a')) {
     if (a.getAttribute('href') === path) a.setAttribute('aria-current', 'page');
@@ -52,6 +59,8 @@ export async function signOut(): Promise<void> {
 
 document.getElementById('sign-out')!.addEventListener('click', () => void signOut());
 window.addEventListener('hashchange', () => void render());
+// Signed in or out in another tab: this one follows.
+session.onChange(() => void render());
 void render().then(() => {
   document.body.dataset.ready = 'true';
   performance.mark('rasmi-ready');

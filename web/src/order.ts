@@ -2,9 +2,9 @@
  * Choose a package, styles (with their previews) and photos; pay (the local processor confirms by
  * itself in development); follow the order's progress; see the headshots and download each, 4:5 or 1:1.
  */
-import type { Order, Package, Photo, Style } from '../../clients/typescript/src/index';
+import type { Order, Package, Photo, Quote, Style } from '../../clients/typescript/src/index';
 import { API_BASE, api, idempotencyKey, plainError, unwrap } from './api';
-import { act, fill, h, money, showError, sleep, when } from './dom';
+import { act, fill, h, money, showError, showErrorAt, sleep, when } from './dom';
 import { go } from './route';
 
 const ORDER_STATUS: Record<Order['status'], string> = {
@@ -28,30 +28,91 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
   if (!packages) return;
   const usable = photos.items.filter((p) => p.status === 'usable');
   const form = h('form', { 'aria-label': 'New order' });
-  const pkgs = packages.items.map((p, i) => choice('radio', 'package', p.id, i === 0, `${p.name}: ${money(p.price_cents, p.currency)}`, `Up to ${count(p.max_styles, 'style')}, ${count(p.photos_per_style, 'photo')} a style`));
+  const pkgs = packages.items.map((p, i) => choice('radio', 'package', p.id, i === 0, `${p.name}: ${money(p.price_cents, p.currency)}`, `Up to ${count(p.max_styles, 'style')}, ${count(p.photos_per_style, 'headshot')} a style, each from a different photo`));
   const styleBoxes = styles.items.map((s: Style, i: number) => choice('checkbox', 'style', s.id, i === 0, s.name, s.description, `${API_BASE}${s.preview_url}`));
-  const photoBoxes = usable.map((p: Photo, i: number) => choice('checkbox', 'photo', p.id, true, `Photo ${i + 1}`, `${p.width}×${p.height}, uploaded ${when(p.uploaded_at)}`));
+  const photoBoxes = usable.map((p: Photo, i: number) => choice('checkbox', 'photo', p.id, true, `Photo ${i + 1}`, `${p.width}×${p.height}, uploaded ${when(p.uploaded_at)}`, p.thumbnail_url ?? undefined));
+  const styleLimit = h('p', { class: 'help', id: 'style-limit', 'aria-live': 'polite' });
+  // What the choice makes and costs, asked of the API (POST /v1/orders/quote) at each change, before the pay button.
+  const quoteLine = h('p', { class: 'quote', id: 'quote', 'aria-live': 'polite' });
+  const shortfall = h('div', { class: 'note', hidden: true });
+  const pay = h('button', { type: 'submit', disabled: !usable.length }, 'Pay and order');
   fill(
     form,
     h('fieldset', {}, h('legend', {}, 'Package'), pkgs),
-    h('fieldset', { class: 'styles' }, h('legend', {}, 'Styles'), styleBoxes),
+    h('fieldset', { class: 'styles', 'aria-describedby': 'style-limit' }, h('legend', {}, 'Styles'), styleLimit, styleBoxes),
     h(
       'fieldset',
       {},
       h('legend', {}, 'Photos to use'),
       usable.length ? photoBoxes : h('p', {}, 'No usable photo yet. ', h('a', { href: '#/photos' }, 'Upload selfies first.')),
     ),
-    h('button', { type: 'submit', disabled: !usable.length }, 'Pay and order'),
+    quoteLine,
+    shortfall,
+    pay,
   );
+  const chosenPackage = () => packages.items.find((p: Package) => p.id === new FormData(form).get('package'))!;
+  const boxes = () => [...form.querySelectorAll<HTMLInputElement>('input[name="style"]')];
+  let current: Quote | undefined;
+  let asking: AbortController | undefined;
+
+  /** The package's style limit, kept as styles are picked: once it is reached, the others cannot be ticked. */
+  const enforceStyleLimit = () => {
+    const pkg = chosenPackage();
+    const ticked = boxes().filter((b) => b.checked);
+    // A smaller package keeps the styles ticked first.
+    for (const b of ticked.slice(pkg.max_styles)) b.checked = false;
+    const full = ticked.length >= pkg.max_styles;
+    for (const b of boxes()) b.disabled = full && !b.checked;
+    styleLimit.textContent = `${pkg.name} includes ${count(pkg.max_styles, 'style')}${full ? pkg.max_styles > 1 || styles.items.length > 1 ? ': untick one to choose another.' : '.' : `; ${Math.min(ticked.length, pkg.max_styles)} chosen.`}`;
+  };
+
+  const requote = async () => {
+    enforceStyleLimit();
+    asking?.abort();
+    const data = new FormData(form);
+    const body = { package_id: String(data.get('package')), style_ids: data.getAll('style').map(String), photo_ids: data.getAll('photo').map(String) };
+    current = undefined;
+    shortfall.hidden = true;
+    if (!body.style_ids.length || !body.photo_ids.length) {
+      quoteLine.textContent = !body.style_ids.length ? 'Choose at least one style.' : 'Choose at least one photo.';
+      pay.disabled = true;
+      return;
+    }
+    const ask = (asking = new AbortController());
+    try {
+      const q = unwrap(await api.POST('/v1/orders/quote', { body, signal: ask.signal }));
+      if (ask.signal.aborted) return;
+      current = q;
+      quoteLine.textContent = `You'll get ${count(q.headshots_expected, 'headshot')} for ${money(q.amount_cents, q.currency)}.`;
+      if (q.shortfall) {
+        // Fewer than the package names: said before paying, and agreed explicitly.
+        fill(
+          shortfall,
+          h('p', {}, q.shortfall.message),
+          h('p', {}, q.shortfall.hint, ' ', h('a', { href: '#/photos' }, 'Upload more photos')),
+          h('div', { class: 'check' }, h('input', { type: 'checkbox', id: 'accept-shortfall', name: 'accept_shortfall', required: true }), h('label', { for: 'accept-shortfall' }, `I accept ${count(q.headshots_expected, 'headshot')} instead of ${q.headshots_promised}, for ${money(q.amount_cents, q.currency)}`)),
+        );
+        shortfall.hidden = false;
+      }
+      pay.disabled = false;
+    } catch (err) {
+      if (ask.signal.aborted) return;
+      quoteLine.textContent = '';
+      showErrorAt(pay, plainError(err));
+    }
+  };
+  form.addEventListener('change', (e) => {
+    if ((e.target as HTMLInputElement).name !== 'accept_shortfall') void requote();
+  });
+  if (usable.length) void requote();
+  else enforceStyleLimit();
+
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const data = new FormData(form);
     void act(form, async () => {
-      const pkg = packages.items.find((p: Package) => p.id === data.get('package'))!;
-      const styleIds = data.getAll('style').map(String);
-      if (!styleIds.length) throw new Error('Choose at least one style.');
-      if (styleIds.length > pkg.max_styles) throw new Error(`The ${pkg.name} package allows up to ${count(pkg.max_styles, 'style')}; you chose ${styleIds.length}.`);
-      const body = { package_id: pkg.id, style_ids: styleIds, photo_ids: data.getAll('photo').map(String) };
+      if (!current) throw new Error('Choose at least one style and one photo.');
+      const body = { package_id: current.package_id, style_ids: data.getAll('style').map(String), photo_ids: data.getAll('photo').map(String), accept_shortfall: data.has('accept_shortfall') };
       const { order } = unwrap(await api.POST('/v1/orders', { body, params: { header: { 'idempotency-key': idempotencyKey() } } }));
       go(`#/order?id=${order.id}`);
     }, plainError);
@@ -91,17 +152,19 @@ async function followOrder(main: HTMLElement, id: string, signal: AbortSignal): 
       showError(plainError(err));
       return;
     }
-    const done = order.headshots.filter((x) => x.status !== 'pending').length;
-    const line = `${ORDER_STATUS[order.status]}${order.headshots.length ? `: ${done} of ${order.headshots.length} headshots` : ''}`;
+    // Counted against what was agreed before payment: never "2 of 2" with one delivered.
+    const expected = order.headshots_expected ?? order.headshots.length;
+    const settled = order.headshots.filter((x) => x.status !== 'pending').length;
+    const line = `${ORDER_STATUS[order.status]}${expected ? `: ${order.headshots_delivered} of ${count(expected, 'headshot')}` : ''}`;
     if (line !== status.textContent) status.textContent = line;
-    bar.max = Math.max(1, order.headshots.length);
-    bar.value = done;
+    bar.max = Math.max(1, expected);
+    bar.value = settled;
     const key = `${order.status}:${order.selection.map((s) => `${s.photo_id}${s.excluded}`).join()}`;
     if (key !== shown) {
       shown = key;
       renderSelection(selection, order, () => (shown = ''));
     }
-    if (order.status === 'failed') showError(`The order could not be completed: ${order.failure?.detail ?? order.failure?.code ?? 'unknown reason'}`);
+    if (order.status === 'failed') showError(`The order could not be completed: ${order.failure?.detail ?? order.failure?.code ?? 'unknown reason'}${order.refund ? ` ${refundLine(order)}` : ''}`);
     if (order.status === 'ready' || order.status === 'failed') {
       bar.hidden = true;
       await renderGallery(gallery, order);
@@ -180,7 +243,21 @@ async function renderGallery(section: HTMLElement, order: Order): Promise<void> 
   fill(
     section,
     h('h2', { id: 'gallery-h' }, 'Your headshots'),
+    order.shortfall && h('p', { class: 'help' }, `Agreed before payment: ${order.shortfall.message}`),
     figures.length ? h('div', { class: 'gallery' }, figures) : h('p', {}, 'No headshots in this order.'),
-    order.headshots.some((x) => x.status === 'failed') && h('p', {}, 'Some headshots could not be made.'),
+    order.missing.length > 0 &&
+      h(
+        'div',
+        { class: 'note', id: 'missing' },
+        h('p', {}, `${count(order.missing.length, 'headshot')} could not be made:`),
+        h('ul', {}, order.missing.map((m) => h('li', {}, `${styleName(m.style_id)}${m.position ? `, headshot ${m.position}` : ''}: ${m.reason}`))),
+        order.refund && h('p', {}, refundLine(order)),
+      ),
   );
+}
+
+function refundLine(order: Order): string {
+  const r = order.refund!;
+  const what = r.headshots === order.headshots_expected ? 'the whole order' : count(r.headshots, 'missing headshot');
+  return r.status === 'succeeded' ? `${money(r.amount_cents, r.currency)} was refunded for ${what} to the card you paid with; banks take 5 to 10 days to show it.` : `${money(r.amount_cents, r.currency)} is being refunded for ${what}.`;
 }

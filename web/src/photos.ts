@@ -2,7 +2,7 @@
  * Upload selfies, each with its own progress bar, and see each one's verdict as it arrives: the
  * events stream says when a photo's status changes, then its verdict (reasons, hints, faces) is read.
  */
-import type { Photo } from '../../clients/typescript/src/index';
+import type { Package, Photo } from '../../clients/typescript/src/index';
 import { api, plainError, unwrap } from './api';
 import { act, fill, h, showError } from './dom';
 import { followPhotoEvents, uploadWithProgress } from './upload';
@@ -28,11 +28,28 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
 
   const items = new Map<string, HTMLLIElement>();
   const previews = new Map<string, string>();
+  const photos = new Map<string, Photo>();
+  // How many usable photos there are against what each package needs (a different photo for each headshot of a style).
+  const packages = await api.GET('/v1/packages').then(unwrap, () => ({ items: [] as Package[] }));
+  const count = h('p', { id: 'usable-count', role: 'status' });
+  list.before(count);
+  const showCount = () => {
+    const usable = [...photos.values()].filter((p) => p.status === 'usable' && items.has(p.id)).length;
+    const enough = packages.items.filter((p) => p.photos_per_style <= usable).map((p) => p.name);
+    const short = packages.items.filter((p) => p.photos_per_style > usable).map((p) => `${p.name} needs ${p.photos_per_style}`);
+    const said = `${usable} usable ${usable === 1 ? 'photo' : 'photos'}`;
+    count.textContent = !short.length
+      ? `${said}: enough for every package.`
+      : `${said}${enough.length ? `: enough for ${enough.join(' and ')}` : ''}. Each headshot of a style comes from a different photo: ${short.join(', ')}.`;
+  };
 
   const renderPhoto = (li: HTMLLIElement, photo: Photo, name?: string) => {
     li.dataset.status = photo.status;
-    const thumb = previews.get(photo.id);
-    // Each face found, outlined on the preview (positions set through CSSOM, which a CSP allows).
+    photos.set(photo.id, photo);
+    // The service's thumbnail (a signed link); while it is being made, the upload's own preview.
+    const thumb = photo.thumbnail_url ?? previews.get(photo.id);
+    // Each face found, outlined on the thumbnail (positions set through CSSOM, which a CSP allows).
+    // The tile takes the photo's own shape, so the outlines sit on the faces at any width.
     const boxes = (photo.verdict?.boxes ?? []).map((b, i) => {
       const box = h('span', { class: i ? 'face other' : 'face' });
       const pct = (v: number, of: number) => `${(100 * v) / of}%`;
@@ -40,9 +57,12 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
       return box;
     });
     const reasons = photo.verdict?.reasons ?? [];
+    const tile = h('div', { class: 'thumb' }, thumb ? h('img', { src: thumb, alt: '' }) : h('span', { class: 'nothumb' }, photo.detected_type.toUpperCase()), ...boxes);
+    tile.style.aspectRatio = `${photo.width} / ${photo.height}`;
+    showCount();
     fill(
       li,
-      h('div', { class: 'thumb' }, thumb ? h('img', { src: thumb, alt: '' }) : h('span', { class: 'nothumb' }, photo.detected_type.toUpperCase()), ...boxes),
+      tile,
       h(
         'div',
         {},
@@ -61,6 +81,7 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
       if (!res.response.ok) unwrap(res);
       items.get(id)?.remove();
       items.delete(id);
+      showCount();
       input.focus();
     }, plainError);
 

@@ -6,7 +6,7 @@ import type { Consents, RightsRequest } from '../../clients/typescript/src/index
 import { api, idempotencyKey, plainError, session, unwrap } from './api';
 import { cookieForm } from './cookies';
 import { act, fill, h, showError, sleep, when } from './dom';
-import { go } from './route';
+import { go, hashParams } from './route';
 
 const PURPOSES: [keyof Consents['consents'], string][] = [
   ['marketing', 'Marketing emails about offers and new styles'],
@@ -24,7 +24,9 @@ export async function privacyScreen(main: HTMLElement, signal: AbortSignal): Pro
   const policyArea = h('section', { 'aria-labelledby': 'policy-h' });
   main.append(consentArea, cookieArea, exportArea, deleteArea, policyArea);
   try {
-    const [consents, cookies, requests, policy, versions] = await Promise.all([
+    const params = hashParams();
+    const [me, consents, cookies, requests, policy, versions] = await Promise.all([
+      api.GET('/v1/me').then(unwrap),
       api.GET('/v1/me/consents').then(unwrap),
       api.GET('/v1/cookie-consent').then(unwrap),
       api.GET('/v1/rights-requests').then(unwrap),
@@ -34,23 +36,38 @@ export async function privacyScreen(main: HTMLElement, signal: AbortSignal): Pro
     renderConsents(consentArea, consents);
     const showCookies = (c: typeof cookies) => fill(cookieArea, cookieForm(c, (saved) => (showCookies(saved), (document.getElementById('cookie-saved')!.textContent = 'Cookie choices saved.'))), h('p', { id: 'cookie-saved', role: 'status' }));
     showCookies(cookies);
-    renderExport(exportArea, requests.items.find((r) => r.kind === 'access'), signal);
+    // An email's link names the export it announced (#/privacy?export=...); otherwise the latest one.
+    const asked = params.get('export');
+    const latest = requests.items.find((r) => r.kind === 'access');
+    renderExport(exportArea, asked ? await api.GET('/v1/rights-requests/{id}', { params: { path: { id: asked } } }).then(unwrap, () => null) : latest, signal, Boolean(asked));
     renderDeletion(deleteArea);
+    const opened = params.get('policy');
+    const accept = h('button', { type: 'button' }, `Accept version ${policy.id}`);
+    accept.onclick = () =>
+      void act(accept, async () => {
+        unwrap(await api.POST('/v1/me/policy-acceptance', { body: { version: policy.id } }));
+        const done = h('p', { role: 'status', tabindex: -1 }, `You accepted version ${policy.id}. Thank you.`);
+        accept.replaceWith(done);
+        done.focus();
+      }, plainError);
     fill(
       policyArea,
-      h('h2', { id: 'policy-h' }, 'Privacy policy'),
+      h('h2', { id: 'policy-h', tabindex: -1 }, 'Privacy policy'),
       h('p', {}, `Current version ${policy.id}, last updated ${policy.last_updated}.`),
-      h('details', {}, h('summary', {}, 'Read the current policy'), h('pre', { class: 'policy', tabindex: 0 }, policy.text)),
+      me.policy_version !== policy.id && h('div', { class: 'note' }, h('p', {}, `You accepted version ${me.policy_version}. Read version ${policy.id} and accept it to keep ordering, or delete your account above if you do not agree.`), accept),
+      h('details', { open: opened === policy.id }, h('summary', {}, 'Read the current policy'), h('pre', { class: 'policy', tabindex: 0 }, policy.text)),
       h('h3', {}, 'Versions'),
-      h('ul', {}, versions.items.map((v) => h('li', {}, policyVersion(v.id, `${v.id}: published ${when(v.published_at)}${v.material ? ' (needed acceptance)' : ''}`)))),
+      h('ul', {}, versions.items.map((v) => h('li', {}, policyVersion(v.id, `${v.id}: published ${when(v.published_at)}${v.material ? ' (needed acceptance)' : ''}`, opened === v.id && v.id !== policy.id)))),
     );
+    // A link about the policy lands on it.
+    if (opened) (policyArea.querySelector('#policy-h') as HTMLElement).focus();
   } catch (err) {
     showError(plainError(err));
   }
 }
 
-function policyVersion(id: string, label: string) {
-  const details = h('details', {}, h('summary', {}, label));
+function policyVersion(id: string, label: string, open = false) {
+  const details = h('details', { open }, h('summary', {}, label));
   details.addEventListener('toggle', () => {
     if (!details.open || details.querySelector('pre')) return;
     void api.GET('/v1/policy/versions/{id}', { params: { path: { id } } }).then(unwrap).then((v) => details.append(h('pre', { class: 'policy', tabindex: 0 }, v.text)), (err) => showError(plainError(err)));
@@ -79,7 +96,7 @@ function renderConsents(section: HTMLElement, current: Consents): void {
   fill(section, h('h2', { id: 'consent-h' }, 'Your consents'), h('p', {}, 'Each is optional and can be withdrawn at any time.'), form);
 }
 
-function renderExport(section: HTMLElement, latest: RightsRequest | undefined, signal: AbortSignal): void {
+function renderExport(section: HTMLElement, latest: RightsRequest | null | undefined, signal: AbortSignal, linked = false): void {
   const status = h('p', { role: 'status' });
   const start = h('button', { type: 'button' }, 'Request a copy of my data');
   // A real link the person follows (a signed URL that lasts minutes), renewed if it has expired.
@@ -94,6 +111,8 @@ function renderExport(section: HTMLElement, latest: RightsRequest | undefined, s
         download.href = link.url;
         status.textContent = `Your export is ready. It is kept until ${when(request.export.expires_at)}.`;
         download.hidden = false;
+        // Opened from the email that announced it: the download is where focus lands.
+        if (linked) download.focus();
         download.onclick = (e) => {
           if (new Date(link.expires_at).getTime() - Date.now() > 10_000) return;
           e.preventDefault();
@@ -117,6 +136,7 @@ function renderExport(section: HTMLElement, latest: RightsRequest | undefined, s
       await follow(r);
     }, plainError);
   if (latest && latest.export) void follow(latest);
+  else if (linked) status.textContent = latest ? `That export is no longer kept: exports are deleted after a few days. Request a new one.` : 'That export is not yours or no longer exists. Request a new one.';
 }
 
 function renderDeletion(section: HTMLElement): void {

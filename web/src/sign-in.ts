@@ -1,7 +1,7 @@
 /** Sign in with the six-digit code Rasmi emails, or register (which emails one too). */
 import { api, plainError, session, unwrap } from './api';
 import { act, fill, h } from './dom';
-import { go } from './route';
+import { afterSignIn, go } from './route';
 
 export async function signInScreen(main: HTMLElement): Promise<void> {
   const policy = await api.GET('/v1/policy').then(unwrap).catch(() => undefined);
@@ -76,7 +76,7 @@ export async function signInScreen(main: HTMLElement): Promise<void> {
       e.preventDefault();
       void act(form, async () => {
         session.token = unwrap(await api.POST('/v1/auth/token', { body: { email, code: code.value.trim() } })).token;
-        go('#/photos');
+        go(afterSignIn());
       }, plainError);
     });
     fill(area, form);

@@ -1262,17 +1262,13 @@ export interface components {
              */
             style_ids: string[];
             photo_ids: string[];
-            /**
-             * @description Required (true) when the quote has a shortfall: the person agreed to fewer headshots than the package names, at the lower price
-             * @default false
-             */
-            accept_shortfall: boolean;
+            /** @description Required (true) when the quote has a shortfall: the person agreed to fewer headshots than the package names, at the lower price */
+            accept_shortfall?: boolean;
         };
         Reprocess: {
             style_ids: string[];
             package_id?: string;
-            /** @default false */
-            accept_shortfall: boolean;
+            accept_shortfall?: boolean;
         };
         OrderPage: {
             items: components["schemas"]["Order"][];
