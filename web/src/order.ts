@@ -72,6 +72,8 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
     const data = new FormData(form);
     const body = { package_id: String(data.get('package')), style_ids: data.getAll('style').map(String), photo_ids: data.getAll('photo').map(String) };
     current = undefined;
+    // Emptied, not only hidden: a hidden required box would block the form.
+    fill(shortfall);
     shortfall.hidden = true;
     if (!body.style_ids.length || !body.photo_ids.length) {
       quoteLine.textContent = !body.style_ids.length ? 'Choose at least one style.' : 'Choose at least one photo.';
