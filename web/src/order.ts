@@ -63,7 +63,8 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
     for (const b of ticked.slice(pkg.max_styles)) b.checked = false;
     const full = ticked.length >= pkg.max_styles;
     for (const b of boxes()) b.disabled = full && !b.checked;
-    styleLimit.textContent = `${pkg.name} includes ${count(pkg.max_styles, 'style')}${full ? pkg.max_styles > 1 || styles.items.length > 1 ? ': untick one to choose another.' : '.' : `; ${Math.min(ticked.length, pkg.max_styles)} chosen.`}`;
+    const limit = `${pkg.name} includes ${pkg.max_styles > 1 ? 'up to ' : ''}${count(pkg.max_styles, 'style')}`;
+    styleLimit.textContent = full ? `${limit}: untick one to choose another.` : `${limit}; ${count(ticked.length, 'style')} chosen.`;
   };
 
   const requote = async () => {
