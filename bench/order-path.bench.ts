@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
 import sharp from 'sharp';
 import { fiveMegabytePhoto, fmt, median } from './util';
-import { benchStack } from './support';
+import { benchSignUp, benchStack } from './support';
 
 const RUNS = 5;
 const UPLOADS_PER_RUN = 12;
@@ -16,14 +16,7 @@ const UPLOADS_PER_RUN = 12;
 async function main() {
   const stack = await benchStack('all', { RENDER_CONCURRENCY: '1', ANALYSIS_CONCURRENCY: '1' });
   try {
-    const email = `bench+${Date.now()}@rasmi.local`;
-    await stack.api('POST', '/v1/accounts', { json: { email, name: 'Bench', confirms_adult: true, accepted_policy_version: '2026-01' } });
-    // The code is only in the outbox; read it the way the service stored the mail.
-    const { readdir } = await import('node:fs/promises');
-    const files = await readdir(stack.config.MAIL_OUTBOX_DIR);
-    const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${files.sort().at(-1)}`, 'utf8')) as { text: string };
-    const code = /code is (\d{6})/.exec(mail.text)![1];
-    const { token } = await stack.api('POST', '/v1/auth/token', { json: { email, code } });
+    const token = await benchSignUp(stack);
 
     const photo = await fiveMegabytePhoto();
     console.log(`upload body: ${(photo.length / 1e6).toFixed(2)} MB JPEG, 3000x3000`);

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../core/platform/config';
@@ -32,4 +32,18 @@ export async function benchStack(role: Role = 'all', env: Record<string, string>
     return body as any;
   };
   return { ...running, config, api };
+}
+
+/** Registers a person and signs them in with the code from the outbox; answers the bearer token. */
+export async function benchSignUp(stack: Awaited<ReturnType<typeof benchStack>>, name = 'Bench'): Promise<string> {
+  const email = `bench+${Date.now()}-${Math.random().toString(36).slice(2, 6)}@rasmi.local`;
+  const policy = await stack.api('GET', '/v1/policy');
+  await stack.api('POST', '/v1/accounts', { json: { email, name, confirms_adult: true, accepted_policy_version: policy.id } });
+  // The code is only in the outbox; read it the way the service stored the mail.
+  for (const f of (await readdir(stack.config.MAIL_OUTBOX_DIR)).sort().reverse()) {
+    const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${f}`, 'utf8')) as { to: string; text: string };
+    const code = mail.to === email && /code is (\d{6})/.exec(mail.text)?.[1];
+    if (code) return (await stack.api('POST', '/v1/auth/token', { json: { email, code } })).token as string;
+  }
+  throw new Error(`no sign-in code for ${email}`);
 }
