@@ -4,7 +4,7 @@
  * then the order through the API, queues and workers, and what it delivered, missed and refunded.
  *   npm run bench:fulfilment
  * Photos: the usable crops of test/fixtures/real (hand-labelled real people), first five that the
- * service also judges usable and that are distinct (no copies).
+ * service also judges usable and that are distinct shots (another crop of one shot is a copy).
  */
 import { PACKAGES, STYLES } from '../core/orders/catalog';
 import { readCrop, REAL_SET } from '../test/support/real-set';
@@ -28,9 +28,12 @@ async function main() {
         await sleep(200);
         p = await stack.api('GET', `/v1/photos/${up.id}`, { token });
       }
-      if (p.status === 'usable') photos.push(p.id);
+      if (p.status !== 'usable') continue;
+      // Distinct shots only: another crop of the same shot is a copy and counts once (the quote says).
+      const q = await stack.api('POST', '/v1/orders/quote', { token, json: { package_id: 'starter', style_ids: [STYLES[0].id], photo_ids: [...photos, p.id] } });
+      if (q.photos_usable > photos.length) photos.push(p.id);
     }
-    console.log(`${photos.length} usable real photos uploaded; styles: the package's maximum, at most 3`);
+    console.log(`${photos.length} distinct usable real photos; styles: the package's maximum, at most 3`);
     console.log('| package | usable photos | styles | named | expected | price | shortfall | delivered | missing | refunded |');
     console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const pkg of PACKAGES) {

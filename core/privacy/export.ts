@@ -34,7 +34,7 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
   const { db, pii } = ctx;
   const dec = (v: string | null) => (v ? decryptField(pii, v) : null);
   const u = await db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
-  const [consents, cookieConsents, analytics, photos, orders, orderPhotos, headshots, payments, notifications, rights, inquiries, portfolio, sessions] = await Promise.all([
+  const [consents, cookieConsents, analytics, photos, orders, orderPhotos, headshots, payments, refunds, notifications, rights, inquiries, portfolio, sessions] = await Promise.all([
     db.selectFrom('consents').selectAll().where('user_id', '=', userId).orderBy('recorded_at').orderBy('id').execute(),
     db.selectFrom('cookie_consents').selectAll().where('user_id', '=', userId).orderBy('recorded_at').execute(),
     db.selectFrom('analytics_events').selectAll().where('user_id', '=', userId).orderBy('occurred_at').execute(),
@@ -43,6 +43,7 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
     db.selectFrom('order_photos').innerJoin('orders', 'orders.id', 'order_photos.order_id').select(['order_photos.order_id', 'order_photos.photo_id']).where('orders.user_id', '=', userId).execute(),
     db.selectFrom('headshots').selectAll().where('user_id', '=', userId).orderBy('created_at').execute(),
     db.selectFrom('payments').selectAll().where('user_id', '=', userId).orderBy('created_at').execute(),
+    db.selectFrom('refunds').innerJoin('payments', 'payments.id', 'refunds.payment_id').selectAll('refunds').where('payments.user_id', '=', userId).orderBy('refunds.created_at').execute(),
     db.selectFrom('notifications').select(['channel', 'kind', 'status', 'created_at', 'sent_at']).where('user_id', '=', userId).orderBy('created_at').execute(),
     db.selectFrom('rights_requests').selectAll().where('user_id', '=', userId).orderBy('received_at').execute(),
     db.selectFrom('inquiries').selectAll().where('user_id', '=', userId).orderBy('received_at').execute(),
@@ -103,6 +104,7 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
       currency: o.currency,
       photo_ids: orderPhotos.filter((op) => op.order_id === o.id).map((op) => op.photo_id),
       failure_code: o.failure_code,
+      headshots_expected: o.headshots_expected,
       created_at: iso(o.created_at),
       paid_at: iso(o.paid_at),
       delivered_at: iso(o.delivered_at),
@@ -121,6 +123,7 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
       delivered_at: iso(h.delivered_at),
     })),
     payments: payments.map((p) => ({ id: p.id, order_id: p.order_id, processor: p.processor, processor_ref: p.processor_ref, amount_cents: p.amount_cents, currency: p.currency, status: p.status, created_at: iso(p.created_at), succeeded_at: iso(p.succeeded_at) })),
+    refunds: refunds.map((r) => ({ id: r.id, order_id: r.order_id, payment_id: r.payment_id, processor_ref: r.processor_ref, amount_cents: r.amount_cents, currency: r.currency, headshots_missing: r.headshots_missing, status: r.status, created_at: iso(r.created_at), succeeded_at: iso(r.succeeded_at) })),
     notifications: notifications.map((n) => ({ channel: n.channel, kind: n.kind, status: n.status, created_at: iso(n.created_at), sent_at: iso(n.sent_at) })),
     rights_requests: rights.map((r) => ({ id: r.id, kind: r.kind, status: r.status, details: r.details ?? null, result: r.result ?? null, received_at: iso(r.received_at), due_at: iso(r.due_at), completed_at: iso(r.completed_at) })),
     inquiries: inquiries.map((i) => ({ id: i.id, kind: i.kind, subject: dec(i.subject_enc), body: dec(i.body_enc), status: i.status, received_at: iso(i.received_at), first_responded_at: iso(i.first_responded_at), resolved_at: iso(i.resolved_at) })),
