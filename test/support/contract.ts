@@ -17,6 +17,7 @@ export const VALID_BODIES: Record<string, (ids: { userId: string }) => Record<st
   'PUT /v1/cookie-consent': () => ({ preference: true, analytics: false, marketing: false }),
   'POST /v1/analytics/events': () => ({ name: 'page_view', path: '/pricing' }),
   'POST /v1/orders': () => ({ package_id: 'professional', style_ids: ['studio-grey'], photo_ids: ['pho_01kbf0v2c8n4zq7w5y3x6t9r1m'] }),
+  'POST /v1/orders/quote': () => ({ package_id: 'professional', style_ids: ['studio-grey'], photo_ids: ['pho_01kbf0v2c8n4zq7w5y3x6t9r1m'] }),
   'POST /v1/orders/:id/reprocess': () => ({ style_ids: ['studio-grey'] }),
   'PATCH /v1/orders/:id/photos/:photo_id': () => ({ excluded: true }),
   // No "deletion": a valid one would block this person's account and end the run early.
