@@ -173,7 +173,7 @@ export function recordSweep(sweep: string, found: Record<string, unknown>): void
 
 let processMetrics = false;
 /** Process figures (RSS, heap, event-loop lag, GC), once per process and only where metrics are served. */
-function enableProcessMetrics(): void {
+export function enableProcessMetrics(): void {
   if (processMetrics) return;
   processMetrics = true;
   collectDefaultMetrics({ register: registry, prefix: 'rasmi_' });
