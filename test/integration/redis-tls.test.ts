@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/platform/config';
 import { redisOptions } from '../../core/platform/redis';
 import { freePort } from '../faults/support';
-import { fixture, signUp, startStack, until, uploadJudged, type Stack } from '../support/stack';
+import { fixture, orderSettled, signUp, startStack, until, uploadJudged, type Stack } from '../support/stack';
 
 /**
  * Redis as operators run it: a private redis-server speaking TLS only (no plain port), on a
@@ -103,12 +103,7 @@ describe('Redis over TLS with an ACL user and a database index', () => {
     const up = await uploadJudged(stack, me.token, await fixture('astronaut.png'), 'astronaut.png');
     expect(up.status).toBe('usable');
     await until(async () => streamed.includes('"usable"'), 30_000, 'the usable event over the stream');
-    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [up.id] } });
-    expect(created.status).toBe(201);
-    const order = await until(async () => {
-      const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: me.token });
-      return ['ready', 'failed'].includes(o.body.status) && o.body;
-    }, 90_000, 'the order to settle');
+    const order = await orderSettled(stack, me.token, up.id);
     expect(order.status).toBe('ready');
     await until(async () => stack.postmark.to(me.email).some((m) => m.Tag === 'order-ready'), 10_000, 'the ready email');
 
