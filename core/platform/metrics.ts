@@ -130,6 +130,11 @@ export function observeJobFailedForGood(queue: string, job: string): void {
   jobsFailedForGood.inc({ queue, job });
 }
 
+/** Each job a worker takes starts at 0 failed for good: Prometheus' increase() sees the first failure only after a sample of 0. */
+export function declareJob(queue: string, job: string): void {
+  jobsFailedForGood.inc({ queue, job }, 0);
+}
+
 /**
  * Inference runs in the worker's pixel threads, whose module state (and registry) is their own:
  * there, observations go over a BroadcastChannel to the main thread, which records and serves them.

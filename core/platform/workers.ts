@@ -1,7 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { AppContext } from './context';
 import { JOBS, redisConnection, type JobName, type JobPayload, type QueueName } from './jobs';
-import { observeJob, observeJobFailedForGood } from './metrics';
+import { declareJob, observeJob, observeJobFailedForGood } from './metrics';
 
 /** A job's handler: the worker hands it the context and the payload, checked against its schema. */
 export type Handler<N extends JobName> = (ctx: AppContext, data: JobPayload<N>, job: Job) => Promise<void>;
@@ -36,6 +36,7 @@ export interface Workers {
 export async function startWorkers(ctx: AppContext, queues: readonly QueueName[], handlers: Record<string, unknown>): Promise<Workers> {
   checkHandlers(handlers, queues);
   const connection = redisConnection(ctx.config, true);
+  for (const name of Object.keys(handlers)) declareJob(JOBS[name as JobName].queue, name);
   const workers = queues.map((queue) => {
     const w = new Worker(
       queue,
