@@ -6,7 +6,7 @@ import { ConfigError, type Config } from './config';
  * The one place a Redis connection is described, for every connection a role opens (queues, workers,
  * rate limits, photo events, the scheduler): REDIS_URL's host and port, its user and password (Redis
  * ACL; percent-encoded in the URL), the database index in its path, and TLS for `rediss://`,
- * verified against REDIS_TLS_CA_FILE when set, else the system's CAs.
+ * verified against REDIS_TLS_CA_FILE when set, else Node's public CAs (and NODE_EXTRA_CA_CERTS).
  */
 export type RedisAddress = Pick<RedisOptions, 'host' | 'port' | 'username' | 'password' | 'db' | 'tls'>;
 
