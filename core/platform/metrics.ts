@@ -185,38 +185,60 @@ export function enableProcessMetrics(): void {
 }
 
 /**
+ * Reads one source into its gauges. A source that cannot be read now (Redis or Postgres down)
+ * clears them (a gauge without labels shows NaN: unknown, never a stale or made-up 0), and the
+ * rest is still served: an outage must not hide the HTTP and job figures that show it.
+ */
+async function refresh(ctx: AppContext, source: string, gauges: Gauge[], read: () => Promise<void>): Promise<void> {
+  try {
+    await read();
+  } catch (err) {
+    for (const g of gauges) {
+      g.reset();
+      if (!(g as unknown as { labelNames: string[] }).labelNames.length) g.set(NaN);
+    }
+    ctx.logger.warn({ err: (err as Error).message, source }, 'metrics source unavailable');
+  }
+}
+
+const sweepLabel = (job: string) => job.replace(/^sweep\./, '');
+
+/**
  * The exposition text, with what lives in Redis and Postgres read now: queue depths and backlogs,
  * when each sweep last finished and how often it runs, the nearest deadlines.
  */
 export async function renderMetrics(ctx: AppContext): Promise<string> {
   enableProcessMetrics();
   const now = ctx.clock.now();
-  const sweeps = ctx.queues.byName.sweeps;
-  const [, backlog, successes, schedulers, deadlines] = await Promise.all([
-    Promise.all(
-      Object.entries(ctx.queues.byName).map(async ([queue, q]) => {
-        const counts = await q.getJobCounts(...JOB_STATES);
-        for (const state of JOB_STATES) queueJobs.set({ queue, state }, counts[state] ?? 0);
-      }),
-    ),
-    backlogs(ctx.redis, ctx.queues, now),
-    lastSweepSuccesses(ctx.redis, ctx.config.QUEUE_PREFIX),
-    sweeps.getJobSchedulers(),
-    nearestDeadlines(ctx.db),
+  await Promise.all([
+    refresh(ctx, 'queue depths', [queueJobs], async () => {
+      await Promise.all(
+        Object.entries(ctx.queues.byName).map(async ([queue, q]) => {
+          const counts = await q.getJobCounts(...JOB_STATES);
+          for (const state of JOB_STATES) queueJobs.set({ queue, state }, counts[state] ?? 0);
+        }),
+      );
+    }),
+    refresh(ctx, 'backlog', [queueBacklog, queueOldest, queuePaused], async () => {
+      for (const [queue, b] of Object.entries(await backlogs(ctx.redis, ctx.queues, now))) {
+        queueBacklog.set({ queue }, b.backlog);
+        queueOldest.set({ queue }, b.oldestSeconds);
+        queuePaused.set({ queue }, b.paused ? 1 : 0);
+      }
+    }),
+    refresh(ctx, 'sweep runs', [sweepLastSuccess, sweepInterval], async () => {
+      for (const [sweep, ms] of Object.entries(await lastSweepSuccesses(ctx.redis, ctx.config.QUEUE_PREFIX))) sweepLastSuccess.set({ sweep: sweepLabel(sweep) }, ms / 1000);
+      for (const s of await ctx.queues.byName.sweeps.getJobSchedulers()) if (s.every) sweepInterval.set({ sweep: sweepLabel(s.key) }, Number(s.every) / 1000);
+    }),
+    refresh(ctx, 'deadlines', [deadlineLeft, oldestOpenOrder], async () => {
+      const deadlines = await nearestDeadlines(ctx.db);
+      for (const promise of ['BR1', 'RG3', 'RG6'] as const) {
+        const at = deadlines[promise];
+        deadlineLeft.set({ promise }, at ? (at.getTime() - now.getTime()) / 1000 : Infinity);
+      }
+      oldestOpenOrder.set(deadlines.oldestOpenOrder ? Math.max(0, now.getTime() - deadlines.oldestOpenOrder.getTime()) / 1000 : 0);
+    }),
   ]);
-  for (const [queue, b] of Object.entries(backlog)) {
-    queueBacklog.set({ queue }, b.backlog);
-    queueOldest.set({ queue }, b.oldestSeconds);
-    queuePaused.set({ queue }, b.paused ? 1 : 0);
-  }
-  const sweepLabel = (job: string) => job.replace(/^sweep\./, '');
-  for (const [sweep, ms] of Object.entries(successes)) sweepLastSuccess.set({ sweep: sweepLabel(sweep) }, ms / 1000);
-  for (const s of schedulers) if (s.every) sweepInterval.set({ sweep: sweepLabel(s.key) }, Number(s.every) / 1000);
-  for (const promise of ['BR1', 'RG3', 'RG6'] as const) {
-    const at = deadlines[promise];
-    deadlineLeft.set({ promise }, at ? (at.getTime() - now.getTime()) / 1000 : Infinity);
-  }
-  oldestOpenOrder.set(deadlines.oldestOpenOrder ? Math.max(0, now.getTime() - deadlines.oldestOpenOrder.getTime()) / 1000 : 0);
   return registry.metrics();
 }
 

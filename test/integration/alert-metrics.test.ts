@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/platform/crypto';
+import { createDb } from '../../core/platform/db';
 import { serveMetrics } from '../../core/platform/metrics-server';
 import { startWorkers, type Workers } from '../../core/platform/workers';
 import { recordBreach } from '../../core/privacy/breaches';
@@ -8,6 +9,7 @@ import { modelPath } from '../../models/registry';
 import { createSession } from '../../models/session';
 import { startScheduler } from '../../scheduler';
 import { pipelineHandlers } from '../../worker/handlers';
+import { freePort } from '../faults/support';
 import { parseExposition, samplesOf } from '../support/prometheus';
 import { signUp, startStack, until, type Stack } from '../support/stack';
 
@@ -122,5 +124,24 @@ describe('what the alerts read', () => {
     expect(provider).toBe('cpu');
     const m = await scrape();
     expect(m.value('rasmi_model_session_info', { model: 'face_detection_back_256x256_barracuda', provider: 'cpu', preferred: 'cuda' })).toBe(1);
+  });
+
+  it('serves what it can while Postgres is down: the figures read from it go, the rest stays', async () => {
+    const db = createDb(`postgres://root@127.0.0.1:${await freePort()}/none`, 1);
+    const broken = await serveMetrics({ ...stack.ctx, db }, 0, '127.0.0.1');
+    try {
+      const res = await fetch(`http://127.0.0.1:${broken.port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(res.status).toBe(200);
+      const samples = parseExposition(await res.text());
+      expect(samplesOf(samples, 'rasmi_deadline_seconds_left')).toEqual([]);
+      expect(samplesOf(samples, 'rasmi_order_oldest_undelivered_seconds')[0].value).toBeNaN();
+      expect(samplesOf(samples, 'rasmi_queue_backlog')).toHaveLength(6);
+      expect(samplesOf(samples, 'rasmi_jobs_failed_for_good_total', { job: 'order.deliver' })[0].value).toBe(1);
+    } finally {
+      broken.server.close();
+      await db.destroy();
+    }
+    // Postgres back: the figures return.
+    expect((await scrape()).value('rasmi_deadline_seconds_left', { promise: 'BR1' })).toBe(Infinity);
   });
 });
