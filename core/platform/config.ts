@@ -37,7 +37,7 @@ const schema = z.object({
     .string()
     .url()
     .default('redis://127.0.0.1:6379')
-    .refine((s) => /^rediss?:$/.test(new URL(s).protocol) && /^\/?(\d+)?$/.test(new URL(s).pathname), 'expected redis:// or rediss://, optionally with user:password@ and a database index such as /2'),
+    .refine((s) => URL.canParse(s) && /^rediss?:$/.test(new URL(s).protocol) && /^\/?(\d+)?$/.test(new URL(s).pathname), 'expected redis:// or rediss://, optionally with user:password@ and a database index such as /2'),
   /** PEM file of the CA that signed the Redis server's certificate (`rediss://` only); unset: Node's public CAs (and `NODE_EXTRA_CA_CERTS`). */
   REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   /**

@@ -66,6 +66,7 @@ describe('Redis over TLS with an ACL user and a database index', () => {
     expect(redisOptions({ REDIS_URL: 'redis://[::1]:6379', REDIS_TLS_CA_FILE: undefined })).toEqual({ host: '::1', port: 6379, username: undefined, password: undefined, db: 0 });
     expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_TLS_CA_FILE: caFile })).toThrow(/REDIS_TLS_CA_FILE: set, but REDIS_URL is not rediss/);
     expect(() => loadConfig({ REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/REDIS_URL/);
+    expect(() => loadConfig({ REDIS_URL: 'not a url' })).toThrow(/REDIS_URL/);
     expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/x' })).toThrow(/REDIS_URL/);
     expect(() => redisOptions({ REDIS_URL: url, REDIS_TLS_CA_FILE: path.join(dir, 'missing.pem') })).toThrow(/REDIS_TLS_CA_FILE: cannot read/);
   });
