@@ -10,6 +10,9 @@ export interface UploadedFile {
   fields: Record<string, string>;
 }
 
+/** What a request may carry beyond the photo itself: multipart boundaries, part headers, small fields. */
+export const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
+
 /**
  * Reads one file field from a multipart body as it streams in: the type is told from the first
  * bytes and the size is counted as they arrive, so a wrong type or an oversized body is refused
@@ -21,7 +24,7 @@ export function readSingleImage(req: Request, opts: { field: string; maxBytes: n
       return reject(new HttpError(415, 'multipart_required', 'Multipart body required', `Send the photo as multipart/form-data in the field "${opts.field}".`));
     }
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > opts.maxBytes + 64 * 1024) {
+    if (declared > opts.maxBytes + MULTIPART_ENVELOPE_BYTES) {
       return reject(new HttpError(413, 'upload_too_large', 'Upload too large', `Photos may be at most ${opts.maxBytes} bytes.`));
     }
     let bb: busboy.Busboy;

@@ -5,6 +5,7 @@ import * as m20261201T090000 from './20261201T090000_marketing_campaigns';
 import * as m20261202T090000 from './20261202T090000_photo_preparation';
 import * as m20261203T000000 from './20261203T000000_photo_verdict_at_upload';
 import * as m20261203T010000 from './20261203T010000_order_photo_exclusion';
+import * as m20261206T000000 from './20261206T000000_open_orders_index';
 import * as m20261206T090000 from './20261206T090000_fulfilment';
 
 /** Every migration by its timestamped name; Kysely's Migrator applies them in name order. */
@@ -15,5 +16,6 @@ export const migrations: Record<string, Migration> = {
   '20261202T090000_photo_preparation': m20261202T090000,
   '20261203T000000_photo_verdict_at_upload': m20261203T000000,
   '20261203T010000_order_photo_exclusion': m20261203T010000,
+  '20261206T000000_open_orders_index': m20261206T000000,
   '20261206T090000_fulfilment': m20261206T090000,
 };

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { observeInference } from '../core/platform/metrics';
+import { observeInference, observeSession } from '../core/platform/metrics';
 
 /** The subset of a pino logger that model loading uses. */
 export interface ModelLogger {
@@ -54,8 +54,10 @@ export async function createSession(model: string | Uint8Array, opts: CreateSess
     try {
       const session =
         typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
-      if (opts.timed !== false) timeRuns(session, basename(label).replace(/\.onnx$/, ''));
+      const name = basename(label).replace(/\.onnx$/, '');
+      if (opts.timed !== false) timeRuns(session, name);
       opts.logger?.info({ model: label, provider }, 'model session ready');
+      observeSession(name, provider, providers[0]);
       return { session, provider };
     } catch (err) {
       lastError = err;

@@ -1,5 +1,6 @@
 import type { AppContext } from '../core/platform/context';
 import type { JobName } from '../core/platform/jobs';
+import { recordSweepSuccess } from '../core/platform/sweep-runs';
 import { startWorkers, type Workers } from '../core/platform/workers';
 import { sweepHandlers } from './sweeps';
 
@@ -42,6 +43,12 @@ export async function startScheduler(ctx: AppContext): Promise<Workers> {
     }
   }, ctx.config.SCHEDULER_CHECK_SECONDS * 1000);
   const workers = await startWorkers(ctx, ['sweeps'], sweepHandlers);
+  // Read by every role's /metrics: a sweep that stopped is seen even while this role is down.
+  for (const w of workers.workers) {
+    w.on('completed', (job) => {
+      recordSweepSuccess(ctx.redis, ctx.config.QUEUE_PREFIX, job.name, ctx.clock.now()).catch((err: Error) => ctx.logger.warn({ err: err.message, sweep: job.name }, 'could not record the sweep run'));
+    });
+  }
   return {
     ...workers,
     close: async () => {

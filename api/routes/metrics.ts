@@ -39,7 +39,7 @@ export function metricsRoutes(router: Router): void {
         res.setHeader('WWW-Authenticate', 'Bearer');
         throw new HttpError(401, 'unauthorized', 'Authentication required', 'Send the metrics token as a bearer token.');
       }
-      res.type(METRICS_CONTENT_TYPE).send(await renderMetrics(ctx.queues));
+      res.type(METRICS_CONTENT_TYPE).send(await renderMetrics(ctx));
     },
   );
 }

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { AppContext } from '../platform/context';
+import { redisOptions } from '../platform/redis';
 import type { PhotoStatus } from '../platform/db';
 
 /**
@@ -32,7 +33,7 @@ export class PhotoEventHub {
   /** Calls `listener` with each of `userId`'s photo events until the returned function is called. */
   async follow(userId: string, listener: Listener): Promise<() => void> {
     if (!this.subscriber) {
-      const sub = new Redis(this.ctx.config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: null });
+      const sub = new Redis({ ...redisOptions(this.ctx.config), lazyConnect: true, maxRetriesPerRequest: null });
       sub.on('error', (err) => this.ctx.logger.warn({ err: err.message }, 'photo events subscriber error'));
       sub.on('message', (_channel: string, message: string) => {
         let event: PhotoEvent;

@@ -37,7 +37,14 @@ const schema = z.object({
 
   DATABASE_URL: z.string().url().default('postgres://root@127.0.0.1:5432/rasmi'),
   DATABASE_POOL_SIZE: int(10),
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** `redis://` or `rediss://` (TLS), with an ACL user and password and a database index if any: `rediss://user:pass@host:6380/2`. */
+  REDIS_URL: z
+    .string()
+    .url()
+    .default('redis://127.0.0.1:6379')
+    .refine((s) => URL.canParse(s) && /^rediss?:$/.test(new URL(s).protocol) && /^\/?(\d+)?$/.test(new URL(s).pathname), 'expected redis:// or rediss://, optionally with user:password@ and a database index such as /2'),
+  /** PEM file of the CA that signed the Redis server's certificate (`rediss://` only); unset: Node's public CAs (and `NODE_EXTRA_CA_CERTS`). */
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   /**
    * Key prefix for every BullMQ key and rate-limit counter, so several deployments (or test files)
    * share one Redis. In braces it is a Redis Cluster hash tag: every key lands in one slot, which
@@ -231,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const config = parsed.data;
+  if (config.REDIS_TLS_CA_FILE && !config.REDIS_URL.startsWith('rediss:')) throw new ConfigError('Invalid configuration:\n  REDIS_TLS_CA_FILE: set, but REDIS_URL is not rediss:// (TLS)');
   // Each process would start its own in-process S3 server on the same folder.
   if (config.API_PROCESSES > 1 && !config.S3_ENDPOINT) throw new ConfigError('Invalid configuration:\n  API_PROCESSES: more than 1 needs S3_ENDPOINT (the in-process S3 server is for one process)');
   if (config.NODE_ENV === 'production') {

@@ -4,6 +4,7 @@ import type { Config } from './config';
 import { parseKeyring, type Keyring } from './crypto';
 import { createDb, ensureDatabase, type Db } from './db';
 import { Queues } from './jobs';
+import { redisOptions } from './redis';
 import { startLocalS3 } from './local-s3';
 import { createLogger, type Logger } from './logger';
 import { createMailer, type Mailer } from './mail';
@@ -64,7 +65,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
 
   const queues = new Queues(config);
   closers.push(() => queues.close());
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const redis = new Redis({ ...redisOptions(config), maxRetriesPerRequest: 1, lazyConnect: true });
   // A Redis restart is a logged blip, not an unhandled error event (issue 5, faults).
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   closers.push(() => void redis.disconnect());

@@ -1,6 +1,7 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Config } from './config';
+import { redisOptions } from './redis';
 
 /**
  * The one registry of queues and jobs (design practice 1). One queue per workload, each with its
@@ -56,14 +57,10 @@ export function queueOf(name: JobName): QueueName {
   return JOBS[name].queue;
 }
 
-export function redisConnection(url: string, forWorker: boolean): ConnectionOptions {
-  const u = new URL(url);
+/** BullMQ's connection options: REDIS_URL as every connection reads it (core/platform/redis.ts). */
+export function redisConnection(config: Config, forWorker: boolean): ConnectionOptions {
   return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    password: u.password || undefined,
-    username: u.username || undefined,
-    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+    ...redisOptions(config),
     // Workers must wait out a Redis blip rather than fail (practice 7); producers fail fast.
     maxRetriesPerRequest: forWorker ? null : 1,
     enableOfflineQueue: forWorker,
@@ -84,7 +81,7 @@ export class Queues {
   readonly byName: Record<QueueName, Queue>;
 
   constructor(config: Config) {
-    const connection = redisConnection(config.REDIS_URL, false);
+    const connection = redisConnection(config, false);
     const defaults = defaultJobOptions(config);
     this.byName = Object.fromEntries(
       QUEUE_NAMES.map((q) => [q, new Queue(q, { connection, prefix: config.QUEUE_PREFIX, defaultJobOptions: defaults })]),

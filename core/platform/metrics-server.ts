@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { backlogs } from './backlog';
 import type { AppContext } from './context';
 import { metricsAccess, METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
 import { readiness } from './readiness';
@@ -8,7 +9,8 @@ import { readiness } from './readiness';
  * GET /metrics for the worker and scheduler roles, which have no API: job durations and model
  * inference times are measured in their processes. Same token rule as the API's /metrics. Also
  * GET /healthz (the process answers) and GET /readyz (Postgres, Redis and storage answer), without
- * a token, for Kubernetes probes, as the API answers them.
+ * a token, for Kubernetes probes, as the API answers them. GET /backlog (same token) is each queue's
+ * backlog as JSON (core/platform/backlog.ts), what KEDA's metrics-api triggers scale the workers on.
  */
 export function serveMetrics(ctx: AppContext, port: number, host = '0.0.0.0'): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
@@ -20,15 +22,16 @@ export function serveMetrics(ctx: AppContext, port: number, host = '0.0.0.0'): P
       return;
     }
     const access = metricsAccess(ctx.config, req.headers.authorization);
-    if (req.method !== 'GET' || path !== '/metrics' || access === 'disabled') {
+    if (req.method !== 'GET' || !['/metrics', '/backlog'].includes(path) || access === 'disabled') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     } else if (access === 'unauthorized') {
       res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('unauthorized\n');
     } else {
-      renderMetrics(ctx.queues).then(
-        (text) => res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(text),
+      const answer = path === '/backlog' ? backlogs(ctx.redis, ctx.queues, ctx.clock.now()).then((b) => ['application/json', JSON.stringify(b)]) : renderMetrics(ctx).then((text) => [METRICS_CONTENT_TYPE, text]);
+      answer.then(
+        ([type, body]) => res.writeHead(200, { 'content-type': type }).end(body),
         (err: Error) => {
-          ctx.logger.warn({ err: err.message }, 'metrics scrape failed');
+          ctx.logger.warn({ err: err.message, path }, 'metrics read failed');
           res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
         },
       );

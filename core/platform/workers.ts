@@ -1,7 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { AppContext } from './context';
 import { JOBS, redisConnection, type JobName, type JobPayload, type QueueName } from './jobs';
-import { observeJob } from './metrics';
+import { declareJob, observeJob, observeJobFailedForGood } from './metrics';
 
 /** A job's handler: the worker hands it the context and the payload, checked against its schema. */
 export type Handler<N extends JobName> = (ctx: AppContext, data: JobPayload<N>, job: Job) => Promise<void>;
@@ -35,7 +35,8 @@ export interface Workers {
  */
 export async function startWorkers(ctx: AppContext, queues: readonly QueueName[], handlers: Record<string, unknown>): Promise<Workers> {
   checkHandlers(handlers, queues);
-  const connection = redisConnection(ctx.config.REDIS_URL, true);
+  const connection = redisConnection(ctx.config, true);
+  for (const name of Object.keys(handlers)) declareJob(JOBS[name as JobName].queue, name);
   const workers = queues.map((queue) => {
     const w = new Worker(
       queue,
@@ -53,7 +54,12 @@ export async function startWorkers(ctx: AppContext, queues: readonly QueueName[]
     );
     w.on('failed', (job, err) => ctx.logger.warn({ queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed'));
     w.on('error', (err) => ctx.logger.error({ queue, err: err.message }, 'worker error'));
-    w.on('failed', (job) => job && observeJob(queue, job.name, 'failed', Math.max(0, (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now())) / 1000));
+    w.on('failed', (job, err) => {
+      if (!job) return;
+      observeJob(queue, job.name, 'failed', Math.max(0, (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now())) / 1000);
+      // No retry follows: its attempts are spent, or it threw UnrecoverableError.
+      if (job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError') observeJobFailedForGood(queue, job.name);
+    });
     return w;
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));

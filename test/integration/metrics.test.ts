@@ -5,6 +5,7 @@ import { QUEUE_NAMES } from '../../core/platform/jobs';
 import { metricsAccess } from '../../core/platform/metrics';
 import { serveMetrics } from '../../core/platform/metrics-server';
 import { sweepHandlers } from '../../scheduler/sweeps';
+import { parseExposition as parse, samplesOf as find, type Sample } from '../support/prometheus';
 import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 const TOKEN = 'metrics-scrape-token-0123456789abcdef';
@@ -16,28 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses the text exposition format into samples (comments skipped). */
-function parse(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
-    out.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-const find = (samples: Sample[], name: string, labels: Record<string, string>) =>
-  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
 
 async function scrape(): Promise<{ text: string; samples: Sample[] }> {
   const res = await stack.api('GET', '/metrics', { headers: { authorization: `Bearer ${TOKEN}` } });

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAMES } from '../../core/platform/jobs';
 import { freePort, startRedis } from '../faults/support';
-import { fixture, signUp, startStack, until, uploadJudged, type Stack } from '../support/stack';
+import { fixture, orderSettled, signUp, startStack, until, uploadJudged, type Stack } from '../support/stack';
 
 /** Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, or of the whole key without one, mod 16384. */
 function keySlot(key: string): number {
@@ -72,12 +72,7 @@ describe('Redis Cluster: the queue prefix is a hash tag', () => {
     // Upload, verdict (preparation and analysis jobs), order, render and delivery: every queue's keys.
     const up = await uploadJudged(stack, me.token, await fixture('astronaut.png'), 'astronaut.png');
     expect(up.status).toBe('usable');
-    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [up.id] } });
-    expect(created.status).toBe(201);
-    const order = await until(async () => {
-      const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: me.token });
-      return ['ready', 'failed'].includes(o.body.status) && o.body;
-    }, 60_000, 'the order to settle');
+    const order = await orderSettled(stack, me.token, up.id);
     expect(order.status).toBe('ready');
     await until(async () => stack.postmark.to(me.email).some((m) => m.Tag === 'order-ready'), 10_000, 'the ready email');
 

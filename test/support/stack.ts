@@ -165,3 +165,13 @@ export async function footprint(stack: Stack) {
     jobs: await countJobs(queues),
   };
 }
+
+/** Orders one style of a usable photo (the local processor pays) and waits until the order is ready or failed, as GET answers it. */
+export async function orderSettled(stack: Stack, token: string, photoId: string, timeoutMs = 90_000) {
+  const created = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+  if (created.status !== 201) throw new Error(`order failed: ${created.status} ${JSON.stringify(created.body)}`);
+  return until(async () => {
+    const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token });
+    return ['ready', 'failed'].includes(o.body.status) && o.body;
+  }, timeoutMs, 'the order to settle');
+}
