@@ -59,6 +59,8 @@ export interface Verdict {
   /** Difference hash of the photo (16 hex digits): near-duplicates count once in an order. Not shown by the API. */
   fingerprint?: string;
   reasons: Reason[];
+  /** What would make a usable photo better (slightly soft, eyes half closed, ...): never stops an order. */
+  advice?: Reason[];
   measurements?: Record<string, number>;
 }
 
