@@ -48,7 +48,7 @@ async function main() {
   console.log(`crops with a visible face answered no_face: ${noFace.length}`);
   console.log('\ndisagreements (label -> verdict: reasons):');
   for (const r of rows.filter((x) => !agrees(x.crop, x.verdict))) {
-    const show = (x: Reason, advice = false) => `${x.code}${advice ? ' (advice)' : ''}${x.measured !== undefined ? ` ${x.measured}/${x.required}` : ''}`;
+    const show = (x: Reason<string>, advice = false) => `${x.code}${advice ? ' (advice)' : ''}${x.measured !== undefined ? ` ${x.measured}/${x.required}` : ''}`;
     const reasons = [...r.verdict.reasons.map((x) => show(x)), ...(r.verdict.advice ?? []).map((x) => show(x, true))].join(', ') || '-';
     console.log(`  ${r.crop.file.padEnd(28)} ${expectedReason(r.crop).padEnd(14)} -> ${givenReason(r.verdict).padEnd(14)} ${reasons}`);
   }

@@ -20,8 +20,10 @@ export interface EyeReading {
    * looking into the camera.
    */
   iris: Point;
-  /** Iris diameter over eye width (about 0.4-0.5): what of the iris the lids leave visible is measured against it. */
+  /** Iris diameter over eye width (about 0.4-0.5). */
   irisSize: number;
+  /** Distance between the eye corners, image pixels: the nearer eye of a turned head is the wider one. */
+  width: number;
   /** The lids and the iris centre in image pixels (for figures and tests). */
   upperLid: Point[];
   lowerLid: Point[];
@@ -100,6 +102,7 @@ export function describeEye(points: Point[]): EyeReading {
     openness: gap,
     iris: { x: c.t, y: gap > 1e-6 ? (c.d - upper) / (lower - upper) : 0.5 },
     irisSize,
+    width,
     upperLid: UPPER.map((i) => points[i]),
     lowerLid: LOWER.map((i) => points[i]),
     irisCentre: centre,
