@@ -42,8 +42,8 @@ export interface QualityThresholds {
 export const DEFAULT_THRESHOLDS: QualityThresholds = {
   dominantFaceRatio: 0.6,
   minFacePixels: 92,
-  minSharpness: 100,
-  softBelow: 150,
+  minSharpness: 120,
+  softBelow: 140,
   minLuminance: 70,
   maxLuminance: 205,
   maxHeadTurn: 40,
@@ -57,12 +57,17 @@ export const DEFAULT_THRESHOLDS: QualityThresholds = {
 
 /** The face's middle (this fraction of its box, centred) is where sharpness and light are measured: eyes, nose, mouth, not hair or background. */
 const INNER = 0.7;
-/** Side of the square the middle of the face is resampled to before sharpness is measured. */
-const DETAIL_SIZE = 64;
-/** At most this many samples a side average into one resampled pixel (a 12-MP face is 16 times DETAIL_SIZE). */
+/**
+ * Side of the square the middle of the face is resampled to before sharpness is measured: a little
+ * below the middle of the smallest face a headshot is made from (minFacePixels 92 px, middle 64 px),
+ * so no usable face is enlarged before it is measured, and every face is asked for the detail the
+ * smallest usable one has.
+ */
+const DETAIL_SIZE = 48;
+/** At most this many samples a side average into one resampled pixel (a 12-MP face is about 16 times DETAIL_SIZE). */
 const MAX_SUPERSAMPLING = 16;
-/** Contrast below this (luma variance) is noise, not a face's shading: the detail measure does not divide by less. */
-const MIN_CONTRAST = 25;
+/** A face this flat (mean squared gradient, luma levels) has no edges to measure: sharpness 0. */
+const MIN_GRADIENT = 1;
 
 const luma = (data: Buffer | Uint8Array, i: number) => 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
 
@@ -104,11 +109,12 @@ function faceLuma(image: RgbImage, box: Face['box']): Float32Array {
 
 /**
  * Over the middle of the face: mean luma, detail (sharpness), mean chroma and how unevenly it is
- * lit. Sharpness is the variance of the Laplacian over the variance of the luma (x1000), both on
- * the face resampled to DETAIL_SIZE (faceLuma): measured at the face's own scale, the same photo
- * gives the same figure at any size, an enlarged soft photo stays soft, and dividing by the contrast
- * keeps a smooth, evenly lit face from reading as soft (about 400 for the studio portrait, 130 for
- * a sharp face in a party photo, under 100 for a visibly soft one). `highlight` is the 90th
+ * lit. Sharpness is the variance of the Laplacian over the mean squared gradient (x100), on the
+ * face resampled to DETAIL_SIZE (faceLuma): measured at the face's own scale, the same photo gives
+ * the same figure at any size and an enlarged soft photo stays soft; and as a ratio of second to
+ * first derivatives it asks how abrupt the face's edges are, not how much contrast or texture it
+ * has, so a smooth, evenly lit face is not taken for a soft one (about 180 for the studio portrait,
+ * 130-230 for sharp faces in party photos, under 120 for visibly soft ones). `highlight` is the 90th
  * percentile of the luma (the lit part of the face); `evenness` the darker half's mean luma over the
  * brighter half's (left and right of the face's middle).
  */
@@ -116,21 +122,14 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
   const inner = innerBox(box);
   const L = faceLuma(image, inner);
   const S = DETAIL_SIZE;
-  let mean = 0, left = 0, right = 0;
+  let mean = 0, left = 0, right = 0, grad = 0, lapSum = 0, lapSq = 0, n = 0;
   for (let v = 0; v < S; v++) {
     for (let u = 0; u < S; u++) {
       const c = L[v * S + u];
       mean += c;
       if (u < S / 2) left += c;
       else right += c;
-    }
-  }
-  mean /= S * S;
-  let contrast = 0, lapSum = 0, lapSq = 0, n = 0;
-  for (let v = 0; v < S; v++) {
-    for (let u = 0; u < S; u++) {
-      const c = L[v * S + u];
-      contrast += (c - mean) ** 2;
+      if (u < S - 1 && v < S - 1) grad += (L[v * S + u + 1] - c) ** 2 + (L[(v + 1) * S + u] - c) ** 2;
       if (u === 0 || v === 0 || u === S - 1 || v === S - 1) continue;
       const lap = L[v * S + u - 1] + L[v * S + u + 1] + L[(v - 1) * S + u] + L[(v + 1) * S + u] - 4 * c;
       lapSum += lap;
@@ -138,7 +137,8 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
       n++;
     }
   }
-  contrast /= S * S;
+  mean /= S * S;
+  grad /= (S - 1) * (S - 1);
   const lapMean = lapSum / n;
   // Chroma on a coarse grid of the photo's own pixels (colour needs no resampling).
   const x0 = Math.max(0, Math.floor(inner.x)), y0 = Math.max(0, Math.floor(inner.y));
@@ -155,7 +155,7 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
   return {
     luminance: mean,
     highlight: L.slice().sort()[Math.floor(0.9 * (L.length - 1))],
-    sharpness: (1000 * (lapSq / n - lapMean * lapMean)) / Math.max(MIN_CONTRAST, contrast),
+    sharpness: grad >= MIN_GRADIENT ? (100 * (lapSq / n - lapMean * lapMean)) / grad : 0,
     chroma: cn ? chroma / cn / 255 : 0,
     evenness: Math.max(left, right) > 0 ? Math.min(left, right) / Math.max(left, right) : 1,
   };
@@ -404,7 +404,7 @@ const CHIN_ROOM_NEEDED = 1.5;
 /** Mean chroma (max - min channel, 0..1) of a face in colour; skin measures 0.1-0.3, greyscale 0. */
 const COLOURFUL = 0.06;
 /** Sharpness (measureFace) of a crisp face; the blurred threshold is the floor. */
-const SHARP_ENOUGH = 250;
+const SHARP_ENOUGH = 200;
 
 export function scoreParts(
   m: { faceWidth: number; sharpness: number; turned: number; openness: number; headInFrame: boolean; chinRoom: number; frameFaceWidths: number; chroma: number },
