@@ -64,8 +64,8 @@ const INNER = 0.7;
  * smallest usable one has.
  */
 const DETAIL_SIZE = 48;
-/** At most this many samples a side average into one resampled pixel (a 12-MP face is about 16 times DETAIL_SIZE). */
-const MAX_SUPERSAMPLING = 16;
+/** At most this many samples a side average into one resampled pixel (enough against aliasing: a 12-MP face is about 16 times DETAIL_SIZE). */
+const MAX_SUPERSAMPLING = 8;
 /** A face this flat (mean squared gradient, luma levels) has no edges to measure: sharpness 0. */
 const MIN_GRADIENT = 1;
 
