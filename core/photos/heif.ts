@@ -107,6 +107,36 @@ export function heifExtentsInside(buf: Buffer): boolean {
   }
 }
 
+/**
+ * How a HEIF's primary image is coded, from the container alone: 'hevc' (hvc1, iPhones), 'av1'
+ * (av01, AVIF-coded HEIF), another item type as named (jpeg, unci, vvc1, ...), or undefined when
+ * the container cannot be read. A grid or derived image counts as the coding of its tiles.
+ */
+export function heifCoding(buf: Buffer): string | undefined {
+  try {
+    const meta = metaBox(buf);
+    const pitm = meta && child(buf, meta, 'pitm', true);
+    const iinf = meta && child(buf, meta, 'iinf', true);
+    if (!pitm || !iinf) return undefined;
+    const primary = buf[pitm.body] === 0 ? buf.readUInt16BE(pitm.body + 4) : buf.readUInt32BE(pitm.body + 4);
+    const entriesAt = iinf.body + 4 + (buf[iinf.body] === 0 ? 2 : 4);
+    const types = new Map<number, string>();
+    for (const infe of boxesIn(buf, entriesAt, iinf.end)) {
+      const version = buf[infe.body];
+      if (infe.type !== 'infe' || version < 2) continue;
+      const idSize = version === 2 ? 2 : 4;
+      const id = idSize === 2 ? buf.readUInt16BE(infe.body + 4) : buf.readUInt32BE(infe.body + 4);
+      types.set(id, buf.toString('latin1', infe.body + 4 + idSize + 2, infe.body + 8 + idSize + 2));
+    }
+    const type = types.get(primary);
+    if (!type) return undefined;
+    const coded = ['grid', 'iden', 'iovl'].includes(type) ? [...types.values()].find((t) => t === 'hvc1' || t === 'av01') ?? type : type;
+    return coded === 'hvc1' ? 'hevc' : coded === 'av01' ? 'av1' : coded;
+  } catch {
+    return undefined;
+  }
+}
+
 interface HeifImage {
   width: number;
   height: number;

@@ -1,5 +1,5 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import { decodeHevcHeif, heifExtentsInside } from './heif';
+import { decodeHevcHeif, heifCoding, heifExtentsInside } from './heif';
 import { ImageRejected } from './image-rejected';
 
 export { ImageRejected };
@@ -50,6 +50,14 @@ export interface CheckedUpload {
  * the worker's job (normaliseUpload), so the API answers a 5 MB photo in tens of milliseconds.
  */
 export async function checkUpload(input: Buffer, type: ImageType, maxPixels: number): Promise<CheckedUpload> {
+  // HEIF is read when HEVC-coded (iPhones; libheif in WebAssembly, see heif.ts) or AV1-coded (libvips).
+  const coding = type === 'heic' ? heifCoding(input) : undefined;
+  if (type === 'heic') {
+    if (coding === undefined) throw new ImageRejected('corrupt_image', 'The file could not be read as an image.');
+    if (coding !== 'hevc' && coding !== 'av1') throw new ImageRejected('unsupported_type', `HEIF coded as ${coding} cannot be read; export the photo as JPEG or HEIC.`);
+    // An HEVC decode is about a second for 12 MP, the worker's job: here the container must hold all the data it points at.
+    if (coding === 'hevc' && !heifExtentsInside(input)) throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
+  }
   let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
@@ -64,15 +72,7 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
   if (!meta.format || !declared[type].includes(meta.format)) {
     throw new ImageRejected('unsupported_type', 'The file content does not match an allowed image type.');
   }
-  if (meta.format === 'heif') {
-    // HEIF is read when HEVC-coded (iPhones; libheif in WebAssembly, see heif.ts) or AV1-coded (libvips).
-    if (meta.compression !== 'hevc' && meta.compression !== 'av1') throw new ImageRejected('unsupported_type', `HEIF coded as ${meta.compression ?? 'unknown'} cannot be read; export the photo as JPEG or HEIC.`);
-    // An HEVC decode is about a second for 12 MP, the worker's job: here the container must hold all the data it points at.
-    if (meta.compression === 'hevc') {
-      if (!heifExtentsInside(input)) throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
-      return { width: meta.autoOrient.width, height: meta.autoOrient.height };
-    }
-  }
+  if (coding === 'hevc') return { width: meta.autoOrient.width, height: meta.autoOrient.height };
   try {
     await untrusted(input, maxPixels).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
   } catch {
@@ -89,16 +89,12 @@ export function isPrepared(photo: { status: string; verdict: unknown }): boolean
 }
 
 /** HEVC-coded HEIF (an iPhone photo): decoded by libheif, already turned as its container says. */
-async function isHevcHeif(input: Buffer): Promise<boolean> {
-  if (sniffImageType(input.subarray(0, 32)) !== 'heic') return false;
-  const meta = await sharp(input, { limitInputPixels: false }).metadata().catch(() => undefined);
-  return meta?.format === 'heif' && meta.compression === 'hevc';
-}
+const isHevcHeif = (input: Buffer) => sniffImageType(input.subarray(0, 32)) === 'heic' && heifCoding(input) === 'hevc';
 
 /** The stored form of every upload: pixel cap, decoded once, oriented, sRGB, every metadata block stripped (PH3). */
 export async function normaliseUpload(input: Buffer, maxPixels: number): Promise<NormalisedImage> {
   let decoded: Sharp;
-  if (await isHevcHeif(input)) {
+  if (isHevcHeif(input)) {
     // Raw pixels carry no metadata: nothing of the original's Exif or GPS reaches the stored copy.
     const { data, width, height } = await decodeHevcHeif(input, maxPixels);
     decoded = sharp(data, { raw: { width, height, channels: 4 } });
