@@ -112,7 +112,9 @@ export function describeEye(points: Point[]): EyeReading {
 /** Loads MediaPipe Iris (building models/onnx/iris.onnx from the installed package first if it is missing). */
 export async function createEyeReader(opts: { providers: string[]; logger?: ModelLogger }): Promise<EyeReader> {
   const entry = getModel(MODEL_ID);
-  const { session, provider } = await openModel(MODEL_ID, opts);
+  // One thread: the model's 80 small convolutions on 64x64 spend more on handing work between
+  // onnxruntime's threads than they save (22 against 56 ms a pair of eyes on this busy machine).
+  const { session, provider } = await openModel(MODEL_ID, { ...opts, sessionOptions: { enableCpuMemArena: false, enableMemPattern: false, intraOpNumThreads: 1 } });
   const inputName = entry.input.name;
   const [outputName] = entry.outputs;
   return {

@@ -4,7 +4,8 @@ import { decodeRgb, normaliseUpload } from '../../core/photos/images';
 import { loadConfig } from '../../core/platform/config';
 import { ADVICE_HINTS, REASON_HINTS, type Verdict } from '../../core/photos/verdict';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../../worker/analysis';
-import { DEFAULT_THRESHOLDS } from '../../worker/quality';
+import { createFaceDetector } from '../../models/face-detector';
+import { DEFAULT_THRESHOLDS, judge } from '../../worker/quality';
 import { REAL_SET, readCrop, type RealCrop } from '../support/real-set';
 import { fixture } from '../support/stack';
 import { agrees, confusionTable, givenReason } from '../support/verdict-agreement';
@@ -135,6 +136,21 @@ describe('SD1 eyes, pose and advice', () => {
     const frontal = await verdictOf(await readCrop(crop('p5-bottom-tight.jpg')));
     expect(frontal.score_parts!.frontal).toBeGreaterThan(threeQuarter.score_parts!.frontal);
     expect(codes(await verdictOf(await readCrop(crop('p2-profile-hs.jpg'))))).toContain('turned_away');
+  });
+
+  it('SD1 a face the detector is sure of but FaceMesh cannot read is never no_face: a profile is turned_away, a dark one too_dark, each with its box', async () => {
+    const detector = await createFaceDetector({ providers: ['cpu'], scoreThreshold: 0.3 });
+    for (const [file, code, prepare] of [
+      ['p2-profile-hs.jpg', 'turned_away', (b: Buffer) => Promise.resolve(b)],
+      ['p6-olive-hs.jpg', 'too_dark', (b: Buffer) => sharp(b).linear(0.2, 0).jpeg().toBuffer()],
+    ] as const) {
+      const image = await decodeRgb((await normaliseUpload(await prepare(await readCrop(crop(file))), 50_000_000)).data);
+      const [face] = await detector.detect(image);
+      // As analysis calls it when FaceMesh confirms no face: the strongest unread detection.
+      const verdict = judge(image, [], DEFAULT_THRESHOLDS, face);
+      expect(codes(verdict), file).toEqual([code]);
+      expect(verdict.boxes![0].width).toBe(Math.round(face.box.width));
+    }
   });
 
   it('SD1 advice is not refusal: a slightly soft photo is usable, says so, and ranks below its crisp peers', async () => {
