@@ -109,15 +109,18 @@ export function heifExtentsInside(buf: Buffer): boolean {
 
 /**
  * How a HEIF's primary image is coded, from the container alone: 'hevc' (hvc1, iPhones), 'av1'
- * (av01, AVIF-coded HEIF), another item type as named (jpeg, unci, vvc1, ...), or undefined when
- * the container cannot be read. A grid or derived image counts as the coding of its tiles.
+ * (av01, AVIF-coded HEIF), another item type as named (jpeg, unci, vvc1, ...), 'none' for a
+ * well-formed file with no primary image (an image sequence), or undefined when the container is
+ * cut short or garbled. A grid or derived image counts as the coding of its tiles.
  */
 export function heifCoding(buf: Buffer): string | undefined {
   try {
-    const meta = metaBox(buf);
+    const top = boxesIn(buf, 0, buf.length);
+    if (!top.length || top[top.length - 1].end !== buf.length) return undefined;
+    const meta = top.find((b) => b.type === 'meta');
     const pitm = meta && child(buf, meta, 'pitm', true);
     const iinf = meta && child(buf, meta, 'iinf', true);
-    if (!pitm || !iinf) return undefined;
+    if (!pitm || !iinf) return 'none';
     const primary = buf[pitm.body] === 0 ? buf.readUInt16BE(pitm.body + 4) : buf.readUInt32BE(pitm.body + 4);
     const entriesAt = iinf.body + 4 + (buf[iinf.body] === 0 ? 2 : 4);
     const types = new Map<number, string>();

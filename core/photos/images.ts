@@ -54,7 +54,7 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
   const coding = type === 'heic' ? heifCoding(input) : undefined;
   if (type === 'heic') {
     if (coding === undefined) throw new ImageRejected('corrupt_image', 'The file could not be read as an image.');
-    if (coding !== 'hevc' && coding !== 'av1') throw new ImageRejected('unsupported_type', `HEIF coded as ${coding} cannot be read; export the photo as JPEG or HEIC.`);
+    if (coding !== 'hevc' && coding !== 'av1') throw new ImageRejected('unsupported_type', coding === 'none' ? 'This HEIF file holds no still image (an image sequence?); export the photo as JPEG or HEIC.' : `HEIF coded as ${coding} cannot be read; export the photo as JPEG or HEIC.`);
     // An HEVC decode is about a second for 12 MP, the worker's job: here the container must hold all the data it points at.
     if (coding === 'hevc' && !heifExtentsInside(input)) throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
   }
