@@ -66,6 +66,8 @@ const INNER = 0.7;
 const DETAIL_SIZE = 48;
 /** At most this many samples a side average into one resampled pixel (enough against aliasing: a 12-MP face is about 16 times DETAIL_SIZE). */
 const MAX_SUPERSAMPLING = 8;
+/** The face's middle is measured at its own size too (measureFace's `native`), up to this many pixels (a 12-MP selfie's is about 560). */
+const NATIVE_SIZE = 640;
 /** A face this flat (mean squared gradient, luma levels) has no edges to measure: sharpness 0. */
 const MIN_GRADIENT = 1;
 
@@ -82,13 +84,13 @@ function innerBox(box: Face['box']): Face['box'] {
  * of bilinear samples over its footprint, so a large face is averaged down (not aliased) and a small
  * one is enlarged; either way the result holds the detail of the face at one fixed scale.
  */
-function faceLuma(image: RgbImage, box: Face['box']): Float32Array {
+function faceLuma(image: RgbImage, box: Face['box'], size = DETAIL_SIZE): Float32Array {
   const { data, width, height } = image;
-  const out = new Float32Array(DETAIL_SIZE * DETAIL_SIZE);
-  const kx = box.width / DETAIL_SIZE, ky = box.height / DETAIL_SIZE;
+  const out = new Float32Array(size * size);
+  const kx = box.width / size, ky = box.height / size;
   const n = Math.min(MAX_SUPERSAMPLING, Math.max(1, Math.ceil(Math.max(kx, ky))));
-  for (let v = 0; v < DETAIL_SIZE; v++) {
-    for (let u = 0; u < DETAIL_SIZE; u++) {
+  for (let v = 0; v < size; v++) {
+    for (let u = 0; u < size; u++) {
       let sum = 0;
       for (let j = 0; j < n; j++) {
         const Y = Math.max(0, Math.min(height - 1, box.y + (v + (j + 0.5) / n) * ky - 0.5));
@@ -101,7 +103,7 @@ function faceLuma(image: RgbImage, box: Face['box']): Float32Array {
           sum += (a + (b - a) * fx) * (1 - fy) + (c + (d - c) * fx) * fy;
         }
       }
-      out[v * DETAIL_SIZE + u] = sum / (n * n);
+      out[v * size + u] = sum / (n * n);
     }
   }
   return out;
@@ -118,28 +120,23 @@ function faceLuma(image: RgbImage, box: Face['box']): Float32Array {
  * percentile of the luma (the lit part of the face); `evenness` the darker half's mean luma over the
  * brighter half's (left and right of the face's middle).
  */
-export function measureFace(image: RgbImage, box: Face['box']): { luminance: number; highlight: number; sharpness: number; chroma: number; evenness: number } {
+export function measureFace(image: RgbImage, box: Face['box']): { luminance: number; highlight: number; sharpness: number; native: number; chroma: number; evenness: number } {
   const inner = innerBox(box);
   const L = faceLuma(image, inner);
   const S = DETAIL_SIZE;
-  let mean = 0, left = 0, right = 0, grad = 0, lapSum = 0, lapSq = 0, n = 0;
+  let mean = 0, left = 0, right = 0;
   for (let v = 0; v < S; v++) {
     for (let u = 0; u < S; u++) {
       const c = L[v * S + u];
       mean += c;
       if (u < S / 2) left += c;
       else right += c;
-      if (u < S - 1 && v < S - 1) grad += (L[v * S + u + 1] - c) ** 2 + (L[(v + 1) * S + u] - c) ** 2;
-      if (u === 0 || v === 0 || u === S - 1 || v === S - 1) continue;
-      const lap = L[v * S + u - 1] + L[v * S + u + 1] + L[(v - 1) * S + u] + L[(v + 1) * S + u] - 4 * c;
-      lapSum += lap;
-      lapSq += lap * lap;
-      n++;
     }
   }
   mean /= S * S;
-  grad /= (S - 1) * (S - 1);
-  const lapMean = lapSum / n;
+  // The same measure on the face's middle at its own pixel size (at most NATIVE_SIZE): low where the
+  // pixels were made up by enlarging, so ranking does not count them as detail.
+  const own = Math.max(DETAIL_SIZE, Math.min(NATIVE_SIZE, Math.round(inner.width)));
   // Chroma on a coarse grid of the photo's own pixels (colour needs no resampling).
   const x0 = Math.max(0, Math.floor(inner.x)), y0 = Math.max(0, Math.floor(inner.y));
   const x1 = Math.min(image.width, Math.ceil(inner.x + inner.width)), y1 = Math.min(image.height, Math.ceil(inner.y + inner.height));
@@ -155,10 +152,30 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
   return {
     luminance: mean,
     highlight: L.slice().sort()[Math.floor(0.9 * (L.length - 1))],
-    sharpness: grad >= MIN_GRADIENT ? (100 * (lapSq / n - lapMean * lapMean)) / grad : 0,
+    sharpness: edgeDetail(L, S),
+    native: own === S ? edgeDetail(L, S) : edgeDetail(faceLuma(image, inner, own), own),
     chroma: cn ? chroma / cn / 255 : 0,
     evenness: Math.max(left, right) > 0 ? Math.min(left, right) / Math.max(left, right) : 1,
   };
+}
+
+/** Variance of the Laplacian over the mean squared gradient (x100) of S x S luma; 0 for a flat patch. */
+function edgeDetail(L: Float32Array, S: number): number {
+  let grad = 0, lapSum = 0, lapSq = 0, n = 0;
+  for (let v = 0; v < S; v++) {
+    for (let u = 0; u < S; u++) {
+      const c = L[v * S + u];
+      if (u < S - 1 && v < S - 1) grad += (L[v * S + u + 1] - c) ** 2 + (L[(v + 1) * S + u] - c) ** 2;
+      if (u === 0 || v === 0 || u === S - 1 || v === S - 1) continue;
+      const lap = L[v * S + u - 1] + L[v * S + u + 1] + L[(v - 1) * S + u] + L[(v + 1) * S + u] - 4 * c;
+      lapSum += lap;
+      lapSq += lap * lap;
+      n++;
+    }
+  }
+  grad /= (S - 1) * (S - 1);
+  const lapMean = lapSum / n;
+  return grad >= MIN_GRADIENT ? (100 * (lapSq / n - lapMean * lapMean)) / grad : 0;
 }
 
 /** The largest face: the subject when one face clearly dominates the photo. */
@@ -329,7 +346,7 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
   const chin = landmarks.points[CHIN];
   const parts = scoreParts({
     faceWidth: width,
-    sharpness: m.sharpness,
+    sharpness: m.native,
     turned,
     openness: eye.openness,
     headInFrame: !head && !side,
@@ -353,6 +370,7 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
       face_width: round(width),
       face_fraction: round(width / short),
       sharpness: round(m.sharpness),
+      native_sharpness: round(m.native),
       luminance: round(m.luminance),
       highlight: round(m.highlight),
       evenness: round(m.evenness),
@@ -403,8 +421,14 @@ export const SCORE_WEIGHTS: ScoreParts = { face_pixels: 0.25, sharpness: 0.2, fr
 const CHIN_ROOM_NEEDED = 1.5;
 /** Mean chroma (max - min channel, 0..1) of a face in colour; skin measures 0.1-0.3, greyscale 0. */
 const COLOURFUL = 0.06;
-/** Sharpness (measureFace) of a crisp face; the blurred threshold is the floor. */
-const SHARP_ENOUGH = 200;
+/**
+ * The score's sharpness part is the detail at the face's own pixel size (measureFace's `native`),
+ * not the verdict's fixed-size figure: enlarging keeps the verdict (the same photo) but makes up
+ * pixels, so an enlarged copy must not outrank its original on face pixels. Natively: the studio
+ * portrait 131, phone photos 50-90, the portrait enlarged 2x 55, blurred with sigma 1.2 39.
+ */
+const NATIVE_SOFT = 40;
+const NATIVE_SHARP = 130;
 
 export function scoreParts(
   m: { faceWidth: number; sharpness: number; turned: number; openness: number; headInFrame: boolean; chinRoom: number; frameFaceWidths: number; chroma: number },
@@ -415,7 +439,7 @@ export function scoreParts(
   const native = t.headshotSize / FRAME_FACE_WIDTHS;
   return {
     face_pixels: clamp(m.faceWidth / native),
-    sharpness: clamp(Math.log(Math.max(1, m.sharpness) / t.minSharpness) / Math.log(SHARP_ENOUGH / t.minSharpness)),
+    sharpness: clamp(Math.log(Math.max(1, m.sharpness) / NATIVE_SOFT) / Math.log(NATIVE_SHARP / NATIVE_SOFT)),
     frontal: clamp(1 - m.turned / t.maxHeadTurn),
     eyes_open: clamp(m.openness / 0.3),
     head_in_frame: m.headInFrame ? 1 : 0,
