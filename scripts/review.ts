@@ -79,6 +79,7 @@ async function main() {
       `${photo.name}  ${size.width}x${size.height}`,
       `verdict: ${verdict.usable ? 'usable' : 'not usable'}, score ${verdict.score?.toFixed(3) ?? '-'}`,
       ...verdict.reasons.map((r) => `  ${r.code}: ${r.message}`),
+      ...(verdict.advice ?? []).map((r) => `  advice ${r.code}: ${r.message}`),
     ];
     const tiles: OverlayOptions[] = [];
     let frame: Frame | undefined;

@@ -36,8 +36,8 @@ function thumbnailUrl(ctx: AppContext, p: Photo): string {
 }
 
 /** The stored verdict as shown: its own fields only, never the framing geometry kept beside it. */
-function verdictOut(v: Verdict): Verdict {
-  return { usable: v.usable, faces: v.faces, ...(v.boxes && { boxes: v.boxes }), ...(v.score !== undefined && { score: v.score }), reasons: reasonsOf(v), ...(v.measurements && { measurements: v.measurements }) };
+function verdictOut(v: Verdict): Verdict & { advice: NonNullable<Verdict['advice']> } {
+  return { usable: v.usable, faces: v.faces, ...(v.boxes && { boxes: v.boxes }), ...(v.score !== undefined && { score: v.score }), reasons: reasonsOf(v), advice: v.advice ?? [], ...(v.measurements && { measurements: v.measurements }) };
 }
 
 /**
@@ -108,7 +108,7 @@ export function photoRoutes(router: Router): void {
               type: 'object',
               required: ['photo'],
               properties: {
-                photo: { type: 'string', format: 'binary', description: 'JPEG, PNG, WebP or HEIC' },
+                photo: { type: 'string', format: 'binary', description: 'JPEG, PNG, WebP or HEIC (HEIF coded with HEVC, as iPhones save it, or AV1)' },
                 subject: { type: 'string', enum: ['self', 'minor'], default: 'self', description: 'Whose photo this is' },
                 parental_authority: { type: 'string', enum: ['true'], description: 'Required with subject=minor: the uploader attests parental authority' },
               },

@@ -1,7 +1,9 @@
 /**
  * A photo's quality verdict (SD1), as stored on the photo and shown by the API: every reason that
- * applies, each with a stable code, a sentence that says what was measured, and a hint a person
- * can act on. The codes and hints are part of the API contract (listed in the OpenAPI document).
+ * stops the photo (`reasons`) and every piece of advice on a photo that can be used as it is
+ * (`advice`), each with a stable code, a sentence that says what was measured, and a hint a person
+ * can act on. Only reasons stop an order; ranking weighs both. The codes and hints are part of the
+ * API contract (listed in the OpenAPI document).
  */
 
 export const REASON_HINTS = {
@@ -13,9 +15,10 @@ export const REASON_HINTS = {
   blurred: 'Hold the phone still, tap your face to focus, or use more light.',
   too_dark: 'Face a window or a lamp so that light falls on your face.',
   too_bright: 'Move out of direct sun and turn off the flash.',
-  turned_away: 'Look straight into the camera.',
+  turned_away: 'Turn your face towards the camera; a slight turn is fine.',
   head_tilted: 'Hold your head level and the camera upright.',
-  eyes_closed: 'Keep your eyes open when the photo is taken.',
+  eyes_closed: 'Look into the camera with your eyes open.',
+  looking_away: 'Look into the camera with your eyes open.',
   rotated: 'Turn the photo upright and upload it again.',
   corrupt_image: 'Export the photo again from your phone or camera and upload that file.',
 } as const;
@@ -23,17 +26,27 @@ export const REASON_HINTS = {
 export type ReasonCode = keyof typeof REASON_HINTS;
 export const REASON_CODES = Object.keys(REASON_HINTS) as ReasonCode[];
 
+/** Advice on a usable photo: said, never a reason to refuse it. */
+export const ADVICE_HINTS = {
+  slightly_soft: 'A sharper photo gives a crisper headshot: hold the phone still and tap your face to focus.',
+  eyes_half_closed: 'Your eyes look half closed; a photo with your eyes wide open looks more awake.',
+  uneven_light: 'One side of your face is in shadow; face a window or a lamp for even light.',
+} as const;
+
+export type AdviceCode = keyof typeof ADVICE_HINTS;
+export const ADVICE_CODES = Object.keys(ADVICE_HINTS) as AdviceCode[];
+
 export type Side = 'top' | 'bottom' | 'left' | 'right';
 
-export interface Reason {
-  code: ReasonCode;
+export interface Reason<C extends string = ReasonCode> {
+  code: C;
   /** What was found, in plain words, with the figure behind it. */
   message: string;
   /** One sentence on what to do about it. */
   hint: string;
   /** face_cut_off, head_cut_off: the edge of the photo that cuts it. */
   side?: Side;
-  /** rotated: degrees clockwise the photo is turned from upright (90, 180 or 270). */
+  /** rotated: degrees clockwise the photo is turned from upright (90, 180 or 270); head_tilted: the head's tilt. */
   angle?: number;
   /** The measured figure and the one needed (face_too_small in px, blurred in sharpness, ...). */
   measured?: number;
@@ -58,12 +71,21 @@ export interface Verdict {
   score_parts?: Record<string, number>;
   /** Difference hash of the photo (16 hex digits): near-duplicates count once in an order. Not shown by the API. */
   fingerprint?: string;
+  /** Every reason that stops the photo, the main one first; usable exactly when empty. */
   reasons: Reason[];
+  /** What would make the photo better without stopping it (slightly soft, eyes half closed, uneven light). Absent on verdicts stored before advice existed. */
+  advice?: Advice[];
   measurements?: Record<string, number>;
 }
 
+export type Advice = Reason<AdviceCode>;
+
 export function reason(code: ReasonCode, message: string, extra: Omit<Reason, 'code' | 'message' | 'hint'> = {}): Reason {
   return { code, message, hint: REASON_HINTS[code], ...extra };
+}
+
+export function advice(code: AdviceCode, message: string, extra: Omit<Advice, 'code' | 'message' | 'hint'> = {}): Advice {
+  return { code, message, hint: ADVICE_HINTS[code], ...extra };
 }
 
 /** The verdict of a file that passed the check at the door but could not be decoded at full size. */

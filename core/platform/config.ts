@@ -172,8 +172,8 @@ const schema = z.object({
   HEADSHOT_SIZE: int(1024),
   /** Quality verdict thresholds (SD1). */
   FACE_PRESENCE_MIN: z.coerce.number().min(0).max(1).default(0.5),
-  MAX_HEAD_TURN_DEGREES: z.coerce.number().positive().default(25),
-  EYES_CLOSED_BELOW: z.coerce.number().min(0).default(0.12),
+  MAX_HEAD_TURN_DEGREES: z.coerce.number().positive().default(40),
+  EYES_CLOSED_BELOW: z.coerce.number().min(0).default(0.2),
   /**
    * Face-true check: largest landmark displacement allowed, as a fraction of the inter-ocular
    * distance. 1.5x the landmark model's own noise on shifted and rescaled copies of a photo

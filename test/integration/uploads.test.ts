@@ -74,6 +74,28 @@ describe('uploads', () => {
     expect((await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token })).body.equals(stored.body)).toBe(true);
   });
 
+  it('PH3 an iPhone HEIC (HEVC-coded, stored on its side with irot and Exif orientation 6, GPS) is decoded, turned upright once, and stored stripped', async () => {
+    // test/fixtures/heic/iphone-sideways.heic: the astronaut as test/support/make-heic-fixtures.ts made it.
+    const heic = await fixture('heic/iphone-sideways.heic');
+    expect(heic.toString('latin1', 4, 12)).toBe('ftypheic');
+    expect(heic.includes(Buffer.from('Apple'))).toBe(true);
+    const res = await post(heic, 'IMG_0001.HEIC', 'image/heic');
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ detected_type: 'heic', status: 'preparing', width: 512, height: 512 });
+    await preparePhoto(stack.ctx, res.body.id);
+    expect((await stack.api('GET', `/v1/photos/${res.body.id}`, { token })).body).toMatchObject({ status: 'analysing' });
+    const stored = await stack.api('GET', `/v1/photos/${res.body.id}/content`, { token });
+    const meta = await sharp(stored.body).metadata();
+    expect(meta).toMatchObject({ format: 'jpeg', width: 512, height: 512 });
+    expect(meta.exif).toBeUndefined();
+    expect(meta.orientation).toBeUndefined();
+    expect(stored.body.includes(Buffer.from('Apple'))).toBe(false);
+    // Upright, turned once: the same pixels as the astronaut itself (HEVC at quality 60 and the JPEG differ a little).
+    const [ours, original] = await Promise.all([stored.body, await fixture('astronaut.png')].map((b) => sharp(b).removeAlpha().resize(32, 32, { fit: 'fill' }).greyscale().raw().toBuffer()));
+    const diff = ours.reduce((sum, v, i) => sum + Math.abs(v - original[i]), 0) / ours.length;
+    expect(diff).toBeLessThan(8);
+  });
+
   it('PH2 an upload that passes the door check but cannot be decoded at full size is rejected with corrupt_image, never served and not kept', async () => {
     const res = await post(await fixture('astronaut.png'));
     expect(res.status).toBe(201);
@@ -159,6 +181,18 @@ describe('uploads', () => {
       const jpeg = await sharp(await fixture('astronaut.png')).jpeg().toBuffer();
       return jpeg.subarray(0, Math.floor(jpeg.length * 0.6));
     }, 422, 'corrupt_image'],
+    ['a truncated HEIC', async () => {
+      const heic = await fixture('heic/iphone-sideways.heic');
+      return heic.subarray(0, Math.floor(heic.length * 0.8));
+    }, 422, 'corrupt_image'],
+    ['a HEIF whose image is coded in a way the service does not read (JPEG in HEIF)', async () => {
+      // The fixture's coded image relabelled: its container says 'jpeg' where it said 'hvc1'.
+      const heic = Buffer.from(await fixture('heic/iphone-sideways.heic'));
+      for (const [from, to] of [['hvc1', 'jpeg'], ['hvcC', 'jpgC']] as const) {
+        for (let i = heic.indexOf(from); i >= 0 && i < 1000; i = heic.indexOf(from, i + 4)) heic.write(to, i, 'latin1');
+      }
+      return heic;
+    }, 415, 'unsupported_type'],
     ['a 60-megapixel PNG', async () => sharp({ create: { width: 7746, height: 7746, channels: 3, background: '#808080' } }).png({ compressionLevel: 9 }).toBuffer(), 413, 'too_many_pixels'],
     ['a 30 MB upload', async () => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(30 * 1024 * 1024)]), 413, 'upload_too_large'],
     ['an empty file', async () => Buffer.alloc(0), 400, 'missing_file'],

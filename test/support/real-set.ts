@@ -23,6 +23,8 @@ export interface RealCrop {
   /** face_cut_off / head_cut_off: the edge that cuts. */
   side?: 'top' | 'bottom' | 'left' | 'right';
   note: string;
+  /** Why a label was changed after it was first given, when it was. */
+  changed?: string;
 }
 
 const DIR = path.resolve(import.meta.dirname, '../fixtures/real');

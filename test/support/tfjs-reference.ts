@@ -382,6 +382,27 @@ export function runReference(graph: TfjsGraph, inputs: Record<string, RefTensor>
         y = { shape: target.map((d) => (d === -1 ? x.data.length / known : d)), data: x.data };
         break;
       }
+      case 'ConcatV2': {
+        const n = (node.input ?? []).filter((r) => !r.startsWith('^')).length - 1;
+        const xs = [...new Array(n).keys()].map((i) => get(node, i));
+        const rank = xs[0].shape.length;
+        const axis = (get(node, n).data[0] + rank) % rank;
+        // Row-major: each of the `outer` blocks is the inputs' blocks along `axis` one after another.
+        const outer = size(xs[0].shape.slice(0, axis));
+        const blocks = xs.map((x) => size(x.shape.slice(axis)));
+        const data = new Float64Array(outer * blocks.reduce((a, b) => a + b, 0));
+        let o = 0;
+        for (let i = 0; i < outer; i++) {
+          xs.forEach((x, k) => {
+            data.set(x.data.subarray(i * blocks[k], (i + 1) * blocks[k]), o);
+            o += blocks[k];
+          });
+        }
+        const shape = xs[0].shape.slice();
+        shape[axis] = xs.reduce((sum, x) => sum + x.shape[axis], 0);
+        y = { shape, data };
+        break;
+      }
       case 'ResizeBilinear': {
         const [h, w] = get(node, 1).data;
         y = resizeBilinear(get(node, 0), h, w, attrBool(node, 'align_corners', false), attrBool(node, 'half_pixel_centers', false));

@@ -331,10 +331,36 @@ describe('converted MediaPipe models match the golden outputs', () => {
     expect(maxAbsDiff(selfieGoldenSamples(ref['activation_10:0'].data), golden.samples)).toBeLessThan(1e-6);
   });
 
+  it('iris: the converted model (ConcatV2 of contours and iris) matches the reference interpreter on an eye crop of the astronaut, batch of 2', async () => {
+    const graph = await loadTfjsGraph(MODELS + 'iris.json');
+    expect(graph.nodes.some((n) => n.op === 'ConcatV2')).toBe(true);
+    // The astronaut's right eye (about x 191-222, y 102) in a 64x64 crop, and the same crop mirrored.
+    const eye = new Float32Array(2 * 64 * 64 * 3);
+    for (let k = 0; k < 2; k++) {
+      for (let y = 0; y < 64; y++) {
+        for (let x = 0; x < 64; x++) {
+          const sx = 171 + (k ? 63 - x : x), sy = 72 + y;
+          for (let c = 0; c < 3; c++) eye[((k * 64 + y) * 64 + x) * 3 + c] = astronaut.data[(sy * astronaut.width + sx) * 3 + c] / 255;
+        }
+      }
+    }
+    const out = await runOnnx(convertGraph(graph), { 'input_1:0': { data: eye, shape: [2, 64, 64, 3] } });
+    expect([...out['Identity:0'].dims]).toEqual([2, 1, 1, 228]);
+    const ref = runReference(graph, { 'input_1:0': { shape: [2, 64, 64, 3], data: Float64Array.from(eye) } });
+    expect(maxAbsDiff(out['Identity:0'].data, ref['Identity:0'].data)).toBeLessThan(1e-3);
+    // The iris centre (point 71) lies inside the crop, near its middle.
+    const [ix, iy] = [out['Identity:0'].data[71 * 3], out['Identity:0'].data[71 * 3 + 1]];
+    expect(ix).toBeGreaterThan(16);
+    expect(ix).toBeLessThan(48);
+    expect(iy).toBeGreaterThan(16);
+    expect(iy).toBeLessThan(48);
+  });
+
   it('conversion is deterministic and gives the sha256 recorded in the registry', async () => {
     for (const [file, id] of [
       ['facemesh.json', 'facemesh'],
       ['selfie.json', 'selfie-segmentation'],
+      ['iris.json', 'iris'],
     ] as const) {
       const a = sha256(await convertTfjsGraph(MODELS + file));
       const b = sha256(await convertTfjsGraph(MODELS + file));

@@ -1050,7 +1050,10 @@ export interface components {
         };
         Photo: {
             id: string;
-            /** @enum {string} */
+            /**
+             * @description Told from the bytes; heic is HEIF with HEVC (as iPhones save it) or AV1 coding
+             * @enum {string}
+             */
             detected_type: "jpeg" | "png" | "webp" | "heic";
             size_bytes: number;
             width: number;
@@ -1072,7 +1075,10 @@ export interface components {
             /** @description Each face found, the subject first, so a client can show which faces were seen */
             boxes?: components["schemas"]["FaceBox"][];
             score?: number;
+            /** @description Every reason the photo cannot be used, the main one first; usable is true exactly when this is empty */
             reasons: components["schemas"]["VerdictReason"][];
+            /** @description What would make the photo better without stopping it (empty on verdicts made before advice existed) */
+            advice: components["schemas"]["VerdictAdvice"][];
             measurements?: {
                 [key: string]: number;
             };
@@ -1085,23 +1091,40 @@ export interface components {
             height: number;
             score: number;
         };
+        /** @description A reason the photo cannot be used: each stops an order */
         VerdictReason: {
             /**
-             * @description Stable reason code; each comes with this hint: no_face: Take a photo of your face looking at the camera, in good light.; several_faces: Use a photo of you alone, or crop the other people out.; face_too_small: Move closer to the camera, or upload the photo at its full resolution.; face_cut_off: Step back or re-aim the camera so that your whole face is in the picture.; head_cut_off: Leave some space above your head and beside it.; blurred: Hold the phone still, tap your face to focus, or use more light.; too_dark: Face a window or a lamp so that light falls on your face.; too_bright: Move out of direct sun and turn off the flash.; turned_away: Look straight into the camera.; head_tilted: Hold your head level and the camera upright.; eyes_closed: Keep your eyes open when the photo is taken.; rotated: Turn the photo upright and upload it again.; corrupt_image: Export the photo again from your phone or camera and upload that file.
+             * @description Stable reason code; each comes with this hint: no_face: Take a photo of your face looking at the camera, in good light.; several_faces: Use a photo of you alone, or crop the other people out.; face_too_small: Move closer to the camera, or upload the photo at its full resolution.; face_cut_off: Step back or re-aim the camera so that your whole face is in the picture.; head_cut_off: Leave some space above your head and beside it.; blurred: Hold the phone still, tap your face to focus, or use more light.; too_dark: Face a window or a lamp so that light falls on your face.; too_bright: Move out of direct sun and turn off the flash.; turned_away: Turn your face towards the camera; a slight turn is fine.; head_tilted: Hold your head level and the camera upright.; eyes_closed: Look into the camera with your eyes open.; looking_away: Look into the camera with your eyes open.; rotated: Turn the photo upright and upload it again.; corrupt_image: Export the photo again from your phone or camera and upload that file.
              * @enum {string}
              */
-            code: "no_face" | "several_faces" | "face_too_small" | "face_cut_off" | "head_cut_off" | "blurred" | "too_dark" | "too_bright" | "turned_away" | "head_tilted" | "eyes_closed" | "rotated" | "corrupt_image";
+            code: "no_face" | "several_faces" | "face_too_small" | "face_cut_off" | "head_cut_off" | "blurred" | "too_dark" | "too_bright" | "turned_away" | "head_tilted" | "eyes_closed" | "looking_away" | "rotated" | "corrupt_image";
             /** @description What was found, in plain words, with the figure behind it */
             message: string;
             /** @description One sentence on what to do about it (stable per code) */
             hint: string;
+            /** @description The measured figure (face width in px, sharpness, brightness, degrees, ...) */
+            measured?: number;
+            /** @description The figure a usable photo needs, in the same unit */
+            required?: number;
             /**
              * @description face_cut_off, head_cut_off: the edge of the photo that cuts it
              * @enum {string}
              */
             side?: "top" | "bottom" | "left" | "right";
-            /** @description rotated: degrees clockwise the photo is turned from upright (90, 180, 270) */
+            /** @description rotated: degrees clockwise the photo is turned from upright (90, 180, 270); head_tilted: degrees the head is tilted, clockwise positive */
             angle?: number;
+        };
+        /** @description Advice on a photo that can be used as it is: never stops an order, lowers its rank a little */
+        VerdictAdvice: {
+            /**
+             * @description Stable advice code; each comes with this hint: slightly_soft: A sharper photo gives a crisper headshot: hold the phone still and tap your face to focus.; eyes_half_closed: Your eyes look half closed; a photo with your eyes wide open looks more awake.; uneven_light: One side of your face is in shadow; face a window or a lamp for even light.
+             * @enum {string}
+             */
+            code: "slightly_soft" | "eyes_half_closed" | "uneven_light";
+            /** @description What was found, in plain words, with the figure behind it */
+            message: string;
+            /** @description One sentence on what to do about it (stable per code) */
+            hint: string;
             /** @description The measured figure (face width in px, sharpness, brightness, degrees, ...) */
             measured?: number;
             /** @description The figure a usable photo needs, in the same unit */
@@ -1632,6 +1655,7 @@ export type Photo = components['schemas']['Photo'];
 export type Verdict = components['schemas']['Verdict'];
 export type FaceBox = components['schemas']['FaceBox'];
 export type VerdictReason = components['schemas']['VerdictReason'];
+export type VerdictAdvice = components['schemas']['VerdictAdvice'];
 export type PhotoPage = components['schemas']['PhotoPage'];
 export type Package = components['schemas']['Package'];
 export type Style = components['schemas']['Style'];
@@ -2197,7 +2221,7 @@ export interface operations {
                 "multipart/form-data": {
                     /**
                      * Format: binary
-                     * @description JPEG, PNG, WebP or HEIC
+                     * @description JPEG, PNG, WebP or HEIC (HEIF coded with HEVC, as iPhones save it, or AV1)
                      */
                     photo: string;
                     /**
