@@ -7,11 +7,11 @@
  *   npm run bench:face-true                      # every crop (about 90 crops, 720 renders)
  *   FACE_TRUE_CROPS=12 npm run bench:face-true   # the first 12 crops, for a quick look
  *
- * Photos: the labelled real set (test/support/real-set.ts) when it is there, else crops cut here
- * from the party photos in REAL_PHOTOS (default: shared/fixtures/real beside the repository) at
- * several framings and sizes, so faces come out unscaled, enlarged x2 and x4 by ESRGAN.
- * Every face with geometry is rendered in every style, usable or not; figures are per style and
- * per upscale factor. Writes each render's figures to out/face-true-<time>.json.
+ * Photos: the usable crops of the labelled real set (test/support/real-set.ts), and every face of
+ * the party photos in REAL_PHOTOS (default: shared/fixtures/real beside the repository) cut here
+ * at four framings and sizes, usable or not, so faces come out unscaled and enlarged x2 and x4 by
+ * ESRGAN. Each is rendered in every style; figures are per upscale factor and per style.
+ * Writes each render's figures to out/face-true-<time>.json.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
@@ -22,6 +22,7 @@ import { loadConfig } from '../core/platform/config';
 import { decodeRgb, normaliseUpload } from '../core/photos/images';
 import { createFaceDetector, type RgbImage } from '../models/face-detector';
 import { warpFace, type FaceChange } from '../test/support/face-warp';
+import { readCrop, REAL_SET } from '../test/support/real-set';
 import { createAnalyser, thresholdsFrom } from '../worker/analysis';
 import { displacements, faceTrue, interOcular, type FivePoints } from '../worker/face-true';
 import { loadRenderModels } from '../worker/pixel-work';
@@ -38,8 +39,8 @@ const AMOUNTS = [0.02, 0.03, 0.05];
 interface Crop {
   name: string;
   data: Buffer;
-  /** Where the intended face's centre is in the crop, to make sure analysis chose it. */
-  face: { x: number; width: number };
+  /** Where the intended face's centre is in the crop, to make sure analysis chose it (cut here from a group photo). */
+  face?: { x: number; width: number };
 }
 
 /** Framings of each face: crop size in face widths, headroom, and the face's width after resizing (or an enlargement). */
@@ -47,9 +48,7 @@ const FRAMINGS = [
   { name: 'loose', w: 3.2, h: 4, up: 1.0 },
   { name: 'tight', w: 1.9, h: 2.4, up: 0.7 },
   { name: 'phone', w: 3.0, h: 3.8, up: 1.0, faceTo: 115 },
-  { name: 'mid', w: 2.6, h: 3.2, up: 0.9, faceTo: 165 },
   { name: 'enlarged', w: 3.0, h: 3.6, up: 1.0, enlarge: 1.75 },
-  { name: 'enlarged-tight', w: 2.2, h: 2.8, up: 0.8, enlarge: 2.2 },
 ];
 
 function photosDir(): string {
@@ -84,7 +83,6 @@ async function cropsFromPhotos(): Promise<Crop[]> {
 
 /** Today's measure: FaceMesh's five points found on the render, mapped back, against the upload's; largest distance over the IOD. */
 async function todaysMeasure(models: RenderModels, p: Prepared, image: RgbImage): Promise<number> {
-  if (process.env.SKIP_BEFORE) return 0; // TEMP
   const found = await fivePointsOnRender(models, image, p.frame);
   if (!found) return Infinity;
   const keys = Object.keys(p.reference) as (keyof FivePoints)[];
@@ -121,7 +119,8 @@ function distribution(label: string, rows: Row[]): string {
 async function main() {
   const models = await loadRenderModels({ providers: config.ONNX_PROVIDERS, matting: { model: config.MATTING_MODEL, isnetPath: config.ISNET_MODEL_PATH } });
   const analyser = await createAnalyser({ providers: config.ONNX_PROVIDERS, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
-  let crops = await cropsFromPhotos();
+  const usable = await Promise.all(REAL_SET.filter((c) => c.usable).map(async (c) => ({ name: `set:${c.file.replace(/\.jpg$/, '')}`, data: await readCrop(c) })));
+  let crops: Crop[] = [...usable, ...(await cropsFromPhotos())];
   if (process.env.FACE_TRUE_CROPS) crops = crops.filter((_, i) => i % Math.ceil(crops.length / Number(process.env.FACE_TRUE_CROPS)) === 0);
   const rows: Row[] = [];
   const upscalerDrift: { upscaled: number; error: number }[] = [];
@@ -132,7 +131,7 @@ async function main() {
     const stored = (await normaliseUpload(crop.data, config.UPLOAD_MAX_PIXELS)).data;
     const { verdict, geometry } = await analyser.analyse(await decodeRgb(stored));
     // The crop is meant for one face; a neighbour's face chosen instead is not this crop's subject.
-    if (!geometry || Math.abs(geometry.box.x + geometry.box.width / 2 - crop.face.x) > 0.3 * crop.face.width) {
+    if (!geometry || (crop.face && Math.abs(geometry.box.x + geometry.box.width / 2 - crop.face.x) > 0.3 * crop.face.width)) {
       skipped++;
       continue;
     }
@@ -172,6 +171,8 @@ async function main() {
   }
   console.log(distribution('all', rows));
   console.log(distribution('usable photos only', rows.filter((r) => r.usable)));
+  console.log(distribution('the real set (usable)', rows.filter((r) => r.crop.startsWith('set:'))));
+  console.log(distribution('party crops (all faces)', rows.filter((r) => !r.crop.startsWith('set:'))));
   console.log('  per style:');
   for (const style of STYLES) console.log(distribution(`  ${style.id}`, rows.filter((r) => r.style === style.id)));
   console.log('  per style and upscale factor (after: max):');

@@ -1,8 +1,8 @@
 import type { Point, RgbImage } from '../models/face-detector';
 
 /**
- * The face-true check: every feature of the face (eyes, brows, nose tip and corners, mouth corners
- * and lips) must sit in the render where the photo's own pixels put it through the frame's
+ * The face-true check: every feature of the face (eyes, nose tip and corners, mouth corners and
+ * lips) must sit in the render where the photo's own pixels put it through the frame's
  * similarity map. Each feature's displacement is measured by registering a patch of the render
  * against the same patch of the reference (README, "Face-true check"), and the error is the
  * largest displacement over the inter-ocular distance (IOD), so it does not depend on size.
@@ -33,12 +33,14 @@ export function mapFive(p: FivePoints, map: (q: Point) => Point): FivePoints {
   return { rightEye: map(p.rightEye), leftEye: map(p.leftEye), nose: map(p.nose), mouthRight: map(p.mouthRight), mouthLeft: map(p.mouthLeft) };
 }
 
-/** The features watched, as FaceMesh indices (MediaPipe canonical mesh; "right" = the subject's right). */
+/**
+ * The features watched, as FaceMesh indices (MediaPipe canonical mesh; "right" = the subject's
+ * right). Not the brows: a soft edge against bright skin, which a style's contrast curve clipping
+ * the forehead moves by up to 3.7 % of the IOD (a monochrome render of a real face).
+ */
 export const FEATURES = {
   rightEye: [33, 133],
   leftEye: [362, 263],
-  rightBrow: [105],
-  leftBrow: [334],
   noseTip: [1],
   noseRight: [98],
   noseLeft: [327],

@@ -167,7 +167,7 @@ const schema = z.object({
    * distance. 1.5x the landmark model's own noise on shifted and rescaled copies of a photo
    * (max 2.9 %, README), and never looser than 5 %.
    */
-  FACE_TRUE_TOLERANCE: z.coerce.number().positive().max(0.05).default(0.045),
+  FACE_TRUE_TOLERANCE: z.coerce.number().positive().max(0.05).default(0.015),
   /** Breaches (BR1): every affected person is notified within this many hours of detection (§8). */
   BREACH_NOTICE_HOURS: z.coerce.number().positive().default(72),
   /** Still-pending notices this many hours after detection alert the privacy team, before the deadline passes. */
