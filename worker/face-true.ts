@@ -90,6 +90,8 @@ export interface FaceTrueResult {
   tolerance: number;
   /** Which feature moved most. */
   worst: Feature;
+  /** Each feature's measured displacement over the IOD (Infinity when not found). */
+  features: Record<Feature, number>;
 }
 
 const mean = (ps: Point[]): Point => ({ x: ps.reduce((s, p) => s + p.x, 0) / ps.length, y: ps.reduce((s, p) => s + p.y, 0) / ps.length });
@@ -355,12 +357,13 @@ export function displacements(ref: FaceTrueReference, render: RgbImage): Record<
 export function faceTrue(ref: FaceTrueReference, render: RgbImage, tolerance: number): FaceTrueResult {
   let error = 0;
   let worst: Feature = 'rightEye';
+  const features = {} as Record<Feature, number>;
   for (const [f, d] of Object.entries(displacements(ref, render)) as [Feature, Displacement][]) {
-    const e = d.correlation < MIN_CORRELATION ? Infinity : d.measured;
+    const e = (features[f] = d.correlation < MIN_CORRELATION ? Infinity : d.measured);
     if (e > error) {
       error = e;
       worst = f;
     }
   }
-  return { ok: error <= tolerance, error, tolerance, worst };
+  return { ok: error <= tolerance, error, tolerance, worst, features };
 }

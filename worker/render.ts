@@ -14,7 +14,7 @@ import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from 
 export interface FaceGeometry {
   box: { x: number; y: number; width: number; height: number };
   eyes: { right: { x: number; y: number }; left: { x: number; y: number } };
-  /** FaceMesh five points in the original: the face-true reference. */
+  /** FaceMesh five points in the original: where skin smoothing and the key light act. */
   fivePoint?: FivePoints;
 }
 
