@@ -31,7 +31,7 @@ beforeAll(async () => {
     const { geometry } = await analyser.analyse(await decodeRgb(stored));
     prepared.set(file, await prepare(models, stored, geometry!, config.HEADSHOT_SIZE));
   }
-}, 120_000);
+}, 300_000);
 
 describe('the face-true check on real photos', () => {
   it('the photos cover faces not enlarged and enlarged by ESRGAN', () => {
