@@ -191,19 +191,24 @@ async function main() {
 
   console.log(`\n== Deliberate changes caught: a smooth warp moving one eye outward, or widening the nose, by a fraction of the IOD (after: all ${rows.length} renders; before: every ${BEFORE_EVERY}th, ${Math.ceil(rows.length / BEFORE_EVERY)})`);
   console.log(`  ${'change'.padEnd(16)} | before caught  min measure | after caught  min measure`);
-  const smallest = { before: Infinity, after: Infinity } as Record<'before' | 'after', number>;
+  const smallest: string[] = [];
   for (const change of CHANGES) {
+    // From the largest size down: the smallest size caught in every render, with every larger one.
+    const least = { before: Infinity, after: Infinity }, missed = { before: false, after: false };
     for (const amount of [...AMOUNTS].reverse()) {
       const c = rows.map((r) => r.changes.find((x) => x.change === change && x.amount === amount)!);
       const b = c.filter((x) => !Number.isNaN(x.before));
       const caughtB = b.filter((x) => !(x.before <= BEFORE_TOLERANCE)).length, caughtA = c.filter((x) => !(x.after <= TOLERANCE)).length;
-      if (caughtB === b.length) smallest.before = Math.min(smallest.before, amount);
-      if (caughtA === c.length) smallest.after = Math.min(smallest.after, amount);
+      if (caughtB < b.length) missed.before = true;
+      else if (!missed.before) least.before = amount;
+      if (caughtA < c.length) missed.after = true;
+      else if (!missed.after) least.after = amount;
       console.log(`  ${`${change} ${amount * 100} %`.padEnd(16)} | ${`${((100 * caughtB) / b.length).toFixed(1)} %`.padStart(12)} ${f3(Math.min(...b.map((x) => x.before))).padStart(12)} | ${`${((100 * caughtA) / c.length).toFixed(1)} %`.padStart(12)} ${f3(Math.min(...c.map((x) => x.after))).padStart(12)}`);
     }
+    const word = (a: number) => (Number.isFinite(a) ? `${a * 100} %` : 'none');
+    smallest.push(`${change}: before ${word(least.before)}, after ${word(least.after)}`);
   }
-  const word = (a: number) => (Number.isFinite(a) ? `${a * 100} % of the IOD` : 'none of the sizes tried');
-  console.log(`  smallest change caught in every render: before ${word(smallest.before)}, after ${word(smallest.after)}`);
+  console.log(`  smallest change caught in every render (of the sizes tried): ${smallest.join('; ')}`);
   console.log(`\n== Cost of the check per render (median): before ${fmt(median(rows.map((r) => r.beforeMs)))} ms (BlazeFace + FaceMesh on the render), after ${fmt(median(rows.map((r) => r.afterMs)))} ms; after's reference, once per photo in prepare: ${fmt(median(referenceMs))} ms (FaceMesh on the framed photo)`);
   console.log(`each render's figures: ${file}`);
 }
