@@ -155,6 +155,7 @@ async function stageFigures(models: RenderModels, analyser: Analyser, photo: Pho
     'prepare: frame': 'prepare: frame (eye-line warp)',
     'prepare: segment': `prepare: segment (${config.MATTING_MODEL === 'isnet' ? 'ISNet' : 'Selfie Segmentation'})`,
     'prepare: refine': 'prepare: refine (guided filter)',
+    'prepare: faceTrueReference': 'prepare: face-true reference (FaceMesh)',
     'render: compose': 'render: backdrop + composite',
     'render: style': 'render: style graph (ONNX)',
     'render: faceTrue': 'render: face-true check',

@@ -1,20 +1,20 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { makeBackdrop } from '../core/orders/backdrops';
 import type { Style } from '../core/orders/catalog';
-import type { Face, FaceDetector, RgbImage } from '../models/face-detector';
+import type { Face, FaceDetector, Point, RgbImage } from '../models/face-detector';
 import type { Landmarker } from '../models/landmarks';
 import { composite, refineMask } from '../models/matte';
 import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
-import { faceTrue, mapFive, type FaceTrueResult, type FivePoints } from './face-true';
+import { faceReference, faceTrue, featuresFrom, mapFive, type FaceTrueReference, type Matte, type FaceTrueResult, type FivePoints } from './face-true';
 import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 
 /** The subject's face as analysis found it in the stored original (verdict.geometry). */
 export interface FaceGeometry {
   box: { x: number; y: number; width: number; height: number };
   eyes: { right: { x: number; y: number }; left: { x: number; y: number } };
-  /** FaceMesh five points in the original: the face-true reference. */
+  /** FaceMesh five points in the original: where skin smoothing and the key light act. */
   fivePoint?: FivePoints;
 }
 
@@ -36,6 +36,8 @@ export interface Prepared {
   /** Output pixels beyond the photo, filled by the backdrop. */
   outside: number;
   reference: FivePoints;
+  /** What the face-true check compares each render with. */
+  truth: FaceTrueReference;
   upscaled: 0 | 2 | 4;
   timings: Record<string, number>;
 }
@@ -65,13 +67,15 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   const targetH = Math.max(1, Math.round(crop.height * frame.scale));
   let upscaled: Prepared['upscaled'] = 0;
   let scaled: { data: Buffer; info: OutputInfo };
+  let small: RgbImage | undefined;
   if (frame.scale > UPSCALE_ABOVE) {
     // Too few pixels for the output: enlarge with ESRGAN, then settle the exact scale with lanczos.
     const factor: 2 | 4 = frame.scale > 2.5 ? 4 : 2;
-    const small = await sharp(original).extract(crop).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const raw = await sharp(original).extract(crop).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    small = { data: raw.data, width: raw.info.width, height: raw.info.height };
     timings.decode = now() - t;
     t = now();
-    const big = await models.upscalers[factor].upscale({ data: small.data, width: small.info.width, height: small.info.height });
+    const big = await models.upscalers[factor].upscale(small);
     timings.upscale = now() - t;
     t = now();
     scaled = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } }).resize(targetW, targetH, { kernel: 'lanczos3' }).raw().toBuffer({ resolveWithObject: true });
@@ -95,7 +99,27 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   if (warped.outside || frame.beyond.length) for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
   timings.refine = now() - t;
   const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
-  return { frame, framed, alpha, background, outside: warped.outside, reference, upscaled, timings };
+  t = now();
+  // An enlarged face is compared with the photo's own crop, not ESRGAN's output: the check guards the upscaler too.
+  const fromCrop = (q: Point) => ({ x: toSource(frame, q).x - crop.left, y: toSource(frame, q).y - crop.top });
+  const truth = await trueReference(models, framed, { alpha, width: frame.width, height: frame.height }, frame, geometry, small && { image: small, map: fromCrop });
+  timings.faceTrueReference = now() - t;
+  return { frame, framed, alpha, background, outside: warped.outside, reference, truth, upscaled, timings };
+}
+
+/**
+ * Where the face-true check looks and what it expects there: FaceMesh on the framed photo (the
+ * face placed from the upload's geometry) places the features; their pixels are read from
+ * `source` (the photo through the frame) or else from the framed photo.
+ */
+async function trueReference(models: RenderModels, framed: RgbImage, person: Matte, frame: Frame, geometry: FaceGeometry, source?: { image: RgbImage; map: (q: Point) => Point }): Promise<FaceTrueReference> {
+  const { box } = geometry;
+  const centre = toOutput(frame, { x: box.x + box.width / 2, y: box.y + box.height / 2 });
+  const side = box.width * frame.scale;
+  const [rightEye, leftEye] = [toOutput(frame, geometry.eyes.right), toOutput(frame, geometry.eyes.left)];
+  const face: Face = { box: { x: centre.x - side / 2, y: centre.y - side / 2, width: side, height: side }, score: 1, keypoints: { rightEye, leftEye, nose: centre, mouth: centre, rightEar: rightEye, leftEar: leftEye } };
+  const { points } = await models.landmarker.landmarks(framed, face);
+  return source ? faceReference(featuresFrom(points), person, source.image, source.map) : faceReference(featuresFrom(points), person, framed);
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
@@ -148,9 +172,8 @@ export async function fivePointsOnRender(models: RenderModels, image: RgbImage, 
   return mapFive({ rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft }, (q) => toSource(frame, q));
 }
 
-/** One style on a prepared photo: backdrop, composite, the style's ONNX graph, face-true check, JPEG. */
-export async function renderStyle(models: RenderModels, p: Prepared, style: Style, tolerance: number): Promise<Rendered> {
-  const timings: Record<string, number> = {};
+/** A style's pixels on a prepared photo: backdrop, composite, the style's ONNX graph (packed RGB, frame size). */
+export async function stylePixels(models: RenderModels, p: Prepared, style: Style, timings: Record<string, number> = {}): Promise<Buffer> {
   const { frame } = p;
   let t = now();
   const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
@@ -162,9 +185,16 @@ export async function renderStyle(models: RenderModels, p: Prepared, style: Styl
   const graded = await models.styles.run(style.id, lookForStyle(style), toPlanar(composed), skinMask(p), frame.width, frame.height, light);
   const pixels = fromPlanar(graded, frame.width, frame.height);
   timings.style = now() - t;
-  t = now();
-  const found = await fivePointsOnRender(models, { data: pixels, width: frame.width, height: frame.height }, frame);
-  const check = found ? faceTrue(p.reference, found, tolerance) : { ok: false, error: Infinity, tolerance, worst: 'nose' as const };
+  return pixels;
+}
+
+/** One style on a prepared photo: its pixels, the face-true check, JPEG. */
+export async function renderStyle(models: RenderModels, p: Prepared, style: Style, tolerance: number): Promise<Rendered> {
+  const timings: Record<string, number> = {};
+  const { frame } = p;
+  const pixels = await stylePixels(models, p, style, timings);
+  let t = now();
+  const check = faceTrue(p.truth, { data: pixels, width: frame.width, height: frame.height }, tolerance);
   timings.faceTrue = now() - t;
   t = now();
   // A fresh pipeline from raw pixels carries no metadata; none is added.
