@@ -57,6 +57,7 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
       return box;
     });
     const reasons = photo.verdict?.reasons ?? [];
+    const advice = photo.verdict?.advice ?? [];
     const tile = h('div', { class: 'thumb' }, thumb ? h('img', { src: thumb, alt: '' }) : h('span', { class: 'nothumb' }, photo.detected_type.toUpperCase()), ...boxes);
     tile.style.aspectRatio = `${photo.width} / ${photo.height}`;
     showCount();
@@ -70,6 +71,9 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
         h('p', { class: `status ${photo.status}`, role: 'status' }, STATUS[photo.status]),
         reasons.length > 0 &&
           h('ul', { class: 'reasons' }, reasons.map((r) => h('li', {}, h('span', {}, r.message), ' ', h('strong', {}, r.hint)))),
+        // Advice on a usable photo: worth knowing, never a reason it cannot be used.
+        advice.length > 0 && h('p', { class: 'help' }, 'Usable as it is. To make it better:'),
+        advice.length > 0 && h('ul', { class: 'reasons advice' }, advice.map((a) => h('li', {}, h('span', {}, a.message), ' ', a.hint))),
         h('button', { type: 'button', class: 'link', 'aria-label': `Delete ${li.dataset.name ?? 'photo'}`, onclick: (e: Event) => void remove(e.currentTarget as HTMLButtonElement, photo.id) }, 'Delete'),
       ),
     );
