@@ -115,7 +115,7 @@ const deliver: Handler<'order.deliver'> = async (ctx, { orderId }) => {
     }),
   });
   // Only with a phone on file and WhatsApp consent in force (SD4); no name leaves for Meta.
-  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: 'order-ready', dedupeKey: `order-ready-${orderId}`, text: `Rasmi: ${outcome.delivered} of your ${outcome.expected} headshots are ready. Sign in to download them: ${link}` });
+  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: 'order-ready', dedupeKey: `order-ready-${orderId}`, text: `Rasmi: ${outcomeLines(outcome)[0]} Sign in to download them: ${link}` });
   // Owners who opted in to the public portfolio get the new headshots published (CN4).
   await publishIfOptedIn(ctx, order.user_id);
 };

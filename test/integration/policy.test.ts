@@ -50,7 +50,7 @@ describe('policy versions', () => {
     for (const p of people) {
       const mails = stack.postmark.to(p.email).filter((m) => m.Tag === 'policy-change');
       expect(mails).toHaveLength(1);
-      expect(mails[0].TextBody).toContain('/v1/policy/versions/2026-12');
+      expect(mails[0].TextBody).toContain('/app/#/privacy?policy=2026-12');
     }
     expect(stack.postmark.to(latecomer.email).filter((m) => m.Tag === 'policy-change')).toHaveLength(0);
 

@@ -156,7 +156,7 @@ describe('WhatsApp notifications', () => {
     expect(wa.sent).toHaveLength(1);
     const [msg] = wa.to('+41791234567');
     expect(msg).toMatchObject({ phoneNumberId: WA_PHONE_ID, to: '41791234567', type: 'text' });
-    expect(msg.text!.body).toContain(`/orders/${orders.optedIn}`);
+    expect(msg.text!.body).toContain(`/app/#/order?id=${orders.optedIn}`);
     expect(msg.text!.body).not.toContain('Test Person');
     expect(wa.to('+41791234568')).toHaveLength(0);
     // Every one still got the email.
@@ -187,8 +187,8 @@ describe('WhatsApp notifications', () => {
       return m.length >= 3 && m;
     }, 15_000, 'three WhatsApp messages');
     const bodies = msgs.map((m) => m.text!.body);
-    for (const said of ['We received your payment', 'being analysed', 'are ready']) expect(bodies.some((b) => b.includes(said))).toBe(true);
-    for (const b of bodies) expect(b).toContain(`/orders/${orderId}`);
+    for (const said of ['We received your payment', 'being made', 'ready. Sign in to download them']) expect(bodies.some((b) => b.includes(said))).toBe(true);
+    for (const b of bodies) expect(b).toContain(`/app/#/order?id=${orderId}`);
     // Publishing follows the ready message in the same delivery job.
     expect(await until(async () => (await itemsOf(me.userId)).length === 1 && (await itemsOf(me.userId)), 10_000, 'portfolio item')).toHaveLength(1);
   });

@@ -61,7 +61,8 @@ describe('retention, enforced by the scheduler', () => {
     const records = await stack.ctx.db.selectFrom('deletion_records').selectAll().where('reason', '=', 'retention:originals').execute();
     expect(records.length).toBeGreaterThan(0);
     const r = records[0];
-    expect(r).toMatchObject({ subject_kind: 'photo', rows_deleted: 2, objects_deleted: 1 });
+    // The photo, its blob, and the thumbnail made at preparation with its blob.
+    expect(r).toMatchObject({ subject_kind: 'photo', rows_deleted: 3, objects_deleted: 2 });
     expect(r.subject_id).toMatch(/^pho_/);
     expect(new Date(r.performed_at).getTime()).toBe(stack.clock.now().getTime());
     const emails = (await stack.ctx.db.selectFrom('users').select('email_enc').execute()).map((u) => decryptField(stack.ctx.pii, u.email_enc));
