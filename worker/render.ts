@@ -3,7 +3,8 @@ import { makeBackdrop } from '../core/orders/backdrops';
 import type { Style } from '../core/orders/catalog';
 import type { Face, FaceDetector, RgbImage } from '../models/face-detector';
 import type { Landmarker } from '../models/landmarks';
-import { composite, refineMask } from '../models/matte';
+import { composite, type CoarseMask } from '../models/matte';
+import { estimateForeground, personMatte } from '../models/person-matte';
 import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
@@ -30,6 +31,8 @@ export interface RenderModels {
 export interface Prepared {
   frame: Frame;
   framed: RgbImage;
+  /** The framed photo with the person's own colour at the matte's edge (spill removed): what is composited. */
+  person: RgbImage;
   alpha: Uint8Array;
   /** How much each framed pixel is the photo's own background (0 on the person and beyond the photo). */
   background: Uint8Array;
@@ -88,14 +91,26 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   const coarse = await models.segmenter.segment(framed);
   timings.segment = now() - t;
   t = now();
-  const alpha = refineMask(framed, coarse);
+  const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
+  const alpha = matte(framed, coarse, frame, reference);
+  timings.refine = now() - t;
+  t = now();
+  // Spill out: edge pixels take the person's colour, not the old background's.
+  const person: RgbImage = { data: estimateForeground(framed, alpha), width: frame.width, height: frame.height };
+  timings.foreground = now() - t;
+  t = now();
   const background = new Uint8Array(alpha.length);
   for (let i = 0; i < alpha.length; i++) background[i] = warped.coverage[i] ? 255 - alpha[i] : 0;
   // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
   if (warped.outside || frame.beyond.length) for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
-  timings.refine = now() - t;
-  const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
-  return { frame, framed, alpha, background, outside: warped.outside, reference, upscaled, timings };
+  timings.edges = now() - t;
+  return { frame, framed, person, alpha, background, outside: warped.outside, reference, upscaled, timings };
+}
+
+/** The person's matte on the framed photo: the coarse mask refined with a colour model, the face's person only (models/person-matte.ts). */
+export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints): Uint8Array {
+  const eyes = toOutput(frame, { x: (reference.rightEye.x + reference.leftEye.x) / 2, y: (reference.rightEye.y + reference.leftEye.y) / 2 });
+  return personMatte(framed, coarse, { face: eyes });
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
@@ -154,7 +169,7 @@ export async function renderStyle(models: RenderModels, p: Prepared, style: Styl
   const { frame } = p;
   let t = now();
   const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
-  const composed = composite(p.framed, p.alpha, backdrop);
+  const composed = composite(p.person, p.alpha, backdrop);
   timings.compose = now() - t;
   t = now();
   const r = mapFive(p.reference, (q) => toOutput(frame, q));
