@@ -43,8 +43,31 @@ const BINS = LEVELS * LEVELS * LEVELS;
 const MIN_SAMPLES = 64;
 
 export interface PersonMatteOptions extends RefineOptions {
-  /** The face's centre in the image, px: the matte keeps the person connected to it. */
-  face?: { x: number; y: number };
+  /**
+   * The eyes' midpoint in the image and the face's width, px, the face upright: the matte keeps
+   * the person connected to it, and trusts the mask's confidence only within the head and body
+   * the face implies (`envelope`).
+   */
+  face?: { x: number; y: number; width: number };
+}
+
+/**
+ * Where a head and shoulders can be, from the face (in face widths from the eyes' midpoint, y
+ * down): a head ellipse with room for big hair and a hair accessory, and below the chin a body
+ * that widens to the shoulders. Outside it the mask's "person" must also look like the person.
+ */
+function envelope(face: NonNullable<PersonMatteOptions['face']>, gw: number, gh: number): Uint8Array {
+  const out = new Uint8Array(gw * gh);
+  for (let gy = 0; gy < gh; gy++) {
+    const v = ((gy + 0.5) * CELL - face.y) / face.width;
+    for (let gx = 0; gx < gw; gx++) {
+      const u = ((gx + 0.5) * CELL - face.x) / face.width;
+      const head = (u / 0.95) ** 2 + ((v + 0.15) / 1.15) ** 2 <= 1;
+      const body = v > 0.6 && Math.abs(u) < 0.45 + (v - 0.6) * 1.6;
+      out[gy * gw + gx] = head || body ? 1 : 0;
+    }
+  }
+  return out;
 }
 
 /** Box mean of a grid, out of place. */
@@ -134,10 +157,11 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
   const colour = cellColours(image, gw, gh);
   const prior = gridPrior(coarse, width, height, gw, gh);
 
-  // 1. Trimap.
+  // 1. Trimap: the mask's sure person counts only inside the envelope; outside it, colour decides.
+  const inside = opts.face ? envelope(opts.face, gw, gh) : new Uint8Array(n).fill(1);
   const fg = new Uint8Array(n), bg = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    fg[i] = prior[i] >= SURE ? 1 : 0;
+    fg[i] = prior[i] >= SURE && inside[i] ? 1 : 0;
     bg[i] = prior[i] <= 1 - SURE ? 1 : 0;
   }
   const sureFg = erode(fg, gw, gh, ERODE), sureBg = erode(bg, gw, gh, ERODE);
@@ -193,10 +217,11 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
         post[i] = p;
         continue;
       }
-      // Likelihoods per sample (the smoothing multiplied each histogram by 64), with a floor: a
-      // colour neither side has seen leaves the prior as it is.
+      // Likelihoods per sample (the smoothing multiplied each histogram by 64), with a floor.
+      // Within the envelope a colour neither side has seen leaves the prior as it is; outside it,
+      // a colour the person nearby does not have is background (a lamp, a window, lettering).
       const floor = 0.5 / BINS;
-      const pf = hf[t][cellBin[i]] / (64 * nf[t]) + floor;
+      const pf = hf[t][cellBin[i]] / (64 * nf[t]) + (inside[i] ? floor : floor / 25);
       const pb = hb[t][cellBin[i]] / (64 * nb[t]) + floor;
       post[i] = (p * pf) / (p * pf + (1 - p) * pb);
     }

@@ -9,6 +9,7 @@ import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
 import { faceTrue, mapFive, type FaceTrueResult, type FivePoints } from './face-true';
+import { lightFor, measureLight, type PersonLight } from './light';
 import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 
 /** The subject's face as analysis found it in the stored original (verdict.geometry). */
@@ -36,6 +37,10 @@ export interface Prepared {
   alpha: Uint8Array;
   /** How much each framed pixel is the photo's own background (0 on the person and beyond the photo). */
   background: Uint8Array;
+  /** Soft ellipse over the face inside the matte: where skin smoothing may act. */
+  skin: Float32Array;
+  /** The person's light as photographed, matched to each style's when composited. */
+  light: PersonLight;
   /** Output pixels beyond the photo, filled by the backdrop. */
   outside: number;
   reference: FivePoints;
@@ -103,20 +108,21 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   for (let i = 0; i < alpha.length; i++) background[i] = warped.coverage[i] ? 255 - alpha[i] : 0;
   // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
   if (warped.outside || frame.beyond.length) for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
+  const skin = skinMask(frame, reference, alpha);
+  const light = measureLight(framed, alpha, warped.coverage, skin);
   timings.edges = now() - t;
-  return { frame, framed, person, alpha, background, outside: warped.outside, reference, upscaled, timings };
+  return { frame, framed, person, alpha, background, skin, light, outside: warped.outside, reference, upscaled, timings };
 }
 
 /** The person's matte on the framed photo: the coarse mask refined with a colour model, the face's person only (models/person-matte.ts). */
 export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints): Uint8Array {
   const eyes = toOutput(frame, { x: (reference.rightEye.x + reference.leftEye.x) / 2, y: (reference.rightEye.y + reference.leftEye.y) / 2 });
-  return personMatte(framed, coarse, { face: eyes });
+  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths } });
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
-function skinMask(p: Prepared): Float32Array {
-  const { frame, alpha } = p;
-  const r = mapFive(p.reference, (q) => toOutput(frame, q));
+function skinMask(frame: Frame, reference: FivePoints, alpha: Uint8Array): Float32Array {
+  const r = mapFive(reference, (q) => toOutput(frame, q));
   const cx = (r.rightEye.x + r.leftEye.x + r.mouthRight.x + r.mouthLeft.x) / 4;
   const cy = (r.rightEye.y + r.leftEye.y + r.mouthRight.y + r.mouthLeft.y) / 4;
   const iod = Math.hypot(r.leftEye.x - r.rightEye.x, r.leftEye.y - r.rightEye.y);
@@ -169,12 +175,13 @@ export async function renderStyle(models: RenderModels, p: Prepared, style: Styl
   const { frame } = p;
   let t = now();
   const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
-  const composed = composite(p.person, p.alpha, backdrop);
+  const composed = composite(p.person, p.alpha, backdrop, lightFor(p.light, style));
   timings.compose = now() - t;
   t = now();
   const r = mapFive(p.reference, (q) => toOutput(frame, q));
   const light = [(r.rightEye.x + r.leftEye.x) / 2 / frame.width, r.nose.y / frame.height, 0.32, 1.3] as const;
-  const graded = await models.styles.run(style.id, lookForStyle(style), toPlanar(composed), skinMask(p), frame.width, frame.height, light);
+  // The models thread takes the skin mask's buffer: each style sends its own copy.
+  const graded = await models.styles.run(style.id, lookForStyle(style), toPlanar(composed), p.skin.slice(), frame.width, frame.height, light);
   const pixels = fromPlanar(graded, frame.width, frame.height);
   timings.style = now() - t;
   t = now();
