@@ -1,6 +1,6 @@
 /**
  * Makes the known-alpha fixtures of test/fixtures/known-alpha/: people cut from the shared party
- * photographs (bench/real-portraits.ts) with the ISNet peer's matte (bench/peer, AGPL-3.0: it runs
+ * photographs with the ISNet peer's matte (bench/peer, AGPL-3.0: it runs
  * here, once, and only its output alpha is kept), as RGBA PNGs. A test pastes them on busy and
  * saturated backgrounds, so the true alpha of that composite is known
  * (test/unit/known-alpha.test.ts). The colours are the photo's own.
@@ -8,13 +8,22 @@
  *   npm --prefix bench/peer install && npx tsx bench/make-known-alpha.ts
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import sharp from 'sharp';
 import { dilate } from '../test/support/matte-measures';
 import { loadPeer } from './peer';
-import { realPortraits } from './real-portraits';
 
-/** The portraits cut out: long blond hair in purple light, long red hair with a tilted head. */
-const PEOPLE = ['p4-blond-long', 'p1-red-tilt'];
+
+/**
+ * The people cut out, from the shared party photographs (`/work/shared/fixtures/real`, MIT, the
+ * demo folder of @vladmandic/face-api@1.7.15; REAL_PHOTOS_DIR points elsewhere): long blond hair
+ * in purple light, long red-blond hair with the head tilted. [left, top, width, height].
+ */
+const PEOPLE: { name: string; file: string; rect: [number, number, number, number] }[] = [
+  { name: 'p4-blond-long', file: 'party-4.jpg', rect: [1200, 72, 552, 792] },
+  { name: 'p1-red-tilt', file: 'party-1.jpg', rect: [1272, 144, 624, 864] },
+];
+const REAL_PHOTOS_DIR = process.env.REAL_PHOTOS_DIR ?? '/work/shared/fixtures/real';
 const OUT = 'test/fixtures/known-alpha';
 
 /**
@@ -57,17 +66,17 @@ const KEEP = 12;
 async function main() {
   const peer = await loadPeer();
   if (!peer) throw new Error('the peer is needed to cut the people out');
-  const portraits = (await realPortraits()).filter((p) => PEOPLE.includes(p.name));
-  if (portraits.length !== PEOPLE.length) throw new Error('the shared party photographs are not here (REAL_PHOTOS_DIR)');
   await mkdir(OUT, { recursive: true });
-  for (const p of portraits) {
-    const cut = await peer.removeBackground(p.data, 'image/jpeg');
+  for (const p of PEOPLE) {
+    const [left, top, width, height] = p.rect;
+    const photo = await sharp(path.join(REAL_PHOTOS_DIR, p.file)).extract({ left, top, width, height }).jpeg({ quality: 92 }).toBuffer();
+    const cut = await peer.removeBackground(photo, 'image/jpeg');
     const { data, info } = await sharp(cut).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     onePerson(data, info.width, info.height);
     const rgba = await sharp(data, { raw: info }).png({ compressionLevel: 9 }).toBuffer();
     await writeFile(`${OUT}/${p.name}.png`, rgba);
     const meta = await sharp(rgba).metadata();
-    console.log(`${OUT}/${p.name}.png: ${meta.width}x${meta.height}, ${(rgba.length / 1024).toFixed(0)} KB (${p.what})`);
+    console.log(`${OUT}/${p.name}.png: ${meta.width}x${meta.height}, ${(rgba.length / 1024).toFixed(0)} KB`);
   }
 }
 

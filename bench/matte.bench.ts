@@ -4,7 +4,7 @@
  * spill removed), each against the ISNet peer in bench/peer (AGPL-3.0, benchmark only), on the
  * same framed pixels the renderer mattes.
  *
- *   npm run bench:matte                       # the shared party crops (bench/real-portraits.ts)
+ *   npm run bench:matte                       # the real set's usable head-and-shoulders crops
  *   npm run bench:matte -- a.jpg b.jpg        # your photos
  *
  * Per photo and mean: IoU with the peer's matte over the whole frame and in a band BAND of the
@@ -31,11 +31,13 @@ import { loadRenderModels } from '../worker/pixel-work';
 import { matte, prepare } from '../worker/render';
 import { estimateForeground } from '../models/person-matte';
 import { loadPeer } from './peer';
-import { realPortraits } from './real-portraits';
+import { readCrop, REAL_SET } from '../test/support/real-set';
 import { fmt } from './util';
 import { edgeBand, fringe, iou, meanAbs } from '../test/support/matte-measures';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
+/** The real set's usable photos, one crop a person: its head-and-shoulders crops (test/fixtures/real). */
+const BENCH_SET = REAL_SET.filter((c) => c.usable && (c.file.endsWith('-hs.jpg') || c.file === 'p5-turned-tight.jpg'));
 /** Half-width of the band around the peer's edge, as a fraction of the frame's width (16 px at 1024). */
 const BAND = 16 / 1024;
 const CACHE = path.join('out', 'matte-peer-cache');
@@ -77,8 +79,9 @@ async function onGrey(m: Method, w: number, h: number): Promise<Buffer> {
 
 async function main() {
   const args = process.argv.slice(2);
-  const photos = args.length ? await Promise.all(args.map(async (f) => ({ name: path.basename(f, path.extname(f)), what: '', data: await readFile(f) }))) : await realPortraits();
-  if (!photos.length) throw new Error('no photos: pass some, or set REAL_PHOTOS_DIR to the shared party photographs');
+  const photos = args.length
+    ? await Promise.all(args.map(async (f) => ({ name: path.basename(f, path.extname(f)), data: await readFile(f) })))
+    : await Promise.all(BENCH_SET.map(async (c) => ({ name: c.file.replace(/\.jpg$/, ''), data: await readCrop(c) })));
   const peer = await loadPeer();
   const models = await loadRenderModels({ providers: config.ONNX_PROVIDERS, matting: { model: 'selfie' } });
   const analyser = await createAnalyser({ providers: config.ONNX_PROVIDERS, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
