@@ -39,6 +39,13 @@ const TILE = 32;
 /** Colour levels a channel. */
 const LEVELS = 16;
 const BINS = LEVELS * LEVELS * LEVELS;
+/** Width of the frame's edge sampled as background, px, and how far down the sides it goes (fraction of the height). */
+const BORDER = 24;
+const BORDER_DOWN = 0.55;
+/** Below this density among the person's colours (see its use), an edge cell's colour is the scene's. */
+const PERSON_DENSITY = 3;
+/** The most the mask's probability counts for outside the core (see `core`). */
+const OUTSIDE_PRIOR = 0.9;
 /** Fewer sure samples than this in a tile's neighbourhood: the colour model says nothing there. */
 const MIN_SAMPLES = 64;
 
@@ -52,18 +59,20 @@ export interface PersonMatteOptions extends RefineOptions {
 }
 
 /**
- * Where a head and shoulders can be, from the face (in face widths from the eyes' midpoint, y
- * down): a head ellipse with room for big hair and a hair accessory, and below the chin a body
- * that widens to the shoulders. Outside it the mask's "person" must also look like the person.
+ * Where the person surely is, from the face (in face widths from the eyes' midpoint, y down): the
+ * head with its hair (an ellipse from about 1.15 above the eyes to the chin) and a body that
+ * widens below the chin. The mask's "sure person" counts only here; elsewhere (long hair, arms,
+ * and whatever the mask took for them: a window, lettering, a neighbour's shoulder) a cell must
+ * also have the colours of the person nearby.
  */
-function envelope(face: NonNullable<PersonMatteOptions['face']>, gw: number, gh: number): Uint8Array {
+function core(face: NonNullable<PersonMatteOptions['face']>, gw: number, gh: number): Uint8Array {
   const out = new Uint8Array(gw * gh);
   for (let gy = 0; gy < gh; gy++) {
     const v = ((gy + 0.5) * CELL - face.y) / face.width;
     for (let gx = 0; gx < gw; gx++) {
       const u = ((gx + 0.5) * CELL - face.x) / face.width;
-      const head = (u / 0.95) ** 2 + ((v + 0.15) / 1.15) ** 2 <= 1;
-      const body = v > 0.6 && Math.abs(u) < 0.45 + (v - 0.6) * 1.6;
+      const head = (u / 0.55) ** 2 + (v / 0.78) ** 2 <= 1;
+      const body = v > 0.95 && Math.abs(u) < 0.25 + (v - 0.95) * 0.3;
       out[gy * gw + gx] = head || body ? 1 : 0;
     }
   }
@@ -157,22 +166,44 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
   const colour = cellColours(image, gw, gh);
   const prior = gridPrior(coarse, width, height, gw, gh);
 
-  // 1. Trimap: the mask's sure person counts only inside the envelope; outside it, colour decides.
-  const inside = opts.face ? envelope(opts.face, gw, gh) : new Uint8Array(n).fill(1);
+  // 1. Trimap: the mask's sure person counts only in the core; outside it, colour decides.
+  const inside = opts.face ? core(opts.face, gw, gh) : new Uint8Array(n).fill(1);
   const fg = new Uint8Array(n), bg = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     fg[i] = prior[i] >= SURE && inside[i] ? 1 : 0;
     bg[i] = prior[i] <= 1 - SURE ? 1 : 0;
   }
   const sureFg = erode(fg, gw, gh, ERODE), sureBg = erode(bg, gw, gh, ERODE);
-
-  // 2. Local histograms per tile, from the tile and its neighbours.
-  const tw = Math.ceil(gw / TILE), th = Math.ceil(gh / TILE), tiles = tw * th;
-  const hf = Array.from({ length: tiles }, () => new Float32Array(BINS));
-  const hb = Array.from({ length: tiles }, () => new Float32Array(BINS));
-  const nf = new Float32Array(tiles), nb = new Float32Array(tiles);
   const cellBin = new Uint16Array(n);
   for (let i = 0; i < n; i++) cellBin[i] = binOf(colour[i * 3], colour[i * 3 + 1], colour[i * 3 + 2]);
+  // The frame's top edge and the upper part of its sides, away from the core, show the scene behind
+  // the person: where their colours are not the person's, they are background samples, even where
+  // the mask took the scene for a person (a flat pink wall can fool it whole). Not the bottom, where
+  // the body leaves the frame; not hair that flows out of the frame (the person's colour).
+  if (opts.face) {
+    const person = new Float32Array(BINS);
+    let count = 0;
+    for (let i = 0; i < n; i++) if (sureFg[i]) (person[cellBin[i]]++, count++);
+    smoothHistogram(person);
+    const nearCore = boxed(Float32Array.from(inside), gw, gh, Math.round((0.5 * opts.face.width) / CELL));
+    const rim = Math.max(2, Math.round(BORDER / CELL));
+    for (let gy = 0; gy < gh; gy++) {
+      for (let gx = 0; gx < gw; gx++) {
+        const i = gy * gw + gx;
+        const edge = gy < rim || ((gx < rim || gx >= gw - rim) && gy < BORDER_DOWN * gh);
+        // Density of the cell's colour among the person's, against a uniform spread over the bins
+        // (a colour that makes up a share q of the person's cells measures about 512 q).
+        if (edge && nearCore[i] === 0 && (count ? (person[cellBin[i]] * BINS) / (64 * count) : 0) < PERSON_DENSITY) sureBg[i] = 1;
+      }
+    }
+  }
+
+  // 2. Local histograms per tile, from the tile and its neighbours; a tile with too few samples
+  // of a side nearby uses that side's histogram over the whole frame (the last entry).
+  const tw = Math.ceil(gw / TILE), th = Math.ceil(gh / TILE), tiles = tw * th, all = tiles;
+  const hf = Array.from({ length: tiles + 1 }, () => new Float32Array(BINS));
+  const hb = Array.from({ length: tiles + 1 }, () => new Float32Array(BINS));
+  const nf = new Float32Array(tiles + 1), nb = new Float32Array(tiles + 1);
   for (let gy = 0; gy < gh; gy++) {
     const ty = (gy / TILE) | 0;
     for (let gx = 0; gx < gw; gx++) {
@@ -180,50 +211,69 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
       if (!sureFg[i] && !sureBg[i]) continue;
       const tx = (gx / TILE) | 0;
       const bin = cellBin[i];
+      const [h, count] = sureFg[i] ? [hf, nf] : [hb, nb];
+      h[all][bin]++;
+      count[all]++;
       for (let y = Math.max(0, ty - 1); y <= Math.min(th - 1, ty + 1); y++) {
         for (let x = Math.max(0, tx - 1); x <= Math.min(tw - 1, tx + 1); x++) {
-          const t = y * tw + x;
-          if (sureFg[i]) {
-            hf[t][bin]++;
-            nf[t]++;
-          } else {
-            hb[t][bin]++;
-            nb[t]++;
-          }
+          h[y * tw + x][bin]++;
+          count[y * tw + x]++;
         }
       }
     }
   }
-  // Only tiles with both kinds of samples and an unknown cell need their histograms smoothed.
-  const unknownIn = new Uint8Array(tiles);
-  for (let gy = 0; gy < gh; gy++) for (let gx = 0; gx < gw; gx++) if (!fg[gy * gw + gx] && !bg[gy * gw + gx]) unknownIn[((gy / TILE) | 0) * tw + ((gx / TILE) | 0)] = 1;
-  const usable = new Uint8Array(tiles);
+  // Which histograms each tile reads (each smoothed once).
+  const useF = new Int32Array(tiles), useB = new Int32Array(tiles);
+  const smoothed = new Uint8Array(2 * (tiles + 1));
+  const pick = (t: number, count: Float32Array, h: Float32Array[], offset: number) => {
+    const k = count[t] >= MIN_SAMPLES ? t : count[all] >= MIN_SAMPLES ? all : -1;
+    if (k >= 0 && !smoothed[offset + k]) {
+      smoothHistogram(h[k]);
+      smoothed[offset + k] = 1;
+    }
+    return k;
+  };
   for (let t = 0; t < tiles; t++) {
-    if (!unknownIn[t] || nf[t] < MIN_SAMPLES || nb[t] < MIN_SAMPLES) continue;
-    usable[t] = 1;
-    smoothHistogram(hf[t]);
-    smoothHistogram(hb[t]);
+    useF[t] = pick(t, nf, hf, 0);
+    useB[t] = pick(t, nb, hb, tiles + 1);
   }
+  const useAll = pick(all, nf, hf, 0) === all;
 
-  // 3. Posterior in the unknown band (sure cells keep the prior).
+  // 3. Posterior in the unknown band (sure cells keep the prior), blended bilinearly between the
+  // four nearest tiles' colour models so that no tile's edge shows in the matte.
+  const floor = 0.5 / BINS;
+  const posterior = (i: number, t: number, q: number): number => {
+    const f = useF[t], b = useB[t];
+    // Likelihoods per sample (the smoothing multiplied each histogram by 64), with a floor: a
+    // colour neither side has seen leaves the prior as it is.
+    // The person's colours near the cell, and anywhere on the person (an arm's skin is the face's).
+    const near = hf[f][cellBin[i]] / (64 * nf[f]);
+    const pf = (useAll ? 0.5 * near + (0.5 * hf[all][cellBin[i]]) / (64 * nf[all]) : near) + floor;
+    const pb = (b >= 0 ? hb[b][cellBin[i]] / (64 * nb[b]) : 0) + floor;
+    return (q * pf) / (q * pf + (1 - q) * pb);
+  };
   const post = new Float32Array(n);
   for (let gy = 0; gy < gh; gy++) {
-    const ty = (gy / TILE) | 0;
+    const v = Math.min(th - 1, Math.max(0, (gy + 0.5) / TILE - 0.5));
+    const y0 = Math.floor(v), y1 = Math.min(th - 1, y0 + 1), wy = v - y0;
     for (let gx = 0; gx < gw; gx++) {
       const i = gy * gw + gx;
       const p = prior[i];
-      const t = ty * tw + ((gx / TILE) | 0);
-      if (fg[i] || bg[i] || !usable[t]) {
+      if (fg[i] || bg[i]) {
         post[i] = p;
         continue;
       }
-      // Likelihoods per sample (the smoothing multiplied each histogram by 64), with a floor.
-      // Within the envelope a colour neither side has seen leaves the prior as it is; outside it,
-      // a colour the person nearby does not have is background (a lamp, a window, lettering).
-      const floor = 0.5 / BINS;
-      const pf = hf[t][cellBin[i]] / (64 * nf[t]) + (inside[i] ? floor : floor / 25);
-      const pb = hb[t][cellBin[i]] / (64 * nb[t]) + floor;
-      post[i] = (p * pf) / (p * pf + (1 - p) * pb);
+      // Outside the core the mask's certainty is capped: its "surely person" there must agree with the colours.
+      const q = inside[i] ? p : Math.min(p, OUTSIDE_PRIOR);
+      const u = Math.min(tw - 1, Math.max(0, (gx + 0.5) / TILE - 0.5));
+      const x0 = Math.floor(u), x1 = Math.min(tw - 1, x0 + 1), wx = u - x0;
+      let sum = 0, weight = 0;
+      for (const [t, w] of [[y0 * tw + x0, (1 - wx) * (1 - wy)], [y0 * tw + x1, wx * (1 - wy)], [y1 * tw + x0, (1 - wx) * wy], [y1 * tw + x1, wx * wy]]) {
+        if (w <= 0 || useF[t] < 0) continue;
+        sum += w * posterior(i, t, q);
+        weight += w;
+      }
+      post[i] = weight > 0 ? sum / weight : p;
     }
   }
 
