@@ -11,9 +11,9 @@ import type { RgbImage } from '../models/face-detector';
 import { boxMean } from '../models/matte';
 
 /** How much of the room's colour cast is taken out (0: none, 1: a grey-world neutral). */
-export const CAST_STRENGTH = 0.5;
+export const CAST_STRENGTH = 0.3;
 /** The most any channel moves for the cast: a gentle correction, never a new colour. */
-const CAST_LIMIT = [0.88, 1.14] as const;
+const CAST_LIMIT = [0.94, 1.06] as const;
 /** Face luma (sRGB 0..255) below which a studio render lifts the face, and the most it lifts. */
 const FACE_TARGET = 125;
 const LIFT_LIMIT = 1.2;
@@ -21,6 +21,8 @@ const LIFT_LIMIT = 1.2;
 const WRAP = { studio: 0.3, own: 0.15 };
 /** The rim's width, as a fraction of the frame's width (6 px at 1024). */
 const RIM = 6 / 1024;
+/** Grid cell for the rim's blur, px. */
+const CELL = 4;
 
 export interface PersonLight {
   /** Gains (sRGB) that take CAST_STRENGTH of the scene's colour cast out. */
@@ -63,13 +65,45 @@ export function measureLight(framed: RgbImage, alpha: Uint8Array, inPhoto: Uint8
   }) as [number, number, number];
   const luma = faceWeight ? faceLuma / faceWeight : FACE_TARGET;
   const lift = Math.min(LIFT_LIMIT, Math.max(1, Math.sqrt(FACE_TARGET / Math.max(1, luma))));
-  // The rim: opaque-ish pixels whose neighbourhood is partly backdrop, strongest at the edge.
-  const a = Float32Array.from(alpha, (v) => v / 255);
-  const blurred = new Float32Array(a.length);
-  boxMean(a, blurred, width, height, Math.max(1, Math.round(RIM * width)), new Float64Array(width));
-  const rim = new Uint8Array(a.length);
-  for (let i = 0; i < a.length; i++) rim[i] = Math.min(255, 2 * a[i] * (1 - blurred[i]) * 255 + 0.5);
-  return { cast, lift, rim };
+  return { cast, lift, rim: rimOf(alpha, width, height) };
+}
+
+/**
+ * Where the backdrop's light wraps into the person: 2 a (1 - blur(a)), strongest at the matte's edge
+ * and gone RIM inside it. The blur is a box mean on a grid of CELL-pixel cells, read bilinearly.
+ */
+function rimOf(alpha: Uint8Array, width: number, height: number): Uint8Array {
+  const gw = Math.ceil(width / CELL), gh = Math.ceil(height / CELL);
+  const cells = new Float32Array(gw * gh), count = new Float32Array(gw * gh);
+  for (let y = 0; y < height; y++) {
+    const row = ((y / CELL) | 0) * gw;
+    for (let x = 0, i = y * width; x < width; x++, i++) {
+      cells[row + ((x / CELL) | 0)] += alpha[i] / 255;
+      count[row + ((x / CELL) | 0)]++;
+    }
+  }
+  for (let g = 0; g < cells.length; g++) cells[g] /= count[g];
+  const blurred = new Float32Array(cells.length);
+  boxMean(cells, blurred, gw, gh, Math.max(1, Math.round((RIM * width) / CELL)), new Float64Array(gw));
+  const rim = new Uint8Array(alpha.length);
+  for (let y = 0; y < height; y++) {
+    const v = Math.min(gh - 1, Math.max(0, (y + 0.5) / CELL - 0.5));
+    const y0 = Math.floor(v), y1 = Math.min(gh - 1, y0 + 1), fy = v - y0;
+    for (let x = 0, i = y * width; x < width; x++, i++) {
+      const a = alpha[i];
+      if (a === 0) continue;
+      const gx = (x / CELL) | 0;
+      // Deep inside (the cell and its neighbours opaque) there is no rim: skip the interpolation.
+      if (blurred[y0 * gw + gx] >= 0.999 && blurred[y1 * gw + gx] >= 0.999) continue;
+      const u = Math.min(gw - 1, Math.max(0, (x + 0.5) / CELL - 0.5));
+      const x0 = Math.floor(u), x1 = Math.min(gw - 1, x0 + 1), fx = u - x0;
+      const top = blurred[y0 * gw + x0] + (blurred[y0 * gw + x1] - blurred[y0 * gw + x0]) * fx;
+      const bot = blurred[y1 * gw + x0] + (blurred[y1 * gw + x1] - blurred[y1 * gw + x0]) * fx;
+      const b = top + (bot - top) * fy;
+      rim[i] = Math.min(255, 2 * a * (1 - b) + 0.5);
+    }
+  }
+  return rim;
 }
 
 /** The gains and light wrap a style composites the person with. */

@@ -128,8 +128,10 @@ function skinMask(frame: Frame, reference: FivePoints, alpha: Uint8Array): Float
   const iod = Math.hypot(r.leftEye.x - r.rightEye.x, r.leftEye.y - r.rightEye.y);
   const rx = iod * 1.15, ry = iod * 1.55;
   const out = new Float32Array(frame.width * frame.height);
-  for (let y = 0; y < frame.height; y++) {
-    for (let x = 0; x < frame.width; x++) {
+  // Only the ellipse's bounding box (d < 1.2) can be nonzero.
+  const ex = rx * Math.sqrt(1.2), ey = ry * Math.sqrt(1.2);
+  for (let y = Math.max(0, Math.floor(cy - ey)); y < Math.min(frame.height, Math.ceil(cy + ey)); y++) {
+    for (let x = Math.max(0, Math.floor(cx - ex)); x < Math.min(frame.width, Math.ceil(cx + ex)); x++) {
       const d = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2;
       if (d < 1.2) out[y * frame.width + x] = (d < 0.8 ? 1 : (1.2 - d) / 0.4) * (alpha[y * frame.width + x] / 255);
     }
