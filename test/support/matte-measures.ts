@@ -60,8 +60,12 @@ export function ab(r: number, g: number, b: number): [number, number] {
   return [500 * (X - Y), 200 * (Y - Z)];
 }
 
-/** The colour fringe figure (see the header), averaged over the backdrops. */
-export function fringe(alpha: Uint8Array, colours: RgbImage, backdrops = FRINGE_BACKDROPS): number {
+/**
+ * The colour fringe figure (see the header), averaged over the backdrops. With `towards`, instead of
+ * the distance: how far the edge leans towards that colour's a*b* hue (the mean deviation from a clean
+ * blend projected on its a*b* direction; negative leans away).
+ */
+export function fringe(alpha: Uint8Array, colours: RgbImage, backdrops = FRINGE_BACKDROPS, towards?: [number, number, number]): number {
   const { width: w, height: h } = colours;
   const edgePx = Math.max(2, Math.round(EDGE * w));
   // The person's interior: opaque and more than the edge width inside.
@@ -78,6 +82,8 @@ export function fringe(alpha: Uint8Array, colours: RgbImage, backdrops = FRINGE_
     for (let i = 0; i < alpha.length; i++) v[i] = interior[i] * colours.data[i * 3 + c];
     return dilate(v, w, h, r);
   });
+  const hue = towards && ab(...towards);
+  const dir = hue && ([hue[0], hue[1], Math.hypot(hue[0], hue[1])] as const);
   let total = 0, count = 0;
   for (const bk of backdrops) {
     const out = composite(colours, alpha, solidImage(w, h, bk));
@@ -89,7 +95,7 @@ export function fringe(alpha: Uint8Array, colours: RgbImage, backdrops = FRINGE_
       const ref = [0, 1, 2].map((c) => t * (near[c][i] / wsum[i]) + (1 - t) * bk[c]);
       const [a1, b1] = ab(out.data[i * 3], out.data[i * 3 + 1], out.data[i * 3 + 2]);
       const [a2, b2] = ab(ref[0], ref[1], ref[2]);
-      total += Math.hypot(a1 - a2, b1 - b2);
+      total += dir ? ((a1 - a2) * dir[0] + (b1 - b2) * dir[1]) / dir[2] : Math.hypot(a1 - a2, b1 - b2);
       count++;
     }
   }
