@@ -158,10 +158,10 @@ function invented(f: Frame, faceWidth: number, points: Point[], enough = Infinit
 
 /**
  * The best allowed frame for this face in this photo. Never one that reaches below the photo's
- * bottom edge: the body would end in a straight line or fade into the backdrop (a floating head),
- * so the frame crops tighter instead. Then, in order: show the least of the head beyond the photo,
- * then the least of the body, then the widest frame (most shoulders), then the eyes nearest the
- * ideal place. The eye line is levelled, but where a level frame would show the person beyond a
+ * bottom edge while the head is whole: the body would end in a straight line or fade into the
+ * backdrop (a floating head), so the frame crops tighter instead. When no frame is clean, in order:
+ * show the least of the head beyond the photo, then reach the least below it, then show the least
+ * of the body, then the widest frame (most shoulders), then the eyes nearest the ideal place. The eye line is levelled, but where a level frame would show the person beyond a
  * tilted photo's edge (a straight cut through the hair) the head keeps part of its tilt
  * (LEVELLING). Beyond the photo's edge where the person is not (space above the hair, beside the
  * shoulders) the frame may reach: the backdrop fills it, as it would anyway. Only when no frame of
@@ -189,12 +189,13 @@ export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: num
     for (const k of widths) {
       for (const at of POSITIONS) {
         const f = frame(k, at, share);
-        // Past the bottom: only as a last resort, the least of it.
-        const below = f.beyond.includes('bottom') ? sourceBounds(f, 0).bottom - photo.height : 0;
-        if (best && below > best.key[0]) continue;
+        // The whole head first (headCutOff reads this choice); then past the bottom only as a last
+        // resort, the least of it.
         const head = invented(f, face.box.width, SILHOUETTE.head).count;
-        if (best && below === best.key[0] && head > best.key[1]) continue;
-        const key = [below, head, invented(f, face.box.width, SILHOUETTE.body).count, k < MIN_FACE_WIDTHS - 1e-9 ? 1 : 0, -share, -k, Math.hypot(at.x - 0.5, at.y - EYE_LINE)];
+        if (best && head > best.key[0]) continue;
+        const below = f.beyond.includes('bottom') ? sourceBounds(f, 0).bottom - photo.height : 0;
+        if (best && head === best.key[0] && below > best.key[1]) continue;
+        const key = [head, below, invented(f, face.box.width, SILHOUETTE.body).count, k < MIN_FACE_WIDTHS - 1e-9 ? 1 : 0, -share, -k, Math.hypot(at.x - 0.5, at.y - EYE_LINE)];
         if (!best || less(key, best.key)) best = { f, key };
       }
     }
