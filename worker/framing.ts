@@ -167,16 +167,16 @@ function invented(f: Frame, faceWidth: number, points: Point[], enough = Infinit
  * shoulders) the frame may reach: the backdrop fills it, as it would anyway. Only when no frame of
  * MIN_FACE_WIDTHS or wider keeps inside the bottom edge does the frame go tighter (TIGHTEST).
  */
-export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: number): Frame {
+export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: number, { tightest = TIGHTEST, levelling = LEVELLING } = {}): Frame {
   const level = Math.atan2(face.eyes.left.y - face.eyes.right.y, face.eyes.left.x - face.eyes.right.x);
   const widths: number[] = [];
-  for (let k = FRAME_FACE_WIDTHS; k >= TIGHTEST - 1e-9; k -= 0.05) widths.push(k);
+  for (let k = FRAME_FACE_WIDTHS; k >= tightest - 1e-9; k -= 0.05) widths.push(k);
   const allowed = widths.filter((k) => k >= MIN_FACE_WIDTHS - 1e-9);
   const frame = (k: number, at: Point, share: number) => placed(face.eyes, face.box.width, outWidth, photo, k, at, level * share);
   const clean = (f: Frame) => !f.beyond.length || (!invented(f, face.box.width, SILHOUETTE.head, 1).count && !invented(f, face.box.width, SILHOUETTE.body, 1).count);
   // The widest level frame that shows nobody beyond the photo, eyes as near the ideal as it allows
   // (most photos stop here); then the same with part of the tilt kept.
-  for (const share of LEVELLING) {
+  for (const share of levelling) {
     for (const k of allowed) {
       for (const at of POSITIONS) {
         const f = frame(k, at, share);
@@ -185,7 +185,7 @@ export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: num
     }
   }
   let best: { f: Frame; key: number[] } | undefined;
-  for (const share of LEVELLING) {
+  for (const share of levelling) {
     for (const k of widths) {
       for (const at of POSITIONS) {
         const f = frame(k, at, share);
@@ -230,7 +230,8 @@ function less(a: number[], b: number[]): boolean {
  * stored (after EXIF rotation). Pure and cheap (about a millisecond): call it from the verdict.
  */
 export function headCutOff(face: FacePlacement, photo: PhotoSize): Side[] {
-  const f = chooseFrame(face, photo, 1024);
+  // Level head-and-shoulders frames only: a tighter crop or a kept tilt does not make a cut head whole.
+  const f = chooseFrame(face, photo, 1024, { tightest: MIN_FACE_WIDTHS, levelling: [1] });
   const { sides } = invented(f, face.box.width, SILHOUETTE.head);
   return (['top', 'left', 'right', 'bottom'] as const).filter((s) => sides.has(s));
 }
