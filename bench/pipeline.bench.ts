@@ -10,11 +10,8 @@
  *
  * Storage and queue I/O are left out: this measures the compute a worker does per photo.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { STYLES } from '../core/orders/catalog';
 import { loadConfig } from '../core/platform/config';
@@ -22,12 +19,12 @@ import { decodeRgb, normaliseUpload, type RgbImage } from '../core/photos/images
 import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
 import { createLandmarker } from '../models/landmarks';
-import { projectRoot } from '../models/registry';
 import { createSegmenter } from '../models/segmenter';
 import { createStyleRunner } from '../models/style-graph';
 import { createUpscaler } from '../models/upscaler';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../worker/analysis';
 import { prepare, renderStyle, type FaceGeometry, type RenderModels } from '../worker/render';
+import { loadPeer, PEER_PKG } from './peer';
 import { fmt, median, twelveMegapixelSelfie } from './util';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -39,9 +36,6 @@ const STYLES_PER_PHOTO = Math.min(8, STYLES.length);
 const TARGET_FIRST_MS = 400;
 const TARGET_FURTHER_MS = 150;
 const TARGET_RATIO = 5;
-
-const PEER_PKG = '@imgly/background-removal-node';
-const PEER_DIR = path.join(projectRoot, 'bench/peer/node_modules', PEER_PKG);
 
 // The environment's settings (ONNX_PROVIDERS, MATTING_MODEL, HEADSHOT_SIZE, ...) apply, as in a worker.
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
@@ -154,7 +148,9 @@ async function stageFigures(models: RenderModels, analyser: Analyser, photo: Pho
     'prepare: upscale': 'prepare: upscale (ESRGAN)',
     'prepare: frame': 'prepare: frame (eye-line warp)',
     'prepare: segment': `prepare: segment (${config.MATTING_MODEL === 'isnet' ? 'ISNet' : 'Selfie Segmentation'})`,
-    'prepare: refine': 'prepare: refine (guided filter)',
+    'prepare: refine': 'prepare: matte (colour model + guided filter)',
+    'prepare: foreground': 'prepare: edge colours (spill removed)',
+    'prepare: edges': 'prepare: photo edges, face mask, light',
     'prepare: faceTrueReference': 'prepare: face-true reference (FaceMesh)',
     'render: compose': 'render: backdrop + composite',
     'render: style': 'render: style graph (ONNX)',
@@ -193,30 +189,23 @@ async function throughput(models: RenderModels, analyser: Analyser, photo: Photo
   return headshots / minutes;
 }
 
-type RemoveBackground = (image: Blob, config: { model: 'small' | 'medium'; publicPath: string }) => Promise<Blob>;
-
 /** The peer: @imgly/background-removal-node's removeBackground on the same stored photos, when installed. */
 async function peer(list: Photo[]): Promise<Map<string, number> | undefined> {
   if (PEER_RUNS <= 0) return undefined;
-  if (!existsSync(path.join(PEER_DIR, 'package.json'))) {
-    console.log(`\npeer ${PEER_PKG} is not installed: install it with \`npm --prefix bench/peer install\` (AGPL-3.0, benchmark only). Skipped.`);
-    return undefined;
-  }
-  const version = (JSON.parse(await readFile(path.join(PEER_DIR, 'package.json'), 'utf8')) as { version: string }).version;
-  // Loaded by file URL: bench/peer/node_modules is not on this file's resolution path, by design.
-  const mod = (await import(pathToFileURL(path.join(PEER_DIR, 'dist/index.mjs')).href)) as { removeBackground: RemoveBackground };
-  const opts = { model: 'medium' as const, publicPath: pathToFileURL(path.join(PEER_DIR, 'dist')).href + '/' };
-  const blob = (p: Photo) => new Blob([new Uint8Array(p.original)], { type: 'image/jpeg' });
-  await mod.removeBackground(blob(list[0]), opts); // warm-up: loads the model
+  const loaded = await loadPeer();
+  if (!loaded) return undefined;
+  const run = (p: Photo) => loaded.removeBackground(p.original, 'image/jpeg');
+  await run(list[0]); // warm-up: loads the model
+  const version = loaded.version;
   const out = new Map<string, number>();
   console.log(`\n== peer ${PEER_PKG}@${version}: removeBackground(blob, { model: 'medium' }), background removal only, ${PEER_RUNS} runs after a warm-up`);
   for (const p of list) {
     const ms: number[] = [];
     for (let r = 0; r < PEER_RUNS; r++) {
       const t = performance.now();
-      const result = await mod.removeBackground(blob(p), opts);
+      const result = await run(p);
       ms.push(performance.now() - t);
-      if (!result.size) throw new Error('peer returned an empty image');
+      if (!result.length) throw new Error('peer returned an empty image');
     }
     out.set(p.name, median(ms));
     console.log(`  ${p.name.padEnd(48)} ${fmt(median(ms)).padStart(8)} ms  [${ms.map((m) => fmt(m, 0)).join(', ')}]`);

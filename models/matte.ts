@@ -445,12 +445,15 @@ export function refineMask(image: RgbImage, coarse: CoarseMask, opts: RefineOpti
 
 export interface CompositeOptions {
   /**
-   * Strength 0..1 of edge-colour decontamination: at partly transparent pixels the foreground
-   * colour is estimated as F = (I - (1 - a) * B_est) / a, with B_est the photo's local background
-   * colour (the photo averaged where alpha is low), so the old backdrop does not tint the hair and
-   * shoulder edges on the new one. 0 is a plain alpha blend of the photo. Default 0.
+   * Multipliers on the foreground's R, G, B before blending: the person's light matched to the
+   * backdrop's (worker/light.ts). Default [1, 1, 1].
    */
-  decontaminate?: number;
+  gain?: readonly [number, number, number];
+  /**
+   * Light wrap: how far the backdrop's colour reaches into the person's edge (0..1), per pixel
+   * `rim` (0..255, where the edge is). Default none.
+   */
+  wrap?: { strength: number; rim: Uint8Array };
 }
 
 /** A width x height image of one colour. */
@@ -465,49 +468,9 @@ export function solidImage(width: number, height: number, rgb: [number, number, 
 }
 
 /**
- * Local background colour estimate for decontamination, 0..255 per channel on a grid of `s`-pixel
- * cells: the photo averaged over a wide window with weight (1 - alpha)^2, so mostly from the
- * clearly-background pixels near each edge.
- */
-function backgroundEstimate(image: RgbImage, alpha: Uint8Array, s: number): { R: Float32Array; G: Float32Array; B: Float32Array; gw: number; gh: number } {
-  const { data, width, height } = image;
-  const gw = Math.ceil(width / s);
-  const gh = Math.ceil(height / s);
-  const n = gw * gh;
-  const acc = [new Float32Array(n), new Float32Array(n), new Float32Array(n), new Float32Array(n)];
-  for (let y = 0; y < height; y++) {
-    const go = ((y / s) | 0) * gw;
-    for (let x = 0, o = y * width; x < width; x++, o++) {
-      const t = 1 - alpha[o] / 255;
-      const wgt = t * t;
-      if (wgt === 0) continue;
-      const g = go + ((x / s) | 0);
-      const d = o * 3;
-      acc[0][g] += data[d] * wgt;
-      acc[1][g] += data[d + 1] * wgt;
-      acc[2][g] += data[d + 2] * wgt;
-      acc[3][g] += wgt;
-    }
-  }
-  // A window of about 6% of the longer side (in grid cells), so every edge reaches some background.
-  const r = Math.max(2, Math.round((0.06 * Math.max(width, height)) / s));
-  const col = new Float64Array(gw);
-  const sm = acc.map(() => new Float32Array(n));
-  for (let c = 0; c < 4; c++) boxMean(acc[c], sm[c], gw, gh, r, col);
-  const W = sm[3];
-  for (let i = 0; i < n; i++) {
-    const k = W[i] > 1e-6 ? 1 / W[i] : 0;
-    sm[0][i] *= k;
-    sm[1][i] *= k;
-    sm[2][i] *= k;
-  }
-  return { R: sm[0], G: sm[1], B: sm[2], gw, gh };
-}
-
-/**
  * Straight alpha blend of `foreground` over `background` (same size): out = a*F + (1-a)*B, with
- * alpha 0..255 per pixel. Where alpha is 255 the output is the foreground pixel exactly, where it
- * is 0 the background pixel exactly.
+ * alpha 0..255 per pixel. Where alpha is 255 (and no gain or wrap) the output is the foreground
+ * pixel exactly, where it is 0 the background pixel exactly.
  */
 export function composite(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, opts: CompositeOptions = {}): RgbImage {
   checkImage(foreground, 'foreground');
@@ -517,49 +480,41 @@ export function composite(foreground: RgbImage, alpha: Uint8Array, background: R
     throw new Error(`matte: background is ${background.width}x${background.height}, foreground ${width}x${height}`);
   }
   if (alpha.length !== width * height) throw new Error(`matte: alpha must hold ${width * height} values, got ${alpha.length}`);
-  const strength = opts.decontaminate ?? 0;
-  if (!(strength >= 0 && strength <= 1)) throw new Error(`matte: decontaminate must be 0..1, got ${strength}`);
+  const [g0, g1, g2] = opts.gain ?? [1, 1, 1];
+  if (![g0, g1, g2].every((g) => g > 0 && Number.isFinite(g))) throw new Error('matte: gain must be three positive numbers');
+  const wrap = opts.wrap;
+  if (wrap && !(wrap.strength >= 0 && wrap.strength <= 1 && wrap.rim.length === alpha.length)) throw new Error('matte: wrap must have a strength 0..1 and a rim value a pixel');
+  const plain = g0 === 1 && g1 === 1 && g2 === 1;
+  const k = wrap ? wrap.strength / 255 : 0;
   const F = foreground.data;
   const Bk = background.data;
   const out = Buffer.allocUnsafe(width * height * 3);
-
-  const s = Math.max(1, Math.round(Math.max(width, height) / 128));
-  const est = strength > 0 ? backgroundEstimate(foreground, alpha, s) : null;
   for (let i = 0, d = 0; i < alpha.length; i++, d += 3) {
     const a = alpha[i];
-    if (a === 255) {
-      out[d] = F[d];
-      out[d + 1] = F[d + 1];
-      out[d + 2] = F[d + 2];
-    } else if (a === 0) {
+    if (a === 0) {
       out[d] = Bk[d];
       out[d + 1] = Bk[d + 1];
       out[d + 2] = Bk[d + 2];
-    } else {
-      const af = a / 255;
-      const ib = 1 - af;
-      let f0 = F[d];
-      let f1 = F[d + 1];
-      let f2 = F[d + 2];
-      if (est) {
-        // Nearest grid cell of the (smooth) background estimate.
-        const x = i % width;
-        const y = (i - x) / width;
-        const g = Math.min(est.gh - 1, (y / s) | 0) * est.gw + Math.min(est.gw - 1, (x / s) | 0);
-        const k = strength / af;
-        // F = I + strength * (I - (1-a) B_est - a I) / a, clamped to 0..255.
-        f0 += (f0 * ib - ib * est.R[g]) * k;
-        f1 += (f1 * ib - ib * est.G[g]) * k;
-        f2 += (f2 * ib - ib * est.B[g]) * k;
-        f0 = f0 < 0 ? 0 : f0 > 255 ? 255 : f0;
-        f1 = f1 < 0 ? 0 : f1 > 255 ? 255 : f1;
-        f2 = f2 < 0 ? 0 : f2 > 255 ? 255 : f2;
-      }
-      // Uint8 stores truncate; +0.5 rounds.
-      out[d] = f0 * af + Bk[d] * ib + 0.5;
-      out[d + 1] = f1 * af + Bk[d + 1] * ib + 0.5;
-      out[d + 2] = f2 * af + Bk[d + 2] * ib + 0.5;
+      continue;
     }
+    let f0 = F[d], f1 = F[d + 1], f2 = F[d + 2];
+    if (!plain) {
+      f0 = Math.min(255, f0 * g0);
+      f1 = Math.min(255, f1 * g1);
+      f2 = Math.min(255, f2 * g2);
+    }
+    const af = a / 255, ib = 1 - af;
+    let o0 = f0 * af + Bk[d] * ib, o1 = f1 * af + Bk[d + 1] * ib, o2 = f2 * af + Bk[d + 2] * ib;
+    const w = k * (wrap ? wrap.rim[i] : 0);
+    if (w > 0) {
+      o0 += (Bk[d] - o0) * w;
+      o1 += (Bk[d + 1] - o1) * w;
+      o2 += (Bk[d + 2] - o2) * w;
+    }
+    // Uint8 stores truncate; +0.5 rounds.
+    out[d] = o0 + 0.5;
+    out[d + 1] = o1 + 0.5;
+    out[d + 2] = o2 + 0.5;
   }
   return { data: out, width, height };
 }

@@ -59,12 +59,12 @@ export function frameFor(eyes: { right: Point; left: Point }, faceWidth: number,
   return placed(eyes, faceWidth, outWidth, photo, FRAME_FACE_WIDTHS, { x: 0.5, y: EYE_LINE });
 }
 
-function placed(eyes: { right: Point; left: Point }, faceWidth: number, outWidth: number, photo: PhotoSize, faceWidths: number, eyeAt: Point): Frame {
+function placed(eyes: { right: Point; left: Point }, faceWidth: number, outWidth: number, photo: PhotoSize, faceWidths: number, eyeAt: Point, angle = Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x)): Frame {
   const f: Frame = {
     width: outWidth,
     height: Math.round(outWidth * FRAME_ASPECT),
     scale: outWidth / (faceWidth * faceWidths),
-    angle: Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x),
+    angle,
     eyes: { x: (eyes.left.x + eyes.right.x) / 2, y: (eyes.left.y + eyes.right.y) / 2 },
     eyeAt,
     faceWidths,
@@ -157,34 +157,56 @@ function invented(f: Frame, faceWidth: number, points: Point[], enough = Infinit
 }
 
 /**
- * The best allowed frame for this face in this photo. In order: show the least of the head
- * beyond the photo, then the least of the body, then the widest frame (most shoulders), then the
- * eyes nearest the ideal place. Beyond the photo's edge where the person is not (space above the
- * hair, beside the shoulders) the frame may reach: the backdrop fills it, as it would anyway.
+ * The best allowed frame for this face in this photo. Never one that reaches below the photo's
+ * bottom edge while the head is whole: the body would end in a straight line or fade into the
+ * backdrop (a floating head), so the frame crops tighter instead. When no frame is clean, in order:
+ * show the least of the head beyond the photo, then reach the least below it, then show the least
+ * of the body, then the widest frame (most shoulders), then the eyes nearest the ideal place. The eye line is levelled, but where a level frame would show the person beyond a
+ * tilted photo's edge (a straight cut through the hair) the head keeps part of its tilt
+ * (LEVELLING). Beyond the photo's edge where the person is not (space above the hair, beside the
+ * shoulders) the frame may reach: the backdrop fills it, as it would anyway. Only when no frame of
+ * MIN_FACE_WIDTHS or wider keeps inside the bottom edge does the frame go tighter (TIGHTEST).
  */
-export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: number): Frame {
+export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: number, { tightest = TIGHTEST, levelling = LEVELLING } = {}): Frame {
+  const level = Math.atan2(face.eyes.left.y - face.eyes.right.y, face.eyes.left.x - face.eyes.right.x);
   const widths: number[] = [];
-  for (let k = FRAME_FACE_WIDTHS; k >= MIN_FACE_WIDTHS - 1e-9; k -= 0.05) widths.push(k);
-  // The widest frame that shows nobody beyond the photo, eyes as near the ideal as it allows:
-  // most photos stop here.
-  for (const k of widths) {
-    for (const at of POSITIONS) {
-      const f = placed(face.eyes, face.box.width, outWidth, photo, k, at);
-      if (!f.beyond.length || (!invented(f, face.box.width, SILHOUETTE.head, 1).count && !invented(f, face.box.width, SILHOUETTE.body, 1).count)) return f;
+  for (let k = FRAME_FACE_WIDTHS; k >= tightest - 1e-9; k -= 0.05) widths.push(k);
+  const allowed = widths.filter((k) => k >= MIN_FACE_WIDTHS - 1e-9);
+  const frame = (k: number, at: Point, share: number) => placed(face.eyes, face.box.width, outWidth, photo, k, at, level * share);
+  const clean = (f: Frame) => !f.beyond.length || (!invented(f, face.box.width, SILHOUETTE.head, 1).count && !invented(f, face.box.width, SILHOUETTE.body, 1).count);
+  // The widest level frame that shows nobody beyond the photo, eyes as near the ideal as it allows
+  // (most photos stop here); then the same with part of the tilt kept.
+  for (const share of levelling) {
+    for (const k of allowed) {
+      for (const at of POSITIONS) {
+        const f = frame(k, at, share);
+        if (!f.beyond.includes('bottom') && clean(f)) return f;
+      }
     }
   }
   let best: { f: Frame; key: number[] } | undefined;
-  for (const k of widths) {
-    for (const at of POSITIONS) {
-      const f = placed(face.eyes, face.box.width, outWidth, photo, k, at);
-      const head = invented(f, face.box.width, SILHOUETTE.head).count;
-      if (best && head > best.key[0]) continue;
-      const key = [head, invented(f, face.box.width, SILHOUETTE.body).count, -k, Math.hypot(at.x - 0.5, at.y - EYE_LINE)];
-      if (!best || less(key, best.key)) best = { f, key };
+  for (const share of levelling) {
+    for (const k of widths) {
+      for (const at of POSITIONS) {
+        const f = frame(k, at, share);
+        // The whole head first (headCutOff reads this choice); then past the bottom only as a last
+        // resort, the least of it.
+        const head = invented(f, face.box.width, SILHOUETTE.head).count;
+        if (best && head > best.key[0]) continue;
+        const below = f.beyond.includes('bottom') ? sourceBounds(f, 0).bottom - photo.height : 0;
+        if (best && head === best.key[0] && below > best.key[1]) continue;
+        const key = [head, below, invented(f, face.box.width, SILHOUETTE.body).count, k < MIN_FACE_WIDTHS - 1e-9 ? 1 : 0, -share, -k, Math.hypot(at.x - 0.5, at.y - EYE_LINE)];
+        if (!best || less(key, best.key)) best = { f, key };
+      }
     }
   }
   return best!.f;
 }
+
+/** How much of the eye line's tilt a frame levels, tried in this order. */
+const LEVELLING = [1, 0.75, 0.5, 0.25, 0];
+/** The tightest frame, in face widths, when nothing wider keeps inside the photo's bottom edge. */
+export const TIGHTEST = 1.2;
 
 /** Allowed eye positions in the frame, nearest the ideal first. */
 const POSITIONS: Point[] = (() => {
@@ -208,7 +230,8 @@ function less(a: number[], b: number[]): boolean {
  * stored (after EXIF rotation). Pure and cheap (about a millisecond): call it from the verdict.
  */
 export function headCutOff(face: FacePlacement, photo: PhotoSize): Side[] {
-  const f = chooseFrame(face, photo, 1024);
+  // Level head-and-shoulders frames only: a tighter crop or a kept tilt does not make a cut head whole.
+  const f = chooseFrame(face, photo, 1024, { tightest: MIN_FACE_WIDTHS, levelling: [1] });
   const { sides } = invented(f, face.box.width, SILHOUETTE.head);
   return (['top', 'left', 'right', 'bottom'] as const).filter((s) => sides.has(s));
 }

@@ -3,11 +3,13 @@ import { makeBackdrop } from '../core/orders/backdrops';
 import type { Style } from '../core/orders/catalog';
 import type { Face, FaceDetector, Point, RgbImage } from '../models/face-detector';
 import type { Landmarker } from '../models/landmarks';
-import { composite, refineMask } from '../models/matte';
+import { composite, type CoarseMask } from '../models/matte';
+import { estimateForeground, personMatte } from '../models/person-matte';
 import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
-import { faceReference, faceTrue, featuresFrom, mapFive, type FaceTrueReference, type Matte, type FaceTrueResult, type FivePoints } from './face-true';
+import { faceReference, faceTrue, featuresFrom, mapFive, type FaceTrueReference, type FaceTrueResult, type FivePoints, type Matte } from './face-true';
+import { lightFor, measureLight, type PersonLight } from './light';
 import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 
 /** The subject's face as analysis found it in the stored original (verdict.geometry). */
@@ -30,9 +32,15 @@ export interface RenderModels {
 export interface Prepared {
   frame: Frame;
   framed: RgbImage;
+  /** The framed photo with the person's own colour at the matte's edge (spill removed): what is composited. */
+  person: RgbImage;
   alpha: Uint8Array;
   /** How much each framed pixel is the photo's own background (0 on the person and beyond the photo). */
   background: Uint8Array;
+  /** Soft ellipse over the face inside the matte: where skin smoothing may act. */
+  skin: Float32Array;
+  /** The person's light as photographed, matched to each style's when composited. */
+  light: PersonLight;
   /** Output pixels beyond the photo, filled by the backdrop. */
   outside: number;
   reference: FivePoints;
@@ -92,19 +100,27 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   const coarse = await models.segmenter.segment(framed);
   timings.segment = now() - t;
   t = now();
-  const alpha = refineMask(framed, coarse);
+  const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
+  const alpha = matte(framed, coarse, frame, reference);
+  timings.refine = now() - t;
+  t = now();
+  // Spill out: edge pixels take the person's colour, not the old background's.
+  const person: RgbImage = { data: estimateForeground(framed, alpha), width: frame.width, height: frame.height };
+  timings.foreground = now() - t;
+  t = now();
   const background = new Uint8Array(alpha.length);
   for (let i = 0; i < alpha.length; i++) background[i] = warped.coverage[i] ? 255 - alpha[i] : 0;
   // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
   if (warped.outside || frame.beyond.length) for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
-  timings.refine = now() - t;
-  const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
+  const skin = skinMask(frame, reference, alpha);
+  const light = measureLight(framed, alpha, warped.coverage, skin);
+  timings.edges = now() - t;
   t = now();
   // An enlarged face is compared with the photo's own crop, not ESRGAN's output: the check guards the upscaler too.
   const fromCrop = (q: Point) => ({ x: toSource(frame, q).x - crop.left, y: toSource(frame, q).y - crop.top });
   const truth = await trueReference(models, framed, { alpha, width: frame.width, height: frame.height }, frame, geometry, small && { image: small, map: fromCrop });
   timings.faceTrueReference = now() - t;
-  return { frame, framed, alpha, background, outside: warped.outside, reference, truth, upscaled, timings };
+  return { frame, framed, person, alpha, background, skin, light, outside: warped.outside, reference, truth, upscaled, timings };
 }
 
 /**
@@ -122,17 +138,24 @@ async function trueReference(models: RenderModels, framed: RgbImage, person: Mat
   return source ? faceReference(featuresFrom(points), person, source.image, source.map) : faceReference(featuresFrom(points), person, framed);
 }
 
+/** The person's matte on the framed photo: the coarse mask refined with a colour model, the face's person only (models/person-matte.ts). */
+export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints): Uint8Array {
+  const eyes = toOutput(frame, { x: (reference.rightEye.x + reference.leftEye.x) / 2, y: (reference.rightEye.y + reference.leftEye.y) / 2 });
+  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths } });
+}
+
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
-function skinMask(p: Prepared): Float32Array {
-  const { frame, alpha } = p;
-  const r = mapFive(p.reference, (q) => toOutput(frame, q));
+function skinMask(frame: Frame, reference: FivePoints, alpha: Uint8Array): Float32Array {
+  const r = mapFive(reference, (q) => toOutput(frame, q));
   const cx = (r.rightEye.x + r.leftEye.x + r.mouthRight.x + r.mouthLeft.x) / 4;
   const cy = (r.rightEye.y + r.leftEye.y + r.mouthRight.y + r.mouthLeft.y) / 4;
   const iod = Math.hypot(r.leftEye.x - r.rightEye.x, r.leftEye.y - r.rightEye.y);
   const rx = iod * 1.15, ry = iod * 1.55;
   const out = new Float32Array(frame.width * frame.height);
-  for (let y = 0; y < frame.height; y++) {
-    for (let x = 0; x < frame.width; x++) {
+  // Only the ellipse's bounding box (d < 1.2) can be nonzero.
+  const ex = rx * Math.sqrt(1.2), ey = ry * Math.sqrt(1.2);
+  for (let y = Math.max(0, Math.floor(cy - ey)); y < Math.min(frame.height, Math.ceil(cy + ey)); y++) {
+    for (let x = Math.max(0, Math.floor(cx - ex)); x < Math.min(frame.width, Math.ceil(cx + ex)); x++) {
       const d = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2;
       if (d < 1.2) out[y * frame.width + x] = (d < 0.8 ? 1 : (1.2 - d) / 0.4) * (alpha[y * frame.width + x] / 255);
     }
@@ -177,12 +200,13 @@ export async function stylePixels(models: RenderModels, p: Prepared, style: Styl
   const { frame } = p;
   let t = now();
   const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
-  const composed = composite(p.framed, p.alpha, backdrop);
+  const composed = composite(p.person, p.alpha, backdrop, lightFor(p.light, style));
   timings.compose = now() - t;
   t = now();
   const r = mapFive(p.reference, (q) => toOutput(frame, q));
   const light = [(r.rightEye.x + r.leftEye.x) / 2 / frame.width, r.nose.y / frame.height, 0.32, 1.3] as const;
-  const graded = await models.styles.run(style.id, lookForStyle(style), toPlanar(composed), skinMask(p), frame.width, frame.height, light);
+  // The models thread takes the skin mask's buffer: each style sends its own copy.
+  const graded = await models.styles.run(style.id, lookForStyle(style), toPlanar(composed), p.skin.slice(), frame.width, frame.height, light);
   const pixels = fromPlanar(graded, frame.width, frame.height);
   timings.style = now() - t;
   return pixels;

@@ -38,28 +38,45 @@ const raw = async (img: Sharp): Promise<RgbImage> => {
   return { data, width: info.width, height: info.height };
 };
 
-/** Below this much background weight (0..255) in the near blur, the wide fill blends in. */
-const NEAR_SUPPORT = 128;
-/** Below this weight a blurred colour is mostly rounding: not used. */
-const MIN_SUPPORT = 6;
+/** Below this much background weight (0..1) in the near blur, the wide fill blends in. */
+const NEAR_SUPPORT = 0.5;
+/** Below this weight the near blur's colour is not used at all. */
+const MIN_SUPPORT = 0.025;
+/** Grid cells a frame's width: the blur is computed on this grid, then interpolated. */
+const GRID = 128;
 
-/** Blurs an image computed `small` px wide, back at full size (no alpha: nothing is premultiplied). */
-async function blurSmall(data: Buffer, channels: 1 | 3, width: number, height: number, small: number, sigma: number): Promise<Buffer> {
-  const h = Math.max(1, Math.round((height * small) / width));
-  // One pipeline per step: sharp resizes before it blurs and keeps only the last resize. And it
-  // writes one channel out as three unless told to keep it grey.
-  const space = channels === 1 ? 'b-w' : 'srgb';
-  const step = async (input: Buffer, w: number, hh: number, op: (s: Sharp) => Sharp) => op(sharp(input, { raw: { width: w, height: hh, channels } })).toColourspace(space).raw().toBuffer();
-  const reduced = await step(data, width, height, (s) => s.resize(small, h));
-  const blurred = await step(reduced, small, h, (s) => s.blur(Math.max(0.3, sigma)));
-  // Linear, not cubic: an overshoot would make colour / weight swing where the weight is small.
-  return step(blurred, small, h, (s) => s.resize(width, height, { kernel: 'linear' }));
+/** In place: three passes of a running box mean of radius r along rows then columns (about a Gaussian of sigma sqrt(r (r + 1))). */
+function blurGrid(v: Float32Array, w: number, h: number, r: number): void {
+  if (r < 1) return;
+  const line = new Float32Array(Math.max(w, h));
+  const pass = (n: number, at: (i: number) => number) => {
+    for (let k = 0; k < 3; k++) {
+      for (let i = 0; i < n; i++) line[i] = v[at(i)];
+      let sum = 0;
+      for (let i = -r; i <= r; i++) sum += line[Math.min(n - 1, Math.max(0, i))];
+      for (let i = 0; i < n; i++) {
+        v[at(i)] = sum / (2 * r + 1);
+        sum += line[Math.min(n - 1, i + r + 1)] - line[Math.max(0, i - r)];
+      }
+    }
+  };
+  for (let y = 0; y < h; y++) pass(w, (i) => y * w + i);
+  for (let x = 0; x < w; x++) pass(h, (i) => i * w + x);
 }
 
-/** blur(I * w) / blur(w) in 0..255 per channel, and blur(w), at one scale. */
-async function normalisedBlur(premultiplied: Buffer, weight: Buffer, width: number, height: number, small: number, sigma: number): Promise<{ colour: Buffer; support: Buffer }> {
-  const [colour, support] = await Promise.all([blurSmall(premultiplied, 3, width, height, small, sigma), blurSmall(weight, 1, width, height, small, sigma)]);
-  return { colour, support };
+/**
+ * blur(I w) / blur(w) and blur(w) on a grid, in floating point: colour where little background is
+ * near stays smooth instead of rounding to streaks.
+ */
+function normalisedBlur(sums: Float32Array[], gw: number, gh: number, r: number): { colour: Float32Array[]; support: Float32Array } {
+  const [wsum, ...cs] = sums.map((v) => Float32Array.from(v));
+  blurGrid(wsum, gw, gh, r);
+  const colour = cs.map((c) => {
+    blurGrid(c, gw, gh, r);
+    for (let i = 0; i < c.length; i++) c[i] = wsum[i] > 1e-6 ? c[i] / wsum[i] : 0;
+    return c;
+  });
+  return { colour, support: wsum };
 }
 
 /**
@@ -79,31 +96,58 @@ export async function makeBackdrop(backdrop: Backdrop, width: number, height: nu
       return raw(sharp(bokehSvg(width, height, backdrop.top, backdrop.bottom)));
     case 'own-blur': {
       if (!framed || !background) throw new Error('own-blur needs the framed photo and its background weights');
-      const n = width * height;
-      // blur(I * w) / blur(w) fills the person's area (and anything beyond the photo) from around it.
-      const premultiplied = Buffer.alloc(n * 3);
-      for (let i = 0; i < n * 3; i++) premultiplied[i] = (framed.data[i] * background[(i / 3) | 0]) / 255 + 0.5;
-      const weight = Buffer.from(background.buffer, background.byteOffset, n);
-      const sigma = backdrop.sigma * (width / 1024);
-      const small = Math.max(32, Math.round(width / 8));
-      const near = await normalisedBlur(premultiplied, weight, width, height, small, sigma * (small / width));
-      const wide = await normalisedBlur(premultiplied, weight, width, height, 16, 3);
-      // Where neither finds background (a person filling the frame), the background's mean colour.
-      const mean = [0, 0, 0];
-      let total = 0;
-      for (let i = 0; i < n; i++) {
-        total += background[i];
-        for (let c = 0; c < 3; c++) mean[c] += premultiplied[i * 3 + c];
+      // Cell sums of the background weight (0..1) and of each channel weighted by it.
+      const s = Math.max(1, Math.round(width / GRID));
+      const gw = Math.ceil(width / s), gh = Math.ceil(height / s), n = gw * gh;
+      const sums = [0, 1, 2, 3].map(() => new Float32Array(n));
+      const cells = new Float32Array(n);
+      for (let y = 0; y < height; y++) {
+        const row = ((y / s) | 0) * gw;
+        for (let x = 0, i = y * width; x < width; x++, i++) {
+          const g = row + ((x / s) | 0);
+          const wt = background[i] / 255;
+          cells[g]++;
+          if (!wt) continue;
+          sums[0][g] += wt;
+          sums[1][g] += wt * framed.data[i * 3];
+          sums[2][g] += wt * framed.data[i * 3 + 1];
+          sums[3][g] += wt * framed.data[i * 3 + 2];
+        }
       }
-      for (let c = 0; c < 3; c++) mean[c] = total ? (mean[c] * 255) / total : 128;
-      const out = Buffer.alloc(n * 3);
-      for (let i = 0; i < n; i++) {
-        const s = near.support[i], ws = wide.support[i];
-        // The near blur's colour is only as good as its weight: below NEAR_SUPPORT it hands over.
-        const t = s >= NEAR_SUPPORT ? 1 : s < MIN_SUPPORT ? 0 : ((s - MIN_SUPPORT) / (NEAR_SUPPORT - MIN_SUPPORT)) ** 2 * (3 - (2 * (s - MIN_SUPPORT)) / (NEAR_SUPPORT - MIN_SUPPORT));
+      const mean = [1, 2, 3].map((c) => sums[c].reduce((a, b) => a + b, 0));
+      const total = sums[0].reduce((a, b) => a + b, 0);
+      for (let g = 0; g < n; g++) for (let c = 0; c < 4; c++) sums[c][g] /= cells[g];
+      // The near blur: the lens's sigma; the wide fill: five times that, for where the person (or
+      // the world beyond the photo) leaves no background near.
+      const sigma = (backdrop.sigma * (width / 1024)) / s;
+      const radius = (sg: number) => Math.max(1, Math.round((Math.sqrt(1 + 4 * sg * sg) - 1) / 2));
+      const near = normalisedBlur(sums, gw, gh, radius(sigma));
+      const wide = normalisedBlur(sums, gw, gh, radius(5 * sigma));
+      const grid = [0, 1, 2].map(() => new Float32Array(n));
+      for (let g = 0; g < n; g++) {
+        const sp = near.support[g];
+        const t = sp >= NEAR_SUPPORT ? 1 : sp <= MIN_SUPPORT ? 0 : ((sp - MIN_SUPPORT) / (NEAR_SUPPORT - MIN_SUPPORT)) ** 2 * (3 - (2 * (sp - MIN_SUPPORT)) / (NEAR_SUPPORT - MIN_SUPPORT));
         for (let c = 0; c < 3; c++) {
-          const far = ws >= MIN_SUPPORT ? Math.min(255, (wide.colour[i * 3 + c] * 255) / ws) : mean[c];
-          out[i * 3 + c] = (t ? t * Math.min(255, (near.colour[i * 3 + c] * 255) / s) : 0) + (1 - t) * far + 0.5;
+          // Where neither finds background (a person filling the frame), the background's mean colour.
+          const far = wide.support[g] > 1e-4 ? wide.colour[c][g] : total ? mean[c] / total : 128;
+          grid[c][g] = t * near.colour[c][g] + (1 - t) * far;
+        }
+      }
+      // Bilinear from cell centres to pixels.
+      const out = Buffer.alloc(width * height * 3);
+      for (let y = 0; y < height; y++) {
+        const v = Math.min(gh - 1, Math.max(0, (y + 0.5) / s - 0.5));
+        const y0 = Math.floor(v), y1 = Math.min(gh - 1, y0 + 1), fy = v - y0;
+        for (let x = 0; x < width; x++) {
+          const u = Math.min(gw - 1, Math.max(0, (x + 0.5) / s - 0.5));
+          const x0 = Math.floor(u), x1 = Math.min(gw - 1, x0 + 1), fx = u - x0;
+          const o = (y * width + x) * 3;
+          for (let c = 0; c < 3; c++) {
+            const G = grid[c];
+            const top = G[y0 * gw + x0] + (G[y0 * gw + x1] - G[y0 * gw + x0]) * fx;
+            const bot = G[y1 * gw + x0] + (G[y1 * gw + x1] - G[y1 * gw + x0]) * fx;
+            out[o + c] = Math.min(255, Math.max(0, top + (bot - top) * fy + 0.5));
+          }
         }
       }
       return { data: out, width, height };
