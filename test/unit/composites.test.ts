@@ -3,14 +3,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { STYLES } from '../../core/orders/catalog';
 import { loadConfig } from '../../core/platform/config';
 import { decodeRgb, normaliseUpload } from '../../core/photos/images';
-import type { RgbImage } from '../../models/face-detector';
-import { composite, refineMask, solidImage } from '../../models/matte';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../../worker/analysis';
 import { chooseFrame, EDGE_FADE, headCutOff, sourceBounds, toOutput, toSource, warp, type Frame } from '../../worker/framing';
 import { loadRenderModels } from '../../worker/pixel-work';
 import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels } from '../../worker/render';
 import { fixture } from '../support/stack';
-import { ab, edgeBand, fringe, iou, meanAbs } from '../support/matte-measures';
+import { edgeBand, fringe, iou, meanAbs } from '../support/matte-measures';
 import { readCrop, REAL_SET } from '../support/real-set';
 import { selfieCrops } from '../support/selfie-crops';
 
@@ -80,12 +78,24 @@ function knownInFrame(k: Known, frame: Frame): { alpha: Uint8Array; inPhoto: Uin
   return { alpha, inPhoto };
 }
 
-async function prepared(photo: Buffer): Promise<{ p: Prepared; geometry: FaceGeometry; size: { width: number; height: number } }> {
+async function analysed(photo: Buffer): Promise<{ stored: Buffer; geometry: FaceGeometry; size: { width: number; height: number } }> {
   const stored = await normaliseUpload(photo, config.UPLOAD_MAX_PIXELS);
   const { geometry } = await analyser.analyse(await decodeRgb(stored.data));
   expect(geometry).toBeDefined();
-  return { p: await prepare(models, stored.data, geometry!, config.HEADSHOT_SIZE), geometry: geometry!, size: { width: stored.width, height: stored.height } };
+  return { stored: stored.data, geometry: geometry!, size: { width: stored.width, height: stored.height } };
 }
+
+async function prepared(photo: Buffer): Promise<{ p: Prepared; geometry: FaceGeometry; size: { width: number; height: number } }> {
+  const a = await analysed(photo);
+  return { p: await prepare(models, a.stored, a.geometry, config.HEADSHOT_SIZE), geometry: a.geometry, size: a.size };
+}
+
+/** Real crops are analysed and prepared once for all the tests that look at them. */
+const realPrepared = new Map<string, ReturnType<typeof prepared>>();
+const preparedCrop = (c: (typeof REAL_SET)[number]) => {
+  if (!realPrepared.has(c.file)) realPrepared.set(c.file, readCrop(c).then(prepared));
+  return realPrepared.get(c.file)!;
+};
 
 describe('issue 20: the matte against a known alpha', () => {
   // p4-blond-long (also in the fixtures) is framed tight and tilted 30 degrees: its band IoU is 0.32
@@ -148,9 +158,12 @@ describe('issue 20: frames a photographer would choose', () => {
     let levelled = 0;
     const shares: number[] = [];
     for (const c of REAL_SET.filter((x) => x.usable)) {
-      const { p } = await prepared(await readCrop(c));
+      // The frame alone says whether the head is levelled past a side; only those are prepared.
+      const a = await analysed(await readCrop(c));
+      const chosen = chooseFrame(a.geometry, a.size, config.HEADSHOT_SIZE);
+      if (Math.abs(chosen.angle) < (0.5 * Math.PI) / 180 || !chosen.beyond.some((s) => s !== 'top')) continue;
+      const { p } = await preparedCrop(c);
       const f = p.frame;
-      if (Math.abs(f.angle) < (0.5 * Math.PI) / 180 || !f.beyond.some((s) => s !== 'top')) continue;
       levelled++;
       let along = 0, cut = 0;
       const inside = (EDGE_FADE * f.height) / f.scale + 2;
@@ -197,29 +210,22 @@ describe('issue 20: frames a photographer would choose', () => {
 });
 
 describe('issue 20: the face stays true', () => {
-  it('face-true on every render of the real set’s usable photos: what the new matte, edge colours and light change stays within the check’s noise of the plain composite', async () => {
-    // Today's check on the plain composite (the photo's own colours, the guided-filter matte, no
-    // light matching) already fails a few of these renders by a hair (errors 0.046-0.054 against
-    // 0.045 on p3-blonde in several styles: the landmark model's noise on soft real faces, which
-    // issue 18 measures anew). What this work adds must not fail any render that one passes.
-    let renders = 0, passed = 0;
+  // The styles that change the most around a face: a bright backdrop with light wrap, a dark
+  // gradient, the person's own background blurred, and greyscale. bench:face-true renders all eight
+  // on every real photo (544 renders); here every usable photo of the real set in these four.
+  const TRYING = ['studio-white', 'navy-gradient', 'own-background-blur', 'monochrome'];
+  it('face-true passes on every render of the real set’s usable photos, with the new matte, edge colours and light', async () => {
+    const failed: string[] = [];
+    let renders = 0;
     for (const c of REAL_SET.filter((x) => x.usable && !/-(phone|1600|2048|3024)\.jpg$/.test(x.file))) {
-      const { p } = await prepared(await readCrop(c));
-      const plain: Prepared = { ...p, person: p.framed, alpha: refineMask(p.framed, await models.segmenter.segment(p.framed)), light: { ...p.light, cast: [1, 1, 1], lift: 1, rim: new Uint8Array(p.alpha.length) } };
-      for (const style of STYLES) {
+      const { p } = await preparedCrop(c);
+      for (const style of STYLES.filter((s) => TRYING.includes(s.id))) {
         const out = await renderStyle(models, p, style, config.FACE_TRUE_TOLERANCE);
         renders++;
-        if (out.faceTrue.ok) {
-          passed++;
-          continue;
-        }
-        // Where it fails, the plain composite fails too or is within the landmark model's noise of
-        // failing (its own noise on a re-rendered face: up to 2.9 % of the eye distance, see README).
-        const base = await renderStyle(models, plain, style, config.FACE_TRUE_TOLERANCE);
-        expect(out.faceTrue.error, `${c.file} ${style.id}: face-true error ${out.faceTrue.error.toFixed(3)}, plain composite ${base.faceTrue.error.toFixed(3)}`).toBeLessThanOrEqual(Math.max(config.FACE_TRUE_TOLERANCE, base.faceTrue.error) + 0.01);
+        if (!out.faceTrue.ok) failed.push(`${c.file} ${style.id}: ${out.faceTrue.error.toFixed(4)} (${out.faceTrue.worst})`);
       }
     }
-    expect(renders).toBeGreaterThan(80);
-    expect(passed / renders).toBeGreaterThan(0.8);
+    expect(renders).toBeGreaterThan(40);
+    expect(failed).toEqual([]);
   }, 1_800_000);
 });
