@@ -1,21 +1,13 @@
 import type { NextFunction, Request, Response } from 'express';
+import { DomainError as HttpError } from '../core/platform/errors';
 import { z } from './openapi';
 
 /**
  * Errors as application/problem+json (RFC 9457) with a stable machine-readable code that clients
- * switch on. Messages are plain sentences and never echo personal data.
+ * switch on. Messages are plain sentences and never echo personal data. HttpError is the API's
+ * name for core's DomainError: a use case and a route throw the same class.
  */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly title: string,
-    readonly detail?: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(detail ?? title);
-  }
-}
+export { DomainError as HttpError, notFound } from '../core/platform/errors';
 
 export const ProblemSchema = z
   .object({
@@ -45,7 +37,6 @@ export function sendProblem(res: Response, err: HttpError): void {
     });
 }
 
-export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`, `No ${what.toLowerCase()} with that id belongs to you.`);
 
 const PG_DOWN = /^(57P0[1-3]|08\d\d\d)$/; // admin shutdown, crash shutdown, cannot connect now, connection exceptions
 const NET_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'ECONNABORTED']);
