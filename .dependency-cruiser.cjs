@@ -1,4 +1,4 @@
-// The import rules of the layout (README, "How it works"), checked by `npm run deps:check` in CI.
+// The import rules of the layout (docs/architecture.md), checked by `npm run deps:check` in CI.
 // core/platform is the machinery; core/orders, photos, notifications and privacy are the rules that
 // use it; api/, worker/ and scheduler/ are the roles, which use both and never one another.
 const DOMAIN = '^core/(orders|photos|notifications|privacy)/';

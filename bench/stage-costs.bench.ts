@@ -1,5 +1,5 @@
 /**
- * CPU cost of each stage of an order, for the capacity model (README, Capacity): the process's
+ * CPU cost of each stage of an order, for the capacity model (docs/capacity.md): the process's
  * CPU time (user + system, every thread, onnxruntime's and libvips' included) per item, medians of
  * BENCH_RUNS runs after a warm-up, on one 5.3 MB 9-MP JPEG and one 12-MP selfie. CPU time, unlike
  * wall time, barely moves when other work shares the machine. Storage, queue and database I/O are

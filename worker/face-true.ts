@@ -4,7 +4,7 @@ import type { Point, RgbImage } from '../models/face-detector';
  * The face-true check: every feature of the face (eyes, nose tip and corners, mouth corners and
  * lips) must sit in the render where the photo's own pixels put it through the frame's
  * similarity map. Each feature's displacement is measured by registering a patch of the render
- * against the same patch of the reference (README, "Face-true check"), and the error is the
+ * against the same patch of the reference (docs/pipeline.md, "Face-true check"), and the error is the
  * largest displacement over the inter-ocular distance (IOD), so it does not depend on size.
  *
  * Why patches and not a landmark model on the render: FaceMesh's shape prior barely follows a

@@ -8,7 +8,7 @@ import { chooseFrame, FRAME_FACE_WIDTHS, headCutOff, MIN_FACE_WIDTHS } from './f
  * The quality verdict (SD1): every reason that stops the photo and every piece of advice on a
  * usable one, each with a stable code and a plain sentence, plus the measured values, so a person
  * knows what to retake and why. The limits were set on the labelled set of real photographs
- * (test/fixtures/real, `npm run bench:verdicts`); the README gives the figures behind each.
+ * (test/fixtures/real, `npm run bench:verdicts`); docs/pipeline.md gives the figures behind each.
  */
 export interface QualityThresholds {
   /** A second face counts when its box is at least this fraction of the largest face's width. */

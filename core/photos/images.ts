@@ -4,7 +4,7 @@ import { ImageRejected } from './image-rejected';
 
 export { ImageRejected };
 
-// Every image is seen once: libvips' operation cache would only hold memory (see README, load).
+// Every image is seen once: libvips' operation cache would only hold memory (docs/performance.md, Load).
 sharp.cache(false);
 
 /** Types accepted for upload, told from the bytes, never from the name or Content-Type (PH1). */

@@ -177,7 +177,7 @@ const schema = z.object({
   /**
    * Face-true check: largest displacement of a facial feature between the photo and the render
    * allowed, as a fraction of the inter-ocular distance. Between the measure's noise on unchanged
-   * renders of real photos and the smallest deliberate 5 % change (README, "Face-true check",
+   * renders of real photos and the smallest deliberate 5 % change (docs/performance.md, "Face-true check",
    * `npm run bench:face-true`), and never looser than 5 %. Any positive value: a test sets it very
    * low to make every render fail.
    */

@@ -20,7 +20,7 @@ import { backlogs } from '../../core/platform/backlog';
 import { CONFIG_KEYS, loadConfig, PIPELINE_QUEUE_NAMES } from '../../core/platform/config';
 import { Queues } from '../../core/platform/jobs';
 import { enableProcessMetrics, registry } from '../../core/platform/metrics';
-import { CONFIG_ENV_PATH, renderConfigEnv, SECRET_KEYS } from '../../scripts/kubernetes-config';
+import { CONFIG_ENV_PATH, CONFIGURATION_DOC, renderConfigEnv, SECRET_KEYS } from '../../scripts/kubernetes-config';
 
 /**
  * deploy/kubernetes rendered by Kustomize (`kubectl kustomize`, the kubectl on this kind of machine).
@@ -138,7 +138,7 @@ function render(overlay: 'cpu' | 'gpu'): Doc[] {
   try {
     text = execFileSync('kubectl', ['kustomize', `deploy/kubernetes/overlays/${overlay}`], { encoding: 'utf8' });
   } catch (err) {
-    throw new Error(`kubectl kustomize failed (kubectl 1.27+ is on this kind of machine; README, Kubernetes): ${(err as Error).message}`);
+    throw new Error(`kubectl kustomize failed (kubectl 1.27+ is on this kind of machine; docs/operations.md, Kubernetes): ${(err as Error).message}`);
   }
   return parseAllDocuments(text).map((d) => d.toJS() as Doc);
 }
@@ -149,8 +149,8 @@ const mebibytes = (q: string | number) => (typeof q === 'number' ? q / 2 ** 20 :
 const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 /** Pipeline queues a worker Deployment takes (WORKER_QUEUES; unset: all). */
 const queuesOf = (d: DeploymentDoc) => envOf(d).WORKER_QUEUES?.split(',') ?? [...PIPELINE_QUEUE_NAMES];
-/** The README's Capacity model: its target utilisation, which the API's HPA must use. */
-const plannedUtilisation = (readme: string) => Number(/\| target utilisation \| (\d+) %/.exec(readme)![1]);
+/** The capacity model's target utilisation (docs/capacity.md), which the API's HPA must use. */
+const plannedUtilisation = (page: string) => Number(/\| target utilisation \| (\d+) %/.exec(page)![1]);
 /** Every metric the code registers, with the label names each accepts (histograms: their series). */
 function exportedMetrics(): Map<string, string[]> {
   enableProcessMetrics();
@@ -169,9 +169,9 @@ function metricsIn(expr: string): { name: string; labels: string[] }[] {
   return [...expr.matchAll(/\b(rasmi_[a-z0-9_]+)(?:\{([^}]*)\})?/g)].map((m) => ({ name: m[1], labels: [...(m[2] ?? '').matchAll(/(\w+)\s*(?:=~|!=|!~|=)/g)].map((l) => l[1]) }));
 }
 
-/** Worker peak RSS with PIXEL_THREADS=2, MB (npm run bench:worker-memory; README, Worker memory). */
+/** Worker peak RSS with PIXEL_THREADS=2, MB (npm run bench:worker-memory; docs/performance.md, Worker memory). */
 const WORKER_PEAK_MB = 686;
-/** Longest job a worker runs, s: a full account's export (README, Kubernetes). */
+/** Longest job a worker runs, s: a full account's export (docs/operations.md, Kubernetes). */
 const LONGEST_JOB_SECONDS = 45;
 const METRICS_PORT = 9464;
 
@@ -310,7 +310,7 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     for (const s of spread) expect(selects(s.labelSelector.matchLabels, podLabels)).toBe(true);
     const hpa = named(docs, 'HorizontalPodAutoscaler', 'api').spec;
     expect(hpa.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'api' });
-    expect(hpa.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: plannedUtilisation(await readFile('README.md', 'utf8')) } });
+    expect(hpa.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: plannedUtilisation(await readFile('docs/capacity.md', 'utf8')) } });
     expect(hpa.minReplicas).toBeGreaterThanOrEqual(2);
   });
 
@@ -412,7 +412,7 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
 describe('alerts and dashboard (components/monitoring)', () => {
   const docs = render('cpu');
   const rule = named(docs, 'PrometheusRule', 'rasmi');
-  const alerts = rule.spec.groups.flatMap((g: { rules: { alert: string; expr: string }[] }) => g.rules);
+  const alerts = rule.spec.groups.flatMap((g: { rules: { alert: string; expr: string; annotations: Record<string, string> }[] }) => g.rules);
   const exported = exportedMetrics();
   let dir: string;
   beforeAll(async () => {
@@ -444,9 +444,10 @@ describe('alerts and dashboard (components/monitoring)', () => {
     expect(JSON.parse(named(docs, 'ConfigMap', 'rasmi-dashboard').data!['rasmi.json'])).toEqual(dashboard);
   });
 
-  it('has a runbook line for each alert in the README', async () => {
-    const readme = await readFile('README.md', 'utf8');
-    const section = readme.slice(readme.indexOf('### Alerts'), readme.indexOf('\n### ', readme.indexOf('### Alerts') + 1));
+  it('has a runbook line for each alert where its runbook annotation points (docs/operations.md#alerts)', async () => {
+    for (const a of alerts) expect(a.annotations.runbook, a.alert).toBe('docs/operations.md#alerts');
+    const page = await readFile('docs/operations.md', 'utf8');
+    const section = page.slice(page.indexOf('\n## Alerts\n'), page.indexOf('\n## ', page.indexOf('\n## Alerts\n') + 1));
     for (const a of alerts) expect(section, a.alert).toMatch(new RegExp(`^\\| \`${a.alert}\` \\|`, 'm'));
   });
 
@@ -458,8 +459,8 @@ describe('alerts and dashboard (components/monitoring)', () => {
 });
 
 describe('the ConfigMap', () => {
-  it('is generated from the README configuration table (npm run kubernetes:config)', async () => {
-    expect(await readFile(CONFIG_ENV_PATH, 'utf8')).toBe(renderConfigEnv(await readFile('README.md', 'utf8')));
+  it('is generated from the configuration page (npm run kubernetes:config)', async () => {
+    expect(await readFile(CONFIG_ENV_PATH, 'utf8')).toBe(renderConfigEnv(await readFile(CONFIGURATION_DOC, 'utf8')));
   });
 
   it('WORKER_QUEUES accepts pipeline queues only', () => {
