@@ -42,6 +42,27 @@ function links(md: string): string[] {
   return [...prose(md).matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1]);
 }
 
+/** Paths in backticks that name a file of the project (`core/platform/config.ts`), not those that are a link's text. */
+function namedPaths(md: string): string[] {
+  const body = md.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
+  return [...body.matchAll(/(?<!\[)`([\w.-]+(?:\/[\w.-]+)+\.(?:ts|md|ya?ml|json|cjs|mjs|txt|sh))`(?!\]\()/g)].map((m) => m[1]);
+}
+/** Build outputs a page may name; they exist only after a build. */
+const BUILT = /^(dist|dist-bench|out|web\/dist)\//;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return SKIP.has(e.name) ? [] : sourceFiles(p);
+    return e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Ids a test is named after: it('RT1 …'), describe('SC2 …'), it.each(…)('PY3 …'). */
+function idsNamedIn(source: string): Set<string> {
+  return new Set([...source.matchAll(/\b(?:it|test|describe)(?:\.\w+(?:\([^)]*\))?)?\(\s*['"`]([A-Z]{2}\d+)[ ,:]/g)].map((m) => m[1]));
+}
+
 const files = markdownFiles();
 
 describe('documentation', () => {
@@ -68,6 +89,32 @@ describe('documentation', () => {
       }
     }
     expect(broken).toEqual([]);
+  });
+
+  it('every project path a page names in backticks exists (build outputs aside)', () => {
+    const missing: string[] = [];
+    for (const file of files) {
+      for (const p of namedPaths(readFileSync(file, 'utf8'))) {
+        if (!BUILT.test(p) && !existsSync(p) && !existsSync(path.join(path.dirname(file), p))) missing.push(`${file}: ${p}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('docs/privacy.md lists every promise a test is named after, and each listed file holds a test named with its id', () => {
+    const page = readFileSync('docs/privacy.md', 'utf8');
+    const section = page.slice(page.indexOf('## The promises and their tests'), page.indexOf('\n## ', page.indexOf('## The promises and their tests') + 1));
+    const rows = [...section.matchAll(/^\| ([A-Z]{2}\d+) \| .* \| (.*) \|$/gm)].map((m) => ({ id: m[1], tests: [...m[2].matchAll(/\]\(\.\.\/([^)]+)\)/g)].map((l) => l[1]) }));
+    expect(rows.length).toBeGreaterThanOrEqual(40);
+    const wrong: string[] = [];
+    for (const r of rows) {
+      if (!r.tests.length) wrong.push(`${r.id}: no test listed`);
+      for (const t of r.tests) if (!existsSync(t) || !idsNamedIn(readFileSync(t, 'utf8')).has(r.id)) wrong.push(`${r.id}: ${t} has no test named after it`);
+    }
+    const listed = new Set(rows.map((r) => r.id));
+    const named = new Set([...sourceFiles('test'), ...sourceFiles('web/e2e')].flatMap((f) => [...idsNamedIn(readFileSync(f, 'utf8'))]));
+    for (const id of named) if (!listed.has(id)) wrong.push(`${id}: a test is named after it, docs/privacy.md does not list it`);
+    expect(wrong).toEqual([]);
   });
 
   it('the README stays under 250 lines', () => {
