@@ -50,13 +50,19 @@ export function configurationRows(page: string): { names: string[]; meaning: str
     .filter((l) => l.startsWith('| `'))
     .map((l) => {
       const cells = l.split(' | ');
-      return { names: [...cells[0].matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]), meaning: plainLinks(cells.slice(2).join(' | ').replace(/ \|$/, '').trim()) };
+      return {
+        names: [...cells[0].matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]),
+        meaning: plainLinks(cells.slice(2).join(' | ').replace(/ \|$/, '').trim()),
+      };
     });
 }
 
 /** A Markdown link as its text and the repository path it points to, readable in a comment. */
 function plainLinks(text: string): string {
-  return text.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_all, label: string, href: string) => `${label} (${path.posix.join(path.posix.dirname(CONFIGURATION_DOC), href)})`);
+  return text.replace(
+    /\[([^\]]+)\]\(([^)\s]+)\)/g,
+    (_all, label: string, href: string) => `${label} (${path.posix.join(path.posix.dirname(CONFIGURATION_DOC), href)})`,
+  );
 }
 
 function asEnvValue(v: unknown): string | undefined {

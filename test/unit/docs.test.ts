@@ -30,7 +30,10 @@ export function anchors(md: string): Set<string> {
   const body = md.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
   for (const m of body.matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
     const text = m[1].replace(/\[([^\]]*)\]\([^)]*\)/g, '$1');
-    const base = text.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+    const base = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     out.add(n ? `${base}-${n}` : base);
@@ -45,7 +48,9 @@ function links(md: string): string[] {
 /** Paths in backticks that name a file of the project (`core/platform/config.ts`), not those that are a link's text. */
 function namedPaths(md: string): string[] {
   const body = md.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
-  return [...body.matchAll(/(?<!\[)`([\w.-]+(?:\/[\w.-]+)+\.(?:ts|md|ya?ml|json|cjs|mjs|txt|sh))`(?!\]\()/g)].map((m) => m[1]);
+  return [...body.matchAll(/(?<!\[)`([\w.-]+(?:\/[\w.-]+)+\.(?:ts|md|ya?ml|json|cjs|mjs|txt|sh))`(?!\]\()/g)].map(
+    (m) => m[1],
+  );
 }
 /** Build outputs a page may name; they exist only after a build. */
 const BUILT = /^(dist|dist-bench|out|web\/dist)\//;
@@ -60,7 +65,11 @@ function sourceFiles(dir: string): string[] {
 
 /** Ids a test is named after: it('RT1 …'), describe('SC2 …'), it.each(…)('PY3 …'). */
 function idsNamedIn(source: string): Set<string> {
-  return new Set([...source.matchAll(/\b(?:it|test|describe)(?:\.\w+(?:\([^)]*\))?)?\(\s*['"`]([A-Z]{2}\d+)[ ,:]/g)].map((m) => m[1]));
+  return new Set(
+    [...source.matchAll(/\b(?:it|test|describe)(?:\.\w+(?:\([^)]*\))?)?\(\s*['"`]([A-Z]{2}\d+)[ ,:]/g)].map(
+      (m) => m[1],
+    ),
+  );
 }
 
 const files = markdownFiles();
@@ -83,7 +92,12 @@ describe('documentation', () => {
           broken.push(`${file}: ${link} (no ${resolved})`);
           continue;
         }
-        if (anchor && resolved.endsWith('.md') && statSync(resolved).isFile() && !anchors(readFileSync(resolved, 'utf8')).has(anchor)) {
+        if (
+          anchor &&
+          resolved.endsWith('.md') &&
+          statSync(resolved).isFile() &&
+          !anchors(readFileSync(resolved, 'utf8')).has(anchor)
+        ) {
           broken.push(`${file}: ${link} (no heading #${anchor} in ${resolved})`);
         }
       }
@@ -95,7 +109,8 @@ describe('documentation', () => {
     const missing: string[] = [];
     for (const file of files) {
       for (const p of namedPaths(readFileSync(file, 'utf8'))) {
-        if (!BUILT.test(p) && !existsSync(p) && !existsSync(path.join(path.dirname(file), p))) missing.push(`${file}: ${p}`);
+        if (!BUILT.test(p) && !existsSync(p) && !existsSync(path.join(path.dirname(file), p)))
+          missing.push(`${file}: ${p}`);
       }
     }
     expect(missing).toEqual([]);
@@ -103,17 +118,28 @@ describe('documentation', () => {
 
   it('docs/privacy.md lists every promise a test is named after, and each listed file holds a test named with its id', () => {
     const page = readFileSync('docs/privacy.md', 'utf8');
-    const section = page.slice(page.indexOf('## The promises and their tests'), page.indexOf('\n## ', page.indexOf('## The promises and their tests') + 1));
-    const rows = [...section.matchAll(/^\| ([A-Z]{2}\d+) \| .* \| (.*) \|$/gm)].map((m) => ({ id: m[1], tests: [...m[2].matchAll(/\]\(\.\.\/([^)]+)\)/g)].map((l) => l[1]) }));
+    const section = page.slice(
+      page.indexOf('## The promises and their tests'),
+      page.indexOf('\n## ', page.indexOf('## The promises and their tests') + 1),
+    );
+    const rows = [...section.matchAll(/^\| ([A-Z]{2}\d+) \| .* \| (.*) \|$/gm)].map((m) => ({
+      id: m[1],
+      tests: [...m[2].matchAll(/\]\(\.\.\/([^)]+)\)/g)].map((l) => l[1]),
+    }));
     expect(rows.length).toBeGreaterThanOrEqual(40);
     const wrong: string[] = [];
     for (const r of rows) {
       if (!r.tests.length) wrong.push(`${r.id}: no test listed`);
-      for (const t of r.tests) if (!existsSync(t) || !idsNamedIn(readFileSync(t, 'utf8')).has(r.id)) wrong.push(`${r.id}: ${t} has no test named after it`);
+      for (const t of r.tests)
+        if (!existsSync(t) || !idsNamedIn(readFileSync(t, 'utf8')).has(r.id))
+          wrong.push(`${r.id}: ${t} has no test named after it`);
     }
     const listed = new Set(rows.map((r) => r.id));
-    const named = new Set([...sourceFiles('test'), ...sourceFiles('web/e2e')].flatMap((f) => [...idsNamedIn(readFileSync(f, 'utf8'))]));
-    for (const id of named) if (!listed.has(id)) wrong.push(`${id}: a test is named after it, docs/privacy.md does not list it`);
+    const named = new Set(
+      [...sourceFiles('test'), ...sourceFiles('web/e2e')].flatMap((f) => [...idsNamedIn(readFileSync(f, 'utf8'))]),
+    );
+    for (const id of named)
+      if (!listed.has(id)) wrong.push(`${id}: a test is named after it, docs/privacy.md does not list it`);
     expect(wrong).toEqual([]);
   });
 
@@ -127,11 +153,8 @@ describe('documentation', () => {
   });
 
   it('computes anchors as GitHub does', () => {
-    expect([...anchors('# Key rotation (SC1, SC2)\n## `npm audit` and deps\n## Load\n## Load\n```\n# not a heading\n```')]).toEqual([
-      'key-rotation-sc1-sc2',
-      'npm-audit-and-deps',
-      'load',
-      'load-1',
-    ]);
+    expect([
+      ...anchors('# Key rotation (SC1, SC2)\n## `npm audit` and deps\n## Load\n## Load\n```\n# not a heading\n```'),
+    ]).toEqual(['key-rotation-sc1-sc2', 'npm-audit-and-deps', 'load', 'load-1']);
   });
 });
