@@ -8,7 +8,7 @@ import { jobId } from '../../core/platform/jobs';
 import { ctxOf } from '../auth';
 import { readSingleImage } from '../multipart';
 import { UploadGate } from '../upload-gate';
-import { z } from '../openapi';
+import type { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
 import { PhotoEventHub, type PhotoEvent } from '../../core/photos/photo-events';

@@ -14,7 +14,7 @@ import { createRightsRequest } from '../../core/privacy/rights';
 import { Storage, sweepStaleSpools } from '../../core/platform/storage';
 import { rightsHandlers } from '../../worker/rights';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
+import { fixture, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 import { unzip } from '../support/unzip';
 
 let stack: Stack;
