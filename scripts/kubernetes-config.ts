@@ -78,7 +78,7 @@ export function renderConfigEnv(readme: string): string {
     }
     out.push('', `# ${row.meaning.replace(/\s+/g, ' ')}`, ...lines);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
