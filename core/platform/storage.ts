@@ -159,7 +159,8 @@ export class Storage {
     try {
       dir = await mkdtemp(path.join(os.tmpdir(), SPOOL_PREFIX));
       const spool = path.join(dir, 'object');
-      const count = new Transform({ transform: (chunk: Buffer, _enc, cb) => {
+      const count = new Transform({
+        transform: (chunk: Buffer, _enc, cb) => {
           size += chunk.length;
           cb(null, chunk);
         },
