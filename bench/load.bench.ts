@@ -30,7 +30,7 @@ const DB_NAME = `rasmi_load`;
 const DB_URL = `postgres://root@127.0.0.1:5432/${DB_NAME}`;
 
 function multipart(photo: Buffer): { body: Buffer; contentType: string } {
-  const boundary = '----rasmiload' + Date.now().toString(16);
+  const boundary = `----rasmiload${Date.now().toString(16)}`;
   const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="photo"; filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`);
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   return { body: Buffer.concat([head, photo, tail]), contentType: `multipart/form-data; boundary=${boundary}` };

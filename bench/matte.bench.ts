@@ -128,7 +128,7 @@ async function main() {
       console.log(`${photo.name.padEnd(22)}${times.padStart(18)} | fringe ${fmt(row[6], 2)} / ${fmt(row[7], 2)}`);
     }
     rows.push(row);
-    const tile = (await sharp(images[0]).metadata()).width!;
+    const tile = (await sharp(images[0]).metadata()).width;
     const sheet = await sharp({ create: { width: tile * images.length, height: Math.round(h / 2), channels: 3, background: '#000' } })
       .composite(images.map((input, i) => ({ input, left: i * tile, top: 0 })))
       .png()

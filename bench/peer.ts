@@ -29,7 +29,7 @@ export async function loadPeer(): Promise<Peer | undefined> {
   const version = (JSON.parse(await readFile(path.join(PEER_DIR, 'package.json'), 'utf8')) as { version: string }).version;
   // Loaded by file URL: bench/peer/node_modules is not on this file's resolution path, by design.
   const mod = (await import(pathToFileURL(path.join(PEER_DIR, 'dist/index.mjs')).href)) as { removeBackground: RemoveBackground };
-  const opts = { model: 'medium' as const, publicPath: pathToFileURL(path.join(PEER_DIR, 'dist')).href + '/', output: { format: 'image/png' as const } };
+  const opts = { model: 'medium' as const, publicPath: `${pathToFileURL(path.join(PEER_DIR, 'dist')).href}/`, output: { format: 'image/png' as const } };
   return {
     version,
     async removeBackground(image, type) {

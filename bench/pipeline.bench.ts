@@ -12,7 +12,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import sharp from 'sharp';
 import { STYLES } from '../core/orders/catalog';
 import { loadConfig } from '../core/platform/config';
 import { decodeRgb, normaliseUpload, type RgbImage } from '../core/photos/images';
@@ -52,9 +51,9 @@ interface Photo {
 
 async function photos(): Promise<Photo[]> {
   const out: Photo[] = [];
-  for (const [name, input, type] of [
-    ['astronaut.png (512x512)', await readFile('test/fixtures/astronaut.png'), 'png'],
-    ['12 MP selfie (4000x3000)', await twelveMegapixelSelfie(), 'jpeg'],
+  for (const [name, input] of [
+    ['astronaut.png (512x512)', await readFile('test/fixtures/astronaut.png')],
+    ['12 MP selfie (4000x3000)', await twelveMegapixelSelfie()],
   ] as const) {
     const n = await normaliseUpload(input, config.UPLOAD_MAX_PIXELS);
     out.push({ name, original: n.data, width: n.width, height: n.height });

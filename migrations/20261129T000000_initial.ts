@@ -1,4 +1,4 @@
-import { Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 /**
  * The order path. Every row that holds personal data names its owner (user_id) and the dates its

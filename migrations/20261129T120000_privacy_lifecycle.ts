@@ -1,4 +1,4 @@
-import { Kysely, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 /**
  * The privacy lifecycle: consents with history, rights requests with deadlines, deletion records,

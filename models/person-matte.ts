@@ -183,7 +183,11 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
   if (opts.face) {
     const person = new Float32Array(BINS);
     let count = 0;
-    for (let i = 0; i < n; i++) if (sureFg[i]) (person[cellBin[i]]++, count++);
+    for (let i = 0; i < n; i++) {
+      if (!sureFg[i]) continue;
+      person[cellBin[i]]++;
+      count++;
+    }
     smoothHistogram(person);
     const nearCore = boxed(Float32Array.from(inside), gw, gh, Math.round((0.5 * opts.face.width) / CELL));
     const rim = Math.max(2, Math.round(BORDER / CELL));

@@ -81,7 +81,7 @@ const memo = new Map<string, Promise<unknown>>();
  */
 export function loadOnce<T>(key: string, factory: () => Promise<T>): Promise<T> {
   const cached = memo.get(key);
-  if (cached) return cached as Promise<T>;
+  if (cached !== undefined) return cached as Promise<T>;
   const pending = (async () => factory())(); // a synchronous throw becomes a rejection
   memo.set(key, pending);
   pending.catch(() => {

@@ -44,7 +44,11 @@ async function main() {
   // Mail still goes to the outbox folder; the demo also keeps it to read the sign-in code.
   const inbox: MailMessage[] = [];
   const outbox = new OutboxMailer(config.MAIL_OUTBOX_DIR, config.MAIL_FROM);
-  const mailer: Mailer = { send: async (m) => (inbox.push(m), outbox.send(m)) };
+  const mailer: Mailer = { send: async (m) => {
+      inbox.push(m);
+      return outbox.send(m);
+    },
+  };
   const step = (s: string) => console.log(`• ${s}`);
 
   step('starting api, worker and scheduler (local mode)…');
@@ -76,7 +80,7 @@ async function main() {
       }
       if (photo.status === 'usable') usable.push(id);
       const why = photo.verdict?.reasons.map((r) => `${r.message} ${r.hint}`).join(' ') ?? '';
-      step(`${a.photos[i]}: ${photo.status}${why ? ' — ' + why : ''}`);
+      step(`${a.photos[i]}: ${photo.status}${why ? ` — ${why}` : ''}`);
     }
     if (!usable.length) {
       console.error('None of the photos is usable; nothing was ordered or paid.');

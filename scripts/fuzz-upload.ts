@@ -23,7 +23,10 @@ const WIDTH = arg('concurrency', 8);
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 const HEAP_GROWTH_LIMIT = 50 * 1024 * 1024;
 /** JS heap in use after a full collection (the npm script runs node with --expose-gc). */
-const heapAfterGc = () => (global.gc?.(), process.memoryUsage().heapUsed);
+const heapAfterGc = () => {
+  global.gc?.();
+  return process.memoryUsage().heapUsed;
+};
 
 async function main(): Promise<number> {
   // Uploads per person are capped at 50 by default; a fuzzer needs room for every accepted case.

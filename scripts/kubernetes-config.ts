@@ -90,7 +90,7 @@ export function renderConfigEnv(page: string): string {
     }
     out.push('', `# ${row.meaning.replace(/\s+/g, ' ')}`, ...lines);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

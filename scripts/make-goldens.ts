@@ -57,7 +57,7 @@ const img = await decodeRgb(resolve(projectRoot, 'test/fixtures/astronaut.png'))
     },
   };
   await mkdir(OUT_DIR, { recursive: true });
-  await writeFile(resolve(OUT_DIR, 'facemesh-astronaut.json'), JSON.stringify(golden) + '\n');
+  await writeFile(resolve(OUT_DIR, 'facemesh-astronaut.json'), `${JSON.stringify(golden)}\n`);
   console.log(`facemesh: reference ${ms.toFixed(0)} ms, presence ${golden.outputs['Identity_1:0'][0]}`);
 }
 
@@ -82,6 +82,6 @@ const img = await decodeRgb(resolve(projectRoot, 'test/fixtures/astronaut.png'))
     mean: Number((mask.reduce((a, b) => a + b, 0) / mask.length).toPrecision(10)),
     samples: round(selfieGoldenSamples(mask)),
   };
-  await writeFile(resolve(OUT_DIR, 'selfie-astronaut.json'), JSON.stringify(golden) + '\n');
+  await writeFile(resolve(OUT_DIR, 'selfie-astronaut.json'), `${JSON.stringify(golden)}\n`);
   console.log(`selfie: reference ${ms.toFixed(0)} ms, mask mean ${golden.mean}`);
 }

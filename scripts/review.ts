@@ -102,7 +102,7 @@ async function main() {
       lines.push(`rendered ${STYLES.length} styles in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
     const info = text(lines, SOURCE_BOX + 16 + 4 * TILE.width);
-    const infoHeight = (await sharp(info).metadata()).height!;
+    const infoHeight = (await sharp(info).metadata()).height;
     const width = SOURCE_BOX + 16 + 4 * TILE.width;
     const top = Math.max(SOURCE_BOX, 2 * (TILE.height + TILE.label)) + 8;
     const sheet = await sharp({ create: { width, height: top + infoHeight, channels: 3, background: '#ffffff' } })

@@ -359,7 +359,8 @@ export function faceTrue(ref: FaceTrueReference, render: RgbImage, tolerance: nu
   let worst: Feature = 'rightEye';
   const features = {} as Record<Feature, number>;
   for (const [f, d] of Object.entries(displacements(ref, render)) as [Feature, Displacement][]) {
-    const e = (features[f] = d.correlation < MIN_CORRELATION ? Infinity : d.measured);
+    const e = d.correlation < MIN_CORRELATION ? Infinity : d.measured;
+    features[f] = e;
     if (e > error) {
       error = e;
       worst = f;

@@ -33,7 +33,10 @@ export interface PersonLight {
   rim: Uint8Array;
 }
 
-const LINEAR = Float32Array.from({ length: 256 }, (_, v) => ((v /= 255) <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+const LINEAR = Float32Array.from({ length: 256 }, (_, i) => {
+  const v = i / 255;
+  return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+});
 
 /**
  * Measures the framed photo once: its grey-world cast (linear light, over the photo's own

@@ -67,7 +67,7 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   const timings: Record<string, number> = {};
   let t = now();
   const meta = await sharp(original).metadata();
-  const W = meta.width!, H = meta.height!;
+  const W = meta.width, H = meta.height;
   const frame = chooseFrame(geometry, { width: W, height: H }, width);
   const b = sourceBounds(frame);
   const crop = { left: Math.max(0, b.left), top: Math.max(0, b.top), width: Math.min(W, b.right) - Math.max(0, b.left), height: Math.min(H, b.bottom) - Math.max(0, b.top) };

@@ -1,7 +1,8 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type express from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 import type { AppContext } from '../../core/platform/context';
 import type { User } from '../../core/platform/db';
 import { readiness } from '../../core/platform/readiness';

@@ -16,7 +16,7 @@ import { idempotent } from '../idempotency';
 import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
-import { Cursor, HeadshotOut, IdParam, idOf, iso, OrderOut, page, pageOf, Quote as QuoteOut, Slug, TokenParam } from '../schemas';
+import { Cursor, type HeadshotOut, IdParam, idOf, iso, OrderOut, page, pageOf, Quote as QuoteOut, Slug, TokenParam } from '../schemas';
 import { photoOut, reasonsOf, streamBlob } from './photos';
 import { requireAcceptedPolicy } from './policy';
 
@@ -364,7 +364,7 @@ async function sendHeadshot(ctx: AppContext, res: Response, h: Headshot & { blob
   if (aspect === '4:5') return streamBlob(ctx, blob, res, filename);
   const master = await ctx.storage.read(blob);
   const meta = await sharp(master).metadata();
-  const square = await sharp(master).extract(squareCrop(meta.width!, meta.height!)).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer();
+  const square = await sharp(master).extract(squareCrop(meta.width, meta.height)).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer();
   res.setHeader('Content-Type', 'image/jpeg');
   res.setHeader('Cache-Control', 'private, no-store');
   res.setHeader('Content-Disposition', `attachment; filename="${filename}"`);

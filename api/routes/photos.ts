@@ -8,7 +8,7 @@ import { jobId } from '../../core/platform/jobs';
 import { ctxOf } from '../auth';
 import { readSingleImage } from '../multipart';
 import { UploadGate } from '../upload-gate';
-import { z } from '../openapi';
+import type { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
 import { PhotoEventHub, type PhotoEvent } from '../../core/photos/photo-events';
@@ -65,7 +65,8 @@ const hubs = new WeakMap<AppContext, PhotoEventHub>();
 const hubOf = (ctx: AppContext) => {
   let h = hubs.get(ctx);
   if (!h) {
-    hubs.set(ctx, (h = new PhotoEventHub(ctx)));
+    h = new PhotoEventHub(ctx);
+    hubs.set(ctx, h);
     ctx.shutdown.signal.addEventListener('abort', () => h!.close(), { once: true });
   }
   return h;
@@ -74,7 +75,10 @@ const hubOf = (ctx: AppContext) => {
 const gates = new WeakMap<AppContext, UploadGate>();
 const gateOf = (ctx: AppContext) => {
   let g = gates.get(ctx);
-  if (!g) gates.set(ctx, (g = new UploadGate(ctx.config.UPLOAD_CONCURRENCY)));
+  if (!g) {
+    g = new UploadGate(ctx.config.UPLOAD_CONCURRENCY);
+    gates.set(ctx, g);
+  }
   return g;
 };
 

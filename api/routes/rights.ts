@@ -2,7 +2,7 @@ import type { Router } from 'express';
 import { DAY_MS } from '../../core/platform/config';
 import type { AppContext } from '../../core/platform/context';
 import { decryptField, emailLookupHash, encryptField, newOneTimeCode, oneTimeCodeHash, safeEqual, signToken, verifyToken } from '../../core/platform/crypto';
-import { type Purpose, type User } from '../../core/platform/db';
+import type { Purpose, User } from '../../core/platform/db';
 import { recordConsent } from '../../core/privacy/consent';
 import { applyWithdrawal } from '../../core/privacy/consent-changes';
 import { sendToAddressOnce } from '../../core/notifications/email';

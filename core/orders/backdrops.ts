@@ -11,7 +11,10 @@ export interface RgbImage {
 function bokehSvg(width: number, height: number, top: [number, number, number], bottom: [number, number, number]): Buffer {
   const discs: string[] = [];
   let seed = 7;
-  const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const rnd = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647;
+  };
   for (let i = 0; i < 22; i++) {
     const r = (0.04 + rnd() * 0.09) * width;
     const warm = 200 + Math.round(rnd() * 55);

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { findPackage } from './catalog';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';

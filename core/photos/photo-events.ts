@@ -48,7 +48,10 @@ export class PhotoEventHub {
       await sub.subscribe(channelOf(this.ctx));
     }
     let set = this.listeners.get(userId);
-    if (!set) this.listeners.set(userId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.listeners.set(userId, set);
+    }
     set.add(listener);
     return () => {
       set.delete(listener);

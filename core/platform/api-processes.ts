@@ -28,7 +28,7 @@ export function superviseApiProcesses(count: number, logger: Logger): void {
     const running = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
     logger.info({ signal, processes: running.length }, 'stopping api processes');
     let failed = false;
-    Promise.all(
+    void Promise.all(
       running.map(
         (w) =>
           new Promise<void>((resolve) => {

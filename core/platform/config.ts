@@ -9,8 +9,8 @@ import { z } from 'zod';
 /** The worker role's queues (the scheduler role runs 'sweeps'); named here so configuration can check them. */
 export const PIPELINE_QUEUE_NAMES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy'] as const;
 
-const LOCAL_MASTER_KEY = 'local:' + '11'.repeat(32);
-const LOCAL_PII_KEY = 'local:' + '22'.repeat(32);
+const LOCAL_MASTER_KEY = `local:${'11'.repeat(32)}`;
+const LOCAL_PII_KEY = `local:${'22'.repeat(32)}`;
 const LOCAL_SECRET = 'local-development-secret-do-not-use-in-production';
 
 const bool = z

@@ -119,7 +119,9 @@ export function encryptingStream(dek: Buffer): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       const body = cipher.update(chunk);
-      cb(null, started ? body : ((started = true), Buffer.concat([iv, body])));
+      if (started) return cb(null, body);
+      started = true;
+      cb(null, Buffer.concat([iv, body]));
     },
     flush(cb: TransformCallback) {
       const tail = cipher.final();

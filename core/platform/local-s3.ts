@@ -30,7 +30,10 @@ function objectLocks(): Middleware {
     if (!key) return next();
     const exclusive = ctx.method !== 'GET' && ctx.method !== 'HEAD';
     let lock = locks.get(key);
-    if (!lock) locks.set(key, (lock = { readers: 0, writer: false, users: 0, waiting: [] }));
+    if (!lock) {
+      lock = { readers: 0, writer: false, users: 0, waiting: [] };
+      locks.set(key, lock);
+    }
     const l = lock;
     l.users++;
     const me = { state: 'waiting' as 'waiting' | 'holding' | 'done' };

@@ -18,7 +18,7 @@ export function serveMetrics(ctx: AppContext, port: number, host = '0.0.0.0'): P
     const json = (status: number, body: object) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.method === 'GET' && path === '/healthz') return json(200, { status: 'ok' });
     if (req.method === 'GET' && path === '/readyz') {
-      readiness(ctx).then((r) => json(r.ok ? 200 : 503, { status: r.ok ? 'ready' : 'unavailable', checks: r.checks }));
+      void readiness(ctx).then((r) => json(r.ok ? 200 : 503, { status: r.ok ? 'ready' : 'unavailable', checks: r.checks }));
       return;
     }
     const access = metricsAccess(ctx.config, req.headers.authorization);

@@ -8,9 +8,15 @@ export async function preflight(config: Config): Promise<string[]> {
     new Promise<boolean>((resolve) => {
       const u = new URL(url);
       const socket = net.connect({ host: u.hostname, port: Number(u.port || defPort), timeout: 2000 });
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
-      socket.once('timeout', () => (socket.destroy(), resolve(false)));
+      socket.once('timeout', () => {
+        socket.destroy();
+        resolve(false);
+      });
     });
   if (!(await probe(config.DATABASE_URL, 5432))) {
     problems.push(`PostgreSQL is not reachable at ${new URL(config.DATABASE_URL).host} (DATABASE_URL). Start it, e.g. \`docker compose up -d postgres\` or \`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\`.`);

@@ -159,7 +159,12 @@ export class Storage {
     try {
       dir = await mkdtemp(path.join(os.tmpdir(), SPOOL_PREFIX));
       const spool = path.join(dir, 'object');
-      const count = new Transform({ transform: (chunk: Buffer, _enc, cb) => ((size += chunk.length), cb(null, chunk)) });
+      const count = new Transform({
+        transform: (chunk: Buffer, _enc, cb) => {
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      });
       await pipeline(source, count, encryptingStream(dek), createWriteStream(spool, { mode: 0o600 }));
       upload = createReadStream(spool);
       try {

@@ -97,7 +97,7 @@ export async function purgePayments(ctx: AppContext, paymentIds: string[], reaso
 
 /** A stable opaque reference for a deleted person's transaction records; not reversible without the key. */
 export function pseudonymFor(hashKeyHex: string, userId: string): string {
-  return 'psn_' + createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update(`pseudonym:${userId}`).digest('hex').slice(0, 24);
+  return `psn_${createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update(`pseudonym:${userId}`).digest('hex').slice(0, 24)}`;
 }
 
 /**

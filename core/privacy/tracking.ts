@@ -31,7 +31,7 @@ function ipv6Groups(ip: string): number[] | null {
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (v4) {
     const o = v4[1].split('.').map(Number);
-    s = s.slice(0, -v4[1].length) + `${((o[0] << 8) | o[1]).toString(16)}:${((o[2] << 8) | o[3]).toString(16)}`;
+    s = `${s.slice(0, -v4[1].length)}${((o[0] << 8) | o[1]).toString(16)}:${((o[2] << 8) | o[3]).toString(16)}`;
   }
   const [head, tail] = s.split('::');
   const parse = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
@@ -47,7 +47,7 @@ function ipv6Groups(ip: string): number[] | null {
  */
 export function truncateIp(ip: string | undefined): string | null {
   if (!ip) return null;
-  if (isIP(ip) === 4) return ip.split('.').slice(0, 3).join('.') + '.0';
+  if (isIP(ip) === 4) return `${ip.split('.').slice(0, 3).join('.')}.0`;
   if (isIP(ip.split('%')[0]) !== 6) return null;
   const g = ipv6Groups(ip);
   if (!g) return null;

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { expect } from 'vitest';
-import { fixture, multipart, until, type Stack, uploadJudged } from '../support/stack';
+import { fixture, until, type Stack, uploadJudged } from '../support/stack';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

@@ -33,7 +33,7 @@ afterAll(async () => {
 async function takeOne(queue: string) {
   const w = new Worker(queue, null, { connection: redisConnection(config, true), prefix: config.QUEUE_PREFIX, lockDuration: 60_000 });
   workers.push(w);
-  const job = await w.getNextJob('token-' + queue, { block: false });
+  const job = await w.getNextJob(`token-${queue}`, { block: false });
   if (!job?.id) throw new Error(`no job to take on ${queue}`);
   return job;
 }

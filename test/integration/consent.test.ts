@@ -91,7 +91,7 @@ describe('consent and tracking', () => {
 
     // A tampered link is refused; the real one works without sign-in, as a mail client posts it (RFC 8058).
     const path = new URL(url).pathname;
-    expect((await stack.api('POST', path.slice(0, -2) + 'xx', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' })).status).toBe(404);
+    expect((await stack.api('POST', `${path.slice(0, -2)}xx`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' })).status).toBe(404);
     const oneClick = await stack.api('POST', path, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
     expect(oneClick.status).toBe(200);
     const after = await stack.api('GET', '/v1/me/consents', { token: ada.token });
@@ -121,7 +121,7 @@ describe('consent and tracking', () => {
     expect(done.headers.get('content-type')).toMatch(/text\/html/);
     expect(done.body.toString()).toMatch(/you are unsubscribed/i);
     expect((await stack.api('GET', '/v1/me/consents', { token: cy.token })).body.consents.marketing).toBe(false);
-    expect((await stack.api('GET', path.slice(0, -2) + 'xx')).status).toBe(404);
+    expect((await stack.api('GET', `${path.slice(0, -2)}xx`)).status).toBe(404);
   });
 
   it('RT5 unsubscribing or withdrawing removes marketing data: sent-campaign records and marketing tracking', async () => {

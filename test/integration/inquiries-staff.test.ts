@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptField } from '../../core/platform/crypto';
 import { addBusinessHours } from '../../core/privacy/inquiries';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { fixture, multipart, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
+import { fixture, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {

@@ -6,7 +6,7 @@ import { metricsAccess } from '../../core/platform/metrics';
 import { serveMetrics } from '../../core/platform/metrics-server';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { parseExposition as parse, samplesOf as find, type Sample } from '../support/prometheus';
-import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
+import { fixture, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 const TOKEN = 'metrics-scrape-token-0123456789abcdef';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../../core/platform/payment-processor';
-import { fixture, footprint, multipart, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
+import { fixture, footprint, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 let token: string;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Workers } from '../../core/platform/workers';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { privacyHandlers } from '../../worker/privacy';
-import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
+import { fixture, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 let workers: Workers;

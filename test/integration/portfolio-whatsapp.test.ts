@@ -9,7 +9,7 @@ import { jobId } from '../../core/platform/jobs';
 import { WhatsAppClient, WhatsAppError, whatsappClient } from '../../core/platform/whatsapp';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { startFakeWhatsApp } from '../support/fake-whatsapp';
-import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
+import { fixture, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 const WA_TOKEN = 'test-whatsapp-token';
 const WA_PHONE_ID = '109876543210';

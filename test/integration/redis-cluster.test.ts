@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUEUE_NAMES } from '../../core/platform/jobs';
+import type { QUEUE_NAMES } from '../../core/platform/jobs';
 import { freePort, startRedis } from '../faults/support';
 import { fixture, orderSettled, signUp, startStack, until, uploadJudged, type Stack } from '../support/stack';
 

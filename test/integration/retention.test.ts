@@ -5,7 +5,7 @@ import { decryptField } from '../../core/platform/crypto';
 import { overdueCounts } from '../../core/privacy/retention';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { seedPhotos, seedUser } from '../support/seed';
-import { fixture, multipart, signIn, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
+import { fixture, signIn, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 beforeAll(async () => {

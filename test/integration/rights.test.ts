@@ -14,7 +14,7 @@ import { createRightsRequest } from '../../core/privacy/rights';
 import { Storage, sweepStaleSpools } from '../../core/platform/storage';
 import { rightsHandlers } from '../../worker/rights';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { fixture, multipart, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
+import { fixture, signUp, startStack, until, type Stack, uploadJudged } from '../support/stack';
 import { unzip } from '../support/unzip';
 
 let stack: Stack;
@@ -265,7 +265,10 @@ describe('access and deletion (§6)', () => {
     const blobsBefore = await stack.ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     const { zip, files } = exportZip(stack.ctx, me.userId);
     // One chunk read, then the reader goes away (as when the spool or the upload fails).
-    await new Promise<void>((resolve) => zip.once('data', () => (zip.destroy(), resolve())));
+    await new Promise<void>((resolve) => zip.once('data', () => {
+        zip.destroy();
+        resolve();
+      }));
     await expect(Promise.race([files, new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000))])).rejects.toThrow(/closed before it was complete/);
     const blobsAfter = await stack.ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     expect(blobsAfter.n).toBe(blobsBefore.n);
@@ -405,10 +408,10 @@ describe('deadlines (§6)', () => {
       expect(team()).toHaveLength(1);
 
       // The stuck export is still driven to completion once workers run again.
-      worker.resume();
+      await worker.resume();
       await until(async () => (await rightsRow(r.body.id))?.status === 'completed', 30_000, 'export after resume');
     } finally {
-      if (worker.isPaused()) worker.resume();
+      if (worker.isPaused()) await worker.resume();
       stack.clock.set(at);
     }
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../../core/platform/payment-processor';
 import { startFakeStripe } from '../support/fake-stripe';
-import { fixture, footprint, multipart, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
+import { fixture, footprint, signUp, startStack, type Stack, uploadJudged } from '../support/stack';
 
 let stack: Stack;
 let stripe: Awaited<ReturnType<typeof startFakeStripe>>;

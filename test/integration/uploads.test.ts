@@ -175,7 +175,7 @@ describe('uploads', () => {
   });
 
   const refusals: [string, () => Promise<Buffer>, number, string][] = [
-    ['a file that is not an image', async () => Buffer.from('%PDF-1.7\n' + 'x'.repeat(2000)), 415, 'unsupported_type'],
+    ['a file that is not an image', async () => Buffer.from(`%PDF-1.7\n${'x'.repeat(2000)}`), 415, 'unsupported_type'],
     ['an SVG disguised as a JPEG', async () => Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'), 415, 'unsupported_type'],
     ['a truncated JPEG', async () => {
       const jpeg = await sharp(await fixture('astronaut.png')).jpeg().toBuffer();

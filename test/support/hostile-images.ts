@@ -193,7 +193,7 @@ const ZIP = Buffer.concat([Buffer.from('PK\x03\x04\x14\x00\x00\x00\x00\x00', 'la
 const HTML = Buffer.from('<html><body><script>alert(document.cookie)</script></body></html>');
 const SVG = Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"><script>alert(1)</script></svg>');
 
-const NAMES = ['selfie.jpg', 'photo.png', 'me.webp', '../../etc/passwd', '..\\..\\windows\\win.ini', '/etc/shadow', 'a.jpg\r\nX-Injected: yes', 'a.jpg"; name="evil', 'x'.repeat(2000) + '.jpg', '%2e%2e%2f%2e%2e%2fetc%2fpasswd', '\u202egpj.exe', 'nul\u0000.jpg', ''];
+const NAMES = ['selfie.jpg', 'photo.png', 'me.webp', '../../etc/passwd', '..\\..\\windows\\win.ini', '/etc/shadow', 'a.jpg\r\nX-Injected: yes', 'a.jpg"; name="evil', `${'x'.repeat(2000)}.jpg`, '%2e%2e%2f%2e%2e%2fetc%2fpasswd', '\u202egpj.exe', 'nul\u0000.jpg', ''];
 const TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/svg+xml', 'text/html', 'application/octet-stream', 'application/x-msdownload', 'image/jpeg\r\nX-Injected: yes', ''];
 
 /** One multipart body; the filename and type go in raw, CRLFs and quotes included. */
@@ -204,7 +204,7 @@ export function multipartBody(parts: { name: string; filename?: string; type?: s
     if (p.filename !== undefined) head += `; filename="${p.filename}"`;
     head += '\r\n';
     if (p.type) head += `Content-Type: ${p.type}\r\n`;
-    chunks.push(Buffer.from(head + '\r\n', 'latin1'), p.data, Buffer.from('\r\n'));
+    chunks.push(Buffer.from(`${head}\r\n`, 'latin1'), p.data, Buffer.from('\r\n'));
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return Buffer.concat(chunks);

@@ -47,11 +47,18 @@ export function iou(a: Uint8Array, b: Uint8Array, within?: Uint8Array): number {
 
 export function meanAbs(a: Uint8Array, b: Uint8Array, within: Uint8Array): number {
   let s = 0, n = 0;
-  for (let i = 0; i < a.length; i++) if (within[i]) (s += Math.abs(a[i] - b[i])), n++;
+  for (let i = 0; i < a.length; i++) {
+    if (!within[i]) continue;
+    s += Math.abs(a[i] - b[i]);
+    n++;
+  }
   return n ? s / n : 0;
 }
 
-const lin = (v: number) => ((v /= 255) <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+const lin = (byte: number) => {
+  const v = byte / 255;
+  return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+};
 /** CIELAB a*, b* of an sRGB colour (D65). */
 export function ab(r: number, g: number, b: number): [number, number] {
   const R = lin(r), G = lin(g), B = lin(b);

@@ -263,7 +263,7 @@ export async function writeEsrganGoldens(): Promise<void> {
   for (const scale of [2, 4]) {
     const t0 = performance.now();
     const golden = await makeEsrganGolden(scale);
-    await writeFile(esrganGoldenFile(scale), JSON.stringify(golden) + '\n');
+    await writeFile(esrganGoldenFile(scale), `${JSON.stringify(golden)}\n`);
     console.log(`esrgan-slim x${scale}: reference ${(performance.now() - t0).toFixed(0)} ms, channel means ${golden.channelMeans.join(' ')}`);
   }
 }

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/platform/config';
-import { decodeRgb, normaliseUpload, sniffImageType } from '../../core/photos/images';
+import { decodeRgb, normaliseUpload } from '../../core/photos/images';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../../worker/analysis';
 import { selfieCrops } from '../support/selfie-crops';
 import { SELFIE_FIXTURES } from '../support/selfie-fixtures';
@@ -15,7 +15,6 @@ beforeAll(async () => {
 
 /** Runs the upload normalisation (orientation, sRGB, strip) then analysis, as the service does. */
 async function analyse(input: Buffer) {
-  const type = sniffImageType(input)!;
   const stored = await normaliseUpload(input, 50_000_000);
   return analyser.analyse(await decodeRgb(stored.data));
 }

@@ -58,10 +58,10 @@ interface Known {
 async function knownAlpha(name: string, background: Known['background']): Promise<Known> {
   const person = await fixture(`known-alpha/${name}.png`);
   const { width, height } = await sharp(person).metadata();
-  const base = background === 'pink' ? sharp({ create: { width: width!, height: height!, channels: 3, background: { r: PINK[0], g: PINK[1], b: PINK[2] } } }) : sharp(busyWall(width!, height!));
+  const base = background === 'pink' ? sharp({ create: { width, height, channels: 3, background: { r: PINK[0], g: PINK[1], b: PINK[2] } } }) : sharp(busyWall(width, height));
   const photo = await sharp(await base.composite([{ input: person }]).png().toBuffer()).jpeg({ quality: 95 }).toBuffer();
   const alpha = await sharp(person).extractChannel(3).raw().toBuffer();
-  return { name, background, photo, alpha, width: width!, height: height! };
+  return { name, background, photo, alpha, width, height };
 }
 
 /** The true alpha carried into the frame the renderer chose, and where the frame shows the photo. */

@@ -55,14 +55,18 @@ class SyntheticGraph {
     if (opts.quant === 'float16') {
       // Only exactly representable halves are used: k/256 for |k| < 256.
       bytes = Buffer.alloc(n * 2);
-      values.forEach((v, i) => bytes.writeUInt16LE(floatToHalfExact(Math.round(v * 256) / 256), i * 2));
+      values.forEach((v, i) => {
+        bytes.writeUInt16LE(floatToHalfExact(Math.round(v * 256) / 256), i * 2);
+      });
       entry.quantization = { dtype: 'float16', original_dtype: 'float32' };
     } else if (opts.quant === 'uint8') {
       bytes = Buffer.from(values.map((v) => Math.max(0, Math.min(255, Math.round((v + 1) * 127.5)))));
       entry.quantization = { dtype: 'uint8', min: -1, scale: 2 / 255, original_dtype: 'float32' };
     } else {
       bytes = Buffer.alloc(n * 4);
-      values.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+      values.forEach((v, i) => {
+        bytes.writeFloatLE(v, i * 4);
+      });
     }
     this.weights.push({ entry, bytes });
     this.nodes.push({ name, op: 'Const', attr: { dtype: { type: 'DT_FLOAT' } } });
@@ -71,7 +75,9 @@ class SyntheticGraph {
 
   intConst(name: string, values: number[], shape = [values.length]): string {
     const bytes = Buffer.alloc(values.length * 4);
-    values.forEach((v, i) => bytes.writeInt32LE(v, i * 4));
+    values.forEach((v, i) => {
+      bytes.writeInt32LE(v, i * 4);
+    });
     this.weights.push({ entry: { name, shape, dtype: 'int32' }, bytes });
     this.nodes.push({ name, op: 'Const', attr: { dtype: { type: 'DT_INT32' } } });
     return name;
@@ -288,8 +294,8 @@ describe('converted MediaPipe models match the golden outputs', () => {
   });
 
   it('facemesh: 1404 landmarks, face flag and contours within 1e-3 of the golden; the reference reproduces the golden', async () => {
-    const golden = JSON.parse(await readFile(GOLDEN + 'facemesh-astronaut.json', 'utf8')) as FacemeshGolden;
-    const graph = await loadTfjsGraph(MODELS + 'facemesh.json');
+    const golden = JSON.parse(await readFile(`${GOLDEN}facemesh-astronaut.json`, 'utf8')) as FacemeshGolden;
+    const graph = await loadTfjsGraph(`${MODELS}facemesh.json`);
     expect(graph.sourceSha256).toBe(golden.modelSourceSha256);
     const input = facemeshGoldenInput(astronaut);
     expect(f32sha(input)).toBe(golden.input.float32Sha256);
@@ -311,8 +317,8 @@ describe('converted MediaPipe models match the golden outputs', () => {
   });
 
   it('selfie: sampled mask within 1e-3 of the golden; the reference reproduces the golden', async () => {
-    const golden = JSON.parse(await readFile(GOLDEN + 'selfie-astronaut.json', 'utf8')) as SelfieGolden;
-    const graph = await loadTfjsGraph(MODELS + 'selfie.json');
+    const golden = JSON.parse(await readFile(`${GOLDEN}selfie-astronaut.json`, 'utf8')) as SelfieGolden;
+    const graph = await loadTfjsGraph(`${MODELS}selfie.json`);
     expect(graph.sourceSha256).toBe(golden.modelSourceSha256);
     const input = selfieGoldenInput(astronaut);
     expect(f32sha(input)).toBe(golden.input.float32Sha256);
@@ -332,7 +338,7 @@ describe('converted MediaPipe models match the golden outputs', () => {
   });
 
   it('iris: the converted model (ConcatV2 of contours and iris) matches the reference interpreter on an eye crop of the astronaut, batch of 2', async () => {
-    const graph = await loadTfjsGraph(MODELS + 'iris.json');
+    const graph = await loadTfjsGraph(`${MODELS}iris.json`);
     expect(graph.nodes.some((n) => n.op === 'ConcatV2')).toBe(true);
     // The astronaut's right eye (about x 191-222, y 102) in a 64x64 crop, and the same crop mirrored.
     const eye = new Float32Array(2 * 64 * 64 * 3);

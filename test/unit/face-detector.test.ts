@@ -40,7 +40,7 @@ describe('BlazeFace face detector', () => {
   });
 
   it('finds the one face in astronaut.png', async () => {
-    const faces = await detector.detect(await rgb(fixtures + 'astronaut.png'));
+    const faces = await detector.detect(await rgb(`${fixtures}astronaut.png`));
     expect(faces).toHaveLength(1);
     const [face] = faces;
     // Observed: score 0.881, box x=172.6 y=73.7 w=h=104.6.
@@ -65,7 +65,7 @@ describe('BlazeFace face detector', () => {
   });
 
   it('finds the small turned face in camera.png (greyscale expanded to RGB)', async () => {
-    const faces = await detector.detect(await rgb(fixtures + 'camera.png'));
+    const faces = await detector.detect(await rgb(`${fixtures}camera.png`));
     // Observed: one face, score 0.769, box x=182.3 y=125.3 w=h=72.9.
     expect(faces).toHaveLength(1);
     expect(faces[0].score).toBeGreaterThan(0.6);
@@ -86,13 +86,13 @@ describe('BlazeFace face detector', () => {
       for (const f of faces) expect(f.score, name).toBeLessThan(0.8);
     }
     const strict = await createFaceDetector({ providers: ['cpu'], scoreThreshold: 0.8 });
-    expect(await strict.detect(await rgb(fixtures + 'chelsea.png'))).toEqual([]);
-    expect(await strict.detect(await rgb(fixtures + 'coffee.png'))).toEqual([]);
-    expect(await strict.detect(await rgb(fixtures + 'astronaut.png'))).toHaveLength(1);
+    expect(await strict.detect(await rgb(`${fixtures}chelsea.png`))).toEqual([]);
+    expect(await strict.detect(await rgb(`${fixtures}coffee.png`))).toEqual([]);
+    expect(await strict.detect(await rgb(`${fixtures}astronaut.png`))).toHaveLength(1);
   });
 
   it('finds both faces when two astronauts stand side by side', async () => {
-    const astronaut = await sharp(fixtures + 'astronaut.png').removeAlpha().png().toBuffer();
+    const astronaut = await sharp(`${fixtures}astronaut.png`).removeAlpha().png().toBuffer();
     const pair = await sharp({ create: { width: 1024, height: 512, channels: 3, background: { r: 0, g: 0, b: 0 } } })
       .composite([
         { input: astronaut, left: 0, top: 0 },
@@ -115,7 +115,7 @@ describe('BlazeFace face detector', () => {
     // The whole photo shrunk so the ~105 px face becomes ~40 px, centred on grey.
     const side = Math.round((512 * 40) / 105); // 195
     const offset = Math.floor((512 - side) / 2);
-    const small = await sharp(fixtures + 'astronaut.png').removeAlpha().resize(side, side).png().toBuffer();
+    const small = await sharp(`${fixtures}astronaut.png`).removeAlpha().resize(side, side).png().toBuffer();
     const canvas = await sharp({ create: { width: 512, height: 512, channels: 3, background: { r: 128, g: 128, b: 128 } } })
       .composite([{ input: small, left: offset, top: offset }])
       .png()

@@ -78,7 +78,9 @@ function unknownFields(model: Model, doc: Doc): string[] {
     return message.split(', ').some((m) => m.startsWith(`${where} `));
   };
   const walk = (node: unknown, at: (string | number)[]) => {
-    if (Array.isArray(node)) node.forEach((v, i) => walk(v, [...at, i]));
+    if (Array.isArray(node)) node.forEach((v, i) => {
+      walk(v, [...at, i]);
+    });
     else if (node && typeof node === 'object') {
       for (const [key, value] of Object.entries(node)) {
         if (complainsAt([...at, key])) walk(value, [...at, key]);
@@ -160,7 +162,7 @@ function exportedMetrics(): Map<string, string[]> {
     const type = (m as unknown as { type?: string }).type ?? (m.constructor.name === 'Histogram' ? 'histogram' : '');
     out.set(m.name, labels);
     if (type === 'histogram' || m.constructor.name === 'Histogram') for (const s of ['_sum', '_count']) out.set(m.name + s, labels);
-    if (type === 'histogram' || m.constructor.name === 'Histogram') out.set(m.name + '_bucket', [...labels, 'le']);
+    if (type === 'histogram' || m.constructor.name === 'Histogram') out.set(`${m.name}_bucket`, [...labels, 'le']);
   }
   return out;
 }

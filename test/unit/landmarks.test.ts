@@ -119,7 +119,7 @@ describe('FaceMesh landmarks', () => {
     const base = results['astronaut.png'].marks[0];
 
     // sharp rotates clockwise for positive angles: roll grows by the same amount.
-    const rotated = await rgb(await sharp(fixtures + 'astronaut.png').rotate(25, { background: '#000' }).png().toBuffer());
+    const rotated = await rgb(await sharp(`${fixtures}astronaut.png`).rotate(25, { background: '#000' }).png().toBuffer());
     const [rf] = await detector.detect(rotated);
     const rm = await landmarker.landmarks(rotated, rf);
     expect(rm.presence).toBeGreaterThan(0.99);
@@ -129,7 +129,7 @@ describe('FaceMesh landmarks', () => {
     expect(Math.abs(eyeDist(rm) - eyeDist(base))).toBeLessThan(3);
 
     // 3x larger photo (the crop is then shrunk with supersampling): same points, 3x the coordinates.
-    const big = await rgb(await sharp(fixtures + 'astronaut.png').resize(1536, 1536, { kernel: 'cubic' }).png().toBuffer());
+    const big = await rgb(await sharp(`${fixtures}astronaut.png`).resize(1536, 1536, { kernel: 'cubic' }).png().toBuffer());
     const [bf] = await detector.detect(big);
     const bm = await landmarker.landmarks(big, bf);
     expect(bm.presence).toBeGreaterThan(0.99);

@@ -40,7 +40,10 @@ describe('SD2 the best photos are chosen', () => {
     const score = (id: string) => set.find((c) => c.id === id)!.verdict!;
     const portrait = score('portrait');
     expect(Object.keys(portrait.score_parts!).sort()).toEqual(['colour', 'eyes_open', 'face_pixels', 'frame_width', 'frontal', 'head_in_frame', 'room_below_chin', 'sharpness']);
-    for (const v of Object.values(portrait.score_parts!)) expect(v).toBeGreaterThanOrEqual(0), expect(v).toBeLessThanOrEqual(1);
+    for (const v of Object.values(portrait.score_parts!)) {
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(1);
+    }
     for (const worse of ['soft copy', 'enlarged copy', 'greyscale copy', 'chin-cut-no-shoulders', 'head-only']) expect(score(worse).score!, worse).toBeLessThan(portrait.score!);
     // Enlarged: more face pixels, but they were made up, so it is less sharp.
     expect(score('enlarged copy').score_parts!.face_pixels).toBeGreaterThan(portrait.score_parts!.face_pixels);

@@ -71,7 +71,7 @@ describe('person segmentation and matting', () => {
 
   beforeAll(async () => {
     segmenter = await createSegmenter({ providers: ['cpu'] }); // builds models/onnx/selfie.onnx if missing
-    image = await rgb(fixtures + 'astronaut.png');
+    image = await rgb(`${fixtures}astronaut.png`);
     coarse = await segmenter.segment(image);
     alpha = refineMask(image, coarse);
   });
@@ -149,7 +149,7 @@ describe('person segmentation and matting', () => {
   it('maps the mask back onto non-square photos (stretched and letterboxed)', async () => {
     // A 3:4 head-and-shoulders crop; the same crop of the square photo's matte is the reference.
     const box = { left: 95, top: 0, width: 255, height: 340 };
-    const crop = await rgb(fixtures + 'astronaut.png', box);
+    const crop = await rgb(`${fixtures}astronaut.png`, box);
     const reference = new Uint8Array(box.width * box.height);
     for (let y = 0; y < box.height; y++) {
       for (let x = 0; x < box.width; x++) reference[y * box.width + x] = alpha[(y + box.top) * 512 + x + box.left];
@@ -174,7 +174,7 @@ describe('person segmentation and matting', () => {
   });
 
   it('refineMask at 1024 px (radius and subsampling scale with the photo)', async () => {
-    const { data, info } = await sharp(fixtures + 'astronaut.png').removeAlpha().resize(1024, 1024).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(`${fixtures}astronaut.png`).removeAlpha().resize(1024, 1024).raw().toBuffer({ resolveWithObject: true });
     const big: RgbImage = { data, width: info.width, height: info.height };
     const a = refineMask(big, await segmenter.segment(big));
     expect(a).toHaveLength(1024 * 1024);

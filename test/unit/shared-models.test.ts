@@ -15,7 +15,12 @@ const channel = () => {
   channels.push(c);
   return c;
 };
-afterAll(() => channels.forEach((c) => (c.port1.close(), c.port2.close())));
+afterAll(() => {
+  for (const c of channels) {
+    c.port1.close();
+    c.port2.close();
+  }
+});
 
 async function crop(size: number) {
   const { data, info } = await sharp(await fixture('astronaut.png')).extract({ left: 180, top: 60, width: size, height: size }).removeAlpha().raw().toBuffer({ resolveWithObject: true });

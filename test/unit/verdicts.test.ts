@@ -70,7 +70,7 @@ describe('SD1 sharpness at the face\'s own scale', () => {
       const source = await readCrop(crop(file));
       const { width } = await sharp(source).metadata();
       for (const k of [2, 3]) {
-        const verdict = await verdictOf(await sharp(source).resize({ width: width! * k, kernel: 'lanczos3' }).jpeg({ quality: 90 }).toBuffer());
+        const verdict = await verdictOf(await sharp(source).resize({ width: width * k, kernel: 'lanczos3' }).jpeg({ quality: 90 }).toBuffer());
         if (usable) expect(codes(verdict), `${file} x${k}`).not.toContain('blurred');
         else expect(codes(verdict), `${file} x${k}`).toContain('blurred');
       }

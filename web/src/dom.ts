@@ -47,7 +47,7 @@ export async function act(control: HTMLButtonElement | HTMLFormElement | null, w
   const buttons = control instanceof HTMLFormElement ? [...control.querySelectorAll('button')] : control ? [control] : [];
   // A form's error goes after its submit button, a button's after the button itself.
   const anchor = control instanceof HTMLFormElement ? (control.querySelector('button[type="submit"]') ?? control) : control;
-  buttons.forEach((b) => (b.disabled = true));
+  for (const b of buttons) b.disabled = true;
   showError(null);
   if (anchor) showErrorAt(anchor, null);
   try {
@@ -56,7 +56,7 @@ export async function act(control: HTMLButtonElement | HTMLFormElement | null, w
     if (anchor?.isConnected) showErrorAt(anchor, plain(err));
     else showError(plain(err));
   } finally {
-    buttons.forEach((b) => (b.disabled = false));
+    for (const b of buttons) b.disabled = false;
   }
 }
 

@@ -24,7 +24,10 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
     api.GET('/v1/styles').then(unwrap),
     api.GET('/v1/photos', { params: { query: { limit: 50 } } }).then(unwrap),
     api.GET('/v1/orders').then(unwrap),
-  ]).catch((err) => (showError(plainError(err)), []));
+  ]).catch((err) => {
+    showError(plainError(err));
+    return [];
+  });
   if (!packages) return;
   const usable = photos.items.filter((p) => p.status === 'usable');
   const form = h('form', { 'aria-label': 'New order' });
@@ -81,7 +84,8 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
       pay.disabled = true;
       return;
     }
-    const ask = (asking = new AbortController());
+    const ask = new AbortController();
+    asking = ask;
     try {
       const q = unwrap(await api.POST('/v1/orders/quote', { body, signal: ask.signal }));
       if (ask.signal.aborted) return;
@@ -242,7 +246,10 @@ async function renderGallery(section: HTMLElement, order: Order): Promise<void> 
         ),
       ),
     ),
-  ).catch((err) => (showError(plainError(err)), []));
+  ).catch((err) => {
+    showError(plainError(err));
+    return [];
+  });
   fill(
     section,
     h('h2', { id: 'gallery-h' }, 'Your headshots'),

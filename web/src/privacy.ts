@@ -34,7 +34,10 @@ export async function privacyScreen(main: HTMLElement, signal: AbortSignal): Pro
       api.GET('/v1/policy/versions').then(unwrap),
     ]);
     renderConsents(consentArea, consents);
-    const showCookies = (c: typeof cookies) => fill(cookieArea, cookieForm(c, (saved) => (showCookies(saved), (document.getElementById('cookie-saved')!.textContent = 'Cookie choices saved.'))), h('p', { id: 'cookie-saved', role: 'status' }));
+    const showCookies = (c: typeof cookies) => fill(cookieArea, cookieForm(c, (saved) => {
+      showCookies(saved);
+      document.getElementById('cookie-saved')!.textContent = 'Cookie choices saved.';
+    }), h('p', { id: 'cookie-saved', role: 'status' }));
     showCookies(cookies);
     // An email's link names the export it announced (#/privacy?export=...); otherwise the latest one.
     const asked = params.get('export');

@@ -46,8 +46,7 @@ export async function followPhotoEvents(onEvent: (e: PhotoEvent) => void, signal
         const { value, done } = await reader.read();
         if (done) break;
         buffer += value;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const data = block.split('\n').find((l) => l.startsWith('data: '));
