@@ -24,7 +24,7 @@ function prose(md: string): string {
 }
 
 /** GitHub's anchors for a page's headings (github-slugger: lowercase, punctuation dropped, spaces as dashes, repeats numbered). */
-export function anchors(md: string): Set<string> {
+function anchors(md: string): Set<string> {
   const seen = new Map<string, number>();
   const out = new Set<string>();
   const body = md.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
