@@ -187,8 +187,4 @@ export const page = <T extends z.ZodType>(item: T, name: string) =>
 
 export const iso = (d: Date | string | null): string | null => (d ? new Date(d).toISOString() : null);
 
-/** Cuts a page from rows fetched newest first with limit + 1: the extra row says there is more. */
-export function pageOf<T extends { id: string }>(rows: T[], limit: number): { items: T[]; next_cursor: string | null } {
-  const items = rows.slice(0, limit);
-  return { items, next_cursor: rows.length > limit ? items[items.length - 1].id : null };
-}
+export { pageOf } from '../core/platform/paging';

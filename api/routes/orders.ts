@@ -4,7 +4,8 @@ import { ASPECTS, findPackage, findStyle, PACKAGES, squareCrop, STYLES, type Pac
 import { money, orderOutcome } from '../../core/orders/outcome';
 import { quote, type Quote } from '../../core/orders/quote';
 import { choosePhotos } from '../../core/orders/ranking';
-import type { Verdict } from '../../core/photos/verdict';
+import { reasonsOf, type Verdict } from '../../core/photos/verdict';
+import { storedVerdict } from '../../core/photos/lifecycle';
 import { stylePreview } from '../../core/orders/backdrops';
 import type { AppContext } from '../../core/platform/context';
 import { DAY_MS } from '../../core/platform/config';
@@ -17,7 +18,8 @@ import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
 import { Cursor, HeadshotOut, IdParam, idOf, iso, OrderOut, page, pageOf, Quote as QuoteOut, Slug, TokenParam } from '../schemas';
-import { photoOut, reasonsOf, streamBlob } from './photos';
+import { photoOut } from '../photo-out';
+import { streamBlob } from '../stream-blob';
 import { requireAcceptedPolicy } from './policy';
 
 const OrderChoice = z.object({
@@ -69,7 +71,7 @@ async function quoteChoice(ctx: AppContext, user: User, body: z.infer<typeof Ord
   const unusable = owned.filter((p) => p.status !== 'usable');
   if (unusable.length) {
     throw new HttpError(422, 'photo_unusable', 'Photo not usable', 'Some photos cannot make a headshot; each one says why and what to do. Leave them out or upload better ones.', {
-      photos: unusable.map((p) => ({ id: p.id, status: p.status, reasons: reasonsOf(p.verdict) })),
+      photos: unusable.map((p) => ({ id: p.id, status: p.status, reasons: reasonsOf(storedVerdict(p)) })),
     });
   }
   const distinct = choosePhotos(owned.map((p) => ({ id: p.id, verdict: p.verdict as Verdict, excluded: false })), Infinity).filter((c) => c.chosen).length;

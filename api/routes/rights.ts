@@ -13,7 +13,7 @@ import { z } from '../openapi';
 import { HttpError, notFound } from '../problem';
 import { route } from '../route';
 import { Cursor, IdParam, idOf, iso, page, pageOf, TokenParam } from '../schemas';
-import { streamBlob } from './photos';
+import { streamBlob } from '../stream-blob';
 
 
 const RightsRequestId = IdParam('rrq', 'rights request');

@@ -1,6 +1,8 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { decodeHevcHeif, heifCoding, heifExtentsInside } from './heif';
 import { ImageRejected } from './image-rejected';
+import type { Photo } from '../platform/db';
+import { storedVerdict } from './lifecycle';
 
 export { ImageRejected };
 
@@ -82,9 +84,9 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
 }
 
 /** Is the stored object a prepared image (oriented, stripped)? Nothing else is served or read. */
-export function isPrepared(photo: { status: string; verdict: unknown }): boolean {
+export function isPrepared(photo: Pick<Photo, 'status' | 'verdict'>): boolean {
   if (photo.status === 'preparing') return false;
-  const reasons = (photo.verdict as { reasons?: { code: string }[] } | null)?.reasons ?? [];
+  const reasons = storedVerdict(photo)?.reasons ?? [];
   return !(photo.status === 'rejected' && reasons.some((r) => r.code === 'corrupt_image'));
 }
 
