@@ -1,5 +1,5 @@
 import type { Router } from 'express';
-import { emailLookupHash, encryptField, decryptField, newId, newOneTimeCode, oneTimeCodeHash, randomToken, safeEqual, sha256Hex } from '../../core/platform/crypto';
+import { emailLookupHash, encryptField, newId, newOneTimeCode, oneTimeCodeHash, randomToken, safeEqual, sha256Hex } from '../../core/platform/crypto';
 import { currentPolicyVersion } from '../../core/privacy/policy';
 import { claimEmail, sendClaimedToUser } from '../../core/notifications/email';
 import type { Db } from '../../core/platform/db';
@@ -8,6 +8,7 @@ import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
 import { route } from '../route';
+import { me, Me } from '../account-out';
 
 const E164 = /^\+[1-9]\d{6,14}$/;
 
@@ -25,18 +26,6 @@ const RequestCode = z.object({ email: z.string().trim().toLowerCase().pipe(z.ema
 const ExchangeCode = z.object({ email: z.string().trim().toLowerCase().pipe(z.email()), code: z.string().regex(/^\d{6}$/) }).openapi('SignInCode');
 
 const Accepted = z.object({ status: z.literal('code_sent'), detail: z.string() }).openapi('CodeSent');
-export const Me = z
-  .object({
-    id: z.string(),
-    email: z.string(),
-    name: z.string(),
-    phone: z.string().nullable(),
-    role: z.string(),
-    policy_version: z.string(),
-    policy_accepted_at: z.string().datetime(),
-    created_at: z.string().datetime(),
-  })
-  .openapi('Me');
 const Token = z.object({ token: z.string(), token_type: z.literal('Bearer'), expires_at: z.string().datetime(), user: Me }).openapi('Token');
 
 const CODE_ATTEMPTS = 5;
@@ -74,19 +63,6 @@ async function mailSignInCode(ctx: AppContext, issued: { userId: string; code: s
 /** Emails a fresh six-digit sign-in code to an existing account. */
 async function sendSignInCode(ctx: AppContext, userId: string): Promise<void> {
   await mailSignInCode(ctx, await ctx.db.transaction().execute((trx) => issueSignInCode(ctx, trx, userId)));
-}
-
-export function me(ctx: AppContext, u: { id: string; email_enc: string; name_enc: string; phone_enc: string | null; role: string; policy_version_id: string; policy_accepted_at: Date; created_at: Date }) {
-  return {
-    id: u.id,
-    email: decryptField(ctx.pii, u.email_enc),
-    name: decryptField(ctx.pii, u.name_enc),
-    phone: u.phone_enc ? decryptField(ctx.pii, u.phone_enc) : null,
-    role: u.role,
-    policy_version: u.policy_version_id,
-    policy_accepted_at: new Date(u.policy_accepted_at).toISOString(),
-    created_at: new Date(u.created_at).toISOString(),
-  };
 }
 
 export function accountRoutes(router: Router): void {

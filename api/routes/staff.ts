@@ -7,8 +7,9 @@ import { z } from '../openapi';
 import { HttpError } from '../problem';
 import { route } from '../route';
 import { Cursor, IdParam, idOf, iso, OrderOut, page } from '../schemas';
-import { me, Me } from './accounts';
-import { ordersPage } from './orders';
+import { me, Me } from '../account-out';
+import { orderOut } from '../order-out';
+import { ordersPage } from '../../core/orders/ordering';
 
 /**
  * Staff reads of a person's data (SC3). Access is by role (support and up); every read that
@@ -72,7 +73,8 @@ export function staffRoutes(router: Router): void {
       const ctx = ctxOf(req);
       const u = await userOr404(ctx, params.id);
       await auditStaffRead(ctx, staff, { action: 'list', subjectUserId: u.id, resource: 'orders' });
-      res.json(await ordersPage(ctx, u.id, query));
+      const { items, next_cursor } = await ordersPage(ctx, u.id, query);
+      res.json({ items: await Promise.all(items.map((o) => orderOut(ctx, o))), next_cursor });
     },
   );
 

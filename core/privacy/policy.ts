@@ -1,5 +1,6 @@
 import type { AppContext } from '../platform/context';
-import type { PolicyVersionsTable } from '../platform/db';
+import type { PolicyVersionsTable, User } from '../platform/db';
+import { DomainError } from '../platform/errors';
 import type { Selectable } from 'kysely';
 
 export type PolicyVersion = Selectable<PolicyVersionsTable>;
@@ -58,4 +59,27 @@ export async function publishPolicyVersion(ctx: AppContext, v: { id: string; las
     .returning('id')
     .executeTakeFirst();
   return !!row;
+}
+
+/**
+ * PO3: until the person accepts the newest material version, no new order is accepted. The answer
+ * names the version and both ways forward: accept it, or close the account instead.
+ */
+export async function requireAcceptedPolicy(ctx: AppContext, user: Pick<User, 'policy_version_id'>): Promise<void> {
+  const pending = await pendingMaterialVersion(ctx, user);
+  if (!pending) return;
+  throw new DomainError(
+    409,
+    'policy_acceptance_required',
+    'The privacy policy changed',
+    `Our privacy policy changed materially (version ${pending.id}). Read it at GET /v1/policy/versions/${pending.id} and accept it with POST /v1/me/policy-acceptance to place new orders, or close your account instead with POST /v1/rights-requests (kind "deletion").`,
+    {
+      policy_version: pending.id,
+      links: {
+        policy: `/v1/policy/versions/${pending.id}`,
+        accept: { method: 'POST', href: '/v1/me/policy-acceptance', body: { version: pending.id } },
+        close_account: { method: 'POST', href: '/v1/rights-requests', body: { kind: 'deletion' } },
+      },
+    },
+  );
 }
