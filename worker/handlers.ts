@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { findStyle } from '../core/orders/catalog';
-import { PIPELINE_QUEUE_NAMES } from '../core/platform/config';
+import type { PipelineQueue } from '../core/platform/queues';
 import type { AppContext } from '../core/platform/context';
 import { MIME } from '../core/photos/images';
 import type { Handler, HandlersFor } from '../core/platform/workers';
@@ -137,9 +137,7 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
   await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow your order (sign-in needed): ${link}` });
 };
 
-export const PIPELINE_QUEUES = PIPELINE_QUEUE_NAMES;
-
-export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
+export const pipelineHandlers: HandlersFor<PipelineQueue> = {
   'photo.prepare': prepare,
   'photo.analyse': analyse,
   'headshot.render': render,

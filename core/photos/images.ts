@@ -2,6 +2,7 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import { decodeHevcHeif, heifCoding, heifExtentsInside } from './heif';
 import { ImageRejected } from './image-rejected';
 import type { Photo } from '../platform/db';
+import type { RgbImage } from './pixels';
 import { storedVerdict } from './lifecycle';
 
 export { ImageRejected };
@@ -113,14 +114,8 @@ export async function normaliseUpload(input: Buffer, maxPixels: number): Promise
   return { data, width: info.width, height: info.height };
 }
 
-export interface RgbImage {
-  data: Buffer;
-  width: number;
-  height: number;
-}
-
 /** Packed 8-bit RGB pixels of a stored (already normalised) image. */
-export async function decodeRgb(input: Buffer): Promise<RgbImage> {
+export async function decodeRgb(input: Buffer): Promise<RgbImage & { data: Buffer }> {
   const { data, info } = await sharp(input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return { data, width: info.width, height: info.height };
