@@ -1,7 +1,5 @@
 import type { Router } from 'express';
-import type { AppContext } from '../../core/platform/context';
-import type { User } from '../../core/platform/db';
-import { currentPolicyVersion, listPolicyVersions, pendingMaterialVersion, policyVersion, publishPolicyVersion } from '../../core/privacy/policy';
+import { acceptPolicy, currentPolicyVersion, listPolicyVersions, pendingMaterialVersion, policyVersion, publishPolicy } from '../../core/privacy/policy';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
@@ -92,11 +90,7 @@ export function policyRoutes(router: Router): void {
       errors: { 409: 'policy_version_exists' },
     },
     async (req, res, { body }) => {
-      const ctx = ctxOf(req);
-      if (!(await publishPolicyVersion(ctx, body))) throw new HttpError(409, 'policy_version_exists', 'Version exists', `Policy version ${body.id} is already published; published versions are never rewritten.`);
-      // The notice sweep also runs every few minutes; starting it now just saves the wait (PO2).
-      if (body.significant) await ctx.queues.enqueue('sweep.policy-notices', {}, { jobId: `policy-publish-${body.id}` });
-      res.status(201).json(metaOut((await ctx.db.selectFrom('policy_versions').selectAll().where('id', '=', body.id).executeTakeFirstOrThrow())));
+      res.status(201).json(metaOut(await publishPolicy(ctxOf(req), body)));
     },
   );
 
@@ -114,14 +108,8 @@ export function policyRoutes(router: Router): void {
       errors: { 409: 'policy_version_outdated' },
     },
     async (req, res, { user, body }) => {
-      const ctx = ctxOf(req);
-      const current = (await currentPolicyVersion(ctx)).id;
-      if (body.version !== current) {
-        throw new HttpError(409, 'policy_version_outdated', 'Policy version is not current', `Accept the current privacy policy, version ${current}.`, { current_policy_version: current });
-      }
-      const now = ctx.clock.now();
-      await ctx.db.updateTable('users').set({ policy_version_id: current, policy_accepted_at: now }).where('id', '=', user.id).execute();
-      res.json({ policy_version: current, policy_accepted_at: now.toISOString() });
+      const accepted = await acceptPolicy(ctxOf(req), user.id, body.version);
+      res.json({ policy_version: accepted.version, policy_accepted_at: accepted.at.toISOString() });
     },
   );
 }

@@ -83,3 +83,24 @@ export async function requireAcceptedPolicy(ctx: AppContext, user: Pick<User, 'p
     },
   );
 }
+
+/**
+ * Publishes a new version, current from now on; published versions are never rewritten. A
+ * significant one starts the notice sweep now rather than at its next run (PO2).
+ */
+export async function publishPolicy(ctx: AppContext, v: { id: string; last_updated: string; significant: boolean; material: boolean; text: string }): Promise<PolicyVersion> {
+  if (!(await publishPolicyVersion(ctx, v))) throw new DomainError(409, 'policy_version_exists', 'Version exists', `Policy version ${v.id} is already published; published versions are never rewritten.`);
+  if (v.significant) await ctx.queues.enqueue('sweep.policy-notices', {}, { jobId: `policy-publish-${v.id}` });
+  return ctx.db.selectFrom('policy_versions').selectAll().where('id', '=', v.id).executeTakeFirstOrThrow();
+}
+
+/** Records a person's acceptance of the current version; only the current one can be accepted. */
+export async function acceptPolicy(ctx: AppContext, userId: string, version: string): Promise<{ version: string; at: Date }> {
+  const current = (await currentPolicyVersion(ctx)).id;
+  if (version !== current) {
+    throw new DomainError(409, 'policy_version_outdated', 'Policy version is not current', `Accept the current privacy policy, version ${current}.`, { current_policy_version: current });
+  }
+  const now = ctx.clock.now();
+  await ctx.db.updateTable('users').set({ policy_version_id: current, policy_accepted_at: now }).where('id', '=', userId).execute();
+  return { version: current, at: now };
+}
