@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { AppContext } from '../core/platform/context';
 import { touchLastUsed, userForToken as sessionUser } from '../core/accounts/sessions';
-import type { Role, User } from '../core/platform/db';
+import type { Role, User } from '../core/platform/records';
 import { HttpError } from './problem';
 
 export type StaffRole = Exclude<Role, 'customer'>;

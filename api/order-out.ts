@@ -1,5 +1,5 @@
 import type { AppContext } from '../core/platform/context';
-import type { Headshot, Order } from '../core/platform/db';
+import type { Headshot, Order } from '../core/platform/records';
 import { orderDetails } from '../core/orders/ordering';
 import type { z } from './openapi';
 import { photoOut } from './photo-out';

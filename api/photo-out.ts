@@ -1,6 +1,6 @@
 import type { AppContext } from '../core/platform/context';
 import { signToken } from '../core/platform/crypto';
-import type { Photo } from '../core/platform/db';
+import type { Photo } from '../core/platform/records';
 import { storedVerdict } from '../core/photos/lifecycle';
 import { reasonsOf, type Verdict } from '../core/photos/verdict';
 import type { z } from './openapi';

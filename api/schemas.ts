@@ -1,6 +1,6 @@
 import { ADVICE_CODES, ADVICE_HINTS, REASON_CODES, REASON_HINTS, type AdviceCode, type ReasonCode } from '../core/photos/verdict';
 import { idPattern } from '../core/platform/crypto';
-import { PHOTO_STATUSES } from '../core/platform/db';
+import { PHOTO_STATUSES } from '../core/platform/records';
 import { z } from './openapi';
 
 /** Response and shared request schemas; each is registered once for the OpenAPI document. */

@@ -1,6 +1,6 @@
 import type { Response } from 'express';
 import type { AppContext } from '../core/platform/context';
-import type { Blob } from '../core/platform/db';
+import type { Blob } from '../core/platform/records';
 
 /** Streams a decrypted object to the response; the store only ever holds ciphertext. */
 export async function streamBlob(ctx: AppContext, blob: Blob, res: Response, filename?: string): Promise<void> {

@@ -4,7 +4,7 @@ import { changeConsent } from '../../core/privacy/consent-changes';
 import { consentsOf, PURPOSES } from '../../core/privacy/consent';
 import type { AppContext } from '../../core/platform/context';
 import { newId } from '../../core/platform/crypto';
-import type { Purpose, User } from '../../core/platform/db';
+import type { Purpose, User } from '../../core/platform/records';
 import { consentHistory, cookieChoiceOf, recordCookieChoice, recordUsageEvent } from '../../core/privacy/cookies';
 import { optOutSignal, VISITOR_COOKIE, visitorIdFromCookie } from '../../core/privacy/tracking';
 import { ctxOf, userForToken } from '../auth';

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import { auditStaffRead } from '../../core/privacy/audit';
-import type { User } from '../../core/platform/db';
+import type { User } from '../../core/platform/records';
 import { createInquiry, findInquiry, inquiryView, respondToInquiry } from '../../core/privacy/inquiries';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';

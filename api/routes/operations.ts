@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AppContext } from '../../core/platform/context';
-import type { User } from '../../core/platform/db';
+import type { User } from '../../core/platform/records';
 import { readiness } from '../../core/platform/readiness';
 import { authenticate, ctxOf, requireRole } from '../auth';
 import { z } from '../openapi';

@@ -3,7 +3,7 @@ import { confirmEmailChange, correctProfile } from '../../core/accounts/profile'
 import { DAY_MS } from '../../core/platform/config';
 import type { AppContext } from '../../core/platform/context';
 import { decryptField, signToken, verifyToken } from '../../core/platform/crypto';
-import type { User } from '../../core/platform/db';
+import type { User } from '../../core/platform/records';
 import { exportBlob, fileRightsRequest, followUpRightsRequest, linkedExport, ownedRightsRequest, rightsRequestsPage, type FiledRequest, type RightsRow } from '../../core/privacy/rights-requests';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
