@@ -8,7 +8,7 @@ import { listen, stopRunning, type Role, type Running } from './core/platform/ro
 import { serveMetrics } from './core/platform/metrics-server';
 
 /**
- * One codebase, one image; the role is chosen at start (design practice 3):
+ * One codebase, one image; the role is chosen at start:
  *   api | worker | scheduler | all (local use) | migrate
  */
 export async function startRole(role: Role, config: Config, opts: ContextOptions & { port?: number } = {}): Promise<Running> {

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { AppContext } from '../core/platform/context';
-import { sha256Hex } from '../core/platform/crypto';
-import type { Role, User } from '../core/platform/db';
+import { touchLastUsed, userForToken as sessionUser } from '../core/accounts/sessions';
+import type { Role, User } from '../core/platform/records';
 import { HttpError } from './problem';
 
 export type StaffRole = Exclude<Role, 'customer'>;
@@ -13,23 +13,11 @@ export function ctxOf(req: Request): AppContext {
 const unauthorized = () =>
   new HttpError(401, 'unauthorized', 'Authentication required', 'Send a valid bearer token from POST /v1/auth/token.');
 
-/** Resolves "Authorization: Bearer <token>" to a live session's user; tokens are stored hashed. */
+/** Resolves "Authorization: Bearer <token>" to a live session's user. */
 export async function userForToken(ctx: AppContext, header: string | undefined): Promise<User | undefined> {
   const token = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(header ?? '')?.[1];
-  if (!token) return undefined;
-  const now = ctx.clock.now();
-  return ctx.db
-    .selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .selectAll('users')
-    .where('sessions.token_hash', '=', sha256Hex(token))
-    .where('sessions.revoked_at', 'is', null)
-    .where('sessions.expires_at', '>', now)
-    .where('users.status', '=', 'active')
-    .executeTakeFirst();
+  return token ? sessionUser(ctx, token) : undefined;
 }
-
-const LAST_USED_GRANULARITY_MS = 3600_000;
 
 export async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
   try {
@@ -37,11 +25,7 @@ export async function authenticate(req: Request, res: Response, next: NextFuncti
     const user = await userForToken(ctx, req.headers.authorization);
     if (!user) return next(unauthorized());
     res.locals.user = user;
-    // last_used_at drives personal-data retention (RT3); refreshed at most hourly.
-    const now = ctx.clock.now();
-    if (now.getTime() - new Date(user.last_used_at).getTime() > LAST_USED_GRANULARITY_MS) {
-      await ctx.db.updateTable('users').set({ last_used_at: now }).where('id', '=', user.id).execute();
-    }
+    await touchLastUsed(ctx, user);
     next();
   } catch (err) {
     next(err);

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Config } from '../core/platform/config';
-import type { User } from '../core/platform/db';
+import type { User } from '../core/platform/records';
 import { ctxOf } from './auth';
 import { HttpError } from './problem';
 

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ZodType } from 'zod';
-import type { User } from '../core/platform/db';
+import type { User } from '../core/platform/records';
 import { authenticate, authenticateIfSent, requireRole, type StaffRole } from './auth';
 import { IdempotencyKey, idempotencyKeyOf } from './idempotency';
 import { registry, z } from './openapi';

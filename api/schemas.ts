@@ -1,6 +1,6 @@
 import { ADVICE_CODES, ADVICE_HINTS, REASON_CODES, REASON_HINTS, type AdviceCode, type ReasonCode } from '../core/photos/verdict';
 import { idPattern } from '../core/platform/crypto';
-import { PHOTO_STATUSES } from '../core/platform/db';
+import { PHOTO_STATUSES } from '../core/platform/records';
 import { z } from './openapi';
 
 /** Response and shared request schemas; each is registered once for the OpenAPI document. */
@@ -187,8 +187,4 @@ export const page = <T extends z.ZodType>(item: T, name: string) =>
 
 export const iso = (d: Date | string | null): string | null => (d ? new Date(d).toISOString() : null);
 
-/** Cuts a page from rows fetched newest first with limit + 1: the extra row says there is more. */
-export function pageOf<T extends { id: string }>(rows: T[], limit: number): { items: T[]; next_cursor: string | null } {
-  const items = rows.slice(0, limit);
-  return { items, next_cursor: rows.length > limit ? items[items.length - 1].id : null };
-}
+export { pageOf } from '../core/platform/paging';

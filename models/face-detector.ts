@@ -3,11 +3,9 @@ import sharp from 'sharp';
 import { openModel } from './build';
 import { getModel } from './registry';
 import type { ModelLogger } from './session';
+import { checkRgbImage, type Point, type RgbImage } from '../core/photos/pixels';
 
-export interface Point {
-  x: number;
-  y: number;
-}
+export { checkRgbImage, type Point, type RgbImage };
 
 export interface Face {
   /** Original image pixels. Not clamped: a face cut by the image edge can extend past it. */
@@ -21,12 +19,6 @@ export interface Face {
   keypoints: { rightEye: Point; leftEye: Point; nose: Point; mouth: Point; rightEar: Point; leftEar: Point };
 }
 
-/** Packed RGB, 3 channels, row-major, already EXIF-rotated. */
-export interface RgbImage {
-  data: Buffer | Uint8Array;
-  width: number;
-  height: number;
-}
 
 /**
  * Size of a `width` x `height` photo scaled to fit a `size` square (aspect kept, rounded, at least
@@ -280,16 +272,6 @@ function toFace(c: Candidate): Face {
   };
 }
 
-/** Throws, naming `who`, unless `image` is packed RGB of a positive integer size. */
-export function checkRgbImage(image: RgbImage, who: string): void {
-  const { width, height, data } = image;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new Error(`${who}: invalid image size ${width}x${height}`);
-  }
-  if (data.length !== width * height * 3) {
-    throw new Error(`${who}: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`);
-  }
-}
 
 export async function createFaceDetector(opts: FaceDetectorOptions): Promise<FaceDetector> {
   const threshold = opts.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD;

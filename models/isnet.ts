@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import type { RgbImage } from './face-detector';
+import { checkRgbImage, type RgbImage } from '../core/photos/pixels';
 import { getModel, modelPath, projectRoot } from './registry';
 import type { SegmentationMask, Segmenter } from './segmenter';
 import { createSession, loadOnce, type ModelLogger } from './session';
@@ -86,10 +86,8 @@ export async function createIsnetSegmenter(opts: IsnetOptions): Promise<Segmente
   return {
     provider,
     async segment(image: RgbImage): Promise<SegmentationMask> {
-      const { width, height, data } = image;
-      if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0 || data.length !== width * height * 3) {
-        throw new Error(`isnet: expected packed RGB ${width}x${height}x3, got ${data.length} bytes`);
-      }
+      checkRgbImage(image, 'isnet');
+      const { width, height } = image;
       const tensor = await isnetInput(image);
       // Fetch only the final alpha: the graph also exposes its side outputs and feature maps.
       const result = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, 3, ISNET_SIZE, ISNET_SIZE]) }, [outputName]);

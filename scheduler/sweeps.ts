@@ -14,7 +14,7 @@ import { recordSweep } from '../core/platform/metrics';
 export const STALLED_AFTER_MINUTES = 10;
 const BATCH = 500;
 
-/** Sweeps find due work in Postgres in batches (practice 5): nothing depends on a delayed job. */
+/** Sweeps find due work in Postgres in batches: nothing depends on a delayed job. */
 export const sweepHandlers: HandlersFor<'sweeps'> = {
   'sweep.stalled-orders': async (ctx) => {
     const cutoff = new Date(ctx.clock.now().getTime() - STALLED_AFTER_MINUTES * 60_000);

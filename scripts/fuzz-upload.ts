@@ -10,7 +10,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { benchStack } from '../bench/support';
-import { preparePhoto } from '../worker/prepare';
+import { preparePhoto } from '../core/photos/preparation';
 import { bump, hostileCase, makeBases, pool, sendCase, uploadInvariants, type Tally } from '../test/support/hostile-images';
 
 const arg = (name: string, def: number) => {
@@ -84,7 +84,7 @@ async function main(): Promise<number> {
     }
     // What the worker makes of every accepted upload: the full-size decode the door check stands in for.
     const t1 = performance.now();
-    await pool(created.length, WIDTH, (i) => preparePhoto(stack.ctx, created[i]));
+    await pool(created.length, WIDTH, async (i) => void (await preparePhoto(stack.ctx, created[i])));
     const outcome: Tally = new Map();
     for (const p of await stack.ctx.db.selectFrom('photos').select(['status']).where('user_id', '=', user.id).execute()) bump(outcome, p.status);
     const after = await uploadInvariants(stack.ctx, [user.id], created);

@@ -6,7 +6,7 @@ import { createLandmarker } from '../models/landmarks';
 import type { ModelLogger } from '../models/session';
 import { FRAME_FACE_WIDTHS } from './framing';
 import { DEFAULT_THRESHOLDS, insideFraction, judge, mainFace, measureFace, uprightTurn, type Found, type QualityThresholds } from './quality';
-import type { FaceGeometry } from './render';
+import type { FaceGeometry } from '../core/photos/verdict';
 
 /** Detections scored at least this are candidates; FaceMesh's presence decides which are faces. */
 const CANDIDATE_SCORE = 0.3;

@@ -1,4 +1,5 @@
 import type { Point, RgbImage } from '../models/face-detector';
+import type { FivePoints } from '../core/photos/verdict';
 
 /**
  * The face-true check: every feature of the face (eyes, nose tip and corners, mouth corners and
@@ -17,13 +18,7 @@ import type { Point, RgbImage } from '../models/face-detector';
  * texture, not shading or a key light), and compared by normalised correlation (any gain and
  * offset of brightness or contrast matches equally).
  */
-export interface FivePoints {
-  rightEye: Point;
-  leftEye: Point;
-  nose: Point;
-  mouthRight: Point;
-  mouthLeft: Point;
-}
+export type { FivePoints };
 
 export function interOcular(p: FivePoints): number {
   return Math.hypot(p.leftEye.x - p.rightEye.x, p.leftEye.y - p.rightEye.y);

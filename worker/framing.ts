@@ -13,6 +13,7 @@ import type { Point } from '../models/face-detector';
  * sampled there: the matte is zero (backdrop) and fades the body out towards that edge.
  */
 import { EYE_LINE, FRAME_ASPECT } from '../core/orders/catalog';
+import type { Side } from '../core/photos/verdict';
 
 export { EYE_LINE };
 export const FRAME_FACE_WIDTHS = 2.8;
@@ -24,7 +25,6 @@ export const EYE_CENTRE_RANGE = [0.45, 0.55] as const;
 /** Where the photo ends inside the frame, the body fades out over this fraction of the frame's height. */
 export const EDGE_FADE = 0.08;
 
-export type Side = 'top' | 'bottom' | 'left' | 'right';
 export interface PhotoSize {
   width: number;
   height: number;
@@ -114,7 +114,8 @@ export function sourceBounds(f: Frame, margin = 2): { left: number; top: number;
  * on astronaut.png: hair top 0.8, chin 0.7 face widths from the eyes; shoulders about 2.8 wide.
  */
 const HEAD_TOP = 0.9;
-const CHIN = 0.75;
+/** The chin's distance below the eyes, in face widths. */
+const CHIN_DROP = 0.75;
 const HEAD_HALF_WIDTH = 0.6;
 const STEP = 0.1;
 interface Silhouette {
@@ -123,12 +124,12 @@ interface Silhouette {
 }
 const SILHOUETTE: Silhouette = (() => {
   const head: Point[] = [], body: Point[] = [];
-  const cy = (CHIN - HEAD_TOP) / 2, ry = (CHIN + HEAD_TOP) / 2;
+  const cy = (CHIN_DROP - HEAD_TOP) / 2, ry = (CHIN_DROP + HEAD_TOP) / 2;
   // Down to the lowest bottom any allowed frame has: (1 - 0.35) * 1.25 * 2.8 face widths.
   for (let y = -HEAD_TOP; y <= 2.3; y += STEP) {
     for (let x = -1.5; x <= 1.5; x += STEP) {
       if ((x / HEAD_HALF_WIDTH) ** 2 + ((y - cy) / ry) ** 2 <= 1) head.push({ x, y });
-      else if ((y > CHIN && Math.abs(x) < 0.35) || (y > CHIN + 0.35 && Math.abs(x) < Math.min(1.4, 0.35 + (y - CHIN - 0.35) * 3))) body.push({ x, y });
+      else if ((y > CHIN_DROP && Math.abs(x) < 0.35) || (y > CHIN_DROP + 0.35 && Math.abs(x) < Math.min(1.4, 0.35 + (y - CHIN_DROP - 0.35) * 3))) body.push({ x, y });
     }
   }
   return { head, body };

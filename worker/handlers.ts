@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { findStyle } from '../core/orders/catalog';
-import { PIPELINE_QUEUE_NAMES } from '../core/platform/config';
+import type { PipelineQueue } from '../core/platform/queues';
 import type { AppContext } from '../core/platform/context';
 import { MIME } from '../core/photos/images';
 import type { Handler, HandlersFor } from '../core/platform/workers';
@@ -10,19 +10,17 @@ import { sendWhatsAppOnce } from '../core/notifications/whatsapp';
 import { afterRender, markDelivered, replaceFailed, sendRefund } from '../core/orders/orders';
 import { orderOutcome, outcomeLines } from '../core/orders/outcome';
 import { appLink } from '../core/notifications/links';
-import { publishPhotoStatus } from '../core/photos/photo-events';
-import type { Verdict } from '../core/photos/verdict';
+import { markJudged, storedVerdict } from '../core/photos/lifecycle';
+import { preparePhoto } from '../core/photos/preparation';
 import { privacyHandlers } from './privacy';
 import { PixelPool } from './pixel-pool';
 import { pixelSettings } from './pixel-work';
-import { prepare, preparePhoto } from './prepare';
-import type { FaceGeometry } from './render';
+import { prepare } from './prepare';
 
 let pool: PixelPool | undefined;
 
 /**
- * The process's pixel threads, started on first use (design practice 7: CPU work off the event
- * loop), and started afresh if one of them ended on its own (its jobs failed and are retried).
+ * The process's pixel threads, started on first use (CPU work off the event loop), and started afresh if one of them ended on its own (its jobs failed and are retried).
  */
 function pixels(ctx: AppContext): PixelPool {
   if (pool?.broken) {
@@ -49,20 +47,11 @@ const lastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 
  * stored verdict and face geometry: a photo is never analysed twice.
  */
 const analyse: Handler<'photo.analyse'> = async (ctx, { photoId }) => {
-  // Its preparation job was lost or has not run yet: prepare it here first.
-  await preparePhoto(ctx, photoId);
-  const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', photoId).executeTakeFirst();
-  if (!photo || photo.status !== 'analysing') return; // deleted meanwhile, or already judged
-  const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
-  const { verdict, geometry } = await pixels(ctx).analyse(await ctx.storage.read(blob));
-  const status = verdict.usable ? 'usable' : 'unusable';
-  const r = await ctx.db
-    .updateTable('photos')
-    .set({ status, verdict: JSON.stringify({ ...verdict, geometry }), processed_at: ctx.clock.now() })
-    .where('id', '=', photoId)
-    .where('status', '=', 'analysing')
-    .executeTakeFirst();
-  if (Number(r.numUpdatedRows)) await publishPhotoStatus(ctx, { user: photo.user_id, id: photoId, status });
+  // Prepared here first if its preparation job was lost or has not run yet.
+  const prepared = await preparePhoto(ctx, photoId);
+  if (prepared?.photo.status !== 'analysing') return; // deleted meanwhile, rejected, or already judged
+  const { verdict, geometry } = await pixels(ctx).analyse(await ctx.storage.read(prepared.blob));
+  await markJudged(ctx, prepared.photo, verdict, geometry);
 };
 
 const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
@@ -71,7 +60,8 @@ const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
   try {
     const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', h.photo_id!).executeTakeFirstOrThrow();
     const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
-    const geometry = (photo.verdict as Verdict & { geometry: FaceGeometry }).geometry;
+    const geometry = storedVerdict(photo)?.geometry;
+    if (!geometry) throw new Error(`photo ${photo.id} has no face geometry`);
     const style = findStyle(h.style_id)!;
     const out = await pixels(ctx).render(photo.id, await ctx.storage.read(blob), geometry, style);
     if (!out.faceTrue.ok) {
@@ -147,9 +137,7 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
   await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow your order (sign-in needed): ${link}` });
 };
 
-export const PIPELINE_QUEUES = PIPELINE_QUEUE_NAMES;
-
-export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
+export const pipelineHandlers: HandlersFor<PipelineQueue> = {
   'photo.prepare': prepare,
   'photo.analyse': analyse,
   'headshot.render': render,

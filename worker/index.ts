@@ -3,7 +3,8 @@ import type { AppContext } from '../core/platform/context';
 import { sweepStaleSpools } from '../core/platform/storage';
 import { JOBS, type JobName } from '../core/platform/jobs';
 import { startWorkers, type Workers } from '../core/platform/workers';
-import { closePixels, PIPELINE_QUEUES, pipelineHandlers } from './handlers';
+import { closePixels, pipelineHandlers } from './handlers';
+import { PIPELINE_QUEUES } from '../core/platform/queues';
 
 /** The worker role: the photo pipeline's queues (preparation, analysis, rendering, delivery) and privacy jobs, or those of WORKER_QUEUES. */
 export async function startPipelineWorkers(ctx: AppContext): Promise<Workers> {

@@ -2,7 +2,8 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Style } from '../core/orders/catalog';
 import type { Analysis } from './analysis';
 import type { PixelSettings, PixelWork } from './pixel-work';
-import type { FaceGeometry, Rendered } from './render';
+import type { FaceGeometry } from '../core/photos/verdict';
+import type { Rendered } from './render';
 
 interface Pending {
   resolve: (v: unknown) => void;

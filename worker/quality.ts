@@ -361,7 +361,7 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
   const turned = Math.max(Math.abs(yaw), Math.abs(pitch));
   const short = Math.min(image.width, image.height);
   const frame = chooseFrame(placement, image, t.headshotSize);
-  const chin = landmarks.points[CHIN];
+  const chin = landmarks.points[CHIN_POINT];
   const parts = scoreParts({
     faceWidth: width,
     sharpness: m.native,
@@ -412,8 +412,8 @@ const ADVICE_PENALTY = 0.02;
 
 /** Face widths the fingerprint spans around the face. */
 const FINGERPRINT_SPAN = 1.6;
-/** FaceMesh's chin point. */
-const CHIN = 152;
+/** FaceMesh's chin point: its index in the mesh. */
+const CHIN_POINT = 152;
 
 /**
  * What makes a photo a good headshot source, each 0..1 (1 best), from measured things: face

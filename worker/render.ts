@@ -11,14 +11,9 @@ import type { Upscaler } from '../models/upscaler';
 import { faceReference, faceTrue, featuresFrom, mapFive, type FaceTrueReference, type FaceTrueResult, type FivePoints, type Matte } from './face-true';
 import { lightFor, measureLight, type PersonLight } from './light';
 import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
+import type { FaceGeometry } from '../core/photos/verdict';
 
-/** The subject's face as analysis found it in the stored original (verdict.geometry). */
-export interface FaceGeometry {
-  box: { x: number; y: number; width: number; height: number };
-  eyes: { right: { x: number; y: number }; left: { x: number; y: number } };
-  /** FaceMesh five points in the original: where skin smoothing and the key light act. */
-  fivePoint?: FivePoints;
-}
+export type { FaceGeometry };
 
 export interface RenderModels {
   segmenter: Segmenter;

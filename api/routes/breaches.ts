@@ -1,5 +1,5 @@
 import type { Router } from 'express';
-import { breachProgress, recordBreach, unknownUserIds, type Affected } from '../../core/privacy/breaches';
+import { breachWithProgress, recordBreach, unknownUserIds, type Affected } from '../../core/privacy/breaches';
 import type { AppContext } from '../../core/platform/context';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
@@ -44,8 +44,9 @@ const BreachOut = z
   .openapi('Breach');
 
 async function breachOut(ctx: AppContext, id: string): Promise<z.infer<typeof BreachOut> | undefined> {
-  const b = await ctx.db.selectFrom('breaches').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!b) return undefined;
+  const found = await breachWithProgress(ctx, id);
+  if (!found) return undefined;
+  const { breach: b, progress } = found;
   return {
     id: b.id,
     description: b.description,
@@ -54,7 +55,7 @@ async function breachOut(ctx: AppContext, id: string): Promise<z.infer<typeof Br
     recorded_at: iso(b.recorded_at)!,
     recorded_by: b.recorded_by,
     escalated_at: iso(b.escalated_at),
-    ...(await breachProgress(ctx, b)),
+    ...progress,
   };
 }
 

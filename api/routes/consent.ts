@@ -4,9 +4,9 @@ import { changeConsent } from '../../core/privacy/consent-changes';
 import { consentsOf, PURPOSES } from '../../core/privacy/consent';
 import type { AppContext } from '../../core/platform/context';
 import { newId } from '../../core/platform/crypto';
-import type { Purpose, User } from '../../core/platform/db';
-import { MARKETING_EVENT_PREFIX } from '../../core/privacy/marketing';
-import { coarseUserAgent, optOutSignal, truncateIp, VISITOR_COOKIE, visitorIdFromCookie } from '../../core/privacy/tracking';
+import type { Purpose, User } from '../../core/platform/records';
+import { consentHistory, cookieChoiceOf, recordCookieChoice, recordUsageEvent } from '../../core/privacy/cookies';
+import { optOutSignal, VISITOR_COOKIE, visitorIdFromCookie } from '../../core/privacy/tracking';
 import { ctxOf, userForToken } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
@@ -62,7 +62,7 @@ const AnalyticsEvent = z
 const EventResult = z.object({ recorded: z.boolean(), reason: z.enum(['dnt', 'gpc', 'no_consent']).optional() }).openapi('AnalyticsEventResult');
 
 async function consentsBody(ctx: AppContext, userId: string) {
-  const history = await ctx.db.selectFrom('consents').select(['purpose', 'granted', 'source', 'recorded_at']).where('user_id', '=', userId).orderBy('recorded_at', 'desc').orderBy('id', 'desc').limit(500).execute();
+  const history = await consentHistory(ctx, userId);
   return { consents: await consentsOf(ctx, userId), history: history.map((h) => ({ ...h, recorded_at: iso(h.recorded_at)! })) };
 }
 
@@ -82,10 +82,6 @@ function visitorOf(req: Request, res: Response, refresh = false): { id: string; 
 
 /** Cookie and analytics routes work signed out; a valid bearer token ties them to the person. */
 const optionalUser = (req: Request): Promise<User | undefined> => userForToken(ctxOf(req), req.headers.authorization);
-
-async function cookieChoiceOf(ctx: AppContext, visitorId: string) {
-  return ctx.db.selectFrom('cookie_consents').selectAll().where('visitor_id', '=', visitorId).orderBy('recorded_at', 'desc').orderBy('id', 'desc').executeTakeFirst();
-}
 
 function cookieBody(req: Request, row: { preference: boolean; analytics: boolean; marketing: boolean; recorded_at: Date } | undefined) {
   return {
@@ -161,13 +157,7 @@ export function consentRoutes(router: Router): void {
       const ctx = ctxOf(req);
       const visitor = visitorOf(req, res, true);
       const user = await optionalUser(req);
-      const before = visitor.fresh ? undefined : await cookieChoiceOf(ctx, visitor.id);
-      const row = { id: newId('ckc'), visitor_id: visitor.id, user_id: user?.id ?? null, ...body, recorded_at: ctx.clock.now() };
-      await ctx.db.insertInto('cookie_consents').values(row).execute();
-      // Withdrawing the marketing category removes this browser's marketing tracking (RT5).
-      if (before?.marketing && !body.marketing) {
-        await ctx.db.deleteFrom('analytics_events').where('visitor_id', '=', visitor.id).where('name', 'like', `${MARKETING_EVENT_PREFIX}%`).execute();
-      }
+      const row = await recordCookieChoice(ctx, visitor, user?.id, body);
       res.setHeader('Cache-Control', 'private, no-store');
       res.json(cookieBody(req, row));
     },
@@ -192,28 +182,8 @@ export function consentRoutes(router: Router): void {
       // DNT / GPC first: such a request is not even looked up (CN3).
       const signal = optOutSignal(req);
       if (signal) return answer(false, signal);
-      const marketing = body.name.startsWith(MARKETING_EVENT_PREFIX);
-      const category: 'analytics' | 'marketing' = marketing ? 'marketing' : 'analytics';
-      const choice = visitor.fresh ? undefined : await cookieChoiceOf(ctx, visitor.id);
-      if (!choice?.[category]) return answer(false, 'no_consent');
-      // Signed in: the person's own consent must be in force too; a restriction or objection turns it off (RG4).
-      const user = await optionalUser(req);
-      if (user && !(await consentsOf(ctx, user.id))[category]) return answer(false, 'no_consent');
-      await ctx.db
-        .insertInto('analytics_events')
-        .values({
-          id: newId('evt'),
-          visitor_id: visitor.id,
-          user_id: user?.id ?? null,
-          name: body.name,
-          // Query strings and fragments can carry personal data: the path only.
-          path: body.path?.split(/[?#]/)[0] ?? null,
-          ip_truncated: truncateIp(req.ip),
-          ...coarseUserAgent(req.headers['user-agent']),
-          occurred_at: ctx.clock.now(),
-        })
-        .execute();
-      answer(true);
+      const r = await recordUsageEvent(ctx, visitor, async () => (await optionalUser(req))?.id, { name: body.name, path: body.path, ip: req.ip, userAgent: req.headers['user-agent'] });
+      answer(r.recorded, r.reason);
     },
   );
 }

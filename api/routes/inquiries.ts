@@ -1,11 +1,10 @@
 import type { Router } from 'express';
 import { auditStaffRead } from '../../core/privacy/audit';
-import type { AppContext } from '../../core/platform/context';
-import type { User } from '../../core/platform/db';
-import { createInquiry, inquiryView, respondToInquiry, type Inquiry } from '../../core/privacy/inquiries';
+import type { User } from '../../core/platform/records';
+import { createInquiry, findInquiry, inquiryView, respondToInquiry } from '../../core/privacy/inquiries';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
-import { HttpError, notFound } from '../problem';
+import { HttpError } from '../problem';
 import { route } from '../route';
 import { IdParam } from '../schemas';
 
@@ -38,14 +37,6 @@ const InquiryOut = z
 
 const Respond = z.object({ message: z.string().trim().min(1).max(10_000), resolve: z.boolean().default(false) }).openapi('InquiryResponse');
 
-async function inquiryOr404(ctx: AppContext, id: string, ownerId?: string): Promise<Inquiry> {
-  let q = ctx.db.selectFrom('inquiries').selectAll().where('id', '=', id);
-  if (ownerId !== undefined) q = q.where('user_id', '=', ownerId);
-  const i = await q.executeTakeFirst();
-  if (!i) throw notFound('Inquiry');
-  return i;
-}
-
 export function inquiryRoutes(router: Router): void {
   route(
     router,
@@ -76,7 +67,7 @@ export function inquiryRoutes(router: Router): void {
     { method: 'get', path: '/v1/inquiries/:id', operationId: 'getInquiry', summary: 'One of your inquiries with the answers so far', tags: ['Inquiries'], auth: 'user', params: IdParam('inq', 'inquiry'), responses: { 200: { description: 'Inquiry', schema: InquiryOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
-      res.json(inquiryView(ctx, await inquiryOr404(ctx, params.id, user.id)));
+      res.json(inquiryView(ctx, await findInquiry(ctx, params.id, user.id)));
     },
   );
 
@@ -85,7 +76,7 @@ export function inquiryRoutes(router: Router): void {
     { method: 'get', path: '/v1/staff/inquiries/:id', operationId: 'getInquiryAsStaff', summary: 'An inquiry, for staff (audited)', tags: ['Staff', 'Inquiries'], auth: 'support', params: IdParam('inq', 'inquiry'), responses: { 200: { description: 'Inquiry', schema: InquiryOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user: staff, params }) => {
       const ctx = ctxOf(req);
-      const i = await inquiryOr404(ctx, params.id);
+      const i = await findInquiry(ctx, params.id);
       await auditStaffRead(ctx, staff, { action: 'read', subjectUserId: i.user_id, resource: 'inquiry', resourceId: i.id });
       res.json(inquiryView(ctx, i));
     },
@@ -108,7 +99,7 @@ export function inquiryRoutes(router: Router): void {
     async (req, res, { user: staff, params, body }) => {
       const ctx = ctxOf(req);
       // No Idempotency-Key replay here: the stored answer would hold the decrypted messages in clear.
-      const i = await inquiryOr404(ctx, params.id);
+      const i = await findInquiry(ctx, params.id);
       if (i.status === 'resolved') throw new HttpError(409, 'inquiry_resolved', 'Inquiry resolved', 'This inquiry is resolved; the person can file a new one.');
       await auditStaffRead(ctx, staff, { action: 'respond', subjectUserId: i.user_id, resource: 'inquiry', resourceId: i.id });
       res.status(201).json(inquiryView(ctx, await respondToInquiry(ctx, i, staff.id, body)));

@@ -1,34 +1,15 @@
-import type { Request, Response, Router } from 'express';
-import { changeConsent } from '../../core/privacy/consent-changes';
-import { newId } from '../../core/platform/crypto';
-import { jobId } from '../../core/platform/jobs';
-import { userFromUnsubscribeToken } from '../../core/privacy/marketing';
+import type { Response, Router } from 'express';
+import { createCampaign, queueCampaign, unsubscribe, unsubscribeLinkOwner } from '../../core/privacy/campaigns';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
 import { z } from '../openapi';
 import { TokenParam } from '../schemas';
-import { HttpError } from '../problem';
 import { route } from '../route';
 
-/** Marketing campaigns (admin) and the one-click unsubscribe every marketing email links to (CN1, RT5). */
+/** Marketing campaigns (admin) and the one-click unsubscribe (core/privacy/campaigns.ts). */
 
 const Campaign = z.object({ subject: z.string().trim().min(1).max(200), text: z.string().trim().min(1).max(20_000) }).openapi('MarketingCampaign');
 const CampaignQueued = z.object({ campaign_id: z.string(), status: z.literal('queued') }).openapi('MarketingCampaignQueued');
-
-/** The person an unsubscribe link names, or 404 for a link that was not made by us. */
-function linkOwner(req: Request, token: string): string {
-  const userId = userFromUnsubscribeToken(ctxOf(req), token);
-  if (!userId) throw new HttpError(404, 'link_invalid', 'Invalid link', 'This unsubscribe link is not valid.');
-  return userId;
-}
-
-/** Withdraws marketing consent and removes marketing data; a link for a deleted account does nothing. */
-async function unsubscribe(req: Request, token: string): Promise<void> {
-  const ctx = ctxOf(req);
-  const userId = linkOwner(req, token);
-  const user = await ctx.db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
-  if (user) await changeConsent(ctx, user.id, 'marketing', false, 'unsubscribe-link');
-}
 
 /** A minimal page for people who follow the link in a browser; nothing of theirs is in it. */
 function page(res: Response, title: string, body: string): void {
@@ -57,16 +38,9 @@ export function marketingRoutes(router: Router): void {
         req,
         res,
         user.id,
-        async (tx) => {
-          const id = newId('cmp');
-          await tx.db.insertInto('marketing_campaigns').values({ id, subject: body.subject, body: body.text, created_by: user.id, created_at: ctx.clock.now() }).execute();
-          return { status: 202, body: { campaign_id: id, status: 'queued' } };
-        },
-        // "queued" only once it is: committed first, then queued (on a replay too; the fixed job id makes it once).
-        async ({ body: answer }) => {
-          const campaignId = (answer as { campaign_id: string }).campaign_id;
-          await ctx.queues.enqueue('marketing.fanout', { campaignId }, { jobId: jobId('marketing-fanout', campaignId) });
-        },
+        async (tx) => ({ status: 202, body: { campaign_id: await createCampaign(tx, tx.db, user.id, body), status: 'queued' } }),
+        // "queued" only once it is: committed first, then queued (on a replay too).
+        async ({ body: answer }) => queueCampaign(ctx, (answer as { campaign_id: string }).campaign_id),
       );
     },
   );
@@ -86,7 +60,7 @@ export function marketingRoutes(router: Router): void {
       errors: { 404: 'link_invalid' },
     },
     async (req, res, { params }) => {
-      await unsubscribe(req, params.token);
+      await unsubscribe(ctxOf(req), params.token);
       // The confirmation page's button posts here too; a browser gets a page, a mail client JSON.
       if (req.accepts(['json', 'html']) === 'html') page(res, 'Unsubscribed', '<h1>You are unsubscribed</h1><p>You will get no more marketing email from Rasmi. Emails about your orders and your account still reach you.</p>');
       else res.json({ status: 'unsubscribed' });
@@ -109,7 +83,7 @@ export function marketingRoutes(router: Router): void {
       errors: { 404: 'link_invalid' },
     },
     async (req, res, { params }) => {
-      linkOwner(req, params.token);
+      unsubscribeLinkOwner(ctxOf(req), params.token);
       const action = `/v1/unsubscribe/${encodeURIComponent(params.token)}`;
       page(res, 'Unsubscribe', `<h1>Unsubscribe from Rasmi news?</h1><p>You will get no more marketing email. Emails about your orders and your account still reach you.</p><form method="post" action="${action}"><button type="submit">Unsubscribe</button></form>`);
     },

@@ -4,7 +4,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import type express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import type { AppContext } from '../../core/platform/context';
-import type { User } from '../../core/platform/db';
+import type { User } from '../../core/platform/records';
 import { readiness } from '../../core/platform/readiness';
 import { authenticate, ctxOf, requireRole } from '../auth';
 import { z } from '../openapi';

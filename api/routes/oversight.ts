@@ -1,10 +1,8 @@
 import type { Router } from 'express';
-import { auditStaffRead } from '../../core/privacy/audit';
 import { complianceReport } from '../../core/privacy/compliance';
-import { deleteHeadshots, deletePhotos } from '../../core/privacy/deletion';
+import { markMinorPhoto } from '../../core/privacy/minors';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
-import { notFound } from '../problem';
 import { route } from '../route';
 import { IdParam } from '../schemas';
 
@@ -37,19 +35,8 @@ export function oversightRoutes(router: Router): void {
     },
     async (req, res, { params, user }) => {
       const ctx = ctxOf(req);
-      const photo = await ctx.db.selectFrom('photos').select(['id', 'user_id', 'parental_attestation_at']).where('id', '=', params.id).executeTakeFirst();
-      if (!photo) throw notFound('Photo');
-      await auditStaffRead(ctx, user, { action: 'mark-minor', subjectUserId: photo.user_id, resource: 'photo', resourceId: photo.id });
-      if (photo.parental_attestation_at) {
-        await ctx.db.updateTable('photos').set({ subject: 'minor' }).where('id', '=', photo.id).execute();
-        res.json({ photo_id: photo.id, deleted: false, headshots_deleted: 0, parental_attestation_at: new Date(photo.parental_attestation_at).toISOString() });
-        return;
-      }
-      // A minor's data found without consent is deleted at once, with what was made from it (PH4).
-      const derived = await ctx.db.selectFrom('headshots').select('id').where('photo_id', '=', photo.id).execute();
-      const headshots = await deleteHeadshots(ctx, derived.map((h) => h.id), 'minor-without-consent');
-      await deletePhotos(ctx, [photo.id], 'minor-without-consent');
-      res.json({ photo_id: photo.id, deleted: true, headshots_deleted: headshots, parental_attestation_at: null });
+      const r = await markMinorPhoto(ctx, user, params.id);
+      res.json({ photo_id: params.id, deleted: r.deleted, headshots_deleted: r.headshotsDeleted, parental_attestation_at: r.parentalAttestationAt?.toISOString() ?? null });
     },
   );
 }

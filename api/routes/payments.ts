@@ -1,16 +1,11 @@
 import express, { type Router } from 'express';
-
-import { startOrder } from '../../core/orders/orders';
-import { verifyWebhook, WebhookRejected } from '../../core/platform/payment-processor';
+import { receivePaymentEvent } from '../../core/orders/payments';
 import { ctxOf } from '../auth';
 import { registry, z } from '../openapi';
-import { HttpError, ProblemSchema } from '../problem';
+import { ProblemSchema } from '../problem';
 import { HEADERS_TOO_LARGE } from '../route';
 
-/**
- * The processor's signed webhook (PY3). Verified over the raw bytes; an event id is acted on once,
- * so a replay changes nothing; amounts must match the order. Card data never arrives here (PY1).
- */
+/** The processor's signed webhook (PY3; core/orders/payments.ts). Card data never arrives here (PY1). */
 export function paymentRoutes(router: Router): void {
   registry.registerPath({
     method: 'post',
@@ -31,34 +26,8 @@ export function paymentRoutes(router: Router): void {
 
   router.post('/v1/payments/webhook', express.raw({ type: '*/*', limit: '256kb' }), async (req, res, next) => {
     try {
-      const ctx = ctxOf(req);
-      const now = ctx.clock.now();
-      let event;
-      try {
-        event = verifyWebhook(req.body as Buffer, req.header('stripe-signature'), ctx.config.PAYMENT_WEBHOOK_SECRET, ctx.config.PAYMENT_WEBHOOK_TOLERANCE_SECONDS, now);
-      } catch (err) {
-        if (err instanceof WebhookRejected) throw new HttpError(400, err.code, 'Webhook refused', err.message);
-        throw err;
-      }
-      const paidOrder = await ctx.db.transaction().execute(async (trx) => {
-        const fresh = await trx.insertInto('webhook_events').values({ id: event.id, type: event.type, received_at: now }).onConflict((oc) => oc.column('id').doNothing()).returning('id').executeTakeFirst();
-        if (!fresh) return 'duplicate' as const;
-        if (event.type !== 'payment_intent.succeeded') return null;
-        const intent = event.data.object;
-        const payment = await trx.selectFrom('payments').selectAll().where('processor_ref', '=', intent.id).forUpdate().executeTakeFirst();
-        // Unknown to us (yet): answer 404 and roll back, so the processor retries later.
-        if (!payment) throw new HttpError(404, 'payment_unknown', 'Unknown payment', 'No payment with that reference.');
-        if (payment.amount_cents !== intent.amount || payment.currency.toLowerCase() !== intent.currency) {
-          req.log?.error({ paymentId: payment.id }, 'webhook amount does not match the payment; ignored');
-          return null;
-        }
-        if (payment.status === 'succeeded') return null;
-        await trx.updateTable('payments').set({ status: 'succeeded', succeeded_at: now }).where('id', '=', payment.id).execute();
-        const r = await trx.updateTable('orders').set({ status: 'received', paid_at: now }).where('id', '=', payment.order_id!).where('status', '=', 'awaiting_payment').executeTakeFirst();
-        return Number(r.numUpdatedRows) ? payment.order_id : null;
-      });
-      if (paidOrder && paidOrder !== 'duplicate') await startOrder(ctx, paidOrder);
-      res.json({ received: true, duplicate: paidOrder === 'duplicate' });
+      const { duplicate } = await receivePaymentEvent(ctxOf(req), req.body as Buffer, req.header('stripe-signature'));
+      res.json({ received: true, duplicate });
     } catch (err) {
       next(err);
     }

@@ -1,7 +1,5 @@
 import type { Router } from 'express';
-import type { AppContext } from '../../core/platform/context';
-import type { User } from '../../core/platform/db';
-import { currentPolicyVersion, listPolicyVersions, pendingMaterialVersion, policyVersion, publishPolicyVersion } from '../../core/privacy/policy';
+import { acceptPolicy, currentPolicyVersion, listPolicyVersions, pendingMaterialVersion, policyVersion, publishPolicy } from '../../core/privacy/policy';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
@@ -46,28 +44,6 @@ const metaOut = (v: { id: string; last_updated: Date | string; published_at: Dat
   material: v.material,
 });
 
-/**
- * PO3: until the person accepts the newest material version, no new order is accepted. The answer
- * names the version and both ways forward: accept it, or close the account instead.
- */
-export async function requireAcceptedPolicy(ctx: AppContext, user: Pick<User, 'policy_version_id'>): Promise<void> {
-  const pending = await pendingMaterialVersion(ctx, user);
-  if (!pending) return;
-  throw new HttpError(
-    409,
-    'policy_acceptance_required',
-    'The privacy policy changed',
-    `Our privacy policy changed materially (version ${pending.id}). Read it at GET /v1/policy/versions/${pending.id} and accept it with POST /v1/me/policy-acceptance to place new orders, or close your account instead with POST /v1/rights-requests (kind "deletion").`,
-    {
-      policy_version: pending.id,
-      links: {
-        policy: `/v1/policy/versions/${pending.id}`,
-        accept: { method: 'POST', href: '/v1/me/policy-acceptance', body: { version: pending.id } },
-        close_account: { method: 'POST', href: '/v1/rights-requests', body: { kind: 'deletion' } },
-      },
-    },
-  );
-}
 
 export function policyRoutes(router: Router): void {
   route(
@@ -114,11 +90,7 @@ export function policyRoutes(router: Router): void {
       errors: { 409: 'policy_version_exists' },
     },
     async (req, res, { body }) => {
-      const ctx = ctxOf(req);
-      if (!(await publishPolicyVersion(ctx, body))) throw new HttpError(409, 'policy_version_exists', 'Version exists', `Policy version ${body.id} is already published; published versions are never rewritten.`);
-      // The notice sweep also runs every few minutes; starting it now just saves the wait (PO2).
-      if (body.significant) await ctx.queues.enqueue('sweep.policy-notices', {}, { jobId: `policy-publish-${body.id}` });
-      res.status(201).json(metaOut((await ctx.db.selectFrom('policy_versions').selectAll().where('id', '=', body.id).executeTakeFirstOrThrow())));
+      res.status(201).json(metaOut(await publishPolicy(ctxOf(req), body)));
     },
   );
 
@@ -136,14 +108,8 @@ export function policyRoutes(router: Router): void {
       errors: { 409: 'policy_version_outdated' },
     },
     async (req, res, { user, body }) => {
-      const ctx = ctxOf(req);
-      const current = (await currentPolicyVersion(ctx)).id;
-      if (body.version !== current) {
-        throw new HttpError(409, 'policy_version_outdated', 'Policy version is not current', `Accept the current privacy policy, version ${current}.`, { current_policy_version: current });
-      }
-      const now = ctx.clock.now();
-      await ctx.db.updateTable('users').set({ policy_version_id: current, policy_accepted_at: now }).where('id', '=', user.id).execute();
-      res.json({ policy_version: current, policy_accepted_at: now.toISOString() });
+      const accepted = await acceptPolicy(ctxOf(req), user.id, body.version);
+      res.json({ policy_version: accepted.version, policy_accepted_at: accepted.at.toISOString() });
     },
   );
 }

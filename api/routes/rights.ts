@@ -1,30 +1,26 @@
 import type { Router } from 'express';
+import { confirmEmailChange, correctProfile } from '../../core/accounts/profile';
 import { DAY_MS } from '../../core/platform/config';
 import type { AppContext } from '../../core/platform/context';
-import { decryptField, emailLookupHash, encryptField, newOneTimeCode, oneTimeCodeHash, safeEqual, signToken, verifyToken } from '../../core/platform/crypto';
-import type { Purpose, User } from '../../core/platform/db';
-import { recordConsent } from '../../core/privacy/consent';
-import { applyWithdrawal } from '../../core/privacy/consent-changes';
-import { sendToAddressOnce } from '../../core/notifications/email';
-import { blockForDeletion, createRightsRequest, driveRightsRequest, retainedOnDeletion } from '../../core/privacy/rights';
+import { decryptField, signToken, verifyToken } from '../../core/platform/crypto';
+import type { User } from '../../core/platform/records';
+import { exportBlob, fileRightsRequest, followUpRightsRequest, linkedExport, ownedRightsRequest, rightsRequestsPage, type FiledRequest, type RightsRow } from '../../core/privacy/rights-requests';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
 import { z } from '../openapi';
-import { HttpError, notFound } from '../problem';
+import { HttpError } from '../problem';
 import { route } from '../route';
-import { Cursor, IdParam, idOf, iso, page, pageOf, TokenParam } from '../schemas';
-import { streamBlob } from './photos';
+import { Cursor, IdParam, idOf, iso, page, TokenParam } from '../schemas';
+import { streamBlob } from '../stream-blob';
 
-
-const RightsRequestId = IdParam('rrq', 'rights request');
 /**
- * The rights of the person (policy §6): correction of the profile (AC4, RG2) and rights requests
- * for access (RG1), deletion (RG3), restriction (RG4) and objection (RG5), each tracked with its
- * deadline (RG6).
+ * The rights of the person (policy §6): correction of the profile (AC4, RG2; core/accounts/profile.ts)
+ * and rights requests for access (RG1), deletion (RG3), restriction (RG4) and objection (RG5), each
+ * tracked with its deadline (RG6; core/privacy/rights-requests.ts).
  */
 
+const RightsRequestId = IdParam('rrq', 'rights request');
 const E164 = /^\+[1-9]\d{6,14}$/;
-const CODE_ATTEMPTS = 5;
 
 const ProfilePatch = z
   .object({
@@ -79,8 +75,6 @@ const RightsRequestOut = z
 
 const Link = z.object({ url: z.string(), expires_at: z.string().datetime() }).openapi('ExportLink');
 
-type RightsRow = Awaited<ReturnType<typeof createRightsRequest>>;
-
 function requestOut(ctx: AppContext, r: RightsRow): z.infer<typeof RightsRequestOut> {
   const available = r.kind === 'access' && r.export_blob_id && r.completed_at;
   return {
@@ -107,23 +101,6 @@ function profileOut(ctx: AppContext, u: User): z.infer<typeof Profile> {
   };
 }
 
-/** The pending code is stored as "<failed attempts>.<keyed hash>", so guessing is capped without a column. */
-const codeHash = (ctx: AppContext, userId: string, emailHash: string, code: string) => oneTimeCodeHash(ctx.config.PII_HASH_KEY, 'email-change', code, userId, emailHash);
-const maskEmail = (email: string) => email.replace(/^(.)[^@]*/, '$1***');
-
-async function ownedRequest(ctx: AppContext, userId: string, id: string): Promise<RightsRow> {
-  const r = await ctx.db.selectFrom('rights_requests').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
-  if (!r) throw notFound('Rights request');
-  return r;
-}
-
-async function exportBlob(ctx: AppContext, r: RightsRow) {
-  if (r.kind !== 'access' || r.status !== 'completed') throw new HttpError(409, 'export_not_ready', 'Export not ready', 'The export is still being prepared; you get an email when it is ready.');
-  const blob = r.export_blob_id ? await ctx.db.selectFrom('blobs').selectAll().where('id', '=', r.export_blob_id).executeTakeFirst() : undefined;
-  if (!blob) throw new HttpError(410, 'export_expired', 'Export deleted', `Exports are kept for ${ctx.config.EXPORT_RETENTION_DAYS} days; ask for a new one.`);
-  return blob;
-}
-
 export function rightsRoutes(router: Router): void {
   route(
     router,
@@ -139,42 +116,7 @@ export function rightsRoutes(router: Router): void {
     },
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
-      const now = ctx.clock.now();
-      const set: { name_enc?: string; phone_enc?: string | null } = {};
-      if (body.name !== undefined) set.name_enc = encryptField(ctx.pii, body.name);
-      if (body.phone !== undefined) set.phone_enc = body.phone === null ? null : encryptField(ctx.pii, body.phone);
-      let code: string | undefined;
-      let pendingHash: string | undefined;
-      const emailSet: Record<string, string | Date | null> = {};
-      if (body.email !== undefined) {
-        pendingHash = emailLookupHash(ctx.config.PII_HASH_KEY, body.email);
-        if (pendingHash === user.email_hash) {
-          Object.assign(emailSet, { email_pending_enc: null, email_pending_hash: null, email_pending_code_hash: null, email_pending_expires_at: null });
-        } else {
-          code = newOneTimeCode();
-          Object.assign(emailSet, {
-            email_pending_enc: encryptField(ctx.pii, body.email),
-            email_pending_hash: pendingHash,
-            email_pending_code_hash: `0.${codeHash(ctx, user.id, pendingHash, code)}`,
-            email_pending_expires_at: new Date(now.getTime() + ctx.config.EMAIL_CHANGE_CODE_TTL_MINUTES * 60_000),
-          });
-        }
-      }
-      const updated = await ctx.db.updateTable('users').set({ ...set, ...emailSet }).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow();
-      const corrected = Object.keys(set).map((k) => k.replace('_enc', ''));
-      if (corrected.length) await createRightsRequest(ctx, { userId: user.id, kind: 'correction', status: 'completed', details: { fields: corrected } });
-      if (code && body.email) {
-        // To the new address: whoever confirms the code controls it (AC4).
-        await sendToAddressOnce(ctx, {
-          to: body.email,
-          kind: 'email-change-code',
-          dedupeKey: `email-change-code-${user.id}-${updated.email_pending_code_hash!.slice(2, 26)}`,
-          message: {
-            subject: `Confirm your new Rasmi email address: ${code}`,
-            text: `Hello ${decryptField(ctx.pii, updated.name_enc)},\n\nTo use this address for your Rasmi account, confirm it with the code ${code} (POST /v1/me/email/verify). It works for ${ctx.config.EMAIL_CHANGE_CODE_TTL_MINUTES} minutes.\nUntil then your account keeps its current address. If you did not ask for this, ignore this email.\n\nRasmi`,
-          },
-        });
-      }
+      const updated = await correctProfile(ctx, user, body);
       res.json(profileOut(ctx, updated));
     },
   );
@@ -194,55 +136,7 @@ export function rightsRoutes(router: Router): void {
     },
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
-      const now = ctx.clock.now();
-      const invalid = new HttpError(400, 'invalid_code', 'Invalid or expired code', 'Ask for a new code by sending the new email with PATCH /v1/me again.');
-      const clear = { email_pending_enc: null, email_pending_hash: null, email_pending_code_hash: null, email_pending_expires_at: null };
-      const stored = user.email_pending_code_hash;
-      if (!stored || !user.email_pending_enc || !user.email_pending_hash || !user.email_pending_expires_at || new Date(user.email_pending_expires_at) <= now) throw invalid;
-      const [attempts, hash] = stored.split('.');
-      if (!safeEqual(hash, codeHash(ctx, user.id, user.email_pending_hash, body.code))) {
-        const next = Number(attempts) + 1;
-        await ctx.db
-          .updateTable('users')
-          .set(next >= CODE_ATTEMPTS ? clear : { email_pending_code_hash: `${next}.${hash}` })
-          .where('id', '=', user.id)
-          .where('email_pending_code_hash', '=', stored)
-          .execute();
-        throw invalid;
-      }
-      const taken = new HttpError(409, 'email_taken', 'Email address in use', 'Another account uses this address; the change was cancelled.');
-      const other = await ctx.db.selectFrom('users').select('id').where('email_hash', '=', user.email_pending_hash).where('id', '!=', user.id).executeTakeFirst();
-      if (other) {
-        await ctx.db.updateTable('users').set(clear).where('id', '=', user.id).execute();
-        throw taken;
-      }
-      const oldEmail = decryptField(ctx.pii, user.email_enc);
-      const newEmail = decryptField(ctx.pii, user.email_pending_enc);
-      let updated: User | undefined;
-      try {
-        updated = await ctx.db
-          .updateTable('users')
-          .set({ email_hash: user.email_pending_hash, email_enc: user.email_pending_enc, ...clear })
-          .where('id', '=', user.id)
-          .where('email_pending_code_hash', '=', stored)
-          .returningAll()
-          .executeTakeFirst();
-      } catch (err) {
-        if ((err as { code?: string }).code === '23505') throw taken; // lost a race for the address
-        throw err;
-      }
-      if (!updated) throw invalid; // confirmed concurrently by another request
-      const request = await createRightsRequest(ctx, { userId: user.id, kind: 'correction', status: 'completed', details: { fields: ['email'] } });
-      // The old address hears of the change, so a takeover does not go unnoticed.
-      await sendToAddressOnce(ctx, {
-        to: oldEmail,
-        kind: 'email-changed',
-        dedupeKey: `email-changed-${request.id}`,
-        message: {
-          subject: 'The email address of your Rasmi account was changed',
-          text: `Hello,\n\nThe email address of your Rasmi account was changed from this address to ${maskEmail(newEmail)} on ${now.toISOString()}.\nIf you did not do this, write to ${ctx.config.PRIVACY_TEAM_EMAIL} at once.\n\nRasmi`,
-        },
-      });
+      const updated = await confirmEmailChange(ctx, user, body.code);
       res.json(profileOut(ctx, updated));
     },
   );
@@ -267,40 +161,13 @@ export function rightsRoutes(router: Router): void {
     },
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
-      let created: RightsRow | undefined;
-      let refused: { purposes: readonly Purpose[]; source: string } | undefined;
+      let filed: FiledRequest | undefined;
       await idempotent(ctx, req, res, user.id, async (tx) => {
-        if (body.kind === 'restriction' || body.kind === 'objection') {
-          // RG4, RG5: a refusal per purpose, always (the history shows the request), committed with
-          // the request and in force from then on; what it removes (portfolio copies, marketing
-          // data) follows at once rather than being left to the consent sweep.
-          const source = body.kind === 'objection' ? body.basis : 'restriction';
-          for (const p of new Set(body.purposes)) await recordConsent(tx, user.id, p, false, source);
-          refused = { purposes: body.purposes, source };
-          const r = await createRightsRequest(tx, {
-            userId: user.id,
-            kind: body.kind,
-            status: 'completed',
-            details: { purposes: body.purposes, ...(body.kind === 'objection' ? { basis: body.basis } : {}) },
-            result: { refused_purposes: body.purposes, effective_at: ctx.clock.now().toISOString(), re_enable: 'opt in again in your consent settings' },
-          });
-          return { status: 201, body: requestOut(ctx, r) };
-        }
-        if (body.kind === 'deletion') {
-          const retained = await retainedOnDeletion(tx, user.id);
-          created = await createRightsRequest(tx, { userId: user.id, kind: 'deletion', status: 'open', result: { retained } });
-          await blockForDeletion(tx, user.id);
-        } else {
-          created = await createRightsRequest(tx, { userId: user.id, kind: 'access', status: 'open' });
-        }
-        return { status: 202, body: requestOut(ctx, created) };
+        filed = await fileRightsRequest(tx, user.id, body);
+        return { status: filed.immediate ? 201 : 202, body: requestOut(ctx, filed.request) };
       });
-      // RG5: effective immediately; were this to fail, the consent-withdrawal sweep applies it.
-      if (refused) for (const p of new Set(refused.purposes)) await applyWithdrawal(ctx, user.id, p, refused.source);
-      // After the answer is stored: the deletion job removes the user, and with it their idempotency keys.
-      if (created) {
-        await driveRightsRequest(ctx, created).catch((err) => req.log?.warn({ err, requestId: created!.id }, 'rights job not enqueued; the deadline sweep re-drives it'));
-      }
+      // After the answer is stored (not on a replay): the deletion job removes the user, and with it their idempotency keys.
+      if (filed) await followUpRightsRequest(ctx, user.id, filed);
     },
   );
 
@@ -309,9 +176,7 @@ export function rightsRoutes(router: Router): void {
     { method: 'get', path: '/v1/rights-requests', operationId: 'listRightsRequests', summary: 'Your rights requests with their deadlines', tags: ['Rights'], auth: 'user', query: Cursor(idOf('rrq', 'rights request')), responses: { 200: { description: 'Newest first', schema: page(RightsRequestOut, 'RightsRequestPage') } } },
     async (req, res, { user, query }) => {
       const ctx = ctxOf(req);
-      let q = ctx.db.selectFrom('rights_requests').selectAll().where('user_id', '=', user.id).orderBy('id', 'desc').limit(query.limit + 1);
-      if (query.cursor) q = q.where('id', '<', query.cursor);
-      const { items, next_cursor } = pageOf(await q.execute(), query.limit);
+      const { items, next_cursor } = await rightsRequestsPage(ctx, user.id, query);
       res.json({ items: items.map((r) => requestOut(ctx, r)), next_cursor });
     },
   );
@@ -321,7 +186,7 @@ export function rightsRoutes(router: Router): void {
     { method: 'get', path: '/v1/rights-requests/:id', operationId: 'getRightsRequest', summary: 'One of your rights requests', tags: ['Rights'], auth: 'user', params: RightsRequestId, responses: { 200: { description: 'Request', schema: RightsRequestOut } }, errors: { 404: 'not_found' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
-      res.json(requestOut(ctx, await ownedRequest(ctx, user.id, params.id)));
+      res.json(requestOut(ctx, await ownedRightsRequest(ctx, user.id, params.id)));
     },
   );
 
@@ -340,7 +205,7 @@ export function rightsRoutes(router: Router): void {
     },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
-      const r = await ownedRequest(ctx, user.id, params.id);
+      const r = await ownedRightsRequest(ctx, user.id, params.id);
       await streamBlob(ctx, await exportBlob(ctx, r), res, `rasmi-export-${r.id}.zip`);
     },
   );
@@ -350,7 +215,7 @@ export function rightsRoutes(router: Router): void {
     { method: 'post', path: '/v1/rights-requests/:id/link', operationId: 'createExportLink', summary: 'A download link for your export that expires within minutes', tags: ['Rights'], auth: 'user', params: RightsRequestId, responses: { 201: { description: 'Signed link', schema: Link } }, errors: { 404: 'not_found', 409: 'export_not_ready', 410: 'export_expired' } },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
-      const r = await ownedRequest(ctx, user.id, params.id);
+      const r = await ownedRightsRequest(ctx, user.id, params.id);
       await exportBlob(ctx, r);
       const exp = Math.floor(ctx.clock.now().getTime() / 1000) + ctx.config.DOWNLOAD_LINK_TTL_SECONDS;
       const token = signToken(ctx.config.LINK_SECRET, 'export-download', { r: r.id, u: user.id, exp });
@@ -366,10 +231,8 @@ export function rightsRoutes(router: Router): void {
       const claim = verifyToken<{ r: string; u: string; exp: number }>(ctx.config.LINK_SECRET, 'export-download', params.token);
       if (!claim) throw new HttpError(403, 'link_invalid', 'Invalid link', 'This download link is not valid.');
       if (claim.exp * 1000 < ctx.clock.now().getTime()) throw new HttpError(410, 'link_expired', 'Link expired', 'Ask for a new link from your rights request.');
-      const owner = await ctx.db.selectFrom('users').select('id').where('id', '=', claim.u).where('status', '=', 'active').executeTakeFirst();
-      if (!owner) throw new HttpError(410, 'export_expired', 'No longer available', 'This export is no longer available.');
-      const r = await ownedRequest(ctx, claim.u, claim.r);
-      await streamBlob(ctx, await exportBlob(ctx, r), res, `rasmi-export-${r.id}.zip`);
+      const { request, blob } = await linkedExport(ctx, claim.u, claim.r);
+      await streamBlob(ctx, blob, res, `rasmi-export-${request.id}.zip`);
     },
   );
 }

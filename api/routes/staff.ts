@@ -1,14 +1,12 @@
 import type { Router } from 'express';
-import { auditStaffRead } from '../../core/privacy/audit';
-import type { AppContext } from '../../core/platform/context';
-import type { User } from '../../core/platform/db';
+import { userForStaff, userOrdersForStaff } from '../../core/accounts/staff-reads';
+import { auditLogPage } from '../../core/privacy/audit';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
-import { HttpError } from '../problem';
 import { route } from '../route';
 import { Cursor, IdParam, idOf, iso, OrderOut, page } from '../schemas';
-import { me, Me } from './accounts';
-import { ordersPage } from './orders';
+import { me, Me } from '../account-out';
+import { orderOut } from '../order-out';
 
 /**
  * Staff reads of a person's data (SC3). Access is by role (support and up); every read that
@@ -42,26 +40,14 @@ const AuditQuery = Cursor(z.string().regex(/^\d{1,19}$/)).extend({
   actor_id: idOf('usr', 'user').optional(),
 });
 
-const noSuchUser = () => new HttpError(404, 'not_found', 'User not found', 'No user with that id.');
-
-async function userOr404(ctx: AppContext, id: string): Promise<User> {
-  const u = await ctx.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!u) throw noSuchUser();
-  return u;
-}
-
-const count = (ctx: AppContext, table: 'photos' | 'orders', userId: string) =>
-  ctx.db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow().then((r) => Number(r.n));
-
 export function staffRoutes(router: Router): void {
   route(
     router,
     { method: 'get', path: '/v1/staff/users/:id', operationId: 'getUserAsStaff', summary: "A person's profile, for support (audited)", tags: ['Staff'], auth: 'support', params: UserId, responses: { 200: { description: 'Profile with counts', schema: StaffUser } }, errors: { 404: 'not_found' } },
     async (req, res, { user: staff, params }) => {
       const ctx = ctxOf(req);
-      const u = await userOr404(ctx, params.id);
-      await auditStaffRead(ctx, staff, { action: 'read', subjectUserId: u.id, resource: 'user', resourceId: u.id });
-      res.json({ ...me(ctx, u), status: u.status, last_used_at: iso(u.last_used_at)!, counts: { photos: await count(ctx, 'photos', u.id), orders: await count(ctx, 'orders', u.id) } });
+      const { user: u, photos, orders } = await userForStaff(ctx, staff, params.id);
+      res.json({ ...me(ctx, u), status: u.status, last_used_at: iso(u.last_used_at)!, counts: { photos, orders } });
     },
   );
 
@@ -70,9 +56,8 @@ export function staffRoutes(router: Router): void {
     { method: 'get', path: '/v1/staff/users/:id/orders', operationId: 'listUserOrdersAsStaff', summary: "A person's orders, for support (audited)", tags: ['Staff'], auth: 'support', params: UserId, query: Cursor(idOf('ord', 'order')), responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'StaffOrderPage') } }, errors: { 404: 'not_found' } },
     async (req, res, { user: staff, params, query }) => {
       const ctx = ctxOf(req);
-      const u = await userOr404(ctx, params.id);
-      await auditStaffRead(ctx, staff, { action: 'list', subjectUserId: u.id, resource: 'orders' });
-      res.json(await ordersPage(ctx, u.id, query));
+      const { items, next_cursor } = await userOrdersForStaff(ctx, staff, params.id, query);
+      res.json({ items: await Promise.all(items.map((o) => orderOut(ctx, o))), next_cursor });
     },
   );
 
@@ -81,13 +66,9 @@ export function staffRoutes(router: Router): void {
     { method: 'get', path: '/v1/staff/audit-log', operationId: 'listAuditLog', summary: 'Staff reads of personal data, newest first (ids only)', tags: ['Staff'], auth: 'privacy_officer', query: AuditQuery, responses: { 200: { description: 'Audit entries', schema: page(AuditEntry, 'AuditPage') } } },
     async (req, res, { query }) => {
       const ctx = ctxOf(req);
-      let q = ctx.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(query.limit + 1);
-      if (query.cursor) q = q.where('id', '<', query.cursor);
-      if (query.subject_user_id) q = q.where('subject_user_id', '=', query.subject_user_id);
-      if (query.actor_id) q = q.where('actor_id', '=', query.actor_id);
-      const rows = await q.execute();
-      const items = rows.slice(0, query.limit).map((r) => ({ ...r, id: String(r.id), at: iso(r.at)! }));
-      res.json({ items, next_cursor: rows.length > query.limit ? items[items.length - 1].id : null });
+      const rows = await auditLogPage(ctx, { cursor: query.cursor, limit: query.limit, subjectUserId: query.subject_user_id, actorId: query.actor_id });
+      const items = rows.items.map((r) => ({ ...r, id: String(r.id), at: iso(r.at)! }));
+      res.json({ items, next_cursor: rows.more ? items[items.length - 1].id : null });
     },
   );
 }

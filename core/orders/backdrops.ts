@@ -1,11 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
+import type { RgbImage } from '../photos/pixels';
 import type { Backdrop } from './catalog';
-
-export interface RgbImage {
-  data: Buffer | Uint8Array;
-  width: number;
-  height: number;
-}
 
 /** Deterministic soft light discs for the office bokeh, positions from a fixed sequence. */
 function bokehSvg(width: number, height: number, top: [number, number, number], bottom: [number, number, number]): Buffer {

@@ -6,7 +6,7 @@ import { jobId } from '../platform/jobs';
 import { headshotCounts } from './outcome';
 import { refundFor } from './quote';
 import { choosePhotos, type Choice } from './ranking';
-import type { Verdict } from '../photos/verdict';
+import { storedVerdict } from '../photos/lifecycle';
 
 /**
  * The order state machine, driven by rows in Postgres so that a lost job or a flushed Redis
@@ -69,7 +69,7 @@ async function rankOrderPhotos(db: Db, orderId: string, photosPerStyle: number):
     .select(['photos.id', 'photos.status', 'photos.verdict', 'order_photos.excluded'])
     .where('order_photos.order_id', '=', orderId)
     .execute();
-  return choosePhotos(photos.map((p) => ({ id: p.id, verdict: p.status === 'usable' ? (p.verdict as Verdict) : null, excluded: p.excluded })), photosPerStyle);
+  return choosePhotos(photos.map((p) => ({ id: p.id, verdict: p.status === 'usable' ? storedVerdict(p) : null, excluded: p.excluded })), photosPerStyle);
 }
 
 /** The order's photos ranked, with the ones its headshots are (or will be) made from marked chosen. */

@@ -1,6 +1,9 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { decodeHevcHeif, heifCoding, heifExtentsInside } from './heif';
 import { ImageRejected } from './image-rejected';
+import type { Photo } from '../platform/db';
+import type { RgbImage } from './pixels';
+import { storedVerdict } from './lifecycle';
 
 export { ImageRejected };
 
@@ -82,9 +85,9 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
 }
 
 /** Is the stored object a prepared image (oriented, stripped)? Nothing else is served or read. */
-export function isPrepared(photo: { status: string; verdict: unknown }): boolean {
+export function isPrepared(photo: Pick<Photo, 'status' | 'verdict'>): boolean {
   if (photo.status === 'preparing') return false;
-  const reasons = (photo.verdict as { reasons?: { code: string }[] } | null)?.reasons ?? [];
+  const reasons = storedVerdict(photo)?.reasons ?? [];
   return !(photo.status === 'rejected' && reasons.some((r) => r.code === 'corrupt_image'));
 }
 
@@ -111,14 +114,8 @@ export async function normaliseUpload(input: Buffer, maxPixels: number): Promise
   return { data, width: info.width, height: info.height };
 }
 
-export interface RgbImage {
-  data: Buffer;
-  width: number;
-  height: number;
-}
-
 /** Packed 8-bit RGB pixels of a stored (already normalised) image. */
-export async function decodeRgb(input: Buffer): Promise<RgbImage> {
+export async function decodeRgb(input: Buffer): Promise<RgbImage & { data: Buffer }> {
   const { data, info } = await sharp(input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return { data, width: info.width, height: info.height };

@@ -1,3 +1,5 @@
+import type { Point } from './pixels';
+
 /**
  * A photo's quality verdict (SD1), as stored on the photo and shown by the API: every reason that
  * stops the photo (`reasons`) and every piece of advice on a photo that can be used as it is
@@ -88,5 +90,34 @@ export function advice(code: AdviceCode, message: string, extra: Omit<Advice, 'c
   return { code, message, hint: ADVICE_HINTS[code], ...extra };
 }
 
+/** A verdict's reasons as shown to a person: each with its hint (verdicts stored before hints existed get theirs here). */
+export function reasonsOf(verdict: Verdict | null): Reason[] {
+  return (verdict?.reasons ?? []).map((r) => ({ ...r, hint: r.hint ?? REASON_HINTS[r.code] ?? '' }));
+}
+
 /** The verdict of a file that passed the check at the door but could not be decoded at full size. */
 export const UNDECODABLE_VERDICT: Verdict = { usable: false, faces: 0, reasons: [reason('corrupt_image', 'The image is damaged and could not be decoded at full size.')] };
+
+/** FaceMesh's five points of a face: where skin smoothing and the key light act, and what the face-true check follows. */
+export interface FivePoints {
+  rightEye: Point;
+  leftEye: Point;
+  nose: Point;
+  mouthRight: Point;
+  mouthLeft: Point;
+}
+
+/** The subject's face as analysis found it in the stored photo: what framing places a headshot from. */
+export interface FaceGeometry {
+  box: { x: number; y: number; width: number; height: number };
+  eyes: { right: Point; left: Point };
+  fivePoint?: FivePoints;
+}
+
+/**
+ * What a photo's verdict column holds: the verdict, and beside it the subject's geometry (absent
+ * with no face, and on rejected photos). Read and written only through core/photos/lifecycle.ts.
+ */
+export interface StoredVerdict extends Verdict {
+  geometry?: FaceGeometry;
+}

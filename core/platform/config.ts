@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PIPELINE_QUEUES } from './queues';
 
 /**
  * The one place the environment is read. Local defaults let `npm start` and the demo run on a
@@ -6,8 +7,6 @@ import { z } from 'zod';
  * wrong or missing value stops start-up with a message that names the variable.
  */
 
-/** The worker role's queues (the scheduler role runs 'sweeps'); named here so configuration can check them. */
-export const PIPELINE_QUEUE_NAMES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy'] as const;
 
 const LOCAL_MASTER_KEY = `local:${'11'.repeat(32)}`;
 const LOCAL_PII_KEY = `local:${'22'.repeat(32)}`;
@@ -140,7 +139,7 @@ const schema = z.object({
     .string()
     .default('')
     .transform((s) => s.split(',').map((q) => q.trim()).filter(Boolean))
-    .refine((list) => list.every((q) => (PIPELINE_QUEUE_NAMES as readonly string[]).includes(q)), `expected a comma-separated subset of ${PIPELINE_QUEUE_NAMES.join(', ')}`),
+    .refine((list) => list.every((q) => (PIPELINE_QUEUES as readonly string[]).includes(q)), `expected a comma-separated subset of ${PIPELINE_QUEUES.join(', ')}`),
   /** Threads per worker process for decoding, inference and pixel work. */
   PIXEL_THREADS: z.coerce.number().int().min(1).max(16).default(2),
   DELIVERY_CONCURRENCY: int(5),

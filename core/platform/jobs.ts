@@ -1,20 +1,15 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Config } from './config';
+import { QUEUE_NAMES, type QueueName } from './queues';
 import { redisOptions } from './redis';
 
-/**
- * The one registry of queues and jobs (design practice 1). One queue per workload, each with its
- * own concurrency (practice 2). Payloads carry ids only, never personal data (RT6), and are
- * checked against their schema inside the worker.
- */
-/**
- * 'sweeps' holds the scheduler's periodic sweeps (run by the scheduler role); 'privacy' holds the
- * small per-item jobs they and the API fan out: deletions, exports, notices (run by workers).
- */
-export const QUEUE_NAMES = ['preparation', 'analysis', 'rendering', 'delivery', 'privacy', 'sweeps'] as const;
-export type QueueName = (typeof QUEUE_NAMES)[number];
+export { QUEUE_NAMES, type QueueName };
 
+/**
+ * The one registry of jobs: each names its queue (queues.ts). Payloads carry ids only, never
+ * personal data (RT6), and are checked against their schema inside the worker.
+ */
 const id = z.string().min(1).max(64).regex(/^[a-z]+_[0-9a-z]+$/);
 
 export const JOBS = {
@@ -61,7 +56,7 @@ export function queueOf(name: JobName): QueueName {
 export function redisConnection(config: Config, forWorker: boolean): ConnectionOptions {
   return {
     ...redisOptions(config),
-    // Workers must wait out a Redis blip rather than fail (practice 7); producers fail fast.
+    // Workers must wait out a Redis blip rather than fail; producers fail fast.
     maxRetriesPerRequest: forWorker ? null : 1,
     enableOfflineQueue: forWorker,
   };

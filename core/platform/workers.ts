@@ -8,7 +8,7 @@ export type Handler<N extends JobName> = (ctx: AppContext, data: JobPayload<N>, 
 /** Exactly the handlers of the jobs on queues Q: the compiler checks none is missing. */
 export type HandlersFor<Q extends QueueName> = { [N in JobName as (typeof JOBS)[N]['queue'] extends Q ? N : never]: Handler<N> };
 
-/** Fails start-up unless every job of these queues has exactly one handler (design practice 1). */
+/** Fails start-up unless every job of these queues has exactly one handler. */
 export function checkHandlers(handlers: Record<string, unknown>, queues: readonly QueueName[]): void {
   const expected = Object.entries(JOBS).filter(([, d]) => queues.includes(d.queue)).map(([n]) => n);
   const missing = expected.filter((n) => typeof handlers[n] !== 'function');
@@ -30,7 +30,7 @@ export interface Workers {
 
 /**
  * One BullMQ Worker per queue with its configured concurrency. The worker role runs the photo
- * pipeline's queues and the scheduler role the sweeps queue; the API role runs none (practice 3).
+ * pipeline's queues and the scheduler role the sweeps queue; the API role runs none.
  * Payloads are checked against their schema here, inside the worker.
  */
 export async function startWorkers(ctx: AppContext, queues: readonly QueueName[], handlers: Record<string, unknown>): Promise<Workers> {
@@ -66,7 +66,7 @@ export async function startWorkers(ctx: AppContext, queues: readonly QueueName[]
   ctx.logger.info({ queues }, 'workers started');
   return {
     workers,
-    // Lets active jobs finish before returning (practice 7: worker.close() on SIGTERM).
+    // Lets active jobs finish before returning (worker.close() on SIGTERM).
     close: async () => {
       await Promise.all(workers.map((w) => w.close()));
     },

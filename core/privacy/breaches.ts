@@ -196,3 +196,9 @@ export async function sweepBreachNotices(ctx: AppContext): Promise<{ breaches: n
   }
   return { breaches: open.length, fannedOut, escalated };
 }
+
+/** A recorded breach with how its notices are going; undefined for an unknown id. */
+export async function breachWithProgress(ctx: AppContext, id: string) {
+  const breach = await ctx.db.selectFrom('breaches').selectAll().where('id', '=', id).executeTakeFirst();
+  return breach && { breach, progress: await breachProgress(ctx, breach) };
+}

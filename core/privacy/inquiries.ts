@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { DAY_MS } from '../platform/config';
 import type { AppContext } from '../platform/context';
+import { notFound } from '../platform/errors';
 import { decryptField, encryptField, newId } from '../platform/crypto';
 import type { Selectable } from 'kysely';
 import type { InquiriesTable } from '../platform/db';
@@ -156,4 +157,13 @@ export async function sweepInquiryDeadlines(ctx: AppContext, batch = 500): Promi
     .execute();
   for (const i of resolution) await alert(i, 'resolution', new Date(i.resolution_due));
   return { firstResponse: first.length, resolution: resolution.length };
+}
+
+/** An inquiry by id, for staff; with ownerId, only that person's own (not_found otherwise). */
+export async function findInquiry(ctx: AppContext, id: string, ownerId?: string): Promise<Inquiry> {
+  let q = ctx.db.selectFrom('inquiries').selectAll().where('id', '=', id);
+  if (ownerId !== undefined) q = q.where('user_id', '=', ownerId);
+  const i = await q.executeTakeFirst();
+  if (!i) throw notFound('Inquiry');
+  return i;
 }

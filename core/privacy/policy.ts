@@ -1,5 +1,6 @@
 import type { AppContext } from '../platform/context';
-import type { PolicyVersionsTable } from '../platform/db';
+import type { PolicyVersionsTable, User } from '../platform/db';
+import { DomainError } from '../platform/errors';
 import type { Selectable } from 'kysely';
 
 export type PolicyVersion = Selectable<PolicyVersionsTable>;
@@ -58,4 +59,48 @@ export async function publishPolicyVersion(ctx: AppContext, v: { id: string; las
     .returning('id')
     .executeTakeFirst();
   return !!row;
+}
+
+/**
+ * PO3: until the person accepts the newest material version, no new order is accepted. The answer
+ * names the version and both ways forward: accept it, or close the account instead.
+ */
+export async function requireAcceptedPolicy(ctx: AppContext, user: Pick<User, 'policy_version_id'>): Promise<void> {
+  const pending = await pendingMaterialVersion(ctx, user);
+  if (!pending) return;
+  throw new DomainError(
+    409,
+    'policy_acceptance_required',
+    'The privacy policy changed',
+    `Our privacy policy changed materially (version ${pending.id}). Read it at GET /v1/policy/versions/${pending.id} and accept it with POST /v1/me/policy-acceptance to place new orders, or close your account instead with POST /v1/rights-requests (kind "deletion").`,
+    {
+      policy_version: pending.id,
+      links: {
+        policy: `/v1/policy/versions/${pending.id}`,
+        accept: { method: 'POST', href: '/v1/me/policy-acceptance', body: { version: pending.id } },
+        close_account: { method: 'POST', href: '/v1/rights-requests', body: { kind: 'deletion' } },
+      },
+    },
+  );
+}
+
+/**
+ * Publishes a new version, current from now on; published versions are never rewritten. A
+ * significant one starts the notice sweep now rather than at its next run (PO2).
+ */
+export async function publishPolicy(ctx: AppContext, v: { id: string; last_updated: string; significant: boolean; material: boolean; text: string }): Promise<PolicyVersion> {
+  if (!(await publishPolicyVersion(ctx, v))) throw new DomainError(409, 'policy_version_exists', 'Version exists', `Policy version ${v.id} is already published; published versions are never rewritten.`);
+  if (v.significant) await ctx.queues.enqueue('sweep.policy-notices', {}, { jobId: `policy-publish-${v.id}` });
+  return ctx.db.selectFrom('policy_versions').selectAll().where('id', '=', v.id).executeTakeFirstOrThrow();
+}
+
+/** Records a person's acceptance of the current version; only the current one can be accepted. */
+export async function acceptPolicy(ctx: AppContext, userId: string, version: string): Promise<{ version: string; at: Date }> {
+  const current = (await currentPolicyVersion(ctx)).id;
+  if (version !== current) {
+    throw new DomainError(409, 'policy_version_outdated', 'Policy version is not current', `Accept the current privacy policy, version ${current}.`, { current_policy_version: current });
+  }
+  const now = ctx.clock.now();
+  await ctx.db.updateTable('users').set({ policy_version_id: current, policy_accepted_at: now }).where('id', '=', userId).execute();
+  return { version: current, at: now };
 }

@@ -98,10 +98,9 @@ describe('oversized and slow requests', () => {
       const stalled = await stallUpload('stall-a', bases.jpeg);
       stalls.push(stalled);
       // Past authentication and the limits: the handler holds an upload slot and reads the body.
-      await until(async () => requests.reading('stall-a'), 5000, 'the stalled upload to be read by its handler');
+      await until(async () => requests.reading('stall-a'), 30_000, 'the stalled upload to be read by its handler');
 
-      // Meanwhile: another upload, the health check and a listing are answered at once.
-      const t0 = Date.now();
+      // Meanwhile: another upload, the health check and a listing are answered while it is still held.
       const other = await rawPost(multipartBody([{ name: 'photo', filename: 'b.jpg', type: 'image/jpeg', data: bases.jpeg }], 'ok'), 'multipart/form-data; boundary=ok');
       expect(other.key).toBe('201 created');
       created.push(other.photoId!);
@@ -109,7 +108,6 @@ describe('oversized and slow requests', () => {
       const listed = await stack.api('GET', '/v1/photos?limit=100', { token });
       expect(listed.status).toBe(200);
       expect(listed.body.items.map((p: { id: string }) => p.id)).toContain(other.photoId);
-      expect(Date.now() - t0).toBeLessThan(3000);
       expect(stalled.closedAt()).toBeUndefined(); // still open, still unanswered
       expect(stalled.answer()).toBe('');
 
@@ -130,12 +128,12 @@ describe('oversized and slow requests', () => {
       for (let i = 1; i < slots; i++) {
         const s = await stallUpload(`stall-b${i}`, bases.jpeg);
         stalls.push(s);
-        await until(async () => requests.reading(`stall-b${i}`), 5000, `staller b${i} to be read by its handler`);
+        await until(async () => requests.reading(`stall-b${i}`), 30_000, `staller b${i} to be read by its handler`);
       }
-      const t1 = Date.now();
-      const probe = await sendCase(stack.url, token, { kind: 'manual', body: multipartBody([{ name: 'photo', filename: 'c.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe'), contentType: 'multipart/form-data; boundary=probe', filename: '' }, 5000);
+      const probe = await sendCase(stack.url, token, { kind: 'manual', body: multipartBody([{ name: 'photo', filename: 'c.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe'), contentType: 'multipart/form-data; boundary=probe', filename: '' }, 30_000);
       expect(probe.key).toBe('201 created');
-      expect(Date.now() - t1).toBeLessThan(3000);
+      // Answered while every other slot is still held: the freed slot took it, not a staller's end.
+      for (const s of stalls.slice(-(slots - 1))) expect(s.closedAt()).toBeUndefined();
       created.push(probe.photoId!);
     } finally {
       for (const s of stalls) s.destroy();
@@ -153,19 +151,19 @@ describe('oversized and slow requests', () => {
       // Every slot held by a staller whose body is being read...
       for (let i = 0; i < slots; i++) {
         stalls.push(await stallUpload(`stall-h${i}`, bases.jpeg));
-        await until(async () => requests.reading(`stall-h${i}`), 5000, `holder ${i} to be read`);
+        await until(async () => requests.reading(`stall-h${i}`), 30_000, `holder ${i} to be read`);
       }
       // ...so as many more wait for a slot, and go away while they wait.
       for (let i = 0; i < slots; i++) {
         const leaver = await stallUpload(`stall-q${i}`, bases.jpeg);
-        await until(async () => requests.request(`stall-q${i}`) !== undefined, 5000, `waiter ${i} to arrive`);
+        await until(async () => requests.request(`stall-q${i}`) !== undefined, 30_000, `waiter ${i} to arrive`);
         expect(requests.reading(`stall-q${i}`)).toBe(false);
         leaver.destroy();
-        await until(async () => requests.request(`stall-q${i}`)!.destroyed, 5000, `waiter ${i} to be gone`);
+        await until(async () => requests.request(`stall-q${i}`)!.destroyed, 30_000, `waiter ${i} to be gone`);
       }
       // The holders go too: the waiters get the slots, find their clients gone and give them back.
       for (const s of stalls) s.destroy();
-      const probe = await sendCase(stack.url, token, { kind: 'manual', body: multipartBody([{ name: 'photo', filename: 'd.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe2'), contentType: 'multipart/form-data; boundary=probe2', filename: '' }, 5000);
+      const probe = await sendCase(stack.url, token, { kind: 'manual', body: multipartBody([{ name: 'photo', filename: 'd.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe2'), contentType: 'multipart/form-data; boundary=probe2', filename: '' }, 30_000);
       expect(probe.key).toBe('201 created');
       created.push(probe.photoId!);
     } finally {

@@ -195,8 +195,9 @@ let delivered: { email: string; orderId: string };
     controller.abort();
     expect(res.status).toBe(200);
     expect(text).toBe('retry: 3000\n\nevent: ready\ndata: {}\n\n');
-    // Unflushed, the headers waited for the first 15-s keep-alive; now they come with the first line.
-    expect(elapsed).toBeLessThan(1000);
+    // Unflushed, the headers waited for the first 15-s keep-alive; now they come with the first line,
+    // well before it (the bound is the keep-alive, not how fast a loaded machine answers).
+    expect(elapsed).toBeLessThan(10_000);
   });
 
   it('SD1 GET /v1/photos/events streams the owner\'s photo statuses as server-sent events, with ids and statuses only', async () => {

@@ -6,7 +6,8 @@ import { DAY_MS } from '../../core/platform/config';
 import { newId } from '../../core/platform/crypto';
 import { startWorkers, type Workers } from '../../core/platform/workers';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { pipelineHandlers, PIPELINE_QUEUES } from '../../worker/handlers';
+import { pipelineHandlers } from '../../worker/handlers';
+import { PIPELINE_QUEUES } from '../../core/platform/queues';
 import { seedPhotos, seedUser } from '../support/seed';
 import { fixture, footprint, multipart, signUp, startStack, until, type Stack } from '../support/stack';
 

@@ -269,7 +269,8 @@ describe('access and deletion (§6)', () => {
         zip.destroy();
         resolve();
       }));
-    await expect(Promise.race([files, new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000))])).rejects.toThrow(/closed before it was complete/);
+    // A hang would never settle and the test's own timeout would fail it.
+    await expect(files).rejects.toThrow(/closed before it was complete/);
     const blobsAfter = await stack.ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
     expect(blobsAfter.n).toBe(blobsBefore.n);
   });
@@ -277,8 +278,8 @@ describe('access and deletion (§6)', () => {
   it('RG1 an export fails cleanly and is retried when its upload fails after the last entry or its spool cannot be made: no hang, no blob, no object, no spool', async () => {
     const me = await personWithOrder();
     const req = await createRightsRequest(stack.ctx, { userId: me.userId, kind: 'access', status: 'open' });
-    const exportJob = (ctx: AppContext) =>
-      Promise.race([rightsHandlers['rights.export'](ctx, { requestId: req.id }, fakeJob), new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+    // A hang would never settle and the test's own timeout would fail it.
+    const exportJob = (ctx: AppContext) => rightsHandlers['rights.export'](ctx, { requestId: req.id }, fakeJob);
     const spools = async () => (await readdir(os.tmpdir())).filter((f) => f.startsWith('rasmi-spool-')).sort();
     const before = { blobs: await countRows('blobs'), spools: await spools() };
     const headshotKeys = async () => (await stack.ctx.storage.listKeys('headshots')).length;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { jobId } from '../../core/platform/jobs';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { preparePhoto } from '../../worker/prepare';
+import { preparePhoto } from '../../core/photos/preparation';
 import { sql } from 'kysely';
 import { fixture, footprint, multipart, signUp, startStack, until, type Stack } from '../support/stack';
 
@@ -116,7 +116,7 @@ describe('uploads', () => {
   it('PH3 deleting a photo waits for a preparation that holds it, so no object is written back after the deletion', async () => {
     const res = await post(await fixture('astronaut.png'));
     const { object_key } = await stack.ctx.db.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').select('blobs.object_key').where('photos.id', '=', res.body.id).executeTakeFirstOrThrow();
-    // Hold the row as worker/prepare.ts does while it writes.
+    // Hold the row as core/photos/preparation.ts does while it writes.
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let locked!: () => void;

@@ -15,7 +15,7 @@ const STALE_SECONDS = 3600;
 const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://root@127.0.0.1:5432/postgres';
 
 /**
- * Once per run: migrate a template database (each test file clones it, design practice 9) and
+ * Once per run: migrate a template database (each test file clones it) and
  * start one S3 server over HTTP that every test file reaches with the real minio client.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

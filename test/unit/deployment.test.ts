@@ -5,7 +5,8 @@ import { CONFIG_KEYS, ConfigError, loadConfig } from '../../core/platform/config
 import { JOBS, QUEUE_NAMES } from '../../core/platform/jobs';
 import { checkHandlers } from '../../core/platform/workers';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { PIPELINE_QUEUES, pipelineHandlers } from '../../worker/handlers';
+import { pipelineHandlers } from '../../worker/handlers';
+import { PIPELINE_QUEUES } from '../../core/platform/queues';
 
 type Service = { command?: string[]; healthcheck?: { test: string[] }; deploy?: { replicas?: unknown; resources?: unknown }; profiles?: string[]; environment?: Record<string, string> };
 

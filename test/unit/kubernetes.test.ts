@@ -17,7 +17,8 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { MULTIPART_ENVELOPE_BYTES } from '../../api/multipart';
 import { backlogs } from '../../core/platform/backlog';
-import { CONFIG_KEYS, loadConfig, PIPELINE_QUEUE_NAMES } from '../../core/platform/config';
+import { CONFIG_KEYS, loadConfig } from '../../core/platform/config';
+import { PIPELINE_QUEUES } from '../../core/platform/queues';
 import { Queues } from '../../core/platform/jobs';
 import { enableProcessMetrics, registry } from '../../core/platform/metrics';
 import { CONFIG_ENV_PATH, CONFIGURATION_DOC, renderConfigEnv, SECRET_KEYS } from '../../scripts/kubernetes-config';
@@ -150,7 +151,7 @@ const envOf = (d: DeploymentDoc) => Object.fromEntries((d.spec.template.spec.con
 const mebibytes = (q: string | number) => (typeof q === 'number' ? q / 2 ** 20 : Number(q.replace(/Mi$|Gi$/, '')) * (q.endsWith('Gi') ? 1024 : 1));
 const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 /** Pipeline queues a worker Deployment takes (WORKER_QUEUES; unset: all). */
-const queuesOf = (d: DeploymentDoc) => envOf(d).WORKER_QUEUES?.split(',') ?? [...PIPELINE_QUEUE_NAMES];
+const queuesOf = (d: DeploymentDoc) => envOf(d).WORKER_QUEUES?.split(',') ?? [...PIPELINE_QUEUES];
 /** The capacity model's target utilisation (docs/capacity.md), which the API's HPA must use. */
 const plannedUtilisation = (page: string) => Number(/\| target utilisation \| (\d+) %/.exec(page)![1]);
 /** Every metric the code registers, with the label names each accepts (histograms: their series). */
@@ -291,14 +292,14 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     const cpu = workers.find((w) => w.metadata.name === 'worker-cpu')!;
     // No job is ever without a worker: CPU workers take every queue and one always runs, so a job
     // waits for a pod to start for no queue, and analysis (uploads) never waits for a GPU node.
-    expect(queuesOf(cpu).sort()).toEqual([...PIPELINE_QUEUE_NAMES].sort());
+    expect(queuesOf(cpu).sort()).toEqual([...PIPELINE_QUEUES].sort());
     expect(named(docs, 'ScaledObject', 'worker-cpu').spec.minReplicaCount).toBeGreaterThanOrEqual(1);
     for (const w of workers) for (const q of triggersOf(w.metadata.name)) expect(queuesOf(w), w.metadata.name).toContain(q);
-    if (overlay === 'cpu') expect(triggersOf('worker-cpu')).toEqual([...PIPELINE_QUEUE_NAMES].sort());
+    if (overlay === 'cpu') expect(triggersOf('worker-cpu')).toEqual([...PIPELINE_QUEUES].sort());
     else {
       // GPU workers scale on rendering alone; CPU workers on the rest (they still render a lone order).
       expect(triggersOf('worker-gpu')).toEqual(['rendering']);
-      expect(triggersOf('worker-cpu')).toEqual(PIPELINE_QUEUE_NAMES.filter((q) => q !== 'rendering').sort());
+      expect(triggersOf('worker-cpu')).toEqual(PIPELINE_QUEUES.filter((q) => q !== 'rendering').sort());
     }
   });
 
