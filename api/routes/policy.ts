@@ -1,5 +1,5 @@
 import type { Router } from 'express';
-import { acceptPolicy, currentPolicyVersion, listPolicyVersions, pendingMaterialVersion, policyVersion, publishPolicy } from '../../core/privacy/policy';
+import { acceptPolicy, currentPolicyVersion, listPolicyVersions, policyVersion, publishPolicy } from '../../core/privacy/policy';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';

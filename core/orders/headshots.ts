@@ -36,5 +36,5 @@ export async function headshotFile(ctx: AppContext, h: RenderedHeadshot, aspect:
   if (aspect === '4:5') return { filename, blob };
   const master = await ctx.storage.read(blob);
   const meta = await sharp(master).metadata();
-  return { filename, jpeg: await sharp(master).extract(squareCrop(meta.width!, meta.height!)).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer() };
+  return { filename, jpeg: await sharp(master).extract(squareCrop(meta.width, meta.height)).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer() };
 }
