@@ -186,5 +186,3 @@ export const page = <T extends z.ZodType>(item: T, name: string) =>
   z.object({ items: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
 
 export const iso = (d: Date | string | null): string | null => (d ? new Date(d).toISOString() : null);
-
-export { pageOf } from '../core/platform/paging';

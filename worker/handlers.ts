@@ -1,26 +1,22 @@
 import type { Job } from 'bullmq';
-import { findStyle } from '../core/orders/catalog';
-import type { PipelineQueue } from '../core/platform/queues';
-import type { AppContext } from '../core/platform/context';
-import { MIME } from '../core/photos/images';
-import type { Handler, HandlersFor } from '../core/platform/workers';
-import { sendEmailOnce } from '../core/notifications/email';
-import { publishIfOptedIn } from '../core/privacy/portfolio';
-import { sendWhatsAppOnce } from '../core/notifications/whatsapp';
-import { afterRender, markDelivered, replaceFailed, sendRefund } from '../core/orders/orders';
-import { orderOutcome, outcomeLines } from '../core/orders/outcome';
-import { appLink } from '../core/notifications/links';
-import { markJudged, storedVerdict } from '../core/photos/lifecycle';
+import { deliverOrder, notifyOrderStatus } from '../core/orders/notices';
+import { sendRefund } from '../core/orders/orders';
+import { renderHeadshot } from '../core/orders/rendering';
+import { markJudged } from '../core/photos/lifecycle';
 import { preparePhoto } from '../core/photos/preparation';
-import { privacyHandlers } from './privacy';
+import type { AppContext } from '../core/platform/context';
+import type { PipelineQueue } from '../core/platform/queues';
+import type { Handler, HandlersFor } from '../core/platform/workers';
 import { PixelPool } from './pixel-pool';
 import { pixelSettings } from './pixel-work';
 import { prepare } from './prepare';
+import { privacyHandlers } from './privacy';
 
 let pool: PixelPool | undefined;
 
 /**
- * The process's pixel threads, started on first use (CPU work off the event loop), and started afresh if one of them ended on its own (its jobs failed and are retried).
+ * The process's pixel threads, started on first use (CPU work off the event loop), and started
+ * afresh if one of them ended on its own (its jobs failed and are retried).
  */
 function pixels(ctx: AppContext): PixelPool {
   if (pool?.broken) {
@@ -55,87 +51,14 @@ const analyse: Handler<'photo.analyse'> = async (ctx, { photoId }) => {
 };
 
 const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
-  const h = await ctx.db.selectFrom('headshots').selectAll().where('id', '=', headshotId).executeTakeFirst();
-  if (!h || h.status !== 'pending') return;
-  try {
-    const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', h.photo_id!).executeTakeFirstOrThrow();
-    const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
-    const geometry = storedVerdict(photo)?.geometry;
-    if (!geometry) throw new Error(`photo ${photo.id} has no face geometry`);
-    const style = findStyle(h.style_id)!;
-    const out = await pixels(ctx).render(photo.id, await ctx.storage.read(blob), geometry, style);
-    if (!out.faceTrue.ok) {
-      // Never deliver a face that moved: made again from the order's next photo, or refunded.
-      const replacement = await replaceFailed(ctx, headshotId, 'face_not_true');
-      ctx.logger.warn({ headshotId, replacement, error: out.faceTrue.error, tolerance: out.faceTrue.tolerance, worst: out.faceTrue.worst }, 'face-true check failed; headshot withheld');
-      await afterRender(ctx, h.order_id);
-      return;
-    }
-    const stored = await ctx.storage.put(ctx.db, { userId: h.user_id, role: 'headshots', contentType: MIME.jpeg, data: out.jpeg, at: ctx.clock.now() });
-    const r = await ctx.db
-      .updateTable('headshots')
-      .set({ status: 'rendered', blob_id: stored.id, width: out.width, height: out.height, rendered_at: ctx.clock.now() })
-      .where('id', '=', headshotId)
-      .where('status', '=', 'pending')
-      .executeTakeFirst();
-    // Lost a race with another attempt: drop our copy so no orphan object stays.
-    if (!Number(r.numUpdatedRows)) await ctx.storage.remove(ctx.db, stored);
-  } catch (err) {
-    if (!lastAttempt(job)) throw err;
-    const replacement = await replaceFailed(ctx, headshotId, 'render_error');
-    ctx.logger.error({ err, headshotId, replacement }, 'render failed on its last attempt');
-  }
-  await afterRender(ctx, h.order_id);
+  await renderHeadshot(ctx, headshotId, (photoId, original, geometry, style) => pixels(ctx).render(photoId, original, geometry, style), lastAttempt(job));
 };
 
-const deliver: Handler<'order.deliver'> = async (ctx, { orderId }) => {
-  await markDelivered(ctx, orderId);
-  const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
-  if (!order || order.status !== 'ready') return;
-  const outcome = await orderOutcome(ctx, order);
-  // A link to the order's gallery in the web client, which needs sign-in; never an attachment or a long-lived file URL (SD3).
-  const link = appLink(ctx, 'order', { id: orderId });
-  await sendEmailOnce(ctx, {
-    userId: order.user_id,
-    kind: 'order-ready',
-    dedupeKey: `order-ready-${orderId}`,
-    build: ({ name }) => ({
-      subject: 'Your Rasmi headshots are ready',
-      text: `Hello ${name},\n\n${outcomeLines(outcome).join('\n')}\n\nSee and download them (sign-in needed): ${link}\nThey stay available for ${ctx.config.RETENTION_HEADSHOTS_DAYS} days.\n\nRasmi`,
-    }),
-  });
-  // Only with a phone on file and WhatsApp consent in force (SD4); no name leaves for Meta.
-  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: 'order-ready', dedupeKey: `order-ready-${orderId}`, text: `Rasmi: ${outcomeLines(outcome)[0]} Sign in to download them: ${link}` });
-  // Owners who opted in to the public portfolio get the new headshots published (CN4).
-  await publishIfOptedIn(ctx, order.user_id);
-};
+const deliver: Handler<'order.deliver'> = async (ctx, { orderId }) => deliverOrder(ctx, orderId);
 
-const refund: Handler<'order.refund'> = async (ctx, { orderId }) => {
-  await sendRefund(ctx, orderId);
-};
+const refund: Handler<'order.refund'> = async (ctx, { orderId }) => sendRefund(ctx, orderId);
 
-const STATUS_TEXT = {
-  received: ['We received your order', 'We received your payment and your order is queued.'],
-  processing: ['We are working on your headshots', 'Your headshots are being made.'],
-  ready: ['Your headshots are ready', 'Your headshots are ready.'],
-  failed: ['We could not complete your order', 'We could not make headshots from your photos.'],
-} as const;
-
-const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => {
-  const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
-  if (!order) return;
-  const [subject, line] = STATUS_TEXT[status];
-  const link = appLink(ctx, 'order', { id: orderId });
-  // A failed order says why and what was refunded (all of it: nothing was made).
-  const more = status === 'failed' ? [order.failure_detail ?? '', ...outcomeLines(await orderOutcome(ctx, order)).slice(1)].filter(Boolean).join('\n') : '';
-  await sendEmailOnce(ctx, {
-    userId: order.user_id,
-    kind: `order-${status}`,
-    dedupeKey: `order-${status}-${orderId}`,
-    build: ({ name }) => ({ subject, text: `Hello ${name},\n\n${line}${more ? `\n${more}` : ''}\nFollow your order (sign-in needed): ${link}\n\nRasmi` }),
-  });
-  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow your order (sign-in needed): ${link}` });
-};
+const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => notifyOrderStatus(ctx, orderId, status);
 
 export const pipelineHandlers: HandlersFor<PipelineQueue> = {
   'photo.prepare': prepare,

@@ -2,7 +2,6 @@ import type { AppContext } from '../platform/context';
 import type { Blob, Photo, PhotoStatus } from '../platform/db';
 import { DomainError, notFound } from '../platform/errors';
 import { pageOf, type Page, type PageRequest } from '../platform/paging';
-import { deletePhotos } from '../privacy/deletion';
 import { isPrepared } from './images';
 
 /** A person's own photo; not_found for anyone else's. */
@@ -39,18 +38,4 @@ export async function photoContent(ctx: AppContext, userId: string, id: string):
 export async function thumbnailBlob(ctx: AppContext, userId: string, photoId: string): Promise<Blob | undefined> {
   const photo = await ctx.db.selectFrom('photos').select('thumb_blob_id').where('id', '=', photoId).where('user_id', '=', userId).executeTakeFirst();
   return photo?.thumb_blob_id ? ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.thumb_blob_id).executeTakeFirst() : undefined;
-}
-
-/** Deletes a person's photo now, unless an order is making headshots from it. */
-export async function deleteOwnPhoto(ctx: AppContext, userId: string, id: string): Promise<void> {
-  const photo = await ownedPhoto(ctx, userId, id);
-  const busy = await ctx.db
-    .selectFrom('order_photos')
-    .innerJoin('orders', 'orders.id', 'order_photos.order_id')
-    .select('orders.id')
-    .where('order_photos.photo_id', '=', photo.id)
-    .where('orders.status', 'in', ['received', 'processing'])
-    .executeTakeFirst();
-  if (busy) throw new DomainError(409, 'photo_in_use', 'Photo is being processed', 'Wait until the order using it is ready, then delete it.');
-  await deletePhotos(ctx, [photo.id], 'owner_request');
 }

@@ -48,7 +48,7 @@ describe('API_PROCESSES', () => {
     api.proc.kill('SIGTERM');
     expect(await exitWithin(api, 20_000), api.output()).toMatchObject({ code: 0, signal: null });
     for (const p of before) expect(() => process.kill(p, 0)).toThrow();
-  }, 120_000);
+  });
 
   it('needs S3_ENDPOINT for more than one process (each would start its own in-process S3 server)', () => {
     expect(() => loadConfig({ API_PROCESSES: '2' })).toThrow(/API_PROCESSES: more than 1 needs S3_ENDPOINT/);

@@ -11,7 +11,7 @@ const children: Child[] = [];
 beforeAll(async () => {
   execFileSync('npm', ['run', 'build'], { stdio: 'pipe' });
   stack = await startStack({ role: 'api' });
-}, 60_000);
+});
 afterAll(async () => {
   for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
   await stack?.stop();
@@ -38,5 +38,5 @@ describe('the bundle the images run', () => {
 
     for (const c of [api, worker]) c.proc.kill('SIGTERM');
     for (const c of [api, worker]) expect(await c.exit, c.output()).toEqual({ code: 0, signal: null });
-  }, 120_000);
+  });
 });

@@ -79,7 +79,7 @@ describe('encryption at rest', () => {
     for await (const c of await stack.ctx.storage.stream(blob)) back.update(c as Buffer);
     expect(back.digest('hex')).toBe(whole.digest('hex'));
     await stack.ctx.storage.remove(stack.ctx.db, blob);
-  }, 60_000);
+  });
 });
 
 async function signInAgain(email: string): Promise<string> {

@@ -141,7 +141,7 @@ describe('oversized and slow requests', () => {
     }
     const inv = await uploadInvariants(stack.ctx, [userId], created);
     expect(inv.problems).toEqual([]);
-  }, 90_000); // room to measure a late cut-off (Node's default check runs every 30 s)
+  }, 180_000); // room to measure a late cut-off (Node's default check runs every 30 s)
 
   it('gives the upload slots back when their clients went away while waiting for them', async () => {
     const slots = stack.config.UPLOAD_CONCURRENCY;

@@ -307,7 +307,7 @@ describe('access and deletion (§6)', () => {
     const done = (await rightsRow(req.id))!;
     expect(done.status).toBe('completed');
     expect((done.result as { files: number }).files).toBe(3); // data.json, the photo, the headshot
-  }, 60_000);
+  });
 
   it('RG1 an account with no files exports data.json alone', async () => {
     const me = await signUp(stack);

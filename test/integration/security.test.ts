@@ -43,7 +43,7 @@ beforeAll(async () => {
   const settled = await until(async () => {
     const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: person.token });
     return ['ready', 'failed'].includes(o.body.status) && (o.body.status as string);
-  }, 50_000, 'the order to settle');
+  }, 150_000, 'the order to settle');
   expect(settled).toBe('ready');
   expect((await stack.api('PATCH', '/v1/me', { token: person.token, json: { email: PENDING_EMAIL } })).status).toBe(200);
   expect((await stack.api('POST', '/v1/inquiries', { token: person.token, json: { kind: 'privacy', subject: `About ${PERSON.name}`, message: `Call me on ${PERSON.phone}` } })).status).toBe(201);
@@ -52,7 +52,7 @@ beforeAll(async () => {
   for (const name of ['coffee.png', 'chelsea.png']) {
     expect((await stack.api('POST', '/v1/photos', { token: person.token, body: multipart('photo', await fixture(name), name, 'image/png') })).status).toBe(201);
   }
-}, 60_000);
+});
 
 afterAll(async () => {
   for (const r of extraRoles) await r.stop();

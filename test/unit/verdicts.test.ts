@@ -55,7 +55,7 @@ describe('SD1 sharpness at the face\'s own scale', () => {
     }
     // Measured on the face resampled to one size: the figure barely moves with the photo's size.
     expect(Math.max(...figures) / Math.min(...figures), figures.join(', ')).toBeLessThan(1.25);
-  }, 120_000);
+  });
 
   it('SD1 the same soft portrait at 6 sizes is blurred at every size', async () => {
     const source = await readCrop(crop('p4-tilt-hs.jpg'));
@@ -63,7 +63,7 @@ describe('SD1 sharpness at the face\'s own scale', () => {
       const verdict = await verdictOf(await sharp(source).resize({ width, kernel: 'lanczos3' }).jpeg({ quality: 90 }).toBuffer());
       expect(codes(verdict), `${width} px`).toContain('blurred');
     }
-  }, 120_000);
+  });
 
   it('SD1 a soft photo enlarged x2 and x3 stays blurred; a sharp one enlarged stays usable', async () => {
     for (const [file, usable] of [['p5-top-hs.jpg', false], ['p4-closed-tight.jpg', false], ['p6-olive-hs.jpg', true]] as const) {
@@ -75,7 +75,7 @@ describe('SD1 sharpness at the face\'s own scale', () => {
         else expect(codes(verdict), `${file} x${k}`).toContain('blurred');
       }
     }
-  }, 120_000);
+  });
 });
 
 describe('SD1 a tilted head is not a turned photo', () => {
