@@ -13,6 +13,7 @@ import { appLink } from '../core/notifications/links';
 import { publishPhotoStatus } from '../core/photos/photo-events';
 import type { Verdict } from '../core/photos/verdict';
 import { privacyHandlers } from './privacy';
+import { attemptDelivery } from '../core/teams/webhooks';
 import { PixelPool } from './pixel-pool';
 import { pixelSettings } from './pixel-work';
 import { prepare, preparePhoto } from './prepare';
@@ -72,7 +73,9 @@ const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
     const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', h.photo_id!).executeTakeFirstOrThrow();
     const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
     const geometry = (photo.verdict as Verdict & { geometry: FaceGeometry }).geometry;
-    const style = findStyle(h.style_id)!;
+    // An organisation's order is made on its own backdrop, so the whole team's headshots match.
+    const order = await ctx.db.selectFrom('orders').select('backdrop').where('id', '=', h.order_id).executeTakeFirst();
+    const style = order?.backdrop ? { ...findStyle(h.style_id)!, backdrop: order.backdrop } : findStyle(h.style_id)!;
     const out = await pixels(ctx).render(photo.id, await ctx.storage.read(blob), geometry, style);
     if (!out.faceTrue.ok) {
       // Never deliver a face that moved: made again from the order's next photo, or refunded.
@@ -156,5 +159,6 @@ export const pipelineHandlers: HandlersFor<(typeof PIPELINE_QUEUES)[number]> = {
   'order.deliver': deliver,
   'order.refund': refund,
   'order.notify': notify,
+  'team.webhook': async (ctx, { deliveryId }) => attemptDelivery(ctx, deliveryId),
   ...privacyHandlers,
 };
