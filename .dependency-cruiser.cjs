@@ -1,7 +1,7 @@
 // The import rules of the layout (README, "How it works"), checked by `npm run deps:check` in CI.
 // core/platform is the machinery; core/orders, photos, notifications and privacy are the rules that
 // use it; api/, worker/ and scheduler/ are the roles, which use both and never one another.
-const DOMAIN = '^core/(orders|photos|notifications|privacy)/';
+const DOMAIN = '^core/(orders|photos|notifications|privacy|teams)/';
 const ROLES = '^(api|worker|scheduler)/';
 const ENTRIES = '^(main[.]ts$|scripts/|bench/|test/)';
 

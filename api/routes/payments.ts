@@ -1,6 +1,7 @@
 import express, { type Router } from 'express';
 
 import { startOrder } from '../../core/orders/orders';
+import { seatPaymentSucceeded } from '../../core/teams/seats';
 import { verifyWebhook, WebhookRejected } from '../../core/platform/payment-processor';
 import { ctxOf } from '../auth';
 import { registry, z } from '../openapi';
@@ -54,6 +55,8 @@ export function paymentRoutes(router: Router): void {
         }
         if (payment.status === 'succeeded') return null;
         await trx.updateTable('payments').set({ status: 'succeeded', succeeded_at: now }).where('id', '=', payment.id).execute();
+        // A payment for an organisation's seats: they count from now.
+        if (!payment.order_id) await seatPaymentSucceeded(trx, payment.id, now);
         const r = await trx.updateTable('orders').set({ status: 'received', paid_at: now }).where('id', '=', payment.order_id!).where('status', '=', 'awaiting_payment').executeTakeFirst();
         return Number(r.numUpdatedRows) ? payment.order_id : null;
       });

@@ -15,7 +15,7 @@ import { isPrepared } from '../photos/images';
 // The installed archiver (7) is a CommonJS factory while its @types describe version 8's classes;
 // loading it through require and accepting either shape keeps both working.
 const require = createRequire(import.meta.url);
-function zipArchive(options: ArchiverOptions): Archiver {
+export function zipArchive(options: ArchiverOptions): Archiver {
   const mod = require('archiver') as unknown;
   if (typeof mod === 'function') return (mod as (format: 'zip', o: ArchiverOptions) => Archiver)('zip', options);
   return new (mod as { ZipArchive: new (o: ArchiverOptions) => Archiver }).ZipArchive(options);

@@ -3,7 +3,7 @@ import { findStyle, STYLES } from '../orders/catalog';
 import type { AppContext } from '../platform/context';
 import type { BrandBackdrop } from '../platform/db';
 import { DomainError } from '../platform/errors';
-import { requireAdmin } from './access';
+import { requireAdmin, requireMember } from './access';
 
 /**
  * An organisation's brand: the catalogue's styles its members may use (all, or a subset), its own
@@ -65,4 +65,12 @@ export async function setLogo(ctx: AppContext, userId: string, organisationId: s
     const b = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', old.logo_blob_id).executeTakeFirst();
     if (b) await ctx.storage.remove(ctx.db, b);
   }
+}
+
+/** The logo, for any member of the organisation. */
+export async function organisationLogo(ctx: AppContext, userId: string, organisationId: string): Promise<{ stream: import('node:stream').Readable; size: number }> {
+  await requireMember(ctx, organisationId, userId);
+  const row = await ctx.db.selectFrom('organisations').innerJoin('blobs', 'blobs.id', 'organisations.logo_blob_id').selectAll('blobs').where('organisations.id', '=', organisationId).executeTakeFirst();
+  if (!row) throw new DomainError(404, 'not_found', 'No logo', 'This organisation has no logo.');
+  return { stream: await ctx.storage.stream(row), size: row.size_bytes };
 }

@@ -5,7 +5,7 @@ import { choosePhotos } from '../orders/ranking';
 import type { Verdict } from '../photos/verdict';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
-import type { Db, User } from '../platform/db';
+import { inTransaction, type Db, type User } from '../platform/db';
 import { DomainError } from '../platform/errors';
 import { pendingMaterialVersion } from '../privacy/policy';
 import { requireMember } from './access';
@@ -15,7 +15,7 @@ import { availableSeats } from './seats';
  * A member's order paid with one of the organisation's seats: the choice is checked as any order's
  * is, within the organisation's brand (its styles; its backdrop is recorded on the order, so the
  * whole team's headshots match), then one seat is drawn under the organisation's row lock and the
- * order starts at once, with no payment of the member's.
+ * order starts once committed (beginSeatOrder), with no payment of the member's.
  */
 export interface SeatOrderInput {
   package_id: string;
@@ -55,7 +55,7 @@ export async function createSeatOrder(ctx: AppContext, user: User, organisationI
   }
   const now = ctx.clock.now();
   const orderId = newId('ord');
-  const left = await ctx.db.transaction().execute(async (trx) => {
+  const left = await inTransaction(ctx.db, async (trx) => {
     await trx.selectFrom('organisations').select('id').where('id', '=', organisationId).forUpdate().executeTakeFirstOrThrow();
     const seats = await availableSeats(trx, organisationId, pkg.id);
     if (seats < 1) throw new DomainError(409, 'no_seat_left', 'No seat left', `Your organisation has no ${pkg.name} seat left; ask its admins to buy more.`);
@@ -68,6 +68,10 @@ export async function createSeatOrder(ctx: AppContext, user: User, organisationI
     }
     return seats - 1;
   });
-  await startOrder(ctx, orderId);
   return { order_id: orderId, seats_left: left };
+}
+
+/** Once the seat order is committed: its renders are queued (idempotent: fixed job ids). */
+export async function beginSeatOrder(ctx: AppContext, orderId: string): Promise<void> {
+  await startOrder(ctx, orderId);
 }

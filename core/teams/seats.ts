@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { findPackage, PACKAGES } from '../orders/catalog';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
-import type { Db } from '../platform/db';
+import { inTransaction, type Db } from '../platform/db';
 import { DomainError } from '../platform/errors';
 import { requireAdmin } from './access';
 
@@ -50,7 +50,7 @@ export async function buySeats(ctx: AppContext, userId: string, organisationId: 
   const purchaseId = newId('spu');
   const paymentId = newId('pay');
   const amount = pkg.priceCents * input.seats;
-  await ctx.db.transaction().execute(async (trx) => {
+  await inTransaction(ctx.db, async (trx) => {
     await trx.insertInto('payments').values({ id: paymentId, order_id: null, user_id: userId, processor: ctx.payments.name, processor_ref: paymentId, amount_cents: amount, currency: pkg.currency, status: 'pending', created_at: now, succeeded_at: null }).execute();
     await trx.insertInto('seat_purchases').values({ id: purchaseId, organisation_id: organisationId, package_id: pkg.id, seats: input.seats, amount_cents: amount, currency: pkg.currency, payment_id: paymentId, status: 'pending', created_at: now }).execute();
   });
@@ -75,5 +75,6 @@ export async function seatPaymentSucceeded(trx: Db, paymentId: string, at: Date)
 
 export async function seatPurchases(ctx: AppContext, userId: string, organisationId: string) {
   await requireAdmin(ctx, organisationId, userId);
-  return ctx.db.selectFrom('seat_purchases').select(['id', 'package_id', 'seats', 'amount_cents', 'currency', 'status', 'created_at', 'paid_at']).where('organisation_id', '=', organisationId).orderBy('created_at', 'desc').execute();
+  const purchases = await ctx.db.selectFrom('seat_purchases').select(['id', 'package_id', 'seats', 'amount_cents', 'currency', 'status', 'created_at', 'paid_at']).where('organisation_id', '=', organisationId).orderBy('created_at', 'desc').execute();
+  return { summary: await seatSummary(ctx, organisationId), purchases };
 }
