@@ -35,6 +35,8 @@ export async function usablePhotos(db: Db, userId: string, photoIds: string[]): 
   return choosePhotos(owned.map((p) => ({ id: p.id, verdict: p.verdict as Verdict, excluded: false })), Infinity).filter((c) => c.chosen).length;
 }
 
+const noSeat = (pkg: string) => new DomainError(409, 'no_seat_left', 'No seat left', `Your organisation has no ${pkg} seat left; ask its admins to buy more.`);
+
 export async function createSeatOrder(ctx: AppContext, user: User, organisationId: string, input: SeatOrderInput): Promise<{ order_id: string; seats_left: number }> {
   await requireMember(ctx, organisationId, user.id);
   const pending = await pendingMaterialVersion(ctx, user);
@@ -48,6 +50,7 @@ export async function createSeatOrder(ctx: AppContext, user: User, organisationI
   const outside = org.allowed_styles ? styles.filter((s) => !org.allowed_styles!.includes(s)) : [];
   if (outside.length) throw new DomainError(422, 'style_not_allowed', 'Style not in the brand', `Your organisation allows these styles: ${org.allowed_styles!.join(', ')}.`, { allowed_styles: org.allowed_styles });
   if (styles.length > pkg.maxStyles) throw new DomainError(422, 'too_many_styles', 'Too many styles', `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`);
+  if ((await availableSeats(ctx.db, organisationId, pkg.id)) < 1) throw noSeat(pkg.name);
   const photoIds = [...new Set(input.photo_ids)];
   const q = quote(pkg, styles.length, await usablePhotos(ctx.db, user.id, photoIds));
   if (q.shortfall && !input.accept_shortfall) {
@@ -58,7 +61,7 @@ export async function createSeatOrder(ctx: AppContext, user: User, organisationI
   const left = await inTransaction(ctx.db, async (trx) => {
     await trx.selectFrom('organisations').select('id').where('id', '=', organisationId).forUpdate().executeTakeFirstOrThrow();
     const seats = await availableSeats(trx, organisationId, pkg.id);
-    if (seats < 1) throw new DomainError(409, 'no_seat_left', 'No seat left', `Your organisation has no ${pkg.name} seat left; ask its admins to buy more.`);
+    if (seats < 1) throw noSeat(pkg.name);
     await trx.insertInto('orders').values({ id: orderId, user_id: user.id, package_id: pkg.id, styles: JSON.stringify(styles), status: 'received', amount_cents: q.amount_cents, currency: pkg.currency, headshots_expected: q.headshots_expected, failure_code: null, failure_detail: null, created_at: now, paid_at: now, delivered_at: null, backdrop: org.backdrop ? JSON.stringify(org.backdrop) : null }).execute();
     await trx.insertInto('order_photos').values(photoIds.map((photo_id) => ({ order_id: orderId, photo_id }))).execute();
     await trx.insertInto('seat_draws').values({ id: newId('sdr'), organisation_id: organisationId, order_id: orderId, user_id: user.id, package_id: pkg.id, kind: 'seat', drawn_at: now }).execute();

@@ -29,7 +29,8 @@ export async function shareHeadshots(ctx: AppContext, userId: string, organisati
 
 export async function unshareHeadshot(ctx: AppContext, userId: string, organisationId: string, headshotId: string): Promise<void> {
   await requireMember(ctx, organisationId, userId);
-  await ctx.db.deleteFrom('shared_headshots').where('organisation_id', '=', organisationId).where('user_id', '=', userId).where('headshot_id', '=', headshotId).execute();
+  const r = await ctx.db.deleteFrom('shared_headshots').where('organisation_id', '=', organisationId).where('user_id', '=', userId).where('headshot_id', '=', headshotId).executeTakeFirst();
+  if (!Number(r.numDeletedRows)) throw new DomainError(404, 'not_found', 'Headshot not shared', 'You share no headshot with that id with this organisation.');
 }
 
 /** The member's own view of their place in the organisation. */
