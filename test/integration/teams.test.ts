@@ -5,6 +5,7 @@ import { routeTable } from '../../api/route';
 import { DAY_MS } from '../../core/platform/config';
 import { newId } from '../../core/platform/crypto';
 import { verifyTeamWebhook } from '../../core/teams/webhook-signature';
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import { sweepHandlers } from '../../scheduler/sweeps';
 import { seedHeadshots } from '../support/seed';
 import { signUp, startStack, type Stack, until } from '../support/stack';
@@ -348,6 +349,45 @@ describe('TM7 seats', () => {
   });
 });
 
+describe('TM7 what a seat order could not make goes back to the organisation', () => {
+  /** A seat order of two headshots as the workers leave it: statuses given, drawn from a paid seat. */
+  async function seatOrder(org: string, member: Person, statuses: ('rendered' | 'failed')[]) {
+    const { db } = stack.ctx;
+    const now = stack.clock.now();
+    const orderId = newId('ord');
+    await db.insertInto('orders').values({ id: orderId, user_id: member.userId, package_id: 'professional', styles: JSON.stringify(['studio-grey']), status: 'processing', amount_cents: 3900, currency: 'EUR', headshots_expected: statuses.length, failure_code: null, failure_detail: null, created_at: now, paid_at: now, delivered_at: null }).execute();
+    await db.insertInto('seat_draws').values({ id: newId('sdr'), organisation_id: org, order_id: orderId, user_id: member.userId, package_id: 'professional', kind: 'seat', drawn_at: now }).execute();
+    await db.insertInto('headshots').values(statuses.map((status, i) => ({ id: newId('hs'), order_id: orderId, user_id: member.userId, photo_id: null, style_id: 'studio-grey', status, position: i + 1, blob_id: null, width: null, height: null, failure_code: status === 'failed' ? 'face_not_true' : null, created_at: now, rendered_at: null, delivered_at: null }))).execute();
+    return orderId;
+  }
+
+  it('TM7 a missing headshot is credited once (its share of the seat); an order that made nothing returns the seat', async () => {
+    const { recordRefund } = await import('../../core/orders/orders');
+    const owner = await signUp(stack);
+    const org = await organisation(owner);
+    const member = await signUp(stack);
+    await join(owner, org, member);
+    const payment = newId('pay');
+    await stack.ctx.db.insertInto('payments').values({ id: payment, order_id: null, user_id: owner.userId, processor: 'local', processor_ref: payment, amount_cents: 7800, currency: 'EUR', status: 'succeeded', created_at: stack.clock.now(), succeeded_at: stack.clock.now() }).execute();
+    await stack.ctx.db.insertInto('seat_purchases').values({ id: newId('spu'), organisation_id: org, package_id: 'professional', seats: 2, amount_cents: 7800, currency: 'EUR', payment_id: payment, status: 'paid', created_at: stack.clock.now(), paid_at: stack.clock.now() }).execute();
+    const seats = async () => (await api('GET', `/v1/organisations/${org}/seats`, { token: owner.token })).body.summary;
+    const half = await seatOrder(org, member, ['rendered', 'failed']);
+    const none = await seatOrder(org, member, ['failed', 'failed']);
+    expect((await seats()).packages.find((p: { package_id: string }) => p.package_id === 'professional')).toMatchObject({ purchased: 2, used: 2, available: 0 });
+    for (let i = 0; i < 3; i++) {
+      await recordRefund(stack.ctx, half);
+      await recordRefund(stack.ctx, none);
+    }
+    const after = await seats();
+    expect(after.credit_cents).toBe(1950);
+    expect(after.packages.find((p: { package_id: string }) => p.package_id === 'professional')).toMatchObject({ used: 1, available: 1 });
+    const credits = await stack.ctx.db.selectFrom('seat_credits').selectAll().where('organisation_id', '=', org).execute();
+    expect(credits).toEqual([expect.objectContaining({ order_id: half, reason: 'missing_headshots', amount_cents: 1950, headshots: 1 })]);
+    // Nothing went to a card: seat orders have no payment of their own.
+    expect(await stack.ctx.db.selectFrom('refunds').select('id').where('order_id', 'in', [half, none]).execute()).toEqual([]);
+  });
+});
+
 describe('TM8 signed webhooks', () => {
   let receiver: Server;
   const received: { headers: IncomingMessage['headers']; body: string }[] = [];
@@ -420,5 +460,33 @@ describe('TM8 signed webhooks', () => {
       return items.length === 3 && items.every((d: { status: string }) => d.status === 'delivered') && items;
     }, 15_000, 'shared and approved deliveries');
     expect(received.slice(3).map((r) => JSON.parse(r.body).type).sort()).toEqual(['headshot.approved', 'headshots.shared']);
+  });
+});
+
+describe('TM10 the policy says so', () => {
+  it('TM10 a new material version says what organisations see and who is controller; each person is asked to accept it before ordering', async () => {
+    const policy = await api('GET', '/v1/policy');
+    expect(policy.body.id).toBe(NEWEST_SHIPPED_POLICY_VERSION);
+    expect(policy.body.text).toMatch(/Organisations \(Rasmi for Teams\)/);
+    expect(policy.body.text).toMatch(/never your selfies, their quality checks/);
+    expect(policy.body.text).toMatch(/Rasmi is the controller of your account/);
+    expect(policy.body.text).toMatch(/organisation is a separate controller of the copies/);
+    const version = await api('GET', `/v1/policy/versions/${NEWEST_SHIPPED_POLICY_VERSION}`);
+    expect(version.body).toMatchObject({ material: true, significant: true });
+
+    const owner = await signUp(stack);
+    const org = await organisation(owner);
+    const member = await signUp(stack);
+    await join(owner, org, member);
+    // Someone who accepted the version before it: the re-consent flow stops new orders, seat orders too.
+    await stack.ctx.db.updateTable('users').set({ policy_version_id: '2026-01' }).where('id', '=', member.userId).execute();
+    const order = { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [newId('pho')] };
+    const blocked = await api('POST', `/v1/organisations/${org}/orders`, { token: member.token, json: order });
+    expect([blocked.status, blocked.body.code, blocked.body.policy_version]).toEqual([409, 'policy_acceptance_required', NEWEST_SHIPPED_POLICY_VERSION]);
+    expect((await api('POST', '/v1/orders/quote', { token: member.token, json: order })).status).not.toBe(409);
+    const accepted = await api('POST', '/v1/me/policy-acceptance', { token: member.token, json: { version: NEWEST_SHIPPED_POLICY_VERSION } });
+    expect(accepted.status).toBeLessThan(300);
+    const past = await api('POST', `/v1/organisations/${org}/orders`, { token: member.token, json: order });
+    expect([past.status, past.body.code]).toEqual([409, 'no_seat_left']);
   });
 });

@@ -1,3 +1,4 @@
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import net from 'node:net';
 
 /**
@@ -7,12 +8,12 @@ import net from 'node:net';
  */
 
 export const VALID_BODIES: Record<string, (ids: { userId: string }) => Record<string, unknown>> = {
-  'POST /v1/accounts': () => ({ email: 'prop@example.com', name: 'Prop', confirms_adult: true, accepted_policy_version: '2026-01' }),
+  'POST /v1/accounts': () => ({ email: 'prop@example.com', name: 'Prop', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION }),
   'POST /v1/auth/code': () => ({ email: 'prop@example.com' }),
   'POST /v1/auth/token': () => ({ email: 'prop@example.com', code: '123456' }),
   'PATCH /v1/me': () => ({ name: 'Prop Person' }),
   'POST /v1/me/email/verify': () => ({ code: '123456' }),
-  'POST /v1/me/policy-acceptance': () => ({ version: '2026-01' }),
+  'POST /v1/me/policy-acceptance': () => ({ version: NEWEST_SHIPPED_POLICY_VERSION }),
   'PUT /v1/me/consents': () => ({ marketing: false }),
   'PUT /v1/cookie-consent': () => ({ preference: true, analytics: false, marketing: false }),
   'POST /v1/analytics/events': () => ({ name: 'page_view', path: '/pricing' }),
