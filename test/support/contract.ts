@@ -28,6 +28,20 @@ export const VALID_BODIES: Record<string, (ids: { userId: string }) => Record<st
   'POST /v1/staff/breaches': ({ userId }) => ({ description: 'Test breach', detected_at: '2026-01-01T00:00:00Z', affected: { user_ids: [userId] } }),
   'POST /v1/staff/policy-versions': () => ({ id: 'prop-1', last_updated: '2026-11-01', significant: false, material: false, text: 'A policy' }),
   'POST /v1/admin/marketing/send': () => ({ subject: 'News', text: 'Hello' }),
+  'POST /v1/organisations': () => ({ name: 'Acme', billing_email: 'billing@example.com' }),
+  'PATCH /v1/organisations/:id': () => ({ name: 'Acme Ltd' }),
+  'PUT /v1/organisations/:id/brand': () => ({ allowed_styles: ['studio-grey'], backdrop: { kind: 'solid', colour: '#1f3a5f' } }),
+  'PUT /v1/organisations/:id/logo': () => ({ image_base64: null }),
+  'POST /v1/organisations/:id/invitations': () => ({ email: 'colleague@example.com' }),
+  'POST /v1/organisations/:id/invitation-links': () => ({ domain: 'example.com', max_uses: 5 }),
+  'POST /v1/invitations/:token/accept': () => ({ consent_to_share: true }),
+  'PATCH /v1/organisations/:id/members/:user_id': () => ({ role: 'admin' }),
+  'PUT /v1/organisations/:id/me/consent': () => ({ granted: true }),
+  'POST /v1/organisations/:id/me/shared': () => ({ headshot_ids: ['hs_01kbf0v2c8n4zq7w5y3x6t9r1m'] }),
+  'POST /v1/organisations/:id/seats': () => ({ package_id: 'starter', seats: 1 }),
+  'POST /v1/organisations/:id/orders': () => ({ package_id: 'starter', style_ids: ['studio-grey'], photo_ids: ['pho_01kbf0v2c8n4zq7w5y3x6t9r1m'] }),
+  'POST /v1/organisations/:id/headshots/:headshot_id/redo': () => ({ note: 'Please smile' }),
+  'PUT /v1/organisations/:id/webhook': () => ({ url: 'https://hr.example.com/rasmi' }),
 };
 
 export interface RawAnswer {
