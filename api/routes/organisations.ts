@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Response, Router } from 'express';
 import { STYLES } from '../../core/orders/catalog';
 import { organisationLogo, setBrand, setLogo } from '../../core/teams/brand';
-import { acceptInvitation, createLink, inviteByEmail, listInvitations, previewInvitation, revokeInvitation } from '../../core/teams/invitations';
+import { acceptInvitation, createLink, INVITATION_DAYS, inviteByEmail, listInvitations, previewInvitation, revokeInvitation } from '../../core/teams/invitations';
 import { leaveOrganisation, removeMember, setRole, setSharingConsent } from '../../core/teams/membership';
 import { createOrganisation, getOrganisation, myOrganisations, renameOrganisation } from '../../core/teams/organisations';
 import { approveHeadshot, memberList, requestRedo, sharedHeadshotBlob, sharedHeadshots } from '../../core/teams/review';
@@ -204,7 +204,7 @@ export function organisationRoutes(router: Router): void {
     },
   );
 
-  const InviteTerms = { role: z.enum(['admin', 'member']).default('member'), expires_in_days: z.number().int().min(1).max(60).default(14) };
+  const InviteTerms = { role: z.enum(['admin', 'member']).optional().openapi({ description: 'member unless given' }), expires_in_days: z.number().int().min(1).max(60).optional().openapi({ description: '14 unless given' }) };
   route(
     router,
     {
@@ -220,7 +220,7 @@ export function organisationRoutes(router: Router): void {
       errors: { 403: 'forbidden', 404: 'not_found' },
     },
     async (req, res, { user, params, body }) => {
-      res.status(201).json(invitationOut(await inviteByEmail(ctxOf(req), user.id, params.id, body)));
+      res.status(201).json(invitationOut(await inviteByEmail(ctxOf(req), user.id, params.id, { ...body, role: body.role ?? 'member', expires_in_days: body.expires_in_days ?? INVITATION_DAYS })));
     },
   );
 
@@ -239,7 +239,7 @@ export function organisationRoutes(router: Router): void {
       errors: { 403: 'forbidden', 404: 'not_found' },
     },
     async (req, res, { user, params, body }) => {
-      res.status(201).json(invitationOut(await createLink(ctxOf(req), user.id, params.id, body)));
+      res.status(201).json(invitationOut(await createLink(ctxOf(req), user.id, params.id, { ...body, role: body.role ?? 'member', expires_in_days: body.expires_in_days ?? INVITATION_DAYS })));
     },
   );
 

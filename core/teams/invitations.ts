@@ -16,6 +16,8 @@ import { queueWebhook } from './webhooks';
  * checked against the row, under its lock, so a revocation or the cap holds at once.
  */
 const PURPOSE = 'team-invite';
+/** How long an invitation lasts unless the admin says otherwise. */
+export const INVITATION_DAYS = 14;
 
 export type InvitationStatus = 'pending' | 'accepted' | 'revoked' | 'expired' | 'full';
 

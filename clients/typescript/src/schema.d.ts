@@ -2145,23 +2145,23 @@ export interface components {
             /** Format: email */
             email: string;
             /**
-             * @default member
+             * @description member unless given
              * @enum {string}
              */
-            role: "admin" | "member";
-            /** @default 14 */
-            expires_in_days: number;
+            role?: "admin" | "member";
+            /** @description 14 unless given */
+            expires_in_days?: number;
         };
         InvitationLink: {
             domain: string;
             max_uses: number;
             /**
-             * @default member
+             * @description member unless given
              * @enum {string}
              */
-            role: "admin" | "member";
-            /** @default 14 */
-            expires_in_days: number;
+            role?: "admin" | "member";
+            /** @description 14 unless given */
+            expires_in_days?: number;
         };
         InvitationPreview: {
             organisation: {
