@@ -80,7 +80,7 @@ test('an organisation: create, brand, seats, invite, join with consent, share, r
   await expect(admin.getByText('Brand saved.')).toBeVisible();
 
   // Seats through the local processor, confirmed by its signed webhook.
-  await admin.getByLabel('Seats').fill('3');
+  await admin.getByRole('spinbutton', { name: 'Seats' }).fill('3');
   await admin.getByLabel('Package').selectOption('starter');
   await admin.getByRole('button', { name: 'Buy seats' }).click();
   await expect(admin.getByText(/Payment of €57.00 started/)).toBeVisible();

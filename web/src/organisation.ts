@@ -262,7 +262,8 @@ export async function joinScreen(main: HTMLElement): Promise<void> {
     main.append(h('p', { class: 'error', role: 'alert' }, plainError(err)));
     return;
   }
-  const agree = h('input', { type: 'checkbox', id: 'join-consent', required: true });
+  // Not required by the browser: the API's own refusal (consent_required) says why, next to the button.
+  const agree = h('input', { type: 'checkbox', id: 'join-consent' });
   const form = h(
     'form',
     {},
