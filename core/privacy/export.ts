@@ -51,6 +51,13 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
     db.selectFrom('sessions').select(['created_at', 'expires_at', 'revoked_at']).where('user_id', '=', userId).orderBy('created_at').execute(),
   ]);
 
+  // Teams: the organisations the person belongs to, their consent to share with each, and what they share.
+  const [memberships, organisationConsents, shared] = await Promise.all([
+    db.selectFrom('organisation_members').innerJoin('organisations', 'organisations.id', 'organisation_members.organisation_id').select(['organisations.id', 'organisations.name', 'organisation_members.role', 'organisation_members.joined_at']).where('organisation_members.user_id', '=', userId).execute(),
+    db.selectFrom('organisation_consents').select(['organisation_id', 'granted', 'source', 'recorded_at']).where('user_id', '=', userId).orderBy('recorded_at').orderBy('id').execute(),
+    db.selectFrom('shared_headshots').select(['organisation_id', 'headshot_id', 'shared_at', 'review']).where('user_id', '=', userId).orderBy('shared_at').execute(),
+  ]);
+
   const files: ExportFile[] = [];
   const photoFile = (id: string) => `photos/${id}.jpg`;
   const headshotFile = (id: string) => `headshots/${id}.jpg`;
@@ -129,6 +136,15 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
     inquiries: inquiries.map((i) => ({ id: i.id, kind: i.kind, subject: dec(i.subject_enc), body: dec(i.body_enc), status: i.status, received_at: iso(i.received_at), first_responded_at: iso(i.first_responded_at), resolved_at: iso(i.resolved_at) })),
     portfolio: portfolio.map((p) => ({ headshot_id: p.headshot_id, style_id: p.style_id, published_at: iso(p.published_at) })),
     sessions: sessions.map((s) => ({ created_at: iso(s.created_at), expires_at: iso(s.expires_at), revoked_at: iso(s.revoked_at) })),
+    organisations: memberships.map((m) => ({
+      id: m.id,
+      name: m.name,
+      role: m.role,
+      joined_at: iso(m.joined_at),
+      consent_history: organisationConsents.filter((c) => c.organisation_id === m.id).map((c) => ({ granted: c.granted, source: c.source, recorded_at: iso(c.recorded_at) })),
+      shared_headshots: shared.filter((x) => x.organisation_id === m.id).map((x) => ({ headshot_id: x.headshot_id, shared_at: iso(x.shared_at), review: x.review })),
+    })),
+    organisation_consents: organisationConsents.map((c) => ({ organisation_id: c.organisation_id, granted: c.granted, source: c.source, recorded_at: iso(c.recorded_at) })),
   };
   return { data, files };
 }

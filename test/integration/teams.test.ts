@@ -204,6 +204,10 @@ describe('TM3 TM4 TM5 each person\'s consent and what admins can reach', () => {
     const me = await api('GET', `/v1/organisations/${org}/me`, { token: member.token });
     expect(me.body).toMatchObject({ role: 'member', consent_to_share: true });
     expect(me.body.shared.map((s: { headshot_id: string }) => s.headshot_id).sort()).toEqual([...shared].sort());
+    // The member's own export (RG1) holds it too: the organisation, the consent's history, what is shared.
+    const { collectPersonalData } = await import('../../core/privacy/export');
+    const { data } = await collectPersonalData(stack.ctx, member.userId);
+    expect(data.organisations).toEqual([expect.objectContaining({ id: org, name: 'Acme', role: 'member', consent_history: [expect.objectContaining({ granted: true })], shared_headshots: expect.arrayContaining(shared.map((h) => expect.objectContaining({ headshot_id: h, review: 'pending' }))) })]);
   });
 
   it("TM4 an admin's token reaches shared headshots and nothing else of a member's: originals, verdicts, orders, unshared headshots", async () => {

@@ -35,7 +35,8 @@ async function mailTo(email: string, pattern: RegExp): Promise<string> {
 }
 
 async function call(method: string, p: string, token?: string, body?: unknown) {
-  const res = await fetch(origin + p, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body instanceof FormData ? body : body ? JSON.stringify(body) : undefined });
+  const form = body instanceof FormData;
+  const res = await fetch(origin + p, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body && !form ? { 'content-type': 'application/json' } : {}) }, body: form ? body : body ? JSON.stringify(body) : undefined });
   const json = res.headers.get('content-type')?.includes('json') ? await res.json() : null;
   if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
   return json;
