@@ -115,7 +115,7 @@ test('an organisation: create, brand, seats, invite, join with consent, share, r
   const order = await call('POST', `/v1/organisations/${org}/orders`, member.token, { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo.id] });
   await expect.poll(async () => (await call('GET', `/v1/orders/${order.order_id}`, member.token)).status, { timeout: 300_000 }).toBe('ready');
   await page.reload();
-  await page.getByRole('button', { name: 'Share' }).click();
+  await page.getByRole('button', { name: 'Share', exact: true }).click();
   await expect(page.getByText('(shared)')).toBeVisible();
   violations.push(...(await axe(page, 'org-4-member')));
 
