@@ -10,7 +10,7 @@ import { policyNoticeSweeps } from './policy-notices';
 import { inquirySweeps } from './inquiries';
 import { recordSweep } from '../core/platform/metrics';
 import { sweepWebhooks } from '../core/teams/webhooks';
-import { sweepReminders } from '../core/teams/reminders';
+import { sweepReminders, sweepTeamRecords } from '../core/teams/reminders';
 
 /** How long a paid order may sit without finishing before its jobs are re-driven. */
 export const STALLED_AFTER_MINUTES = 10;
@@ -63,8 +63,9 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
   },
   'sweep.team-reminders': async (ctx) => {
     const sent = await sweepReminders(ctx);
-    recordSweep('team-reminders', sent);
-    if (sent.invitations || sent.members) ctx.logger.info({ sweep: 'team-reminders', ...sent }, 'team reminders sent');
+    const erased = await sweepTeamRecords(ctx);
+    recordSweep('team-reminders', { ...sent, ...erased });
+    if (sent.invitations || sent.members || erased.invitation_addresses || erased.deliveries) ctx.logger.info({ sweep: 'team-reminders', ...sent, ...erased }, 'team reminders sent, old team records erased');
   },
   ...rightsSweeps,
   ...breachSweeps,

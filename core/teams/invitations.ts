@@ -55,7 +55,7 @@ function view(ctx: AppContext, r: NonNullable<Row>): InvitationView {
     id: r.id,
     kind: r.kind,
     role: r.role,
-    email: r.email_enc ? decryptField(ctx.pii, r.email_enc) : null,
+    email: r.email_enc ? decryptField(ctx.pii, r.email_enc) : null, // erased 30 days after it was used, revoked or expired
     domain: r.domain,
     max_uses: r.max_uses,
     uses: r.uses,

@@ -56,3 +56,23 @@ export async function sweepReminders(ctx: AppContext, batch = 500): Promise<{ in
   }
   return { invitations: sentInvitations, members: sentMembers };
 }
+
+/** How long an invitee's address, and a webhook's delivery log, are kept once they are of no more use. */
+export const TEAM_RECORDS_DAYS = 30;
+
+/**
+ * An invitee's email address is personal data of someone who may never join: it is erased once
+ * the invitation has been used, revoked or expired for TEAM_RECORDS_DAYS (the row stays, without
+ * it, for the admins' list). Finished webhook deliveries (ids only) go after as long (RT6).
+ */
+export async function sweepTeamRecords(ctx: AppContext): Promise<{ invitation_addresses: number; deliveries: number }> {
+  const cutoff = new Date(ctx.clock.now().getTime() - TEAM_RECORDS_DAYS * DAY_MS);
+  const erased = await ctx.db
+    .updateTable('organisation_invitations')
+    .set({ email_enc: null, email_hash: null })
+    .where('email_enc', 'is not', null)
+    .where((eb) => eb.or([eb('expires_at', '<', cutoff), eb('revoked_at', '<', cutoff), eb('accepted_at', '<', cutoff)]))
+    .executeTakeFirst();
+  const deleted = await ctx.db.deleteFrom('webhook_deliveries').where('status', '!=', 'pending').where('created_at', '<', cutoff).executeTakeFirst();
+  return { invitation_addresses: Number(erased.numUpdatedRows), deliveries: Number(deleted.numDeletedRows) };
+}

@@ -63,7 +63,7 @@ export async function memberList(ctx: AppContext, userId: string, organisationId
     const status: MemberStatus = s?.n ? 'shared' : own.some((o) => o.status === 'ready') ? 'ready' : own.some((o) => o.status !== 'failed') ? 'ordered' : photos.some((p) => p.user_id === m.id && p.n > 0) ? 'uploaded' : 'joined';
     return { user_id: m.id, invitation_id: null, name: decryptField(ctx.pii, m.name_enc), email: decryptField(ctx.pii, m.email_enc), role: m.role, status, shared: s?.n ?? 0, approved: s?.approved ?? 0, joined_at: m.joined_at };
   });
-  const invited = (await listInvitations(ctx, userId, organisationId)).filter((i) => i.kind === 'email' && i.status === 'pending');
+  const invited = (await listInvitations(ctx, userId, organisationId)).filter((i) => i.kind === 'email' && i.status === 'pending' && i.email);
   for (const i of invited) rows.push({ user_id: null, invitation_id: i.id, name: null, email: i.email!, role: i.role, status: 'invited', shared: 0, approved: 0, joined_at: null });
   return rows;
 }

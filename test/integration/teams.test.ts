@@ -166,6 +166,12 @@ describe('TM2 invitations', () => {
     stack.clock.advance(2 * DAY_MS);
     await sweep();
     expect([reminders(invitee), reminders(member.email)]).toEqual([2, 2]);
+    // The invitee's address is erased 30 days after the invitation expired (14 days): no more reminders.
+    stack.clock.advance(40 * DAY_MS);
+    await sweep();
+    const row = await stack.ctx.db.selectFrom('organisation_invitations').select(['email_enc', 'email_hash']).where('organisation_id', '=', org).executeTakeFirstOrThrow();
+    expect(row).toEqual({ email_enc: null, email_hash: null });
+    expect(reminders(invitee)).toBe(2);
   });
 });
 
