@@ -20,6 +20,7 @@ import { staffRoutes } from './routes/staff';
 import { breachRoutes } from './routes/breaches';
 import { policyRoutes } from './routes/policy';
 import { inquiryRoutes } from './routes/inquiries';
+import { organisationRoutes } from './routes/organisations';
 import { corsAllowList } from './cors';
 import { mountWebClient } from './web-client';
 import { httpMetrics, metricsRoutes } from './routes/metrics';
@@ -77,6 +78,7 @@ export function createApp(ctx: AppContext): Express {
   breachRoutes(router);
   policyRoutes(router);
   inquiryRoutes(router);
+  organisationRoutes(router);
   oversightRoutes(router);
   operationsRoutes(router, ctx);
   metricsRoutes(router);

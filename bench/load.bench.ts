@@ -7,6 +7,7 @@
  *   LOAD_API_PROCESSES=2 LOAD_DRAIN=0 npm run bench:load   (two API processes on the port; no drain)
  *   LOAD_API_CPUS=0 LOAD_DRAIN=0 taskset -c 1 npm run bench:load   (the API on core 0, the load generator on core 1)
  */
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../policies';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
@@ -146,7 +147,7 @@ async function main() {
     const stamp = Date.now();
     for (let i = 0; i < PEOPLE; i++) {
       const email = `load+${stamp}-${i}@rasmi.local`;
-      await call('POST', '/v1/accounts', { json: { email, name: `Load ${i}`, confirms_adult: true, accepted_policy_version: '2026-01' } });
+      await call('POST', '/v1/accounts', { json: { email, name: `Load ${i}`, confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
       let code: string | undefined;
       for (let t = 0; !code && t < 100; t++) {
         for (const f of await readdir(outbox).catch(() => [] as string[])) {

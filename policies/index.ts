@@ -10,6 +10,8 @@ import type { Db } from '../core/platform/db';
 
 export const POLICY_VERSIONS = [
   { id: '2026-01', lastUpdated: '2026-01-01', significant: true, material: true },
+  // Organisations (issue 23): what an organisation sees and does, and who is controller for what (section 14).
+  { id: '2026-12-07', lastUpdated: '2026-12-07', significant: true, material: true },
 ] as const;
 
 /** The newest version shipped with this release. The current version is the newest published one in the database. */

@@ -15,6 +15,8 @@ export const SCHEDULE: { job: JobName; everyMs: number }[] = [
   { job: 'sweep.breach-notices', everyMs: 60_000 },
   { job: 'sweep.policy-notices', everyMs: 5 * 60_000 },
   { job: 'sweep.inquiry-deadlines', everyMs: 5 * 60_000 },
+  { job: 'sweep.team-webhooks', everyMs: 60_000 },
+  { job: 'sweep.team-reminders', everyMs: 60 * 60_000 },
 ];
 
 /** The scheduler role: registers the job schedulers, keeps them registered, and runs the sweeps queue. */

@@ -9,6 +9,8 @@ import { breachSweeps } from './breaches';
 import { policyNoticeSweeps } from './policy-notices';
 import { inquirySweeps } from './inquiries';
 import { recordSweep } from '../core/platform/metrics';
+import { sweepWebhooks } from '../core/teams/webhooks';
+import { sweepReminders, sweepTeamRecords } from '../core/teams/reminders';
 
 /** How long a paid order may sit without finishing before its jobs are re-driven. */
 export const STALLED_AFTER_MINUTES = 10;
@@ -54,6 +56,16 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
     const found = await sweepConsentWithdrawals(ctx);
     recordSweep('consent-withdrawals', found);
     if (found.portfolio || found.marketing) ctx.logger.info({ sweep: 'consent-withdrawals', ...found }, 'withdrawals fanned out');
+  },
+  'sweep.team-webhooks': async (ctx) => {
+    const due = await sweepWebhooks(ctx);
+    recordSweep('team-webhooks', { queued: due });
+  },
+  'sweep.team-reminders': async (ctx) => {
+    const sent = await sweepReminders(ctx);
+    const erased = await sweepTeamRecords(ctx);
+    recordSweep('team-reminders', { ...sent, ...erased });
+    if (sent.invitations || sent.members || erased.invitation_addresses || erased.deliveries) ctx.logger.info({ sweep: 'team-reminders', ...sent, ...erased }, 'team reminders sent, old team records erased');
   },
   ...rightsSweeps,
   ...breachSweeps,

@@ -6,6 +6,7 @@
  *
  *   npm run demo -- [photos...] [--package executive] [--styles studio-grey,navy-gradient] [--out out/demo]
  */
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../policies';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -59,7 +60,7 @@ async function main() {
   try {
     const email = `demo+${Date.now()}@rasmi.local`;
     step(`registering ${email}`);
-    unwrap(await api.POST('/v1/accounts', { body: { email, name: 'Demo Person', confirms_adult: true, accepted_policy_version: '2026-01' } }));
+    unwrap(await api.POST('/v1/accounts', { body: { email, name: 'Demo Person', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } }));
     const code = /code is (\d{6})/.exec(inbox.find((m) => m.to === email)!.text)![1];
     token = unwrap(await api.POST('/v1/auth/token', { body: { email, code } })).token;
 

@@ -8,6 +8,7 @@
  * each). Prints the tallies and RSS. Fails on a leak too: the JS heap after garbage collection
  * may not grow by more than HEAP_GROWTH_LIMIT between case 1,000 (warm) and the last case.
  */
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../policies';
 import { readdir, readFile } from 'node:fs/promises';
 import { benchStack } from '../bench/support';
 import { preparePhoto } from '../core/photos/preparation';
@@ -33,7 +34,7 @@ async function main(): Promise<number> {
   const stack = await benchStack('api', { UPLOAD_MAX_FILES_PER_USER: '1000000' });
   try {
     const email = `fuzz+${Date.now()}@rasmi.local`;
-    await stack.api('POST', '/v1/accounts', { json: { email, name: 'Fuzz', confirms_adult: true, accepted_policy_version: '2026-01' } });
+    await stack.api('POST', '/v1/accounts', { json: { email, name: 'Fuzz', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
     const files = await readdir(stack.config.MAIL_OUTBOX_DIR);
     const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${files.sort().at(-1)}`, 'utf8')) as { text: string };
     const code = /code is (\d{6})/.exec(mail.text)![1];

@@ -4,6 +4,7 @@ import { sendRefund } from '../core/orders/orders';
 import { renderHeadshot } from '../core/orders/rendering';
 import { markJudged } from '../core/photos/lifecycle';
 import { preparePhoto } from '../core/photos/preparation';
+import { attemptDelivery } from '../core/teams/webhooks';
 import type { AppContext } from '../core/platform/context';
 import type { PipelineQueue } from '../core/platform/queues';
 import type { Handler, HandlersFor } from '../core/platform/workers';
@@ -67,5 +68,6 @@ export const pipelineHandlers: HandlersFor<PipelineQueue> = {
   'order.deliver': deliver,
   'order.refund': refund,
   'order.notify': notify,
+  'team.webhook': async (ctx, { deliveryId }) => attemptDelivery(ctx, deliveryId),
   ...privacyHandlers,
 };

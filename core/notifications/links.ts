@@ -5,7 +5,7 @@ import type { AppContext } from '../platform/context';
  * a person follows a link in a browser. A screen that needs a session sends a signed-out person
  * through sign-in and then on to where the link pointed (web/src/main.ts).
  */
-export type AppScreen = 'photos' | 'order' | 'privacy' | 'unsubscribe';
+export type AppScreen = 'photos' | 'order' | 'privacy' | 'unsubscribe' | 'join' | 'organisation';
 
 export function appUrl(ctx: Pick<AppContext, 'config' | 'publicUrl'>): string {
   return ctx.config.APP_URL ?? `${ctx.publicUrl}/app/`;

@@ -1,7 +1,7 @@
 import { findPackage } from './catalog';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
-import type { Db, OrderStatus } from '../platform/db';
+import type { Db, Order, OrderStatus } from '../platform/db';
 import { jobId } from '../platform/jobs';
 import { headshotCounts } from './outcome';
 import { refundFor } from './quote';
@@ -142,13 +142,36 @@ export async function recordRefund(ctx: AppContext, orderId: string): Promise<vo
   const missing = Math.max(0, expected - n.rendered);
   if (!missing) return;
   const payment = await ctx.db.selectFrom('payments').select(['id', 'currency']).where('order_id', '=', orderId).where('status', '=', 'succeeded').executeTakeFirst();
-  if (!payment) return;
+  if (!payment) return returnToOrganisation(ctx, order, expected, missing, n.rendered);
   await ctx.db
     .insertInto('refunds')
     .values({ id: newId('ref'), order_id: orderId, payment_id: payment.id, amount_cents: refundFor(order.amount_cents, expected, missing), currency: payment.currency, headshots_missing: missing, status: 'pending', processor_ref: null, created_at: ctx.clock.now(), succeeded_at: null })
     .onConflict((oc) => oc.column('order_id').doNothing())
     .execute();
   await ctx.queues.enqueue('order.refund', { orderId }, { jobId: jobId('refund', orderId) });
+}
+
+/**
+ * An order paid with an organisation's seat has no payment of its own: what it could not make goes
+ * back to the organisation, once. Nothing made returns the seat itself (and any credit already
+ * given for an agreed shortfall, which the seat now covers); otherwise a credit of the missing
+ * headshots' share of the seat's price.
+ */
+async function returnToOrganisation(ctx: AppContext, order: Order, expected: number, missing: number, rendered: number): Promise<void> {
+  const draw = await ctx.db.selectFrom('seat_draws').select(['id', 'organisation_id', 'kind']).where('order_id', '=', order.id).executeTakeFirst();
+  if (!draw || draw.kind !== 'seat') return;
+  await ctx.db.transaction().execute(async (trx) => {
+    if (rendered === 0) {
+      const r = await trx.updateTable('seat_draws').set({ returned_at: ctx.clock.now() }).where('id', '=', draw.id).where('returned_at', 'is', null).executeTakeFirst();
+      if (Number(r.numUpdatedRows)) await trx.deleteFrom('seat_credits').where('order_id', '=', order.id).execute();
+      return;
+    }
+    await trx
+      .insertInto('seat_credits')
+      .values({ id: newId('scr'), organisation_id: draw.organisation_id, order_id: order.id, reason: 'missing_headshots', amount_cents: refundFor(order.amount_cents, expected, missing), currency: order.currency, headshots: missing, created_at: ctx.clock.now() })
+      .onConflict((oc) => oc.columns(['order_id', 'reason']).doNothing())
+      .execute();
+  });
 }
 
 /** Asks the processor for an order's recorded refund; the refund's id is its idempotency key there. */

@@ -1,6 +1,7 @@
 import type { AppContext } from '../platform/context';
 import { DomainError } from '../platform/errors';
 import { verifyWebhook, WebhookRejected } from '../platform/payment-processor';
+import { seatPaymentSucceeded } from '../teams/seats';
 import { startOrder } from './orders';
 
 /**
@@ -31,6 +32,8 @@ export async function receivePaymentEvent(ctx: AppContext, raw: Buffer, signatur
     }
     if (payment.status === 'succeeded') return null;
     await trx.updateTable('payments').set({ status: 'succeeded', succeeded_at: now }).where('id', '=', payment.id).execute();
+    // A payment for an organisation's seats: they count from now.
+    if (!payment.order_id) await seatPaymentSucceeded(trx, payment.id, now);
     const r = await trx.updateTable('orders').set({ status: 'received', paid_at: now }).where('id', '=', payment.order_id!).where('status', '=', 'awaiting_payment').executeTakeFirst();
     return Number(r.numUpdatedRows) ? payment.order_id : null;
   });

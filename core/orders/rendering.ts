@@ -29,7 +29,10 @@ export async function renderHeadshot(ctx: AppContext, headshotId: string, draw: 
     const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
     const geometry = storedVerdict(photo)?.geometry;
     if (!geometry) throw new Error(`photo ${photo.id} has no face geometry`);
-    const out = await draw(photo.id, await ctx.storage.read(blob), geometry, findStyle(h.style_id)!);
+    // An organisation's order is made on its own backdrop, so the whole team's headshots match.
+    const order = await ctx.db.selectFrom('orders').select('backdrop').where('id', '=', h.order_id).executeTakeFirst();
+    const style = findStyle(h.style_id)!;
+    const out = await draw(photo.id, await ctx.storage.read(blob), geometry, order?.backdrop ? { ...style, backdrop: order.backdrop } : style);
     if (!out.faceTrue.ok) {
       const replacement = await replaceFailed(ctx, headshotId, 'face_not_true');
       ctx.logger.warn({ headshotId, replacement, error: out.faceTrue.error, tolerance: out.faceTrue.tolerance, worst: out.faceTrue.worst }, 'face-true check failed; headshot withheld');

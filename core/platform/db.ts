@@ -115,6 +115,8 @@ export interface OrdersTable {
   delivered_at: Timestamp | null;
   /** Headshots this order makes, as agreed before payment (null on orders made before it was recorded). */
   headshots_expected: ColumnType<number | null, number | null | undefined, number | null>;
+  /** An organisation's backdrop the order is made with, in place of its styles' own (null: the styles'). */
+  backdrop: ColumnType<BrandBackdrop | null, string | null | undefined, string | null>;
 }
 
 export interface OrderPhotosTable {
@@ -329,6 +331,125 @@ export interface MarketingCampaignsTable {
   fanned_out_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+export type OrganisationRole = 'owner' | 'admin' | 'member';
+/** An organisation's own backdrop: one colour, or a two-colour gradient (top to bottom). */
+export type BrandBackdrop = { kind: 'solid'; rgb: [number, number, number] } | { kind: 'gradient'; top: [number, number, number]; bottom: [number, number, number] };
+type Nullable<T> = ColumnType<T | null, T | null | undefined, T | null>;
+
+export interface OrganisationsTable {
+  id: string;
+  name: string;
+  billing_email_enc: string;
+  /** The catalogue's styles the members may use; null is every style. */
+  allowed_styles: ColumnType<string[] | null, string | null | undefined, string | null>;
+  backdrop: ColumnType<BrandBackdrop | null, string | null | undefined, string | null>;
+  logo_blob_id: Nullable<string>;
+  webhook_url: Nullable<string>;
+  webhook_secret_enc: Nullable<string>;
+  reminder_days: Generated<number>;
+  created_by: string | null;
+  created_at: Timestamp;
+}
+
+export interface OrganisationMembersTable {
+  organisation_id: string;
+  user_id: string;
+  role: OrganisationRole;
+  invitation_id: string | null;
+  joined_at: Timestamp;
+}
+
+export interface OrganisationConsentsTable {
+  id: string;
+  organisation_id: string;
+  user_id: string;
+  granted: boolean;
+  source: string;
+  recorded_at: Timestamp;
+}
+
+export interface OrganisationInvitationsTable {
+  id: string;
+  organisation_id: string;
+  kind: 'email' | 'link';
+  role: 'admin' | 'member';
+  email_hash: string | null;
+  email_enc: string | null;
+  domain: string | null;
+  max_uses: number | null;
+  uses: Generated<number>;
+  expires_at: Timestamp;
+  revoked_at: Nullable<Date | string>;
+  accepted_at: Nullable<Date | string>;
+  accepted_by: Nullable<string>;
+  created_by: string | null;
+  created_at: Timestamp;
+}
+
+export interface SeatPurchasesTable {
+  id: string;
+  organisation_id: string | null;
+  package_id: string;
+  seats: number;
+  amount_cents: number;
+  currency: string;
+  payment_id: string;
+  status: 'pending' | 'paid';
+  created_at: Timestamp;
+  paid_at: Nullable<Date | string>;
+}
+
+export interface SeatDrawsTable {
+  id: string;
+  organisation_id: string;
+  order_id: string | null;
+  user_id: string | null;
+  package_id: string;
+  /** seat: drew one of the organisation's seats; redo: a reprocess the organisation asked for (no seat). */
+  kind: 'seat' | 'redo';
+  drawn_at: Timestamp;
+  returned_at: Nullable<Date | string>;
+}
+
+export interface SeatCreditsTable {
+  id: string;
+  organisation_id: string;
+  order_id: string | null;
+  reason: 'missing_headshots' | 'shortfall';
+  amount_cents: number;
+  currency: string;
+  headshots: number;
+  created_at: Timestamp;
+}
+
+export type Review = 'pending' | 'approved' | 'redo_requested';
+
+export interface SharedHeadshotsTable {
+  organisation_id: string;
+  headshot_id: string;
+  user_id: string;
+  shared_at: Timestamp;
+  review: Generated<Review>;
+  review_note: Nullable<string>;
+  reviewed_by: Nullable<string>;
+  reviewed_at: Nullable<Date | string>;
+  redo_order_id: Nullable<string>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  organisation_id: string;
+  event: string;
+  payload: ColumnType<unknown, string, string>;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: Generated<number>;
+  next_attempt_at: Nullable<Date | string>;
+  last_status: Nullable<number>;
+  last_error: Nullable<string>;
+  created_at: Timestamp;
+  delivered_at: Nullable<Date | string>;
+}
+
 export interface Database {
   policy_versions: PolicyVersionsTable;
   users: UsersTable;
@@ -355,6 +476,15 @@ export interface Database {
   inquiries: InquiriesTable;
   portfolio_items: PortfolioItemsTable;
   marketing_campaigns: MarketingCampaignsTable;
+  organisations: OrganisationsTable;
+  organisation_members: OrganisationMembersTable;
+  organisation_consents: OrganisationConsentsTable;
+  organisation_invitations: OrganisationInvitationsTable;
+  seat_purchases: SeatPurchasesTable;
+  seat_draws: SeatDrawsTable;
+  seat_credits: SeatCreditsTable;
+  shared_headshots: SharedHeadshotsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -43,6 +43,9 @@ export const JOBS = {
   'rights.delete': { queue: 'privacy', payload: z.object({ requestId: id }) },
   'sweep.rights-deadlines': { queue: 'sweeps', payload: z.object({}) },
   'sweep.rights-exports': { queue: 'sweeps', payload: z.object({}) },
+  'team.webhook': { queue: 'delivery', payload: z.object({ deliveryId: id }) },
+  'sweep.team-webhooks': { queue: 'sweeps', payload: z.object({}) },
+  'sweep.team-reminders': { queue: 'sweeps', payload: z.object({}) },
 } as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;
 
 export type JobName = keyof typeof JOBS;

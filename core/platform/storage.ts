@@ -47,7 +47,8 @@ export async function sweepStaleSpools(olderThanMs: number, now = Date.now()): P
 
 /** Who and what a new object is for. */
 interface NewObject {
-  userId: string;
+  /** The owner whose deletion removes it; null for an organisation's own objects (a logo). */
+  userId: string | null;
   role: BucketRole;
   contentType: string;
   at: Date;

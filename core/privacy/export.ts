@@ -15,7 +15,7 @@ import { isPrepared } from '../photos/images';
 // The installed archiver (7) is a CommonJS factory while its @types describe version 8's classes;
 // loading it through require and accepting either shape keeps both working.
 const require = createRequire(import.meta.url);
-function zipArchive(options: ArchiverOptions): Archiver {
+export function zipArchive(options: ArchiverOptions): Archiver {
   const mod = require('archiver') as unknown;
   if (typeof mod === 'function') return (mod as (format: 'zip', o: ArchiverOptions) => Archiver)('zip', options);
   return new (mod as { ZipArchive: new (o: ArchiverOptions) => Archiver }).ZipArchive(options);
@@ -49,6 +49,13 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
     db.selectFrom('inquiries').selectAll().where('user_id', '=', userId).orderBy('received_at').execute(),
     db.selectFrom('portfolio_items').selectAll().where('user_id', '=', userId).orderBy('published_at').execute(),
     db.selectFrom('sessions').select(['created_at', 'expires_at', 'revoked_at']).where('user_id', '=', userId).orderBy('created_at').execute(),
+  ]);
+
+  // Teams: the organisations the person belongs to, their consent to share with each, and what they share.
+  const [memberships, organisationConsents, shared] = await Promise.all([
+    db.selectFrom('organisation_members').innerJoin('organisations', 'organisations.id', 'organisation_members.organisation_id').select(['organisations.id', 'organisations.name', 'organisation_members.role', 'organisation_members.joined_at']).where('organisation_members.user_id', '=', userId).execute(),
+    db.selectFrom('organisation_consents').select(['organisation_id', 'granted', 'source', 'recorded_at']).where('user_id', '=', userId).orderBy('recorded_at').orderBy('id').execute(),
+    db.selectFrom('shared_headshots').select(['organisation_id', 'headshot_id', 'shared_at', 'review']).where('user_id', '=', userId).orderBy('shared_at').execute(),
   ]);
 
   const files: ExportFile[] = [];
@@ -129,6 +136,15 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
     inquiries: inquiries.map((i) => ({ id: i.id, kind: i.kind, subject: dec(i.subject_enc), body: dec(i.body_enc), status: i.status, received_at: iso(i.received_at), first_responded_at: iso(i.first_responded_at), resolved_at: iso(i.resolved_at) })),
     portfolio: portfolio.map((p) => ({ headshot_id: p.headshot_id, style_id: p.style_id, published_at: iso(p.published_at) })),
     sessions: sessions.map((s) => ({ created_at: iso(s.created_at), expires_at: iso(s.expires_at), revoked_at: iso(s.revoked_at) })),
+    organisations: memberships.map((m) => ({
+      id: m.id,
+      name: m.name,
+      role: m.role,
+      joined_at: iso(m.joined_at),
+      consent_history: organisationConsents.filter((c) => c.organisation_id === m.id).map((c) => ({ granted: c.granted, source: c.source, recorded_at: iso(c.recorded_at) })),
+      shared_headshots: shared.filter((x) => x.organisation_id === m.id).map((x) => ({ headshot_id: x.headshot_id, shared_at: iso(x.shared_at), review: x.review })),
+    })),
+    organisation_consents: organisationConsents.map((c) => ({ organisation_id: c.organisation_id, granted: c.granted, source: c.source, recorded_at: iso(c.recorded_at) })),
   };
   return { data, files };
 }

@@ -1,3 +1,4 @@
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -119,7 +120,7 @@ async function flows(): Promise<Record<FlowName, Flow>> {
   const hash = emailLookupHash(config.PII_HASH_KEY, email);
   const userOf = async () => (await db.selectFrom('users').select('id').where('email_hash', '=', hash).executeTakeFirst())?.id;
   const registration: Flow = {
-    send: () => stack.api('POST', '/v1/accounts', { json: { email, name: 'Dropped Person', confirms_adult: true, accepted_policy_version: '2026-01' } }),
+    send: () => stack.api('POST', '/v1/accounts', { json: { email, name: 'Dropped Person', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } }),
     trace: async () => {
       const id = await userOf();
       const rows = async (t: 'sign_in_codes' | 'notifications') => (id ? count(db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', id)) : 0);

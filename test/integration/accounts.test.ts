@@ -1,3 +1,4 @@
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signIn, signUp, startStack, type Stack } from '../support/stack';
 
@@ -10,11 +11,11 @@ afterAll(async () => {
 });
 
 const register = (json: Record<string, unknown>) =>
-  stack.api('POST', '/v1/accounts', { json: { email: `p${Math.random().toString(36).slice(2)}@example.com`, name: 'Ada', confirms_adult: true, accepted_policy_version: '2026-01', ...json } });
+  stack.api('POST', '/v1/accounts', { json: { email: `p${Math.random().toString(36).slice(2)}@example.com`, name: 'Ada', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION, ...json } });
 
 describe('accounts', () => {
   it('AC1 requires an email and a name; a phone is optional and must be E.164', async () => {
-    const noEmail = await stack.api('POST', '/v1/accounts', { json: { name: 'Ada', confirms_adult: true, accepted_policy_version: '2026-01' } });
+    const noEmail = await stack.api('POST', '/v1/accounts', { json: { name: 'Ada', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
     expect(noEmail.status).toBe(400);
     expect(noEmail.body.code).toBe('validation_failed');
     expect(noEmail.body.errors.map((e: { path: string }) => e.path)).toContain('body.email');
@@ -38,16 +39,16 @@ describe('accounts', () => {
   it('AC3 records the accepted policy version and when it was accepted; an outdated version is refused', async () => {
     const stale = await register({ accepted_policy_version: '2019-01' });
     expect(stale.status).toBe(409);
-    expect(stale.body).toMatchObject({ code: 'policy_version_outdated', current_policy_version: '2026-01' });
+    expect(stale.body).toMatchObject({ code: 'policy_version_outdated', current_policy_version: NEWEST_SHIPPED_POLICY_VERSION });
     const { userId } = await signUp(stack);
     const row = await stack.ctx.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
-    expect(row.policy_version_id).toBe('2026-01');
+    expect(row.policy_version_id).toBe(NEWEST_SHIPPED_POLICY_VERSION);
     expect(Math.abs(new Date(row.policy_accepted_at).getTime() - stack.clock.now().getTime())).toBeLessThan(5000);
   });
 
   it('registering an address twice reveals nothing and creates no second account', async () => {
     const { email } = await signUp(stack);
-    const again = await stack.api('POST', '/v1/accounts', { json: { email: email.toUpperCase(), name: 'Someone Else', confirms_adult: true, accepted_policy_version: '2026-01' } });
+    const again = await stack.api('POST', '/v1/accounts', { json: { email: email.toUpperCase(), name: 'Someone Else', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
     expect(again.status).toBe(202);
     const users = await stack.ctx.db.selectFrom('users').select('id').execute();
     expect(new Set(users.map((u) => u.id)).size).toBe(users.length);

@@ -105,8 +105,8 @@ describe('what the alerts read', () => {
   });
 
   it('a job that failed its last attempt, and none for one that will be retried', async () => {
-    const { 'order.deliver': deliver, 'order.notify': notify, 'order.refund': refund } = pipelineHandlers;
-    delivery = await startWorkers(stack.ctx, ['delivery'], { 'order.deliver': deliver, 'order.notify': notify, 'order.refund': refund });
+    const { 'order.deliver': deliver, 'order.notify': notify, 'order.refund': refund, 'team.webhook': webhook } = pipelineHandlers;
+    delivery = await startWorkers(stack.ctx, ['delivery'], { 'order.deliver': deliver, 'order.notify': notify, 'order.refund': refund, 'team.webhook': webhook });
     const q = stack.ctx.queues.byName.delivery;
     // A payload its schema refuses: the worker fails it, with one attempt (for good) and with two (retried after backoff).
     await q.add('order.deliver', { orderId: 'Not An Id' }, { jobId: 'bad-final', attempts: 1 });

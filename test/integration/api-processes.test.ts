@@ -1,3 +1,4 @@
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/platform/config';
@@ -33,7 +34,7 @@ describe('API_PROCESSES', () => {
     // Real work through the shared port: registrations write rows and mail codes.
     for (let i = 0; i < 4; i++) {
       const email = `procs${i}-${Date.now()}@example.com`;
-      const reg = await fetch(`${base}/v1/accounts`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ email, name: 'P', confirms_adult: true, accepted_policy_version: '2026-01' }) });
+      const reg = await fetch(`${base}/v1/accounts`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ email, name: 'P', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION }) });
       expect(reg.status).toBe(202);
       await until(async () => stack.postmark.to(email).length === 1, 10_000, 'the sign-in code email');
     }

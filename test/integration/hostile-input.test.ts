@@ -1,3 +1,4 @@
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import type { IncomingMessage, Server } from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,7 +71,7 @@ describe('hostile uploads', () => {
 
 describe('oversized and slow requests', () => {
   it('refuses a JSON body over 100 kB with 413 body_too_large', async () => {
-    const res = await stack.api('POST', '/v1/accounts', { json: { email: 'big@example.com', name: 'x'.repeat(120_000), confirms_adult: true, accepted_policy_version: '2026-01' } });
+    const res = await stack.api('POST', '/v1/accounts', { json: { email: 'big@example.com', name: 'x'.repeat(120_000), confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
     expect(res.status).toBe(413);
     expect(res.body.code).toBe('body_too_large');
   });

@@ -77,8 +77,10 @@ describe('policy versions', () => {
     const all = await stack.api('GET', '/v1/policy/versions?limit=2');
     expect(all.body.items.map((v: { id: string }) => v.id)).toEqual(['2027-01', '2026-12b']);
     const rest = await stack.api('GET', `/v1/policy/versions?limit=2&cursor=${all.body.next_cursor}`);
-    expect(rest.body.items.map((v: { id: string }) => v.id)).toEqual(['2026-12', '2026-01']);
-    expect(rest.body.next_cursor).toBeNull();
+    expect(rest.body.items.map((v: { id: string }) => v.id)).toEqual(['2026-12', '2026-12-07']);
+    const last = await stack.api('GET', `/v1/policy/versions?limit=2&cursor=${rest.body.next_cursor}`);
+    expect(last.body.items.map((v: { id: string }) => v.id)).toEqual(['2026-01']);
+    expect(last.body.next_cursor).toBeNull();
     expect((await stack.api('GET', '/v1/policy/versions/1999-01')).status).toBe(404);
 
     // The newest published version is the one registration must accept.

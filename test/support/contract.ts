@@ -1,3 +1,4 @@
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import net from 'node:net';
 
 /**
@@ -7,12 +8,12 @@ import net from 'node:net';
  */
 
 export const VALID_BODIES: Record<string, (ids: { userId: string }) => Record<string, unknown>> = {
-  'POST /v1/accounts': () => ({ email: 'prop@example.com', name: 'Prop', confirms_adult: true, accepted_policy_version: '2026-01' }),
+  'POST /v1/accounts': () => ({ email: 'prop@example.com', name: 'Prop', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION }),
   'POST /v1/auth/code': () => ({ email: 'prop@example.com' }),
   'POST /v1/auth/token': () => ({ email: 'prop@example.com', code: '123456' }),
   'PATCH /v1/me': () => ({ name: 'Prop Person' }),
   'POST /v1/me/email/verify': () => ({ code: '123456' }),
-  'POST /v1/me/policy-acceptance': () => ({ version: '2026-01' }),
+  'POST /v1/me/policy-acceptance': () => ({ version: NEWEST_SHIPPED_POLICY_VERSION }),
   'PUT /v1/me/consents': () => ({ marketing: false }),
   'PUT /v1/cookie-consent': () => ({ preference: true, analytics: false, marketing: false }),
   'POST /v1/analytics/events': () => ({ name: 'page_view', path: '/pricing' }),
@@ -27,6 +28,20 @@ export const VALID_BODIES: Record<string, (ids: { userId: string }) => Record<st
   'POST /v1/staff/breaches': ({ userId }) => ({ description: 'Test breach', detected_at: '2026-01-01T00:00:00Z', affected: { user_ids: [userId] } }),
   'POST /v1/staff/policy-versions': () => ({ id: 'prop-1', last_updated: '2026-11-01', significant: false, material: false, text: 'A policy' }),
   'POST /v1/admin/marketing/send': () => ({ subject: 'News', text: 'Hello' }),
+  'POST /v1/organisations': () => ({ name: 'Acme', billing_email: 'billing@example.com' }),
+  'PATCH /v1/organisations/:id': () => ({ name: 'Acme Ltd' }),
+  'PUT /v1/organisations/:id/brand': () => ({ allowed_styles: ['studio-grey'], backdrop: { kind: 'solid', colour: '#1f3a5f' } }),
+  'PUT /v1/organisations/:id/logo': () => ({ image_base64: null }),
+  'POST /v1/organisations/:id/invitations': () => ({ email: 'colleague@example.com' }),
+  'POST /v1/organisations/:id/invitation-links': () => ({ domain: 'example.com', max_uses: 5 }),
+  'POST /v1/invitations/:token/accept': () => ({ consent_to_share: true }),
+  'PATCH /v1/organisations/:id/members/:user_id': () => ({ role: 'admin' }),
+  'PUT /v1/organisations/:id/me/consent': () => ({ granted: true }),
+  'POST /v1/organisations/:id/me/shared': () => ({ headshot_ids: ['hs_01kbf0v2c8n4zq7w5y3x6t9r1m'] }),
+  'POST /v1/organisations/:id/seats': () => ({ package_id: 'starter', seats: 1 }),
+  'POST /v1/organisations/:id/orders': () => ({ package_id: 'starter', style_ids: ['studio-grey'], photo_ids: ['pho_01kbf0v2c8n4zq7w5y3x6t9r1m'] }),
+  'POST /v1/organisations/:id/headshots/:headshot_id/redo': () => ({ note: 'Please smile' }),
+  'PUT /v1/organisations/:id/webhook': () => ({ url: 'https://hr.example.com/rasmi' }),
 };
 
 export interface RawAnswer {

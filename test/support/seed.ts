@@ -1,3 +1,4 @@
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../../core/platform/context';
 import { objectKeyFor, type BucketRole } from '../../core/platform/storage';
@@ -9,7 +10,7 @@ export async function seedUser(ctx: AppContext, at: Date, extra: { role?: 'custo
   const id = newId('usr');
   await ctx.db
     .insertInto('users')
-    .values({ id, email_hash: emailLookupHash(ctx.config.PII_HASH_KEY, email), email_enc: encryptField(ctx.pii, email), name_enc: encryptField(ctx.pii, 'Seeded Person'), phone_enc: null, role: extra.role ?? 'customer', adult_confirmed_at: at, policy_version_id: '2026-01', policy_accepted_at: at, created_at: at, last_used_at: at })
+    .values({ id, email_hash: emailLookupHash(ctx.config.PII_HASH_KEY, email), email_enc: encryptField(ctx.pii, email), name_enc: encryptField(ctx.pii, 'Seeded Person'), phone_enc: null, role: extra.role ?? 'customer', adult_confirmed_at: at, policy_version_id: NEWEST_SHIPPED_POLICY_VERSION, policy_accepted_at: at, created_at: at, last_used_at: at })
     .execute();
   return { id, email };
 }

@@ -1,3 +1,4 @@
+import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -98,7 +99,7 @@ let counter = 0;
 /** Registers a person and signs them in with the code from the captured email. */
 export async function signUp(stack: Stack, extra: Record<string, unknown> = {}): Promise<{ token: string; email: string; userId: string }> {
   const email = `person${++counter}-${randomBytes(3).toString('hex')}@example.com`;
-  const reg = await stack.api('POST', '/v1/accounts', { json: { email, name: 'Test Person', confirms_adult: true, accepted_policy_version: '2026-01', ...extra } });
+  const reg = await stack.api('POST', '/v1/accounts', { json: { email, name: 'Test Person', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION, ...extra } });
   if (reg.status !== 202) throw new Error(`registration failed: ${JSON.stringify(reg.body)}`);
   const mail = stack.postmark.to(email).at(-1)!;
   const code = /code is (\d{6})/.exec(mail.TextBody ?? '')![1];

@@ -53,6 +53,14 @@ const PLAIN: Record<string, string> = {
   order_already_paid: 'This order is paid; its photos can no longer change.',
   too_many_streams: 'Rasmi is open in too many tabs. Close some and reload.',
   validation_failed: 'Some of the details are not valid.',
+  invitation_expired: 'This invitation has expired. Ask your organisation for a new one.',
+  invitation_revoked: 'The organisation withdrew this invitation. Ask it for a new one.',
+  invitation_used: 'This invitation was used already; each one works once.',
+  invitation_full: 'As many people as this link allows have joined already.',
+  invitation_wrong_domain: 'This link is for another email domain. Sign in with your work address.',
+  invitation_wrong_email: 'This invitation was sent to another email address. Sign in with that address.',
+  consent_required: 'Tick the box to agree to share the headshots you choose; you can withdraw it later.',
+  no_seat_left: 'Your organisation has no seat left for this package. Ask its admins to buy more.',
 };
 
 /** A person-readable sentence for any error: problem+json from the API, or a network failure. */

@@ -6,6 +6,7 @@ import { api, session } from './api';
 import { showCookieBanner } from './cookies';
 import { h, showError } from './dom';
 import { orderScreen } from './order';
+import { joinScreen, organisationScreen } from './organisation';
 import { photosScreen } from './photos';
 import { privacyScreen } from './privacy';
 import { afterSignIn, go } from './route';
@@ -20,6 +21,8 @@ const SCREENS: Record<string, { title: string; screen: Screen; signedIn: boolean
   '#/photos': { title: 'Your photos', screen: photosScreen, signedIn: true },
   '#/order': { title: 'Order headshots', screen: orderScreen, signedIn: true },
   '#/privacy': { title: 'Privacy centre', screen: privacyScreen, signedIn: true },
+  '#/organisation': { title: 'Organisation', screen: organisationScreen, signedIn: true },
+  '#/join': { title: 'Join an organisation', screen: joinScreen, signedIn: true },
   '#/unsubscribe': { title: 'Unsubscribe', screen: unsubscribeScreen, signedIn: 'any' },
 };
 
