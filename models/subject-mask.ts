@@ -1,0 +1,242 @@
+/**
+ * Only the subject in the matte. Pure pixel maths, no model.
+ *
+ * The segmenter marks every person: a friend cheek to cheek, a neighbour's shoulder, the woman
+ * behind. The colour model (person-matte.ts) cannot tell one person's skin from another's, and where
+ * it cuts into another person it leaves holes. Here the matte's grid is split between the subject
+ * and everyone else before the guided filter draws the edge:
+ *
+ * 1. Seeds. The subject: their face and a column below it (their neck and chest). The others: every
+ *    other face the detector found, and whatever the mask marks outside an envelope where the
+ *    subject's head, hair and body can be, from the face (`envelope`): beside the head beyond a
+ *    head's width with its hair, above the hair, and beyond a body that widens below the chin.
+ * 2. A competitive geodesic growth (a watershed on colour edges, Dijkstra from both seed sets at
+ *    once) over the mask: each cell goes to whichever seeds reach it at the lower cost, where a step
+ *    costs more the more the colour changes, so the border between two people falls on the edge
+ *    between them (dark hair against a cheek, a red top against skin) rather than midway.
+ * 3. Cells that go to the others, or that no seed reaches (a lamp, a disconnected piece), leave the
+ *    matte, softly (their border is blurred over BLUR cells), so a removed person leaves the
+ *    backdrop, not a hole; the subject's own outer edge is left alone.
+ * 4. Holes: a pocket of low matte enclosed by the subject (the colour model's doubt about a patch of
+ *    hair or skin) and smaller than HOLE face widths squared is filled.
+ *
+ * Costs a few milliseconds a photo on the matte's grid (256x320 cells at 1024x1280): see
+ * bench/matte.bench.ts.
+ */
+import { boxMean } from './matte';
+
+/** A face in the grid's image, px: the eyes' midpoint (or the face's centre) and its width. */
+export interface FaceAt {
+  x: number;
+  y: number;
+  width: number;
+}
+
+/** Cells with at least this matte are crossed by the growth (the soft rim too, so it is labelled with its person). */
+const LOW = 0.3;
+/** Above this a cell is the person's (for holes: below it a cell is a pocket). */
+const HALF = 0.5;
+/** A plain step's cost; the colour distance (0..441 RGB) between the two cells adds (d / SIGMA)^2, at most EDGE_CAP. */
+const STEP = 0.2;
+const SIGMA = 16;
+const EDGE_CAP = 12;
+/** A step beyond the envelope costs up to TAX more, reached RAMP face widths beyond it. */
+const TAX = 0.3;
+const RAMP = 0.3;
+/** Beyond the envelope the subject fades out between these costs from their face; beyond SEED a cell there seeds the others. */
+const REACH = 25;
+const FAR = 50;
+const SEED = 50;
+/** A step into a cell of low matte costs this much more at matte 0 (the growth prefers the person's interior). */
+const THIN = 4;
+/** The border where a removed person met the subject is blurred over this many cells each way. */
+const BLUR = 2;
+/** Pockets enclosed by the subject smaller than this, in face widths squared, are filled. */
+const HOLE = 0.06;
+
+/**
+ * Half-width, in face widths from the eyes' midpoint, of where the subject's head, hair and body may
+ * be at height v (face widths below the eyes; negative above): a head with its hair (an ellipse
+ * HEAD_HALF wide, from HAIR_TOP above the eyes), and from SHOULDER_START down a body that widens by
+ * SPREAD per face width (shoulders, arms, long hair over them). Measured on the real set's usable
+ * head-and-shoulders crops: big curls reach 1.0 face widths beside the eyes and 1.2 above them.
+ */
+const HAIR_TOP = 1.45;
+const HEAD_HALF = 1.0;
+const HEAD_CENTRE = -0.1;
+const SHOULDER_START = 0.6;
+const SHOULDER_HALF = 0.85;
+const SPREAD = 1.2;
+export function envelope(v: number): number {
+  const b = HAIR_TOP + HEAD_CENTRE;
+  const t = (v - HEAD_CENTRE) / b;
+  const head = t > -1 && t < 1 ? HEAD_HALF * Math.sqrt(1 - t * t) : v >= HEAD_CENTRE ? 0 : -1;
+  const body = v >= SHOULDER_START ? SHOULDER_HALF + (v - SHOULDER_START) * SPREAD : 0;
+  return Math.max(head, body);
+}
+
+/** Where the subject surely is: their face, and a column down from the chin (neck and chest). */
+function isCore(u: number, v: number): boolean {
+  return (u / 0.42) ** 2 + ((v - 0.05) / 0.65) ** 2 <= 1 || (v > 0.6 && Math.abs(u) < 0.22);
+}
+
+/** A binary min-heap of cell indices keyed by a distance array. */
+class Heap {
+  private items: Int32Array;
+  private size = 0;
+  constructor(capacity: number, private readonly key: Float32Array) {
+    this.items = new Int32Array(capacity);
+  }
+  get length(): number {
+    return this.size;
+  }
+  push(i: number): void {
+    if (this.size === this.items.length) {
+      const grown = new Int32Array(this.items.length * 2);
+      grown.set(this.items);
+      this.items = grown;
+    }
+    const a = this.items, k = this.key;
+    let c = this.size++;
+    while (c > 0) {
+      const p = (c - 1) >> 1;
+      if (k[a[p]] <= k[i]) break;
+      a[c] = a[p];
+      c = p;
+    }
+    a[c] = i;
+  }
+  pop(): number {
+    const a = this.items, k = this.key;
+    const top = a[0];
+    const last = a[--this.size];
+    let c = 0;
+    for (;;) {
+      let m = 2 * c + 1;
+      if (m >= this.size) break;
+      if (m + 1 < this.size && k[a[m + 1]] < k[a[m]]) m++;
+      if (k[a[m]] >= k[last]) break;
+      a[c] = a[m];
+      c = m;
+    }
+    a[c] = last;
+    return top;
+  }
+}
+
+/** Dijkstra from the cells already in `heap` over the cells of the matte (at least LOW), 4-connected. */
+function grow(dist: Float32Array, heap: Heap, post: Float32Array, w: number, cost: (i: number, j: number) => number): void {
+  const n = dist.length;
+  const done = new Uint8Array(n);
+  while (heap.length) {
+    const i = heap.pop();
+    if (done[i]) continue;
+    done[i] = 1;
+    const x = i % w;
+    for (let k = 0; k < 4; k++) {
+      const j = k === 0 ? (x > 0 ? i - 1 : -1) : k === 1 ? (x < w - 1 ? i + 1 : -1) : k === 2 ? i - w : i + w;
+      if (j < 0 || j >= n || done[j] || post[j] < LOW) continue;
+      const d = dist[i] + cost(i, j);
+      if (d < dist[j]) {
+        dist[j] = d;
+        heap.push(j);
+      }
+    }
+  }
+}
+
+/**
+ * Keeps the subject only in `post` (the matte on a grid of `cell`-pixel cells, 0..1, changed in
+ * place), given each cell's mean colour (`colour`, RGB 0..255, three a cell), the subject's face
+ * and the other faces found in the photo (image pixels).
+ */
+export function keepSubject(post: Float32Array, colour: Float32Array, gw: number, gh: number, cell: number, face: FaceAt, others: FaceAt[] = []): void {
+  const n = gw * gh;
+  // How far beyond the envelope each cell is (0 inside, 1 at RAMP face widths beyond), and the core.
+  const beyond = new Float32Array(n);
+  const dS = new Float32Array(n).fill(Infinity);
+  const heapS = new Heap(4096, dS);
+  for (let gy = 0; gy < gh; gy++) {
+    const v = ((gy + 0.5) * cell - face.y) / face.width;
+    const half = envelope(v);
+    for (let gx = 0; gx < gw; gx++) {
+      const i = gy * gw + gx;
+      const u = ((gx + 0.5) * cell - face.x) / face.width;
+      beyond[i] = half < 0 ? 1 : Math.min(1, Math.max(0, (Math.abs(u) - half) / RAMP));
+      if (post[i] >= HALF && isCore(u, v)) {
+        dS[i] = 0;
+        heapS.push(i);
+      }
+    }
+  }
+  const edge = (i: number, j: number) => {
+    const dr = colour[i * 3] - colour[j * 3], dg = colour[i * 3 + 1] - colour[j * 3 + 1], db = colour[i * 3 + 2] - colour[j * 3 + 2];
+    return Math.min(EDGE_CAP, (dr * dr + dg * dg + db * db) / (SIGMA * SIGMA)) + THIN * (1 - Math.min(1, post[j] / HALF));
+  };
+  // 1. The subject's reach: colour edges and the way beyond the envelope cost.
+  grow(dS, heapS, post, gw, (i, j) => STEP + edge(i, j) + TAX * beyond[j]);
+  // 2. The others' reach, from the other faces and from what the subject surely does not reach.
+  const dO = new Float32Array(n).fill(Infinity);
+  const heapO = new Heap(4096, dO);
+  for (let gy = 0; gy < gh; gy++) {
+    for (let gx = 0; gx < gw; gx++) {
+      const i = gy * gw + gx;
+      if (post[i] < HALF) continue;
+      const x = (gx + 0.5) * cell, y = (gy + 0.5) * cell;
+      // Another face, and a column below it (their neck and chest), where the subject's own core is not.
+      const other = dS[i] > 0 && others.some((o) => (x - o.x) ** 2 + (y - o.y) ** 2 <= (0.4 * o.width) ** 2 || (y > o.y && y < o.y + 1.6 * o.width && Math.abs(x - o.x) < 0.25 * o.width));
+      if (other || (beyond[i] > 0 && dS[i] > SEED)) {
+        dO[i] = 0;
+        heapO.push(i);
+      }
+    }
+  }
+  grow(dO, heapO, post, gw, (i, j) => STEP + edge(i, j));
+  (globalThis as any).__subject = { dS, dO, beyond, gw, gh, pre: post.slice() }; // DEBUG
+  // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond REACH.
+  const gone = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (post[i] < LOW) continue;
+    const d = dS[i];
+    gone[i] = dO[i] < d ? 1 : beyond[i] === 0 || d <= REACH ? 0 : d >= FAR ? 1 : smooth((d - REACH) / (FAR - REACH));
+  }
+  const soft = new Float32Array(n);
+  boxMean(gone, soft, gw, gh, BLUR, new Float64Array(gw));
+  for (let i = 0; i < n; i++) post[i] *= 1 - Math.max(gone[i], soft[i]);
+  // 4. Pockets inside the subject.
+  fillPockets(post, gw, gh, Math.round((HOLE * face.width * face.width) / (cell * cell)));
+}
+
+const smooth = (t: number) => t * t * (3 - 2 * t);
+
+/**
+ * Fills the connected pockets of matte below HALF that do not touch the grid's edge and hold at
+ * most `most` cells: whatever encloses them is the subject (step 3 left nobody else), so a small
+ * pocket is a hole in them. Filled with HALF's neighbourhood: the guided filter settles the rest.
+ */
+function fillPockets(post: Float32Array, w: number, h: number, most: number): void {
+  const n = w * h;
+  const seen = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  const members: number[] = [];
+  for (let s = 0; s < n; s++) {
+    if (seen[s] || post[s] >= HALF) continue;
+    let top = 0, edge = false;
+    members.length = 0;
+    stack[top++] = s;
+    seen[s] = 1;
+    while (top) {
+      const i = stack[--top];
+      members.push(i);
+      const x = i % w, y = (i / w) | 0;
+      if (x === 0 || y === 0 || x === w - 1 || y === h - 1) edge = true;
+      const next = [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, y > 0 ? i - w : -1, y < h - 1 ? i + w : -1];
+      for (const j of next) {
+        if (j < 0 || seen[j] || post[j] >= HALF) continue;
+        seen[j] = 1;
+        stack[top++] = j;
+      }
+    }
+    if (!edge && members.length <= most) for (const i of members) post[i] = 1;
+  }
+}
