@@ -43,10 +43,9 @@ const EDGE_CAP = 12;
 /** A step beyond the envelope costs up to TAX more, reached RAMP face widths beyond it. */
 const TAX = 0.3;
 const RAMP = 0.3;
-/** Beyond the envelope the subject fades out between these costs from their face; beyond SEED a cell there seeds the others. */
-const REACH = 25;
-const FAR = 50;
-const SEED = 50;
+/** Beyond the envelope the subject fades out between these costs from their face. */
+const REACH = 40;
+const FAR = 80;
 /** A step into a cell of low matte costs this much more at matte 0 (the growth prefers the person's interior). */
 const THIN = 4;
 /** The border where a removed person met the subject is blurred over this many cells each way. */
@@ -175,9 +174,28 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
   };
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
   grow(dS, heapS, post, gw, (i, j) => STEP + edge(i, j) + TAX * beyond[j]);
-  // 2. The others' reach, from the other faces and from what the subject surely does not reach.
+  // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
+  // the top beyond the envelope (the mask beyond it, joined to the frame's edge).
   const dO = new Float32Array(n).fill(Infinity);
   const heapO = new Heap(4096, dO);
+  const entering = new Uint8Array(n);
+  const stack: number[] = [];
+  const enter = (i: number) => {
+    if (!entering[i] && beyond[i] > 0 && post[i] >= HALF && dS[i] > 0) {
+      entering[i] = 1;
+      stack.push(i);
+    }
+  };
+  for (let gx = 0; gx < gw; gx++) enter(gx);
+  for (let gy = 0; gy < gh; gy++) (enter(gy * gw), enter(gy * gw + gw - 1));
+  while (stack.length) {
+    const i = stack.pop()!;
+    const x = i % gw;
+    if (x > 0) enter(i - 1);
+    if (x < gw - 1) enter(i + 1);
+    if (i >= gw) enter(i - gw);
+    if (i + gw < n) enter(i + gw);
+  }
   for (let gy = 0; gy < gh; gy++) {
     for (let gx = 0; gx < gw; gx++) {
       const i = gy * gw + gx;
@@ -185,14 +203,13 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
       const x = (gx + 0.5) * cell, y = (gy + 0.5) * cell;
       // Another face, and a column below it (their neck and chest), where the subject's own core is not.
       const other = dS[i] > 0 && others.some((o) => (x - o.x) ** 2 + (y - o.y) ** 2 <= (0.4 * o.width) ** 2 || (y > o.y && y < o.y + 1.6 * o.width && Math.abs(x - o.x) < 0.25 * o.width));
-      if (other || (beyond[i] > 0 && dS[i] > SEED)) {
+      if (other || entering[i] || dS[i] === Infinity) {
         dO[i] = 0;
         heapO.push(i);
       }
     }
   }
   grow(dO, heapO, post, gw, (i, j) => STEP + edge(i, j));
-  (globalThis as any).__subject = { dS, dO, beyond, gw, gh, pre: post.slice() }; // DEBUG
   // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond REACH.
   const gone = new Float32Array(n);
   for (let i = 0; i < n; i++) {
