@@ -18,6 +18,8 @@ export interface FaceGeometry {
   eyes: { right: { x: number; y: number }; left: { x: number; y: number } };
   /** FaceMesh five points in the original: where skin smoothing and the key light act. */
   fivePoint?: FivePoints;
+  /** Every other face FaceMesh confirmed in the original, however small: the matte leaves those people out. */
+  others?: { x: number; y: number; width: number; height: number }[];
 }
 
 export interface RenderModels {
@@ -101,7 +103,7 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   timings.segment = now() - t;
   t = now();
   const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
-  const alpha = matte(framed, coarse, frame, reference);
+  const alpha = matte(framed, coarse, frame, reference, geometry.others);
   timings.refine = now() - t;
   t = now();
   // Spill out: edge pixels take the person's colour, not the old background's.
@@ -139,9 +141,10 @@ async function trueReference(models: RenderModels, framed: RgbImage, person: Mat
 }
 
 /** The person's matte on the framed photo: the coarse mask refined with a colour model, the face's person only (models/person-matte.ts). */
-export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints): Uint8Array {
+export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints, others: FaceGeometry['others'] = []): Uint8Array {
   const eyes = toOutput(frame, { x: (reference.rightEye.x + reference.leftEye.x) / 2, y: (reference.rightEye.y + reference.leftEye.y) / 2 });
-  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths } });
+  const faces = others.map((b) => ({ ...toOutput(frame, { x: b.x + b.width / 2, y: b.y + b.height / 2 }), width: b.width * frame.scale }));
+  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths }, others: faces });
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
