@@ -37,19 +37,19 @@ const LOW = 0.3;
 /** Above this a cell is the person's (for holes: below it a cell is a pocket). */
 const HALF = 0.5;
 /** A plain step's cost; the colour distance (0..441 RGB) between the two cells adds (d / SIGMA)^2, at most EDGE_CAP. */
-const STEP = 0.2;
+const STEP = 0.4;
 const SIGMA = 16;
 const EDGE_CAP = 12;
 /** A step beyond the envelope costs up to TAX more, reached RAMP face widths beyond it. */
-const TAX = 0.3;
+const TAX = 0.6;
 const RAMP = 0.3;
 /** Beyond the envelope the subject fades out between these costs from their face. */
 const REACH = 40;
 const FAR = 80;
 /** A step into a cell of low matte costs this much more at matte 0 (the growth prefers the person's interior). */
 const THIN = 4;
-/** The border where a removed person met the subject is blurred over this many cells each way. */
-const BLUR = 2;
+/** The border where a removed person met the subject is blurred over this many (halved) cells each way. */
+const BLUR = 1;
 /** Pockets enclosed by the subject smaller than this, in face widths squared, are filled. */
 const HOLE = 0.06;
 
@@ -123,25 +123,56 @@ class Heap {
   }
 }
 
-/** Dijkstra from the cells already in `heap` over the cells of the matte (at least LOW), 4-connected. */
-function grow(dist: Float32Array, heap: Heap, post: Float32Array, w: number, cost: (i: number, j: number) => number): void {
+/**
+ * Dijkstra from the cells already in `heap` over the cells of the matte (at least LOW), 4-connected:
+ * a step into cell j costs STEP, plus the colour change between the two cells ((d / SIGMA)^2, at most
+ * EDGE_CAP), plus THIN for a cell of low matte, plus `extra[j]` when given.
+ */
+function grow(dist: Float32Array, heap: Heap, post: Float32Array, colour: Float32Array, w: number, extra?: Float32Array): void {
   const n = dist.length;
   const done = new Uint8Array(n);
+  const k2 = 1 / (SIGMA * SIGMA);
   while (heap.length) {
     const i = heap.pop();
     if (done[i]) continue;
     done[i] = 1;
-    const x = i % w;
+    const x = i % w, di = dist[i];
+    const r = colour[i * 3], g = colour[i * 3 + 1], b = colour[i * 3 + 2];
     for (let k = 0; k < 4; k++) {
       const j = k === 0 ? (x > 0 ? i - 1 : -1) : k === 1 ? (x < w - 1 ? i + 1 : -1) : k === 2 ? i - w : i + w;
       if (j < 0 || j >= n || done[j] || post[j] < LOW) continue;
-      const d = dist[i] + cost(i, j);
-      if (d < dist[j]) {
-        dist[j] = d;
+      const dr = r - colour[j * 3], dg = g - colour[j * 3 + 1], db = b - colour[j * 3 + 2];
+      const c = STEP + Math.min(EDGE_CAP, (dr * dr + dg * dg + db * db) * k2) + (post[j] < HALF ? THIN * (1 - post[j] / HALF) : 0) + (extra ? extra[j] : 0);
+      if (di + c < dist[j]) {
+        dist[j] = di + c;
         heap.push(j);
       }
     }
   }
+}
+
+/** The grid halved (2x2 cell means): the labelling needs no finer cells, and costs a quarter. */
+function halve(post: Float32Array, colour: Float32Array, gw: number, gh: number): { post: Float32Array; colour: Float32Array; w: number; h: number } {
+  const w = Math.ceil(gw / 2), h = Math.ceil(gh / 2);
+  const p = new Float32Array(w * h), c = new Float32Array(w * h * 3), k = new Float32Array(w * h);
+  for (let y = 0; y < gh; y++) {
+    for (let x = 0; x < gw; x++) {
+      const i = y * gw + x, o = (y >> 1) * w + (x >> 1);
+      p[o] += post[i];
+      c[o * 3] += colour[i * 3];
+      c[o * 3 + 1] += colour[i * 3 + 1];
+      c[o * 3 + 2] += colour[i * 3 + 2];
+      k[o]++;
+    }
+  }
+  for (let o = 0; o < w * h; o++) {
+    const q = 1 / k[o];
+    p[o] *= q;
+    c[o * 3] *= q;
+    c[o * 3 + 1] *= q;
+    c[o * 3 + 2] *= q;
+  }
+  return { post: p, colour: c, w, h };
 }
 
 /**
@@ -150,76 +181,89 @@ function grow(dist: Float32Array, heap: Heap, post: Float32Array, w: number, cos
  * and the other faces found in the photo (image pixels).
  */
 export function keepSubject(post: Float32Array, colour: Float32Array, gw: number, gh: number, cell: number, face: FaceAt, others: FaceAt[] = []): void {
-  const n = gw * gh;
-  // How far beyond the envelope each cell is (0 inside, 1 at RAMP face widths beyond), and the core.
-  const beyond = new Float32Array(n);
+  const half = halve(post, colour, gw, gh);
+  const { w, h } = half, n = w * h, size = cell * 2;
+  const p = half.post;
+  // How far beyond the envelope each cell is (0 inside, 1 at RAMP face widths beyond; the tax a step
+  // into it pays), and the subject's core.
+  const tax = new Float32Array(n);
+  const beyond = new Uint8Array(n);
   const dS = new Float32Array(n).fill(Infinity);
   const heapS = new Heap(4096, dS);
-  for (let gy = 0; gy < gh; gy++) {
-    const v = ((gy + 0.5) * cell - face.y) / face.width;
-    const half = envelope(v);
-    for (let gx = 0; gx < gw; gx++) {
-      const i = gy * gw + gx;
-      const u = ((gx + 0.5) * cell - face.x) / face.width;
-      beyond[i] = half < 0 ? 1 : Math.min(1, Math.max(0, (Math.abs(u) - half) / RAMP));
-      if (post[i] >= HALF && isCore(u, v)) {
+  for (let y = 0; y < h; y++) {
+    const v = ((y + 0.5) * size - face.y) / face.width;
+    const reach = envelope(v);
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const u = ((x + 0.5) * size - face.x) / face.width;
+      const b = reach < 0 ? 1 : Math.min(1, Math.max(0, (Math.abs(u) - reach) / RAMP));
+      tax[i] = TAX * b;
+      beyond[i] = b > 0 ? 1 : 0;
+      if (p[i] >= HALF && isCore(u, v)) {
         dS[i] = 0;
         heapS.push(i);
       }
     }
   }
-  const edge = (i: number, j: number) => {
-    const dr = colour[i * 3] - colour[j * 3], dg = colour[i * 3 + 1] - colour[j * 3 + 1], db = colour[i * 3 + 2] - colour[j * 3 + 2];
-    return Math.min(EDGE_CAP, (dr * dr + dg * dg + db * db) / (SIGMA * SIGMA)) + THIN * (1 - Math.min(1, post[j] / HALF));
-  };
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
-  grow(dS, heapS, post, gw, (i, j) => STEP + edge(i, j) + TAX * beyond[j]);
+  grow(dS, heapS, p, half.colour, w, tax);
   // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
   // the top beyond the envelope (the mask beyond it, joined to the frame's edge).
   const dO = new Float32Array(n).fill(Infinity);
   const heapO = new Heap(4096, dO);
   const entering = new Uint8Array(n);
-  const stack: number[] = [];
+  const stack = new Int32Array(n);
+  let top = 0;
   const enter = (i: number) => {
-    if (!entering[i] && beyond[i] > 0 && post[i] >= HALF && dS[i] > 0) {
+    if (!entering[i] && beyond[i] && p[i] >= HALF && dS[i] > 0) {
       entering[i] = 1;
-      stack.push(i);
+      stack[top++] = i;
     }
   };
-  for (let gx = 0; gx < gw; gx++) enter(gx);
-  for (let gy = 0; gy < gh; gy++) (enter(gy * gw), enter(gy * gw + gw - 1));
-  while (stack.length) {
-    const i = stack.pop()!;
-    const x = i % gw;
+  for (let x = 0; x < w; x++) enter(x);
+  for (let y = 0; y < h; y++) (enter(y * w), enter(y * w + w - 1));
+  while (top) {
+    const i = stack[--top];
+    const x = i % w;
     if (x > 0) enter(i - 1);
-    if (x < gw - 1) enter(i + 1);
-    if (i >= gw) enter(i - gw);
-    if (i + gw < n) enter(i + gw);
+    if (x < w - 1) enter(i + 1);
+    if (i >= w) enter(i - w);
+    if (i + w < n) enter(i + w);
   }
-  for (let gy = 0; gy < gh; gy++) {
-    for (let gx = 0; gx < gw; gx++) {
-      const i = gy * gw + gx;
-      if (post[i] < HALF) continue;
-      const x = (gx + 0.5) * cell, y = (gy + 0.5) * cell;
-      // Another face, and a column below it (their neck and chest), where the subject's own core is not.
-      const other = dS[i] > 0 && others.some((o) => (x - o.x) ** 2 + (y - o.y) ** 2 <= (0.4 * o.width) ** 2 || (y > o.y && y < o.y + 1.6 * o.width && Math.abs(x - o.x) < 0.25 * o.width));
-      if (other || entering[i] || dS[i] === Infinity) {
-        dO[i] = 0;
-        heapO.push(i);
+  // Another face, and a column below it (their neck and chest), where the subject's own core is not.
+  for (const o of others) {
+    const x0 = Math.max(0, Math.floor((o.x - 0.4 * o.width) / size)), x1 = Math.min(w - 1, Math.ceil((o.x + 0.4 * o.width) / size));
+    const y0 = Math.max(0, Math.floor((o.y - 0.4 * o.width) / size)), y1 = Math.min(h - 1, Math.ceil((o.y + 1.6 * o.width) / size));
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) {
+        const dx = (x + 0.5) * size - o.x, dy = (y + 0.5) * size - o.y;
+        if (dx * dx + dy * dy <= (0.4 * o.width) ** 2 || (dy > 0 && dy < 1.6 * o.width && Math.abs(dx) < 0.25 * o.width)) entering[y * w + x] = 1;
       }
     }
   }
-  grow(dO, heapO, post, gw, (i, j) => STEP + edge(i, j));
-  // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond REACH.
+  for (let i = 0; i < n; i++) {
+    if (p[i] >= HALF && dS[i] > 0 && (entering[i] || dS[i] === Infinity)) {
+      dO[i] = 0;
+      heapO.push(i);
+    }
+  }
+  grow(dO, heapO, p, half.colour, w);
+  // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond the
+  // envelope between REACH and FAR; the border softened, and carried back to the full grid.
   const gone = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    if (post[i] < LOW) continue;
+    if (p[i] < LOW) continue;
     const d = dS[i];
-    gone[i] = dO[i] < d ? 1 : beyond[i] === 0 || d <= REACH ? 0 : d >= FAR ? 1 : smooth((d - REACH) / (FAR - REACH));
+    gone[i] = dO[i] < d ? 1 : !beyond[i] || d <= REACH ? 0 : d >= FAR ? 1 : smooth((d - REACH) / (FAR - REACH));
   }
   const soft = new Float32Array(n);
-  boxMean(gone, soft, gw, gh, BLUR, new Float64Array(gw));
-  for (let i = 0; i < n; i++) post[i] *= 1 - Math.max(gone[i], soft[i]);
+  boxMean(gone, soft, w, h, BLUR, new Float64Array(w));
+  for (let y = 0; y < gh; y++) {
+    for (let x = 0; x < gw; x++) {
+      const o = (y >> 1) * w + (x >> 1);
+      post[y * gw + x] *= 1 - Math.max(gone[o], soft[o]);
+    }
+  }
   // 4. Pockets inside the subject.
   fillPockets(post, gw, gh, Math.round((HOLE * face.width * face.width) / (cell * cell)));
 }
@@ -229,31 +273,28 @@ const smooth = (t: number) => t * t * (3 - 2 * t);
 /**
  * Fills the connected pockets of matte below HALF that do not touch the grid's edge and hold at
  * most `most` cells: whatever encloses them is the subject (step 3 left nobody else), so a small
- * pocket is a hole in them. Filled with HALF's neighbourhood: the guided filter settles the rest.
+ * pocket is a hole in them. The guided filter settles the filled cells' edges.
  */
 function fillPockets(post: Float32Array, w: number, h: number, most: number): void {
   const n = w * h;
   const seen = new Uint8Array(n);
   const stack = new Int32Array(n);
-  const members: number[] = [];
+  const members = new Int32Array(n);
   for (let s = 0; s < n; s++) {
     if (seen[s] || post[s] >= HALF) continue;
-    let top = 0, edge = false;
-    members.length = 0;
+    let top = 0, count = 0, edge = false;
     stack[top++] = s;
     seen[s] = 1;
     while (top) {
       const i = stack[--top];
-      members.push(i);
-      const x = i % w, y = (i / w) | 0;
-      if (x === 0 || y === 0 || x === w - 1 || y === h - 1) edge = true;
-      const next = [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, y > 0 ? i - w : -1, y < h - 1 ? i + w : -1];
-      for (const j of next) {
-        if (j < 0 || seen[j] || post[j] >= HALF) continue;
-        seen[j] = 1;
-        stack[top++] = j;
-      }
+      members[count++] = i;
+      const x = i % w;
+      if (x === 0 || x === w - 1 || i < w || i >= n - w) edge = true;
+      if (x > 0 && !seen[i - 1] && post[i - 1] < HALF) (seen[i - 1] = 1), (stack[top++] = i - 1);
+      if (x < w - 1 && !seen[i + 1] && post[i + 1] < HALF) (seen[i + 1] = 1), (stack[top++] = i + 1);
+      if (i >= w && !seen[i - w] && post[i - w] < HALF) (seen[i - w] = 1), (stack[top++] = i - w);
+      if (i + w < n && !seen[i + w] && post[i + w] < HALF) (seen[i + w] = 1), (stack[top++] = i + w);
     }
-    if (!edge && members.length <= most) for (const i of members) post[i] = 1;
+    if (!edge && count <= most) for (let k = 0; k < count; k++) post[members[k]] = 1;
   }
 }
