@@ -46,6 +46,8 @@ const RAMP = 0.3;
 /** Beyond the envelope the subject fades out between these costs from their face. */
 const REACH = 40;
 const FAR = 80;
+/** Someone coming into the frame beyond the envelope seeds the others where the subject reaches them at more than this (across an edge at least). */
+const SEED = Number(process.env.SEED ?? 20);
 /** A step into a cell of low matte costs this much more at matte 0 (the growth prefers the person's interior). */
 const THIN = 4;
 /** The border where a removed person met the subject is blurred over this many (halved) cells each way. */
@@ -186,7 +188,7 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
   const p = half.post;
   // How far beyond the envelope each cell is (0 inside, 1 at RAMP face widths beyond; the tax a step
   // into it pays), and the subject's core.
-  const tax = new Float32Array(n);
+  const tax = new Float32Array(n), inside = new Float32Array(n);
   const beyond = new Uint8Array(n);
   const dS = new Float32Array(n).fill(Infinity);
   const heapS = new Heap(4096, dS);
@@ -198,6 +200,8 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
       const u = ((x + 0.5) * size - face.x) / face.width;
       const b = reach < 0 ? 1 : Math.min(1, Math.max(0, (Math.abs(u) - reach) / RAMP));
       tax[i] = TAX * b;
+      // The others pay as much to come inside it (the subject's hair, a raised arm, the body).
+      inside[i] = reach < 0 ? 0 : TAX * Math.min(1, Math.max(0, (reach - Math.abs(u)) / RAMP));
       beyond[i] = b > 0 ? 1 : 0;
       if (p[i] >= HALF && isCore(u, v)) {
         dS[i] = 0;
@@ -208,20 +212,22 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
   grow(dS, heapS, p, half.colour, w, tax);
   // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
-  // the top beyond the envelope (the mask beyond it, joined to the frame's edge).
+  // the top beyond the envelope (the mask beyond it, joined to the frame's edge there).
   const dO = new Float32Array(n).fill(Infinity);
   const heapO = new Heap(4096, dO);
   const entering = new Uint8Array(n);
   const stack = new Int32Array(n);
   let top = 0;
   const enter = (i: number) => {
-    if (!entering[i] && beyond[i] && p[i] >= HALF && dS[i] > 0) {
+    if (!entering[i] && beyond[i] && p[i] >= HALF && dS[i] > SEED) {
       entering[i] = 1;
       stack[top++] = i;
     }
   };
+  // From the top, and from the sides above the eye line: the subject's own arm or shoulder may run
+  // out of the frame's side lower down, another person's head comes in beside theirs.
   for (let x = 0; x < w; x++) enter(x);
-  for (let y = 0; y < h; y++) (enter(y * w), enter(y * w + w - 1));
+  for (let y = 0; y < h && (y + 0.5) * size < face.y; y++) (enter(y * w), enter(y * w + w - 1));
   while (top) {
     const i = stack[--top];
     const x = i % w;
@@ -247,7 +253,7 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
       heapO.push(i);
     }
   }
-  grow(dO, heapO, p, half.colour, w);
+  grow(dO, heapO, p, half.colour, w, inside);
   // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond the
   // envelope between REACH and FAR; the border softened, and carried back to the full grid.
   const gone = new Float32Array(n);
