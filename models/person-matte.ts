@@ -56,7 +56,7 @@ export interface PersonMatteOptions extends RefineOptions {
    * the person connected to it, and trusts the mask's confidence only within the head and body
    * the face implies (`envelope`).
    */
-  face?: { x: number; y: number; width: number };
+  face?: FaceAt;
   /** Other faces in the image (their centres and widths, px): seeds of the people who are not the subject. */
   others?: FaceAt[];
 }

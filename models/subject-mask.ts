@@ -30,6 +30,8 @@ export interface FaceAt {
   x: number;
   y: number;
   width: number;
+  /** Radians the image was turned to level the eyes (Frame.angle): the body hangs along the photo's vertical. */
+  tilt?: number;
 }
 
 /** Cells with at least this matte are crossed by the growth (the soft rim too, so it is labelled with its person). */
@@ -47,7 +49,7 @@ const RAMP = 0.3;
 const REACH = 40;
 const FAR = 80;
 /** Someone coming into the frame beyond the envelope seeds the others where the subject reaches them at more than this (across an edge at least). */
-const SEED = Number(process.env.SEED ?? 20);
+const SEED = 20;
 /** A step into a cell of low matte costs this much more at matte 0 (the growth prefers the person's interior). */
 const THIN = 4;
 /** The border where a removed person met the subject is blurred over this many (halved) cells each way. */
@@ -56,29 +58,38 @@ const BLUR = 1;
 const HOLE = 0.06;
 
 /**
- * Half-width, in face widths from the eyes' midpoint, of where the subject's head, hair and body may
- * be at height v (face widths below the eyes; negative above): a head with its hair (an ellipse
- * HEAD_HALF wide, from HAIR_TOP above the eyes), and from SHOULDER_START down a body that widens by
- * SPREAD per face width (shoulders, arms, long hair over them). Measured on the real set's usable
- * head-and-shoulders crops: big curls reach 1.0 face widths beside the eyes and 1.2 above them.
+ * How far (face widths) a point lies beyond where the subject's head, hair and body may be, negative
+ * inside: (u, v) in face widths from the eyes' midpoint, along the eye line and down the face. A head
+ * with its hair (an ellipse HEAD_HALF wide, from HAIR_TOP above the eyes), and from SHOULDER_START
+ * down a body that widens by SPREAD per face width (shoulders, arms, long hair over them). The body
+ * hangs from the chin along the photo's own vertical, which the levelled frame turns by `tilt`
+ * (sin s, cos c): a head tilted 45 degrees still sits on an upright body. Measured on the real set's
+ * usable head-and-shoulders crops: big curls reach 1.0 face widths beside the eyes and 1.2 above them.
  */
 const HAIR_TOP = 1.45;
 const HEAD_HALF = 1.0;
 const HEAD_CENTRE = -0.1;
+const CHIN = 0.75;
 const SHOULDER_START = 0.6;
 const SHOULDER_HALF = 0.85;
 const SPREAD = 1.2;
-export function envelope(v: number): number {
-  const b = HAIR_TOP + HEAD_CENTRE;
-  const t = (v - HEAD_CENTRE) / b;
-  const head = t > -1 && t < 1 ? HEAD_HALF * Math.sqrt(1 - t * t) : v >= HEAD_CENTRE ? 0 : -1;
-  const body = v >= SHOULDER_START ? SHOULDER_HALF + (v - SHOULDER_START) * SPREAD : 0;
-  return Math.max(head, body);
+function beyondBy(u: number, v: number, s: number, c: number): number {
+  const t = (v - HEAD_CENTRE) / (HAIR_TOP + HEAD_CENTRE);
+  let d = t > -1 && t < 1 ? Math.abs(u) - HEAD_HALF * Math.sqrt(1 - t * t) : Infinity;
+  const { across, down } = body(u, v, s, c);
+  if (down >= SHOULDER_START - CHIN) d = Math.min(d, Math.abs(across) - (SHOULDER_HALF + (down - SHOULDER_START + CHIN) * SPREAD));
+  return d;
+}
+
+/** A point's place from the chin along the photo's own axes. */
+function body(u: number, v: number, s: number, c: number): { across: number; down: number } {
+  return { across: u * c - (v - CHIN) * s, down: u * s + (v - CHIN) * c };
 }
 
 /** Where the subject surely is: their face, and a column down from the chin (neck and chest). */
-function isCore(u: number, v: number): boolean {
-  return (u / 0.42) ** 2 + ((v - 0.05) / 0.65) ** 2 <= 1 || (v > 0.6 && Math.abs(u) < 0.22);
+function isCore(u: number, v: number, s: number, c: number): boolean {
+  const { across, down } = body(u, v, s, c);
+  return (u / 0.42) ** 2 + ((v - 0.05) / 0.65) ** 2 <= 1 || (down > SHOULDER_START - CHIN && Math.abs(across) < 0.22);
 }
 
 /** A binary min-heap of cell indices keyed by a distance array. */
@@ -192,18 +203,18 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
   const beyond = new Uint8Array(n);
   const dS = new Float32Array(n).fill(Infinity);
   const heapS = new Heap(4096, dS);
+  const sin = Math.sin(face.tilt ?? 0), cos = Math.cos(face.tilt ?? 0);
   for (let y = 0; y < h; y++) {
     const v = ((y + 0.5) * size - face.y) / face.width;
-    const reach = envelope(v);
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
       const u = ((x + 0.5) * size - face.x) / face.width;
-      const b = reach < 0 ? 1 : Math.min(1, Math.max(0, (Math.abs(u) - reach) / RAMP));
-      tax[i] = TAX * b;
+      const d = beyondBy(u, v, sin, cos);
+      tax[i] = TAX * Math.min(1, Math.max(0, d / RAMP));
       // The others pay as much to come inside it (the subject's hair, a raised arm, the body).
-      inside[i] = reach < 0 ? 0 : TAX * Math.min(1, Math.max(0, (reach - Math.abs(u)) / RAMP));
-      beyond[i] = b > 0 ? 1 : 0;
-      if (p[i] >= HALF && isCore(u, v)) {
+      inside[i] = TAX * Math.min(1, Math.max(0, -d / RAMP));
+      beyond[i] = d > 0 ? 1 : 0;
+      if (p[i] >= HALF && isCore(u, v, sin, cos)) {
         dS[i] = 0;
         heapS.push(i);
       }
@@ -224,10 +235,15 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
       stack[top++] = i;
     }
   };
-  // From the top, and from the sides above the eye line: the subject's own arm or shoulder may run
-  // out of the frame's side lower down, another person's head comes in beside theirs.
-  for (let x = 0; x < w; x++) enter(x);
-  for (let y = 0; y < h && (y + 0.5) * size < face.y; y++) (enter(y * w), enter(y * w + w - 1));
+  // From the frame's edge above the eyes along the photo's vertical: another person's head comes in
+  // beside the subject's; lower down the subject's own arm or shoulder may run out of the frame, and
+  // in a levelled frame the hair of a tilted head falls towards an upper corner.
+  const above = (x: number, y: number) => (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
+  for (let x = 0; x < w; x++) if (above(x, 0)) enter(x);
+  for (let y = 0; y < h; y++) {
+    if (above(0, y)) enter(y * w);
+    if (above(w - 1, y)) enter(y * w + w - 1);
+  }
   while (top) {
     const i = stack[--top];
     const x = i % w;

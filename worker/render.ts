@@ -144,7 +144,7 @@ async function trueReference(models: RenderModels, framed: RgbImage, person: Mat
 export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints, others: FaceGeometry['others'] = []): Uint8Array {
   const eyes = toOutput(frame, { x: (reference.rightEye.x + reference.leftEye.x) / 2, y: (reference.rightEye.y + reference.leftEye.y) / 2 });
   const faces = others.map((b) => ({ ...toOutput(frame, { x: b.x + b.width / 2, y: b.y + b.height / 2 }), width: b.width * frame.scale }));
-  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths }, others: faces });
+  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths, tilt: frame.angle }, others: faces });
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
