@@ -7,21 +7,22 @@
  * and everyone else before the guided filter draws the edge:
  *
  * 1. Seeds. The subject: their face and a column below it (their neck and chest). The others: every
- *    other face the detector found, and whatever the mask marks outside an envelope where the
- *    subject's head, hair and body can be, from the face (`envelope`): beside the head beyond a
- *    head's width with its hair, above the hair, and beyond a body that widens below the chin.
- * 2. A competitive geodesic growth (a watershed on colour edges, Dijkstra from both seed sets at
- *    once) over the mask: each cell goes to whichever seeds reach it at the lower cost, where a step
- *    costs more the more the colour changes, so the border between two people falls on the edge
- *    between them (dark hair against a cheek, a red top against skin) rather than midway.
- * 3. Cells that go to the others, or that no seed reaches (a lamp, a disconnected piece), leave the
- *    matte, softly (their border is blurred over BLUR cells), so a removed person leaves the
- *    backdrop, not a hole; the subject's own outer edge is left alone.
+ *    other face FaceMesh confirmed in the upload (with a column below it), and whoever the mask
+ *    brings into the frame from its edge above the eyes (along the photo's vertical) outside an
+ *    envelope where the subject's head, hair and body can be (`beyondBy`), where the subject's own
+ *    reach is costly (across an edge): a neighbour's head or shoulder, the woman behind.
+ * 2. Two geodesic growths (a watershed on colour edges, Dijkstra from each seed set) over the mask:
+ *    each cell goes to whichever reaches it at the lower cost; a step costs more the more the colour
+ *    changes, the subject pays to go beyond the envelope and the others to come inside it, so the
+ *    border between two people falls on the edge between them (dark hair against a cheek).
+ * 3. Cells that go to the others, or that the subject reaches only far beyond the envelope (a soft
+ *    lateral fall-off, not a straight cut where the photo ends), leave the matte, softly (their
+ *    border is blurred over BLUR cells), so a removed person leaves the backdrop, not a hole.
  * 4. Holes: a pocket of low matte enclosed by the subject (the colour model's doubt about a patch of
  *    hair or skin) and smaller than HOLE face widths squared is filled.
  *
- * Costs a few milliseconds a photo on the matte's grid (256x320 cells at 1024x1280): see
- * bench/matte.bench.ts.
+ * Labels on the matte's grid halved (8-px cells, 128x160 at 1024x1280): about 5 ms CPU a photo
+ * (median over the ten review crops; docs/subject-mask.md).
  */
 import { boxMean } from './matte';
 
