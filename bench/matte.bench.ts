@@ -108,7 +108,7 @@ async function main() {
     const before: Method = { alpha: refineMask(framed, coarse), colours: framed, ms: 0 };
     before.ms = segMs + performance.now() - t;
     t = performance.now();
-    const alpha = matte(framed, coarse, frame, p.reference);
+    const alpha = matte(framed, coarse, frame, p.reference, geometry.others);
     const after: Method = { alpha, colours: { data: estimateForeground(framed, alpha), width: w, height: h }, ms: 0 };
     after.ms = segMs + performance.now() - t;
     const images = [await sharp(framed.data, { raw: { width: w, height: h, channels: 3 } }).resize(Math.round(w / 2)).png().toBuffer(), await onGrey(before, w, h), await onGrey(after, w, h)];

@@ -14,8 +14,8 @@
  *    elsewhere in the photo.
  * 3. In the unknown band, Bayes: alpha = p Pf / (p Pf + (1 - p) Pb), the mask as prior, the
  *    histograms as likelihoods (smoothed, with a floor so an unseen colour leaves the prior alone).
- * 4. Only the person whose face the frame is about: cells of the matte not connected to the face
- *    (another person, a lamp the mask took for a head) are background.
+ * 4. Only the person whose face the frame is about (models/subject-mask.ts): other people, and
+ *    pieces not connected to the face (a lamp the mask took for a head), are background.
  * 5. The guided filter of `refineMask`, fed this posterior instead of the raw mask, puts the edge on
  *    the photo's own edges (strands of hair) at full resolution.
  *
@@ -27,6 +27,7 @@
  */
 import { boxMean, refineMask, type CoarseMask, type RefineOptions } from './matte';
 import type { RgbImage } from './face-detector';
+import { keepSubject, type FaceAt } from './subject-mask';
 
 /** Grid cell, px: colour statistics are gathered at this resolution. */
 const CELL = 4;
@@ -55,7 +56,9 @@ export interface PersonMatteOptions extends RefineOptions {
    * the person connected to it, and trusts the mask's confidence only within the head and body
    * the face implies (`envelope`).
    */
-  face?: { x: number; y: number; width: number };
+  face?: FaceAt;
+  /** Other faces in the image (their centres and widths, px): seeds of the people who are not the subject. */
+  others?: FaceAt[];
 }
 
 /**
@@ -281,41 +284,12 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
     }
   }
 
-  // 4. The face's person only.
-  if (opts.face) keepConnected(post, gw, gh, Math.min(gw - 1, Math.max(0, (opts.face.x / CELL) | 0)), Math.min(gh - 1, Math.max(0, (opts.face.y / CELL) | 0)));
+  // 4. The face's person only (models/subject-mask.ts).
+  if (opts.face) keepSubject(post, colour, gw, gh, CELL, opts.face, opts.others);
 
   // 5. Full resolution along the photo's edges.
   const mask: CoarseMask = { mask: post, width: gw, height: gh, region: { x: 0, y: 0, width: width / CELL, height: height / CELL } };
   return refineMask(image, mask, opts);
-}
-
-/**
- * Zeroes the cells of `a` (0..1) that are not connected, through cells of at least 0.5, to the
- * seed: the matte's other blobs are somebody or something else. A seed below 0.5 leaves it whole.
- */
-function keepConnected(a: Float32Array, w: number, h: number, sx: number, sy: number): void {
-  const seed = sy * w + sx;
-  if (a[seed] < 0.5) return;
-  const seen = new Uint8Array(a.length);
-  const stack = new Int32Array(a.length);
-  let top = 0;
-  stack[top++] = seed;
-  seen[seed] = 1;
-  while (top) {
-    const i = stack[--top];
-    const x = i % w;
-    const next = [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, i >= w ? i - w : -1, i + w < a.length ? i + w : -1];
-    for (const j of next) {
-      if (j < 0 || seen[j] || a[j] < 0.5) continue;
-      seen[j] = 1;
-      stack[top++] = j;
-    }
-  }
-  // A blob's own soft rim (below 0.5) goes with it: cells within two of a kept cell stay.
-  const kept = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) kept[i] = seen[i];
-  const near = boxed(kept, w, h, 2);
-  for (let i = 0; i < a.length; i++) if (!seen[i] && near[i] === 0) a[i] = 0;
 }
 
 /**

@@ -104,7 +104,9 @@ export async function createAnalyser(opts: { providers: string[]; logger?: Model
       if (!found.length) return { verdict };
       const { face, landmarks } = mainFace(found);
       const fp = landmarks.fivePoint;
-      return { verdict, geometry: { box: face.box, eyes: { right: fp.rightEye, left: fp.leftEye }, fivePoint: { rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft } } };
+      // Every other confirmed face, however small or weakly detected: the matte leaves those people out.
+      const others = confirmed.filter((f) => f.face !== face && overlap(f.face.box, face.box) < 0.5).map((f) => f.face.box);
+      return { verdict, geometry: { box: face.box, eyes: { right: fp.rightEye, left: fp.leftEye }, fivePoint: { rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft }, ...(others.length ? { others } : {}) } };
     },
   };
 }

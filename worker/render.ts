@@ -96,7 +96,7 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   timings.segment = now() - t;
   t = now();
   const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
-  const alpha = matte(framed, coarse, frame, reference);
+  const alpha = matte(framed, coarse, frame, reference, geometry.others);
   timings.refine = now() - t;
   t = now();
   // Spill out: edge pixels take the person's colour, not the old background's.
@@ -134,9 +134,10 @@ async function trueReference(models: RenderModels, framed: RgbImage, person: Mat
 }
 
 /** The person's matte on the framed photo: the coarse mask refined with a colour model, the face's person only (models/person-matte.ts). */
-export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints): Uint8Array {
+export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints, others: FaceGeometry['others'] = []): Uint8Array {
   const eyes = toOutput(frame, { x: (reference.rightEye.x + reference.leftEye.x) / 2, y: (reference.rightEye.y + reference.leftEye.y) / 2 });
-  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths } });
+  const faces = others.map((b) => ({ ...toOutput(frame, { x: b.x + b.width / 2, y: b.y + b.height / 2 }), width: b.width * frame.scale }));
+  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths, tilt: frame.angle }, others: faces });
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */

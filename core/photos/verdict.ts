@@ -111,7 +111,10 @@ export interface FivePoints {
 export interface FaceGeometry {
   box: { x: number; y: number; width: number; height: number };
   eyes: { right: Point; left: Point };
+  /** FaceMesh five points in the original: where skin smoothing and the key light act. */
   fivePoint?: FivePoints;
+  /** Every other face FaceMesh confirmed in the original, however small: the matte leaves those people out. */
+  others?: { x: number; y: number; width: number; height: number }[];
 }
 
 /**

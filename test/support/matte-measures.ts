@@ -109,3 +109,60 @@ export function fringe(alpha: Uint8Array, colours: RgbImage, backdrops = FRINGE_
   return count ? total / count : 0;
 }
 
+
+/** A rectangle [left, top, width, height] in pixels. */
+export type Rect = [number, number, number, number];
+
+/** The share of a rectangle's pixels where the matte is at least half (the person is there). */
+export function shareIn(alpha: Uint8Array, width: number, [left, top, w, h]: Rect): number {
+  let on = 0, all = 0;
+  for (let y = Math.max(0, top); y < top + h && y < alpha.length / width; y++) {
+    for (let x = Math.max(0, left); x < Math.min(width, left + w); x++) {
+      all++;
+      if (alpha[y * width + x] >= 128) on++;
+    }
+  }
+  return all ? on / all : 0;
+}
+
+/**
+ * Holes: pixels of matte below half that no path of such pixels joins to the frame's edge, so the
+ * person encloses them (a pocket of backdrop inside the person). One byte a pixel, 1 in a hole.
+ */
+export function holes(alpha: Uint8Array, width: number, height: number): Uint8Array {
+  const open = new Uint8Array(alpha.length);
+  const stack = new Int32Array(alpha.length);
+  let top = 0;
+  const visit = (i: number) => {
+    if (!open[i] && alpha[i] < 128) {
+      open[i] = 1;
+      stack[top++] = i;
+    }
+  };
+  for (let x = 0; x < width; x++) {
+    visit(x);
+    visit((height - 1) * width + x);
+  }
+  for (let y = 0; y < height; y++) {
+    visit(y * width);
+    visit(y * width + width - 1);
+  }
+  while (top) {
+    const i = stack[--top];
+    const x = i % width;
+    if (x > 0) visit(i - 1);
+    if (x < width - 1) visit(i + 1);
+    if (i >= width) visit(i - width);
+    if (i + width < alpha.length) visit(i + width);
+  }
+  const out = new Uint8Array(alpha.length);
+  for (let i = 0; i < alpha.length; i++) out[i] = alpha[i] < 128 && !open[i] ? 1 : 0;
+  return out;
+}
+
+/** How many pixels of `set` (0/1) lie in a rectangle. */
+export function countIn(set: Uint8Array, width: number, [left, top, w, h]: Rect): number {
+  let n = 0;
+  for (let y = Math.max(0, top); y < top + h && y < set.length / width; y++) for (let x = Math.max(0, left); x < Math.min(width, left + w); x++) n += set[y * width + x];
+  return n;
+}

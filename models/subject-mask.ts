@@ -1,0 +1,335 @@
+/**
+ * Only the subject in the matte. Pure pixel maths, no model.
+ *
+ * The segmenter marks every person: a friend cheek to cheek, a neighbour's shoulder, the woman
+ * behind. The colour model (person-matte.ts) cannot tell one person's skin from another's, and where
+ * it cuts into another person it leaves holes. Here the matte's grid is split between the subject
+ * and everyone else before the guided filter draws the edge:
+ *
+ * 1. Seeds. The subject: their face and a column below it (their neck and chest). The others: every
+ *    other face FaceMesh confirmed in the upload (with a column below it), and whoever the mask
+ *    brings into the frame from its edge above the eyes (along the photo's vertical) outside an
+ *    envelope where the subject's head, hair and body can be (`beyondBy`), where the subject's own
+ *    reach is costly (across an edge): a neighbour's head or shoulder, the woman behind.
+ * 2. Two geodesic growths (a watershed on colour edges, Dijkstra from each seed set) over the mask:
+ *    each cell goes to whichever reaches it at the lower cost; a step costs more the more the colour
+ *    changes, the subject pays to go beyond the envelope and the others to come inside it, so the
+ *    border between two people falls on the edge between them (dark hair against a cheek).
+ * 3. Cells that go to the others, or that the subject reaches only far beyond the envelope (a soft
+ *    lateral fall-off, not a straight cut where the photo ends), leave the matte, softly (their
+ *    border is blurred over BLUR cells), so a removed person leaves the backdrop, not a hole.
+ * 4. Holes: a pocket of low matte enclosed by the subject (the colour model's doubt about a patch of
+ *    hair or skin) and smaller than HOLE face widths squared is filled.
+ *
+ * Labels on the matte's grid halved (8-px cells, 128x160 at 1024x1280): about 5 ms CPU a photo
+ * (median over the ten review crops; docs/subject-mask.md).
+ */
+import { boxMean } from './matte';
+
+/** A face in the grid's image, px: the eyes' midpoint (or the face's centre) and its width. */
+export interface FaceAt {
+  x: number;
+  y: number;
+  width: number;
+  /** Radians the image was turned to level the eyes (Frame.angle): the body hangs along the photo's vertical. */
+  tilt?: number;
+}
+
+/** Cells with at least this matte are crossed by the growth (the soft rim too, so it is labelled with its person). */
+const LOW = 0.3;
+/** Above this a cell is the person's (for holes: below it a cell is a pocket). */
+const HALF = 0.5;
+/** A plain step's cost; the colour distance (0..441 RGB) between the two cells adds (d / SIGMA)^2, at most EDGE_CAP. */
+const STEP = 0.4;
+const SIGMA = 16;
+const EDGE_CAP = 12;
+/** A step beyond the envelope costs up to TAX more, reached RAMP face widths beyond it. */
+const TAX = 0.6;
+const RAMP = 0.3;
+/** Beyond the envelope the subject fades out between these costs from their face. */
+const REACH = 40;
+const FAR = 80;
+/** Someone coming into the frame beyond the envelope seeds the others where the subject reaches them at more than this (across an edge at least). */
+const SEED = 20;
+/** A step into a cell of low matte costs this much more at matte 0 (the growth prefers the person's interior). */
+const THIN = 4;
+/** The border where a removed person met the subject is blurred over this many (halved) cells each way. */
+const BLUR = 1;
+/** Pockets enclosed by the subject smaller than this, in face widths squared, are filled. */
+const HOLE = 0.06;
+
+/**
+ * How far (face widths) a point lies beyond where the subject's head, hair and body may be, negative
+ * inside: (u, v) in face widths from the eyes' midpoint, along the eye line and down the face. A head
+ * with its hair (an ellipse HEAD_HALF wide, from HAIR_TOP above the eyes), and from SHOULDER_START
+ * down a body that widens by SPREAD per face width (shoulders, arms, long hair over them). The body
+ * hangs from the chin along the photo's own vertical, which the levelled frame turns by `tilt`
+ * (sin s, cos c): a head tilted 45 degrees still sits on an upright body. Measured on the real set's
+ * usable head-and-shoulders crops: big curls reach 1.0 face widths beside the eyes and 1.2 above them.
+ */
+const HAIR_TOP = 1.45;
+const HEAD_HALF = 1.0;
+const HEAD_CENTRE = -0.1;
+const CHIN = 0.75;
+const SHOULDER_START = 0.6;
+const SHOULDER_HALF = 0.85;
+const SPREAD = 1.2;
+function beyondBy(u: number, v: number, s: number, c: number): number {
+  const t = (v - HEAD_CENTRE) / (HAIR_TOP + HEAD_CENTRE);
+  let d = t > -1 && t < 1 ? Math.abs(u) - HEAD_HALF * Math.sqrt(1 - t * t) : Infinity;
+  const { across, down } = body(u, v, s, c);
+  if (down >= SHOULDER_START - CHIN) d = Math.min(d, Math.abs(across) - (SHOULDER_HALF + (down - SHOULDER_START + CHIN) * SPREAD));
+  return d;
+}
+
+/** A point's place from the chin along the photo's own axes. */
+function body(u: number, v: number, s: number, c: number): { across: number; down: number } {
+  return { across: u * c - (v - CHIN) * s, down: u * s + (v - CHIN) * c };
+}
+
+/** Where the subject surely is: their face, and a column down from the chin (neck and chest). */
+function isCore(u: number, v: number, s: number, c: number): boolean {
+  const { across, down } = body(u, v, s, c);
+  return (u / 0.42) ** 2 + ((v - 0.05) / 0.65) ** 2 <= 1 || (down > SHOULDER_START - CHIN && Math.abs(across) < 0.22);
+}
+
+/** A binary min-heap of cell indices keyed by a distance array. */
+class Heap {
+  private items: Int32Array;
+  private size = 0;
+  constructor(capacity: number, private readonly key: Float32Array) {
+    this.items = new Int32Array(capacity);
+  }
+  get length(): number {
+    return this.size;
+  }
+  push(i: number): void {
+    if (this.size === this.items.length) {
+      const grown = new Int32Array(this.items.length * 2);
+      grown.set(this.items);
+      this.items = grown;
+    }
+    const a = this.items, k = this.key;
+    let c = this.size++;
+    while (c > 0) {
+      const p = (c - 1) >> 1;
+      if (k[a[p]] <= k[i]) break;
+      a[c] = a[p];
+      c = p;
+    }
+    a[c] = i;
+  }
+  pop(): number {
+    const a = this.items, k = this.key;
+    const top = a[0];
+    const last = a[--this.size];
+    let c = 0;
+    for (;;) {
+      let m = 2 * c + 1;
+      if (m >= this.size) break;
+      if (m + 1 < this.size && k[a[m + 1]] < k[a[m]]) m++;
+      if (k[a[m]] >= k[last]) break;
+      a[c] = a[m];
+      c = m;
+    }
+    a[c] = last;
+    return top;
+  }
+}
+
+/**
+ * Dijkstra from the cells already in `heap` over the cells of the matte (at least LOW), 4-connected:
+ * a step into cell j costs STEP, plus the colour change between the two cells ((d / SIGMA)^2, at most
+ * EDGE_CAP), plus THIN for a cell of low matte, plus `extra[j]` when given.
+ */
+function grow(dist: Float32Array, heap: Heap, post: Float32Array, colour: Float32Array, w: number, extra?: Float32Array): void {
+  const n = dist.length;
+  const done = new Uint8Array(n);
+  const k2 = 1 / (SIGMA * SIGMA);
+  while (heap.length) {
+    const i = heap.pop();
+    if (done[i]) continue;
+    done[i] = 1;
+    const x = i % w, di = dist[i];
+    const r = colour[i * 3], g = colour[i * 3 + 1], b = colour[i * 3 + 2];
+    for (let k = 0; k < 4; k++) {
+      const j = k === 0 ? (x > 0 ? i - 1 : -1) : k === 1 ? (x < w - 1 ? i + 1 : -1) : k === 2 ? i - w : i + w;
+      if (j < 0 || j >= n || done[j] || post[j] < LOW) continue;
+      const dr = r - colour[j * 3], dg = g - colour[j * 3 + 1], db = b - colour[j * 3 + 2];
+      const c = STEP + Math.min(EDGE_CAP, (dr * dr + dg * dg + db * db) * k2) + (post[j] < HALF ? THIN * (1 - post[j] / HALF) : 0) + (extra ? extra[j] : 0);
+      if (di + c < dist[j]) {
+        dist[j] = di + c;
+        heap.push(j);
+      }
+    }
+  }
+}
+
+/** The grid halved (2x2 cell means): the labelling needs no finer cells, and costs a quarter. */
+function halve(post: Float32Array, colour: Float32Array, gw: number, gh: number): { post: Float32Array; colour: Float32Array; w: number; h: number } {
+  const w = Math.ceil(gw / 2), h = Math.ceil(gh / 2);
+  const p = new Float32Array(w * h), c = new Float32Array(w * h * 3), k = new Float32Array(w * h);
+  for (let y = 0; y < gh; y++) {
+    for (let x = 0; x < gw; x++) {
+      const i = y * gw + x, o = (y >> 1) * w + (x >> 1);
+      p[o] += post[i];
+      c[o * 3] += colour[i * 3];
+      c[o * 3 + 1] += colour[i * 3 + 1];
+      c[o * 3 + 2] += colour[i * 3 + 2];
+      k[o]++;
+    }
+  }
+  for (let o = 0; o < w * h; o++) {
+    const q = 1 / k[o];
+    p[o] *= q;
+    c[o * 3] *= q;
+    c[o * 3 + 1] *= q;
+    c[o * 3 + 2] *= q;
+  }
+  return { post: p, colour: c, w, h };
+}
+
+/**
+ * Keeps the subject only in `post` (the matte on a grid of `cell`-pixel cells, 0..1, changed in
+ * place), given each cell's mean colour (`colour`, RGB 0..255, three a cell), the subject's face
+ * and the other faces found in the photo (image pixels).
+ */
+export function keepSubject(post: Float32Array, colour: Float32Array, gw: number, gh: number, cell: number, face: FaceAt, others: FaceAt[] = []): void {
+  const half = halve(post, colour, gw, gh);
+  const { w, h } = half, n = w * h, size = cell * 2;
+  const p = half.post;
+  // How far beyond the envelope each cell is (0 inside, 1 at RAMP face widths beyond; the tax a step
+  // into it pays), and the subject's core.
+  const tax = new Float32Array(n), inside = new Float32Array(n);
+  const beyond = new Uint8Array(n);
+  const dS = new Float32Array(n).fill(Infinity);
+  const heapS = new Heap(4096, dS);
+  const sin = Math.sin(face.tilt ?? 0), cos = Math.cos(face.tilt ?? 0);
+  for (let y = 0; y < h; y++) {
+    const v = ((y + 0.5) * size - face.y) / face.width;
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const u = ((x + 0.5) * size - face.x) / face.width;
+      const d = beyondBy(u, v, sin, cos);
+      tax[i] = TAX * Math.min(1, Math.max(0, d / RAMP));
+      // The others pay as much to come inside it (the subject's hair, a raised arm, the body).
+      inside[i] = TAX * Math.min(1, Math.max(0, -d / RAMP));
+      beyond[i] = d > 0 ? 1 : 0;
+      if (p[i] >= HALF && isCore(u, v, sin, cos)) {
+        dS[i] = 0;
+        heapS.push(i);
+      }
+    }
+  }
+  // 1. The subject's reach: colour edges and the way beyond the envelope cost.
+  grow(dS, heapS, p, half.colour, w, tax);
+  // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
+  // the top beyond the envelope (the mask beyond it, joined to the frame's edge there).
+  const dO = new Float32Array(n).fill(Infinity);
+  const heapO = new Heap(4096, dO);
+  const entering = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  let top = 0;
+  const enter = (i: number) => {
+    if (!entering[i] && beyond[i] && p[i] >= HALF && dS[i] > SEED) {
+      entering[i] = 1;
+      stack[top++] = i;
+    }
+  };
+  // From the frame's edge above the eyes along the photo's vertical: another person's head comes in
+  // beside the subject's; lower down the subject's own arm or shoulder may run out of the frame, and
+  // in a levelled frame the hair of a tilted head falls towards an upper corner.
+  const above = (x: number, y: number) => (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
+  for (let x = 0; x < w; x++) if (above(x, 0)) enter(x);
+  for (let y = 0; y < h; y++) {
+    if (above(0, y)) enter(y * w);
+    if (above(w - 1, y)) enter(y * w + w - 1);
+  }
+  while (top) {
+    const i = stack[--top];
+    const x = i % w;
+    if (x > 0) enter(i - 1);
+    if (x < w - 1) enter(i + 1);
+    if (i >= w) enter(i - w);
+    if (i + w < n) enter(i + w);
+  }
+  // Another face, and a column below it (their neck and chest), where the subject's own core is not.
+  for (const o of others) {
+    const x0 = Math.max(0, Math.floor((o.x - 0.4 * o.width) / size)), x1 = Math.min(w - 1, Math.ceil((o.x + 0.4 * o.width) / size));
+    const y0 = Math.max(0, Math.floor((o.y - 0.4 * o.width) / size)), y1 = Math.min(h - 1, Math.ceil((o.y + 1.6 * o.width) / size));
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) {
+        const dx = (x + 0.5) * size - o.x, dy = (y + 0.5) * size - o.y;
+        if (dx * dx + dy * dy <= (0.4 * o.width) ** 2 || (dy > 0 && dy < 1.6 * o.width && Math.abs(dx) < 0.25 * o.width)) entering[y * w + x] = 1;
+      }
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    if (p[i] >= HALF && dS[i] > 0 && (entering[i] || dS[i] === Infinity)) {
+      dO[i] = 0;
+      heapO.push(i);
+    }
+  }
+  grow(dO, heapO, p, half.colour, w, inside);
+  // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond the
+  // envelope between REACH and FAR; the border softened, and carried back to the full grid.
+  const gone = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (p[i] < LOW) continue;
+    const d = dS[i];
+    gone[i] = dO[i] < d ? 1 : !beyond[i] || d <= REACH ? 0 : d >= FAR ? 1 : smooth((d - REACH) / (FAR - REACH));
+  }
+  const soft = new Float32Array(n);
+  boxMean(gone, soft, w, h, BLUR, new Float64Array(w));
+  for (let y = 0; y < gh; y++) {
+    for (let x = 0; x < gw; x++) {
+      const o = (y >> 1) * w + (x >> 1);
+      post[y * gw + x] *= 1 - Math.max(gone[o], soft[o]);
+    }
+  }
+  // 4. Pockets inside the subject.
+  fillPockets(post, gw, gh, Math.round((HOLE * face.width * face.width) / (cell * cell)));
+}
+
+const smooth = (t: number) => t * t * (3 - 2 * t);
+
+/**
+ * Fills the connected pockets of matte below HALF that do not touch the grid's edge and hold at
+ * most `most` cells: whatever encloses them is the subject (step 3 left nobody else), so a small
+ * pocket is a hole in them. The guided filter settles the filled cells' edges.
+ */
+function fillPockets(post: Float32Array, w: number, h: number, most: number): void {
+  const n = w * h;
+  const seen = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  const members = new Int32Array(n);
+  for (let s = 0; s < n; s++) {
+    if (seen[s] || post[s] >= HALF) continue;
+    let top = 0, count = 0, edge = false;
+    stack[top++] = s;
+    seen[s] = 1;
+    while (top) {
+      const i = stack[--top];
+      members[count++] = i;
+      const x = i % w;
+      if (x === 0 || x === w - 1 || i < w || i >= n - w) edge = true;
+      if (x > 0 && !seen[i - 1] && post[i - 1] < HALF) {
+        seen[i - 1] = 1;
+        stack[top++] = i - 1;
+      }
+      if (x < w - 1 && !seen[i + 1] && post[i + 1] < HALF) {
+        seen[i + 1] = 1;
+        stack[top++] = i + 1;
+      }
+      if (i >= w && !seen[i - w] && post[i - w] < HALF) {
+        seen[i - w] = 1;
+        stack[top++] = i - w;
+      }
+      if (i + w < n && !seen[i + w] && post[i + w] < HALF) {
+        seen[i + w] = 1;
+        stack[top++] = i + w;
+      }
+    }
+    if (!edge && count <= most) for (let k = 0; k < count; k++) post[members[k]] = 1;
+  }
+}
