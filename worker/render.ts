@@ -164,6 +164,16 @@ function skinMask(frame: Frame, reference: FivePoints, alpha: Uint8Array): Float
   return out;
 }
 
+/** Packed RGB of one colour. */
+function fill(out: Buffer, rgb: readonly [number, number, number]): Buffer {
+  for (let d = 0; d < out.length; d += 3) {
+    out[d] = rgb[0];
+    out[d + 1] = rgb[1];
+    out[d + 2] = rgb[2];
+  }
+  return out;
+}
+
 /** Planar 0..1 floats (as the style graph gives them) into packed RGB bytes. */
 function fromPlanar(p: Float32Array, out: Buffer): Buffer {
   const n = out.length / 3;
@@ -195,8 +205,11 @@ async function styleInto(models: RenderModels, p: Prepared, style: Style, timing
   const { frame } = p;
   const n = frame.width * frame.height;
   let t = now();
-  const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
+  // A solid backdrop is filled into a scratch buffer; the others come from makeBackdrop (drawn ones shared, never written).
+  const solid = style.backdrop.kind === 'solid' ? fill(takeBytes(n * 3), style.backdrop.rgb) : undefined;
+  const backdrop = solid ? { data: solid, width: frame.width, height: frame.height } : await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
   const composed = compositePlanar(p.person, p.alpha, backdrop, takeFloat32(n * 3), lightFor(p.light, style));
+  if (solid) giveBack(solid);
   timings.compose = now() - t;
   t = now();
   const r = mapFive(p.reference, (q) => toOutput(frame, q));

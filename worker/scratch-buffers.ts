@@ -8,8 +8,8 @@
  * thread that renders nothing for IDLE_MS drops them, so an idle worker does not hold them.
  */
 const IDLE_MS = 15_000;
-/** Buffers kept at most: a style run uses three at once (image, skin, output). */
-const KEEP = 4;
+/** Buffers kept at most: a style run uses up to five at once (backdrop, composite, skin, graded, pixels). */
+const KEEP = 6;
 
 const free: ArrayBuffer[] = [];
 let timer: NodeJS.Timeout | undefined;
