@@ -197,11 +197,11 @@ export async function fivePointsOnRender(models: RenderModels, image: RgbImage, 
 
 /** A style's pixels on a prepared photo: backdrop, composite, the style's ONNX graph (packed RGB, frame size). */
 export async function stylePixels(models: RenderModels, p: Prepared, style: Style, timings: Record<string, number> = {}): Promise<Buffer> {
-  return styleInto(models, p, style, timings, Buffer.allocUnsafe(p.frame.width * p.frame.height * 3));
+  return styleInto(models, p, style, timings, (bytes) => Buffer.allocUnsafe(bytes));
 }
 
-/** `stylePixels` into `pixels`; the composite, skin and graded planes are this thread's scratch buffers. */
-async function styleInto(models: RenderModels, p: Prepared, style: Style, timings: Record<string, number>, pixels: Buffer): Promise<Buffer> {
+/** `stylePixels` into a buffer from `output`; the composite, skin and graded planes are this thread's scratch buffers. */
+async function styleInto(models: RenderModels, p: Prepared, style: Style, timings: Record<string, number>, output: (bytes: number) => Buffer): Promise<Buffer> {
   const { frame } = p;
   const n = frame.width * frame.height;
   let t = now();
@@ -221,7 +221,7 @@ async function styleInto(models: RenderModels, p: Prepared, style: Style, timing
   const graded = await models.styles.run(style.id, lookForStyle(style), composed, skin, frame.width, frame.height, light);
   giveBack(composed);
   giveBack(skin);
-  fromPlanar(graded, pixels);
+  const pixels = fromPlanar(graded, output(n * 3));
   giveBack(graded);
   timings.style = now() - t;
   return pixels;
@@ -231,7 +231,7 @@ async function styleInto(models: RenderModels, p: Prepared, style: Style, timing
 export async function renderStyle(models: RenderModels, p: Prepared, style: Style, tolerance: number): Promise<Rendered> {
   const timings: Record<string, number> = {};
   const { frame } = p;
-  const pixels = await styleInto(models, p, style, timings, takeBytes(frame.width * frame.height * 3));
+  const pixels = await styleInto(models, p, style, timings, takeBytes);
   let t = now();
   const check = faceTrue(p.truth, { data: pixels, width: frame.width, height: frame.height }, tolerance);
   timings.faceTrue = now() - t;

@@ -8,8 +8,12 @@
  * thread that renders nothing for IDLE_MS drops them, so an idle worker does not hold them.
  */
 const IDLE_MS = 15_000;
-/** Buffers kept at most: a style run uses up to five at once (backdrop, composite, skin, graded, pixels). */
-const KEEP = 6;
+/**
+ * Buffers kept at most, one of each size: a style run's planar composite (the graded output that
+ * comes back takes its place), its skin plane, and its packed pixels (a solid backdrop before them).
+ * Each kept buffer is memory the worker holds between renders, so no more than these.
+ */
+const KEEP = 3;
 
 const free: ArrayBuffer[] = [];
 let timer: NodeJS.Timeout | undefined;
@@ -41,7 +45,8 @@ export const takeBytes = (length: number): Buffer => Buffer.from(take(length));
  */
 export function giveBack(view: ArrayBufferView): void {
   const b = view.buffer;
-  if (!(b instanceof ArrayBuffer) || view.byteLength === 0 || view.byteOffset !== 0 || view.byteLength !== b.byteLength || free.includes(b)) return;
+  if (!(b instanceof ArrayBuffer) || view.byteLength === 0 || view.byteOffset !== 0 || view.byteLength !== b.byteLength) return;
+  if (free.some((f) => f.byteLength === b.byteLength)) return;
   free.push(b);
   if (free.length > KEEP) free.shift();
 }

@@ -39,10 +39,11 @@ const raw = async (img: Sharp): Promise<RgbImage> => {
 };
 
 /**
- * Drawn backdrops (gradients, the office bokeh) depend only on the style and the size, and drawing
- * the bokeh's blurred discs costs about 270 ms of CPU at 1024x1280 (a gradient 20-30 ms): each is
- * drawn once and kept while renders come (module state is per thread), dropped after DRAWN_IDLE_MS
- * without one. The pixels are shared: a caller never writes into a backdrop.
+ * The office bokeh depends only on the style and the size, and drawing its blurred discs costs
+ * about 270 ms of CPU at 1024x1280: it is drawn once and kept while renders come (module state is
+ * per thread), dropped after DRAWN_IDLE_MS without one. A gradient (20-30 ms) is drawn each time:
+ * 3.9 MB held per style and thread counts against the worker's memory budget. The pixels are
+ * shared: a caller never writes into a backdrop.
  */
 const DRAWN_IDLE_MS = 60_000;
 const drawnCache = new Map<string, Promise<RgbImage>>();
@@ -120,7 +121,7 @@ export async function makeBackdrop(backdrop: Backdrop, width: number, height: nu
     case 'solid':
       return raw(sharp({ create: { width, height, channels: 3, background: { r: backdrop.rgb[0], g: backdrop.rgb[1], b: backdrop.rgb[2] } } }));
     case 'gradient':
-      return drawn(backdrop, width, height, () => raw(sharp(gradientSvg(width, height, backdrop.top, backdrop.bottom))));
+      return raw(sharp(gradientSvg(width, height, backdrop.top, backdrop.bottom)));
     case 'bokeh':
       return drawn(backdrop, width, height, () => raw(sharp(bokehSvg(width, height, backdrop.top, backdrop.bottom))));
     case 'own-blur': {
