@@ -473,6 +473,34 @@ export function solidImage(width: number, height: number, rgb: [number, number, 
  * pixel exactly, where it is 0 the background pixel exactly.
  */
 export function composite(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, opts: CompositeOptions = {}): RgbImage {
+  const out = Buffer.allocUnsafe(foreground.data.length);
+  blend(foreground, alpha, background, opts, (i, d, o0, o1, o2) => {
+    // Uint8 stores truncate; +0.5 rounds.
+    out[d] = o0 + 0.5;
+    out[d + 1] = o1 + 0.5;
+    out[d + 2] = o2 + 0.5;
+  });
+  return { data: out, width: foreground.width, height: foreground.height };
+}
+
+/**
+ * `composite`, written as planar 0..1 floats (R plane, G plane, B plane) into `out`: what the style
+ * graph takes, without the packed image in between. Each value is exactly the packed composite's
+ * byte / 255.
+ */
+export function compositePlanar(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, out: Float32Array, opts: CompositeOptions = {}): Float32Array {
+  const n = foreground.width * foreground.height;
+  if (out.length !== n * 3) throw new Error(`matte: planar output must hold ${n * 3} values, got ${out.length}`);
+  blend(foreground, alpha, background, opts, (i, d, o0, o1, o2) => {
+    out[i] = ((o0 + 0.5) | 0) / 255;
+    out[n + i] = ((o1 + 0.5) | 0) / 255;
+    out[2 * n + i] = ((o2 + 0.5) | 0) / 255;
+  });
+  return out;
+}
+
+/** The blend of `composite`, each output pixel (index, byte offset, unrounded R, G, B) handed to `put`. */
+function blend(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, opts: CompositeOptions, put: (i: number, d: number, o0: number, o1: number, o2: number) => void): void {
   checkImage(foreground, 'foreground');
   checkImage(background, 'background');
   const { width, height } = foreground;
@@ -488,13 +516,10 @@ export function composite(foreground: RgbImage, alpha: Uint8Array, background: R
   const k = wrap ? wrap.strength / 255 : 0;
   const F = foreground.data;
   const Bk = background.data;
-  const out = Buffer.allocUnsafe(width * height * 3);
   for (let i = 0, d = 0; i < alpha.length; i++, d += 3) {
     const a = alpha[i];
     if (a === 0) {
-      out[d] = Bk[d];
-      out[d + 1] = Bk[d + 1];
-      out[d + 2] = Bk[d + 2];
+      put(i, d, Bk[d], Bk[d + 1], Bk[d + 2]);
       continue;
     }
     let f0 = F[d], f1 = F[d + 1], f2 = F[d + 2];
@@ -511,10 +536,6 @@ export function composite(foreground: RgbImage, alpha: Uint8Array, background: R
       o1 += (Bk[d + 1] - o1) * w;
       o2 += (Bk[d + 2] - o2) * w;
     }
-    // Uint8 stores truncate; +0.5 rounds.
-    out[d] = o0 + 0.5;
-    out[d + 1] = o1 + 0.5;
-    out[d + 2] = o2 + 0.5;
+    put(i, d, o0, o1, o2);
   }
-  return { data: out, width, height };
 }

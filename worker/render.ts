@@ -3,13 +3,14 @@ import { makeBackdrop } from '../core/orders/backdrops';
 import type { Style } from '../core/orders/catalog';
 import type { Face, FaceDetector, Point, RgbImage } from '../models/face-detector';
 import type { Landmarker } from '../models/landmarks';
-import { composite, type CoarseMask } from '../models/matte';
+import { compositePlanar, type CoarseMask } from '../models/matte';
 import { estimateForeground, personMatte } from '../models/person-matte';
 import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
 import { faceReference, faceTrue, featuresFrom, mapFive, type FaceTrueReference, type FaceTrueResult, type FivePoints, type Matte } from './face-true';
 import { lightFor, measureLight, type PersonLight } from './light';
+import { giveBack, takeBytes, takeFloat32 } from './scratch-buffers';
 import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 import type { FaceGeometry } from '../core/photos/verdict';
 
@@ -159,20 +160,19 @@ function skinMask(frame: Frame, reference: FivePoints, alpha: Uint8Array): Float
   return out;
 }
 
-function toPlanar(img: RgbImage): Float32Array {
-  const n = img.width * img.height;
-  const out = new Float32Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    out[i] = img.data[i * 3] / 255;
-    out[n + i] = img.data[i * 3 + 1] / 255;
-    out[2 * n + i] = img.data[i * 3 + 2] / 255;
+/** Packed RGB of one colour. */
+function fill(out: Buffer, rgb: readonly [number, number, number]): Buffer {
+  for (let d = 0; d < out.length; d += 3) {
+    out[d] = rgb[0];
+    out[d + 1] = rgb[1];
+    out[d + 2] = rgb[2];
   }
   return out;
 }
 
-function fromPlanar(p: Float32Array, width: number, height: number): Buffer {
-  const n = width * height;
-  const out = Buffer.alloc(n * 3);
+/** Planar 0..1 floats (as the style graph gives them) into packed RGB bytes. */
+function fromPlanar(p: Float32Array, out: Buffer): Buffer {
+  const n = out.length / 3;
   for (let i = 0; i < n; i++) {
     out[i * 3] = p[i] * 255 + 0.5;
     out[i * 3 + 1] = p[n + i] * 255 + 0.5;
@@ -193,17 +193,32 @@ export async function fivePointsOnRender(models: RenderModels, image: RgbImage, 
 
 /** A style's pixels on a prepared photo: backdrop, composite, the style's ONNX graph (packed RGB, frame size). */
 export async function stylePixels(models: RenderModels, p: Prepared, style: Style, timings: Record<string, number> = {}): Promise<Buffer> {
+  return styleInto(models, p, style, timings, (bytes) => Buffer.allocUnsafe(bytes));
+}
+
+/** `stylePixels` into a buffer from `output`; the composite, skin and graded planes are this thread's scratch buffers. */
+async function styleInto(models: RenderModels, p: Prepared, style: Style, timings: Record<string, number>, output: (bytes: number) => Buffer): Promise<Buffer> {
   const { frame } = p;
+  const n = frame.width * frame.height;
   let t = now();
-  const backdrop = await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
-  const composed = composite(p.person, p.alpha, backdrop, lightFor(p.light, style));
+  // A solid backdrop is filled into a scratch buffer; the others come from makeBackdrop (drawn ones shared, never written).
+  const solid = style.backdrop.kind === 'solid' ? fill(takeBytes(n * 3), style.backdrop.rgb) : undefined;
+  const backdrop = solid ? { data: solid, width: frame.width, height: frame.height } : await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
+  const composed = compositePlanar(p.person, p.alpha, backdrop, takeFloat32(n * 3), lightFor(p.light, style));
+  if (solid) giveBack(solid);
   timings.compose = now() - t;
   t = now();
   const r = mapFive(p.reference, (q) => toOutput(frame, q));
   const light = [(r.rightEye.x + r.leftEye.x) / 2 / frame.width, r.nose.y / frame.height, 0.32, 1.3] as const;
-  // The models thread takes the skin mask's buffer: each style sends its own copy.
-  const graded = await models.styles.run(style.id, lookForStyle(style), toPlanar(composed), p.skin.slice(), frame.width, frame.height, light);
-  const pixels = fromPlanar(graded, frame.width, frame.height);
+  // Through the models thread the inputs move there and come back (worker/shared-models.ts); in one
+  // thread they are given back here. Each run has its own copy of the skin mask.
+  const skin = takeFloat32(n);
+  skin.set(p.skin);
+  const graded = await models.styles.run(style.id, lookForStyle(style), composed, skin, frame.width, frame.height, light);
+  giveBack(composed);
+  giveBack(skin);
+  const pixels = fromPlanar(graded, output(n * 3));
+  giveBack(graded);
   timings.style = now() - t;
   return pixels;
 }
@@ -212,7 +227,7 @@ export async function stylePixels(models: RenderModels, p: Prepared, style: Styl
 export async function renderStyle(models: RenderModels, p: Prepared, style: Style, tolerance: number): Promise<Rendered> {
   const timings: Record<string, number> = {};
   const { frame } = p;
-  const pixels = await stylePixels(models, p, style, timings);
+  const pixels = await styleInto(models, p, style, timings, takeBytes);
   let t = now();
   const check = faceTrue(p.truth, { data: pixels, width: frame.width, height: frame.height }, tolerance);
   timings.faceTrue = now() - t;
@@ -220,5 +235,6 @@ export async function renderStyle(models: RenderModels, p: Prepared, style: Styl
   // A fresh pipeline from raw pixels carries no metadata; none is added.
   const jpeg = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } }).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer();
   timings.encode = now() - t;
+  giveBack(pixels);
   return { jpeg, width: frame.width, height: frame.height, faceTrue: check, timings };
 }

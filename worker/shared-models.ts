@@ -3,6 +3,7 @@ import type { RgbImage } from '../models/face-detector';
 import type { Look, StyleRunner } from '../models/style-graph';
 import type { Upscaler, UpscaleFactor } from '../models/upscaler';
 import type { RenderModels } from './render';
+import { giveBack } from './scratch-buffers';
 
 /**
  * The two models with big working memory, once per worker process (issue 13). ESRGAN and the
@@ -23,7 +24,7 @@ type Request =
 type Unsent<R> = R extends unknown ? Omit<R, 'id'> : never;
 type Reply =
   | { id: number; provider: string; width: number; height: number; data: Uint8Array }
-  | { id: number; provider: string; pixels: Float32Array }
+  | { id: number; provider: string; pixels: Float32Array; inputs: Float32Array[] }
   | { id: number; error: string };
 
 /** The models thread's side: answers each pixel thread's port. */
@@ -36,7 +37,9 @@ export function serveModels(ports: MessagePort[], models: SharedModels): void {
       return [{ id: req.id, provider: upscaler.provider, width: out.width, height: out.height, data }, [data.buffer as ArrayBuffer]];
     }
     const pixels = await models.styles.run(req.styleId, req.look, req.image, req.skin, req.width, req.height, req.light);
-    return [{ id: req.id, provider: models.styles.provider ?? 'cpu', pixels }, [pixels.buffer as ArrayBuffer]];
+    // The inputs go back too, for the pixel thread's next run (worker/scratch-buffers.ts).
+    const inputs = [req.image, req.skin];
+    return [{ id: req.id, provider: models.styles.provider ?? 'cpu', pixels, inputs }, [pixels.buffer as ArrayBuffer, ...inputs.map((b) => b.buffer as ArrayBuffer)]];
   };
   for (const port of ports) {
     port.on('message', async (req: Request) => {
@@ -105,6 +108,7 @@ export function remoteModels(port: MessagePort): SharedModels {
         // The inputs are built for this run alone (worker/render.ts): moved, not copied.
         const reply = (await ask({ kind: 'style', styleId, look, image, skin, width, height, light }, [image.buffer as ArrayBuffer, skin.buffer as ArrayBuffer])) as Extract<Reply, { pixels: Float32Array }>;
         providers.style = reply.provider;
+        for (const b of reply.inputs) giveBack(b);
         return reply.pixels;
       },
     },

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { RgbImage } from '../../models/face-detector';
 import { createSegmenter, type SegmentationMask, type Segmenter } from '../../models/segmenter';
-import { boxMean, composite, maskToAlpha, refineMask, solidImage, upsampleMask } from '../../models/matte';
+import { boxMean, composite, compositePlanar, maskToAlpha, refineMask, solidImage, upsampleMask } from '../../models/matte';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -184,6 +184,20 @@ describe('person segmentation and matting', () => {
     const small = new Uint8Array(512 * 512);
     for (let y = 0; y < 512; y++) for (let x = 0; x < 512; x++) small[y * 512 + x] = a[(2 * y) * 1024 + 2 * x];
     expect(iou(small, alpha)).toBeGreaterThan(0.97);
+  });
+
+  it('the planar composite (what the style graph takes) is the packed composite, byte for byte / 255', () => {
+    const bg = solidImage(512, 512, [20, 200, 90]);
+    const rim = new Uint8Array(alpha.length).map((_, i) => (alpha[i] > 0 && alpha[i] < 255 ? 255 : 0));
+    for (const opts of [{}, { gain: [1.1, 0.95, 1.3] as const, wrap: { strength: 0.3, rim } }]) {
+      const packed = composite(image, alpha, bg, opts).data;
+      const n = alpha.length;
+      const planar = compositePlanar(image, alpha, bg, new Float32Array(n * 3).fill(NaN), opts);
+      let wrong = 0;
+      for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) wrong += planar[c * n + i] === Math.fround(packed[3 * i + c] / 255) ? 0 : 1;
+      expect(wrong).toBe(0);
+    }
+    expect(() => compositePlanar(image, alpha, bg, new Float32Array(10))).toThrow(/planar/);
   });
 
   it('composite onto a flat colour: opaque pixels keep the photo, transparent ones take the colour', () => {
