@@ -474,7 +474,7 @@ export function solidImage(width: number, height: number, rgb: [number, number, 
  */
 export function composite(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, opts: CompositeOptions = {}): RgbImage {
   const out = Buffer.allocUnsafe(foreground.data.length);
-  blend(foreground, alpha, background, opts, (i, d, o0, o1, o2) => {
+  blend(foreground, alpha, background, opts, (_i, d, o0, o1, o2) => {
     // Uint8 stores truncate; +0.5 rounds.
     out[d] = o0 + 0.5;
     out[d + 1] = o1 + 0.5;
@@ -491,7 +491,7 @@ export function composite(foreground: RgbImage, alpha: Uint8Array, background: R
 export function compositePlanar(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, out: Float32Array, opts: CompositeOptions = {}): Float32Array {
   const n = foreground.width * foreground.height;
   if (out.length !== n * 3) throw new Error(`matte: planar output must hold ${n * 3} values, got ${out.length}`);
-  blend(foreground, alpha, background, opts, (i, d, o0, o1, o2) => {
+  blend(foreground, alpha, background, opts, (i, _d, o0, o1, o2) => {
     out[i] = ((o0 + 0.5) | 0) / 255;
     out[n + i] = ((o1 + 0.5) | 0) / 255;
     out[2 * n + i] = ((o2 + 0.5) | 0) / 255;
