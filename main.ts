@@ -11,25 +11,35 @@ import { serveMetrics } from './core/platform/metrics-server';
  * One codebase, one image; the role is chosen at start:
  *   api | worker | scheduler | all (local use) | migrate
  */
-export async function startRole(role: Role, config: Config, opts: ContextOptions & { port?: number } = {}): Promise<Running> {
+export async function startRole(
+  role: Role,
+  config: Config,
+  opts: ContextOptions & { port?: number } = {},
+): Promise<Running> {
   const { createContext } = await import('./core/platform/context');
   const ctx = await createContext(config, opts);
   const running: Omit<Running, 'stop'> = { ctx, workers: [] };
   try {
     if (role === 'api' || role === 'all') {
       const { createApp } = await import('./api/app');
-      const { server, port } = await listen(createApp(ctx), opts.port ?? config.PORT, { timeoutSeconds: config.HTTP_REQUEST_TIMEOUT_SECONDS });
+      const { server, port } = await listen(createApp(ctx), opts.port ?? config.PORT, {
+        timeoutSeconds: config.HTTP_REQUEST_TIMEOUT_SECONDS,
+      });
       running.server = server;
       running.url = `http://127.0.0.1:${port}`;
-      if (config.NODE_ENV !== 'production' && new URL(config.PUBLIC_URL).port !== String(port)) ctx.publicUrl = running.url;
+      if (config.NODE_ENV !== 'production' && new URL(config.PUBLIC_URL).port !== String(port))
+        ctx.publicUrl = running.url;
       ctx.logger.info({ port, docs: `${ctx.publicUrl}/docs` }, 'api listening');
     }
     // Loaded only by the roles that run them: an API process never loads ONNX Runtime or the models,
     // and an API_PROCESSES primary, which only supervises, loads neither.
-    if (role === 'worker' || role === 'all') running.workers.push(await (await import('./worker')).startPipelineWorkers(ctx));
-    if (role === 'scheduler' || role === 'all') running.workers.push(await (await import('./scheduler')).startScheduler(ctx));
+    if (role === 'worker' || role === 'all')
+      running.workers.push(await (await import('./worker')).startPipelineWorkers(ctx));
+    if (role === 'scheduler' || role === 'all')
+      running.workers.push(await (await import('./scheduler')).startScheduler(ctx));
     // Roles without the API serve their own /metrics (job durations, inference times) when asked to.
-    if ((role === 'worker' || role === 'scheduler') && config.METRICS_PORT) running.server = (await serveMetrics(ctx, config.METRICS_PORT)).server;
+    if ((role === 'worker' || role === 'scheduler') && config.METRICS_PORT)
+      running.server = (await serveMetrics(ctx, config.METRICS_PORT)).server;
   } catch (err) {
     await stopRunning(running);
     throw err;
@@ -66,7 +76,8 @@ async function main(): Promise<void> {
     await ctx.close();
     return;
   }
-  if (arg === 'api' && config.API_PROCESSES > 1 && cluster.isPrimary) return superviseApiProcesses(config.API_PROCESSES, createLogger(config.LOG_LEVEL));
+  if (arg === 'api' && config.API_PROCESSES > 1 && cluster.isPrimary)
+    return superviseApiProcesses(config.API_PROCESSES, createLogger(config.LOG_LEVEL));
   const running = await startRole(arg as Role, config);
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -16,7 +16,19 @@ export const Me = z
   })
   .openapi('Me');
 
-export function me(ctx: AppContext, u: { id: string; email_enc: string; name_enc: string; phone_enc: string | null; role: string; policy_version_id: string; policy_accepted_at: Date; created_at: Date }) {
+export function me(
+  ctx: AppContext,
+  u: {
+    id: string;
+    email_enc: string;
+    name_enc: string;
+    phone_enc: string | null;
+    role: string;
+    policy_version_id: string;
+    policy_accepted_at: Date;
+    created_at: Date;
+  },
+) {
   return {
     id: u.id,
     email: decryptField(ctx.pii, u.email_enc),

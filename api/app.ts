@@ -46,7 +46,11 @@ export function createApp(ctx: AppContext): Express {
       },
       // Only method, path (no query string) and status: nothing that could carry personal data.
       serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          path: req.url.split('?')[0],
+        }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' },
@@ -59,7 +63,10 @@ export function createApp(ctx: AppContext): Express {
   const embeddable = helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } });
   app.use((req, res, next) => {
     if (req.path.startsWith('/docs') || req.path.startsWith('/admin/queues')) return next();
-    const image = req.path.startsWith('/v1/downloads/') || req.path.startsWith('/v1/thumbnails/') || /^\/v1\/(portfolio\/[^/]+\/image|styles\/[^/]+\/preview)$/.test(req.path);
+    const image =
+      req.path.startsWith('/v1/downloads/') ||
+      req.path.startsWith('/v1/thumbnails/') ||
+      /^\/v1\/(portfolio\/[^/]+\/image|styles\/[^/]+\/preview)$/.test(req.path);
     return (image ? embeddable : secure)(req, res, next);
   });
   app.use(corsAllowList(ctx.config.CORS_ORIGINS));
@@ -92,7 +99,9 @@ export function createApp(ctx: AppContext): Express {
   // absolute-path.js only: the package's index also evaluates the browser bundle (+42 MB RSS measured).
   const swaggerDir = (require('swagger-ui-dist/absolute-path.js') as () => string)();
   app.get('/docs', (_req, res) => {
-    res.type('html').send(`<!doctype html><html><head><title>Rasmi API</title><link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+    res
+      .type('html')
+      .send(`<!doctype html><html><head><title>Rasmi API</title><link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
 <body><div id="ui"></div><script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script></body></html>`);
   });
@@ -103,7 +112,9 @@ export function createApp(ctx: AppContext): Express {
 
   if (ctx.config.NODE_ENV !== 'production') mountWebClient(app);
 
-  app.use((req, res) => sendProblem(res, new HttpError(404, 'route_not_found', 'Not found', `No route ${req.method} ${req.path}.`)));
+  app.use((req, res) =>
+    sendProblem(res, new HttpError(404, 'route_not_found', 'Not found', `No route ${req.method} ${req.path}.`)),
+  );
   app.use(errorHandler);
   return app;
 }

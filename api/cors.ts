@@ -2,7 +2,14 @@ import cors from 'cors';
 import type { RequestHandler } from 'express';
 
 /** Response headers a browser client needs to read: abuse limits, request ids, idempotent replays. */
-const EXPOSED = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After', 'X-Request-Id', 'Idempotent-Replayed'];
+const EXPOSED = [
+  'RateLimit-Limit',
+  'RateLimit-Remaining',
+  'RateLimit-Reset',
+  'Retry-After',
+  'X-Request-Id',
+  'Idempotent-Replayed',
+];
 
 /**
  * CORS allow-list from CORS_ORIGINS. Only listed origins get Access-Control-Allow-Origin (echoed

@@ -13,7 +13,12 @@ export const DOCUMENT_SERVER = 'http://localhost:3000';
  * Call once per process (routes register into one module-level registry).
  */
 export function offlineOpenApiDocument(): unknown {
-  const ctx = { config: loadConfig({}), logger: createLogger('silent'), queues: { byName: {} }, publicUrl: DOCUMENT_SERVER } as unknown as AppContext;
+  const ctx = {
+    config: loadConfig({}),
+    logger: createLogger('silent'),
+    queues: { byName: {} },
+    publicUrl: DOCUMENT_SERVER,
+  } as unknown as AppContext;
   createApp(ctx);
   return buildOpenApiDocument(DOCUMENT_SERVER);
 }

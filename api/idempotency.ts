@@ -5,13 +5,24 @@ import { once, type Answer } from '../core/platform/idempotency';
 import { z } from './openapi';
 import { HttpError } from './problem';
 
-export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/).openapi({ description: 'Makes a retry safe: the first answer is replayed for the same key and body (8 to 128 letters, digits, "-" or "_")' });
+export const IdempotencyKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{8,128}$/)
+  .openapi({
+    description:
+      'Makes a retry safe: the first answer is replayed for the same key and body (8 to 128 letters, digits, "-" or "_")',
+  });
 
 /** The request's Idempotency-Key, if sent; a malformed one is refused before it reaches a query. */
 export function idempotencyKeyOf(req: Request): string | undefined {
   const key = req.header('idempotency-key');
   if (key !== undefined && !IdempotencyKey.safeParse(key).success) {
-    throw new HttpError(400, 'invalid_idempotency_key', 'Invalid Idempotency-Key', 'Use 8 to 128 letters, digits, "-" or "_".');
+    throw new HttpError(
+      400,
+      'invalid_idempotency_key',
+      'Invalid Idempotency-Key',
+      'Use 8 to 128 letters, digits, "-" or "_".',
+    );
   }
   return key;
 }
@@ -34,7 +45,11 @@ export async function idempotent(
 ): Promise<Answer> {
   const key = idempotencyKeyOf(req);
   const route = `${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`;
-  const { answer, replayed } = await once(ctx, { userId, key, route, hash: sha256Hex(JSON.stringify(req.body ?? null)) }, work);
+  const { answer, replayed } = await once(
+    ctx,
+    { userId, key, route, hash: sha256Hex(JSON.stringify(req.body ?? null)) },
+    work,
+  );
   await afterCommit?.(answer);
   if (replayed) res.setHeader('Idempotent-Replayed', 'true');
   res.status(answer.status).json(answer.body);

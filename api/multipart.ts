@@ -21,15 +21,27 @@ export const MULTIPART_ENVELOPE_BYTES = 64 * 1024;
 export function readSingleImage(req: Request, opts: { field: string; maxBytes: number }): Promise<UploadedFile> {
   return new Promise((resolve, reject) => {
     if (!req.headers['content-type']?.startsWith('multipart/form-data')) {
-      return reject(new HttpError(415, 'multipart_required', 'Multipart body required', `Send the photo as multipart/form-data in the field "${opts.field}".`));
+      return reject(
+        new HttpError(
+          415,
+          'multipart_required',
+          'Multipart body required',
+          `Send the photo as multipart/form-data in the field "${opts.field}".`,
+        ),
+      );
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > opts.maxBytes + MULTIPART_ENVELOPE_BYTES) {
-      return reject(new HttpError(413, 'upload_too_large', 'Upload too large', `Photos may be at most ${opts.maxBytes} bytes.`));
+      return reject(
+        new HttpError(413, 'upload_too_large', 'Upload too large', `Photos may be at most ${opts.maxBytes} bytes.`),
+      );
     }
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { files: 1, fileSize: opts.maxBytes, fields: 10, fieldSize: 1024, parts: 12 } });
+      bb = busboy({
+        headers: req.headers,
+        limits: { files: 1, fileSize: opts.maxBytes, fields: 10, fieldSize: 1024, parts: 12 },
+      });
     } catch {
       return reject(new HttpError(400, 'malformed_multipart', 'Malformed multipart body'));
     }
@@ -48,7 +60,16 @@ export function readSingleImage(req: Request, opts: { field: string; maxBytes: n
     });
     bb.on('file', (name, stream) => {
       // A body cut off mid-file errors the file stream too; unheard, that error would crash the process.
-      stream.on('error', () => fail(new HttpError(400, 'malformed_multipart', 'Malformed multipart body', 'The multipart body could not be parsed.')));
+      stream.on('error', () =>
+        fail(
+          new HttpError(
+            400,
+            'malformed_multipart',
+            'Malformed multipart body',
+            'The multipart body could not be parsed.',
+          ),
+        ),
+      );
       if (name !== opts.field || file) {
         stream.resume();
         return;
@@ -61,25 +82,70 @@ export function readSingleImage(req: Request, opts: { field: string; maxBytes: n
         f.chunks.push(chunk);
         if (f.type === null && f.bytes >= 12) {
           f.type = sniffImageType(Buffer.concat(f.chunks).subarray(0, 32));
-          if (!f.type) fail(new HttpError(415, 'unsupported_type', 'Unsupported file type', 'Upload a JPEG, PNG, WebP or HEIC photo; the type is read from the file content.'));
+          if (!f.type)
+            fail(
+              new HttpError(
+                415,
+                'unsupported_type',
+                'Unsupported file type',
+                'Upload a JPEG, PNG, WebP or HEIC photo; the type is read from the file content.',
+              ),
+            );
         }
       });
-      stream.on('limit', () => fail(new HttpError(413, 'upload_too_large', 'Upload too large', `Photos may be at most ${opts.maxBytes} bytes.`)));
+      stream.on('limit', () =>
+        fail(
+          new HttpError(413, 'upload_too_large', 'Upload too large', `Photos may be at most ${opts.maxBytes} bytes.`),
+        ),
+      );
     });
-    bb.on('error', () => fail(new HttpError(400, 'malformed_multipart', 'Malformed multipart body', 'The multipart body could not be parsed.')));
+    bb.on('error', () =>
+      fail(
+        new HttpError(
+          400,
+          'malformed_multipart',
+          'Malformed multipart body',
+          'The multipart body could not be parsed.',
+        ),
+      ),
+    );
     bb.on('close', () => {
       if (failed) return;
-      if (!file || file.bytes === 0) return fail(new HttpError(400, 'missing_file', 'No photo in the request', `Send the photo in the multipart field "${opts.field}".`));
+      if (!file || file.bytes === 0)
+        return fail(
+          new HttpError(
+            400,
+            'missing_file',
+            'No photo in the request',
+            `Send the photo in the multipart field "${opts.field}".`,
+          ),
+        );
       const data = Buffer.concat(file.chunks);
       const type = file.type ?? sniffImageType(data);
-      if (!type) return fail(new HttpError(415, 'unsupported_type', 'Unsupported file type', 'Upload a JPEG, PNG, WebP or HEIC photo; the type is read from the file content.'));
+      if (!type)
+        return fail(
+          new HttpError(
+            415,
+            'unsupported_type',
+            'Unsupported file type',
+            'Upload a JPEG, PNG, WebP or HEIC photo; the type is read from the file content.',
+          ),
+        );
       resolve({ data, type, fields });
     });
     // A client that goes away mid-body (or is cut off by the request timeout), also while it
     // waited for an upload slot, ends the read here, so the slot is given back; busboy alone would
     // wait for the rest for ever. finished() reports a request that closed before this began, too.
     finished(req, (err) => {
-      if (err) fail(new HttpError(400, 'malformed_multipart', 'Incomplete multipart body', 'The connection closed before the whole body arrived.'));
+      if (err)
+        fail(
+          new HttpError(
+            400,
+            'malformed_multipart',
+            'Incomplete multipart body',
+            'The connection closed before the whole body arrived.',
+          ),
+        );
     });
     req.pipe(bb);
   });

@@ -8,8 +8,17 @@ export { z };
 
 export const registry = new OpenAPIRegistry();
 
-registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'Opaque token from POST /v1/auth/token' });
-registry.registerComponent('securitySchemes', 'webhookSignature', { type: 'apiKey', in: 'header', name: 'Stripe-Signature', description: "The payment processor's HMAC signature of the raw body, with its timestamp (PY3)" });
+registry.registerComponent('securitySchemes', 'bearer', {
+  type: 'http',
+  scheme: 'bearer',
+  description: 'Opaque token from POST /v1/auth/token',
+});
+registry.registerComponent('securitySchemes', 'webhookSignature', {
+  type: 'apiKey',
+  in: 'header',
+  name: 'Stripe-Signature',
+  description: "The payment processor's HMAC signature of the raw body, with its timestamp (PY3)",
+});
 
 export function buildOpenApiDocument(serverUrl: string): unknown {
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({

@@ -6,7 +6,17 @@ import { photoOut } from './photo-out';
 import { iso, type HeadshotOut, type OrderOut } from './schemas';
 
 function headshotOut(h: Headshot): z.infer<typeof HeadshotOut> {
-  return { id: h.id, style_id: h.style_id, photo_id: h.photo_id, status: h.status, width: h.width, height: h.height, failure_code: h.failure_code, position: h.position, content_url: h.status === 'rendered' ? `/v1/headshots/${h.id}/content` : null };
+  return {
+    id: h.id,
+    style_id: h.style_id,
+    photo_id: h.photo_id,
+    status: h.status,
+    width: h.width,
+    height: h.height,
+    failure_code: h.failure_code,
+    position: h.position,
+    content_url: h.status === 'rendered' ? `/v1/headshots/${h.id}/content` : null,
+  };
 }
 
 /** An order as the API shows it, to its owner and to audited staff reads. */

@@ -30,5 +30,13 @@ function thumbnailUrl(ctx: AppContext, p: Photo): string {
 
 /** The stored verdict as shown: its own fields only, never the framing geometry kept beside it. */
 function verdictOut(v: Verdict): Verdict & { advice: NonNullable<Verdict['advice']> } {
-  return { usable: v.usable, faces: v.faces, ...(v.boxes && { boxes: v.boxes }), ...(v.score !== undefined && { score: v.score }), reasons: reasonsOf(v), advice: v.advice ?? [], ...(v.measurements && { measurements: v.measurements }) };
+  return {
+    usable: v.usable,
+    faces: v.faces,
+    ...(v.boxes && { boxes: v.boxes }),
+    ...(v.score !== undefined && { score: v.score }),
+    reasons: reasonsOf(v),
+    advice: v.advice ?? [],
+    ...(v.measurements && { measurements: v.measurements }),
+  };
 }

@@ -30,7 +30,11 @@ export function rateLimit(name: RateLimitName) {
       const nowSeconds = Math.floor(ctx.clock.now().getTime() / 1000);
       const window = Math.floor(nowSeconds / windowSeconds);
       const key = `${ctx.config.QUEUE_PREFIX}:rl:${name}:${who}:${window}`;
-      const [[, count]] = (await ctx.redis.multi().incr(key).expire(key, windowSeconds * 2).exec()) as [[Error | null, number]];
+      const [[, count]] = (await ctx.redis
+        .multi()
+        .incr(key)
+        .expire(key, windowSeconds * 2)
+        .exec()) as [[Error | null, number]];
       const reset = (window + 1) * windowSeconds - nowSeconds;
       res.setHeader('RateLimit-Limit', String(limit));
       res.setHeader('RateLimit-Remaining', String(Math.max(0, limit - count)));

@@ -9,7 +9,11 @@ import { HttpError, ProblemSchema } from './problem';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
-export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | undefined, P extends ZodType | undefined> {
+export interface RouteSpec<
+  B extends ZodType | undefined,
+  Q extends ZodType | undefined,
+  P extends ZodType | undefined,
+> {
   method: Method;
   /** Express syntax (/v1/orders/:id); written as {id} in the OpenAPI document. */
   path: string;
@@ -36,7 +40,11 @@ export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | un
 }
 
 /** Who passes requireRole for each staff role, as the OpenAPI document tells front-end developers. */
-const STAFF_NEEDS: Record<StaffRole, string> = { support: 'any staff role (support, privacy_officer or admin)', privacy_officer: 'the privacy_officer or admin role', admin: 'the admin role' };
+const STAFF_NEEDS: Record<StaffRole, string> = {
+  support: 'any staff role (support, privacy_officer or admin)',
+  privacy_officer: 'the privacy_officer or admin role',
+  admin: 'the admin role',
+};
 
 type Infer<T> = T extends ZodType ? z.infer<T> : undefined;
 
@@ -56,18 +64,31 @@ function validationError(where: string, issues: z.core.$ZodIssue[]): HttpError {
 /** Every route added with route(), by "METHOD /path": what tests sweep (every input part, every staff route) instead of keeping lists. */
 export const routeTable = new Map<
   string,
-  { method: Method; path: string; operationId: string; auth: RouteSpec<undefined, undefined, undefined>['auth']; body?: ZodType; query?: ZodType; params?: ZodType; idempotent?: boolean; multipart: boolean }
+  {
+    method: Method;
+    path: string;
+    operationId: string;
+    auth: RouteSpec<undefined, undefined, undefined>['auth'];
+    body?: ZodType;
+    query?: ZodType;
+    params?: ZodType;
+    idempotent?: boolean;
+    multipart: boolean;
+  }
 >();
 
 const json = express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] });
 
 /** A request that carries a body (a length above 0, or chunks). */
-const hasBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+const hasBody = (req: Request) =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
 /** Parses a JSON body; a body of another type is refused rather than read as no body at all. */
 function jsonBody(req: Request, res: Response, next: NextFunction): void {
   if (hasBody(req) && !req.is(['application/json', 'application/*+json'])) {
-    return next(new HttpError(415, 'unsupported_media_type', 'JSON body required', 'Send the body as application/json.'));
+    return next(
+      new HttpError(415, 'unsupported_media_type', 'JSON body required', 'Send the body as application/json.'),
+    );
   }
   json(req, res, next);
 }
@@ -76,9 +97,13 @@ function jsonBody(req: Request, res: Response, next: NextFunction): void {
  * The errors every route can answer by what it takes: these are added to its own list in the document,
  * so a new route documents its 4xx by declaring its parts.
  */
-function errorsOf(spec: RouteSpec<ZodType | undefined, ZodType | undefined, ZodType | undefined>, staff: boolean): Map<number, string[]> {
+function errorsOf(
+  spec: RouteSpec<ZodType | undefined, ZodType | undefined, ZodType | undefined>,
+  staff: boolean,
+): Map<number, string[]> {
   const out = new Map<number, string[]>();
-  const add = (status: number, codes: string) => out.set(status, [...new Set([...(out.get(status) ?? []), ...codes.split(/,\s*/)])]);
+  const add = (status: number, codes: string) =>
+    out.set(status, [...new Set([...(out.get(status) ?? []), ...codes.split(/,\s*/)])]);
   if (spec.body || spec.query || spec.params) add(400, 'validation_failed');
   if (spec.body) {
     add(400, 'malformed_json');
@@ -99,7 +124,9 @@ function errorsOf(spec: RouteSpec<ZodType | undefined, ZodType | undefined, ZodT
 }
 
 /** Node's own answer to a request line and headers over its 16 kB limit, before any route (no body). */
-export const HEADERS_TOO_LARGE = { description: 'Request line and headers over 16 kB, refused by the HTTP server (no body)' };
+export const HEADERS_TOO_LARGE = {
+  description: 'Request line and headers over 16 kB, refused by the HTTP server (no body)',
+};
 
 const operationIds = new Map<string, string>();
 
@@ -107,14 +134,19 @@ const operationIds = new Map<string, string>();
  * One way to add a route: its zod schemas validate the request and document it in /openapi.json.
  * Handlers are async and throw HttpError for a client mistake.
  */
-export function route<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined, P extends ZodType | undefined = undefined>(
+export function route<
+  B extends ZodType | undefined = undefined,
+  Q extends ZodType | undefined = undefined,
+  P extends ZodType | undefined = undefined,
+>(
   router: Router,
   spec: RouteSpec<B, Q, P>,
   handler: (req: Request, res: Response, input: Input<Infer<B>, Infer<Q>, Infer<P>>) => Promise<void>,
 ): void {
   const key = `${spec.method.toUpperCase()} ${spec.path}`;
   // A second app in the same process registers the same routes again; two routes never share a name.
-  if ((operationIds.get(spec.operationId) ?? key) !== key) throw new Error(`operationId ${spec.operationId} is used twice`);
+  if ((operationIds.get(spec.operationId) ?? key) !== key)
+    throw new Error(`operationId ${spec.operationId} is used twice`);
   operationIds.set(spec.operationId, key);
   routeTable.set(key, {
     method: spec.method,
@@ -131,12 +163,19 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
   for (const [status, r] of Object.entries(spec.responses)) {
     responses[status] = {
       description: r.description,
-      ...(r.schema ? { content: { [r.contentType ?? 'application/json']: { schema: r.schema } } } : r.contentType ? { content: { [r.contentType]: { schema: { type: 'string', format: 'binary' } } } } : {}),
+      ...(r.schema
+        ? { content: { [r.contentType ?? 'application/json']: { schema: r.schema } } }
+        : r.contentType
+          ? { content: { [r.contentType]: { schema: { type: 'string', format: 'binary' } } } }
+          : {}),
     };
   }
   const staff = spec.auth !== 'none' && spec.auth !== 'optional' && spec.auth !== 'user' ? spec.auth : undefined;
   for (const [status, codes] of errorsOf(spec, Boolean(staff))) {
-    responses[status] ??= { description: `Error: ${codes.join(', ')}`, content: { 'application/problem+json': { schema: ProblemSchema } } };
+    responses[status] ??= {
+      description: `Error: ${codes.join(', ')}`,
+      content: { 'application/problem+json': { schema: ProblemSchema } },
+    };
   }
   responses[431] = HEADERS_TOO_LARGE;
   registry.registerPath({
@@ -144,14 +183,22 @@ export function route<B extends ZodType | undefined = undefined, Q extends ZodTy
     path: spec.path.replace(/:(\w+)/g, '{$1}'),
     operationId: spec.operationId,
     summary: spec.summary,
-    ...(staff ? { description: `Staff only: ${STAFF_NEEDS[staff]}; 403 forbidden otherwise.` } : spec.description ? { description: spec.description } : {}),
+    ...(staff
+      ? { description: `Staff only: ${STAFF_NEEDS[staff]}; 403 forbidden otherwise.` }
+      : spec.description
+        ? { description: spec.description }
+        : {}),
     tags: spec.tags,
     security: spec.auth === 'none' ? [] : spec.auth === 'optional' ? [{ bearer: [] }, {}] : [{ bearer: [] }],
     request: {
       ...(spec.params ? { params: spec.params as never } : {}),
       ...(spec.query ? { query: spec.query as never } : {}),
       ...(spec.idempotent ? { headers: z.object({ 'idempotency-key': IdempotencyKey.optional() }) } : {}),
-      ...(spec.body ? { body: { content: { 'application/json': { schema: spec.body } } } } : spec.requestBody ? { body: spec.requestBody as never } : {}),
+      ...(spec.body
+        ? { body: { content: { 'application/json': { schema: spec.body } } } }
+        : spec.requestBody
+          ? { body: spec.requestBody as never }
+          : {}),
     },
     responses: responses as never,
   });

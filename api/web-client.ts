@@ -10,5 +10,10 @@ import { HttpError, sendProblem } from './problem';
  */
 export function mountWebClient(app: Express, dir = path.resolve('web/dist')): void {
   app.use('/app', express.static(dir, { index: 'index.html' }));
-  app.use('/app', (_req, res) => sendProblem(res, new HttpError(404, 'web_client_not_built', 'Web client not built', 'Run `npm run web:build` to build web/dist.')));
+  app.use('/app', (_req, res) =>
+    sendProblem(
+      res,
+      new HttpError(404, 'web_client_not_built', 'Web client not built', 'Run `npm run web:build` to build web/dist.'),
+    ),
+  );
 }

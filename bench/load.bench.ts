@@ -32,7 +32,9 @@ const DB_URL = `postgres://root@127.0.0.1:5432/${DB_NAME}`;
 
 function multipart(photo: Buffer): { body: Buffer; contentType: string } {
   const boundary = `----rasmiload${Date.now().toString(16)}`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="photo"; filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`);
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="photo"; filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`,
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   return { body: Buffer.concat([head, photo, tail]), contentType: `multipart/form-data; boundary=${boundary}` };
 }
@@ -50,17 +52,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The images preload jemalloc (Dockerfile); so do the children here when it is installed (LOAD_JEMALLOC=0 to compare). */
 const JEMALLOC_SO = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
-const JEMALLOC: Record<string, string> = process.env.LOAD_JEMALLOC !== '0' && existsSync(JEMALLOC_SO) ? { LD_PRELOAD: JEMALLOC_SO } : {};
+const JEMALLOC: Record<string, string> =
+  process.env.LOAD_JEMALLOC !== '0' && existsSync(JEMALLOC_SO) ? { LD_PRELOAD: JEMALLOC_SO } : {};
 
 /** Runs a role as the images do: plain node on the bundle (`npm run build`, run by `npm run bench:load` first). */
 function startChild(role: 'api' | 'worker', env: Record<string, string>): ChildProcess {
   // LOAD_API_NODE_ARGS / LOAD_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profile a role.
-  const extra = (process.env[role === 'api' ? 'LOAD_API_NODE_ARGS' : 'LOAD_WORKER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const extra = (process.env[role === 'api' ? 'LOAD_API_NODE_ARGS' : 'LOAD_WORKER_NODE_ARGS'] ?? '')
+    .split(' ')
+    .filter(Boolean);
   // LOAD_API_CPUS, e.g. "0", pins the API's processes to those cores (taskset keeps the pid), so a
   // run can give the API a core of its own while the load generator is pinned to another.
   const cpus = role === 'api' ? process.env.LOAD_API_CPUS : undefined;
   const command = [...(cpus ? ['taskset', '-c', cpus] : []), process.execPath, ...extra, 'dist/main.mjs', role];
-  const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...JEMALLOC, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(command[0], command.slice(1), {
+    env: { ...process.env, ...JEMALLOC, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`${role} child ${child.pid} exited with ${code ?? signal}`);
   });
@@ -88,10 +96,15 @@ async function rssMb(pid: number): Promise<number> {
 
 /** A process and its children (the API processes an API_PROCESSES primary forked). */
 async function tree(pid: number): Promise<number[]> {
-  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean).map(Number);
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => ''))
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   return [pid, ...children];
 }
-const sumOver = async (pid: number, f: (p: number) => Promise<number>) => (await Promise.all((await tree(pid)).map((p) => f(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
+const sumOver = async (pid: number, f: (p: number) => Promise<number>) =>
+  (await Promise.all((await tree(pid)).map((p) => f(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
 
 async function main() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rasmi-load-'));
@@ -129,7 +142,14 @@ async function main() {
     for (let t = 0; ; t++) {
       if (api.exitCode !== null) throw new Error('the API child exited during start-up');
       const forked = (await tree(api.pid!)).length - 1;
-      if (forked === (API_PROCESSES > 1 ? API_PROCESSES : 0) && (await fetch(`${base}/healthz`).then((r) => r.ok, () => false))) break;
+      if (
+        forked === (API_PROCESSES > 1 ? API_PROCESSES : 0) &&
+        (await fetch(`${base}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ))
+      )
+        break;
       if (t > 600) throw new Error('the API did not start within 60 s');
       await sleep(100);
     }
@@ -147,7 +167,14 @@ async function main() {
     const stamp = Date.now();
     for (let i = 0; i < PEOPLE; i++) {
       const email = `load+${stamp}-${i}@rasmi.local`;
-      await call('POST', '/v1/accounts', { json: { email, name: `Load ${i}`, confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
+      await call('POST', '/v1/accounts', {
+        json: {
+          email,
+          name: `Load ${i}`,
+          confirms_adult: true,
+          accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+        },
+      });
       let code: string | undefined;
       for (let t = 0; !code && t < 100; t++) {
         for (const f of await readdir(outbox).catch(() => [] as string[])) {
@@ -162,7 +189,9 @@ async function main() {
 
     const photo = await fiveMegabytePhoto();
     const { body, contentType } = multipart(photo);
-    console.log(`upload body: ${(body.length / 1e6).toFixed(2)} MB multipart (JPEG 3000x3000); ${PEOPLE} people, ${PEOPLE} connections, ${SECONDS} s; allocator: ${JEMALLOC.LD_PRELOAD ? 'jemalloc (as in the images)' : 'glibc'}`);
+    console.log(
+      `upload body: ${(body.length / 1e6).toFixed(2)} MB multipart (JPEG 3000x3000); ${PEOPLE} people, ${PEOPLE} connections, ${SECONDS} s; allocator: ${JEMALLOC.LD_PRELOAD ? 'jemalloc (as in the images)' : 'glibc'}`,
+    );
 
     // RSS of the API process, every 250 ms, from before the load until after it.
     // Forked API processes take a few seconds each to load; let them all get to idle first.
@@ -172,7 +201,10 @@ async function main() {
     const benchCpu0 = process.cpuUsage();
     let peakRss = idleRss;
     const sampler = setInterval(() => {
-      sumOver(api.pid!, rssMb).then((mb) => (peakRss = Math.max(peakRss, mb)), () => {});
+      sumOver(api.pid!, rssMb).then(
+        (mb) => (peakRss = Math.max(peakRss, mb)),
+        () => {},
+      );
     }, 250);
 
     // Each connection is one person: its first response assigns it a token of its own, kept from
@@ -183,7 +215,15 @@ async function main() {
     const headersFor = (i: number) => ({ authorization: `Bearer ${tokens[i]}`, 'content-type': contentType });
     const result = await new Promise<autocannon.Result>((resolve, reject) => {
       const instance = autocannon(
-        { url: `${base}/v1/photos`, method: 'POST', connections: PEOPLE, duration: SECONDS, timeout: 30, headers: headersFor(0), body },
+        {
+          url: `${base}/v1/photos`,
+          method: 'POST',
+          connections: PEOPLE,
+          duration: SECONDS,
+          timeout: 30,
+          headers: headersFor(0),
+          body,
+        },
         (err, res) => (err ? reject(err) : resolve(res)),
       );
       instance.on('response', (client: any, _status: number, _bytes: number, ms: number) => {
@@ -204,17 +244,35 @@ async function main() {
     const benchUse = process.cpuUsage(benchCpu0);
     const benchCpu = (benchUse.user + benchUse.system) / 1e6;
 
-    const codes = Object.entries(result.statusCodeStats ?? {}).map(([s, v]) => `${s}: ${v.count}`).join(', ');
+    const codes = Object.entries(result.statusCodeStats ?? {})
+      .map(([s, v]) => `${s}: ${v.count}`)
+      .join(', ');
     const uploaded = await countPhotos();
     console.log('--- load ---');
-    console.log(`requests: ${result.requests.total} in ${result.duration.toFixed(1)} s (${uploaded} photos stored, counting uploads still in flight at the deadline)`);
-    console.log(`throughput: ${result.requests.average.toFixed(2)} req/s, ${(result.throughput.average / 1e6).toFixed(3)} MB/s received; ${((result.requests.total * body.length) / result.duration / 1e6).toFixed(1)} MB/s uploaded`);
+    console.log(
+      `requests: ${result.requests.total} in ${result.duration.toFixed(1)} s (${uploaded} photos stored, counting uploads still in flight at the deadline)`,
+    );
+    console.log(
+      `throughput: ${result.requests.average.toFixed(2)} req/s, ${(result.throughput.average / 1e6).toFixed(3)} MB/s received; ${((result.requests.total * body.length) / result.duration / 1e6).toFixed(1)} MB/s uploaded`,
+    );
     latencies.sort((a, b) => a - b);
-    const pct = (q: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(0) : 'n/a');
-    console.log(`latency (${latencies.length} responses): p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms (autocannon: p50 ${result.latency.p50}, p99 ${result.latency.p99}, mean ${result.latency.average} ms)`);
-    console.log(`errors: ${result.errors} (timeouts ${result.timeouts}); non-2xx: ${result.non2xx}; by status: ${codes}`);
-    console.log(`API RSS (${API_PROCESSES} process${API_PROCESSES > 1 ? 'es and their primary, summed' : ''}): idle ${idleRss.toFixed(0)} MB, peak ${peakRss.toFixed(0)} MB (sampled every 250 ms); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    console.log(`CPU: API ${apiCpu.toFixed(1)} s (${((apiCpu * 1000) / Math.max(1, result.requests.total)).toFixed(0)} ms an upload); load generator + local S3 server ${benchCpu.toFixed(1)} s (${((benchCpu * 1000) / Math.max(1, result.requests.total)).toFixed(0)} ms an upload)`);
+    const pct = (q: number) =>
+      latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(0) : 'n/a';
+    console.log(
+      `latency (${latencies.length} responses): p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms (autocannon: p50 ${result.latency.p50}, p99 ${result.latency.p99}, mean ${result.latency.average} ms)`,
+    );
+    console.log(
+      `errors: ${result.errors} (timeouts ${result.timeouts}); non-2xx: ${result.non2xx}; by status: ${codes}`,
+    );
+    console.log(
+      `API RSS (${API_PROCESSES} process${API_PROCESSES > 1 ? 'es and their primary, summed' : ''}): idle ${idleRss.toFixed(0)} MB, peak ${peakRss.toFixed(0)} MB (sampled every 250 ms); load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    console.log(
+      `CPU: API ${apiCpu.toFixed(1)} s (${((apiCpu * 1000) / Math.max(1, result.requests.total)).toFixed(0)} ms an upload); load generator + local S3 server ${benchCpu.toFixed(1)} s (${((benchCpu * 1000) / Math.max(1, result.requests.total)).toFixed(0)} ms an upload)`,
+    );
 
     if (!DRAIN) return;
     // Drain: each person orders their photos (20 a order, the API's cap), two workers process them.
@@ -224,7 +282,11 @@ async function main() {
     // Worker RSS (each process: its pixel threads with their model sessions), for sizing GPU/CPU nodes.
     let workerPeak = 0;
     const workerSampler = setInterval(() => {
-      for (const w of workers) rssMb(w.pid!).then((mb) => (workerPeak = Math.max(workerPeak, mb)), () => {});
+      for (const w of workers)
+        rssMb(w.pid!).then(
+          (mb) => (workerPeak = Math.max(workerPeak, mb)),
+          () => {},
+        );
     }, 500);
     // Photos are judged at upload and only usable ones can be ordered: each person waits for the
     // verdicts on their photos (the workers analyse them now), then orders the usable ones.
@@ -232,24 +294,46 @@ async function main() {
     await Promise.all(
       tokens.map(async (token) => {
         const me = await call('GET', '/v1/photos?limit=1', { token });
-        const userId = me.items[0] ? (await db.query(`SELECT user_id FROM photos WHERE id = $1`, [me.items[0].id])).rows[0].user_id : undefined;
+        const userId = me.items[0]
+          ? (await db.query(`SELECT user_id FROM photos WHERE id = $1`, [me.items[0].id])).rows[0].user_id
+          : undefined;
         if (!userId) return;
-        while (Number((await db.query(`SELECT count(*) AS n FROM photos WHERE user_id = $1 AND status IN ('preparing', 'analysing')`, [userId])).rows[0].n) > 0) {
+        while (
+          Number(
+            (
+              await db.query(
+                `SELECT count(*) AS n FROM photos WHERE user_id = $1 AND status IN ('preparing', 'analysing')`,
+                [userId],
+              )
+            ).rows[0].n,
+          ) > 0
+        ) {
           if (performance.now() - t0 > DRAIN_TIMEOUT_MS) return;
           await sleep(1000);
         }
-        const ids = (await db.query<{ id: string }>(`SELECT id FROM photos WHERE user_id = $1 AND status = 'usable' ORDER BY id`, [userId])).rows.map((r) => r.id);
+        const ids = (
+          await db.query<{ id: string }>(`SELECT id FROM photos WHERE user_id = $1 AND status = 'usable' ORDER BY id`, [
+            userId,
+          ])
+        ).rows.map((r) => r.id);
         for (let i = 0; i < ids.length; i += 20) {
-          await call('POST', '/v1/orders', { token, json: { package_id: PACKAGE, style_ids: STYLES, photo_ids: ids.slice(i, i + 20) } });
+          await call('POST', '/v1/orders', {
+            token,
+            json: { package_id: PACKAGE, style_ids: STYLES, photo_ids: ids.slice(i, i + 20) },
+          });
           orders++;
         }
       }),
     );
-    console.log(`--- drain --- ${orders} orders (${PACKAGE}, ${STYLES.join('+')}) for ${uploaded} photos, 2 worker processes`);
+    console.log(
+      `--- drain --- ${orders} orders (${PACKAGE}, ${STYLES.join('+')}) for ${uploaded} photos, 2 worker processes`,
+    );
     let last = '';
     let state: Record<string, number> = {};
     for (;;) {
-      const rows = (await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM orders GROUP BY status`)).rows;
+      const rows = (
+        await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM orders GROUP BY status`)
+      ).rows;
       state = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
       const open = orders - (state.ready ?? 0) - (state.failed ?? 0);
       const line = JSON.stringify(state);
@@ -267,14 +351,26 @@ async function main() {
     const drainS = (performance.now() - t0) / 1000;
     clearInterval(workerSampler);
     const workerCpu = (await Promise.all(workers.map((w) => cpuSeconds(w.pid!)))).reduce((a, b) => a + b, 0);
-    const h = (await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM headshots GROUP BY status`)).rows;
+    const h = (
+      await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM headshots GROUP BY status`)
+    ).rows;
     const headshots = Object.fromEntries(h.map((r) => [r.status, Number(r.n)]));
-    const p = (await db.query<{ status: string; verdicts: string; n: string }>(`SELECT status, count(verdict) AS verdicts, count(*) AS n FROM photos GROUP BY status`)).rows;
+    const p = (
+      await db.query<{ status: string; verdicts: string; n: string }>(
+        `SELECT status, count(verdict) AS verdicts, count(*) AS n FROM photos GROUP BY status`,
+      )
+    ).rows;
     const withVerdict = p.reduce((s, r) => s + Number(r.verdicts), 0);
     const rendered = headshots.rendered ?? 0;
-    console.log(`drain: ${drainS.toFixed(1)} s; orders ${JSON.stringify(state)}; headshots ${JSON.stringify(headshots)}; ${((rendered / drainS) * 60).toFixed(1)} headshots/min, ${((withVerdict / drainS) * 60).toFixed(1)} photos analysed/min`);
-    console.log(`worker peak RSS: ${workerPeak.toFixed(0)} MB (largest of the two processes, sampled every 500 ms); worker CPU ${workerCpu.toFixed(1)} s in all (${(workerCpu / drainS).toFixed(2)} cores busy on average, ${((workerCpu * 1000) / Math.max(1, withVerdict)).toFixed(0)} ms a photo)`);
-    console.log(`photos with a verdict: ${withVerdict} of ${uploaded} (${p.map((r) => `${r.status} ${r.n}`).join(', ')})${withVerdict === uploaded ? ' — every upload processed' : ' — NOT every upload processed'}`);
+    console.log(
+      `drain: ${drainS.toFixed(1)} s; orders ${JSON.stringify(state)}; headshots ${JSON.stringify(headshots)}; ${((rendered / drainS) * 60).toFixed(1)} headshots/min, ${((withVerdict / drainS) * 60).toFixed(1)} photos analysed/min`,
+    );
+    console.log(
+      `worker peak RSS: ${workerPeak.toFixed(0)} MB (largest of the two processes, sampled every 500 ms); worker CPU ${workerCpu.toFixed(1)} s in all (${(workerCpu / drainS).toFixed(2)} cores busy on average, ${((workerCpu * 1000) / Math.max(1, withVerdict)).toFixed(0)} ms a photo)`,
+    );
+    console.log(
+      `photos with a verdict: ${withVerdict} of ${uploaded} (${p.map((r) => `${r.status} ${r.n}`).join(', ')})${withVerdict === uploaded ? ' — every upload processed' : ' — NOT every upload processed'}`,
+    );
   } finally {
     await Promise.all(children.map(stopChild));
     await db.end();

@@ -13,7 +13,6 @@ import sharp from 'sharp';
 import { dilate } from '../test/support/matte-measures';
 import { loadPeer } from './peer';
 
-
 /**
  * The people cut out, from the shared party photographs (`/work/shared/fixtures/real`, MIT, the
  * demo folder of @vladmandic/face-api@1.7.15; REAL_PHOTOS_DIR points elsewhere): long blond hair
@@ -69,7 +68,10 @@ async function main() {
   await mkdir(OUT, { recursive: true });
   for (const p of PEOPLE) {
     const [left, top, width, height] = p.rect;
-    const photo = await sharp(path.join(REAL_PHOTOS_DIR, p.file)).extract({ left, top, width, height }).jpeg({ quality: 92 }).toBuffer();
+    const photo = await sharp(path.join(REAL_PHOTOS_DIR, p.file))
+      .extract({ left, top, width, height })
+      .jpeg({ quality: 92 })
+      .toBuffer();
     const cut = await peer.removeBackground(photo, 'image/jpeg');
     const { data, info } = await sharp(cut).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
     onePerson(data, info.width, info.height);

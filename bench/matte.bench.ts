@@ -50,7 +50,10 @@ interface Method {
 }
 
 /** The peer's alpha for these framed pixels (cached by their hash: it takes seconds). */
-async function peerAlpha(peer: NonNullable<Awaited<ReturnType<typeof loadPeer>>>, framed: RgbImage): Promise<{ alpha: Uint8Array; ms: number }> {
+async function peerAlpha(
+  peer: NonNullable<Awaited<ReturnType<typeof loadPeer>>>,
+  framed: RgbImage,
+): Promise<{ alpha: Uint8Array; ms: number }> {
   const key = createHash('sha1').update(framed.data).digest('hex').slice(0, 16);
   const file = path.join(CACHE, `${key}.png`);
   let png: Buffer, ms: number;
@@ -58,7 +61,9 @@ async function peerAlpha(peer: NonNullable<Awaited<ReturnType<typeof loadPeer>>>
     png = await readFile(file);
     ms = Number(await readFile(`${file}.ms`, 'utf8'));
   } else {
-    const input = await sharp(framed.data, { raw: { width: framed.width, height: framed.height, channels: 3 } }).png().toBuffer();
+    const input = await sharp(framed.data, { raw: { width: framed.width, height: framed.height, channels: 3 } })
+      .png()
+      .toBuffer();
     const t = performance.now();
     const out = await peer.removeBackground(input, 'image/png');
     ms = performance.now() - t;
@@ -68,13 +73,17 @@ async function peerAlpha(peer: NonNullable<Awaited<ReturnType<typeof loadPeer>>>
     await writeFile(`${file}.ms`, String(ms));
   }
   const { data, info } = await sharp(png).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-  if (info.width !== framed.width || info.height !== framed.height) throw new Error('peer: matte size differs from the frame');
+  if (info.width !== framed.width || info.height !== framed.height)
+    throw new Error('peer: matte size differs from the frame');
   return { alpha: new Uint8Array(data.buffer, data.byteOffset, data.length), ms };
 }
 
 async function onGrey(m: Method, w: number, h: number): Promise<Buffer> {
   const out = composite(m.colours, m.alpha, solidImage(w, h, [128, 130, 134]));
-  return sharp(out.data, { raw: { width: w, height: h, channels: 3 } }).resize(Math.round(w / 2)).png().toBuffer();
+  return sharp(out.data, { raw: { width: w, height: h, channels: 3 } })
+    .resize(Math.round(w / 2))
+    .png()
+    .toBuffer();
 }
 
 async function main() {
@@ -84,11 +93,22 @@ async function main() {
     : await Promise.all(BENCH_SET.map(async (c) => ({ name: c.file.replace(/\.jpg$/, ''), data: await readCrop(c) })));
   const peer = await loadPeer();
   const models = await loadRenderModels({ providers: config.ONNX_PROVIDERS, matting: { model: 'selfie' } });
-  const analyser = await createAnalyser({ providers: config.ONNX_PROVIDERS, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  const analyser = await createAnalyser({
+    providers: config.ONNX_PROVIDERS,
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
   const out = path.join('out', `matte-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   await mkdir(out, { recursive: true });
-  console.log(`matte bench: ${photos.length} photos, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; peer ${peer ? `@imgly/background-removal-node@${peer.version} (medium)` : 'not installed'}`);
-  console.log('photo                 time ms before/after/peer | IoU frame before/after | IoU band before/after | |da| band before/after | fringe before/after/peer');
+  console.log(
+    `matte bench: ${photos.length} photos, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; peer ${peer ? `@imgly/background-removal-node@${peer.version} (medium)` : 'not installed'}`,
+  );
+  console.log(
+    'photo                 time ms before/after/peer | IoU frame before/after | IoU band before/after | |da| band before/after | fringe before/after/peer',
+  );
   const rows: number[][] = [];
   for (const photo of photos) {
     const stored = await normaliseUpload(photo.data, config.UPLOAD_MAX_PIXELS);
@@ -99,7 +119,8 @@ async function main() {
     }
     const p = await prepare(models, stored.data, geometry, config.HEADSHOT_SIZE);
     const { framed, frame } = p;
-    const w = frame.width, h = frame.height;
+    const w = frame.width,
+      h = frame.height;
     // Both of Rasmi's mattes from the same segmentation (timed with it).
     let t = performance.now();
     const coarse = await models.segmenter.segment(framed);
@@ -111,7 +132,14 @@ async function main() {
     const alpha = matte(framed, coarse, frame, p.reference, geometry.others);
     const after: Method = { alpha, colours: { data: estimateForeground(framed, alpha), width: w, height: h }, ms: 0 };
     after.ms = segMs + performance.now() - t;
-    const images = [await sharp(framed.data, { raw: { width: w, height: h, channels: 3 } }).resize(Math.round(w / 2)).png().toBuffer(), await onGrey(before, w, h), await onGrey(after, w, h)];
+    const images = [
+      await sharp(framed.data, { raw: { width: w, height: h, channels: 3 } })
+        .resize(Math.round(w / 2))
+        .png()
+        .toBuffer(),
+      await onGrey(before, w, h),
+      await onGrey(after, w, h),
+    ];
     let row: number[];
     const times = `${fmt(before.ms, 0)}/${fmt(after.ms, 0)}`;
     if (peer) {
@@ -119,17 +147,39 @@ async function main() {
       const ref: Method = { alpha: pa.alpha, colours: framed, ms: pa.ms };
       images.push(await onGrey(ref, w, h));
       const band = edgeBand(pa.alpha, w, h, Math.round(BAND * w));
-      row = [iou(before.alpha, pa.alpha), iou(after.alpha, pa.alpha), iou(before.alpha, pa.alpha, band), iou(after.alpha, pa.alpha, band), meanAbs(before.alpha, pa.alpha, band), meanAbs(after.alpha, pa.alpha, band), fringe(before.alpha, before.colours), fringe(after.alpha, after.colours), fringe(ref.alpha, ref.colours)];
+      row = [
+        iou(before.alpha, pa.alpha),
+        iou(after.alpha, pa.alpha),
+        iou(before.alpha, pa.alpha, band),
+        iou(after.alpha, pa.alpha, band),
+        meanAbs(before.alpha, pa.alpha, band),
+        meanAbs(after.alpha, pa.alpha, band),
+        fringe(before.alpha, before.colours),
+        fringe(after.alpha, after.colours),
+        fringe(ref.alpha, ref.colours),
+      ];
       console.log(
         `${photo.name.padEnd(22)}${`${times}/${fmt(pa.ms, 0)}`.padStart(18)} | ${fmt(row[0], 3)} / ${fmt(row[1], 3)}  | ${fmt(row[2], 3)} / ${fmt(row[3], 3)}  | ${fmt(row[4], 1).padStart(5)} / ${fmt(row[5], 1).padStart(5)}  | ${fmt(row[6], 2)} / ${fmt(row[7], 2)} / ${fmt(row[8], 2)}`,
       );
     } else {
-      row = [NaN, NaN, NaN, NaN, NaN, NaN, fringe(before.alpha, before.colours), fringe(after.alpha, after.colours), NaN];
+      row = [
+        NaN,
+        NaN,
+        NaN,
+        NaN,
+        NaN,
+        NaN,
+        fringe(before.alpha, before.colours),
+        fringe(after.alpha, after.colours),
+        NaN,
+      ];
       console.log(`${photo.name.padEnd(22)}${times.padStart(18)} | fringe ${fmt(row[6], 2)} / ${fmt(row[7], 2)}`);
     }
     rows.push(row);
     const tile = (await sharp(images[0]).metadata()).width;
-    const sheet = await sharp({ create: { width: tile * images.length, height: Math.round(h / 2), channels: 3, background: '#000' } })
+    const sheet = await sharp({
+      create: { width: tile * images.length, height: Math.round(h / 2), channels: 3, background: '#000' },
+    })
       .composite(images.map((input, i) => ({ input, left: i * tile, top: 0 })))
       .png()
       .toBuffer();
@@ -139,7 +189,12 @@ async function main() {
   console.log(
     `${'mean'.padEnd(40)} | ${fmt(mean(0), 3)} / ${fmt(mean(1), 3)}  | ${fmt(mean(2), 3)} / ${fmt(mean(3), 3)}  | ${fmt(mean(4), 1).padStart(5)} / ${fmt(mean(5), 1).padStart(5)}  | ${fmt(mean(6), 2)} / ${fmt(mean(7), 2)} / ${fmt(mean(8), 2)}`,
   );
-  console.log(`sheets (frame | before | after | peer, on grey) in ${out}/; load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `sheets (frame | before | after | peer, on grey) in ${out}/; load average at end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 main().then(

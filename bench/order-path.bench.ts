@@ -34,7 +34,9 @@ async function main() {
       rates.push(UPLOADS_PER_RUN / ((performance.now() - t0) / 1000));
       await stack.ctx.db.deleteFrom('photos').where('detected_type', '=', 'jpeg').execute();
     }
-    console.log(`uploads of a 5 MB photo, one client: median ${fmt(median(rates), 2)} uploads/s over ${RUNS} runs of ${UPLOADS_PER_RUN} (median latency ${fmt(median(latencies))} ms)`);
+    console.log(
+      `uploads of a 5 MB photo, one client: median ${fmt(median(rates), 2)} uploads/s over ${RUNS} runs of ${UPLOADS_PER_RUN} (median latency ${fmt(median(latencies))} ms)`,
+    );
     const parallel: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       const t0 = performance.now();
@@ -50,7 +52,9 @@ async function main() {
       parallel.push(UPLOADS_PER_RUN / ((performance.now() - t0) / 1000));
       await stack.ctx.db.deleteFrom('photos').where('detected_type', '=', 'jpeg').execute();
     }
-    console.log(`uploads of a 5 MB photo, 4 concurrent clients: median ${fmt(median(parallel), 2)} uploads/s over ${RUNS} runs`);
+    console.log(
+      `uploads of a 5 MB photo, 4 concurrent clients: median ${fmt(median(parallel), 2)} uploads/s over ${RUNS} runs`,
+    );
 
     const astronaut = await readFile('test/fixtures/astronaut.png');
     /** Uploads and polls as a client does (every 50 ms) until the verdict shows; milliseconds. */
@@ -67,18 +71,26 @@ async function main() {
     };
     const twelve = await sharp(astronaut).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 92 }).toBuffer();
     await judged(astronaut, 'warm-up.png'); // loads the models in the pixel threads; not counted
-    for (const [label, data] of [['512-px astronaut PNG', astronaut], [`12-MP JPEG (4000x3000, ${(twelve.length / 1e6).toFixed(1)} MB)`, twelve]] as const) {
+    for (const [label, data] of [
+      ['512-px astronaut PNG', astronaut],
+      [`12-MP JPEG (4000x3000, ${(twelve.length / 1e6).toFixed(1)} MB)`, twelve],
+    ] as const) {
       const ms: number[] = [];
       for (let r = 0; r < 2 * RUNS; r++) ms.push((await judged(data, 'photo')).ms);
       ms.sort((x, y) => x - y);
-      console.log(`upload to verdict visible, ${label}, one worker: median ${fmt(median(ms), 0)} ms, p95 ${fmt(ms[Math.ceil(0.95 * ms.length) - 1], 0)} ms over ${ms.length} uploads`);
+      console.log(
+        `upload to verdict visible, ${label}, one worker: median ${fmt(median(ms), 0)} ms, p95 ${fmt(ms[Math.ceil(0.95 * ms.length) - 1], 0)} ms over ${ms.length} uploads`,
+      );
     }
     const seconds: number[] = [];
     // A warm-up order loads the models in the worker's pixel threads; it is not counted.
     for (let r = -1; r < RUNS; r++) {
       // A new upload each run, so nothing is reused from the previous order's analysis or matte.
       const { id: photoId } = await judged(astronaut, 'astronaut.png');
-      const { order } = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+      const { order } = await stack.api('POST', '/v1/orders', {
+        token,
+        json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] },
+      });
       let row;
       for (;;) {
         row = await stack.ctx.db
@@ -93,7 +105,9 @@ async function main() {
       }
       if (r >= 0) seconds.push((new Date(row.sent_at!).getTime() - new Date(row.paid_at!).getTime()) / 1000);
     }
-    console.log(`payment to delivery email, one astronaut order (1 style), one worker: median ${fmt(median(seconds), 3)} s over ${RUNS} runs [${seconds.map((s) => fmt(s, 3)).join(', ')}]`);
+    console.log(
+      `payment to delivery email, one astronaut order (1 style), one worker: median ${fmt(median(seconds), 3)} s over ${RUNS} runs [${seconds.map((s) => fmt(s, 3)).join(', ')}]`,
+    );
   } finally {
     await stack.stop();
   }

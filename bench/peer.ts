@@ -12,7 +12,10 @@ import { projectRoot } from '../models/registry';
 export const PEER_PKG = '@imgly/background-removal-node';
 const PEER_DIR = path.join(projectRoot, 'bench/peer/node_modules', PEER_PKG);
 
-type RemoveBackground = (image: Blob, config: { model: 'small' | 'medium'; publicPath: string; output?: { format: 'image/png' } }) => Promise<Blob>;
+type RemoveBackground = (
+  image: Blob,
+  config: { model: 'small' | 'medium'; publicPath: string; output?: { format: 'image/png' } },
+) => Promise<Blob>;
 
 export interface Peer {
   version: string;
@@ -23,13 +26,22 @@ export interface Peer {
 /** The peer, or undefined (with a line saying how to install it) when it is not installed. */
 export async function loadPeer(): Promise<Peer | undefined> {
   if (!existsSync(path.join(PEER_DIR, 'package.json'))) {
-    console.log(`\npeer ${PEER_PKG} is not installed: install it with \`npm --prefix bench/peer install\` (AGPL-3.0, benchmark only). Skipped.`);
+    console.log(
+      `\npeer ${PEER_PKG} is not installed: install it with \`npm --prefix bench/peer install\` (AGPL-3.0, benchmark only). Skipped.`,
+    );
     return undefined;
   }
-  const version = (JSON.parse(await readFile(path.join(PEER_DIR, 'package.json'), 'utf8')) as { version: string }).version;
+  const version = (JSON.parse(await readFile(path.join(PEER_DIR, 'package.json'), 'utf8')) as { version: string })
+    .version;
   // Loaded by file URL: bench/peer/node_modules is not on this file's resolution path, by design.
-  const mod = (await import(pathToFileURL(path.join(PEER_DIR, 'dist/index.mjs')).href)) as { removeBackground: RemoveBackground };
-  const opts = { model: 'medium' as const, publicPath: `${pathToFileURL(path.join(PEER_DIR, 'dist')).href}/`, output: { format: 'image/png' as const } };
+  const mod = (await import(pathToFileURL(path.join(PEER_DIR, 'dist/index.mjs')).href)) as {
+    removeBackground: RemoveBackground;
+  };
+  const opts = {
+    model: 'medium' as const,
+    publicPath: `${pathToFileURL(path.join(PEER_DIR, 'dist')).href}/`,
+    output: { format: 'image/png' as const },
+  };
   return {
     version,
     async removeBackground(image, type) {

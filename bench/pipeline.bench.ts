@@ -40,7 +40,11 @@ const TARGET_RATIO = 5;
 // The environment's settings (ONNX_PROVIDERS, MATTING_MODEL, HEADSHOT_SIZE, ...) apply, as in a worker.
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
 const mb = (kb: number) => `${fmt(kb / 1024, 0)} MB`;
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 interface Photo {
   name: string;
@@ -65,7 +69,10 @@ async function photos(): Promise<Photo[]> {
 async function renderModels(): Promise<RenderModels> {
   const providers = config.ONNX_PROVIDERS;
   return {
-    segmenter: config.MATTING_MODEL === 'isnet' ? await createIsnetSegmenter({ providers, path: config.ISNET_MODEL_PATH }) : await createSegmenter({ providers }),
+    segmenter:
+      config.MATTING_MODEL === 'isnet'
+        ? await createIsnetSegmenter({ providers, path: config.ISNET_MODEL_PATH })
+        : await createSegmenter({ providers }),
     styles: createStyleRunner({ providers }),
     upscalers: { 2: await createUpscaler({ providers, scale: 2 }), 4: await createUpscaler({ providers, scale: 4 }) },
     detector: await createFaceDetector({ providers }),
@@ -74,7 +81,10 @@ async function renderModels(): Promise<RenderModels> {
 }
 
 /** What photo.analyse computes: decode the stored original, then detection, landmarks and the verdict. */
-async function analyse(analyser: Analyser, photo: Photo): Promise<{ image: RgbImage; geometry: FaceGeometry; decodeMs: number; analysisMs: number }> {
+async function analyse(
+  analyser: Analyser,
+  photo: Photo,
+): Promise<{ image: RgbImage; geometry: FaceGeometry; decodeMs: number; analysisMs: number }> {
   let t = performance.now();
   const image = await decodeRgb(photo.original);
   const decodeMs = performance.now() - t;
@@ -157,13 +167,19 @@ async function stageFigures(models: RenderModels, analyser: Analyser, photo: Pho
     'render: faceTrue': 'render: face-true check',
     'render: encode': 'render: JPEG encode',
   };
-  console.log(`\n== ${photo.name}: stored original ${(photo.original.length / 1e6).toFixed(2)} MB, ${photo.width}x${photo.height}; ${RUNS} runs after a warm-up; ESRGAN x${upscaled || 'none'}; ${renders - faceTrueFailed}/${renders} renders passed face-true`);
+  console.log(
+    `\n== ${photo.name}: stored original ${(photo.original.length / 1e6).toFixed(2)} MB, ${photo.width}x${photo.height}; ${RUNS} runs after a warm-up; ESRGAN x${upscaled || 'none'}; ${renders - faceTrueFailed}/${renders} renders passed face-true`,
+  );
   for (const [k, v] of stages) console.log(`  ${(names[k] ?? k).padEnd(48)} ${fmt(median(v)).padStart(8)} ms`);
   const f = { analysis: median(totals.analysis), first: median(totals.first), further: median(totals.further) };
   console.log(`  ${'analysis job (decode + analysis)'.padEnd(48)} ${fmt(f.analysis).padStart(8)} ms`);
-  console.log(`  ${'first 1024-px headshot (prepare + first style)'.padEnd(48)} ${fmt(f.first).padStart(8)} ms${upscaled ? '' : `   target < ${TARGET_FIRST_MS} ms: ${f.first < TARGET_FIRST_MS ? 'met' : 'MISSED'}`}`);
+  console.log(
+    `  ${'first 1024-px headshot (prepare + first style)'.padEnd(48)} ${fmt(f.first).padStart(8)} ms${upscaled ? '' : `   target < ${TARGET_FIRST_MS} ms: ${f.first < TARGET_FIRST_MS ? 'met' : 'MISSED'}`}`,
+  );
   console.log(`  ${'  the same with the analysis job'.padEnd(48)} ${fmt(median(totals.full)).padStart(8)} ms`);
-  console.log(`  ${'each further style of the same photo'.padEnd(48)} ${fmt(f.further).padStart(8)} ms   target < ${TARGET_FURTHER_MS} ms: ${f.further < TARGET_FURTHER_MS ? 'met' : 'MISSED'}`);
+  console.log(
+    `  ${'each further style of the same photo'.padEnd(48)} ${fmt(f.further).padStart(8)} ms   target < ${TARGET_FURTHER_MS} ms: ${f.further < TARGET_FURTHER_MS ? 'met' : 'MISSED'}`,
+  );
   return f;
 }
 
@@ -198,7 +214,9 @@ async function peer(list: Photo[]): Promise<Map<string, number> | undefined> {
   await run(list[0]); // warm-up: loads the model
   const version = loaded.version;
   const out = new Map<string, number>();
-  console.log(`\n== peer ${PEER_PKG}@${version}: removeBackground(blob, { model: 'medium' }), background removal only, ${PEER_RUNS} runs after a warm-up`);
+  console.log(
+    `\n== peer ${PEER_PKG}@${version}: removeBackground(blob, { model: 'medium' }), background removal only, ${PEER_RUNS} runs after a warm-up`,
+  );
   for (const p of list) {
     const ms: number[] = [];
     for (let r = 0; r < PEER_RUNS; r++) {
@@ -214,10 +232,16 @@ async function peer(list: Photo[]): Promise<Map<string, number> | undefined> {
 }
 
 async function main() {
-  console.log(`pipeline bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), providers ${config.ONNX_PROVIDERS.join(',')}, matting ${config.MATTING_MODEL}, load average at start ${load()}`);
+  console.log(
+    `pipeline bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), providers ${config.ONNX_PROVIDERS.join(',')}, matting ${config.MATTING_MODEL}, load average at start ${load()}`,
+  );
   const list = await photos();
   const models = await renderModels();
-  const analyser = await createAnalyser({ providers: config.ONNX_PROVIDERS, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  const analyser = await createAnalyser({
+    providers: config.ONNX_PROVIDERS,
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
 
   const figures = new Map<string, Figures>();
   for (const p of list) figures.set(p.name, await stageFigures(models, analyser, p));
@@ -239,7 +263,10 @@ async function main() {
     }
     console.log(line);
   }
-  if (peerMs) console.log(`process peak RSS after the peer runs too: ${mb(process.resourceUsage().maxRSS)} (Rasmi alone: ${mb(rasmiRss)})`);
+  if (peerMs)
+    console.log(
+      `process peak RSS after the peer runs too: ${mb(process.resourceUsage().maxRSS)} (Rasmi alone: ${mb(rasmiRss)})`,
+    );
   console.log(`load average at end ${load()}`);
 }
 

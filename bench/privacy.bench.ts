@@ -55,11 +55,13 @@ function timeMethod<T extends object, K extends keyof T>(obj: T, name: K): { ms:
  */
 async function countObjects(ctx: AppContext, role: 'originals' | 'headshots'): Promise<number> {
   let n = 0;
-  for await (const item of ctx.storage.client.listObjects(ctx.storage.buckets[role], '', true)) if ('name' in item && item.name) n++;
+  for await (const item of ctx.storage.client.listObjects(ctx.storage.buckets[role], '', true))
+    if ('name' in item && item.name) n++;
   return n;
 }
 
-const countOf = async (q: { executeTakeFirstOrThrow(): Promise<{ n: string | number | bigint }> }) => Number((await q.executeTakeFirstOrThrow()).n);
+const countOf = async (q: { executeTakeFirstOrThrow(): Promise<{ n: string | number | bigint }> }) =>
+  Number((await q.executeTakeFirstOrThrow()).n);
 
 interface SweepRun {
   seconds: number;
@@ -73,14 +75,22 @@ interface SweepRun {
 }
 
 /** Seeds `n` items past retention, sweeps, and waits until the privacy queue is drained and no row or object is left. */
-async function sweepOnce(ctx: AppContext, kind: 'photos' | 'headshots', n: number, s3: { ms: number; calls: number }): Promise<SweepRun> {
+async function sweepOnce(
+  ctx: AppContext,
+  kind: 'photos' | 'headshots',
+  n: number,
+  s3: { ms: number; calls: number },
+): Promise<SweepRun> {
   const owner = await seedUser(ctx, new Date());
   const table = kind;
   const bucketRole = kind === 'photos' ? 'originals' : 'headshots';
   if (kind === 'photos') await seedPhotos(ctx, owner.id, n, new Date(Date.now() - 31 * DAY_MS));
   else await seedHeadshots(ctx, owner.id, n, new Date(Date.now() - 91 * DAY_MS));
-  if (await countObjects(ctx, bucketRole) !== n) throw new Error(`expected ${n} objects in ${bucketRole} before the sweep`);
-  const recordsBefore = await countOf(ctx.db.selectFrom('deletion_records').select((eb) => eb.fn.countAll<number>().as('n')));
+  if ((await countObjects(ctx, bucketRole)) !== n)
+    throw new Error(`expected ${n} objects in ${bucketRole} before the sweep`);
+  const recordsBefore = await countOf(
+    ctx.db.selectFrom('deletion_records').select((eb) => eb.fn.countAll<number>().as('n')),
+  );
   const s3Before = { ...s3 };
   const queue = ctx.queues.byName.privacy;
   const since = Date.now();
@@ -94,8 +104,18 @@ async function sweepOnce(ctx: AppContext, kind: 'photos' | 'headshots', n: numbe
     if (c.failed) throw new Error(`${c.failed} privacy job(s) failed`);
     if (c.wait + c.active + c.delayed + c.prioritized + c['waiting-children'] === 0) {
       const left =
-        (await countOf(ctx.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', owner.id))) +
-        (await countOf(ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', owner.id)));
+        (await countOf(
+          ctx.db
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('user_id', '=', owner.id),
+        )) +
+        (await countOf(
+          ctx.db
+            .selectFrom('blobs')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('user_id', '=', owner.id),
+        ));
       if (left === 0) break;
     }
     await sleep(20);
@@ -104,13 +124,26 @@ async function sweepOnce(ctx: AppContext, kind: 'photos' | 'headshots', n: numbe
 
   const objectsLeft = await countObjects(ctx, bucketRole);
   if (objectsLeft) throw new Error(`${objectsLeft} object(s) survived the sweep`);
-  const records = (await countOf(ctx.db.selectFrom('deletion_records').select((eb) => eb.fn.countAll<number>().as('n')))) - recordsBefore;
+  const records =
+    (await countOf(ctx.db.selectFrom('deletion_records').select((eb) => eb.fn.countAll<number>().as('n')))) -
+    recordsBefore;
   if (records !== n) throw new Error(`expected ${n} deletion records, found ${records}`);
-  const done = (await queue.getJobs(['completed'], 0, -1)).filter((j) => j.timestamp >= since && j.name.startsWith('retention.'));
+  const done = (await queue.getJobs(['completed'], 0, -1)).filter(
+    (j) => j.timestamp >= since && j.name.startsWith('retention.'),
+  );
   const jobBusyMs = done.reduce((a, j) => a + ((j.finishedOn ?? 0) - (j.processedOn ?? 0)), 0);
   // The owner goes too (cascades take the order of seeded headshots); not part of the figure.
   await ctx.db.deleteFrom('users').where('id', '=', owner.id).execute();
-  return { seconds, fanOutMs, objects: n, rows: 2 * n + records, jobs: done.length, jobBusyMs, s3Ms: s3.ms - s3Before.ms, s3Calls: s3.calls - s3Before.calls };
+  return {
+    seconds,
+    fanOutMs,
+    objects: n,
+    rows: 2 * n + records,
+    jobs: done.length,
+    jobBusyMs,
+    s3Ms: s3.ms - s3Before.ms,
+    s3Calls: s3.calls - s3Before.calls,
+  };
 }
 
 function reportSweep(label: string, runs: SweepRun[]) {
@@ -133,7 +166,10 @@ function reportSweep(label: string, runs: SweepRun[]) {
 async function smallJpeg(): Promise<Buffer> {
   let best: Buffer | undefined;
   for (let q = 70; q <= 92; q += 2) {
-    const b = await sharp('test/fixtures/astronaut.png').resize(1024, 1280, { fit: 'cover' }).jpeg({ quality: q }).toBuffer();
+    const b = await sharp('test/fixtures/astronaut.png')
+      .resize(1024, 1280, { fit: 'cover' })
+      .jpeg({ quality: q })
+      .toBuffer();
     if (!best || Math.abs(b.length - 150_000) < Math.abs(best.length - 150_000)) best = b;
   }
   return best!;
@@ -146,21 +182,72 @@ async function seedExportUser(ctx: AppContext, jpeg: Buffer): Promise<string> {
   const orderId = newId('ord');
   await ctx.db
     .insertInto('orders')
-    .values({ id: orderId, user_id: userId, package_id: 'professional', styles: JSON.stringify(EXPORT_STYLES), status: 'ready', amount_cents: 3900, currency: 'EUR', failure_code: null, failure_detail: null, created_at: at, paid_at: at, delivered_at: at })
+    .values({
+      id: orderId,
+      user_id: userId,
+      package_id: 'professional',
+      styles: JSON.stringify(EXPORT_STYLES),
+      status: 'ready',
+      amount_cents: 3900,
+      currency: 'EUR',
+      failure_code: null,
+      failure_detail: null,
+      created_at: at,
+      paid_at: at,
+      delivered_at: at,
+    })
     .execute();
   for (let i = 0; i < EXPORT_PHOTOS; i++) {
-    const photoBlob = await ctx.storage.put(ctx.db, { userId, role: 'originals', contentType: 'image/jpeg', data: jpeg, at });
+    const photoBlob = await ctx.storage.put(ctx.db, {
+      userId,
+      role: 'originals',
+      contentType: 'image/jpeg',
+      data: jpeg,
+      at,
+    });
     const photoId = newId('pho');
     await ctx.db
       .insertInto('photos')
-      .values({ id: photoId, user_id: userId, blob_id: photoBlob.id, detected_type: 'jpeg', size_bytes: jpeg.length, width: 1024, height: 1280, uploaded_at: at, verdict: null, processed_at: at, status: 'usable' })
+      .values({
+        id: photoId,
+        user_id: userId,
+        blob_id: photoBlob.id,
+        detected_type: 'jpeg',
+        size_bytes: jpeg.length,
+        width: 1024,
+        height: 1280,
+        uploaded_at: at,
+        verdict: null,
+        processed_at: at,
+        status: 'usable',
+      })
       .execute();
     await ctx.db.insertInto('order_photos').values({ order_id: orderId, photo_id: photoId }).execute();
     for (const style of EXPORT_STYLES) {
-      const blob = await ctx.storage.put(ctx.db, { userId, role: 'headshots', contentType: 'image/jpeg', data: jpeg, at });
+      const blob = await ctx.storage.put(ctx.db, {
+        userId,
+        role: 'headshots',
+        contentType: 'image/jpeg',
+        data: jpeg,
+        at,
+      });
       await ctx.db
         .insertInto('headshots')
-        .values({ id: newId('hs'), order_id: orderId, user_id: userId, photo_id: photoId, style_id: style, status: 'rendered', blob_id: blob.id, width: 1024, height: 1280, failure_code: null, created_at: at, rendered_at: at, delivered_at: at })
+        .values({
+          id: newId('hs'),
+          order_id: orderId,
+          user_id: userId,
+          photo_id: photoId,
+          style_id: style,
+          status: 'rendered',
+          blob_id: blob.id,
+          width: 1024,
+          height: 1280,
+          failure_code: null,
+          created_at: at,
+          rendered_at: at,
+          delivered_at: at,
+        })
         .execute();
     }
   }
@@ -179,7 +266,19 @@ async function seedBigAccount(ctx: AppContext): Promise<string> {
     const blob = await ctx.storage.put(ctx.db, { userId, role: 'originals', contentType: 'image/jpeg', data, at });
     await ctx.db
       .insertInto('photos')
-      .values({ id: newId('pho'), user_id: userId, blob_id: blob.id, detected_type: 'jpeg', size_bytes: data.length, width: 3000, height: 3000, uploaded_at: at, verdict: null, processed_at: at, status: 'usable' })
+      .values({
+        id: newId('pho'),
+        user_id: userId,
+        blob_id: blob.id,
+        detected_type: 'jpeg',
+        size_bytes: data.length,
+        width: 3000,
+        height: 3000,
+        uploaded_at: at,
+        verdict: null,
+        processed_at: at,
+        status: 'usable',
+      })
       .execute();
   }
   return userId;
@@ -188,7 +287,16 @@ async function seedBigAccount(ctx: AppContext): Promise<string> {
 /** What the rights.export job does. */
 async function streamedExport(ctx: AppContext, userId: string): Promise<Blob> {
   const { zip, files } = exportZip(ctx, userId);
-  const [blob] = await Promise.all([ctx.storage.putStream(ctx.db, { userId, role: 'headshots', contentType: 'application/zip', source: zip, at: new Date() }), files]);
+  const [blob] = await Promise.all([
+    ctx.storage.putStream(ctx.db, {
+      userId,
+      role: 'headshots',
+      contentType: 'application/zip',
+      source: zip,
+      at: new Date(),
+    }),
+    files,
+  ]);
   return blob;
 }
 
@@ -198,7 +306,13 @@ async function inMemoryExport(ctx: AppContext, userId: string): Promise<Blob> {
   const chunks: Buffer[] = [];
   for await (const c of zip) chunks.push(c as Buffer);
   await files;
-  return ctx.storage.put(ctx.db, { userId, role: 'headshots', contentType: 'application/zip', data: Buffer.concat(chunks), at: new Date() });
+  return ctx.storage.put(ctx.db, {
+    userId,
+    role: 'headshots',
+    contentType: 'application/zip',
+    data: Buffer.concat(chunks),
+    at: new Date(),
+  });
 }
 
 /**
@@ -212,7 +326,11 @@ async function withPeakBuffers<T>(base: number, fn: () => Promise<T>): Promise<{
   const t = performance.now();
   try {
     const out = await fn();
-    return { out, ms: performance.now() - t, peakMb: (Math.max(peak, process.memoryUsage().arrayBuffers) - base) / 1e6 };
+    return {
+      out,
+      ms: performance.now() - t,
+      peakMb: (Math.max(peak, process.memoryUsage().arrayBuffers) - base) / 1e6,
+    };
   } finally {
     clearInterval(sampler);
   }
@@ -224,10 +342,15 @@ async function main() {
   await admin.connect();
   await admin.query(`drop database if exists "${DATABASE}" with (force)`);
   await admin.end();
-  const stack = await benchStack('worker', { DATABASE_URL: `postgres://root@127.0.0.1:5432/${DATABASE}`, PRIVACY_CONCURRENCY: '4' });
+  const stack = await benchStack('worker', {
+    DATABASE_URL: `postgres://root@127.0.0.1:5432/${DATABASE}`,
+    PRIVACY_CONCURRENCY: '4',
+  });
   const ctx = stack.ctx;
   try {
-    console.log(`S3: in-process @20minutes/s3rver on the local disk; privacy workers in-process, PRIVACY_CONCURRENCY ${ctx.config.PRIVACY_CONCURRENCY}, RETENTION_BATCH ${ctx.config.RETENTION_BATCH}`);
+    console.log(
+      `S3: in-process @20minutes/s3rver on the local disk; privacy workers in-process, PRIVACY_CONCURRENCY ${ctx.config.PRIVACY_CONCURRENCY}, RETENTION_BATCH ${ctx.config.RETENTION_BATCH}`,
+    );
     const s3 = timeMethod(ctx.storage.client, 'removeObjects');
     const photoRuns: SweepRun[] = [];
     for (let r = 0; r < RUNS; r++) photoRuns.push(await sweepOnce(ctx, 'photos', PHOTOS, s3));
@@ -251,7 +374,11 @@ async function main() {
       jobMs.push(performance.now() - t);
       inJob.put.push(puts.ms - before.put);
       inJob.mail.push(mails.ms - before.mail);
-      const done = await ctx.db.selectFrom('rights_requests').select(['status', 'result']).where('id', '=', req.id).executeTakeFirstOrThrow();
+      const done = await ctx.db
+        .selectFrom('rights_requests')
+        .select(['status', 'result'])
+        .where('id', '=', req.id)
+        .executeTakeFirstOrThrow();
       if (done.status !== 'completed') throw new Error(`export request ended ${done.status}`);
       result = done.result as { files: number; size_bytes: number };
       await deleteExports(ctx, [req.id], 'bench');
@@ -274,7 +401,10 @@ async function main() {
       const { files } = await collectPersonalData(ctx, userId);
       collect.push(performance.now() - t);
       t = performance.now();
-      for (const f of files) await ctx.storage.read(await ctx.db.selectFrom('blobs').selectAll().where('id', '=', f.blobId).executeTakeFirstOrThrow());
+      for (const f of files)
+        await ctx.storage.read(
+          await ctx.db.selectFrom('blobs').selectAll().where('id', '=', f.blobId).executeTakeFirstOrThrow(),
+        );
       readAll.push(performance.now() - t);
       t = performance.now();
       const blob = await streamedExport(ctx, userId);
@@ -304,8 +434,13 @@ async function main() {
         await ctx.storage.remove(ctx.db, blob);
       }
     }
-    console.log(`export of a large account (${BIG_PHOTOS} originals of ${fmt(BIG_PHOTO_BYTES / 1e6, 1)} MB; ZIP ${fmt(size / 1e6, 0)} MB), median of ${RUNS} runs, peak Buffer memory above the start (process.memoryUsage().arrayBuffers, sampled every 5 ms; node --expose-gc):`);
-    for (const name of Object.keys(ways)) console.log(`  ${name.padEnd(16)} ${fmt(median(times[name]), 0)} ms, peak +${fmt(median(peaks[name]), 0)} MB [${peaks[name].map((m) => fmt(m, 0)).join(', ')}]`);
+    console.log(
+      `export of a large account (${BIG_PHOTOS} originals of ${fmt(BIG_PHOTO_BYTES / 1e6, 1)} MB; ZIP ${fmt(size / 1e6, 0)} MB), median of ${RUNS} runs, peak Buffer memory above the start (process.memoryUsage().arrayBuffers, sampled every 5 ms; node --expose-gc):`,
+    );
+    for (const name of Object.keys(ways))
+      console.log(
+        `  ${name.padEnd(16)} ${fmt(median(times[name]), 0)} ms, peak +${fmt(median(peaks[name]), 0)} MB [${peaks[name].map((m) => fmt(m, 0)).join(', ')}]`,
+      );
     await deleteUser(ctx, userId, 'bench');
   } finally {
     await stack.stop();

@@ -20,7 +20,11 @@ function handlers(node: unknown, out: Node[] = []): Node[] {
   if (Array.isArray(node)) for (const n of node) handlers(n, out);
   else if (node && typeof node === 'object') {
     const n = node as Node;
-    if (n.type === 'CallExpression' && (n.callee as Node).type === 'Identifier' && (n.callee as { value: string }).value === 'route') {
+    if (
+      n.type === 'CallExpression' &&
+      (n.callee as Node).type === 'Identifier' &&
+      (n.callee as { value: string }).value === 'route'
+    ) {
       const args = n.arguments as { expression: Node }[];
       out.push(args[args.length - 1]!.expression);
     }
@@ -36,10 +40,13 @@ function linesOf(bytes: Buffer, span: { start: number; end: number }): number {
 }
 
 /** Direct database work written in a file: each query or transaction begun, and the handle passed on. */
-const DB_CALL = /\b(selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto)\(|\.transaction\(\)|\binTransaction\(|\bsql`|\bctx\.db\b(?!\s*\.\s*(selectFrom|insertInto|updateTable|deleteFrom|transaction)\b)/g;
+const DB_CALL =
+  /\b(selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto)\(|\.transaction\(\)|\binTransaction\(|\bsql`|\bctx\.db\b(?!\s*\.\s*(selectFrom|insertInto|updateTable|deleteFrom|transaction)\b)/g;
 
 function files(dir: string): string[] {
-  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 const sizes: { file: string; lines: number }[] = [];
@@ -50,12 +57,19 @@ for (const file of files('api/routes')) {
   for (const h of handlers(mod.body)) sizes.push({ file, lines: linesOf(bytes, h.span!) });
 }
 sizes.sort((a, b) => a.lines - b.lines);
-const median = sizes.length % 2 ? sizes[(sizes.length - 1) / 2]!.lines : (sizes[sizes.length / 2 - 1]!.lines + sizes[sizes.length / 2]!.lines) / 2;
+const median =
+  sizes.length % 2
+    ? sizes[(sizes.length - 1) / 2]!.lines
+    : (sizes[sizes.length / 2 - 1]!.lines + sizes[sizes.length / 2]!.lines) / 2;
 const max = sizes[sizes.length - 1]!;
 
-const calls = files('api').map((file) => ({ file, n: [...readFileSync(join(root, file), 'utf8').matchAll(DB_CALL)].length })).filter((c) => c.n > 0);
+const calls = files('api')
+  .map((file) => ({ file, n: [...readFileSync(join(root, file), 'utf8').matchAll(DB_CALL)].length }))
+  .filter((c) => c.n > 0);
 const total = calls.reduce((s, c) => s + c.n, 0);
 
-console.log(`route handlers: ${sizes.length}, lines per handler: median ${median}, max ${max.lines} (${relative(root, join(root, max.file))})`);
+console.log(
+  `route handlers: ${sizes.length}, lines per handler: median ${median}, max ${max.lines} (${relative(root, join(root, max.file))})`,
+);
 console.log(`direct database calls in api/: ${total}`);
 for (const c of calls.sort((a, b) => b.n - a.n)) console.log(`  ${c.file}: ${c.n}`);

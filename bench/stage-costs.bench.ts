@@ -29,7 +29,12 @@ async function cpuOf(f: () => Promise<unknown>): Promise<number> {
 async function main() {
   const work = createPixelWork(pixelSettings(config));
   const keys = parseKeyring(config.MASTER_KEYS);
-  console.log(`CPU ms per item, medians of ${RUNS} runs after a warm-up (one process, ONNX_PROVIDERS=${config.ONNX_PROVIDERS.join(',')}); load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `CPU ms per item, medians of ${RUNS} runs after a warm-up (one process, ONNX_PROVIDERS=${config.ONNX_PROVIDERS.join(',')}); load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   for (const [name, upload] of [
     ['5.3 MB 3000x3000 JPEG', await fiveMegabytePhoto()],
     ['12-MP selfie 4000x3000', await twelveMegapixelSelfie()],
@@ -48,7 +53,8 @@ async function main() {
       const analysis = await cpuOf(async () => (geometry = (await work.analyse(prepared!)).geometry));
       if (!geometry) throw new Error(`${name}: analysis found it unusable`);
       const styles: number[] = [];
-      for (const style of STYLES) styles.push(await cpuOf(() => work.render(`${name}-${r}`, prepared!, geometry!, style)));
+      for (const style of STYLES)
+        styles.push(await cpuOf(() => work.render(`${name}-${r}`, prepared!, geometry!, style)));
       if (warm) continue;
       rec('upload check (API)', check);
       rec('preparation', prep);
@@ -57,7 +63,8 @@ async function main() {
       rec('each further style', median(styles.slice(1)));
     }
     console.log(`\n== ${name} (${(upload.length / 1e6).toFixed(2)} MB)`);
-    for (const [k, v] of costs) console.log(`${k.padEnd(40)} ${fmt(median(v), 0).padStart(6)} ms  (runs ${v.map((x) => fmt(x, 0)).join(', ')})`);
+    for (const [k, v] of costs)
+      console.log(`${k.padEnd(40)} ${fmt(median(v), 0).padStart(6)} ms  (runs ${v.map((x) => fmt(x, 0)).join(', ')})`);
   }
 }
 

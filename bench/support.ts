@@ -27,7 +27,9 @@ export async function benchStack(role: Role = 'all', env: Record<string, string>
     if (init.token) headers.authorization = `Bearer ${init.token}`;
     if (init.json) headers['content-type'] = 'application/json';
     const res = await fetch(url + p, { method, headers, body: init.json ? JSON.stringify(init.json) : init.body });
-    const body = res.headers.get('content-type')?.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer());
+    const body = res.headers.get('content-type')?.includes('json')
+      ? await res.json()
+      : Buffer.from(await res.arrayBuffer());
     if (!res.ok) throw new Error(`${method} ${p} → ${res.status} ${JSON.stringify(body)}`);
     return body as any;
   };
@@ -38,10 +40,15 @@ export async function benchStack(role: Role = 'all', env: Record<string, string>
 export async function benchSignUp(stack: Awaited<ReturnType<typeof benchStack>>, name = 'Bench'): Promise<string> {
   const email = `bench+${Date.now()}-${Math.random().toString(36).slice(2, 6)}@rasmi.local`;
   const policy = await stack.api('GET', '/v1/policy');
-  await stack.api('POST', '/v1/accounts', { json: { email, name, confirms_adult: true, accepted_policy_version: policy.id } });
+  await stack.api('POST', '/v1/accounts', {
+    json: { email, name, confirms_adult: true, accepted_policy_version: policy.id },
+  });
   // The code is only in the outbox; read it the way the service stored the mail.
   for (const f of (await readdir(stack.config.MAIL_OUTBOX_DIR)).sort().reverse()) {
-    const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${f}`, 'utf8')) as { to: string; text: string };
+    const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${f}`, 'utf8')) as {
+      to: string;
+      text: string;
+    };
     const code = mail.to === email && /code is (\d{6})/.exec(mail.text)?.[1];
     if (code) return (await stack.api('POST', '/v1/auth/token', { json: { email, code } })).token as string;
   }

@@ -31,8 +31,17 @@ async function main() {
     throw new Error(`no mail to ${to}`);
   };
   const api: TeamHarness['api'] = async (method, path, init = {}) => {
-    const res = await fetch(stack.url + path, { method, headers: { ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}) }, body: init.json !== undefined ? JSON.stringify(init.json) : undefined });
-    const body = res.headers.get('content-type')?.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer());
+    const res = await fetch(stack.url + path, {
+      method,
+      headers: {
+        ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+        ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: init.json !== undefined ? JSON.stringify(init.json) : undefined,
+    });
+    const body = res.headers.get('content-type')?.includes('json')
+      ? await res.json()
+      : Buffer.from(await res.arrayBuffer());
     return { status: res.status, body };
   };
   let n = 0;
@@ -41,7 +50,14 @@ async function main() {
     api,
     signUp: async () => {
       const email = `team+${process.pid}-${Date.now()}-${n++}@rasmi.local`;
-      await api('POST', '/v1/accounts', { json: { email, name: `Team Member ${n}`, confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
+      await api('POST', '/v1/accounts', {
+        json: {
+          email,
+          name: `Team Member ${n}`,
+          confirms_adult: true,
+          accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+        },
+      });
       const code = await mail(email, /code is (\d{6})/);
       const token = (await api('POST', '/v1/auth/token', { json: { email, code } })).body.token as string;
       return { token, email, userId: (await api('GET', '/v1/me', { token })).body.id as string };
@@ -50,7 +66,13 @@ async function main() {
     uploadJudged: async (token, photo) => {
       const form = new FormData();
       form.append('photo', new Blob([new Uint8Array(photo)], { type: 'image/png' }), 'astronaut.png');
-      const up = (await (await fetch(`${stack.url}/v1/photos`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form })).json()) as { id: string };
+      const up = (await (
+        await fetch(`${stack.url}/v1/photos`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}` },
+          body: form,
+        })
+      ).json()) as { id: string };
       for (;;) {
         const p = (await api('GET', `/v1/photos/${up.id}`, { token })).body;
         if (!['preparing', 'analysing'].includes(p.status)) return p.id as string;
@@ -76,9 +98,13 @@ async function main() {
       const heads = [...run.entries.keys()].filter((k) => k.startsWith('headshots/')).length;
       times.push(run.ms);
       sizes.push(run.zipBytes);
-      console.log(`run ${r + 1}: team of ${N}, invitations to the admin's ZIP ${(run.ms / 1000).toFixed(1)} s; ZIP ${(run.zipBytes / 1024 / 1024).toFixed(2)} MB (${run.zipBytes} bytes: ${heads} headshots, ${heads} profile squares, members.csv)`);
+      console.log(
+        `run ${r + 1}: team of ${N}, invitations to the admin's ZIP ${(run.ms / 1000).toFixed(1)} s; ZIP ${(run.zipBytes / 1024 / 1024).toFixed(2)} MB (${run.zipBytes} bytes: ${heads} headshots, ${heads} profile squares, members.csv)`,
+      );
     }
-    console.log(`median of ${RUNS}: ${(median(times) / 1000).toFixed(1)} s, ZIP ${(median(sizes) / 1024 / 1024).toFixed(2)} MB; ${stack.config.RENDER_CONCURRENCY} render jobs at once, ${stack.config.PIXEL_THREADS} pixel threads, load average ${(await import('node:os')).loadavg()[0].toFixed(1)}`);
+    console.log(
+      `median of ${RUNS}: ${(median(times) / 1000).toFixed(1)} s, ZIP ${(median(sizes) / 1024 / 1024).toFixed(2)} MB; ${stack.config.RENDER_CONCURRENCY} render jobs at once, ${stack.config.PIXEL_THREADS} pixel threads, load average ${(await import('node:os')).loadavg()[0].toFixed(1)}`,
+    );
   } finally {
     await stack.stop();
   }

@@ -19,16 +19,28 @@ export const fmt = (x: number, digits = 1) => x.toFixed(digits);
 export async function twelveMegapixelSelfie(): Promise<Buffer> {
   const side = 3866; // 512 * 7.55: face about 800 px
   const top = 250;
-  const body = await sharp('test/fixtures/astronaut.png').removeAlpha().resize(side, side, { kernel: 'lanczos3' }).extract({ left: 0, top: 0, width: side, height: 3000 - top }).toBuffer();
+  const body = await sharp('test/fixtures/astronaut.png')
+    .removeAlpha()
+    .resize(side, side, { kernel: 'lanczos3' })
+    .extract({ left: 0, top: 0, width: side, height: 3000 - top })
+    .toBuffer();
   const left = Math.floor((4000 - side) / 2);
-  const base = await sharp(body).extend({ top, left, right: 4000 - side - left, bottom: 0, extendWith: 'copy' }).raw().toBuffer({ resolveWithObject: true });
-  for (let i = 0; i < base.data.length; i++) base.data[i] = Math.max(0, Math.min(255, base.data[i] + ((i * 2654435761) % 13) - 6));
+  const base = await sharp(body)
+    .extend({ top, left, right: 4000 - side - left, bottom: 0, extendWith: 'copy' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  for (let i = 0; i < base.data.length; i++)
+    base.data[i] = Math.max(0, Math.min(255, base.data[i] + ((i * 2654435761) % 13) - 6));
   return sharp(base.data, { raw: base.info }).jpeg({ quality: 92 }).toBuffer();
 }
 
 /** A ~5 MB, 3000x3000 JPEG made from the astronaut: upscaled, with grain so it does not compress away. */
 export async function fiveMegabytePhoto(): Promise<Buffer> {
-  const base = await sharp('test/fixtures/astronaut.png').resize(3000, 3000).raw().toBuffer({ resolveWithObject: true });
-  for (let i = 0; i < base.data.length; i++) base.data[i] = Math.max(0, Math.min(255, base.data[i] + ((i * 2654435761) % 41) - 20));
+  const base = await sharp('test/fixtures/astronaut.png')
+    .resize(3000, 3000)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  for (let i = 0; i < base.data.length; i++)
+    base.data[i] = Math.max(0, Math.min(255, base.data[i] + ((i * 2654435761) % 41) - 20));
   return sharp(base.data, { raw: base.info }).jpeg({ quality: 97 }).toBuffer();
 }

@@ -20,7 +20,10 @@ async function main() {
     console.log(`${f}: ${fmt(bytes.length / 1024)} kB, gzip ${fmt(gzipSync(bytes, { level: 9 }).length / 1024)} kB`);
   }
   const stack = await benchStack('api');
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox'],
+  });
   try {
     const cold: number[] = [];
     const warm: number[] = [];
@@ -34,7 +37,9 @@ async function main() {
       }
       await context.close();
     }
-    console.log(`time to interactive, sign-in screen: median ${fmt(median(cold), 0)} ms cold, ${fmt(median(warm), 0)} ms warm (${RUNS} runs each)`);
+    console.log(
+      `time to interactive, sign-in screen: median ${fmt(median(cold), 0)} ms cold, ${fmt(median(warm), 0)} ms warm (${RUNS} runs each)`,
+    );
   } finally {
     await browser.close();
     await stack.stop();

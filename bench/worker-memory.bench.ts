@@ -27,13 +27,24 @@ const sample = () => (peak = Math.max(peak, process.memoryUsage.rss()));
 
 async function main() {
   const photos = [
-    { name: 'astronaut 512x512 (ESRGAN x4)', data: (await normaliseUpload(await readFile('test/fixtures/astronaut.png'), config.UPLOAD_MAX_PIXELS)).data },
-    { name: '12 MP selfie', data: (await normaliseUpload(await twelveMegapixelSelfie(), config.UPLOAD_MAX_PIXELS)).data },
+    {
+      name: 'astronaut 512x512 (ESRGAN x4)',
+      data: (await normaliseUpload(await readFile('test/fixtures/astronaut.png'), config.UPLOAD_MAX_PIXELS)).data,
+    },
+    {
+      name: '12 MP selfie',
+      data: (await normaliseUpload(await twelveMegapixelSelfie(), config.UPLOAD_MAX_PIXELS)).data,
+    },
   ];
   const pool = new PixelPool(config.PIXEL_THREADS, pixelSettings(config), 'warn');
   const timer = setInterval(sample, 50);
   const idle = process.memoryUsage.rss();
-  console.log(`PIXEL_THREADS=${config.PIXEL_THREADS}, ${STYLES.length} styles, ${RUNS} runs; allocator: ${process.env.LD_PRELOAD?.includes('jemalloc') ? 'jemalloc' : 'glibc'}; ${import.meta.url.endsWith('.mjs') ? 'bundled' : 'from source (tsx)'}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `PIXEL_THREADS=${config.PIXEL_THREADS}, ${STYLES.length} styles, ${RUNS} runs; allocator: ${process.env.LD_PRELOAD?.includes('jemalloc') ? 'jemalloc' : 'glibc'}; ${import.meta.url.endsWith('.mjs') ? 'bundled' : 'from source (tsx)'}; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const geometry = new Map<string, NonNullable<Awaited<ReturnType<PixelPool['analyse']>>['geometry']>>();
   for (const p of photos) {
     const a = await pool.analyse(p.data);
@@ -71,7 +82,10 @@ async function main() {
     await Promise.all(
       Array.from({ length: config.PIXEL_THREADS * 2 }, (_, k) => {
         const p = photos[k % photos.length];
-        return Promise.all([pool.analyse(p.data), ...STYLES.map((s) => pool.render(`busy-${r}-${k}`, p.data, geometry.get(p.name)!, s))]);
+        return Promise.all([
+          pool.analyse(p.data),
+          ...STYLES.map((s) => pool.render(`busy-${r}-${k}`, p.data, geometry.get(p.name)!, s)),
+        ]);
       }),
     );
   }
@@ -86,10 +100,16 @@ async function main() {
 
   for (const p of photos) {
     const cpu = cpuMs.get(p.name)! / RUNS;
-    console.log(`${p.name}: first headshot ${fmt(median(first.get(p.name)!), 0)} ms, each further style ${fmt(median(further.get(p.name)!), 0)} ms (wall, medians, one at a time); CPU ${fmt(cpu, 0)} ms for its ${STYLES.length} styles, ${fmt(cpu / STYLES.length, 0)} ms a headshot (the process's user + system time)`);
+    console.log(
+      `${p.name}: first headshot ${fmt(median(first.get(p.name)!), 0)} ms, each further style ${fmt(median(further.get(p.name)!), 0)} ms (wall, medians, one at a time); CPU ${fmt(cpu, 0)} ms for its ${STYLES.length} styles, ${fmt(cpu / STYLES.length, 0)} ms a headshot (the process's user + system time)`,
+    );
   }
-  console.log(`every thread busy: ${busyHeadshots} headshots (half of them ESRGAN x4) and ${RUNS * config.PIXEL_THREADS * 2} analyses in ${fmt(busySeconds, 1)} s: ${fmt((busyHeadshots / busySeconds) * 60, 0)} headshots a minute`);
-  console.log(`RSS: idle ${mb(idle)}; peak rendering one at a time ${mb(sequentialPeak)}; peak with every thread busy ${mb(peak)} (sampled every 50 ms; the kernel's maxRSS ${mb(process.resourceUsage().maxRSS * 1024)}); at the end ${mb(busy)}, 2 s later ${mb(after)}`);
+  console.log(
+    `every thread busy: ${busyHeadshots} headshots (half of them ESRGAN x4) and ${RUNS * config.PIXEL_THREADS * 2} analyses in ${fmt(busySeconds, 1)} s: ${fmt((busyHeadshots / busySeconds) * 60, 0)} headshots a minute`,
+  );
+  console.log(
+    `RSS: idle ${mb(idle)}; peak rendering one at a time ${mb(sequentialPeak)}; peak with every thread busy ${mb(peak)} (sampled every 50 ms; the kernel's maxRSS ${mb(process.resourceUsage().maxRSS * 1024)}); at the end ${mb(busy)}, 2 s later ${mb(after)}`,
+  );
 }
 
 main().then(

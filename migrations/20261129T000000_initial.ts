@@ -186,7 +186,21 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ['notifications', 'idempotency_keys', 'webhook_events', 'payments', 'headshots', 'order_photos', 'orders', 'photos', 'blobs', 'sessions', 'sign_in_codes', 'users', 'policy_versions']) {
+  for (const t of [
+    'notifications',
+    'idempotency_keys',
+    'webhook_events',
+    'payments',
+    'headshots',
+    'order_photos',
+    'orders',
+    'photos',
+    'blobs',
+    'sessions',
+    'sign_in_codes',
+    'users',
+    'policy_versions',
+  ]) {
     await db.schema.dropTable(t).ifExists().execute();
   }
 }

@@ -39,7 +39,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('users_last_used').on('users').column('last_used_at').execute();
 
   // Pseudonymised transaction records keep an opaque reference instead of the user id (PY2).
-  await db.schema.alterTable('payments').addColumn('pseudonym', 'text').addColumn('pseudonymised_at', 'timestamptz').execute();
+  await db.schema
+    .alterTable('payments')
+    .addColumn('pseudonym', 'text')
+    .addColumn('pseudonymised_at', 'timestamptz')
+    .execute();
 
   // Consent per purpose, with history: the newest row per (user, purpose) is in force.
   await db.schema
@@ -51,7 +55,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('source', 'text', (c) => c.notNull())
     .addColumn('recorded_at', 'timestamptz', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('consents_user_purpose').on('consents').columns(['user_id', 'purpose', 'recorded_at']).execute();
+  await db.schema
+    .createIndex('consents_user_purpose')
+    .on('consents')
+    .columns(['user_id', 'purpose', 'recorded_at'])
+    .execute();
 
   // Cookie consent of a browser (visitor id from an essential cookie), optionally tied to a user.
   await db.schema
@@ -64,7 +72,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('marketing', 'boolean', (c) => c.notNull())
     .addColumn('recorded_at', 'timestamptz', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('cookie_consents_visitor').on('cookie_consents').columns(['visitor_id', 'recorded_at']).execute();
+  await db.schema
+    .createIndex('cookie_consents_visitor')
+    .on('cookie_consents')
+    .columns(['visitor_id', 'recorded_at'])
+    .execute();
 
   // Usage analytics: truncated IPs only (CN5), never without consent (CN2, CN3).
   await db.schema
@@ -181,7 +193,18 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ['portfolio_items', 'inquiries', 'breach_notices', 'breaches', 'audit_log', 'deletion_records', 'rights_requests', 'analytics_events', 'cookie_consents', 'consents']) {
+  for (const t of [
+    'portfolio_items',
+    'inquiries',
+    'breach_notices',
+    'breaches',
+    'audit_log',
+    'deletion_records',
+    'rights_requests',
+    'analytics_events',
+    'cookie_consents',
+    'consents',
+  ]) {
     await db.schema.dropTable(t).ifExists().execute();
   }
   await sql`drop function if exists audit_log_append_only`.execute(db);

@@ -7,7 +7,12 @@ import { sql, type Kysely } from 'kysely';
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.createIndex('photos_preparing').on('photos').column('uploaded_at').where(sql.ref('status'), '=', 'preparing').execute();
+  await db.schema
+    .createIndex('photos_preparing')
+    .on('photos')
+    .column('uploaded_at')
+    .where(sql.ref('status'), '=', 'preparing')
+    .execute();
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

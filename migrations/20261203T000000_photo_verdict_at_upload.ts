@@ -15,7 +15,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .where('status', '=', 'rejected')
     .where(sql<boolean>`coalesce(verdict -> 'reasons' @> '[{"code":"corrupt_image"}]'::jsonb, false)`, '=', false)
     .execute();
-  await db.schema.createIndex('photos_analysing').on('photos').column('uploaded_at').where(sql.ref('status'), '=', 'analysing').execute();
+  await db.schema
+    .createIndex('photos_analysing')
+    .on('photos')
+    .column('uploaded_at')
+    .where(sql.ref('status'), '=', 'analysing')
+    .execute();
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -7,7 +7,9 @@ import { sql, type Kysely } from 'kysely';
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create index orders_open on orders ((coalesce(paid_at, created_at))) where status in ('received', 'processing')`.execute(db);
+  await sql`create index orders_open on orders ((coalesce(paid_at, created_at))) where status in ('received', 'processing')`.execute(
+    db,
+  );
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -29,7 +29,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('succeeded_at', 'timestamptz')
     .execute();
   await db.schema.createIndex('refunds_payment').on('refunds').column('payment_id').execute();
-  await db.schema.alterTable('photos').addColumn('thumb_blob_id', 'text', (c) => c.references('blobs.id')).execute();
+  await db.schema
+    .alterTable('photos')
+    .addColumn('thumb_blob_id', 'text', (c) => c.references('blobs.id'))
+    .execute();
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

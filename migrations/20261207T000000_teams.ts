@@ -48,7 +48,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('source', 'text', (c) => c.notNull())
     .addColumn('recorded_at', 'timestamptz', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('organisation_consents_user').on('organisation_consents').columns(['user_id', 'organisation_id', 'recorded_at']).execute();
+  await db.schema
+    .createIndex('organisation_consents_user')
+    .on('organisation_consents')
+    .columns(['user_id', 'organisation_id', 'recorded_at'])
+    .execute();
 
   await db.schema
     .createTable('organisation_invitations')
@@ -68,7 +72,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_by', 'text', (c) => c.references('users.id').onDelete('set null'))
     .addColumn('created_at', 'timestamptz', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('organisation_invitations_org').on('organisation_invitations').columns(['organisation_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('organisation_invitations_org')
+    .on('organisation_invitations')
+    .columns(['organisation_id', 'created_at'])
+    .execute();
 
   // Seats: bought through the processor (a payments row, kept as a transaction record).
   await db.schema
@@ -121,14 +129,20 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('headshot_id', 'text', (c) => c.notNull().references('headshots.id').onDelete('cascade'))
     .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
     .addColumn('shared_at', 'timestamptz', (c) => c.notNull())
-    .addColumn('review', 'text', (c) => c.notNull().defaultTo('pending').check(sql`review in ('pending', 'approved', 'redo_requested')`))
+    .addColumn('review', 'text', (c) =>
+      c.notNull().defaultTo('pending').check(sql`review in ('pending', 'approved', 'redo_requested')`),
+    )
     .addColumn('review_note', 'text')
     .addColumn('reviewed_by', 'text', (c) => c.references('users.id').onDelete('set null'))
     .addColumn('reviewed_at', 'timestamptz')
     .addColumn('redo_order_id', 'text', (c) => c.references('orders.id').onDelete('set null'))
     .addPrimaryKeyConstraint('shared_headshots_pk', ['organisation_id', 'headshot_id'])
     .execute();
-  await db.schema.createIndex('shared_headshots_user').on('shared_headshots').columns(['user_id', 'organisation_id']).execute();
+  await db.schema
+    .createIndex('shared_headshots_user')
+    .on('shared_headshots')
+    .columns(['user_id', 'organisation_id'])
+    .execute();
 
   // Signed webhooks to the organisation's own systems: ids only in the payload, every attempt logged.
   await db.schema
@@ -145,8 +159,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull())
     .addColumn('delivered_at', 'timestamptz')
     .execute();
-  await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
-  await db.schema.createIndex('webhook_deliveries_org').on('webhook_deliveries').columns(['organisation_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('webhook_deliveries_due')
+    .on('webhook_deliveries')
+    .columns(['status', 'next_attempt_at'])
+    .execute();
+  await db.schema
+    .createIndex('webhook_deliveries_org')
+    .on('webhook_deliveries')
+    .columns(['organisation_id', 'created_at'])
+    .execute();
 
   await db.schema.alterTable('orders').addColumn('backdrop', 'jsonb').execute();
 }
@@ -154,7 +176,17 @@ export async function up(db: Kysely<any>): Promise<void> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('orders').dropColumn('backdrop').execute();
-  for (const t of ['webhook_deliveries', 'shared_headshots', 'seat_credits', 'seat_draws', 'seat_purchases', 'organisation_invitations', 'organisation_consents', 'organisation_members', 'organisations']) {
+  for (const t of [
+    'webhook_deliveries',
+    'shared_headshots',
+    'seat_credits',
+    'seat_draws',
+    'seat_purchases',
+    'organisation_invitations',
+    'organisation_consents',
+    'organisation_members',
+    'organisations',
+  ]) {
     await db.schema.dropTable(t).execute();
   }
 }

@@ -41,7 +41,9 @@ export const BUILT_MODEL_IDS: readonly string[] = Object.values(models as Record
 
 async function sha256OfFile(file: string): Promise<string | null> {
   try {
-    return createHash('sha256').update(await readFile(file)).digest('hex');
+    return createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
@@ -50,7 +52,9 @@ async function sha256OfFile(file: string): Promise<string | null> {
 
 async function installedVersion(pkg: string): Promise<string | null> {
   try {
-    const json = JSON.parse(await readFile(resolve(projectRoot, 'node_modules', pkg, 'package.json'), 'utf8')) as { version?: string };
+    const json = JSON.parse(await readFile(resolve(projectRoot, 'node_modules', pkg, 'package.json'), 'utf8')) as {
+      version?: string;
+    };
     return json.version ?? null;
   } catch {
     return null;
@@ -68,7 +72,8 @@ async function build(id: ModelId, opts: EnsureModelsOptions): Promise<BuildResul
 
   const pkg = `${entry.sourcePackage}@${entry.sourcePackageVersion}`;
   const installed = await installedVersion(entry.sourcePackage);
-  if (installed === null) throw new Error(`model '${id}': package ${entry.sourcePackage} is not installed (expected ${pkg})`);
+  if (installed === null)
+    throw new Error(`model '${id}': package ${entry.sourcePackage} is not installed (expected ${pkg})`);
   if (installed !== entry.sourcePackageVersion) {
     throw new Error(`model '${id}': expects ${pkg}, node_modules has ${entry.sourcePackage}@${installed}`);
   }
@@ -79,9 +84,12 @@ async function build(id: ModelId, opts: EnsureModelsOptions): Promise<BuildResul
   try {
     bytes = entry.build.converter === 'tfjs-layers' ? await convertTfjsLayers(source) : await convertTfjsGraph(source);
   } catch (err) {
-    throw new Error(`model '${id}': converting ${entry.build.source} failed: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
+    throw new Error(
+      `model '${id}': converting ${entry.build.source} failed: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const ms = performance.now() - t0;
   const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -142,10 +150,17 @@ const REGISTERED_MODEL_OPTIONS = { enableCpuMemArena: false, enableMemPattern: f
  * A new session of a registered model, not shared: a converted model is built first if it is
  * missing, and every file is checked against its recorded sha256 before it loads.
  */
-export async function openModelSession(id: ModelId, opts: { providers: string[]; logger?: ModelLogger; sessionOptions?: CreateSessionOptions['sessionOptions'] }): Promise<LoadedSession> {
+export async function openModelSession(
+  id: ModelId,
+  opts: { providers: string[]; logger?: ModelLogger; sessionOptions?: CreateSessionOptions['sessionOptions'] },
+): Promise<LoadedSession> {
   if (getModel(id).build) await ensureModels({ ids: [id], logger: opts.logger });
   await verifyModel(id);
-  return createSession(modelPath(id), { providers: opts.providers, logger: opts.logger, sessionOptions: opts.sessionOptions ?? REGISTERED_MODEL_OPTIONS });
+  return createSession(modelPath(id), {
+    providers: opts.providers,
+    logger: opts.logger,
+    sessionOptions: opts.sessionOptions ?? REGISTERED_MODEL_OPTIONS,
+  });
 }
 
 /** The session of a registered model, once per thread and provider list (see openModelSession). */

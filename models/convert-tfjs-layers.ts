@@ -19,7 +19,14 @@
  * Output bytes are a pure function of the model.json and weight files.
  */
 import { basename } from 'node:path';
-import { decodeWeightManifest, permute, readTfjsModelFiles, tfWindow, type ConstTensor, type TfWeightGroup } from './convert-tfjs';
+import {
+  decodeWeightManifest,
+  permute,
+  readTfjsModelFiles,
+  tfWindow,
+  type ConstTensor,
+  type TfWeightGroup,
+} from './convert-tfjs';
 import { attr, floatValueInfo, GraphBuilder, type Dim, type ValueInfoProto } from './onnx-builder';
 
 /** Bump when the converter's output changes for the same input (changes every recorded sha256). */
@@ -81,7 +88,15 @@ export const SUPPORTED_LAYERS: ReadonlySet<string> = new Set([
 ]);
 
 /** Keras activations the converter implements, by their config name. */
-export const SUPPORTED_ACTIVATIONS: ReadonlySet<string> = new Set(['linear', 'relu', 'relu6', 'sigmoid', 'tanh', 'elu', 'softplus']);
+export const SUPPORTED_ACTIVATIONS: ReadonlySet<string> = new Set([
+  'linear',
+  'relu',
+  'relu6',
+  'sigmoid',
+  'tanh',
+  'elu',
+  'softplus',
+]);
 
 /** The factor of an UpscalerJS `PixelShuffle<N>x` layer, or null for another class. */
 export function pixelShuffleScale(className: string): number | null {
@@ -101,7 +116,9 @@ interface KerasLayerJson {
 
 interface KerasModelConfig {
   class_name: string;
-  config: { name?: string; layers?: KerasLayerJson[]; input_layers?: unknown; output_layers?: unknown } | KerasLayerJson[];
+  config:
+    | { name?: string; layers?: KerasLayerJson[]; input_layers?: unknown; output_layers?: unknown }
+    | KerasLayerJson[];
 }
 
 const fail = (source: string, msg: string): never => {
@@ -113,9 +130,13 @@ function parseLayerRefs(source: string, value: unknown, what: string): string[] 
   if (!Array.isArray(value)) return fail(source, `${what} is not a list`);
   const list = value.length > 0 && typeof value[0] === 'string' ? [value] : value;
   return list.map((ref: unknown) => {
-    if (!Array.isArray(ref) || typeof ref[0] !== 'string') return fail(source, `${what}: bad layer reference ${JSON.stringify(ref)}`);
+    if (!Array.isArray(ref) || typeof ref[0] !== 'string')
+      return fail(source, `${what}: bad layer reference ${JSON.stringify(ref)}`);
     if ((ref[1] ?? 0) !== 0 || (ref[2] ?? 0) !== 0) {
-      return fail(source, `${what}: '${ref[0]}' node ${ref[1]} tensor ${ref[2]} (shared or multi-output layers are not supported)`);
+      return fail(
+        source,
+        `${what}: '${ref[0]}' node ${ref[1]} tensor ${ref[2]} (shared or multi-output layers are not supported)`,
+      );
     }
     return ref[0];
   });
@@ -123,15 +144,27 @@ function parseLayerRefs(source: string, value: unknown, what: string): string[] 
 
 function parseInbound(source: string, layer: KerasLayerJson, name: string): string[] {
   const nodes = layer.inbound_nodes ?? [];
-  if (!Array.isArray(nodes)) return fail(source, `layer '${name}': inbound_nodes is not a list (Keras 3 model.json is not supported)`);
+  if (!Array.isArray(nodes))
+    return fail(source, `layer '${name}': inbound_nodes is not a list (Keras 3 model.json is not supported)`);
   if (nodes.length === 0) return [];
-  if (nodes.length > 1) throw new UnsupportedLayerError(layer.class_name, name, `called ${nodes.length} times (shared layers are not supported)`);
+  if (nodes.length > 1)
+    throw new UnsupportedLayerError(
+      layer.class_name,
+      name,
+      `called ${nodes.length} times (shared layers are not supported)`,
+    );
   const node: unknown = nodes[0];
-  if (!Array.isArray(node)) return fail(source, `layer '${name}': inbound node is not a list (Keras 3 model.json is not supported)`);
+  if (!Array.isArray(node))
+    return fail(source, `layer '${name}': inbound node is not a list (Keras 3 model.json is not supported)`);
   return node.map((entry: unknown) => {
-    if (!Array.isArray(entry) || typeof entry[0] !== 'string') return fail(source, `layer '${name}': bad inbound entry ${JSON.stringify(entry)}`);
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string')
+      return fail(source, `layer '${name}': bad inbound entry ${JSON.stringify(entry)}`);
     if ((entry[1] ?? 0) !== 0 || (entry[2] ?? 0) !== 0) {
-      throw new UnsupportedLayerError(layer.class_name, name, `reads node ${entry[1]} / tensor ${entry[2]} of '${entry[0]}'`);
+      throw new UnsupportedLayerError(
+        layer.class_name,
+        name,
+        `reads node ${entry[1]} / tensor ${entry[2]} of '${entry[0]}'`,
+      );
     }
     const kwargs = entry[3];
     if (kwargs && typeof kwargs === 'object' && Object.keys(kwargs).length > 0) {
@@ -167,12 +200,24 @@ function topoSortLayers(source: string, layers: KerasLayer[], outputs: string[])
 }
 
 /** Parses a layers-model model.json whose weight shards are given as one buffer per manifest group (paths concatenated). */
-export function parseTfjsLayers(json: unknown, groupBytes: Uint8Array[], source: string, sourceSha256 = ''): TfjsLayersModel {
-  const model = json as { format?: string; modelTopology?: { model_config?: KerasModelConfig } & Partial<KerasModelConfig>; weightsManifest?: TfWeightGroup[] };
-  if (!model?.modelTopology || !Array.isArray(model.weightsManifest)) return fail(source, 'not a TF.js layers model (no modelTopology / weightsManifest)');
-  if (model.format && model.format !== 'layers-model') return fail(source, `has format '${model.format}', expected 'layers-model'`);
+export function parseTfjsLayers(
+  json: unknown,
+  groupBytes: Uint8Array[],
+  source: string,
+  sourceSha256 = '',
+): TfjsLayersModel {
+  const model = json as {
+    format?: string;
+    modelTopology?: { model_config?: KerasModelConfig } & Partial<KerasModelConfig>;
+    weightsManifest?: TfWeightGroup[];
+  };
+  if (!model?.modelTopology || !Array.isArray(model.weightsManifest))
+    return fail(source, 'not a TF.js layers model (no modelTopology / weightsManifest)');
+  if (model.format && model.format !== 'layers-model')
+    return fail(source, `has format '${model.format}', expected 'layers-model'`);
   const cfg = (model.modelTopology.model_config ?? model.modelTopology) as KerasModelConfig;
-  if (!cfg || typeof cfg.class_name !== 'string' || !cfg.config) return fail(source, 'modelTopology has no model config');
+  if (!cfg || typeof cfg.class_name !== 'string' || !cfg.config)
+    return fail(source, 'modelTopology has no model config');
 
   let layers: KerasLayer[];
   let inputs: string[];
@@ -194,14 +239,25 @@ export function parseTfjsLayers(json: unknown, groupBytes: Uint8Array[], source:
     const first = list[0];
     if (first.class_name !== 'InputLayer') {
       const shape = first.config?.batch_input_shape;
-      if (!Array.isArray(shape)) return fail(source, `sequential model: first layer '${String(first.config?.name)}' has no batch_input_shape`);
-      layers.push({ className: 'InputLayer', name: `${String(first.config?.name)}_input`, config: { batch_input_shape: shape, dtype: 'float32' }, inputs: [] });
+      if (!Array.isArray(shape))
+        return fail(source, `sequential model: first layer '${String(first.config?.name)}' has no batch_input_shape`);
+      layers.push({
+        className: 'InputLayer',
+        name: `${String(first.config?.name)}_input`,
+        config: { batch_input_shape: shape, dtype: 'float32' },
+        inputs: [],
+      });
     }
     for (const l of list) {
       const name = (l.config?.name as string | undefined) ?? l.name;
       if (!name) return fail(source, `a ${l.class_name} layer has no name`);
       const prev = layers[layers.length - 1];
-      layers.push({ className: l.class_name, name, config: l.config ?? {}, inputs: l.class_name === 'InputLayer' ? [] : [prev.name] });
+      layers.push({
+        className: l.class_name,
+        name,
+        config: l.config ?? {},
+        inputs: l.class_name === 'InputLayer' ? [] : [prev.name],
+      });
     }
     inputs = [layers[0].name];
     outputs = [layers[layers.length - 1].name];
@@ -214,7 +270,9 @@ export function parseTfjsLayers(json: unknown, groupBytes: Uint8Array[], source:
     if (names.has(l.name)) return fail(source, `two layers are named '${l.name}'`);
     names.add(l.name);
   }
-  for (const i of inputs) if (!layers.some((l) => l.name === i && l.className === 'InputLayer')) return fail(source, `input '${i}' is not an InputLayer`);
+  for (const i of inputs)
+    if (!layers.some((l) => l.name === i && l.className === 'InputLayer'))
+      return fail(source, `input '${i}' is not an InputLayer`);
 
   const weights = decodeWeightManifest(model.weightsManifest, groupBytes, source);
   return { source, layers: topoSortLayers(source, layers, outputs), inputs, outputs, weights, sourceSha256 };
@@ -229,8 +287,12 @@ export async function loadTfjsLayers(modelJsonPath: string): Promise<TfjsLayersM
 /** A layer's weight (`kernel`, `bias`, ...) as TF.js names it: `<layer>/<weight>`. */
 export function layerWeight(model: TfjsLayersModel, layer: KerasLayer, weight: string): ConstTensor {
   const w = model.weights.get(`${layer.name}/${weight}`);
-  if (!w) throw new Error(`convert-tfjs-layers: ${model.source}: layer '${layer.name}' has no weight '${layer.name}/${weight}'`);
-  if (w.dtype !== 'float32') throw new Error(`convert-tfjs-layers: ${model.source}: weight '${w.name}' is ${w.dtype}, expected float32`);
+  if (!w)
+    throw new Error(
+      `convert-tfjs-layers: ${model.source}: layer '${layer.name}' has no weight '${layer.name}/${weight}'`,
+    );
+  if (w.dtype !== 'float32')
+    throw new Error(`convert-tfjs-layers: ${model.source}: weight '${w.name}' is ${w.dtype}, expected float32`);
   return w;
 }
 
@@ -291,7 +353,8 @@ export function convOptions(layer: KerasLayer): {
 } {
   checkChannelsLast(layer);
   const padding = layer.config.padding ?? 'valid';
-  if (padding !== 'same' && padding !== 'valid') throw new UnsupportedLayerError(layer.className, layer.name, `padding ${JSON.stringify(padding)}`);
+  if (padding !== 'same' && padding !== 'valid')
+    throw new UnsupportedLayerError(layer.className, layer.name, `padding ${JSON.stringify(padding)}`);
   const strides = pair(layer, 'strides', 1);
   const dilations = pair(layer, 'dilation_rate', 1);
   if ((strides[0] > 1 || strides[1] > 1) && (dilations[0] > 1 || dilations[1] > 1)) {
@@ -314,7 +377,8 @@ export function convOptions(layer: KerasLayer): {
 export function upsamplingSize(layer: KerasLayer): [number, number] {
   checkChannelsLast(layer);
   const interpolation = layer.config.interpolation ?? 'nearest';
-  if (interpolation !== 'nearest') throw new UnsupportedLayerError(layer.className, layer.name, `interpolation ${JSON.stringify(interpolation)}`);
+  if (interpolation !== 'nearest')
+    throw new UnsupportedLayerError(layer.className, layer.name, `interpolation ${JSON.stringify(interpolation)}`);
   return pair(layer, 'size', 2);
 }
 
@@ -328,7 +392,11 @@ export function checkSupportedLayers(layers: KerasLayer[]): void {
   if (bad.size > 0) {
     const [[cls, name]] = bad;
     const all = [...bad.keys()];
-    throw new UnsupportedLayerError(cls, name, all.length > 1 ? `unsupported layers in this model: ${all.join(', ')}` : undefined);
+    throw new UnsupportedLayerError(
+      cls,
+      name,
+      all.length > 1 ? `unsupported layers in this model: ${all.join(', ')}` : undefined,
+    );
   }
 }
 
@@ -372,17 +440,24 @@ class LayersConverter extends GraphBuilder {
 
   private input(layer: KerasLayer, i: number): Value {
     const v = this.values.get(layer.inputs[i]);
-    if (!v) throw new Error(`convert-tfjs-layers: layer '${layer.name}' reads '${layer.inputs[i]}' before it is defined`);
+    if (!v)
+      throw new Error(`convert-tfjs-layers: layer '${layer.name}' reads '${layer.inputs[i]}' before it is defined`);
     return v;
   }
 
   private inputs(layer: KerasLayer, min: number): Value[] {
-    if (layer.inputs.length < min) throw new UnsupportedLayerError(layer.className, layer.name, `${layer.inputs.length} inputs, expected at least ${min}`);
+    if (layer.inputs.length < min)
+      throw new UnsupportedLayerError(
+        layer.className,
+        layer.name,
+        `${layer.inputs.length} inputs, expected at least ${min}`,
+      );
     return layer.inputs.map((_, i) => this.input(layer, i));
   }
 
   private single(layer: KerasLayer): Value {
-    if (layer.inputs.length !== 1) throw new UnsupportedLayerError(layer.className, layer.name, `${layer.inputs.length} inputs, expected 1`);
+    if (layer.inputs.length !== 1)
+      throw new UnsupportedLayerError(layer.className, layer.name, `${layer.inputs.length} inputs, expected 1`);
     return this.input(layer, 0);
   }
 
@@ -398,14 +473,22 @@ class LayersConverter extends GraphBuilder {
     const dtype = layer.config.dtype ?? 'float32';
     if (dtype !== 'float32') throw new UnsupportedLayerError(layer.className, layer.name, `dtype ${String(dtype)}`);
     const raw = layer.config.batch_input_shape ?? layer.config.batch_shape;
-    if (!Array.isArray(raw) || raw.length !== 4) throw new UnsupportedLayerError(layer.className, layer.name, `input shape ${JSON.stringify(raw)} (rank-4 NHWC images only)`);
+    if (!Array.isArray(raw) || raw.length !== 4)
+      throw new UnsupportedLayerError(
+        layer.className,
+        layer.name,
+        `input shape ${JSON.stringify(raw)} (rank-4 NHWC images only)`,
+      );
     const channels = raw[3];
-    if (typeof channels !== 'number') throw new UnsupportedLayerError(layer.className, layer.name, 'unknown channel count');
+    if (typeof channels !== 'number')
+      throw new UnsupportedLayerError(layer.className, layer.name, 'unknown channel count');
     const prefix = this.model.inputs.length > 1 ? `${layer.name}_` : '';
     const symbols = [`${prefix}batch`, `${prefix}height`, `${prefix}width`];
     const shape: Dim[] = raw.map((d: unknown, i: number) => (typeof d === 'number' && d > 0 ? d : symbols[i]));
     graphInputs.push(floatValueInfo(layer.name, shape));
-    const out = this.emit('Transpose', [layer.name], this.out(layer), `${layer.name}/to_nchw`, [attr.ints('perm', NHWC_TO_NCHW)]);
+    const out = this.emit('Transpose', [layer.name], this.out(layer), `${layer.name}/to_nchw`, [
+      attr.ints('perm', NHWC_TO_NCHW),
+    ]);
     this.values.set(layer.name, { name: out, shape });
   }
 
@@ -414,9 +497,16 @@ class LayersConverter extends GraphBuilder {
     const o = convOptions(layer);
     const [kh, kw] = o.kernel;
     const C = x.shape[3];
-    if (typeof C !== 'number') throw new UnsupportedLayerError(layer.className, layer.name, 'unknown input channel count');
+    if (typeof C !== 'number')
+      throw new UnsupportedLayerError(layer.className, layer.name, 'unknown input channel count');
     const w = this.weight(layer, 'kernel');
-    if (w.shape.length !== 4 || w.shape[0] !== kh || w.shape[1] !== kw || w.shape[3] !== o.filters || w.shape[2] * o.groups !== C) {
+    if (
+      w.shape.length !== 4 ||
+      w.shape[0] !== kh ||
+      w.shape[1] !== kw ||
+      w.shape[3] !== o.filters ||
+      w.shape[2] * o.groups !== C
+    ) {
       throw new Error(
         `convert-tfjs-layers: layer '${layer.name}': kernel [${w.shape}] does not fit kernel_size [${o.kernel}], ${C} input channels, ` +
           `${o.groups} groups and ${o.filters} filters`,
@@ -426,7 +516,10 @@ class LayersConverter extends GraphBuilder {
     const inputs = [x.name, this.init(`${w.name}__oihw`, 'float32', p.shape, p.data)];
     if (o.useBias) {
       const b = this.weight(layer, 'bias');
-      if (b.data.length !== o.filters) throw new Error(`convert-tfjs-layers: layer '${layer.name}': bias has ${b.data.length} values for ${o.filters} filters`);
+      if (b.data.length !== o.filters)
+        throw new Error(
+          `convert-tfjs-layers: layer '${layer.name}': bias has ${b.data.length} values for ${o.filters} filters`,
+        );
       inputs.push(this.init(b.name, 'float32', [o.filters], b.data));
     }
     const [sh, sw] = o.strides;
@@ -464,15 +557,30 @@ class LayersConverter extends GraphBuilder {
     const shape = xs[0].shape;
     for (const v of xs) {
       if (v.shape.length !== 4 || v.shape.some((d, i) => d !== shape[i])) {
-        throw new UnsupportedLayerError(layer.className, layer.name, `inputs of shapes ${xs.map((x) => `[${x.shape}]`).join(', ')} (no broadcasting)`);
+        throw new UnsupportedLayerError(
+          layer.className,
+          layer.name,
+          `inputs of shapes ${xs.map((x) => `[${x.shape}]`).join(', ')} (no broadcasting)`,
+        );
       }
     }
     const output = this.out(layer);
     if (opType === 'Add' && xs.length > 2) {
-      this.emit('Sum', xs.map((v) => v.name), output, layer.name);
+      this.emit(
+        'Sum',
+        xs.map((v) => v.name),
+        output,
+        layer.name,
+      );
     } else {
       let acc = xs[0].name;
-      for (let i = 1; i < xs.length; i++) acc = this.emit(opType, [acc, xs[i].name], i === xs.length - 1 ? output : `${layer.name}/${i}`, `${layer.name}/${i}`);
+      for (let i = 1; i < xs.length; i++)
+        acc = this.emit(
+          opType,
+          [acc, xs[i].name],
+          i === xs.length - 1 ? output : `${layer.name}/${i}`,
+          `${layer.name}/${i}`,
+        );
     }
     this.values.set(layer.name, { name: output, shape: shape.slice() });
   }
@@ -484,13 +592,23 @@ class LayersConverter extends GraphBuilder {
     let total: Dim = 0;
     for (const v of xs) {
       if (v.shape.length !== 4 || v.shape.some((d, i) => i !== axis && d !== shape[i])) {
-        throw new UnsupportedLayerError(layer.className, layer.name, `inputs of shapes ${xs.map((x) => `[${x.shape}]`).join(', ')} on axis ${axis}`);
+        throw new UnsupportedLayerError(
+          layer.className,
+          layer.name,
+          `inputs of shapes ${xs.map((x) => `[${x.shape}]`).join(', ')} on axis ${axis}`,
+        );
       }
       const d = v.shape[axis];
       total = typeof total === 'number' && typeof d === 'number' ? total + d : `${total}+${d}`;
     }
     shape[axis] = total;
-    const output = this.emit('Concat', xs.map((v) => v.name), this.out(layer), layer.name, [attr.int('axis', NHWC_TO_NCHW.indexOf(axis))]);
+    const output = this.emit(
+      'Concat',
+      xs.map((v) => v.name),
+      this.out(layer),
+      layer.name,
+      [attr.int('axis', NHWC_TO_NCHW.indexOf(axis))],
+    );
     this.values.set(layer.name, { name: output, shape });
   }
 
@@ -505,18 +623,31 @@ class LayersConverter extends GraphBuilder {
       attr.str('coordinate_transformation_mode', 'asymmetric'),
       attr.str('nearest_mode', 'floor'),
     ]);
-    this.values.set(layer.name, { name: output, shape: [x.shape[0], mulDim(x.shape[1], sy), mulDim(x.shape[2], sx), x.shape[3]] });
+    this.values.set(layer.name, {
+      name: output,
+      shape: [x.shape[0], mulDim(x.shape[1], sy), mulDim(x.shape[2], sx), x.shape[3]],
+    });
   }
 
   private pixelShuffle(layer: KerasLayer, block: number): void {
     const x = this.single(layer);
     const C = x.shape[3];
     if (typeof C !== 'number' || C % (block * block) !== 0) {
-      throw new UnsupportedLayerError(layer.className, layer.name, `${String(C)} channels are not a multiple of ${block * block}`);
+      throw new UnsupportedLayerError(
+        layer.className,
+        layer.name,
+        `${String(C)} channels are not a multiple of ${block * block}`,
+      );
     }
     // tf.depthToSpace(x, b, 'NHWC'): out[h*b+i, w*b+j, c] = in[h, w, (i*b+j)*C' + c], which is ONNX DCR order.
-    const output = this.emit('DepthToSpace', [x.name], this.out(layer), layer.name, [attr.int('blocksize', block), attr.str('mode', 'DCR')]);
-    this.values.set(layer.name, { name: output, shape: [x.shape[0], mulDim(x.shape[1], block), mulDim(x.shape[2], block), C / (block * block)] });
+    const output = this.emit('DepthToSpace', [x.name], this.out(layer), layer.name, [
+      attr.int('blocksize', block),
+      attr.str('mode', 'DCR'),
+    ]);
+    this.values.set(layer.name, {
+      name: output,
+      shape: [x.shape[0], mulDim(x.shape[1], block), mulDim(x.shape[2], block), C / (block * block)],
+    });
   }
 
   private convertLayer(layer: KerasLayer, graphInputs: ValueInfoProto[]): void {
@@ -531,19 +662,27 @@ class LayersConverter extends GraphBuilder {
         const x = this.single(layer);
         const kind = activationOf(layer);
         if (kind === 'linear') return void this.values.set(layer.name, x);
-        this.values.set(layer.name, { name: this.activation(kind, x.name, this.out(layer), layer.name), shape: x.shape.slice() });
+        this.values.set(layer.name, {
+          name: this.activation(kind, x.name, this.out(layer), layer.name),
+          shape: x.shape.slice(),
+        });
         return;
       }
       case 'LeakyReLU': {
         const x = this.single(layer);
-        const output = this.emit('LeakyRelu', [x.name], this.out(layer), layer.name, [attr.float('alpha', leakyAlpha(layer))]);
+        const output = this.emit('LeakyRelu', [x.name], this.out(layer), layer.name, [
+          attr.float('alpha', leakyAlpha(layer)),
+        ]);
         this.values.set(layer.name, { name: output, shape: x.shape.slice() });
         return;
       }
       case 'MultiplyBeta': {
         const x = this.single(layer);
         const beta = this.scalar(MULTIPLY_BETA);
-        this.values.set(layer.name, { name: this.emit('Mul', [x.name, beta], this.out(layer), layer.name), shape: x.shape.slice() });
+        this.values.set(layer.name, {
+          name: this.emit('Mul', [x.name, beta], this.out(layer), layer.name),
+          shape: x.shape.slice(),
+        });
         return;
       }
       case 'Add':
@@ -567,11 +706,13 @@ class LayersConverter extends GraphBuilder {
 
     // As TF.js loading in strict mode: every stored weight must belong to a layer the outputs use.
     const unused = [...model.weights.keys()].filter((k) => !this.usedWeights.has(k));
-    if (unused.length > 0) throw new Error(`convert-tfjs-layers: ${model.source}: weights not used by any layer: ${unused.join(', ')}`);
+    if (unused.length > 0)
+      throw new Error(`convert-tfjs-layers: ${model.source}: weights not used by any layer: ${unused.join(', ')}`);
 
     const graphOutputs: ValueInfoProto[] = [];
     for (const name of model.outputs) {
-      if (model.inputs.includes(name)) throw new Error(`convert-tfjs-layers: ${model.source}: output '${name}' is a model input`);
+      if (model.inputs.includes(name))
+        throw new Error(`convert-tfjs-layers: ${model.source}: output '${name}' is a model input`);
       const v = this.values.get(name)!;
       this.emit('Transpose', [v.name], name, `${name}/to_nhwc`, [attr.ints('perm', NCHW_TO_NHWC)]);
       graphOutputs.push(floatValueInfo(name, v.shape));

@@ -184,7 +184,11 @@ export function parseInputRef(ref: string): { node: string; index: number } | nu
  * Decodes (and dequantizes) the weights of a TF.js `weightsManifest`, given one buffer per manifest
  * group (its paths concatenated). Shared by the graph-model and layers-model converters.
  */
-export function decodeWeightManifest(manifest: TfWeightGroup[], groupBytes: Uint8Array[], source: string): Map<string, ConstTensor> {
+export function decodeWeightManifest(
+  manifest: TfWeightGroup[],
+  groupBytes: Uint8Array[],
+  source: string,
+): Map<string, ConstTensor> {
   const weights = new Map<string, ConstTensor>();
   manifest.forEach((group, g) => {
     const bytes = groupBytes[g];
@@ -233,17 +237,20 @@ export function parseTfjsGraph(json: unknown, groupBytes: Uint8Array[], source: 
   if (sigOut.length > 0) {
     outputs = sigOut.map((s) => {
       const ref = parseInputRef(s.name);
-      if (!ref || !byName.has(ref.node)) throw new Error(`convert-tfjs: ${source}: signature output '${s.name}' has no node`);
-      if (ref.index !== 0) throw new Error(`convert-tfjs: ${source}: signature output '${s.name}' is not a first output`);
+      if (!ref || !byName.has(ref.node))
+        throw new Error(`convert-tfjs: ${source}: signature output '${s.name}' has no node`);
+      if (ref.index !== 0)
+        throw new Error(`convert-tfjs: ${source}: signature output '${s.name}' is not a first output`);
       return { name: s.name, node: ref.node, shape: dimsOf(s.tensorShape?.dim) };
     });
   } else {
     // No signature: every non-constant node nobody consumes is an output.
     const consumed = new Set<string>();
-    for (const n of nodes) for (const r of n.input ?? []) {
-      const ref = parseInputRef(r);
-      if (ref) consumed.add(ref.node);
-    }
+    for (const n of nodes)
+      for (const r of n.input ?? []) {
+        const ref = parseInputRef(r);
+        if (ref) consumed.add(ref.node);
+      }
     outputs = nodes
       .filter((n) => !consumed.has(n.name) && n.op !== 'Const' && n.op !== 'Placeholder')
       .map((n) => ({ name: `${n.name}:0`, node: n.name, shape: [] }));
@@ -261,7 +268,9 @@ export async function loadTfjsGraph(modelJsonPath: string): Promise<TfjsGraph> {
  * Reads a TF.js model.json (graph or layers model) and its weight files: the parsed JSON, one buffer
  * per manifest group, and a sha256 over model.json and the weight files in manifest order.
  */
-export async function readTfjsModelFiles(modelJsonPath: string): Promise<{ json: unknown; groups: Uint8Array[]; sha256: string }> {
+export async function readTfjsModelFiles(
+  modelJsonPath: string,
+): Promise<{ json: unknown; groups: Uint8Array[]; sha256: string }> {
   const jsonBytes = await readFile(modelJsonPath);
   const json = JSON.parse(jsonBytes.toString('utf8')) as { weightsManifest?: TfWeightGroup[] };
   const hash = createHash('sha256').update(jsonBytes);
@@ -346,7 +355,15 @@ export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
 ]);
 
 /** Activations that _FusedConv2D / FusedDepthwiseConv2dNative may carry after BiasAdd. */
-export const FUSED_ACTIVATIONS: ReadonlySet<string> = new Set(['Relu', 'Relu6', 'Prelu', 'Elu', 'LeakyRelu', 'Sigmoid', 'Tanh']);
+export const FUSED_ACTIVATIONS: ReadonlySet<string> = new Set([
+  'Relu',
+  'Relu6',
+  'Prelu',
+  'Elu',
+  'LeakyRelu',
+  'Sigmoid',
+  'Tanh',
+]);
 
 /** Nodes the outputs depend on, in a topological order that follows the file order where it can. */
 export function topoSort(graph: TfjsGraph): TfNode[] {
@@ -369,7 +386,12 @@ export function topoSort(graph: TfjsGraph): TfNode[] {
   const indegree = new Map<string, number>();
   const consumers = new Map<string, string[]>();
   for (const n of order) {
-    const deps = new Set((n.input ?? []).map(parseInputRef).filter((r) => r !== null).map((r) => r.node));
+    const deps = new Set(
+      (n.input ?? [])
+        .map(parseInputRef)
+        .filter((r) => r !== null)
+        .map((r) => r.node),
+    );
     indegree.set(n.name, deps.size);
     for (const d of deps) consumers.set(d, [...(consumers.get(d) ?? []), n.name]);
   }
@@ -399,14 +421,22 @@ export function checkSupported(nodes: TfNode[]): void {
     }
     if (n.op === '_FusedConv2D' || n.op === 'FusedDepthwiseConv2dNative') {
       const fused = attrStrings(n, 'fused_ops');
-      const ok = fused.length >= 1 && fused.length <= 2 && fused[0] === 'BiasAdd' && (fused.length === 1 || FUSED_ACTIVATIONS.has(fused[1]));
+      const ok =
+        fused.length >= 1 &&
+        fused.length <= 2 &&
+        fused[0] === 'BiasAdd' &&
+        (fused.length === 1 || FUSED_ACTIVATIONS.has(fused[1]));
       if (!ok) throw new UnsupportedOpError(`${n.op}(fused_ops=[${fused.join(',')}])`, n.name);
     }
   }
   if (bad.size > 0) {
     const [[op, node]] = bad;
     const all = [...bad.keys()];
-    throw new UnsupportedOpError(op, node, all.length > 1 ? `unsupported ops in this graph: ${all.join(', ')}` : undefined);
+    throw new UnsupportedOpError(
+      op,
+      node,
+      all.length > 1 ? `unsupported ops in this graph: ${all.join(', ')}` : undefined,
+    );
   }
 }
 
@@ -432,7 +462,11 @@ export function tfWindow(
   }
   if (padding === 'VALID') return { before: 0, after: 0, out: Math.ceil((inSize - eff + 1) / stride) };
   if (padding === 'EXPLICIT' && explicit) {
-    return { before: explicit[0], after: explicit[1], out: Math.floor((inSize + explicit[0] + explicit[1] - eff) / stride) + 1 };
+    return {
+      before: explicit[0],
+      after: explicit[1],
+      out: Math.floor((inSize + explicit[0] + explicit[1] - eff) / stride) + 1,
+    };
   }
   throw new Error(`convert-tfjs: unsupported padding '${padding}'`);
 }
@@ -446,7 +480,8 @@ function broadcastShapes(shapes: number[][], where: string): number[] {
       const v = s[i - (rank - s.length)] ?? 1;
       if (v === 1) continue;
       if (d === 1 || d === -1) d = v;
-      else if (v !== -1 && v !== d) throw new Error(`convert-tfjs: ${where}: shapes ${shapes.map((x) => `[${x}]`).join(' and ')} do not broadcast`);
+      else if (v !== -1 && v !== d)
+        throw new Error(`convert-tfjs: ${where}: shapes ${shapes.map((x) => `[${x}]`).join(' and ')} do not broadcast`);
     }
     out.push(d);
   }
@@ -458,7 +493,11 @@ function broadcastShapes(shapes: number[][], where: string): number[] {
 // ---------------------------------------------------------------------------------------------
 
 /** Permutes a dense row-major array: out axis i = in axis perm[i]. */
-export function permute(data: ArrayLike<number>, shape: number[], perm: number[]): { data: Float32Array; shape: number[] } {
+export function permute(
+  data: ArrayLike<number>,
+  shape: number[],
+  perm: number[],
+): { data: Float32Array; shape: number[] } {
   const rank = shape.length;
   const outShape = perm.map((p) => shape[p]);
   const inStrides = new Array<number>(rank);
@@ -527,7 +566,8 @@ class Converter extends GraphBuilder {
   }
 
   private floatConst(node: TfNode, c: ConstTensor): ConstTensor {
-    if (c.dtype !== 'float32') throw new UnsupportedOpError(node.op, node.name, `constant '${c.name}' is ${c.dtype}, expected float32`);
+    if (c.dtype !== 'float32')
+      throw new UnsupportedOpError(node.op, node.name, `constant '${c.name}' is ${c.dtype}, expected float32`);
     return c;
   }
 
@@ -577,7 +617,14 @@ class Converter extends GraphBuilder {
   }
 
   /** Applies a TF activation to `x` (layout `nchw`), writing `output`. */
-  private activation(kind: string, x: string, output: string, node: TfNode, nchw: boolean, alpha?: ConstTensor): string {
+  private activation(
+    kind: string,
+    x: string,
+    output: string,
+    node: TfNode,
+    nchw: boolean,
+    alpha?: ConstTensor,
+  ): string {
     const name = `${node.name}/${kind}`;
     switch (kind) {
       case 'Relu':
@@ -608,11 +655,13 @@ class Converter extends GraphBuilder {
   private spatial(node: TfNode, x: Value, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number) {
     const padding = attrString(node, 'padding') ?? 'VALID';
     const [H, W] = [x.shape[1], x.shape[2]];
-    if (!(H > 0 && W > 0)) throw new UnsupportedOpError(node.op, node.name, `needs a static spatial size, input is [${x.shape}]`);
+    if (!(H > 0 && W > 0))
+      throw new UnsupportedOpError(node.op, node.name, `needs a static spatial size, input is [${x.shape}]`);
     let ex: number[] | undefined;
     if (padding === 'EXPLICIT') {
       ex = attrInts(node, 'explicit_paddings');
-      if (!ex || ex.length !== 8) throw new UnsupportedOpError(node.op, node.name, 'EXPLICIT padding without 8 explicit_paddings');
+      if (!ex || ex.length !== 8)
+        throw new UnsupportedOpError(node.op, node.name, 'EXPLICIT padding without 8 explicit_paddings');
     }
     const y = tfWindow(padding, H, kh, sh, dh, ex ? [ex[2], ex[3]] : undefined);
     const x2 = tfWindow(padding, W, kw, sw, dw, ex ? [ex[4], ex[5]] : undefined);
@@ -649,14 +698,16 @@ class Converter extends GraphBuilder {
     let group: number;
     let outC: number;
     if (depthwise) {
-      if (ci !== C) throw new Error(`convert-tfjs: node '${node.name}': depthwise filter for ${ci} channels, input has ${C}`);
+      if (ci !== C)
+        throw new Error(`convert-tfjs: node '${node.name}': depthwise filter for ${ci} channels, input has ${C}`);
       // [kh, kw, C, M] -> [C*M, 1, kh, kw]: output channel c*M + m, group c.
       const p = permute(w.data, w.shape, [2, 3, 0, 1]);
       outC = ci * co;
       weightName = this.init(`${w.name}__oihw`, 'float32', [outC, 1, kh, kw], p.data);
       group = ci;
     } else {
-      if (C % ci !== 0) throw new Error(`convert-tfjs: node '${node.name}': filter has ${ci} input channels, input has ${C}`);
+      if (C % ci !== 0)
+        throw new Error(`convert-tfjs: node '${node.name}': filter has ${ci} input channels, input has ${C}`);
       const p = permute(w.data, w.shape, [3, 2, 0, 1]); // HWIO -> OIHW
       outC = co;
       weightName = this.init(`${w.name}__oihw`, 'float32', p.shape, p.data);
@@ -669,7 +720,8 @@ class Converter extends GraphBuilder {
     if (node.op === '_FusedConv2D' || node.op === 'FusedDepthwiseConv2dNative') {
       const fused = attrStrings(node, 'fused_ops');
       const bias = this.floatConst(node, this.constInput(node, 2));
-      if (bias.data.length !== outC) throw new Error(`convert-tfjs: node '${node.name}': bias has ${bias.data.length} values for ${outC} channels`);
+      if (bias.data.length !== outC)
+        throw new Error(`convert-tfjs: node '${node.name}': bias has ${bias.data.length} values for ${outC} channels`);
       inputs.push(this.init(bias.name, 'float32', [outC], bias.data));
       activation = fused[1];
       if (activation === 'Prelu') alpha = this.constInput(node, 3);
@@ -696,19 +748,23 @@ class Converter extends GraphBuilder {
       throw new UnsupportedOpError(node.op, node.name, 'expects rank-4 input, filter and input_sizes');
     }
     const [kh, kw, co, ci] = w.shape;
-    if (x.shape[3] !== ci) throw new Error(`convert-tfjs: node '${node.name}': filter expects ${ci} channels, input has ${x.shape[3]}`);
+    if (x.shape[3] !== ci)
+      throw new Error(`convert-tfjs: node '${node.name}': filter expects ${ci} channels, input has ${x.shape[3]}`);
     const [sh, sw] = this.hw(node, 'strides', 1);
     const [dh, dw] = this.hw(node, 'dilations', 1);
     const outH = sizes.data[1];
     const outW = sizes.data[2];
-    if (sizes.data[3] !== co) throw new Error(`convert-tfjs: node '${node.name}': input_sizes channels ${sizes.data[3]} != filter ${co}`);
+    if (sizes.data[3] !== co)
+      throw new Error(`convert-tfjs: node '${node.name}': input_sizes channels ${sizes.data[3]} != filter ${co}`);
     // Pads of the forward convolution this op is the gradient of.
     const padding = attrString(node, 'padding') ?? 'VALID';
     const ex = padding === 'EXPLICIT' ? attrInts(node, 'explicit_paddings') : undefined;
     const fy = tfWindow(padding, outH, kh, sh, dh, ex ? [ex[2], ex[3]] : undefined);
     const fx = tfWindow(padding, outW, kw, sw, dw, ex ? [ex[4], ex[5]] : undefined);
     if (fy.out !== x.shape[1] || fx.out !== x.shape[2]) {
-      throw new Error(`convert-tfjs: node '${node.name}': input_sizes [${[...sizes.data]}] do not match input [${x.shape}]`);
+      throw new Error(
+        `convert-tfjs: node '${node.name}': input_sizes [${[...sizes.data]}] do not match input [${x.shape}]`,
+      );
     }
     // ONNX: out = s*(in-1) + output_padding + (k-1)*d + 1 - pad_begin - pad_end.
     const axis = (inSize: number, outSize: number, k: number, s: number, d: number, before: number) => {
@@ -810,11 +866,13 @@ class Converter extends GraphBuilder {
   private concat(node: TfNode): void {
     const n = this.inputCount(node) - 1;
     const axisConst = this.constInput(node, n);
-    if (axisConst.dtype !== 'int32' || axisConst.data.length !== 1) throw new UnsupportedOpError(node.op, node.name, 'axis must be one int32');
+    if (axisConst.dtype !== 'int32' || axisConst.data.length !== 1)
+      throw new UnsupportedOpError(node.op, node.name, 'axis must be one int32');
     const xs = [...new Array(n).keys()].map((i) => this.input(node, i));
     const rank = xs[0].shape.length;
     const axis = (axisConst.data[0] + rank) % rank;
-    if (xs.some((x) => x.shape.length !== rank)) throw new UnsupportedOpError(node.op, node.name, 'inputs of different ranks');
+    if (xs.some((x) => x.shape.length !== rank))
+      throw new UnsupportedOpError(node.op, node.name, 'inputs of different ranks');
     const image = rank === 4 && xs.some((x) => x.nchw);
     const shape = xs[0].shape.slice();
     shape[axis] = xs.every((x) => x.shape[axis] >= 0) ? xs.reduce((sum, x) => sum + x.shape[axis], 0) : -1;
@@ -827,10 +885,12 @@ class Converter extends GraphBuilder {
   private resizeBilinear(node: TfNode): void {
     const x = this.input(node, 0);
     const size = this.constInput(node, 1);
-    if (x.shape.length !== 4 || size.data.length !== 2) throw new UnsupportedOpError(node.op, node.name, 'expects NHWC input and 2 sizes');
+    if (x.shape.length !== 4 || size.data.length !== 2)
+      throw new UnsupportedOpError(node.op, node.name, 'expects NHWC input and 2 sizes');
     const alignCorners = attrBool(node, 'align_corners', false);
     const halfPixel = attrBool(node, 'half_pixel_centers', false);
-    if (alignCorners && halfPixel) throw new UnsupportedOpError(node.op, node.name, 'align_corners with half_pixel_centers');
+    if (alignCorners && halfPixel)
+      throw new UnsupportedOpError(node.op, node.name, 'align_corners with half_pixel_centers');
     const mode = alignCorners ? 'align_corners' : halfPixel ? 'half_pixel' : 'asymmetric';
     const [oh, ow] = [size.data[0], size.data[1]];
     const xName = this.nchw(x, node);
@@ -841,7 +901,10 @@ class Converter extends GraphBuilder {
     if (N > 0 && C > 0) {
       sizesName = this.init(`${size.name}__nchw_i64/${N}x${C}`, 'int64', [4], [N, C, oh, ow]);
     } else {
-      const nc = this.emit('Shape', [xName], `${node.name}/nc`, `${node.name}/nc`, [attr.int('start', 0), attr.int('end', 2)]);
+      const nc = this.emit('Shape', [xName], `${node.name}/nc`, `${node.name}/nc`, [
+        attr.int('start', 0),
+        attr.int('end', 2),
+      ]);
       const hw = this.init(`${size.name}__i64`, 'int64', [2], [oh, ow]);
       sizesName = this.emit('Concat', [nc, hw], `${node.name}/sizes`, `${node.name}/sizes`, [attr.int('axis', 0)]);
     }
@@ -956,13 +1019,21 @@ class Converter extends GraphBuilder {
       graphName: this.graph.source.replace(/\.json$/, ''),
       inputs: graphInputs,
       outputs: graphOutputs,
-      metadata: { source_format: 'tfjs-graph-model', source_file: this.graph.source, source_sha256: this.graph.sourceSha256 },
+      metadata: {
+        source_format: 'tfjs-graph-model',
+        source_file: this.graph.source,
+        source_sha256: this.graph.sourceSha256,
+      },
     });
   }
 }
 
 /** A TF shape's value info: -1 (the unknown batch size) becomes the symbolic `batch`. */
-const valueInfo = (name: string, shape: number[]): ValueInfoProto => floatValueInfo(name, shape.map((d) => (d >= 0 ? d : 'batch')));
+const valueInfo = (name: string, shape: number[]): ValueInfoProto =>
+  floatValueInfo(
+    name,
+    shape.map((d) => (d >= 0 ? d : 'batch')),
+  );
 
 /** Converts an already-loaded TF.js graph to ONNX model bytes. */
 export function convertGraph(graph: TfjsGraph): Uint8Array {

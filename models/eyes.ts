@@ -55,7 +55,9 @@ const IRIS = 71;
 function eyeCrop(outer: Point, inner: Point, mirror: boolean): Crop & { mirror: boolean } {
   const side = Math.hypot(inner.x - outer.x, inner.y - outer.y) * CROP_SCALE;
   // The subject's right eye runs outer -> inner towards the image's right; the left eye the other way.
-  const angle = mirror ? Math.atan2(outer.y - inner.y, outer.x - inner.x) : Math.atan2(inner.y - outer.y, inner.x - outer.x);
+  const angle = mirror
+    ? Math.atan2(outer.y - inner.y, outer.x - inner.x)
+    : Math.atan2(inner.y - outer.y, inner.x - outer.x);
   return { cx: (outer.x + inner.x) / 2, cy: (outer.y + inner.y) / 2, side, angle, mirror };
 }
 
@@ -63,7 +65,8 @@ function eyeCrop(outer: Point, inner: Point, mirror: boolean): Crop & { mirror: 
 function mirrorTensor(t: Float32Array): void {
   for (let y = 0; y < SIZE; y++) {
     for (let x = 0; x < SIZE / 2; x++) {
-      const a = (y * SIZE + x) * 3, b = (y * SIZE + SIZE - 1 - x) * 3;
+      const a = (y * SIZE + x) * 3,
+        b = (y * SIZE + SIZE - 1 - x) * 3;
       for (let c = 0; c < 3; c++) [t[a + c], t[b + c]] = [t[b + c], t[a + c]];
     }
   }
@@ -71,31 +74,41 @@ function mirrorTensor(t: Float32Array): void {
 
 /** Position of p along the segment a -> b (0 at a, 1 at b) and its signed distance from the line, in units of |ab|. */
 function along(a: Point, b: Point, p: Point): { t: number; d: number } {
-  const dx = b.x - a.x, dy = b.y - a.y;
+  const dx = b.x - a.x,
+    dy = b.y - a.y;
   const len2 = dx * dx + dy * dy || 1;
   return { t: ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2, d: ((p.x - a.x) * dy - (p.y - a.y) * dx) / len2 };
 }
 
 /** Lid gap at the iris and the iris's place, from the model's points in image pixels (outer corner first). */
 export function describeEye(points: Point[]): EyeReading {
-  const outer = points[LOWER[0]], inner = points[LOWER[LOWER.length - 1]];
+  const outer = points[LOWER[0]],
+    inner = points[LOWER[LOWER.length - 1]];
   const width = Math.hypot(inner.x - outer.x, inner.y - outer.y) || 1;
   const centre = points[IRIS];
-  const irisSize = (Math.hypot(points[72].x - points[74].x, points[72].y - points[74].y) + Math.hypot(points[73].x - points[75].x, points[73].y - points[75].y)) / 2 / width;
+  const irisSize =
+    (Math.hypot(points[72].x - points[74].x, points[72].y - points[74].y) +
+      Math.hypot(points[73].x - points[75].x, points[73].y - points[75].y)) /
+    2 /
+    width;
   // The lids' height above the eye line where the iris centre is (interpolated along each lid).
   const lidAt = (idx: number[], withCorners: boolean) => {
-    const pts = (withCorners ? idx : [LOWER[0], ...idx, LOWER[LOWER.length - 1]]).map((i) => along(outer, inner, points[i]));
+    const pts = (withCorners ? idx : [LOWER[0], ...idx, LOWER[LOWER.length - 1]]).map((i) =>
+      along(outer, inner, points[i]),
+    );
     const t = along(outer, inner, centre).t;
     for (let i = 1; i < pts.length; i++) {
       if (t <= pts[i].t || i === pts.length - 1) {
-        const a = pts[i - 1], b = pts[i];
+        const a = pts[i - 1],
+          b = pts[i];
         const f = b.t === a.t ? 0 : Math.max(0, Math.min(1, (t - a.t) / (b.t - a.t)));
         return a.d + f * (b.d - a.d);
       }
     }
     return 0;
   };
-  const upper = lidAt(UPPER, false), lower = lidAt(LOWER, true);
+  const upper = lidAt(UPPER, false),
+    lower = lidAt(LOWER, true);
   const gap = Math.abs(upper - lower);
   const c = along(outer, inner, centre);
   return {
@@ -114,7 +127,10 @@ export async function createEyeReader(opts: { providers: string[]; logger?: Mode
   const entry = getModel(MODEL_ID);
   // One thread: the model's 80 small convolutions on 64x64 spend more on handing work between
   // onnxruntime's threads than they save (22 against 56 ms a pair of eyes on this busy machine).
-  const { session, provider } = await openModel(MODEL_ID, { ...opts, sessionOptions: { enableCpuMemArena: false, enableMemPattern: false, intraOpNumThreads: 1 } });
+  const { session, provider } = await openModel(MODEL_ID, {
+    ...opts,
+    sessionOptions: { enableCpuMemArena: false, enableMemPattern: false, intraOpNumThreads: 1 },
+  });
   const inputName = entry.input.name;
   const [outputName] = entry.outputs;
   return {
@@ -135,7 +151,8 @@ export async function createEyeReader(opts: { providers: string[]; logger?: Mode
       const [right, left] = crops.map((crop, k) => {
         const points: Point[] = [];
         for (let i = 0; i < POINTS; i++) {
-          const u = out[(k * POINTS + i) * 3], v = out[(k * POINTS + i) * 3 + 1];
+          const u = out[(k * POINTS + i) * 3],
+            v = out[(k * POINTS + i) * 3 + 1];
           points.push(cropToImage(crop, crop.mirror ? SIZE - u : u, v, SIZE));
         }
         return describeEye(points);

@@ -19,12 +19,15 @@ export interface Face {
   keypoints: { rightEye: Point; leftEye: Point; nose: Point; mouth: Point; rightEar: Point; leftEar: Point };
 }
 
-
 /**
  * Size of a `width` x `height` photo scaled to fit a `size` square (aspect kept, rounded, at least
  * 1 px) and the offsets that centre it there.
  */
-export function letterboxRect(width: number, height: number, size: number): { w: number; h: number; padX: number; padY: number } {
+export function letterboxRect(
+  width: number,
+  height: number,
+  size: number,
+): { w: number; h: number; padX: number; padY: number } {
   const scale = size / Math.max(width, height);
   const w = Math.max(1, Math.min(size, Math.round(width * scale)));
   const h = Math.max(1, Math.min(size, Math.round(height * scale)));
@@ -35,7 +38,10 @@ export function letterboxRect(width: number, height: number, size: number): { w:
 export async function resizeRgb(image: RgbImage, w: number, h: number): Promise<Buffer | Uint8Array> {
   const { width, height, data } = image;
   if (w === width && h === height) return data;
-  return sharp(data, { raw: { width, height, channels: 3 } }).resize(w, h, { fit: 'fill' }).raw().toBuffer();
+  return sharp(data, { raw: { width, height, channels: 3 } })
+    .resize(w, h, { fit: 'fill' })
+    .raw()
+    .toBuffer();
 }
 
 export interface FaceDetector {
@@ -120,7 +126,16 @@ interface Placement {
 }
 
 /** Packed RGB pixels into the model's [-1, 1] input at (dx, dy); the rest stays black (-1), as MediaPipe's zero-border letterbox. */
-function toTensor(pixels: Buffer | Uint8Array, rowWidth: number, x0: number, y0: number, w: number, h: number, dx: number, dy: number): Float32Array {
+function toTensor(
+  pixels: Buffer | Uint8Array,
+  rowWidth: number,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  dx: number,
+  dy: number,
+): Float32Array {
   const tensor = new Float32Array(SIZE * SIZE * 3).fill(-1);
   const k = 1 / 127.5;
   for (let y = 0; y < h; y++) {
@@ -148,18 +163,29 @@ async function working(image: RgbImage): Promise<Working> {
   const scale = Math.min(MAX_TILE_UPSCALE, TILE_SHORT_SIDE / Math.min(image.width, image.height));
   const W = Math.max(SIZE, Math.round(image.width * scale));
   const H = Math.max(SIZE, Math.round(image.height * scale));
-  return { small: { data: await resizeRgb(image, W, H), width: W, height: H }, sx: W / image.width, sy: H / image.height };
+  return {
+    small: { data: await resizeRgb(image, W, H), width: W, height: H },
+    sx: W / image.width,
+    sy: H / image.height,
+  };
 }
 
 async function letterbox({ small, sx, sy }: Working): Promise<{ tensor: Float32Array; placement: Placement }> {
   const { width, height } = small;
   const { w, h, padX, padY } = letterboxRect(width, height, SIZE);
   const pixels = await resizeRgb(small, w, h);
-  return { tensor: toTensor(pixels, w, 0, 0, w, h, padX, padY), placement: { sx: (w / width) * sx, sy: (h / height) * sy, padX, padY, offX: 0, offY: 0 } };
+  return {
+    tensor: toTensor(pixels, w, 0, 0, w, h, padX, padY),
+    placement: { sx: (w / width) * sx, sy: (h / height) * sy, padX, padY, offX: 0, offY: 0 },
+  };
 }
 
 /** The second pass for small faces: the working image cut into overlapping model-sized tiles. */
-function tiles({ small, sx, sy }: Working): { tensor: Float32Array; placement: Placement; inner: { x0: boolean; y0: boolean; x1: boolean; y1: boolean } }[] {
+function tiles({ small, sx, sy }: Working): {
+  tensor: Float32Array;
+  placement: Placement;
+  inner: { x0: boolean; y0: boolean; x1: boolean; y1: boolean };
+}[] {
   const { width: W, height: H, data: pixels } = small;
   // As few tiles as cover the side with at least TILE_OVERLAP between neighbours, evenly spaced.
   const starts = (n: number) => {
@@ -169,7 +195,8 @@ function tiles({ small, sx, sy }: Working): { tensor: Float32Array; placement: P
   const out = [];
   for (const y of starts(H)) {
     for (const x of starts(W)) {
-      const w = Math.min(SIZE, W - x), h = Math.min(SIZE, H - y);
+      const w = Math.min(SIZE, W - x),
+        h = Math.min(SIZE, H - y);
       out.push({
         tensor: toTensor(pixels, W, x, y, w, h, 0, 0),
         placement: { sx, sy, padX: 0, padY: 0, offX: x / sx, offY: y / sy },
@@ -272,7 +299,6 @@ function toFace(c: Candidate): Face {
   };
 }
 
-
 export async function createFaceDetector(opts: FaceDetectorOptions): Promise<FaceDetector> {
   const threshold = opts.scoreThreshold ?? DEFAULT_SCORE_THRESHOLD;
   if (!(threshold > 0 && threshold < 1)) {
@@ -303,15 +329,24 @@ export async function createFaceDetector(opts: FaceDetectorOptions): Promise<Fac
       // Small faces (under about a tenth of the shorter side) are a few input pixels in the
       // whole-photo pass: unless it found a clear, large face, look again tile by tile.
       const short = Math.min(image.width, image.height);
-      const sure = weightedNms(candidates).some((c) => c.score >= SURE_SCORE && c.geom[2] - c.geom[0] >= SURE_FRACTION * short);
+      const sure = weightedNms(candidates).some(
+        (c) => c.score >= SURE_SCORE && c.geom[2] - c.geom[0] >= SURE_FRACTION * short,
+      );
       if (!sure && opts.smallFaces !== false) {
         for (const tile of tiles(work)) {
           const { sx, sy, offX, offY } = tile.placement;
-          const x0 = offX, y0 = offY, x1 = offX + SIZE / sx, y1 = offY + SIZE / sy;
+          const x0 = offX,
+            y0 = offY,
+            x1 = offX + SIZE / sx,
+            y1 = offY + SIZE / sy;
           const edge = 2 / sx;
           for (const c of await run(tile.tensor, tile.placement)) {
             const g = c.geom;
-            const cut = (tile.inner.x0 && g[0] < x0 + edge) || (tile.inner.y0 && g[1] < y0 + edge) || (tile.inner.x1 && g[2] > x1 - edge) || (tile.inner.y1 && g[3] > y1 - edge);
+            const cut =
+              (tile.inner.x0 && g[0] < x0 + edge) ||
+              (tile.inner.y0 && g[1] < y0 + edge) ||
+              (tile.inner.x1 && g[2] > x1 - edge) ||
+              (tile.inner.y1 && g[3] > y1 - edge);
             if (!cut) candidates.push(c);
           }
         }

@@ -51,7 +51,9 @@ async function verifyIsnet(file: string): Promise<void> {
     );
   }
   if (actual !== entry.sha256) {
-    throw new Error(`model '${ISNET_MODEL_ID}': checksum mismatch for ${file}: expected sha256 ${entry.sha256}, got ${actual}`);
+    throw new Error(
+      `model '${ISNET_MODEL_ID}': checksum mismatch for ${file}: expected sha256 ${entry.sha256}, got ${actual}`,
+    );
   }
 }
 
@@ -61,7 +63,10 @@ export async function isnetInput(image: RgbImage): Promise<Float32Array> {
   const pixels =
     width === ISNET_SIZE && height === ISNET_SIZE
       ? data
-      : await sharp(data, { raw: { width, height, channels: 3 } }).resize(ISNET_SIZE, ISNET_SIZE, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+      : await sharp(data, { raw: { width, height, channels: 3 } })
+          .resize(ISNET_SIZE, ISNET_SIZE, { fit: 'fill', kernel: 'linear' })
+          .raw()
+          .toBuffer();
   const n = ISNET_SIZE * ISNET_SIZE;
   const tensor = new Float32Array(3 * n);
   for (let i = 0; i < n; i++) {
@@ -74,10 +79,17 @@ export async function isnetInput(image: RgbImage): Promise<Float32Array> {
 
 export async function createIsnetSegmenter(opts: IsnetOptions): Promise<Segmenter> {
   const entry = getModel(ISNET_MODEL_ID);
-  const file = opts.path ? (isAbsolute(opts.path) ? opts.path : resolve(projectRoot, opts.path)) : modelPath(ISNET_MODEL_ID);
+  const file = opts.path
+    ? isAbsolute(opts.path)
+      ? opts.path
+      : resolve(projectRoot, opts.path)
+    : modelPath(ISNET_MODEL_ID);
   const { session, provider } = await loadOnce(`${ISNET_MODEL_ID}|${file}|${opts.providers.join(',')}`, async () => {
     await verifyIsnet(file);
-    opts.logger?.warn({ model: ISNET_MODEL_ID, licence: entry.licence, path: file }, 'matting with the operator-installed ISNet model (AGPL-3.0)');
+    opts.logger?.warn(
+      { model: ISNET_MODEL_ID, licence: entry.licence, path: file },
+      'matting with the operator-installed ISNet model (AGPL-3.0)',
+    );
     return createSession(file, { providers: opts.providers, logger: opts.logger });
   });
   const inputName = entry.input.name;
@@ -90,15 +102,26 @@ export async function createIsnetSegmenter(opts: IsnetOptions): Promise<Segmente
       const { width, height } = image;
       const tensor = await isnetInput(image);
       // Fetch only the final alpha: the graph also exposes its side outputs and feature maps.
-      const result = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, 3, ISNET_SIZE, ISNET_SIZE]) }, [outputName]);
+      const result = await session.run(
+        { [inputName]: new ort.Tensor('float32', tensor, [1, 3, ISNET_SIZE, ISNET_SIZE]) },
+        [outputName],
+      );
       const out = result[outputName].data as Float32Array;
-      if (out.length !== ISNET_SIZE * ISNET_SIZE) throw new Error(`isnet: expected a ${ISNET_SIZE}x${ISNET_SIZE} mask, got ${out.length} values`);
+      if (out.length !== ISNET_SIZE * ISNET_SIZE)
+        throw new Error(`isnet: expected a ${ISNET_SIZE}x${ISNET_SIZE} mask, got ${out.length} values`);
       const mask = new Float32Array(out.length);
       for (let i = 0; i < mask.length; i++) {
         const v = out[i];
         mask[i] = v > 0 ? (v < 1 ? v : 1) : 0; // NaN becomes 0
       }
-      return { mask, width: ISNET_SIZE, height: ISNET_SIZE, imageWidth: width, imageHeight: height, region: { x: 0, y: 0, width: ISNET_SIZE, height: ISNET_SIZE } };
+      return {
+        mask,
+        width: ISNET_SIZE,
+        height: ISNET_SIZE,
+        imageWidth: width,
+        imageHeight: height,
+        region: { x: 0, y: 0, width: ISNET_SIZE, height: ISNET_SIZE },
+      };
     },
   };
 }

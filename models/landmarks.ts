@@ -308,7 +308,13 @@ export function describeLandmarks(points: Point3[], presence: number): FaceLandm
   return {
     points,
     presence,
-    fivePoint: { rightEye, leftEye, nose: p(MESH.noseTip), mouthRight: p(MESH.mouthRight), mouthLeft: p(MESH.mouthLeft) },
+    fivePoint: {
+      rightEye,
+      leftEye,
+      nose: p(MESH.noseTip),
+      mouthRight: p(MESH.mouthRight),
+      mouthLeft: p(MESH.mouthLeft),
+    },
     pose: estimatePose(points),
     eyeOpenness: {
       right: ratio(MESH.rightUpperLid, MESH.rightLowerLid, MESH.rightEyeOuter, MESH.rightEyeInner),
@@ -323,7 +329,9 @@ function checkImage(image: RgbImage): void {
     throw new Error(`landmarks: invalid image size ${width}x${height}`);
   }
   if (data.length !== width * height * 3) {
-    throw new Error(`landmarks: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`);
+    throw new Error(
+      `landmarks: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`,
+    );
   }
 }
 
@@ -333,7 +341,8 @@ function checkImage(image: RgbImage): void {
  */
 export async function createLandmarker(opts: LandmarkerOptions): Promise<Landmarker> {
   const scale = opts.cropScale ?? DEFAULT_CROP_SCALE;
-  if (!(scale > 0 && Number.isFinite(scale))) throw new Error(`landmarks: cropScale must be a positive number, got ${scale}`);
+  if (!(scale > 0 && Number.isFinite(scale)))
+    throw new Error(`landmarks: cropScale must be a positive number, got ${scale}`);
   const entry = getModel(MODEL_ID);
   const { session, provider } = await openModel(MODEL_ID, opts);
   const inputName = entry.input.name;

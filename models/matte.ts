@@ -67,13 +67,21 @@ function checkImage(image: RgbImage, what: string): void {
     throw new Error(`matte: invalid ${what} size ${width}x${height}`);
   }
   if (data.length !== width * height * 3) {
-    throw new Error(`matte: ${what} must be packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`);
+    throw new Error(
+      `matte: ${what} must be packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`,
+    );
   }
 }
 
 function checkMask(coarse: CoarseMask): void {
   const { mask, width, height } = coarse;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0 || mask.length !== width * height) {
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    width <= 0 ||
+    height <= 0 ||
+    mask.length !== width * height
+  ) {
     throw new Error(`matte: coarse mask must hold width x height values (${width}x${height}), got ${mask.length}`);
   }
   const r = coarse.region;
@@ -87,7 +95,14 @@ function checkMask(coarse: CoarseMask): void {
  * pixels actually inside), O(N): a running column sum over rows, then a running sum along each
  * row. `col` is a scratch buffer of at least `w` values.
  */
-export function boxMean(src: Float32Array, dst: Float32Array, w: number, h: number, r: number, col: Float64Array): void {
+export function boxMean(
+  src: Float32Array,
+  dst: Float32Array,
+  w: number,
+  h: number,
+  r: number,
+  col: Float64Array,
+): void {
   col.fill(0, 0, w);
   const rr = Math.min(r, h - 1);
   for (let y = 0; y <= rr; y++) {
@@ -160,7 +175,14 @@ function taps(n: number, srcLen: number, offset: number, step: number): Taps {
  * Samples the coarse mask bilinearly on a `gw` x `gh` grid whose cells are `cell` photo pixels
  * (cell 1: one value per photo pixel).
  */
-function sampleMask(coarse: CoarseMask, imageWidth: number, imageHeight: number, gw: number, gh: number, cell: number): Float32Array {
+function sampleMask(
+  coarse: CoarseMask,
+  imageWidth: number,
+  imageHeight: number,
+  gw: number,
+  gh: number,
+  cell: number,
+): Float32Array {
   const region = coarse.region ?? { x: 0, y: 0, width: coarse.width, height: coarse.height };
   const kx = region.width / imageWidth;
   const ky = region.height / imageHeight;
@@ -248,13 +270,18 @@ const LUMA_G = 0.587;
 const LUMA_B = 0.114;
 
 /** Resolved refine parameters for a photo of this size. */
-export function refineParams(width: number, height: number, opts: RefineOptions = {}): { radius: number; eps: number; subsample: number; guide: 'rgb' | 'luma'; curve: [number, number] | false } {
+export function refineParams(
+  width: number,
+  height: number,
+  opts: RefineOptions = {},
+): { radius: number; eps: number; subsample: number; guide: 'rgb' | 'luma'; curve: [number, number] | false } {
   const radius = opts.radius ?? Math.max(2, Math.round((RADIUS_PER_1024 * Math.max(width, height)) / 1024));
   if (!(radius >= 1 && Number.isFinite(radius))) throw new Error(`matte: radius must be at least 1, got ${radius}`);
   const eps = opts.eps ?? DEFAULT_EPS;
   if (!(eps > 0 && Number.isFinite(eps))) throw new Error(`matte: eps must be positive, got ${eps}`);
   const subsample = Math.round(opts.subsample ?? Math.max(1, Math.floor(radius / 2)));
-  if (!(subsample >= 1 && subsample <= radius)) throw new Error(`matte: subsample must be between 1 and the radius (${radius}), got ${subsample}`);
+  if (!(subsample >= 1 && subsample <= radius))
+    throw new Error(`matte: subsample must be between 1 and the radius (${radius}), got ${subsample}`);
   const guide = opts.guide ?? 'rgb';
   if (guide !== 'rgb' && guide !== 'luma') throw new Error(`matte: unknown guide '${String(guide)}'`);
   const curve = opts.curve ?? ([DEFAULT_CURVE[0], DEFAULT_CURVE[1]] as [number, number]);
@@ -472,7 +499,12 @@ export function solidImage(width: number, height: number, rgb: [number, number, 
  * alpha 0..255 per pixel. Where alpha is 255 (and no gain or wrap) the output is the foreground
  * pixel exactly, where it is 0 the background pixel exactly.
  */
-export function composite(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, opts: CompositeOptions = {}): RgbImage {
+export function composite(
+  foreground: RgbImage,
+  alpha: Uint8Array,
+  background: RgbImage,
+  opts: CompositeOptions = {},
+): RgbImage {
   const out = Buffer.allocUnsafe(foreground.data.length);
   blend(foreground, alpha, background, opts, (_i, d, o0, o1, o2) => {
     // Uint8 stores truncate; +0.5 rounds.
@@ -488,7 +520,13 @@ export function composite(foreground: RgbImage, alpha: Uint8Array, background: R
  * graph takes, without the packed image in between. Each value is exactly the packed composite's
  * byte / 255.
  */
-export function compositePlanar(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, out: Float32Array, opts: CompositeOptions = {}): Float32Array {
+export function compositePlanar(
+  foreground: RgbImage,
+  alpha: Uint8Array,
+  background: RgbImage,
+  out: Float32Array,
+  opts: CompositeOptions = {},
+): Float32Array {
   const n = foreground.width * foreground.height;
   if (out.length !== n * 3) throw new Error(`matte: planar output must hold ${n * 3} values, got ${out.length}`);
   blend(foreground, alpha, background, opts, (i, _d, o0, o1, o2) => {
@@ -500,18 +538,27 @@ export function compositePlanar(foreground: RgbImage, alpha: Uint8Array, backgro
 }
 
 /** The blend of `composite`, each output pixel (index, byte offset, unrounded R, G, B) handed to `put`. */
-function blend(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, opts: CompositeOptions, put: (i: number, d: number, o0: number, o1: number, o2: number) => void): void {
+function blend(
+  foreground: RgbImage,
+  alpha: Uint8Array,
+  background: RgbImage,
+  opts: CompositeOptions,
+  put: (i: number, d: number, o0: number, o1: number, o2: number) => void,
+): void {
   checkImage(foreground, 'foreground');
   checkImage(background, 'background');
   const { width, height } = foreground;
   if (background.width !== width || background.height !== height) {
     throw new Error(`matte: background is ${background.width}x${background.height}, foreground ${width}x${height}`);
   }
-  if (alpha.length !== width * height) throw new Error(`matte: alpha must hold ${width * height} values, got ${alpha.length}`);
+  if (alpha.length !== width * height)
+    throw new Error(`matte: alpha must hold ${width * height} values, got ${alpha.length}`);
   const [g0, g1, g2] = opts.gain ?? [1, 1, 1];
-  if (![g0, g1, g2].every((g) => g > 0 && Number.isFinite(g))) throw new Error('matte: gain must be three positive numbers');
+  if (![g0, g1, g2].every((g) => g > 0 && Number.isFinite(g)))
+    throw new Error('matte: gain must be three positive numbers');
   const wrap = opts.wrap;
-  if (wrap && !(wrap.strength >= 0 && wrap.strength <= 1 && wrap.rim.length === alpha.length)) throw new Error('matte: wrap must have a strength 0..1 and a rim value a pixel');
+  if (wrap && !(wrap.strength >= 0 && wrap.strength <= 1 && wrap.rim.length === alpha.length))
+    throw new Error('matte: wrap must have a strength 0..1 and a rim value a pixel');
   const plain = g0 === 1 && g1 === 1 && g2 === 1;
   const k = wrap ? wrap.strength / 255 : 0;
   const F = foreground.data;
@@ -522,14 +569,19 @@ function blend(foreground: RgbImage, alpha: Uint8Array, background: RgbImage, op
       put(i, d, Bk[d], Bk[d + 1], Bk[d + 2]);
       continue;
     }
-    let f0 = F[d], f1 = F[d + 1], f2 = F[d + 2];
+    let f0 = F[d],
+      f1 = F[d + 1],
+      f2 = F[d + 2];
     if (!plain) {
       f0 = Math.min(255, f0 * g0);
       f1 = Math.min(255, f1 * g1);
       f2 = Math.min(255, f2 * g2);
     }
-    const af = a / 255, ib = 1 - af;
-    let o0 = f0 * af + Bk[d] * ib, o1 = f1 * af + Bk[d + 1] * ib, o2 = f2 * af + Bk[d + 2] * ib;
+    const af = a / 255,
+      ib = 1 - af;
+    let o0 = f0 * af + Bk[d] * ib,
+      o1 = f1 * af + Bk[d + 1] * ib,
+      o2 = f2 * af + Bk[d + 2] * ib;
     const w = k * (wrap ? wrap.rim[i] : 0);
     if (w > 0) {
       o0 += (Bk[d] - o0) * w;

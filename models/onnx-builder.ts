@@ -122,7 +122,13 @@ export class GraphBuilder {
       producerName: model.producerName,
       producerVersion: model.producerVersion,
       docString: model.docString,
-      graph: { name: model.graphName, node: this.nodes, initializer: this.initializers, input: model.inputs, output: model.outputs },
+      graph: {
+        name: model.graphName,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: model.inputs,
+        output: model.outputs,
+      },
       metadataProps: Object.entries(model.metadata).map(([key, value]) => ({ key, value })),
     });
     return onnx.ModelProto.encode(proto).finish();

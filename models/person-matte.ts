@@ -117,15 +117,21 @@ function cellColours(image: RgbImage, gw: number, gh: number): Float32Array {
 function gridPrior(coarse: CoarseMask, width: number, height: number, gw: number, gh: number): Float32Array {
   const region = coarse.region ?? { x: 0, y: 0, width: coarse.width, height: coarse.height };
   const out = new Float32Array(gw * gh);
-  const m = coarse.mask, mw = coarse.width, mh = coarse.height;
+  const m = coarse.mask,
+    mw = coarse.width,
+    mh = coarse.height;
   for (let gy = 0; gy < gh; gy++) {
     const py = Math.min(height, (gy + 0.5) * CELL);
     const v = region.y + (py * region.height) / height - 0.5;
-    const y0 = Math.max(0, Math.min(mh - 1, Math.floor(v))), y1 = Math.min(mh - 1, y0 + 1), fy = Math.max(0, Math.min(1, v - y0));
+    const y0 = Math.max(0, Math.min(mh - 1, Math.floor(v))),
+      y1 = Math.min(mh - 1, y0 + 1),
+      fy = Math.max(0, Math.min(1, v - y0));
     for (let gx = 0; gx < gw; gx++) {
       const px = Math.min(width, (gx + 0.5) * CELL);
       const u = region.x + (px * region.width) / width - 0.5;
-      const x0 = Math.max(0, Math.min(mw - 1, Math.floor(u))), x1 = Math.min(mw - 1, x0 + 1), fx = Math.max(0, Math.min(1, u - x0));
+      const x0 = Math.max(0, Math.min(mw - 1, Math.floor(u))),
+        x1 = Math.min(mw - 1, x0 + 1),
+        fx = Math.max(0, Math.min(1, u - x0));
       const top = m[y0 * mw + x0] + (m[y0 * mw + x1] - m[y0 * mw + x0]) * fx;
       const bot = m[y1 * mw + x0] + (m[y1 * mw + x1] - m[y1 * mw + x0]) * fx;
       out[gy * gw + gx] = top + (bot - top) * fy;
@@ -144,7 +150,8 @@ function erode(set: Uint8Array, w: number, h: number, r: number): Uint8Array {
   return out;
 }
 
-const binOf = (r: number, g: number, b: number) => (((r * LEVELS) >> 8) * LEVELS + ((g * LEVELS) >> 8)) * LEVELS + ((b * LEVELS) >> 8);
+const binOf = (r: number, g: number, b: number) =>
+  (((r * LEVELS) >> 8) * LEVELS + ((g * LEVELS) >> 8)) * LEVELS + ((b * LEVELS) >> 8);
 
 /** A histogram blurred by one bin each way (1-2-1 along each axis), so near colours count. */
 function smoothHistogram(h: Float32Array): void {
@@ -165,18 +172,22 @@ function smoothHistogram(h: Float32Array): void {
  */
 export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMatteOptions = {}): Uint8Array {
   const { width, height } = image;
-  const gw = Math.ceil(width / CELL), gh = Math.ceil(height / CELL), n = gw * gh;
+  const gw = Math.ceil(width / CELL),
+    gh = Math.ceil(height / CELL),
+    n = gw * gh;
   const colour = cellColours(image, gw, gh);
   const prior = gridPrior(coarse, width, height, gw, gh);
 
   // 1. Trimap: the mask's sure person counts only in the core; outside it, colour decides.
   const inside = opts.face ? core(opts.face, gw, gh) : new Uint8Array(n).fill(1);
-  const fg = new Uint8Array(n), bg = new Uint8Array(n);
+  const fg = new Uint8Array(n),
+    bg = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     fg[i] = prior[i] >= SURE && inside[i] ? 1 : 0;
     bg[i] = prior[i] <= 1 - SURE ? 1 : 0;
   }
-  const sureFg = erode(fg, gw, gh, ERODE), sureBg = erode(bg, gw, gh, ERODE);
+  const sureFg = erode(fg, gw, gh, ERODE),
+    sureBg = erode(bg, gw, gh, ERODE);
   const cellBin = new Uint16Array(n);
   for (let i = 0; i < n; i++) cellBin[i] = binOf(colour[i * 3], colour[i * 3 + 1], colour[i * 3 + 2]);
   // The frame's top edge and the upper part of its sides, away from the core, show the scene behind
@@ -200,17 +211,22 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
         const edge = gy < rim || ((gx < rim || gx >= gw - rim) && gy < BORDER_DOWN * gh);
         // Density of the cell's colour among the person's, against a uniform spread over the bins
         // (a colour that makes up a share q of the person's cells measures about 512 q).
-        if (edge && nearCore[i] === 0 && (count ? (person[cellBin[i]] * BINS) / (64 * count) : 0) < PERSON_DENSITY) sureBg[i] = 1;
+        if (edge && nearCore[i] === 0 && (count ? (person[cellBin[i]] * BINS) / (64 * count) : 0) < PERSON_DENSITY)
+          sureBg[i] = 1;
       }
     }
   }
 
   // 2. Local histograms per tile, from the tile and its neighbours; a tile with too few samples
   // of a side nearby uses that side's histogram over the whole frame (the last entry).
-  const tw = Math.ceil(gw / TILE), th = Math.ceil(gh / TILE), tiles = tw * th, all = tiles;
+  const tw = Math.ceil(gw / TILE),
+    th = Math.ceil(gh / TILE),
+    tiles = tw * th,
+    all = tiles;
   const hf = Array.from({ length: tiles + 1 }, () => new Float32Array(BINS));
   const hb = Array.from({ length: tiles + 1 }, () => new Float32Array(BINS));
-  const nf = new Float32Array(tiles + 1), nb = new Float32Array(tiles + 1);
+  const nf = new Float32Array(tiles + 1),
+    nb = new Float32Array(tiles + 1);
   for (let gy = 0; gy < gh; gy++) {
     const ty = (gy / TILE) | 0;
     for (let gx = 0; gx < gw; gx++) {
@@ -230,7 +246,8 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
     }
   }
   // Which histograms each tile reads (each smoothed once).
-  const useF = new Int32Array(tiles), useB = new Int32Array(tiles);
+  const useF = new Int32Array(tiles),
+    useB = new Int32Array(tiles);
   const smoothed = new Uint8Array(2 * (tiles + 1));
   const pick = (t: number, count: Float32Array, h: Float32Array[], offset: number) => {
     const k = count[t] >= MIN_SAMPLES ? t : count[all] >= MIN_SAMPLES ? all : -1;
@@ -250,7 +267,8 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
   // four nearest tiles' colour models so that no tile's edge shows in the matte.
   const floor = 0.5 / BINS;
   const posterior = (i: number, t: number, q: number): number => {
-    const f = useF[t], b = useB[t];
+    const f = useF[t],
+      b = useB[t];
     // Likelihoods per sample (the smoothing multiplied each histogram by 64), with a floor: a
     // colour neither side has seen leaves the prior as it is.
     // The person's colours near the cell, and anywhere on the person (an arm's skin is the face's).
@@ -262,7 +280,9 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
   const post = new Float32Array(n);
   for (let gy = 0; gy < gh; gy++) {
     const v = Math.min(th - 1, Math.max(0, (gy + 0.5) / TILE - 0.5));
-    const y0 = Math.floor(v), y1 = Math.min(th - 1, y0 + 1), wy = v - y0;
+    const y0 = Math.floor(v),
+      y1 = Math.min(th - 1, y0 + 1),
+      wy = v - y0;
     for (let gx = 0; gx < gw; gx++) {
       const i = gy * gw + gx;
       const p = prior[i];
@@ -273,9 +293,17 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
       // Outside the core the mask's certainty is capped: its "surely person" there must agree with the colours.
       const q = inside[i] ? p : Math.min(p, OUTSIDE_PRIOR);
       const u = Math.min(tw - 1, Math.max(0, (gx + 0.5) / TILE - 0.5));
-      const x0 = Math.floor(u), x1 = Math.min(tw - 1, x0 + 1), wx = u - x0;
-      let sum = 0, weight = 0;
-      for (const [t, w] of [[y0 * tw + x0, (1 - wx) * (1 - wy)], [y0 * tw + x1, wx * (1 - wy)], [y1 * tw + x0, (1 - wx) * wy], [y1 * tw + x1, wx * wy]]) {
+      const x0 = Math.floor(u),
+        x1 = Math.min(tw - 1, x0 + 1),
+        wx = u - x0;
+      let sum = 0,
+        weight = 0;
+      for (const [t, w] of [
+        [y0 * tw + x0, (1 - wx) * (1 - wy)],
+        [y0 * tw + x1, wx * (1 - wy)],
+        [y1 * tw + x0, (1 - wx) * wy],
+        [y1 * tw + x1, wx * wy],
+      ]) {
         if (w <= 0 || useF[t] < 0) continue;
         sum += w * posterior(i, t, q);
         weight += w;
@@ -288,7 +316,12 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
   if (opts.face) keepSubject(post, colour, gw, gh, CELL, opts.face, opts.others);
 
   // 5. Full resolution along the photo's edges.
-  const mask: CoarseMask = { mask: post, width: gw, height: gh, region: { x: 0, y: 0, width: width / CELL, height: height / CELL } };
+  const mask: CoarseMask = {
+    mask: post,
+    width: gw,
+    height: gh,
+    region: { x: 0, y: 0, width: width / CELL, height: height / CELL },
+  };
   return refineMask(image, mask, opts);
 }
 
@@ -299,7 +332,9 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
  */
 export function estimateForeground(image: RgbImage, alpha: Uint8Array): Buffer {
   const { data, width, height } = image;
-  const gw = Math.ceil(width / CELL), gh = Math.ceil(height / CELL), n = gw * gh;
+  const gw = Math.ceil(width / CELL),
+    gh = Math.ceil(height / CELL),
+    n = gw * gh;
   // Premultiplied cell sums of the person and of the background, and their weights.
   const acc = Array.from({ length: 8 }, () => new Float32Array(n));
   const [fr, fgc, fb, fw, br, bgc, bb, bw] = acc;
@@ -307,7 +342,8 @@ export function estimateForeground(image: RgbImage, alpha: Uint8Array): Buffer {
     const row = ((y / CELL) | 0) * gw;
     for (let x = 0, o = y * width; x < width; x++, o++) {
       const g = row + ((x / CELL) | 0);
-      const a = alpha[o] / 255, d = o * 3;
+      const a = alpha[o] / 255,
+        d = o * 3;
       fr[g] += a * data[d];
       fgc[g] += a * data[d + 1];
       fb[g] += a * data[d + 2];
@@ -322,9 +358,11 @@ export function estimateForeground(image: RgbImage, alpha: Uint8Array): Buffer {
   // Local means over about 36 px: wide enough to reach across the edge band from both sides.
   const r = Math.max(2, Math.round(36 / CELL));
   const m = acc.map((c) => boxed(c, gw, gh, r));
-  const F = new Float32Array(n * 3), B = new Float32Array(n * 3);
+  const F = new Float32Array(n * 3),
+    B = new Float32Array(n * 3);
   for (let g = 0; g < n; g++) {
-    const kf = m[3][g] > 1e-3 ? 1 / m[3][g] : 0, kb = m[7][g] > 1e-3 ? 1 / m[7][g] : 0;
+    const kf = m[3][g] > 1e-3 ? 1 / m[3][g] : 0,
+      kb = m[7][g] > 1e-3 ? 1 / m[7][g] : 0;
     for (let c = 0; c < 3; c++) {
       F[g * 3 + c] = m[c][g] * kf;
       B[g * 3 + c] = m[4 + c][g] * kb;
@@ -338,9 +376,12 @@ export function estimateForeground(image: RgbImage, alpha: Uint8Array): Buffer {
     for (let x = 0, o = y * width; x < width; x++, o++) {
       const a8 = alpha[o];
       if (a8 === 0 || a8 === 255) continue;
-      const a = a8 / 255, g = (row + ((x / CELL) | 0)) * 3, d = o * 3;
+      const a = a8 / 255,
+        g = (row + ((x / CELL) | 0)) * 3,
+        d = o * 3;
       for (let c = 0; c < 3; c++) {
-        const f = F[g + c], b = B[g + c];
+        const f = F[g + c],
+          b = B[g + c];
         const v = f + a * (data[d + c] - a * f - (1 - a) * b);
         copy[d + c] = v < 0 ? 0 : v > 255 ? 255 : v + 0.5;
       }

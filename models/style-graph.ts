@@ -228,7 +228,12 @@ function boxPool(g: Builder, x: string, label: string): string {
   return g.op(
     'AveragePool',
     [x],
-    [attr.ints('kernel_shape', [k, k]), attr.ints('strides', [1, 1]), attr.ints('pads', [p, p, p, p]), attr.int('count_include_pad', 0)],
+    [
+      attr.ints('kernel_shape', [k, k]),
+      attr.ints('strides', [1, 1]),
+      attr.ints('pads', [p, p, p, p]),
+      attr.int('count_include_pad', 0),
+    ],
     label,
   );
 }
@@ -266,7 +271,12 @@ export function buildStyleGraph(): Uint8Array {
     );
     const mP = boxPool(g, P, 'mean_p');
     const mPP = boxPool(g, g.op('Mul', [P, P], [], 'p2'), 'mean_p2');
-    const variance = g.op('Relu', [g.op('Sub', [mPP, g.op('Mul', [mP, mP], [], 'mean_p_sq')], [], 'var_raw')], [], 'var');
+    const variance = g.op(
+      'Relu',
+      [g.op('Sub', [mPP, g.op('Mul', [mP, mP], [], 'mean_p_sq')], [], 'var_raw')],
+      [],
+      'var',
+    );
     const eps = g.f(SMOOTHING.eps);
     const r = g.op('Div', [eps, g.op('Add', [variance, eps], [], 'var_eps')], [], 'r');
     const negA = g.op('Mul', [boxPool(g, r, 'mean_r'), g.op('Neg', [skinSmoothing], [], 'neg_s')], [], 'coef_a');
@@ -287,7 +297,12 @@ export function buildStyleGraph(): Uint8Array {
 
   // Pixel-centre coordinates, shared by the key light and the vignette.
   const dim = (i: number, label: string) =>
-    g.op('Cast', [g.op('Gather', [shape, g.ints([], [i])], [attr.int('axis', 0)], `${label}_i64`)], [attr.int('to', DT.FLOAT)], label);
+    g.op(
+      'Cast',
+      [g.op('Gather', [shape, g.ints([], [i])], [attr.int('axis', 0)], `${label}_i64`)],
+      [attr.int('to', DT.FLOAT)],
+      label,
+    );
   const Hf = dim(2, 'h');
   const Wf = dim(3, 'w');
   const xs = g.op('Add', [g.op('Range', [g.f(0), Wf, g.f(1)], [], 'col'), g.f(0.5)], [], 'xs');
@@ -302,16 +317,36 @@ export function buildStyleGraph(): Uint8Array {
     const cy = comp(1, 'light_cy');
     const radius = g.op('Max', [comp(2, 'light_r_raw'), g.f(1e-3)], [], 'light_r');
     const aspectRaw = comp(3, 'light_aspect_raw');
-    const aspect = g.op('Where', [g.op('Greater', [aspectRaw, g.f(0)], [], 'aspect_set'), aspectRaw, g.f(1)], [], 'light_aspect');
+    const aspect = g.op(
+      'Where',
+      [g.op('Greater', [aspectRaw, g.f(0)], [], 'aspect_set'), aspectRaw, g.f(1)],
+      [],
+      'light_aspect',
+    );
     const S = g.op('Min', [Hf, Wf], [], 'short_side');
     // c = -1 / (2 r^2)
     const c = g.op('Div', [g.f(-0.5), g.op('Mul', [radius, radius], [], 'r2')], [], 'light_c');
     const u = g.op('Div', [g.op('Sub', [xs, g.op('Mul', [cx, Wf], [], 'cx_px')], [], 'dx_px'), S], [], 'u');
-    const v = g.op('Div', [g.op('Sub', [ys, g.op('Mul', [cy, Hf], [], 'cy_px')], [], 'dy_px'), g.op('Mul', [S, aspect], [], 'sy')], [], 'v');
-    const gx = g.op('Mul', [g.op('Exp', [g.op('Mul', [g.op('Mul', [u, u], [], 'u2'), c], [], 'cu2')], [], 'ex'), keyLight], [], 'gx');
+    const v = g.op(
+      'Div',
+      [g.op('Sub', [ys, g.op('Mul', [cy, Hf], [], 'cy_px')], [], 'dy_px'), g.op('Mul', [S, aspect], [], 'sy')],
+      [],
+      'v',
+    );
+    const gx = g.op(
+      'Mul',
+      [g.op('Exp', [g.op('Mul', [g.op('Mul', [u, u], [], 'u2'), c], [], 'cu2')], [], 'ex'), keyLight],
+      [],
+      'gx',
+    );
     const gy = g.op('Exp', [g.op('Mul', [g.op('Mul', [v, v], [], 'v2'), c], [], 'cv2')], [], 'gy');
     // keyLight 0: gx is 0, the gain exactly 1.
-    const gain = g.op('Add', [g.op('Mul', [asCol(gy, 'gy_col'), asRow(gx, 'gx_row')], [], 'light'), g.f(1)], [], 'gain');
+    const gain = g.op(
+      'Add',
+      [g.op('Mul', [asCol(gy, 'gy_col'), asRow(gx, 'gx_row')], [], 'light'), g.f(1)],
+      [],
+      'gain',
+    );
     x = g.op('Mul', [x, gain], [], 'lit');
   }
 
@@ -350,7 +385,8 @@ export function buildStyleGraph(): Uint8Array {
   return g.encode({
     producerName: 'rasmi models/style-graph',
     producerVersion: STYLE_GRAPH_VERSION,
-    docString: 'Style look: skin smoothing, key light, grade, vignette, clip; the look is the grade and params inputs. See models/style-graph.ts.',
+    docString:
+      'Style look: skin smoothing, key light, grade, vignette, clip; the look is the grade and params inputs. See models/style-graph.ts.',
     graphName: 'style_look',
     inputs: [
       floatValueInfo(IMAGE, [1, 3, 'H', 'W']),
@@ -425,7 +461,9 @@ export function createStyleRunner(opts: StyleRunnerOptions): StyleRunner {
         throw new Error(`style-graph: invalid image size ${width}x${height}`);
       }
       if (image.length !== 3 * width * height) {
-        throw new Error(`style-graph: image must be NCHW 3x${height}x${width} (${3 * width * height} floats), got ${image.length}`);
+        throw new Error(
+          `style-graph: image must be NCHW 3x${height}x${width} (${3 * width * height} floats), got ${image.length}`,
+        );
       }
       if (skin.length !== width * height) {
         throw new Error(`style-graph: skin must be ${height}x${width} (${width * height} floats), got ${skin.length}`);

@@ -78,7 +78,8 @@ function beyondBy(u: number, v: number, s: number, c: number): number {
   const t = (v - HEAD_CENTRE) / (HAIR_TOP + HEAD_CENTRE);
   let d = t > -1 && t < 1 ? Math.abs(u) - HEAD_HALF * Math.sqrt(1 - t * t) : Infinity;
   const { across, down } = body(u, v, s, c);
-  if (down >= SHOULDER_START - CHIN) d = Math.min(d, Math.abs(across) - (SHOULDER_HALF + (down - SHOULDER_START + CHIN) * SPREAD));
+  if (down >= SHOULDER_START - CHIN)
+    d = Math.min(d, Math.abs(across) - (SHOULDER_HALF + (down - SHOULDER_START + CHIN) * SPREAD));
   return d;
 }
 
@@ -97,7 +98,10 @@ function isCore(u: number, v: number, s: number, c: number): boolean {
 class Heap {
   private items: Int32Array;
   private size = 0;
-  constructor(capacity: number, private readonly key: Float32Array) {
+  constructor(
+    capacity: number,
+    private readonly key: Float32Array,
+  ) {
     this.items = new Int32Array(capacity);
   }
   get length(): number {
@@ -109,7 +113,8 @@ class Heap {
       grown.set(this.items);
       this.items = grown;
     }
-    const a = this.items, k = this.key;
+    const a = this.items,
+      k = this.key;
     let c = this.size++;
     while (c > 0) {
       const p = (c - 1) >> 1;
@@ -120,7 +125,8 @@ class Heap {
     a[c] = i;
   }
   pop(): number {
-    const a = this.items, k = this.key;
+    const a = this.items,
+      k = this.key;
     const top = a[0];
     const last = a[--this.size];
     let c = 0;
@@ -142,7 +148,14 @@ class Heap {
  * a step into cell j costs STEP, plus the colour change between the two cells ((d / SIGMA)^2, at most
  * EDGE_CAP), plus THIN for a cell of low matte, plus `extra[j]` when given.
  */
-function grow(dist: Float32Array, heap: Heap, post: Float32Array, colour: Float32Array, w: number, extra?: Float32Array): void {
+function grow(
+  dist: Float32Array,
+  heap: Heap,
+  post: Float32Array,
+  colour: Float32Array,
+  w: number,
+  extra?: Float32Array,
+): void {
   const n = dist.length;
   const done = new Uint8Array(n);
   const k2 = 1 / (SIGMA * SIGMA);
@@ -150,13 +163,22 @@ function grow(dist: Float32Array, heap: Heap, post: Float32Array, colour: Float3
     const i = heap.pop();
     if (done[i]) continue;
     done[i] = 1;
-    const x = i % w, di = dist[i];
-    const r = colour[i * 3], g = colour[i * 3 + 1], b = colour[i * 3 + 2];
+    const x = i % w,
+      di = dist[i];
+    const r = colour[i * 3],
+      g = colour[i * 3 + 1],
+      b = colour[i * 3 + 2];
     for (let k = 0; k < 4; k++) {
       const j = k === 0 ? (x > 0 ? i - 1 : -1) : k === 1 ? (x < w - 1 ? i + 1 : -1) : k === 2 ? i - w : i + w;
       if (j < 0 || j >= n || done[j] || post[j] < LOW) continue;
-      const dr = r - colour[j * 3], dg = g - colour[j * 3 + 1], db = b - colour[j * 3 + 2];
-      const c = STEP + Math.min(EDGE_CAP, (dr * dr + dg * dg + db * db) * k2) + (post[j] < HALF ? THIN * (1 - post[j] / HALF) : 0) + (extra ? extra[j] : 0);
+      const dr = r - colour[j * 3],
+        dg = g - colour[j * 3 + 1],
+        db = b - colour[j * 3 + 2];
+      const c =
+        STEP +
+        Math.min(EDGE_CAP, (dr * dr + dg * dg + db * db) * k2) +
+        (post[j] < HALF ? THIN * (1 - post[j] / HALF) : 0) +
+        (extra ? extra[j] : 0);
       if (di + c < dist[j]) {
         dist[j] = di + c;
         heap.push(j);
@@ -166,12 +188,21 @@ function grow(dist: Float32Array, heap: Heap, post: Float32Array, colour: Float3
 }
 
 /** The grid halved (2x2 cell means): the labelling needs no finer cells, and costs a quarter. */
-function halve(post: Float32Array, colour: Float32Array, gw: number, gh: number): { post: Float32Array; colour: Float32Array; w: number; h: number } {
-  const w = Math.ceil(gw / 2), h = Math.ceil(gh / 2);
-  const p = new Float32Array(w * h), c = new Float32Array(w * h * 3), k = new Float32Array(w * h);
+function halve(
+  post: Float32Array,
+  colour: Float32Array,
+  gw: number,
+  gh: number,
+): { post: Float32Array; colour: Float32Array; w: number; h: number } {
+  const w = Math.ceil(gw / 2),
+    h = Math.ceil(gh / 2);
+  const p = new Float32Array(w * h),
+    c = new Float32Array(w * h * 3),
+    k = new Float32Array(w * h);
   for (let y = 0; y < gh; y++) {
     for (let x = 0; x < gw; x++) {
-      const i = y * gw + x, o = (y >> 1) * w + (x >> 1);
+      const i = y * gw + x,
+        o = (y >> 1) * w + (x >> 1);
       p[o] += post[i];
       c[o * 3] += colour[i * 3];
       c[o * 3 + 1] += colour[i * 3 + 1];
@@ -194,17 +225,29 @@ function halve(post: Float32Array, colour: Float32Array, gw: number, gh: number)
  * place), given each cell's mean colour (`colour`, RGB 0..255, three a cell), the subject's face
  * and the other faces found in the photo (image pixels).
  */
-export function keepSubject(post: Float32Array, colour: Float32Array, gw: number, gh: number, cell: number, face: FaceAt, others: FaceAt[] = []): void {
+export function keepSubject(
+  post: Float32Array,
+  colour: Float32Array,
+  gw: number,
+  gh: number,
+  cell: number,
+  face: FaceAt,
+  others: FaceAt[] = [],
+): void {
   const half = halve(post, colour, gw, gh);
-  const { w, h } = half, n = w * h, size = cell * 2;
+  const { w, h } = half,
+    n = w * h,
+    size = cell * 2;
   const p = half.post;
   // How far beyond the envelope each cell is (0 inside, 1 at RAMP face widths beyond; the tax a step
   // into it pays), and the subject's core.
-  const tax = new Float32Array(n), inside = new Float32Array(n);
+  const tax = new Float32Array(n),
+    inside = new Float32Array(n);
   const beyond = new Uint8Array(n);
   const dS = new Float32Array(n).fill(Infinity);
   const heapS = new Heap(4096, dS);
-  const sin = Math.sin(face.tilt ?? 0), cos = Math.cos(face.tilt ?? 0);
+  const sin = Math.sin(face.tilt ?? 0),
+    cos = Math.cos(face.tilt ?? 0);
   for (let y = 0; y < h; y++) {
     const v = ((y + 0.5) * size - face.y) / face.width;
     for (let x = 0; x < w; x++) {
@@ -239,7 +282,8 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
   // From the frame's edge above the eyes along the photo's vertical: another person's head comes in
   // beside the subject's; lower down the subject's own arm or shoulder may run out of the frame, and
   // in a levelled frame the hair of a tilted head falls towards an upper corner.
-  const above = (x: number, y: number) => (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
+  const above = (x: number, y: number) =>
+    (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
   for (let x = 0; x < w; x++) if (above(x, 0)) enter(x);
   for (let y = 0; y < h; y++) {
     if (above(0, y)) enter(y * w);
@@ -255,12 +299,19 @@ export function keepSubject(post: Float32Array, colour: Float32Array, gw: number
   }
   // Another face, and a column below it (their neck and chest), where the subject's own core is not.
   for (const o of others) {
-    const x0 = Math.max(0, Math.floor((o.x - 0.4 * o.width) / size)), x1 = Math.min(w - 1, Math.ceil((o.x + 0.4 * o.width) / size));
-    const y0 = Math.max(0, Math.floor((o.y - 0.4 * o.width) / size)), y1 = Math.min(h - 1, Math.ceil((o.y + 1.6 * o.width) / size));
+    const x0 = Math.max(0, Math.floor((o.x - 0.4 * o.width) / size)),
+      x1 = Math.min(w - 1, Math.ceil((o.x + 0.4 * o.width) / size));
+    const y0 = Math.max(0, Math.floor((o.y - 0.4 * o.width) / size)),
+      y1 = Math.min(h - 1, Math.ceil((o.y + 1.6 * o.width) / size));
     for (let y = y0; y <= y1; y++) {
       for (let x = x0; x <= x1; x++) {
-        const dx = (x + 0.5) * size - o.x, dy = (y + 0.5) * size - o.y;
-        if (dx * dx + dy * dy <= (0.4 * o.width) ** 2 || (dy > 0 && dy < 1.6 * o.width && Math.abs(dx) < 0.25 * o.width)) entering[y * w + x] = 1;
+        const dx = (x + 0.5) * size - o.x,
+          dy = (y + 0.5) * size - o.y;
+        if (
+          dx * dx + dy * dy <= (0.4 * o.width) ** 2 ||
+          (dy > 0 && dy < 1.6 * o.width && Math.abs(dx) < 0.25 * o.width)
+        )
+          entering[y * w + x] = 1;
       }
     }
   }
@@ -305,7 +356,9 @@ function fillPockets(post: Float32Array, w: number, h: number, most: number): vo
   const members = new Int32Array(n);
   for (let s = 0; s < n; s++) {
     if (seen[s] || post[s] >= HALF) continue;
-    let top = 0, count = 0, edge = false;
+    let top = 0,
+      count = 0,
+      edge = false;
     stack[top++] = s;
     seen[s] = 1;
     while (top) {

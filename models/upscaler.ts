@@ -90,7 +90,9 @@ function checkImage(image: RgbImage): void {
     throw new Error(`upscaler: invalid image size ${width}x${height}`);
   }
   if (data.length !== width * height * 3) {
-    throw new Error(`upscaler: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`);
+    throw new Error(
+      `upscaler: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`,
+    );
   }
 }
 
@@ -108,7 +110,9 @@ export async function createUpscaler(opts: UpscalerOptions): Promise<Upscaler> {
  * passed without one: a worker holds ESRGAN's weights and working memory only while photos with
  * small faces come in. A release waits for runs in progress.
  */
-export function createIdleUpscaler(opts: UpscalerOptions & { idleMs: number }): Upscaler & { readonly loaded: boolean } {
+export function createIdleUpscaler(
+  opts: UpscalerOptions & { idleMs: number },
+): Upscaler & { readonly loaded: boolean } {
   checkScale(opts.scale);
   let current: Promise<{ upscaler: Upscaler; session: ort.InferenceSession }> | undefined;
   let running = 0;
@@ -117,7 +121,10 @@ export function createIdleUpscaler(opts: UpscalerOptions & { idleMs: number }): 
   const release = () => {
     const held = current;
     current = undefined;
-    held?.then(({ session }) => session.release(), () => {});
+    held?.then(
+      ({ session }) => session.release(),
+      () => {},
+    );
   };
   return {
     scale: opts.scale,
@@ -131,10 +138,12 @@ export function createIdleUpscaler(opts: UpscalerOptions & { idleMs: number }): 
       clearTimeout(timer);
       running++;
       try {
-        current ??= openModelSession(MODEL_IDS[opts.scale], { ...opts, sessionOptions: ESRGAN_SESSION_OPTIONS }).then((loaded) => {
-          provider = loaded.provider;
-          return { upscaler: upscalerOn(loaded, opts), session: loaded.session };
-        });
+        current ??= openModelSession(MODEL_IDS[opts.scale], { ...opts, sessionOptions: ESRGAN_SESSION_OPTIONS }).then(
+          (loaded) => {
+            provider = loaded.provider;
+            return { upscaler: upscalerOn(loaded, opts), session: loaded.session };
+          },
+        );
         current.catch(() => (current = undefined));
         return await (await current).upscaler.upscale(image);
       } finally {
@@ -159,7 +168,8 @@ function checkScale(scale: number): void {
 function upscalerOn({ session, provider }: LoadedSession, opts: UpscalerOptions): Upscaler {
   const { scale } = opts;
   const tile = opts.tileSize ?? DEFAULT_TILE_SIZE;
-  if (!Number.isInteger(tile) || tile < 1) throw new Error(`upscaler: tileSize must be a positive integer, got ${tile}`);
+  if (!Number.isInteger(tile) || tile < 1)
+    throw new Error(`upscaler: tileSize must be a positive integer, got ${tile}`);
   const maxOutputPixels = opts.maxOutputPixels ?? DEFAULT_MAX_OUTPUT_PIXELS;
   const entry = getModel(MODEL_IDS[scale]);
   const inputName = entry.input.name;
@@ -174,7 +184,9 @@ function upscalerOn({ session, provider }: LoadedSession, opts: UpscalerOptions)
       const OW = W * scale;
       const OH = H * scale;
       if (OW * OH > maxOutputPixels) {
-        throw new Error(`upscaler: a ${W}x${H} image gives ${OW}x${OH} at ${scale}x, over the limit of ${maxOutputPixels} output pixels`);
+        throw new Error(
+          `upscaler: a ${W}x${H} image gives ${OW}x${OH} at ${scale}x, over the limit of ${maxOutputPixels} output pixels`,
+        );
       }
       const out = Buffer.alloc(OW * OH * 3);
       const rows = tileSpans(H, tile, TILE_CONTEXT);

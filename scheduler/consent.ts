@@ -20,7 +20,9 @@ export async function sweepUsageData(ctx: AppContext): Promise<{ analytics_event
   for (;;) {
     const r = await ctx.db
       .deleteFrom('analytics_events')
-      .where('id', 'in', (eb) => eb.selectFrom('analytics_events').select('id').where('occurred_at', '<', cutoff).limit(BATCH))
+      .where('id', 'in', (eb) =>
+        eb.selectFrom('analytics_events').select('id').where('occurred_at', '<', cutoff).limit(BATCH),
+      )
       .executeTakeFirst();
     counts.analytics_events += Number(r.numDeletedRows);
     if (Number(r.numDeletedRows) < BATCH) break;
@@ -28,18 +30,32 @@ export async function sweepUsageData(ctx: AppContext): Promise<{ analytics_event
   for (;;) {
     const r = await ctx.db
       .deleteFrom('cookie_consents')
-      .where('id', 'in', (eb) => eb.selectFrom('cookie_consents').select('id').where('user_id', 'is', null).where('recorded_at', '<', cutoff).limit(BATCH))
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('cookie_consents')
+          .select('id')
+          .where('user_id', 'is', null)
+          .where('recorded_at', '<', cutoff)
+          .limit(BATCH),
+      )
       .executeTakeFirst();
     counts.cookie_consents += Number(r.numDeletedRows);
     if (Number(r.numDeletedRows) < BATCH) break;
   }
-  await recordRemoval(ctx, { subjectId: `usage-data-before-${cutoff.toISOString()}`, subjectKind: 'usage_data', reason: 'retention:usage-data', details: counts });
+  await recordRemoval(ctx, {
+    subjectId: `usage-data-before-${cutoff.toISOString()}`,
+    subjectKind: 'usage_data',
+    reason: 'retention:usage-data',
+    details: counts,
+  });
   return counts;
 }
 
 /** The newest consent row of a (user, purpose): part of the job id, so each withdrawal gets one job. */
 const latestConsentId = (userIdColumn: string, purpose: Purpose) =>
-  sql<string | null>`(select c.id from consents c where c.user_id = ${sql.ref(userIdColumn)} and c.purpose = ${purpose} order by c.recorded_at desc, c.id desc limit 1)`;
+  sql<
+    string | null
+  >`(select c.id from consents c where c.user_id = ${sql.ref(userIdColumn)} and c.purpose = ${purpose} order by c.recorded_at desc, c.id desc limit 1)`;
 
 /**
  * Catches withdrawals recorded by any path (a restriction or objection request writes the consent
@@ -68,9 +84,16 @@ export async function sweepConsentWithdrawals(ctx: AppContext): Promise<{ portfo
     .where((eb) => eb.not(consentInForce('m.user_id', 'marketing')))
     .limit(500)
     .execute();
-  for (const [purpose, rows] of [['portfolio', portfolio], ['marketing', marketing]] as const) {
+  for (const [purpose, rows] of [
+    ['portfolio', portfolio],
+    ['marketing', marketing],
+  ] as const) {
     for (const r of rows) {
-      await ctx.queues.enqueue('consent.apply-withdrawal', { userId: r.user_id!, purpose }, { jobId: jobId('withdrawal', purpose, r.user_id!, r.consent_id ?? 'none') });
+      await ctx.queues.enqueue(
+        'consent.apply-withdrawal',
+        { userId: r.user_id!, purpose },
+        { jobId: jobId('withdrawal', purpose, r.user_id!, r.consent_id ?? 'none') },
+      );
     }
   }
   return { portfolio: portfolio.length, marketing: marketing.length };

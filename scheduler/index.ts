@@ -23,7 +23,15 @@ export const SCHEDULE: { job: JobName; everyMs: number }[] = [
 export async function startScheduler(ctx: AppContext): Promise<Workers> {
   const queue = ctx.queues.byName.sweeps;
   const register = (s: (typeof SCHEDULE)[number]) =>
-    queue.upsertJobScheduler(s.job, { every: s.everyMs }, { name: s.job, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { age: ctx.config.JOB_KEEP_FAILED_SECONDS } } });
+    queue.upsertJobScheduler(
+      s.job,
+      { every: s.everyMs },
+      {
+        name: s.job,
+        data: {},
+        opts: { removeOnComplete: { count: 100 }, removeOnFail: { age: ctx.config.JOB_KEEP_FAILED_SECONDS } },
+      },
+    );
   for (const s of SCHEDULE) await register(s);
   ctx.logger.info({ sweeps: SCHEDULE.map((s) => s.job) }, 'job schedulers registered');
   // Schedules live in Redis: a Redis that came back without its data (no AOF, a failover to an
@@ -37,7 +45,11 @@ export async function startScheduler(ctx: AppContext): Promise<Workers> {
       const present = new Set((await queue.getJobSchedulers()).map((j) => j.key));
       const missing = SCHEDULE.filter((s) => !present.has(s.job));
       for (const s of missing) await register(s);
-      if (missing.length) ctx.logger.warn({ sweeps: missing.map((s) => s.job) }, 'job schedulers were missing from Redis; registered again');
+      if (missing.length)
+        ctx.logger.warn(
+          { sweeps: missing.map((s) => s.job) },
+          'job schedulers were missing from Redis; registered again',
+        );
     } catch (err) {
       ctx.logger.warn({ err: (err as Error).message }, 'could not check the job schedulers; trying again');
     } finally {
@@ -48,7 +60,9 @@ export async function startScheduler(ctx: AppContext): Promise<Workers> {
   // Read by every role's /metrics: a sweep that stopped is seen even while this role is down.
   for (const w of workers.workers) {
     w.on('completed', (job) => {
-      recordSweepSuccess(ctx.redis, ctx.config.QUEUE_PREFIX, job.name, ctx.clock.now()).catch((err: Error) => ctx.logger.warn({ err: err.message, sweep: job.name }, 'could not record the sweep run'));
+      recordSweepSuccess(ctx.redis, ctx.config.QUEUE_PREFIX, job.name, ctx.clock.now()).catch((err: Error) =>
+        ctx.logger.warn({ err: err.message, sweep: job.name }, 'could not record the sweep run'),
+      );
     });
   }
   return {

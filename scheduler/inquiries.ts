@@ -7,6 +7,7 @@ export const inquirySweeps: Pick<HandlersFor<'sweeps'>, 'sweep.inquiry-deadlines
   'sweep.inquiry-deadlines': async (ctx) => {
     const r = await sweepInquiryDeadlines(ctx);
     recordSweep('inquiry-deadlines', r);
-    if (r.firstResponse || r.resolution) ctx.logger.info({ sweep: 'inquiry-deadlines', ...r }, 'inquiry deadlines escalated');
+    if (r.firstResponse || r.resolution)
+      ctx.logger.info({ sweep: 'inquiry-deadlines', ...r }, 'inquiry deadlines escalated');
   },
 };

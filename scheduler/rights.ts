@@ -38,7 +38,12 @@ export const rightsSweeps: Pick<HandlersFor<'sweeps'>, 'sweep.rights-deadlines' 
           `The ${r.kind} request ${r.id} received ${new Date(r.received_at).toISOString()} is still ${r.status}.\n` +
           `It must be answered by ${due.toISOString()} (${ctx.config.RIGHTS_DEADLINE_DAYS} days from receipt).\n`,
       });
-      await ctx.db.updateTable('rights_requests').set({ escalated_at: now }).where('id', '=', r.id).where('escalated_at', 'is', null).execute();
+      await ctx.db
+        .updateTable('rights_requests')
+        .set({ escalated_at: now })
+        .where('id', '=', r.id)
+        .where('escalated_at', 'is', null)
+        .execute();
     }
 
     const stuckBefore = new Date(now.getTime() - RIGHTS_STUCK_AFTER_MINUTES * 60_000);
@@ -53,7 +58,11 @@ export const rightsSweeps: Pick<HandlersFor<'sweeps'>, 'sweep.rights-deadlines' 
       .execute();
     for (const r of stuck) await driveRightsRequest(ctx, r);
     recordSweep('rights-deadlines', { escalated: nearing.length, redriven: stuck.length });
-    if (nearing.length || stuck.length) ctx.logger.info({ sweep: 'rights-deadlines', escalated: nearing.length, redriven: stuck.length }, 'rights deadlines swept');
+    if (nearing.length || stuck.length)
+      ctx.logger.info(
+        { sweep: 'rights-deadlines', escalated: nearing.length, redriven: stuck.length },
+        'rights deadlines swept',
+      );
   },
 
   'sweep.rights-exports': async (ctx) => {
@@ -66,7 +75,11 @@ export const rightsSweeps: Pick<HandlersFor<'sweeps'>, 'sweep.rights-deadlines' 
       .orderBy('completed_at')
       .limit(BATCH)
       .execute();
-    const n = await deleteExports(ctx, expired.map((r) => r.id), 'export-expired');
+    const n = await deleteExports(
+      ctx,
+      expired.map((r) => r.id),
+      'export-expired',
+    );
     recordSweep('rights-exports', { deleted: n });
     if (n) ctx.logger.info({ sweep: 'rights-exports', deleted: n }, 'expired exports deleted');
   },

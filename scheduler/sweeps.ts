@@ -30,17 +30,45 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
       .execute();
     for (const o of stalled) await resumeOrder(ctx, o.id);
     // Uploads whose preparation job was lost (Redis flushed) or failed for good: the raw upload must not linger.
-    const unprepared = await ctx.db.selectFrom('photos').select('id').where('status', '=', 'preparing').where('uploaded_at', '<', cutoff).orderBy('uploaded_at').limit(BATCH).execute();
+    const unprepared = await ctx.db
+      .selectFrom('photos')
+      .select('id')
+      .where('status', '=', 'preparing')
+      .where('uploaded_at', '<', cutoff)
+      .orderBy('uploaded_at')
+      .limit(BATCH)
+      .execute();
     for (const p of unprepared) await ctx.queues.redrive('photo.prepare', { photoId: p.id }, jobId('prepare', p.id));
     // Prepared photos whose verdict job was lost: the owner is waiting to learn whether they are usable.
-    const unjudged = await ctx.db.selectFrom('photos').select('id').where('status', '=', 'analysing').where('uploaded_at', '<', cutoff).orderBy('uploaded_at').limit(BATCH).execute();
+    const unjudged = await ctx.db
+      .selectFrom('photos')
+      .select('id')
+      .where('status', '=', 'analysing')
+      .where('uploaded_at', '<', cutoff)
+      .orderBy('uploaded_at')
+      .limit(BATCH)
+      .execute();
     for (const p of unjudged) await ctx.queues.redrive('photo.analyse', { photoId: p.id }, jobId('analyse', p.id));
     const photos = unprepared.length + unjudged.length;
     // Refunds recorded but not yet confirmed by the processor (its outage outlasted the job's attempts).
-    const refunds = await ctx.db.selectFrom('refunds').select('order_id').where('status', '=', 'pending').where('created_at', '<', cutoff).where('order_id', 'is not', null).orderBy('created_at').limit(BATCH).execute();
-    for (const r of refunds) await ctx.queues.redrive('order.refund', { orderId: r.order_id! }, jobId('refund', r.order_id!));
-    recordSweep('stalled-orders', { redriven: stalled.length, photos_redriven: photos, refunds_redriven: refunds.length });
-    if (stalled.length || photos) ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length, photos }, 'sweep re-drove stalled work');
+    const refunds = await ctx.db
+      .selectFrom('refunds')
+      .select('order_id')
+      .where('status', '=', 'pending')
+      .where('created_at', '<', cutoff)
+      .where('order_id', 'is not', null)
+      .orderBy('created_at')
+      .limit(BATCH)
+      .execute();
+    for (const r of refunds)
+      await ctx.queues.redrive('order.refund', { orderId: r.order_id! }, jobId('refund', r.order_id!));
+    recordSweep('stalled-orders', {
+      redriven: stalled.length,
+      photos_redriven: photos,
+      refunds_redriven: refunds.length,
+    });
+    if (stalled.length || photos)
+      ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length, photos }, 'sweep re-drove stalled work');
   },
   'sweep.retention': async (ctx) => {
     const found = await sweepRetention(ctx);
@@ -55,7 +83,8 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
   'sweep.consent-withdrawals': async (ctx) => {
     const found = await sweepConsentWithdrawals(ctx);
     recordSweep('consent-withdrawals', found);
-    if (found.portfolio || found.marketing) ctx.logger.info({ sweep: 'consent-withdrawals', ...found }, 'withdrawals fanned out');
+    if (found.portfolio || found.marketing)
+      ctx.logger.info({ sweep: 'consent-withdrawals', ...found }, 'withdrawals fanned out');
   },
   'sweep.team-webhooks': async (ctx) => {
     const due = await sweepWebhooks(ctx);
@@ -65,7 +94,8 @@ export const sweepHandlers: HandlersFor<'sweeps'> = {
     const sent = await sweepReminders(ctx);
     const erased = await sweepTeamRecords(ctx);
     recordSweep('team-reminders', { ...sent, ...erased });
-    if (sent.invitations || sent.members || erased.invitation_addresses || erased.deliveries) ctx.logger.info({ sweep: 'team-reminders', ...sent, ...erased }, 'team reminders sent, old team records erased');
+    if (sent.invitations || sent.members || erased.invitation_addresses || erased.deliveries)
+      ctx.logger.info({ sweep: 'team-reminders', ...sent, ...erased }, 'team reminders sent, old team records erased');
   },
   ...rightsSweeps,
   ...breachSweeps,

@@ -14,7 +14,8 @@ import { projectRoot } from '../models/registry';
 const args = process.argv.slice(2);
 const unknown = args.filter((a) => a.startsWith('-') && a !== '--force');
 if (args.includes('--help') || args.includes('-h') || unknown.length > 0) {
-  if (unknown.length > 0 && !args.includes('--help') && !args.includes('-h')) console.error(`unknown option ${unknown.join(' ')}`);
+  if (unknown.length > 0 && !args.includes('--help') && !args.includes('-h'))
+    console.error(`unknown option ${unknown.join(' ')}`);
   console.log(`usage: build-models [--force] [model id ...]\nmodels: ${BUILT_MODEL_IDS.join(', ')}`);
   process.exit(unknown.length > 0 && !args.includes('--help') && !args.includes('-h') ? 2 : 0);
 }

@@ -12,7 +12,8 @@ const ctx = await createContext(config, { logger: createLogger('warn'), migrate:
 try {
   const rows = await complianceReport(ctx);
   const width = Math.max(...rows.map((r) => r.deadline.length));
-  for (const r of rows) console.log(`${r.promise.padEnd(4)} ${r.deadline.padEnd(width)}  ${String(r.overdue).padStart(7)} overdue`);
+  for (const r of rows)
+    console.log(`${r.promise.padEnd(4)} ${r.deadline.padEnd(width)}  ${String(r.overdue).padStart(7)} overdue`);
   process.exitCode = rows.some((r) => r.overdue > 0) ? 1 : 0;
 } finally {
   await ctx.close();

@@ -45,7 +45,8 @@ async function main() {
   // Mail still goes to the outbox folder; the demo also keeps it to read the sign-in code.
   const inbox: MailMessage[] = [];
   const outbox = new OutboxMailer(config.MAIL_OUTBOX_DIR, config.MAIL_FROM);
-  const mailer: Mailer = { send: async (m) => {
+  const mailer: Mailer = {
+    send: async (m) => {
       inbox.push(m);
       return outbox.send(m);
     },
@@ -60,13 +61,24 @@ async function main() {
   try {
     const email = `demo+${Date.now()}@rasmi.local`;
     step(`registering ${email}`);
-    unwrap(await api.POST('/v1/accounts', { body: { email, name: 'Demo Person', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } }));
+    unwrap(
+      await api.POST('/v1/accounts', {
+        body: {
+          email,
+          name: 'Demo Person',
+          confirms_adult: true,
+          accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+        },
+      }),
+    );
     const code = /code is (\d{6})/.exec(inbox.find((m) => m.to === email)!.text)![1];
     token = unwrap(await api.POST('/v1/auth/token', { body: { email, code } })).token;
 
     const photoIds: string[] = [];
     for (const file of a.photos) {
-      const photo = unwrap(await uploadPhoto(api, new Blob([new Uint8Array(await readFile(file))]), { filename: path.basename(file) }));
+      const photo = unwrap(
+        await uploadPhoto(api, new Blob([new Uint8Array(await readFile(file))]), { filename: path.basename(file) }),
+      );
       step(`uploaded ${file}: ${photo.detected_type} ${photo.width}x${photo.height}`);
       photoIds.push(photo.id);
     }
@@ -90,9 +102,17 @@ async function main() {
     }
     photoIds.splice(0, photoIds.length, ...usable);
     // What the order will make and cost, as a person sees it before paying.
-    const q = unwrap(await api.POST('/v1/orders/quote', { body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } }));
-    step(`you'll get ${q.headshots_expected} headshot(s) for ${(q.amount_cents / 100).toFixed(2)} ${q.currency}${q.shortfall ? ` — ${q.shortfall.message} ${q.shortfall.hint}` : ''}`);
-    const { order } = unwrap(await api.POST('/v1/orders', { body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds, accept_shortfall: q.shortfall !== null } }));
+    const q = unwrap(
+      await api.POST('/v1/orders/quote', { body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } }),
+    );
+    step(
+      `you'll get ${q.headshots_expected} headshot(s) for ${(q.amount_cents / 100).toFixed(2)} ${q.currency}${q.shortfall ? ` — ${q.shortfall.message} ${q.shortfall.hint}` : ''}`,
+    );
+    const { order } = unwrap(
+      await api.POST('/v1/orders', {
+        body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds, accept_shortfall: q.shortfall !== null },
+      }),
+    );
     step(`order ${order.id}: package ${a.pkg}, ${a.styles.length} style(s); paying with the local processor`);
 
     const started = Date.now();
@@ -115,7 +135,9 @@ async function main() {
     await mkdir(a.out, { recursive: true });
     const tiles: { input: Buffer; label: string }[] = [];
     for (const h of current.headshots.filter((x) => x.status === 'rendered')) {
-      const jpeg = Buffer.from(unwrap(await api.GET('/v1/headshots/{id}/content', { params: { path: { id: h.id } }, parseAs: 'arrayBuffer' })));
+      const jpeg = Buffer.from(
+        unwrap(await api.GET('/v1/headshots/{id}/content', { params: { path: { id: h.id } }, parseAs: 'arrayBuffer' })),
+      );
       const file = path.join(a.out, `${h.style_id}-${h.id}.jpg`);
       await writeFile(file, jpeg);
       tiles.push({ input: jpeg, label: h.style_id });
@@ -139,13 +161,21 @@ async function contactSheet(tiles: { input: Buffer; label: string }[]): Promise<
   const parts = await Promise.all(
     tiles.map(async (t, i) => {
       const img = await sharp(t.input).resize(size, tall, { fit: 'cover' }).toBuffer();
-      const text = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${label}"><rect width="100%" height="100%" fill="#fff"/><text x="8" y="20" font-family="sans-serif" font-size="16" fill="#222">${t.label}</text></svg>`);
+      const text = Buffer.from(
+        `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${label}"><rect width="100%" height="100%" fill="#fff"/><text x="8" y="20" font-family="sans-serif" font-size="16" fill="#222">${t.label}</text></svg>`,
+      );
       const x = (i % cols) * size;
       const y = Math.floor(i / cols) * (tall + label);
-      return [{ input: img, left: x, top: y }, { input: text, left: x, top: y + tall }];
+      return [
+        { input: img, left: x, top: y },
+        { input: text, left: x, top: y + tall },
+      ];
     }),
   );
-  return sharp({ create: { width: cols * size, height: rows * (tall + label), channels: 3, background: '#ffffff' } }).composite(parts.flat()).png().toBuffer();
+  return sharp({ create: { width: cols * size, height: rows * (tall + label), channels: 3, background: '#ffffff' } })
+    .composite(parts.flat())
+    .png()
+    .toBuffer();
 }
 
 main().catch((err) => {

@@ -12,7 +12,15 @@ import { NEWEST_SHIPPED_POLICY_VERSION } from '../policies';
 import { readdir, readFile } from 'node:fs/promises';
 import { benchStack } from '../bench/support';
 import { preparePhoto } from '../core/photos/preparation';
-import { bump, hostileCase, makeBases, pool, sendCase, uploadInvariants, type Tally } from '../test/support/hostile-images';
+import {
+  bump,
+  hostileCase,
+  makeBases,
+  pool,
+  sendCase,
+  uploadInvariants,
+  type Tally,
+} from '../test/support/hostile-images';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,9 +42,13 @@ async function main(): Promise<number> {
   const stack = await benchStack('api', { UPLOAD_MAX_FILES_PER_USER: '1000000' });
   try {
     const email = `fuzz+${Date.now()}@rasmi.local`;
-    await stack.api('POST', '/v1/accounts', { json: { email, name: 'Fuzz', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
+    await stack.api('POST', '/v1/accounts', {
+      json: { email, name: 'Fuzz', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION },
+    });
     const files = await readdir(stack.config.MAIL_OUTBOX_DIR);
-    const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${files.sort().at(-1)}`, 'utf8')) as { text: string };
+    const mail = JSON.parse(await readFile(`${stack.config.MAIL_OUTBOX_DIR}/${files.sort().at(-1)}`, 'utf8')) as {
+      text: string;
+    };
     const code = /code is (\d{6})/.exec(mail.text)![1];
     const { token, user } = await stack.api('POST', '/v1/auth/token', { json: { email, code } });
 
@@ -68,16 +80,28 @@ async function main(): Promise<number> {
     const rssEnd = process.memoryUsage().rss;
 
     const inv = await uploadInvariants(stack.ctx, [user.id], created);
-    console.log(`\nfuzz:upload seed=${SEED} cases=${CASES} concurrency=${WIDTH} in ${seconds.toFixed(1)} s (${(CASES / seconds).toFixed(0)} cases/s)`);
+    console.log(
+      `\nfuzz:upload seed=${SEED} cases=${CASES} concurrency=${WIDTH} in ${seconds.toFixed(1)} s (${(CASES / seconds).toFixed(0)} cases/s)`,
+    );
     console.log('answers by status and code:');
     for (const [k, n] of [...tally].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(6)}  ${k}`);
     console.log('cases by kind → status:');
     for (const [k, n] of [...kinds].sort()) console.log(`  ${String(n).padStart(6)}  ${k}`);
-    console.log(`store: photos=${inv.photos} (201 answers=${created.length}) blobs=${inv.blobs} objects=${inv.objects} jobs=${inv.jobs}`);
-    console.log(`RSS: start ${mb(rssStart)}, peak ${mb(rssPeak)}, end ${mb(rssEnd)} (API and client share this process)`);
+    console.log(
+      `store: photos=${inv.photos} (201 answers=${created.length}) blobs=${inv.blobs} objects=${inv.objects} jobs=${inv.jobs}`,
+    );
+    console.log(
+      `RSS: start ${mb(rssStart)}, peak ${mb(rssPeak)}, end ${mb(rssEnd)} (API and client share this process)`,
+    );
     const growth = heapEnd - (heapWarm ?? heapEnd);
-    console.log(`JS heap after GC: ${mb(heapWarm ?? 0)} at case ${Math.min(1000, CASES)}, ${mb(heapEnd)} at the end (${growth >= 0 ? '+' : ''}${mb(growth)}; limit +${mb(HEAP_GROWTH_LIMIT)})${global.gc ? '' : ' — run with --expose-gc for a real figure'}`);
-    const problems = [...failures, ...inv.problems, ...(growth > HEAP_GROWTH_LIMIT ? [`the JS heap grew by ${mb(growth)} over the run: a leak`] : [])];
+    console.log(
+      `JS heap after GC: ${mb(heapWarm ?? 0)} at case ${Math.min(1000, CASES)}, ${mb(heapEnd)} at the end (${growth >= 0 ? '+' : ''}${mb(growth)}; limit +${mb(HEAP_GROWTH_LIMIT)})${global.gc ? '' : ' — run with --expose-gc for a real figure'}`,
+    );
+    const problems = [
+      ...failures,
+      ...inv.problems,
+      ...(growth > HEAP_GROWTH_LIMIT ? [`the JS heap grew by ${mb(growth)} over the run: a leak`] : []),
+    ];
     if (problems.length) {
       console.log(`FAIL: ${problems.length} problems`);
       for (const p of problems.slice(0, 30)) console.log(`  ${p}`);
@@ -87,14 +111,21 @@ async function main(): Promise<number> {
     const t1 = performance.now();
     await pool(created.length, WIDTH, async (i) => void (await preparePhoto(stack.ctx, created[i])));
     const outcome: Tally = new Map();
-    for (const p of await stack.ctx.db.selectFrom('photos').select(['status']).where('user_id', '=', user.id).execute()) bump(outcome, p.status);
+    for (const p of await stack.ctx.db.selectFrom('photos').select(['status']).where('user_id', '=', user.id).execute())
+      bump(outcome, p.status);
     const after = await uploadInvariants(stack.ctx, [user.id], created);
-    console.log(`prepared ${created.length} accepted uploads in ${((performance.now() - t1) / 1000).toFixed(1)} s: ${[...outcome].map(([k, n]) => `${n} ${k}`).join(', ')} (rejected = passed the door check, failed at full size)`);
+    console.log(
+      `prepared ${created.length} accepted uploads in ${((performance.now() - t1) / 1000).toFixed(1)} s: ${[...outcome].map(([k, n]) => `${n} ${k}`).join(', ')} (rejected = passed the door check, failed at full size)`,
+    );
     if ((outcome.get('preparing') ?? 0) > 0 || after.problems.length) {
-      console.log(`FAIL after preparation: ${outcome.get('preparing') ?? 0} still preparing; ${after.problems.join('; ')}`);
+      console.log(
+        `FAIL after preparation: ${outcome.get('preparing') ?? 0} still preparing; ${after.problems.join('; ')}`,
+      );
       return 1;
     }
-    console.log('PASS: every answer a 201 or a 4xx problem+json; rows, blobs and objects agree; one photo.prepare job per accepted upload, no other job; every accepted upload prepared');
+    console.log(
+      'PASS: every answer a 201 or a 4xx problem+json; rows, blobs and objects agree; one photo.prepare job per accepted upload, no other job; every accepted upload prepared',
+    );
     return 0;
   } finally {
     await stack.stop();

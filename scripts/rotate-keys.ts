@@ -30,7 +30,10 @@ if (!Number.isInteger(batch) || batch < 1 || batch > 10_000) {
 const config = loadConfig();
 const db = createDb(config.DATABASE_URL, 2);
 try {
-  const report = await rotateKeys({ db, config, logger: createLogger(config.LOG_LEVEL) }, { dryRun: args.includes('--dry-run'), only, batch });
+  const report = await rotateKeys(
+    { db, config, logger: createLogger(config.LOG_LEVEL) },
+    { dryRun: args.includes('--dry-run'), only, batch },
+  );
   console.log(JSON.stringify(report, null, 2));
   const parts = [report.master, report.pii].filter((p) => p !== undefined);
   process.exitCode = parts.some((p) => p.failed > 0 || (!report.dryRun && p.remaining > 0)) ? 1 : 0;

@@ -5,7 +5,16 @@ import { createFaceDetector, type Face, type RgbImage } from '../models/face-det
 import { createLandmarker } from '../models/landmarks';
 import type { ModelLogger } from '../models/session';
 import { FRAME_FACE_WIDTHS } from './framing';
-import { DEFAULT_THRESHOLDS, insideFraction, judge, mainFace, measureFace, uprightTurn, type Found, type QualityThresholds } from './quality';
+import {
+  DEFAULT_THRESHOLDS,
+  insideFraction,
+  judge,
+  mainFace,
+  measureFace,
+  uprightTurn,
+  type Found,
+  type QualityThresholds,
+} from './quality';
 import type { FaceGeometry } from '../core/photos/verdict';
 
 /** Detections scored at least this are candidates; FaceMesh's presence decides which are faces. */
@@ -48,8 +57,16 @@ export interface Analyser {
  */
 export const facePixelsNeeded = (headshotSize: number) => Math.ceil(headshotSize / FRAME_FACE_WIDTHS / 4);
 
-export function thresholdsFrom(config: Pick<Config, 'MAX_HEAD_TURN_DEGREES' | 'EYES_CLOSED_BELOW' | 'HEADSHOT_SIZE'>): QualityThresholds {
-  return { ...DEFAULT_THRESHOLDS, maxHeadTurn: config.MAX_HEAD_TURN_DEGREES, eyesClosedBelow: config.EYES_CLOSED_BELOW, minFacePixels: facePixelsNeeded(config.HEADSHOT_SIZE), headshotSize: config.HEADSHOT_SIZE };
+export function thresholdsFrom(
+  config: Pick<Config, 'MAX_HEAD_TURN_DEGREES' | 'EYES_CLOSED_BELOW' | 'HEADSHOT_SIZE'>,
+): QualityThresholds {
+  return {
+    ...DEFAULT_THRESHOLDS,
+    maxHeadTurn: config.MAX_HEAD_TURN_DEGREES,
+    eyesClosedBelow: config.EYES_CLOSED_BELOW,
+    minFacePixels: facePixelsNeeded(config.HEADSHOT_SIZE),
+    headshotSize: config.HEADSHOT_SIZE,
+  };
 }
 
 /**
@@ -61,8 +78,17 @@ export function thresholdsFrom(config: Pick<Config, 'MAX_HEAD_TURN_DEGREES' | 'E
  * upside down or soft score low (0.4-0.6) with the detector but are still confirmed by FaceMesh:
  * they are judged too, so the verdict names what is wrong with them rather than 'no face'.
  */
-export async function createAnalyser(opts: { providers: string[]; logger?: ModelLogger; presenceMin: number; thresholds?: QualityThresholds }): Promise<Analyser> {
-  const detector = await createFaceDetector({ providers: opts.providers, logger: opts.logger, scoreThreshold: CANDIDATE_SCORE });
+export async function createAnalyser(opts: {
+  providers: string[];
+  logger?: ModelLogger;
+  presenceMin: number;
+  thresholds?: QualityThresholds;
+}): Promise<Analyser> {
+  const detector = await createFaceDetector({
+    providers: opts.providers,
+    logger: opts.logger,
+    scoreThreshold: CANDIDATE_SCORE,
+  });
   const mesh = await createLandmarker({ providers: opts.providers, logger: opts.logger });
   const eyes = await createEyeReader({ providers: opts.providers, logger: opts.logger });
   const thresholds = opts.thresholds ?? DEFAULT_THRESHOLDS;
@@ -85,7 +111,9 @@ export async function createAnalyser(opts: { providers: string[]; logger?: Model
       let unread: Face | undefined;
       if (!sure.length) {
         const weak = confirmed[0];
-        const strongest = unconfirmed.find((f) => f.score >= UNREAD_CANDIDATE_SCORE && (!weak || f.score > weak.face.score));
+        const strongest = unconfirmed.find(
+          (f) => f.score >= UNREAD_CANDIDATE_SCORE && (!weak || f.score > weak.face.score),
+        );
         const soft = candidates.every((f) => measureFace(image, f.box).sharpness < thresholds.minSharpness);
         found = weak && !(soft && strongest) ? [weak] : [];
         unread = found.length ? undefined : strongest;
@@ -95,7 +123,12 @@ export async function createAnalyser(opts: { providers: string[]; logger?: Model
       if (found.length) {
         const subject = mainFace(found);
         const turned = (await detector.detectUpsideDown(image)).find((f) => overlap(f.box, subject.face.box) > 0.5);
-        if (turned && turned.score > subject.face.score + UPSIDE_DOWN_MARGIN && insideFraction(turned.box, image) >= UPSIDE_DOWN_INSIDE) subject.face = turned;
+        if (
+          turned &&
+          turned.score > subject.face.score + UPSIDE_DOWN_MARGIN &&
+          insideFraction(turned.box, image) >= UPSIDE_DOWN_INSIDE
+        )
+          subject.face = turned;
         // The eyes of an upright subject (a turned photo has one reason, and its eye crops would lie on their side).
         if (uprightTurn(subject.face) === 0) subject.eyes = await eyes.read(image, subject.landmarks.points);
       }
@@ -105,8 +138,24 @@ export async function createAnalyser(opts: { providers: string[]; logger?: Model
       const { face, landmarks } = mainFace(found);
       const fp = landmarks.fivePoint;
       // Every other confirmed face, however small or weakly detected: the matte leaves those people out.
-      const others = confirmed.filter((f) => f.face !== face && overlap(f.face.box, face.box) < 0.5).map((f) => f.face.box);
-      return { verdict, geometry: { box: face.box, eyes: { right: fp.rightEye, left: fp.leftEye }, fivePoint: { rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft }, ...(others.length ? { others } : {}) } };
+      const others = confirmed
+        .filter((f) => f.face !== face && overlap(f.face.box, face.box) < 0.5)
+        .map((f) => f.face.box);
+      return {
+        verdict,
+        geometry: {
+          box: face.box,
+          eyes: { right: fp.rightEye, left: fp.leftEye },
+          fivePoint: {
+            rightEye: fp.rightEye,
+            leftEye: fp.leftEye,
+            nose: fp.nose,
+            mouthRight: fp.mouthRight,
+            mouthLeft: fp.mouthLeft,
+          },
+          ...(others.length ? { others } : {}),
+        },
+      };
     },
   };
 }

@@ -25,7 +25,13 @@ export function interOcular(p: FivePoints): number {
 }
 
 export function mapFive(p: FivePoints, map: (q: Point) => Point): FivePoints {
-  return { rightEye: map(p.rightEye), leftEye: map(p.leftEye), nose: map(p.nose), mouthRight: map(p.mouthRight), mouthLeft: map(p.mouthLeft) };
+  return {
+    rightEye: map(p.rightEye),
+    leftEye: map(p.leftEye),
+    nose: map(p.nose),
+    mouthRight: map(p.mouthRight),
+    mouthLeft: map(p.mouthLeft),
+  };
 }
 
 /**
@@ -89,22 +95,35 @@ export interface FaceTrueResult {
   features: Record<Feature, number>;
 }
 
-const mean = (ps: Point[]): Point => ({ x: ps.reduce((s, p) => s + p.x, 0) / ps.length, y: ps.reduce((s, p) => s + p.y, 0) / ps.length });
+const mean = (ps: Point[]): Point => ({
+  x: ps.reduce((s, p) => s + p.x, 0) / ps.length,
+  y: ps.reduce((s, p) => s + p.y, 0) / ps.length,
+});
 const FEATURE_NAMES = Object.keys(FEATURES) as Feature[];
 
 /** Feature centres (frame pixels) from FaceMesh's 468 points on the framed photo. */
 export function featuresFrom(points: Point[]): Record<Feature, Point> {
-  return Object.fromEntries(FEATURE_NAMES.map((f) => [f, mean(FEATURES[f].map((i) => points[i]))])) as Record<Feature, Point>;
+  return Object.fromEntries(FEATURE_NAMES.map((f) => [f, mean(FEATURES[f].map((i) => points[i]))])) as Record<
+    Feature,
+    Point
+  >;
 }
 
 /** Luminance at continuous image coordinates (bilinear between pixel centres, edges replicated). */
 function luma(image: RgbImage, x: number, y: number): number {
   const { data, width, height } = image;
-  const X = Math.min(width - 1, Math.max(0, x - 0.5)), Y = Math.min(height - 1, Math.max(0, y - 0.5));
-  const x0 = Math.floor(X), y0 = Math.floor(Y);
-  const x1 = Math.min(width - 1, x0 + 1), y1 = Math.min(height - 1, y0 + 1);
-  const fx = X - x0, fy = Y - y0;
-  const a = (y0 * width + x0) * 3, b = (y0 * width + x1) * 3, c = (y1 * width + x0) * 3, d = (y1 * width + x1) * 3;
+  const X = Math.min(width - 1, Math.max(0, x - 0.5)),
+    Y = Math.min(height - 1, Math.max(0, y - 0.5));
+  const x0 = Math.floor(X),
+    y0 = Math.floor(Y);
+  const x1 = Math.min(width - 1, x0 + 1),
+    y1 = Math.min(height - 1, y0 + 1);
+  const fx = X - x0,
+    fy = Y - y0;
+  const a = (y0 * width + x0) * 3,
+    b = (y0 * width + x1) * 3,
+    c = (y1 * width + x0) * 3,
+    d = (y1 * width + x1) * 3;
   const la = 0.299 * data[a] + 0.587 * data[a + 1] + 0.114 * data[a + 2];
   const lb = 0.299 * data[b] + 0.587 * data[b + 1] + 0.114 * data[b + 2];
   const lc = 0.299 * data[c] + 0.587 * data[c + 1] + 0.114 * data[c + 2];
@@ -123,7 +142,10 @@ function sampleLuma(image: RgbImage, centre: Point, step: number, map?: (q: Poin
   const ex = map ? map({ x: centre.x + 1, y: centre.y }) : { x: o.x + 1, y: o.y };
   const ey = map ? map({ x: centre.x, y: centre.y + 1 }) : { x: o.x, y: o.y + 1 };
   // Image pixels per frame pixel along the frame's x and y.
-  const ax = ex.x - o.x, ay = ex.y - o.y, bx = ey.x - o.x, by = ey.y - o.y;
+  const ax = ex.x - o.x,
+    ay = ex.y - o.y,
+    bx = ey.x - o.x,
+    by = ey.y - o.y;
   const n = Math.min(4, Math.max(1, Math.ceil(Math.hypot(ax, ay) * step - 1e-9)));
   const out = new Float32Array(SIDE * SIDE);
   for (let v = 0; v < SIDE; v++) {
@@ -155,7 +177,8 @@ const clamp = (i: number) => (i < 0 ? 0 : i >= SIDE ? SIDE - 1 : i);
 
 function blur(src: Float32Array, k: Float32Array): Float32Array {
   const r = (k.length - 1) / 2;
-  const tmp = new Float32Array(src.length), out = new Float32Array(src.length);
+  const tmp = new Float32Array(src.length),
+    out = new Float32Array(src.length);
   for (let y = 0; y < SIDE; y++) {
     for (let x = 0; x < SIDE; x++) {
       let s = 0;
@@ -183,7 +206,8 @@ function bandPass(lum: Float32Array, person: Float32Array): Float32Array {
   const out = new Float32Array(lum.length);
   const [fineL, fineW] = [blur(weighted, KERNELS[0]), blur(person, KERNELS[0])];
   const [coarseL, coarseW] = [blur(weighted, KERNELS[1]), blur(person, KERNELS[1])];
-  for (let i = 0; i < out.length; i++) out[i] = fineW[i] > 1e-3 && coarseW[i] > 1e-3 ? fineL[i] / fineW[i] - coarseL[i] / coarseW[i] : 0;
+  for (let i = 0; i < out.length; i++)
+    out[i] = fineW[i] > 1e-3 && coarseW[i] > 1e-3 ? fineL[i] / fineW[i] - coarseL[i] / coarseW[i] : 0;
   return out;
 }
 
@@ -191,13 +215,26 @@ function bandPass(lum: Float32Array, person: Float32Array): Float32Array {
  * The reference for a prepared photo: each feature's window, read from the photo's own pixels
  * through the frame (`map` takes frame pixels to `image` pixels; without it `image` is the frame).
  */
-export function faceReference(features: Record<Feature, Point>, person: Matte, image: RgbImage, map?: (q: Point) => Point): FaceTrueReference {
+export function faceReference(
+  features: Record<Feature, Point>,
+  person: Matte,
+  image: RgbImage,
+  map?: (q: Point) => Point,
+): FaceTrueReference {
   const iod = Math.hypot(features.leftEye.x - features.rightEye.x, features.leftEye.y - features.rightEye.y);
   const step = iod / SAMPLES_PER_IOD;
-  const mattes = Object.fromEntries(FEATURE_NAMES.map((f) => [f, matteWindow(person, features[f], step)])) as Record<Feature, Float32Array>;
-  const windows = Object.fromEntries(FEATURE_NAMES.map((f) => [f, bandPass(sampleLuma(image, features[f], step, map), mattes[f])])) as Record<Feature, Float32Array>;
+  const mattes = Object.fromEntries(FEATURE_NAMES.map((f) => [f, matteWindow(person, features[f], step)])) as Record<
+    Feature,
+    Float32Array
+  >;
+  const windows = Object.fromEntries(
+    FEATURE_NAMES.map((f) => [f, bandPass(sampleLuma(image, features[f], step, map), mattes[f])]),
+  ) as Record<Feature, Float32Array>;
   const weights = Object.fromEntries(FEATURE_NAMES.map((f) => [f, shrunk(mattes[f])])) as Record<Feature, Float32Array>;
-  const metrics = Object.fromEntries(FEATURE_NAMES.map((f) => [f, apertureMetric(windows[f], weights[f])])) as Record<Feature, Metric>;
+  const metrics = Object.fromEntries(FEATURE_NAMES.map((f) => [f, apertureMetric(windows[f], weights[f])])) as Record<
+    Feature,
+    Metric
+  >;
   return { iod, at: features, mattes, windows, weights, metrics };
 }
 
@@ -212,22 +249,28 @@ const APERTURE = 0.2;
  * in proportion below it.
  */
 function apertureMetric(window: Float32Array, weight: Float32Array): Metric {
-  let xx = 0, xy = 0, yy = 0;
+  let xx = 0,
+    xy = 0,
+    yy = 0;
   for (let y = -PATCH; y <= PATCH; y++) {
     for (let x = -PATCH; x <= PATCH; x++) {
       const i = (HALF + y) * SIDE + HALF + x;
-      const gx = (window[i + 1] - window[i - 1]) / 2, gy = (window[i + SIDE] - window[i - SIDE]) / 2;
+      const gx = (window[i + 1] - window[i - 1]) / 2,
+        gy = (window[i + SIDE] - window[i - SIDE]) / 2;
       xx += weight[i] * gx * gx;
       xy += weight[i] * gx * gy;
       yy += weight[i] * gy * gy;
     }
   }
   // Eigenvalues and the strong direction (cos, sin) of the tensor.
-  const mean = (xx + yy) / 2, diff = Math.hypot((xx - yy) / 2, xy);
-  const strong = mean + diff, weak = mean - diff;
+  const mean = (xx + yy) / 2,
+    diff = Math.hypot((xx - yy) / 2, xy);
+  const strong = mean + diff,
+    weak = mean - diff;
   if (!(strong > 0)) return [0, 0, 0];
   const angle = Math.atan2(2 * xy, xx - yy) / 2;
-  const c = Math.cos(angle), s = Math.sin(angle);
+  const c = Math.cos(angle),
+    s = Math.sin(angle);
   const k = Math.min(1, weak / (APERTURE * strong));
   // M = e1 e1' + k e2 e2', with e1 = (c, s) and e2 = (-s, c).
   return [c * c + k * s * s, c * s - k * s * c, s * s + k * c * c];
@@ -263,7 +306,8 @@ function matteWindow(person: Matte, centre: Point, step: number): Float32Array {
 
 /** The smallest matte within SHRINK samples, squared: 1 well inside the person, 0 on and near the backdrop. */
 function shrunk(a: Float32Array): Float32Array {
-  const rows = new Float32Array(a.length), out = new Float32Array(a.length);
+  const rows = new Float32Array(a.length),
+    out = new Float32Array(a.length);
   for (let y = 0; y < SIDE; y++) {
     for (let x = 0; x < SIDE; x++) {
       let m = 1;
@@ -283,13 +327,20 @@ function shrunk(a: Float32Array): Float32Array {
 
 /** Normalised correlation of the reference's central patch with the render's patch shifted by (dx, dy). */
 function correlation(ref: Float32Array, weight: Float32Array, got: Float32Array, dx: number, dy: number): number {
-  let n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  let n = 0,
+    sa = 0,
+    sb = 0,
+    saa = 0,
+    sbb = 0,
+    sab = 0;
   for (let y = -PATCH; y <= PATCH; y++) {
-    const ra = (HALF + y) * SIDE + HALF, rb = (HALF + y + dy) * SIDE + HALF + dx;
+    const ra = (HALF + y) * SIDE + HALF,
+      rb = (HALF + y + dy) * SIDE + HALF + dx;
     for (let x = -PATCH; x <= PATCH; x++) {
       const w = weight[ra + x];
       if (w === 0) continue;
-      const a = ref[ra + x], b = got[rb + x];
+      const a = ref[ra + x],
+        b = got[rb + x];
       n += w;
       sa += w * a;
       sb += w * b;
@@ -298,7 +349,8 @@ function correlation(ref: Float32Array, weight: Float32Array, got: Float32Array,
       sab += w * a * b;
     }
   }
-  const va = saa - (sa * sa) / n, vb = sbb - (sb * sb) / n;
+  const va = saa - (sa * sa) / n,
+    vb = sbb - (sb * sb) / n;
   return n > 0 && va > 0 && vb > 0 ? (sab - (sa * sb) / n) / Math.sqrt(va * vb) : 0;
 }
 
@@ -309,7 +361,11 @@ function peak(m: number, z: number, p: number): number {
 }
 
 /** Where the reference patch best matches in the render's window: offset in samples (sub-sample) and its correlation. */
-export function register(ref: Float32Array, weight: Float32Array, got: Float32Array): { dx: number; dy: number; correlation: number } {
+export function register(
+  ref: Float32Array,
+  weight: Float32Array,
+  got: Float32Array,
+): { dx: number; dy: number; correlation: number } {
   const side = 2 * SEARCH + 1;
   const c = new Float32Array(side * side);
   let best = 0;
@@ -320,7 +376,8 @@ export function register(ref: Float32Array, weight: Float32Array, got: Float32Ar
       if (c[i] > c[best]) best = i;
     }
   }
-  const bx = (best % side) - SEARCH, by = Math.floor(best / side) - SEARCH;
+  const bx = (best % side) - SEARCH,
+    by = Math.floor(best / side) - SEARCH;
   const fx = Math.abs(bx) < SEARCH ? peak(c[best - 1], c[best], c[best + 1]) : 0;
   const fy = Math.abs(by) < SEARCH ? peak(c[best - side], c[best], c[best + side]) : 0;
   return { dx: bx + fx, dy: by + fy, correlation: c[best] };
@@ -342,8 +399,17 @@ export function displacements(ref: FaceTrueReference, render: RgbImage): Record<
     FEATURE_NAMES.map((f) => {
       const r = register(ref.windows[f], ref.weights[f], bandPass(sampleLuma(render, ref.at[f], step), ref.mattes[f]));
       const [xx, xy, yy] = ref.metrics[f];
-      const dx = r.dx / SAMPLES_PER_IOD, dy = r.dy / SAMPLES_PER_IOD;
-      return [f, { dx, dy, measured: Math.sqrt(Math.max(0, xx * dx * dx + 2 * xy * dx * dy + yy * dy * dy)), correlation: r.correlation }];
+      const dx = r.dx / SAMPLES_PER_IOD,
+        dy = r.dy / SAMPLES_PER_IOD;
+      return [
+        f,
+        {
+          dx,
+          dy,
+          measured: Math.sqrt(Math.max(0, xx * dx * dx + 2 * xy * dx * dy + yy * dy * dy)),
+          correlation: r.correlation,
+        },
+      ];
     }),
   ) as Record<Feature, Displacement>;
 }

@@ -55,11 +55,24 @@ export interface Frame {
 }
 
 /** The ideal frame, whether or not it fits the photo (eyes EYE_LINE down, centred). */
-export function frameFor(eyes: { right: Point; left: Point }, faceWidth: number, outWidth: number, photo: PhotoSize = { width: Infinity, height: Infinity }): Frame {
+export function frameFor(
+  eyes: { right: Point; left: Point },
+  faceWidth: number,
+  outWidth: number,
+  photo: PhotoSize = { width: Infinity, height: Infinity },
+): Frame {
   return placed(eyes, faceWidth, outWidth, photo, FRAME_FACE_WIDTHS, { x: 0.5, y: EYE_LINE });
 }
 
-function placed(eyes: { right: Point; left: Point }, faceWidth: number, outWidth: number, photo: PhotoSize, faceWidths: number, eyeAt: Point, angle = Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x)): Frame {
+function placed(
+  eyes: { right: Point; left: Point },
+  faceWidth: number,
+  outWidth: number,
+  photo: PhotoSize,
+  faceWidths: number,
+  eyeAt: Point,
+  angle = Math.atan2(eyes.left.y - eyes.right.y, eyes.left.x - eyes.right.x),
+): Frame {
   const f: Frame = {
     width: outWidth,
     height: Math.round(outWidth * FRAME_ASPECT),
@@ -84,20 +97,31 @@ const OVERHANG_TOLERANCE = 0.5;
 export function toSource(f: Frame, o: Point): Point {
   const dx = (o.x - f.width * f.eyeAt.x) / f.scale;
   const dy = (o.y - f.height * f.eyeAt.y) / f.scale;
-  const c = Math.cos(f.angle), s = Math.sin(f.angle);
+  const c = Math.cos(f.angle),
+    s = Math.sin(f.angle);
   return { x: f.eyes.x + c * dx - s * dy, y: f.eyes.y + s * dx + c * dy };
 }
 
 /** Where a source point lands in the output. */
 export function toOutput(f: Frame, p: Point): Point {
-  const dx = p.x - f.eyes.x, dy = p.y - f.eyes.y;
-  const c = Math.cos(f.angle), s = Math.sin(f.angle);
-  return { x: f.width * f.eyeAt.x + f.scale * (c * dx + s * dy), y: f.height * f.eyeAt.y + f.scale * (-s * dx + c * dy) };
+  const dx = p.x - f.eyes.x,
+    dy = p.y - f.eyes.y;
+  const c = Math.cos(f.angle),
+    s = Math.sin(f.angle);
+  return {
+    x: f.width * f.eyeAt.x + f.scale * (c * dx + s * dy),
+    y: f.height * f.eyeAt.y + f.scale * (-s * dx + c * dy),
+  };
 }
 
 /** The source rectangle the frame reads from, padded by `margin` source pixels. */
 export function sourceBounds(f: Frame, margin = 2): { left: number; top: number; right: number; bottom: number } {
-  const corners = [toSource(f, { x: 0, y: 0 }), toSource(f, { x: f.width, y: 0 }), toSource(f, { x: 0, y: f.height }), toSource(f, { x: f.width, y: f.height })];
+  const corners = [
+    toSource(f, { x: 0, y: 0 }),
+    toSource(f, { x: f.width, y: 0 }),
+    toSource(f, { x: 0, y: f.height }),
+    toSource(f, { x: f.width, y: f.height }),
+  ];
   const round = margin ? { lo: Math.floor, hi: Math.ceil } : { lo: (v: number) => v, hi: (v: number) => v };
   return {
     left: round.lo(Math.min(...corners.map((p) => p.x))) - margin,
@@ -123,29 +147,47 @@ interface Silhouette {
   body: Point[];
 }
 const SILHOUETTE: Silhouette = (() => {
-  const head: Point[] = [], body: Point[] = [];
-  const cy = (CHIN_DROP - HEAD_TOP) / 2, ry = (CHIN_DROP + HEAD_TOP) / 2;
+  const head: Point[] = [],
+    body: Point[] = [];
+  const cy = (CHIN_DROP - HEAD_TOP) / 2,
+    ry = (CHIN_DROP + HEAD_TOP) / 2;
   // Down to the lowest bottom any allowed frame has: (1 - 0.35) * 1.25 * 2.8 face widths.
   for (let y = -HEAD_TOP; y <= 2.3; y += STEP) {
     for (let x = -1.5; x <= 1.5; x += STEP) {
       if ((x / HEAD_HALF_WIDTH) ** 2 + ((y - cy) / ry) ** 2 <= 1) head.push({ x, y });
-      else if ((y > CHIN_DROP && Math.abs(x) < 0.35) || (y > CHIN_DROP + 0.35 && Math.abs(x) < Math.min(1.4, 0.35 + (y - CHIN_DROP - 0.35) * 3))) body.push({ x, y });
+      else if (
+        (y > CHIN_DROP && Math.abs(x) < 0.35) ||
+        (y > CHIN_DROP + 0.35 && Math.abs(x) < Math.min(1.4, 0.35 + (y - CHIN_DROP - 0.35) * 3))
+      )
+        body.push({ x, y });
     }
   }
   return { head, body };
 })();
 
 /** How much of the head and of the body a frame shows beyond the photo (silhouette points), and where. */
-function invented(f: Frame, faceWidth: number, points: Point[], enough = Infinity): { count: number; sides: Set<Side> } {
-  const c = Math.cos(f.angle), s = Math.sin(f.angle);
-  const halfW = f.width / f.scale, h = f.height / f.scale;
-  const left = -f.eyeAt.x * halfW, right = (1 - f.eyeAt.x) * halfW, top = -f.eyeAt.y * h, bottom = (1 - f.eyeAt.y) * h;
+function invented(
+  f: Frame,
+  faceWidth: number,
+  points: Point[],
+  enough = Infinity,
+): { count: number; sides: Set<Side> } {
+  const c = Math.cos(f.angle),
+    s = Math.sin(f.angle);
+  const halfW = f.width / f.scale,
+    h = f.height / f.scale;
+  const left = -f.eyeAt.x * halfW,
+    right = (1 - f.eyeAt.x) * halfW,
+    top = -f.eyeAt.y * h,
+    bottom = (1 - f.eyeAt.y) * h;
   let count = 0;
   const sides = new Set<Side>();
   for (const q of points) {
-    const dx = q.x * faceWidth, dy = q.y * faceWidth;
+    const dx = q.x * faceWidth,
+      dy = q.y * faceWidth;
     if (dx < left || dx > right || dy < top || dy > bottom) continue; // not in the frame
-    const x = f.eyes.x + c * dx - s * dy, y = f.eyes.y + s * dx + c * dy;
+    const x = f.eyes.x + c * dx - s * dy,
+      y = f.eyes.y + s * dx + c * dy;
     if (x >= 0 && y >= 0 && x <= f.photo.width && y <= f.photo.height) continue;
     count++;
     if (y < 0) sides.add('top');
@@ -168,13 +210,21 @@ function invented(f: Frame, faceWidth: number, points: Point[], enough = Infinit
  * shoulders) the frame may reach: the backdrop fills it, as it would anyway. Only when no frame of
  * MIN_FACE_WIDTHS or wider keeps inside the bottom edge does the frame go tighter (TIGHTEST).
  */
-export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: number, { tightest = TIGHTEST, levelling = LEVELLING } = {}): Frame {
+export function chooseFrame(
+  face: FacePlacement,
+  photo: PhotoSize,
+  outWidth: number,
+  { tightest = TIGHTEST, levelling = LEVELLING } = {},
+): Frame {
   const level = Math.atan2(face.eyes.left.y - face.eyes.right.y, face.eyes.left.x - face.eyes.right.x);
   const widths: number[] = [];
   for (let k = FRAME_FACE_WIDTHS; k >= tightest - 1e-9; k -= 0.05) widths.push(k);
   const allowed = widths.filter((k) => k >= MIN_FACE_WIDTHS - 1e-9);
-  const frame = (k: number, at: Point, share: number) => placed(face.eyes, face.box.width, outWidth, photo, k, at, level * share);
-  const clean = (f: Frame) => !f.beyond.length || (!invented(f, face.box.width, SILHOUETTE.head, 1).count && !invented(f, face.box.width, SILHOUETTE.body, 1).count);
+  const frame = (k: number, at: Point, share: number) =>
+    placed(face.eyes, face.box.width, outWidth, photo, k, at, level * share);
+  const clean = (f: Frame) =>
+    !f.beyond.length ||
+    (!invented(f, face.box.width, SILHOUETTE.head, 1).count && !invented(f, face.box.width, SILHOUETTE.body, 1).count);
   // The widest level frame that shows nobody beyond the photo, eyes as near the ideal as it allows
   // (most photos stop here); then the same with part of the tilt kept.
   for (const share of levelling) {
@@ -196,7 +246,15 @@ export function chooseFrame(face: FacePlacement, photo: PhotoSize, outWidth: num
         if (best && head > best.key[0]) continue;
         const below = f.beyond.includes('bottom') ? sourceBounds(f, 0).bottom - photo.height : 0;
         if (best && head === best.key[0] && below > best.key[1]) continue;
-        const key = [head, below, invented(f, face.box.width, SILHOUETTE.body).count, k < MIN_FACE_WIDTHS - 1e-9 ? 1 : 0, -share, -k, Math.hypot(at.x - 0.5, at.y - EYE_LINE)];
+        const key = [
+          head,
+          below,
+          invented(f, face.box.width, SILHOUETTE.body).count,
+          k < MIN_FACE_WIDTHS - 1e-9 ? 1 : 0,
+          -share,
+          -k,
+          Math.hypot(at.x - 0.5, at.y - EYE_LINE),
+        ];
         if (!best || less(key, best.key)) best = { f, key };
       }
     }
@@ -212,7 +270,8 @@ export const TIGHTEST = 1.2;
 /** Allowed eye positions in the frame, nearest the ideal first. */
 const POSITIONS: Point[] = (() => {
   const out: Point[] = [];
-  for (let y = EYE_LINE_RANGE[0]; y <= EYE_LINE_RANGE[1] + 1e-9; y += 0.0125) for (let x = EYE_CENTRE_RANGE[0]; x <= EYE_CENTRE_RANGE[1] + 1e-9; x += 0.025) out.push({ x, y });
+  for (let y = EYE_LINE_RANGE[0]; y <= EYE_LINE_RANGE[1] + 1e-9; y += 0.0125)
+    for (let x = EYE_CENTRE_RANGE[0]; x <= EYE_CENTRE_RANGE[1] + 1e-9; x += 0.025) out.push({ x, y });
   return out.sort((a, b) => Math.hypot(a.x - 0.5, a.y - EYE_LINE) - Math.hypot(b.x - 0.5, b.y - EYE_LINE));
 })();
 
@@ -247,25 +306,45 @@ export function headCutOff(face: FacePlacement, photo: PhotoSize): Side[] {
  * EDGE_FADE of the frame's height, so the body fades into the backdrop there; elsewhere it is 255.
  * `outside` counts the output pixels left unsampled.
  */
-export function warp(src: { data: Uint8Array; width: number; height: number }, srcOrigin: Point, srcScale: number, f: Frame): { data: Buffer; coverage: Uint8Array; outside: number } {
+export function warp(
+  src: { data: Uint8Array; width: number; height: number },
+  srcOrigin: Point,
+  srcScale: number,
+  f: Frame,
+): { data: Buffer; coverage: Uint8Array; outside: number } {
   const out = Buffer.alloc(f.width * f.height * 3);
   const coverage = new Uint8Array(f.width * f.height);
   const { width: w, height: h, data } = src;
-  const W = f.photo.width, H = f.photo.height;
-  const c = Math.cos(f.angle) / f.scale, s = Math.sin(f.angle) / f.scale;
-  const cx = f.width * f.eyeAt.x, cy = f.height * f.eyeAt.y;
+  const W = f.photo.width,
+    H = f.photo.height;
+  const c = Math.cos(f.angle) / f.scale,
+    s = Math.sin(f.angle) / f.scale;
+  const cx = f.width * f.eyeAt.x,
+    cy = f.height * f.eyeAt.y;
   const fade = EDGE_FADE * f.height;
-  const cuts = { top: f.beyond.includes('top'), bottom: f.beyond.includes('bottom'), left: f.beyond.includes('left'), right: f.beyond.includes('right') };
+  const cuts = {
+    top: f.beyond.includes('top'),
+    bottom: f.beyond.includes('bottom'),
+    left: f.beyond.includes('left'),
+    right: f.beyond.includes('right'),
+  };
   let outside = 0;
   let o = 0;
   for (let y = 0; y < f.height; y++) {
     // Photo point of output pixel centre (x + 0.5, y + 0.5).
     const dy = y + 0.5 - cy;
-    const rowX = f.eyes.x - s * dy, rowY = f.eyes.y + c * dy;
+    const rowX = f.eyes.x - s * dy,
+      rowY = f.eyes.y + c * dy;
     for (let x = 0; x < f.width; x++, o += 3) {
       const dx = x + 0.5 - cx;
-      const px = rowX + c * dx, py = rowY + s * dx;
-      if (px < -OVERHANG_TOLERANCE || py < -OVERHANG_TOLERANCE || px > W + OVERHANG_TOLERANCE || py > H + OVERHANG_TOLERANCE) {
+      const px = rowX + c * dx,
+        py = rowY + s * dx;
+      if (
+        px < -OVERHANG_TOLERANCE ||
+        py < -OVERHANG_TOLERANCE ||
+        px > W + OVERHANG_TOLERANCE ||
+        py > H + OVERHANG_TOLERANCE
+      ) {
         out[o] = out[o + 1] = out[o + 2] = 128;
         outside++;
         continue;
@@ -282,12 +361,20 @@ export function warp(src: { data: Uint8Array; width: number; height: number }, s
       // Within the photo, the sample can still fall in the outer half of an edge pixel: take the edge pixel.
       let sx = (px - srcOrigin.x) * srcScale - 0.5;
       let sy = (py - srcOrigin.y) * srcScale - 0.5;
-      if (sx < 0) sx = 0; else if (sx > w - 1) sx = w - 1;
-      if (sy < 0) sy = 0; else if (sy > h - 1) sy = h - 1;
-      const x0 = sx | 0, y0 = sy | 0;
-      const x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
-      const fx = sx - x0, fy = sy - y0;
-      const i00 = (y0 * w + x0) * 3, i01 = (y0 * w + x1) * 3, i10 = (y1 * w + x0) * 3, i11 = (y1 * w + x1) * 3;
+      if (sx < 0) sx = 0;
+      else if (sx > w - 1) sx = w - 1;
+      if (sy < 0) sy = 0;
+      else if (sy > h - 1) sy = h - 1;
+      const x0 = sx | 0,
+        y0 = sy | 0;
+      const x1 = x0 + 1 < w ? x0 + 1 : x0,
+        y1 = y0 + 1 < h ? y0 + 1 : y0;
+      const fx = sx - x0,
+        fy = sy - y0;
+      const i00 = (y0 * w + x0) * 3,
+        i01 = (y0 * w + x1) * 3,
+        i10 = (y1 * w + x0) * 3,
+        i11 = (y1 * w + x1) * 3;
       for (let k = 0; k < 3; k++) {
         const top = data[i00 + k] + (data[i01 + k] - data[i00 + k]) * fx;
         const bot = data[i10 + k] + (data[i11 + k] - data[i10 + k]) * fx;

@@ -52,7 +52,12 @@ const analyse: Handler<'photo.analyse'> = async (ctx, { photoId }) => {
 };
 
 const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
-  await renderHeadshot(ctx, headshotId, (photoId, original, geometry, style) => pixels(ctx).render(photoId, original, geometry, style), lastAttempt(job));
+  await renderHeadshot(
+    ctx,
+    headshotId,
+    (photoId, original, geometry, style) => pixels(ctx).render(photoId, original, geometry, style),
+    lastAttempt(job),
+  );
 };
 
 const deliver: Handler<'order.deliver'> = async (ctx, { orderId }) => deliverOrder(ctx, orderId);

@@ -13,8 +13,14 @@ export async function startPipelineWorkers(ctx: AppContext): Promise<Workers> {
   const swept = await sweepStaleSpools(DAY_MS);
   if (swept) ctx.logger.info({ swept }, 'removed spool folders a stopped process left behind');
   // WORKER_QUEUES narrows the queues (and so the handlers) this process takes; empty: all of them.
-  const queues = ctx.config.WORKER_QUEUES.length ? PIPELINE_QUEUES.filter((q) => ctx.config.WORKER_QUEUES.includes(q)) : PIPELINE_QUEUES;
-  const handlers = Object.fromEntries(Object.entries(pipelineHandlers).filter(([name]) => queues.includes(JOBS[name as JobName].queue as (typeof queues)[number])));
+  const queues = ctx.config.WORKER_QUEUES.length
+    ? PIPELINE_QUEUES.filter((q) => ctx.config.WORKER_QUEUES.includes(q))
+    : PIPELINE_QUEUES;
+  const handlers = Object.fromEntries(
+    Object.entries(pipelineHandlers).filter(([name]) =>
+      queues.includes(JOBS[name as JobName].queue as (typeof queues)[number]),
+    ),
+  );
   const workers = await startWorkers(ctx, queues, handlers);
   return {
     ...workers,

@@ -43,10 +43,17 @@ const LINEAR = Float32Array.from({ length: 256 }, (_, i) => {
  * pixels, `inPhoto` nonzero), the face's luma (opaque pixels of `face`, 0..1 a pixel), and the
  * matte's rim.
  */
-export function measureLight(framed: RgbImage, alpha: Uint8Array, inPhoto: Uint8Array, face: Float32Array): PersonLight {
+export function measureLight(
+  framed: RgbImage,
+  alpha: Uint8Array,
+  inPhoto: Uint8Array,
+  face: Float32Array,
+): PersonLight {
   const { data, width, height } = framed;
   const sum = [0, 0, 0];
-  let n = 0, faceLuma = 0, faceWeight = 0;
+  let n = 0,
+    faceLuma = 0,
+    faceWeight = 0;
   for (let i = 0, d = 0; i < alpha.length; i++, d += 3) {
     if (inPhoto[i]) {
       sum[0] += LINEAR[data[d]];
@@ -76,8 +83,10 @@ export function measureLight(framed: RgbImage, alpha: Uint8Array, inPhoto: Uint8
  * and gone RIM inside it. The blur is a box mean on a grid of CELL-pixel cells, read bilinearly.
  */
 function rimOf(alpha: Uint8Array, width: number, height: number): Uint8Array {
-  const gw = Math.ceil(width / CELL), gh = Math.ceil(height / CELL);
-  const cells = new Float32Array(gw * gh), count = new Float32Array(gw * gh);
+  const gw = Math.ceil(width / CELL),
+    gh = Math.ceil(height / CELL);
+  const cells = new Float32Array(gw * gh),
+    count = new Float32Array(gw * gh);
   for (let y = 0; y < height; y++) {
     const row = ((y / CELL) | 0) * gw;
     for (let x = 0, i = y * width; x < width; x++, i++) {
@@ -91,7 +100,9 @@ function rimOf(alpha: Uint8Array, width: number, height: number): Uint8Array {
   const rim = new Uint8Array(alpha.length);
   for (let y = 0; y < height; y++) {
     const v = Math.min(gh - 1, Math.max(0, (y + 0.5) / CELL - 0.5));
-    const y0 = Math.floor(v), y1 = Math.min(gh - 1, y0 + 1), fy = v - y0;
+    const y0 = Math.floor(v),
+      y1 = Math.min(gh - 1, y0 + 1),
+      fy = v - y0;
     for (let x = 0, i = y * width; x < width; x++, i++) {
       const a = alpha[i];
       if (a === 0) continue;
@@ -99,7 +110,9 @@ function rimOf(alpha: Uint8Array, width: number, height: number): Uint8Array {
       // Deep inside (the cell and its neighbours opaque) there is no rim: skip the interpolation.
       if (blurred[y0 * gw + gx] >= 0.999 && blurred[y1 * gw + gx] >= 0.999) continue;
       const u = Math.min(gw - 1, Math.max(0, (x + 0.5) / CELL - 0.5));
-      const x0 = Math.floor(u), x1 = Math.min(gw - 1, x0 + 1), fx = u - x0;
+      const x0 = Math.floor(u),
+        x1 = Math.min(gw - 1, x0 + 1),
+        fx = u - x0;
       const top = blurred[y0 * gw + x0] + (blurred[y0 * gw + x1] - blurred[y0 * gw + x0]) * fx;
       const bot = blurred[y1 * gw + x0] + (blurred[y1 * gw + x1] - blurred[y1 * gw + x0]) * fx;
       const b = top + (bot - top) * fy;
@@ -110,7 +123,13 @@ function rimOf(alpha: Uint8Array, width: number, height: number): Uint8Array {
 }
 
 /** The gains and light wrap a style composites the person with. */
-export function lightFor(light: PersonLight, style: Style): { gain: [number, number, number]; wrap: { strength: number; rim: Uint8Array } } {
+export function lightFor(
+  light: PersonLight,
+  style: Style,
+): { gain: [number, number, number]; wrap: { strength: number; rim: Uint8Array } } {
   if (style.backdrop.kind === 'own-blur') return { gain: [1, 1, 1], wrap: { strength: WRAP.own, rim: light.rim } };
-  return { gain: light.cast.map((g) => g * light.lift) as [number, number, number], wrap: { strength: WRAP.studio, rim: light.rim } };
+  return {
+    gain: light.cast.map((g) => g * light.lift) as [number, number, number],
+    wrap: { strength: WRAP.studio, rim: light.rim },
+  };
 }

@@ -26,7 +26,9 @@ const CLOSE_WAIT_MS = 30_000;
  * The thread's entry: from source, a boot file registers tsx first; in the bundle that `npm run
  * build` makes (dist/main.mjs, what the images run), the thread has its own bundle beside it.
  */
-const THREAD_ENTRY = import.meta.url.endsWith('.mjs') ? new URL('./pixel-thread.mjs', import.meta.url) : new URL('./pixel-boot.mjs', import.meta.url);
+const THREAD_ENTRY = import.meta.url.endsWith('.mjs')
+  ? new URL('./pixel-thread.mjs', import.meta.url)
+  : new URL('./pixel-boot.mjs', import.meta.url);
 
 /**
  * A fixed set of pixel threads. Renders of one photo go to the same thread (by key), where its
@@ -45,9 +47,15 @@ export class PixelPool implements PixelWork {
   constructor(threads: number, settings: PixelSettings, logLevel: string) {
     const channels = Array.from({ length: Math.max(1, threads) }, () => new MessageChannel());
     const ports = channels.map((c) => c.port2);
-    this.models = new Worker(THREAD_ENTRY, { workerData: { role: 'models', settings, logLevel, ports }, transferList: ports });
+    this.models = new Worker(THREAD_ENTRY, {
+      workerData: { role: 'models', settings, logLevel, ports },
+      transferList: ports,
+    });
     this.lanes = channels.map(({ port1: models }) => {
-      const worker = new Worker(THREAD_ENTRY, { workerData: { role: 'pixels', settings, logLevel, models }, transferList: [models] });
+      const worker = new Worker(THREAD_ENTRY, {
+        workerData: { role: 'pixels', settings, logLevel, models },
+        transferList: [models],
+      });
       const lane: Lane = { worker, busy: false, queue: [] };
       worker.on('message', (m: { id: number; result?: unknown; error?: string }) => {
         const p = this.pending.get(m.id);
@@ -101,7 +109,9 @@ export class PixelPool implements PixelWork {
     // The photo is copied only now, as it goes: a queued task holds the caller's buffer, not a copy
     // of its own, so a queue of renders of one photo holds that photo once.
     const bytes = new Uint8Array(next.photo);
-    lane.worker.postMessage({ ...next.message, args: next.message.args.map((a) => (a === next.photo ? bytes : a)) }, [bytes.buffer]);
+    lane.worker.postMessage({ ...next.message, args: next.message.args.map((a) => (a === next.photo ? bytes : a)) }, [
+      bytes.buffer,
+    ]);
   }
 
   private submit<T>(lane: Lane, kind: string, args: unknown[], photo: Buffer): Promise<T> {
@@ -117,14 +127,21 @@ export class PixelPool implements PixelWork {
   }
 
   analyse(stored: Buffer): Promise<Analysis> {
-    const lane = this.lanes.reduce((a, b) => (b.queue.length + Number(b.busy) < a.queue.length + Number(a.busy) ? b : a));
+    const lane = this.lanes.reduce((a, b) =>
+      b.queue.length + Number(b.busy) < a.queue.length + Number(a.busy) ? b : a,
+    );
     return this.submit(lane, 'analyse', [stored], stored);
   }
 
   async render(key: string, original: Buffer, geometry: FaceGeometry, style: Style): Promise<Rendered> {
     let h = 0;
     for (const ch of key) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    const out = await this.submit<Rendered & { jpeg: Uint8Array }>(this.lanes[h % this.lanes.length], 'render', [key, original, geometry, style], original);
+    const out = await this.submit<Rendered & { jpeg: Uint8Array }>(
+      this.lanes[h % this.lanes.length],
+      'render',
+      [key, original, geometry, style],
+      original,
+    );
     return { ...out, jpeg: Buffer.from(out.jpeg.buffer, out.jpeg.byteOffset, out.jpeg.byteLength) };
   }
 

@@ -21,7 +21,9 @@ else servePixels(data.settings, data.models);
 
 function servePixels(settings: PixelSettings, models: MessagePort): void {
   const work = createPixelWork(settings, logger, remoteModels(models));
-  type Task = { id: number; kind: 'analyse'; args: Parameters<typeof work.analyse> } | { id: number; kind: 'render'; args: Parameters<typeof work.render> };
+  type Task =
+    | { id: number; kind: 'analyse'; args: Parameters<typeof work.analyse> }
+    | { id: number; kind: 'render'; args: Parameters<typeof work.render> };
 
   parentPort!.on('message', async (task: Task) => {
     try {

@@ -54,7 +54,10 @@ const PREPARED_KEEP = 4;
 export function ownSharedModels(s: Pick<PixelSettings, 'providers'>, logger?: ModelLogger): SharedModels {
   return {
     styles: createStyleRunner({ providers: s.providers, logger }),
-    upscalers: { 2: createIdleUpscaler({ providers: s.providers, logger, scale: 2, idleMs: ESRGAN_IDLE_MS }), 4: createIdleUpscaler({ providers: s.providers, logger, scale: 4, idleMs: ESRGAN_IDLE_MS }) },
+    upscalers: {
+      2: createIdleUpscaler({ providers: s.providers, logger, scale: 2, idleMs: ESRGAN_IDLE_MS }),
+      4: createIdleUpscaler({ providers: s.providers, logger, scale: 4, idleMs: ESRGAN_IDLE_MS }),
+    },
   };
 }
 
@@ -63,10 +66,17 @@ export function ownSharedModels(s: Pick<PixelSettings, 'providers'>, logger?: Mo
  * style graph) defaults to this thread's own; the pixel pool's threads use the models thread's
  * (worker/shared-models.ts).
  */
-export async function loadRenderModels(s: Pick<PixelSettings, 'providers' | 'matting'>, logger?: ModelLogger, shared = ownSharedModels(s, logger)): Promise<RenderModels> {
+export async function loadRenderModels(
+  s: Pick<PixelSettings, 'providers' | 'matting'>,
+  logger?: ModelLogger,
+  shared = ownSharedModels(s, logger),
+): Promise<RenderModels> {
   return {
     // ISNet is AGPL-3.0 and operator-installed: only when configuration asks for it.
-    segmenter: s.matting.model === 'isnet' ? await createIsnetSegmenter({ providers: s.providers, logger, path: s.matting.isnetPath }) : await createSegmenter({ providers: s.providers, logger }),
+    segmenter:
+      s.matting.model === 'isnet'
+        ? await createIsnetSegmenter({ providers: s.providers, logger, path: s.matting.isnetPath })
+        : await createSegmenter({ providers: s.providers, logger }),
     ...shared,
     detector: await createFaceDetector({ providers: s.providers, logger }),
     landmarker: await createLandmarker({ providers: s.providers, logger }),
@@ -81,7 +91,12 @@ export function createPixelWork(s: PixelSettings, logger?: ModelLogger, shared?:
 
   return {
     async analyse(stored) {
-      analyser ??= createAnalyser({ providers: s.providers, logger, presenceMin: s.presenceMin, thresholds: s.thresholds });
+      analyser ??= createAnalyser({
+        providers: s.providers,
+        logger,
+        presenceMin: s.presenceMin,
+        thresholds: s.thresholds,
+      });
       return (await analyser).analyse(await decodeRgb(stored));
     },
     async render(key, original, geometry, style) {

@@ -1,7 +1,15 @@
 import type { EyesReading } from '../models/eyes';
 import type { Face, RgbImage } from '../models/face-detector';
 import type { FaceLandmarks } from '../models/landmarks';
-import { advice, reason, type Advice, type FaceBox, type Reason, type Side, type Verdict } from '../core/photos/verdict';
+import {
+  advice,
+  reason,
+  type Advice,
+  type FaceBox,
+  type Reason,
+  type Side,
+  type Verdict,
+} from '../core/photos/verdict';
 import { chooseFrame, FRAME_FACE_WIDTHS, headCutOff, MIN_FACE_WIDTHS } from './framing';
 
 /**
@@ -75,7 +83,8 @@ const luma = (data: Buffer | Uint8Array, i: number) => 0.299 * data[i] + 0.587 *
 
 /** The middle of a face box (INNER of it, centred). */
 function innerBox(box: Face['box']): Face['box'] {
-  const dx = (box.width * (1 - INNER)) / 2, dy = (box.height * (1 - INNER)) / 2;
+  const dx = (box.width * (1 - INNER)) / 2,
+    dy = (box.height * (1 - INNER)) / 2;
   return { x: box.x + dx, y: box.y + dy, width: box.width * INNER, height: box.height * INNER };
 }
 
@@ -89,11 +98,15 @@ interface LumaPlane {
 }
 
 function lumaPlane(image: RgbImage, box: Face['box']): LumaPlane {
-  const x0 = Math.max(0, Math.min(image.width - 1, Math.floor(box.x) - 1)), y0 = Math.max(0, Math.min(image.height - 1, Math.floor(box.y) - 1));
-  const x1 = Math.max(x0 + 1, Math.min(image.width, Math.ceil(box.x + box.width) + 1)), y1 = Math.max(y0 + 1, Math.min(image.height, Math.ceil(box.y + box.height) + 1));
-  const w = x1 - x0, h = y1 - y0;
+  const x0 = Math.max(0, Math.min(image.width - 1, Math.floor(box.x) - 1)),
+    y0 = Math.max(0, Math.min(image.height - 1, Math.floor(box.y) - 1));
+  const x1 = Math.max(x0 + 1, Math.min(image.width, Math.ceil(box.x + box.width) + 1)),
+    y1 = Math.max(y0 + 1, Math.min(image.height, Math.ceil(box.y + box.height) + 1));
+  const w = x1 - x0,
+    h = y1 - y0;
   const L = new Float32Array(w * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) L[y * w + x] = luma(image.data, ((y + y0) * image.width + x + x0) * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) L[y * w + x] = luma(image.data, ((y + y0) * image.width + x + x0) * 3);
   return { L, x0, y0, w, h };
 }
 
@@ -105,18 +118,26 @@ function lumaPlane(image: RgbImage, box: Face['box']): LumaPlane {
 function faceLuma(plane: LumaPlane, box: Face['box'], size = DETAIL_SIZE): Float32Array {
   const { L, x0: ox, y0: oy, w, h } = plane;
   const out = new Float32Array(size * size);
-  const kx = box.width / size, ky = box.height / size;
+  const kx = box.width / size,
+    ky = box.height / size;
   const n = Math.min(MAX_SUPERSAMPLING, Math.max(1, Math.ceil(Math.max(kx, ky))));
   for (let v = 0; v < size; v++) {
     for (let u = 0; u < size; u++) {
       let sum = 0;
       for (let j = 0; j < n; j++) {
         const Y = Math.max(0, Math.min(h - 1, box.y - oy + (v + (j + 0.5) / n) * ky - 0.5));
-        const y0 = Math.floor(Y), y1 = Math.min(h - 1, y0 + 1), fy = Y - y0;
+        const y0 = Math.floor(Y),
+          y1 = Math.min(h - 1, y0 + 1),
+          fy = Y - y0;
         for (let i = 0; i < n; i++) {
           const X = Math.max(0, Math.min(w - 1, box.x - ox + (u + (i + 0.5) / n) * kx - 0.5));
-          const x0 = Math.floor(X), x1 = Math.min(w - 1, x0 + 1), fx = X - x0;
-          const a = L[y0 * w + x0], b = L[y0 * w + x1], c = L[y1 * w + x0], d = L[y1 * w + x1];
+          const x0 = Math.floor(X),
+            x1 = Math.min(w - 1, x0 + 1),
+            fx = X - x0;
+          const a = L[y0 * w + x0],
+            b = L[y0 * w + x1],
+            c = L[y1 * w + x0],
+            d = L[y1 * w + x1];
           sum += (a + (b - a) * fx) * (1 - fy) + (c + (d - c) * fx) * fy;
         }
       }
@@ -137,12 +158,17 @@ function faceLuma(plane: LumaPlane, box: Face['box'], size = DETAIL_SIZE): Float
  * percentile of the luma (the lit part of the face); `evenness` the darker half's mean luma over the
  * brighter half's (left and right of the face's middle).
  */
-export function measureFace(image: RgbImage, box: Face['box']): { luminance: number; highlight: number; sharpness: number; native: number; chroma: number; evenness: number } {
+export function measureFace(
+  image: RgbImage,
+  box: Face['box'],
+): { luminance: number; highlight: number; sharpness: number; native: number; chroma: number; evenness: number } {
   const inner = innerBox(box);
   const plane = lumaPlane(image, inner);
   const L = faceLuma(plane, inner);
   const S = DETAIL_SIZE;
-  let mean = 0, left = 0, right = 0;
+  let mean = 0,
+    left = 0,
+    right = 0;
   for (let v = 0; v < S; v++) {
     for (let u = 0; u < S; u++) {
       const c = L[v * S + u];
@@ -156,14 +182,19 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
   // pixels were made up by enlarging, so ranking does not count them as detail.
   const own = Math.max(DETAIL_SIZE, Math.min(NATIVE_SIZE, Math.round(inner.width)));
   // Chroma on a coarse grid of the photo's own pixels (colour needs no resampling).
-  const x0 = Math.max(0, Math.floor(inner.x)), y0 = Math.max(0, Math.floor(inner.y));
-  const x1 = Math.min(image.width, Math.ceil(inner.x + inner.width)), y1 = Math.min(image.height, Math.ceil(inner.y + inner.height));
+  const x0 = Math.max(0, Math.floor(inner.x)),
+    y0 = Math.max(0, Math.floor(inner.y));
+  const x1 = Math.min(image.width, Math.ceil(inner.x + inner.width)),
+    y1 = Math.min(image.height, Math.ceil(inner.y + inner.height));
   const step = Math.max(1, Math.floor(Math.max(x1 - x0, y1 - y0) / 64));
-  let chroma = 0, cn = 0;
+  let chroma = 0,
+    cn = 0;
   for (let y = y0; y < y1; y += step) {
     for (let x = x0; x < x1; x += step) {
       const i = (y * image.width + x) * 3;
-      chroma += Math.max(image.data[i], image.data[i + 1], image.data[i + 2]) - Math.min(image.data[i], image.data[i + 1], image.data[i + 2]);
+      chroma +=
+        Math.max(image.data[i], image.data[i + 1], image.data[i + 2]) -
+        Math.min(image.data[i], image.data[i + 1], image.data[i + 2]);
       cn++;
     }
   }
@@ -179,7 +210,10 @@ export function measureFace(image: RgbImage, box: Face['box']): { luminance: num
 
 /** Variance of the Laplacian over the mean squared gradient (x100) of S x S luma; 0 for a flat patch. */
 function edgeDetail(L: Float32Array, S: number): number {
-  let grad = 0, lapSum = 0, lapSq = 0, n = 0;
+  let grad = 0,
+    lapSum = 0,
+    lapSq = 0,
+    n = 0;
   for (let v = 0; v < S; v++) {
     for (let u = 0; u < S; u++) {
       const c = L[v * S + u];
@@ -229,7 +263,11 @@ export function uprightTurn(face: Face): number {
 }
 
 /** Which edge of the photo cuts the face, if any: its box or a landmark outside by more than a margin. */
-export function cutSide(image: { width: number; height: number }, face: Face, points: { x: number; y: number }[]): Side | undefined {
+export function cutSide(
+  image: { width: number; height: number },
+  face: Face,
+  points: { x: number; y: number }[],
+): Side | undefined {
   const margin = face.box.width * 0.05;
   const xs = points.map((p) => p.x).concat(face.box.x, face.box.x + face.box.width);
   const ys = points.map((p) => p.y).concat(face.box.y, face.box.y + face.box.height);
@@ -259,7 +297,12 @@ const OTHER_FACE_INSIDE = 0.7;
  * profile 0.03 (FaceMesh cannot represent a profile: it reads one as a 20-30° turn).
  */
 const PROFILE_EYE_SPAN = 0.2;
-const isProfile = (face: Face) => Math.hypot(face.keypoints.leftEye.x - face.keypoints.rightEye.x, face.keypoints.leftEye.y - face.keypoints.rightEye.y) < PROFILE_EYE_SPAN * face.box.width;
+const isProfile = (face: Face) =>
+  Math.hypot(
+    face.keypoints.leftEye.x - face.keypoints.rightEye.x,
+    face.keypoints.leftEye.y - face.keypoints.rightEye.y,
+  ) <
+  PROFILE_EYE_SPAN * face.box.width;
 
 export interface Found {
   face: Face;
@@ -269,7 +312,13 @@ export interface Found {
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
-const boxOf = (f: Face): FaceBox => ({ x: Math.round(f.box.x), y: Math.round(f.box.y), width: Math.round(f.box.width), height: Math.round(f.box.height), score: round(f.score) });
+const boxOf = (f: Face): FaceBox => ({
+  x: Math.round(f.box.x),
+  y: Math.round(f.box.y),
+  width: Math.round(f.box.width),
+  height: Math.round(f.box.height),
+  score: round(f.score),
+});
 const DEG = 180 / Math.PI;
 
 /** Lid gap and gaze from both eyes, the nearer (wider) eye weighing more: the far eye of a turned head is foreshortened and often hidden. */
@@ -288,10 +337,45 @@ export function eyeMeasures(eyes: EyesReading, yaw: number): { openness: number;
 /** Why a face the detector is sure of cannot be read by FaceMesh, when a measure says so. */
 function unreadFace(image: RgbImage, face: Face, t: QualityThresholds): Verdict | undefined {
   const m = measureFace(image, face.box);
-  const base = { usable: false, faces: 1, boxes: [boxOf(face)], advice: [] as Advice[], measurements: { sharpness: round(m.sharpness), luminance: round(m.luminance), face_score: round(face.score) } };
-  if (isProfile(face)) return { ...base, reasons: [reason('turned_away', 'Your face is turned to the side (in profile), so it cannot be read; a slight turn is fine.')] };
-  if (m.sharpness < t.minSharpness) return { ...base, reasons: [reason('blurred', `The photo is too blurred to make out a face (sharpness ${Math.round(m.sharpness)}; a clear face measures ${t.minSharpness} or more).`, { measured: round(m.sharpness), required: t.minSharpness })] };
-  if (m.highlight < t.minLuminance) return { ...base, reasons: [reason('too_dark', `Your face is too dark to read (its lit part measures ${Math.round(m.highlight)} of 255; at least ${t.minLuminance}).`, { measured: Math.round(m.highlight), required: t.minLuminance })] };
+  const base = {
+    usable: false,
+    faces: 1,
+    boxes: [boxOf(face)],
+    advice: [] as Advice[],
+    measurements: { sharpness: round(m.sharpness), luminance: round(m.luminance), face_score: round(face.score) },
+  };
+  if (isProfile(face))
+    return {
+      ...base,
+      reasons: [
+        reason(
+          'turned_away',
+          'Your face is turned to the side (in profile), so it cannot be read; a slight turn is fine.',
+        ),
+      ],
+    };
+  if (m.sharpness < t.minSharpness)
+    return {
+      ...base,
+      reasons: [
+        reason(
+          'blurred',
+          `The photo is too blurred to make out a face (sharpness ${Math.round(m.sharpness)}; a clear face measures ${t.minSharpness} or more).`,
+          { measured: round(m.sharpness), required: t.minSharpness },
+        ),
+      ],
+    };
+  if (m.highlight < t.minLuminance)
+    return {
+      ...base,
+      reasons: [
+        reason(
+          'too_dark',
+          `Your face is too dark to read (its lit part measures ${Math.round(m.highlight)} of 255; at least ${t.minLuminance}).`,
+          { measured: Math.round(m.highlight), required: t.minLuminance },
+        ),
+      ],
+    };
   return undefined;
 }
 
@@ -300,14 +384,32 @@ function unreadFace(image: RgbImage, face: Face, t: QualityThresholds): Verdict 
  * `unread` is a place the detector is sure is a face but FaceMesh cannot read: the verdict then
  * says why (in profile, blurred, too dark) with its box, and is 'no face' only when nothing does.
  */
-export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DEFAULT_THRESHOLDS, unread?: Face): Verdict {
+export function judge(
+  image: RgbImage,
+  found: Found[],
+  t: QualityThresholds = DEFAULT_THRESHOLDS,
+  unread?: Face,
+): Verdict {
   if (!found.length) {
     const why = unread && unreadFace(image, unread, t);
-    return why ?? { usable: false, faces: 0, boxes: [], reasons: [reason('no_face', 'We could not find a face in this photo.')], advice: [] };
+    return (
+      why ?? {
+        usable: false,
+        faces: 0,
+        boxes: [],
+        reasons: [reason('no_face', 'We could not find a face in this photo.')],
+        advice: [],
+      }
+    );
   }
   const subject = mainFace(found);
   const { face: main, landmarks } = subject;
-  const others = found.filter((f) => f !== subject && f.face.box.width >= t.dominantFaceRatio * main.box.width && insideFraction(f.face.box, image) >= OTHER_FACE_INSIDE);
+  const others = found.filter(
+    (f) =>
+      f !== subject &&
+      f.face.box.width >= t.dominantFaceRatio * main.box.width &&
+      insideFraction(f.face.box, image) >= OTHER_FACE_INSIDE,
+  );
   const boxes = [subject, ...others].map((f) => boxOf(f.face));
   const faces = 1 + others.length;
   const angle = faceAngle(main);
@@ -315,15 +417,34 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
   if (turn !== 0) {
     // Measurements of a face lying on its side would be of the wrong axes: this is the one reason.
     const how = turn === 180 ? 'upside down' : `turned ${turn}° clockwise`;
-    return { usable: false, faces, boxes, reasons: [reason('rotated', `The photo is ${how}, so your face is not upright.`, { angle: turn })], advice: [], measurements: { rotation: turn, face_angle: round(angle) } };
+    return {
+      usable: false,
+      faces,
+      boxes,
+      reasons: [reason('rotated', `The photo is ${how}, so your face is not upright.`, { angle: turn })],
+      advice: [],
+      measurements: { rotation: turn, face_angle: round(angle) },
+    };
   }
   // In order of what to fix first: who and where the face is, then how it is turned, then the eyes, then the light.
   const reasons: Reason[] = [];
   const tips: Advice[] = [];
-  if (others.length) reasons.push(reason('several_faces', `There are ${faces} faces in this photo; a headshot needs you alone.`, { measured: faces, required: 1 }));
+  if (others.length)
+    reasons.push(
+      reason('several_faces', `There are ${faces} faces in this photo; a headshot needs you alone.`, {
+        measured: faces,
+        required: 1,
+      }),
+    );
   const width = main.box.width;
   if (width < t.minFacePixels) {
-    reasons.push(reason('face_too_small', `Your face is ${Math.round(width)} px wide in this photo; a headshot needs at least ${t.minFacePixels} px.`, { measured: Math.round(width), required: t.minFacePixels }));
+    reasons.push(
+      reason(
+        'face_too_small',
+        `Your face is ${Math.round(width)} px wide in this photo; a headshot needs at least ${t.minFacePixels} px.`,
+        { measured: Math.round(width), required: t.minFacePixels },
+      ),
+    );
   }
   const side = cutSide(image, main, landmarks.points);
   if (side) reasons.push(reason('face_cut_off', `Your face is cut off by the ${side} edge of the photo.`, { side }));
@@ -332,51 +453,142 @@ export function judge(image: RgbImage, found: Found[], t: QualityThresholds = DE
   const fp = landmarks.fivePoint;
   const placement = { box: main.box, eyes: { right: fp.rightEye, left: fp.leftEye } };
   const [head] = headCutOff(placement, image);
-  if (head && !side) reasons.push(reason('head_cut_off', head === 'top' ? 'The top of your head is cut off by the top edge of the photo.' : `Your head is cut off by the ${head} edge of the photo.`, { side: head }));
+  if (head && !side)
+    reasons.push(
+      reason(
+        'head_cut_off',
+        head === 'top'
+          ? 'The top of your head is cut off by the top edge of the photo.'
+          : `Your head is cut off by the ${head} edge of the photo.`,
+        { side: head },
+      ),
+    );
   const { yaw, pitch, roll } = landmarks.pose;
-  if (isProfile(main)) reasons.push(reason('turned_away', 'Your face is turned to the side (in profile); a slight turn is fine, a profile is not.'));
-  else if (Math.abs(yaw) > t.maxHeadTurn) reasons.push(reason('turned_away', `Your head is turned ${Math.round(Math.abs(yaw))}° to the side; a slight turn is fine, up to ${t.maxHeadTurn}°.`, { measured: Math.round(Math.abs(yaw)), required: t.maxHeadTurn }));
-  else if (Math.abs(pitch) > t.maxHeadPitch) reasons.push(reason('turned_away', `Your head is tipped ${Math.round(Math.abs(pitch))}° ${pitch < 0 ? 'down' : 'up'}; at most ${t.maxHeadPitch}°.`, { measured: Math.round(Math.abs(pitch)), required: t.maxHeadPitch }));
+  if (isProfile(main))
+    reasons.push(
+      reason('turned_away', 'Your face is turned to the side (in profile); a slight turn is fine, a profile is not.'),
+    );
+  else if (Math.abs(yaw) > t.maxHeadTurn)
+    reasons.push(
+      reason(
+        'turned_away',
+        `Your head is turned ${Math.round(Math.abs(yaw))}° to the side; a slight turn is fine, up to ${t.maxHeadTurn}°.`,
+        { measured: Math.round(Math.abs(yaw)), required: t.maxHeadTurn },
+      ),
+    );
+  else if (Math.abs(pitch) > t.maxHeadPitch)
+    reasons.push(
+      reason(
+        'turned_away',
+        `Your head is tipped ${Math.round(Math.abs(pitch))}° ${pitch < 0 ? 'down' : 'up'}; at most ${t.maxHeadPitch}°.`,
+        { measured: Math.round(Math.abs(pitch)), required: t.maxHeadPitch },
+      ),
+    );
   if (Math.abs(roll) > t.maxRoll) {
-    reasons.push(reason('head_tilted', `Your head is tilted ${Math.round(Math.abs(roll))}° to one side; the headshot levels a tilt up to ${t.maxRoll}°.`, { angle: Math.round(roll), measured: Math.round(Math.abs(roll)), required: t.maxRoll }));
+    reasons.push(
+      reason(
+        'head_tilted',
+        `Your head is tilted ${Math.round(Math.abs(roll))}° to one side; the headshot levels a tilt up to ${t.maxRoll}°.`,
+        { angle: Math.round(roll), measured: Math.round(Math.abs(roll)), required: t.maxRoll },
+      ),
+    );
   }
   // Eyes: the iris model's lids when it ran, else FaceMesh's (which reads lowered lids as open).
-  const eye = subject.eyes ? eyeMeasures(subject.eyes, yaw) : { openness: Math.min(landmarks.eyeOpenness.left, landmarks.eyeOpenness.right), gaze: 0 };
+  const eye = subject.eyes
+    ? eyeMeasures(subject.eyes, yaw)
+    : { openness: Math.min(landmarks.eyeOpenness.left, landmarks.eyeOpenness.right), gaze: 0 };
   if (eye.openness < t.eyesClosedBelow) {
-    reasons.push(reason('eyes_closed', `Your eyes look closed or lowered in this photo (opening ${eye.openness.toFixed(2)} of the eye's width; open eyes measure ${t.eyesClosedBelow} or more).`, { measured: round(eye.openness), required: t.eyesClosedBelow }));
+    reasons.push(
+      reason(
+        'eyes_closed',
+        `Your eyes look closed or lowered in this photo (opening ${eye.openness.toFixed(2)} of the eye's width; open eyes measure ${t.eyesClosedBelow} or more).`,
+        { measured: round(eye.openness), required: t.eyesClosedBelow },
+      ),
+    );
   } else if (Math.abs(eye.gaze) > t.maxGaze) {
-    reasons.push(reason('looking_away', `You are looking ${Math.round(Math.abs(eye.gaze))}° away from the camera; at most ${t.maxGaze}°.`, { measured: Math.round(Math.abs(eye.gaze)), required: t.maxGaze }));
+    reasons.push(
+      reason(
+        'looking_away',
+        `You are looking ${Math.round(Math.abs(eye.gaze))}° away from the camera; at most ${t.maxGaze}°.`,
+        { measured: Math.round(Math.abs(eye.gaze)), required: t.maxGaze },
+      ),
+    );
   } else if (eye.openness < t.eyesHalfClosedBelow) {
-    tips.push(advice('eyes_half_closed', `Your eyes look half closed (opening ${eye.openness.toFixed(2)} of the eye's width; wide open is ${t.eyesHalfClosedBelow} or more).`, { measured: round(eye.openness), required: t.eyesHalfClosedBelow }));
+    tips.push(
+      advice(
+        'eyes_half_closed',
+        `Your eyes look half closed (opening ${eye.openness.toFixed(2)} of the eye's width; wide open is ${t.eyesHalfClosedBelow} or more).`,
+        { measured: round(eye.openness), required: t.eyesHalfClosedBelow },
+      ),
+    );
   }
   const m = measureFace(image, main.box);
   if (m.sharpness < t.minSharpness) {
-    reasons.push(reason('blurred', `Your face is blurred (sharpness ${Math.round(m.sharpness)}; a clear face measures ${t.minSharpness} or more).`, { measured: round(m.sharpness), required: t.minSharpness }));
+    reasons.push(
+      reason(
+        'blurred',
+        `Your face is blurred (sharpness ${Math.round(m.sharpness)}; a clear face measures ${t.minSharpness} or more).`,
+        { measured: round(m.sharpness), required: t.minSharpness },
+      ),
+    );
   } else if (m.sharpness < t.softBelow) {
-    tips.push(advice('slightly_soft', `Your face is a little soft (sharpness ${Math.round(m.sharpness)}; crisp is ${t.softBelow} or more).`, { measured: round(m.sharpness), required: t.softBelow }));
+    tips.push(
+      advice(
+        'slightly_soft',
+        `Your face is a little soft (sharpness ${Math.round(m.sharpness)}; crisp is ${t.softBelow} or more).`,
+        { measured: round(m.sharpness), required: t.softBelow },
+      ),
+    );
   }
-  if (m.highlight < t.minLuminance) reasons.push(reason('too_dark', `Your face is too dark (its lit part measures ${Math.round(m.highlight)} of 255; at least ${t.minLuminance}).`, { measured: Math.round(m.highlight), required: t.minLuminance }));
-  if (m.luminance > t.maxLuminance) reasons.push(reason('too_bright', `Your face is over-exposed (brightness ${Math.round(m.luminance)} of 255; at most ${t.maxLuminance}).`, { measured: Math.round(m.luminance), required: t.maxLuminance }));
-  if (m.evenness < UNEVEN_BELOW) tips.push(advice('uneven_light', `One side of your face is much darker than the other (${Math.round(m.evenness * 100)} % of its brightness).`, { measured: round(m.evenness), required: UNEVEN_BELOW }));
+  if (m.highlight < t.minLuminance)
+    reasons.push(
+      reason(
+        'too_dark',
+        `Your face is too dark (its lit part measures ${Math.round(m.highlight)} of 255; at least ${t.minLuminance}).`,
+        { measured: Math.round(m.highlight), required: t.minLuminance },
+      ),
+    );
+  if (m.luminance > t.maxLuminance)
+    reasons.push(
+      reason(
+        'too_bright',
+        `Your face is over-exposed (brightness ${Math.round(m.luminance)} of 255; at most ${t.maxLuminance}).`,
+        { measured: Math.round(m.luminance), required: t.maxLuminance },
+      ),
+    );
+  if (m.evenness < UNEVEN_BELOW)
+    tips.push(
+      advice(
+        'uneven_light',
+        `One side of your face is much darker than the other (${Math.round(m.evenness * 100)} % of its brightness).`,
+        { measured: round(m.evenness), required: UNEVEN_BELOW },
+      ),
+    );
   const turned = Math.max(Math.abs(yaw), Math.abs(pitch));
   const short = Math.min(image.width, image.height);
   const frame = chooseFrame(placement, image, t.headshotSize);
   const chin = landmarks.points[CHIN_POINT];
-  const parts = scoreParts({
-    faceWidth: width,
-    sharpness: m.native,
-    turned,
-    openness: eye.openness,
-    headInFrame: !head && !side,
-    chinRoom: (image.height - chin.y) / width,
-    frameFaceWidths: frame.faceWidths,
-    chroma: m.chroma,
-  }, t);
+  const parts = scoreParts(
+    {
+      faceWidth: width,
+      sharpness: m.native,
+      turned,
+      openness: eye.openness,
+      headInFrame: !head && !side,
+      chinRoom: (image.height - chin.y) / width,
+      frameFaceWidths: frame.faceWidths,
+      chroma: m.chroma,
+    },
+    t,
+  );
   return {
     usable: reasons.length === 0,
     faces,
     boxes,
-    score: round(Object.entries(parts).reduce((sum, [k, v]) => sum + SCORE_WEIGHTS[k as keyof ScoreParts] * v, 0) - ADVICE_PENALTY * tips.length),
+    score: round(
+      Object.entries(parts).reduce((sum, [k, v]) => sum + SCORE_WEIGHTS[k as keyof ScoreParts] * v, 0) -
+        ADVICE_PENALTY * tips.length,
+    ),
     score_parts: parts,
     fingerprint: fingerprint(image, main.box),
     reasons,
@@ -433,7 +645,16 @@ export type ScoreParts = {
 };
 
 /** Weights of the parts in the score (they add up to 1). */
-export const SCORE_WEIGHTS: ScoreParts = { face_pixels: 0.25, sharpness: 0.2, frontal: 0.1, eyes_open: 0.1, head_in_frame: 0.1, room_below_chin: 0.1, frame_width: 0.1, colour: 0.05 };
+export const SCORE_WEIGHTS: ScoreParts = {
+  face_pixels: 0.25,
+  sharpness: 0.2,
+  frontal: 0.1,
+  eyes_open: 0.1,
+  head_in_frame: 0.1,
+  room_below_chin: 0.1,
+  frame_width: 0.1,
+  colour: 0.05,
+};
 
 /** Face widths between the chin and the photo's bottom that a full 4:5 head-and-shoulders frame shows. */
 const CHIN_ROOM_NEEDED = 1.5;
@@ -449,7 +670,16 @@ const NATIVE_SOFT = 40;
 const NATIVE_SHARP = 130;
 
 export function scoreParts(
-  m: { faceWidth: number; sharpness: number; turned: number; openness: number; headInFrame: boolean; chinRoom: number; frameFaceWidths: number; chroma: number },
+  m: {
+    faceWidth: number;
+    sharpness: number;
+    turned: number;
+    openness: number;
+    headInFrame: boolean;
+    chinRoom: number;
+    frameFaceWidths: number;
+    chroma: number;
+  },
   t: QualityThresholds,
 ): ScoreParts {
   const clamp = (v: number) => round(Math.max(0, Math.min(1, v)));
@@ -477,15 +707,18 @@ export function scoreParts(
 export function fingerprint(image: RgbImage, box: Face['box']): string {
   const { width, height, data } = image;
   const side = box.width * FINGERPRINT_SPAN;
-  const left = box.x + box.width / 2 - side / 2, top = box.y + box.height / 2 - side / 2;
+  const left = box.x + box.width / 2 - side / 2,
+    top = box.y + box.height / 2 - side / 2;
   const cells = new Float64Array(9 * 8);
   for (let cy = 0; cy < 8; cy++) {
     for (let cx = 0; cx < 9; cx++) {
       // 8x8 samples a cell: the same cost for 12 MP as for 512 px; outside the photo is skipped.
-      let sum = 0, n = 0;
+      let sum = 0,
+        n = 0;
       for (let j = 0; j < 8; j++) {
         for (let k = 0; k < 8; k++) {
-          const x = Math.floor(left + ((cx + (k + 0.5) / 8) * side) / 9), y = Math.floor(top + ((cy + (j + 0.5) / 8) * side) / 8);
+          const x = Math.floor(left + ((cx + (k + 0.5) / 8) * side) / 9),
+            y = Math.floor(top + ((cy + (j + 0.5) / 8) * side) / 8);
           if (x < 0 || y < 0 || x >= width || y >= height) continue;
           const i = (y * width + x) * 3;
           sum += 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];

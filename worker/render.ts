@@ -8,7 +8,16 @@ import { estimateForeground, personMatte } from '../models/person-matte';
 import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
-import { faceReference, faceTrue, featuresFrom, mapFive, type FaceTrueReference, type FaceTrueResult, type FivePoints, type Matte } from './face-true';
+import {
+  faceReference,
+  faceTrue,
+  featuresFrom,
+  mapFive,
+  type FaceTrueReference,
+  type FaceTrueResult,
+  type FivePoints,
+  type Matte,
+} from './face-true';
 import { lightFor, measureLight, type PersonLight } from './light';
 import { giveBack, takeBytes, takeFloat32 } from './scratch-buffers';
 import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
@@ -59,14 +68,25 @@ export const UPSCALE_ABOVE = 1.25;
 
 const now = () => performance.now();
 
-export async function prepare(models: RenderModels, original: Buffer, geometry: FaceGeometry, width: number): Promise<Prepared> {
+export async function prepare(
+  models: RenderModels,
+  original: Buffer,
+  geometry: FaceGeometry,
+  width: number,
+): Promise<Prepared> {
   const timings: Record<string, number> = {};
   let t = now();
   const meta = await sharp(original).metadata();
-  const W = meta.width, H = meta.height;
+  const W = meta.width,
+    H = meta.height;
   const frame = chooseFrame(geometry, { width: W, height: H }, width);
   const b = sourceBounds(frame);
-  const crop = { left: Math.max(0, b.left), top: Math.max(0, b.top), width: Math.min(W, b.right) - Math.max(0, b.left), height: Math.min(H, b.bottom) - Math.max(0, b.top) };
+  const crop = {
+    left: Math.max(0, b.left),
+    top: Math.max(0, b.top),
+    width: Math.min(W, b.right) - Math.max(0, b.left),
+    height: Math.min(H, b.bottom) - Math.max(0, b.top),
+  };
   const targetW = Math.max(1, Math.round(crop.width * frame.scale));
   const targetH = Math.max(1, Math.round(crop.height * frame.scale));
   let upscaled: Prepared['upscaled'] = 0;
@@ -82,21 +102,40 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
     const big = await models.upscalers[factor].upscale(small);
     timings.upscale = now() - t;
     t = now();
-    scaled = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } }).resize(targetW, targetH, { kernel: 'lanczos3' }).raw().toBuffer({ resolveWithObject: true });
+    scaled = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } })
+      .resize(targetW, targetH, { kernel: 'lanczos3' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     upscaled = factor;
   } else {
-    scaled = await sharp(original).extract(crop).resize(targetW, targetH, { kernel: 'lanczos3' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    scaled = await sharp(original)
+      .extract(crop)
+      .resize(targetW, targetH, { kernel: 'lanczos3' })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     timings.decode = now() - t;
   }
   t = now();
-  const warped = warp({ data: scaled.data, width: scaled.info.width, height: scaled.info.height }, { x: crop.left, y: crop.top }, scaled.info.width / crop.width, frame);
+  const warped = warp(
+    { data: scaled.data, width: scaled.info.width, height: scaled.info.height },
+    { x: crop.left, y: crop.top },
+    scaled.info.width / crop.width,
+    frame,
+  );
   const framed: RgbImage = { data: warped.data, width: frame.width, height: frame.height };
   timings.frame = now() - t;
   t = now();
   const coarse = await models.segmenter.segment(framed);
   timings.segment = now() - t;
   t = now();
-  const reference = geometry.fivePoint ?? { rightEye: geometry.eyes.right, leftEye: geometry.eyes.left, nose: geometry.eyes.right, mouthRight: geometry.eyes.right, mouthLeft: geometry.eyes.left };
+  const reference = geometry.fivePoint ?? {
+    rightEye: geometry.eyes.right,
+    leftEye: geometry.eyes.left,
+    nose: geometry.eyes.right,
+    mouthRight: geometry.eyes.right,
+    mouthLeft: geometry.eyes.left,
+  };
   const alpha = matte(framed, coarse, frame, reference, geometry.others);
   timings.refine = now() - t;
   t = now();
@@ -107,16 +146,37 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
   const background = new Uint8Array(alpha.length);
   for (let i = 0; i < alpha.length; i++) background[i] = warped.coverage[i] ? 255 - alpha[i] : 0;
   // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
-  if (warped.outside || frame.beyond.length) for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
+  if (warped.outside || frame.beyond.length)
+    for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
   const skin = skinMask(frame, reference, alpha);
   const light = measureLight(framed, alpha, warped.coverage, skin);
   timings.edges = now() - t;
   t = now();
   // An enlarged face is compared with the photo's own crop, not ESRGAN's output: the check guards the upscaler too.
   const fromCrop = (q: Point) => ({ x: toSource(frame, q).x - crop.left, y: toSource(frame, q).y - crop.top });
-  const truth = await trueReference(models, framed, { alpha, width: frame.width, height: frame.height }, frame, geometry, small && { image: small, map: fromCrop });
+  const truth = await trueReference(
+    models,
+    framed,
+    { alpha, width: frame.width, height: frame.height },
+    frame,
+    geometry,
+    small && { image: small, map: fromCrop },
+  );
   timings.faceTrueReference = now() - t;
-  return { frame, framed, person, alpha, background, skin, light, outside: warped.outside, reference, truth, upscaled, timings };
+  return {
+    frame,
+    framed,
+    person,
+    alpha,
+    background,
+    skin,
+    light,
+    outside: warped.outside,
+    reference,
+    truth,
+    upscaled,
+    timings,
+  };
 }
 
 /**
@@ -124,21 +184,49 @@ export async function prepare(models: RenderModels, original: Buffer, geometry: 
  * face placed from the upload's geometry) places the features; their pixels are read from
  * `source` (the photo through the frame) or else from the framed photo.
  */
-async function trueReference(models: RenderModels, framed: RgbImage, person: Matte, frame: Frame, geometry: FaceGeometry, source?: { image: RgbImage; map: (q: Point) => Point }): Promise<FaceTrueReference> {
+async function trueReference(
+  models: RenderModels,
+  framed: RgbImage,
+  person: Matte,
+  frame: Frame,
+  geometry: FaceGeometry,
+  source?: { image: RgbImage; map: (q: Point) => Point },
+): Promise<FaceTrueReference> {
   const { box } = geometry;
   const centre = toOutput(frame, { x: box.x + box.width / 2, y: box.y + box.height / 2 });
   const side = box.width * frame.scale;
   const [rightEye, leftEye] = [toOutput(frame, geometry.eyes.right), toOutput(frame, geometry.eyes.left)];
-  const face: Face = { box: { x: centre.x - side / 2, y: centre.y - side / 2, width: side, height: side }, score: 1, keypoints: { rightEye, leftEye, nose: centre, mouth: centre, rightEar: rightEye, leftEar: leftEye } };
+  const face: Face = {
+    box: { x: centre.x - side / 2, y: centre.y - side / 2, width: side, height: side },
+    score: 1,
+    keypoints: { rightEye, leftEye, nose: centre, mouth: centre, rightEar: rightEye, leftEar: leftEye },
+  };
   const { points } = await models.landmarker.landmarks(framed, face);
-  return source ? faceReference(featuresFrom(points), person, source.image, source.map) : faceReference(featuresFrom(points), person, framed);
+  return source
+    ? faceReference(featuresFrom(points), person, source.image, source.map)
+    : faceReference(featuresFrom(points), person, framed);
 }
 
 /** The person's matte on the framed photo: the coarse mask refined with a colour model, the face's person only (models/person-matte.ts). */
-export function matte(framed: RgbImage, coarse: CoarseMask, frame: Frame, reference: FivePoints, others: FaceGeometry['others'] = []): Uint8Array {
-  const eyes = toOutput(frame, { x: (reference.rightEye.x + reference.leftEye.x) / 2, y: (reference.rightEye.y + reference.leftEye.y) / 2 });
-  const faces = others.map((b) => ({ ...toOutput(frame, { x: b.x + b.width / 2, y: b.y + b.height / 2 }), width: b.width * frame.scale }));
-  return personMatte(framed, coarse, { face: { ...eyes, width: frame.width / frame.faceWidths, tilt: frame.angle }, others: faces });
+export function matte(
+  framed: RgbImage,
+  coarse: CoarseMask,
+  frame: Frame,
+  reference: FivePoints,
+  others: FaceGeometry['others'] = [],
+): Uint8Array {
+  const eyes = toOutput(frame, {
+    x: (reference.rightEye.x + reference.leftEye.x) / 2,
+    y: (reference.rightEye.y + reference.leftEye.y) / 2,
+  });
+  const faces = others.map((b) => ({
+    ...toOutput(frame, { x: b.x + b.width / 2, y: b.y + b.height / 2 }),
+    width: b.width * frame.scale,
+  }));
+  return personMatte(framed, coarse, {
+    face: { ...eyes, width: frame.width / frame.faceWidths, tilt: frame.angle },
+    others: faces,
+  });
 }
 
 /** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
@@ -147,10 +235,12 @@ function skinMask(frame: Frame, reference: FivePoints, alpha: Uint8Array): Float
   const cx = (r.rightEye.x + r.leftEye.x + r.mouthRight.x + r.mouthLeft.x) / 4;
   const cy = (r.rightEye.y + r.leftEye.y + r.mouthRight.y + r.mouthLeft.y) / 4;
   const iod = Math.hypot(r.leftEye.x - r.rightEye.x, r.leftEye.y - r.rightEye.y);
-  const rx = iod * 1.15, ry = iod * 1.55;
+  const rx = iod * 1.15,
+    ry = iod * 1.55;
   const out = new Float32Array(frame.width * frame.height);
   // Only the ellipse's bounding box (d < 1.2) can be nonzero.
-  const ex = rx * Math.sqrt(1.2), ey = ry * Math.sqrt(1.2);
+  const ex = rx * Math.sqrt(1.2),
+    ey = ry * Math.sqrt(1.2);
   for (let y = Math.max(0, Math.floor(cy - ey)); y < Math.min(frame.height, Math.ceil(cy + ey)); y++) {
     for (let x = Math.max(0, Math.floor(cx - ex)); x < Math.min(frame.width, Math.ceil(cx + ex)); x++) {
       const d = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2;
@@ -182,28 +272,48 @@ function fromPlanar(p: Float32Array, out: Buffer): Buffer {
 }
 
 /** Finds the face on a render and maps its five points back into the original photo. */
-export async function fivePointsOnRender(models: RenderModels, image: RgbImage, frame: Frame): Promise<FivePoints | undefined> {
+export async function fivePointsOnRender(
+  models: RenderModels,
+  image: RgbImage,
+  frame: Frame,
+): Promise<FivePoints | undefined> {
   const faces: Face[] = await models.detector.detect(image);
   if (!faces.length) return undefined;
   const face = faces.reduce((a, b) => (b.box.width > a.box.width ? b : a));
   const lm = await models.landmarker.landmarks(image, face);
   const fp = lm.fivePoint;
-  return mapFive({ rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft }, (q) => toSource(frame, q));
+  return mapFive(
+    { rightEye: fp.rightEye, leftEye: fp.leftEye, nose: fp.nose, mouthRight: fp.mouthRight, mouthLeft: fp.mouthLeft },
+    (q) => toSource(frame, q),
+  );
 }
 
 /** A style's pixels on a prepared photo: backdrop, composite, the style's ONNX graph (packed RGB, frame size). */
-export async function stylePixels(models: RenderModels, p: Prepared, style: Style, timings: Record<string, number> = {}): Promise<Buffer> {
+export async function stylePixels(
+  models: RenderModels,
+  p: Prepared,
+  style: Style,
+  timings: Record<string, number> = {},
+): Promise<Buffer> {
   return styleInto(models, p, style, timings, (bytes) => Buffer.allocUnsafe(bytes));
 }
 
 /** `stylePixels` into a buffer from `output`; the composite, skin and graded planes are this thread's scratch buffers. */
-async function styleInto(models: RenderModels, p: Prepared, style: Style, timings: Record<string, number>, output: (bytes: number) => Buffer): Promise<Buffer> {
+async function styleInto(
+  models: RenderModels,
+  p: Prepared,
+  style: Style,
+  timings: Record<string, number>,
+  output: (bytes: number) => Buffer,
+): Promise<Buffer> {
   const { frame } = p;
   const n = frame.width * frame.height;
   let t = now();
   // A solid backdrop is filled into a scratch buffer; the others come from makeBackdrop (drawn ones shared, never written).
   const solid = style.backdrop.kind === 'solid' ? fill(takeBytes(n * 3), style.backdrop.rgb) : undefined;
-  const backdrop = solid ? { data: solid, width: frame.width, height: frame.height } : await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
+  const backdrop = solid
+    ? { data: solid, width: frame.width, height: frame.height }
+    : await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
   const composed = compositePlanar(p.person, p.alpha, backdrop, takeFloat32(n * 3), lightFor(p.light, style));
   if (solid) giveBack(solid);
   timings.compose = now() - t;
@@ -214,7 +324,15 @@ async function styleInto(models: RenderModels, p: Prepared, style: Style, timing
   // thread they are given back here. Each run has its own copy of the skin mask.
   const skin = takeFloat32(n);
   skin.set(p.skin);
-  const graded = await models.styles.run(style.id, lookForStyle(style), composed, skin, frame.width, frame.height, light);
+  const graded = await models.styles.run(
+    style.id,
+    lookForStyle(style),
+    composed,
+    skin,
+    frame.width,
+    frame.height,
+    light,
+  );
   giveBack(composed);
   giveBack(skin);
   const pixels = fromPlanar(graded, output(n * 3));
@@ -224,7 +342,12 @@ async function styleInto(models: RenderModels, p: Prepared, style: Style, timing
 }
 
 /** One style on a prepared photo: its pixels, the face-true check, JPEG. */
-export async function renderStyle(models: RenderModels, p: Prepared, style: Style, tolerance: number): Promise<Rendered> {
+export async function renderStyle(
+  models: RenderModels,
+  p: Prepared,
+  style: Style,
+  tolerance: number,
+): Promise<Rendered> {
   const timings: Record<string, number> = {};
   const { frame } = p;
   const pixels = await styleInto(models, p, style, timings, takeBytes);
@@ -233,7 +356,9 @@ export async function renderStyle(models: RenderModels, p: Prepared, style: Styl
   timings.faceTrue = now() - t;
   t = now();
   // A fresh pipeline from raw pixels carries no metadata; none is added.
-  const jpeg = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } }).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer();
+  const jpeg = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 3 } })
+    .jpeg({ quality: 90, chromaSubsampling: '4:4:4' })
+    .toBuffer();
   timings.encode = now() - t;
   giveBack(pixels);
   return { jpeg, width: frame.width, height: frame.height, faceTrue: check, timings };

@@ -5,7 +5,12 @@ import type { HandlersFor } from '../core/platform/workers';
 import { sendEmailOnce } from '../core/notifications/email';
 import { cutoffs, headshotDue, photoDue } from '../core/privacy/retention';
 
-type RetentionJobs = 'retention.delete-photos' | 'retention.delete-headshots' | 'retention.delete-user' | 'retention.warn-user' | 'retention.purge-payments';
+type RetentionJobs =
+  | 'retention.delete-photos'
+  | 'retention.delete-headshots'
+  | 'retention.delete-user'
+  | 'retention.warn-user'
+  | 'retention.purge-payments';
 
 /**
  * Per-batch retention jobs. Each re-checks that its rows are still due at run time (the clock
@@ -13,19 +18,50 @@ type RetentionJobs = 'retention.delete-photos' | 'retention.delete-headshots' | 
  */
 export const retentionHandlers: Pick<HandlersFor<'privacy'>, RetentionJobs> = {
   'retention.delete-photos': async (ctx, { photoIds }) => {
-    const due = await ctx.db.selectFrom('photos').select('id').where('id', 'in', photoIds).where(photoDue(cutoffs(ctx).originals)).execute();
-    await deletePhotos(ctx, due.map((p) => p.id), 'retention:originals');
+    const due = await ctx.db
+      .selectFrom('photos')
+      .select('id')
+      .where('id', 'in', photoIds)
+      .where(photoDue(cutoffs(ctx).originals))
+      .execute();
+    await deletePhotos(
+      ctx,
+      due.map((p) => p.id),
+      'retention:originals',
+    );
   },
   'retention.delete-headshots': async (ctx, { headshotIds }) => {
-    const due = await ctx.db.selectFrom('headshots').select('id').where('id', 'in', headshotIds).where(headshotDue(cutoffs(ctx).headshots)).execute();
-    await deleteHeadshots(ctx, due.map((h) => h.id), 'retention:headshots');
+    const due = await ctx.db
+      .selectFrom('headshots')
+      .select('id')
+      .where('id', 'in', headshotIds)
+      .where(headshotDue(cutoffs(ctx).headshots))
+      .execute();
+    await deleteHeadshots(
+      ctx,
+      due.map((h) => h.id),
+      'retention:headshots',
+    );
   },
   'retention.purge-payments': async (ctx, { paymentIds }) => {
-    const due = await ctx.db.selectFrom('payments').select('id').where('id', 'in', paymentIds).where('created_at', '<', cutoffs(ctx).transactions).execute();
-    await purgePayments(ctx, due.map((p) => p.id), 'retention:transactions');
+    const due = await ctx.db
+      .selectFrom('payments')
+      .select('id')
+      .where('id', 'in', paymentIds)
+      .where('created_at', '<', cutoffs(ctx).transactions)
+      .execute();
+    await purgePayments(
+      ctx,
+      due.map((p) => p.id),
+      'retention:transactions',
+    );
   },
   'retention.warn-user': async (ctx, { userId }) => {
-    const user = await ctx.db.selectFrom('users').select(['id', 'last_used_at', 'status']).where('id', '=', userId).executeTakeFirst();
+    const user = await ctx.db
+      .selectFrom('users')
+      .select(['id', 'last_used_at', 'status'])
+      .where('id', '=', userId)
+      .executeTakeFirst();
     if (!user || user.status !== 'active' || new Date(user.last_used_at) >= cutoffs(ctx).warning) return;
     const deleteOn = new Date(new Date(user.last_used_at).getTime() + ctx.config.RETENTION_PERSONAL_DATA_DAYS * DAY_MS);
     await sendEmailOnce(ctx, {
@@ -40,7 +76,11 @@ export const retentionHandlers: Pick<HandlersFor<'privacy'>, RetentionJobs> = {
     await ctx.db.updateTable('users').set({ retention_warned_at: ctx.clock.now() }).where('id', '=', userId).execute();
   },
   'retention.delete-user': async (ctx, { userId }) => {
-    const user = await ctx.db.selectFrom('users').select(['last_used_at', 'role']).where('id', '=', userId).executeTakeFirst();
+    const user = await ctx.db
+      .selectFrom('users')
+      .select(['last_used_at', 'role'])
+      .where('id', '=', userId)
+      .executeTakeFirst();
     if (!user || user.role !== 'customer' || new Date(user.last_used_at) >= cutoffs(ctx).personal) return;
     await deleteUser(ctx, userId, 'retention:personal-data');
   },

@@ -15,10 +15,24 @@ const exportData: Handler<'rights.export'> = async (ctx, { requestId }) => {
   if (!req || req.kind !== 'access' || !req.user_id || req.status === 'rejected') return;
   const userId = req.user_id;
   if (req.status === 'open' || req.status === 'in_progress') {
-    await ctx.db.updateTable('rights_requests').set({ status: 'in_progress' }).where('id', '=', requestId).where('status', '=', 'open').execute();
+    await ctx.db
+      .updateTable('rights_requests')
+      .set({ status: 'in_progress' })
+      .where('id', '=', requestId)
+      .where('status', '=', 'open')
+      .execute();
     const now = ctx.clock.now();
     const { zip, files: entries } = exportZip(ctx, userId);
-    const [stored, files] = await Promise.allSettled([ctx.storage.putStream(ctx.db, { userId, role: 'headshots', contentType: 'application/zip', source: zip, at: now }), entries]);
+    const [stored, files] = await Promise.allSettled([
+      ctx.storage.putStream(ctx.db, {
+        userId,
+        role: 'headshots',
+        contentType: 'application/zip',
+        source: zip,
+        at: now,
+      }),
+      entries,
+    ]);
     if (files.status === 'rejected') {
       if (stored.status === 'fulfilled') await ctx.storage.remove(ctx.db, stored.value);
       throw files.reason;
@@ -28,7 +42,16 @@ const exportData: Handler<'rights.export'> = async (ctx, { requestId }) => {
     const expiresAt = new Date(now.getTime() + ctx.config.EXPORT_RETENTION_DAYS * DAY_MS);
     const done = await ctx.db
       .updateTable('rights_requests')
-      .set({ status: 'completed', completed_at: now, export_blob_id: blob.id, result: JSON.stringify({ files: files.value, size_bytes: Number(blob.size_bytes), expires_at: expiresAt.toISOString() }) })
+      .set({
+        status: 'completed',
+        completed_at: now,
+        export_blob_id: blob.id,
+        result: JSON.stringify({
+          files: files.value,
+          size_bytes: Number(blob.size_bytes),
+          expires_at: expiresAt.toISOString(),
+        }),
+      })
       .where('id', '=', requestId)
       .where('status', 'in', ['open', 'in_progress'])
       .executeTakeFirst();
@@ -60,7 +83,12 @@ const deleteAccount: Handler<'rights.delete'> = async (ctx, { requestId }) => {
   // user_id is null once deleteUser committed (it unlinks the request): only the bookkeeping is left.
   if (req.user_id) {
     const userId = req.user_id;
-    await ctx.db.updateTable('rights_requests').set({ status: 'in_progress' }).where('id', '=', requestId).where('status', '=', 'open').execute();
+    await ctx.db
+      .updateTable('rights_requests')
+      .set({ status: 'in_progress' })
+      .where('id', '=', requestId)
+      .where('status', '=', 'open')
+      .execute();
     // The receipt goes first: sending needs the user row, which deleteUser removes.
     await sendEmailOnce(ctx, {
       userId,
@@ -78,7 +106,11 @@ const deleteAccount: Handler<'rights.delete'> = async (ctx, { requestId }) => {
   }
   await ctx.db
     .updateTable('rights_requests')
-    .set({ status: 'completed', completed_at: ctx.clock.now(), result: JSON.stringify({ ...prior, retained, ...(removed ? { removed } : {}) }) })
+    .set({
+      status: 'completed',
+      completed_at: ctx.clock.now(),
+      result: JSON.stringify({ ...prior, retained, ...(removed ? { removed } : {}) }),
+    })
     .where('id', '=', requestId)
     .where('status', '!=', 'completed')
     .execute();

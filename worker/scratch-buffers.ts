@@ -45,7 +45,8 @@ export const takeBytes = (length: number): Buffer => Buffer.from(take(length));
  */
 export function giveBack(view: ArrayBufferView): void {
   const b = view.buffer;
-  if (!(b instanceof ArrayBuffer) || view.byteLength === 0 || view.byteOffset !== 0 || view.byteLength !== b.byteLength) return;
+  if (!(b instanceof ArrayBuffer) || view.byteLength === 0 || view.byteOffset !== 0 || view.byteLength !== b.byteLength)
+    return;
   if (free.some((f) => f.byteLength === b.byteLength)) return;
   free.push(b);
   if (free.length > KEEP) free.shift();

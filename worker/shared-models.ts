@@ -19,7 +19,17 @@ export type SharedModels = Pick<RenderModels, 'upscalers' | 'styles'>;
 type StyleArgs = Parameters<StyleRunner['run']>;
 type Request =
   | { id: number; kind: 'upscale'; scale: UpscaleFactor; width: number; height: number; data: Uint8Array }
-  | { id: number; kind: 'style'; styleId: string; look: Look; image: Float32Array; skin: Float32Array; width: number; height: number; light: StyleArgs[6] };
+  | {
+      id: number;
+      kind: 'style';
+      styleId: string;
+      look: Look;
+      image: Float32Array;
+      skin: Float32Array;
+      width: number;
+      height: number;
+      light: StyleArgs[6];
+    };
 /** A request as the asker writes it: the port's side numbers it. */
 type Unsent<R> = R extends unknown ? Omit<R, 'id'> : never;
 type Reply =
@@ -34,12 +44,26 @@ export function serveModels(ports: MessagePort[], models: SharedModels): void {
       const upscaler = models.upscalers[req.scale];
       const out = await upscaler.upscale({ data: req.data, width: req.width, height: req.height });
       const data = new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength);
-      return [{ id: req.id, provider: upscaler.provider, width: out.width, height: out.height, data }, [data.buffer as ArrayBuffer]];
+      return [
+        { id: req.id, provider: upscaler.provider, width: out.width, height: out.height, data },
+        [data.buffer as ArrayBuffer],
+      ];
     }
-    const pixels = await models.styles.run(req.styleId, req.look, req.image, req.skin, req.width, req.height, req.light);
+    const pixels = await models.styles.run(
+      req.styleId,
+      req.look,
+      req.image,
+      req.skin,
+      req.width,
+      req.height,
+      req.light,
+    );
     // The inputs go back too, for the pixel thread's next run (worker/scratch-buffers.ts).
     const inputs = [req.image, req.skin];
-    return [{ id: req.id, provider: models.styles.provider ?? 'cpu', pixels, inputs }, [pixels.buffer as ArrayBuffer, ...inputs.map((b) => b.buffer as ArrayBuffer)]];
+    return [
+      { id: req.id, provider: models.styles.provider ?? 'cpu', pixels, inputs },
+      [pixels.buffer as ArrayBuffer, ...inputs.map((b) => b.buffer as ArrayBuffer)],
+    ];
   };
   for (const port of ports) {
     port.on('message', async (req: Request) => {
@@ -93,9 +117,15 @@ export function remoteModels(port: MessagePort): SharedModels {
     async upscale(image: RgbImage) {
       // A copy: the caller's buffer may be a view of a larger pool that must not move threads.
       const data = new Uint8Array(image.data);
-      const reply = (await ask({ kind: 'upscale', scale, width: image.width, height: image.height, data }, [data.buffer])) as Extract<Reply, { data: Uint8Array }>;
+      const reply = (await ask({ kind: 'upscale', scale, width: image.width, height: image.height, data }, [
+        data.buffer,
+      ])) as Extract<Reply, { data: Uint8Array }>;
       providers.upscale = reply.provider;
-      return { data: Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength), width: reply.width, height: reply.height };
+      return {
+        data: Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength),
+        width: reply.width,
+        height: reply.height,
+      };
     },
   });
   return {
@@ -106,7 +136,10 @@ export function remoteModels(port: MessagePort): SharedModels {
       },
       async run(styleId, look, image, skin, width, height, light) {
         // The inputs are built for this run alone (worker/render.ts): moved, not copied.
-        const reply = (await ask({ kind: 'style', styleId, look, image, skin, width, height, light }, [image.buffer as ArrayBuffer, skin.buffer as ArrayBuffer])) as Extract<Reply, { pixels: Float32Array }>;
+        const reply = (await ask({ kind: 'style', styleId, look, image, skin, width, height, light }, [
+          image.buffer as ArrayBuffer,
+          skin.buffer as ArrayBuffer,
+        ])) as Extract<Reply, { pixels: Float32Array }>;
         providers.style = reply.provider;
         for (const b of reply.inputs) giveBack(b);
         return reply.pixels;

@@ -13,15 +13,21 @@ const Register = z
     name: z.string().trim().min(1).max(200),
     phone: z.string().regex(E164, 'phone must be in E.164 form, e.g. +41791234567').optional(),
     confirms_adult: z.boolean().openapi({ description: 'The person confirms they are 18 or older (AC2).' }),
-    accepted_policy_version: z.string().openapi({ description: 'Id of the privacy policy version the person accepted (AC3).' }),
+    accepted_policy_version: z
+      .string()
+      .openapi({ description: 'Id of the privacy policy version the person accepted (AC3).' }),
   })
   .openapi('Registration');
 
 const RequestCode = z.object({ email: z.string().trim().toLowerCase().pipe(z.email()) }).openapi('SignInCodeRequest');
-const ExchangeCode = z.object({ email: z.string().trim().toLowerCase().pipe(z.email()), code: z.string().regex(/^\d{6}$/) }).openapi('SignInCode');
+const ExchangeCode = z
+  .object({ email: z.string().trim().toLowerCase().pipe(z.email()), code: z.string().regex(/^\d{6}$/) })
+  .openapi('SignInCode');
 
 const Accepted = z.object({ status: z.literal('code_sent'), detail: z.string() }).openapi('CodeSent');
-const Token = z.object({ token: z.string(), token_type: z.literal('Bearer'), expires_at: z.string().datetime(), user: Me }).openapi('Token');
+const Token = z
+  .object({ token: z.string(), token_type: z.literal('Bearer'), expires_at: z.string().datetime(), user: Me })
+  .openapi('Token');
 
 export function accountRoutes(router: Router): void {
   route(
@@ -35,11 +41,23 @@ export function accountRoutes(router: Router): void {
       auth: 'none',
       rateLimit: 'sign-in',
       body: Register,
-      responses: { 202: { description: 'A sign-in code was emailed (also when the address already has an account, so the answer reveals nothing).', schema: Accepted } },
+      responses: {
+        202: {
+          description:
+            'A sign-in code was emailed (also when the address already has an account, so the answer reveals nothing).',
+          schema: Accepted,
+        },
+      },
       errors: { 409: 'policy_version_outdated', 422: 'underage' },
     },
     async (req, res, { body: b }) => {
-      await register(ctxOf(req), { email: b.email, name: b.name, phone: b.phone, confirmsAdult: b.confirms_adult, acceptedPolicyVersion: b.accepted_policy_version });
+      await register(ctxOf(req), {
+        email: b.email,
+        name: b.name,
+        phone: b.phone,
+        confirmsAdult: b.confirms_adult,
+        acceptedPolicyVersion: b.accepted_policy_version,
+      });
       res.status(202).json({ status: 'code_sent', detail: 'Check your email for a six-digit sign-in code.' });
     },
   );
@@ -59,7 +77,9 @@ export function accountRoutes(router: Router): void {
     },
     async (req, res, { body }) => {
       await requestSignInCode(ctxOf(req), body.email);
-      res.status(202).json({ status: 'code_sent', detail: 'If this address has an account, a sign-in code is on its way.' });
+      res
+        .status(202)
+        .json({ status: 'code_sent', detail: 'If this address has an account, a sign-in code is on its way.' });
     },
   );
 
@@ -86,7 +106,15 @@ export function accountRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'post', path: '/v1/auth/sign-out', operationId: 'signOut', summary: 'Revoke the current token', tags: ['Accounts'], auth: 'user', responses: { 204: { description: 'Signed out' } } },
+    {
+      method: 'post',
+      path: '/v1/auth/sign-out',
+      operationId: 'signOut',
+      summary: 'Revoke the current token',
+      tags: ['Accounts'],
+      auth: 'user',
+      responses: { 204: { description: 'Signed out' } },
+    },
     async (req, res) => {
       await signOut(ctxOf(req), req.headers.authorization!.slice('Bearer '.length));
       res.status(204).end();
@@ -95,7 +123,15 @@ export function accountRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/me', operationId: 'getMe', summary: 'The signed-in person', tags: ['Accounts'], auth: 'user', responses: { 200: { description: 'Profile', schema: Me } } },
+    {
+      method: 'get',
+      path: '/v1/me',
+      operationId: 'getMe',
+      summary: 'The signed-in person',
+      tags: ['Accounts'],
+      auth: 'user',
+      responses: { 200: { description: 'Profile', schema: Me } },
+    },
     async (req, res, { user }) => {
       res.json(me(ctxOf(req), user));
     },

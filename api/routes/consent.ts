@@ -30,15 +30,23 @@ const PurposeFlags = z.object({
 const ConsentsOut = z
   .object({
     consents: PurposeFlags.openapi({ description: 'The decision in force per purpose; never decided is false' }),
-    history: z.array(z.object({ purpose: z.string(), granted: z.boolean(), source: z.string(), recorded_at: z.string().datetime() })).openapi({ description: 'Every decision, newest first' }),
+    history: z
+      .array(
+        z.object({ purpose: z.string(), granted: z.boolean(), source: z.string(), recorded_at: z.string().datetime() }),
+      )
+      .openapi({ description: 'Every decision, newest first' }),
   })
   .openapi('Consents');
 
 const ConsentsUpdate = PurposeFlags.partial()
   .refine((v) => Object.keys(v).length > 0, 'name at least one purpose')
-  .openapi('ConsentsUpdate', { description: 'Purposes to opt in to (true) or withdraw (false); others stay as they are.' });
+  .openapi('ConsentsUpdate', {
+    description: 'Purposes to opt in to (true) or withdraw (false); others stay as they are.',
+  });
 
-const CookieChoice = z.object({ preference: z.boolean(), analytics: z.boolean(), marketing: z.boolean() }).openapi('CookieChoice');
+const CookieChoice = z
+  .object({ preference: z.boolean(), analytics: z.boolean(), marketing: z.boolean() })
+  .openapi('CookieChoice');
 
 const CookieConsentOut = z
   .object({
@@ -46,24 +54,39 @@ const CookieConsentOut = z
     preference: z.boolean(),
     analytics: z.boolean(),
     marketing: z.boolean(),
-    decided: z.boolean().openapi({ description: 'Whether this browser has recorded a choice; until then only essential cookies are used' }),
+    decided: z.boolean().openapi({
+      description: 'Whether this browser has recorded a choice; until then only essential cookies are used',
+    }),
     recorded_at: z.string().datetime().nullable(),
-    opt_out_signal: z.enum(['dnt', 'gpc']).nullable().openapi({ description: 'DNT or GPC sent by this browser: no analytics or marketing tracking happens whatever the choice' }),
+    opt_out_signal: z.enum(['dnt', 'gpc']).nullable().openapi({
+      description: 'DNT or GPC sent by this browser: no analytics or marketing tracking happens whatever the choice',
+    }),
   })
   .openapi('CookieConsent');
 
 const AnalyticsEvent = z
   .object({
-    name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/).openapi({ example: 'page_view', description: 'Names starting with "marketing." are marketing tracking and need the marketing category' }),
+    name: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/)
+      .openapi({
+        example: 'page_view',
+        description: 'Names starting with "marketing." are marketing tracking and need the marketing category',
+      }),
     path: z.string().max(512).regex(/^\//, 'a path starting with /').optional().openapi({ example: '/pricing' }),
   })
   .openapi('AnalyticsEvent');
 
-const EventResult = z.object({ recorded: z.boolean(), reason: z.enum(['dnt', 'gpc', 'no_consent']).optional() }).openapi('AnalyticsEventResult');
+const EventResult = z
+  .object({ recorded: z.boolean(), reason: z.enum(['dnt', 'gpc', 'no_consent']).optional() })
+  .openapi('AnalyticsEventResult');
 
 async function consentsBody(ctx: AppContext, userId: string) {
   const history = await consentHistory(ctx, userId);
-  return { consents: await consentsOf(ctx, userId), history: history.map((h) => ({ ...h, recorded_at: iso(h.recorded_at)! })) };
+  return {
+    consents: await consentsOf(ctx, userId),
+    history: history.map((h) => ({ ...h, recorded_at: iso(h.recorded_at)! })),
+  };
 }
 
 /**
@@ -75,7 +98,13 @@ function visitorOf(req: Request, res: Response, refresh = false): { id: string; 
   const known = visitorIdFromCookie(req.headers.cookie);
   const id = known ?? newId('vis');
   if (!known || refresh) {
-    res.cookie(VISITOR_COOKIE, id, { httpOnly: true, sameSite: 'lax', secure: ctx.publicUrl.startsWith('https:'), path: '/', maxAge: ctx.config.USAGE_DATA_RETENTION_DAYS * DAY_MS });
+    res.cookie(VISITOR_COOKIE, id, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.publicUrl.startsWith('https:'),
+      path: '/',
+      maxAge: ctx.config.USAGE_DATA_RETENTION_DAYS * DAY_MS,
+    });
   }
   return { id, fresh: !known };
 }
@@ -83,7 +112,10 @@ function visitorOf(req: Request, res: Response, refresh = false): { id: string; 
 /** Cookie and analytics routes work signed out; a valid bearer token ties them to the person. */
 const optionalUser = (req: Request): Promise<User | undefined> => userForToken(ctxOf(req), req.headers.authorization);
 
-function cookieBody(req: Request, row: { preference: boolean; analytics: boolean; marketing: boolean; recorded_at: Date } | undefined) {
+function cookieBody(
+  req: Request,
+  row: { preference: boolean; analytics: boolean; marketing: boolean; recorded_at: Date } | undefined,
+) {
   return {
     essential: true as const,
     preference: row?.preference ?? false,
@@ -98,7 +130,15 @@ function cookieBody(req: Request, row: { preference: boolean; analytics: boolean
 export function consentRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/me/consents', operationId: 'getConsents', summary: 'Your consent per optional purpose, with its history', tags: ['Consent'], auth: 'user', responses: { 200: { description: 'Consents', schema: ConsentsOut } } },
+    {
+      method: 'get',
+      path: '/v1/me/consents',
+      operationId: 'getConsents',
+      summary: 'Your consent per optional purpose, with its history',
+      tags: ['Consent'],
+      auth: 'user',
+      responses: { 200: { description: 'Consents', schema: ConsentsOut } },
+    },
     async (req, res, { user }) => {
       res.json(await consentsBody(ctxOf(req), user.id));
     },
@@ -120,7 +160,12 @@ export function consentRoutes(router: Router): void {
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
       if (body.whatsapp && !user.phone_enc) {
-        throw new HttpError(422, 'phone_required', 'A phone number is needed', 'Add a phone number to your profile before opting in to WhatsApp notifications.');
+        throw new HttpError(
+          422,
+          'phone_required',
+          'A phone number is needed',
+          'Add a phone number to your profile before opting in to WhatsApp notifications.',
+        );
       }
       for (const purpose of PURPOSES) {
         const granted = body[purpose as Purpose];
@@ -132,7 +177,15 @@ export function consentRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/cookie-consent', operationId: 'getCookieConsent', summary: "This browser's cookie choices; sets the essential visitor cookie if absent", tags: ['Consent'], auth: 'none', responses: { 200: { description: 'Cookie choices', schema: CookieConsentOut } } },
+    {
+      method: 'get',
+      path: '/v1/cookie-consent',
+      operationId: 'getCookieConsent',
+      summary: "This browser's cookie choices; sets the essential visitor cookie if absent",
+      tags: ['Consent'],
+      auth: 'none',
+      responses: { 200: { description: 'Cookie choices', schema: CookieConsentOut } },
+    },
     async (req, res) => {
       const ctx = ctxOf(req);
       const visitor = visitorOf(req, res);
@@ -178,11 +231,17 @@ export function consentRoutes(router: Router): void {
     async (req, res, { body }) => {
       const ctx = ctxOf(req);
       const visitor = visitorOf(req, res);
-      const answer = (recorded: boolean, reason?: 'dnt' | 'gpc' | 'no_consent') => void res.status(202).json(reason ? { recorded, reason } : { recorded });
+      const answer = (recorded: boolean, reason?: 'dnt' | 'gpc' | 'no_consent') =>
+        void res.status(202).json(reason ? { recorded, reason } : { recorded });
       // DNT / GPC first: such a request is not even looked up (CN3).
       const signal = optOutSignal(req);
       if (signal) return answer(false, signal);
-      const r = await recordUsageEvent(ctx, visitor, async () => (await optionalUser(req))?.id, { name: body.name, path: body.path, ip: req.ip, userAgent: req.headers['user-agent'] });
+      const r = await recordUsageEvent(ctx, visitor, async () => (await optionalUser(req))?.id, {
+        name: body.name,
+        path: body.path,
+        ip: req.ip,
+        userAgent: req.headers['user-agent'],
+      });
       answer(r.recorded, r.reason);
     },
   );

@@ -8,12 +8,19 @@ import { route } from '../route';
 
 /** Marketing campaigns (admin) and the one-click unsubscribe (core/privacy/campaigns.ts). */
 
-const Campaign = z.object({ subject: z.string().trim().min(1).max(200), text: z.string().trim().min(1).max(20_000) }).openapi('MarketingCampaign');
-const CampaignQueued = z.object({ campaign_id: z.string(), status: z.literal('queued') }).openapi('MarketingCampaignQueued');
+const Campaign = z
+  .object({ subject: z.string().trim().min(1).max(200), text: z.string().trim().min(1).max(20_000) })
+  .openapi('MarketingCampaign');
+const CampaignQueued = z
+  .object({ campaign_id: z.string(), status: z.literal('queued') })
+  .openapi('MarketingCampaignQueued');
 
 /** A minimal page for people who follow the link in a browser; nothing of theirs is in it. */
 function page(res: Response, title: string, body: string): void {
-  res.type('html').setHeader('Cache-Control', 'no-store').send(`<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${body}</body></html>`);
+  res
+    .type('html')
+    .setHeader('Cache-Control', 'no-store')
+    .send(`<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${body}</body></html>`);
 }
 
 export function marketingRoutes(router: Router): void {
@@ -38,7 +45,10 @@ export function marketingRoutes(router: Router): void {
         req,
         res,
         user.id,
-        async (tx) => ({ status: 202, body: { campaign_id: await createCampaign(tx, tx.db, user.id, body), status: 'queued' } }),
+        async (tx) => ({
+          status: 202,
+          body: { campaign_id: await createCampaign(tx, tx.db, user.id, body), status: 'queued' },
+        }),
         // "queued" only once it is: committed first, then queued (on a replay too).
         async ({ body: answer }) => queueCampaign(ctx, (answer as { campaign_id: string }).campaign_id),
       );
@@ -62,7 +72,12 @@ export function marketingRoutes(router: Router): void {
     async (req, res, { params }) => {
       await unsubscribe(ctxOf(req), params.token);
       // The confirmation page's button posts here too; a browser gets a page, a mail client JSON.
-      if (req.accepts(['json', 'html']) === 'html') page(res, 'Unsubscribed', '<h1>You are unsubscribed</h1><p>You will get no more marketing email from Rasmi. Emails about your orders and your account still reach you.</p>');
+      if (req.accepts(['json', 'html']) === 'html')
+        page(
+          res,
+          'Unsubscribed',
+          '<h1>You are unsubscribed</h1><p>You will get no more marketing email from Rasmi. Emails about your orders and your account still reach you.</p>',
+        );
       else res.json({ status: 'unsubscribed' });
     },
   );
@@ -85,7 +100,11 @@ export function marketingRoutes(router: Router): void {
     async (req, res, { params }) => {
       unsubscribeLinkOwner(ctxOf(req), params.token);
       const action = `/v1/unsubscribe/${encodeURIComponent(params.token)}`;
-      page(res, 'Unsubscribe', `<h1>Unsubscribe from Rasmi news?</h1><p>You will get no more marketing email. Emails about your orders and your account still reach you.</p><form method="post" action="${action}"><button type="submit">Unsubscribe</button></form>`);
+      page(
+        res,
+        'Unsubscribe',
+        `<h1>Unsubscribe from Rasmi news?</h1><p>You will get no more marketing email. Emails about your orders and your account still reach you.</p><form method="post" action="${action}"><button type="submit">Unsubscribe</button></form>`,
+      );
     },
   );
 }

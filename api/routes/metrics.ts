@@ -12,7 +12,8 @@ export function httpMetrics(req: Request, res: Response, next: NextFunction): vo
   const started = process.hrtime.bigint();
   res.once('finish', () => {
     const pattern = req.route?.path;
-    const label = typeof pattern === 'string' ? (req.baseUrl ?? '') + pattern : req.baseUrl ? `${req.baseUrl}/*` : 'unmatched';
+    const label =
+      typeof pattern === 'string' ? (req.baseUrl ?? '') + pattern : req.baseUrl ? `${req.baseUrl}/*` : 'unmatched';
     observeHttp(req.method, label, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
   });
   next();
@@ -34,10 +35,16 @@ export function metricsRoutes(router: Router): void {
     async (req, res) => {
       const ctx = ctxOf(req);
       const access = metricsAccess(ctx.config, req.headers.authorization);
-      if (access === 'disabled') throw new HttpError(404, 'route_not_found', 'Not found', `No route ${req.method} ${req.path}.`);
+      if (access === 'disabled')
+        throw new HttpError(404, 'route_not_found', 'Not found', `No route ${req.method} ${req.path}.`);
       if (access === 'unauthorized') {
         res.setHeader('WWW-Authenticate', 'Bearer');
-        throw new HttpError(401, 'unauthorized', 'Authentication required', 'Send the metrics token as a bearer token.');
+        throw new HttpError(
+          401,
+          'unauthorized',
+          'Authentication required',
+          'Send the metrics token as a bearer token.',
+        );
       }
       res.type(METRICS_CONTENT_TYPE).send(await renderMetrics(ctx));
     },

@@ -17,7 +17,9 @@ function board(ctx: AppContext, readOnlyMode: boolean): express.Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BOARD_PATH);
   createBullBoard({
-    queues: Object.values(ctx.queues.byName).map((q) => new BullMQAdapter(q, { readOnlyMode, allowRetries: !readOnlyMode })),
+    queues: Object.values(ctx.queues.byName).map(
+      (q) => new BullMQAdapter(q, { readOnlyMode, allowRetries: !readOnlyMode }),
+    ),
     serverAdapter,
     options: { uiConfig: { boardTitle: readOnlyMode ? 'Rasmi queues (read-only)' : 'Rasmi queues' } },
   });
@@ -36,7 +38,15 @@ function tokenFromCookie(req: Request, _res: Response, next: NextFunction): void
 export function operationsRoutes(router: Router, ctx: AppContext): void {
   route(
     router,
-    { method: 'get', path: '/healthz', operationId: 'getHealth', summary: 'Liveness', tags: ['Operations'], auth: 'none', responses: { 200: { description: 'The process is up', schema: z.object({ status: z.literal('ok') }) } } },
+    {
+      method: 'get',
+      path: '/healthz',
+      operationId: 'getHealth',
+      summary: 'Liveness',
+      tags: ['Operations'],
+      auth: 'none',
+      responses: { 200: { description: 'The process is up', schema: z.object({ status: z.literal('ok') }) } },
+    },
     async (_req, res) => {
       res.json({ status: 'ok' });
     },
@@ -51,7 +61,15 @@ export function operationsRoutes(router: Router, ctx: AppContext): void {
       summary: 'Readiness: Postgres, Redis and the object store answer',
       tags: ['Operations'],
       auth: 'none',
-      responses: { 200: { description: 'Ready', schema: z.object({ status: z.enum(['ready', 'unavailable']), checks: z.record(z.string(), z.enum(['ok', 'down'])) }) } },
+      responses: {
+        200: {
+          description: 'Ready',
+          schema: z.object({
+            status: z.enum(['ready', 'unavailable']),
+            checks: z.record(z.string(), z.enum(['ok', 'down'])),
+          }),
+        },
+      },
       errors: { 503: 'not_ready' },
     },
     async (req, res) => {
@@ -73,15 +91,29 @@ export function operationsRoutes(router: Router, ctx: AppContext): void {
     },
     async (req, res) => {
       const token = req.headers.authorization!.slice('Bearer '.length);
-      res.cookie(COOKIE, token, { httpOnly: true, sameSite: 'strict', secure: ctx.config.PUBLIC_URL.startsWith('https:'), path: '/admin' }).status(204).end();
+      res
+        .cookie(COOKIE, token, {
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: ctx.config.PUBLIC_URL.startsWith('https:'),
+          path: '/admin',
+        })
+        .status(204)
+        .end();
     },
   );
 
   // Bull Board: staff see the queues; only admins may retry, promote or clean jobs.
   const adminBoard = board(ctx, false);
   const staffBoard = board(ctx, true);
-  router.use(BOARD_PATH, tokenFromCookie, authenticate, requireRole('support'), (req: Request, res: Response, next: NextFunction) => {
-    const user = res.locals.user as User;
-    (user.role === 'admin' ? adminBoard : staffBoard)(req, res, next);
-  });
+  router.use(
+    BOARD_PATH,
+    tokenFromCookie,
+    authenticate,
+    requireRole('support'),
+    (req: Request, res: Response, next: NextFunction) => {
+      const user = res.locals.user as User;
+      (user.role === 'admin' ? adminBoard : staffBoard)(req, res, next);
+    },
+  );
 }

@@ -6,14 +6,34 @@ import { z } from '../openapi';
 import { route } from '../route';
 import { IdParam } from '../schemas';
 
-const Compliance = z.object({ items: z.array(z.object({ promise: z.string(), deadline: z.string(), overdue: z.number().int() })), overdue_total: z.number().int() }).openapi('ComplianceReport');
-const MinorOutcome = z.object({ photo_id: z.string(), deleted: z.boolean(), headshots_deleted: z.number().int(), parental_attestation_at: z.string().datetime().nullable() }).openapi('MinorOutcome');
+const Compliance = z
+  .object({
+    items: z.array(z.object({ promise: z.string(), deadline: z.string(), overdue: z.number().int() })),
+    overdue_total: z.number().int(),
+  })
+  .openapi('ComplianceReport');
+const MinorOutcome = z
+  .object({
+    photo_id: z.string(),
+    deleted: z.boolean(),
+    headshots_deleted: z.number().int(),
+    parental_attestation_at: z.string().datetime().nullable(),
+  })
+  .openapi('MinorOutcome');
 
 /** Oversight for staff: the compliance report and the minors rule (PH4). */
 export function oversightRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/staff/compliance', operationId: 'getComplianceReport', summary: 'Overdue items per privacy promise with a deadline', tags: ['Staff'], auth: 'admin', responses: { 200: { description: 'All zeros when the scheduler keeps up', schema: Compliance } } },
+    {
+      method: 'get',
+      path: '/v1/staff/compliance',
+      operationId: 'getComplianceReport',
+      summary: 'Overdue items per privacy promise with a deadline',
+      tags: ['Staff'],
+      auth: 'admin',
+      responses: { 200: { description: 'All zeros when the scheduler keeps up', schema: Compliance } },
+    },
     async (req, res) => {
       const items = await complianceReport(ctxOf(req));
       res.json({ items, overdue_total: items.reduce((a, r) => a + r.overdue, 0) });
@@ -36,7 +56,12 @@ export function oversightRoutes(router: Router): void {
     async (req, res, { params, user }) => {
       const ctx = ctxOf(req);
       const r = await markMinorPhoto(ctx, user, params.id);
-      res.json({ photo_id: params.id, deleted: r.deleted, headshots_deleted: r.headshotsDeleted, parental_attestation_at: r.parentalAttestationAt?.toISOString() ?? null });
+      res.json({
+        photo_id: params.id,
+        deleted: r.deleted,
+        headshots_deleted: r.headshotsDeleted,
+        parental_attestation_at: r.parentalAttestationAt?.toISOString() ?? null,
+      });
     },
   );
 }

@@ -14,11 +14,28 @@ export function paymentRoutes(router: Router): void {
     summary: 'Payment processor webhook (Stripe-compatible signature)',
     tags: ['Payments'],
     security: [{ webhookSignature: [] }],
-    request: { body: { content: { 'application/json': { schema: z.object({ id: z.string(), type: z.string(), data: z.object({}).passthrough() }) } } } },
+    request: {
+      body: {
+        content: {
+          'application/json': {
+            schema: z.object({ id: z.string(), type: z.string(), data: z.object({}).passthrough() }),
+          },
+        },
+      },
+    },
     responses: {
-      200: { description: 'Accepted (also for a replay, which changes nothing)', content: { 'application/json': { schema: z.object({ received: z.boolean(), duplicate: z.boolean() }) } } },
-      400: { description: 'webhook_signature_invalid, webhook_timestamp_stale, webhook_payload_invalid, bad_request', content: { 'application/problem+json': { schema: ProblemSchema } } },
-      404: { description: 'payment_unknown: not (yet) known here; the processor retries', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      200: {
+        description: 'Accepted (also for a replay, which changes nothing)',
+        content: { 'application/json': { schema: z.object({ received: z.boolean(), duplicate: z.boolean() }) } },
+      },
+      400: {
+        description: 'webhook_signature_invalid, webhook_timestamp_stale, webhook_payload_invalid, bad_request',
+        content: { 'application/problem+json': { schema: ProblemSchema } },
+      },
+      404: {
+        description: 'payment_unknown: not (yet) known here; the processor retries',
+        content: { 'application/problem+json': { schema: ProblemSchema } },
+      },
       413: { description: 'body_too_large', content: { 'application/problem+json': { schema: ProblemSchema } } },
       431: HEADERS_TOO_LARGE,
     },
@@ -33,4 +50,3 @@ export function paymentRoutes(router: Router): void {
     }
   });
 }
-

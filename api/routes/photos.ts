@@ -61,23 +61,53 @@ export function photoRoutes(router: Router): void {
               type: 'object',
               required: ['photo'],
               properties: {
-                photo: { type: 'string', format: 'binary', description: 'JPEG, PNG, WebP or HEIC (HEIF coded with HEVC, as iPhones save it, or AV1)' },
-                subject: { type: 'string', enum: ['self', 'minor'], default: 'self', description: 'Whose photo this is' },
-                parental_authority: { type: 'string', enum: ['true'], description: 'Required with subject=minor: the uploader attests parental authority' },
+                photo: {
+                  type: 'string',
+                  format: 'binary',
+                  description: 'JPEG, PNG, WebP or HEIC (HEIF coded with HEVC, as iPhones save it, or AV1)',
+                },
+                subject: {
+                  type: 'string',
+                  enum: ['self', 'minor'],
+                  default: 'self',
+                  description: 'Whose photo this is',
+                },
+                parental_authority: {
+                  type: 'string',
+                  enum: ['true'],
+                  description: 'Required with subject=minor: the uploader attests parental authority',
+                },
               },
             },
           },
         },
       },
-      responses: { 201: { description: 'Accepted and stored encrypted, status preparing: the worker applies the orientation and strips every metadata block within seconds (poll the photo until its status is no longer preparing)', schema: PhotoOut } },
-      errors: { 400: 'missing_file, malformed_multipart', 413: 'upload_too_large, too_many_pixels', 415: 'unsupported_type, multipart_required', 422: 'corrupt_image, parental_attestation_required', 429: 'too_many_photos' },
+      responses: {
+        201: {
+          description:
+            'Accepted and stored encrypted, status preparing: the worker applies the orientation and strips every metadata block within seconds (poll the photo until its status is no longer preparing)',
+          schema: PhotoOut,
+        },
+      },
+      errors: {
+        400: 'missing_file, malformed_multipart',
+        413: 'upload_too_large, too_many_pixels',
+        415: 'unsupported_type, multipart_required',
+        422: 'corrupt_image, parental_attestation_required',
+        429: 'too_many_photos',
+      },
     },
     async (req, res, { user }) => {
       const ctx = ctxOf(req);
       await assertRoomForPhoto(ctx, user.id);
       const checked = await gateOf(ctx).run(async () => {
         const upload = await readSingleImage(req, { field: 'photo', maxBytes: ctx.config.UPLOAD_MAX_BYTES });
-        return checkPhoto(ctx, { data: upload.data, type: upload.type, subject: upload.fields.subject, parentalAuthority: upload.fields.parental_authority });
+        return checkPhoto(ctx, {
+          data: upload.data,
+          type: upload.type,
+          subject: upload.fields.subject,
+          parentalAuthority: upload.fields.parental_authority,
+        });
       });
       const photo = await storePhoto(ctx, user.id, checked);
       res.status(201).location(`/v1/photos/${photo.id}`).json(photoOut(ctx, photo));
@@ -86,7 +116,16 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/photos', operationId: 'listPhotos', summary: 'List your photos', tags: ['Photos'], auth: 'user', query: Cursor(idOf('pho', 'photo')), responses: { 200: { description: 'Newest first', schema: page(PhotoOut, 'PhotoPage') } } },
+    {
+      method: 'get',
+      path: '/v1/photos',
+      operationId: 'listPhotos',
+      summary: 'List your photos',
+      tags: ['Photos'],
+      auth: 'user',
+      query: Cursor(idOf('pho', 'photo')),
+      responses: { 200: { description: 'Newest first', schema: page(PhotoOut, 'PhotoPage') } },
+    },
     async (req, res, { user, query }) => {
       const ctx = ctxOf(req);
       const { items, next_cursor } = await photosPage(ctx, user.id, query);
@@ -102,26 +141,43 @@ export function photoRoutes(router: Router): void {
       operationId: 'followPhotoEvents',
       summary: "Follow your photos' status as server-sent events",
       description:
-        "text/event-stream of `photo` events, each `{\"id\", \"status\"}` (no personal data): first one per photo you hold, then a `ready` event (the current state is sent), then one `photo` event at each change (preparing → analysing → usable | unusable | rejected). Fetch the photo for its verdict. The headers and a `retry` line are sent at once on connect; a comment line every 15 s keeps proxies from closing the stream and shows a client it is alive. Browsers send the bearer token with fetch() and read the body as a stream (EventSource cannot send headers). At most " +
+        'text/event-stream of `photo` events, each `{"id", "status"}` (no personal data): first one per photo you hold, then a `ready` event (the current state is sent), then one `photo` event at each change (preparing → analysing → usable | unusable | rejected). Fetch the photo for its verdict. The headers and a `retry` line are sent at once on connect; a comment line every 15 s keeps proxies from closing the stream and shows a client it is alive. Browsers send the bearer token with fetch() and read the body as a stream (EventSource cannot send headers). At most ' +
         MAX_STREAMS +
         ' streams per person.',
       tags: ['Photos'],
       auth: 'user',
-      responses: { 200: { description: 'The event stream; it ends when the service shuts down (reconnect, you get the current state again)', contentType: 'text/event-stream' } },
+      responses: {
+        200: {
+          description:
+            'The event stream; it ends when the service shuts down (reconnect, you get the current state again)',
+          contentType: 'text/event-stream',
+        },
+      },
       errors: { 429: 'too_many_streams' },
     },
     async (req, res, { user }) => {
       const ctx = ctxOf(req);
       const hub = hubOf(ctx);
-      if (hub.streamsOf(user.id) >= MAX_STREAMS) throw new HttpError(429, 'too_many_streams', 'Too many event streams', `At most ${MAX_STREAMS} streams per person; close one first.`);
-      const send = (e: { id: string; status: string }) => res.write(`event: photo\ndata: ${JSON.stringify({ id: e.id, status: e.status })}\n\n`);
+      if (hub.streamsOf(user.id) >= MAX_STREAMS)
+        throw new HttpError(
+          429,
+          'too_many_streams',
+          'Too many event streams',
+          `At most ${MAX_STREAMS} streams per person; close one first.`,
+        );
+      const send = (e: { id: string; status: string }) =>
+        res.write(`event: photo\ndata: ${JSON.stringify({ id: e.id, status: e.status })}\n\n`);
       const buffered: PhotoEvent[] = [];
       let live = false;
       // Follow first, then read the current state, so no change falls between the two.
       const unfollow = await hub.follow(user.id, (e) => (live ? send(e) : buffered.push(e)));
       try {
         const rows = await photoStatuses(ctx, user.id);
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          'x-accel-buffering': 'no',
+        });
         // The headers and a first line go at once: a person with no photos would otherwise wait
         // for the first keep-alive before their client sees the stream open.
         res.flushHeaders();
@@ -149,7 +205,17 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/photos/:id', operationId: 'getPhoto', summary: 'One photo with its quality verdict', tags: ['Photos'], auth: 'user', params: PhotoId, responses: { 200: { description: 'Photo', schema: PhotoOut } }, errors: { 404: 'not_found' } },
+    {
+      method: 'get',
+      path: '/v1/photos/:id',
+      operationId: 'getPhoto',
+      summary: 'One photo with its quality verdict',
+      tags: ['Photos'],
+      auth: 'user',
+      params: PhotoId,
+      responses: { 200: { description: 'Photo', schema: PhotoOut } },
+      errors: { 404: 'not_found' },
+    },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       res.json(photoOut(ctx, await ownedPhoto(ctx, user.id, params.id)));
@@ -158,7 +224,17 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/photos/:id/content', operationId: 'getPhotoContent', summary: 'Download your photo (as stored: oriented, no metadata)', tags: ['Photos'], auth: 'user', params: PhotoId, responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } }, errors: { 404: 'not_found', 409: 'photo_not_ready', 422: 'corrupt_image' } },
+    {
+      method: 'get',
+      path: '/v1/photos/:id/content',
+      operationId: 'getPhotoContent',
+      summary: 'Download your photo (as stored: oriented, no metadata)',
+      tags: ['Photos'],
+      auth: 'user',
+      params: PhotoId,
+      responses: { 200: { description: 'JPEG', contentType: 'image/jpeg' } },
+      errors: { 404: 'not_found', 409: 'photo_not_ready', 422: 'corrupt_image' },
+    },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       const blob = await photoContent(ctx, user.id, params.id).catch((err: unknown) => {
@@ -179,14 +255,21 @@ export function photoRoutes(router: Router): void {
       tags: ['Photos'],
       auth: 'none',
       params: TokenParam,
-      responses: { 200: { description: 'JPEG, at most 384 px on its longer side, no metadata', contentType: 'image/jpeg' } },
+      responses: {
+        200: { description: 'JPEG, at most 384 px on its longer side, no metadata', contentType: 'image/jpeg' },
+      },
       errors: { 403: 'link_invalid', 410: 'link_expired' },
     },
     async (req, res, { params }) => {
       const ctx = ctxOf(req);
-      const claim = verifyToken<{ ph: string; u: string; exp: number }>(ctx.config.LINK_SECRET, 'thumbnail', params.token);
+      const claim = verifyToken<{ ph: string; u: string; exp: number }>(
+        ctx.config.LINK_SECRET,
+        'thumbnail',
+        params.token,
+      );
       if (!claim) throw new HttpError(403, 'link_invalid', 'Invalid link', 'This thumbnail link is not valid.');
-      if (claim.exp * 1000 < ctx.clock.now().getTime()) throw new HttpError(410, 'link_expired', 'Link expired', 'List your photos again for a fresh link.');
+      if (claim.exp * 1000 < ctx.clock.now().getTime())
+        throw new HttpError(410, 'link_expired', 'Link expired', 'List your photos again for a fresh link.');
       const blob = await thumbnailBlob(ctx, claim.u, claim.ph);
       if (!blob) throw new HttpError(410, 'link_expired', 'No longer available', 'This photo is no longer held.');
       await streamBlob(ctx, blob, res);
@@ -195,7 +278,17 @@ export function photoRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'delete', path: '/v1/photos/:id', operationId: 'deletePhoto', summary: 'Delete a photo now', tags: ['Photos'], auth: 'user', params: PhotoId, responses: { 204: { description: 'Deleted from the store and the database' } }, errors: { 404: 'not_found', 409: 'photo_in_use' } },
+    {
+      method: 'delete',
+      path: '/v1/photos/:id',
+      operationId: 'deletePhoto',
+      summary: 'Delete a photo now',
+      tags: ['Photos'],
+      auth: 'user',
+      params: PhotoId,
+      responses: { 204: { description: 'Deleted from the store and the database' } },
+      errors: { 404: 'not_found', 409: 'photo_in_use' },
+    },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       await deleteOwnPhoto(ctx, user.id, params.id);

@@ -1,5 +1,11 @@
 import type { Router } from 'express';
-import { acceptPolicy, currentPolicyVersion, listPolicyVersions, policyVersion, publishPolicy } from '../../core/privacy/policy';
+import {
+  acceptPolicy,
+  currentPolicyVersion,
+  listPolicyVersions,
+  policyVersion,
+  publishPolicy,
+} from '../../core/privacy/policy';
 import { ctxOf } from '../auth';
 import { z } from '../openapi';
 import { HttpError } from '../problem';
@@ -28,7 +34,9 @@ const Publish = z
   .openapi('PublishPolicyVersion');
 
 const Acceptance = z.object({ version: z.string().max(32) }).openapi('PolicyAcceptance');
-const Accepted = z.object({ policy_version: z.string(), policy_accepted_at: z.string().datetime() }).openapi('PolicyAccepted');
+const Accepted = z
+  .object({ policy_version: z.string(), policy_accepted_at: z.string().datetime() })
+  .openapi('PolicyAccepted');
 
 /** A pg `date` comes back as local midnight; print it as the calendar date it is. */
 function dateOnly(d: Date | string): string {
@@ -36,7 +44,13 @@ function dateOnly(d: Date | string): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
-const metaOut = (v: { id: string; last_updated: Date | string; published_at: Date; significant: boolean; material: boolean }) => ({
+const metaOut = (v: {
+  id: string;
+  last_updated: Date | string;
+  published_at: Date;
+  significant: boolean;
+  material: boolean;
+}) => ({
   id: v.id,
   last_updated: dateOnly(v.last_updated),
   published_at: iso(v.published_at)!,
@@ -44,11 +58,18 @@ const metaOut = (v: { id: string; last_updated: Date | string; published_at: Dat
   material: v.material,
 });
 
-
 export function policyRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/policy', operationId: 'getPolicy', summary: 'The privacy policy in force, with its last-updated date', tags: ['Policy'], auth: 'none', responses: { 200: { description: 'Current version', schema: Version } } },
+    {
+      method: 'get',
+      path: '/v1/policy',
+      operationId: 'getPolicy',
+      summary: 'The privacy policy in force, with its last-updated date',
+      tags: ['Policy'],
+      auth: 'none',
+      responses: { 200: { description: 'Current version', schema: Version } },
+    },
     async (req, res) => {
       const ctx = ctxOf(req);
       const v = (await policyVersion(ctx, (await currentPolicyVersion(ctx)).id))!;
@@ -58,20 +79,43 @@ export function policyRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/policy/versions', operationId: 'listPolicyVersions', summary: 'Every published version, newest first', tags: ['Policy'], auth: 'none', query: Cursor(PolicyVersionId), responses: { 200: { description: 'Versions', schema: page(VersionMeta, 'PolicyVersionPage') } } },
+    {
+      method: 'get',
+      path: '/v1/policy/versions',
+      operationId: 'listPolicyVersions',
+      summary: 'Every published version, newest first',
+      tags: ['Policy'],
+      auth: 'none',
+      query: Cursor(PolicyVersionId),
+      responses: { 200: { description: 'Versions', schema: page(VersionMeta, 'PolicyVersionPage') } },
+    },
     async (req, res, { query }) => {
       const rows = await listPolicyVersions(ctxOf(req), query.limit + 1, query.cursor);
       const items = rows.slice(0, query.limit);
-      res.json({ items: items.map(metaOut), next_cursor: rows.length > query.limit ? items[items.length - 1].id : null });
+      res.json({
+        items: items.map(metaOut),
+        next_cursor: rows.length > query.limit ? items[items.length - 1].id : null,
+      });
     },
   );
 
   route(
     router,
-    { method: 'get', path: '/v1/policy/versions/:id', operationId: 'getPolicyVersion', summary: 'One version with its text; earlier versions stay retrievable', tags: ['Policy'], auth: 'none', params: z.object({ id: PolicyVersionId }), responses: { 200: { description: 'Version', schema: Version } }, errors: { 404: 'not_found' } },
+    {
+      method: 'get',
+      path: '/v1/policy/versions/:id',
+      operationId: 'getPolicyVersion',
+      summary: 'One version with its text; earlier versions stay retrievable',
+      tags: ['Policy'],
+      auth: 'none',
+      params: z.object({ id: PolicyVersionId }),
+      responses: { 200: { description: 'Version', schema: Version } },
+      errors: { 404: 'not_found' },
+    },
     async (req, res, { params }) => {
       const v = await policyVersion(ctxOf(req), params.id);
-      if (!v) throw new HttpError(404, 'not_found', 'Policy version not found', `No published policy version ${params.id}.`);
+      if (!v)
+        throw new HttpError(404, 'not_found', 'Policy version not found', `No published policy version ${params.id}.`);
       res.json({ ...metaOut(v), text: v.text });
     },
   );

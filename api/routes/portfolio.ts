@@ -8,16 +8,30 @@ import { Cursor, IdParam, idOf, page } from '../schemas';
 
 /** The public portfolio (CN4): no sign-in, no names, no orders, images re-encoded without metadata. */
 
-const PortfolioItem = z.object({ id: z.string(), style_id: z.string(), image_url: z.string() }).openapi('PortfolioItem');
+const PortfolioItem = z
+  .object({ id: z.string(), style_id: z.string(), image_url: z.string() })
+  .openapi('PortfolioItem');
 
 export function portfolioRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/portfolio', operationId: 'listPortfolio', summary: 'Headshots published with their owners\' consent', tags: ['Portfolio'], auth: 'none', query: Cursor(idOf('pf', 'portfolio item')), responses: { 200: { description: 'Newest first', schema: page(PortfolioItem, 'PortfolioPage') } } },
+    {
+      method: 'get',
+      path: '/v1/portfolio',
+      operationId: 'listPortfolio',
+      summary: "Headshots published with their owners' consent",
+      tags: ['Portfolio'],
+      auth: 'none',
+      query: Cursor(idOf('pf', 'portfolio item')),
+      responses: { 200: { description: 'Newest first', schema: page(PortfolioItem, 'PortfolioPage') } },
+    },
     async (req, res, { query }) => {
       const { items, next_cursor } = await listPortfolio(ctxOf(req), query);
       res.setHeader('Cache-Control', 'no-store');
-      res.json({ items: items.map((i) => ({ id: i.id, style_id: i.style_id, image_url: `/v1/portfolio/${i.id}/image` })), next_cursor });
+      res.json({
+        items: items.map((i) => ({ id: i.id, style_id: i.style_id, image_url: `/v1/portfolio/${i.id}/image` })),
+        next_cursor,
+      });
     },
   );
 

@@ -4,7 +4,16 @@ import { DAY_MS } from '../../core/platform/config';
 import type { AppContext } from '../../core/platform/context';
 import { decryptField, signToken, verifyToken } from '../../core/platform/crypto';
 import type { User } from '../../core/platform/records';
-import { exportBlob, fileRightsRequest, followUpRightsRequest, linkedExport, ownedRightsRequest, rightsRequestsPage, type FiledRequest, type RightsRow } from '../../core/privacy/rights-requests';
+import {
+  exportBlob,
+  fileRightsRequest,
+  followUpRightsRequest,
+  linkedExport,
+  ownedRightsRequest,
+  rightsRequestsPage,
+  type FiledRequest,
+  type RightsRow,
+} from '../../core/privacy/rights-requests';
 import { ctxOf } from '../auth';
 import { idempotent } from '../idempotency';
 import { z } from '../openapi';
@@ -25,10 +34,24 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 const ProfilePatch = z
   .object({
     name: z.string().trim().min(1).max(200).optional(),
-    phone: z.string().regex(E164, 'phone must be in E.164 form, e.g. +41791234567').nullable().optional().openapi({ description: 'null removes the number' }),
-    email: z.string().trim().toLowerCase().pipe(z.email()).optional().openapi({ description: 'Applied only after the code mailed to the new address is confirmed' }),
+    phone: z
+      .string()
+      .regex(E164, 'phone must be in E.164 form, e.g. +41791234567')
+      .nullable()
+      .optional()
+      .openapi({ description: 'null removes the number' }),
+    email: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.email())
+      .optional()
+      .openapi({ description: 'Applied only after the code mailed to the new address is confirmed' }),
   })
-  .refine((b) => b.name !== undefined || b.phone !== undefined || b.email !== undefined, 'change at least one of name, phone, email')
+  .refine(
+    (b) => b.name !== undefined || b.phone !== undefined || b.email !== undefined,
+    'change at least one of name, phone, email',
+  )
   .openapi('ProfilePatch');
 
 const Profile = z
@@ -37,11 +60,17 @@ const Profile = z
     email: z.string(),
     name: z.string(),
     phone: z.string().nullable(),
-    email_change: z.object({ email: z.string(), expires_at: z.string().datetime() }).nullable().openapi({ description: 'A new address waiting for its code' }),
+    email_change: z
+      .object({ email: z.string(), expires_at: z.string().datetime() })
+      .nullable()
+      .openapi({ description: 'A new address waiting for its code' }),
   })
   .openapi('Profile');
 
-const Purposes = z.array(z.enum(['analytics', 'service_improvement', 'marketing', 'portfolio', 'whatsapp'])).min(1).max(5);
+const Purposes = z
+  .array(z.enum(['analytics', 'service_improvement', 'marketing', 'portfolio', 'whatsapp']))
+  .min(1)
+  .max(5);
 
 const CreateRightsRequest = z
   .discriminatedUnion('kind', [
@@ -51,7 +80,10 @@ const CreateRightsRequest = z
     z.object({
       kind: z.literal('objection'),
       purposes: Purposes,
-      basis: z.enum(['objection', 'withdrawal']).default('objection').openapi({ description: 'An objection to processing, or the withdrawal of a consent given' }),
+      basis: z
+        .enum(['objection', 'withdrawal'])
+        .default('objection')
+        .openapi({ description: 'An objection to processing, or the withdrawal of a consent given' }),
     }),
   ])
   .openapi('CreateRightsRequest');
@@ -62,7 +94,10 @@ const RightsRequestOut = z
     kind: z.enum(['access', 'deletion', 'correction', 'restriction', 'objection']),
     status: z.enum(['open', 'in_progress', 'completed', 'rejected']),
     details: z.record(z.string(), z.unknown()).nullable(),
-    result: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'For deletion: `retained` names the records kept for legal or accounting purposes' }),
+    result: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .openapi({ description: 'For deletion: `retained` names the records kept for legal or accounting purposes' }),
     received_at: z.string().datetime(),
     due_at: z.string().datetime(),
     completed_at: z.string().datetime().nullable(),
@@ -86,18 +121,28 @@ function requestOut(ctx: AppContext, r: RightsRow): z.infer<typeof RightsRequest
     received_at: iso(r.received_at)!,
     due_at: iso(r.due_at)!,
     completed_at: iso(r.completed_at),
-    export: available ? { download_url: `/v1/rights-requests/${r.id}/download`, expires_at: new Date(new Date(r.completed_at!).getTime() + ctx.config.EXPORT_RETENTION_DAYS * DAY_MS).toISOString() } : null,
+    export: available
+      ? {
+          download_url: `/v1/rights-requests/${r.id}/download`,
+          expires_at: new Date(
+            new Date(r.completed_at!).getTime() + ctx.config.EXPORT_RETENTION_DAYS * DAY_MS,
+          ).toISOString(),
+        }
+      : null,
   };
 }
 
 function profileOut(ctx: AppContext, u: User): z.infer<typeof Profile> {
-  const pending = u.email_pending_enc && u.email_pending_expires_at && new Date(u.email_pending_expires_at) > ctx.clock.now();
+  const pending =
+    u.email_pending_enc && u.email_pending_expires_at && new Date(u.email_pending_expires_at) > ctx.clock.now();
   return {
     id: u.id,
     email: decryptField(ctx.pii, u.email_enc),
     name: decryptField(ctx.pii, u.name_enc),
     phone: u.phone_enc ? decryptField(ctx.pii, u.phone_enc) : null,
-    email_change: pending ? { email: decryptField(ctx.pii, u.email_pending_enc!), expires_at: iso(u.email_pending_expires_at)! } : null,
+    email_change: pending
+      ? { email: decryptField(ctx.pii, u.email_pending_enc!), expires_at: iso(u.email_pending_expires_at)! }
+      : null,
   };
 }
 
@@ -112,7 +157,9 @@ export function rightsRoutes(router: Router): void {
       tags: ['Accounts', 'Rights'],
       auth: 'user',
       body: ProfilePatch,
-      responses: { 200: { description: 'The profile; email_change shows an address awaiting its code', schema: Profile } },
+      responses: {
+        200: { description: 'The profile; email_change shows an address awaiting its code', schema: Profile },
+      },
     },
     async (req, res, { user, body }) => {
       const ctx = ctxOf(req);
@@ -155,7 +202,11 @@ export function rightsRoutes(router: Router): void {
       body: CreateRightsRequest,
       responses: {
         201: { description: 'Restriction or objection: in force at once', schema: RightsRequestOut },
-        202: { description: 'Access or deletion: accepted; poll the request. Deletion blocks the account at once and names what is retained.', schema: RightsRequestOut },
+        202: {
+          description:
+            'Access or deletion: accepted; poll the request. Deletion blocks the account at once and names what is retained.',
+          schema: RightsRequestOut,
+        },
       },
       errors: { 422: 'idempotency_key_reused' },
     },
@@ -173,7 +224,16 @@ export function rightsRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/rights-requests', operationId: 'listRightsRequests', summary: 'Your rights requests with their deadlines', tags: ['Rights'], auth: 'user', query: Cursor(idOf('rrq', 'rights request')), responses: { 200: { description: 'Newest first', schema: page(RightsRequestOut, 'RightsRequestPage') } } },
+    {
+      method: 'get',
+      path: '/v1/rights-requests',
+      operationId: 'listRightsRequests',
+      summary: 'Your rights requests with their deadlines',
+      tags: ['Rights'],
+      auth: 'user',
+      query: Cursor(idOf('rrq', 'rights request')),
+      responses: { 200: { description: 'Newest first', schema: page(RightsRequestOut, 'RightsRequestPage') } },
+    },
     async (req, res, { user, query }) => {
       const ctx = ctxOf(req);
       const { items, next_cursor } = await rightsRequestsPage(ctx, user.id, query);
@@ -183,7 +243,17 @@ export function rightsRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/rights-requests/:id', operationId: 'getRightsRequest', summary: 'One of your rights requests', tags: ['Rights'], auth: 'user', params: RightsRequestId, responses: { 200: { description: 'Request', schema: RightsRequestOut } }, errors: { 404: 'not_found' } },
+    {
+      method: 'get',
+      path: '/v1/rights-requests/:id',
+      operationId: 'getRightsRequest',
+      summary: 'One of your rights requests',
+      tags: ['Rights'],
+      auth: 'user',
+      params: RightsRequestId,
+      responses: { 200: { description: 'Request', schema: RightsRequestOut } },
+      errors: { 404: 'not_found' },
+    },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       res.json(requestOut(ctx, await ownedRightsRequest(ctx, user.id, params.id)));
@@ -212,25 +282,52 @@ export function rightsRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'post', path: '/v1/rights-requests/:id/link', operationId: 'createExportLink', summary: 'A download link for your export that expires within minutes', tags: ['Rights'], auth: 'user', params: RightsRequestId, responses: { 201: { description: 'Signed link', schema: Link } }, errors: { 404: 'not_found', 409: 'export_not_ready', 410: 'export_expired' } },
+    {
+      method: 'post',
+      path: '/v1/rights-requests/:id/link',
+      operationId: 'createExportLink',
+      summary: 'A download link for your export that expires within minutes',
+      tags: ['Rights'],
+      auth: 'user',
+      params: RightsRequestId,
+      responses: { 201: { description: 'Signed link', schema: Link } },
+      errors: { 404: 'not_found', 409: 'export_not_ready', 410: 'export_expired' },
+    },
     async (req, res, { user, params }) => {
       const ctx = ctxOf(req);
       const r = await ownedRightsRequest(ctx, user.id, params.id);
       await exportBlob(ctx, r);
       const exp = Math.floor(ctx.clock.now().getTime() / 1000) + ctx.config.DOWNLOAD_LINK_TTL_SECONDS;
       const token = signToken(ctx.config.LINK_SECRET, 'export-download', { r: r.id, u: user.id, exp });
-      res.status(201).json({ url: `${ctx.publicUrl}/v1/export-downloads/${token}`, expires_at: new Date(exp * 1000).toISOString() });
+      res
+        .status(201)
+        .json({ url: `${ctx.publicUrl}/v1/export-downloads/${token}`, expires_at: new Date(exp * 1000).toISOString() });
     },
   );
 
   route(
     router,
-    { method: 'get', path: '/v1/export-downloads/:token', operationId: 'followExportLink', summary: 'Follow a signed export link', tags: ['Rights'], auth: 'none', params: TokenParam, responses: { 200: { description: 'ZIP archive', contentType: 'application/zip' } }, errors: { 403: 'link_invalid', 410: 'link_expired, export_expired' } },
+    {
+      method: 'get',
+      path: '/v1/export-downloads/:token',
+      operationId: 'followExportLink',
+      summary: 'Follow a signed export link',
+      tags: ['Rights'],
+      auth: 'none',
+      params: TokenParam,
+      responses: { 200: { description: 'ZIP archive', contentType: 'application/zip' } },
+      errors: { 403: 'link_invalid', 410: 'link_expired, export_expired' },
+    },
     async (req, res, { params }) => {
       const ctx = ctxOf(req);
-      const claim = verifyToken<{ r: string; u: string; exp: number }>(ctx.config.LINK_SECRET, 'export-download', params.token);
+      const claim = verifyToken<{ r: string; u: string; exp: number }>(
+        ctx.config.LINK_SECRET,
+        'export-download',
+        params.token,
+      );
       if (!claim) throw new HttpError(403, 'link_invalid', 'Invalid link', 'This download link is not valid.');
-      if (claim.exp * 1000 < ctx.clock.now().getTime()) throw new HttpError(410, 'link_expired', 'Link expired', 'Ask for a new link from your rights request.');
+      if (claim.exp * 1000 < ctx.clock.now().getTime())
+        throw new HttpError(410, 'link_expired', 'Link expired', 'Ask for a new link from your rights request.');
       const { request, blob } = await linkedExport(ctx, claim.u, claim.r);
       await streamBlob(ctx, blob, res, `rasmi-export-${request.id}.zip`);
     },

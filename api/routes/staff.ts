@@ -43,7 +43,17 @@ const AuditQuery = Cursor(z.string().regex(/^\d{1,19}$/)).extend({
 export function staffRoutes(router: Router): void {
   route(
     router,
-    { method: 'get', path: '/v1/staff/users/:id', operationId: 'getUserAsStaff', summary: "A person's profile, for support (audited)", tags: ['Staff'], auth: 'support', params: UserId, responses: { 200: { description: 'Profile with counts', schema: StaffUser } }, errors: { 404: 'not_found' } },
+    {
+      method: 'get',
+      path: '/v1/staff/users/:id',
+      operationId: 'getUserAsStaff',
+      summary: "A person's profile, for support (audited)",
+      tags: ['Staff'],
+      auth: 'support',
+      params: UserId,
+      responses: { 200: { description: 'Profile with counts', schema: StaffUser } },
+      errors: { 404: 'not_found' },
+    },
     async (req, res, { user: staff, params }) => {
       const ctx = ctxOf(req);
       const { user: u, photos, orders } = await userForStaff(ctx, staff, params.id);
@@ -53,7 +63,18 @@ export function staffRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/staff/users/:id/orders', operationId: 'listUserOrdersAsStaff', summary: "A person's orders, for support (audited)", tags: ['Staff'], auth: 'support', params: UserId, query: Cursor(idOf('ord', 'order')), responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'StaffOrderPage') } }, errors: { 404: 'not_found' } },
+    {
+      method: 'get',
+      path: '/v1/staff/users/:id/orders',
+      operationId: 'listUserOrdersAsStaff',
+      summary: "A person's orders, for support (audited)",
+      tags: ['Staff'],
+      auth: 'support',
+      params: UserId,
+      query: Cursor(idOf('ord', 'order')),
+      responses: { 200: { description: 'Newest first', schema: page(OrderOut, 'StaffOrderPage') } },
+      errors: { 404: 'not_found' },
+    },
     async (req, res, { user: staff, params, query }) => {
       const ctx = ctxOf(req);
       const { items, next_cursor } = await userOrdersForStaff(ctx, staff, params.id, query);
@@ -63,10 +84,24 @@ export function staffRoutes(router: Router): void {
 
   route(
     router,
-    { method: 'get', path: '/v1/staff/audit-log', operationId: 'listAuditLog', summary: 'Staff reads of personal data, newest first (ids only)', tags: ['Staff'], auth: 'privacy_officer', query: AuditQuery, responses: { 200: { description: 'Audit entries', schema: page(AuditEntry, 'AuditPage') } } },
+    {
+      method: 'get',
+      path: '/v1/staff/audit-log',
+      operationId: 'listAuditLog',
+      summary: 'Staff reads of personal data, newest first (ids only)',
+      tags: ['Staff'],
+      auth: 'privacy_officer',
+      query: AuditQuery,
+      responses: { 200: { description: 'Audit entries', schema: page(AuditEntry, 'AuditPage') } },
+    },
     async (req, res, { query }) => {
       const ctx = ctxOf(req);
-      const rows = await auditLogPage(ctx, { cursor: query.cursor, limit: query.limit, subjectUserId: query.subject_user_id, actorId: query.actor_id });
+      const rows = await auditLogPage(ctx, {
+        cursor: query.cursor,
+        limit: query.limit,
+        subjectUserId: query.subject_user_id,
+        actorId: query.actor_id,
+      });
       const items = rows.items.map((r) => ({ ...r, id: String(r.id), at: iso(r.at)! }));
       res.json({ items, next_cursor: rows.more ? items[items.length - 1].id : null });
     },

@@ -1,5 +1,12 @@
 import type { AppContext } from '../platform/context';
-import { decryptField, emailLookupHash, encryptField, newOneTimeCode, oneTimeCodeHash, safeEqual } from '../platform/crypto';
+import {
+  decryptField,
+  emailLookupHash,
+  encryptField,
+  newOneTimeCode,
+  oneTimeCodeHash,
+  safeEqual,
+} from '../platform/crypto';
 import type { User } from '../platform/db';
 import { DomainError } from '../platform/errors';
 import { sendToAddressOnce } from '../notifications/email';
@@ -14,12 +21,22 @@ import { createRightsRequest } from '../privacy/rights';
 const CODE_ATTEMPTS = 5;
 
 /** The pending code is stored as "<failed attempts>.<keyed hash>", so guessing is capped without a column. */
-const codeHash = (ctx: AppContext, userId: string, emailHash: string, code: string) => oneTimeCodeHash(ctx.config.PII_HASH_KEY, 'email-change', code, userId, emailHash);
+const codeHash = (ctx: AppContext, userId: string, emailHash: string, code: string) =>
+  oneTimeCodeHash(ctx.config.PII_HASH_KEY, 'email-change', code, userId, emailHash);
 const maskEmail = (email: string) => email.replace(/^(.)[^@]*/, '$1***');
-const NO_PENDING_EMAIL = { email_pending_enc: null, email_pending_hash: null, email_pending_code_hash: null, email_pending_expires_at: null };
+const NO_PENDING_EMAIL = {
+  email_pending_enc: null,
+  email_pending_hash: null,
+  email_pending_code_hash: null,
+  email_pending_expires_at: null,
+};
 
 /** Applies a name or phone at once (null removes the phone); a new email waits for the code mailed to it. */
-export async function correctProfile(ctx: AppContext, user: User, change: { name?: string; phone?: string | null; email?: string }): Promise<User> {
+export async function correctProfile(
+  ctx: AppContext,
+  user: User,
+  change: { name?: string; phone?: string | null; email?: string },
+): Promise<User> {
   const now = ctx.clock.now();
   const set: { name_enc?: string; phone_enc?: string | null } = {};
   if (change.name !== undefined) set.name_enc = encryptField(ctx.pii, change.name);
@@ -40,9 +57,20 @@ export async function correctProfile(ctx: AppContext, user: User, change: { name
       });
     }
   }
-  const updated = await ctx.db.updateTable('users').set({ ...set, ...emailSet }).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow();
+  const updated = await ctx.db
+    .updateTable('users')
+    .set({ ...set, ...emailSet })
+    .where('id', '=', user.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
   const corrected = Object.keys(set).map((k) => k.replace('_enc', ''));
-  if (corrected.length) await createRightsRequest(ctx, { userId: user.id, kind: 'correction', status: 'completed', details: { fields: corrected } });
+  if (corrected.length)
+    await createRightsRequest(ctx, {
+      userId: user.id,
+      kind: 'correction',
+      status: 'completed',
+      details: { fields: corrected },
+    });
   if (code && change.email) {
     // To the new address: whoever confirms the code controls it (AC4).
     await sendToAddressOnce(ctx, {
@@ -61,9 +89,21 @@ export async function correctProfile(ctx: AppContext, user: User, change: { name
 /** Confirms a pending email change with its code; the old address is told, so a takeover does not go unnoticed. */
 export async function confirmEmailChange(ctx: AppContext, user: User, code: string): Promise<User> {
   const now = ctx.clock.now();
-  const invalid = new DomainError(400, 'invalid_code', 'Invalid or expired code', 'Ask for a new code by sending the new email with PATCH /v1/me again.');
+  const invalid = new DomainError(
+    400,
+    'invalid_code',
+    'Invalid or expired code',
+    'Ask for a new code by sending the new email with PATCH /v1/me again.',
+  );
   const stored = user.email_pending_code_hash;
-  if (!stored || !user.email_pending_enc || !user.email_pending_hash || !user.email_pending_expires_at || new Date(user.email_pending_expires_at) <= now) throw invalid;
+  if (
+    !stored ||
+    !user.email_pending_enc ||
+    !user.email_pending_hash ||
+    !user.email_pending_expires_at ||
+    new Date(user.email_pending_expires_at) <= now
+  )
+    throw invalid;
   const [attempts, hash] = stored.split('.');
   if (!safeEqual(hash, codeHash(ctx, user.id, user.email_pending_hash, code))) {
     const next = Number(attempts) + 1;
@@ -75,8 +115,18 @@ export async function confirmEmailChange(ctx: AppContext, user: User, code: stri
       .execute();
     throw invalid;
   }
-  const taken = new DomainError(409, 'email_taken', 'Email address in use', 'Another account uses this address; the change was cancelled.');
-  const other = await ctx.db.selectFrom('users').select('id').where('email_hash', '=', user.email_pending_hash).where('id', '!=', user.id).executeTakeFirst();
+  const taken = new DomainError(
+    409,
+    'email_taken',
+    'Email address in use',
+    'Another account uses this address; the change was cancelled.',
+  );
+  const other = await ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('email_hash', '=', user.email_pending_hash)
+    .where('id', '!=', user.id)
+    .executeTakeFirst();
   if (other) {
     await ctx.db.updateTable('users').set(NO_PENDING_EMAIL).where('id', '=', user.id).execute();
     throw taken;
@@ -97,7 +147,12 @@ export async function confirmEmailChange(ctx: AppContext, user: User, code: stri
     throw err;
   }
   if (!updated) throw invalid; // confirmed concurrently by another request
-  const request = await createRightsRequest(ctx, { userId: user.id, kind: 'correction', status: 'completed', details: { fields: ['email'] } });
+  const request = await createRightsRequest(ctx, {
+    userId: user.id,
+    kind: 'correction',
+    status: 'completed',
+    details: { fields: ['email'] },
+  });
   await sendToAddressOnce(ctx, {
     to: oldEmail,
     kind: 'email-changed',

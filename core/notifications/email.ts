@@ -8,11 +8,26 @@ import type { MailMessage } from '../platform/mail';
  * notifications row in 'sending' (or one that failed before, taken again). Undefined when the key
  * was used already, so a retried job never mails twice.
  */
-export async function claimEmail(db: Db, input: { userId: string | null; kind: string; dedupeKey: string; at: Date }): Promise<string | undefined> {
+export async function claimEmail(
+  db: Db,
+  input: { userId: string | null; kind: string; dedupeKey: string; at: Date },
+): Promise<string | undefined> {
   const claimed = await db
     .insertInto('notifications')
-    .values({ id: newId('ntf'), user_id: input.userId, channel: 'email', kind: input.kind, dedupe_key: input.dedupeKey, status: 'sending', created_at: input.at, sent_at: null, provider_message_id: null })
-    .onConflict((oc) => oc.column('dedupe_key').doUpdateSet({ status: 'sending' }).where('notifications.status', '=', 'failed'))
+    .values({
+      id: newId('ntf'),
+      user_id: input.userId,
+      channel: 'email',
+      kind: input.kind,
+      dedupe_key: input.dedupeKey,
+      status: 'sending',
+      created_at: input.at,
+      sent_at: null,
+      provider_message_id: null,
+    })
+    .onConflict((oc) =>
+      oc.column('dedupe_key').doUpdateSet({ status: 'sending' }).where('notifications.status', '=', 'failed'),
+    )
     .returning('id')
     .executeTakeFirst();
   return claimed?.id;
@@ -22,14 +37,22 @@ export async function claimEmail(db: Db, input: { userId: string | null; kind: s
 export async function sendClaimed(ctx: AppContext, claimId: string, message: MailMessage): Promise<void> {
   try {
     const { messageId } = await ctx.mailer.send(message);
-    await ctx.db.updateTable('notifications').set({ status: 'sent', sent_at: ctx.clock.now(), provider_message_id: messageId }).where('id', '=', claimId).execute();
+    await ctx.db
+      .updateTable('notifications')
+      .set({ status: 'sent', sent_at: ctx.clock.now(), provider_message_id: messageId })
+      .where('id', '=', claimId)
+      .execute();
   } catch (err) {
     await ctx.db.updateTable('notifications').set({ status: 'failed' }).where('id', '=', claimId).execute();
     throw err;
   }
 }
 
-type PersonalMail = { userId: string; kind: string; build: (to: { email: string; name: string }) => Omit<MailMessage, 'to' | 'tag'> };
+type PersonalMail = {
+  userId: string;
+  kind: string;
+  build: (to: { email: string; name: string }) => Omit<MailMessage, 'to' | 'tag'>;
+};
 type Recipient = { id: string; email_enc: string; name_enc: string };
 
 const recipientOf = (ctx: AppContext, userId: string): Promise<Recipient | undefined> =>
@@ -44,7 +67,12 @@ function sendClaimedTo(ctx: AppContext, claimId: string, user: Recipient, input:
 export async function sendEmailOnce(ctx: AppContext, input: PersonalMail & { dedupeKey: string }): Promise<boolean> {
   const user = await recipientOf(ctx, input.userId);
   if (!user) return false;
-  const claimId = await claimEmail(ctx.db, { userId: user.id, kind: input.kind, dedupeKey: input.dedupeKey, at: ctx.clock.now() });
+  const claimId = await claimEmail(ctx.db, {
+    userId: user.id,
+    kind: input.kind,
+    dedupeKey: input.dedupeKey,
+    at: ctx.clock.now(),
+  });
   if (!claimId) return false;
   await sendClaimedTo(ctx, claimId, user, input);
   return true;
@@ -61,14 +89,30 @@ export async function sendClaimedToUser(ctx: AppContext, claimId: string, input:
  * Sends one email to an address that belongs to no account (an anonymous inquirer, the privacy
  * team) at most once per dedupe key; the claim is a notifications row with user_id null.
  */
-export async function sendToAddressOnce(ctx: AppContext, input: { to: string; kind: string; dedupeKey: string; message: Omit<MailMessage, 'to' | 'tag'> }): Promise<boolean> {
-  const claimId = await claimEmail(ctx.db, { userId: null, kind: input.kind, dedupeKey: input.dedupeKey, at: ctx.clock.now() });
+export async function sendToAddressOnce(
+  ctx: AppContext,
+  input: { to: string; kind: string; dedupeKey: string; message: Omit<MailMessage, 'to' | 'tag'> },
+): Promise<boolean> {
+  const claimId = await claimEmail(ctx.db, {
+    userId: null,
+    kind: input.kind,
+    dedupeKey: input.dedupeKey,
+    at: ctx.clock.now(),
+  });
   if (!claimId) return false;
   await sendClaimed(ctx, claimId, { ...input.message, to: input.to, tag: input.kind });
   return true;
 }
 
 /** Alerts the privacy team (PRIVACY_TEAM_EMAIL) once per dedupe key: escalations of deadlines. */
-export async function sendTeamEmailOnce(ctx: AppContext, input: { kind: string; dedupeKey: string; subject: string; text: string }): Promise<boolean> {
-  return sendToAddressOnce(ctx, { to: ctx.config.PRIVACY_TEAM_EMAIL, kind: input.kind, dedupeKey: input.dedupeKey, message: { subject: input.subject, text: input.text } });
+export async function sendTeamEmailOnce(
+  ctx: AppContext,
+  input: { kind: string; dedupeKey: string; subject: string; text: string },
+): Promise<boolean> {
+  return sendToAddressOnce(ctx, {
+    to: ctx.config.PRIVACY_TEAM_EMAIL,
+    kind: input.kind,
+    dedupeKey: input.dedupeKey,
+    message: { subject: input.subject, text: input.text },
+  });
 }

@@ -11,7 +11,11 @@ export function appUrl(ctx: Pick<AppContext, 'config' | 'publicUrl'>): string {
   return ctx.config.APP_URL ?? `${ctx.publicUrl}/app/`;
 }
 
-export function appLink(ctx: Pick<AppContext, 'config' | 'publicUrl'>, screen: AppScreen, params: Record<string, string> = {}): string {
+export function appLink(
+  ctx: Pick<AppContext, 'config' | 'publicUrl'>,
+  screen: AppScreen,
+  params: Record<string, string> = {},
+): string {
   const query = new URLSearchParams(params).toString();
   return `${appUrl(ctx)}#/${screen}${query ? `?${query}` : ''}`;
 }

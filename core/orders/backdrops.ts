@@ -3,7 +3,12 @@ import type { RgbImage } from '../photos/pixels';
 import type { Backdrop } from './catalog';
 
 /** Deterministic soft light discs for the office bokeh, positions from a fixed sequence. */
-function bokehSvg(width: number, height: number, top: [number, number, number], bottom: [number, number, number]): Buffer {
+function bokehSvg(
+  width: number,
+  height: number,
+  top: [number, number, number],
+  bottom: [number, number, number],
+): Buffer {
   const discs: string[] = [];
   let seed = 7;
   const rnd = () => {
@@ -13,7 +18,9 @@ function bokehSvg(width: number, height: number, top: [number, number, number], 
   for (let i = 0; i < 22; i++) {
     const r = (0.04 + rnd() * 0.09) * width;
     const warm = 200 + Math.round(rnd() * 55);
-    discs.push(`<circle cx="${(rnd() * width).toFixed(1)}" cy="${(rnd() * height * 0.7).toFixed(1)}" r="${r.toFixed(1)}" fill="rgb(255,${warm},${Math.round(warm * 0.7)})" fill-opacity="${(0.10 + rnd() * 0.18).toFixed(2)}"/>`);
+    discs.push(
+      `<circle cx="${(rnd() * width).toFixed(1)}" cy="${(rnd() * height * 0.7).toFixed(1)}" r="${r.toFixed(1)}" fill="rgb(255,${warm},${Math.round(warm * 0.7)})" fill-opacity="${(0.1 + rnd() * 0.18).toFixed(2)}"/>`,
+    );
   }
   return Buffer.from(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><linearGradient id="g" x1="0" y1="0" x2="0" y2="1">` +
@@ -23,7 +30,12 @@ function bokehSvg(width: number, height: number, top: [number, number, number], 
   );
 }
 
-function gradientSvg(width: number, height: number, top: [number, number, number], bottom: [number, number, number]): Buffer {
+function gradientSvg(
+  width: number,
+  height: number,
+  top: [number, number, number],
+  bottom: [number, number, number],
+): Buffer {
   return Buffer.from(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><radialGradient id="g" cx="50%" cy="30%" r="85%">` +
       `<stop offset="0" stop-color="rgb(${top.join(',')})"/><stop offset="1" stop-color="rgb(${bottom.join(',')})"/></radialGradient></defs>` +
@@ -96,7 +108,12 @@ function blurGrid(v: Float32Array, w: number, h: number, r: number): void {
  * blur(I w) / blur(w) and blur(w) on a grid, in floating point: colour where little background is
  * near stays smooth instead of rounding to streaks.
  */
-function normalisedBlur(sums: Float32Array[], gw: number, gh: number, r: number): { colour: Float32Array[]; support: Float32Array } {
+function normalisedBlur(
+  sums: Float32Array[],
+  gw: number,
+  gh: number,
+  r: number,
+): { colour: Float32Array[]; support: Float32Array } {
   const [wsum, ...cs] = sums.map((v) => Float32Array.from(v));
   blurGrid(wsum, gw, gh, r);
   const colour = cs.map((c) => {
@@ -114,10 +131,25 @@ function normalisedBlur(sums: Float32Array[], gw: number, gh: number, r: number)
  * near blur finds little background (behind the person, beyond the photo), a much wider fill of
  * the same background takes over smoothly.
  */
-export async function makeBackdrop(backdrop: Backdrop, width: number, height: number, framed?: RgbImage, background?: Uint8Array): Promise<RgbImage> {
+export async function makeBackdrop(
+  backdrop: Backdrop,
+  width: number,
+  height: number,
+  framed?: RgbImage,
+  background?: Uint8Array,
+): Promise<RgbImage> {
   switch (backdrop.kind) {
     case 'solid':
-      return raw(sharp({ create: { width, height, channels: 3, background: { r: backdrop.rgb[0], g: backdrop.rgb[1], b: backdrop.rgb[2] } } }));
+      return raw(
+        sharp({
+          create: {
+            width,
+            height,
+            channels: 3,
+            background: { r: backdrop.rgb[0], g: backdrop.rgb[1], b: backdrop.rgb[2] },
+          },
+        }),
+      );
     case 'gradient':
       return raw(sharp(gradientSvg(width, height, backdrop.top, backdrop.bottom)));
     case 'bokeh':
@@ -126,7 +158,9 @@ export async function makeBackdrop(backdrop: Backdrop, width: number, height: nu
       if (!framed || !background) throw new Error('own-blur needs the framed photo and its background weights');
       // Cell sums of the background weight (0..1) and of each channel weighted by it.
       const s = Math.max(1, Math.round(width / GRID));
-      const gw = Math.ceil(width / s), gh = Math.ceil(height / s), n = gw * gh;
+      const gw = Math.ceil(width / s),
+        gh = Math.ceil(height / s),
+        n = gw * gh;
       const sums = [0, 1, 2, 3].map(() => new Float32Array(n));
       const cells = new Float32Array(n);
       for (let y = 0; y < height; y++) {
@@ -154,7 +188,13 @@ export async function makeBackdrop(backdrop: Backdrop, width: number, height: nu
       const grid = [0, 1, 2].map(() => new Float32Array(n));
       for (let g = 0; g < n; g++) {
         const sp = near.support[g];
-        const t = sp >= NEAR_SUPPORT ? 1 : sp <= MIN_SUPPORT ? 0 : ((sp - MIN_SUPPORT) / (NEAR_SUPPORT - MIN_SUPPORT)) ** 2 * (3 - (2 * (sp - MIN_SUPPORT)) / (NEAR_SUPPORT - MIN_SUPPORT));
+        const t =
+          sp >= NEAR_SUPPORT
+            ? 1
+            : sp <= MIN_SUPPORT
+              ? 0
+              : ((sp - MIN_SUPPORT) / (NEAR_SUPPORT - MIN_SUPPORT)) ** 2 *
+                (3 - (2 * (sp - MIN_SUPPORT)) / (NEAR_SUPPORT - MIN_SUPPORT));
         for (let c = 0; c < 3; c++) {
           // Where neither finds background (a person filling the frame), the background's mean colour.
           const far = wide.support[g] > 1e-4 ? wide.colour[c][g] : total ? mean[c] / total : 128;
@@ -165,10 +205,14 @@ export async function makeBackdrop(backdrop: Backdrop, width: number, height: nu
       const out = Buffer.alloc(width * height * 3);
       for (let y = 0; y < height; y++) {
         const v = Math.min(gh - 1, Math.max(0, (y + 0.5) / s - 0.5));
-        const y0 = Math.floor(v), y1 = Math.min(gh - 1, y0 + 1), fy = v - y0;
+        const y0 = Math.floor(v),
+          y1 = Math.min(gh - 1, y0 + 1),
+          fy = v - y0;
         for (let x = 0; x < width; x++) {
           const u = Math.min(gw - 1, Math.max(0, (x + 0.5) / s - 0.5));
-          const x0 = Math.floor(u), x1 = Math.min(gw - 1, x0 + 1), fx = u - x0;
+          const x0 = Math.floor(u),
+            x1 = Math.min(gw - 1, x0 + 1),
+            fx = u - x0;
           const o = (y * width + x) * 3;
           for (let c = 0; c < 3; c++) {
             const G = grid[c];
@@ -185,7 +229,16 @@ export async function makeBackdrop(backdrop: Backdrop, width: number, height: nu
 
 /** A small preview of a style's backdrop and light, for the style list (no person in it). */
 export async function stylePreview(backdrop: Backdrop, size = 256): Promise<Buffer> {
-  const bg = backdrop.kind === 'own-blur' ? { kind: 'gradient' as const, top: [170, 160, 150] as [number, number, number], bottom: [90, 85, 80] as [number, number, number] } : backdrop;
+  const bg =
+    backdrop.kind === 'own-blur'
+      ? {
+          kind: 'gradient' as const,
+          top: [170, 160, 150] as [number, number, number],
+          bottom: [90, 85, 80] as [number, number, number],
+        }
+      : backdrop;
   const img = await makeBackdrop(bg, size, Math.round(size * 1.25));
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .png()
+    .toBuffer();
 }

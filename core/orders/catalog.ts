@@ -8,7 +8,10 @@ export const FRAME_ASPECT = 1.25;
 export const ASPECTS = ['4:5', '1:1'] as const;
 
 /** The 1:1 square inside a 4:5 master with the eyes still 40 % down. */
-export function squareCrop(width: number, height: number): { left: number; top: number; width: number; height: number } {
+export function squareCrop(
+  width: number,
+  height: number,
+): { left: number; top: number; width: number; height: number } {
   return { left: 0, top: Math.round(EYE_LINE * (height - width)), width, height: width };
 }
 
@@ -46,14 +49,71 @@ export interface Style {
 }
 
 export const STYLES: readonly Style[] = [
-  { id: 'studio-grey', name: 'Studio grey', description: 'Neutral mid-grey studio backdrop, even light.', backdrop: { kind: 'solid', rgb: [128, 130, 134] }, grade: { brightness: 1.03, saturation: 1.0, warmth: 0, contrast: 1.05 }, vignette: 0.15 },
-  { id: 'studio-white', name: 'Studio white', description: 'Bright white backdrop for websites and ID-style profiles.', backdrop: { kind: 'solid', rgb: [244, 244, 242] }, grade: { brightness: 1.06, saturation: 0.98, warmth: 0, contrast: 1.0 }, vignette: 0 },
-  { id: 'navy-gradient', name: 'Navy gradient', description: 'Deep navy gradient, the classic corporate portrait.', backdrop: { kind: 'gradient', top: [38, 56, 92], bottom: [12, 20, 40] }, grade: { brightness: 1.02, saturation: 1.02, warmth: 0.02, contrast: 1.08 }, vignette: 0.2 },
-  { id: 'warm-office', name: 'Warm office', description: 'Warm, softly blurred office light behind you.', backdrop: { kind: 'bokeh', top: [150, 122, 92], bottom: [86, 66, 50] }, grade: { brightness: 1.04, saturation: 1.05, warmth: 0.06, contrast: 1.02 }, vignette: 0.1 },
-  { id: 'own-background-blur', name: 'Your background, blurred', description: 'Your own surroundings, blurred like a fast portrait lens.', backdrop: { kind: 'own-blur', sigma: 28 }, grade: { brightness: 1.03, saturation: 1.03, warmth: 0.02, contrast: 1.04 }, vignette: 0.1 },
-  { id: 'charcoal', name: 'Charcoal', description: 'Dark charcoal backdrop with a gentle vignette.', backdrop: { kind: 'solid', rgb: [46, 47, 50] }, grade: { brightness: 1.05, saturation: 0.97, warmth: 0, contrast: 1.1 }, vignette: 0.25 },
-  { id: 'sky-blue', name: 'Soft sky', description: 'Light blue-grey gradient, friendly and open.', backdrop: { kind: 'gradient', top: [190, 210, 230], bottom: [140, 165, 190] }, grade: { brightness: 1.04, saturation: 1.0, warmth: -0.02, contrast: 1.02 }, vignette: 0.05 },
-  { id: 'monochrome', name: 'Monochrome', description: 'Black-and-white portrait on a grey gradient.', backdrop: { kind: 'gradient', top: [150, 150, 150], bottom: [70, 70, 70] }, grade: { brightness: 1.02, saturation: 0, warmth: 0, contrast: 1.12 }, vignette: 0.2, greyscale: true },
+  {
+    id: 'studio-grey',
+    name: 'Studio grey',
+    description: 'Neutral mid-grey studio backdrop, even light.',
+    backdrop: { kind: 'solid', rgb: [128, 130, 134] },
+    grade: { brightness: 1.03, saturation: 1.0, warmth: 0, contrast: 1.05 },
+    vignette: 0.15,
+  },
+  {
+    id: 'studio-white',
+    name: 'Studio white',
+    description: 'Bright white backdrop for websites and ID-style profiles.',
+    backdrop: { kind: 'solid', rgb: [244, 244, 242] },
+    grade: { brightness: 1.06, saturation: 0.98, warmth: 0, contrast: 1.0 },
+    vignette: 0,
+  },
+  {
+    id: 'navy-gradient',
+    name: 'Navy gradient',
+    description: 'Deep navy gradient, the classic corporate portrait.',
+    backdrop: { kind: 'gradient', top: [38, 56, 92], bottom: [12, 20, 40] },
+    grade: { brightness: 1.02, saturation: 1.02, warmth: 0.02, contrast: 1.08 },
+    vignette: 0.2,
+  },
+  {
+    id: 'warm-office',
+    name: 'Warm office',
+    description: 'Warm, softly blurred office light behind you.',
+    backdrop: { kind: 'bokeh', top: [150, 122, 92], bottom: [86, 66, 50] },
+    grade: { brightness: 1.04, saturation: 1.05, warmth: 0.06, contrast: 1.02 },
+    vignette: 0.1,
+  },
+  {
+    id: 'own-background-blur',
+    name: 'Your background, blurred',
+    description: 'Your own surroundings, blurred like a fast portrait lens.',
+    backdrop: { kind: 'own-blur', sigma: 28 },
+    grade: { brightness: 1.03, saturation: 1.03, warmth: 0.02, contrast: 1.04 },
+    vignette: 0.1,
+  },
+  {
+    id: 'charcoal',
+    name: 'Charcoal',
+    description: 'Dark charcoal backdrop with a gentle vignette.',
+    backdrop: { kind: 'solid', rgb: [46, 47, 50] },
+    grade: { brightness: 1.05, saturation: 0.97, warmth: 0, contrast: 1.1 },
+    vignette: 0.25,
+  },
+  {
+    id: 'sky-blue',
+    name: 'Soft sky',
+    description: 'Light blue-grey gradient, friendly and open.',
+    backdrop: { kind: 'gradient', top: [190, 210, 230], bottom: [140, 165, 190] },
+    grade: { brightness: 1.04, saturation: 1.0, warmth: -0.02, contrast: 1.02 },
+    vignette: 0.05,
+  },
+  {
+    id: 'monochrome',
+    name: 'Monochrome',
+    description: 'Black-and-white portrait on a grey gradient.',
+    backdrop: { kind: 'gradient', top: [150, 150, 150], bottom: [70, 70, 70] },
+    grade: { brightness: 1.02, saturation: 0, warmth: 0, contrast: 1.12 },
+    vignette: 0.2,
+    greyscale: true,
+  },
 ];
 
 export function findPackage(id: string): Package | undefined {

@@ -27,7 +27,12 @@ export async function deliverOrder(ctx: AppContext, orderId: string): Promise<vo
     }),
   });
   // Only with a phone on file and WhatsApp consent in force (SD4); no name leaves for Meta.
-  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: 'order-ready', dedupeKey: `order-ready-${orderId}`, text: `Rasmi: ${outcomeLines(outcome)[0]} Sign in to download them: ${link}` });
+  await sendWhatsAppOnce(ctx, {
+    userId: order.user_id,
+    kind: 'order-ready',
+    dedupeKey: `order-ready-${orderId}`,
+    text: `Rasmi: ${outcomeLines(outcome)[0]} Sign in to download them: ${link}`,
+  });
   await publishIfOptedIn(ctx, order.user_id);
 }
 
@@ -39,17 +44,34 @@ const STATUS_TEXT = {
 } as const;
 
 /** Tells an order's owner of its status, once per status; a failed order says why and what was refunded. */
-export async function notifyOrderStatus(ctx: AppContext, orderId: string, status: keyof typeof STATUS_TEXT): Promise<void> {
+export async function notifyOrderStatus(
+  ctx: AppContext,
+  orderId: string,
+  status: keyof typeof STATUS_TEXT,
+): Promise<void> {
   const order = await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
   if (!order) return;
   const [subject, line] = STATUS_TEXT[status];
   const link = appLink(ctx, 'order', { id: orderId });
-  const more = status === 'failed' ? [order.failure_detail ?? '', ...outcomeLines(await orderOutcome(ctx, order)).slice(1)].filter(Boolean).join('\n') : '';
+  const more =
+    status === 'failed'
+      ? [order.failure_detail ?? '', ...outcomeLines(await orderOutcome(ctx, order)).slice(1)]
+          .filter(Boolean)
+          .join('\n')
+      : '';
   await sendEmailOnce(ctx, {
     userId: order.user_id,
     kind: `order-${status}`,
     dedupeKey: `order-${status}-${orderId}`,
-    build: ({ name }) => ({ subject, text: `Hello ${name},\n\n${line}${more ? `\n${more}` : ''}\nFollow your order (sign-in needed): ${link}\n\nRasmi` }),
+    build: ({ name }) => ({
+      subject,
+      text: `Hello ${name},\n\n${line}${more ? `\n${more}` : ''}\nFollow your order (sign-in needed): ${link}\n\nRasmi`,
+    }),
   });
-  await sendWhatsAppOnce(ctx, { userId: order.user_id, kind: `order-${status}`, dedupeKey: `order-${status}-${orderId}`, text: `Rasmi: ${line} Follow your order (sign-in needed): ${link}` });
+  await sendWhatsAppOnce(ctx, {
+    userId: order.user_id,
+    kind: `order-${status}`,
+    dedupeKey: `order-${status}-${orderId}`,
+    text: `Rasmi: ${line} Follow your order (sign-in needed): ${link}`,
+  });
 }

@@ -16,17 +16,36 @@ import { storedVerdict } from '../photos/lifecycle';
  * to rendering with the stored verdicts and face geometry.
  */
 
-
 /** Payment confirmed: the order is received and its renders are queued. */
 export async function startOrder(ctx: AppContext, orderId: string): Promise<void> {
-  await ctx.queues.enqueue('order.notify', { orderId, status: 'received' }, { jobId: jobId('notify', orderId, 'received') });
+  await ctx.queues.enqueue(
+    'order.notify',
+    { orderId, status: 'received' },
+    { jobId: jobId('notify', orderId, 'received') },
+  );
   await renderOrder(ctx, orderId);
 }
 
-async function setStatus(ctx: AppContext, orderId: string, from: OrderStatus[], to: OrderStatus, extra: { failure_code?: string; failure_detail?: string } = {}): Promise<boolean> {
-  const r = await ctx.db.updateTable('orders').set({ status: to, ...extra }).where('id', '=', orderId).where('status', 'in', from).executeTakeFirst();
+async function setStatus(
+  ctx: AppContext,
+  orderId: string,
+  from: OrderStatus[],
+  to: OrderStatus,
+  extra: { failure_code?: string; failure_detail?: string } = {},
+): Promise<boolean> {
+  const r = await ctx.db
+    .updateTable('orders')
+    .set({ status: to, ...extra })
+    .where('id', '=', orderId)
+    .where('status', 'in', from)
+    .executeTakeFirst();
   const changed = Number(r.numUpdatedRows) > 0;
-  if (changed && to !== 'ready') await ctx.queues.enqueue('order.notify', { orderId, status: to as 'processing' | 'failed' }, { jobId: jobId('notify', orderId, to) });
+  if (changed && to !== 'ready')
+    await ctx.queues.enqueue(
+      'order.notify',
+      { orderId, status: to as 'processing' | 'failed' },
+      { jobId: jobId('notify', orderId, to) },
+    );
   return changed;
 }
 
@@ -42,19 +61,52 @@ export async function renderOrder(ctx: AppContext, orderId: string): Promise<voi
   const existing = await ctx.db.selectFrom('headshots').select('id').where('order_id', '=', orderId).limit(1).execute();
   if (!existing.length) {
     // As many photos a style as agreed before payment (fewer than the package names when it was short).
-    const perStyle = order.headshots_expected ? order.headshots_expected / order.styles.length : findPackage(order.package_id)!.photosPerStyle;
+    const perStyle = order.headshots_expected
+      ? order.headshots_expected / order.styles.length
+      : findPackage(order.package_id)!.photosPerStyle;
     const chosen = (await rankedPhotos(ctx, orderId)).slice(0, perStyle);
     if (!chosen.length) {
       // Only when the owner deleted the order's photos after ordering: every ordered photo was usable.
-      await settleFailed(ctx, orderId, 'no_usable_photo', 'The photos of this order were deleted before it was processed.');
+      await settleFailed(
+        ctx,
+        orderId,
+        'no_usable_photo',
+        'The photos of this order were deleted before it was processed.',
+      );
       return;
     }
     const now = ctx.clock.now();
-    const rows = order.styles.flatMap((styleId) => chosen.map((p, i) => ({ id: newId('hs'), order_id: orderId, user_id: order.user_id, photo_id: p.id, style_id: styleId, position: i + 1, created_at: now, blob_id: null, width: null, height: null, failure_code: null, rendered_at: null, delivered_at: null })));
-    await ctx.db.insertInto('headshots').values(rows).onConflict((oc) => oc.columns(['order_id', 'photo_id', 'style_id']).doNothing()).execute();
+    const rows = order.styles.flatMap((styleId) =>
+      chosen.map((p, i) => ({
+        id: newId('hs'),
+        order_id: orderId,
+        user_id: order.user_id,
+        photo_id: p.id,
+        style_id: styleId,
+        position: i + 1,
+        created_at: now,
+        blob_id: null,
+        width: null,
+        height: null,
+        failure_code: null,
+        rendered_at: null,
+        delivered_at: null,
+      })),
+    );
+    await ctx.db
+      .insertInto('headshots')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['order_id', 'photo_id', 'style_id']).doNothing())
+      .execute();
   }
-  const pending = await ctx.db.selectFrom('headshots').select('id').where('order_id', '=', orderId).where('status', '=', 'pending').execute();
-  for (const h of pending) await ctx.queues.enqueue('headshot.render', { headshotId: h.id }, { jobId: jobId('render', h.id) });
+  const pending = await ctx.db
+    .selectFrom('headshots')
+    .select('id')
+    .where('order_id', '=', orderId)
+    .where('status', '=', 'pending')
+    .execute();
+  for (const h of pending)
+    await ctx.queues.enqueue('headshot.render', { headshotId: h.id }, { jobId: jobId('render', h.id) });
 }
 
 /** The order's distinct usable photos it may draw on, best first (copies and left-out photos dropped). */
@@ -69,7 +121,10 @@ async function rankOrderPhotos(db: Db, orderId: string, photosPerStyle: number):
     .select(['photos.id', 'photos.status', 'photos.verdict', 'order_photos.excluded'])
     .where('order_photos.order_id', '=', orderId)
     .execute();
-  return choosePhotos(photos.map((p) => ({ id: p.id, verdict: p.status === 'usable' ? storedVerdict(p) : null, excluded: p.excluded })), photosPerStyle);
+  return choosePhotos(
+    photos.map((p) => ({ id: p.id, verdict: p.status === 'usable' ? storedVerdict(p) : null, excluded: p.excluded })),
+    photosPerStyle,
+  );
 }
 
 /** The order's photos ranked, with the ones its headshots are (or will be) made from marked chosen. */
@@ -77,7 +132,13 @@ export async function orderChoice(ctx: AppContext, orderId: string, photosPerSty
   const ranked = await rankOrderPhotos(ctx.db, orderId, photosPerStyle);
   // Once rendering started, the photos in use are the ones with a headshot in place (a failed
   // render is made again from the next photo, which then is in use too).
-  const used = await ctx.db.selectFrom('headshots').select('photo_id').distinct().where('order_id', '=', orderId).where('replaced_by', 'is', null).execute();
+  const used = await ctx.db
+    .selectFrom('headshots')
+    .select('photo_id')
+    .distinct()
+    .where('order_id', '=', orderId)
+    .where('replaced_by', 'is', null)
+    .execute();
   if (!used.length) return ranked;
   const inUse = new Set(used.map((u) => u.photo_id));
   return ranked.map((c) => ({ ...c, chosen: inUse.has(c.id) }));
@@ -89,23 +150,55 @@ export async function orderChoice(ctx: AppContext, orderId: string, photosPerSty
  * failures of one style never pick the same photo. Returns the new headshot's id, or undefined
  * when no photo is left: the headshot is then missing, and refunded when the order settles.
  */
-export async function replaceFailed(ctx: AppContext, headshotId: string, failureCode: 'face_not_true' | 'render_error'): Promise<string | undefined> {
+export async function replaceFailed(
+  ctx: AppContext,
+  headshotId: string,
+  failureCode: 'face_not_true' | 'render_error',
+): Promise<string | undefined> {
   const replacement = await ctx.db.transaction().execute(async (trx) => {
     const h = await trx.selectFrom('headshots').selectAll().where('id', '=', headshotId).executeTakeFirst();
     if (!h) return undefined;
     await trx.selectFrom('orders').select('id').where('id', '=', h.order_id).forUpdate().executeTakeFirst();
-    const failed = await trx.updateTable('headshots').set({ status: 'failed', failure_code: failureCode }).where('id', '=', headshotId).where('status', '=', 'pending').executeTakeFirst();
+    const failed = await trx
+      .updateTable('headshots')
+      .set({ status: 'failed', failure_code: failureCode })
+      .where('id', '=', headshotId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
     if (!Number(failed.numUpdatedRows)) return undefined;
-    const tried = await trx.selectFrom('headshots').select('photo_id').where('order_id', '=', h.order_id).where('style_id', '=', h.style_id).execute();
+    const tried = await trx
+      .selectFrom('headshots')
+      .select('photo_id')
+      .where('order_id', '=', h.order_id)
+      .where('style_id', '=', h.style_id)
+      .execute();
     const triedIds = new Set(tried.map((t) => t.photo_id));
     const next = (await rankOrderPhotos(trx, h.order_id, Infinity)).find((c) => c.chosen && !triedIds.has(c.id));
     if (!next) return undefined;
     const id = newId('hs');
-    await trx.insertInto('headshots').values({ id, order_id: h.order_id, user_id: h.user_id, photo_id: next.id, style_id: h.style_id, position: h.position, created_at: ctx.clock.now(), blob_id: null, width: null, height: null, failure_code: null, rendered_at: null, delivered_at: null }).execute();
+    await trx
+      .insertInto('headshots')
+      .values({
+        id,
+        order_id: h.order_id,
+        user_id: h.user_id,
+        photo_id: next.id,
+        style_id: h.style_id,
+        position: h.position,
+        created_at: ctx.clock.now(),
+        blob_id: null,
+        width: null,
+        height: null,
+        failure_code: null,
+        rendered_at: null,
+        delivered_at: null,
+      })
+      .execute();
     await trx.updateTable('headshots').set({ replaced_by: id }).where('id', '=', headshotId).execute();
     return id;
   });
-  if (replacement) await ctx.queues.enqueue('headshot.render', { headshotId: replacement }, { jobId: jobId('render', replacement) });
+  if (replacement)
+    await ctx.queues.enqueue('headshot.render', { headshotId: replacement }, { jobId: jobId('render', replacement) });
   return replacement;
 }
 
@@ -121,7 +214,12 @@ export async function afterRender(ctx: AppContext, orderId: string): Promise<voi
     await recordRefund(ctx, orderId);
     await ctx.queues.enqueue('order.deliver', { orderId }, { jobId: jobId('deliver', orderId) });
   } else {
-    await settleFailed(ctx, orderId, 'render_failed', 'No headshot could be made that keeps your face true to your photos.');
+    await settleFailed(
+      ctx,
+      orderId,
+      'render_failed',
+      'No headshot could be made that keeps your face true to your photos.',
+    );
   }
 }
 
@@ -141,11 +239,27 @@ export async function recordRefund(ctx: AppContext, orderId: string): Promise<vo
   const expected = order.headshots_expected ?? n.rendered + n.failed;
   const missing = Math.max(0, expected - n.rendered);
   if (!missing) return;
-  const payment = await ctx.db.selectFrom('payments').select(['id', 'currency']).where('order_id', '=', orderId).where('status', '=', 'succeeded').executeTakeFirst();
+  const payment = await ctx.db
+    .selectFrom('payments')
+    .select(['id', 'currency'])
+    .where('order_id', '=', orderId)
+    .where('status', '=', 'succeeded')
+    .executeTakeFirst();
   if (!payment) return returnToOrganisation(ctx, order, expected, missing, n.rendered);
   await ctx.db
     .insertInto('refunds')
-    .values({ id: newId('ref'), order_id: orderId, payment_id: payment.id, amount_cents: refundFor(order.amount_cents, expected, missing), currency: payment.currency, headshots_missing: missing, status: 'pending', processor_ref: null, created_at: ctx.clock.now(), succeeded_at: null })
+    .values({
+      id: newId('ref'),
+      order_id: orderId,
+      payment_id: payment.id,
+      amount_cents: refundFor(order.amount_cents, expected, missing),
+      currency: payment.currency,
+      headshots_missing: missing,
+      status: 'pending',
+      processor_ref: null,
+      created_at: ctx.clock.now(),
+      succeeded_at: null,
+    })
     .onConflict((oc) => oc.column('order_id').doNothing())
     .execute();
   await ctx.queues.enqueue('order.refund', { orderId }, { jobId: jobId('refund', orderId) });
@@ -157,18 +271,42 @@ export async function recordRefund(ctx: AppContext, orderId: string): Promise<vo
  * given for an agreed shortfall, which the seat now covers); otherwise a credit of the missing
  * headshots' share of the seat's price.
  */
-async function returnToOrganisation(ctx: AppContext, order: Order, expected: number, missing: number, rendered: number): Promise<void> {
-  const draw = await ctx.db.selectFrom('seat_draws').select(['id', 'organisation_id', 'kind']).where('order_id', '=', order.id).executeTakeFirst();
+async function returnToOrganisation(
+  ctx: AppContext,
+  order: Order,
+  expected: number,
+  missing: number,
+  rendered: number,
+): Promise<void> {
+  const draw = await ctx.db
+    .selectFrom('seat_draws')
+    .select(['id', 'organisation_id', 'kind'])
+    .where('order_id', '=', order.id)
+    .executeTakeFirst();
   if (!draw || draw.kind !== 'seat') return;
   await ctx.db.transaction().execute(async (trx) => {
     if (rendered === 0) {
-      const r = await trx.updateTable('seat_draws').set({ returned_at: ctx.clock.now() }).where('id', '=', draw.id).where('returned_at', 'is', null).executeTakeFirst();
+      const r = await trx
+        .updateTable('seat_draws')
+        .set({ returned_at: ctx.clock.now() })
+        .where('id', '=', draw.id)
+        .where('returned_at', 'is', null)
+        .executeTakeFirst();
       if (Number(r.numUpdatedRows)) await trx.deleteFrom('seat_credits').where('order_id', '=', order.id).execute();
       return;
     }
     await trx
       .insertInto('seat_credits')
-      .values({ id: newId('scr'), organisation_id: draw.organisation_id, order_id: order.id, reason: 'missing_headshots', amount_cents: refundFor(order.amount_cents, expected, missing), currency: order.currency, headshots: missing, created_at: ctx.clock.now() })
+      .values({
+        id: newId('scr'),
+        organisation_id: draw.organisation_id,
+        order_id: order.id,
+        reason: 'missing_headshots',
+        amount_cents: refundFor(order.amount_cents, expected, missing),
+        currency: order.currency,
+        headshots: missing,
+        created_at: ctx.clock.now(),
+      })
       .onConflict((oc) => oc.columns(['order_id', 'reason']).doNothing())
       .execute();
   });
@@ -176,19 +314,44 @@ async function returnToOrganisation(ctx: AppContext, order: Order, expected: num
 
 /** Asks the processor for an order's recorded refund; the refund's id is its idempotency key there. */
 export async function sendRefund(ctx: AppContext, orderId: string): Promise<void> {
-  const refund = await ctx.db.selectFrom('refunds').innerJoin('payments', 'payments.id', 'refunds.payment_id').select(['refunds.id', 'refunds.status', 'refunds.amount_cents', 'refunds.currency', 'payments.processor_ref']).where('refunds.order_id', '=', orderId).executeTakeFirst();
+  const refund = await ctx.db
+    .selectFrom('refunds')
+    .innerJoin('payments', 'payments.id', 'refunds.payment_id')
+    .select(['refunds.id', 'refunds.status', 'refunds.amount_cents', 'refunds.currency', 'payments.processor_ref'])
+    .where('refunds.order_id', '=', orderId)
+    .executeTakeFirst();
   if (!refund || refund.status === 'succeeded') return;
-  const { processorRef } = await ctx.payments.refund({ refundId: refund.id, paymentRef: refund.processor_ref, amountCents: refund.amount_cents, currency: refund.currency });
-  await ctx.db.updateTable('refunds').set({ status: 'succeeded', processor_ref: processorRef, succeeded_at: ctx.clock.now() }).where('id', '=', refund.id).where('status', '=', 'pending').execute();
+  const { processorRef } = await ctx.payments.refund({
+    refundId: refund.id,
+    paymentRef: refund.processor_ref,
+    amountCents: refund.amount_cents,
+    currency: refund.currency,
+  });
+  await ctx.db
+    .updateTable('refunds')
+    .set({ status: 'succeeded', processor_ref: processorRef, succeeded_at: ctx.clock.now() })
+    .where('id', '=', refund.id)
+    .where('status', '=', 'pending')
+    .execute();
 }
 
 /** Marks the order ready and its headshots delivered; the 90-day re-download window starts here. */
 export async function markDelivered(ctx: AppContext, orderId: string): Promise<boolean> {
   const now = ctx.clock.now();
   return ctx.db.transaction().execute(async (trx) => {
-    const r = await trx.updateTable('orders').set({ status: 'ready', delivered_at: now }).where('id', '=', orderId).where('status', '=', 'processing').executeTakeFirst();
+    const r = await trx
+      .updateTable('orders')
+      .set({ status: 'ready', delivered_at: now })
+      .where('id', '=', orderId)
+      .where('status', '=', 'processing')
+      .executeTakeFirst();
     if (!Number(r.numUpdatedRows)) return false;
-    await trx.updateTable('headshots').set({ delivered_at: now }).where('order_id', '=', orderId).where('status', '=', 'rendered').execute();
+    await trx
+      .updateTable('headshots')
+      .set({ delivered_at: now })
+      .where('order_id', '=', orderId)
+      .where('status', '=', 'rendered')
+      .execute();
     return true;
   });
 }

@@ -41,7 +41,9 @@ export function quote(pkg: Package, styles: number, photosUsable: number): Quote
   if (expected < promised) {
     const needed = pkg.photosPerStyle - photosUsable;
     // A package that fits the photos and styles as they are, if there is one.
-    const smaller = PACKAGES.filter((p) => p.photosPerStyle <= Math.max(1, photosUsable) && p.maxStyles >= styles && p.priceCents < pkg.priceCents).sort((a, b) => b.photosPerStyle - a.photosPerStyle)[0];
+    const smaller = PACKAGES.filter(
+      (p) => p.photosPerStyle <= Math.max(1, photosUsable) && p.maxStyles >= styles && p.priceCents < pkg.priceCents,
+    ).sort((a, b) => b.photosPerStyle - a.photosPerStyle)[0];
     shortfall = {
       missing: promised - expected,
       code: 'too_few_photos',
@@ -49,7 +51,17 @@ export function quote(pkg: Package, styles: number, photosUsable: number): Quote
       hint: `Upload ${plural(needed, 'more usable photo')} of yourself to get all ${promised}${smaller ? `, or choose ${smaller.name} (${plural(smaller.photosPerStyle, 'headshot')} a style)` : ''}.`,
     };
   }
-  return { package_id: pkg.id, styles, photos_usable: photosUsable, headshots_promised: promised, headshots_expected: expected, amount_cents: amount, full_price_cents: pkg.priceCents, currency: pkg.currency, shortfall };
+  return {
+    package_id: pkg.id,
+    styles,
+    photos_usable: photosUsable,
+    headshots_promised: promised,
+    headshots_expected: expected,
+    amount_cents: amount,
+    full_price_cents: pkg.priceCents,
+    currency: pkg.currency,
+    shortfall,
+  };
 }
 
 /** The part of an order's price one missing headshot stands for, in proportion to what was agreed. */

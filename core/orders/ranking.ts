@@ -51,7 +51,15 @@ export function choosePhotos(candidates: Candidate[], count: number): Choice[] {
     const copyOf = fp ? kept.find((k) => k.fingerprint && distance(k.fingerprint, fp) <= DUPLICATE_BITS) : undefined;
     const chosen = !c.excluded && !copyOf && kept.length < count;
     if (chosen || (!c.excluded && !copyOf)) kept.push({ id: c.id, fingerprint: fp });
-    out.push({ id: c.id, chosen, rank: i + 1, score, parts: c.verdict!.score_parts ?? {}, duplicate_of: copyOf?.id ?? null, excluded: c.excluded });
+    out.push({
+      id: c.id,
+      chosen,
+      rank: i + 1,
+      score,
+      parts: c.verdict!.score_parts ?? {},
+      duplicate_of: copyOf?.id ?? null,
+      excluded: c.excluded,
+    });
   }
   return out;
 }

@@ -21,7 +21,12 @@ export type Draw = (photoId: string, original: Buffer, geometry: FaceGeometry, s
  * the order once its last headshot is done. A face that moved is never delivered: made again from
  * the order's next photo, or refunded; so is a render that fails on its final attempt.
  */
-export async function renderHeadshot(ctx: AppContext, headshotId: string, draw: Draw, finalAttempt: boolean): Promise<void> {
+export async function renderHeadshot(
+  ctx: AppContext,
+  headshotId: string,
+  draw: Draw,
+  finalAttempt: boolean,
+): Promise<void> {
   const h = await ctx.db.selectFrom('headshots').selectAll().where('id', '=', headshotId).executeTakeFirst();
   if (!h || h.status !== 'pending') return;
   try {
@@ -32,17 +37,43 @@ export async function renderHeadshot(ctx: AppContext, headshotId: string, draw: 
     // An organisation's order is made on its own backdrop, so the whole team's headshots match.
     const order = await ctx.db.selectFrom('orders').select('backdrop').where('id', '=', h.order_id).executeTakeFirst();
     const style = findStyle(h.style_id)!;
-    const out = await draw(photo.id, await ctx.storage.read(blob), geometry, order?.backdrop ? { ...style, backdrop: order.backdrop } : style);
+    const out = await draw(
+      photo.id,
+      await ctx.storage.read(blob),
+      geometry,
+      order?.backdrop ? { ...style, backdrop: order.backdrop } : style,
+    );
     if (!out.faceTrue.ok) {
       const replacement = await replaceFailed(ctx, headshotId, 'face_not_true');
-      ctx.logger.warn({ headshotId, replacement, error: out.faceTrue.error, tolerance: out.faceTrue.tolerance, worst: out.faceTrue.worst }, 'face-true check failed; headshot withheld');
+      ctx.logger.warn(
+        {
+          headshotId,
+          replacement,
+          error: out.faceTrue.error,
+          tolerance: out.faceTrue.tolerance,
+          worst: out.faceTrue.worst,
+        },
+        'face-true check failed; headshot withheld',
+      );
       await afterRender(ctx, h.order_id);
       return;
     }
-    const stored = await ctx.storage.put(ctx.db, { userId: h.user_id, role: 'headshots', contentType: MIME.jpeg, data: out.jpeg, at: ctx.clock.now() });
+    const stored = await ctx.storage.put(ctx.db, {
+      userId: h.user_id,
+      role: 'headshots',
+      contentType: MIME.jpeg,
+      data: out.jpeg,
+      at: ctx.clock.now(),
+    });
     const r = await ctx.db
       .updateTable('headshots')
-      .set({ status: 'rendered', blob_id: stored.id, width: out.width, height: out.height, rendered_at: ctx.clock.now() })
+      .set({
+        status: 'rendered',
+        blob_id: stored.id,
+        width: out.width,
+        height: out.height,
+        rendered_at: ctx.clock.now(),
+      })
       .where('id', '=', headshotId)
       .where('status', '=', 'pending')
       .executeTakeFirst();

@@ -65,9 +65,21 @@ export function ilocExtents(buf: Buffer, iloc: Box): IlocExtent[] {
   let p = iloc.body + 4;
   const sizes = buf.readUInt16BE(p);
   p += 2;
-  const offsetSize = sizes >> 12, lengthSize = (sizes >> 8) & 15, baseSize = (sizes >> 4) & 15, indexSize = version > 0 ? sizes & 15 : 0;
+  const offsetSize = sizes >> 12,
+    lengthSize = (sizes >> 8) & 15,
+    baseSize = (sizes >> 4) & 15,
+    indexSize = version > 0 ? sizes & 15 : 0;
   const read = (n: number) => {
-    const v = n === 0 ? 0 : n === 4 ? buf.readUInt32BE(p) : n === 8 ? Number(buf.readBigUInt64BE(p)) : n === 2 ? buf.readUInt16BE(p) : NaN;
+    const v =
+      n === 0
+        ? 0
+        : n === 4
+          ? buf.readUInt32BE(p)
+          : n === 8
+            ? Number(buf.readBigUInt64BE(p))
+            : n === 2
+              ? buf.readUInt16BE(p)
+              : NaN;
     if (Number.isNaN(v)) throw new Error(`iloc: field of ${n} bytes`);
     p += n;
     return v;
@@ -85,7 +97,16 @@ export function ilocExtents(buf: Buffer, iloc: Box): IlocExtent[] {
       read(indexSize);
       const offsetAt = p;
       const offset = read(offsetSize);
-      out.push({ item, baseAt, baseSize, offsetAt, offsetSize, offset: base + offset, length: read(lengthSize), method });
+      out.push({
+        item,
+        baseAt,
+        baseSize,
+        offsetAt,
+        offsetSize,
+        offset: base + offset,
+        length: read(lengthSize),
+        method,
+      });
     }
   }
   return out;
@@ -101,7 +122,9 @@ export function heifExtentsInside(buf: Buffer): boolean {
     const meta = metaBox(buf);
     const iloc = meta && child(buf, meta, 'iloc', true);
     if (!iloc) return false;
-    return ilocExtents(buf, iloc).every((e) => e.method !== 0 || (e.length === 0 ? e.offset <= buf.length : e.offset + e.length <= buf.length));
+    return ilocExtents(buf, iloc).every(
+      (e) => e.method !== 0 || (e.length === 0 ? e.offset <= buf.length : e.offset + e.length <= buf.length),
+    );
   } catch {
     return false;
   }
@@ -133,7 +156,9 @@ export function heifCoding(buf: Buffer): string | undefined {
     }
     const type = types.get(primary);
     if (!type) return undefined;
-    const coded = ['grid', 'iden', 'iovl'].includes(type) ? [...types.values()].find((t) => t === 'hvc1' || t === 'av01') ?? type : type;
+    const coded = ['grid', 'iden', 'iovl'].includes(type)
+      ? ([...types.values()].find((t) => t === 'hvc1' || t === 'av01') ?? type)
+      : type;
     return coded === 'hvc1' ? 'hevc' : coded === 'av01' ? 'av1' : coded;
   } catch {
     return undefined;
@@ -149,24 +174,36 @@ type DecodeAll = (input: { buffer: Buffer }) => Promise<HeifImage[] & { dispose(
 
 // heic-decode is CommonJS without types; loaded once, on the first HEVC photo.
 let decodeAll: DecodeAll | undefined;
-const heicDecode = (): DecodeAll => (decodeAll ??= (createRequire(import.meta.url)('heic-decode') as { all: DecodeAll }).all);
+const heicDecode = (): DecodeAll =>
+  (decodeAll ??= (createRequire(import.meta.url)('heic-decode') as { all: DecodeAll }).all);
 
 /**
  * The primary image of an HEVC-coded HEIF as RGBA, rotated and mirrored as the container says.
  * The pixel cap is checked on the header's size before anything is decoded; a file libheif cannot
  * parse as HEIC is refused as unsupported, a stream it cannot decode as damaged.
  */
-export async function decodeHevcHeif(input: Buffer, maxPixels: number): Promise<{ data: Buffer; width: number; height: number }> {
+export async function decodeHevcHeif(
+  input: Buffer,
+  maxPixels: number,
+): Promise<{ data: Buffer; width: number; height: number }> {
   let images: Awaited<ReturnType<DecodeAll>>;
   try {
     images = await heicDecode()({ buffer: input });
   } catch (err) {
-    if (err instanceof TypeError) throw new ImageRejected('unsupported_type', 'This kind of HEIF file cannot be read; export the photo as JPEG or HEIC.');
+    if (err instanceof TypeError)
+      throw new ImageRejected(
+        'unsupported_type',
+        'This kind of HEIF file cannot be read; export the photo as JPEG or HEIC.',
+      );
     throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
   }
   try {
     const [first] = images;
-    if (first.width * first.height > maxPixels) throw new ImageRejected('too_many_pixels', `The image has ${first.width * first.height} pixels; the limit is ${maxPixels}.`);
+    if (first.width * first.height > maxPixels)
+      throw new ImageRejected(
+        'too_many_pixels',
+        `The image has ${first.width * first.height} pixels; the limit is ${maxPixels}.`,
+      );
     const { data, width, height } = await first.decode().catch(() => {
       throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
     });

@@ -22,9 +22,16 @@ export const MIME: Record<ImageType, string> = {
 
 export function sniffImageType(head: Buffer): ImageType | null {
   if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
-  if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png';
-  if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP') return 'webp';
-  if (head.length >= 12 && head.toString('latin1', 4, 8) === 'ftyp' && /^(heic|heix|hevc|heim|heis|mif1|msf1)$/.test(head.toString('latin1', 8, 12))) return 'heic';
+  if (head.length >= 8 && head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    return 'png';
+  if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP')
+    return 'webp';
+  if (
+    head.length >= 12 &&
+    head.toString('latin1', 4, 8) === 'ftyp' &&
+    /^(heic|heix|hevc|heim|heis|mif1|msf1)$/.test(head.toString('latin1', 8, 12))
+  )
+    return 'heic';
   return null;
 }
 
@@ -35,9 +42,9 @@ export interface NormalisedImage {
   height: number;
 }
 
-
 /** Every decode of an uploaded file: pixel cap before decoding, truncation is an error, one pass. */
-const untrusted = (input: Buffer, maxPixels: number): Sharp => sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true });
+const untrusted = (input: Buffer, maxPixels: number): Sharp =>
+  sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated', sequentialRead: true });
 
 export interface CheckedUpload {
   /** Dimensions as shown, EXIF orientation applied. */
@@ -57,9 +64,16 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
   const coding = type === 'heic' ? heifCoding(input) : undefined;
   if (type === 'heic') {
     if (coding === undefined) throw new ImageRejected('corrupt_image', 'The file could not be read as an image.');
-    if (coding !== 'hevc' && coding !== 'av1') throw new ImageRejected('unsupported_type', coding === 'none' ? 'This HEIF file holds no still image (an image sequence?); export the photo as JPEG or HEIC.' : `HEIF coded as ${coding} cannot be read; export the photo as JPEG or HEIC.`);
+    if (coding !== 'hevc' && coding !== 'av1')
+      throw new ImageRejected(
+        'unsupported_type',
+        coding === 'none'
+          ? 'This HEIF file holds no still image (an image sequence?); export the photo as JPEG or HEIC.'
+          : `HEIF coded as ${coding} cannot be read; export the photo as JPEG or HEIC.`,
+      );
     // An HEVC decode is about a second for 12 MP, the worker's job: here the container must hold all the data it points at.
-    if (coding === 'hevc' && !heifExtentsInside(input)) throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
+    if (coding === 'hevc' && !heifExtentsInside(input))
+      throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
   }
   let meta: Metadata;
   try {
@@ -69,7 +83,10 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
   }
   if (!meta.width || !meta.height) throw new ImageRejected('corrupt_image', 'The image has no dimensions.');
   if (meta.width * meta.height > maxPixels) {
-    throw new ImageRejected('too_many_pixels', `The image has ${meta.width * meta.height} pixels; the limit is ${maxPixels}.`);
+    throw new ImageRejected(
+      'too_many_pixels',
+      `The image has ${meta.width * meta.height} pixels; the limit is ${maxPixels}.`,
+    );
   }
   const declared: Record<ImageType, string[]> = { jpeg: ['jpeg'], png: ['png'], webp: ['webp'], heic: ['heif'] };
   if (!meta.format || !declared[type].includes(meta.format)) {
@@ -116,7 +133,11 @@ export async function normaliseUpload(input: Buffer, maxPixels: number): Promise
 
 /** Packed 8-bit RGB pixels of a stored (already normalised) image. */
 export async function decodeRgb(input: Buffer): Promise<RgbImage & { data: Buffer }> {
-  const { data, info } = await sharp(input).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(input)
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return { data, width: info.width, height: info.height };
 }

@@ -38,20 +38,37 @@ export async function lockPreparing(trx: Db, photoId: string): Promise<boolean> 
 }
 
 /** preparing -> analysing, under lockPreparing: prepared, its size and thumbnail recorded. */
-export async function markPrepared(trx: Db, photoId: string, prepared: { width: number; height: number; thumbBlobId: string | null }): Promise<void> {
-  await trx.updateTable('photos').set({ status: 'analysing', width: prepared.width, height: prepared.height, thumb_blob_id: prepared.thumbBlobId }).where('id', '=', photoId).execute();
+export async function markPrepared(
+  trx: Db,
+  photoId: string,
+  prepared: { width: number; height: number; thumbBlobId: string | null },
+): Promise<void> {
+  await trx
+    .updateTable('photos')
+    .set({ status: 'analysing', width: prepared.width, height: prepared.height, thumb_blob_id: prepared.thumbBlobId })
+    .where('id', '=', photoId)
+    .execute();
 }
 
 /** preparing -> rejected, under lockPreparing: undecodable at full size, with the verdict that says so. */
 export async function markUndecodable(ctx: AppContext, trx: Db, photoId: string): Promise<void> {
-  await trx.updateTable('photos').set({ status: 'rejected', verdict: verdictColumn(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() }).where('id', '=', photoId).execute();
+  await trx
+    .updateTable('photos')
+    .set({ status: 'rejected', verdict: verdictColumn(UNDECODABLE_VERDICT), processed_at: ctx.clock.now() })
+    .where('id', '=', photoId)
+    .execute();
 }
 
 /**
  * analysing -> usable | unusable: the verdict and the subject's geometry stored, and the change
  * announced. Undefined when the photo was deleted or judged meanwhile.
  */
-export async function markJudged(ctx: AppContext, photo: Pick<Photo, 'id' | 'user_id'>, verdict: Verdict, geometry?: FaceGeometry): Promise<PhotoStatus | undefined> {
+export async function markJudged(
+  ctx: AppContext,
+  photo: Pick<Photo, 'id' | 'user_id'>,
+  verdict: Verdict,
+  geometry?: FaceGeometry,
+): Promise<PhotoStatus | undefined> {
   const status = verdict.usable ? 'usable' : 'unusable';
   const r = await ctx.db
     .updateTable('photos')
@@ -65,6 +82,10 @@ export async function markJudged(ctx: AppContext, photo: Pick<Photo, 'id' | 'use
 }
 
 /** Tells the owner's event streams of a committed change. */
-export async function announce(ctx: AppContext, photo: Pick<Photo, 'id' | 'user_id'>, status: PhotoStatus): Promise<void> {
+export async function announce(
+  ctx: AppContext,
+  photo: Pick<Photo, 'id' | 'user_id'>,
+  status: PhotoStatus,
+): Promise<void> {
   await publishPhotoStatus(ctx, { user: photo.user_id, id: photo.id, status });
 }

@@ -18,7 +18,11 @@ const channelOf = (ctx: AppContext) => `${ctx.config.QUEUE_PREFIX}:photo-status`
 
 /** Best effort: a lost event costs a client one poll, never a wrong state (Postgres holds the truth). */
 export async function publishPhotoStatus(ctx: AppContext, event: PhotoEvent): Promise<void> {
-  await ctx.redis.publish(channelOf(ctx), JSON.stringify(event)).catch((err: Error) => ctx.logger.warn({ err: err.message, photoId: event.id }, 'photo status event not published'));
+  await ctx.redis
+    .publish(channelOf(ctx), JSON.stringify(event))
+    .catch((err: Error) =>
+      ctx.logger.warn({ err: err.message, photoId: event.id }, 'photo status event not published'),
+    );
 }
 
 type Listener = (event: PhotoEvent) => void;

@@ -18,6 +18,8 @@ export function checkRgbImage(image: RgbImage, who: string): void {
     throw new Error(`${who}: invalid image size ${width}x${height}`);
   }
   if (data.length !== width * height * 3) {
-    throw new Error(`${who}: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`);
+    throw new Error(
+      `${who}: expected packed RGB (${width}x${height}x3 = ${width * height * 3} bytes), got ${data.length} bytes`,
+    );
   }
 }

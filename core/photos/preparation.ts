@@ -30,12 +30,24 @@ export async function preparePhoto(ctx: AppContext, photoId: string): Promise<Pr
   } catch (err) {
     // Passed the check at the door but fails at full size (rare): refused with a reason the owner
     // sees, and its bytes are not kept (PH2): the object is emptied, the row keeps the verdict.
-    ctx.logger.warn({ photoId, err: (err as Error).message }, 'upload failed to decode at full size; photo rejected and its bytes dropped');
+    ctx.logger.warn(
+      { photoId, err: (err as Error).message },
+      'upload failed to decode at full size; photo rejected and its bytes dropped',
+    );
   }
   // The thumbnail goes up before the transaction (no connection held during the upload) and is
   // recorded in it, or removed if the photo was deleted or prepared meanwhile: no orphan object.
-  const thumb = image && (await ctx.storage.upload({ userId: photo.user_id, role: 'originals', contentType: MIME.jpeg, data: await makeThumbnail(image.data), at: ctx.clock.now() }));
-  const removeThumb = () => (thumb ? ctx.storage.removeObject({ bucket: thumb.bucket, object_key: thumb.objectKey }) : Promise.resolve());
+  const thumb =
+    image &&
+    (await ctx.storage.upload({
+      userId: photo.user_id,
+      role: 'originals',
+      contentType: MIME.jpeg,
+      data: await makeThumbnail(image.data),
+      at: ctx.clock.now(),
+    }));
+  const removeThumb = () =>
+    thumb ? ctx.storage.removeObject({ bucket: thumb.bucket, object_key: thumb.objectKey }) : Promise.resolve();
   // One writer at a time: under the row lock, only a photo still preparing is written, so the
   // object and its recorded size always come from the same run. A photo deleted meanwhile has no
   // row to lock and is not written back.
@@ -52,8 +64,18 @@ export async function preparePhoto(ctx: AppContext, photoId: string): Promise<Pr
         return { blob: { ...blob, ...stored }, status: 'rejected' as const };
       }
       const thumbBlob = thumb && (await ctx.storage.recordUploaded(trx, thumb));
-      await markPrepared(trx, photoId, { width: image.width, height: image.height, thumbBlobId: thumbBlob?.id ?? null });
-      return { blob: { ...blob, ...stored }, status: 'analysing' as const, width: image.width, height: image.height, thumb_blob_id: thumbBlob?.id ?? null };
+      await markPrepared(trx, photoId, {
+        width: image.width,
+        height: image.height,
+        thumbBlobId: thumbBlob?.id ?? null,
+      });
+      return {
+        blob: { ...blob, ...stored },
+        status: 'analysing' as const,
+        width: image.width,
+        height: image.height,
+        thumb_blob_id: thumbBlob?.id ?? null,
+      };
     })
     .catch(async (err) => {
       await removeThumb().catch(() => {});
@@ -62,7 +84,12 @@ export async function preparePhoto(ctx: AppContext, photoId: string): Promise<Pr
   if (!written) {
     await removeThumb();
     const now = await ctx.db.selectFrom('photos').selectAll().where('id', '=', photoId).executeTakeFirst();
-    return now && { photo: now, blob: await ctx.db.selectFrom('blobs').selectAll().where('id', '=', now.blob_id).executeTakeFirstOrThrow() };
+    return (
+      now && {
+        photo: now,
+        blob: await ctx.db.selectFrom('blobs').selectAll().where('id', '=', now.blob_id).executeTakeFirstOrThrow(),
+      }
+    );
   }
   await announce(ctx, photo, written.status);
   const { blob: newBlob, ...changes } = written;

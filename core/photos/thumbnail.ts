@@ -9,5 +9,8 @@ import sharp from 'sharp';
 export const THUMBNAIL_SIZE = 384;
 
 export async function makeThumbnail(prepared: Buffer): Promise<Buffer> {
-  return sharp(prepared).resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true }).jpeg({ quality: 78, mozjpeg: true }).toBuffer();
+  return sharp(prepared)
+    .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
+    .jpeg({ quality: 78, mozjpeg: true })
+    .toBuffer();
 }

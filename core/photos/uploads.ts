@@ -24,28 +24,48 @@ export interface CheckedPhoto {
   height: number;
 }
 
-const REJECT_STATUS: Record<ImageRejected['code'], number> = { unsupported_type: 415, too_many_pixels: 413, corrupt_image: 422 };
+const REJECT_STATUS: Record<ImageRejected['code'], number> = {
+  unsupported_type: 415,
+  too_many_pixels: 413,
+  corrupt_image: 422,
+};
 
 /** Refuses an upload from a person who holds as many photos as they may, before its bytes are read. */
 export async function assertRoomForPhoto(ctx: AppContext, userId: string): Promise<void> {
-  const count = await ctx.db.selectFrom('photos').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow();
+  const count = await ctx.db
+    .selectFrom('photos')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('user_id', '=', userId)
+    .executeTakeFirstOrThrow();
   if (Number(count.n) >= ctx.config.UPLOAD_MAX_FILES_PER_USER) {
-    throw new DomainError(429, 'too_many_photos', 'Photo limit reached', `You can keep at most ${ctx.config.UPLOAD_MAX_FILES_PER_USER} photos; delete some first.`);
+    throw new DomainError(
+      429,
+      'too_many_photos',
+      'Photo limit reached',
+      `You can keep at most ${ctx.config.UPLOAD_MAX_FILES_PER_USER} photos; delete some first.`,
+    );
   }
 }
 
 /** The check at the door: whose photo it is (PH4: a minor's needs an attestation) and an image that decodes within the pixel cap. */
 export async function checkPhoto(ctx: AppContext, upload: ReceivedUpload): Promise<CheckedPhoto> {
   const subject = upload.subject ?? 'self';
-  if (subject !== 'self' && subject !== 'minor') throw new DomainError(400, 'validation_failed', 'The request is not valid', 'subject must be "self" or "minor".');
+  if (subject !== 'self' && subject !== 'minor')
+    throw new DomainError(400, 'validation_failed', 'The request is not valid', 'subject must be "self" or "minor".');
   if (subject === 'minor' && upload.parentalAuthority !== 'true') {
-    throw new DomainError(422, 'parental_attestation_required', 'Parental authority required', 'A photo of a minor can only be uploaded by someone with parental authority who attests to it (parental_authority=true).');
+    throw new DomainError(
+      422,
+      'parental_attestation_required',
+      'Parental authority required',
+      'A photo of a minor can only be uploaded by someone with parental authority who attests to it (parental_authority=true).',
+    );
   }
   try {
     const image = await checkUpload(upload.data, upload.type, ctx.config.UPLOAD_MAX_PIXELS);
     return { data: upload.data, type: upload.type, subject, width: image.width, height: image.height };
   } catch (err) {
-    if (err instanceof ImageRejected) throw new DomainError(REJECT_STATUS[err.code], err.code, 'Photo refused', err.message);
+    if (err instanceof ImageRejected)
+      throw new DomainError(REJECT_STATUS[err.code], err.code, 'Photo refused', err.message);
     throw err;
   }
 }
@@ -57,14 +77,34 @@ export async function checkPhoto(ctx: AppContext, upload: ReceivedUpload): Promi
  */
 export async function storePhoto(ctx: AppContext, userId: string, upload: CheckedPhoto): Promise<Photo> {
   const now = ctx.clock.now();
-  const stored = await ctx.storage.upload({ userId, role: 'originals', contentType: MIME[upload.type], data: upload.data, at: now });
+  const stored = await ctx.storage.upload({
+    userId,
+    role: 'originals',
+    contentType: MIME[upload.type],
+    data: upload.data,
+    at: now,
+  });
   let photo: Photo | undefined;
   try {
     photo = await ctx.db.transaction().execute(async (trx) => {
       const blob = await ctx.storage.recordUploaded(trx, stored);
       return trx
         .insertInto('photos')
-        .values({ id: newId('pho'), user_id: userId, blob_id: blob.id, detected_type: upload.type, size_bytes: upload.data.length, width: upload.width, height: upload.height, uploaded_at: now, status: UPLOADED, verdict: null, processed_at: null, subject: upload.subject, parental_attestation_at: upload.subject === 'minor' ? now : null })
+        .values({
+          id: newId('pho'),
+          user_id: userId,
+          blob_id: blob.id,
+          detected_type: upload.type,
+          size_bytes: upload.data.length,
+          width: upload.width,
+          height: upload.height,
+          uploaded_at: now,
+          status: UPLOADED,
+          verdict: null,
+          processed_at: null,
+          subject: upload.subject,
+          parental_attestation_at: upload.subject === 'minor' ? now : null,
+        })
         .returningAll()
         .executeTakeFirstOrThrow();
     });
@@ -74,8 +114,14 @@ export async function storePhoto(ctx: AppContext, userId: string, upload: Checke
     // Nothing half-written: no row, object or job without the others. Rows go before the
     // object; if they cannot (the database is down too), the object stays with them and the
     // stalled-work sweep queues the preparation later.
-    const rowsGone = !photo || (await removeRows(ctx, photo).then(() => true, () => false));
-    if (rowsGone) await ctx.storage.removeObject({ bucket: stored.bucket, object_key: stored.objectKey }).catch(() => {});
+    const rowsGone =
+      !photo ||
+      (await removeRows(ctx, photo).then(
+        () => true,
+        () => false,
+      ));
+    if (rowsGone)
+      await ctx.storage.removeObject({ bucket: stored.bucket, object_key: stored.objectKey }).catch(() => {});
     throw err;
   }
 }

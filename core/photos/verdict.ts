@@ -82,11 +82,19 @@ export interface Verdict {
 
 export type Advice = Reason<AdviceCode>;
 
-export function reason(code: ReasonCode, message: string, extra: Omit<Reason, 'code' | 'message' | 'hint'> = {}): Reason {
+export function reason(
+  code: ReasonCode,
+  message: string,
+  extra: Omit<Reason, 'code' | 'message' | 'hint'> = {},
+): Reason {
   return { code, message, hint: REASON_HINTS[code], ...extra };
 }
 
-export function advice(code: AdviceCode, message: string, extra: Omit<Advice, 'code' | 'message' | 'hint'> = {}): Advice {
+export function advice(
+  code: AdviceCode,
+  message: string,
+  extra: Omit<Advice, 'code' | 'message' | 'hint'> = {},
+): Advice {
   return { code, message, hint: ADVICE_HINTS[code], ...extra };
 }
 
@@ -96,7 +104,11 @@ export function reasonsOf(verdict: Verdict | null): Reason[] {
 }
 
 /** The verdict of a file that passed the check at the door but could not be decoded at full size. */
-export const UNDECODABLE_VERDICT: Verdict = { usable: false, faces: 0, reasons: [reason('corrupt_image', 'The image is damaged and could not be decoded at full size.')] };
+export const UNDECODABLE_VERDICT: Verdict = {
+  usable: false,
+  faces: 0,
+  reasons: [reason('corrupt_image', 'The image is damaged and could not be decoded at full size.')],
+};
 
 /** FaceMesh's five points of a face: where skin smoothing and the key light act, and what the face-true check follows. */
 export interface FivePoints {

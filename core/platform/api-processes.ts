@@ -35,7 +35,8 @@ export function superviseApiProcesses(count: number, logger: Logger): void {
             w.once('exit', (exitCode, sig) => {
               // Killed by the signal itself: it was still starting (no handler yet), so nothing was in flight.
               const clean = exitCode === 0 || sig === signal;
-              if (!clean) logger.error({ pid: w.process.pid, exitCode, signal: sig }, 'api process did not stop cleanly');
+              if (!clean)
+                logger.error({ pid: w.process.pid, exitCode, signal: sig }, 'api process did not stop cleanly');
               failed ||= !clean;
               resolve();
             });

@@ -67,7 +67,17 @@ export interface Backlog {
 
 export async function queueBacklog(redis: Redis, queue: Queue, now: Date): Promise<Backlog> {
   const k = queue.keys;
-  const [paused, waiting, prioritized, delayedDue, orphaned, running, oldest] = (await redis.eval(SCRIPT, 5, k.wait, k.prioritized, k.delayed, k.active, k.meta, queue.toKey(''), now.getTime())) as number[];
+  const [paused, waiting, prioritized, delayedDue, orphaned, running, oldest] = (await redis.eval(
+    SCRIPT,
+    5,
+    k.wait,
+    k.prioritized,
+    k.delayed,
+    k.active,
+    k.meta,
+    queue.toKey(''),
+    now.getTime(),
+  )) as number[];
   const demand = waiting + prioritized + delayedDue + orphaned;
   return {
     backlog: paused ? 0 : demand,
@@ -83,6 +93,8 @@ export async function queueBacklog(redis: Redis, queue: Queue, now: Date): Promi
 
 /** Every queue's backlog, by queue name: what GET /backlog answers (KEDA's metrics-api trigger reads `<queue>.backlog`). */
 export async function backlogs(redis: Redis, queues: Queues, now: Date): Promise<Record<QueueName, Backlog>> {
-  const entries = await Promise.all(Object.entries(queues.byName).map(async ([name, q]) => [name, await queueBacklog(redis, q, now)] as const));
+  const entries = await Promise.all(
+    Object.entries(queues.byName).map(async ([name, q]) => [name, await queueBacklog(redis, q, now)] as const),
+  );
   return Object.fromEntries(entries) as Record<QueueName, Backlog>;
 }

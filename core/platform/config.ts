@@ -7,20 +7,20 @@ import { PIPELINE_QUEUES } from './queues';
  * wrong or missing value stops start-up with a message that names the variable.
  */
 
-
 const LOCAL_MASTER_KEY = `local:${'11'.repeat(32)}`;
 const LOCAL_PII_KEY = `local:${'22'.repeat(32)}`;
 const LOCAL_SECRET = 'local-development-secret-do-not-use-in-production';
 
-const bool = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1');
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
 const days = (def: number) => z.coerce.number().positive().default(def);
 /** A keyring: "id:hex64[,id:hex64...]". The first key encrypts; all of them decrypt. */
 const keyring = z
   .string()
-  .regex(/^[A-Za-z0-9_-]+:[0-9a-fA-F]{64}(,[A-Za-z0-9_-]+:[0-9a-fA-F]{64})*$/, 'expected id:hex64[,id:hex64...] (32-byte keys)');
+  .regex(
+    /^[A-Za-z0-9_-]+:[0-9a-fA-F]{64}(,[A-Za-z0-9_-]+:[0-9a-fA-F]{64})*$/,
+    'expected id:hex64[,id:hex64...] (32-byte keys)',
+  );
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -41,7 +41,10 @@ const schema = z.object({
     .string()
     .url()
     .default('redis://127.0.0.1:6379')
-    .refine((s) => URL.canParse(s) && /^rediss?:$/.test(new URL(s).protocol) && /^\/?(\d+)?$/.test(new URL(s).pathname), 'expected redis:// or rediss://, optionally with user:password@ and a database index such as /2'),
+    .refine(
+      (s) => URL.canParse(s) && /^rediss?:$/.test(new URL(s).protocol) && /^\/?(\d+)?$/.test(new URL(s).pathname),
+      'expected redis:// or rediss://, optionally with user:password@ and a database index such as /2',
+    ),
   /** PEM file of the CA that signed the Redis server's certificate (`rediss://` only); unset: Node's public CAs (and `NODE_EXTRA_CA_CERTS`). */
   REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   /**
@@ -65,7 +68,10 @@ const schema = z.object({
   /** Encrypts email, name and phone in the database (SC2). */
   PII_KEYS: keyring.default(LOCAL_PII_KEY),
   /** Keys the HMAC of normalised emails used for look-up and uniqueness; never rotated in place. */
-  PII_HASH_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters').default('33'.repeat(32)),
+  PII_HASH_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters')
+    .default('33'.repeat(32)),
   /** Signs download links (SC5). */
   LINK_SECRET: z.string().min(32).default(LOCAL_SECRET),
 
@@ -84,7 +90,10 @@ const schema = z.object({
   RATE_LIMIT_RIGHTS: int(10),
   RATE_LIMIT_RIGHTS_WINDOW_SECONDS: int(24 * 3600),
 
-  SESSION_TTL_HOURS: z.coerce.number().positive().default(24 * 30),
+  SESSION_TTL_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(24 * 30),
   SIGN_IN_CODE_TTL_MINUTES: z.coerce.number().positive().default(15),
   DOWNLOAD_LINK_TTL_SECONDS: z.coerce.number().int().positive().max(900).default(300),
 
@@ -120,7 +129,12 @@ const schema = z.object({
   ONNX_PROVIDERS: z
     .string()
     .default('cpu')
-    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean)),
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    ),
   /**
    * Person matting: `selfie` (MediaPipe Selfie Segmentation, Apache-2.0, the default) or `isnet`
    * (finer at hair, about 1 s a photo on 2 CPU cores; AGPL-3.0, so operator-installed only: `npm run models:isnet`).
@@ -138,8 +152,16 @@ const schema = z.object({
   WORKER_QUEUES: z
     .string()
     .default('')
-    .transform((s) => s.split(',').map((q) => q.trim()).filter(Boolean))
-    .refine((list) => list.every((q) => (PIPELINE_QUEUES as readonly string[]).includes(q)), `expected a comma-separated subset of ${PIPELINE_QUEUES.join(', ')}`),
+    .transform((s) =>
+      s
+        .split(',')
+        .map((q) => q.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) => list.every((q) => (PIPELINE_QUEUES as readonly string[]).includes(q)),
+      `expected a comma-separated subset of ${PIPELINE_QUEUES.join(', ')}`,
+    ),
   /** Threads per worker process for decoding, inference and pixel work. */
   PIXEL_THREADS: z.coerce.number().int().min(1).max(16).default(2),
   DELIVERY_CONCURRENCY: int(5),
@@ -210,7 +232,10 @@ const schema = z.object({
    * Bearer token for GET /metrics (Prometheus). Unset: /metrics answers 404 in production and is
    * open elsewhere (local development).
    */
-  METRICS_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/=-]{24,200}$/, 'expected 24 to 200 token characters').optional(),
+  METRICS_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9._~+/=-]{24,200}$/, 'expected 24 to 200 token characters')
+    .optional(),
   /** Worker and scheduler roles serve /metrics on this port (0: off); the API serves it on PORT. */
   METRICS_PORT: int(0),
   /**
@@ -222,8 +247,16 @@ const schema = z.object({
   CORS_ORIGINS: z
     .string()
     .default('')
-    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
-    .refine((list) => list.every((o) => URL.canParse(o) && new URL(o).origin === o), 'expected origins like https://app.example.com (scheme, host, optional port; no path)'),
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) => list.every((o) => URL.canParse(o) && new URL(o).origin === o),
+      'expected origins like https://app.example.com (scheme, host, optional port; no path)',
+    ),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -239,22 +272,31 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const config = parsed.data;
-  if (config.REDIS_TLS_CA_FILE && !config.REDIS_URL.startsWith('rediss:')) throw new ConfigError('Invalid configuration:\n  REDIS_TLS_CA_FILE: set, but REDIS_URL is not rediss:// (TLS)');
+  if (config.REDIS_TLS_CA_FILE && !config.REDIS_URL.startsWith('rediss:'))
+    throw new ConfigError('Invalid configuration:\n  REDIS_TLS_CA_FILE: set, but REDIS_URL is not rediss:// (TLS)');
   // Each process would start its own in-process S3 server on the same folder.
-  if (config.API_PROCESSES > 1 && !config.S3_ENDPOINT) throw new ConfigError('Invalid configuration:\n  API_PROCESSES: more than 1 needs S3_ENDPOINT (the in-process S3 server is for one process)');
+  if (config.API_PROCESSES > 1 && !config.S3_ENDPOINT)
+    throw new ConfigError(
+      'Invalid configuration:\n  API_PROCESSES: more than 1 needs S3_ENDPOINT (the in-process S3 server is for one process)',
+    );
   if (config.NODE_ENV === 'production') {
     const problems: string[] = [];
     for (const name of SECRETS) {
       if (!env[name]) problems.push(`  ${name}: must be set in production`);
-      else if (env[name] === String(schema.shape[name].parse(undefined))) problems.push(`  ${name}: the local development value cannot be used in production`);
+      else if (env[name] === String(schema.shape[name].parse(undefined)))
+        problems.push(`  ${name}: the local development value cannot be used in production`);
     }
     if (!env.DATABASE_URL) problems.push('  DATABASE_URL: must be set in production');
     if (!env.REDIS_URL) problems.push('  REDIS_URL: must be set in production');
-    if (!config.S3_ENDPOINT) problems.push('  S3_ENDPOINT: must be set in production (the in-process S3 server is for local use)');
-    if (config.PAYMENT_PROCESSOR === 'local') problems.push('  PAYMENT_PROCESSOR: the local processor refuses to run in production');
-    if (config.PAYMENT_PROCESSOR === 'stripe' && !config.STRIPE_SECRET_KEY) problems.push('  STRIPE_SECRET_KEY: required when PAYMENT_PROCESSOR=stripe');
+    if (!config.S3_ENDPOINT)
+      problems.push('  S3_ENDPOINT: must be set in production (the in-process S3 server is for local use)');
+    if (config.PAYMENT_PROCESSOR === 'local')
+      problems.push('  PAYMENT_PROCESSOR: the local processor refuses to run in production');
+    if (config.PAYMENT_PROCESSOR === 'stripe' && !config.STRIPE_SECRET_KEY)
+      problems.push('  STRIPE_SECRET_KEY: required when PAYMENT_PROCESSOR=stripe');
     if (!config.APP_URL) problems.push('  APP_URL: must be set in production (the web client that emails link to)');
-    if (!config.POSTMARK_TOKEN) problems.push('  POSTMARK_TOKEN: must be set in production (the local outbox is for development)');
+    if (!config.POSTMARK_TOKEN)
+      problems.push('  POSTMARK_TOKEN: must be set in production (the local outbox is for development)');
     if (problems.length) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
   }
   return config;

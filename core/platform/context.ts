@@ -44,7 +44,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const clock = opts.clock ?? systemClock;
   const closers: (() => Promise<void> | void)[] = [];
 
-  const migrate = opts.migrate ?? (config.RUN_MIGRATIONS ?? config.NODE_ENV !== 'production');
+  const migrate = opts.migrate ?? config.RUN_MIGRATIONS ?? config.NODE_ENV !== 'production';
   if (migrate) await ensureDatabase(config.DATABASE_URL);
   const db = createDb(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   closers.push(() => db.destroy());
@@ -89,6 +89,10 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
       for (const close of closers.reverse()) await close();
     },
   };
-  ctx.payments = createProcessor(config, () => `${ctx.publicUrl}/v1/payments/webhook`, () => clock.now());
+  ctx.payments = createProcessor(
+    config,
+    () => `${ctx.publicUrl}/v1/payments/webhook`,
+    () => clock.now(),
+  );
   return ctx;
 }

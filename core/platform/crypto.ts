@@ -1,4 +1,13 @@
-import { createCipheriv, createDecipheriv, type DecipherGCM, createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  type DecipherGCM,
+  createHash,
+  createHmac,
+  randomBytes,
+  randomInt,
+  timingSafeEqual,
+} from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
 /**
@@ -81,10 +90,17 @@ export function newOneTimeCode(): string {
  * A plain hash would not do: all million six-digit codes are hashed in under a second, so a
  * database dump would hand over every live code; without the key the dump tells nothing.
  */
-export function oneTimeCodeHash(hashKeyHex: string, purpose: 'sign-in' | 'email-change', code: string, ...boundTo: string[]): string {
+export function oneTimeCodeHash(
+  hashKeyHex: string,
+  purpose: 'sign-in' | 'email-change',
+  code: string,
+  ...boundTo: string[]
+): string {
   // A key of its own, derived from PII_HASH_KEY, so these hashes and the email look-ups never share one.
   const codeKey = createHmac('sha256', Buffer.from(hashKeyHex, 'hex')).update('rasmi/one-time-codes/v1').digest();
-  return createHmac('sha256', codeKey).update([purpose, ...boundTo, code].join('\0')).digest('hex');
+  return createHmac('sha256', codeKey)
+    .update([purpose, ...boundTo, code].join('\0'))
+    .digest('hex');
 }
 
 /** Per-object data key, wrapped by the current master key. */
@@ -199,7 +215,11 @@ export function signToken(secret: string, purpose: string, payload: Record<strin
   return `${body}.${sig}`;
 }
 
-export function verifyToken<T extends Record<string, unknown>>(secret: string, purpose: string, token: string): T | null {
+export function verifyToken<T extends Record<string, unknown>>(
+  secret: string,
+  purpose: string,
+  token: string,
+): T | null {
   const [body, sig] = token.split('.');
   if (!body || !sig) return null;
   const expected = createHmac('sha256', secret).update(body).digest('base64url');

@@ -333,7 +333,9 @@ export interface MarketingCampaignsTable {
 
 export type OrganisationRole = 'owner' | 'admin' | 'member';
 /** An organisation's own backdrop: one colour, or a two-colour gradient (top to bottom). */
-export type BrandBackdrop = { kind: 'solid'; rgb: [number, number, number] } | { kind: 'gradient'; top: [number, number, number]; bottom: [number, number, number] };
+export type BrandBackdrop =
+  | { kind: 'solid'; rgb: [number, number, number] }
+  | { kind: 'gradient'; top: [number, number, number]; bottom: [number, number, number] };
 type Nullable<T> = ColumnType<T | null, T | null | undefined, T | null>;
 
 export interface OrganisationsTable {

@@ -21,11 +21,37 @@ export async function nearestDeadlines(db: Db): Promise<Deadlines> {
     db
       .selectFrom('breaches as b')
       .select((eb) => eb.fn.min('b.notify_by').as('at'))
-      .where((eb) => eb.exists(eb.selectFrom('breach_notices as n').select('n.breach_id').whereRef('n.breach_id', '=', 'b.id').where('n.status', '=', 'pending')))
+      .where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('breach_notices as n')
+            .select('n.breach_id')
+            .whereRef('n.breach_id', '=', 'b.id')
+            .where('n.status', '=', 'pending'),
+        ),
+      )
       .executeTakeFirst(),
-    db.selectFrom('rights_requests').select((eb) => eb.fn.min('due_at').as('at')).where('status', 'in', ['open', 'in_progress']).where('kind', '=', 'deletion').executeTakeFirst(),
-    db.selectFrom('rights_requests').select((eb) => eb.fn.min('due_at').as('at')).where('status', 'in', ['open', 'in_progress']).executeTakeFirst(),
-    db.selectFrom('orders').select((eb) => eb.fn.min(eb.fn.coalesce('paid_at', 'created_at')).as('at')).where('status', 'in', ['received', 'processing']).executeTakeFirst(),
+    db
+      .selectFrom('rights_requests')
+      .select((eb) => eb.fn.min('due_at').as('at'))
+      .where('status', 'in', ['open', 'in_progress'])
+      .where('kind', '=', 'deletion')
+      .executeTakeFirst(),
+    db
+      .selectFrom('rights_requests')
+      .select((eb) => eb.fn.min('due_at').as('at'))
+      .where('status', 'in', ['open', 'in_progress'])
+      .executeTakeFirst(),
+    db
+      .selectFrom('orders')
+      .select((eb) => eb.fn.min(eb.fn.coalesce('paid_at', 'created_at')).as('at'))
+      .where('status', 'in', ['received', 'processing'])
+      .executeTakeFirst(),
   ]);
-  return { BR1: asDate(breach?.at), RG3: asDate(deletion?.at), RG6: asDate(rights?.at), oldestOpenOrder: asDate(order?.at) };
+  return {
+    BR1: asDate(breach?.at),
+    RG3: asDate(deletion?.at),
+    RG6: asDate(rights?.at),
+    oldestOpenOrder: asDate(order?.at),
+  };
 }

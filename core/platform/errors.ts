@@ -16,4 +16,5 @@ export class DomainError extends Error {
   }
 }
 
-export const notFound = (what: string) => new DomainError(404, 'not_found', `${what} not found`, `No ${what.toLowerCase()} with that id belongs to you.`);
+export const notFound = (what: string) =>
+  new DomainError(404, 'not_found', `${what} not found`, `No ${what.toLowerCase()} with that id belongs to you.`);

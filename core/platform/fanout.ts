@@ -5,9 +5,15 @@ import { JOBS, queueOf, type JobName, type JobPayload } from './jobs';
  * Adds one page of per-item jobs with fixed ids in a single round trip. BullMQ ignores an add
  * whose id already exists, so a sweep that runs again before the jobs finish adds nothing twice.
  */
-export async function fanOut<N extends JobName>(ctx: AppContext, name: N, items: { jobId: string; data: JobPayload<N> }[]): Promise<void> {
+export async function fanOut<N extends JobName>(
+  ctx: AppContext,
+  name: N,
+  items: { jobId: string; data: JobPayload<N> }[],
+): Promise<void> {
   if (!items.length) return;
-  await ctx.queues.byName[queueOf(name)].addBulk(items.map((i) => ({ name, data: JOBS[name].payload.parse(i.data), opts: { jobId: i.jobId } })));
+  await ctx.queues.byName[queueOf(name)].addBulk(
+    items.map((i) => ({ name, data: JOBS[name].payload.parse(i.data), opts: { jobId: i.jobId } })),
+  );
 }
 
 /**

@@ -23,29 +23,57 @@ export interface KeyedRequest {
  * second request with the same key waits on the key's row, then gets the answer. Without a key the
  * work simply runs in a transaction.
  */
-export async function once(ctx: AppContext, req: KeyedRequest, work: (tx: AppContext) => Promise<Answer>): Promise<{ answer: Answer; replayed: boolean }> {
+export async function once(
+  ctx: AppContext,
+  req: KeyedRequest,
+  work: (tx: AppContext) => Promise<Answer>,
+): Promise<{ answer: Answer; replayed: boolean }> {
   const { userId, key, route, hash } = req;
   const done = await ctx.db.transaction().execute(async (trx) => {
     if (key) {
       // Claims the key first: a concurrent request with it blocks here until this one commits.
       const claimed = await trx
         .insertInto('idempotency_keys')
-        .values({ user_id: userId, key, route, request_hash: hash, status: 0, body: 'null', created_at: ctx.clock.now() })
+        .values({
+          user_id: userId,
+          key,
+          route,
+          request_hash: hash,
+          status: 0,
+          body: 'null',
+          created_at: ctx.clock.now(),
+        })
         .onConflict((oc) => oc.columns(['user_id', 'key']).doNothing())
         .returning('key')
         .executeTakeFirst();
       if (!claimed) return undefined;
     }
     const out = await work({ ...ctx, db: trx });
-    if (key) await trx.updateTable('idempotency_keys').set({ status: out.status, body: JSON.stringify(out.body) }).where('user_id', '=', userId).where('key', '=', key).execute();
+    if (key)
+      await trx
+        .updateTable('idempotency_keys')
+        .set({ status: out.status, body: JSON.stringify(out.body) })
+        .where('user_id', '=', userId)
+        .where('key', '=', key)
+        .execute();
     return out;
   });
   if (done) return { answer: done, replayed: false };
-  const prior = await ctx.db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', userId).where('key', '=', key!).executeTakeFirst();
+  const prior = await ctx.db
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('key', '=', key!)
+    .executeTakeFirst();
   // Gone since the claim (the account's deletion removes its keys): the request is as good as new.
   if (!prior) return once(ctx, req, work);
   if (prior.request_hash !== hash || prior.route !== route) {
-    throw new DomainError(422, 'idempotency_key_reused', 'Idempotency-Key reused', 'This key was used for a different request.');
+    throw new DomainError(
+      422,
+      'idempotency_key_reused',
+      'Idempotency-Key reused',
+      'This key was used for a different request.',
+    );
   }
   return { answer: { status: prior.status, body: prior.body }, replayed: true };
 }

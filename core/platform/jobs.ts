@@ -10,7 +10,11 @@ export { QUEUE_NAMES, type QueueName };
  * The one registry of jobs: each names its queue (queues.ts). Payloads carry ids only, never
  * personal data (RT6), and are checked against their schema inside the worker.
  */
-const id = z.string().min(1).max(64).regex(/^[a-z]+_[0-9a-z]+$/);
+const id = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z]+_[0-9a-z]+$/);
 
 export const JOBS = {
   'photo.prepare': { queue: 'preparation', payload: z.object({ photoId: id }) },
@@ -32,11 +36,17 @@ export const JOBS = {
   'sweep.breach-notices': { queue: 'sweeps', payload: z.object({}) },
   'breach.notify': { queue: 'privacy', payload: z.object({ breachId: id, userId: id }) },
   'sweep.policy-notices': { queue: 'sweeps', payload: z.object({}) },
-  'policy.notify': { queue: 'privacy', payload: z.object({ versionId: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/), userId: id }) },
+  'policy.notify': {
+    queue: 'privacy',
+    payload: z.object({ versionId: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/), userId: id }),
+  },
   'sweep.inquiry-deadlines': { queue: 'sweeps', payload: z.object({}) },
   'marketing.fanout': { queue: 'privacy', payload: z.object({ campaignId: id }) },
   'marketing.send': { queue: 'privacy', payload: z.object({ userId: id, campaignId: id }) },
-  'consent.apply-withdrawal': { queue: 'privacy', payload: z.object({ userId: id, purpose: z.enum(['marketing', 'portfolio']) }) },
+  'consent.apply-withdrawal': {
+    queue: 'privacy',
+    payload: z.object({ userId: id, purpose: z.enum(['marketing', 'portfolio']) }),
+  },
   'sweep.usage-data': { queue: 'sweeps', payload: z.object({}) },
   'sweep.consent-withdrawals': { queue: 'sweeps', payload: z.object({}) },
   'rights.export': { queue: 'privacy', payload: z.object({ requestId: id }) },
@@ -82,12 +92,19 @@ export class Queues {
     const connection = redisConnection(config, false);
     const defaults = defaultJobOptions(config);
     this.byName = Object.fromEntries(
-      QUEUE_NAMES.map((q) => [q, new Queue(q, { connection, prefix: config.QUEUE_PREFIX, defaultJobOptions: defaults })]),
+      QUEUE_NAMES.map((q) => [
+        q,
+        new Queue(q, { connection, prefix: config.QUEUE_PREFIX, defaultJobOptions: defaults }),
+      ]),
     ) as Record<QueueName, Queue>;
   }
 
   /** jobId makes the job idempotent: BullMQ ignores a second add with the same id. */
-  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, opts: { jobId?: string; delay?: number } = {}): Promise<void> {
+  async enqueue<N extends JobName>(
+    name: N,
+    payload: JobPayload<N>,
+    opts: { jobId?: string; delay?: number } = {},
+  ): Promise<void> {
     const data = JOBS[name].payload.parse(payload);
     await this.byName[queueOf(name)].add(name, data, opts);
   }
@@ -99,7 +116,8 @@ export class Queues {
    */
   async redrive<N extends JobName>(name: N, payload: JobPayload<N>, jobId: string): Promise<void> {
     const existing = await this.byName[queueOf(name)].getJob(jobId);
-    if (existing && (await existing.isFailed())) await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    if (existing && (await existing.isFailed()))
+      await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     else await this.enqueue(name, payload, { jobId });
   }
 

@@ -39,8 +39,10 @@ export async function rotateKeys(deps: RotationDeps, opts: RotationOptions = {})
   const batch = opts.batch ?? 500;
   const dryRun = opts.dryRun ?? false;
   const report: RotationReport = { dryRun };
-  if (opts.only !== 'pii') report.master = await rewrapBlobs(deps, parseKeyring(deps.config.MASTER_KEYS), batch, dryRun);
-  if (opts.only !== 'master') report.pii = await reencryptFields(deps, parseKeyring(deps.config.PII_KEYS), batch, dryRun);
+  if (opts.only !== 'pii')
+    report.master = await rewrapBlobs(deps, parseKeyring(deps.config.MASTER_KEYS), batch, dryRun);
+  if (opts.only !== 'master')
+    report.pii = await reencryptFields(deps, parseKeyring(deps.config.PII_KEYS), batch, dryRun);
   return report;
 }
 
@@ -49,7 +51,14 @@ async function rewrapBlobs({ db, logger }: RotationDeps, ring: Keyring, batch: n
   let rewrapped = 0;
   let failed = 0;
   for (let after = ''; ; ) {
-    const rows = await db.selectFrom('blobs').select(['id', 'kid', 'dek']).where('kid', '!=', keyId).where('id', '>', after).orderBy('id').limit(batch).execute();
+    const rows = await db
+      .selectFrom('blobs')
+      .select(['id', 'kid', 'dek'])
+      .where('kid', '!=', keyId)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(batch)
+      .execute();
     if (!rows.length) break;
     after = rows[rows.length - 1].id;
     await db.transaction().execute(async (trx) => {
@@ -59,20 +68,33 @@ async function rewrapBlobs({ db, logger }: RotationDeps, ring: Keyring, batch: n
           next = rewrapDataKey(ring, b.kid, b.dek);
         } catch (err) {
           failed++;
-          logger?.warn({ blobId: b.id, kid: b.kid, err: (err as Error).message }, 'key rotation: cannot unwrap a data key');
+          logger?.warn(
+            { blobId: b.id, kid: b.kid, err: (err as Error).message },
+            'key rotation: cannot unwrap a data key',
+          );
           continue;
         }
         if (dryRun) {
           rewrapped++;
           continue;
         }
-        const r = await trx.updateTable('blobs').set({ dek: next.wrapped, kid: next.kid }).where('id', '=', b.id).where('kid', '=', b.kid).where('dek', '=', b.dek).executeTakeFirst();
+        const r = await trx
+          .updateTable('blobs')
+          .set({ dek: next.wrapped, kid: next.kid })
+          .where('id', '=', b.id)
+          .where('kid', '=', b.kid)
+          .where('dek', '=', b.dek)
+          .executeTakeFirst();
         rewrapped += Number(r.numUpdatedRows);
       }
     });
     logger?.info({ keyId, rewrapped, failed }, 'key rotation: blobs batch done');
   }
-  const { n } = await db.selectFrom('blobs').select((eb) => eb.fn.countAll<number>().as('n')).where('kid', '!=', keyId).executeTakeFirstOrThrow();
+  const { n } = await db
+    .selectFrom('blobs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('kid', '!=', keyId)
+    .executeTakeFirstOrThrow();
   return { keyId, rewrapped, failed, remaining: Number(n) };
 }
 
@@ -98,7 +120,10 @@ async function reencryptFields({ db, logger }: RotationDeps, ring: Keyring, batc
   let failed = 0;
   let remaining = 0;
   for (const [table, cols] of await encryptedColumns(db)) {
-    const anyStale = sql.join(cols.map((c) => stale(c, keyId)), sql` or `);
+    const anyStale = sql.join(
+      cols.map((c) => stale(c, keyId)),
+      sql` or `,
+    );
     for (let after = ''; ; ) {
       const { rows: page } = await sql<Record<string, string | null>>`
         select id, ${sql.join(cols.map((c) => sql.ref(c)))} from ${sql.table(table)}
@@ -111,7 +136,8 @@ async function reencryptFields({ db, logger }: RotationDeps, ring: Keyring, batc
           try {
             for (const c of cols) {
               const old = row[c];
-              if (old && old.split('.')[1] !== keyId) changes.push([c, old, encryptField(ring, decryptField(ring, old))]);
+              if (old && old.split('.')[1] !== keyId)
+                changes.push([c, old, encryptField(ring, decryptField(ring, old))]);
             }
           } catch (err) {
             failed++;
@@ -123,7 +149,10 @@ async function reencryptFields({ db, logger }: RotationDeps, ring: Keyring, batc
             // Compare-and-set: a value written meanwhile (already under the new key) is left alone.
             const r = await sql`
               update ${sql.table(table)} set ${sql.join(changes.map(([c, , v]) => sql`${sql.ref(c)} = ${v}`))}
-              where id = ${row.id} and ${sql.join(changes.map(([c, old]) => sql`${sql.ref(c)} = ${old}`), sql` and `)}`.execute(trx);
+              where id = ${row.id} and ${sql.join(
+                changes.map(([c, old]) => sql`${sql.ref(c)} = ${old}`),
+                sql` and `,
+              )}`.execute(trx);
             if (!Number(r.numAffectedRows)) continue;
           }
           rows++;
@@ -132,7 +161,9 @@ async function reencryptFields({ db, logger }: RotationDeps, ring: Keyring, batc
       });
       logger?.info({ keyId, table, rows, failed }, 'key rotation: fields batch done');
     }
-    const { rows: left } = await sql<{ n: string }>`select count(*) as n from ${sql.table(table)} where ${anyStale}`.execute(db);
+    const { rows: left } = await sql<{
+      n: string;
+    }>`select count(*) as n from ${sql.table(table)} where ${anyStale}`.execute(db);
     remaining += Number(left[0].n);
   }
   return { keyId, rows, fields, failed, remaining };

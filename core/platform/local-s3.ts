@@ -48,7 +48,8 @@ function objectLocks(): Middleware {
     };
     // Released when the response is finished or the client goes, also while still waiting.
     ctx.res.once('close', () => me.state !== 'done' && leave());
-    while (me.state === 'waiting' && (l.writer || (exclusive && l.readers > 0))) await new Promise<void>((wake) => l.waiting.push(wake));
+    while (me.state === 'waiting' && (l.writer || (exclusive && l.readers > 0)))
+      await new Promise<void>((wake) => l.waiting.push(wake));
     if (me.state === 'done') return; // the client went away while waiting
     me.state = 'holding';
     if (exclusive) l.writer = true;
@@ -61,7 +62,10 @@ function objectLocks(): Middleware {
  * An S3-compatible server over HTTP in this process, for local use and tests where no MinIO runs.
  * @20minutes/s3rver checks SigV4 signatures, so the real minio client code path is exercised.
  */
-export async function startLocalS3(directory: string, port = 0): Promise<{ endpoint: string; close: () => Promise<void> }> {
+export async function startLocalS3(
+  directory: string,
+  port = 0,
+): Promise<{ endpoint: string; close: () => Promise<void> }> {
   const server = new S3rver({ address: '127.0.0.1', port, silent: true, directory });
   // The minio client lists the multipart uploads in progress before it starts one (objects over its
   // part size, 32 MB here: large data exports) or aborts one; s3rver has multipart uploads but not
@@ -71,7 +75,8 @@ export async function startLocalS3(directory: string, port = 0): Promise<{ endpo
   // same folder (a 500 for that PUT); shard folders are few and cheap, so deletes leave them be.
   const store = (server as unknown as { store: FileStore }).store;
   store.deleteObject = async (bucket, key) => {
-    for (const resource of ['object', 'object.md5', 'metadata.json']) await rm(store.getResourcePath(bucket, key, resource), { force: true });
+    for (const resource of ['object', 'object.md5', 'metadata.json'])
+      await rm(store.getResourcePath(bucket, key, resource), { force: true });
   };
   const koa = server as unknown as { middleware: Middleware[] };
   koa.middleware.splice(koa.middleware.length - 1, 0, objectLocks(), (ctx, next) => {

@@ -12,7 +12,20 @@ export function createLogger(level: string, base: Record<string, unknown> = {}):
     base: { service: 'rasmi', ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
-      paths: ['email', 'name', 'phone', 'token', 'code', '*.email', '*.name', '*.phone', '*.token', '*.code', 'req.headers.authorization', 'req.headers.cookie'],
+      paths: [
+        'email',
+        'name',
+        'phone',
+        'token',
+        'code',
+        '*.email',
+        '*.name',
+        '*.phone',
+        '*.token',
+        '*.code',
+        'req.headers.authorization',
+        'req.headers.cookie',
+      ],
       censor: '[redacted]',
     },
   });

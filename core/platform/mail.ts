@@ -48,7 +48,10 @@ export class PostmarkMailer implements Mailer {
 
 /** Development without a Postmark token: each message is a JSON file in the outbox folder. */
 export class OutboxMailer implements Mailer {
-  constructor(private readonly dir: string, private readonly from: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly from: string,
+  ) {}
 
   async send(m: MailMessage): Promise<{ messageId: string }> {
     await mkdir(this.dir, { recursive: true });
@@ -60,6 +63,9 @@ export class OutboxMailer implements Mailer {
 
 export function createMailer(config: Config): Mailer {
   return config.POSTMARK_TOKEN
-    ? new PostmarkMailer(config.POSTMARK_TOKEN, config.POSTMARK_API_URL, config.MAIL_FROM, { transactional: config.POSTMARK_MESSAGE_STREAM, broadcast: config.POSTMARK_BROADCAST_STREAM })
+    ? new PostmarkMailer(config.POSTMARK_TOKEN, config.POSTMARK_API_URL, config.MAIL_FROM, {
+        transactional: config.POSTMARK_MESSAGE_STREAM,
+        broadcast: config.POSTMARK_BROADCAST_STREAM,
+      })
     : new OutboxMailer(config.MAIL_OUTBOX_DIR, config.MAIL_FROM);
 }

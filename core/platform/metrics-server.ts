@@ -12,13 +12,20 @@ import { readiness } from './readiness';
  * a token, for Kubernetes probes, as the API answers them. GET /backlog (same token) is each queue's
  * backlog as JSON (core/platform/backlog.ts), what KEDA's metrics-api triggers scale the workers on.
  */
-export function serveMetrics(ctx: AppContext, port: number, host = '0.0.0.0'): Promise<{ server: Server; port: number }> {
+export function serveMetrics(
+  ctx: AppContext,
+  port: number,
+  host = '0.0.0.0',
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
-    const json = (status: number, body: object) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const json = (status: number, body: object) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.method === 'GET' && path === '/healthz') return json(200, { status: 'ok' });
     if (req.method === 'GET' && path === '/readyz') {
-      void readiness(ctx).then((r) => json(r.ok ? 200 : 503, { status: r.ok ? 'ready' : 'unavailable', checks: r.checks }));
+      void readiness(ctx).then((r) =>
+        json(r.ok ? 200 : 503, { status: r.ok ? 'ready' : 'unavailable', checks: r.checks }),
+      );
       return;
     }
     const access = metricsAccess(ctx.config, req.headers.authorization);
@@ -27,7 +34,10 @@ export function serveMetrics(ctx: AppContext, port: number, host = '0.0.0.0'): P
     } else if (access === 'unauthorized') {
       res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('unauthorized\n');
     } else {
-      const answer = path === '/backlog' ? backlogs(ctx.redis, ctx.queues, ctx.clock.now()).then((b) => ['application/json', JSON.stringify(b)]) : renderMetrics(ctx).then((text) => [METRICS_CONTENT_TYPE, text]);
+      const answer =
+        path === '/backlog'
+          ? backlogs(ctx.redis, ctx.queues, ctx.clock.now()).then((b) => ['application/json', JSON.stringify(b)])
+          : renderMetrics(ctx).then((text) => [METRICS_CONTENT_TYPE, text]);
       answer.then(
         ([type, body]) => res.writeHead(200, { 'content-type': type }).end(body),
         (err: Error) => {

@@ -166,8 +166,15 @@ if (isMainThread) {
   fromThreads.unref();
   fromThreads.onmessage = (event) => {
     const m = (event as { data?: Record<string, unknown> }).data;
-    if (m?.metric === 'inference' && typeof m.model === 'string' && typeof m.seconds === 'number') inferenceDuration.observe({ model: m.model }, m.seconds);
-    if (m?.metric === 'session' && typeof m.model === 'string' && typeof m.provider === 'string' && typeof m.preferred === 'string') modelSessions.set({ model: m.model, provider: m.provider, preferred: m.preferred }, 1);
+    if (m?.metric === 'inference' && typeof m.model === 'string' && typeof m.seconds === 'number')
+      inferenceDuration.observe({ model: m.model }, m.seconds);
+    if (
+      m?.metric === 'session' &&
+      typeof m.model === 'string' &&
+      typeof m.provider === 'string' &&
+      typeof m.preferred === 'string'
+    )
+      modelSessions.set({ model: m.model, provider: m.provider, preferred: m.preferred }, 1);
   };
 }
 
@@ -227,8 +234,10 @@ export async function renderMetrics(ctx: AppContext): Promise<string> {
       }
     }),
     refresh(ctx, 'sweep runs', [sweepLastSuccess, sweepInterval], async () => {
-      for (const [sweep, ms] of Object.entries(await lastSweepSuccesses(ctx.redis, ctx.config.QUEUE_PREFIX))) sweepLastSuccess.set({ sweep: sweepLabel(sweep) }, ms / 1000);
-      for (const s of await ctx.queues.byName.sweeps.getJobSchedulers()) if (s.every) sweepInterval.set({ sweep: sweepLabel(s.key) }, Number(s.every) / 1000);
+      for (const [sweep, ms] of Object.entries(await lastSweepSuccesses(ctx.redis, ctx.config.QUEUE_PREFIX)))
+        sweepLastSuccess.set({ sweep: sweepLabel(sweep) }, ms / 1000);
+      for (const s of await ctx.queues.byName.sweeps.getJobSchedulers())
+        if (s.every) sweepInterval.set({ sweep: sweepLabel(s.key) }, Number(s.every) / 1000);
     }),
     refresh(ctx, 'deadlines', [deadlineLeft, oldestOpenOrder], async () => {
       const deadlines = await nearestDeadlines(ctx.db);
@@ -236,7 +245,9 @@ export async function renderMetrics(ctx: AppContext): Promise<string> {
         const at = deadlines[promise];
         deadlineLeft.set({ promise }, at ? (at.getTime() - now.getTime()) / 1000 : Infinity);
       }
-      oldestOpenOrder.set(deadlines.oldestOpenOrder ? Math.max(0, now.getTime() - deadlines.oldestOpenOrder.getTime()) / 1000 : 0);
+      oldestOpenOrder.set(
+        deadlines.oldestOpenOrder ? Math.max(0, now.getTime() - deadlines.oldestOpenOrder.getTime()) / 1000 : 0,
+      );
     }),
   ]);
   return registry.metrics();
@@ -248,7 +259,10 @@ export const METRICS_CONTENT_TYPE = registry.contentType;
  * Who may read /metrics: with METRICS_TOKEN set, only "Authorization: Bearer <METRICS_TOKEN>";
  * without it, nobody in production (the endpoint is disabled) and anyone elsewhere.
  */
-export function metricsAccess(config: Pick<Config, 'METRICS_TOKEN' | 'NODE_ENV'>, authorization: string | undefined): 'ok' | 'unauthorized' | 'disabled' {
+export function metricsAccess(
+  config: Pick<Config, 'METRICS_TOKEN' | 'NODE_ENV'>,
+  authorization: string | undefined,
+): 'ok' | 'unauthorized' | 'disabled' {
   if (!config.METRICS_TOKEN) return config.NODE_ENV === 'production' ? 'disabled' : 'ok';
   const given = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
   return given && safeEqual(given, config.METRICS_TOKEN) ? 'ok' : 'unauthorized';

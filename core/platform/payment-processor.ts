@@ -23,7 +23,12 @@ export interface RefundRequest {
 
 export interface PaymentProcessor {
   readonly name: 'local' | 'stripe';
-  createPayment(input: { paymentId: string; orderId: string; amountCents: number; currency: string }): Promise<PaymentIntent>;
+  createPayment(input: {
+    paymentId: string;
+    orderId: string;
+    amountCents: number;
+    currency: string;
+  }): Promise<PaymentIntent>;
   /** Returns part (or all) of a payment; answers the processor's reference of the refund. */
   refund(input: RefundRequest): Promise<{ processorRef: string }>;
 }
@@ -40,17 +45,36 @@ const ProcessorId = z.string().regex(/^[\x21-\x7e]{1,255}$/);
 const SignedEvent = z.object({
   id: ProcessorId,
   type: ProcessorId,
-  data: z.object({ object: z.object({ id: ProcessorId, object: ProcessorId, amount: z.number().int().optional(), currency: z.string().regex(/^[A-Za-z]{3}$/).optional() }) }),
+  data: z.object({
+    object: z.object({
+      id: ProcessorId,
+      object: ProcessorId,
+      amount: z.number().int().optional(),
+      currency: z
+        .string()
+        .regex(/^[A-Za-z]{3}$/)
+        .optional(),
+    }),
+  }),
 });
 
 export class WebhookRejected extends Error {
-  constructor(readonly code: 'webhook_signature_invalid' | 'webhook_timestamp_stale' | 'webhook_payload_invalid', message: string) {
+  constructor(
+    readonly code: 'webhook_signature_invalid' | 'webhook_timestamp_stale' | 'webhook_payload_invalid',
+    message: string,
+  ) {
     super(message);
   }
 }
 
 /** Stripe-compatible: HMAC-SHA256 over "timestamp.body", tolerance in seconds, constant-time compare. */
-export function verifyWebhook(rawBody: Buffer, header: string | undefined, secret: string, toleranceSeconds: number, now: Date): PaymentEvent {
+export function verifyWebhook(
+  rawBody: Buffer,
+  header: string | undefined,
+  secret: string,
+  toleranceSeconds: number,
+  now: Date,
+): PaymentEvent {
   if (!header) throw new WebhookRejected('webhook_signature_invalid', 'The Stripe-Signature header is missing.');
   const nowSeconds = Math.floor(now.getTime() / 1000);
   const stamp = Number(/(?:^|,)t=(\d+)/.exec(header)?.[1]);
@@ -65,7 +89,8 @@ export function verifyWebhook(rawBody: Buffer, header: string | undefined, secre
   }
   // Signed, so from the processor; still checked before any of it reaches a query.
   const parsed = SignedEvent.safeParse(signed);
-  if (!parsed.success) throw new WebhookRejected('webhook_payload_invalid', 'The webhook event is not a payment event Rasmi can read.');
+  if (!parsed.success)
+    throw new WebhookRejected('webhook_payload_invalid', 'The webhook event is not a payment event Rasmi can read.');
   return parsed.data as PaymentEvent;
 }
 
@@ -94,7 +119,14 @@ export class LocalProcessor implements PaymentProcessor {
     const event: PaymentEvent = {
       id: `evt_local_${randomToken(12)}`,
       type: 'payment_intent.succeeded',
-      data: { object: { id: processorRef, object: 'payment_intent', amount: input.amountCents, currency: input.currency.toLowerCase() } },
+      data: {
+        object: {
+          id: processorRef,
+          object: 'payment_intent',
+          amount: input.amountCents,
+          currency: input.currency.toLowerCase(),
+        },
+      },
     };
     if (this.autoConfirm) this.deliver(event, 8, this.delayMs);
     return { processorRef, clientSecret: `${processorRef}_secret_local` };
@@ -122,7 +154,10 @@ export class LocalProcessor implements PaymentProcessor {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'stripe-signature': signWebhook(body, this.secret, this.now()) },
         body,
-      }).then((r) => r.ok, () => false);
+      }).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (!ok && triesLeft > 1) this.deliver(event, triesLeft - 1, delayMs * 2);
     }, delayMs);
     this.timers.add(timer);
@@ -144,10 +179,25 @@ export class StripeProcessor implements PaymentProcessor {
     // the payment reference commit together), so a slow Stripe must not hold it for minutes (the
     // SDK's default is 80 s a try).
     const limits = { maxNetworkRetries: 1, timeout: 10_000 };
-    this.stripe = new Stripe(secretKey, u ? { host: u.hostname, port: u.port || (u.protocol === 'https:' ? 443 : 80), protocol: u.protocol === 'https:' ? 'https' : 'http', ...limits } : limits);
+    this.stripe = new Stripe(
+      secretKey,
+      u
+        ? {
+            host: u.hostname,
+            port: u.port || (u.protocol === 'https:' ? 443 : 80),
+            protocol: u.protocol === 'https:' ? 'https' : 'http',
+            ...limits,
+          }
+        : limits,
+    );
   }
 
-  async createPayment(input: { paymentId: string; orderId: string; amountCents: number; currency: string }): Promise<PaymentIntent> {
+  async createPayment(input: {
+    paymentId: string;
+    orderId: string;
+    amountCents: number;
+    currency: string;
+  }): Promise<PaymentIntent> {
     const intent = await this.stripe.paymentIntents.create(
       {
         amount: input.amountCents,
@@ -162,7 +212,12 @@ export class StripeProcessor implements PaymentProcessor {
 
   async refund(input: RefundRequest): Promise<{ processorRef: string }> {
     const refund = await this.stripe.refunds.create(
-      { payment_intent: input.paymentRef, amount: input.amountCents, reason: 'requested_by_customer', metadata: { refund_id: input.refundId } },
+      {
+        payment_intent: input.paymentRef,
+        amount: input.amountCents,
+        reason: 'requested_by_customer',
+        metadata: { refund_id: input.refundId },
+      },
       { idempotencyKey: input.refundId },
     );
     return { processorRef: refund.id };
@@ -170,7 +225,8 @@ export class StripeProcessor implements PaymentProcessor {
 }
 
 export function createProcessor(config: Config, webhookUrl: () => string, now: () => Date): PaymentProcessor {
-  if (config.PAYMENT_PROCESSOR === 'stripe') return new StripeProcessor(config.STRIPE_SECRET_KEY!, config.STRIPE_API_URL);
+  if (config.PAYMENT_PROCESSOR === 'stripe')
+    return new StripeProcessor(config.STRIPE_SECRET_KEY!, config.STRIPE_API_URL);
   if (config.NODE_ENV === 'production') throw new Error('the local payment processor refuses to load in production');
   return new LocalProcessor(webhookUrl, config.PAYMENT_WEBHOOK_SECRET, now, config.LOCAL_PAYMENT_AUTO_CONFIRM);
 }

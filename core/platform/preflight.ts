@@ -19,10 +19,14 @@ export async function preflight(config: Config): Promise<string[]> {
       });
     });
   if (!(await probe(config.DATABASE_URL, 5432))) {
-    problems.push(`PostgreSQL is not reachable at ${new URL(config.DATABASE_URL).host} (DATABASE_URL). Start it, e.g. \`docker compose up -d postgres\` or \`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\`.`);
+    problems.push(
+      `PostgreSQL is not reachable at ${new URL(config.DATABASE_URL).host} (DATABASE_URL). Start it, e.g. \`docker compose up -d postgres\` or \`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\`.`,
+    );
   }
   if (!(await probe(config.REDIS_URL, 6379))) {
-    problems.push(`Redis is not reachable at ${new URL(config.REDIS_URL).host} (REDIS_URL). Start it, e.g. \`docker compose up -d redis\` or \`redis-server --daemonize yes\`.`);
+    problems.push(
+      `Redis is not reachable at ${new URL(config.REDIS_URL).host} (REDIS_URL). Start it, e.g. \`docker compose up -d redis\` or \`redis-server --daemonize yes\`.`,
+    );
   }
   return problems;
 }

@@ -31,7 +31,9 @@ function readCa(file: string): Buffer {
     try {
       ca = readFileSync(file);
     } catch (err) {
-      throw new ConfigError(`Invalid configuration:\n  REDIS_TLS_CA_FILE: cannot read ${file} (${(err as Error).message})`);
+      throw new ConfigError(
+        `Invalid configuration:\n  REDIS_TLS_CA_FILE: cannot read ${file} (${(err as Error).message})`,
+      );
     }
     cas.set(file, ca);
   }

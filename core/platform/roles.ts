@@ -20,12 +20,21 @@ export interface Running {
  * connectionsCheckingInterval (30 s by default), so a stalled client kept its connection, and an
  * upload its slot, for up to the timeout plus 30 s; checked every second they hold to within one.
  */
-export function listen(app: Express, port: number, opts: { host?: string; timeoutSeconds?: number } = {}): Promise<{ server: Server; port: number }> {
+export function listen(
+  app: Express,
+  port: number,
+  opts: { host?: string; timeoutSeconds?: number } = {},
+): Promise<{ server: Server; port: number }> {
   const timeout = (opts.timeoutSeconds ?? 60) * 1000;
-  const server = createServer({ requestTimeout: timeout, headersTimeout: timeout, connectionsCheckingInterval: 1000 }, app);
+  const server = createServer(
+    { requestTimeout: timeout, headersTimeout: timeout, connectionsCheckingInterval: 1000 },
+    app,
+  );
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, opts.host ?? '0.0.0.0', () => resolve({ server, port: (server.address() as AddressInfo).port }));
+    server.listen(port, opts.host ?? '0.0.0.0', () =>
+      resolve({ server, port: (server.address() as AddressInfo).port }),
+    );
   });
 }
 

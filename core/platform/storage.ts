@@ -6,7 +6,17 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'minio';
 import type { Config } from './config';
-import { decryptingStream, decryptObject, encryptingStream, encryptObject, newDataKey, newId, sha256Hex, unwrapDataKey, type Keyring } from './crypto';
+import {
+  decryptingStream,
+  decryptObject,
+  encryptingStream,
+  encryptObject,
+  newDataKey,
+  newId,
+  sha256Hex,
+  unwrapDataKey,
+  type Keyring,
+} from './crypto';
 import type { Blob, Db } from './db';
 
 export type BucketRole = 'originals' | 'headshots';
@@ -84,7 +94,10 @@ export class Storage {
   private readonly region: string;
 
   constructor(
-    config: Pick<Config, 'S3_ACCESS_KEY' | 'S3_SECRET_KEY' | 'S3_REGION' | 'S3_BUCKET_ORIGINALS' | 'S3_BUCKET_HEADSHOTS'> & { endpoint: string },
+    config: Pick<
+      Config,
+      'S3_ACCESS_KEY' | 'S3_SECRET_KEY' | 'S3_REGION' | 'S3_BUCKET_ORIGINALS' | 'S3_BUCKET_HEADSHOTS'
+    > & { endpoint: string },
     private readonly ring: Keyring,
   ) {
     const url = new URL(config.endpoint);
@@ -107,7 +120,8 @@ export class Storage {
 
   async ensureBuckets(): Promise<void> {
     for (const bucket of Object.values(this.buckets)) {
-      if (!(await fromStorage(this.client.bucketExists(bucket)))) await fromStorage(this.client.makeBucket(bucket, this.region));
+      if (!(await fromStorage(this.client.bucketExists(bucket))))
+        await fromStorage(this.client.makeBucket(bucket, this.region));
     }
   }
 
@@ -139,7 +153,17 @@ export class Storage {
   async recordUploaded(db: Db, u: Uploaded): Promise<Blob> {
     return db
       .insertInto('blobs')
-      .values({ id: u.id, user_id: u.userId, bucket: u.bucket, object_key: u.objectKey, dek: u.dek, kid: u.kid, content_type: u.contentType, size_bytes: u.size, created_at: u.at })
+      .values({
+        id: u.id,
+        user_id: u.userId,
+        bucket: u.bucket,
+        object_key: u.objectKey,
+        dek: u.dek,
+        kid: u.kid,
+        content_type: u.contentType,
+        size_bytes: u.size,
+        created_at: u.at,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
   }
@@ -169,7 +193,11 @@ export class Storage {
       await pipeline(source, count, encryptingStream(dek), createWriteStream(spool, { mode: 0o600 }));
       upload = createReadStream(spool);
       try {
-        await fromStorage(this.client.putObject(at.bucket, at.objectKey, upload, (await stat(spool)).size, { 'Content-Type': 'application/octet-stream' }));
+        await fromStorage(
+          this.client.putObject(at.bucket, at.objectKey, upload, (await stat(spool)).size, {
+            'Content-Type': 'application/octet-stream',
+          }),
+        );
       } catch (err) {
         await this.client.removeIncompleteUpload(at.bucket, at.objectKey).catch(() => {});
         throw err;
@@ -217,16 +245,26 @@ export class Storage {
    */
   private async putBody(bucket: string, objectKey: string, body: Buffer): Promise<void> {
     const headers = { 'content-length': String(body.length), 'content-type': 'application/octet-stream' };
-    const res = await fromStorage(this.client.makeRequestStreamAsync({ method: 'PUT', bucketName: bucket, objectName: objectKey, headers }, body, this.client.enableSHA256 ? sha256Hex(body) : '', [200], ''));
+    const res = await fromStorage(
+      this.client.makeRequestStreamAsync(
+        { method: 'PUT', bucketName: bucket, objectName: objectKey, headers },
+        body,
+        this.client.enableSHA256 ? sha256Hex(body) : '',
+        [200],
+        '',
+      ),
+    );
     res.resume(); // the answer has no body worth reading; drain it so the socket is reused
   }
 
   async read(blob: Blob): Promise<Buffer> {
     const stream = await fromStorage(this.client.getObject(blob.bucket, blob.object_key));
     const chunks: Buffer[] = [];
-    await fromStorage((async () => {
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
-    })());
+    await fromStorage(
+      (async () => {
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+      })(),
+    );
     return decryptObject(unwrapDataKey(this.ring, blob.kid, blob.dek), Buffer.concat(chunks));
   }
 

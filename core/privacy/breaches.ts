@@ -14,7 +14,10 @@ import { sendWhatsAppOnce } from '../notifications/whatsapp';
  * deadline passes, and each notice records when and on which channels it went out.
  */
 
-export type Affected = { user_ids: string[] } | { all_users: true } | { orders_created_between: { from: Date; to: Date } };
+export type Affected =
+  | { user_ids: string[] }
+  | { all_users: true }
+  | { orders_created_between: { from: Date; to: Date } };
 
 const HOUR_MS = 3600_000;
 
@@ -24,7 +27,9 @@ export async function unknownUserIds(ctx: AppContext, ids: string[]): Promise<st
   const unknown: string[] = [];
   for (let i = 0; i < ids.length; i += batch) {
     const chunk = ids.slice(i, i + batch);
-    const found = new Set((await ctx.db.selectFrom('users').select('id').where('id', 'in', chunk).execute()).map((r) => r.id));
+    const found = new Set(
+      (await ctx.db.selectFrom('users').select('id').where('id', 'in', chunk).execute()).map((r) => r.id),
+    );
     unknown.push(...chunk.filter((id) => !found.has(id)));
   }
   return unknown;
@@ -41,8 +46,16 @@ async function insertNotices(trx: Db, breachId: string, affected: Affected, batc
   if ('user_ids' in affected) {
     const ids = [...new Set(affected.user_ids)];
     for (let i = 0; i < ids.length; i += batch) {
-      const source = trx.selectFrom('users').select([b.as('breach_id'), 'id as user_id']).where('id', 'in', ids.slice(i, i + batch));
-      const r = await trx.insertInto('breach_notices').columns(['breach_id', 'user_id']).expression(source).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+      const source = trx
+        .selectFrom('users')
+        .select([b.as('breach_id'), 'id as user_id'])
+        .where('id', 'in', ids.slice(i, i + batch));
+      const r = await trx
+        .insertInto('breach_notices')
+        .columns(['breach_id', 'user_id'])
+        .expression(source)
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst();
       total += Number(r.numInsertedOrUpdatedRows ?? 0);
     }
     return total;
@@ -50,7 +63,13 @@ async function insertNotices(trx: Db, breachId: string, affected: Affected, batc
   for (let after = ''; ; ) {
     const source =
       'all_users' in affected
-        ? trx.selectFrom('users').select([b.as('breach_id'), 'id as user_id']).where('status', '<>', 'deleted').where('id', '>', after).orderBy('id').limit(batch)
+        ? trx
+            .selectFrom('users')
+            .select([b.as('breach_id'), 'id as user_id'])
+            .where('status', '<>', 'deleted')
+            .where('id', '>', after)
+            .orderBy('id')
+            .limit(batch)
         : trx
             .selectFrom('orders')
             .select([b.as('breach_id'), 'user_id'])
@@ -60,19 +79,37 @@ async function insertNotices(trx: Db, breachId: string, affected: Affected, batc
             .where('user_id', '>', after)
             .orderBy('user_id')
             .limit(batch);
-    const rows = await trx.insertInto('breach_notices').columns(['breach_id', 'user_id']).expression(source).returning('user_id').execute();
+    const rows = await trx
+      .insertInto('breach_notices')
+      .columns(['breach_id', 'user_id'])
+      .expression(source)
+      .returning('user_id')
+      .execute();
     if (!rows.length) return total;
     total += rows.length;
     after = rows.reduce((m, r) => (r.user_id > m ? r.user_id : m), after);
   }
 }
 
-export async function recordBreach(ctx: AppContext, input: { description: string; detectedAt: Date; affected: Affected; recordedBy: string }): Promise<{ id: string; affected: number }> {
+export async function recordBreach(
+  ctx: AppContext,
+  input: { description: string; detectedAt: Date; affected: Affected; recordedBy: string },
+): Promise<{ id: string; affected: number }> {
   const id = newId('brc');
   const now = ctx.clock.now();
   const notifyBy = new Date(input.detectedAt.getTime() + ctx.config.BREACH_NOTICE_HOURS * HOUR_MS);
   const affected = await ctx.db.transaction().execute(async (trx) => {
-    await trx.insertInto('breaches').values({ id, description: input.description, detected_at: input.detectedAt, notify_by: notifyBy, recorded_by: input.recordedBy, recorded_at: now }).execute();
+    await trx
+      .insertInto('breaches')
+      .values({
+        id,
+        description: input.description,
+        detected_at: input.detectedAt,
+        notify_by: notifyBy,
+        recorded_by: input.recordedBy,
+        recorded_at: now,
+      })
+      .execute();
     return insertNotices(trx, id, input.affected, ctx.config.BREACH_NOTICE_BATCH);
   });
   ctx.logger.info({ breachId: id, affected }, 'breach recorded');
@@ -91,7 +128,10 @@ export interface BreachProgress {
   notified_late: number;
 }
 
-export async function breachProgress(ctx: AppContext, breach: { id: string; notify_by: Date }): Promise<BreachProgress> {
+export async function breachProgress(
+  ctx: AppContext,
+  breach: { id: string; notify_by: Date },
+): Promise<BreachProgress> {
   const now = ctx.clock.now();
   const late = new Date(breach.notify_by);
   const r = await ctx.db
@@ -101,8 +141,12 @@ export async function breachProgress(ctx: AppContext, breach: { id: string; noti
       sql<number>`(count(*) filter (where status = 'notified'))::int`.as('notified'),
       sql<number>`(count(*) filter (where status = 'pending'))::int`.as('pending'),
       sql<number>`(count(*) filter (where status = 'unreachable'))::int`.as('unreachable'),
-      sql<number>`(count(*) filter (where status = 'pending' and ${now}::timestamptz > ${late}::timestamptz))::int`.as('overdue'),
-      sql<number>`(count(*) filter (where status = 'notified' and notified_at > ${late}::timestamptz))::int`.as('notified_late'),
+      sql<number>`(count(*) filter (where status = 'pending' and ${now}::timestamptz > ${late}::timestamptz))::int`.as(
+        'overdue',
+      ),
+      sql<number>`(count(*) filter (where status = 'notified' and notified_at > ${late}::timestamptz))::int`.as(
+        'notified_late',
+      ),
     ])
     .where('breach_id', '=', breach.id)
     .executeTakeFirstOrThrow();
@@ -121,7 +165,13 @@ export async function notifyBreachNotice(ctx: AppContext, breachId: string, user
   if (!notice || notice.status !== 'pending') return;
   const exists = await ctx.db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
   if (!exists) {
-    await ctx.db.updateTable('breach_notices').set({ status: 'unreachable' }).where('breach_id', '=', breachId).where('user_id', '=', userId).where('status', '=', 'pending').execute();
+    await ctx.db
+      .updateTable('breach_notices')
+      .set({ status: 'unreachable' })
+      .where('breach_id', '=', breachId)
+      .where('user_id', '=', userId)
+      .where('status', '=', 'pending')
+      .execute();
     return;
   }
   const key = `breach-${breachId}-${userId}`;
@@ -143,10 +193,19 @@ export async function notifyBreachNotice(ctx: AppContext, breachId: string, user
     text: `Rasmi: a security incident detected on ${detected} UTC affects your data. We emailed you the details (reference ${breachId}).`,
   });
   // Channels from what was actually sent, so a retry after a half-finished attempt records both.
-  const sent = await ctx.db.selectFrom('notifications').select('channel').where('dedupe_key', 'in', [key, `wa-${key}`]).where('status', '=', 'sent').execute();
+  const sent = await ctx.db
+    .selectFrom('notifications')
+    .select('channel')
+    .where('dedupe_key', 'in', [key, `wa-${key}`])
+    .where('status', '=', 'sent')
+    .execute();
   await ctx.db
     .updateTable('breach_notices')
-    .set({ status: 'notified', channels: JSON.stringify(sent.map((s) => s.channel).sort()), notified_at: ctx.clock.now() })
+    .set({
+      status: 'notified',
+      channels: JSON.stringify(sent.map((s) => s.channel).sort()),
+      notified_at: ctx.clock.now(),
+    })
     .where('breach_id', '=', breachId)
     .where('user_id', '=', userId)
     .where('status', '=', 'pending')
@@ -158,20 +217,33 @@ export async function notifyBreachNotice(ctx: AppContext, breachId: string, user
  * have passed since detection, then fan out a job per pending notice, page by page, so one run
  * after days of downtime covers the whole backlog. Failed jobs are put back first.
  */
-export async function sweepBreachNotices(ctx: AppContext): Promise<{ breaches: number; fannedOut: number; escalated: number }> {
+export async function sweepBreachNotices(
+  ctx: AppContext,
+): Promise<{ breaches: number; fannedOut: number; escalated: number }> {
   const now = ctx.clock.now();
   const batch = ctx.config.BREACH_NOTICE_BATCH;
   const open = await ctx.db
     .selectFrom('breaches')
     .selectAll()
     .where('closed_at', 'is', null)
-    .where((eb) => eb.exists(eb.selectFrom('breach_notices').select(sql`1`.as('one')).whereRef('breach_notices.breach_id', '=', 'breaches.id').where('breach_notices.status', '=', 'pending')))
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('breach_notices')
+          .select(sql`1`.as('one'))
+          .whereRef('breach_notices.breach_id', '=', 'breaches.id')
+          .where('breach_notices.status', '=', 'pending'),
+      ),
+    )
     .orderBy('notify_by')
     .execute();
   let fannedOut = 0;
   let escalated = 0;
   for (const b of open) {
-    if (!b.escalated_at && now.getTime() >= new Date(b.detected_at).getTime() + ctx.config.BREACH_ESCALATE_HOURS * HOUR_MS) {
+    if (
+      !b.escalated_at &&
+      now.getTime() >= new Date(b.detected_at).getTime() + ctx.config.BREACH_ESCALATE_HOURS * HOUR_MS
+    ) {
       const p = await breachProgress(ctx, b);
       await sendTeamEmailOnce(ctx, {
         kind: 'breach-escalation',
@@ -179,7 +251,12 @@ export async function sweepBreachNotices(ctx: AppContext): Promise<{ breaches: n
         subject: `Breach ${b.id}: ${p.pending} notice(s) still pending, deadline ${new Date(b.notify_by).toISOString()}`,
         text: `Breach ${b.id} was detected at ${new Date(b.detected_at).toISOString()}; every affected person must be notified by ${new Date(b.notify_by).toISOString()}.\n\nAffected: ${p.affected}\nNotified: ${p.notified}\nStill pending: ${p.pending}\n\nProgress: the staff API's getBreach (GET /v1/staff/breaches/${b.id}, with a staff token).\nFailed notice jobs are visible in the queue dashboard (privacy queue, breach.notify).`,
       });
-      await ctx.db.updateTable('breaches').set({ escalated_at: now }).where('id', '=', b.id).where('escalated_at', 'is', null).execute();
+      await ctx.db
+        .updateTable('breaches')
+        .set({ escalated_at: now })
+        .where('id', '=', b.id)
+        .where('escalated_at', 'is', null)
+        .execute();
       escalated++;
     }
   }
@@ -187,9 +264,21 @@ export async function sweepBreachNotices(ctx: AppContext): Promise<{ breaches: n
   await retryFailed(ctx, 'breach.notify');
   for (const b of open) {
     for (let after = ''; ; ) {
-      const rows = await ctx.db.selectFrom('breach_notices').select('user_id').where('breach_id', '=', b.id).where('status', '=', 'pending').where('user_id', '>', after).orderBy('user_id').limit(batch).execute();
+      const rows = await ctx.db
+        .selectFrom('breach_notices')
+        .select('user_id')
+        .where('breach_id', '=', b.id)
+        .where('status', '=', 'pending')
+        .where('user_id', '>', after)
+        .orderBy('user_id')
+        .limit(batch)
+        .execute();
       if (!rows.length) break;
-      await fanOut(ctx, 'breach.notify', rows.map((r) => ({ jobId: jobId('breach', b.id, r.user_id), data: { breachId: b.id, userId: r.user_id } })));
+      await fanOut(
+        ctx,
+        'breach.notify',
+        rows.map((r) => ({ jobId: jobId('breach', b.id, r.user_id), data: { breachId: b.id, userId: r.user_id } })),
+      );
       fannedOut += rows.length;
       after = rows[rows.length - 1].user_id;
     }

@@ -9,9 +9,17 @@ import { userFromUnsubscribeToken } from './marketing';
 /** Marketing campaigns and the one-click unsubscribe every marketing email links to (CN1, RT5). */
 
 /** Records a campaign, in the caller's transaction; queueCampaign sends it once committed. */
-export async function createCampaign(ctx: AppContext, db: Db, adminId: string, campaign: { subject: string; text: string }): Promise<string> {
+export async function createCampaign(
+  ctx: AppContext,
+  db: Db,
+  adminId: string,
+  campaign: { subject: string; text: string },
+): Promise<string> {
   const id = newId('cmp');
-  await db.insertInto('marketing_campaigns').values({ id, subject: campaign.subject, body: campaign.text, created_by: adminId, created_at: ctx.clock.now() }).execute();
+  await db
+    .insertInto('marketing_campaigns')
+    .values({ id, subject: campaign.subject, body: campaign.text, created_by: adminId, created_at: ctx.clock.now() })
+    .execute();
   return id;
 }
 

@@ -11,7 +11,13 @@ import { publishPortfolio, unpublishPortfolio } from './portfolio';
  * applyWithdrawal after recordConsent) so the data goes at once; the consent sweep catches any
  * withdrawal recorded elsewhere.
  */
-export async function changeConsent(ctx: AppContext, userId: string, purpose: Purpose, granted: boolean, source: string): Promise<boolean> {
+export async function changeConsent(
+  ctx: AppContext,
+  userId: string,
+  purpose: Purpose,
+  granted: boolean,
+  source: string,
+): Promise<boolean> {
   const current = (await consentsOf(ctx, userId))[purpose];
   if (current !== granted) await recordConsent(ctx, userId, purpose, granted, source);
   if (granted && purpose === 'portfolio') await publishPortfolio(ctx, userId);
@@ -20,7 +26,12 @@ export async function changeConsent(ctx: AppContext, userId: string, purpose: Pu
 }
 
 /** What withdrawing a purpose removes: the public portfolio copies (CN4) and marketing data (RT5). */
-export async function applyWithdrawal(ctx: AppContext, userId: string, purpose: Purpose, reason: string): Promise<void> {
+export async function applyWithdrawal(
+  ctx: AppContext,
+  userId: string,
+  purpose: Purpose,
+  reason: string,
+): Promise<void> {
   if (purpose === 'portfolio') await unpublishPortfolio(ctx, userId, `consent-withdrawn:${reason}`);
   if (purpose === 'marketing') await removeMarketingData(ctx, userId, `consent-withdrawn:${reason}`);
 }

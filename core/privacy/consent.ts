@@ -6,8 +6,17 @@ import type { Purpose } from '../platform/db';
 export const PURPOSES: readonly Purpose[] = ['marketing', 'analytics', 'service_improvement', 'portfolio', 'whatsapp'];
 
 /** Records a decision; history is kept, the newest row per purpose is in force (RG5: at once). */
-export async function recordConsent(ctx: AppContext, userId: string, purpose: Purpose, granted: boolean, source: string): Promise<void> {
-  await ctx.db.insertInto('consents').values({ id: newId('cns'), user_id: userId, purpose, granted, source, recorded_at: ctx.clock.now() }).execute();
+export async function recordConsent(
+  ctx: AppContext,
+  userId: string,
+  purpose: Purpose,
+  granted: boolean,
+  source: string,
+): Promise<void> {
+  await ctx.db
+    .insertInto('consents')
+    .values({ id: newId('cns'), user_id: userId, purpose, granted, source, recorded_at: ctx.clock.now() })
+    .execute();
 }
 
 /** The consent in force per purpose; a purpose never decided is off. */

@@ -18,21 +18,49 @@ export interface CookieChoice {
 
 /** The choice in force for a browser, if it made one. */
 export async function cookieChoiceOf(ctx: AppContext, visitorId: string) {
-  return ctx.db.selectFrom('cookie_consents').selectAll().where('visitor_id', '=', visitorId).orderBy('recorded_at', 'desc').orderBy('id', 'desc').executeTakeFirst();
+  return ctx.db
+    .selectFrom('cookie_consents')
+    .selectAll()
+    .where('visitor_id', '=', visitorId)
+    .orderBy('recorded_at', 'desc')
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
 }
 
 /** Every consent decision a person made, newest first (the last 500). */
 export async function consentHistory(ctx: AppContext, userId: string) {
-  return ctx.db.selectFrom('consents').select(['purpose', 'granted', 'source', 'recorded_at']).where('user_id', '=', userId).orderBy('recorded_at', 'desc').orderBy('id', 'desc').limit(500).execute();
+  return ctx.db
+    .selectFrom('consents')
+    .select(['purpose', 'granted', 'source', 'recorded_at'])
+    .where('user_id', '=', userId)
+    .orderBy('recorded_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(500)
+    .execute();
 }
 
 /** Records a browser's choice, kept with its history; withdrawing the marketing category removes the browser's marketing tracking (RT5). */
-export async function recordCookieChoice(ctx: AppContext, visitor: { id: string; fresh: boolean }, userId: string | undefined, choice: CookieChoice) {
+export async function recordCookieChoice(
+  ctx: AppContext,
+  visitor: { id: string; fresh: boolean },
+  userId: string | undefined,
+  choice: CookieChoice,
+) {
   const before = visitor.fresh ? undefined : await cookieChoiceOf(ctx, visitor.id);
-  const row = { id: newId('ckc'), visitor_id: visitor.id, user_id: userId ?? null, ...choice, recorded_at: ctx.clock.now() };
+  const row = {
+    id: newId('ckc'),
+    visitor_id: visitor.id,
+    user_id: userId ?? null,
+    ...choice,
+    recorded_at: ctx.clock.now(),
+  };
   await ctx.db.insertInto('cookie_consents').values(row).execute();
   if (before?.marketing && !choice.marketing) {
-    await ctx.db.deleteFrom('analytics_events').where('visitor_id', '=', visitor.id).where('name', 'like', `${MARKETING_EVENT_PREFIX}%`).execute();
+    await ctx.db
+      .deleteFrom('analytics_events')
+      .where('visitor_id', '=', visitor.id)
+      .where('name', 'like', `${MARKETING_EVENT_PREFIX}%`)
+      .execute();
   }
   return row;
 }
@@ -49,7 +77,12 @@ export interface UsageEvent {
  * "marketing." is marketing) and, signed in, the person's own; a restriction or objection turns
  * it off (RG4). The caller has already refused a browser sending DNT or GPC (CN3).
  */
-export async function recordUsageEvent(ctx: AppContext, visitor: { id: string; fresh: boolean }, userId: () => Promise<string | undefined>, event: UsageEvent): Promise<{ recorded: boolean; reason?: 'no_consent' }> {
+export async function recordUsageEvent(
+  ctx: AppContext,
+  visitor: { id: string; fresh: boolean },
+  userId: () => Promise<string | undefined>,
+  event: UsageEvent,
+): Promise<{ recorded: boolean; reason?: 'no_consent' }> {
   const category: 'analytics' | 'marketing' = event.name.startsWith(MARKETING_EVENT_PREFIX) ? 'marketing' : 'analytics';
   const choice = visitor.fresh ? undefined : await cookieChoiceOf(ctx, visitor.id);
   if (!choice?.[category]) return { recorded: false, reason: 'no_consent' };

@@ -43,7 +43,18 @@ async function record(ctx: AppContext, reason: string, records: DeletionRecord[]
   for (let i = 0; i < records.length; i += 1000) {
     await ctx.db
       .insertInto('deletion_records')
-      .values(records.slice(i, i + 1000).map((r) => ({ id: newId('del'), subject_id: r.subjectId, subject_kind: r.subjectKind, reason, rows_deleted: r.rows, objects_deleted: r.objects, details: JSON.stringify(r.details), performed_at: at })))
+      .values(
+        records.slice(i, i + 1000).map((r) => ({
+          id: newId('del'),
+          subject_id: r.subjectId,
+          subject_kind: r.subjectKind,
+          reason,
+          rows_deleted: r.rows,
+          objects_deleted: r.objects,
+          details: JSON.stringify(r.details),
+          performed_at: at,
+        })),
+      )
       .execute();
   }
 }
@@ -56,19 +67,43 @@ async function record(ctx: AppContext, reason: string, records: DeletionRecord[]
 export async function deletePhotos(ctx: AppContext, photoIds: string[], reason: string): Promise<number> {
   if (!photoIds.length) return 0;
   const rows = await ctx.db.transaction().execute(async (trx) => {
-    const locked = await trx.selectFrom('photos').select(['id', 'blob_id', 'thumb_blob_id']).where('id', 'in', photoIds).orderBy('id').forUpdate().execute();
+    const locked = await trx
+      .selectFrom('photos')
+      .select(['id', 'blob_id', 'thumb_blob_id'])
+      .where('id', 'in', photoIds)
+      .orderBy('id')
+      .forUpdate()
+      .execute();
     if (!locked.length) return locked;
     // The original and its thumbnail (made at preparation) go together.
     const blobIds = locked.flatMap((r) => (r.thumb_blob_id ? [r.blob_id, r.thumb_blob_id] : [r.blob_id]));
-    await removeObjects(ctx, await trx.selectFrom('blobs').select(['bucket', 'object_key']).where('id', 'in', blobIds).execute());
-    await trx.deleteFrom('photos').where('id', 'in', locked.map((r) => r.id)).execute();
+    await removeObjects(
+      ctx,
+      await trx.selectFrom('blobs').select(['bucket', 'object_key']).where('id', 'in', blobIds).execute(),
+    );
+    await trx
+      .deleteFrom('photos')
+      .where(
+        'id',
+        'in',
+        locked.map((r) => r.id),
+      )
+      .execute();
     await trx.deleteFrom('blobs').where('id', 'in', blobIds).execute();
     return locked;
   });
   await record(
     ctx,
     reason,
-    rows.map((r): DeletionRecord => ({ subjectId: r.id, subjectKind: 'photo', rows: r.thumb_blob_id ? 3 : 2, objects: r.thumb_blob_id ? 2 : 1, details: r.thumb_blob_id ? { blob: r.blob_id, thumbnail: r.thumb_blob_id } : { blob: r.blob_id } })),
+    rows.map(
+      (r): DeletionRecord => ({
+        subjectId: r.id,
+        subjectKind: 'photo',
+        rows: r.thumb_blob_id ? 3 : 2,
+        objects: r.thumb_blob_id ? 2 : 1,
+        details: r.thumb_blob_id ? { blob: r.blob_id, thumbnail: r.thumb_blob_id } : { blob: r.blob_id },
+      }),
+    ),
   );
   return rows.length;
 }
@@ -76,14 +111,48 @@ export async function deletePhotos(ctx: AppContext, photoIds: string[], reason: 
 /** Deletes rendered headshots with their objects (RT2); their portfolio copies go with them. */
 export async function deleteHeadshots(ctx: AppContext, headshotIds: string[], reason: string): Promise<number> {
   if (!headshotIds.length) return 0;
-  const rows = await ctx.db.selectFrom('headshots').leftJoin('blobs', 'blobs.id', 'headshots.blob_id').select(['headshots.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('headshots.id', 'in', headshotIds).execute();
-  const stored = rows.filter((r): r is typeof r & { blob_id: string; bucket: string; object_key: string } => r.blob_id !== null);
+  const rows = await ctx.db
+    .selectFrom('headshots')
+    .leftJoin('blobs', 'blobs.id', 'headshots.blob_id')
+    .select(['headshots.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key'])
+    .where('headshots.id', 'in', headshotIds)
+    .execute();
+  const stored = rows.filter(
+    (r): r is typeof r & { blob_id: string; bucket: string; object_key: string } => r.blob_id !== null,
+  );
   await removeObjects(ctx, stored);
   await ctx.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('headshots').where('id', 'in', rows.map((r) => r.id)).execute();
-    if (stored.length) await trx.deleteFrom('blobs').where('id', 'in', stored.map((r) => r.blob_id)).execute();
+    await trx
+      .deleteFrom('headshots')
+      .where(
+        'id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .execute();
+    if (stored.length)
+      await trx
+        .deleteFrom('blobs')
+        .where(
+          'id',
+          'in',
+          stored.map((r) => r.blob_id),
+        )
+        .execute();
   });
-  await record(ctx, reason, rows.map((r): DeletionRecord => ({ subjectId: r.id, subjectKind: 'headshot', rows: r.blob_id ? 2 : 1, objects: r.blob_id ? 1 : 0, details: r.blob_id ? { blob: r.blob_id } : {} })));
+  await record(
+    ctx,
+    reason,
+    rows.map(
+      (r): DeletionRecord => ({
+        subjectId: r.id,
+        subjectKind: 'headshot',
+        rows: r.blob_id ? 2 : 1,
+        objects: r.blob_id ? 1 : 0,
+        details: r.blob_id ? { blob: r.blob_id } : {},
+      }),
+    ),
+  );
   return rows.length;
 }
 
@@ -91,7 +160,11 @@ export async function deleteHeadshots(ctx: AppContext, headshotIds: string[], re
 export async function purgePayments(ctx: AppContext, paymentIds: string[], reason: string): Promise<number> {
   if (!paymentIds.length) return 0;
   await ctx.db.deleteFrom('payments').where('id', 'in', paymentIds).execute();
-  await record(ctx, reason, paymentIds.map((id) => ({ subjectId: id, subjectKind: 'payment', rows: 1, objects: 0, details: {} })));
+  await record(
+    ctx,
+    reason,
+    paymentIds.map((id) => ({ subjectId: id, subjectKind: 'payment', rows: 1, objects: 0, details: {} })),
+  );
   return paymentIds.length;
 }
 
@@ -104,51 +177,113 @@ export function pseudonymFor(hashKeyHex: string, userId: string): string {
  * Deletes a person: every object they own, then their rows. Transaction records survive,
  * pseudonymised, for the accounting period (PY2); they are named in the returned summary.
  */
-export async function deleteUser(ctx: AppContext, userId: string, reason: string): Promise<DeletionRecord & { retained: string[] }> {
+export async function deleteUser(
+  ctx: AppContext,
+  userId: string,
+  reason: string,
+): Promise<DeletionRecord & { retained: string[] }> {
   const counts: Record<string, number> = {};
   const now = ctx.clock.now();
   const blobs = await ctx.db.transaction().execute(async (trx) => {
     // Their photos are locked before any object goes, as in deletePhotos (in id order, so two
     // deletions over the same photos queue up instead of deadlocking).
     await trx.selectFrom('photos').select('id').where('user_id', '=', userId).orderBy('id').forUpdate().execute();
-    const owned = await trx.selectFrom('blobs').select(['id', 'bucket', 'object_key']).where('user_id', '=', userId).execute();
+    const owned = await trx
+      .selectFrom('blobs')
+      .select(['id', 'bucket', 'object_key'])
+      .where('user_id', '=', userId)
+      .execute();
     await removeObjects(ctx, owned);
     const n = async (table: string, q: Promise<{ numDeletedRows?: bigint; numUpdatedRows?: bigint }>) => {
       const r = await q;
       counts[table] = Number(r.numDeletedRows ?? r.numUpdatedRows ?? 0);
     };
-    await n('payments_pseudonymised', trx.updateTable('payments').set({ user_id: null, pseudonym: pseudonymFor(ctx.config.PII_HASH_KEY, userId), pseudonymised_at: now }).where('user_id', '=', userId).executeTakeFirst());
+    await n(
+      'payments_pseudonymised',
+      trx
+        .updateTable('payments')
+        .set({ user_id: null, pseudonym: pseudonymFor(ctx.config.PII_HASH_KEY, userId), pseudonymised_at: now })
+        .where('user_id', '=', userId)
+        .executeTakeFirst(),
+    );
     await n('portfolio_items', trx.deleteFrom('portfolio_items').where('user_id', '=', userId).executeTakeFirst());
     await n('headshots', trx.deleteFrom('headshots').where('user_id', '=', userId).executeTakeFirst());
     await n('photos', trx.deleteFrom('photos').where('user_id', '=', userId).executeTakeFirst());
     await n('orders', trx.deleteFrom('orders').where('user_id', '=', userId).executeTakeFirst());
-    await n('rights_requests_unlinked', trx.updateTable('rights_requests').set({ export_blob_id: null }).where('user_id', '=', userId).executeTakeFirst());
+    await n(
+      'rights_requests_unlinked',
+      trx.updateTable('rights_requests').set({ export_blob_id: null }).where('user_id', '=', userId).executeTakeFirst(),
+    );
     await n('inquiries', trx.deleteFrom('inquiries').where('user_id', '=', userId).executeTakeFirst());
     await n('blobs', trx.deleteFrom('blobs').where('user_id', '=', userId).executeTakeFirst());
-    for (const table of ['sessions', 'sign_in_codes', 'consents', 'cookie_consents', 'analytics_events', 'idempotency_keys'] as const) {
+    for (const table of [
+      'sessions',
+      'sign_in_codes',
+      'consents',
+      'cookie_consents',
+      'analytics_events',
+      'idempotency_keys',
+    ] as const) {
       await n(table, trx.deleteFrom(table).where('user_id', '=', userId).executeTakeFirst());
     }
-    await n('notifications_unlinked', trx.updateTable('notifications').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst());
-    await n('rights_requests_kept', trx.updateTable('rights_requests').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst());
+    await n(
+      'notifications_unlinked',
+      trx.updateTable('notifications').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst(),
+    );
+    await n(
+      'rights_requests_kept',
+      trx.updateTable('rights_requests').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst(),
+    );
     await n('users', trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst());
     return owned;
   });
-  const rows = Object.entries(counts).filter(([k]) => !k.endsWith('_unlinked') && !k.endsWith('_kept') && !k.endsWith('_pseudonymised')).reduce((a, [, v]) => a + v, 0);
+  const rows = Object.entries(counts)
+    .filter(([k]) => !k.endsWith('_unlinked') && !k.endsWith('_kept') && !k.endsWith('_pseudonymised'))
+    .reduce((a, [, v]) => a + v, 0);
   const summary = { subjectId: userId, subjectKind: 'user', rows, objects: blobs.length, details: counts };
   await record(ctx, reason, [summary]);
-  return { ...summary, retained: counts.payments_pseudonymised ? ['transaction records (pseudonymised), kept for accounting for the legal period'] : [] };
+  return {
+    ...summary,
+    retained: counts.payments_pseudonymised
+      ? ['transaction records (pseudonymised), kept for accounting for the legal period']
+      : [],
+  };
 }
 
 /** Deletes expired data exports (RG1): the archive object and its blob row; the request row stays. */
 export async function deleteExports(ctx: AppContext, requestIds: string[], reason: string): Promise<number> {
   if (!requestIds.length) return 0;
-  const rows = await ctx.db.selectFrom('rights_requests').innerJoin('blobs', 'blobs.id', 'rights_requests.export_blob_id').select(['rights_requests.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key']).where('rights_requests.id', 'in', requestIds).execute();
+  const rows = await ctx.db
+    .selectFrom('rights_requests')
+    .innerJoin('blobs', 'blobs.id', 'rights_requests.export_blob_id')
+    .select(['rights_requests.id', 'blobs.id as blob_id', 'blobs.bucket', 'blobs.object_key'])
+    .where('rights_requests.id', 'in', requestIds)
+    .execute();
   if (!rows.length) return 0;
   await removeObjects(ctx, rows);
   await ctx.db.transaction().execute(async (trx) => {
-    await trx.updateTable('rights_requests').set({ export_blob_id: null }).where('id', 'in', rows.map((r) => r.id)).execute();
-    await trx.deleteFrom('blobs').where('id', 'in', rows.map((r) => r.blob_id)).execute();
+    await trx
+      .updateTable('rights_requests')
+      .set({ export_blob_id: null })
+      .where(
+        'id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .execute();
+    await trx
+      .deleteFrom('blobs')
+      .where(
+        'id',
+        'in',
+        rows.map((r) => r.blob_id),
+      )
+      .execute();
   });
-  await record(ctx, reason, rows.map((r) => ({ subjectId: r.blob_id, subjectKind: 'export', rows: 1, objects: 1, details: { request: r.id } })));
+  await record(
+    ctx,
+    reason,
+    rows.map((r) => ({ subjectId: r.blob_id, subjectKind: 'export', rows: 1, objects: 1, details: { request: r.id } })),
+  );
   return rows.length;
 }

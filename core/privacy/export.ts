@@ -30,32 +30,87 @@ export interface ExportFile {
 }
 
 /** Everything held about one person, as plain JSON, and the files that go beside it. */
-export async function collectPersonalData(ctx: AppContext, userId: string): Promise<{ data: Record<string, unknown>; files: ExportFile[] }> {
+export async function collectPersonalData(
+  ctx: AppContext,
+  userId: string,
+): Promise<{ data: Record<string, unknown>; files: ExportFile[] }> {
   const { db, pii } = ctx;
   const dec = (v: string | null) => (v ? decryptField(pii, v) : null);
   const u = await db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
-  const [consents, cookieConsents, analytics, photos, orders, orderPhotos, headshots, payments, refunds, notifications, rights, inquiries, portfolio, sessions] = await Promise.all([
+  const [
+    consents,
+    cookieConsents,
+    analytics,
+    photos,
+    orders,
+    orderPhotos,
+    headshots,
+    payments,
+    refunds,
+    notifications,
+    rights,
+    inquiries,
+    portfolio,
+    sessions,
+  ] = await Promise.all([
     db.selectFrom('consents').selectAll().where('user_id', '=', userId).orderBy('recorded_at').orderBy('id').execute(),
     db.selectFrom('cookie_consents').selectAll().where('user_id', '=', userId).orderBy('recorded_at').execute(),
     db.selectFrom('analytics_events').selectAll().where('user_id', '=', userId).orderBy('occurred_at').execute(),
     db.selectFrom('photos').selectAll().where('user_id', '=', userId).orderBy('uploaded_at').execute(),
     db.selectFrom('orders').selectAll().where('user_id', '=', userId).orderBy('created_at').execute(),
-    db.selectFrom('order_photos').innerJoin('orders', 'orders.id', 'order_photos.order_id').select(['order_photos.order_id', 'order_photos.photo_id']).where('orders.user_id', '=', userId).execute(),
+    db
+      .selectFrom('order_photos')
+      .innerJoin('orders', 'orders.id', 'order_photos.order_id')
+      .select(['order_photos.order_id', 'order_photos.photo_id'])
+      .where('orders.user_id', '=', userId)
+      .execute(),
     db.selectFrom('headshots').selectAll().where('user_id', '=', userId).orderBy('created_at').execute(),
     db.selectFrom('payments').selectAll().where('user_id', '=', userId).orderBy('created_at').execute(),
-    db.selectFrom('refunds').innerJoin('payments', 'payments.id', 'refunds.payment_id').selectAll('refunds').where('payments.user_id', '=', userId).orderBy('refunds.created_at').execute(),
-    db.selectFrom('notifications').select(['channel', 'kind', 'status', 'created_at', 'sent_at']).where('user_id', '=', userId).orderBy('created_at').execute(),
+    db
+      .selectFrom('refunds')
+      .innerJoin('payments', 'payments.id', 'refunds.payment_id')
+      .selectAll('refunds')
+      .where('payments.user_id', '=', userId)
+      .orderBy('refunds.created_at')
+      .execute(),
+    db
+      .selectFrom('notifications')
+      .select(['channel', 'kind', 'status', 'created_at', 'sent_at'])
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .execute(),
     db.selectFrom('rights_requests').selectAll().where('user_id', '=', userId).orderBy('received_at').execute(),
     db.selectFrom('inquiries').selectAll().where('user_id', '=', userId).orderBy('received_at').execute(),
     db.selectFrom('portfolio_items').selectAll().where('user_id', '=', userId).orderBy('published_at').execute(),
-    db.selectFrom('sessions').select(['created_at', 'expires_at', 'revoked_at']).where('user_id', '=', userId).orderBy('created_at').execute(),
+    db
+      .selectFrom('sessions')
+      .select(['created_at', 'expires_at', 'revoked_at'])
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .execute(),
   ]);
 
   // Teams: the organisations the person belongs to, their consent to share with each, and what they share.
   const [memberships, organisationConsents, shared] = await Promise.all([
-    db.selectFrom('organisation_members').innerJoin('organisations', 'organisations.id', 'organisation_members.organisation_id').select(['organisations.id', 'organisations.name', 'organisation_members.role', 'organisation_members.joined_at']).where('organisation_members.user_id', '=', userId).execute(),
-    db.selectFrom('organisation_consents').select(['organisation_id', 'granted', 'source', 'recorded_at']).where('user_id', '=', userId).orderBy('recorded_at').orderBy('id').execute(),
-    db.selectFrom('shared_headshots').select(['organisation_id', 'headshot_id', 'shared_at', 'review']).where('user_id', '=', userId).orderBy('shared_at').execute(),
+    db
+      .selectFrom('organisation_members')
+      .innerJoin('organisations', 'organisations.id', 'organisation_members.organisation_id')
+      .select(['organisations.id', 'organisations.name', 'organisation_members.role', 'organisation_members.joined_at'])
+      .where('organisation_members.user_id', '=', userId)
+      .execute(),
+    db
+      .selectFrom('organisation_consents')
+      .select(['organisation_id', 'granted', 'source', 'recorded_at'])
+      .where('user_id', '=', userId)
+      .orderBy('recorded_at')
+      .orderBy('id')
+      .execute(),
+    db
+      .selectFrom('shared_headshots')
+      .select(['organisation_id', 'headshot_id', 'shared_at', 'review'])
+      .where('user_id', '=', userId)
+      .orderBy('shared_at')
+      .execute(),
   ]);
 
   const files: ExportFile[] = [];
@@ -84,10 +139,28 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
     },
     consents: {
       in_force: await consentsOf(ctx, userId),
-      history: consents.map((c) => ({ purpose: c.purpose, granted: c.granted, source: c.source, recorded_at: iso(c.recorded_at) })),
+      history: consents.map((c) => ({
+        purpose: c.purpose,
+        granted: c.granted,
+        source: c.source,
+        recorded_at: iso(c.recorded_at),
+      })),
     },
-    cookie_consents: cookieConsents.map((c) => ({ visitor_id: c.visitor_id, preference: c.preference, analytics: c.analytics, marketing: c.marketing, recorded_at: iso(c.recorded_at) })),
-    usage_events: analytics.map((e) => ({ name: e.name, path: e.path, ip_truncated: e.ip_truncated, browser: e.browser, device: e.device, occurred_at: iso(e.occurred_at) })),
+    cookie_consents: cookieConsents.map((c) => ({
+      visitor_id: c.visitor_id,
+      preference: c.preference,
+      analytics: c.analytics,
+      marketing: c.marketing,
+      recorded_at: iso(c.recorded_at),
+    })),
+    usage_events: analytics.map((e) => ({
+      name: e.name,
+      path: e.path,
+      ip_truncated: e.ip_truncated,
+      browser: e.browser,
+      device: e.device,
+      occurred_at: iso(e.occurred_at),
+    })),
     photos: photos.map((p) => ({
       id: p.id,
       file: isPrepared(p) ? photoFile(p.id) : null,
@@ -129,22 +202,84 @@ export async function collectPersonalData(ctx: AppContext, userId: string): Prom
       rendered_at: iso(h.rendered_at),
       delivered_at: iso(h.delivered_at),
     })),
-    payments: payments.map((p) => ({ id: p.id, order_id: p.order_id, processor: p.processor, processor_ref: p.processor_ref, amount_cents: p.amount_cents, currency: p.currency, status: p.status, created_at: iso(p.created_at), succeeded_at: iso(p.succeeded_at) })),
-    refunds: refunds.map((r) => ({ id: r.id, order_id: r.order_id, payment_id: r.payment_id, processor_ref: r.processor_ref, amount_cents: r.amount_cents, currency: r.currency, headshots_missing: r.headshots_missing, status: r.status, created_at: iso(r.created_at), succeeded_at: iso(r.succeeded_at) })),
-    notifications: notifications.map((n) => ({ channel: n.channel, kind: n.kind, status: n.status, created_at: iso(n.created_at), sent_at: iso(n.sent_at) })),
-    rights_requests: rights.map((r) => ({ id: r.id, kind: r.kind, status: r.status, details: r.details ?? null, result: r.result ?? null, received_at: iso(r.received_at), due_at: iso(r.due_at), completed_at: iso(r.completed_at) })),
-    inquiries: inquiries.map((i) => ({ id: i.id, kind: i.kind, subject: dec(i.subject_enc), body: dec(i.body_enc), status: i.status, received_at: iso(i.received_at), first_responded_at: iso(i.first_responded_at), resolved_at: iso(i.resolved_at) })),
-    portfolio: portfolio.map((p) => ({ headshot_id: p.headshot_id, style_id: p.style_id, published_at: iso(p.published_at) })),
-    sessions: sessions.map((s) => ({ created_at: iso(s.created_at), expires_at: iso(s.expires_at), revoked_at: iso(s.revoked_at) })),
+    payments: payments.map((p) => ({
+      id: p.id,
+      order_id: p.order_id,
+      processor: p.processor,
+      processor_ref: p.processor_ref,
+      amount_cents: p.amount_cents,
+      currency: p.currency,
+      status: p.status,
+      created_at: iso(p.created_at),
+      succeeded_at: iso(p.succeeded_at),
+    })),
+    refunds: refunds.map((r) => ({
+      id: r.id,
+      order_id: r.order_id,
+      payment_id: r.payment_id,
+      processor_ref: r.processor_ref,
+      amount_cents: r.amount_cents,
+      currency: r.currency,
+      headshots_missing: r.headshots_missing,
+      status: r.status,
+      created_at: iso(r.created_at),
+      succeeded_at: iso(r.succeeded_at),
+    })),
+    notifications: notifications.map((n) => ({
+      channel: n.channel,
+      kind: n.kind,
+      status: n.status,
+      created_at: iso(n.created_at),
+      sent_at: iso(n.sent_at),
+    })),
+    rights_requests: rights.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      status: r.status,
+      details: r.details ?? null,
+      result: r.result ?? null,
+      received_at: iso(r.received_at),
+      due_at: iso(r.due_at),
+      completed_at: iso(r.completed_at),
+    })),
+    inquiries: inquiries.map((i) => ({
+      id: i.id,
+      kind: i.kind,
+      subject: dec(i.subject_enc),
+      body: dec(i.body_enc),
+      status: i.status,
+      received_at: iso(i.received_at),
+      first_responded_at: iso(i.first_responded_at),
+      resolved_at: iso(i.resolved_at),
+    })),
+    portfolio: portfolio.map((p) => ({
+      headshot_id: p.headshot_id,
+      style_id: p.style_id,
+      published_at: iso(p.published_at),
+    })),
+    sessions: sessions.map((s) => ({
+      created_at: iso(s.created_at),
+      expires_at: iso(s.expires_at),
+      revoked_at: iso(s.revoked_at),
+    })),
     organisations: memberships.map((m) => ({
       id: m.id,
       name: m.name,
       role: m.role,
       joined_at: iso(m.joined_at),
-      consent_history: organisationConsents.filter((c) => c.organisation_id === m.id).map((c) => ({ granted: c.granted, source: c.source, recorded_at: iso(c.recorded_at) })),
-      shared_headshots: shared.filter((x) => x.organisation_id === m.id).map((x) => ({ headshot_id: x.headshot_id, shared_at: iso(x.shared_at), review: x.review })),
+      consent_history: organisationConsents
+        .filter((c) => c.organisation_id === m.id)
+        .map((c) => ({ granted: c.granted, source: c.source, recorded_at: iso(c.recorded_at) })),
+      shared_headshots: shared
+        .filter((x) => x.organisation_id === m.id)
+        .map((x) => ({ headshot_id: x.headshot_id, shared_at: iso(x.shared_at), review: x.review })),
     })),
-    organisation_consents: organisationConsents.map((c) => ({ organisation_id: c.organisation_id, granted: c.granted, source: c.source, recorded_at: iso(c.recorded_at) })),
+    organisation_consents: organisationConsents.map((c) => ({
+      organisation_id: c.organisation_id,
+      granted: c.granted,
+      source: c.source,
+      recorded_at: iso(c.recorded_at),
+    })),
   };
   return { data, files };
 }
@@ -160,7 +295,9 @@ export function exportZip(ctx: AppContext, userId: string): { zip: Readable; fil
   const archive = zipArchive({ zlib: { level: 9 } });
   // A reader that stops destroys the archive, often without an error: then neither 'entry' nor the
   // end of finalize() comes, so every wait also ends when the archive closes.
-  const closed = once(archive, 'close').then(() => Promise.reject(new Error('the export archive was closed before it was complete')));
+  const closed = once(archive, 'close').then(() =>
+    Promise.reject(new Error('the export archive was closed before it was complete')),
+  );
   closed.catch(() => {});
   const add = async (source: Readable | string, entry: ZipEntryData) => {
     const taken = once(archive, 'entry'); // rejects if the archive errors first

@@ -45,9 +45,13 @@ interface Body {
   responses: { id: string; at: string; by: string; message: string }[];
 }
 
-const readBody = (ctx: AppContext, i: Pick<Inquiry, 'body_enc'>): Body => JSON.parse(decryptField(ctx.pii, i.body_enc)) as Body;
+const readBody = (ctx: AppContext, i: Pick<Inquiry, 'body_enc'>): Body =>
+  JSON.parse(decryptField(ctx.pii, i.body_enc)) as Body;
 
-export async function createInquiry(ctx: AppContext, input: { userId: string | null; email?: string; kind: 'privacy' | 'support'; subject: string; message: string }): Promise<Inquiry> {
+export async function createInquiry(
+  ctx: AppContext,
+  input: { userId: string | null; email?: string; kind: 'privacy' | 'support'; subject: string; message: string },
+): Promise<Inquiry> {
   const now = ctx.clock.now();
   const body: Body = { message: input.message, ...(input.userId ? {} : { email: input.email }), responses: [] };
   return ctx.db
@@ -90,15 +94,28 @@ export function inquiryView(ctx: AppContext, i: Inquiry) {
  * A staff answer: emailed to the person first (dedupe key per response, so a retry cannot mail
  * twice), then recorded with the first-response and resolution times.
  */
-export async function respondToInquiry(ctx: AppContext, inquiry: Inquiry, staffId: string, input: { message: string; resolve: boolean }): Promise<Inquiry> {
+export async function respondToInquiry(
+  ctx: AppContext,
+  inquiry: Inquiry,
+  staffId: string,
+  input: { message: string; resolve: boolean },
+): Promise<Inquiry> {
   const body = readBody(ctx, inquiry);
   const responseId = newId('rsp');
   const subject = `Re: your ${inquiry.kind} inquiry (${inquiry.id})`;
-  const text = (name?: string) => `Hello${name ? ` ${name}` : ''},\n\n${input.message}\n\n${input.resolve ? 'We consider this inquiry resolved; reply if anything is still open.' : 'We will follow up on the rest.'}\n\nRasmi`;
+  const text = (name?: string) =>
+    `Hello${name ? ` ${name}` : ''},\n\n${input.message}\n\n${input.resolve ? 'We consider this inquiry resolved; reply if anything is still open.' : 'We will follow up on the rest.'}\n\nRasmi`;
   const kind = 'inquiry-response';
   const dedupeKey = `inquiry-response-${responseId}`;
-  if (inquiry.user_id) await sendEmailOnce(ctx, { userId: inquiry.user_id, kind, dedupeKey, build: ({ name }) => ({ subject, text: text(name) }) });
-  else if (body.email) await sendToAddressOnce(ctx, { to: body.email, kind, dedupeKey, message: { subject, text: text() } });
+  if (inquiry.user_id)
+    await sendEmailOnce(ctx, {
+      userId: inquiry.user_id,
+      kind,
+      dedupeKey,
+      build: ({ name }) => ({ subject, text: text(name) }),
+    });
+  else if (body.email)
+    await sendToAddressOnce(ctx, { to: body.email, kind, dedupeKey, message: { subject, text: text() } });
   const now = ctx.clock.now();
   body.responses.push({ id: responseId, at: now.toISOString(), by: staffId, message: input.message });
   return ctx.db
@@ -118,7 +135,10 @@ export async function respondToInquiry(ctx: AppContext, inquiry: Inquiry, staffI
  * The sweep: an inquiry whose first answer or resolution is due within INQUIRY_ESCALATE_BEFORE_HOURS
  * and still missing alerts the team, once per deadline (dedupe keys), marked in escalated_at.
  */
-export async function sweepInquiryDeadlines(ctx: AppContext, batch = 500): Promise<{ firstResponse: number; resolution: number }> {
+export async function sweepInquiryDeadlines(
+  ctx: AppContext,
+  batch = 500,
+): Promise<{ firstResponse: number; resolution: number }> {
   const now = ctx.clock.now();
   const leadMs = ctx.config.INQUIRY_ESCALATE_BEFORE_HOURS * HOUR_MS;
   const horizon = new Date(now.getTime() + leadMs);
@@ -133,7 +153,8 @@ export async function sweepInquiryDeadlines(ctx: AppContext, batch = 500): Promi
   };
 
   // The team's notifications rows say which deadline was already escalated: once per deadline.
-  const notEscalated = (which: string) => sql<boolean>`not exists (select 1 from notifications n where n.dedupe_key = ${`inquiry-${which}-`} || inquiries.id and n.status <> 'failed')`;
+  const notEscalated = (which: string) =>
+    sql<boolean>`not exists (select 1 from notifications n where n.dedupe_key = ${`inquiry-${which}-`} || inquiries.id and n.status <> 'failed')`;
   const first = await ctx.db
     .selectFrom('inquiries')
     .select(['id', 'kind', 'first_response_due'])

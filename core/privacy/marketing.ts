@@ -39,18 +39,36 @@ export function userFromUnsubscribeToken(ctx: AppContext, token: string): string
 }
 
 export async function removeMarketingData(ctx: AppContext, userId: string, reason: string): Promise<void> {
-  const emails = await ctx.db.deleteFrom('notifications').where('user_id', '=', userId).where('kind', '=', MARKETING_KIND).executeTakeFirst();
+  const emails = await ctx.db
+    .deleteFrom('notifications')
+    .where('user_id', '=', userId)
+    .where('kind', '=', MARKETING_KIND)
+    .executeTakeFirst();
   const events = await ctx.db
     .deleteFrom('analytics_events')
     .where('name', 'like', `${MARKETING_EVENT_PREFIX}%`)
-    .where((eb) => eb.or([eb('user_id', '=', userId), eb('visitor_id', 'in', eb.selectFrom('cookie_consents').select('visitor_id').where('user_id', '=', userId))]))
+    .where((eb) =>
+      eb.or([
+        eb('user_id', '=', userId),
+        eb('visitor_id', 'in', eb.selectFrom('cookie_consents').select('visitor_id').where('user_id', '=', userId)),
+      ]),
+    )
     .executeTakeFirst();
-  await recordRemoval(ctx, { subjectId: userId, subjectKind: 'marketing_data', reason, details: { marketing_emails: Number(emails.numDeletedRows), marketing_events: Number(events.numDeletedRows) } });
+  await recordRemoval(ctx, {
+    subjectId: userId,
+    subjectKind: 'marketing_data',
+    reason,
+    details: { marketing_emails: Number(emails.numDeletedRows), marketing_events: Number(events.numDeletedRows) },
+  });
 }
 
 /** Queues one 'marketing.send' per consenting person, in batches; fixed job ids make it re-runnable. */
 export async function fanOutCampaign(ctx: AppContext, campaignId: string): Promise<number> {
-  const campaign = await ctx.db.selectFrom('marketing_campaigns').select('id').where('id', '=', campaignId).executeTakeFirst();
+  const campaign = await ctx.db
+    .selectFrom('marketing_campaigns')
+    .select('id')
+    .where('id', '=', campaignId)
+    .executeTakeFirst();
   if (!campaign) return 0;
   let queued = 0;
   for (let after = ''; ; ) {
@@ -65,20 +83,38 @@ export async function fanOutCampaign(ctx: AppContext, campaignId: string): Promi
       .execute();
     if (!users.length) break;
     await ctx.queues.byName[JOBS['marketing.send'].queue].addBulk(
-      users.map((u) => ({ name: 'marketing.send', data: JOBS['marketing.send'].payload.parse({ userId: u.id, campaignId }), opts: { jobId: jobId('marketing', campaignId, u.id) } })),
+      users.map((u) => ({
+        name: 'marketing.send',
+        data: JOBS['marketing.send'].payload.parse({ userId: u.id, campaignId }),
+        opts: { jobId: jobId('marketing', campaignId, u.id) },
+      })),
     );
     queued += users.length;
     after = users[users.length - 1].id;
   }
-  await ctx.db.updateTable('marketing_campaigns').set({ fanned_out_at: sql`coalesce(fanned_out_at, ${ctx.clock.now()})` }).where('id', '=', campaignId).execute();
+  await ctx.db
+    .updateTable('marketing_campaigns')
+    .set({ fanned_out_at: sql`coalesce(fanned_out_at, ${ctx.clock.now()})` })
+    .where('id', '=', campaignId)
+    .execute();
   return queued;
 }
 
 /** Sends one campaign email, at most once, and only if the person's consent is still in force. */
 export async function sendCampaignEmail(ctx: AppContext, campaignId: string, userId: string): Promise<boolean> {
-  const campaign = await ctx.db.selectFrom('marketing_campaigns').select(['subject', 'body']).where('id', '=', campaignId).executeTakeFirst();
+  const campaign = await ctx.db
+    .selectFrom('marketing_campaigns')
+    .select(['subject', 'body'])
+    .where('id', '=', campaignId)
+    .executeTakeFirst();
   if (!campaign) return false;
-  const consenting = await ctx.db.selectFrom('users').select('id').where('id', '=', userId).where('status', '=', 'active').where(consentInForce('users.id', 'marketing')).executeTakeFirst();
+  const consenting = await ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('id', '=', userId)
+    .where('status', '=', 'active')
+    .where(consentInForce('users.id', 'marketing'))
+    .executeTakeFirst();
   if (!consenting) return false;
   const url = unsubscribeUrl(ctx, userId);
   return sendEmailOnce(ctx, {

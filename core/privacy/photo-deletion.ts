@@ -13,6 +13,12 @@ export async function deleteOwnPhoto(ctx: AppContext, userId: string, id: string
     .where('order_photos.photo_id', '=', photo.id)
     .where('orders.status', 'in', ['received', 'processing'])
     .executeTakeFirst();
-  if (busy) throw new DomainError(409, 'photo_in_use', 'Photo is being processed', 'Wait until the order using it is ready, then delete it.');
+  if (busy)
+    throw new DomainError(
+      409,
+      'photo_in_use',
+      'Photo is being processed',
+      'Wait until the order using it is ready, then delete it.',
+    );
   await deletePhotos(ctx, [photo.id], 'owner_request');
 }

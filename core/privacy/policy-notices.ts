@@ -40,12 +40,20 @@ export async function sweepPolicyNotices(ctx: AppContext): Promise<{ versionId: 
     .orderBy('users.id')
     .limit(ctx.config.POLICY_NOTICE_BATCH)
     .execute();
-  await fanOut(ctx, 'policy.notify', due.map((u) => ({ jobId: jobId('policy', v.id, u.id), data: { versionId: v.id, userId: u.id } })));
+  await fanOut(
+    ctx,
+    'policy.notify',
+    due.map((u) => ({ jobId: jobId('policy', v.id, u.id), data: { versionId: v.id, userId: u.id } })),
+  );
   return { versionId: v.id, fannedOut: due.length };
 }
 
 export async function notifyPolicyChange(ctx: AppContext, versionId: string, userId: string): Promise<void> {
-  const v = await ctx.db.selectFrom('policy_versions').select(['id', 'last_updated', 'material']).where('id', '=', versionId).executeTakeFirst();
+  const v = await ctx.db
+    .selectFrom('policy_versions')
+    .select(['id', 'last_updated', 'material'])
+    .where('id', '=', versionId)
+    .executeTakeFirst();
   if (!v) return;
   const url = appLink(ctx, 'privacy', { policy: v.id });
   const action = v.material

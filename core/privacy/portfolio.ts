@@ -23,7 +23,15 @@ export async function publishPortfolio(ctx: AppContext, userId: string): Promise
   const now = ctx.clock.now();
   const r = await ctx.db
     .insertInto('portfolio_items')
-    .values(headshots.map((h) => ({ id: newId('pf'), headshot_id: h.id, user_id: userId, style_id: h.style_id, published_at: now })))
+    .values(
+      headshots.map((h) => ({
+        id: newId('pf'),
+        headshot_id: h.id,
+        user_id: userId,
+        style_id: h.style_id,
+        published_at: now,
+      })),
+    )
     .onConflict((oc) => oc.column('headshot_id').doNothing())
     .executeTakeFirst();
   return Number(r.numInsertedOrUpdatedRows ?? 0);
@@ -31,7 +39,13 @@ export async function publishPortfolio(ctx: AppContext, userId: string): Promise
 
 /** Publishes new headshots only while the person's portfolio consent is in force. */
 export async function publishIfOptedIn(ctx: AppContext, userId: string): Promise<void> {
-  const ok = await ctx.db.selectFrom('users').select('id').where('id', '=', userId).where('status', '=', 'active').where(consentInForce('users.id', 'portfolio')).executeTakeFirst();
+  const ok = await ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('id', '=', userId)
+    .where('status', '=', 'active')
+    .where(consentInForce('users.id', 'portfolio'))
+    .executeTakeFirst();
   if (ok) await publishPortfolio(ctx, userId);
 }
 
@@ -55,7 +69,10 @@ function visibleItems(ctx: AppContext) {
 }
 
 export async function listPortfolio(ctx: AppContext, page: { cursor?: string; limit: number }) {
-  let q = visibleItems(ctx).select(['portfolio_items.id', 'portfolio_items.style_id']).orderBy('portfolio_items.id', 'desc').limit(page.limit + 1);
+  let q = visibleItems(ctx)
+    .select(['portfolio_items.id', 'portfolio_items.style_id'])
+    .orderBy('portfolio_items.id', 'desc')
+    .limit(page.limit + 1);
   if (page.cursor) q = q.where('portfolio_items.id', '<', page.cursor);
   const rows = await q.execute();
   const items = rows.slice(0, page.limit);
@@ -68,7 +85,11 @@ export async function listPortfolio(ctx: AppContext, page: { cursor?: string; li
  * is gone or its owner's consent is no longer in force.
  */
 export async function portfolioImage(ctx: AppContext, itemId: string): Promise<Buffer | null> {
-  const row = await visibleItems(ctx).innerJoin('blobs', 'blobs.id', 'headshots.blob_id').selectAll('blobs').where('portfolio_items.id', '=', itemId).executeTakeFirst();
+  const row = await visibleItems(ctx)
+    .innerJoin('blobs', 'blobs.id', 'headshots.blob_id')
+    .selectAll('blobs')
+    .where('portfolio_items.id', '=', itemId)
+    .executeTakeFirst();
   if (!row) return null;
   const plain = await ctx.storage.read(row);
   return sharp(plain, { limitInputPixels: ctx.config.UPLOAD_MAX_PIXELS }).rotate().jpeg({ quality: 88 }).toBuffer();

@@ -24,17 +24,41 @@ export function cutoffs(ctx: AppContext) {
   };
 }
 
-export const photoDue = (cutoff: Date): Expression<SqlBool> => sql<SqlBool>`coalesce(photos.processed_at, photos.uploaded_at) < ${cutoff}`;
-export const headshotDue = (cutoff: Date): Expression<SqlBool> => sql<SqlBool>`coalesce(headshots.delivered_at, headshots.created_at) < ${cutoff}`;
+export const photoDue = (cutoff: Date): Expression<SqlBool> =>
+  sql<SqlBool>`coalesce(photos.processed_at, photos.uploaded_at) < ${cutoff}`;
+export const headshotDue = (cutoff: Date): Expression<SqlBool> =>
+  sql<SqlBool>`coalesce(headshots.delivered_at, headshots.created_at) < ${cutoff}`;
 
 /** Photos, headshots, people and transaction records past their retention, counted. */
 export async function overdueCounts(ctx: AppContext): Promise<Record<'RT1' | 'RT2' | 'RT3' | 'RT4', number>> {
   const cut = cutoffs(ctx);
-  const n = (q: { executeTakeFirstOrThrow(): Promise<{ n: number | string | bigint }> }) => q.executeTakeFirstOrThrow().then((r) => Number(r.n));
+  const n = (q: { executeTakeFirstOrThrow(): Promise<{ n: number | string | bigint }> }) =>
+    q.executeTakeFirstOrThrow().then((r) => Number(r.n));
   return {
-    RT1: await n(ctx.db.selectFrom('photos').select((eb) => eb.fn.countAll<number>().as('n')).where(photoDue(cut.originals))),
-    RT2: await n(ctx.db.selectFrom('headshots').select((eb) => eb.fn.countAll<number>().as('n')).where(headshotDue(cut.headshots))),
-    RT3: await n(ctx.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).where('last_used_at', '<', cut.personal).where('role', '=', 'customer')),
-    RT4: await n(ctx.db.selectFrom('payments').select((eb) => eb.fn.countAll<number>().as('n')).where('created_at', '<', cut.transactions)),
+    RT1: await n(
+      ctx.db
+        .selectFrom('photos')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where(photoDue(cut.originals)),
+    ),
+    RT2: await n(
+      ctx.db
+        .selectFrom('headshots')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where(headshotDue(cut.headshots)),
+    ),
+    RT3: await n(
+      ctx.db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('last_used_at', '<', cut.personal)
+        .where('role', '=', 'customer'),
+    ),
+    RT4: await n(
+      ctx.db
+        .selectFrom('payments')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('created_at', '<', cut.transactions),
+    ),
   };
 }

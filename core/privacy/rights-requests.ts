@@ -38,7 +38,11 @@ export async function fileRightsRequest(tx: AppContext, userId: string, ask: Rig
       kind: ask.kind,
       status: 'completed',
       details: { purposes: ask.purposes, ...(ask.kind === 'objection' ? { basis: ask.basis } : {}) },
-      result: { refused_purposes: ask.purposes, effective_at: tx.clock.now().toISOString(), re_enable: 'opt in again in your consent settings' },
+      result: {
+        refused_purposes: ask.purposes,
+        effective_at: tx.clock.now().toISOString(),
+        re_enable: 'opt in again in your consent settings',
+      },
     });
     return { request, immediate: true, refused: { purposes: ask.purposes, source } };
   }
@@ -57,38 +61,75 @@ export async function fileRightsRequest(tx: AppContext, userId: string, ask: Rig
  * deletion job queued (the deadline sweep re-drives it should queueing fail).
  */
 export async function followUpRightsRequest(ctx: AppContext, userId: string, filed: FiledRequest): Promise<void> {
-  if (filed.refused) for (const p of new Set(filed.refused.purposes)) await applyWithdrawal(ctx, userId, p, filed.refused.source);
+  if (filed.refused)
+    for (const p of new Set(filed.refused.purposes)) await applyWithdrawal(ctx, userId, p, filed.refused.source);
   if (!filed.immediate) {
-    await driveRightsRequest(ctx, filed.request).catch((err) => ctx.logger.warn({ err, requestId: filed.request.id }, 'rights job not enqueued; the deadline sweep re-drives it'));
+    await driveRightsRequest(ctx, filed.request).catch((err) =>
+      ctx.logger.warn({ err, requestId: filed.request.id }, 'rights job not enqueued; the deadline sweep re-drives it'),
+    );
   }
 }
 
 /** A person's own request; not_found for anyone else's. */
 export async function ownedRightsRequest(ctx: AppContext, userId: string, id: string): Promise<RightsRow> {
-  const r = await ctx.db.selectFrom('rights_requests').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+  const r = await ctx.db
+    .selectFrom('rights_requests')
+    .selectAll()
+    .where('id', '=', id)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
   if (!r) throw notFound('Rights request');
   return r;
 }
 
 /** One page of a person's requests, newest first. */
 export async function rightsRequestsPage(ctx: AppContext, userId: string, page: PageRequest): Promise<Page<RightsRow>> {
-  let q = ctx.db.selectFrom('rights_requests').selectAll().where('user_id', '=', userId).orderBy('id', 'desc').limit(page.limit + 1);
+  let q = ctx.db
+    .selectFrom('rights_requests')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .orderBy('id', 'desc')
+    .limit(page.limit + 1);
   if (page.cursor) q = q.where('id', '<', page.cursor);
   return pageOf(await q.execute(), page.limit);
 }
 
 /** The archive of a completed access request, while it is kept. */
 export async function exportBlob(ctx: AppContext, r: RightsRow): Promise<Blob> {
-  if (r.kind !== 'access' || r.status !== 'completed') throw new DomainError(409, 'export_not_ready', 'Export not ready', 'The export is still being prepared; you get an email when it is ready.');
-  const blob = r.export_blob_id ? await ctx.db.selectFrom('blobs').selectAll().where('id', '=', r.export_blob_id).executeTakeFirst() : undefined;
-  if (!blob) throw new DomainError(410, 'export_expired', 'Export deleted', `Exports are kept for ${ctx.config.EXPORT_RETENTION_DAYS} days; ask for a new one.`);
+  if (r.kind !== 'access' || r.status !== 'completed')
+    throw new DomainError(
+      409,
+      'export_not_ready',
+      'Export not ready',
+      'The export is still being prepared; you get an email when it is ready.',
+    );
+  const blob = r.export_blob_id
+    ? await ctx.db.selectFrom('blobs').selectAll().where('id', '=', r.export_blob_id).executeTakeFirst()
+    : undefined;
+  if (!blob)
+    throw new DomainError(
+      410,
+      'export_expired',
+      'Export deleted',
+      `Exports are kept for ${ctx.config.EXPORT_RETENTION_DAYS} days; ask for a new one.`,
+    );
   return blob;
 }
 
 /** The export a signed link names, while its owner's account is active. */
-export async function linkedExport(ctx: AppContext, userId: string, requestId: string): Promise<{ request: RightsRow; blob: Blob }> {
-  const owner = await ctx.db.selectFrom('users').select('id').where('id', '=', userId).where('status', '=', 'active').executeTakeFirst();
-  if (!owner) throw new DomainError(410, 'export_expired', 'No longer available', 'This export is no longer available.');
+export async function linkedExport(
+  ctx: AppContext,
+  userId: string,
+  requestId: string,
+): Promise<{ request: RightsRow; blob: Blob }> {
+  const owner = await ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('id', '=', userId)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  if (!owner)
+    throw new DomainError(410, 'export_expired', 'No longer available', 'This export is no longer available.');
   const request = await ownedRightsRequest(ctx, userId, requestId);
   return { request, blob: await exportBlob(ctx, request) };
 }

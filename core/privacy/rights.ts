@@ -55,7 +55,11 @@ export async function retainedOnDeletion(ctx: AppContext, userId: string): Promi
   const payments = await ctx.db.selectFrom('payments').select('id').where('user_id', '=', userId).limit(1).execute();
   const years = Math.round(ctx.config.RETENTION_TRANSACTIONS_DAYS / 365);
   return [
-    ...(payments.length ? [`transaction records (amount, currency, date, processor reference), pseudonymised and kept for accounting for ${years} years`] : []),
+    ...(payments.length
+      ? [
+          `transaction records (amount, currency, date, processor reference), pseudonymised and kept for accounting for ${years} years`,
+        ]
+      : []),
     'this deletion request and a deletion record (ids, counts and times, no personal data), kept as proof the request was handled',
   ];
 }
@@ -64,8 +68,16 @@ export async function retainedOnDeletion(ctx: AppContext, userId: string): Promi
 export async function blockForDeletion(ctx: AppContext, userId: string): Promise<void> {
   const now = ctx.clock.now();
   await inTransaction(ctx.db, async (trx) => {
-    await trx.updateTable('users').set({ status: 'deleting', deletion_requested_at: now }).where('id', '=', userId).execute();
-    await trx.updateTable('sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+    await trx
+      .updateTable('users')
+      .set({ status: 'deleting', deletion_requested_at: now })
+      .where('id', '=', userId)
+      .execute();
+    await trx
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .execute();
   });
 }
-

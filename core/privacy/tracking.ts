@@ -73,10 +73,13 @@ export function coarseUserAgent(ua: string | undefined): { browser: string | nul
   if (!ua) return { browser: null, device: null };
   const browser = BROWSERS.find(([re]) => re.test(ua))?.[1] ?? 'other';
   const device =
-    browser === 'bot' ? 'bot'
-    : /iPad|Tablet|Android(?!.*Mobile)/i.test(ua) ? 'tablet'
-    : /Mobi|iPhone|iPod|Android/i.test(ua) ? 'mobile'
-    : 'desktop';
+    browser === 'bot'
+      ? 'bot'
+      : /iPad|Tablet|Android(?!.*Mobile)/i.test(ua)
+        ? 'tablet'
+        : /Mobi|iPhone|iPod|Android/i.test(ua)
+          ? 'mobile'
+          : 'desktop';
   return { browser, device };
 }
 

@@ -12,11 +12,19 @@ import { decryptField, signToken } from '../platform/crypto';
  */
 export async function sweepReminders(ctx: AppContext, batch = 500): Promise<{ invitations: number; members: number }> {
   const now = ctx.clock.now();
-  const period = (since: Date, days: number) => Math.floor((now.getTime() - new Date(since).getTime()) / (days * DAY_MS));
+  const period = (since: Date, days: number) =>
+    Math.floor((now.getTime() - new Date(since).getTime()) / (days * DAY_MS));
   const invitations = await ctx.db
     .selectFrom('organisation_invitations')
     .innerJoin('organisations', 'organisations.id', 'organisation_invitations.organisation_id')
-    .select(['organisation_invitations.id', 'organisation_invitations.email_enc', 'organisation_invitations.created_at', 'organisation_invitations.expires_at', 'organisations.name', 'organisations.reminder_days'])
+    .select([
+      'organisation_invitations.id',
+      'organisation_invitations.email_enc',
+      'organisation_invitations.created_at',
+      'organisation_invitations.expires_at',
+      'organisations.name',
+      'organisations.reminder_days',
+    ])
     .where('organisation_invitations.kind', '=', 'email')
     .where('organisation_invitations.accepted_at', 'is', null)
     .where('organisation_invitations.revoked_at', 'is', null)
@@ -31,17 +39,32 @@ export async function sweepReminders(ctx: AppContext, batch = 500): Promise<{ in
       to: decryptField(ctx.pii, i.email_enc!),
       kind: 'team-reminder',
       dedupeKey: `team-reminder:${i.id}:${period(i.created_at, i.reminder_days)}`,
-      message: { subject: `Reminder: ${i.name} invites you to Rasmi`, text: `${i.name} invited you to make your professional headshot with Rasmi. Your invitation is still open until ${new Date(i.expires_at).toISOString().slice(0, 10)}:\n${link}` },
+      message: {
+        subject: `Reminder: ${i.name} invites you to Rasmi`,
+        text: `${i.name} invited you to make your professional headshot with Rasmi. Your invitation is still open until ${new Date(i.expires_at).toISOString().slice(0, 10)}:\n${link}`,
+      },
     });
     if (sent) sentInvitations++;
   }
   const members = await ctx.db
     .selectFrom('organisation_members')
     .innerJoin('organisations', 'organisations.id', 'organisation_members.organisation_id')
-    .select(['organisation_members.organisation_id', 'organisation_members.user_id', 'organisation_members.joined_at', 'organisations.name', 'organisations.reminder_days'])
+    .select([
+      'organisation_members.organisation_id',
+      'organisation_members.user_id',
+      'organisation_members.joined_at',
+      'organisations.name',
+      'organisations.reminder_days',
+    ])
     .where('organisation_members.role', '=', 'member')
     .where(sql<boolean>`organisation_members.joined_at + organisations.reminder_days * interval '1 day' <= ${now}`)
-    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('photos').select('photos.id').whereRef('photos.user_id', '=', 'organisation_members.user_id'))))
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('photos').select('photos.id').whereRef('photos.user_id', '=', 'organisation_members.user_id'),
+        ),
+      ),
+    )
     .limit(batch)
     .execute();
   let sentMembers = 0;
@@ -50,7 +73,10 @@ export async function sweepReminders(ctx: AppContext, batch = 500): Promise<{ in
       userId: m.user_id,
       kind: 'team-reminder',
       dedupeKey: `team-reminder:${m.organisation_id}:${m.user_id}:${period(m.joined_at, m.reminder_days)}`,
-      build: ({ name }) => ({ subject: `Your ${m.name} headshot is waiting`, text: `Hello ${name},\n\n${m.name} has a headshot for you. Upload a few selfies to make it: ${appLink(ctx, 'photos')}\n\nRasmi` }),
+      build: ({ name }) => ({
+        subject: `Your ${m.name} headshot is waiting`,
+        text: `Hello ${name},\n\n${m.name} has a headshot for you. Upload a few selfies to make it: ${appLink(ctx, 'photos')}\n\nRasmi`,
+      }),
     });
     if (sent) sentMembers++;
   }
@@ -71,8 +97,14 @@ export async function sweepTeamRecords(ctx: AppContext): Promise<{ invitation_ad
     .updateTable('organisation_invitations')
     .set({ email_enc: null, email_hash: null })
     .where('email_enc', 'is not', null)
-    .where((eb) => eb.or([eb('expires_at', '<', cutoff), eb('revoked_at', '<', cutoff), eb('accepted_at', '<', cutoff)]))
+    .where((eb) =>
+      eb.or([eb('expires_at', '<', cutoff), eb('revoked_at', '<', cutoff), eb('accepted_at', '<', cutoff)]),
+    )
     .executeTakeFirst();
-  const deleted = await ctx.db.deleteFrom('webhook_deliveries').where('status', '!=', 'pending').where('created_at', '<', cutoff).executeTakeFirst();
+  const deleted = await ctx.db
+    .deleteFrom('webhook_deliveries')
+    .where('status', '!=', 'pending')
+    .where('created_at', '<', cutoff)
+    .executeTakeFirst();
   return { invitation_addresses: Number(erased.numUpdatedRows), deliveries: Number(deleted.numDeletedRows) };
 }

@@ -26,48 +26,168 @@ export interface SeatOrderInput {
 
 /** The member's photos for an order: their own, judged, and usable; answers how many distinct shots they are. */
 export async function usablePhotos(db: Db, userId: string, photoIds: string[]): Promise<number> {
-  const owned = await db.selectFrom('photos').select(['id', 'status', 'verdict']).where('user_id', '=', userId).where('id', 'in', photoIds).execute();
-  if (owned.length !== photoIds.length) throw new DomainError(404, 'not_found', 'Photo not found', 'No photo with that id belongs to you.');
+  const owned = await db
+    .selectFrom('photos')
+    .select(['id', 'status', 'verdict'])
+    .where('user_id', '=', userId)
+    .where('id', 'in', photoIds)
+    .execute();
+  if (owned.length !== photoIds.length)
+    throw new DomainError(404, 'not_found', 'Photo not found', 'No photo with that id belongs to you.');
   const notReady = owned.filter((p) => p.status === 'preparing' || p.status === 'analysing');
-  if (notReady.length) throw new DomainError(422, 'photo_not_ready', 'Photo still being checked', 'Some photos are still being checked; order once each one shows usable.', { photos: notReady.map((p) => ({ id: p.id, status: p.status })) });
+  if (notReady.length)
+    throw new DomainError(
+      422,
+      'photo_not_ready',
+      'Photo still being checked',
+      'Some photos are still being checked; order once each one shows usable.',
+      { photos: notReady.map((p) => ({ id: p.id, status: p.status })) },
+    );
   const unusable = owned.filter((p) => p.status !== 'usable');
-  if (unusable.length) throw new DomainError(422, 'photo_unusable', 'Photo not usable', 'Some photos cannot make a headshot; GET /v1/photos/{id} says why. Leave them out or upload better ones.', { photos: unusable.map((p) => ({ id: p.id, status: p.status })) });
-  return choosePhotos(owned.map((p) => ({ id: p.id, verdict: p.verdict as Verdict, excluded: false })), Infinity).filter((c) => c.chosen).length;
+  if (unusable.length)
+    throw new DomainError(
+      422,
+      'photo_unusable',
+      'Photo not usable',
+      'Some photos cannot make a headshot; GET /v1/photos/{id} says why. Leave them out or upload better ones.',
+      { photos: unusable.map((p) => ({ id: p.id, status: p.status })) },
+    );
+  return choosePhotos(
+    owned.map((p) => ({ id: p.id, verdict: p.verdict as Verdict, excluded: false })),
+    Infinity,
+  ).filter((c) => c.chosen).length;
 }
 
-const noSeat = (pkg: string) => new DomainError(409, 'no_seat_left', 'No seat left', `Your organisation has no ${pkg} seat left; ask its admins to buy more.`);
+const noSeat = (pkg: string) =>
+  new DomainError(
+    409,
+    'no_seat_left',
+    'No seat left',
+    `Your organisation has no ${pkg} seat left; ask its admins to buy more.`,
+  );
 
-export async function createSeatOrder(ctx: AppContext, user: User, organisationId: string, input: SeatOrderInput): Promise<{ order_id: string; seats_left: number }> {
+export async function createSeatOrder(
+  ctx: AppContext,
+  user: User,
+  organisationId: string,
+  input: SeatOrderInput,
+): Promise<{ order_id: string; seats_left: number }> {
   await requireMember(ctx, organisationId, user.id);
   const pending = await pendingMaterialVersion(ctx, user);
-  if (pending) throw new DomainError(409, 'policy_acceptance_required', 'The privacy policy changed', `Our privacy policy changed materially (version ${pending.id}). Accept it with POST /v1/me/policy-acceptance to place new orders.`, { policy_version: pending.id });
-  const org = await ctx.db.selectFrom('organisations').select(['allowed_styles', 'backdrop']).where('id', '=', organisationId).executeTakeFirstOrThrow();
+  if (pending)
+    throw new DomainError(
+      409,
+      'policy_acceptance_required',
+      'The privacy policy changed',
+      `Our privacy policy changed materially (version ${pending.id}). Accept it with POST /v1/me/policy-acceptance to place new orders.`,
+      { policy_version: pending.id },
+    );
+  const org = await ctx.db
+    .selectFrom('organisations')
+    .select(['allowed_styles', 'backdrop'])
+    .where('id', '=', organisationId)
+    .executeTakeFirstOrThrow();
   const pkg = findPackage(input.package_id);
-  if (!pkg) throw new DomainError(422, 'unknown_package', 'Unknown package', `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`);
+  if (!pkg)
+    throw new DomainError(
+      422,
+      'unknown_package',
+      'Unknown package',
+      `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`,
+    );
   const styles = [...new Set(input.style_ids)];
   const unknown = styles.filter((s) => !findStyle(s));
-  if (unknown.length) throw new DomainError(422, 'unknown_style', 'Unknown style', `Unknown style ids: ${unknown.join(', ')}.`);
+  if (unknown.length)
+    throw new DomainError(422, 'unknown_style', 'Unknown style', `Unknown style ids: ${unknown.join(', ')}.`);
   const outside = org.allowed_styles ? styles.filter((s) => !org.allowed_styles!.includes(s)) : [];
-  if (outside.length) throw new DomainError(422, 'style_not_allowed', 'Style not in the brand', `Your organisation allows these styles: ${org.allowed_styles!.join(', ')}.`, { allowed_styles: org.allowed_styles });
-  if (styles.length > pkg.maxStyles) throw new DomainError(422, 'too_many_styles', 'Too many styles', `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`);
+  if (outside.length)
+    throw new DomainError(
+      422,
+      'style_not_allowed',
+      'Style not in the brand',
+      `Your organisation allows these styles: ${org.allowed_styles!.join(', ')}.`,
+      { allowed_styles: org.allowed_styles },
+    );
+  if (styles.length > pkg.maxStyles)
+    throw new DomainError(
+      422,
+      'too_many_styles',
+      'Too many styles',
+      `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`,
+    );
   if ((await availableSeats(ctx.db, organisationId, pkg.id)) < 1) throw noSeat(pkg.name);
   const photoIds = [...new Set(input.photo_ids)];
   const q = quote(pkg, styles.length, await usablePhotos(ctx.db, user.id, photoIds));
   if (q.shortfall && !input.accept_shortfall) {
-    throw new DomainError(422, 'shortfall_not_accepted', 'Fewer headshots than the package names', `${q.shortfall.message} ${q.shortfall.hint} To order ${q.headshots_expected}, send accept_shortfall: true; the seat's unused part is credited to your organisation.`, { quote: q });
+    throw new DomainError(
+      422,
+      'shortfall_not_accepted',
+      'Fewer headshots than the package names',
+      `${q.shortfall.message} ${q.shortfall.hint} To order ${q.headshots_expected}, send accept_shortfall: true; the seat's unused part is credited to your organisation.`,
+      { quote: q },
+    );
   }
   const now = ctx.clock.now();
   const orderId = newId('ord');
   const left = await inTransaction(ctx.db, async (trx) => {
-    await trx.selectFrom('organisations').select('id').where('id', '=', organisationId).forUpdate().executeTakeFirstOrThrow();
+    await trx
+      .selectFrom('organisations')
+      .select('id')
+      .where('id', '=', organisationId)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
     const seats = await availableSeats(trx, organisationId, pkg.id);
     if (seats < 1) throw noSeat(pkg.name);
-    await trx.insertInto('orders').values({ id: orderId, user_id: user.id, package_id: pkg.id, styles: JSON.stringify(styles), status: 'received', amount_cents: q.amount_cents, currency: pkg.currency, headshots_expected: q.headshots_expected, failure_code: null, failure_detail: null, created_at: now, paid_at: now, delivered_at: null, backdrop: org.backdrop ? JSON.stringify(org.backdrop) : null }).execute();
-    await trx.insertInto('order_photos').values(photoIds.map((photo_id) => ({ order_id: orderId, photo_id }))).execute();
-    await trx.insertInto('seat_draws').values({ id: newId('sdr'), organisation_id: organisationId, order_id: orderId, user_id: user.id, package_id: pkg.id, kind: 'seat', drawn_at: now }).execute();
+    await trx
+      .insertInto('orders')
+      .values({
+        id: orderId,
+        user_id: user.id,
+        package_id: pkg.id,
+        styles: JSON.stringify(styles),
+        status: 'received',
+        amount_cents: q.amount_cents,
+        currency: pkg.currency,
+        headshots_expected: q.headshots_expected,
+        failure_code: null,
+        failure_detail: null,
+        created_at: now,
+        paid_at: now,
+        delivered_at: null,
+        backdrop: org.backdrop ? JSON.stringify(org.backdrop) : null,
+      })
+      .execute();
+    await trx
+      .insertInto('order_photos')
+      .values(photoIds.map((photo_id) => ({ order_id: orderId, photo_id })))
+      .execute();
+    await trx
+      .insertInto('seat_draws')
+      .values({
+        id: newId('sdr'),
+        organisation_id: organisationId,
+        order_id: orderId,
+        user_id: user.id,
+        package_id: pkg.id,
+        kind: 'seat',
+        drawn_at: now,
+      })
+      .execute();
     // A short order agreed to make less than the seat paid for: the difference goes back at once.
     if (q.amount_cents < pkg.priceCents) {
-      await trx.insertInto('seat_credits').values({ id: newId('scr'), organisation_id: organisationId, order_id: orderId, reason: 'shortfall', amount_cents: pkg.priceCents - q.amount_cents, currency: pkg.currency, headshots: q.headshots_promised - q.headshots_expected, created_at: now }).execute();
+      await trx
+        .insertInto('seat_credits')
+        .values({
+          id: newId('scr'),
+          organisation_id: organisationId,
+          order_id: orderId,
+          reason: 'shortfall',
+          amount_cents: pkg.priceCents - q.amount_cents,
+          currency: pkg.currency,
+          headshots: q.headshots_promised - q.headshots_expected,
+          created_at: now,
+        })
+        .execute();
     }
     return seats - 1;
   });

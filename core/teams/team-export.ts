@@ -17,26 +17,52 @@ import { requireAdmin } from './access';
  * member who withdraws or leaves while a ZIP is being read is not in the rest of it. With a logo,
  * a square profile-picture variant with the logo in its corner goes beside each headshot.
  */
-const csvField = (v: string) => (/[",\r\n]/.test(v) || /^[=+\-@\t]/.test(v) ? `"${(/^[=+\-@\t]/.test(v) ? "'" : '') + v.replace(/"/g, '""')}"` : v);
-const slug = (s: string) => s.normalize('NFKD').replace(/[^\w\s-]/g, '').trim().toLowerCase().replace(/[\s_]+/g, '-').slice(0, 40) || 'member';
+const csvField = (v: string) =>
+  /[",\r\n]/.test(v) || /^[=+\-@\t]/.test(v) ? `"${(/^[=+\-@\t]/.test(v) ? "'" : '') + v.replace(/"/g, '""')}"` : v;
+const slug = (s: string) =>
+  s
+    .normalize('NFKD')
+    .replace(/[^\w\s-]/g, '')
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_]+/g, '-')
+    .slice(0, 40) || 'member';
 
-export async function teamZip(ctx: AppContext, userId: string, organisationId: string, opts: { include: 'approved' | 'shared' }): Promise<{ zip: Readable; files: Promise<number> }> {
+export async function teamZip(
+  ctx: AppContext,
+  userId: string,
+  organisationId: string,
+  opts: { include: 'approved' | 'shared' },
+): Promise<{ zip: Readable; files: Promise<number> }> {
   await requireAdmin(ctx, organisationId, userId);
   let q = ctx.db
     .selectFrom('shared_headshots')
     .innerJoin('headshots', 'headshots.id', 'shared_headshots.headshot_id')
     .innerJoin('users', 'users.id', 'shared_headshots.user_id')
-    .select(['shared_headshots.headshot_id', 'shared_headshots.user_id', 'headshots.style_id', 'headshots.blob_id', 'users.name_enc', 'users.email_enc'])
+    .select([
+      'shared_headshots.headshot_id',
+      'shared_headshots.user_id',
+      'headshots.style_id',
+      'headshots.blob_id',
+      'users.name_enc',
+      'users.email_enc',
+    ])
     .where('shared_headshots.organisation_id', '=', organisationId)
     .where('headshots.status', '=', 'rendered')
     .orderBy('shared_headshots.shared_at')
     .orderBy('shared_headshots.headshot_id');
   if (opts.include === 'approved') q = q.where('shared_headshots.review', '=', 'approved');
   const rows = await q.execute();
-  const org = await ctx.db.selectFrom('organisations').select('logo_blob_id').where('id', '=', organisationId).executeTakeFirstOrThrow();
+  const org = await ctx.db
+    .selectFrom('organisations')
+    .select('logo_blob_id')
+    .where('id', '=', organisationId)
+    .executeTakeFirstOrThrow();
 
   const archive = zipArchive({ zlib: { level: 9 } });
-  const closed = once(archive, 'close').then(() => Promise.reject(new Error('the team archive was closed before it was complete')));
+  const closed = once(archive, 'close').then(() =>
+    Promise.reject(new Error('the team archive was closed before it was complete')),
+  );
   closed.catch(() => {});
   const add = async (source: Readable | string | Buffer, entry: ZipEntryData) => {
     const taken = once(archive, 'entry');
@@ -45,19 +71,34 @@ export async function teamZip(ctx: AppContext, userId: string, organisationId: s
   };
   const files = (async () => {
     const at = ctx.clock.now();
-    const logo = org.logo_blob_id ? await ctx.db.selectFrom('blobs').selectAll().where('id', '=', org.logo_blob_id).executeTakeFirst() : undefined;
+    const logo = org.logo_blob_id
+      ? await ctx.db.selectFrom('blobs').selectAll().where('id', '=', org.logo_blob_id).executeTakeFirst()
+      : undefined;
     const logoPng = logo ? await ctx.storage.read(logo) : undefined;
     const lines = ['name,email,style,file'];
     let added = 0;
     for (const r of rows) {
       // Still shared, and its file still there, now: a withdrawal since the list was read is honoured.
-      const still = await ctx.db.selectFrom('shared_headshots').select('headshot_id').where('organisation_id', '=', organisationId).where('headshot_id', '=', r.headshot_id).executeTakeFirst();
-      const blob = still && r.blob_id ? await ctx.db.selectFrom('blobs').selectAll().where('id', '=', r.blob_id).executeTakeFirst() : undefined;
+      const still = await ctx.db
+        .selectFrom('shared_headshots')
+        .select('headshot_id')
+        .where('organisation_id', '=', organisationId)
+        .where('headshot_id', '=', r.headshot_id)
+        .executeTakeFirst();
+      const blob =
+        still && r.blob_id
+          ? await ctx.db.selectFrom('blobs').selectAll().where('id', '=', r.blob_id).executeTakeFirst()
+          : undefined;
       if (!blob) continue;
       const name = decryptField(ctx.pii, r.name_enc);
       const file = `headshots/${slug(name)}-${r.style_id}-${r.headshot_id}.jpg`;
       await add(await ctx.storage.stream(blob), { name: file, date: at, store: true });
-      if (logoPng) await add(await profileVariant(ctx, blob, logoPng), { name: file.replace(/^headshots\//, 'profile/').replace(/\.jpg$/, '-square.jpg'), date: at, store: true });
+      if (logoPng)
+        await add(await profileVariant(ctx, blob, logoPng), {
+          name: file.replace(/^headshots\//, 'profile/').replace(/\.jpg$/, '-square.jpg'),
+          date: at,
+          store: true,
+        });
       lines.push([name, decryptField(ctx.pii, r.email_enc), r.style_id, file].map(csvField).join(','));
       added++;
     }

@@ -15,7 +15,13 @@ export function signTeamWebhook(body: string, secret: string, at: Date): string 
 
 export type SignatureCheck = 'ok' | 'signature_invalid' | 'timestamp_stale';
 
-export function verifyTeamWebhook(body: string | Buffer, header: string | undefined, secret: string, toleranceSeconds: number, now: Date): SignatureCheck {
+export function verifyTeamWebhook(
+  body: string | Buffer,
+  header: string | undefined,
+  secret: string,
+  toleranceSeconds: number,
+  now: Date,
+): SignatureCheck {
   const t = Number(/(?:^|,)t=(\d+)/.exec(header ?? '')?.[1]);
   const sigs = [...(header ?? '').matchAll(/(?:^|,)v1=([0-9a-f]{64})/g)].map((m) => Buffer.from(m[1], 'hex'));
   if (!Number.isFinite(t) || !sigs.length) return 'signature_invalid';

@@ -23,31 +23,66 @@ export const WEBHOOK_BACKOFF_BASE_MS = 60_000;
 const WEBHOOK_BACKOFF_MAX_MS = 24 * 3600_000;
 const TIMEOUT_MS = 10_000;
 
-export const backoffAfter = (attempts: number) => Math.min(WEBHOOK_BACKOFF_BASE_MS * 4 ** Math.max(0, attempts - 1), WEBHOOK_BACKOFF_MAX_MS);
+export const backoffAfter = (attempts: number) =>
+  Math.min(WEBHOOK_BACKOFF_BASE_MS * 4 ** Math.max(0, attempts - 1), WEBHOOK_BACKOFF_MAX_MS);
 
 /** Sets (or clears) the endpoint; a new secret is made each time and shown once. */
-export async function setWebhook(ctx: AppContext, userId: string, organisationId: string, url: string | null): Promise<{ url: string | null; secret: string | null }> {
+export async function setWebhook(
+  ctx: AppContext,
+  userId: string,
+  organisationId: string,
+  url: string | null,
+): Promise<{ url: string | null; secret: string | null }> {
   await requireAdmin(ctx, organisationId, userId);
   if (url !== null) {
     const u = new URL(url);
     // Plain http only outside production (a local receiver in development and tests).
     if (u.protocol !== 'https:' && !(u.protocol === 'http:' && ctx.config.NODE_ENV !== 'production')) {
-      throw new DomainError(422, 'webhook_url_invalid', 'Webhook address not allowed', 'The webhook address must be https.');
+      throw new DomainError(
+        422,
+        'webhook_url_invalid',
+        'Webhook address not allowed',
+        'The webhook address must be https.',
+      );
     }
   }
   const secret = url ? `whsec_${randomToken(24)}` : null;
-  await ctx.db.updateTable('organisations').set({ webhook_url: url, webhook_secret_enc: secret ? encryptField(ctx.pii, secret) : null }).where('id', '=', organisationId).execute();
+  await ctx.db
+    .updateTable('organisations')
+    .set({ webhook_url: url, webhook_secret_enc: secret ? encryptField(ctx.pii, secret) : null })
+    .where('id', '=', organisationId)
+    .execute();
   return { url, secret };
 }
 
 /** Records an event for the organisation's endpoint (if it has one) and queues its first attempt. */
-export async function queueWebhook(ctx: AppContext, organisationId: string, event: WebhookEvent, data: Record<string, unknown>): Promise<void> {
-  const org = await ctx.db.selectFrom('organisations').select('webhook_url').where('id', '=', organisationId).executeTakeFirst();
+export async function queueWebhook(
+  ctx: AppContext,
+  organisationId: string,
+  event: WebhookEvent,
+  data: Record<string, unknown>,
+): Promise<void> {
+  const org = await ctx.db
+    .selectFrom('organisations')
+    .select('webhook_url')
+    .where('id', '=', organisationId)
+    .executeTakeFirst();
   if (!org?.webhook_url) return;
   const id = newId('whd');
   const now = ctx.clock.now();
   const payload = { id, type: event, created_at: now.toISOString(), organisation_id: organisationId, data };
-  await ctx.db.insertInto('webhook_deliveries').values({ id, organisation_id: organisationId, event, payload: JSON.stringify(payload), status: 'pending', next_attempt_at: now, created_at: now }).execute();
+  await ctx.db
+    .insertInto('webhook_deliveries')
+    .values({
+      id,
+      organisation_id: organisationId,
+      event,
+      payload: JSON.stringify(payload),
+      status: 'pending',
+      next_attempt_at: now,
+      created_at: now,
+    })
+    .execute();
   await ctx.queues.enqueue('team.webhook', { deliveryId: id }, { jobId: jobId('webhook', id, '0') });
 }
 
@@ -60,14 +95,28 @@ export async function attemptDelivery(ctx: AppContext, deliveryId: string): Prom
   const d = await ctx.db
     .selectFrom('webhook_deliveries')
     .innerJoin('organisations', 'organisations.id', 'webhook_deliveries.organisation_id')
-    .select(['webhook_deliveries.id', 'webhook_deliveries.status', 'webhook_deliveries.attempts', 'webhook_deliveries.next_attempt_at', 'webhook_deliveries.payload', 'webhook_deliveries.event', 'organisations.webhook_url', 'organisations.webhook_secret_enc'])
+    .select([
+      'webhook_deliveries.id',
+      'webhook_deliveries.status',
+      'webhook_deliveries.attempts',
+      'webhook_deliveries.next_attempt_at',
+      'webhook_deliveries.payload',
+      'webhook_deliveries.event',
+      'organisations.webhook_url',
+      'organisations.webhook_secret_enc',
+    ])
     .where('webhook_deliveries.id', '=', deliveryId)
     .executeTakeFirst();
   const now = ctx.clock.now();
-  if (!d || d.status !== 'pending' || (d.next_attempt_at && new Date(d.next_attempt_at).getTime() > now.getTime())) return;
+  if (!d || d.status !== 'pending' || (d.next_attempt_at && new Date(d.next_attempt_at).getTime() > now.getTime()))
+    return;
   const attempts = d.attempts + 1;
   if (!d.webhook_url || !d.webhook_secret_enc) {
-    await ctx.db.updateTable('webhook_deliveries').set({ status: 'failed', attempts, last_error: 'the organisation removed its webhook', next_attempt_at: null }).where('id', '=', d.id).execute();
+    await ctx.db
+      .updateTable('webhook_deliveries')
+      .set({ status: 'failed', attempts, last_error: 'the organisation removed its webhook', next_attempt_at: null })
+      .where('id', '=', d.id)
+      .execute();
     return;
   }
   const body = JSON.stringify(d.payload);
@@ -76,7 +125,13 @@ export async function attemptDelivery(ctx: AppContext, deliveryId: string): Prom
   try {
     const res = await fetch(d.webhook_url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'rasmi-signature': signTeamWebhook(body, decryptField(ctx.pii, d.webhook_secret_enc), now), 'rasmi-event': d.event, 'rasmi-delivery': d.id, 'user-agent': 'Rasmi-Webhooks/1' },
+      headers: {
+        'content-type': 'application/json',
+        'rasmi-signature': signTeamWebhook(body, decryptField(ctx.pii, d.webhook_secret_enc), now),
+        'rasmi-event': d.event,
+        'rasmi-delivery': d.id,
+        'user-agent': 'Rasmi-Webhooks/1',
+      },
       body,
       redirect: 'manual',
       signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -88,13 +143,31 @@ export async function attemptDelivery(ctx: AppContext, deliveryId: string): Prom
     error = (err as Error).name === 'TimeoutError' ? `no answer within ${TIMEOUT_MS / 1000} s` : 'could not connect';
   }
   if (!error) {
-    await ctx.db.updateTable('webhook_deliveries').set({ status: 'delivered', attempts, last_status: status, last_error: null, delivered_at: now, next_attempt_at: null }).where('id', '=', d.id).where('status', '=', 'pending').execute();
+    await ctx.db
+      .updateTable('webhook_deliveries')
+      .set({
+        status: 'delivered',
+        attempts,
+        last_status: status,
+        last_error: null,
+        delivered_at: now,
+        next_attempt_at: null,
+      })
+      .where('id', '=', d.id)
+      .where('status', '=', 'pending')
+      .execute();
     return;
   }
   const giveUp = attempts >= WEBHOOK_MAX_ATTEMPTS;
   await ctx.db
     .updateTable('webhook_deliveries')
-    .set({ status: giveUp ? 'failed' : 'pending', attempts, last_status: status, last_error: error, next_attempt_at: giveUp ? null : new Date(now.getTime() + backoffAfter(attempts)) })
+    .set({
+      status: giveUp ? 'failed' : 'pending',
+      attempts,
+      last_status: status,
+      last_error: error,
+      next_attempt_at: giveUp ? null : new Date(now.getTime() + backoffAfter(attempts)),
+    })
     .where('id', '=', d.id)
     .where('status', '=', 'pending')
     .execute();
@@ -102,8 +175,16 @@ export async function attemptDelivery(ctx: AppContext, deliveryId: string): Prom
 
 /** The sweep: every pending delivery whose time has come gets its next attempt (job id per attempt: queued once). */
 export async function sweepWebhooks(ctx: AppContext, batch = 500): Promise<number> {
-  const due = await ctx.db.selectFrom('webhook_deliveries').select(['id', 'attempts']).where('status', '=', 'pending').where('next_attempt_at', '<=', ctx.clock.now()).orderBy('next_attempt_at').limit(batch).execute();
-  for (const d of due) await ctx.queues.redrive('team.webhook', { deliveryId: d.id }, jobId('webhook', d.id, String(d.attempts)));
+  const due = await ctx.db
+    .selectFrom('webhook_deliveries')
+    .select(['id', 'attempts'])
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<=', ctx.clock.now())
+    .orderBy('next_attempt_at')
+    .limit(batch)
+    .execute();
+  for (const d of due)
+    await ctx.queues.redrive('team.webhook', { deliveryId: d.id }, jobId('webhook', d.id, String(d.attempts)));
   return due.length;
 }
 
@@ -111,7 +192,18 @@ export async function deliveryLog(ctx: AppContext, userId: string, organisationI
   await requireAdmin(ctx, organisationId, userId);
   return ctx.db
     .selectFrom('webhook_deliveries')
-    .select(['id', 'event', 'status', 'attempts', 'last_status', 'last_error', 'next_attempt_at', 'created_at', 'delivered_at', sql<unknown>`payload`.as('payload')])
+    .select([
+      'id',
+      'event',
+      'status',
+      'attempts',
+      'last_status',
+      'last_error',
+      'next_attempt_at',
+      'created_at',
+      'delivered_at',
+      sql<unknown>`payload`.as('payload'),
+    ])
     .where('organisation_id', '=', organisationId)
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')

@@ -23,15 +23,25 @@ describe('Postgres connections dropped while the API serves', () => {
   it('answers 503 database_unavailable while down, never 500, and recovers by itself', async () => {
     const me = await signUp(stack);
     const photo = await fixture('astronaut.png');
-    const upload = () => stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', photo, 'astronaut.png', 'image/png') });
+    const upload = () =>
+      stack.api('POST', '/v1/photos', {
+        token: me.token,
+        body: multipart('photo', photo, 'astronaut.png', 'image/png'),
+      });
     expect((await upload()).status).toBe(201);
     expect((await stack.api('GET', '/readyz')).body.checks.postgres).toBe('ok');
 
     // Drop every connection while requests are in flight, and refuse new ones for a while.
-    const inFlight = Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? upload() : stack.api('GET', '/v1/photos', { token: me.token })));
+    const inFlight = Array.from({ length: 12 }, (_, i) =>
+      i % 3 === 0 ? upload() : stack.api('GET', '/v1/photos', { token: me.token }),
+    );
     await allowConnections(stack.config.DATABASE_URL, false);
     expect(await dropConnections(stack.config.DATABASE_URL)).toBeGreaterThan(0);
-    const during = [...(await Promise.all(inFlight)), await stack.api('GET', '/v1/photos', { token: me.token }), await upload()];
+    const during = [
+      ...(await Promise.all(inFlight)),
+      await stack.api('GET', '/v1/photos', { token: me.token }),
+      await upload(),
+    ];
     const statuses = during.map((r) => r.status);
     expect(statuses.every((s) => [200, 201, 503].includes(s))).toBe(true);
     const refused = during.filter((r) => r.status === 503);
@@ -45,10 +55,14 @@ describe('Postgres connections dropped while the API serves', () => {
     expect(down.body.checks.postgres).toBe('down');
 
     await allowConnections(stack.config.DATABASE_URL, true);
-    const up = await until(async () => {
-      const r = await stack.api('GET', '/readyz');
-      return r.status === 200 && r;
-    }, 20_000, 'readyz to recover');
+    const up = await until(
+      async () => {
+        const r = await stack.api('GET', '/readyz');
+        return r.status === 200 && r;
+      },
+      20_000,
+      'readyz to recover',
+    );
     expect(up.body.checks.postgres).toBe('ok');
     expect((await upload()).status).toBe(201);
 
@@ -79,12 +93,22 @@ describe('writes in flight when Postgres connections are dropped', () => {
   });
 
   it('cut part-way (after a first row or the S3 object is written): each answers 503 and leaves nothing; the same requests succeed afterwards', async () => {
-    const out = await cutRound({ registration: 'sign_in_codes', order: 'payments', rights: 'rights_requests', upload: 'photos' });
+    const out = await cutRound({
+      registration: 'sign_in_codes',
+      order: 'payments',
+      rights: 'rights_requests',
+      upload: 'photos',
+    });
     expect(out.problems).toEqual([]);
   });
 
-  it('cut at the Idempotency-Key (claimed in the same transaction as the work) and at the sign-in email claim (registration\'s last write): 503 leaves nothing and a retry with the same key does the work once; an upload that finished first is complete', async () => {
-    const out = await cutRound({ registration: 'notifications', order: 'idempotency_keys', rights: 'idempotency_keys', upload: undefined });
+  it("cut at the Idempotency-Key (claimed in the same transaction as the work) and at the sign-in email claim (registration's last write): 503 leaves nothing and a retry with the same key does the work once; an upload that finished first is complete", async () => {
+    const out = await cutRound({
+      registration: 'notifications',
+      order: 'idempotency_keys',
+      rights: 'idempotency_keys',
+      upload: undefined,
+    });
     expect(out.problems).toEqual([]);
   });
 });
@@ -113,27 +137,62 @@ const EMPTY: Record<FlowName, Trace> = {
 /** Fresh people for one round: a registration, and signed-in people who order, restrict and upload. */
 async function flows(): Promise<Record<FlowName, Flow>> {
   const { db, config, storage } = stack.ctx;
-  const count = async (q: { executeTakeFirstOrThrow: () => Promise<{ n: unknown }> }) => Number((await q.executeTakeFirstOrThrow()).n);
+  const count = async (q: { executeTakeFirstOrThrow: () => Promise<{ n: unknown }> }) =>
+    Number((await q.executeTakeFirstOrThrow()).n);
 
   // Registration: users, sign_in_codes, notifications, then the email.
   const email = `pgdrop-${randomBytes(4).toString('hex')}@example.com`;
   const hash = emailLookupHash(config.PII_HASH_KEY, email);
-  const userOf = async () => (await db.selectFrom('users').select('id').where('email_hash', '=', hash).executeTakeFirst())?.id;
+  const userOf = async () =>
+    (await db.selectFrom('users').select('id').where('email_hash', '=', hash).executeTakeFirst())?.id;
   const registration: Flow = {
-    send: () => stack.api('POST', '/v1/accounts', { json: { email, name: 'Dropped Person', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } }),
+    send: () =>
+      stack.api('POST', '/v1/accounts', {
+        json: {
+          email,
+          name: 'Dropped Person',
+          confirms_adult: true,
+          accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+        },
+      }),
     trace: async () => {
       const id = await userOf();
-      const rows = async (t: 'sign_in_codes' | 'notifications') => (id ? count(db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', id)) : 0);
-      return { users: id ? 1 : 0, sign_in_codes: await rows('sign_in_codes'), notifications: await rows('notifications'), emails: stack.postmark.to(email).length };
+      const rows = async (t: 'sign_in_codes' | 'notifications') =>
+        id
+          ? count(
+              db
+                .selectFrom(t)
+                .select((eb) => eb.fn.countAll<number>().as('n'))
+                .where('user_id', '=', id),
+            )
+          : 0;
+      return {
+        users: id ? 1 : 0,
+        sign_in_codes: await rows('sign_in_codes'),
+        notifications: await rows('notifications'),
+        emails: stack.postmark.to(email).length,
+      };
     },
     complete: async (a) => {
       const p: string[] = [];
       if (a.status !== 202) p.push(`registration answered ${a.status}`);
       const id = await userOf();
       if (!id) return [...p, 'registration: no user row'];
-      const open = await count(db.selectFrom('sign_in_codes').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', id).where('consumed_at', 'is', null));
+      const open = await count(
+        db
+          .selectFrom('sign_in_codes')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', id)
+          .where('consumed_at', 'is', null),
+      );
       if (open !== 1) p.push(`registration: ${open} usable sign-in codes (1 expected)`);
-      const sent = await count(db.selectFrom('notifications').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', id).where('status', '=', 'sent'));
+      const sent = await count(
+        db
+          .selectFrom('notifications')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', id)
+          .where('status', '=', 'sent'),
+      );
       if (sent !== 1) p.push(`registration: ${sent} sent notifications (1 expected)`);
       const mails = stack.postmark.to(email);
       if (mails.length !== 1) p.push(`registration: ${mails.length} emails (1 expected)`);
@@ -150,33 +209,69 @@ async function flows(): Promise<Record<FlowName, Flow>> {
   expect(photo.body.status).toBe('usable');
   const orderKey = `order-${randomBytes(6).toString('hex')}`;
   const sendOrder = () =>
-    stack.api('POST', '/v1/orders', { token: buyer.token, headers: { 'idempotency-key': orderKey }, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo.body.id] } });
-  const keyRows = (userId: string) => db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', userId).execute();
+    stack.api('POST', '/v1/orders', {
+      token: buyer.token,
+      headers: { 'idempotency-key': orderKey },
+      json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo.body.id] },
+    });
+  const keyRows = (userId: string) =>
+    db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', userId).execute();
   const order: Flow = {
     send: sendOrder,
     trace: async () => {
       const orders = await db.selectFrom('orders').select('id').where('user_id', '=', buyer.userId).execute();
-      const linked = orders.length ? await count(db.selectFrom('order_photos').select((eb) => eb.fn.countAll<number>().as('n')).where('order_id', 'in', orders.map((o) => o.id))) : 0;
-      const payments = await count(db.selectFrom('payments').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', buyer.userId));
-      return { orders: orders.length, order_photos: linked, payments, idempotency_keys: (await keyRows(buyer.userId)).length };
+      const linked = orders.length
+        ? await count(
+            db
+              .selectFrom('order_photos')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where(
+                'order_id',
+                'in',
+                orders.map((o) => o.id),
+              ),
+          )
+        : 0;
+      const payments = await count(
+        db
+          .selectFrom('payments')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', buyer.userId),
+      );
+      return {
+        orders: orders.length,
+        order_photos: linked,
+        payments,
+        idempotency_keys: (await keyRows(buyer.userId)).length,
+      };
     },
     complete: async (a) => {
       const p: string[] = [];
       if (a.status !== 201) return [`order answered ${a.status}`];
       const id = a.body.order.id as string;
       const orders = await db.selectFrom('orders').selectAll().where('user_id', '=', buyer.userId).execute();
-      if (orders.length !== 1 || orders[0].id !== id) p.push(`order: ${orders.length} orders for one order placed (${orders.map((o) => o.id).join(', ')})`);
+      if (orders.length !== 1 || orders[0].id !== id)
+        p.push(`order: ${orders.length} orders for one order placed (${orders.map((o) => o.id).join(', ')})`);
       if (orders.find((o) => o.id === id)?.status !== 'awaiting_payment') p.push('order: not awaiting payment');
       const linked = await db.selectFrom('order_photos').select('photo_id').where('order_id', '=', id).execute();
-      if (linked.length !== 1 || linked[0].photo_id !== photo.body.id) p.push(`order: photos linked ${JSON.stringify(linked)}`);
+      if (linked.length !== 1 || linked[0].photo_id !== photo.body.id)
+        p.push(`order: photos linked ${JSON.stringify(linked)}`);
       const payments = await db.selectFrom('payments').selectAll().where('order_id', '=', id).execute();
-      if (payments.length !== 1 || payments[0].status !== 'pending' || !String(a.body.payment.client_secret).startsWith(`${payments[0].processor_ref}_secret`)) {
-        p.push(`order: payment rows ${JSON.stringify(payments.map((x) => [x.status, x.processor_ref]))} do not match the answer`);
+      if (
+        payments.length !== 1 ||
+        payments[0].status !== 'pending' ||
+        !String(a.body.payment.client_secret).startsWith(`${payments[0].processor_ref}_secret`)
+      ) {
+        p.push(
+          `order: payment rows ${JSON.stringify(payments.map((x) => [x.status, x.processor_ref]))} do not match the answer`,
+        );
       }
       const keys = await keyRows(buyer.userId);
-      if (keys.length !== 1 || keys[0].key !== orderKey || (keys[0].body as { order: { id: string } }).order.id !== id) p.push('order: the Idempotency-Key does not hold this answer');
+      if (keys.length !== 1 || keys[0].key !== orderKey || (keys[0].body as { order: { id: string } }).order.id !== id)
+        p.push('order: the Idempotency-Key does not hold this answer');
       const replay = await sendOrder();
-      if (replay.status !== 201 || replay.headers.get('idempotent-replayed') !== 'true' || replay.body.order?.id !== id) p.push(`order: replay answered ${replay.status} with order ${replay.body.order?.id}`);
+      if (replay.status !== 201 || replay.headers.get('idempotent-replayed') !== 'true' || replay.body.order?.id !== id)
+        p.push(`order: replay answered ${replay.status} with order ${replay.body.order?.id}`);
       return p;
     },
   };
@@ -185,28 +280,62 @@ async function flows(): Promise<Record<FlowName, Flow>> {
   const restricter = await signUp(stack);
   const purposes = ['analytics', 'service_improvement'] as const;
   const rightsKey = `rights-${randomBytes(6).toString('hex')}`;
-  const sendRights = () => stack.api('POST', '/v1/rights-requests', { token: restricter.token, headers: { 'idempotency-key': rightsKey }, json: { kind: 'restriction', purposes } });
+  const sendRights = () =>
+    stack.api('POST', '/v1/rights-requests', {
+      token: restricter.token,
+      headers: { 'idempotency-key': rightsKey },
+      json: { kind: 'restriction', purposes },
+    });
   const rights: Flow = {
     send: sendRights,
     trace: async () => ({
-      rights_requests: await count(db.selectFrom('rights_requests').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', restricter.userId)),
-      consents: await count(db.selectFrom('consents').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', restricter.userId)),
+      rights_requests: await count(
+        db
+          .selectFrom('rights_requests')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', restricter.userId),
+      ),
+      consents: await count(
+        db
+          .selectFrom('consents')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', restricter.userId),
+      ),
       idempotency_keys: (await keyRows(restricter.userId)).length,
     }),
     complete: async (a) => {
       const p: string[] = [];
       if (a.status !== 201) return [`rights request answered ${a.status}`];
-      const requests = await db.selectFrom('rights_requests').selectAll().where('user_id', '=', restricter.userId).execute();
-      if (requests.length !== 1 || requests[0].id !== a.body.id || requests[0].kind !== 'restriction' || requests[0].status !== 'completed') {
-        p.push(`rights: ${requests.length} rights requests for one made (${requests.map((r) => `${r.id} ${r.kind} ${r.status}`).join(', ')})`);
+      const requests = await db
+        .selectFrom('rights_requests')
+        .selectAll()
+        .where('user_id', '=', restricter.userId)
+        .execute();
+      if (
+        requests.length !== 1 ||
+        requests[0].id !== a.body.id ||
+        requests[0].kind !== 'restriction' ||
+        requests[0].status !== 'completed'
+      ) {
+        p.push(
+          `rights: ${requests.length} rights requests for one made (${requests.map((r) => `${r.id} ${r.kind} ${r.status}`).join(', ')})`,
+        );
       }
-      const consents = await db.selectFrom('consents').select(['purpose', 'granted', 'source']).where('user_id', '=', restricter.userId).orderBy('purpose').execute();
+      const consents = await db
+        .selectFrom('consents')
+        .select(['purpose', 'granted', 'source'])
+        .where('user_id', '=', restricter.userId)
+        .orderBy('purpose')
+        .execute();
       const expected = purposes.map((purpose) => ({ purpose, granted: false, source: 'restriction' }));
-      if (JSON.stringify(consents) !== JSON.stringify(expected)) p.push(`rights: consent rows ${JSON.stringify(consents)} (one refusal per purpose expected)`);
+      if (JSON.stringify(consents) !== JSON.stringify(expected))
+        p.push(`rights: consent rows ${JSON.stringify(consents)} (one refusal per purpose expected)`);
       const keys = await keyRows(restricter.userId);
-      if (keys.length !== 1 || (keys[0].body as { id: string }).id !== a.body.id) p.push('rights: the Idempotency-Key does not hold this answer');
+      if (keys.length !== 1 || (keys[0].body as { id: string }).id !== a.body.id)
+        p.push('rights: the Idempotency-Key does not hold this answer');
       const replay = await sendRights();
-      if (replay.status !== 201 || replay.headers.get('idempotent-replayed') !== 'true' || replay.body.id !== a.body.id) p.push(`rights: replay answered ${replay.status} with request ${replay.body.id}`);
+      if (replay.status !== 201 || replay.headers.get('idempotent-replayed') !== 'true' || replay.body.id !== a.body.id)
+        p.push(`rights: replay answered ${replay.status} with request ${replay.body.id}`);
       return p;
     },
   };
@@ -216,10 +345,24 @@ async function flows(): Promise<Record<FlowName, Flow>> {
   const picture = await fixture('camera.png');
   const base = { objects: await objectCount(), jobs: await countJobs(stack.ctx.queues) };
   const upload: Flow = {
-    send: () => stack.api('POST', '/v1/photos', { token: uploader.token, body: multipart('photo', picture, 'camera.png', 'image/png') }),
+    send: () =>
+      stack.api('POST', '/v1/photos', {
+        token: uploader.token,
+        body: multipart('photo', picture, 'camera.png', 'image/png'),
+      }),
     trace: async () => ({
-      photos: await count(db.selectFrom('photos').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', uploader.userId)),
-      blobs: await count(db.selectFrom('blobs').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', uploader.userId)),
+      photos: await count(
+        db
+          .selectFrom('photos')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', uploader.userId),
+      ),
+      blobs: await count(
+        db
+          .selectFrom('blobs')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', uploader.userId),
+      ),
       // Nothing else in a round writes objects or jobs (the order is not paid: no worker, no webhook).
       objects: (await objectCount()) - base.objects,
       jobs: (await countJobs(stack.ctx.queues)) - base.jobs,
@@ -228,23 +371,28 @@ async function flows(): Promise<Record<FlowName, Flow>> {
       const p: string[] = [];
       if (a.status !== 201) return [`upload answered ${a.status}`];
       const photos = await db.selectFrom('photos').selectAll().where('user_id', '=', uploader.userId).execute();
-      if (photos.length !== 1 || photos[0].id !== a.body.id || photos[0].status !== 'preparing') p.push(`upload: ${photos.length} photo rows for one upload`);
+      if (photos.length !== 1 || photos[0].id !== a.body.id || photos[0].status !== 'preparing')
+        p.push(`upload: ${photos.length} photo rows for one upload`);
       const blobs = await db.selectFrom('blobs').selectAll().where('user_id', '=', uploader.userId).execute();
-      if (blobs.length !== 1 || blobs[0].id !== photos[0]?.blob_id) p.push(`upload: ${blobs.length} blob rows for one photo`);
+      if (blobs.length !== 1 || blobs[0].id !== photos[0]?.blob_id)
+        p.push(`upload: ${blobs.length} blob rows for one photo`);
       const keys = new Set(await storage.listKeys('originals'));
       const missing = blobs.filter((b) => !keys.has(b.object_key));
       if (missing.length) p.push(`upload: ${missing.length} blob rows without their S3 object`);
-      if ((await objectCount()) - base.objects !== 1) p.push(`upload: ${(await objectCount()) - base.objects} new S3 objects for one upload`);
+      if ((await objectCount()) - base.objects !== 1)
+        p.push(`upload: ${(await objectCount()) - base.objects} new S3 objects for one upload`);
       const job = await stack.ctx.queues.byName.preparation.getJob(jobId('prepare', a.body.id));
       if (job?.name !== 'photo.prepare') p.push('upload: no photo.prepare job');
-      if ((await countJobs(stack.ctx.queues)) - base.jobs !== 1) p.push(`upload: ${(await countJobs(stack.ctx.queues)) - base.jobs} new jobs for one upload`);
+      if ((await countJobs(stack.ctx.queues)) - base.jobs !== 1)
+        p.push(`upload: ${(await countJobs(stack.ctx.queues)) - base.jobs} new jobs for one upload`);
       return p;
     },
   };
   return { registration, order, rights, upload };
 }
 
-const objectCount = async () => (await stack.ctx.storage.listKeys('originals')).length + (await stack.ctx.storage.listKeys('headshots')).length;
+const objectCount = async () =>
+  (await stack.ctx.storage.listKeys('originals')).length + (await stack.ctx.storage.listKeys('headshots')).length;
 
 /**
  * One round: locks the named tables (writes to them wait, reads go on), sends the four requests,
@@ -265,11 +413,21 @@ async function cutRound(cuts: Record<FlowName, string | undefined>): Promise<{ p
   try {
     const inFlight = Object.fromEntries(names.map((f) => [f, all[f].send()])) as Record<FlowName, Promise<Answer>>;
     // The uncut requests finish before the outage; the cut ones wait inside Postgres, each at its table.
-    for (const f of names.filter((x) => !cuts[x])) expect((await within(inFlight[f], 10_000, `${f} to answer`)).status, `${f} answered before the outage`).toBeLessThan(300);
-    const waiting = await until(async () => {
-      const tables = (await lock.blocked()).map((q) => /^\s*(?:insert into|update|delete from) "(\w+)"/i.exec(q)?.[1] ?? q).sort();
-      return tables.length >= cut.length && tables;
-    }, 10_000, `the ${cut.join(', ')} requests to wait on their locks`);
+    for (const f of names.filter((x) => !cuts[x]))
+      expect(
+        (await within(inFlight[f], 10_000, `${f} to answer`)).status,
+        `${f} answered before the outage`,
+      ).toBeLessThan(300);
+    const waiting = await until(
+      async () => {
+        const tables = (await lock.blocked())
+          .map((q) => /^\s*(?:insert into|update|delete from) "(\w+)"/i.exec(q)?.[1] ?? q)
+          .sort();
+        return tables.length >= cut.length && tables;
+      },
+      10_000,
+      `the ${cut.join(', ')} requests to wait on their locks`,
+    );
     expect(waiting).toEqual(cut.map((f) => cuts[f]!).sort());
 
     await allowConnections(dbUrl, false);
@@ -277,7 +435,9 @@ async function cutRound(cuts: Record<FlowName, string | undefined>): Promise<{ p
     // Only once every other backend is gone does the lock go, so no waiting write can slip through.
     await until(async () => (await othersOn(dbUrl, lock.pid)) === 0, 10_000, 'the dropped backends to exit');
     await lock.release();
-    answers = Object.fromEntries(await Promise.all(names.map(async (f) => [f, await within(inFlight[f], 15_000, `${f} to answer`)] as const))) as Record<FlowName, Answer>;
+    answers = Object.fromEntries(
+      await Promise.all(names.map(async (f) => [f, await within(inFlight[f], 15_000, `${f} to answer`)] as const)),
+    ) as Record<FlowName, Answer>;
     const down = await stack.api('GET', '/readyz');
     expect(down.status).toBe(503);
     expect(down.body.checks.postgres).toBe('down');
@@ -292,9 +452,15 @@ async function cutRound(cuts: Record<FlowName, string | undefined>): Promise<{ p
     const a = answers[f];
     // Never a 500; a cut request is always a 503 database_unavailable, an uncut one always succeeds.
     if (cuts[f]) {
-      expect({ flow: f, status: a.status, code: a.body.code, retryAfter: a.headers.get('retry-after') }).toEqual({ flow: f, status: 503, code: 'database_unavailable', retryAfter: '5' });
+      expect({ flow: f, status: a.status, code: a.body.code, retryAfter: a.headers.get('retry-after') }).toEqual({
+        flow: f,
+        status: 503,
+        code: 'database_unavailable',
+        retryAfter: '5',
+      });
       const left = await all[f].trace();
-      if (JSON.stringify(left) !== JSON.stringify(EMPTY[f])) problems.push(`${f} cut at ${cuts[f]} answered 503 but left ${JSON.stringify(diff(left, EMPTY[f]))}`);
+      if (JSON.stringify(left) !== JSON.stringify(EMPTY[f]))
+        problems.push(`${f} cut at ${cuts[f]} answered 503 but left ${JSON.stringify(diff(left, EMPTY[f]))}`);
       const retry = await all[f].send();
       if (retry.status >= 300) problems.push(`${f}: the retry answered ${retry.status} ${retry.body.code ?? ''}`);
       else problems.push(...(await all[f].complete(retry)).map((p) => `${p} (after a retry of the 503)`));
@@ -305,8 +471,12 @@ async function cutRound(cuts: Record<FlowName, string | undefined>): Promise<{ p
   }
   // Anywhere in the buckets and blobs, not only this round's people (an earlier round's are not counted again).
   const o = await orphans(stack);
-  const fresh = { objectsWithoutRow: o.objectsWithoutRow.filter((k) => !orphansBefore.objectsWithoutRow.includes(k)), rowsWithoutObject: o.rowsWithoutObject.filter((k) => !orphansBefore.rowsWithoutObject.includes(k)) };
-  if (fresh.objectsWithoutRow.length || fresh.rowsWithoutObject.length) problems.push(`new orphans: ${JSON.stringify(fresh)}`);
+  const fresh = {
+    objectsWithoutRow: o.objectsWithoutRow.filter((k) => !orphansBefore.objectsWithoutRow.includes(k)),
+    rowsWithoutObject: o.rowsWithoutObject.filter((k) => !orphansBefore.rowsWithoutObject.includes(k)),
+  };
+  if (fresh.objectsWithoutRow.length || fresh.rowsWithoutObject.length)
+    problems.push(`new orphans: ${JSON.stringify(fresh)}`);
   return { problems };
 }
 
@@ -315,7 +485,12 @@ const diff = (t: Trace, base: Trace) => Object.fromEntries(Object.entries(t).fil
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -339,17 +514,38 @@ async function asAdmin<T>(dbUrl: string, f: (c: pg.Client) => Promise<T>): Promi
 
 /** Terminates every backend on the stack's database except one (the lock holder). */
 const dropAllBut = (dbUrl: string, keep: number) =>
-  asAdmin(dbUrl, async (c) => (await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> $2', [new URL(dbUrl).pathname.slice(1), keep])).rowCount ?? 0);
+  asAdmin(
+    dbUrl,
+    async (c) =>
+      (
+        await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> $2', [
+          new URL(dbUrl).pathname.slice(1),
+          keep,
+        ])
+      ).rowCount ?? 0,
+  );
 
 const othersOn = (dbUrl: string, keep: number) =>
-  asAdmin(dbUrl, async (c) => Number((await c.query('select count(*) as n from pg_stat_activity where datname = $1 and pid <> $2', [new URL(dbUrl).pathname.slice(1), keep])).rows[0].n));
+  asAdmin(dbUrl, async (c) =>
+    Number(
+      (
+        await c.query('select count(*) as n from pg_stat_activity where datname = $1 and pid <> $2', [
+          new URL(dbUrl).pathname.slice(1),
+          keep,
+        ])
+      ).rows[0].n,
+    ),
+  );
 
 /**
  * Locks tables in SHARE mode from a connection to the stack's database, in a transaction left open:
  * inserts, updates and deletes on them wait; reads and foreign-key checks (row share) do not. blocked() is the text of every
  * query waiting on this connection.
  */
-async function lockTables(dbUrl: string, tables: string[]): Promise<{ pid: number; blocked: () => Promise<string[]>; release: () => Promise<void> }> {
+async function lockTables(
+  dbUrl: string,
+  tables: string[],
+): Promise<{ pid: number; blocked: () => Promise<string[]>; release: () => Promise<void> }> {
   const client = new pg.Client({ connectionString: dbUrl });
   client.on('error', () => {});
   await client.connect();
@@ -359,7 +555,14 @@ async function lockTables(dbUrl: string, tables: string[]): Promise<{ pid: numbe
   let released = false;
   return {
     pid,
-    blocked: () => asAdmin(dbUrl, async (c) => (await c.query<{ query: string }>('select query from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [pid])).rows.map((r) => r.query)),
+    blocked: () =>
+      asAdmin(dbUrl, async (c) =>
+        (
+          await c.query<{ query: string }>('select query from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [
+            pid,
+          ])
+        ).rows.map((r) => r.query),
+      ),
     release: async () => {
       if (released) return;
       released = true;

@@ -10,7 +10,10 @@ let port: number;
 beforeAll(async () => {
   port = await freePort();
   redis = await startRedis(port);
-  stack = await startStack({ role: 'all', env: { REDIS_URL: redis.url, JOB_ATTEMPTS: '3', SCHEDULER_CHECK_SECONDS: '1' } });
+  stack = await startStack({
+    role: 'all',
+    env: { REDIS_URL: redis.url, JOB_ATTEMPTS: '3', SCHEDULER_CHECK_SECONDS: '1' },
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -29,20 +32,44 @@ describe('Redis restarted in the middle of an order', () => {
     await redis.kill();
     stack.clock.advance((STALLED_AFTER_MINUTES + 1) * 60_000);
     redis = await startRedis(port);
-    await until(async () => stack.ctx.queues.ping().then(() => true, () => false), 30_000, 'producers to reconnect');
-    expect(await stack.ctx.queues.byName.rendering.getJobCounts('wait', 'active', 'delayed')).toEqual({ wait: 0, active: 0, delayed: 0 });
+    await until(
+      async () =>
+        stack.ctx.queues.ping().then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+      'producers to reconnect',
+    );
+    expect(await stack.ctx.queues.byName.rendering.getJobCounts('wait', 'active', 'delayed')).toEqual({
+      wait: 0,
+      active: 0,
+      delayed: 0,
+    });
 
     // Nothing here calls a sweep: the scheduler finds its schedulers gone and registers them again,
     // and the stalled-orders sweep's first run re-drives the order.
-    await until(async () => (await stack.ctx.queues.byName.sweeps.getJobSchedulers()).length === SCHEDULE.length, 20_000, 'the job schedulers to be registered again');
+    await until(
+      async () => (await stack.ctx.queues.byName.sweeps.getJobSchedulers()).length === SCHEDULE.length,
+      20_000,
+      'the job schedulers to be registered again',
+    );
     expect(await waitForOrder(stack, orderId)).toBe('ready');
 
-    const headshots = await stack.ctx.db.selectFrom('headshots').select(['status']).where('order_id', '=', orderId).execute();
+    const headshots = await stack.ctx.db
+      .selectFrom('headshots')
+      .select(['status'])
+      .where('order_id', '=', orderId)
+      .execute();
     expect(headshots.map((h) => h.status)).toEqual(['rendered', 'rendered']);
-    const ready = await until(async () => {
-      const m = stack.postmark.to(me.email).filter((x) => x.Tag === 'order-ready');
-      return m.length > 0 && m;
-    }, 10_000, 'order-ready email');
+    const ready = await until(
+      async () => {
+        const m = stack.postmark.to(me.email).filter((x) => x.Tag === 'order-ready');
+        return m.length > 0 && m;
+      },
+      10_000,
+      'order-ready email',
+    );
     expect(ready).toHaveLength(1);
     expect(await orphans(stack)).toEqual({ objectsWithoutRow: [], rowsWithoutObject: [] });
 

@@ -16,7 +16,10 @@ beforeAll(async () => {
   port = await freePort();
   s3 = await startLocalS3(dir, port);
   // The shipped number of attempts (tests elsewhere run with 2): its backoff must outlast the outage.
-  stack = await startStack({ role: 'all', env: { S3_ENDPOINT: s3.endpoint, JOB_ATTEMPTS: String(loadConfig({}).JOB_ATTEMPTS) } });
+  stack = await startStack({
+    role: 'all',
+    env: { S3_ENDPOINT: s3.endpoint, JOB_ATTEMPTS: String(loadConfig({}).JOB_ATTEMPTS) },
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -32,13 +35,25 @@ describe('the S3 server stopped for 30 seconds', () => {
     const orderId = await placeOrder(stack, me.token, ['studio-grey']);
     // Stop S3 right after the order is placed, so its analysis or render meets the outage.
     const db = stack.ctx.db;
-    const count = async (t: 'photos' | 'blobs') => Number((await db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).$if(t === 'blobs', (q) => q.where('bucket', '=', stack.config.S3_BUCKET_ORIGINALS)).executeTakeFirstOrThrow()).n);
+    const count = async (t: 'photos' | 'blobs') =>
+      Number(
+        (
+          await db
+            .selectFrom(t)
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .$if(t === 'blobs', (q) => q.where('bucket', '=', stack.config.S3_BUCKET_ORIGINALS))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     const before = { photos: await count('photos'), blobs: await count('blobs') };
     await s3!.close();
     const stoppedAt = Date.now();
     s3 = undefined;
 
-    const refused = await stack.api('POST', '/v1/photos', { token: me.token, body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png') });
+    const refused = await stack.api('POST', '/v1/photos', {
+      token: me.token,
+      body: multipart('photo', await fixture('astronaut.png'), 'astronaut.png', 'image/png'),
+    });
     expect(refused.status).toBe(503);
     expect(refused.body.code).toBe('storage_unavailable');
     expect(refused.headers.get('retry-after')).toBe('5');
@@ -47,18 +62,33 @@ describe('the S3 server stopped for 30 seconds', () => {
 
     // The job that met the outage failed and waits out its backoff; the order is not failed meanwhile.
     const { preparation, analysis, rendering } = stack.ctx.queues.byName;
-    const backingOff = await until(async () => [...(await analysis.getJobs(['delayed'])), ...(await rendering.getJobs(['delayed']))].find((j) => j.attemptsMade >= 1), 30_000, 'a job to back off');
+    const backingOff = await until(
+      async () =>
+        [...(await analysis.getJobs(['delayed'])), ...(await rendering.getJobs(['delayed']))].find(
+          (j) => j.attemptsMade >= 1,
+        ),
+      30_000,
+      'a job to back off',
+    );
     expect(backingOff.failedReason).toMatch(/ECONNREFUSED|ECONNRESET|connect|aborted|socket hang up/i);
     // (The upload's preparation may be the job that met it, before the payment webhook landed.)
-    const paid = await until(async () => {
-      const s = await orderStatus(stack, orderId);
-      return s !== 'awaiting_payment' && s;
-    }, 10_000, 'the payment to land');
+    const paid = await until(
+      async () => {
+        const s = await orderStatus(stack, orderId);
+        return s !== 'awaiting_payment' && s;
+      },
+      10_000,
+      'the payment to land',
+    );
     expect(paid).toMatch(/^(received|processing)$/);
 
     // Down for the whole 30 s, and the job that met it still has attempts left at the end.
     await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - stoppedAt))));
-    const failedForGood = [...(await preparation.getJobs(['failed'])), ...(await analysis.getJobs(['failed'])), ...(await rendering.getJobs(['failed']))];
+    const failedForGood = [
+      ...(await preparation.getJobs(['failed'])),
+      ...(await analysis.getJobs(['failed'])),
+      ...(await rendering.getJobs(['failed'])),
+    ];
     expect(failedForGood.map((j) => `${j.name} ${j.failedReason}`)).toEqual([]);
     s3 = await startLocalS3(dir, port);
     expect(await waitForOrder(stack, orderId)).toBe('ready');

@@ -39,13 +39,19 @@ const overdueByPromise = async () => {
 
 /** At least `n` sweeps have run in all and what they fanned out is done (a sweep's next run waits as a delayed job). */
 const settled = (n: number) =>
-  until(async () => {
-    const { sweeps, privacy, delivery } = stack.ctx.queues.byName;
-    const s = await sweeps.getJobCounts('completed', 'wait', 'active');
-    if (s.completed < n || s.wait + s.active > 0) return false;
-    for (const q of [privacy, delivery]) if (Object.values(await q.getJobCounts('wait', 'active', 'delayed', 'prioritized')).some((v) => v > 0)) return false;
-    return true;
-  }, 90_000, `${n} sweeps and their jobs to finish`);
+  until(
+    async () => {
+      const { sweeps, privacy, delivery } = stack.ctx.queues.byName;
+      const s = await sweeps.getJobCounts('completed', 'wait', 'active');
+      if (s.completed < n || s.wait + s.active > 0) return false;
+      for (const q of [privacy, delivery])
+        if (Object.values(await q.getJobCounts('wait', 'active', 'delayed', 'prioritized')).some((v) => v > 0))
+          return false;
+      return true;
+    },
+    90_000,
+    `${n} sweeps and their jobs to finish`,
+  );
 
 describe('the scheduler down for 3 days', () => {
   it('RT1 RT2 RT3 RT4 RT6 RG1 RG6 BR1 CT1 after its first run nothing is overdue, and a second run sends no notice twice', async () => {
@@ -61,25 +67,84 @@ describe('the scheduler down for 3 days', () => {
     const fading = await seedUser(ctx, ago(c.RETENTION_PERSONAL_DATA_DAYS - c.RETENTION_WARNING_DAYS - 1)); // RT3: warned
     await ctx.db
       .insertInto('payments')
-      .values({ id: newId('pay'), order_id: null, user_id: null, processor: 'local', processor_ref: 'ref_old', amount_cents: 1900, currency: 'EUR', status: 'succeeded', created_at: ago(c.RETENTION_TRANSACTIONS_DAYS - 1), succeeded_at: ago(c.RETENTION_TRANSACTIONS_DAYS - 1), pseudonym: 'psn_old' })
+      .values({
+        id: newId('pay'),
+        order_id: null,
+        user_id: null,
+        processor: 'local',
+        processor_ref: 'ref_old',
+        amount_cents: 1900,
+        currency: 'EUR',
+        status: 'succeeded',
+        created_at: ago(c.RETENTION_TRANSACTIONS_DAYS - 1),
+        succeeded_at: ago(c.RETENTION_TRANSACTIONS_DAYS - 1),
+        pseudonym: 'psn_old',
+      })
       .execute(); // RT4
-    await ctx.db.insertInto('analytics_events').values({ id: newId('evt'), visitor_id: 'v1', user_id: null, name: 'page.view', path: '/', ip_truncated: '203.0.113.0', browser: 'Firefox', device: 'desktop', occurred_at: ago(c.USAGE_DATA_RETENTION_DAYS - 1) }).execute(); // RT6
-    const exportBlob = await ctx.storage.put(ctx.db, { userId: owner.id, role: 'headshots', contentType: 'application/zip', data: Buffer.from('zip'), at: ago(c.EXPORT_RETENTION_DAYS - 1) });
+    await ctx.db
+      .insertInto('analytics_events')
+      .values({
+        id: newId('evt'),
+        visitor_id: 'v1',
+        user_id: null,
+        name: 'page.view',
+        path: '/',
+        ip_truncated: '203.0.113.0',
+        browser: 'Firefox',
+        device: 'desktop',
+        occurred_at: ago(c.USAGE_DATA_RETENTION_DAYS - 1),
+      })
+      .execute(); // RT6
+    const exportBlob = await ctx.storage.put(ctx.db, {
+      userId: owner.id,
+      role: 'headshots',
+      contentType: 'application/zip',
+      data: Buffer.from('zip'),
+      at: ago(c.EXPORT_RETENTION_DAYS - 1),
+    });
     const exported = await createRightsRequest(ctx, { userId: owner.id, kind: 'access', status: 'completed' });
-    await ctx.db.updateTable('rights_requests').set({ export_blob_id: exportBlob.id, completed_at: ago(c.EXPORT_RETENTION_DAYS - 1) }).where('id', '=', exported.id).execute(); // RG1
-    const waiting = await createRightsRequest(ctx, { userId: owner.id, kind: 'restriction', status: 'open', details: { purposes: ['marketing'] } });
-    await ctx.db.updateTable('rights_requests').set({ received_at: ago(c.RIGHTS_ESCALATE_AFTER_DAYS - 1) }).where('id', '=', waiting.id).execute(); // RG6
+    await ctx.db
+      .updateTable('rights_requests')
+      .set({ export_blob_id: exportBlob.id, completed_at: ago(c.EXPORT_RETENTION_DAYS - 1) })
+      .where('id', '=', exported.id)
+      .execute(); // RG1
+    const waiting = await createRightsRequest(ctx, {
+      userId: owner.id,
+      kind: 'restriction',
+      status: 'open',
+      details: { purposes: ['marketing'] },
+    });
+    await ctx.db
+      .updateTable('rights_requests')
+      .set({ received_at: ago(c.RIGHTS_ESCALATE_AFTER_DAYS - 1) })
+      .where('id', '=', waiting.id)
+      .execute(); // RG6
     const officer = await signUp(stack);
     await ctx.db.updateTable('users').set({ role: 'privacy_officer' }).where('id', '=', officer.userId).execute();
     const victims = [await signUp(stack), await signUp(stack), await signUp(stack)];
-    const breach = await stack.api('POST', '/v1/staff/breaches', { token: officer.token, json: { description: 'Test incident', detected_at: new Date(now).toISOString(), affected: { user_ids: victims.map((v) => v.userId) } } });
+    const breach = await stack.api('POST', '/v1/staff/breaches', {
+      token: officer.token,
+      json: {
+        description: 'Test incident',
+        detected_at: new Date(now).toISOString(),
+        affected: { user_ids: victims.map((v) => v.userId) },
+      },
+    });
     expect(breach.status).toBe(201); // BR1
     const asker = await signUp(stack);
-    expect((await stack.api('POST', '/v1/inquiries', { token: asker.token, json: { kind: 'privacy', subject: 'My data', message: 'What do you hold about me?' } })).status).toBe(201); // CT1
+    expect(
+      (
+        await stack.api('POST', '/v1/inquiries', {
+          token: asker.token,
+          json: { kind: 'privacy', subject: 'My data', message: 'What do you hold about me?' },
+        })
+      ).status,
+    ).toBe(201); // CT1
 
     stack.clock.advance(3 * DAY_MS);
     const before = await overdueByPromise();
-    for (const p of ['RT1', 'RT2', 'RT3', 'RT4', 'RT6', 'RG1', 'RG6', 'BR1', 'CT1']) expect(before[p], `${p} overdue after 3 days down`).toBeGreaterThan(0);
+    for (const p of ['RT1', 'RT2', 'RT3', 'RT4', 'RT6', 'RG1', 'RG6', 'BR1', 'CT1'])
+      expect(before[p], `${p} overdue after 3 days down`).toBeGreaterThan(0);
 
     // It starts: each job scheduler runs its sweep at once.
     await start('scheduler');
@@ -100,14 +165,26 @@ describe('the scheduler down for 3 days', () => {
 
     // Each notice went once: to each affected person, to the person about to be deleted, and to
     // the privacy team once per escalated item.
-    const notices = ['breach-notice', 'breach-escalation', 'retention-warning', 'rights-escalation', 'inquiry-escalation'];
+    const notices = [
+      'breach-notice',
+      'breach-escalation',
+      'retention-warning',
+      'rights-escalation',
+      'inquiry-escalation',
+    ];
     const sent = stack.postmark.sent.filter((m) => notices.includes(m.Tag ?? ''));
     const seen = new Map<string, number>();
-    for (const m of sent) seen.set(`${m.Tag} → ${m.To}: ${m.Subject}`, (seen.get(`${m.Tag} → ${m.To}: ${m.Subject}`) ?? 0) + 1);
+    for (const m of sent)
+      seen.set(`${m.Tag} → ${m.To}: ${m.Subject}`, (seen.get(`${m.Tag} → ${m.To}: ${m.Subject}`) ?? 0) + 1);
     expect([...seen].filter(([, n]) => n > 1)).toEqual([]);
     const byTag = (tag: string) => sent.filter((m) => m.Tag === tag);
-    expect(byTag('breach-notice').map((m) => m.To).sort()).toEqual(victims.map((v) => v.email).sort());
+    expect(
+      byTag('breach-notice')
+        .map((m) => m.To)
+        .sort(),
+    ).toEqual(victims.map((v) => v.email).sort());
     expect(byTag('retention-warning').map((m) => m.To)).toContain(fading.email);
-    for (const tag of ['breach-escalation', 'rights-escalation', 'inquiry-escalation']) expect(byTag(tag), tag).toHaveLength(1);
+    for (const tag of ['breach-escalation', 'rights-escalation', 'inquiry-escalation'])
+      expect(byTag(tag), tag).toHaveLength(1);
   }, 180_000);
 });

@@ -2,7 +2,16 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, signUp, startStack, until, type Stack } from '../support/stack';
 import { DAY_MS } from '../../core/platform/config';
-import { activeRender, childEnv, exitWithin, freePort, holdRowLock, placeOrder, spawnRole, type Child } from './support';
+import {
+  activeRender,
+  childEnv,
+  exitWithin,
+  freePort,
+  holdRowLock,
+  placeOrder,
+  spawnRole,
+  type Child,
+} from './support';
 
 let stack: Stack;
 const children: Child[] = [];
@@ -26,7 +35,11 @@ describe('SIGTERM during work', () => {
     worker.proc.kill('SIGTERM');
     const { code } = await worker.exit;
     expect(code, worker.output()).toBe(0);
-    const h = await stack.ctx.db.selectFrom('headshots').select(['status', 'blob_id']).where('id', '=', job.data.headshotId).executeTakeFirstOrThrow();
+    const h = await stack.ctx.db
+      .selectFrom('headshots')
+      .select(['status', 'blob_id'])
+      .where('id', '=', job.data.headshotId)
+      .executeTakeFirstOrThrow();
     expect(h.status).toBe('rendered');
     expect(h.blob_id).toBeTruthy();
     expect((await stack.ctx.queues.byName.rendering.getJob(job.id!))?.finishedOn).toBeTruthy();
@@ -38,14 +51,35 @@ describe('SIGTERM during work', () => {
     const port = await freePort();
     const api = spawnRole('api', childEnv(stack, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }));
     children.push(api);
-    await until(async () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 30_000, 'api child to listen');
+    await until(
+      async () =>
+        fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      30_000,
+      'api child to listen',
+    );
 
     // A multipart upload whose body we hold back until after SIGTERM.
     const photo = await fixture('astronaut.png');
     const boundary = 'faultboundary';
-    const head = Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="photo"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n`);
+    const head = Buffer.from(
+      `--${boundary}\r\ncontent-disposition: form-data; name="photo"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n`,
+    );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/photos', agent: false, headers: { authorization: `Bearer ${me.token}`, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': head.length + photo.length + tail.length } });
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/v1/photos',
+      agent: false,
+      headers: {
+        authorization: `Bearer ${me.token}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-length': head.length + photo.length + tail.length,
+      },
+    });
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
       req.on('response', (res) => {
         let body = '';
@@ -77,7 +111,17 @@ describe('SIGTERM during work', () => {
     const eventId = `ae_sigterm_${Date.now()}`;
     await stack.ctx.db
       .insertInto('analytics_events')
-      .values({ id: eventId, visitor_id: 'v_sigterm', user_id: null, name: 'page_view', path: '/', ip_truncated: null, browser: null, device: null, occurred_at: new Date(Date.now() - (stack.config.USAGE_DATA_RETENTION_DAYS + 1) * DAY_MS) })
+      .values({
+        id: eventId,
+        visitor_id: 'v_sigterm',
+        user_id: null,
+        name: 'page_view',
+        path: '/',
+        ip_truncated: null,
+        browser: null,
+        device: null,
+        occurred_at: new Date(Date.now() - (stack.config.USAGE_DATA_RETENTION_DAYS + 1) * DAY_MS),
+      })
       .execute();
     const lock = await holdRowLock(stack.config.DATABASE_URL, 'analytics_events', eventId);
     releases.push(lock.release);
@@ -85,13 +129,25 @@ describe('SIGTERM during work', () => {
     // debug: the child logs 'shutting down' and each 'job done' with its job id.
     const scheduler = spawnRole('scheduler', childEnv(stack, { LOG_LEVEL: 'debug', SWEEP_CONCURRENCY: '1' }));
     children.push(scheduler);
-    const job = await until(async () => (await sweeps.getJobs(['active'])).find((j) => j.name === 'sweep.usage-data'), 30_000, 'the usage-data sweep to be active');
-    const waiting = await until(async () => (await lock.blocked()).find((b) => /delete from "analytics_events"/i.test(b.query)), 15_000, 'the sweep to wait on the row lock');
+    const job = await until(
+      async () => (await sweeps.getJobs(['active'])).find((j) => j.name === 'sweep.usage-data'),
+      30_000,
+      'the usage-data sweep to be active',
+    );
+    const waiting = await until(
+      async () => (await lock.blocked()).find((b) => /delete from "analytics_events"/i.test(b.query)),
+      15_000,
+      'the sweep to wait on the row lock',
+    );
     expect(waiting.pid).not.toBe(lock.pid);
 
     const signalled = Date.now();
     scheduler.proc.kill('SIGTERM');
-    await until(async () => scheduler.output().includes('shutting down: finishing active jobs'), 10_000, 'the scheduler to begin shutting down');
+    await until(
+      async () => scheduler.output().includes('shutting down: finishing active jobs'),
+      10_000,
+      'the scheduler to begin shutting down',
+    );
     // Still inside the sweep when the shutdown began: the signal came during work.
     expect(await sweeps.getJobState(job.id!)).toBe('active');
     expect(scheduler.proc.exitCode).toBeNull();
@@ -100,7 +156,9 @@ describe('SIGTERM during work', () => {
 
     const exit = await exitWithin(scheduler, 15_000);
     const exitMs = Date.now() - signalled;
-    console.info(`scheduler exited ${exit.code} ${exitMs} ms after SIGTERM (${exit.ms} ms after the lock was released); ${queued.length} sweeps left queued`);
+    console.info(
+      `scheduler exited ${exit.code} ${exitMs} ms after SIGTERM (${exit.ms} ms after the lock was released); ${queued.length} sweeps left queued`,
+    );
     expect(exit.code, scheduler.output()).toBe(0);
     expect(exit.signal).toBeNull();
 
@@ -109,8 +167,16 @@ describe('SIGTERM during work', () => {
     expect(await sweeps.getJobState(job.id!)).toBe('completed');
     expect(after?.finishedOn).toBeTruthy();
     expect(after?.failedReason).toBeFalsy();
-    expect(await stack.ctx.db.selectFrom('analytics_events').select('id').where('id', '=', eventId).executeTakeFirst()).toBeUndefined();
-    expect(await stack.ctx.db.selectFrom('deletion_records').select('id').where('reason', '=', 'retention:usage-data').executeTakeFirst()).toBeTruthy();
+    expect(
+      await stack.ctx.db.selectFrom('analytics_events').select('id').where('id', '=', eventId).executeTakeFirst(),
+    ).toBeUndefined();
+    expect(
+      await stack.ctx.db
+        .selectFrom('deletion_records')
+        .select('id')
+        .where('reason', '=', 'retention:usage-data')
+        .executeTakeFirst(),
+    ).toBeTruthy();
     expect(scheduler.output()).toContain(`"jobId":"${job.id}"`);
     // Nothing failed, nothing left active under a lock nobody renews; sweeps it had not started stay queued.
     expect(await sweeps.getJobs(['failed'])).toEqual([]);

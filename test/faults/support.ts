@@ -20,22 +20,39 @@ export function freePort(): Promise<number> {
 }
 
 /** A private, throwaway Redis without persistence (never the shared one on 6379); `args` adds options. */
-export async function startRedis(port: number, args: string[] = []): Promise<{ url: string; child: ChildProcess; kill: () => Promise<void> }> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
+export async function startRedis(
+  port: number,
+  args: string[] = [],
+): Promise<{ url: string; child: ChildProcess; kill: () => Promise<void> }> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+    { stdio: 'ignore' },
+  );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  await until(async () => {
-    const { Redis } = await import('ioredis');
-    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    c.on('error', () => {});
-    try {
-      await c.connect();
-      return (await c.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      c.disconnect();
-    }
-  }, 10_000, `redis on ${port}`);
+  await until(
+    async () => {
+      const { Redis } = await import('ioredis');
+      const c = new Redis({
+        port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        return (await c.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        c.disconnect();
+      }
+    },
+    10_000,
+    `redis on ${port}`,
+  );
   return {
     url: `redis://127.0.0.1:${port}`,
     child,
@@ -77,22 +94,34 @@ export interface Child {
  * `main.ts <role>` in its own process (node --import tsx, so the pid is the role itself, not npx),
  * or with from 'bundle' the dist/main.mjs that `npm run build` makes and the images run.
  */
-export function spawnRole(role: 'api' | 'worker' | 'scheduler', env: NodeJS.ProcessEnv, from: 'source' | 'bundle' = 'source'): Child {
+export function spawnRole(
+  role: 'api' | 'worker' | 'scheduler',
+  env: NodeJS.ProcessEnv,
+  from: 'source' | 'bundle' = 'source',
+): Child {
   const args = from === 'bundle' ? ['dist/main.mjs', role] : ['--import', 'tsx', 'main.ts', role];
   const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once('exit', (code, signal) => r({ code, signal })),
+  );
   return { proc, output: () => out, exit };
 }
 
 /** The child's exit, or an error naming the bound (and the child's output) if it takes longer than ms. */
-export async function exitWithin(child: Child, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
+export async function exitWithin(
+  child: Child,
+  ms: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`process ${child.proc.pid} still running ${ms} ms later:\n${child.output()}`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`process ${child.proc.pid} still running ${ms} ms later:\n${child.output()}`)),
+      ms,
+    );
   });
   try {
     const r = await Promise.race([child.exit, late]);
@@ -107,7 +136,11 @@ export async function exitWithin(child: Child, ms: number): Promise<{ code: numb
  * a transaction left open, so whatever writes that row blocks inside Postgres until release().
  * blocked() lists the backends waiting on it right now (pg_blocking_pids).
  */
-export async function holdRowLock(dbUrl: string, table: string, id: string): Promise<{ pid: number; blocked: () => Promise<{ pid: number; query: string }[]>; release: () => Promise<void> }> {
+export async function holdRowLock(
+  dbUrl: string,
+  table: string,
+  id: string,
+): Promise<{ pid: number; blocked: () => Promise<{ pid: number; query: string }[]>; release: () => Promise<void> }> {
   const client = new pg.Client({ connectionString: dbUrl });
   client.on('error', () => {}); // a database dropped under a failed test's lock must not crash the run
   await client.connect();
@@ -121,7 +154,13 @@ export async function holdRowLock(dbUrl: string, table: string, id: string): Pro
   let released = false;
   return {
     pid,
-    blocked: async () => (await client.query<{ pid: number; query: string }>('select pid, query from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [pid])).rows,
+    blocked: async () =>
+      (
+        await client.query<{ pid: number; query: string }>(
+          'select pid, query from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
+          [pid],
+        )
+      ).rows,
     release: async () => {
       if (released) return;
       released = true;
@@ -132,27 +171,44 @@ export async function holdRowLock(dbUrl: string, table: string, id: string): Pro
 }
 
 /** Uploads a fixture and orders it in the given styles; the local payment processor confirms by itself. */
-export async function placeOrder(stack: Stack, token: string, styles: string[], photo = 'astronaut.png'): Promise<string> {
+export async function placeOrder(
+  stack: Stack,
+  token: string,
+  styles: string[],
+  photo = 'astronaut.png',
+): Promise<string> {
   const up = { body: await uploadJudged(stack, token, await fixture(photo), photo) };
   expect(up.body.status).toBe('usable');
-  const created = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'executive', style_ids: styles, photo_ids: [up.body.id], accept_shortfall: true } });
+  const created = await stack.api('POST', '/v1/orders', {
+    token,
+    json: { package_id: 'executive', style_ids: styles, photo_ids: [up.body.id], accept_shortfall: true },
+  });
   expect(created.status).toBe(201);
   return created.body.order.id as string;
 }
 
 export async function orderStatus(stack: Stack, orderId: string): Promise<string> {
-  return (await stack.ctx.db.selectFrom('orders').select('status').where('id', '=', orderId).executeTakeFirstOrThrow()).status;
+  return (await stack.ctx.db.selectFrom('orders').select('status').where('id', '=', orderId).executeTakeFirstOrThrow())
+    .status;
 }
 
 export const waitForOrder = (stack: Stack, orderId: string, timeoutMs = 90_000) =>
-  until(async () => {
-    const s = await orderStatus(stack, orderId);
-    return ['ready', 'failed'].includes(s) && s;
-  }, timeoutMs, `order ${orderId} to settle`);
+  until(
+    async () => {
+      const s = await orderStatus(stack, orderId);
+      return ['ready', 'failed'].includes(s) && s;
+    },
+    timeoutMs,
+    `order ${orderId} to settle`,
+  );
 
 /** A render job of this stack's queue that a worker holds right now. */
 export const activeRender = (stack: Stack) =>
-  until(async () => (await stack.ctx.queues.byName.rendering.getJobs(['active']))[0], 60_000, 'a render job to be active');
+  until(
+    async () => (await stack.ctx.queues.byName.rendering.getJobs(['active']))[0],
+    60_000,
+    'a render job to be active',
+  );
 
 /** Objects in the buckets without a blobs row, and blobs rows without an object. */
 export async function orphans(stack: Stack): Promise<{ objectsWithoutRow: string[]; rowsWithoutObject: string[] }> {
@@ -160,7 +216,10 @@ export async function orphans(stack: Stack): Promise<{ objectsWithoutRow: string
   const keys = [...(await stack.ctx.storage.listKeys('originals')), ...(await stack.ctx.storage.listKeys('headshots'))];
   const rowKeys = new Set(rows.map((r) => r.object_key));
   const keySet = new Set(keys);
-  return { objectsWithoutRow: keys.filter((k) => !rowKeys.has(k)), rowsWithoutObject: [...rowKeys].filter((k) => !keySet.has(k)) };
+  return {
+    objectsWithoutRow: keys.filter((k) => !rowKeys.has(k)),
+    rowsWithoutObject: [...rowKeys].filter((k) => !keySet.has(k)),
+  };
 }
 
 /** Kills every connection to the stack's database except our own (Postgres itself keeps running). */
@@ -169,7 +228,10 @@ export async function dropConnections(dbUrl: string): Promise<number> {
   const admin = new pg.Client({ connectionString: adminUrlOf(dbUrl) });
   await admin.connect();
   try {
-    const r = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
+    const r = await admin.query(
+      'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+      [name],
+    );
     return r.rowCount ?? 0;
   } finally {
     await admin.end();

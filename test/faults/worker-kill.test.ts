@@ -24,7 +24,12 @@ describe('a worker killed with SIGKILL mid-render', () => {
     const orderId = await placeOrder(stack, me.token, ['studio-grey', 'navy-gradient']);
 
     const job = await activeRender(stack);
-    const pendingBefore = await stack.ctx.db.selectFrom('headshots').select('id').where('order_id', '=', orderId).where('status', '=', 'pending').execute();
+    const pendingBefore = await stack.ctx.db
+      .selectFrom('headshots')
+      .select('id')
+      .where('order_id', '=', orderId)
+      .where('status', '=', 'pending')
+      .execute();
     expect(pendingBefore.length).toBeGreaterThan(0);
     first.proc.kill('SIGKILL');
     expect((await first.exit).signal).toBe('SIGKILL');
@@ -34,17 +39,30 @@ describe('a worker killed with SIGKILL mid-render', () => {
     expect(await waitForOrder(stack, orderId)).toBe('ready');
 
     // The killed job itself was taken up again and finished (not lost, not run twice into two blobs).
-    await until(async () => (await stack.ctx.queues.byName.rendering.getJob(job.id!))?.finishedOn, 10_000, 'killed job to finish');
+    await until(
+      async () => (await stack.ctx.queues.byName.rendering.getJob(job.id!))?.finishedOn,
+      10_000,
+      'killed job to finish',
+    );
     const headshots = await stack.ctx.db.selectFrom('headshots').selectAll().where('order_id', '=', orderId).execute();
     expect(headshots).toHaveLength(2);
     expect(headshots.every((h) => h.status === 'rendered' && h.blob_id)).toBe(true);
-    const headshotBlobs = await stack.ctx.db.selectFrom('blobs').select('id').where('user_id', '=', me.userId).where('bucket', '=', stack.config.S3_BUCKET_HEADSHOTS).execute();
+    const headshotBlobs = await stack.ctx.db
+      .selectFrom('blobs')
+      .select('id')
+      .where('user_id', '=', me.userId)
+      .where('bucket', '=', stack.config.S3_BUCKET_HEADSHOTS)
+      .execute();
     expect(headshotBlobs).toHaveLength(2);
 
-    const ready = await until(async () => {
-      const m = stack.postmark.to(me.email).filter((x) => x.Tag === 'order-ready');
-      return m.length > 0 && m;
-    }, 10_000, 'order-ready email');
+    const ready = await until(
+      async () => {
+        const m = stack.postmark.to(me.email).filter((x) => x.Tag === 'order-ready');
+        return m.length > 0 && m;
+      },
+      10_000,
+      'order-ready email',
+    );
     await new Promise((r) => setTimeout(r, 1500)); // a duplicate delivery would land within this
     expect(stack.postmark.to(me.email).filter((x) => x.Tag === 'order-ready')).toHaveLength(ready.length);
     expect(ready).toHaveLength(1);

@@ -11,11 +11,21 @@ afterAll(async () => {
 });
 
 const register = (json: Record<string, unknown>) =>
-  stack.api('POST', '/v1/accounts', { json: { email: `p${Math.random().toString(36).slice(2)}@example.com`, name: 'Ada', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION, ...json } });
+  stack.api('POST', '/v1/accounts', {
+    json: {
+      email: `p${Math.random().toString(36).slice(2)}@example.com`,
+      name: 'Ada',
+      confirms_adult: true,
+      accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+      ...json,
+    },
+  });
 
 describe('accounts', () => {
   it('AC1 requires an email and a name; a phone is optional and must be E.164', async () => {
-    const noEmail = await stack.api('POST', '/v1/accounts', { json: { name: 'Ada', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
+    const noEmail = await stack.api('POST', '/v1/accounts', {
+      json: { name: 'Ada', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION },
+    });
     expect(noEmail.status).toBe(400);
     expect(noEmail.body.code).toBe('validation_failed');
     expect(noEmail.body.errors.map((e: { path: string }) => e.path)).toContain('body.email');
@@ -28,18 +38,27 @@ describe('accounts', () => {
   });
 
   it('AC2 a person who does not confirm being 18 or older is refused with a clear error', async () => {
-    const before = await stack.ctx.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const before = await stack.ctx.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     const res = await register({ confirms_adult: false });
     expect(res.status).toBe(422);
     expect(res.body).toMatchObject({ code: 'underage', title: 'Rasmi is for adults' });
-    const after = await stack.ctx.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const after = await stack.ctx.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(after.n).toBe(before.n);
   });
 
   it('AC3 records the accepted policy version and when it was accepted; an outdated version is refused', async () => {
     const stale = await register({ accepted_policy_version: '2019-01' });
     expect(stale.status).toBe(409);
-    expect(stale.body).toMatchObject({ code: 'policy_version_outdated', current_policy_version: NEWEST_SHIPPED_POLICY_VERSION });
+    expect(stale.body).toMatchObject({
+      code: 'policy_version_outdated',
+      current_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+    });
     const { userId } = await signUp(stack);
     const row = await stack.ctx.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
     expect(row.policy_version_id).toBe(NEWEST_SHIPPED_POLICY_VERSION);
@@ -48,7 +67,14 @@ describe('accounts', () => {
 
   it('registering an address twice reveals nothing and creates no second account', async () => {
     const { email } = await signUp(stack);
-    const again = await stack.api('POST', '/v1/accounts', { json: { email: email.toUpperCase(), name: 'Someone Else', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
+    const again = await stack.api('POST', '/v1/accounts', {
+      json: {
+        email: email.toUpperCase(),
+        name: 'Someone Else',
+        confirms_adult: true,
+        accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+      },
+    });
     expect(again.status).toBe(202);
     const users = await stack.ctx.db.selectFrom('users').select('id').execute();
     expect(new Set(users.map((u) => u.id)).size).toBe(users.length);
@@ -56,7 +82,11 @@ describe('accounts', () => {
 
   it('sign-in codes work once, expire, and lock after five wrong tries; tokens are stored hashed', async () => {
     const { email, token, userId } = await signUp(stack);
-    const session = await stack.ctx.db.selectFrom('sessions').selectAll().where('user_id', '=', userId).executeTakeFirstOrThrow();
+    const session = await stack.ctx.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .executeTakeFirstOrThrow();
     expect(session.token_hash).not.toBe(token);
     expect(JSON.stringify(session)).not.toContain(token);
 
@@ -89,7 +119,11 @@ describe('accounts', () => {
   it('a bearer token works until SESSION_TTL_HOURS after sign-in and is refused from then on', async () => {
     const { token, email, userId } = await signUp(stack);
     const ttl = stack.config.SESSION_TTL_HOURS * 3600_000;
-    const session = await stack.ctx.db.selectFrom('sessions').selectAll().where('user_id', '=', userId).executeTakeFirstOrThrow();
+    const session = await stack.ctx.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .executeTakeFirstOrThrow();
     expect(new Date(session.expires_at).getTime()).toBe(stack.clock.now().getTime() + ttl);
     stack.clock.advance(ttl - 1000);
     expect((await stack.api('GET', '/v1/me', { token })).status).toBe(200);

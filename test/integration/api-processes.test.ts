@@ -24,26 +24,43 @@ async function childrenOf(pid: number): Promise<number[]> {
 describe('API_PROCESSES', () => {
   it('runs N API processes on one port, starts another when one dies, and stops them all on SIGTERM', async () => {
     const port = await freePort();
-    api = spawnRole('api', childEnv(stack, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, API_PROCESSES: '2' }));
+    api = spawnRole(
+      'api',
+      childEnv(stack, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, API_PROCESSES: '2' }),
+    );
     const base = `http://127.0.0.1:${port}`;
     const pid = api.proc.pid!;
-    const ready = async () => (await childrenOf(pid)).length === 2 && (await fetch(`${base}/healthz`).catch(() => null))?.ok;
+    const ready = async () =>
+      (await childrenOf(pid)).length === 2 && (await fetch(`${base}/healthz`).catch(() => null))?.ok;
     await until(ready, 60_000, 'two API processes to answer');
     const first = await childrenOf(pid);
 
     // Real work through the shared port: registrations write rows and mail codes.
     for (let i = 0; i < 4; i++) {
       const email = `procs${i}-${Date.now()}@example.com`;
-      const reg = await fetch(`${base}/v1/accounts`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ email, name: 'P', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION }) });
+      const reg = await fetch(`${base}/v1/accounts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({
+          email,
+          name: 'P',
+          confirms_adult: true,
+          accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+        }),
+      });
       expect(reg.status).toBe(202);
       await until(async () => stack.postmark.to(email).length === 1, 10_000, 'the sign-in code email');
     }
 
     process.kill(first[0], 'SIGKILL');
-    await until(async () => {
-      const now = await childrenOf(pid);
-      return now.length === 2 && !now.includes(first[0]) && (await fetch(`${base}/healthz`).catch(() => null))?.ok;
-    }, 60_000, 'a new API process to replace the killed one');
+    await until(
+      async () => {
+        const now = await childrenOf(pid);
+        return now.length === 2 && !now.includes(first[0]) && (await fetch(`${base}/healthz`).catch(() => null))?.ok;
+      },
+      60_000,
+      'a new API process to replace the killed one',
+    );
 
     const before = await childrenOf(pid);
     api.proc.kill('SIGTERM');

@@ -31,7 +31,11 @@ afterAll(async () => {
 
 /** A worker that takes one job by hand (no processor, no stalled-job check of its own). */
 async function takeOne(queue: string) {
-  const w = new Worker(queue, null, { connection: redisConnection(config, true), prefix: config.QUEUE_PREFIX, lockDuration: 60_000 });
+  const w = new Worker(queue, null, {
+    connection: redisConnection(config, true),
+    prefix: config.QUEUE_PREFIX,
+    lockDuration: 60_000,
+  });
   workers.push(w);
   const job = await w.getNextJob(`token-${queue}`, { block: false });
   if (!job?.id) throw new Error(`no job to take on ${queue}`);
@@ -42,7 +46,8 @@ describe('queue backlog: what needs a worker now', () => {
   it('counts waiting and prioritized jobs, delayed ones once due, and active ones whose lock has lapsed', async () => {
     const q = queues.byName.rendering;
     const now = new Date();
-    for (const id of ['a', 'b', 'c']) await queues.enqueue('headshot.render', { headshotId: `hsh_${id}` }, { jobId: `render-${id}` });
+    for (const id of ['a', 'b', 'c'])
+      await queues.enqueue('headshot.render', { headshotId: `hsh_${id}` }, { jobId: `render-${id}` });
     await q.add('headshot.render', { headshotId: 'hsh_p' }, { jobId: 'render-p', priority: 5 });
     // A retry waiting out its backoff: not demand until it is due, then demand though no worker promoted it.
     await queues.enqueue('headshot.render', { headshotId: 'hsh_d' }, { jobId: 'render-d', delay: 60_000 });
@@ -54,10 +59,23 @@ describe('queue backlog: what needs a worker now', () => {
     expect(await q.getJobState(orphan.id!)).toBe('active');
 
     const before = await queueBacklog(redis, q, now);
-    expect(before).toMatchObject({ paused: false, waiting: 1, prioritized: 1, delayedDue: 0, orphaned: 1, running: 1, backlog: 3 });
+    expect(before).toMatchObject({
+      paused: false,
+      waiting: 1,
+      prioritized: 1,
+      delayedDue: 0,
+      orphaned: 1,
+      running: 1,
+      backlog: 3,
+    });
     // The same figures as BullMQ's own getters, read at the same instant's cut-off for `delayed`.
     const counts = await q.getJobCounts('wait', 'prioritized', 'active', 'delayed');
-    expect([counts.wait, counts.prioritized, counts.active, counts.delayed]).toEqual([before.waiting, before.prioritized, before.orphaned + before.running, 1]);
+    expect([counts.wait, counts.prioritized, counts.active, counts.delayed]).toEqual([
+      before.waiting,
+      before.prioritized,
+      before.orphaned + before.running,
+      1,
+    ]);
 
     const later = new Date(now.getTime() + 61_000);
     const due = await queueBacklog(redis, q, later);
@@ -74,7 +92,8 @@ describe('queue backlog: what needs a worker now', () => {
 
   it('a paused queue is no demand, though its jobs stay where they were', async () => {
     const q = queues.byName.analysis;
-    for (const id of ['a', 'b']) await queues.enqueue('photo.analyse', { photoId: `pho_${id}` }, { jobId: `analyse-${id}` });
+    for (const id of ['a', 'b'])
+      await queues.enqueue('photo.analyse', { photoId: `pho_${id}` }, { jobId: `analyse-${id}` });
     await queues.enqueue('photo.analyse', { photoId: 'pho_d' }, { jobId: 'analyse-d', delay: 1_000 });
     const now = new Date(Date.now() + 5_000);
     expect((await queueBacklog(redis, q, now)).backlog).toBe(3);
@@ -91,6 +110,15 @@ describe('queue backlog: what needs a worker now', () => {
   });
 
   it('an empty queue has no backlog and no age', async () => {
-    expect(await queueBacklog(redis, queues.byName.privacy, new Date())).toEqual({ backlog: 0, paused: false, waiting: 0, prioritized: 0, delayedDue: 0, orphaned: 0, running: 0, oldestSeconds: 0 });
+    expect(await queueBacklog(redis, queues.byName.privacy, new Date())).toEqual({
+      backlog: 0,
+      paused: false,
+      waiting: 0,
+      prioritized: 0,
+      delayedDue: 0,
+      orphaned: 0,
+      running: 0,
+      oldestSeconds: 0,
+    });
   });
 });

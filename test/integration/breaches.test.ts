@@ -18,7 +18,16 @@ beforeAll(async () => {
   // API only, so no scheduler runs sweeps behind the test's back; the privacy jobs run for real.
   // One attempt per job makes a failed email deterministic; batch 2 exercises the paging.
   wa = await startFakeWhatsApp('wa-token', '1234567890');
-  stack = await startStack({ role: 'api', env: { JOB_ATTEMPTS: '1', BREACH_NOTICE_BATCH: '2', WHATSAPP_API_URL: `${wa.url}/v21.0`, WHATSAPP_TOKEN: 'wa-token', WHATSAPP_PHONE_NUMBER_ID: '1234567890' } });
+  stack = await startStack({
+    role: 'api',
+    env: {
+      JOB_ATTEMPTS: '1',
+      BREACH_NOTICE_BATCH: '2',
+      WHATSAPP_API_URL: `${wa.url}/v21.0`,
+      WHATSAPP_TOKEN: 'wa-token',
+      WHATSAPP_PHONE_NUMBER_ID: '1234567890',
+    },
+  });
   workers = await startWorkers(stack.ctx, ['privacy'], privacyHandlers);
   officer = await staff('privacy_officer');
 });
@@ -36,23 +45,36 @@ async function staff(role: 'support' | 'privacy_officer' | 'admin') {
 
 const sweep = () => sweepHandlers['sweep.breach-notices'](stack.ctx, {}, {} as Job);
 const record = (json: unknown, token = officer.token) => stack.api('POST', '/v1/staff/breaches', { token, json });
-const progress = async (id: string) => (await stack.api('GET', `/v1/staff/breaches/${id}`, { token: officer.token })).body;
-const noticesTo = (email: string, breachId: string) => stack.postmark.to(email).filter((m) => m.Tag === 'breach-notice' && m.TextBody?.includes(breachId));
-const teamAlerts = (breachId: string) => stack.postmark.to(stack.config.PRIVACY_TEAM_EMAIL).filter((m) => m.Tag === 'breach-escalation' && m.Subject.includes(breachId));
+const progress = async (id: string) =>
+  (await stack.api('GET', `/v1/staff/breaches/${id}`, { token: officer.token })).body;
+const noticesTo = (email: string, breachId: string) =>
+  stack.postmark.to(email).filter((m) => m.Tag === 'breach-notice' && m.TextBody?.includes(breachId));
+const teamAlerts = (breachId: string) =>
+  stack.postmark
+    .to(stack.config.PRIVACY_TEAM_EMAIL)
+    .filter((m) => m.Tag === 'breach-escalation' && m.Subject.includes(breachId));
 
 /** Waits until no breach.notify job is waiting or running. */
 async function settled() {
   const q = stack.ctx.queues.byName.privacy;
-  await until(async () => {
-    const c = await q.getJobCounts('wait', 'active', 'delayed', 'prioritized');
-    return c.wait + c.active + c.delayed + c.prioritized === 0;
-  }, 20_000, 'privacy jobs to settle');
+  await until(
+    async () => {
+      const c = await q.getJobCounts('wait', 'active', 'delayed', 'prioritized');
+      return c.wait + c.active + c.delayed + c.prioritized === 0;
+    },
+    20_000,
+    'privacy jobs to settle',
+  );
 }
 
 describe('breaches', () => {
   it('BR1 records a breach and notifies every affected person exactly once, recording each notice', async () => {
     // One person has a phone and opted in to WhatsApp; one has a phone but did not opt in.
-    const people = [await signUp(stack, { phone: '+41790000001' }), await signUp(stack, { phone: '+41790000002' }), await signUp(stack)];
+    const people = [
+      await signUp(stack, { phone: '+41790000001' }),
+      await signUp(stack, { phone: '+41790000002' }),
+      await signUp(stack),
+    ];
     await recordConsent(stack.ctx, people[0].userId, 'whatsapp', true, 'test');
     const bystander = await signUp(stack);
     const detected = new Date(stack.clock.now().getTime() - HOUR);
@@ -61,17 +83,43 @@ describe('breaches', () => {
     const customer = await signUp(stack);
     const support = await staff('support');
     expect((await stack.api('POST', '/v1/staff/breaches', { json: {} })).status).toBe(401);
-    expect((await record({ description: 'x', detected_at: detected.toISOString(), affected: { all_users: true } }, customer.token)).body.code).toBe('forbidden');
-    expect((await record({ description: 'x', detected_at: detected.toISOString(), affected: { all_users: true } }, support.token)).status).toBe(403);
-    const future = await record({ description: 'x', detected_at: new Date(stack.clock.now().getTime() + HOUR).toISOString(), affected: { all_users: true } });
+    expect(
+      (
+        await record(
+          { description: 'x', detected_at: detected.toISOString(), affected: { all_users: true } },
+          customer.token,
+        )
+      ).body.code,
+    ).toBe('forbidden');
+    expect(
+      (
+        await record(
+          { description: 'x', detected_at: detected.toISOString(), affected: { all_users: true } },
+          support.token,
+        )
+      ).status,
+    ).toBe(403);
+    const future = await record({
+      description: 'x',
+      detected_at: new Date(stack.clock.now().getTime() + HOUR).toISOString(),
+      affected: { all_users: true },
+    });
     expect(future.status).toBe(422);
     expect(future.body.code).toBe('detected_in_future');
     const nobody = newId('usr');
-    const unknown = await record({ description: 'x', detected_at: detected.toISOString(), affected: { user_ids: [people[0].userId, nobody] } });
+    const unknown = await record({
+      description: 'x',
+      detected_at: detected.toISOString(),
+      affected: { user_ids: [people[0].userId, nobody] },
+    });
     expect(unknown.body).toMatchObject({ code: 'unknown_users', unknown_user_ids: [nobody] });
     expect(await stack.ctx.db.selectFrom('breaches').select('id').execute()).toEqual([]);
 
-    const res = await record({ description: 'A misconfigured backup bucket exposed account emails.', detected_at: detected.toISOString(), affected: { user_ids: [...people.map((p) => p.userId), people[0].userId] } });
+    const res = await record({
+      description: 'A misconfigured backup bucket exposed account emails.',
+      detected_at: detected.toISOString(),
+      affected: { user_ids: [...people.map((p) => p.userId), people[0].userId] },
+    });
     expect(res.status).toBe(201);
     const id = res.body.id;
     expect(res.body).toMatchObject({ affected: 3, notified: 0, pending: 3, overdue: 0, escalated_at: null });
@@ -98,7 +146,14 @@ describe('breaches', () => {
     }
     expect(wa.sent.filter((m) => m.to === '41790000001')).toHaveLength(1);
     expect(wa.sent.filter((m) => m.to === '41790000002')).toHaveLength(0);
-    expect(await progress(id)).toMatchObject({ affected: 3, notified: 3, pending: 0, overdue: 0, notified_late: 0, escalated_at: null });
+    expect(await progress(id)).toMatchObject({
+      affected: 3,
+      notified: 3,
+      pending: 0,
+      overdue: 0,
+      notified_late: 0,
+      escalated_at: null,
+    });
     expect(teamAlerts(id)).toHaveLength(0);
   });
 
@@ -106,15 +161,25 @@ describe('breaches', () => {
     const a = await signUp(stack);
     const b = await signUp(stack);
     const detected = stack.clock.now();
-    const id = (await record({ description: 'Support mailbox accessed by an unauthorised party.', detected_at: detected.toISOString(), affected: { user_ids: [a.userId, b.userId] } })).body.id;
+    const id = (
+      await record({
+        description: 'Support mailbox accessed by an unauthorised party.',
+        detected_at: detected.toISOString(),
+        affected: { user_ids: [a.userId, b.userId] },
+      })
+    ).body.id;
 
     // The first email the mail provider receives fails; with one attempt per job, that notice stays pending.
     stack.postmark.failNextRequests(1);
     await sweep();
-    await until(async () => {
-      const p = await progress(id);
-      return p.notified === 1 && (await stack.ctx.queues.byName.privacy.getFailedCount()) >= 1;
-    }, 20_000, 'one notice sent and one failed');
+    await until(
+      async () => {
+        const p = await progress(id);
+        return p.notified === 1 && (await stack.ctx.queues.byName.privacy.getFailedCount()) >= 1;
+      },
+      20_000,
+      'one notice sent and one failed',
+    );
     await settled();
     expect(await progress(id)).toMatchObject({ notified: 1, pending: 1, escalated_at: null });
     expect(teamAlerts(id)).toHaveLength(0);
@@ -140,17 +205,36 @@ describe('breaches', () => {
     const buyers = [await signUp(stack), await signUp(stack), await signUp(stack)];
     const outsider = await signUp(stack);
     const now = stack.clock.now();
-    const order = (userId: string, at: Date) => ({ id: newId('ord'), user_id: userId, package_id: 'starter', styles: '["studio-grey"]', status: 'awaiting_payment' as const, amount_cents: 100, currency: 'usd', failure_code: null, failure_detail: null, created_at: at, paid_at: null, delivered_at: null });
+    const order = (userId: string, at: Date) => ({
+      id: newId('ord'),
+      user_id: userId,
+      package_id: 'starter',
+      styles: '["studio-grey"]',
+      status: 'awaiting_payment' as const,
+      amount_cents: 100,
+      currency: 'usd',
+      failure_code: null,
+      failure_detail: null,
+      created_at: at,
+      paid_at: null,
+      delivered_at: null,
+    });
     const inRange = new Date(now.getTime() - 2 * HOUR);
     await stack.ctx.db
       .insertInto('orders')
-      .values([...buyers.map((b) => order(b.userId, inRange)), order(buyers[0].userId, inRange), order(outsider.userId, new Date(now.getTime() - 30 * HOUR))])
+      .values([
+        ...buyers.map((b) => order(b.userId, inRange)),
+        order(buyers[0].userId, inRange),
+        order(outsider.userId, new Date(now.getTime() - 30 * HOUR)),
+      ])
       .execute();
 
     const res = await record({
       description: 'Order exports from one day were copied by a former contractor.',
       detected_at: now.toISOString(),
-      affected: { orders_created_between: { from: new Date(now.getTime() - 3 * HOUR).toISOString(), to: now.toISOString() } },
+      affected: {
+        orders_created_between: { from: new Date(now.getTime() - 3 * HOUR).toISOString(), to: now.toISOString() },
+      },
     });
     expect(res.body).toMatchObject({ affected: 3, pending: 3 });
     const id = res.body.id;
@@ -171,11 +255,26 @@ describe('breaches', () => {
   });
 
   it('BR1 a breach of every account inserts one notice per account in batches', async () => {
-    const accounts = Number((await stack.ctx.db.selectFrom('users').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+    const accounts = Number(
+      (
+        await stack.ctx.db
+          .selectFrom('users')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
     expect(accounts).toBeGreaterThan(stack.config.BREACH_NOTICE_BATCH * 3);
-    const res = await record({ description: 'Database snapshot leaked.', detected_at: stack.clock.now().toISOString(), affected: { all_users: true } });
+    const res = await record({
+      description: 'Database snapshot leaked.',
+      detected_at: stack.clock.now().toISOString(),
+      affected: { all_users: true },
+    });
     expect(res.body).toMatchObject({ affected: accounts, pending: accounts });
-    const ids = await stack.ctx.db.selectFrom('breach_notices').select('user_id').where('breach_id', '=', res.body.id).execute();
+    const ids = await stack.ctx.db
+      .selectFrom('breach_notices')
+      .select('user_id')
+      .where('breach_id', '=', res.body.id)
+      .execute();
     expect(new Set(ids.map((r) => r.user_id)).size).toBe(accounts);
   });
 });

@@ -24,14 +24,26 @@ async function rawObject(bucket: string, key: string): Promise<Buffer> {
 describe('encryption at rest', () => {
   it('SC1 the object store holds no readable image, and the wrong key cannot open it', async () => {
     const { token } = await signUp(stack);
-    const up = await stack.api('POST', '/v1/photos', { token, body: multipart('photo', await fixture('astronaut.png')) });
-    const blob = await stack.ctx.db.selectFrom('photos').innerJoin('blobs', 'blobs.id', 'photos.blob_id').selectAll('blobs').where('photos.id', '=', up.body.id).executeTakeFirstOrThrow();
+    const up = await stack.api('POST', '/v1/photos', {
+      token,
+      body: multipart('photo', await fixture('astronaut.png')),
+    });
+    const blob = await stack.ctx.db
+      .selectFrom('photos')
+      .innerJoin('blobs', 'blobs.id', 'photos.blob_id')
+      .selectAll('blobs')
+      .where('photos.id', '=', up.body.id)
+      .executeTakeFirstOrThrow();
     expect(blob.object_key).not.toMatch(/person|example|selfie|astronaut/);
 
     const raw = await rawObject(blob.bucket, blob.object_key);
     await expect(sharp(raw).metadata()).rejects.toThrow();
     // No image signature where a decoder looks for one (anywhere else, 3 bytes occur by chance in ciphertext).
-    for (const magic of [[0xff, 0xd8, 0xff], [0x89, 0x50, 0x4e, 0x47]]) expect(raw.subarray(0, magic.length).equals(Buffer.from(magic))).toBe(false);
+    for (const magic of [
+      [0xff, 0xd8, 0xff],
+      [0x89, 0x50, 0x4e, 0x47],
+    ])
+      expect(raw.subarray(0, magic.length).equals(Buffer.from(magic))).toBe(false);
 
     // The right key opens it; a different master key does not.
     const plain = decryptObject(unwrapDataKey(parseKeyring(stack.config.MASTER_KEYS), blob.kid, blob.dek), raw);
@@ -68,7 +80,13 @@ describe('encryption at rest', () => {
         }
       })(),
     );
-    const blob = await stack.ctx.storage.putStream(stack.ctx.db, { userId, role: 'headshots', contentType: 'application/zip', source, at: new Date() });
+    const blob = await stack.ctx.storage.putStream(stack.ctx.db, {
+      userId,
+      role: 'headshots',
+      contentType: 'application/zip',
+      source,
+      at: new Date(),
+    });
     expect(Number(blob.size_bytes)).toBe(72 * 1024 * 1024);
     expect(await spools()).toBe(spoolsBefore);
 

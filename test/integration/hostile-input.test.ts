@@ -3,7 +3,17 @@ import type { IncomingMessage, Server } from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, footprint, signUp, startStack, until, type Stack } from '../support/stack';
-import { bump, hostileCase, makeBases, multipartBody, pool, sendCase, uploadInvariants, type Bases, type Tally } from '../support/hostile-images';
+import {
+  bump,
+  hostileCase,
+  makeBases,
+  multipartBody,
+  pool,
+  sendCase,
+  uploadInvariants,
+  type Bases,
+  type Tally,
+} from '../support/hostile-images';
 
 // API only: no worker runs, so every job an upload enqueued is still there to count: one
 // photo.prepare per accepted upload, and nothing for a refused one.
@@ -13,7 +23,10 @@ let userId: string;
 let bases: Bases;
 const created: string[] = [];
 beforeAll(async () => {
-  stack = await startStack({ role: 'api', env: { UPLOAD_MAX_FILES_PER_USER: '100000', HTTP_REQUEST_TIMEOUT_SECONDS: '7' } });
+  stack = await startStack({
+    role: 'api',
+    env: { UPLOAD_MAX_FILES_PER_USER: '100000', HTTP_REQUEST_TIMEOUT_SECONDS: '7' },
+  });
   ({ token, userId } = await signUp(stack));
   bases = await makeBases(await fixture('astronaut.png'));
 });
@@ -45,10 +58,23 @@ describe('hostile uploads', () => {
   });
 
   it('keeps traversal and header-injection filenames out of keys, rows and answers', async () => {
-    const names = ['../../etc/passwd', '..\\..\\windows\\win.ini', 'a.jpg\r\nX-Injected: yes', 'a.jpg"; name="evil', '/etc/shadow'];
+    const names = [
+      '../../etc/passwd',
+      '..\\..\\windows\\win.ini',
+      'a.jpg\r\nX-Injected: yes',
+      'a.jpg"; name="evil',
+      '/etc/shadow',
+    ];
     for (const filename of names) {
-      const body = multipartBody([{ name: 'photo', filename, type: 'image/jpeg\r\nX-Injected: yes', data: bases.jpeg }], 'b0undary');
-      const res = await fetch(`${stack.url}/v1/photos`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=b0undary' }, body: new Uint8Array(body) });
+      const body = multipartBody(
+        [{ name: 'photo', filename, type: 'image/jpeg\r\nX-Injected: yes', data: bases.jpeg }],
+        'b0undary',
+      );
+      const res = await fetch(`${stack.url}/v1/photos`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=b0undary' },
+        body: new Uint8Array(body),
+      });
       const text = await res.text();
       // A CRLF in the part header may make the part unreadable (4xx) but never a crash or an echo.
       expect(res.status === 201 || (res.status >= 400 && res.status < 500)).toBe(true);
@@ -71,13 +97,22 @@ describe('hostile uploads', () => {
 
 describe('oversized and slow requests', () => {
   it('refuses a JSON body over 100 kB with 413 body_too_large', async () => {
-    const res = await stack.api('POST', '/v1/accounts', { json: { email: 'big@example.com', name: 'x'.repeat(120_000), confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION } });
+    const res = await stack.api('POST', '/v1/accounts', {
+      json: {
+        email: 'big@example.com',
+        name: 'x'.repeat(120_000),
+        confirms_adult: true,
+        accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+      },
+    });
     expect(res.status).toBe(413);
     expect(res.body.code).toBe('body_too_large');
   });
 
   it('answers oversized headers with a 4xx (431 from Node) and keeps serving', async () => {
-    const res = await fetch(`${stack.url}/healthz`, { headers: { 'x-big': 'a'.repeat(64 * 1024) } }).catch((e: Error) => e);
+    const res = await fetch(`${stack.url}/healthz`, { headers: { 'x-big': 'a'.repeat(64 * 1024) } }).catch(
+      (e: Error) => e,
+    );
     if (!(res instanceof Error)) {
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(res.status).toBeLessThan(500);
@@ -102,7 +137,10 @@ describe('oversized and slow requests', () => {
       await until(async () => requests.reading('stall-a'), 30_000, 'the stalled upload to be read by its handler');
 
       // Meanwhile: another upload, the health check and a listing are answered while it is still held.
-      const other = await rawPost(multipartBody([{ name: 'photo', filename: 'b.jpg', type: 'image/jpeg', data: bases.jpeg }], 'ok'), 'multipart/form-data; boundary=ok');
+      const other = await rawPost(
+        multipartBody([{ name: 'photo', filename: 'b.jpg', type: 'image/jpeg', data: bases.jpeg }], 'ok'),
+        'multipart/form-data; boundary=ok',
+      );
       expect(other.key).toBe('201 created');
       created.push(other.photoId!);
       expect((await stack.api('GET', '/healthz')).status).toBe(200);
@@ -114,15 +152,27 @@ describe('oversized and slow requests', () => {
 
       // Cut off by the server within the bound (counted from its first byte), with a 408. Node checks
       // its timeouts every connectionsCheckingInterval (30 s unless set), so wait long enough to measure.
-      const cutAfter = await until(async () => stalled.closedAt() !== undefined && stalled.closedAt()! - stalled.sentAt, bound + 40_000, 'the server to cut off the stalled upload');
+      const cutAfter = await until(
+        async () => stalled.closedAt() !== undefined && stalled.closedAt()! - stalled.sentAt,
+        bound + 40_000,
+        'the server to cut off the stalled upload',
+      );
       expect(stalled.answer()).toMatch(/^HTTP\/1\.1 408 /);
       expect(cutAfter).toBeGreaterThanOrEqual(bound - 100); // the timeout cut it, not something else
       // Soft: a late cut-off is reported, and the checks below still run.
-      expect.soft(cutAfter, `cut off ${cutAfter} ms after its first byte (bound ${bound} ms)`).toBeLessThanOrEqual(bound + CUT_OFF_GRACE_MS);
+      expect
+        .soft(cutAfter, `cut off ${cutAfter} ms after its first byte (bound ${bound} ms)`)
+        .toBeLessThanOrEqual(bound + CUT_OFF_GRACE_MS);
 
       // Nothing stored for it: the only new photo, blob, object and job are the other upload's.
       const after = await footprint(stack);
-      expect(after).toEqual({ ...before, photos: before.photos + 1, blobs: before.blobs + 1, objects: before.objects + 1, jobs: before.jobs + 1 });
+      expect(after).toEqual({
+        ...before,
+        photos: before.photos + 1,
+        blobs: before.blobs + 1,
+        objects: before.objects + 1,
+        jobs: before.jobs + 1,
+      });
       expect(created.length).toBe(ownBefore + 1);
 
       // Its upload slot came back: with every slot but one held by new stallers, an upload still goes through.
@@ -131,7 +181,17 @@ describe('oversized and slow requests', () => {
         stalls.push(s);
         await until(async () => requests.reading(`stall-b${i}`), 30_000, `staller b${i} to be read by its handler`);
       }
-      const probe = await sendCase(stack.url, token, { kind: 'manual', body: multipartBody([{ name: 'photo', filename: 'c.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe'), contentType: 'multipart/form-data; boundary=probe', filename: '' }, 30_000);
+      const probe = await sendCase(
+        stack.url,
+        token,
+        {
+          kind: 'manual',
+          body: multipartBody([{ name: 'photo', filename: 'c.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe'),
+          contentType: 'multipart/form-data; boundary=probe',
+          filename: '',
+        },
+        30_000,
+      );
       expect(probe.key).toBe('201 created');
       // Answered while every other slot is still held: the freed slot took it, not a staller's end.
       for (const s of stalls.slice(-(slots - 1))) expect(s.closedAt()).toBeUndefined();
@@ -164,7 +224,17 @@ describe('oversized and slow requests', () => {
       }
       // The holders go too: the waiters get the slots, find their clients gone and give them back.
       for (const s of stalls) s.destroy();
-      const probe = await sendCase(stack.url, token, { kind: 'manual', body: multipartBody([{ name: 'photo', filename: 'd.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe2'), contentType: 'multipart/form-data; boundary=probe2', filename: '' }, 30_000);
+      const probe = await sendCase(
+        stack.url,
+        token,
+        {
+          kind: 'manual',
+          body: multipartBody([{ name: 'photo', filename: 'd.jpg', type: 'image/jpeg', data: bases.jpeg }], 'probe2'),
+          contentType: 'multipart/form-data; boundary=probe2',
+          filename: '',
+        },
+        30_000,
+      );
       expect(probe.key).toBe('201 created');
       created.push(probe.photoId!);
     } finally {

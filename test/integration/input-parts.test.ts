@@ -5,7 +5,14 @@ import { newId } from '../../core/platform/crypto';
 import { signWebhook } from '../../core/platform/payment-processor';
 import { IdempotencyKey } from '../../api/idempotency';
 import { routeTable } from '../../api/route';
-import { bodyVerdict, documentedStatuses, operationOf, rawRequest, VALID_BODIES, type RawAnswer } from '../support/contract';
+import {
+  bodyVerdict,
+  documentedStatuses,
+  operationOf,
+  rawRequest,
+  VALID_BODIES,
+  type RawAnswer,
+} from '../support/contract';
 import { fixture, signIn, signUp, startStack, type Stack } from '../support/stack';
 import { makeBases, multipartBody, pool } from '../support/hostile-images';
 
@@ -71,10 +78,22 @@ const BASE: Hostile[] = [
   { label: '100 kB', bytes: utf8('A'.repeat(100_000)) },
   { label: '15 kB', bytes: utf8('a'.repeat(15_000)) },
   { label: '4 kB of emoji', bytes: utf8('😀'.repeat(1000)) },
-  ...['-1', '0', '-0', '1.5', '101', '1e308', '1e400', '9007199254740993', 'NaN', 'Infinity', '0x10'].map((n) => ({ label: `number ${n}`, bytes: utf8(n) })),
+  ...['-1', '0', '-0', '1.5', '101', '1e308', '1e400', '9007199254740993', 'NaN', 'Infinity', '0x10'].map((n) => ({
+    label: `number ${n}`,
+    bytes: utf8(n),
+  })),
   { label: 'JSON array', bytes: utf8('["a","b"]') },
   { label: 'JSON object', bytes: utf8('{"a":1}') },
-  ...["' OR 1=1 --", '../../etc/passwd', '\u202egnp.exe', '<script>alert(1)</script>', 'ＡＢＣ', ' ', 'null', '__proto__'].map((t) => ({ label: `trick ${JSON.stringify(t)}`, bytes: utf8(t) })),
+  ...[
+    "' OR 1=1 --",
+    '../../etc/passwd',
+    '\u202egnp.exe',
+    '<script>alert(1)</script>',
+    'ＡＢＣ',
+    ' ',
+    'null',
+    '__proto__',
+  ].map((t) => ({ label: `trick ${JSON.stringify(t)}`, bytes: utf8(t) })),
   { label: 'broken escape %', bytes: utf8('%'), wire: '%' },
   { label: 'broken escape %ZZ', bytes: utf8('%ZZ'), wire: '%ZZ' },
   { label: 'truncated escape', bytes: utf8('%E2%82'), wire: '%E2%82%A' },
@@ -98,7 +117,14 @@ function nearMisses(example: string): Hostile[] {
 }
 
 /** Percent-encodes every byte but the unreserved characters. */
-const urlEncode = (b: Buffer) => [...b].map((c) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(c)) ? String.fromCharCode(c) : `%${c.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+const urlEncode = (b: Buffer) =>
+  [...b]
+    .map((c) =>
+      /[A-Za-z0-9\-._~]/.test(String.fromCharCode(c))
+        ? String.fromCharCode(c)
+        : `%${c.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('');
 /** What the router hands the schema: the decoded text, or undefined when the bytes are not UTF-8. */
 function decoded(h: Hostile): string | undefined {
   if (h.wire) return h.wire.includes('%25') ? h.bytes.toString('utf8') : undefined;
@@ -110,14 +136,16 @@ function decoded(h: Hostile): string | undefined {
 }
 
 type Route = typeof routeTable extends Map<string, infer R> ? R : never;
-const shape = (schema: ZodType | undefined) => Object.keys((schema as unknown as { shape?: Record<string, unknown> } | undefined)?.shape ?? {});
+const shape = (schema: ZodType | undefined) =>
+  Object.keys((schema as unknown as { shape?: Record<string, unknown> } | undefined)?.shape ?? {});
 const NODE_LIMIT = 16 * 1024; // Node's maxHeaderSize: a longer request head is answered 431 by the HTTP server
 
 /** A valid request for a route: documented example ids in the path, its valid body, a token of the right kind. */
 function validRequest(r: Route) {
   const op = operationOf(doc, r.method, r.path);
   const params: Record<string, string> = {};
-  for (const [, name] of r.path.matchAll(/:(\w+)/g)) params[name] = String(op.parameters!.find((p) => p.in === 'path' && p.name === name)!.schema!.example);
+  for (const [, name] of r.path.matchAll(/:(\w+)/g))
+    params[name] = String(op.parameters!.find((p) => p.in === 'path' && p.name === name)!.schema!.example);
   const token = r.auth === 'none' ? undefined : r.auth === 'user' || r.auth === 'optional' ? user.token : staff.token;
   let body: Buffer | undefined;
   let contentType: string | undefined;
@@ -149,7 +177,10 @@ interface Spoiled {
   body?: Buffer;
 }
 
-async function send(r: Route, spoil: Spoiled): Promise<RawAnswer & { code?: string; errors?: { path: string }[]; byApp: boolean }> {
+async function send(
+  r: Route,
+  spoil: Spoiled,
+): Promise<RawAnswer & { code?: string; errors?: { path: string }[]; byApp: boolean }> {
   const v = validRequest(r);
   const path = r.path.replace(/:(\w+)/g, (_, p: string) => spoil.pathWire?.[p] ?? encodeURIComponent(v.params[p]));
   const headers: [string, Buffer | string][] = [];
@@ -160,10 +191,16 @@ async function send(r: Route, spoil: Spoiled): Promise<RawAnswer & { code?: stri
   }
   if (v.contentType && !spoil.drop?.includes('content-type')) headers.push(['Content-Type', v.contentType]);
   headers.push(...(spoil.headers ?? []));
-  const answer = await rawRequest(stack.url, { method: r.method.toUpperCase(), target: path + (spoil.query ? `?${spoil.query}` : ''), headers }, spoil.body ?? v.body);
+  const answer = await rawRequest(
+    stack.url,
+    { method: r.method.toUpperCase(), target: path + (spoil.query ? `?${spoil.query}` : ''), headers },
+    spoil.body ?? v.body,
+  );
   // Every answer the app gives carries X-Request-Id (api/app.ts); Node's own refusals do not.
   const byApp = answer.headers['x-request-id'] !== undefined;
-  const problem = (answer.headers['content-type'] ?? '').includes('json') ? (JSON.parse(answer.body.toString('utf8') || 'null') as { code?: string; errors?: { path: string }[] } | null) : null;
+  const problem = (answer.headers['content-type'] ?? '').includes('json')
+    ? (JSON.parse(answer.body.toString('utf8') || 'null') as { code?: string; errors?: { path: string }[] } | null)
+    : null;
   return { ...answer, code: problem?.code, errors: problem?.errors, byApp };
 }
 
@@ -190,13 +227,24 @@ describe('every input part of every route under hostile values', () => {
     expect(routes().length).toBeGreaterThanOrEqual(58);
     for (const r of routes()) {
       const { params } = validRequest(r);
-      if (r.params) expect(r.params.safeParse(params).success, `${r.method} ${r.path} example ${JSON.stringify(params)}`).toBe(true);
-      if (r.body) expect(VALID_BODIES[`${r.method.toUpperCase()} ${r.path}`], `${r.method} ${r.path} needs a valid body in test/support/contract.ts`).toBeDefined();
+      if (r.params)
+        expect(r.params.safeParse(params).success, `${r.method} ${r.path} example ${JSON.stringify(params)}`).toBe(
+          true,
+        );
+      if (r.body)
+        expect(
+          VALID_BODIES[`${r.method.toUpperCase()} ${r.path}`],
+          `${r.method} ${r.path} needs a valid body in test/support/contract.ts`,
+        ).toBeDefined();
     }
   });
 
   it('path parameters: a malformed one is refused with 400 validation_failed naming it, so no query sees it; a well-formed one never is', async () => {
-    const cases = routes().flatMap((r) => shape(r.params).flatMap((name) => [...BASE, ...nearMisses(validRequest(r).params[name])].map((h) => ({ r, name, h }))));
+    const cases = routes().flatMap((r) =>
+      shape(r.params).flatMap((name) =>
+        [...BASE, ...nearMisses(validRequest(r).params[name])].map((h) => ({ r, name, h })),
+      ),
+    );
     expect(cases.length).toBeGreaterThan(1000);
     await pool(cases.length, CONCURRENCY, async (i) => {
       const { r, name, h } = cases[i];
@@ -205,7 +253,10 @@ describe('every input part of every route under hostile values', () => {
       if ((h.wire ?? urlEncode(h.bytes)).length > NODE_LIMIT) return expect(a.status, label).toBe(431);
       const text = decoded(h);
       const valid = text !== undefined && r.params!.safeParse({ ...validRequest(r).params, [name]: text }).success;
-      const namedRefusal = a.status === 400 && a.code === 'validation_failed' && (a.errors ?? []).some((e) => e.path === `params.${name}` || (text === undefined && e.path === 'params'));
+      const namedRefusal =
+        a.status === 400 &&
+        a.code === 'validation_failed' &&
+        (a.errors ?? []).some((e) => e.path === `params.${name}` || (text === undefined && e.path === 'params'));
       expect(namedRefusal, label).toBe(!valid);
     });
   }, 300_000);
@@ -221,7 +272,8 @@ describe('every input part of every route under hostile values', () => {
         cases.push({ r, name, query: `${name}[]=1`, label: 'bracket key' });
       }
       // A key no route reads, with the worst values: ignored by every route.
-      for (const h of BASE.filter((x) => /NUL|surrogate|overlong|15 kB|array|escape/.test(x.label))) cases.push({ r, name: 'q', query: `q=${h.wire ?? urlEncode(h.bytes)}`, label: `unknown key, ${h.label}` });
+      for (const h of BASE.filter((x) => /NUL|surrogate|overlong|15 kB|array|escape/.test(x.label)))
+        cases.push({ r, name: 'q', query: `q=${h.wire ?? urlEncode(h.bytes)}`, label: `unknown key, ${h.label}` });
     }
     expect(cases.length).toBeGreaterThan(500);
     await pool(cases.length, CONCURRENCY, async (i) => {
@@ -231,18 +283,34 @@ describe('every input part of every route under hostile values', () => {
       if (query.length > NODE_LIMIT) return expect(a.status, label).toBe(431);
       // Express's 'simple' query parser is node:querystring: the schema sees what it makes of the string.
       const valid = !r.query || r.query.safeParse(querystring.parse(query)).success;
-      const refused = a.status === 400 && a.code === 'validation_failed' && (a.errors ?? []).some((e) => e.path.startsWith('query'));
+      const refused =
+        a.status === 400 && a.code === 'validation_failed' && (a.errors ?? []).some((e) => e.path.startsWith('query'));
       expect(refused, label).toBe(!valid);
-      if (refused) expect((a.errors ?? []).map((e) => e.path), label).toContain(`query.${name}`);
+      if (refused)
+        expect(
+          (a.errors ?? []).map((e) => e.path),
+          label,
+        ).toContain(`query.${name}`);
     });
   }, 300_000);
 
   it('Authorization: hostile tokens are 401 on every route that reads one, ignored on the others', async () => {
-    const values: Hostile[] = [...BASE, { label: 'empty', bytes: utf8('') }, { label: 'Basic scheme', bytes: utf8('Basic dXNlcjpwYXNz') }];
+    const values: Hostile[] = [
+      ...BASE,
+      { label: 'empty', bytes: utf8('') },
+      { label: 'Basic scheme', bytes: utf8('Basic dXNlcjpwYXNz') },
+    ];
     // Every value on the first route of each kind of authentication; the worst of them on every route.
-    const worst = values.filter((h) => /^(NUL|lone high surrogate|overlong NUL|byte 0xff|100 kB|15 kB|JSON array|empty|Basic scheme)$/.test(h.label));
+    const worst = values.filter((h) =>
+      /^(NUL|lone high surrogate|overlong NUL|byte 0xff|100 kB|15 kB|JSON array|empty|Basic scheme)$/.test(h.label),
+    );
     const firstOfKind = new Set([...new Map(routes().map((r) => [r.auth, r])).values()]);
-    const cases = routes().flatMap((r) => (firstOfKind.has(r) ? values : worst).flatMap((h) => [{ r, h, bearer: false }, { r, h, bearer: true }]));
+    const cases = routes().flatMap((r) =>
+      (firstOfKind.has(r) ? values : worst).flatMap((h) => [
+        { r, h, bearer: false },
+        { r, h, bearer: true },
+      ]),
+    );
     await pool(cases.length, CONCURRENCY, async (i) => {
       const { r, h, bearer } = cases[i];
       const value = bearer ? Buffer.concat([utf8('Bearer '), h.bytes]) : h.bytes;
@@ -254,8 +322,31 @@ describe('every input part of every route under hostile values', () => {
   }, 300_000);
 
   it('Idempotency-Key: a malformed key is refused with 400 invalid_idempotency_key before the work, on every route that honours one', async () => {
-    const values: Hostile[] = [...BASE, { label: 'too short', bytes: utf8('abc') }, { label: '129 characters', bytes: utf8('k'.repeat(129)) }, { label: 'space inside', bytes: utf8('key with space') }];
-    const cases = routes().filter((r) => r.idempotent).flatMap((r) => [...values.map((h) => ({ r, headers: [['Idempotency-Key', h.bytes]] as [string, Buffer][], label: h.label, key: h.bytes.toString('latin1') })), { r, headers: [['Idempotency-Key', utf8('key-one-123')], ['Idempotency-Key', utf8('key-two-456')]] as [string, Buffer][], label: 'sent twice', key: 'key-one-123, key-two-456' }]);
+    const values: Hostile[] = [
+      ...BASE,
+      { label: 'too short', bytes: utf8('abc') },
+      { label: '129 characters', bytes: utf8('k'.repeat(129)) },
+      { label: 'space inside', bytes: utf8('key with space') },
+    ];
+    const cases = routes()
+      .filter((r) => r.idempotent)
+      .flatMap((r) => [
+        ...values.map((h) => ({
+          r,
+          headers: [['Idempotency-Key', h.bytes]] as [string, Buffer][],
+          label: h.label,
+          key: h.bytes.toString('latin1'),
+        })),
+        {
+          r,
+          headers: [
+            ['Idempotency-Key', utf8('key-one-123')],
+            ['Idempotency-Key', utf8('key-two-456')],
+          ] as [string, Buffer][],
+          label: 'sent twice',
+          key: 'key-one-123, key-two-456',
+        },
+      ]);
     expect(cases.length).toBeGreaterThan(100);
     await pool(cases.length, CONCURRENCY, async (i) => {
       const { r, headers, label: what, key } = cases[i];
@@ -267,22 +358,45 @@ describe('every input part of every route under hostile values', () => {
   }, 300_000);
 
   it('Content-Type: a JSON route refuses another type with 415, the upload route with 415 or 400; a JSON type is read as JSON', async () => {
-    const types = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', '*/*', 'application/jsonx', 'application/json; charset=iso-8859-1'];
+    const types = [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/xml',
+      '*/*',
+      'application/jsonx',
+      'application/json; charset=iso-8859-1',
+    ];
     // utf-16 is JSON that body-parser decodes as such: these UTF-8 bytes are then malformed JSON.
-    const jsonTypes = ['application/json', 'APPLICATION/JSON', 'application/json; charset=utf-8', 'application/json; charset=utf-16', 'application/merge-patch+json'];
+    const jsonTypes = [
+      'application/json',
+      'APPLICATION/JSON',
+      'application/json; charset=utf-8',
+      'application/json; charset=utf-16',
+      'application/merge-patch+json',
+    ];
     const values: { label: string; bytes: Buffer; json: boolean | undefined }[] = [
       ...BASE.map((h) => ({ ...h, json: false })),
       ...types.map((t) => ({ label: t, bytes: utf8(t), json: false })),
       ...jsonTypes.map((t) => ({ label: t, bytes: utf8(t), json: true })),
       { label: 'none', bytes: Buffer.alloc(0), json: undefined },
     ];
-    const cases = routes().filter((r) => r.body || r.multipart).flatMap((r) => values.map((v) => ({ r, v })));
+    const cases = routes()
+      .filter((r) => r.body || r.multipart)
+      .flatMap((r) => values.map((v) => ({ r, v })));
     await pool(cases.length, CONCURRENCY, async (i) => {
       const { r, v } = cases[i];
-      const a = await send(r, { headers: v.label === 'none' ? [] : [['Content-Type', v.bytes]], drop: ['content-type'] });
+      const a = await send(r, {
+        headers: v.label === 'none' ? [] : [['Content-Type', v.bytes]],
+        drop: ['content-type'],
+      });
       const label = checkContract(r, 'header Content-Type', v.label, a);
       if (!a.byApp) return;
-      if (r.multipart) return expect(a.status === 201 ? v.bytes.toString().startsWith('multipart/form-data') : [400, 415].includes(a.status), label).toBe(true);
+      if (r.multipart)
+        return expect(
+          a.status === 201 ? v.bytes.toString().startsWith('multipart/form-data') : [400, 415].includes(a.status),
+          label,
+        ).toBe(true);
       if (v.json === true) expect(a.code, label).not.toBe('unsupported_media_type');
       else if (v.json === false) expect([a.status, a.code], label).toEqual([415, 'unsupported_media_type']);
     });
@@ -290,7 +404,10 @@ describe('every input part of every route under hostile values', () => {
 
   it('JSON bodies as raw bytes: invalid UTF-8, out-of-range numbers and arrays in each field get the schema verdict', async () => {
     const values: { label: string; json: Buffer }[] = [
-      ...BASE.filter((h) => !h.wire).map((h) => ({ label: `string of ${h.label}`, json: Buffer.concat([utf8('"'), h.bytes, utf8('"')]) })),
+      ...BASE.filter((h) => !h.wire).map((h) => ({
+        label: `string of ${h.label}`,
+        json: Buffer.concat([utf8('"'), h.bytes, utf8('"')]),
+      })),
       ...['1e400', '-1e400', '9007199254740993', '-0', '1e-400'].map((n) => ({ label: `number ${n}`, json: utf8(n) })),
       { label: 'array of strings', json: utf8('["a","b"]') },
       { label: 'array of 10000', json: utf8(JSON.stringify(Array.from({ length: 10_000 }, () => 'x'))) },
@@ -302,7 +419,9 @@ describe('every input part of every route under hostile values', () => {
         const valid = VALID_BODIES[`${r.method.toUpperCase()} ${r.path}`]({ userId: staff.userId });
         return Object.keys(valid).flatMap((field) =>
           values.map((v) => {
-            const parts = Object.entries(valid).map(([k, x]) => Buffer.concat([utf8(`${JSON.stringify(k)}:`), k === field ? v.json : utf8(JSON.stringify(x))]));
+            const parts = Object.entries(valid).map(([k, x]) =>
+              Buffer.concat([utf8(`${JSON.stringify(k)}:`), k === field ? v.json : utf8(JSON.stringify(x))]),
+            );
             const body = Buffer.concat([utf8('{'), ...parts.flatMap((p, j) => (j ? [utf8(','), p] : [p])), utf8('}')]);
             return { r, body, label: `${field}: ${v.label}` };
           }),
@@ -316,16 +435,47 @@ describe('every input part of every route under hostile values', () => {
       const verdict = bodyVerdict(r.body!, body);
       if (verdict === 'too_large') expect([a.status, a.code], label).toEqual([413, 'body_too_large']);
       else if (verdict === 'malformed') expect([a.status, a.code], label).toEqual([400, 'malformed_json']);
-      else expect(a.status === 400 && a.code === 'validation_failed' && (a.errors ?? []).some((e) => e.path.startsWith('body')), label).toBe(verdict === 'refused');
+      else
+        expect(
+          a.status === 400 && a.code === 'validation_failed' && (a.errors ?? []).some((e) => e.path.startsWith('body')),
+          label,
+        ).toBe(verdict === 'refused');
     });
   }, 300_000);
 
   it('the payment webhook: hostile signatures and types are refused with a documented 4xx', async () => {
-    const webhook = { method: 'post' as const, path: '/v1/payments/webhook', operationId: 'receivePaymentWebhook', auth: 'none' as const, multipart: false };
-    const body = utf8(JSON.stringify({ id: 'evt_1', type: 'payment_intent.succeeded', data: { object: { id: 'pi_1', amount: 100, currency: 'eur' } } }));
+    const webhook = {
+      method: 'post' as const,
+      path: '/v1/payments/webhook',
+      operationId: 'receivePaymentWebhook',
+      auth: 'none' as const,
+      multipart: false,
+    };
+    const body = utf8(
+      JSON.stringify({
+        id: 'evt_1',
+        type: 'payment_intent.succeeded',
+        data: { object: { id: 'pi_1', amount: 100, currency: 'eur' } },
+      }),
+    );
     const cases = [
-      ...BASE.map((h) => ({ label: h.label, headers: [['Stripe-Signature', h.bytes], ['Content-Type', 'application/json']] as [string, Buffer | string][] })),
-      ...BASE.slice(0, 12).map((h) => ({ label: `t=1,v1=${h.label}`, headers: [['Stripe-Signature', Buffer.concat([utf8(`t=${Math.floor(stack.clock.now().getTime() / 1000)},v1=`), h.bytes])], ['Content-Type', h.bytes]] as [string, Buffer | string][] })),
+      ...BASE.map((h) => ({
+        label: h.label,
+        headers: [
+          ['Stripe-Signature', h.bytes],
+          ['Content-Type', 'application/json'],
+        ] as [string, Buffer | string][],
+      })),
+      ...BASE.slice(0, 12).map((h) => ({
+        label: `t=1,v1=${h.label}`,
+        headers: [
+          [
+            'Stripe-Signature',
+            Buffer.concat([utf8(`t=${Math.floor(stack.clock.now().getTime() / 1000)},v1=`), h.bytes]),
+          ],
+          ['Content-Type', h.bytes],
+        ] as [string, Buffer | string][],
+      })),
     ];
     await pool(cases.length, CONCURRENCY, async (i) => {
       const a = await send(webhook, { headers: cases[i].headers, body });
@@ -335,8 +485,18 @@ describe('every input part of every route under hostile values', () => {
   });
 
   it('the payment webhook: signed events with hostile fields are refused with 400 webhook_payload_invalid or answered as an unknown payment, never a 5xx', async () => {
-    const webhook = { method: 'post' as const, path: '/v1/payments/webhook', operationId: 'receivePaymentWebhook', auth: 'none' as const, multipart: false };
-    const valid = { id: 'evt_1', type: 'payment_intent.succeeded', data: { object: { id: 'pi_1', object: 'payment_intent', amount: 100, currency: 'eur' } } };
+    const webhook = {
+      method: 'post' as const,
+      path: '/v1/payments/webhook',
+      operationId: 'receivePaymentWebhook',
+      auth: 'none' as const,
+      multipart: false,
+    };
+    const valid = {
+      id: 'evt_1',
+      type: 'payment_intent.succeeded',
+      data: { object: { id: 'pi_1', object: 'payment_intent', amount: 100, currency: 'eur' } },
+    };
     const fields: [string, (v: unknown) => unknown][] = [
       ['id', (v) => ({ ...valid, id: v })],
       ['type', (v) => ({ ...valid, type: v })],
@@ -345,20 +505,47 @@ describe('every input part of every route under hostile values', () => {
       ['data.object.currency', (v) => ({ ...valid, data: { object: { ...valid.data.object, currency: v } } })],
     ];
     const values: [string, string][] = [
-      ...BASE.filter((h) => !h.wire && h.bytes.length < 50_000).map((h) => [h.label, JSON.stringify(h.bytes.toString('utf8'))] as [string, string]),
-      ['1e400', '1e400'], ['-1', '-1'], ['1.5', '1.5'], ['9007199254740993', '9007199254740993'], ['array', '["a"]'], ['object', '{"a":1}'], ['null', 'null'], ['NUL', '"\\u0000"'],
+      ...BASE.filter((h) => !h.wire && h.bytes.length < 50_000).map(
+        (h) => [h.label, JSON.stringify(h.bytes.toString('utf8'))] as [string, string],
+      ),
+      ['1e400', '1e400'],
+      ['-1', '-1'],
+      ['1.5', '1.5'],
+      ['9007199254740993', '9007199254740993'],
+      ['array', '["a"]'],
+      ['object', '{"a":1}'],
+      ['null', 'null'],
+      ['NUL', '"\\u0000"'],
     ];
-    const cases = fields.flatMap(([field, set]) => values.map(([label, json]) => ({ label: `${field}: ${label}`, body: JSON.stringify(set('@@')).replace('"@@"', json) })));
+    const cases = fields.flatMap(([field, set]) =>
+      values.map(([label, json]) => ({
+        label: `${field}: ${label}`,
+        body: JSON.stringify(set('@@')).replace('"@@"', json),
+      })),
+    );
     const seen = new Set<string>();
     await pool(cases.length, CONCURRENCY, async (i) => {
       const { label: what, body } = cases[i];
       // A unique event id, so no case is taken for a replay of another.
       const unique = body.replace('"evt_1"', JSON.stringify(newId('evt')));
       const signature = signWebhook(unique, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now());
-      const a = await send(webhook, { headers: [['Stripe-Signature', signature], ['Content-Type', 'application/json']], body: utf8(unique) });
+      const a = await send(webhook, {
+        headers: [
+          ['Stripe-Signature', signature],
+          ['Content-Type', 'application/json'],
+        ],
+        body: utf8(unique),
+      });
       const label = checkContract(webhook, 'signed webhook body', what, a);
       seen.add(`${a.status} ${a.code ?? ''}`);
-      expect([[400, 'webhook_payload_invalid'], [404, 'payment_unknown'], [200, undefined]], label).toContainEqual([a.status, a.code]);
+      expect(
+        [
+          [400, 'webhook_payload_invalid'],
+          [404, 'payment_unknown'],
+          [200, undefined],
+        ],
+        label,
+      ).toContainEqual([a.status, a.code]);
     });
     expect(seen).toContain('400 webhook_payload_invalid');
   });

@@ -16,7 +16,16 @@ beforeAll(async () => {
   s3 = await startLocalS3(dir);
   const url = new URL(s3.endpoint);
   // No client retries: a server error must show, not be papered over.
-  client = new Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', pathStyle: true, retryOptions: { disableRetry: true } });
+  client = new Client({
+    endPoint: url.hostname,
+    port: Number(url.port),
+    useSSL: false,
+    accessKey: 'S3RVER',
+    secretKey: 'S3RVER',
+    region: 'us-east-1',
+    pathStyle: true,
+    retryOptions: { disableRetry: true },
+  });
   await client.makeBucket('local-s3-test', 'us-east-1');
 });
 afterAll(async () => {
@@ -47,7 +56,8 @@ describe('the local S3 server', () => {
     expect(seen.old + seen.new).toBe(16);
     // Only whole objects are listed (no partial file shows up as a key).
     const keys: string[] = [];
-    for await (const item of client.listObjects('local-s3-test', '', true)) if ('name' in item && item.name) keys.push(item.name);
+    for await (const item of client.listObjects('local-s3-test', '', true))
+      if ('name' in item && item.name) keys.push(item.name);
     expect(keys).toEqual(['photo']);
   });
 
@@ -68,7 +78,8 @@ describe('the local S3 server', () => {
               if (!read.equals(body)) failures.push(`torn read of ${key}`);
             } else await client.removeObject('local-s3-test', key);
           } catch (err) {
-            if ((err as { code?: string }).code !== 'NoSuchKey') failures.push(`${op < 2 ? 'put' : op < 4 ? 'get' : 'delete'} ${key}: ${(err as Error).message}`);
+            if ((err as { code?: string }).code !== 'NoSuchKey')
+              failures.push(`${op < 2 ? 'put' : op < 4 ? 'get' : 'delete'} ${key}: ${(err as Error).message}`);
           }
         }
       }),
@@ -80,7 +91,16 @@ describe('the local S3 server', () => {
   it('answers the multipart-upload listing, so objects over a part size go up in parts', async () => {
     const big = randomBytes(12 * 1024 * 1024);
     const url = new URL(s3.endpoint);
-    const parts = new Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', pathStyle: true, partSize: 5 * 1024 * 1024 });
+    const parts = new Client({
+      endPoint: url.hostname,
+      port: Number(url.port),
+      useSSL: false,
+      accessKey: 'S3RVER',
+      secretKey: 'S3RVER',
+      region: 'us-east-1',
+      pathStyle: true,
+      partSize: 5 * 1024 * 1024,
+    });
     await parts.putObject('local-s3-test', 'big', Readable.from([big.subarray(0, 6e6), big.subarray(6e6)]), big.length);
     expect((await get('big')).equals(big)).toBe(true);
   });

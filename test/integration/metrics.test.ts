@@ -44,13 +44,20 @@ describe('/metrics', () => {
     const photoId = up.body.id as string;
     expect((await stack.api('GET', `/v1/photos/${photoId}`, { token: me.token })).status).toBe(200);
     expect((await stack.api('GET', `/v1/no-such-route/${photoId}`)).status).toBe(404);
-    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+    const created = await stack.api('POST', '/v1/orders', {
+      token: me.token,
+      json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] },
+    });
     expect(created.status).toBe(201);
     const orderId = created.body.order.id as string;
-    const status = await until(async () => {
-      const o = await stack.api('GET', `/v1/orders/${orderId}`, { token: me.token });
-      return ['ready', 'failed'].includes(o.body.status) && (o.body.status as string);
-    }, 50_000, 'the order to settle');
+    const status = await until(
+      async () => {
+        const o = await stack.api('GET', `/v1/orders/${orderId}`, { token: me.token });
+        return ['ready', 'failed'].includes(o.body.status) && (o.body.status as string);
+      },
+      50_000,
+      'the order to settle',
+    );
     expect(status).toBe('ready');
 
     // Sweep results: a month later the retention sweep finds the original due (RT1).
@@ -59,30 +66,62 @@ describe('/metrics', () => {
 
     const { text, samples } = await scrape();
     // HTTP: the route pattern, never the raw URL with its ids.
-    const photoGets = find(samples, 'rasmi_http_request_duration_seconds_count', { method: 'GET', route: '/v1/photos/:id', status: '200' });
+    const photoGets = find(samples, 'rasmi_http_request_duration_seconds_count', {
+      method: 'GET',
+      route: '/v1/photos/:id',
+      status: '200',
+    });
     expect(photoGets).toHaveLength(1);
     expect(photoGets[0].value).toBeGreaterThanOrEqual(1);
-    expect(find(samples, 'rasmi_http_request_duration_seconds_bucket', { route: '/v1/photos/:id', le: '+Inf' })).toHaveLength(1);
-    expect(find(samples, 'rasmi_http_request_duration_seconds_count', { method: 'POST', route: '/v1/orders', status: '201' })[0].value).toBe(1);
-    expect(find(samples, 'rasmi_http_request_duration_seconds_count', { route: 'unmatched', status: '404' })[0].value).toBeGreaterThanOrEqual(1);
-    for (const secret of [photoId, orderId, me.userId, me.token, '/v1/no-such-route']) expect(text).not.toContain(secret);
+    expect(
+      find(samples, 'rasmi_http_request_duration_seconds_bucket', { route: '/v1/photos/:id', le: '+Inf' }),
+    ).toHaveLength(1);
+    expect(
+      find(samples, 'rasmi_http_request_duration_seconds_count', {
+        method: 'POST',
+        route: '/v1/orders',
+        status: '201',
+      })[0].value,
+    ).toBe(1);
+    expect(
+      find(samples, 'rasmi_http_request_duration_seconds_count', { route: 'unmatched', status: '404' })[0].value,
+    ).toBeGreaterThanOrEqual(1);
+    for (const secret of [photoId, orderId, me.userId, me.token, '/v1/no-such-route'])
+      expect(text).not.toContain(secret);
 
     // Queue depth: every state of each of the six queues.
     expect(QUEUE_NAMES).toHaveLength(6);
     for (const queue of QUEUE_NAMES) {
-      for (const state of ['waiting', 'active', 'delayed', 'completed', 'failed']) expect(find(samples, 'rasmi_queue_jobs', { queue, state }), `${queue} ${state}`).toHaveLength(1);
+      for (const state of ['waiting', 'active', 'delayed', 'completed', 'failed'])
+        expect(find(samples, 'rasmi_queue_jobs', { queue, state }), `${queue} ${state}`).toHaveLength(1);
     }
-    expect(find(samples, 'rasmi_queue_jobs', { queue: 'rendering', state: 'completed' })[0].value).toBeGreaterThanOrEqual(1);
+    expect(
+      find(samples, 'rasmi_queue_jobs', { queue: 'rendering', state: 'completed' })[0].value,
+    ).toBeGreaterThanOrEqual(1);
 
     // Job durations per queue and job, inference per model.
-    for (const [queue, job] of [['preparation', 'photo.prepare'], ['analysis', 'photo.analyse'], ['rendering', 'headshot.render'], ['delivery', 'order.deliver']]) {
+    for (const [queue, job] of [
+      ['preparation', 'photo.prepare'],
+      ['analysis', 'photo.analyse'],
+      ['rendering', 'headshot.render'],
+      ['delivery', 'order.deliver'],
+    ]) {
       const count = find(samples, 'rasmi_job_duration_seconds_count', { queue, job, status: 'completed' });
       expect(count[0]?.value, `${queue} ${job}`).toBeGreaterThanOrEqual(1);
-      expect(find(samples, 'rasmi_job_duration_seconds_sum', { queue, job, status: 'completed' })[0].value).toBeGreaterThan(0);
+      expect(
+        find(samples, 'rasmi_job_duration_seconds_sum', { queue, job, status: 'completed' })[0].value,
+      ).toBeGreaterThan(0);
     }
     const models = find(samples, 'rasmi_model_inference_seconds_count', {}).map((s) => s.labels.model);
     // Models are named by their ONNX file (or style graph): detector, landmarks, matting, style.
-    expect(models).toEqual(expect.arrayContaining(['face_detection_back_256x256_barracuda', 'facemesh', 'selfie', 'style-graph:studio-grey']));
+    expect(models).toEqual(
+      expect.arrayContaining([
+        'face_detection_back_256x256_barracuda',
+        'facemesh',
+        'selfie',
+        'style-graph:studio-grey',
+      ]),
+    );
     expect(find(samples, 'rasmi_model_inference_seconds_sum', { model: 'facemesh' })[0].value).toBeGreaterThan(0);
 
     expect(find(samples, 'rasmi_sweep_items_total', { sweep: 'retention', kind: 'photos' })[0].value).toBe(1);
@@ -96,10 +135,14 @@ describe('/metrics', () => {
     try {
       const url = `http://127.0.0.1:${port}/metrics`;
       expect((await fetch(url)).status).toBe(401);
-      expect((await fetch(`http://127.0.0.1:${port}/other`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(404);
+      expect(
+        (await fetch(`http://127.0.0.1:${port}/other`, { headers: { authorization: `Bearer ${TOKEN}` } })).status,
+      ).toBe(404);
       const ok = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
       expect(ok.status).toBe(200);
-      expect(await ok.text()).toMatch(/^rasmi_job_duration_seconds_count\{queue="rendering",job="headshot.render",status="completed"\} [1-9]/m);
+      expect(await ok.text()).toMatch(
+        /^rasmi_job_duration_seconds_count\{queue="rendering",job="headshot.render",status="completed"\} [1-9]/m,
+      );
       // Kubernetes probes need no token: liveness, and readiness of Postgres, Redis and storage.
       expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: 'ok' });
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -111,12 +154,18 @@ describe('/metrics', () => {
   });
 
   it('readyz on METRICS_PORT answers 503 naming the service that is down', async () => {
-    const broken = { ...stack.ctx, storage: { ping: () => Promise.reject(new Error('down')) } } as unknown as typeof stack.ctx;
+    const broken = {
+      ...stack.ctx,
+      storage: { ping: () => Promise.reject(new Error('down')) },
+    } as unknown as typeof stack.ctx;
     const { server, port } = await serveMetrics(broken, 0, '127.0.0.1');
     try {
       const res = await fetch(`http://127.0.0.1:${port}/readyz`);
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ status: 'unavailable', checks: { postgres: 'ok', redis: 'ok', storage: 'down' } });
+      expect(await res.json()).toEqual({
+        status: 'unavailable',
+        checks: { postgres: 'ok', redis: 'ok', storage: 'down' },
+      });
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     } finally {
       server.close();

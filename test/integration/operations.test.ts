@@ -27,7 +27,9 @@ const BOARD = '/admin/queues';
  */
 async function documentedStaffRoutes(): Promise<Call[]> {
   const doc = (await stack.api('GET', '/openapi.json')).body;
-  return Object.entries(doc.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>).flatMap(([p, ops]) =>
+  return Object.entries(
+    doc.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>,
+  ).flatMap(([p, ops]) =>
     Object.entries(ops)
       .filter(([, op]) => (!!op.security?.length && '403' in op.responses) || /^\/(v1\/)?(staff|admin)\//.test(p))
       .map(([m]) => ({ method: m.toUpperCase(), path: p.replace(/\{\w+\}/g, 'dummy-id') })),
@@ -36,7 +38,13 @@ async function documentedStaffRoutes(): Promise<Call[]> {
 
 /** Every page and API route Bull Board serves under its mount, from its own route table. */
 function boardRoutes(jobId = 'dummy-id'): Call[] {
-  const fill = (r: string) => BOARD + r.replace(':queueName', 'analysis').replace(':jobId', jobId).replace(':queueStatus', 'failed').replace(/:\w+/g, 'dummy-id');
+  const fill = (r: string) =>
+    BOARD +
+    r
+      .replace(':queueName', 'analysis')
+      .replace(':jobId', jobId)
+      .replace(':queueStatus', 'failed')
+      .replace(/:\w+/g, 'dummy-id');
   return [appRoutes.entryPoint, ...appRoutes.api].flatMap((def) =>
     [def.method].flat().flatMap((m) => [def.route].flat().map((r) => ({ method: m.toUpperCase(), path: fill(r) }))),
   );
@@ -59,9 +67,11 @@ describe('operations', () => {
     const wrong: string[] = [];
     for (const r of routes) {
       const anonymous = await stack.api(r.method, r.path);
-      if (anonymous.status !== 401 || anonymous.body.code !== 'unauthorized') wrong.push(`${r.method} ${r.path} without a token: ${anonymous.status}`);
+      if (anonymous.status !== 401 || anonymous.body.code !== 'unauthorized')
+        wrong.push(`${r.method} ${r.path} without a token: ${anonymous.status}`);
       const asCustomer = await stack.api(r.method, r.path, { token: customer.token });
-      if (asCustomer.status !== 403 || asCustomer.body.code !== 'forbidden') wrong.push(`${r.method} ${r.path} as a customer: ${asCustomer.status}`);
+      if (asCustomer.status !== 403 || asCustomer.body.code !== 'forbidden')
+        wrong.push(`${r.method} ${r.path} as a customer: ${asCustomer.status}`);
     }
     expect(wrong).toEqual([]);
   });
@@ -71,10 +81,18 @@ describe('operations', () => {
     const admin = await staff('admin');
     const page = await stack.api('GET', '/admin/queues', { token: support.token });
     expect(page.status).toBe(200);
-    const list = async (token: string) => (await stack.api('GET', '/admin/queues/api/queues?activeQueue=analysis&page=1&jobsPerPage=10', { token })).body;
+    const list = async (token: string) =>
+      (await stack.api('GET', '/admin/queues/api/queues?activeQueue=analysis&page=1&jobsPerPage=10', { token })).body;
     const forSupport = await list(support.token);
     const forAdmin = await list(admin.token);
-    expect(forSupport.queues.map((q: { name: string }) => q.name).sort()).toEqual(["analysis", "delivery", "preparation", "privacy", "rendering", "sweeps"]);
+    expect(forSupport.queues.map((q: { name: string }) => q.name).sort()).toEqual([
+      'analysis',
+      'delivery',
+      'preparation',
+      'privacy',
+      'rendering',
+      'sweeps',
+    ]);
     expect(forSupport.queues.every((q: { readOnlyMode: boolean }) => q.readOnlyMode)).toBe(true);
     expect(forAdmin.queues.every((q: { readOnlyMode: boolean }) => !q.readOnlyMode)).toBe(true);
   });
@@ -86,21 +104,36 @@ describe('operations', () => {
     const job = await queues.byName.analysis.add('probe', { probe: true }, { delay: 3600_000 });
     const jobs = await countJobs(queues);
     // One body valid for every action (Bull Board validates it first), so each reaches the read-only check.
-    const body = { concurrency: 1, priority: 1, runAt: Date.now() + 7200_000, jobData: { probe: false }, every: 60_000 };
+    const body = {
+      concurrency: 1,
+      priority: 1,
+      runAt: Date.now() + 7200_000,
+      jobData: { probe: false },
+      every: 60_000,
+    };
     const wrong: string[] = [];
     for (const r of boardRoutes(job.id).filter((r) => r.method !== 'GET')) {
       const res = await stack.api(r.method, r.path, { token: support.token, json: body });
       // Actions on one queue or job are refused on a read-only queue; pause-all and resume-all answer 200 but skip read-only queues (checked below).
-      const expected = r.path.includes('/analysis') ? res.status === 405 && res.body.error?.key === 'ERRORS.QUEUE_READ_ONLY' : res.status === 200;
+      const expected = r.path.includes('/analysis')
+        ? res.status === 405 && res.body.error?.key === 'ERRORS.QUEUE_READ_ONLY'
+        : res.status === 200;
       if (!expected) wrong.push(`${r.method} ${r.path}: ${res.status}`);
     }
     expect(wrong).toEqual([]);
     for (const q of Object.values(queues.byName)) expect(await q.isPaused()).toBe(false);
     expect(await countJobs(queues)).toBe(jobs);
     const after = (await queues.byName.analysis.getJob(job.id!))!;
-    expect([await after.getState(), after.data, after.priority, after.delay]).toEqual(['delayed', { probe: true }, 0, 3600_000]);
+    expect([await after.getState(), after.data, after.priority, after.delay]).toEqual([
+      'delayed',
+      { probe: true },
+      0,
+      3600_000,
+    ]);
     // The same request from an admin does change the job, so the refusals above were not vacuous.
-    expect((await stack.api('PUT', `${BOARD}/api/queues/analysis/${job.id}/promote`, { token: admin.token })).status).toBe(204);
+    expect(
+      (await stack.api('PUT', `${BOARD}/api/queues/analysis/${job.id}/promote`, { token: admin.token })).status,
+    ).toBe(204);
     expect(await job.getState()).toBe('waiting');
     await job.remove();
   });
@@ -120,8 +153,15 @@ describe('operations', () => {
     const res = await stack.api('GET', '/v1/nothing-here');
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
-    expect(res.body).toMatchObject({ status: 404, code: 'route_not_found', type: expect.stringContaining('route_not_found') });
-    const bad = await stack.api('POST', '/v1/accounts', { body: '{"email": ', headers: { 'content-type': 'application/json' } });
+    expect(res.body).toMatchObject({
+      status: 404,
+      code: 'route_not_found',
+      type: expect.stringContaining('route_not_found'),
+    });
+    const bad = await stack.api('POST', '/v1/accounts', {
+      body: '{"email": ',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('malformed_json');
   });

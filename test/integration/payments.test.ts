@@ -16,17 +16,32 @@ afterAll(async () => {
 });
 
 async function newOrder() {
-  const res = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+  const res = await stack.api('POST', '/v1/orders', {
+    token,
+    json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] },
+  });
   expect(res.status).toBe(201);
-  const payment = await stack.ctx.db.selectFrom('payments').selectAll().where('order_id', '=', res.body.order.id).executeTakeFirstOrThrow();
+  const payment = await stack.ctx.db
+    .selectFrom('payments')
+    .selectAll()
+    .where('order_id', '=', res.body.order.id)
+    .executeTakeFirstOrThrow();
   return { orderId: res.body.order.id as string, ref: payment.processor_ref, amount: payment.amount_cents };
 }
 
 function event(ref: string, amount: number, id = `evt_${Math.random().toString(36).slice(2)}`) {
-  return JSON.stringify({ id, type: 'payment_intent.succeeded', data: { object: { id: ref, object: 'payment_intent', amount, currency: 'eur' } } });
+  return JSON.stringify({
+    id,
+    type: 'payment_intent.succeeded',
+    data: { object: { id: ref, object: 'payment_intent', amount, currency: 'eur' } },
+  });
 }
 
-const send = (body: string, signature: string) => stack.api('POST', '/v1/payments/webhook', { body, headers: { 'content-type': 'application/json', 'stripe-signature': signature } });
+const send = (body: string, signature: string) =>
+  stack.api('POST', '/v1/payments/webhook', {
+    body,
+    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+  });
 const status = async (orderId: string) => (await stack.api('GET', `/v1/orders/${orderId}`, { token })).body.status;
 
 describe('payment webhooks', () => {
@@ -57,7 +72,10 @@ describe('payment webhooks', () => {
   it('PY3 a body altered after signing changes nothing', async () => {
     const o = await newOrder();
     const signed = event(o.ref, 1);
-    const res = await send(event(o.ref, o.amount), signWebhook(signed, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()));
+    const res = await send(
+      event(o.ref, o.amount),
+      signWebhook(signed, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()),
+    );
     expect(res.body.code).toBe('webhook_signature_invalid');
     expect(await status(o.orderId)).toBe('awaiting_payment');
   });
@@ -75,27 +93,40 @@ describe('payment webhooks', () => {
   it('PY3 a replayed webhook is acknowledged and changes nothing', async () => {
     const o = await newOrder();
     const body = event(o.ref, o.amount);
-    expect((await send(body, signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()))).status).toBe(200);
+    expect((await send(body, signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()))).status).toBe(
+      200,
+    );
     const before = await footprint(stack);
-    const paidAt = (await stack.ctx.db.selectFrom('orders').select('paid_at').where('id', '=', o.orderId).executeTakeFirstOrThrow()).paid_at;
+    const paidAt = (
+      await stack.ctx.db.selectFrom('orders').select('paid_at').where('id', '=', o.orderId).executeTakeFirstOrThrow()
+    ).paid_at;
     stack.clock.advance(60_000);
     const replay = await send(body, signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()));
     expect(replay.status).toBe(200);
     expect(replay.body.duplicate).toBe(true);
     expect(await footprint(stack)).toEqual(before);
-    const after = await stack.ctx.db.selectFrom('orders').select('paid_at').where('id', '=', o.orderId).executeTakeFirstOrThrow();
+    const after = await stack.ctx.db
+      .selectFrom('orders')
+      .select('paid_at')
+      .where('id', '=', o.orderId)
+      .executeTakeFirstOrThrow();
     expect(after.paid_at).toEqual(paidAt);
   });
 
   it('PY3 an amount that does not match the order does not mark it paid', async () => {
     const o = await newOrder();
     const body = event(o.ref, 1);
-    expect((await send(body, signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()))).status).toBe(200);
+    expect((await send(body, signWebhook(body, stack.config.PAYMENT_WEBHOOK_SECRET, stack.clock.now()))).status).toBe(
+      200,
+    );
     expect(await status(o.orderId)).toBe('awaiting_payment');
   });
 
   it('PY1 the order answer and the stored payment carry no card data', async () => {
-    const res = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+    const res = await stack.api('POST', '/v1/orders', {
+      token,
+      json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] },
+    });
     expect(Object.keys(res.body.payment).sort()).toEqual(['client_secret', 'processor']);
     const cols = Object.keys(await stack.ctx.db.selectFrom('payments').selectAll().executeTakeFirstOrThrow());
     expect(cols.filter((c) => /card|pan|cvc|cvv|expiry|exp_/.test(c))).toEqual([]);
@@ -111,7 +142,11 @@ describe('payment webhooks', () => {
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(retry.body.order.id).toBe(first.body.order.id);
     expect(await footprint(stack)).toEqual(before);
-    const other = await stack.api('POST', '/v1/orders', { token, json: { ...json, package_id: 'professional' }, headers });
+    const other = await stack.api('POST', '/v1/orders', {
+      token,
+      json: { ...json, package_id: 'professional' },
+      headers,
+    });
     expect(other.status).toBe(422);
     expect(other.body.code).toBe('idempotency_key_reused');
   });

@@ -23,13 +23,29 @@ afterAll(async () => {
 
 const current = async () => (await stack.api('GET', '/v1/policy')).body.id as string;
 const join = async () => signUp(stack, { accepted_policy_version: await current() });
-const publish = async (v: { id: string; significant: boolean; material: boolean; text?: string }, token = admin.token) => {
+const publish = async (
+  v: { id: string; significant: boolean; material: boolean; text?: string },
+  token = admin.token,
+) => {
   stack.clock.advance(60_000); // versions are ordered by publication time
-  return stack.api('POST', '/v1/staff/policy-versions', { token, json: { last_updated: '2026-12-01', text: `Privacy Policy ${v.id}\nWe changed things.`, ...v } });
+  return stack.api('POST', '/v1/staff/policy-versions', {
+    token,
+    json: { last_updated: '2026-12-01', text: `Privacy Policy ${v.id}\nWe changed things.`, ...v },
+  });
 };
 const sweep = () => sweepHandlers['sweep.policy-notices'](stack.ctx, {}, {} as Job);
 const sentCount = async (versionId: string) =>
-  Number((await stack.ctx.db.selectFrom('notifications').select((eb) => eb.fn.countAll<string>().as('n')).where('kind', '=', 'policy-change').where('dedupe_key', 'like', `policy-${versionId}-%`).where('status', '=', 'sent').executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await stack.ctx.db
+        .selectFrom('notifications')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('kind', '=', 'policy-change')
+        .where('dedupe_key', 'like', `policy-${versionId}-%`)
+        .where('status', '=', 'sent')
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 describe('policy versions', () => {
   it('PO2 a significant change emails every person once, at most POLICY_NOTICE_BATCH per sweep run', async () => {
@@ -84,12 +100,16 @@ describe('policy versions', () => {
     expect((await stack.api('GET', '/v1/policy/versions/1999-01')).status).toBe(404);
 
     // The newest published version is the one registration must accept.
-    const stale = await stack.api('POST', '/v1/accounts', { json: { email: 'late@example.com', name: 'Late', confirms_adult: true, accepted_policy_version: '2026-01' } });
+    const stale = await stack.api('POST', '/v1/accounts', {
+      json: { email: 'late@example.com', name: 'Late', confirms_adult: true, accepted_policy_version: '2026-01' },
+    });
     expect(stale.body).toMatchObject({ code: 'policy_version_outdated', current_policy_version: '2027-01' });
     await join();
 
     // Published versions are never rewritten, and only admins publish.
-    expect((await publish({ id: '2026-01', significant: false, material: false })).body.code).toBe('policy_version_exists');
+    expect((await publish({ id: '2026-01', significant: false, material: false })).body.code).toBe(
+      'policy_version_exists',
+    );
     const customer = await join();
     expect((await publish({ id: '2027-09', significant: false, material: false }, customer.token)).status).toBe(403);
     expect((await stack.api('POST', '/v1/staff/policy-versions', { json: {} })).status).toBe(401);
@@ -98,26 +118,45 @@ describe('policy versions', () => {
   it('PO3 a material change blocks new orders with 409 until the person accepts; they may close the account instead', async () => {
     const person = await join();
     const photo = (await uploadJudged(stack, person.token, await fixture('astronaut.png'))).id;
-    const order = () => stack.api('POST', '/v1/orders', { token: person.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo] } });
+    const order = () =>
+      stack.api('POST', '/v1/orders', {
+        token: person.token,
+        json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo] },
+      });
     const before = await order();
     expect(before.status).toBe(201);
 
     await publish({ id: '2027-02', significant: true, material: true });
-    const orders = async () => (await stack.ctx.db.selectFrom('orders').select('id').where('user_id', '=', person.userId).execute()).length;
+    const orders = async () =>
+      (await stack.ctx.db.selectFrom('orders').select('id').where('user_id', '=', person.userId).execute()).length;
     const blocked = await order();
     expect(blocked.status).toBe(409);
     expect(blocked.body).toMatchObject({ code: 'policy_acceptance_required', policy_version: '2027-02' });
     expect(blocked.body.detail).toMatch(/close your account/);
-    expect(blocked.body.links.close_account).toEqual({ method: 'POST', href: '/v1/rights-requests', body: { kind: 'deletion' } });
+    expect(blocked.body.links.close_account).toEqual({
+      method: 'POST',
+      href: '/v1/rights-requests',
+      body: { kind: 'deletion' },
+    });
     expect(await orders()).toBe(1);
 
     // A later non-material version does not lift the block; accepting the current version does.
     await publish({ id: '2027-03', significant: false, material: false });
     expect((await order()).body.policy_version).toBe('2027-02');
-    expect((await stack.api('POST', '/v1/me/policy-acceptance', { token: person.token, json: { version: '2027-02' } })).body.code).toBe('policy_version_outdated');
-    const accepted = await stack.api('POST', '/v1/me/policy-acceptance', { token: person.token, json: { version: '2027-03' } });
+    expect(
+      (await stack.api('POST', '/v1/me/policy-acceptance', { token: person.token, json: { version: '2027-02' } })).body
+        .code,
+    ).toBe('policy_version_outdated');
+    const accepted = await stack.api('POST', '/v1/me/policy-acceptance', {
+      token: person.token,
+      json: { version: '2027-03' },
+    });
     expect(accepted.status).toBe(200);
-    const row = await stack.ctx.db.selectFrom('users').select(['policy_version_id', 'policy_accepted_at']).where('id', '=', person.userId).executeTakeFirstOrThrow();
+    const row = await stack.ctx.db
+      .selectFrom('users')
+      .select(['policy_version_id', 'policy_accepted_at'])
+      .where('id', '=', person.userId)
+      .executeTakeFirstOrThrow();
     expect(row.policy_version_id).toBe('2027-03');
     expect(new Date(row.policy_accepted_at).getTime()).toBe(stack.clock.now().getTime());
 
@@ -126,6 +165,13 @@ describe('policy versions', () => {
     // Someone who registered after the change accepted it then and is not blocked.
     const newcomer = await join();
     const p2 = (await uploadJudged(stack, newcomer.token, await fixture('astronaut.png'))).id;
-    expect((await stack.api('POST', '/v1/orders', { token: newcomer.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [p2] } })).status).toBe(201);
+    expect(
+      (
+        await stack.api('POST', '/v1/orders', {
+          token: newcomer.token,
+          json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [p2] },
+        })
+      ).status,
+    ).toBe(201);
   });
 });

@@ -17,7 +17,9 @@ let wa: Awaited<ReturnType<typeof startFakeWhatsApp>>;
 let stack: Stack;
 beforeAll(async () => {
   wa = await startFakeWhatsApp(WA_TOKEN, WA_PHONE_ID);
-  stack = await startStack({ env: { WHATSAPP_API_URL: `${wa.url}/v21.0`, WHATSAPP_TOKEN: WA_TOKEN, WHATSAPP_PHONE_NUMBER_ID: WA_PHONE_ID } });
+  stack = await startStack({
+    env: { WHATSAPP_API_URL: `${wa.url}/v21.0`, WHATSAPP_TOKEN: WA_TOKEN, WHATSAPP_PHONE_NUMBER_ID: WA_PHONE_ID },
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -31,18 +33,55 @@ async function seedHeadshots(userId: string, name: string, count: number, status
   const { db, storage, clock } = stack.ctx;
   const now = clock.now();
   const orderId = newId('ord');
-  await db.insertInto('orders').values({ id: orderId, user_id: userId, package_id: 'professional', styles: JSON.stringify(['studio-grey']), status, amount_cents: 2900, currency: 'usd', failure_code: null, failure_detail: null, created_at: now, paid_at: now, delivered_at: status === 'ready' ? now : null }).execute();
+  await db
+    .insertInto('orders')
+    .values({
+      id: orderId,
+      user_id: userId,
+      package_id: 'professional',
+      styles: JSON.stringify(['studio-grey']),
+      status,
+      amount_cents: 2900,
+      currency: 'usd',
+      failure_code: null,
+      failure_detail: null,
+      created_at: now,
+      paid_at: now,
+      delivered_at: status === 'ready' ? now : null,
+    })
+    .execute();
   const headshotIds: string[] = [];
   for (let i = 0; i < count; i++) {
-    const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 90, g: 120 + i, b: 160 } } })
+    const jpeg = await sharp({
+      create: { width: 64, height: 64, channels: 3, background: { r: 90, g: 120 + i, b: 160 } },
+    })
       .jpeg()
       .withExif({ IFD0: { Artist: name, ImageDescription: `Headshot of ${name}` } })
-      .withXmp(`<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>${name}</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>`)
+      .withXmp(
+        `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>${name}</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>`,
+      )
       .toBuffer();
     expect(jpeg.includes(name)).toBe(true);
     const blob = await storage.put(db, { userId, role: 'headshots', contentType: 'image/jpeg', data: jpeg, at: now });
     const id = newId('hs');
-    await db.insertInto('headshots').values({ id, order_id: orderId, user_id: userId, photo_id: null, style_id: 'studio-grey', status: 'rendered', blob_id: blob.id, width: 64, height: 64, failure_code: null, created_at: now, rendered_at: now, delivered_at: now }).execute();
+    await db
+      .insertInto('headshots')
+      .values({
+        id,
+        order_id: orderId,
+        user_id: userId,
+        photo_id: null,
+        style_id: 'studio-grey',
+        status: 'rendered',
+        blob_id: blob.id,
+        width: 64,
+        height: 64,
+        failure_code: null,
+        created_at: now,
+        rendered_at: now,
+        delivered_at: now,
+      })
+      .execute();
     headshotIds.push(id);
   }
   return { orderId, headshotIds };
@@ -53,7 +92,10 @@ const listing = async () => {
   expect(r.status).toBe(200);
   return r.body as { items: { id: string; style_id: string; image_url: string }[]; next_cursor: string | null };
 };
-const itemsOf = async (userId: string) => (await stack.ctx.db.selectFrom('portfolio_items').select('id').where('user_id', '=', userId).execute()).map((r) => r.id);
+const itemsOf = async (userId: string) =>
+  (await stack.ctx.db.selectFrom('portfolio_items').select('id').where('user_id', '=', userId).execute()).map(
+    (r) => r.id,
+  );
 
 /** Runs an order.notify job through the real worker and waits until it has finished. */
 async function notify(orderId: string, status: 'received' | 'processing' | 'failed', attempt = 'a') {
@@ -138,7 +180,10 @@ describe('WhatsApp notifications', () => {
     const noOptIn = await signUp(stack, { phone: '+41791234568' });
     const noPhone = await signUp(stack);
 
-    expect((await stack.api('PUT', '/v1/me/consents', { token: optedIn.token, json: { whatsapp: true } })).body.consents.whatsapp).toBe(true);
+    expect(
+      (await stack.api('PUT', '/v1/me/consents', { token: optedIn.token, json: { whatsapp: true } })).body.consents
+        .whatsapp,
+    ).toBe(true);
     const refused = await stack.api('PUT', '/v1/me/consents', { token: noPhone.token, json: { whatsapp: true } });
     expect(refused.status).toBe(422);
     expect(refused.body.code).toBe('phone_required');
@@ -160,8 +205,14 @@ describe('WhatsApp notifications', () => {
     expect(msg.text!.body).not.toContain('Test Person');
     expect(wa.to('+41791234568')).toHaveLength(0);
     // Every one still got the email.
-    for (const p of [optedIn, noOptIn, noPhone]) expect(stack.postmark.to(p.email).some((m) => m.Tag === 'order-received')).toBe(true);
-    const row = await stack.ctx.db.selectFrom('notifications').selectAll().where('user_id', '=', optedIn.userId).where('channel', '=', 'whatsapp').executeTakeFirstOrThrow();
+    for (const p of [optedIn, noOptIn, noPhone])
+      expect(stack.postmark.to(p.email).some((m) => m.Tag === 'order-received')).toBe(true);
+    const row = await stack.ctx.db
+      .selectFrom('notifications')
+      .selectAll()
+      .where('user_id', '=', optedIn.userId)
+      .where('channel', '=', 'whatsapp')
+      .executeTakeFirstOrThrow();
     expect(row).toMatchObject({ kind: 'order-received', status: 'sent', provider_message_id: 'wamid.fake1' });
 
     // A retried job sends nothing twice; after withdrawal nothing more is sent.
@@ -178,26 +229,53 @@ describe('WhatsApp notifications', () => {
     await stack.api('PUT', '/v1/me/consents', { token: me.token, json: { whatsapp: true, portfolio: true } });
     const up = { body: await uploadJudged(stack, me.token, await fixture('astronaut.png')) };
     expect(up.body.status).toBe('usable');
-    const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
+    const created = await stack.api('POST', '/v1/orders', {
+      token: me.token,
+      json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [up.body.id] },
+    });
     expect(created.status).toBe(201);
     const orderId = created.body.order.id as string;
-    await until(async () => (await stack.api('GET', `/v1/orders/${orderId}`, { token: me.token })).body.status === 'ready', 60_000, 'order ready');
-    const msgs = await until(async () => {
-      const m = wa.to('+447700900123');
-      return m.length >= 3 && m;
-    }, 15_000, 'three WhatsApp messages');
+    await until(
+      async () => (await stack.api('GET', `/v1/orders/${orderId}`, { token: me.token })).body.status === 'ready',
+      60_000,
+      'order ready',
+    );
+    const msgs = await until(
+      async () => {
+        const m = wa.to('+447700900123');
+        return m.length >= 3 && m;
+      },
+      15_000,
+      'three WhatsApp messages',
+    );
     const bodies = msgs.map((m) => m.text!.body);
-    for (const said of ['We received your payment', 'being made', 'ready. Sign in to download them']) expect(bodies.some((b) => b.includes(said))).toBe(true);
+    for (const said of ['We received your payment', 'being made', 'ready. Sign in to download them'])
+      expect(bodies.some((b) => b.includes(said))).toBe(true);
     for (const b of bodies) expect(b).toContain(`/app/#/order?id=${orderId}`);
     // Publishing follows the ready message in the same delivery job.
-    expect(await until(async () => (await itemsOf(me.userId)).length === 1 && (await itemsOf(me.userId)), 10_000, 'portfolio item')).toHaveLength(1);
+    expect(
+      await until(
+        async () => (await itemsOf(me.userId)).length === 1 && (await itemsOf(me.userId)),
+        10_000,
+        'portfolio item',
+      ),
+    ).toHaveLength(1);
   });
 
   it('SD4 the client speaks the Cloud API: template messages, Bearer auth, off without a token', async () => {
     const client = new WhatsAppClient(`${wa.url}/v21.0`, WA_TOKEN, WA_PHONE_ID);
-    const sent = await client.send('+15551234567', { type: 'template', name: 'order_update', language: 'en_US', bodyParams: ['Your headshots are ready.'] });
+    const sent = await client.send('+15551234567', {
+      type: 'template',
+      name: 'order_update',
+      language: 'en_US',
+      bodyParams: ['Your headshots are ready.'],
+    });
     expect(sent.messageId).toMatch(/^wamid\./);
-    expect(wa.to('+15551234567')[0].template).toEqual({ name: 'order_update', language: { code: 'en_US' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Your headshots are ready.' }] }] });
+    expect(wa.to('+15551234567')[0].template).toEqual({
+      name: 'order_update',
+      language: { code: 'en_US' },
+      components: [{ type: 'body', parameters: [{ type: 'text', text: 'Your headshots are ready.' }] }],
+    });
     const wrongToken = new WhatsAppClient(`${wa.url}/v21.0`, 'wrong', WA_PHONE_ID);
     await expect(wrongToken.send('+15551234567', { type: 'text', text: 'hi' })).rejects.toBeInstanceOf(WhatsAppError);
     expect(whatsappClient(loadConfig({}))).toBeNull();

@@ -3,7 +3,15 @@ import { fixture, multipart, signUp, startStack, type Stack } from '../support/s
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ role: 'api', env: { RATE_LIMIT_SIGN_IN: '4', RATE_LIMIT_SIGN_IN_WINDOW_SECONDS: '900', RATE_LIMIT_UPLOADS: '3', RATE_LIMIT_RIGHTS: '2' } });
+  stack = await startStack({
+    role: 'api',
+    env: {
+      RATE_LIMIT_SIGN_IN: '4',
+      RATE_LIMIT_SIGN_IN_WINDOW_SECONDS: '900',
+      RATE_LIMIT_UPLOADS: '3',
+      RATE_LIMIT_RIGHTS: '2',
+    },
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -36,7 +44,9 @@ describe('abuse limits (SC4)', () => {
     expect(retry).toBeGreaterThan(0);
     expect(retry).toBeLessThanOrEqual(900);
     // The token exchange shares the sign-in budget: guessing codes is slowed down too.
-    expect((await stack.api('POST', '/v1/auth/token', { json: { email: 'someone@example.com', code: '123456' } })).status).toBe(429);
+    expect(
+      (await stack.api('POST', '/v1/auth/token', { json: { email: 'someone@example.com', code: '123456' } })).status,
+    ).toBe(429);
     stack.clock.advance(retry * 1000);
     expect((await ask()).status).toBe(202);
   });
@@ -61,7 +71,11 @@ describe('abuse limits (SC4)', () => {
   it('SC4 rights requests are limited per person with 429 and Retry-After, and admitted again after it', async () => {
     stack.clock.advance(3600_000);
     const me = await signUp(stack);
-    const ask = () => stack.api('POST', '/v1/rights-requests', { token: me.token, json: { kind: 'restriction', purposes: ['analytics'] } });
+    const ask = () =>
+      stack.api('POST', '/v1/rights-requests', {
+        token: me.token,
+        json: { kind: 'restriction', purposes: ['analytics'] },
+      });
     const statuses = [(await ask()).status, (await ask()).status];
     expect(statuses.every((s) => s < 300)).toBe(true);
     const retry = refusal(await ask(), stack.config.RATE_LIMIT_RIGHTS_WINDOW_SECONDS);
@@ -70,7 +84,10 @@ describe('abuse limits (SC4)', () => {
   });
 
   it('SC4 inquiries filed without signing in are limited per address on the rights-request budget', async () => {
-    const file = () => stack.api('POST', '/v1/inquiries', { json: { kind: 'support', subject: 'Hello', message: 'A question.', email: 'asker@example.com' } });
+    const file = () =>
+      stack.api('POST', '/v1/inquiries', {
+        json: { kind: 'support', subject: 'Hello', message: 'A question.', email: 'asker@example.com' },
+      });
     expect([(await file()).status, (await file()).status]).toEqual([201, 201]);
     const retry = refusal(await file(), stack.config.RATE_LIMIT_RIGHTS_WINDOW_SECONDS);
     expect(await stack.ctx.db.selectFrom('inquiries').select('id').execute()).toHaveLength(2);
@@ -79,10 +96,17 @@ describe('abuse limits (SC4)', () => {
   });
 
   it('SC4 a signed-in person filing inquiries is counted as themself, not with everyone at their address', async () => {
-    const anonymous = () => stack.api('POST', '/v1/inquiries', { json: { kind: 'support', subject: 'Hello', message: 'A question.', email: 'asker@example.com' } });
+    const anonymous = () =>
+      stack.api('POST', '/v1/inquiries', {
+        json: { kind: 'support', subject: 'Hello', message: 'A question.', email: 'asker@example.com' },
+      });
     for (let i = 0; i < 10 && (await anonymous()).status !== 429; i++); // this address's budget is used up
     const me = await signUp(stack);
-    const mine = () => stack.api('POST', '/v1/inquiries', { token: me.token, json: { kind: 'privacy', subject: 'My data', message: 'A question.' } });
+    const mine = () =>
+      stack.api('POST', '/v1/inquiries', {
+        token: me.token,
+        json: { kind: 'privacy', subject: 'My data', message: 'A question.' },
+      });
     expect([(await mine()).status, (await mine()).status]).toEqual([201, 201]);
     refusal(await mine(), stack.config.RATE_LIMIT_RIGHTS_WINDOW_SECONDS);
   });

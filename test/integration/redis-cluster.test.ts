@@ -37,8 +37,15 @@ beforeAll(async () => {
   redis = await startRedis(await freePort(), ['--cluster-enabled', 'yes', '--dir', dir]);
   client = new Redis(redis.url);
   await client.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-  await until(async () => String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000, 'cluster state ok');
-  stack = await startStack({ role: 'all', env: { REDIS_URL: redis.url, QUEUE_PREFIX: prefix, RATE_LIMIT_UPLOADS: '50' } });
+  await until(
+    async () => String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
+    10_000,
+    'cluster state ok',
+  );
+  stack = await startStack({
+    role: 'all',
+    env: { REDIS_URL: redis.url, QUEUE_PREFIX: prefix, RATE_LIMIT_UPLOADS: '50' },
+  });
 });
 
 afterAll(async () => {
@@ -57,7 +64,10 @@ describe('Redis Cluster: the queue prefix is a hash tag', () => {
   });
 
   it('refuses BullMQ with a prefix that is not a hash tag (what the tag prevents)', async () => {
-    const plain = new Queue('analysis', { connection: { host: '127.0.0.1', port: Number(new URL(redis.url).port), maxRetriesPerRequest: 1 }, prefix: 'plain' });
+    const plain = new Queue('analysis', {
+      connection: { host: '127.0.0.1', port: Number(new URL(redis.url).port), maxRetriesPerRequest: 1 },
+      prefix: 'plain',
+    });
     try {
       await expect(plain.add('photo.analyse', {})).rejects.toThrow(/CROSSSLOT/);
     } finally {
@@ -74,7 +84,11 @@ describe('Redis Cluster: the queue prefix is a hash tag', () => {
     expect(up.status).toBe('usable');
     const order = await orderSettled(stack, me.token, up.id);
     expect(order.status).toBe('ready');
-    await until(async () => stack.postmark.to(me.email).some((m) => m.Tag === 'order-ready'), 10_000, 'the ready email');
+    await until(
+      async () => stack.postmark.to(me.email).some((m) => m.Tag === 'order-ready'),
+      10_000,
+      'the ready email',
+    );
 
     const keys: string[] = [];
     let cursor = '0';
@@ -85,8 +99,17 @@ describe('Redis Cluster: the queue prefix is a hash tag', () => {
     } while (cursor !== '0');
 
     // The run touched every pipeline queue, the sweeps' job schedulers and the upload rate limit.
-    for (const q of ['preparation', 'analysis', 'rendering', 'delivery', 'sweeps'] satisfies (typeof QUEUE_NAMES)[number][]) {
-      expect(keys.some((k) => k.startsWith(`${prefix}:${q}:`)), `keys of queue ${q}`).toBe(true);
+    for (const q of [
+      'preparation',
+      'analysis',
+      'rendering',
+      'delivery',
+      'sweeps',
+    ] satisfies (typeof QUEUE_NAMES)[number][]) {
+      expect(
+        keys.some((k) => k.startsWith(`${prefix}:${q}:`)),
+        `keys of queue ${q}`,
+      ).toBe(true);
     }
     expect(keys.some((k) => k.startsWith(`${prefix}:rl:uploads:`))).toBe(true);
     expect(keys.length).toBeGreaterThan(20);

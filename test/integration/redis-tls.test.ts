@@ -28,9 +28,39 @@ let stack: Stack;
 
 function makeCertificates(): void {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Rasmi test CA');
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=Rasmi test CA',
+  );
   run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'san.ext',
+  );
 }
 
 beforeAll(async () => {
@@ -40,13 +70,59 @@ beforeAll(async () => {
   caFile = path.join(dir, 'ca.pem');
   const port = await freePort();
   // The ACL file holds the password's SHA-256 (`#`), so it may contain any character.
-  await writeFile(path.join(dir, 'users.acl'), `user default off\nuser rasmi on #${createHash('sha256').update(PASSWORD).digest('hex')} ~* &* +@all\n`);
-  server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', 'server.pem', '--tls-key-file', 'server.key', '--tls-ca-cert-file', 'ca.pem', '--tls-auth-clients', 'no', '--aclfile', 'users.acl', '--save', '', '--appendonly', 'no', '--dir', dir], { cwd: dir, stdio: 'ignore' });
+  await writeFile(
+    path.join(dir, 'users.acl'),
+    `user default off\nuser rasmi on #${createHash('sha256').update(PASSWORD).digest('hex')} ~* &* +@all\n`,
+  );
+  server = spawn(
+    'redis-server',
+    [
+      '--port',
+      '0',
+      '--tls-port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--tls-cert-file',
+      'server.pem',
+      '--tls-key-file',
+      'server.key',
+      '--tls-ca-cert-file',
+      'ca.pem',
+      '--tls-auth-clients',
+      'no',
+      '--aclfile',
+      'users.acl',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    { cwd: dir, stdio: 'ignore' },
+  );
   url = `rediss://rasmi:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}/3`;
-  admin = new Redis({ ...redisOptions({ REDIS_URL: url, REDIS_TLS_CA_FILE: caFile }), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  admin = new Redis({
+    ...redisOptions({ REDIS_URL: url, REDIS_TLS_CA_FILE: caFile }),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   admin.on('error', () => {});
-  await until(() => admin.connect().then(() => true, () => false), 10_000, 'the TLS redis-server');
-  stack = await startStack({ role: 'all', env: { REDIS_URL: url, REDIS_TLS_CA_FILE: caFile, RATE_LIMIT_UPLOADS: '50' } });
+  await until(
+    () =>
+      admin.connect().then(
+        () => true,
+        () => false,
+      ),
+    10_000,
+    'the TLS redis-server',
+  );
+  stack = await startStack({
+    role: 'all',
+    env: { REDIS_URL: url, REDIS_TLS_CA_FILE: caFile, RATE_LIMIT_UPLOADS: '50' },
+  });
 });
 
 afterAll(async () => {
@@ -62,23 +138,49 @@ afterAll(async () => {
 
 describe('Redis over TLS with an ACL user and a database index', () => {
   it('reads the user, password, database and TLS from REDIS_URL, and refuses settings that cannot work', () => {
-    expect(redisOptions({ REDIS_URL: url, REDIS_TLS_CA_FILE: caFile })).toMatchObject({ host: '127.0.0.1', username: 'rasmi', password: PASSWORD, db: 3, tls: { ca: expect.any(Buffer) } });
-    expect(redisOptions({ REDIS_URL: 'redis://[::1]:6379', REDIS_TLS_CA_FILE: undefined })).toEqual({ host: '::1', port: 6379, username: undefined, password: undefined, db: 0 });
-    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_TLS_CA_FILE: caFile })).toThrow(/REDIS_TLS_CA_FILE: set, but REDIS_URL is not rediss/);
+    expect(redisOptions({ REDIS_URL: url, REDIS_TLS_CA_FILE: caFile })).toMatchObject({
+      host: '127.0.0.1',
+      username: 'rasmi',
+      password: PASSWORD,
+      db: 3,
+      tls: { ca: expect.any(Buffer) },
+    });
+    expect(redisOptions({ REDIS_URL: 'redis://[::1]:6379', REDIS_TLS_CA_FILE: undefined })).toEqual({
+      host: '::1',
+      port: 6379,
+      username: undefined,
+      password: undefined,
+      db: 0,
+    });
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_TLS_CA_FILE: caFile })).toThrow(
+      /REDIS_TLS_CA_FILE: set, but REDIS_URL is not rediss/,
+    );
     expect(() => loadConfig({ REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/REDIS_URL/);
     expect(() => loadConfig({ REDIS_URL: 'not a url' })).toThrow(/REDIS_URL/);
     expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/x' })).toThrow(/REDIS_URL/);
-    expect(() => redisOptions({ REDIS_URL: url, REDIS_TLS_CA_FILE: path.join(dir, 'missing.pem') })).toThrow(/REDIS_TLS_CA_FILE: cannot read/);
+    expect(() => redisOptions({ REDIS_URL: url, REDIS_TLS_CA_FILE: path.join(dir, 'missing.pem') })).toThrow(
+      /REDIS_TLS_CA_FILE: cannot read/,
+    );
   });
 
   it('refuses a connection that does not trust the CA, and one without the password', async () => {
-    const untrusting = new Redis({ ...redisOptions(loadConfig({ REDIS_URL: url })), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const untrusting = new Redis({
+      ...redisOptions(loadConfig({ REDIS_URL: url })),
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     const errors: string[] = [];
     untrusting.on('error', (err: Error) => errors.push(err.message));
     await expect(untrusting.connect()).rejects.toThrow();
     expect(errors.join('; ')).toMatch(/self[- ]signed certificate/i);
     untrusting.disconnect();
-    const anonymous = new Redis({ ...redisOptions({ REDIS_URL: url.replace(/\/\/[^@]+@/, '//'), REDIS_TLS_CA_FILE: caFile }), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const anonymous = new Redis({
+      ...redisOptions({ REDIS_URL: url.replace(/\/\/[^@]+@/, '//'), REDIS_TLS_CA_FILE: caFile }),
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     anonymous.on('error', () => {});
     await anonymous.connect().catch(() => {});
     await expect(anonymous.ping()).rejects.toThrow(/NOAUTH|WRONGPASS|closed/i);
@@ -89,7 +191,10 @@ describe('Redis over TLS with an ACL user and a database index', () => {
     const me = await signUp(stack);
     // The photo event stream opens the API's subscriber connection.
     const controller = new AbortController();
-    const events = await fetch(`${stack.url}/v1/photos/events`, { headers: { authorization: `Bearer ${me.token}` }, signal: controller.signal });
+    const events = await fetch(`${stack.url}/v1/photos/events`, {
+      headers: { authorization: `Bearer ${me.token}` },
+      signal: controller.signal,
+    });
     expect(events.status).toBe(200);
     const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
     let streamed = '';
@@ -106,7 +211,11 @@ describe('Redis over TLS with an ACL user and a database index', () => {
     await until(async () => streamed.includes('"usable"'), 30_000, 'the usable event over the stream');
     const order = await orderSettled(stack, me.token, up.id);
     expect(order.status).toBe('ready');
-    await until(async () => stack.postmark.to(me.email).some((m) => m.Tag === 'order-ready'), 10_000, 'the ready email');
+    await until(
+      async () => stack.postmark.to(me.email).some((m) => m.Tag === 'order-ready'),
+      10_000,
+      'the ready email',
+    );
 
     // Every connection the service holds: queues, workers, the scheduler, rate limits, the subscriber.
     const clients = String(await admin.client('LIST'))
@@ -123,7 +232,8 @@ describe('Redis over TLS with an ACL user and a database index', () => {
 
     // Keys in database 3 only: every queue of the order, the sweeps, the rate limit.
     const prefix = stack.config.QUEUE_PREFIX;
-    for (const q of ['preparation', 'analysis', 'rendering', 'delivery', 'sweeps']) expect((await admin.keys(`${prefix}:${q}:*`)).length, q).toBeGreaterThan(0);
+    for (const q of ['preparation', 'analysis', 'rendering', 'delivery', 'sweeps'])
+      expect((await admin.keys(`${prefix}:${q}:*`)).length, q).toBeGreaterThan(0);
     expect((await admin.keys(`${prefix}:rl:uploads:*`)).length).toBe(1);
     await admin.select(0);
     expect(await admin.dbsize()).toBe(0);

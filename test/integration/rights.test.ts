@@ -33,17 +33,31 @@ async function personWithOrder() {
   const me = await signUp(stack);
   const up = { body: await uploadJudged(stack, me.token, await fixture('astronaut.png')) };
   expect(up.body.status).toBe('usable');
-  const created = await stack.api('POST', '/v1/orders', { token: me.token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [up.body.id] } });
+  const created = await stack.api('POST', '/v1/orders', {
+    token: me.token,
+    json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [up.body.id] },
+  });
   expect(created.status).toBe(201);
-  const order = await until(async () => {
-    const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: me.token });
-    return o.body.status === 'ready' && o.body;
-  }, 60_000, 'order to be ready');
+  const order = await until(
+    async () => {
+      const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token: me.token });
+      return o.body.status === 'ready' && o.body;
+    },
+    60_000,
+    'order to be ready',
+  );
   return { ...me, photoId: up.body.id as string, order };
 }
 
 async function countRows(table: 'blobs'): Promise<number> {
-  return Number((await stack.ctx.db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+  return Number(
+    (
+      await stack.ctx.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 }
 
 async function rightsRow(id: string) {
@@ -62,16 +76,27 @@ describe('correction (§6)', () => {
     expect(badPhone.body.code).toBe('validation_failed');
 
     const newEmail = `renamed-${me.email}`;
-    const patched = await stack.api('PATCH', '/v1/me', { token: me.token, json: { name: 'Ada Lovelace', phone: '+41791234567', email: newEmail } });
+    const patched = await stack.api('PATCH', '/v1/me', {
+      token: me.token,
+      json: { name: 'Ada Lovelace', phone: '+41791234567', email: newEmail },
+    });
     expect(patched.status).toBe(200);
-    expect(patched.body).toMatchObject({ name: 'Ada Lovelace', phone: '+41791234567', email: me.email, email_change: { email: newEmail } });
+    expect(patched.body).toMatchObject({
+      name: 'Ada Lovelace',
+      phone: '+41791234567',
+      email: me.email,
+      email_change: { email: newEmail },
+    });
     // Not applied yet: the account still answers to the old address.
     expect((await stack.api('GET', '/v1/me', { token: me.token })).body.email).toBe(me.email);
 
     const codeMail = stack.postmark.to(newEmail).find((m) => m.Tag === 'email-change-code')!;
     expect(codeMail).toBeDefined();
     const code = codeIn(codeMail.Subject);
-    const wrong = await stack.api('POST', '/v1/me/email/verify', { token: me.token, json: { code: code === '000000' ? '111111' : '000000' } });
+    const wrong = await stack.api('POST', '/v1/me/email/verify', {
+      token: me.token,
+      json: { code: code === '000000' ? '111111' : '000000' },
+    });
     expect(wrong.status).toBe(400);
     expect(wrong.body.code).toBe('invalid_code');
 
@@ -83,7 +108,9 @@ describe('correction (§6)', () => {
     expect(notice).toHaveLength(1);
     expect(notice[0].TextBody).not.toContain(newEmail);
     // A used code does not work twice.
-    expect((await stack.api('POST', '/v1/me/email/verify', { token: me.token, json: { code } })).body.code).toBe('invalid_code');
+    expect((await stack.api('POST', '/v1/me/email/verify', { token: me.token, json: { code } })).body.code).toBe(
+      'invalid_code',
+    );
 
     // The new address signs in; the old one no longer does.
     await stack.api('POST', '/v1/auth/code', { json: { email: me.email } });
@@ -123,9 +150,15 @@ describe('correction (§6)', () => {
   it('RG2 profile corrections apply at once and are logged as completed correction requests the owner alone can see', async () => {
     const me = await signUp(stack);
     const other = await signUp(stack);
-    const r = await stack.api('PATCH', '/v1/me', { token: me.token, json: { name: 'Grace Hopper', phone: '+15551234567' } });
+    const r = await stack.api('PATCH', '/v1/me', {
+      token: me.token,
+      json: { name: 'Grace Hopper', phone: '+15551234567' },
+    });
     expect(r.status).toBe(200);
-    expect((await stack.api('GET', '/v1/me', { token: me.token })).body).toMatchObject({ name: 'Grace Hopper', phone: '+15551234567' });
+    expect((await stack.api('GET', '/v1/me', { token: me.token })).body).toMatchObject({
+      name: 'Grace Hopper',
+      phone: '+15551234567',
+    });
 
     const list = await stack.api('GET', '/v1/rights-requests', { token: me.token });
     expect(list.status).toBe(200);
@@ -146,14 +179,29 @@ describe('restriction and objection (§6)', () => {
     await recordConsent(stack.ctx, me.userId, 'service_improvement', true, 'settings');
     expect(await hasConsent(stack.ctx, me.userId, 'analytics')).toBe(true);
 
-    const r = await stack.api('POST', '/v1/rights-requests', { token: me.token, json: { kind: 'restriction', purposes: ['analytics', 'service_improvement'] } });
+    const r = await stack.api('POST', '/v1/rights-requests', {
+      token: me.token,
+      json: { kind: 'restriction', purposes: ['analytics', 'service_improvement'] },
+    });
     expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ kind: 'restriction', status: 'completed', details: { purposes: ['analytics', 'service_improvement'] } });
+    expect(r.body).toMatchObject({
+      kind: 'restriction',
+      status: 'completed',
+      details: { purposes: ['analytics', 'service_improvement'] },
+    });
     // Everything that processes analytics asks hasConsent: it now says no.
     expect(await hasConsent(stack.ctx, me.userId, 'analytics')).toBe(false);
     expect((await consentsOf(stack.ctx, me.userId)).service_improvement).toBe(false);
-    const rows = await stack.ctx.db.selectFrom('consents').selectAll().where('user_id', '=', me.userId).where('source', '=', 'restriction').execute();
-    expect(rows.map((c) => [c.purpose, c.granted]).sort()).toEqual([['analytics', false], ['service_improvement', false]]);
+    const rows = await stack.ctx.db
+      .selectFrom('consents')
+      .selectAll()
+      .where('user_id', '=', me.userId)
+      .where('source', '=', 'restriction')
+      .execute();
+    expect(rows.map((c) => [c.purpose, c.granted]).sort()).toEqual([
+      ['analytics', false],
+      ['service_improvement', false],
+    ]);
 
     // Only a later opt-in re-enables it.
     await recordConsent(stack.ctx, me.userId, 'analytics', true, 'settings');
@@ -167,22 +215,46 @@ describe('restriction and objection (§6)', () => {
     await recordConsent(stack.ctx, me.userId, 'portfolio', true, 'settings');
     const key = 'objection-key-0001';
     const body = { kind: 'objection', purposes: ['marketing'], basis: 'withdrawal' };
-    const first = await stack.api('POST', '/v1/rights-requests', { token: me.token, json: body, headers: { 'idempotency-key': key } });
+    const first = await stack.api('POST', '/v1/rights-requests', {
+      token: me.token,
+      json: body,
+      headers: { 'idempotency-key': key },
+    });
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ kind: 'objection', status: 'completed' });
     const consents = await consentsOf(stack.ctx, me.userId);
     expect(consents.marketing).toBe(false);
     expect(consents.portfolio).toBe(true); // per purpose: the others stay as they were
-    const again = await stack.api('POST', '/v1/rights-requests', { token: me.token, json: body, headers: { 'idempotency-key': key } });
+    const again = await stack.api('POST', '/v1/rights-requests', {
+      token: me.token,
+      json: body,
+      headers: { 'idempotency-key': key },
+    });
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body.id).toBe(first.body.id);
-    const withdrawals = await stack.ctx.db.selectFrom('consents').select('source').where('user_id', '=', me.userId).where('purpose', '=', 'marketing').where('granted', '=', false).execute();
+    const withdrawals = await stack.ctx.db
+      .selectFrom('consents')
+      .select('source')
+      .where('user_id', '=', me.userId)
+      .where('purpose', '=', 'marketing')
+      .where('granted', '=', false)
+      .execute();
     expect(withdrawals).toEqual([{ source: 'withdrawal' }]);
 
-    const objection = await stack.api('POST', '/v1/rights-requests', { token: me.token, json: { kind: 'objection', purposes: ['portfolio'] } });
+    const objection = await stack.api('POST', '/v1/rights-requests', {
+      token: me.token,
+      json: { kind: 'objection', purposes: ['portfolio'] },
+    });
     expect(objection.status).toBe(201);
     expect(await hasConsent(stack.ctx, me.userId, 'portfolio')).toBe(false);
-    const latest = await stack.ctx.db.selectFrom('consents').select('source').where('user_id', '=', me.userId).where('purpose', '=', 'portfolio').orderBy('recorded_at', 'desc').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const latest = await stack.ctx.db
+      .selectFrom('consents')
+      .select('source')
+      .where('user_id', '=', me.userId)
+      .where('purpose', '=', 'portfolio')
+      .orderBy('recorded_at', 'desc')
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
     expect(latest.source).toBe('objection');
   });
 });
@@ -190,16 +262,28 @@ describe('restriction and objection (§6)', () => {
 describe('access and deletion (§6)', () => {
   it('RG1 an access request yields one ZIP with data.json and every photo and headshot, downloadable by its owner, deleted after its retention', async () => {
     const me = await personWithOrder();
-    const created = await stack.api('POST', '/v1/rights-requests', { token: me.token, json: { kind: 'access' }, headers: { 'idempotency-key': 'access-key-0001' } });
+    const created = await stack.api('POST', '/v1/rights-requests', {
+      token: me.token,
+      json: { kind: 'access' },
+      headers: { 'idempotency-key': 'access-key-0001' },
+    });
     expect(created.status).toBe(202);
     expect(created.body).toMatchObject({ kind: 'access', status: 'open', export: null });
     const id = created.body.id as string;
-    const done = await until(async () => {
-      const r = await stack.api('GET', `/v1/rights-requests/${id}`, { token: me.token });
-      return r.body.status === 'completed' && r.body;
-    }, 30_000, 'export to complete');
+    const done = await until(
+      async () => {
+        const r = await stack.api('GET', `/v1/rights-requests/${id}`, { token: me.token });
+        return r.body.status === 'completed' && r.body;
+      },
+      30_000,
+      'export to complete',
+    );
     expect(done.export.download_url).toBe(`/v1/rights-requests/${id}/download`);
-    const mail = await until(async () => stack.postmark.to(me.email).find((m) => m.Tag === 'rights-export-ready'), 10_000, 'export email');
+    const mail = await until(
+      async () => stack.postmark.to(me.email).find((m) => m.Tag === 'rights-export-ready'),
+      10_000,
+      'export email',
+    );
     expect(mail.TextBody).toContain(`${stack.ctx.publicUrl}/app/#/privacy?export=${id}`);
 
     // Sign-in required; another person gets nothing.
@@ -239,7 +323,11 @@ describe('access and deletion (§6)', () => {
 
     // The archive is kept EXPORT_RETENTION_DAYS, then the sweep deletes object and row.
     const row = (await rightsRow(id))!;
-    const blob = await stack.ctx.db.selectFrom('blobs').selectAll().where('id', '=', row.export_blob_id!).executeTakeFirstOrThrow();
+    const blob = await stack.ctx.db
+      .selectFrom('blobs')
+      .selectAll()
+      .where('id', '=', row.export_blob_id!)
+      .executeTakeFirstOrThrow();
     const at = stack.clock.now();
     try {
       stack.clock.advance((stack.config.EXPORT_RETENTION_DAYS - 1) * DAY_MS);
@@ -248,12 +336,18 @@ describe('access and deletion (§6)', () => {
       stack.clock.advance(2 * DAY_MS);
       await sweepHandlers['sweep.rights-exports'](stack.ctx, {}, fakeJob);
       expect((await rightsRow(id))!.export_blob_id).toBeNull();
-      expect(await stack.ctx.db.selectFrom('blobs').select('id').where('id', '=', blob.id).executeTakeFirst()).toBeUndefined();
+      expect(
+        await stack.ctx.db.selectFrom('blobs').select('id').where('id', '=', blob.id).executeTakeFirst(),
+      ).toBeUndefined();
       expect(await stack.ctx.storage.listKeys('headshots')).not.toContain(blob.object_key);
       const gone = await stack.api('GET', done.export.download_url, { token: me.token });
       expect(gone.status).toBe(410);
       expect(gone.body.code).toBe('export_expired');
-      const record = await stack.ctx.db.selectFrom('deletion_records').selectAll().where('subject_id', '=', blob.id).executeTakeFirstOrThrow();
+      const record = await stack.ctx.db
+        .selectFrom('deletion_records')
+        .selectAll()
+        .where('subject_id', '=', blob.id)
+        .executeTakeFirstOrThrow();
       expect(record).toMatchObject({ subject_kind: 'export', reason: 'export-expired' });
     } finally {
       stack.clock.set(at);
@@ -262,16 +356,24 @@ describe('access and deletion (§6)', () => {
 
   it('RG1 an export whose reader stops half-way fails instead of hanging, and stores nothing', async () => {
     const me = await personWithOrder();
-    const blobsBefore = await stack.ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const blobsBefore = await stack.ctx.db
+      .selectFrom('blobs')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     const { zip, files } = exportZip(stack.ctx, me.userId);
     // One chunk read, then the reader goes away (as when the spool or the upload fails).
-    await new Promise<void>((resolve) => zip.once('data', () => {
+    await new Promise<void>((resolve) =>
+      zip.once('data', () => {
         zip.destroy();
         resolve();
-      }));
+      }),
+    );
     // A hang would never settle and the test's own timeout would fail it.
     await expect(files).rejects.toThrow(/closed before it was complete/);
-    const blobsAfter = await stack.ctx.db.selectFrom('blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const blobsAfter = await stack.ctx.db
+      .selectFrom('blobs')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(blobsAfter.n).toBe(blobsBefore.n);
   });
 
@@ -286,7 +388,10 @@ describe('access and deletion (§6)', () => {
     const keysBefore = await headshotKeys();
 
     // The whole ZIP is spooled, then the upload fails (its bucket does not exist: a real S3 error).
-    const storage = new Storage({ ...stack.config, endpoint: stack.config.S3_ENDPOINT!, S3_BUCKET_HEADSHOTS: 'rasmi-missing-bucket' }, parseKeyring(stack.config.MASTER_KEYS));
+    const storage = new Storage(
+      { ...stack.config, endpoint: stack.config.S3_ENDPOINT!, S3_BUCKET_HEADSHOTS: 'rasmi-missing-bucket' },
+      parseKeyring(stack.config.MASTER_KEYS),
+    );
     await expect(exportJob({ ...stack.ctx, storage })).rejects.toThrow();
     // No spool folder can be made: nothing reads the archive, which must not keep the job waiting.
     const tmp = process.env.TMPDIR;
@@ -336,9 +441,13 @@ describe('access and deletion (§6)', () => {
 
   it('RG3 a deletion request blocks the account at once, deletes data and photos within minutes, and names the records kept', async () => {
     const me = await personWithOrder();
-    const keys = (await stack.ctx.db.selectFrom('blobs').select(['bucket', 'object_key']).where('user_id', '=', me.userId).execute()).map((b) => b.object_key);
+    const keys = (
+      await stack.ctx.db.selectFrom('blobs').select(['bucket', 'object_key']).where('user_id', '=', me.userId).execute()
+    ).map((b) => b.object_key);
     expect(keys.length).toBeGreaterThanOrEqual(2);
-    const paymentIds = (await stack.ctx.db.selectFrom('payments').select('id').where('user_id', '=', me.userId).execute()).map((p) => p.id);
+    const paymentIds = (
+      await stack.ctx.db.selectFrom('payments').select('id').where('user_id', '=', me.userId).execute()
+    ).map((p) => p.id);
     expect(paymentIds).toHaveLength(1);
 
     const r = await stack.api('POST', '/v1/rights-requests', { token: me.token, json: { kind: 'deletion' } });
@@ -349,10 +458,14 @@ describe('access and deletion (§6)', () => {
     // Blocked at once: the token no longer works, and no sign-in code is sent.
     expect((await stack.api('GET', '/v1/me', { token: me.token })).status).toBe(401);
 
-    const done = await until(async () => {
-      const row = await rightsRow(r.body.id);
-      return row?.status === 'completed' && row;
-    }, 30_000, 'deletion to complete');
+    const done = await until(
+      async () => {
+        const row = await rightsRow(r.body.id);
+        return row?.status === 'completed' && row;
+      },
+      30_000,
+      'deletion to complete',
+    );
     expect(done.user_id).toBeNull();
     expect((done.result as { retained: string[] }).retained).toEqual(r.body.result.retained);
 
@@ -369,7 +482,12 @@ describe('access and deletion (§6)', () => {
     expect(payments[0].user_id).toBeNull();
     expect(payments[0].pseudonym).toMatch(/^psn_/);
 
-    const record = await db.selectFrom('deletion_records').selectAll().where('subject_id', '=', me.userId).where('subject_kind', '=', 'user').executeTakeFirstOrThrow();
+    const record = await db
+      .selectFrom('deletion_records')
+      .selectAll()
+      .where('subject_id', '=', me.userId)
+      .where('subject_kind', '=', 'user')
+      .executeTakeFirstOrThrow();
     expect(record.reason).toBe('rights-request');
     const text = JSON.stringify(record);
     expect(text).not.toContain(me.email);
@@ -395,7 +513,10 @@ describe('deadlines (§6)', () => {
       expect(Date.parse(r.body.due_at) - Date.parse(r.body.received_at)).toBe(30 * DAY_MS);
       expect(Date.parse(r.body.received_at)).toBe(at.getTime());
 
-      const team = () => stack.postmark.to(stack.config.PRIVACY_TEAM_EMAIL).filter((m) => m.Tag === 'rights-escalation' && m.Subject.includes(r.body.id));
+      const team = () =>
+        stack.postmark
+          .to(stack.config.PRIVACY_TEAM_EMAIL)
+          .filter((m) => m.Tag === 'rights-escalation' && m.Subject.includes(r.body.id));
       stack.clock.advance(19 * DAY_MS);
       await sweepHandlers['sweep.rights-deadlines'](stack.ctx, {}, fakeJob);
       expect(team()).toHaveLength(0);

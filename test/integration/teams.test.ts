@@ -30,14 +30,20 @@ afterAll(async () => {
 const api = (...a: Parameters<Stack['api']>) => stack.api(...a);
 
 async function organisation(owner: Person, name = 'Acme'): Promise<string> {
-  const r = await api('POST', '/v1/organisations', { token: owner.token, json: { name, billing_email: 'billing@acme.example' } });
+  const r = await api('POST', '/v1/organisations', {
+    token: owner.token,
+    json: { name, billing_email: 'billing@acme.example' },
+  });
   expect(r.status).toBe(201);
   return r.body.id;
 }
 
 /** The token of the last invitation link emailed to an address. */
 function emailedToken(email: string): string {
-  const mail = stack.postmark.to(email).filter((m) => m.Tag === 'team-invitation').at(-1);
+  const mail = stack.postmark
+    .to(email)
+    .filter((m) => m.Tag === 'team-invitation')
+    .at(-1);
   const token = /#\/join\?token=([A-Za-z0-9_.-]+)/.exec(mail?.TextBody ?? '')?.[1];
   if (!token) throw new Error(`no invitation email to ${email}`);
   return token;
@@ -45,9 +51,15 @@ function emailedToken(email: string): string {
 
 /** Invites a person by email and accepts with consent: a member. */
 async function join(owner: Person, org: string, person: Person, role: 'member' | 'admin' = 'member'): Promise<void> {
-  const inv = await api('POST', `/v1/organisations/${org}/invitations`, { token: owner.token, json: { email: person.email, role } });
+  const inv = await api('POST', `/v1/organisations/${org}/invitations`, {
+    token: owner.token,
+    json: { email: person.email, role },
+  });
   expect(inv.status).toBe(201);
-  const ok = await api('POST', `/v1/invitations/${emailedToken(person.email)}/accept`, { token: person.token, json: { consent_to_share: true } });
+  const ok = await api('POST', `/v1/invitations/${emailedToken(person.email)}/accept`, {
+    token: person.token,
+    json: { consent_to_share: true },
+  });
   expect(ok.status).toBe(201);
 }
 
@@ -59,12 +71,24 @@ describe('TM1 organisations and roles', () => {
     const owner = await signUp(stack);
     const org = await organisation(owner);
     const got = await api('GET', `/v1/organisations/${org}`, { token: owner.token });
-    expect(got.body).toMatchObject({ id: org, name: 'Acme', role: 'owner', admin: { billing_email: 'billing@acme.example' } });
+    expect(got.body).toMatchObject({
+      id: org,
+      name: 'Acme',
+      role: 'owner',
+      admin: { billing_email: 'billing@acme.example' },
+    });
     const member = await signUp(stack);
     await join(owner, org, member);
     const asMember = await api('GET', `/v1/organisations/${org}`, { token: member.token });
     expect(asMember.body).toMatchObject({ role: 'member', admin: null });
-    expect((await api('PUT', `/v1/organisations/${org}/brand`, { token: member.token, json: { allowed_styles: ['studio-grey'] } })).body.code).toBe('forbidden');
+    expect(
+      (
+        await api('PUT', `/v1/organisations/${org}/brand`, {
+          token: member.token,
+          json: { allowed_styles: ['studio-grey'] },
+        })
+      ).body.code,
+    ).toBe('forbidden');
     const stranger = await signUp(stack);
     const r = await api('GET', `/v1/organisations/${org}`, { token: stranger.token });
     expect(r.status).toBe(404);
@@ -74,16 +98,35 @@ describe('TM1 organisations and roles', () => {
   it('TM1 the brand limits the styles of seat orders and sets a backdrop of one colour or two', async () => {
     const owner = await signUp(stack);
     const org = await organisation(owner);
-    const bad = await api('PUT', `/v1/organisations/${org}/brand`, { token: owner.token, json: { allowed_styles: ['no-such-style'] } });
+    const bad = await api('PUT', `/v1/organisations/${org}/brand`, {
+      token: owner.token,
+      json: { allowed_styles: ['no-such-style'] },
+    });
     expect(bad.status).toBe(400);
-    const ok = await api('PUT', `/v1/organisations/${org}/brand`, { token: owner.token, json: { allowed_styles: ['studio-grey', 'navy-gradient'], backdrop: { kind: 'gradient', from: '#1F3A5F', to: '#0a1020' } } });
+    const ok = await api('PUT', `/v1/organisations/${org}/brand`, {
+      token: owner.token,
+      json: {
+        allowed_styles: ['studio-grey', 'navy-gradient'],
+        backdrop: { kind: 'gradient', from: '#1F3A5F', to: '#0a1020' },
+      },
+    });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ allowed_styles: ['studio-grey', 'navy-gradient'], backdrop: { kind: 'gradient', from: '#1f3a5f', to: '#0a1020' } });
-    const row = await stack.ctx.db.selectFrom('organisations').select('backdrop').where('id', '=', org).executeTakeFirstOrThrow();
+    expect(ok.body).toMatchObject({
+      allowed_styles: ['studio-grey', 'navy-gradient'],
+      backdrop: { kind: 'gradient', from: '#1f3a5f', to: '#0a1020' },
+    });
+    const row = await stack.ctx.db
+      .selectFrom('organisations')
+      .select('backdrop')
+      .where('id', '=', org)
+      .executeTakeFirstOrThrow();
     expect(row.backdrop).toEqual({ kind: 'gradient', top: [31, 58, 95], bottom: [10, 16, 32] });
     const member = await signUp(stack);
     await join(owner, org, member);
-    const order = await api('POST', `/v1/organisations/${org}/orders`, { token: member.token, json: { package_id: 'starter', style_ids: ['warm-office'], photo_ids: [newId('pho')] } });
+    const order = await api('POST', `/v1/organisations/${org}/orders`, {
+      token: member.token,
+      json: { package_id: 'starter', style_ids: ['warm-office'], photo_ids: [newId('pho')] },
+    });
     expect(order.status).toBe(422);
     expect(order.body.code).toBe('style_not_allowed');
   });
@@ -93,8 +136,12 @@ describe('TM2 invitations', () => {
   it('TM2 expired, reused, wrong address, wrong domain, revoked and over the cap: each a clear 4xx with its code, and nothing joined', async () => {
     const owner = await signUp(stack);
     const org = await organisation(owner);
-    const accept = (token: string, p: Person) => api('POST', `/v1/invitations/${token}/accept`, { token: p.token, json: { consent_to_share: true } });
-    const members = async () => (await api('GET', `/v1/organisations/${org}/members`, { token: owner.token })).body.items.filter((m: { user_id: string | null }) => m.user_id).length;
+    const accept = (token: string, p: Person) =>
+      api('POST', `/v1/invitations/${token}/accept`, { token: p.token, json: { consent_to_share: true } });
+    const members = async () =>
+      (await api('GET', `/v1/organisations/${org}/members`, { token: owner.token })).body.items.filter(
+        (m: { user_id: string | null }) => m.user_id,
+      ).length;
 
     // Reused: an email invitation works once.
     const a = await signUp(stack);
@@ -110,28 +157,44 @@ describe('TM2 invitations', () => {
     expect([wrongEmail.status, wrongEmail.body.code]).toEqual([403, 'invitation_wrong_email']);
 
     // Explicit consent is needed.
-    const noConsent = await api('POST', `/v1/invitations/${emailedToken(b.email)}/accept`, { token: b.token, json: { consent_to_share: false } });
+    const noConsent = await api('POST', `/v1/invitations/${emailedToken(b.email)}/accept`, {
+      token: b.token,
+      json: { consent_to_share: false },
+    });
     expect([noConsent.status, noConsent.body.code]).toEqual([422, 'consent_required']);
 
     // Revoked.
-    const invB = (await api('GET', `/v1/organisations/${org}/invitations`, { token: owner.token })).body.items.find((i: { email: string }) => i.email === b.email);
-    expect((await api('DELETE', `/v1/organisations/${org}/invitations/${invB.id}`, { token: owner.token })).body.status).toBe('revoked');
+    const invB = (await api('GET', `/v1/organisations/${org}/invitations`, { token: owner.token })).body.items.find(
+      (i: { email: string }) => i.email === b.email,
+    );
+    expect(
+      (await api('DELETE', `/v1/organisations/${org}/invitations/${invB.id}`, { token: owner.token })).body.status,
+    ).toBe('revoked');
     const revoked = await accept(emailedToken(b.email), b);
     expect([revoked.status, revoked.body.code]).toEqual([410, 'invitation_revoked']);
 
     // Expired: the clock moves past its days.
     const d = await signUp(stack);
-    await api('POST', `/v1/organisations/${org}/invitations`, { token: owner.token, json: { email: d.email, expires_in_days: 1 } });
+    await api('POST', `/v1/organisations/${org}/invitations`, {
+      token: owner.token,
+      json: { email: d.email, expires_in_days: 1 },
+    });
     stack.clock.advance(DAY_MS + 1000);
     const expired = await accept(emailedToken(d.email), d);
     expect([expired.status, expired.body.code]).toEqual([410, 'invitation_expired']);
 
     // Open link: the domain, and the cap.
-    const link = await api('POST', `/v1/organisations/${org}/invitation-links`, { token: owner.token, json: { domain: 'example.com', max_uses: 1 } });
+    const link = await api('POST', `/v1/organisations/${org}/invitation-links`, {
+      token: owner.token,
+      json: { domain: 'example.com', max_uses: 1 },
+    });
     expect(link.status).toBe(201);
     const token = /token=([^&]+)/.exec(link.body.url)![1];
     const outsider = await signUp(stack);
-    const otherDomainLink = await api('POST', `/v1/organisations/${org}/invitation-links`, { token: owner.token, json: { domain: 'acme.example', max_uses: 5 } });
+    const otherDomainLink = await api('POST', `/v1/organisations/${org}/invitation-links`, {
+      token: owner.token,
+      json: { domain: 'acme.example', max_uses: 5 },
+    });
     const wrongDomain = await accept(/token=([^&]+)/.exec(otherDomainLink.body.url)![1], outsider);
     expect([wrongDomain.status, wrongDomain.body.code]).toEqual([403, 'invitation_wrong_domain']);
     const e = await signUp(stack);
@@ -144,7 +207,8 @@ describe('TM2 invitations', () => {
 
     // Owner, a, e: nobody else joined.
     expect(await members()).toBe(3);
-    for (const r of [reused, wrongEmail, revoked, expired, wrongDomain, full]) expect(r.headers.get('content-type')).toContain('application/problem+json');
+    for (const r of [reused, wrongEmail, revoked, expired, wrongDomain, full])
+      expect(r.headers.get('content-type')).toContain('application/problem+json');
   });
 
   it('TM2 a reminder goes to invitees who have not uploaded after the set days, once a period', async () => {
@@ -169,13 +233,17 @@ describe('TM2 invitations', () => {
     // The invitee's address is erased 30 days after the invitation expired (14 days): no more reminders.
     stack.clock.advance(40 * DAY_MS);
     await sweep();
-    const row = await stack.ctx.db.selectFrom('organisation_invitations').select(['email_enc', 'email_hash']).where('organisation_id', '=', org).executeTakeFirstOrThrow();
+    const row = await stack.ctx.db
+      .selectFrom('organisation_invitations')
+      .select(['email_enc', 'email_hash'])
+      .where('organisation_id', '=', org)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ email_enc: null, email_hash: null });
     expect(reminders(invitee)).toBe(2);
   });
 });
 
-describe('TM3 TM4 TM5 each person\'s consent and what admins can reach', () => {
+describe("TM3 TM4 TM5 each person's consent and what admins can reach", () => {
   let owner: Person;
   let admin: Person;
   let member: Person;
@@ -196,24 +264,71 @@ describe('TM3 TM4 TM5 each person\'s consent and what admins can reach', () => {
     const hs = await headshots(member, 3);
     shared = hs.slice(0, 2);
     unshared = hs[2];
-    expect((await api('POST', `/v1/organisations/${org}/me/shared`, { token: member.token, json: { headshot_ids: shared } })).status).toBe(200);
-    orderId = (await stack.ctx.db.selectFrom('headshots').select('order_id').where('id', '=', unshared).executeTakeFirstOrThrow()).order_id;
-    photoId = (await stack.ctx.db.insertInto('photos').values({ id: newId('pho'), user_id: member.userId, blob_id: (await stack.ctx.db.selectFrom('headshots').select('blob_id').where('id', '=', unshared).executeTakeFirstOrThrow()).blob_id!, detected_type: 'jpeg', size_bytes: 256, width: 10, height: 10, uploaded_at: stack.clock.now(), verdict: JSON.stringify({ usable: true, faces: 1, reasons: [], advice: [] }), processed_at: stack.clock.now(), status: 'usable' }).returning('id').executeTakeFirstOrThrow()).id;
+    expect(
+      (await api('POST', `/v1/organisations/${org}/me/shared`, { token: member.token, json: { headshot_ids: shared } }))
+        .status,
+    ).toBe(200);
+    orderId = (
+      await stack.ctx.db.selectFrom('headshots').select('order_id').where('id', '=', unshared).executeTakeFirstOrThrow()
+    ).order_id;
+    photoId = (
+      await stack.ctx.db
+        .insertInto('photos')
+        .values({
+          id: newId('pho'),
+          user_id: member.userId,
+          blob_id: (
+            await stack.ctx.db
+              .selectFrom('headshots')
+              .select('blob_id')
+              .where('id', '=', unshared)
+              .executeTakeFirstOrThrow()
+          ).blob_id!,
+          detected_type: 'jpeg',
+          size_bytes: 256,
+          width: 10,
+          height: 10,
+          uploaded_at: stack.clock.now(),
+          verdict: JSON.stringify({ usable: true, faces: 1, reasons: [], advice: [] }),
+          processed_at: stack.clock.now(),
+          status: 'usable',
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id;
     const otherOwner = await signUp(stack);
     otherOrg = await organisation(otherOwner, 'Other');
   });
 
   it('TM3 joining records the consent to share with its history; the member sees what they share', async () => {
-    const rows = await stack.ctx.db.selectFrom('organisation_consents').selectAll().where('user_id', '=', member.userId).execute();
+    const rows = await stack.ctx.db
+      .selectFrom('organisation_consents')
+      .selectAll()
+      .where('user_id', '=', member.userId)
+      .execute();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ organisation_id: org, granted: true, source: expect.stringMatching(/^joined:inv_/) });
+    expect(rows[0]).toMatchObject({
+      organisation_id: org,
+      granted: true,
+      source: expect.stringMatching(/^joined:inv_/),
+    });
     const me = await api('GET', `/v1/organisations/${org}/me`, { token: member.token });
     expect(me.body).toMatchObject({ role: 'member', consent_to_share: true });
     expect(me.body.shared.map((s: { headshot_id: string }) => s.headshot_id).sort()).toEqual([...shared].sort());
     // The member's own export (RG1) holds it too: the organisation, the consent's history, what is shared.
     const { collectPersonalData } = await import('../../core/privacy/export');
     const { data } = await collectPersonalData(stack.ctx, member.userId);
-    expect(data.organisations).toEqual([expect.objectContaining({ id: org, name: 'Acme', role: 'member', consent_history: [expect.objectContaining({ granted: true })], shared_headshots: expect.arrayContaining(shared.map((h) => expect.objectContaining({ headshot_id: h, review: 'pending' }))) })]);
+    expect(data.organisations).toEqual([
+      expect.objectContaining({
+        id: org,
+        name: 'Acme',
+        role: 'member',
+        consent_history: [expect.objectContaining({ granted: true })],
+        shared_headshots: expect.arrayContaining(
+          shared.map((h) => expect.objectContaining({ headshot_id: h, review: 'pending' })),
+        ),
+      }),
+    ]);
   });
 
   it("TM4 an admin's token reaches shared headshots and nothing else of a member's: originals, verdicts, orders, unshared headshots", async () => {
@@ -221,7 +336,9 @@ describe('TM3 TM4 TM5 each person\'s consent and what admins can reach', () => {
       const list = await api('GET', `/v1/organisations/${org}/headshots`, { token: t });
       expect(list.body.items.map((i: { headshot_id: string }) => i.headshot_id).sort()).toEqual([...shared].sort());
       expect(JSON.stringify(list.body)).not.toMatch(/verdict|pho_|photo/);
-      expect((await api('GET', `/v1/organisations/${org}/headshots/${shared[0]}/content`, { token: t })).status).toBe(200);
+      expect((await api('GET', `/v1/organisations/${org}/headshots/${shared[0]}/content`, { token: t })).status).toBe(
+        200,
+      );
       // The member's own routes: 404 for anyone else.
       const refused = [
         await api('GET', `/v1/organisations/${org}/headshots/${unshared}/content`, { token: t }),
@@ -240,19 +357,30 @@ describe('TM3 TM4 TM5 each person\'s consent and what admins can reach', () => {
       expect((await api('GET', `/v1/organisations/${org}/headshots`, { token: t })).body.items).toHaveLength(2);
       // Sharing someone else's headshot as one's own is refused.
       await api('PUT', `/v1/organisations/${org}/me/consent`, { token: t, json: { granted: true } });
-      expect((await api('POST', `/v1/organisations/${org}/me/shared`, { token: t, json: { headshot_ids: [unshared] } })).status).toBe(404);
+      expect(
+        (await api('POST', `/v1/organisations/${org}/me/shared`, { token: t, json: { headshot_ids: [unshared] } }))
+          .status,
+      ).toBe(404);
       expect((await api('GET', `/v1/organisations/${org}/headshots`, { token: t })).body.items).toHaveLength(2);
     }
     const members = await api('GET', `/v1/organisations/${org}/members`, { token: admin.token });
-    expect(members.body.items.find((m: { user_id: string }) => m.user_id === member.userId)).toMatchObject({ status: 'shared', shared: 2 });
+    expect(members.body.items.find((m: { user_id: string }) => m.user_id === member.userId)).toMatchObject({
+      status: 'shared',
+      shared: 2,
+    });
     expect(JSON.stringify(members.body)).not.toMatch(/pho_|verdict/);
   });
 
-  it("TM4 every organisation route answers 404 to an admin of another organisation, and 403 or 404 to a plain member", async () => {
+  it('TM4 every organisation route answers 404 to an admin of another organisation, and 403 or 404 to a plain member', async () => {
     const outsider = await signUp(stack);
     // outsider owns another organisation: admin there, stranger here.
     const theirs = await organisation(outsider, 'Theirs');
-    const ids: Record<string, string> = { id: org, invitation_id: newId('inv'), user_id: member.userId, headshot_id: shared[0] };
+    const ids: Record<string, string> = {
+      id: org,
+      invitation_id: newId('inv'),
+      user_id: member.userId,
+      headshot_id: shared[0],
+    };
     const routes = [...routeTable.values()].filter((r) => r.path.startsWith('/v1/organisations/:id'));
     expect(routes.length).toBeGreaterThanOrEqual(20);
     const bodies: Record<string, unknown> = {
@@ -272,31 +400,62 @@ describe('TM3 TM4 TM5 each person\'s consent and what admins can reach', () => {
     for (const r of routes) {
       const path = r.path.replace(/:(\w+)/g, (_m, k: string) => ids[k]);
       const key = `${r.method.toUpperCase()} ${r.path}`;
-      const res = await api(r.method.toUpperCase(), path, { token: outsider.token, json: bodies[key] ?? (r.body ? {} : undefined) });
+      const res = await api(r.method.toUpperCase(), path, {
+        token: outsider.token,
+        json: bodies[key] ?? (r.body ? {} : undefined),
+      });
       expect([key, res.status]).toEqual([key, 404]);
     }
     // Nothing of theirs changed hands: their organisation still knows no member of ours.
-    expect((await api('GET', `/v1/organisations/${theirs}/members`, { token: outsider.token })).body.items).toHaveLength(1);
+    expect(
+      (await api('GET', `/v1/organisations/${theirs}/members`, { token: outsider.token })).body.items,
+    ).toHaveLength(1);
     // A plain member of this organisation: the admin routes refuse with 403.
     for (const p of ['members', 'headshots', 'invitations', 'seats', 'webhook/deliveries', 'export']) {
-      expect([p, (await api('GET', `/v1/organisations/${org}/${p}`, { token: member.token })).status]).toEqual([p, 403]);
+      expect([p, (await api('GET', `/v1/organisations/${org}/${p}`, { token: member.token })).status]).toEqual([
+        p,
+        403,
+      ]);
     }
     // The other organisation's admin sees nothing of ours through their own organisation either.
-    expect((await api('GET', `/v1/organisations/${otherOrg}/headshots/${shared[0]}/content`, { token: outsider.token })).status).toBe(404);
+    expect(
+      (await api('GET', `/v1/organisations/${otherOrg}/headshots/${shared[0]}/content`, { token: outsider.token }))
+        .status,
+    ).toBe(404);
   });
 
   it('TM5 withdrawing consent removes access in the same request; giving it again shares nothing by itself', async () => {
-    expect((await api('GET', `/v1/organisations/${org}/headshots/${shared[0]}/content`, { token: admin.token })).status).toBe(200);
-    const w = await api('PUT', `/v1/organisations/${org}/me/consent`, { token: member.token, json: { granted: false } });
+    expect(
+      (await api('GET', `/v1/organisations/${org}/headshots/${shared[0]}/content`, { token: admin.token })).status,
+    ).toBe(200);
+    const w = await api('PUT', `/v1/organisations/${org}/me/consent`, {
+      token: member.token,
+      json: { granted: false },
+    });
     expect(w.body).toEqual({ granted: false, changed: true });
-    expect((await api('GET', `/v1/organisations/${org}/headshots/${shared[0]}/content`, { token: admin.token })).status).toBe(404);
+    expect(
+      (await api('GET', `/v1/organisations/${org}/headshots/${shared[0]}/content`, { token: admin.token })).status,
+    ).toBe(404);
     expect((await api('GET', `/v1/organisations/${org}/headshots`, { token: admin.token })).body.items).toEqual([]);
-    const zip = unzip((await api('GET', `/v1/organisations/${org}/export?include=shared`, { token: admin.token })).body);
+    const zip = unzip(
+      (await api('GET', `/v1/organisations/${org}/export?include=shared`, { token: admin.token })).body,
+    );
     expect([...zip.keys()]).toEqual(['members.csv']);
-    const refused = await api('POST', `/v1/organisations/${org}/me/shared`, { token: member.token, json: { headshot_ids: shared } });
+    const refused = await api('POST', `/v1/organisations/${org}/me/shared`, {
+      token: member.token,
+      json: { headshot_ids: shared },
+    });
     expect([refused.status, refused.body.code]).toEqual([409, 'consent_withdrawn']);
-    const history = await stack.ctx.db.selectFrom('organisation_consents').select(['granted', 'source']).where('user_id', '=', member.userId).orderBy('recorded_at').execute();
-    expect(history).toEqual([{ granted: true, source: expect.stringMatching(/^joined:/) }, { granted: false, source: 'settings' }]);
+    const history = await stack.ctx.db
+      .selectFrom('organisation_consents')
+      .select(['granted', 'source'])
+      .where('user_id', '=', member.userId)
+      .orderBy('recorded_at')
+      .execute();
+    expect(history).toEqual([
+      { granted: true, source: expect.stringMatching(/^joined:/) },
+      { granted: false, source: 'settings' },
+    ]);
     await api('PUT', `/v1/organisations/${org}/me/consent`, { token: member.token, json: { granted: true } });
     expect((await api('GET', `/v1/organisations/${org}/headshots`, { token: admin.token })).body.items).toEqual([]);
     await api('POST', `/v1/organisations/${org}/me/shared`, { token: member.token, json: { headshot_ids: shared } });
@@ -308,9 +467,13 @@ describe('TM3 TM4 TM5 each person\'s consent and what admins can reach', () => {
     await join(owner, org, leaver);
     const [h] = await headshots(leaver, 1);
     await api('POST', `/v1/organisations/${org}/me/shared`, { token: leaver.token, json: { headshot_ids: [h] } });
-    expect((await api('GET', `/v1/organisations/${org}/headshots/${h}/content`, { token: admin.token })).status).toBe(200);
+    expect((await api('GET', `/v1/organisations/${org}/headshots/${h}/content`, { token: admin.token })).status).toBe(
+      200,
+    );
     expect((await api('POST', `/v1/organisations/${org}/leave`, { token: leaver.token })).status).toBe(204);
-    expect((await api('GET', `/v1/organisations/${org}/headshots/${h}/content`, { token: admin.token })).status).toBe(404);
+    expect((await api('GET', `/v1/organisations/${org}/headshots/${h}/content`, { token: admin.token })).status).toBe(
+      404,
+    );
     expect((await api('GET', `/v1/organisations/${org}`, { token: leaver.token })).status).toBe(404);
     expect((await api('GET', `/v1/headshots/${h}/content`, { token: leaver.token })).status).toBe(200);
     const last = await api('POST', `/v1/organisations/${org}/leave`, { token: owner.token });
@@ -323,13 +486,19 @@ describe('TM3 TM4 TM5 each person\'s consent and what admins can reach', () => {
     const [h] = await headshots(gone, 1);
     await api('POST', `/v1/organisations/${org}/me/shared`, { token: gone.token, json: { headshot_ids: [h] } });
     await api('POST', `/v1/organisations/${org}/headshots/${h}/approve`, { token: admin.token });
-    for (const s of shared) await api('POST', `/v1/organisations/${org}/headshots/${s}/approve`, { token: admin.token });
+    for (const s of shared)
+      await api('POST', `/v1/organisations/${org}/headshots/${s}/approve`, { token: admin.token });
     const before = unzip((await api('GET', `/v1/organisations/${org}/export`, { token: admin.token })).body);
     expect([...before.keys()].filter((k) => k.includes(h))).toHaveLength(1);
     expect(before.get('members.csv')!.toString()).toContain(gone.email);
     const del = await api('POST', '/v1/rights-requests', { token: gone.token, json: { kind: 'deletion' } });
     expect(del.status).toBe(202);
-    await until(async () => !(await stack.ctx.db.selectFrom('users').select('id').where('id', '=', gone.userId).executeTakeFirst()), 30_000, 'the account to be deleted');
+    await until(
+      async () =>
+        !(await stack.ctx.db.selectFrom('users').select('id').where('id', '=', gone.userId).executeTakeFirst()),
+      30_000,
+      'the account to be deleted',
+    );
     const after = unzip((await api('GET', `/v1/organisations/${org}/export`, { token: admin.token })).body);
     expect([...after.keys()].filter((k) => k.includes(h))).toEqual([]);
     expect(after.get('members.csv')!.toString()).not.toContain(gone.email);
@@ -342,19 +511,43 @@ describe('TM7 seats', () => {
   it('TM7 seats bought through the processor count once it confirms; an order with no seat left is refused', async () => {
     const owner = await signUp(stack);
     const org = await organisation(owner);
-    const buy = await api('POST', `/v1/organisations/${org}/seats`, { token: owner.token, json: { package_id: 'starter', seats: 2 } });
+    const buy = await api('POST', `/v1/organisations/${org}/seats`, {
+      token: owner.token,
+      json: { package_id: 'starter', seats: 2 },
+    });
     expect(buy.status).toBe(201);
     expect(buy.body).toMatchObject({ amount_cents: 3800, currency: 'EUR' });
-    const seats = await until(async () => {
-      const s = (await api('GET', `/v1/organisations/${org}/seats`, { token: owner.token })).body;
-      return s.summary.packages.find((p: { package_id: string }) => p.package_id === 'starter').available === 2 && s;
-    }, 15_000, 'the seats to be paid');
+    const seats = await until(
+      async () => {
+        const s = (await api('GET', `/v1/organisations/${org}/seats`, { token: owner.token })).body;
+        return s.summary.packages.find((p: { package_id: string }) => p.package_id === 'starter').available === 2 && s;
+      },
+      15_000,
+      'the seats to be paid',
+    );
     expect(seats.purchases[0]).toMatchObject({ seats: 2, status: 'paid' });
-    const payment = await stack.ctx.db.selectFrom('payments').selectAll().where('id', '=', (await stack.ctx.db.selectFrom('seat_purchases').select('payment_id').where('id', '=', buy.body.purchase_id).executeTakeFirstOrThrow()).payment_id).executeTakeFirstOrThrow();
+    const payment = await stack.ctx.db
+      .selectFrom('payments')
+      .selectAll()
+      .where(
+        'id',
+        '=',
+        (
+          await stack.ctx.db
+            .selectFrom('seat_purchases')
+            .select('payment_id')
+            .where('id', '=', buy.body.purchase_id)
+            .executeTakeFirstOrThrow()
+        ).payment_id,
+      )
+      .executeTakeFirstOrThrow();
     expect(payment).toMatchObject({ status: 'succeeded', amount_cents: 3800, order_id: null });
     const member = await signUp(stack);
     await join(owner, org, member);
-    const noSeat = await api('POST', `/v1/organisations/${org}/orders`, { token: member.token, json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [newId('pho')] } });
+    const noSeat = await api('POST', `/v1/organisations/${org}/orders`, {
+      token: member.token,
+      json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [newId('pho')] },
+    });
     expect([noSeat.status, noSeat.body.code]).toEqual([409, 'no_seat_left']);
   });
 });
@@ -365,9 +558,57 @@ describe('TM7 what a seat order could not make goes back to the organisation', (
     const { db } = stack.ctx;
     const now = stack.clock.now();
     const orderId = newId('ord');
-    await db.insertInto('orders').values({ id: orderId, user_id: member.userId, package_id: 'professional', styles: JSON.stringify(['studio-grey']), status: 'processing', amount_cents: 3900, currency: 'EUR', headshots_expected: statuses.length, failure_code: null, failure_detail: null, created_at: now, paid_at: now, delivered_at: null }).execute();
-    await db.insertInto('seat_draws').values({ id: newId('sdr'), organisation_id: org, order_id: orderId, user_id: member.userId, package_id: 'professional', kind: 'seat', drawn_at: now }).execute();
-    await db.insertInto('headshots').values(statuses.map((status, i) => ({ id: newId('hs'), order_id: orderId, user_id: member.userId, photo_id: null, style_id: 'studio-grey', status, position: i + 1, blob_id: null, width: null, height: null, failure_code: status === 'failed' ? 'face_not_true' : null, created_at: now, rendered_at: null, delivered_at: null }))).execute();
+    await db
+      .insertInto('orders')
+      .values({
+        id: orderId,
+        user_id: member.userId,
+        package_id: 'professional',
+        styles: JSON.stringify(['studio-grey']),
+        status: 'processing',
+        amount_cents: 3900,
+        currency: 'EUR',
+        headshots_expected: statuses.length,
+        failure_code: null,
+        failure_detail: null,
+        created_at: now,
+        paid_at: now,
+        delivered_at: null,
+      })
+      .execute();
+    await db
+      .insertInto('seat_draws')
+      .values({
+        id: newId('sdr'),
+        organisation_id: org,
+        order_id: orderId,
+        user_id: member.userId,
+        package_id: 'professional',
+        kind: 'seat',
+        drawn_at: now,
+      })
+      .execute();
+    await db
+      .insertInto('headshots')
+      .values(
+        statuses.map((status, i) => ({
+          id: newId('hs'),
+          order_id: orderId,
+          user_id: member.userId,
+          photo_id: null,
+          style_id: 'studio-grey',
+          status,
+          position: i + 1,
+          blob_id: null,
+          width: null,
+          height: null,
+          failure_code: status === 'failed' ? 'face_not_true' : null,
+          created_at: now,
+          rendered_at: null,
+          delivered_at: null,
+        })),
+      )
+      .execute();
     return orderId;
   }
 
@@ -378,23 +619,64 @@ describe('TM7 what a seat order could not make goes back to the organisation', (
     const member = await signUp(stack);
     await join(owner, org, member);
     const payment = newId('pay');
-    await stack.ctx.db.insertInto('payments').values({ id: payment, order_id: null, user_id: owner.userId, processor: 'local', processor_ref: payment, amount_cents: 7800, currency: 'EUR', status: 'succeeded', created_at: stack.clock.now(), succeeded_at: stack.clock.now() }).execute();
-    await stack.ctx.db.insertInto('seat_purchases').values({ id: newId('spu'), organisation_id: org, package_id: 'professional', seats: 2, amount_cents: 7800, currency: 'EUR', payment_id: payment, status: 'paid', created_at: stack.clock.now(), paid_at: stack.clock.now() }).execute();
+    await stack.ctx.db
+      .insertInto('payments')
+      .values({
+        id: payment,
+        order_id: null,
+        user_id: owner.userId,
+        processor: 'local',
+        processor_ref: payment,
+        amount_cents: 7800,
+        currency: 'EUR',
+        status: 'succeeded',
+        created_at: stack.clock.now(),
+        succeeded_at: stack.clock.now(),
+      })
+      .execute();
+    await stack.ctx.db
+      .insertInto('seat_purchases')
+      .values({
+        id: newId('spu'),
+        organisation_id: org,
+        package_id: 'professional',
+        seats: 2,
+        amount_cents: 7800,
+        currency: 'EUR',
+        payment_id: payment,
+        status: 'paid',
+        created_at: stack.clock.now(),
+        paid_at: stack.clock.now(),
+      })
+      .execute();
     const seats = async () => (await api('GET', `/v1/organisations/${org}/seats`, { token: owner.token })).body.summary;
     const half = await seatOrder(org, member, ['rendered', 'failed']);
     const none = await seatOrder(org, member, ['failed', 'failed']);
-    expect((await seats()).packages.find((p: { package_id: string }) => p.package_id === 'professional')).toMatchObject({ purchased: 2, used: 2, available: 0 });
+    expect((await seats()).packages.find((p: { package_id: string }) => p.package_id === 'professional')).toMatchObject(
+      { purchased: 2, used: 2, available: 0 },
+    );
     for (let i = 0; i < 3; i++) {
       await recordRefund(stack.ctx, half);
       await recordRefund(stack.ctx, none);
     }
     const after = await seats();
     expect(after.credit_cents).toBe(1950);
-    expect(after.packages.find((p: { package_id: string }) => p.package_id === 'professional')).toMatchObject({ used: 1, available: 1 });
-    const credits = await stack.ctx.db.selectFrom('seat_credits').selectAll().where('organisation_id', '=', org).execute();
-    expect(credits).toEqual([expect.objectContaining({ order_id: half, reason: 'missing_headshots', amount_cents: 1950, headshots: 1 })]);
+    expect(after.packages.find((p: { package_id: string }) => p.package_id === 'professional')).toMatchObject({
+      used: 1,
+      available: 1,
+    });
+    const credits = await stack.ctx.db
+      .selectFrom('seat_credits')
+      .selectAll()
+      .where('organisation_id', '=', org)
+      .execute();
+    expect(credits).toEqual([
+      expect.objectContaining({ order_id: half, reason: 'missing_headshots', amount_cents: 1950, headshots: 1 }),
+    ]);
     // Nothing went to a card: seat orders have no payment of their own.
-    expect(await stack.ctx.db.selectFrom('refunds').select('id').where('order_id', 'in', [half, none]).execute()).toEqual([]);
+    expect(
+      await stack.ctx.db.selectFrom('refunds').select('id').where('order_id', 'in', [half, none]).execute(),
+    ).toEqual([]);
   });
 });
 
@@ -425,51 +707,87 @@ describe('TM8 signed webhooks', () => {
     expect(set.body.secret).toMatch(/^whsec_/);
     const member = await signUp(stack);
     await join(owner, org, member);
-    const log = async () => (await api('GET', `/v1/organisations/${org}/webhook/deliveries`, { token: owner.token })).body.items[0];
-    const first = await until(async () => {
-      const d = await log();
-      return d?.attempts === 1 && d;
-    }, 15_000, 'the first attempt');
-    expect(first).toMatchObject({ event: 'member.joined', status: 'pending', last_status: 503, last_error: 'answered 503' });
+    const log = async () =>
+      (await api('GET', `/v1/organisations/${org}/webhook/deliveries`, { token: owner.token })).body.items[0];
+    const first = await until(
+      async () => {
+        const d = await log();
+        return d?.attempts === 1 && d;
+      },
+      15_000,
+      'the first attempt',
+    );
+    expect(first).toMatchObject({
+      event: 'member.joined',
+      status: 'pending',
+      last_status: 503,
+      last_error: 'answered 503',
+    });
     expect(Date.parse(first.next_attempt_at) - stack.clock.now().getTime()).toBe(60_000);
     // Not due yet: the sweep queues nothing.
     await sweepHandlers['sweep.team-webhooks'](stack.ctx, {}, undefined as never);
     expect(received).toHaveLength(1);
     stack.clock.advance(60_000);
     await sweepHandlers['sweep.team-webhooks'](stack.ctx, {}, undefined as never);
-    const second = await until(async () => {
-      const d = await log();
-      return d?.attempts === 2 && d;
-    }, 15_000, 'the second attempt');
+    const second = await until(
+      async () => {
+        const d = await log();
+        return d?.attempts === 2 && d;
+      },
+      15_000,
+      'the second attempt',
+    );
     expect(Date.parse(second.next_attempt_at) - stack.clock.now().getTime()).toBe(240_000);
     stack.clock.advance(240_000);
     await sweepHandlers['sweep.team-webhooks'](stack.ctx, {}, undefined as never);
-    const done = await until(async () => {
-      const d = await log();
-      return d?.status === 'delivered' && d;
-    }, 15_000, 'the delivery');
+    const done = await until(
+      async () => {
+        const d = await log();
+        return d?.status === 'delivered' && d;
+      },
+      15_000,
+      'the delivery',
+    );
     expect(done).toMatchObject({ attempts: 3, last_status: 204, last_error: null });
     expect(received).toHaveLength(3);
     const last = received[2];
     expect(last.headers['rasmi-event']).toBe('member.joined');
-    expect(JSON.parse(last.body)).toMatchObject({ type: 'member.joined', organisation_id: org, data: { member_id: member.userId, role: 'member' } });
+    expect(JSON.parse(last.body)).toMatchObject({
+      type: 'member.joined',
+      organisation_id: org,
+      data: { member_id: member.userId, role: 'member' },
+    });
     // Ids only: no name or email leaves in a webhook.
     expect(last.body).not.toContain(member.email);
     const header = String(last.headers['rasmi-signature']);
     expect(verifyTeamWebhook(last.body, header, set.body.secret, 300, stack.clock.now())).toBe('ok');
-    expect(verifyTeamWebhook(`${last.body} `, header, set.body.secret, 300, stack.clock.now())).toBe('signature_invalid');
+    expect(verifyTeamWebhook(`${last.body} `, header, set.body.secret, 300, stack.clock.now())).toBe(
+      'signature_invalid',
+    );
     expect(verifyTeamWebhook(last.body, header, 'whsec_other', 300, stack.clock.now())).toBe('signature_invalid');
-    expect(verifyTeamWebhook(last.body, header, set.body.secret, 300, new Date(stack.clock.now().getTime() + 301_000))).toBe('timestamp_stale');
+    expect(
+      verifyTeamWebhook(last.body, header, set.body.secret, 300, new Date(stack.clock.now().getTime() + 301_000)),
+    ).toBe('timestamp_stale');
 
     // Shared and approved are delivered too, at once when the receiver answers.
     const [h] = await headshots(member, 1);
     await api('POST', `/v1/organisations/${org}/me/shared`, { token: member.token, json: { headshot_ids: [h] } });
     await api('POST', `/v1/organisations/${org}/headshots/${h}/approve`, { token: owner.token });
-    await until(async () => {
-      const items = (await api('GET', `/v1/organisations/${org}/webhook/deliveries`, { token: owner.token })).body.items;
-      return items.length === 3 && items.every((d: { status: string }) => d.status === 'delivered') && items;
-    }, 15_000, 'shared and approved deliveries');
-    expect(received.slice(3).map((r) => JSON.parse(r.body).type).sort()).toEqual(['headshot.approved', 'headshots.shared']);
+    await until(
+      async () => {
+        const items = (await api('GET', `/v1/organisations/${org}/webhook/deliveries`, { token: owner.token })).body
+          .items;
+        return items.length === 3 && items.every((d: { status: string }) => d.status === 'delivered') && items;
+      },
+      15_000,
+      'shared and approved deliveries',
+    );
+    expect(
+      received
+        .slice(3)
+        .map((r) => JSON.parse(r.body).type)
+        .sort(),
+    ).toEqual(['headshot.approved', 'headshots.shared']);
   });
 });
 
@@ -489,12 +807,23 @@ describe('TM10 the policy says so', () => {
     const member = await signUp(stack);
     await join(owner, org, member);
     // Someone who accepted the version before it: the re-consent flow stops new orders, seat orders too.
-    await stack.ctx.db.updateTable('users').set({ policy_version_id: '2026-01' }).where('id', '=', member.userId).execute();
+    await stack.ctx.db
+      .updateTable('users')
+      .set({ policy_version_id: '2026-01' })
+      .where('id', '=', member.userId)
+      .execute();
     const order = { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [newId('pho')] };
     const blocked = await api('POST', `/v1/organisations/${org}/orders`, { token: member.token, json: order });
-    expect([blocked.status, blocked.body.code, blocked.body.policy_version]).toEqual([409, 'policy_acceptance_required', NEWEST_SHIPPED_POLICY_VERSION]);
+    expect([blocked.status, blocked.body.code, blocked.body.policy_version]).toEqual([
+      409,
+      'policy_acceptance_required',
+      NEWEST_SHIPPED_POLICY_VERSION,
+    ]);
     expect((await api('POST', '/v1/orders/quote', { token: member.token, json: order })).status).not.toBe(409);
-    const accepted = await api('POST', '/v1/me/policy-acceptance', { token: member.token, json: { version: NEWEST_SHIPPED_POLICY_VERSION } });
+    const accepted = await api('POST', '/v1/me/policy-acceptance', {
+      token: member.token,
+      json: { version: NEWEST_SHIPPED_POLICY_VERSION },
+    });
     expect(accepted.status).toBeLessThan(300);
     const past = await api('POST', `/v1/organisations/${org}/orders`, { token: member.token, json: order });
     expect([past.status, past.body.code]).toEqual([409, 'no_seat_left']);

@@ -30,18 +30,28 @@ export function warpFace(image: RgbImage, at: Record<Feature, Point>, change: Fa
   const { width, height, data } = image;
   const out = Buffer.from(data);
   const reach = 3.5 * sigma;
-  const x0 = Math.max(0, Math.floor(centre.x - reach)), x1 = Math.min(width - 1, Math.ceil(centre.x + reach));
-  const y0 = Math.max(0, Math.floor(centre.y - reach)), y1 = Math.min(height - 1, Math.ceil(centre.y + reach));
-  const px = (x: number, y: number, c: number) => data[(Math.min(height - 1, Math.max(0, y)) * width + Math.min(width - 1, Math.max(0, x))) * 3 + c];
+  const x0 = Math.max(0, Math.floor(centre.x - reach)),
+    x1 = Math.min(width - 1, Math.ceil(centre.x + reach));
+  const y0 = Math.max(0, Math.floor(centre.y - reach)),
+    y1 = Math.min(height - 1, Math.ceil(centre.y + reach));
+  const px = (x: number, y: number, c: number) =>
+    data[(Math.min(height - 1, Math.max(0, y)) * width + Math.min(width - 1, Math.max(0, x))) * 3 + c];
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
-      const dx = x + 0.5 - centre.x, dy = y + 0.5 - centre.y;
+      const dx = x + 0.5 - centre.x,
+        dy = y + 0.5 - centre.y;
       const m = shift(dx, dy, Math.exp(-(dx * dx + dy * dy) / (2 * sigma * sigma)));
       // Each output pixel reads where its content came from (bilinear).
-      const sx = x - m * u.x, sy = y - m * u.y;
-      const fx = Math.floor(sx), fy = Math.floor(sy), ax = sx - fx, ay = sy - fy;
+      const sx = x - m * u.x,
+        sy = y - m * u.y;
+      const fx = Math.floor(sx),
+        fy = Math.floor(sy),
+        ax = sx - fx,
+        ay = sy - fy;
       for (let c = 0; c < 3; c++) {
-        const v = (px(fx, fy, c) * (1 - ax) + px(fx + 1, fy, c) * ax) * (1 - ay) + (px(fx, fy + 1, c) * (1 - ax) + px(fx + 1, fy + 1, c) * ax) * ay;
+        const v =
+          (px(fx, fy, c) * (1 - ax) + px(fx + 1, fy, c) * ax) * (1 - ay) +
+          (px(fx, fy + 1, c) * (1 - ax) + px(fx + 1, fy + 1, c) * ax) * ay;
         out[(y * width + x) * 3 + c] = Math.round(v);
       }
     }

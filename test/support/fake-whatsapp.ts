@@ -18,7 +18,8 @@ export async function startFakeWhatsApp(token: string, phoneNumberId: string) {
   let failNext = 0;
   let n = 0;
   const { url, close } = await startJsonServer((req, body, reply) => {
-    const error = (status: number, code: number, message: string) => reply(status, { error: { message, type: 'OAuthException', code, fbtrace_id: 'fake' } });
+    const error = (status: number, code: number, message: string) =>
+      reply(status, { error: { message, type: 'OAuthException', code, fbtrace_id: 'fake' } });
     if (req.headers.authorization !== `Bearer ${token}`) return error(401, 190, 'Invalid OAuth access token.');
     const m = /^\/v\d+\.\d+\/(\d+)\/messages$/.exec(req.url ?? '');
     if (req.method !== 'POST' || !m) return error(404, 100, 'Unsupported request');
@@ -36,11 +37,17 @@ export async function startFakeWhatsApp(token: string, phoneNumberId: string) {
     const to = String(msg.to ?? '');
     if (msg.messaging_product !== 'whatsapp') return error(400, 100, 'The parameter messaging_product is required.');
     if (!/^\d{7,15}$/.test(to)) return error(400, 131009, 'Parameter value is not valid');
-    if (msg.type === 'text' && typeof (msg.text as { body?: unknown })?.body !== 'string') return error(400, 100, 'text.body is required');
-    if (msg.type === 'template' && typeof (msg.template as { name?: unknown })?.name !== 'string') return error(400, 100, 'template.name is required');
+    if (msg.type === 'text' && typeof (msg.text as { body?: unknown })?.body !== 'string')
+      return error(400, 100, 'text.body is required');
+    if (msg.type === 'template' && typeof (msg.template as { name?: unknown })?.name !== 'string')
+      return error(400, 100, 'template.name is required');
     if (msg.type !== 'text' && msg.type !== 'template') return error(400, 100, 'Unsupported message type');
     sent.push({ phoneNumberId: m[1], ...(msg as object) } as CapturedWhatsApp);
-    reply(200, { messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: to }], messages: [{ id: `wamid.fake${++n}` }] });
+    reply(200, {
+      messaging_product: 'whatsapp',
+      contacts: [{ input: to, wa_id: to }],
+      messages: [{ id: `wamid.fake${++n}` }],
+    });
   });
   return {
     url,

@@ -24,7 +24,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const all = await admin.query(`select datname from pg_database where datname ~ '^rasmi_(t|tpl)_[0-9]+_'`);
   for (const { datname } of all.rows as { datname: string }[]) {
     const started = Number(/^rasmi_(?:t|tpl)_(\d+)_/.exec(datname)![1]);
-    if (Date.now() / 1000 - started > STALE_SECONDS) await admin.query(`drop database if exists "${datname}" with (force)`);
+    if (Date.now() / 1000 - started > STALE_SECONDS)
+      await admin.query(`drop database if exists "${datname}" with (force)`);
   }
   await admin.query(`create database "${TEMPLATE_DB}"`);
   const url = new URL(ADMIN_URL);
@@ -43,8 +44,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     await s3.close();
     await rm(dir, { recursive: true, force: true });
-    const mine = await admin.query(`select datname from pg_database where datname like $1 or datname = $2`, [`rasmi_t_${RUN}_%`, TEMPLATE_DB]);
-    for (const { datname } of mine.rows as { datname: string }[]) await admin.query(`drop database if exists "${datname}" with (force)`);
+    const mine = await admin.query(`select datname from pg_database where datname like $1 or datname = $2`, [
+      `rasmi_t_${RUN}_%`,
+      TEMPLATE_DB,
+    ]);
+    for (const { datname } of mine.rows as { datname: string }[])
+      await admin.query(`drop database if exists "${datname}" with (force)`);
     await admin.end();
   };
 }

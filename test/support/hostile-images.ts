@@ -34,7 +34,9 @@ export interface Bases {
 export async function makeBases(astronautPng: Buffer, side = 96): Promise<Bases> {
   const small = sharp(astronautPng).resize(side, side);
   const png = await small.clone().png().toBuffer();
-  const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } }).png().toBuffer();
+  const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } })
+    .png()
+    .toBuffer();
   return {
     jpeg: await small.clone().jpeg({ quality: 80 }).toBuffer(),
     png,
@@ -109,7 +111,12 @@ async function greyPng(width: number, height: number): Promise<Buffer> {
   deflate.end();
   await done;
   const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([sig, pngChunk('IHDR', ihdr), pngChunk('IDAT', Buffer.concat(parts)), pngChunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    sig,
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', Buffer.concat(parts)),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** JPEG segments with a 2-byte length, up to start of scan: [offset of marker, marker]. */
@@ -127,7 +134,9 @@ function jpegSegments(jpg: Buffer): { at: number; marker: number }[] {
 
 function patchJpegSof(jpg: Buffer, width: number, height: number): Buffer {
   const out = Buffer.from(jpg);
-  const sof = jpegSegments(out).find((s) => s.marker >= 0xc0 && s.marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(s.marker));
+  const sof = jpegSegments(out).find(
+    (s) => s.marker >= 0xc0 && s.marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(s.marker),
+  );
   if (sof) {
     out.writeUInt16BE(height & 0xffff, sof.at + 5);
     out.writeUInt16BE(width & 0xffff, sof.at + 7);
@@ -151,7 +160,10 @@ const bitFlips: Mutation = (r, b) => {
 const truncate: Mutation = (r, b) => b.subarray(0, r.int(b.length));
 const insertChunk: Mutation = (r, b, type) => {
   const at = r.int(b.length);
-  const junk = type === 'png' && r.next() < 0.5 ? pngChunk(r.pick(['tEXt', 'zTXt', 'iCCP', 'IDAT', 'eXIf', 'xxxx']), r.bytes(r.int(300))) : r.bytes(1 + r.int(400));
+  const junk =
+    type === 'png' && r.next() < 0.5
+      ? pngChunk(r.pick(['tEXt', 'zTXt', 'iCCP', 'IDAT', 'eXIf', 'xxxx']), r.bytes(r.int(300)))
+      : r.bytes(1 + r.int(400));
   return Buffer.concat([b.subarray(0, at), junk, b.subarray(at)]);
 };
 const removeRange: Mutation = (r, b) => {
@@ -186,18 +198,60 @@ const absurdDimensions: Mutation = (r, b, type) => {
   }
   return out;
 };
-const MUTATIONS: Record<string, Mutation> = { bitFlips, truncate, insertChunk, removeRange, corruptLength, absurdDimensions };
+const MUTATIONS: Record<string, Mutation> = {
+  bitFlips,
+  truncate,
+  insertChunk,
+  removeRange,
+  corruptLength,
+  absurdDimensions,
+};
 
 // A minimal ZIP local header + end of central directory: enough for unzip tools to notice.
-const ZIP = Buffer.concat([Buffer.from('PK\x03\x04\x14\x00\x00\x00\x00\x00', 'latin1'), Buffer.alloc(16), Buffer.from('\x05\x00\x00\x00evil.', 'latin1'), Buffer.from('PK\x05\x06', 'latin1'), Buffer.alloc(18)]);
+const ZIP = Buffer.concat([
+  Buffer.from('PK\x03\x04\x14\x00\x00\x00\x00\x00', 'latin1'),
+  Buffer.alloc(16),
+  Buffer.from('\x05\x00\x00\x00evil.', 'latin1'),
+  Buffer.from('PK\x05\x06', 'latin1'),
+  Buffer.alloc(18),
+]);
 const HTML = Buffer.from('<html><body><script>alert(document.cookie)</script></body></html>');
-const SVG = Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"><script>alert(1)</script></svg>');
+const SVG = Buffer.from(
+  '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"><script>alert(1)</script></svg>',
+);
 
-const NAMES = ['selfie.jpg', 'photo.png', 'me.webp', '../../etc/passwd', '..\\..\\windows\\win.ini', '/etc/shadow', 'a.jpg\r\nX-Injected: yes', 'a.jpg"; name="evil', `${'x'.repeat(2000)}.jpg`, '%2e%2e%2f%2e%2e%2fetc%2fpasswd', '\u202egpj.exe', 'nul\u0000.jpg', ''];
-const TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/svg+xml', 'text/html', 'application/octet-stream', 'application/x-msdownload', 'image/jpeg\r\nX-Injected: yes', ''];
+const NAMES = [
+  'selfie.jpg',
+  'photo.png',
+  'me.webp',
+  '../../etc/passwd',
+  '..\\..\\windows\\win.ini',
+  '/etc/shadow',
+  'a.jpg\r\nX-Injected: yes',
+  'a.jpg"; name="evil',
+  `${'x'.repeat(2000)}.jpg`,
+  '%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+  '\u202egpj.exe',
+  'nul\u0000.jpg',
+  '',
+];
+const TYPES = [
+  'image/jpeg',
+  'image/png',
+  'image/webp',
+  'image/svg+xml',
+  'text/html',
+  'application/octet-stream',
+  'application/x-msdownload',
+  'image/jpeg\r\nX-Injected: yes',
+  '',
+];
 
 /** One multipart body; the filename and type go in raw, CRLFs and quotes included. */
-export function multipartBody(parts: { name: string; filename?: string; type?: string; data: Buffer }[], boundary = 'hostileBoundary7MA4YWxk'): Buffer {
+export function multipartBody(
+  parts: { name: string; filename?: string; type?: string; data: Buffer }[],
+  boundary = 'hostileBoundary7MA4YWxk',
+): Buffer {
   const chunks: Buffer[] = [];
   for (const p of parts) {
     let head = `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"`;
@@ -229,7 +283,11 @@ export function hostileCase(bases: Bases, seed: number, i: number): HostileCase 
     if (r.next() < 0.2) data = MUTATIONS[r.pick(Object.keys(MUTATIONS))](r, data, type);
   } else if (roll < 0.78) {
     const type = r.pick(['jpeg', 'png', 'webp'] as const);
-    const tail = r.pick([['zip', ZIP], ['html', HTML], ['svg', SVG]] as const);
+    const tail = r.pick([
+      ['zip', ZIP],
+      ['html', HTML],
+      ['svg', SVG],
+    ] as const);
     kind = `polyglot.${type}+${tail[0]}`;
     data = Buffer.concat([bases[type], tail[1]]);
   } else if (roll < 0.82) {
@@ -238,7 +296,12 @@ export function hostileCase(bases: Bases, seed: number, i: number): HostileCase 
     data = big ? bases.bigBomb : bases.tinyBomb;
   } else if (roll < 0.88) {
     kind = r.pick(['disguised.svg', 'disguised.html', 'disguised.svgWithPngMagic']);
-    data = kind === 'disguised.svg' ? SVG : kind === 'disguised.html' ? HTML : Buffer.concat([bases.png.subarray(0, 8), SVG]);
+    data =
+      kind === 'disguised.svg'
+        ? SVG
+        : kind === 'disguised.html'
+          ? HTML
+          : Buffer.concat([bases.png.subarray(0, 8), SVG]);
   } else if (roll < 0.91) {
     kind = 'empty';
     data = Buffer.alloc(0);
@@ -248,21 +311,46 @@ export function hostileCase(bases: Bases, seed: number, i: number): HostileCase 
   } else {
     // Valid images with lying or broken multipart framing.
     const type = r.pick(['jpeg', 'png', 'webp'] as const);
-    const lie = r.pick(['wrongField', 'noFilename', 'twoFiles', 'badBoundary', 'noBoundary', 'unterminated', 'minorNoAttestation', 'hugeField']);
+    const lie = r.pick([
+      'wrongField',
+      'noFilename',
+      'twoFiles',
+      'badBoundary',
+      'noBoundary',
+      'unterminated',
+      'minorNoAttestation',
+      'hugeField',
+    ]);
     kind = `multipart.${lie}`;
     const file = { name: 'photo', filename, type: claimed, data: bases[type] };
     const body =
-      lie === 'wrongField' ? multipartBody([{ ...file, name: 'image' }])
-      : lie === 'noFilename' ? multipartBody([{ ...file, filename: undefined }])
-      : lie === 'twoFiles' ? multipartBody([file, { ...file, data: SVG }])
-      : lie === 'minorNoAttestation' ? multipartBody([{ name: 'subject', data: Buffer.from('minor') }, file])
-      : lie === 'hugeField' ? multipartBody([{ name: 'subject', data: Buffer.alloc(100_000, 0x41) }, file])
-      : lie === 'unterminated' ? multipartBody([file]).subarray(0, 200 + r.int(bases[type].length))
-      : multipartBody([file]);
-    const contentType = lie === 'badBoundary' ? 'multipart/form-data; boundary=notTheBoundary' : lie === 'noBoundary' ? 'multipart/form-data' : `multipart/form-data; boundary=${BOUNDARY}`;
+      lie === 'wrongField'
+        ? multipartBody([{ ...file, name: 'image' }])
+        : lie === 'noFilename'
+          ? multipartBody([{ ...file, filename: undefined }])
+          : lie === 'twoFiles'
+            ? multipartBody([file, { ...file, data: SVG }])
+            : lie === 'minorNoAttestation'
+              ? multipartBody([{ name: 'subject', data: Buffer.from('minor') }, file])
+              : lie === 'hugeField'
+                ? multipartBody([{ name: 'subject', data: Buffer.alloc(100_000, 0x41) }, file])
+                : lie === 'unterminated'
+                  ? multipartBody([file]).subarray(0, 200 + r.int(bases[type].length))
+                  : multipartBody([file]);
+    const contentType =
+      lie === 'badBoundary'
+        ? 'multipart/form-data; boundary=notTheBoundary'
+        : lie === 'noBoundary'
+          ? 'multipart/form-data'
+          : `multipart/form-data; boundary=${BOUNDARY}`;
     return { kind, body, contentType, filename };
   }
-  return { kind, body: multipartBody([{ name: 'photo', filename, type: claimed, data }], BOUNDARY), contentType: `multipart/form-data; boundary=${BOUNDARY}`, filename };
+  return {
+    kind,
+    body: multipartBody([{ name: 'photo', filename, type: claimed, data }], BOUNDARY),
+    contentType: `multipart/form-data; boundary=${BOUNDARY}`,
+    filename,
+  };
 }
 
 /** Request outcomes, keyed "status code" (e.g. "422 corrupt_image"), for the report. */
@@ -301,7 +389,8 @@ export async function sendCase(url: string, token: string, c: HostileCase, timeo
     if (res.status === 201 && json?.id) return { ok: true, key: '201 created', status: 201, photoId: json.id };
     const code = json?.code;
     const key = `${res.status} ${code ?? '(no code)'}`;
-    if (res.status >= 400 && res.status < 500 && code && type.startsWith('application/problem+json')) return { ok: true, key, status: res.status };
+    if (res.status >= 400 && res.status < 500 && code && type.startsWith('application/problem+json'))
+      return { ok: true, key, status: res.status };
     return { ok: false, key, status: res.status, why: text.slice(0, 200) };
   } catch (err) {
     const e = err as Error;
@@ -312,9 +401,11 @@ export async function sendCase(url: string, token: string, c: HostileCase, timeo
 /** Runs fn over 0..n-1 with at most `width` in flight. */
 export async function pool(n: number, width: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
-    while (next < n) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
 }
 
 /**
@@ -331,14 +422,16 @@ export async function uploadInvariants(ctx: AppContext, userIds: string[], creat
   const ids = new Set(photos.map((p) => p.id));
   const missing = createdIds.filter((id) => !ids.has(id));
   if (missing.length) problems.push(`${missing.length} answered 201 without a photo row (e.g. ${missing[0]})`);
-  if (photos.length !== createdIds.length) problems.push(`photos rows ${photos.length} != 201 answers ${createdIds.length}`);
+  if (photos.length !== createdIds.length)
+    problems.push(`photos rows ${photos.length} != 201 answers ${createdIds.length}`);
   if (blobs.length !== photos.length) problems.push(`blobs rows ${blobs.length} != photos rows ${photos.length}`);
   if (keys.length !== blobs.length) problems.push(`bucket objects ${keys.length} != blobs rows ${blobs.length}`);
   const keySet = new Set(keys);
   const noObject = blobs.filter((b) => !keySet.has(b.object_key));
   if (noObject.length) problems.push(`${noObject.length} blob rows without an object`);
   // Each accepted upload enqueues exactly its preparation job (fixed id) and nothing else.
-  if (jobs !== photos.length) problems.push(`${jobs} jobs for ${photos.length} accepted uploads (one photo.prepare each expected)`);
+  if (jobs !== photos.length)
+    problems.push(`${jobs} jobs for ${photos.length} accepted uploads (one photo.prepare each expected)`);
   for (const p of photos) {
     const job = await ctx.queues.byName.preparation.getJob(jobId('prepare', p.id));
     if (job?.name !== 'photo.prepare') problems.push(`photo ${p.id} has no photo.prepare job`);
@@ -346,6 +439,7 @@ export async function uploadInvariants(ctx: AppContext, userIds: string[], creat
   const bad = keys.filter((k) => !/^(originals|headshots)\/[A-Za-z0-9_-]{2}\/[A-Za-z0-9_-]+$/.test(k));
   if (bad.length) problems.push(`object keys not server-made: ${JSON.stringify(bad.slice(0, 3))}`);
   const text = JSON.stringify({ photos, blobs: blobs.map((b) => ({ ...b, dek: null })) });
-  for (const needle of ['passwd', 'X-Injected', 'win.ini', 'shadow', '..']) if (text.includes(needle)) problems.push(`"${needle}" reached a stored row`);
+  for (const needle of ['passwd', 'X-Injected', 'win.ini', 'shadow', '..'])
+    if (text.includes(needle)) problems.push(`"${needle}" reached a stored row`);
   return { photos: photos.length, blobs: blobs.length, objects: keys.length, jobs, problems };
 }

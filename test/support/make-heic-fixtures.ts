@@ -26,7 +26,8 @@ export function withIrot(heic: Buffer, quarterTurns: number): Buffer {
   const iloc = child(heic, meta, 'iloc', true)!;
   const pitm = child(heic, meta, 'pitm', true)!;
   const primary = heic.readUInt16BE(pitm.body + 4);
-  if (heic[ipma.body] !== 0 || (heic.readUInt32BE(ipma.body) & 1) !== 0) throw new Error('ipma: only version 0 with 7-bit indices is handled');
+  if (heic[ipma.body] !== 0 || (heic.readUInt32BE(ipma.body) & 1) !== 0)
+    throw new Error('ipma: only version 0 with 7-bit indices is handled');
   const irotIndex = boxesIn(heic, ipco.body, ipco.end).length + 1;
   const irot = Buffer.from([0, 0, 0, 9, ...Buffer.from('irot'), quarterTurns & 3]);
   // ipma v0: entry_count (4), then per item: item_ID (2), count (1), associations (1 each: essential bit, 7-bit index).
@@ -41,7 +42,13 @@ export function withIrot(heic: Buffer, quarterTurns: number): Buffer {
   }
   if (insertAt < 0) throw new Error('ipma: the primary item has no properties');
   const grow = irot.length + 1;
-  const out = Buffer.concat([heic.subarray(0, ipco.end), irot, heic.subarray(ipco.end, insertAt), Buffer.from([0x80 | irotIndex]), heic.subarray(insertAt)]);
+  const out = Buffer.concat([
+    heic.subarray(0, ipco.end),
+    irot,
+    heic.subarray(ipco.end, insertAt),
+    Buffer.from([0x80 | irotIndex]),
+    heic.subarray(insertAt),
+  ]);
   // Sizes of the boxes that grew, and the primary's association count (each shifted past the irot box).
   const bump = (at: number, by: number) => out.writeUInt32BE(out.readUInt32BE(at) + by, at);
   bump(meta.start, grow);
@@ -82,7 +89,15 @@ async function main() {
     .removeAlpha()
     .rotate(270)
     .withMetadata({ orientation: 6 })
-    .withExif({ IFD0: { Make: 'Apple', Model: 'iPhone 13' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 3024/100', GPSLongitudeRef: 'E', GPSLongitude: '2/1 17/1 4020/100' } })
+    .withExif({
+      IFD0: { Make: 'Apple', Model: 'iPhone 13' },
+      IFD3: {
+        GPSLatitudeRef: 'N',
+        GPSLatitude: '48/1 51/1 3024/100',
+        GPSLongitudeRef: 'E',
+        GPSLongitude: '2/1 17/1 4020/100',
+      },
+    })
     .jpeg({ quality: 95 })
     .toFile(jpeg);
   const heic = path.join(dir, 'sideways.heic');

@@ -12,7 +12,11 @@ export const OPAQUE = 250;
 /** The person's outer edge counted by the fringe figure, as a fraction of the frame's width. */
 export const EDGE = 6 / 1024;
 /** Grey, white and navy: the backdrops the fringe is measured on. */
-export const FRINGE_BACKDROPS: [number, number, number][] = [[128, 130, 134], [244, 244, 242], [25, 38, 66]];
+export const FRINGE_BACKDROPS: [number, number, number][] = [
+  [128, 130, 134],
+  [244, 244, 242],
+  [25, 38, 66],
+];
 
 /** Square dilation of a 0/1 map by r pixels. */
 export function dilate(set: Float32Array, w: number, h: number, r: number): Float32Array {
@@ -26,7 +30,8 @@ export function edgeBand(alpha: Uint8Array, w: number, h: number, r: number): Ui
   const edge = new Float32Array(alpha.length);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const i = y * w + x, a = alpha[i] >= 128;
+      const i = y * w + x,
+        a = alpha[i] >= 128;
       if ((x + 1 < w && a !== alpha[i + 1] >= 128) || (y + 1 < h && a !== alpha[i + w] >= 128)) edge[i] = 1;
     }
   }
@@ -35,10 +40,12 @@ export function edgeBand(alpha: Uint8Array, w: number, h: number, r: number): Ui
 }
 
 export function iou(a: Uint8Array, b: Uint8Array, within?: Uint8Array): number {
-  let inter = 0, union = 0;
+  let inter = 0,
+    union = 0;
   for (let i = 0; i < a.length; i++) {
     if (within && !within[i]) continue;
-    const x = a[i] >= 128, y = b[i] >= 128;
+    const x = a[i] >= 128,
+      y = b[i] >= 128;
     if (x && y) inter++;
     if (x || y) union++;
   }
@@ -46,7 +53,8 @@ export function iou(a: Uint8Array, b: Uint8Array, within?: Uint8Array): number {
 }
 
 export function meanAbs(a: Uint8Array, b: Uint8Array, within: Uint8Array): number {
-  let s = 0, n = 0;
+  let s = 0,
+    n = 0;
   for (let i = 0; i < a.length; i++) {
     if (!within[i]) continue;
     s += Math.abs(a[i] - b[i]);
@@ -61,9 +69,13 @@ const lin = (byte: number) => {
 };
 /** CIELAB a*, b* of an sRGB colour (D65). */
 export function ab(r: number, g: number, b: number): [number, number] {
-  const R = lin(r), G = lin(g), B = lin(b);
+  const R = lin(r),
+    G = lin(g),
+    B = lin(b);
   const f = (t: number) => (t > 216 / 24389 ? Math.cbrt(t) : (t * 24389) / 27 / 116 + 16 / 116);
-  const X = f((0.4124 * R + 0.3576 * G + 0.1805 * B) / 0.95047), Y = f(0.2126 * R + 0.7152 * G + 0.0722 * B), Z = f((0.0193 * R + 0.1192 * G + 0.9505 * B) / 1.08883);
+  const X = f((0.4124 * R + 0.3576 * G + 0.1805 * B) / 0.95047),
+    Y = f(0.2126 * R + 0.7152 * G + 0.0722 * B),
+    Z = f((0.0193 * R + 0.1192 * G + 0.9505 * B) / 1.08883);
   return [500 * (X - Y), 200 * (Y - Z)];
 }
 
@@ -72,7 +84,12 @@ export function ab(r: number, g: number, b: number): [number, number] {
  * the distance: how far the edge leans towards that colour's a*b* hue (the mean deviation from a clean
  * blend projected on its a*b* direction; negative leans away).
  */
-export function fringe(alpha: Uint8Array, colours: RgbImage, backdrops = FRINGE_BACKDROPS, towards?: [number, number, number]): number {
+export function fringe(
+  alpha: Uint8Array,
+  colours: RgbImage,
+  backdrops = FRINGE_BACKDROPS,
+  towards?: [number, number, number],
+): number {
   const { width: w, height: h } = colours;
   const edgePx = Math.max(2, Math.round(EDGE * w));
   // The person's interior: opaque and more than the edge width inside.
@@ -91,7 +108,8 @@ export function fringe(alpha: Uint8Array, colours: RgbImage, backdrops = FRINGE_
   });
   const hue = towards && ab(...towards);
   const dir = hue && ([hue[0], hue[1], Math.hypot(hue[0], hue[1])] as const);
-  let total = 0, count = 0;
+  let total = 0,
+    count = 0;
   for (const bk of backdrops) {
     const out = composite(colours, alpha, solidImage(w, h, bk));
     for (let i = 0; i < alpha.length; i++) {
@@ -109,13 +127,13 @@ export function fringe(alpha: Uint8Array, colours: RgbImage, backdrops = FRINGE_
   return count ? total / count : 0;
 }
 
-
 /** A rectangle [left, top, width, height] in pixels. */
 export type Rect = [number, number, number, number];
 
 /** The share of a rectangle's pixels where the matte is at least half (the person is there). */
 export function shareIn(alpha: Uint8Array, width: number, [left, top, w, h]: Rect): number {
-  let on = 0, all = 0;
+  let on = 0,
+    all = 0;
   for (let y = Math.max(0, top); y < top + h && y < alpha.length / width; y++) {
     for (let x = Math.max(0, left); x < Math.min(width, left + w); x++) {
       all++;
@@ -163,6 +181,7 @@ export function holes(alpha: Uint8Array, width: number, height: number): Uint8Ar
 /** How many pixels of `set` (0/1) lie in a rectangle. */
 export function countIn(set: Uint8Array, width: number, [left, top, w, h]: Rect): number {
   let n = 0;
-  for (let y = Math.max(0, top); y < top + h && y < set.length / width; y++) for (let x = Math.max(0, left); x < Math.min(width, left + w); x++) n += set[y * width + x];
+  for (let y = Math.max(0, top); y < top + h && y < set.length / width; y++)
+    for (let x = Math.max(0, left); x < Math.min(width, left + w); x++) n += set[y * width + x];
   return n;
 }

@@ -29,7 +29,9 @@ export interface RealCrop {
 
 const DIR = path.resolve(import.meta.dirname, '../fixtures/real');
 
-export const REAL_SET: RealCrop[] = (JSON.parse(readFileSync(path.join(DIR, 'labels.json'), 'utf8')) as { crops: RealCrop[] }).crops;
+export const REAL_SET: RealCrop[] = (
+  JSON.parse(readFileSync(path.join(DIR, 'labels.json'), 'utf8')) as { crops: RealCrop[] }
+).crops;
 
 /** The crop's JPEG bytes, as a person would upload them. */
 export function readCrop(crop: RealCrop): Promise<Buffer> {

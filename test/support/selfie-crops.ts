@@ -15,7 +15,12 @@ export interface SelfieCrop {
   headCut?: 'top' | 'left' | 'right';
 }
 
-const CROPS: { name: string; rect: { left: number; top: number; width: number; height: number }; width?: number; headCut?: SelfieCrop['headCut'] }[] = [
+const CROPS: {
+  name: string;
+  rect: { left: number; top: number; width: number; height: number };
+  width?: number;
+  headCut?: SelfieCrop['headCut'];
+}[] = [
   { name: 'studio-512', rect: { left: 0, top: 0, width: 512, height: 512 } },
   { name: 'phone-440x512', rect: { left: 36, top: 0, width: 440, height: 512 }, width: 440 },
   { name: 'hair-grazed', rect: { left: 80, top: 12, width: 300, height: 380 }, width: 420 },

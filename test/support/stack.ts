@@ -67,14 +67,32 @@ export async function startStack(opts: { role?: Role; env?: Record<string, strin
   const db = await cloneDatabase();
   const postmark = await startFakePostmark('test-postmark-token');
   const clock = opts.clock ?? new ManualClock(new Date());
-  const config = testConfig({ DATABASE_URL: db.url, POSTMARK_TOKEN: 'test-postmark-token', POSTMARK_API_URL: postmark.url, ...opts.env });
-  const running = await startRole(opts.role ?? 'all', config, { clock, port: 0, migrate: false, logger: createLogger(config.LOG_LEVEL) });
+  const config = testConfig({
+    DATABASE_URL: db.url,
+    POSTMARK_TOKEN: 'test-postmark-token',
+    POSTMARK_API_URL: postmark.url,
+    ...opts.env,
+  });
+  const running = await startRole(opts.role ?? 'all', config, {
+    clock,
+    port: 0,
+    migrate: false,
+    logger: createLogger(config.LOG_LEVEL),
+  });
   const url = running.url ?? '';
-  const api = async (method: string, p: string, init: { token?: string; json?: unknown; body?: RequestInit['body']; headers?: Record<string, string> } = {}) => {
+  const api = async (
+    method: string,
+    p: string,
+    init: { token?: string; json?: unknown; body?: RequestInit['body']; headers?: Record<string, string> } = {},
+  ) => {
     const headers: Record<string, string> = { ...init.headers };
     if (init.token) headers.authorization = `Bearer ${init.token}`;
     if (init.json !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(url + p, { method, headers, body: init.json !== undefined ? JSON.stringify(init.json) : init.body });
+    const res = await fetch(url + p, {
+      method,
+      headers,
+      body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
+    });
     const type = res.headers.get('content-type') ?? '';
     const body = type.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer());
     return { status: res.status, headers: res.headers, body: body as any };
@@ -97,9 +115,20 @@ export async function startStack(opts: { role?: Role; env?: Record<string, strin
 
 let counter = 0;
 /** Registers a person and signs them in with the code from the captured email. */
-export async function signUp(stack: Stack, extra: Record<string, unknown> = {}): Promise<{ token: string; email: string; userId: string }> {
+export async function signUp(
+  stack: Stack,
+  extra: Record<string, unknown> = {},
+): Promise<{ token: string; email: string; userId: string }> {
   const email = `person${++counter}-${randomBytes(3).toString('hex')}@example.com`;
-  const reg = await stack.api('POST', '/v1/accounts', { json: { email, name: 'Test Person', confirms_adult: true, accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION, ...extra } });
+  const reg = await stack.api('POST', '/v1/accounts', {
+    json: {
+      email,
+      name: 'Test Person',
+      confirms_adult: true,
+      accepted_policy_version: NEWEST_SHIPPED_POLICY_VERSION,
+      ...extra,
+    },
+  });
   if (reg.status !== 202) throw new Error(`registration failed: ${JSON.stringify(reg.body)}`);
   const mail = stack.postmark.to(email).at(-1)!;
   const code = /code is (\d{6})/.exec(mail.TextBody ?? '')![1];
@@ -124,7 +153,11 @@ export function multipart(field: string, data: Buffer, filename = 'selfie.jpg', 
 }
 
 /** Polls until check() returns a value (the worker runs in this process; this waits on real jobs). */
-export async function until<T>(check: () => Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+export async function until<T>(
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -147,16 +180,30 @@ export async function uploadJudged(stack: Stack, token: string, data: Buffer, na
     await pipelineHandlers['photo.prepare'](stack.ctx, { photoId: id }, job);
     await pipelineHandlers['photo.analyse'](stack.ctx, { photoId: id }, job);
   }
-  return until(async () => {
-    const p = await stack.api('GET', `/v1/photos/${id}`, { token });
-    return !['preparing', 'analysing'].includes(p.body.status) && (p.body as { id: string; status: string; verdict: any });
-  }, 60_000, `photo ${id} to be judged`);
+  return until(
+    async () => {
+      const p = await stack.api('GET', `/v1/photos/${id}`, { token });
+      return (
+        !['preparing', 'analysing'].includes(p.body.status) && (p.body as { id: string; status: string; verdict: any })
+      );
+    },
+    60_000,
+    `photo ${id} to be judged`,
+  );
 }
 
 /** Rows, objects and jobs that exist now: a refused request must leave every count unchanged. */
 export async function footprint(stack: Stack) {
   const { db, storage, queues } = stack.ctx;
-  const count = async (t: 'photos' | 'blobs' | 'orders' | 'payments' | 'headshots') => Number((await db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const count = async (t: 'photos' | 'blobs' | 'orders' | 'payments' | 'headshots') =>
+    Number(
+      (
+        await db
+          .selectFrom(t)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   return {
     photos: await count('photos'),
     blobs: await count('blobs'),
@@ -169,10 +216,17 @@ export async function footprint(stack: Stack) {
 
 /** Orders one style of a usable photo (the local processor pays) and waits until the order is ready or failed, as GET answers it. */
 export async function orderSettled(stack: Stack, token: string, photoId: string, timeoutMs = 90_000) {
-  const created = await stack.api('POST', '/v1/orders', { token, json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] } });
+  const created = await stack.api('POST', '/v1/orders', {
+    token,
+    json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photoId] },
+  });
   if (created.status !== 201) throw new Error(`order failed: ${created.status} ${JSON.stringify(created.body)}`);
-  return until(async () => {
-    const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token });
-    return ['ready', 'failed'].includes(o.body.status) && o.body;
-  }, timeoutMs, 'the order to settle');
+  return until(
+    async () => {
+      const o = await stack.api('GET', `/v1/orders/${created.body.order.id}`, { token });
+      return ['ready', 'failed'].includes(o.body.status) && o.body;
+    },
+    timeoutMs,
+    'the order to settle',
+  );
 }

@@ -66,7 +66,12 @@ function smoothingDelta(x: Float64Array, w: number, h: number, s: number): Float
   }
   const radius = (SMOOTHING.box - 1) / 2;
   const mP = boxMean(P, lw, lh, radius);
-  const mPP = boxMean(P.map((v) => v * v), lw, lh, radius);
+  const mPP = boxMean(
+    P.map((v) => v * v),
+    lw,
+    lh,
+    radius,
+  );
   const a = new Float64Array(lw * lh); // guided filter a
   const b = new Float64Array(lw * lh); // guided filter b
   for (let i = 0; i < lw * lh; i++) {

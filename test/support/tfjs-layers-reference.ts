@@ -50,7 +50,8 @@ function activate(kind: string, x: RefTensor): RefTensor {
 
 function sameShape(xs: RefTensor[]): number[] {
   const s = xs[0].shape;
-  for (const x of xs) if (x.shape.join() !== s.join()) throw new Error(`reference: shapes ${xs.map((t) => `[${t.shape}]`).join(' ')}`);
+  for (const x of xs)
+    if (x.shape.join() !== s.join()) throw new Error(`reference: shapes ${xs.map((t) => `[${t.shape}]`).join(' ')}`);
   return s.slice();
 }
 
@@ -100,15 +101,20 @@ function depthToSpace(x: RefTensor, b: number): RefTensor {
       for (let w = 0; w < OW; w++)
         for (let d = 0; d < OD; d++) {
           const ind = d + ((h % b) * b + (w % b)) * OD;
-          out[((n * OH + h) * OW + w) * OD + d] = x.data[((n * H + Math.floor(h / b)) * W + Math.floor(w / b)) * C + ind];
+          out[((n * OH + h) * OW + w) * OD + d] =
+            x.data[((n * H + Math.floor(h / b)) * W + Math.floor(w / b)) * C + ind];
         }
   return { shape: [N, OH, OW, OD], data: out };
 }
 
-const weight = (model: TfjsLayersModel, layer: KerasLayer, name: string): RefTensor => refTensor(layerWeight(model, layer, name));
+const weight = (model: TfjsLayersModel, layer: KerasLayer, name: string): RefTensor =>
+  refTensor(layerWeight(model, layer, name));
 
 /** Evaluates `model` on `inputs` (keyed by InputLayer name, e.g. `LR`); returns every model output by layer name. */
-export function runLayersReference(model: TfjsLayersModel, inputs: Record<string, RefTensor>): Record<string, RefTensor> {
+export function runLayersReference(
+  model: TfjsLayersModel,
+  inputs: Record<string, RefTensor>,
+): Record<string, RefTensor> {
   const values = new Map<string, RefTensor>();
   for (const layer of model.layers) {
     const xs = layer.inputs.map((name) => {
@@ -149,7 +155,9 @@ export function runLayersReference(model: TfjsLayersModel, inputs: Record<string
         case 'Multiply': {
           const shape = sameShape(xs);
           const data = Float64Array.from(xs[0].data);
-          for (const x of xs.slice(1)) for (let i = 0; i < data.length; i++) data[i] = layer.className === 'Add' ? data[i] + x.data[i] : data[i] * x.data[i];
+          for (const x of xs.slice(1))
+            for (let i = 0; i < data.length; i++)
+              data[i] = layer.className === 'Add' ? data[i] + x.data[i] : data[i] * x.data[i];
           y = { shape, data };
           break;
         }
@@ -194,7 +202,11 @@ export function esrganGoldenInput(img: { data: Uint8Array; width: number; height
  * pixel (s*y + x%s, s*x + y%s), all 3 channels, row-major. Covers every sub-pixel phase of the
  * upsampling evenly with 3072 values whatever the scale.
  */
-export function esrganGoldenSamples(output: ArrayLike<number>, scale: number, side: number = ESRGAN_GOLDEN_CROP.side): number[] {
+export function esrganGoldenSamples(
+  output: ArrayLike<number>,
+  scale: number,
+  side: number = ESRGAN_GOLDEN_CROP.side,
+): number[] {
   const W = side * scale;
   const out: number[] = [];
   for (let y = 0; y < side; y++)
@@ -219,10 +231,14 @@ export interface EsrganGolden {
   samples: number[];
 }
 
-export const esrganModelJson = (scale: number): string => resolve(projectRoot, `node_modules/@upscalerjs/esrgan-slim/models/x${scale}/model.json`);
-export const esrganGoldenFile = (scale: number): string => resolve(projectRoot, `test/fixtures/golden/esrgan-slim-x${scale}.json`);
+export const esrganModelJson = (scale: number): string =>
+  resolve(projectRoot, `node_modules/@upscalerjs/esrgan-slim/models/x${scale}/model.json`);
+export const esrganGoldenFile = (scale: number): string =>
+  resolve(projectRoot, `test/fixtures/golden/esrgan-slim-x${scale}.json`);
 export const float32Sha256 = (a: Float32Array): string =>
-  createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+  createHash('sha256')
+    .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+    .digest('hex');
 
 export function channelMeans(data: ArrayLike<number>): number[] {
   const sums = [0, 0, 0];
@@ -237,7 +253,8 @@ export async function makeEsrganGolden(scale: number): Promise<EsrganGolden> {
   const input = esrganGoldenInput(img);
   const S = ESRGAN_GOLDEN_CROP.side;
   const out = runLayersReference(model, { LR: { shape: [1, S, S, 3], data: Float64Array.from(input) } }).SR;
-  if (out.shape.join() !== [1, S * scale, S * scale, 3].join()) throw new Error(`reference: SR has shape [${out.shape}]`);
+  if (out.shape.join() !== [1, S * scale, S * scale, 3].join())
+    throw new Error(`reference: SR has shape [${out.shape}]`);
   // 10 significant digits: far below the test tolerance, keeps the files small.
   const round = (v: number) => Number(v.toPrecision(10));
   const { left, top } = ESRGAN_GOLDEN_CROP;
@@ -264,6 +281,8 @@ export async function writeEsrganGoldens(): Promise<void> {
     const t0 = performance.now();
     const golden = await makeEsrganGolden(scale);
     await writeFile(esrganGoldenFile(scale), `${JSON.stringify(golden)}\n`);
-    console.log(`esrgan-slim x${scale}: reference ${(performance.now() - t0).toFixed(0)} ms, channel means ${golden.channelMeans.join(' ')}`);
+    console.log(
+      `esrgan-slim x${scale}: reference ${(performance.now() - t0).toFixed(0)} ms, channel means ${golden.channelMeans.join(' ')}`,
+    );
   }
 }

@@ -27,9 +27,15 @@ export interface RefTensor {
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** A weight (or any float array with a shape) as a float64 reference tensor. */
-export const refTensor = (t: { shape: number[]; data: ArrayLike<number> }): RefTensor => ({ shape: t.shape.slice(), data: Float64Array.from(t.data) });
+export const refTensor = (t: { shape: number[]; data: ArrayLike<number> }): RefTensor => ({
+  shape: t.shape.slice(),
+  data: Float64Array.from(t.data),
+});
 
-export const map = (x: RefTensor, f: (v: number) => number): RefTensor => ({ shape: x.shape.slice(), data: x.data.map(f) });
+export const map = (x: RefTensor, f: (v: number) => number): RefTensor => ({
+  shape: x.shape.slice(),
+  data: x.data.map(f),
+});
 
 /** Elementwise activations both interpreters implement, by their lower-case (Keras) name. */
 export const ACTIVATIONS: Readonly<Record<string, (v: number) => number>> = {
@@ -41,7 +47,14 @@ export const ACTIVATIONS: Readonly<Record<string, (v: number) => number>> = {
 };
 
 /** One spatial axis of a TF window op with `padding` 'SAME', 'VALID' or 'EXPLICIT': [padBefore, outSize]. */
-function sameOrValid(padding: string, inSize: number, k: number, s: number, d: number, explicit?: number[]): [number, number] {
+function sameOrValid(
+  padding: string,
+  inSize: number,
+  k: number,
+  s: number,
+  d: number,
+  explicit?: number[],
+): [number, number] {
   const ek = (k - 1) * d + 1;
   if (padding === 'VALID') return [0, Math.floor((inSize - ek) / s) + 1];
   if (padding === 'SAME') {
@@ -49,7 +62,8 @@ function sameOrValid(padding: string, inSize: number, k: number, s: number, d: n
     const need = Math.max(0, (out - 1) * s + ek - inSize);
     return [need >> 1, out];
   }
-  if (padding === 'EXPLICIT' && explicit) return [explicit[0], Math.floor((inSize + explicit[0] + explicit[1] - ek) / s) + 1];
+  if (padding === 'EXPLICIT' && explicit)
+    return [explicit[0], Math.floor((inSize + explicit[0] + explicit[1] - ek) / s) + 1];
   throw new Error(`reference: padding ${padding}`);
 }
 
@@ -150,7 +164,8 @@ function conv2dBackpropInput(sizes: number[], w: RefTensor, x: RefTensor, node: 
             if (ox < 0 || ox >= OW) continue;
             for (let oc = 0; oc < OC; oc++) {
               let acc = 0;
-              for (let c = 0; c < C; c++) acc += x.data[((n * H + iy) * W + ix) * C + c] * w.data[((ky * KW + kx) * WO + oc) * WI + c];
+              for (let c = 0; c < C; c++)
+                acc += x.data[((n * H + iy) * W + ix) * C + c] * w.data[((ky * KW + kx) * WO + oc) * WI + c];
               out[((n * OH + oy) * OW + ox) * OC + oc] += acc;
             }
           }
@@ -195,9 +210,10 @@ function broadcast(inputs: RefTensor[], f: (values: number[]) => number): RefTen
   const rank = Math.max(...inputs.map((t) => t.shape.length));
   const shapes = inputs.map((t) => [...new Array<number>(rank - t.shape.length).fill(1), ...t.shape]);
   const shape = [...new Array(rank).keys()].map((i) => Math.max(...shapes.map((s) => s[i])));
-  for (const s of shapes) s.forEach((d, i) => {
-    if (d !== 1 && d !== shape[i]) throw new Error(`reference: cannot broadcast [${s}] to [${shape}]`);
-  });
+  for (const s of shapes)
+    s.forEach((d, i) => {
+      if (d !== 1 && d !== shape[i]) throw new Error(`reference: cannot broadcast [${s}] to [${shape}]`);
+    });
   const strides = shapes.map((s) => {
     const st = new Array<number>(rank);
     let acc = 1;
@@ -262,7 +278,13 @@ function pad(x: RefTensor, paddings: number[], value: number): RefTensor {
   return { shape, data: out };
 }
 
-function resizeBilinear(x: RefTensor, newH: number, newW: number, alignCorners: boolean, halfPixel: boolean): RefTensor {
+function resizeBilinear(
+  x: RefTensor,
+  newH: number,
+  newW: number,
+  alignCorners: boolean,
+  halfPixel: boolean,
+): RefTensor {
   // As tfjs-backend-cpu's ResizeBilinear kernel.
   const [N, H, W, C] = x.shape;
   const ry = alignCorners && newH > 1 ? (H - 1) / (newH - 1) : H / newH;
@@ -357,7 +379,10 @@ export function runReference(graph: TfjsGraph, inputs: Record<string, RefTensor>
         break;
       case 'AddN': {
         const n = (node.input ?? []).filter((r) => !r.startsWith('^')).length;
-        y = broadcast([...new Array(n).keys()].map((i) => get(node, i)), (v) => v.reduce((a, b) => a + b, 0));
+        y = broadcast(
+          [...new Array(n).keys()].map((i) => get(node, i)),
+          (v) => v.reduce((a, b) => a + b, 0),
+        );
         break;
       }
       case 'Relu':
@@ -405,7 +430,13 @@ export function runReference(graph: TfjsGraph, inputs: Record<string, RefTensor>
       }
       case 'ResizeBilinear': {
         const [h, w] = get(node, 1).data;
-        y = resizeBilinear(get(node, 0), h, w, attrBool(node, 'align_corners', false), attrBool(node, 'half_pixel_centers', false));
+        y = resizeBilinear(
+          get(node, 0),
+          h,
+          w,
+          attrBool(node, 'align_corners', false),
+          attrBool(node, 'half_pixel_centers', false),
+        );
         break;
       }
       default:
@@ -426,7 +457,11 @@ export function runReference(graph: TfjsGraph, inputs: Record<string, RefTensor>
 /** Decodes a PNG to packed RGB bytes. PNG decoding is lossless, so the bytes are stable across sharp versions. */
 export async function decodeRgb(file: string): Promise<{ data: Buffer; width: number; height: number }> {
   const { default: sharp } = await import('sharp');
-  const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(file)
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return { data, width: info.width, height: info.height };
 }
@@ -475,7 +510,8 @@ export function selfieGoldenInput(img: { data: Uint8Array; width: number; height
     for (let x = 0; x < S; x++)
       for (let c = 0; c < 3; c++) {
         let acc = 0;
-        for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) acc += img.data[((2 * y + dy) * 512 + 2 * x + dx) * 3 + c];
+        for (let dy = 0; dy < 2; dy++)
+          for (let dx = 0; dx < 2; dx++) acc += img.data[((2 * y + dy) * 512 + 2 * x + dx) * 3 + c];
         out[(y * S + x) * 3 + c] = acc / 4 / 255;
       }
   return out;

@@ -19,9 +19,18 @@ export function agrees(crop: RealCrop, verdict: Verdict): boolean {
 export function confusionTable(rows: { crop: RealCrop; verdict: Verdict }[]): string {
   const expected = [...new Set(rows.map((r) => expectedReason(r.crop)))].sort();
   const given = [...new Set(rows.map((r) => givenReason(r.verdict)))].sort();
-  const count = (e: string, g: string) => rows.filter((r) => expectedReason(r.crop) === e && givenReason(r.verdict) === g).length;
+  const count = (e: string, g: string) =>
+    rows.filter((r) => expectedReason(r.crop) === e && givenReason(r.verdict) === g).length;
   const w = Math.max(...expected.map((e) => e.length), 'expected \\ given'.length) + 2;
   const cw = given.map((g) => Math.max(g.length, 3) + 2);
   const line = (first: string, cells: string[]) => first.padEnd(w) + cells.map((c, i) => c.padStart(cw[i])).join('');
-  return [line('expected \\ given', given), ...expected.map((e) => line(e, given.map((g) => String(count(e, g) || '.'))))].join('\n');
+  return [
+    line('expected \\ given', given),
+    ...expected.map((e) =>
+      line(
+        e,
+        given.map((g) => String(count(e, g) || '.')),
+      ),
+    ),
+  ].join('\n');
 }

@@ -10,7 +10,11 @@ import { fixture } from '../support/stack';
 let analyser: Analyser;
 beforeAll(async () => {
   const config = loadConfig({});
-  analyser = await createAnalyser({ providers: ['cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  analyser = await createAnalyser({
+    providers: ['cpu'],
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
 });
 
 /** Runs the upload normalisation (orientation, sRGB, strip) then analysis, as the service does. */
@@ -48,8 +52,24 @@ describe('SD1 quality verdicts on real photographs', () => {
   });
 
   const cases: [string, () => Promise<Buffer>, string][] = [
-    ['darkened', async () => sharp(await astronaut()).linear(0.15, 0).png().toBuffer(), 'too_dark'],
-    ['over-exposed', async () => sharp(await astronaut()).linear(1.6, 40).png().toBuffer(), 'too_bright'],
+    [
+      'darkened',
+      async () =>
+        sharp(await astronaut())
+          .linear(0.15, 0)
+          .png()
+          .toBuffer(),
+      'too_dark',
+    ],
+    [
+      'over-exposed',
+      async () =>
+        sharp(await astronaut())
+          .linear(1.6, 40)
+          .png()
+          .toBuffer(),
+      'too_bright',
+    ],
   ];
   for (const [what, make, code] of cases) {
     it(`SD1 ${what}: ${code}`, async () => {
@@ -60,11 +80,18 @@ describe('SD1 quality verdicts on real photographs', () => {
   }
 
   it('SD1 a sharp photo taken in dim light is too_dark, not blurred (dimming lowers the Laplacian too)', async () => {
-    const dim = await sharp(await astronaut()).modulate({ brightness: 0.25 }).jpeg().toBuffer();
+    const dim = await sharp(await astronaut())
+      .modulate({ brightness: 0.25 })
+      .jpeg()
+      .toBuffer();
     const { verdict } = await analyse(dim);
     expect(codes(verdict)).toEqual(['too_dark']);
     // Dim and soft is both.
-    const dimSoft = await sharp(await astronaut()).modulate({ brightness: 0.4 }).blur(2).jpeg().toBuffer();
+    const dimSoft = await sharp(await astronaut())
+      .modulate({ brightness: 0.4 })
+      .blur(2)
+      .jpeg()
+      .toBuffer();
     expect(codes((await analyse(dimSoft)).verdict)).toContain('blurred');
   });
 
@@ -84,7 +111,8 @@ describe('SD1 quality verdicts on real photographs', () => {
       if (f.expect.side) expect(found!.side).toBe(f.expect.side);
       if (f.expect.angle) expect(found!.angle).toBe(f.expect.angle);
       expect(found!.hint.length).toBeGreaterThan(10);
-      if (found!.code === 'face_too_small' || found!.code === 'blurred') expect(found!.measured).toBeLessThan(found!.required!);
+      if (found!.code === 'face_too_small' || found!.code === 'blurred')
+        expect(found!.measured).toBeLessThan(found!.required!);
       if (found!.code === 'several_faces') expect(verdict.boxes).toHaveLength(2);
     });
   }
@@ -94,7 +122,11 @@ describe('SD1 quality verdicts on real photographs', () => {
       const { verdict } = await analyse(crop.data);
       const cut = verdict.reasons.find((r) => r.code === 'head_cut_off' || r.code === 'face_cut_off');
       if (crop.headCut) expect(cut, crop.name).toMatchObject({ side: crop.headCut });
-      else expect(verdict.reasons.map((r) => r.code), crop.name).not.toContain('head_cut_off');
+      else
+        expect(
+          verdict.reasons.map((r) => r.code),
+          crop.name,
+        ).not.toContain('head_cut_off');
     }
   });
 
@@ -110,12 +142,19 @@ describe('SD1 quality verdicts on real photographs', () => {
 
   it('SD1 a photo rotated by EXIF orientation is analysed after the rotation is applied', async () => {
     // Pixels stored lying on their side, with orientation 8 ("rotate 90° anticlockwise to view").
-    const sideways = await sharp(await astronaut()).rotate(90).withMetadata({ orientation: 8 }).jpeg({ quality: 95 }).toBuffer();
+    const sideways = await sharp(await astronaut())
+      .rotate(90)
+      .withMetadata({ orientation: 8 })
+      .jpeg({ quality: 95 })
+      .toBuffer();
     const { verdict } = await analyse(sideways);
     expect(verdict.usable).toBe(true);
     expect(Math.abs(verdict.measurements!.roll)).toBeLessThan(10);
     // Without honouring orientation, the same pixels show a face on its side.
-    const raw = await sharp(await astronaut()).rotate(90).raw().toBuffer({ resolveWithObject: true });
+    const raw = await sharp(await astronaut())
+      .rotate(90)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const unrotated = await analyser.analyse({ data: raw.data, width: raw.info.width, height: raw.info.height });
     expect(unrotated.verdict.usable).toBe(false);
     expect(unrotated.verdict.reasons).toMatchObject([{ code: 'rotated', angle: 90 }]);

@@ -42,7 +42,11 @@ class SyntheticGraph {
   private readonly rand = lcg(42);
 
   input(name: string, shape: number[]): string {
-    this.nodes.push({ name, op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: shape.map((d) => ({ size: String(d) })) } } } });
+    this.nodes.push({
+      name,
+      op: 'Placeholder',
+      attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: shape.map((d) => ({ size: String(d) })) } } },
+    });
     return name;
   }
 
@@ -88,8 +92,22 @@ class SyntheticGraph {
     return name;
   }
 
-  conv(name: string, x: string, w: string, stride: number, padding: string, extra: TfNode['attr'] = {}, op = 'Conv2D', more: string[] = []): string {
-    return this.op(name, op, [x, w, ...more], { strides: ints([1, stride, stride, 1]), padding: str(padding), data_format: str('NHWC'), ...extra });
+  conv(
+    name: string,
+    x: string,
+    w: string,
+    stride: number,
+    padding: string,
+    extra: TfNode['attr'] = {},
+    op = 'Conv2D',
+    more: string[] = [],
+  ): string {
+    return this.op(name, op, [x, w, ...more], {
+      strides: ints([1, stride, stride, 1]),
+      padding: str(padding),
+      data_format: str('NHWC'),
+      ...extra,
+    });
   }
 
   model(outputs: string[]) {
@@ -102,7 +120,11 @@ class SyntheticGraph {
   }
 
   build(outputs: string[]): TfjsGraph {
-    return parseTfjsGraph(this.model(outputs), [new Uint8Array(Buffer.concat(this.weights.map((w) => w.bytes)))], 'synthetic.json');
+    return parseTfjsGraph(
+      this.model(outputs),
+      [new Uint8Array(Buffer.concat(this.weights.map((w) => w.bytes)))],
+      'synthetic.json',
+    );
   }
 
   async write(dir: string, outputs: string[]): Promise<string> {
@@ -157,26 +179,70 @@ describe('convertTfjsGraph: synthetic graphs against the reference interpreter',
   it('matches TF SAME padding (odd sizes, stride 2, asymmetric), dilations, depthwise multipliers and fused activations', async () => {
     const g = new SyntheticGraph();
     const x = g.input('x', [1, 13, 11, 3]);
-    const c1 = g.conv('c1', x, g.const('w1', [3, 3, 3, 8], { quant: 'float16' }), 2, 'SAME', {
-      fused_ops: { list: { s: [b64('BiasAdd'), b64('Prelu')] } },
-      num_args: { i: '2' },
-    }, '_FusedConv2D', [g.const('b1', [8]), g.const('a1', [1, 1, 8])]);
-    const c2 = g.conv('c2', c1, g.const('w2', [5, 4, 8, 2], { quant: 'uint8' }), 1, 'SAME', { dilations: ints([1, 2, 1, 1]) }, 'DepthwiseConv2dNative');
-    const c3 = g.conv('c3', c2, g.const('w3', [2, 2, 16, 4]), 3, 'SAME', {
-      fused_ops: { list: { s: [b64('BiasAdd'), b64('Relu6')] } },
-      num_args: { i: '1' },
-    }, '_FusedConv2D', [g.const('b3', [4])]);
-    const c4 = g.conv('c4', c1, g.const('w4', [3, 3, 8, 5]), 2, 'EXPLICIT', {
-      explicit_paddings: ints([0, 0, 2, 0, 1, 3, 0, 0]),
-      fused_ops: { list: { s: [b64('BiasAdd'), b64('LeakyRelu')] } },
-      leakyrelu_alpha: { f: 0.1 },
-      num_args: { i: '1' },
-    }, '_FusedConv2D', [g.const('b4', [5])]);
+    const c1 = g.conv(
+      'c1',
+      x,
+      g.const('w1', [3, 3, 3, 8], { quant: 'float16' }),
+      2,
+      'SAME',
+      {
+        fused_ops: { list: { s: [b64('BiasAdd'), b64('Prelu')] } },
+        num_args: { i: '2' },
+      },
+      '_FusedConv2D',
+      [g.const('b1', [8]), g.const('a1', [1, 1, 8])],
+    );
+    const c2 = g.conv(
+      'c2',
+      c1,
+      g.const('w2', [5, 4, 8, 2], { quant: 'uint8' }),
+      1,
+      'SAME',
+      { dilations: ints([1, 2, 1, 1]) },
+      'DepthwiseConv2dNative',
+    );
+    const c3 = g.conv(
+      'c3',
+      c2,
+      g.const('w3', [2, 2, 16, 4]),
+      3,
+      'SAME',
+      {
+        fused_ops: { list: { s: [b64('BiasAdd'), b64('Relu6')] } },
+        num_args: { i: '1' },
+      },
+      '_FusedConv2D',
+      [g.const('b3', [4])],
+    );
+    const c4 = g.conv(
+      'c4',
+      c1,
+      g.const('w4', [3, 3, 8, 5]),
+      2,
+      'EXPLICIT',
+      {
+        explicit_paddings: ints([0, 0, 2, 0, 1, 3, 0, 0]),
+        fused_ops: { list: { s: [b64('BiasAdd'), b64('LeakyRelu')] } },
+        leakyrelu_alpha: { f: 0.1 },
+        num_args: { i: '1' },
+      },
+      '_FusedConv2D',
+      [g.const('b4', [5])],
+    );
     const c5 = g.conv('c5', c1, g.const('w5', [3, 3, 4, 6]), 1, 'VALID', {}, 'Conv2D'); // grouped: 8 channels / 4 per group
-    const d6 = g.conv('d6', c2, g.const('w6', [3, 3, 16, 1]), 2, 'SAME', {
-      fused_ops: { list: { s: [b64('BiasAdd'), b64('Elu')] } },
-      num_args: { i: '1' },
-    }, 'FusedDepthwiseConv2dNative', [g.const('b6', [16])]);
+    const d6 = g.conv(
+      'd6',
+      c2,
+      g.const('w6', [3, 3, 16, 1]),
+      2,
+      'SAME',
+      {
+        fused_ops: { list: { s: [b64('BiasAdd'), b64('Elu')] } },
+        num_args: { i: '1' },
+      },
+      'FusedDepthwiseConv2dNative',
+      [g.const('b6', [16])],
+    );
     const graph = g.build([c3, c4, c5, d6]);
     const diffs = await compare(graph, [1, 13, 11, 3]);
     for (const d of Object.values(diffs)) expect(d).toBeLessThan(1e-5);
@@ -185,9 +251,21 @@ describe('convertTfjsGraph: synthetic graphs against the reference interpreter',
   it('matches pools, pads, reshape, resize modes, transposed conv and elementwise ops', async () => {
     const g = new SyntheticGraph();
     const x = g.input('x', [1, 9, 7, 4]);
-    const mp = g.op('mp', 'MaxPool', [x], { ksize: ints([1, 3, 3, 1]), strides: ints([1, 2, 2, 1]), padding: str('SAME') });
-    const ap = g.op('ap', 'AvgPool', [x], { ksize: ints([1, 2, 3, 1]), strides: ints([1, 2, 2, 1]), padding: str('SAME') });
-    const ap2 = g.op('ap2', 'AvgPool', [x], { ksize: ints([1, 9, 7, 1]), strides: ints([1, 9, 7, 1]), padding: str('VALID') });
+    const mp = g.op('mp', 'MaxPool', [x], {
+      ksize: ints([1, 3, 3, 1]),
+      strides: ints([1, 2, 2, 1]),
+      padding: str('SAME'),
+    });
+    const ap = g.op('ap', 'AvgPool', [x], {
+      ksize: ints([1, 2, 3, 1]),
+      strides: ints([1, 2, 2, 1]),
+      padding: str('SAME'),
+    });
+    const ap2 = g.op('ap2', 'AvgPool', [x], {
+      ksize: ints([1, 9, 7, 1]),
+      strides: ints([1, 9, 7, 1]),
+      padding: str('VALID'),
+    });
     const conv = g.conv('conv', x, g.const('wc', [1, 1, 4, 4]), 1, 'SAME');
     // Elementwise mixing: an NCHW activation with the NHWC graph input, constants of rank 0, 1 and 3.
     const add = g.op('add', 'AddV2', [conv, x]);
@@ -206,32 +284,65 @@ describe('convertTfjsGraph: synthetic graphs against the reference interpreter',
     const pr = g.op('pr', 'Prelu', [addn, g.const('alpha', [4])]);
     const relu = g.op('relu', 'Relu', [pr]);
     const pad = g.op('pad', 'Pad', [relu, g.intConst('pads', [0, 0, 1, 2, 0, 1, 0, 3], [4, 2])]);
-    const pad2 = g.op('pad2', 'PadV2', [sg, g.intConst('pads2', [0, 0, 2, 0, 0, 0, 1, 1], [4, 2]), g.const('cv', [], { values: [-0.75] })]);
+    const pad2 = g.op('pad2', 'PadV2', [
+      sg,
+      g.intConst('pads2', [0, 0, 2, 0, 0, 0, 1, 1], [4, 2]),
+      g.const('cv', [], { values: [-0.75] }),
+    ]);
     const rs = g.op('rs', 'Reshape', [pad, g.intConst('shape', [-1, 12 * 8 * 7])]);
     const rs4 = g.op('rs4', 'Reshape', [r6, g.intConst('shape4', [1, 7, 9, 4])]);
-    const up1 = g.op('up1', 'ResizeBilinear', [mp, g.intConst('size1', [10, 7])], { align_corners: { b: false }, half_pixel_centers: { b: true } });
-    const up2 = g.op('up2', 'ResizeBilinear', [ap, g.intConst('size2', [9, 13])], { align_corners: { b: true }, half_pixel_centers: { b: false } });
-    const up3 = g.op('up3', 'ResizeBilinear', [rs4, g.intConst('size3', [4, 11])], { align_corners: { b: false }, half_pixel_centers: { b: false } });
-    const ct1 = g.op('ct1', 'Conv2DBackpropInput', [g.intConst('is1', [1, 9, 7, 2]), g.const('wt1', [3, 3, 2, 4]), mp], {
-      strides: ints([1, 2, 2, 1]),
-      padding: str('SAME'),
-      data_format: str('NHWC'),
+    const up1 = g.op('up1', 'ResizeBilinear', [mp, g.intConst('size1', [10, 7])], {
+      align_corners: { b: false },
+      half_pixel_centers: { b: true },
     });
-    const ct2 = g.op('ct2', 'Conv2DBackpropInput', [g.intConst('is2', [1, 18, 14, 3]), g.const('wt2', [2, 2, 3, 4]), x], {
-      strides: ints([1, 2, 2, 1]),
-      padding: str('SAME'),
-      data_format: str('NHWC'),
+    const up2 = g.op('up2', 'ResizeBilinear', [ap, g.intConst('size2', [9, 13])], {
+      align_corners: { b: true },
+      half_pixel_centers: { b: false },
     });
-    const ct3 = g.op('ct3', 'Conv2DBackpropInput', [g.intConst('is3', [1, 20, 16, 1]), g.const('wt3', [4, 4, 1, 4]), x], {
-      strides: ints([1, 2, 2, 1]),
-      padding: str('VALID'),
-      data_format: str('NHWC'),
+    const up3 = g.op('up3', 'ResizeBilinear', [rs4, g.intConst('size3', [4, 11])], {
+      align_corners: { b: false },
+      half_pixel_centers: { b: false },
     });
-    const ct4 = g.op('ct4', 'Conv2DBackpropInput', [g.intConst('is4', [1, 20, 15, 2]), g.const('wt4', [3, 3, 2, 4]), x], {
-      strides: ints([1, 2, 2, 1]),
-      padding: str('VALID'),
-      data_format: str('NHWC'),
-    }); // needs ONNX output_padding on H
+    const ct1 = g.op(
+      'ct1',
+      'Conv2DBackpropInput',
+      [g.intConst('is1', [1, 9, 7, 2]), g.const('wt1', [3, 3, 2, 4]), mp],
+      {
+        strides: ints([1, 2, 2, 1]),
+        padding: str('SAME'),
+        data_format: str('NHWC'),
+      },
+    );
+    const ct2 = g.op(
+      'ct2',
+      'Conv2DBackpropInput',
+      [g.intConst('is2', [1, 18, 14, 3]), g.const('wt2', [2, 2, 3, 4]), x],
+      {
+        strides: ints([1, 2, 2, 1]),
+        padding: str('SAME'),
+        data_format: str('NHWC'),
+      },
+    );
+    const ct3 = g.op(
+      'ct3',
+      'Conv2DBackpropInput',
+      [g.intConst('is3', [1, 20, 16, 1]), g.const('wt3', [4, 4, 1, 4]), x],
+      {
+        strides: ints([1, 2, 2, 1]),
+        padding: str('VALID'),
+        data_format: str('NHWC'),
+      },
+    );
+    const ct4 = g.op(
+      'ct4',
+      'Conv2DBackpropInput',
+      [g.intConst('is4', [1, 20, 15, 2]), g.const('wt4', [3, 3, 2, 4]), x],
+      {
+        strides: ints([1, 2, 2, 1]),
+        padding: str('VALID'),
+        data_format: str('NHWC'),
+      },
+    ); // needs ONNX output_padding on H
     const id = g.op('id', 'Identity', [ap2]);
     const graph = g.build([rs, pad2, up1, up2, up3, ct1, ct2, ct3, ct4, id, sub]);
     const diffs = await compare(graph, [1, 9, 7, 4]);
@@ -261,7 +372,16 @@ describe('convertTfjsGraph: synthetic graphs against the reference interpreter',
 
       const g2 = new SyntheticGraph();
       const x2 = g2.input('x', [1, 4, 4, 3]);
-      const y2 = g2.conv('bn', x2, g2.const('w', [1, 1, 3, 3]), 1, 'SAME', { fused_ops: { list: { s: [b64('FusedBatchNorm')] } } }, '_FusedConv2D', [g2.const('s', [3])]);
+      const y2 = g2.conv(
+        'bn',
+        x2,
+        g2.const('w', [1, 1, 3, 3]),
+        1,
+        'SAME',
+        { fused_ops: { list: { s: [b64('FusedBatchNorm')] } } },
+        '_FusedConv2D',
+        [g2.const('s', [3])],
+      );
       expect(() => convertGraph(g2.build([y2]))).toThrow(/_FusedConv2D\(fused_ops=\[FusedBatchNorm\]\)/);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -345,8 +465,10 @@ describe('converted MediaPipe models match the golden outputs', () => {
     for (let k = 0; k < 2; k++) {
       for (let y = 0; y < 64; y++) {
         for (let x = 0; x < 64; x++) {
-          const sx = 171 + (k ? 63 - x : x), sy = 72 + y;
-          for (let c = 0; c < 3; c++) eye[((k * 64 + y) * 64 + x) * 3 + c] = astronaut.data[(sy * astronaut.width + sx) * 3 + c] / 255;
+          const sx = 171 + (k ? 63 - x : x),
+            sy = 72 + y;
+          for (let c = 0; c < 3; c++)
+            eye[((k * 64 + y) * 64 + x) * 3 + c] = astronaut.data[(sy * astronaut.width + sx) * 3 + c] / 255;
         }
       }
     }
@@ -391,7 +513,9 @@ describe('ensureModels (models/build.ts)', () => {
       expect(second.status).toBe('up-to-date');
 
       registerModel({ ...selfie, id: 'test-selfie-bad', path: join(dir, 'bad.onnx'), sha256: '0'.repeat(64) });
-      await expect(ensureModels({ ids: ['test-selfie-bad'] })).rejects.toThrow(/model 'test-selfie-bad'.*has sha256 [0-9a-f]{64}, the registry expects 0{64}/);
+      await expect(ensureModels({ ids: ['test-selfie-bad'] })).rejects.toThrow(
+        /model 'test-selfie-bad'.*has sha256 [0-9a-f]{64}, the registry expects 0{64}/,
+      );
       await expect(stat(join(dir, 'bad.onnx'))).rejects.toThrow(/ENOENT/);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -116,7 +116,9 @@ describe('BlazeFace face detector', () => {
     const side = Math.round((512 * 40) / 105); // 195
     const offset = Math.floor((512 - side) / 2);
     const small = await sharp(`${fixtures}astronaut.png`).removeAlpha().resize(side, side).png().toBuffer();
-    const canvas = await sharp({ create: { width: 512, height: 512, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+    const canvas = await sharp({
+      create: { width: 512, height: 512, channels: 3, background: { r: 128, g: 128, b: 128 } },
+    })
       .composite([{ input: small, left: offset, top: offset }])
       .png()
       .toBuffer();
@@ -136,14 +138,19 @@ describe('BlazeFace face detector', () => {
   });
 
   it('rejects data that is not packed RGB', async () => {
-    await expect(detector.detect({ data: new Uint8Array(4 * 4 * 4), width: 4, height: 4 })).rejects.toThrow(/packed RGB/);
+    await expect(detector.detect({ data: new Uint8Array(4 * 4 * 4), width: 4, height: 4 })).rejects.toThrow(
+      /packed RGB/,
+    );
   });
 });
 
 describe('model sessions', () => {
   it('falls back from cuda to cpu and logs the fallback', async () => {
     const logger = capturingLogger();
-    const { session, provider } = await createSession(modelPath('blazeface-back-256'), { providers: ['cuda', 'cpu'], logger });
+    const { session, provider } = await createSession(modelPath('blazeface-back-256'), {
+      providers: ['cuda', 'cpu'],
+      logger,
+    });
     expect(provider).toBe('cpu');
     expect(session.inputNames).toEqual(['input:0']);
     const warn = logger.entries.find((e) => e.level === 'warn');
@@ -160,7 +167,11 @@ describe('model sessions', () => {
     expect(await loadOnce(key, factory)).toBe(1);
 
     const failKey = `${key}-fail`;
-    await expect(loadOnce(failKey, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      loadOnce(failKey, async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(await loadOnce(failKey, async () => 'ok')).toBe('ok');
   });
 });

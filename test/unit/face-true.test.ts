@@ -23,7 +23,11 @@ const prepared = new Map<string, Prepared>();
 beforeAll(async () => {
   const providers = ['cpu'];
   models = await loadRenderModels({ providers, matting: { model: 'selfie' } });
-  const analyser = await createAnalyser({ providers, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  const analyser = await createAnalyser({
+    providers,
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
   for (const file of PHOTOS) {
     const crop = REAL_SET.find((c) => c.file === file)!;
     expect(crop.usable).toBe(true);
@@ -42,7 +46,11 @@ describe('the face-true check on real photos', () => {
     it(`${file}: every unchanged render passes; an eye moved or the nose widened by 5 % of the eye distance fails`, async () => {
       const p = prepared.get(file)!;
       for (const id of STYLE_IDS) {
-        const image: RgbImage = { data: await stylePixels(models, p, findStyle(id)!), width: p.frame.width, height: p.frame.height };
+        const image: RgbImage = {
+          data: await stylePixels(models, p, findStyle(id)!),
+          width: p.frame.width,
+          height: p.frame.height,
+        };
         const plain = faceTrue(p.truth, image, tolerance);
         expect(plain.ok, `${id}: error ${plain.error} at ${plain.worst}`).toBe(true);
         const eye = faceTrue(p.truth, warpFace(image, p.truth.at, 'eye', 0.05), tolerance);
@@ -66,7 +74,10 @@ describe('the face-true check on real photos', () => {
         const gain = 0.75 + 0.5 * Math.exp(-((x - light.x + 150) ** 2 + (y - light.y + 200) ** 2) / (2 * 260 ** 2));
         for (let c = 0; c < 3; c++) {
           const v = (data[(y * width + x) * 3 + c] / 255) * gain * [1.08, 1, 0.88][c];
-          relit[(y * width + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(255 * (v < 0.5 ? 2 * v * v : 1 - 2 * (1 - v) ** 2))));
+          relit[(y * width + x) * 3 + c] = Math.max(
+            0,
+            Math.min(255, Math.round(255 * (v < 0.5 ? 2 * v * v : 1 - 2 * (1 - v) ** 2))),
+          );
         }
       }
     }
@@ -75,7 +86,8 @@ describe('the face-true check on real photos', () => {
     // The same photo moved by 3 % of the eye distance is not the same face in the same place.
     const shift = Math.round(0.03 * p.truth.iod);
     const moved = Buffer.from(data);
-    for (let y = 0; y < height; y++) moved.set(data.subarray(y * width * 3, (y + 1) * width * 3 - shift * 3), y * width * 3 + shift * 3);
+    for (let y = 0; y < height; y++)
+      moved.set(data.subarray(y * width * 3, (y + 1) * width * 3 - shift * 3), y * width * 3 + shift * 3);
     expect(faceTrue(p.truth, { data: moved, width, height }, tolerance).ok).toBe(false);
   });
 

@@ -1,8 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { chooseFrame, EYE_LINE, EYE_LINE_RANGE, FRAME_FACE_WIDTHS, headCutOff, MIN_FACE_WIDTHS, sourceBounds, toOutput, toSource } from '../../worker/framing';
+import {
+  chooseFrame,
+  EYE_LINE,
+  EYE_LINE_RANGE,
+  FRAME_FACE_WIDTHS,
+  headCutOff,
+  MIN_FACE_WIDTHS,
+  sourceBounds,
+  toOutput,
+  toSource,
+} from '../../worker/framing';
 
 /** A level face 100 px wide, eyes 40 px apart around (x, y). */
-const face = (x: number, y: number, tilt = 0) => ({ box: { width: 100 }, eyes: { right: { x: x - 20, y: y - tilt }, left: { x: x + 20, y: y + tilt } } });
+const face = (x: number, y: number, tilt = 0) => ({
+  box: { width: 100 },
+  eyes: { right: { x: x - 20, y: y - tilt }, left: { x: x + 20, y: y + tilt } },
+});
 
 describe('choosing the frame', () => {
   it('keeps the ideal head-and-shoulders frame when the photo holds it', () => {

@@ -23,7 +23,9 @@ describe('optional ISNet matting', () => {
   });
 
   it('a missing file fails with how to install it', async () => {
-    await expect(createIsnetSegmenter({ providers: ['cpu'], path: 'models/onnx/no-such-isnet.onnx' })).rejects.toThrow(/npm run models:isnet/);
+    await expect(createIsnetSegmenter({ providers: ['cpu'], path: 'models/onnx/no-such-isnet.onnx' })).rejects.toThrow(
+      /npm run models:isnet/,
+    );
   });
 
   it.skipIf(!installed)('masks the astronaut: high on the face, low in the top corners, at 1024x1024', async () => {
@@ -33,7 +35,11 @@ describe('optional ISNet matting', () => {
     expect([m.width, m.height, m.mask.length]).toEqual([ISNET_SIZE, ISNET_SIZE, ISNET_SIZE * ISNET_SIZE]);
     expect(m.region).toEqual({ x: 0, y: 0, width: ISNET_SIZE, height: ISNET_SIZE });
     // Photo point -> mask value through the region mapping (the face box is about x=172 y=74 w=h=106).
-    const at = (x: number, y: number) => m.mask[Math.floor(m.region.y + (y * m.region.height) / m.imageHeight) * m.width + Math.floor(m.region.x + (x * m.region.width) / m.imageWidth)];
+    const at = (x: number, y: number) =>
+      m.mask[
+        Math.floor(m.region.y + (y * m.region.height) / m.imageHeight) * m.width +
+          Math.floor(m.region.x + (x * m.region.width) / m.imageWidth)
+      ];
     expect(at(225, 127)).toBeGreaterThan(0.95);
     expect(at(5, 5)).toBeLessThan(0.05);
     expect(at(506, 5)).toBeLessThan(0.05);

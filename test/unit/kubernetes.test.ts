@@ -34,7 +34,13 @@ import { CONFIG_ENV_PATH, CONFIGURATION_DOC, renderConfigEnv, SECRET_KEYS } from
  * a migrate Job per release, and alerts that name metrics the code exports (promtool).
  */
 
-type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+type Doc = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+};
 type Model = new (data: any) => { validate(): void };
 
 /** The schema of each kind the overlays may render. */
@@ -79,9 +85,10 @@ function unknownFields(model: Model, doc: Doc): string[] {
     return message.split(', ').some((m) => m.startsWith(`${where} `));
   };
   const walk = (node: unknown, at: (string | number)[]) => {
-    if (Array.isArray(node)) node.forEach((v, i) => {
-      walk(v, [...at, i]);
-    });
+    if (Array.isArray(node))
+      node.forEach((v, i) => {
+        walk(v, [...at, i]);
+      });
     else if (node && typeof node === 'object') {
       for (const [key, value] of Object.entries(node)) {
         if (complainsAt([...at, key])) walk(value, [...at, key]);
@@ -100,8 +107,18 @@ function restrictedViolations(pod: any): string[] {
   if (pod.hostNetwork || pod.hostPID || pod.hostIPC) v.push('host namespaces');
   if (podSc.sysctls?.length) v.push('sysctls');
   if (pod.automountServiceAccountToken !== false) v.push('service-account token mounted');
-  const allowedVolumes = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
-  for (const vol of pod.volumes ?? []) if (!Object.keys(vol).some((k) => allowedVolumes.includes(k))) v.push(`volume ${vol.name}`);
+  const allowedVolumes = [
+    'configMap',
+    'csi',
+    'downwardAPI',
+    'emptyDir',
+    'ephemeral',
+    'persistentVolumeClaim',
+    'projected',
+    'secret',
+  ];
+  for (const vol of pod.volumes ?? [])
+    if (!Object.keys(vol).some((k) => allowedVolumes.includes(k))) v.push(`volume ${vol.name}`);
   for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
     const sc = c.securityContext ?? {};
     const id = `container ${c.name}:`;
@@ -109,9 +126,11 @@ function restrictedViolations(pod: any): string[] {
     if (sc.allowPrivilegeEscalation !== false) v.push(`${id} allowPrivilegeEscalation not false`);
     if ((sc.runAsNonRoot ?? podSc.runAsNonRoot) !== true) v.push(`${id} runAsNonRoot not true`);
     if ((sc.runAsUser ?? podSc.runAsUser) === 0) v.push(`${id} runAsUser 0`);
-    if (!['RuntimeDefault', 'Localhost'].includes(sc.seccompProfile?.type ?? podSc.seccompProfile?.type)) v.push(`${id} no seccomp profile`);
+    if (!['RuntimeDefault', 'Localhost'].includes(sc.seccompProfile?.type ?? podSc.seccompProfile?.type))
+      v.push(`${id} no seccomp profile`);
     if (!sc.capabilities?.drop?.includes('ALL')) v.push(`${id} capabilities not dropped`);
-    if ((sc.capabilities?.add ?? []).some((cap: string) => cap !== 'NET_BIND_SERVICE')) v.push(`${id} capabilities added`);
+    if ((sc.capabilities?.add ?? []).some((cap: string) => cap !== 'NET_BIND_SERVICE'))
+      v.push(`${id} capabilities added`);
     if ((c.ports ?? []).some((p: { hostPort?: number }) => p.hostPort)) v.push(`${id} host port`);
     if (sc.readOnlyRootFilesystem !== true) v.push(`${id} writable root filesystem`);
   }
@@ -120,19 +139,39 @@ function restrictedViolations(pod: any): string[] {
 
 // What the roles need beyond the schema: the image, the config and Secret, probes, requests and limits.
 const quantity = z.union([z.string().regex(/^\d+(\.\d+)?(m|Mi|Gi)?$/), z.number()]);
-const probe = (p: '/healthz' | '/readyz') => z.object({ httpGet: z.object({ path: z.literal(p), port: z.union([z.string(), z.number()]) }), periodSeconds: z.number().int().positive() });
+const probe = (p: '/healthz' | '/readyz') =>
+  z.object({
+    httpGet: z.object({ path: z.literal(p), port: z.union([z.string(), z.number()]) }),
+    periodSeconds: z.number().int().positive(),
+  });
 const container = z.object({
   image: z.string().regex(/^registry\.example\.com\/rasmi:(cpu|gpu)-/),
   args: z.tuple([z.enum(['api', 'worker', 'scheduler', 'migrate'])]),
-  envFrom: z.tuple([z.object({ configMapRef: z.object({ name: z.string().startsWith('rasmi-config-') }) }), z.object({ secretRef: z.object({ name: z.literal('rasmi-secrets') }) })]),
+  envFrom: z.tuple([
+    z.object({ configMapRef: z.object({ name: z.string().startsWith('rasmi-config-') }) }),
+    z.object({ secretRef: z.object({ name: z.literal('rasmi-secrets') }) }),
+  ]),
   env: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
-  resources: z.object({ requests: z.object({ cpu: quantity, memory: quantity }).catchall(quantity), limits: z.object({ memory: quantity }).catchall(quantity) }),
+  resources: z.object({
+    requests: z.object({ cpu: quantity, memory: quantity }).catchall(quantity),
+    limits: z.object({ memory: quantity }).catchall(quantity),
+  }),
 });
 const serving = container.extend({ livenessProbe: probe('/healthz'), readinessProbe: probe('/readyz') });
 const deployment = z.object({
   kind: z.literal('Deployment'),
   metadata: z.object({ name: z.string(), namespace: z.literal('rasmi') }),
-  spec: z.object({ replicas: z.number().int().optional(), template: z.object({ metadata: z.object({ labels: z.record(z.string(), z.string()) }), spec: z.object({ terminationGracePeriodSeconds: z.number().int().positive(), containers: z.tuple([serving]) }).passthrough() }) }).passthrough(),
+  spec: z
+    .object({
+      replicas: z.number().int().optional(),
+      template: z.object({
+        metadata: z.object({ labels: z.record(z.string(), z.string()) }),
+        spec: z
+          .object({ terminationGracePeriodSeconds: z.number().int().positive(), containers: z.tuple([serving]) })
+          .passthrough(),
+      }),
+    })
+    .passthrough(),
 });
 type DeploymentDoc = z.infer<typeof deployment>;
 
@@ -141,15 +180,21 @@ function render(overlay: 'cpu' | 'gpu'): Doc[] {
   try {
     text = execFileSync('kubectl', ['kustomize', `deploy/kubernetes/overlays/${overlay}`], { encoding: 'utf8' });
   } catch (err) {
-    throw new Error(`kubectl kustomize failed (kubectl 1.27+ is on this kind of machine; docs/operations.md, Kubernetes): ${(err as Error).message}`);
+    throw new Error(
+      `kubectl kustomize failed (kubectl 1.27+ is on this kind of machine; docs/operations.md, Kubernetes): ${(err as Error).message}`,
+    );
   }
   return parseAllDocuments(text).map((d) => d.toJS() as Doc);
 }
 const byKind = (docs: Doc[], kind: string) => docs.filter((d) => d.kind === kind);
-const named = (docs: Doc[], kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name.startsWith(name))!;
-const envOf = (d: DeploymentDoc) => Object.fromEntries((d.spec.template.spec.containers[0].env ?? []).map((e) => [e.name, e.value]));
-const mebibytes = (q: string | number) => (typeof q === 'number' ? q / 2 ** 20 : Number(q.replace(/Mi$|Gi$/, '')) * (q.endsWith('Gi') ? 1024 : 1));
-const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const named = (docs: Doc[], kind: string, name: string) =>
+  docs.find((d) => d.kind === kind && d.metadata.name.startsWith(name))!;
+const envOf = (d: DeploymentDoc) =>
+  Object.fromEntries((d.spec.template.spec.containers[0].env ?? []).map((e) => [e.name, e.value]));
+const mebibytes = (q: string | number) =>
+  typeof q === 'number' ? q / 2 ** 20 : Number(q.replace(/Mi$|Gi$/, '')) * (q.endsWith('Gi') ? 1024 : 1);
+const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 /** Pipeline queues a worker Deployment takes (WORKER_QUEUES; unset: all). */
 const queuesOf = (d: DeploymentDoc) => envOf(d).WORKER_QUEUES?.split(',') ?? [...PIPELINE_QUEUES];
 /** The capacity model's target utilisation (docs/capacity.md), which the API's HPA must use. */
@@ -162,14 +207,18 @@ function exportedMetrics(): Map<string, string[]> {
     const labels = (m as unknown as { labelNames?: string[] }).labelNames ?? [];
     const type = (m as unknown as { type?: string }).type ?? (m.constructor.name === 'Histogram' ? 'histogram' : '');
     out.set(m.name, labels);
-    if (type === 'histogram' || m.constructor.name === 'Histogram') for (const s of ['_sum', '_count']) out.set(m.name + s, labels);
+    if (type === 'histogram' || m.constructor.name === 'Histogram')
+      for (const s of ['_sum', '_count']) out.set(m.name + s, labels);
     if (type === 'histogram' || m.constructor.name === 'Histogram') out.set(`${m.name}_bucket`, [...labels, 'le']);
   }
   return out;
 }
 /** Metric names and the label names each selector uses, in a PromQL expression. */
 function metricsIn(expr: string): { name: string; labels: string[] }[] {
-  return [...expr.matchAll(/\b(rasmi_[a-z0-9_]+)(?:\{([^}]*)\})?/g)].map((m) => ({ name: m[1], labels: [...(m[2] ?? '').matchAll(/(\w+)\s*(?:=~|!=|!~|=)/g)].map((l) => l[1]) }));
+  return [...expr.matchAll(/\b(rasmi_[a-z0-9_]+)(?:\{([^}]*)\})?/g)].map((m) => ({
+    name: m[1],
+    labels: [...(m[2] ?? '').matchAll(/(\w+)\s*(?:=~|!=|!~|=)/g)].map((l) => l[1]),
+  }));
 }
 
 /** Worker peak RSS with PIXEL_THREADS=2, MB (npm run bench:worker-memory; docs/performance.md, Worker memory). */
@@ -205,9 +254,13 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
   const config = named(docs, 'ConfigMap', 'rasmi-config').data!;
   const deployments = byKind(docs, 'Deployment').map((d) => deployment.parse(d));
   const workers = deployments.filter((d) => d.metadata.name.startsWith('worker-'));
-  const podSpecs = [...byKind(docs, 'Deployment'), ...byKind(docs, 'Job')].map((d) => ({ name: `${d.kind}/${d.metadata.name}`, labels: d.spec.template.metadata.labels as Record<string, string>, spec: d.spec.template.spec }));
+  const podSpecs = [...byKind(docs, 'Deployment'), ...byKind(docs, 'Job')].map((d) => ({
+    name: `${d.kind}/${d.metadata.name}`,
+    labels: d.spec.template.metadata.labels as Record<string, string>,
+    spec: d.spec.template.spec,
+  }));
 
-  it('validates every object against its kind\'s schema (Kubernetes, KEDA, Prometheus Operator), unknown fields included', () => {
+  it("validates every object against its kind's schema (Kubernetes, KEDA, Prometheus Operator), unknown fields included", () => {
     const problems: string[] = [];
     for (const doc of docs) {
       const model = MODELS[`${doc.apiVersion}/${doc.kind}`];
@@ -217,7 +270,8 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
       }
       const errors = schemaErrors(model, doc);
       if (errors) problems.push(`${doc.kind} ${doc.metadata.name}: ${errors}`);
-      for (const field of unknownFields(model, doc)) problems.push(`${doc.kind} ${doc.metadata.name}: unknown field ${field}`);
+      for (const field of unknownFields(model, doc))
+        problems.push(`${doc.kind} ${doc.metadata.name}: unknown field ${field}`);
       expect(doc.metadata.namespace, `${doc.kind} ${doc.metadata.name}`).toBe('rasmi');
     }
     expect(problems).toEqual([]);
@@ -233,7 +287,12 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     expect(podSpecs.length).toBe(overlay === 'gpu' ? 5 : 4);
     for (const p of podSpecs) expect(restrictedViolations(p.spec), p.name).toEqual([]);
     // The check can fail: the pod settings this replaced (non-root only) break four rules.
-    expect(restrictedViolations({ securityContext: { runAsNonRoot: true, runAsUser: 1000 }, containers: [{ name: 'x', securityContext: { allowPrivilegeEscalation: false } }] })).toEqual([
+    expect(
+      restrictedViolations({
+        securityContext: { runAsNonRoot: true, runAsUser: 1000 },
+        containers: [{ name: 'x', securityContext: { allowPrivilegeEscalation: false } }],
+      }),
+    ).toEqual([
       'service-account token mounted',
       'container x: no seccomp profile',
       'container x: capabilities not dropped',
@@ -242,24 +301,40 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
   });
 
   it('gives every role probes, requests and limits, grace periods longer than its work, workers memory above their peak', () => {
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(overlay === 'gpu' ? ['api', 'scheduler', 'worker-cpu', 'worker-gpu'] : ['api', 'scheduler', 'worker-cpu']);
-    const grace = (name: string) => deployments.find((d) => d.metadata.name === name)!.spec.template.spec.terminationGracePeriodSeconds;
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(
+      overlay === 'gpu' ? ['api', 'scheduler', 'worker-cpu', 'worker-gpu'] : ['api', 'scheduler', 'worker-cpu'],
+    );
+    const grace = (name: string) =>
+      deployments.find((d) => d.metadata.name === name)!.spec.template.spec.terminationGracePeriodSeconds;
     expect(grace('api')).toBeGreaterThan(loadConfig({}).HTTP_REQUEST_TIMEOUT_SECONDS);
     for (const d of deployments) {
       const c = d.spec.template.spec.containers[0];
-      expect(mebibytes(c.resources.limits.memory), d.metadata.name).toBeGreaterThanOrEqual(mebibytes(c.resources.requests.memory));
+      expect(mebibytes(c.resources.limits.memory), d.metadata.name).toBeGreaterThanOrEqual(
+        mebibytes(c.resources.requests.memory),
+      );
       // Workers and the scheduler serve their probes on METRICS_PORT (core/platform/metrics-server.ts).
-      if (c.args[0] !== 'api') expect(c.livenessProbe.httpGet.port === 'ops' && config.METRICS_PORT === String(METRICS_PORT)).toBe(true);
+      if (c.args[0] !== 'api')
+        expect(c.livenessProbe.httpGet.port === 'ops' && config.METRICS_PORT === String(METRICS_PORT)).toBe(true);
     }
     for (const w of workers) {
       expect(grace(w.metadata.name)).toBeGreaterThan(LONGEST_JOB_SECONDS);
-      expect(mebibytes(w.spec.template.spec.containers[0].resources.limits.memory)).toBeGreaterThanOrEqual(WORKER_PEAK_MB * 1.15);
+      expect(mebibytes(w.spec.template.spec.containers[0].resources.limits.memory)).toBeGreaterThanOrEqual(
+        WORKER_PEAK_MB * 1.15,
+      );
     }
   });
 
   it('leaves replicas to the autoscalers: no spec.replicas on a Deployment an HPA or ScaledObject scales', () => {
-    const scaled = [...byKind(docs, 'HorizontalPodAutoscaler').map((h) => h.spec.scaleTargetRef.name), ...byKind(docs, 'ScaledObject').map((s) => s.spec.scaleTargetRef.name)];
-    expect(scaled.sort()).toEqual(deployments.map((d) => d.metadata.name).filter((n) => n !== 'scheduler').sort());
+    const scaled = [
+      ...byKind(docs, 'HorizontalPodAutoscaler').map((h) => h.spec.scaleTargetRef.name),
+      ...byKind(docs, 'ScaledObject').map((s) => s.spec.scaleTargetRef.name),
+    ];
+    expect(scaled.sort()).toEqual(
+      deployments
+        .map((d) => d.metadata.name)
+        .filter((n) => n !== 'scheduler')
+        .sort(),
+    );
     for (const name of scaled) expect(named(docs, 'Deployment', name).spec.replicas, name).toBeUndefined();
     expect(named(docs, 'Deployment', 'scheduler').spec.replicas).toBe(1);
   });
@@ -269,7 +344,11 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     const servers = podSpecs.filter((p) => selects(service.spec.selector, p.labels));
     // At least two Deployments serve /backlog, so one restarting does not blind KEDA.
     expect(servers.map((p) => p.name).sort()).toEqual(['Deployment/scheduler', 'Deployment/worker-cpu']);
-    for (const p of servers) expect(p.spec.containers[0].ports).toContainEqual({ name: service.spec.ports[0].targetPort, containerPort: METRICS_PORT });
+    for (const p of servers)
+      expect(p.spec.containers[0].ports).toContainEqual({
+        name: service.spec.ports[0].targetPort,
+        containerPort: METRICS_PORT,
+      });
     const auth = named(docs, 'TriggerAuthentication', 'rasmi-backlog');
     expect(auth.spec.secretTargetRef).toEqual([{ parameter: 'token', name: 'rasmi-secrets', key: 'METRICS_TOKEN' }]);
     expect(SECRET_KEYS).toContain('METRICS_TOKEN');
@@ -280,7 +359,14 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
       expect(s.spec.fallback.replicas, s.metadata.name).toBeGreaterThanOrEqual(1);
       expect(s.spec.maxReplicaCount).toBeGreaterThan(s.spec.minReplicaCount);
       for (const t of s.spec.triggers) {
-        expect(t).toMatchObject({ type: 'metrics-api', authenticationRef: { name: auth.metadata.name }, metadata: { authMode: 'bearer', url: `http://backlog.${service.metadata.namespace}.svc.cluster.local:${service.spec.ports[0].port}/backlog` } });
+        expect(t).toMatchObject({
+          type: 'metrics-api',
+          authenticationRef: { name: auth.metadata.name },
+          metadata: {
+            authMode: 'bearer',
+            url: `http://backlog.${service.metadata.namespace}.svc.cluster.local:${service.spec.ports[0].port}/backlog`,
+          },
+        });
         expect(Number(t.metadata.targetValue)).toBeGreaterThan(0);
         // valueLocation (GJSON) names a number in the endpoint's real answer.
         const [queue, field] = t.metadata.valueLocation.split('.');
@@ -288,13 +374,17 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
         expect(typeof (backlogJson[queue] as Record<string, unknown>)?.[field]).toBe('number');
       }
     }
-    const triggersOf = (name: string) => named(docs, 'ScaledObject', name).spec.triggers.map((t: { name: string }) => t.name).sort();
+    const triggersOf = (name: string) =>
+      named(docs, 'ScaledObject', name)
+        .spec.triggers.map((t: { name: string }) => t.name)
+        .sort();
     const cpu = workers.find((w) => w.metadata.name === 'worker-cpu')!;
     // No job is ever without a worker: CPU workers take every queue and one always runs, so a job
     // waits for a pod to start for no queue, and analysis (uploads) never waits for a GPU node.
     expect(queuesOf(cpu).sort()).toEqual([...PIPELINE_QUEUES].sort());
     expect(named(docs, 'ScaledObject', 'worker-cpu').spec.minReplicaCount).toBeGreaterThanOrEqual(1);
-    for (const w of workers) for (const q of triggersOf(w.metadata.name)) expect(queuesOf(w), w.metadata.name).toContain(q);
+    for (const w of workers)
+      for (const q of triggersOf(w.metadata.name)) expect(queuesOf(w), w.metadata.name).toContain(q);
     if (overlay === 'cpu') expect(triggersOf('worker-cpu')).toEqual([...PIPELINE_QUEUES].sort());
     else {
       // GPU workers scale on rendering alone; CPU workers on the rest (they still render a lone order).
@@ -303,24 +393,38 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     }
   });
 
-  it('gives the API a Service, a PDB, zone and node spread, and an HPA on CPU at the capacity model\'s utilisation', async () => {
+  it("gives the API a Service, a PDB, zone and node spread, and an HPA on CPU at the capacity model's utilisation", async () => {
     const api = named(docs, 'Deployment', 'api');
     const podLabels = api.spec.template.metadata.labels;
     expect(selects(named(docs, 'Service', 'api').spec.selector, podLabels)).toBe(true);
     expect(selects(named(docs, 'PodDisruptionBudget', 'api').spec.selector.matchLabels, podLabels)).toBe(true);
-    const spread = api.spec.template.spec.topologySpreadConstraints as { topologyKey: string; labelSelector: { matchLabels: Record<string, string> } }[];
+    const spread = api.spec.template.spec.topologySpreadConstraints as {
+      topologyKey: string;
+      labelSelector: { matchLabels: Record<string, string> };
+    }[];
     expect(spread.map((s) => s.topologyKey).sort()).toEqual(['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
     for (const s of spread) expect(selects(s.labelSelector.matchLabels, podLabels)).toBe(true);
     const hpa = named(docs, 'HorizontalPodAutoscaler', 'api').spec;
     expect(hpa.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'api' });
-    expect(hpa.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: plannedUtilisation(await readFile('docs/capacity.md', 'utf8')) } });
+    expect(hpa.metrics[0].resource).toEqual({
+      name: 'cpu',
+      target: {
+        type: 'Utilization',
+        averageUtilization: plannedUtilisation(await readFile('docs/capacity.md', 'utf8')),
+      },
+    });
     expect(hpa.minReplicas).toBeGreaterThanOrEqual(2);
   });
 
   it('gives each worker kind a PDB that lets a drain take one pod at a time', () => {
     for (const w of workers) {
-      const pdb = byKind(docs, 'PodDisruptionBudget').find((p) => selects(p.spec.selector.matchLabels, w.spec.template.metadata.labels));
-      expect(pdb?.spec, w.metadata.name).toEqual({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/component': w.metadata.name } } });
+      const pdb = byKind(docs, 'PodDisruptionBudget').find((p) =>
+        selects(p.spec.selector.matchLabels, w.spec.template.metadata.labels),
+      );
+      expect(pdb?.spec, w.metadata.name).toEqual({
+        maxUnavailable: 1,
+        selector: { matchLabels: { 'app.kubernetes.io/component': w.metadata.name } },
+      });
     }
   });
 
@@ -330,19 +434,50 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     // Egress: the ports every pod may reach (DNS aside), and the services the configuration names are among them.
     const egress = policies.flatMap((p) => p.spec.egress ?? []);
-    const ports = new Set(egress.flatMap((r: { ports: { port: number }[] }) => r.ports.map((p) => p.port)).filter((p: number) => p !== 53));
+    const ports = new Set(
+      egress.flatMap((r: { ports: { port: number }[] }) => r.ports.map((p) => p.port)).filter((p: number) => p !== 53),
+    );
     expect([...ports].sort()).toEqual([443, 5432, 6379, 6380]);
     // Egress open to the internet (the HTTPS APIs) is not open to private addresses.
-    const open = egress.flatMap((r: { to?: { ipBlock?: { cidr: string; except?: string[] } }[] }) => r.to ?? []).filter((t: { ipBlock?: { cidr: string } }) => t.ipBlock?.cidr === '0.0.0.0/0');
-    for (const t of open) expect(t.ipBlock!.except).toEqual(expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']));
-    const secret = parse(await readFile('deploy/kubernetes/secret.example.yaml', 'utf8')) as { stringData: Record<string, string> };
-    const portOf = (u: string) => Number(new URL(u).port || { 'https:': 443, 'rediss:': 6379, 'redis:': 6379, 'postgres:': 5432 }[new URL(u).protocol]);
-    for (const u of [secret.stringData.DATABASE_URL, secret.stringData.REDIS_URL, config.S3_ENDPOINT, config.POSTMARK_API_URL, config.WHATSAPP_API_URL]) expect(ports.has(portOf(u)), u).toBe(true);
+    const open = egress
+      .flatMap((r: { to?: { ipBlock?: { cidr: string; except?: string[] } }[] }) => r.to ?? [])
+      .filter((t: { ipBlock?: { cidr: string } }) => t.ipBlock?.cidr === '0.0.0.0/0');
+    for (const t of open)
+      expect(t.ipBlock!.except).toEqual(expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']));
+    const secret = parse(await readFile('deploy/kubernetes/secret.example.yaml', 'utf8')) as {
+      stringData: Record<string, string>;
+    };
+    const portOf = (u: string) =>
+      Number(
+        new URL(u).port || { 'https:': 443, 'rediss:': 6379, 'redis:': 6379, 'postgres:': 5432 }[new URL(u).protocol],
+      );
+    for (const u of [
+      secret.stringData.DATABASE_URL,
+      secret.stringData.REDIS_URL,
+      config.S3_ENDPOINT,
+      config.POSTMARK_API_URL,
+      config.WHATSAPP_API_URL,
+    ])
+      expect(ports.has(portOf(u)), u).toBe(true);
     // Ingress: each pod port something must reach is opened to exactly the namespaces that reach it.
     const opened = (pod: { labels: Record<string, string> }, port: string) =>
       policies
-        .filter((p) => p.spec.ingress && (Object.keys(p.spec.podSelector).length === 0 || selects(p.spec.podSelector.matchLabels ?? {}, pod.labels) || (p.spec.podSelector.matchExpressions ?? []).every((e: { key: string; values: string[] }) => e.values.includes(pod.labels[e.key]))))
-        .flatMap((p) => p.spec.ingress.filter((r: { ports: { port: string }[] }) => r.ports.some((x) => x.port === port)).flatMap((r: { from: { namespaceSelector: { matchLabels: Record<string, string> } }[] }) => r.from.map((f) => f.namespaceSelector.matchLabels['kubernetes.io/metadata.name'])))
+        .filter(
+          (p) =>
+            p.spec.ingress &&
+            (Object.keys(p.spec.podSelector).length === 0 ||
+              selects(p.spec.podSelector.matchLabels ?? {}, pod.labels) ||
+              (p.spec.podSelector.matchExpressions ?? []).every((e: { key: string; values: string[] }) =>
+                e.values.includes(pod.labels[e.key]),
+              )),
+        )
+        .flatMap((p) =>
+          p.spec.ingress
+            .filter((r: { ports: { port: string }[] }) => r.ports.some((x) => x.port === port))
+            .flatMap((r: { from: { namespaceSelector: { matchLabels: Record<string, string> } }[] }) =>
+              r.from.map((f) => f.namespaceSelector.matchLabels['kubernetes.io/metadata.name']),
+            ),
+        )
         .sort();
     for (const p of podSpecs.filter((x) => x.name.startsWith('Deployment/'))) {
       if (p.name === 'Deployment/api') expect(opened(p, 'http'), p.name).toEqual(['ingress-nginx', 'monitoring']);
@@ -355,12 +490,20 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     const a = ingress.metadata.annotations!;
     const bytes = (s: string) => Number(/^(\d+)m$/.exec(s)![1]) * 2 ** 20;
     // The API itself answers an oversized body (413 problem+json): nginx must let it through.
-    expect(bytes(a['nginx.ingress.kubernetes.io/proxy-body-size'])).toBeGreaterThanOrEqual(loadConfig({}).UPLOAD_MAX_BYTES + MULTIPART_ENVELOPE_BYTES);
-    expect(Number(a['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThan(loadConfig({}).HTTP_REQUEST_TIMEOUT_SECONDS);
-    expect(Number(a['nginx.ingress.kubernetes.io/proxy-send-timeout'])).toBeGreaterThan(loadConfig({}).HTTP_REQUEST_TIMEOUT_SECONDS);
+    expect(bytes(a['nginx.ingress.kubernetes.io/proxy-body-size'])).toBeGreaterThanOrEqual(
+      loadConfig({}).UPLOAD_MAX_BYTES + MULTIPART_ENVELOPE_BYTES,
+    );
+    expect(Number(a['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThan(
+      loadConfig({}).HTTP_REQUEST_TIMEOUT_SECONDS,
+    );
+    expect(Number(a['nginx.ingress.kubernetes.io/proxy-send-timeout'])).toBeGreaterThan(
+      loadConfig({}).HTTP_REQUEST_TIMEOUT_SECONDS,
+    );
     expect(a['nginx.ingress.kubernetes.io/proxy-request-buffering']).toBe('off');
     const backend = ingress.spec.rules[0].http.paths[0].backend.service;
-    expect(named(docs, 'Service', backend.name).spec.ports.map((p: { name: string }) => p.name)).toContain(backend.port.name);
+    expect(named(docs, 'Service', backend.name).spec.ports.map((p: { name: string }) => p.name)).toContain(
+      backend.port.name,
+    );
     expect(new URL(config.PUBLIC_URL).host).toBe(ingress.spec.rules[0].host);
   });
 
@@ -373,67 +516,111 @@ describe.each(['cpu', 'gpu'] as const)('deploy/kubernetes overlay %s', (overlay)
     expect(job.metadata.annotations!['argocd.argoproj.io/hook']).toBe('PreSync');
   });
 
-  it('is a valid production configuration: ConfigMap + Secret pass the service\'s own checks; no secret in the ConfigMap', async () => {
+  it("is a valid production configuration: ConfigMap + Secret pass the service's own checks; no secret in the ConfigMap", async () => {
     expect(Object.keys(config).filter((k) => !CONFIG_KEYS.includes(k))).toEqual([]);
     expect(Object.keys(config).filter((k) => (SECRET_KEYS as readonly string[]).includes(k))).toEqual([]);
     expect(config.RUN_MIGRATIONS).toBe('false');
-    const secret = parse(await readFile('deploy/kubernetes/secret.example.yaml', 'utf8')) as { stringData: Record<string, string> };
+    const secret = parse(await readFile('deploy/kubernetes/secret.example.yaml', 'utf8')) as {
+      stringData: Record<string, string>;
+    };
     expect(Object.keys(secret.stringData).sort()).toEqual(SECRET_KEYS.filter((k) => k !== 'WHATSAPP_TOKEN').sort());
     // Placeholders replaced by well-formed values: production start-up checks accept the set.
-    const filled = { ...secret.stringData, MASTER_KEYS: `k1:${'ab'.repeat(32)}`, PII_KEYS: `k1:${'cd'.repeat(32)}`, PII_HASH_KEY: 'ef'.repeat(32), METRICS_TOKEN: 'x'.repeat(32) };
+    const filled = {
+      ...secret.stringData,
+      MASTER_KEYS: `k1:${'ab'.repeat(32)}`,
+      PII_KEYS: `k1:${'cd'.repeat(32)}`,
+      PII_HASH_KEY: 'ef'.repeat(32),
+      METRICS_TOKEN: 'x'.repeat(32),
+    };
     const c = loadConfig({ ...config, ...filled });
     expect([c.NODE_ENV, c.PAYMENT_PROCESSOR, c.QUEUE_PREFIX]).toEqual(['production', 'stripe', '{rasmi}']);
   });
 
   it('scrapes every role with the metrics token', () => {
     const monitor = named(docs, 'PodMonitor', 'rasmi');
-    const selected = (labels: Record<string, string>) => monitor.spec.selector.matchExpressions.every((e: { key: string; values: string[] }) => e.values.includes(labels[e.key]));
+    const selected = (labels: Record<string, string>) =>
+      monitor.spec.selector.matchExpressions.every((e: { key: string; values: string[] }) =>
+        e.values.includes(labels[e.key]),
+      );
     for (const d of deployments) {
-      const ports = named(docs, 'Deployment', d.metadata.name).spec.template.spec.containers[0] as { ports: { name: string }[] };
+      const ports = named(docs, 'Deployment', d.metadata.name).spec.template.spec.containers[0] as {
+        ports: { name: string }[];
+      };
       expect(selected(d.spec.template.metadata.labels), d.metadata.name).toBe(true);
-      const endpoints = monitor.spec.podMetricsEndpoints.filter((e: { port: string }) => ports.ports.some((p) => p.name === e.port));
+      const endpoints = monitor.spec.podMetricsEndpoints.filter((e: { port: string }) =>
+        ports.ports.some((p) => p.name === e.port),
+      );
       expect(endpoints, d.metadata.name).toHaveLength(1);
-      expect(endpoints[0]).toMatchObject({ path: '/metrics', authorization: { type: 'Bearer', credentials: { name: 'rasmi-secrets', key: 'METRICS_TOKEN' } } });
+      expect(endpoints[0]).toMatchObject({
+        path: '/metrics',
+        authorization: { type: 'Bearer', credentials: { name: 'rasmi-secrets', key: 'METRICS_TOKEN' } },
+      });
     }
   });
 
-  it.runIf(overlay === 'gpu')('puts GPU workers on GPU nodes with one nvidia.com/gpu, CUDA first, from 0 replicas, on rendering only', () => {
-    const gpu = workers.find((w) => w.metadata.name === 'worker-gpu')!;
-    const pod = gpu.spec.template.spec as unknown as { nodeSelector: Record<string, string>; tolerations: { key: string }[]; containers: { resources: { limits: Record<string, string> } }[] };
-    expect(pod.containers[0].resources.limits['nvidia.com/gpu']).toBe('1');
-    expect(pod.nodeSelector['nvidia.com/gpu.present']).toBe('true');
-    expect(pod.tolerations.map((t) => t.key)).toContain('nvidia.com/gpu');
-    expect(envOf(gpu)).toMatchObject({ ONNX_PROVIDERS: 'cuda,cpu', WORKER_QUEUES: 'rendering' });
-    expect(gpu.spec.template.spec.containers[0].image).toMatch(/:gpu-/);
-    const so = named(docs, 'ScaledObject', 'worker-gpu').spec;
-    expect(so.minReplicaCount).toBe(0);
-    // A lone order's renders (8) stay on the CPU worker; more wake the GPU pool.
-    expect(Number(so.triggers[0].metadata.activationTargetValue)).toBeGreaterThanOrEqual(8);
-  });
+  it.runIf(overlay === 'gpu')(
+    'puts GPU workers on GPU nodes with one nvidia.com/gpu, CUDA first, from 0 replicas, on rendering only',
+    () => {
+      const gpu = workers.find((w) => w.metadata.name === 'worker-gpu')!;
+      const pod = gpu.spec.template.spec as unknown as {
+        nodeSelector: Record<string, string>;
+        tolerations: { key: string }[];
+        containers: { resources: { limits: Record<string, string> } }[];
+      };
+      expect(pod.containers[0].resources.limits['nvidia.com/gpu']).toBe('1');
+      expect(pod.nodeSelector['nvidia.com/gpu.present']).toBe('true');
+      expect(pod.tolerations.map((t) => t.key)).toContain('nvidia.com/gpu');
+      expect(envOf(gpu)).toMatchObject({ ONNX_PROVIDERS: 'cuda,cpu', WORKER_QUEUES: 'rendering' });
+      expect(gpu.spec.template.spec.containers[0].image).toMatch(/:gpu-/);
+      const so = named(docs, 'ScaledObject', 'worker-gpu').spec;
+      expect(so.minReplicaCount).toBe(0);
+      // A lone order's renders (8) stay on the CPU worker; more wake the GPU pool.
+      expect(Number(so.triggers[0].metadata.activationTargetValue)).toBeGreaterThanOrEqual(8);
+    },
+  );
 });
 
 describe('alerts and dashboard (components/monitoring)', () => {
   const docs = render('cpu');
   const rule = named(docs, 'PrometheusRule', 'rasmi');
-  const alerts = rule.spec.groups.flatMap((g: { rules: { alert: string; expr: string; annotations: Record<string, string> }[] }) => g.rules);
+  const alerts = rule.spec.groups.flatMap(
+    (g: { rules: { alert: string; expr: string; annotations: Record<string, string> }[] }) => g.rules,
+  );
   const exported = exportedMetrics();
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'rasmi-rules-'));
     await writeFile(path.join(dir, 'alerts.rules.yaml'), stringify({ groups: rule.spec.groups }));
-    await writeFile(path.join(dir, 'alerts.test.yaml'), await readFile('deploy/kubernetes/components/monitoring/alerts.test.yaml'));
+    await writeFile(
+      path.join(dir, 'alerts.test.yaml'),
+      await readFile('deploy/kubernetes/components/monitoring/alerts.test.yaml'),
+    );
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
   it('alerts on each promise: delivery, queue age, failed jobs, stopped sweeps, deadlines within 12 h, a GPU worker on CPU', () => {
-    expect(alerts.map((a: { alert: string }) => a.alert)).toEqual(['RasmiOrderDeliveryLate', 'RasmiUploadQueueStalled', 'RasmiOrderQueueStalled', 'RasmiPrivacyQueueStalled', 'RasmiJobsFailedForGood', 'RasmiSweepStopped', 'RasmiPrivacyDeadlineNear', 'RasmiGpuWorkerOnCpu']);
+    expect(alerts.map((a: { alert: string }) => a.alert)).toEqual([
+      'RasmiOrderDeliveryLate',
+      'RasmiUploadQueueStalled',
+      'RasmiOrderQueueStalled',
+      'RasmiPrivacyQueueStalled',
+      'RasmiJobsFailedForGood',
+      'RasmiSweepStopped',
+      'RasmiPrivacyDeadlineNear',
+      'RasmiGpuWorkerOnCpu',
+    ]);
   });
 
   it('names only metrics the code exports, with labels they carry, in every alert and dashboard panel', async () => {
-    const dashboard = JSON.parse(await readFile('deploy/kubernetes/components/monitoring/dashboard.json', 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
-    const exprs: [string, string][] = [...alerts.map((a: { alert: string; expr: string }) => [a.alert, a.expr]), ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => [p.title, t.expr] as [string, string]))];
+    const dashboard = JSON.parse(await readFile('deploy/kubernetes/components/monitoring/dashboard.json', 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
+    const exprs: [string, string][] = [
+      ...alerts.map((a: { alert: string; expr: string }) => [a.alert, a.expr]),
+      ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => [p.title, t.expr] as [string, string])),
+    ];
     expect(exprs.length).toBeGreaterThan(20);
     for (const [where, expr] of exprs) {
       const used = metricsIn(expr);
@@ -454,11 +641,14 @@ describe('alerts and dashboard (components/monitoring)', () => {
     for (const a of alerts) expect(section, a.alert).toMatch(new RegExp(`^\\| \`${a.alert}\` \\|`, 'm'));
   });
 
-  it.runIf(promtool || process.env.CI)('parses with promtool check rules and passes its unit tests (alerts.test.yaml)', () => {
-    const run = (...args: string[]) => execFileSync('promtool', args, { cwd: dir, encoding: 'utf8' });
-    expect(run('check', 'rules', 'alerts.rules.yaml')).toContain(`SUCCESS: ${alerts.length} rules found`);
-    expect(run('test', 'rules', 'alerts.test.yaml')).toContain('SUCCESS');
-  });
+  it.runIf(promtool || process.env.CI)(
+    'parses with promtool check rules and passes its unit tests (alerts.test.yaml)',
+    () => {
+      const run = (...args: string[]) => execFileSync('promtool', args, { cwd: dir, encoding: 'utf8' });
+      expect(run('check', 'rules', 'alerts.rules.yaml')).toContain(`SUCCESS: ${alerts.length} rules found`);
+      expect(run('test', 'rules', 'alerts.test.yaml')).toContain('SUCCESS');
+    },
+  );
 });
 
 describe('the ConfigMap', () => {

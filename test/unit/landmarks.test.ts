@@ -1,7 +1,13 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { createFaceDetector, type Face, type FaceDetector, type Point, type RgbImage } from '../../models/face-detector';
+import {
+  createFaceDetector,
+  type Face,
+  type FaceDetector,
+  type Point,
+  type RgbImage,
+} from '../../models/face-detector';
 import {
   CANONICAL_FACE_POINTS,
   createLandmarker,
@@ -14,7 +20,12 @@ import {
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
 async function rgb(input: string | Buffer): Promise<RgbImage> {
-  const { data, info } = await sharp(input).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(input)
+    .rotate()
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return { data, width: info.width, height: info.height };
 }
@@ -119,7 +130,9 @@ describe('FaceMesh landmarks', () => {
     const base = results['astronaut.png'].marks[0];
 
     // sharp rotates clockwise for positive angles: roll grows by the same amount.
-    const rotated = await rgb(await sharp(`${fixtures}astronaut.png`).rotate(25, { background: '#000' }).png().toBuffer());
+    const rotated = await rgb(
+      await sharp(`${fixtures}astronaut.png`).rotate(25, { background: '#000' }).png().toBuffer(),
+    );
     const [rf] = await detector.detect(rotated);
     const rm = await landmarker.landmarks(rotated, rf);
     expect(rm.presence).toBeGreaterThan(0.99);
@@ -129,18 +142,23 @@ describe('FaceMesh landmarks', () => {
     expect(Math.abs(eyeDist(rm) - eyeDist(base))).toBeLessThan(3);
 
     // 3x larger photo (the crop is then shrunk with supersampling): same points, 3x the coordinates.
-    const big = await rgb(await sharp(`${fixtures}astronaut.png`).resize(1536, 1536, { kernel: 'cubic' }).png().toBuffer());
+    const big = await rgb(
+      await sharp(`${fixtures}astronaut.png`).resize(1536, 1536, { kernel: 'cubic' }).png().toBuffer(),
+    );
     const [bf] = await detector.detect(big);
     const bm = await landmarker.landmarks(big, bf);
     expect(bm.presence).toBeGreaterThan(0.99);
     let worst = 0;
-    for (let i = 0; i < 468; i++) worst = Math.max(worst, Math.hypot(bm.points[i].x / 3 - base.points[i].x, bm.points[i].y / 3 - base.points[i].y));
+    for (let i = 0; i < 468; i++)
+      worst = Math.max(worst, Math.hypot(bm.points[i].x / 3 - base.points[i].x, bm.points[i].y / 3 - base.points[i].y));
     expect(worst).toBeLessThan(1.5); // in original pixels
   });
 
   it('rejects images that are not packed RGB', async () => {
     const { image, faces } = results['astronaut.png'];
-    await expect(landmarker.landmarks({ ...image, data: image.data.subarray(1) }, faces[0])).rejects.toThrow(/packed RGB/);
+    await expect(landmarker.landmarks({ ...image, data: image.data.subarray(1) }, faces[0])).rejects.toThrow(
+      /packed RGB/,
+    );
   });
 });
 
@@ -150,10 +168,23 @@ describe('estimatePose', () => {
     const r = Math.PI / 180;
     // R = Ry(-yaw) Rx(-pitch) Rz(roll), the decomposition estimatePose inverts.
     const [a, b, c] = [-yaw * r, -pitch * r, roll * r];
-    const Ry = [[Math.cos(a), 0, Math.sin(a)], [0, 1, 0], [-Math.sin(a), 0, Math.cos(a)]];
-    const Rx = [[1, 0, 0], [0, Math.cos(b), -Math.sin(b)], [0, Math.sin(b), Math.cos(b)]];
-    const Rz = [[Math.cos(c), -Math.sin(c), 0], [Math.sin(c), Math.cos(c), 0], [0, 0, 1]];
-    const mul = (A: number[][], B: number[][]) => A.map((row) => B[0].map((_, j) => row.reduce((s, v, k) => s + v * B[k][j], 0)));
+    const Ry = [
+      [Math.cos(a), 0, Math.sin(a)],
+      [0, 1, 0],
+      [-Math.sin(a), 0, Math.cos(a)],
+    ];
+    const Rx = [
+      [1, 0, 0],
+      [0, Math.cos(b), -Math.sin(b)],
+      [0, Math.sin(b), Math.cos(b)],
+    ];
+    const Rz = [
+      [Math.cos(c), -Math.sin(c), 0],
+      [Math.sin(c), Math.cos(c), 0],
+      [0, 0, 1],
+    ];
+    const mul = (A: number[][], B: number[][]) =>
+      A.map((row) => B[0].map((_, j) => row.reduce((s, v, k) => s + v * B[k][j], 0)));
     const R = mul(mul(Ry, Rx), Rz);
     const points: Point3[] = Array.from({ length: 468 }, () => ({ x: 0, y: 0, z: 0 }));
     for (const [i, x, y, z] of CANONICAL_FACE_POINTS) {

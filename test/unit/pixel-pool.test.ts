@@ -14,7 +14,18 @@ let pool: PixelPool;
 let stored: Buffer;
 
 beforeAll(async () => {
-  pool = new PixelPool(2, { providers: ['cuda', 'cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config), faceTrueTolerance: config.FACE_TRUE_TOLERANCE, headshotSize: 1024, matting: { model: 'selfie' } }, 'silent');
+  pool = new PixelPool(
+    2,
+    {
+      providers: ['cuda', 'cpu'],
+      presenceMin: config.FACE_PRESENCE_MIN,
+      thresholds: thresholdsFrom(config),
+      faceTrueTolerance: config.FACE_TRUE_TOLERANCE,
+      headshotSize: 1024,
+      matting: { model: 'selfie' },
+    },
+    'silent',
+  );
   stored = (await normaliseUpload(await fixture('astronaut.png'), 50_000_000)).data;
 });
 afterAll(async () => {
@@ -63,7 +74,18 @@ describe('pixel threads', () => {
   });
 
   it('a thread that ends on its own fails the waiting work at once, with the reason, and the pool says it must be replaced', async () => {
-    const own = new PixelPool(1, { providers: ['cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config), faceTrueTolerance: config.FACE_TRUE_TOLERANCE, headshotSize: 1024, matting: { model: 'selfie' } }, 'silent');
+    const own = new PixelPool(
+      1,
+      {
+        providers: ['cpu'],
+        presenceMin: config.FACE_PRESENCE_MIN,
+        thresholds: thresholdsFrom(config),
+        faceTrueTolerance: config.FACE_TRUE_TOLERANCE,
+        headshotSize: 1024,
+        matting: { model: 'selfie' },
+      },
+      'silent',
+    );
     try {
       const { geometry } = await own.analyse(stored);
       expect(own.broken).toBe(false);
@@ -74,14 +96,27 @@ describe('pixel threads', () => {
       await (own as unknown as { models: Worker }).models.terminate();
       await expect(analysing).rejects.toThrow(/the models thread stopped \(exit code 1\); this pixel pool is replaced/);
       expect(own.broken).toBe(true);
-      await expect(own.render('pho_gone', stored, geometry!, findStyle('charcoal')!)).rejects.toThrow(/the models thread stopped/);
+      await expect(own.render('pho_gone', stored, geometry!, findStyle('charcoal')!)).rejects.toThrow(
+        /the models thread stopped/,
+      );
     } finally {
       await own.close();
     }
   });
 
   it('close() lets the render in progress finish before ending the threads (ending one mid-run aborts the process) and fails the queued ones', async () => {
-    const own = new PixelPool(1, { providers: ['cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config), faceTrueTolerance: config.FACE_TRUE_TOLERANCE, headshotSize: 1024, matting: { model: 'selfie' } }, 'silent');
+    const own = new PixelPool(
+      1,
+      {
+        providers: ['cpu'],
+        presenceMin: config.FACE_PRESENCE_MIN,
+        thresholds: thresholdsFrom(config),
+        faceTrueTolerance: config.FACE_TRUE_TOLERANCE,
+        headshotSize: 1024,
+        matting: { model: 'selfie' },
+      },
+      'silent',
+    );
     const { geometry } = await own.analyse(stored);
     const running = own.render('pho_closing', stored, geometry!, findStyle('charcoal')!);
     const queued = own.render('pho_closing', stored, geometry!, findStyle('sky-blue')!);

@@ -15,7 +15,11 @@ import { fixture } from '../support/stack';
 let set: Candidate[];
 beforeAll(async () => {
   const config = loadConfig({});
-  const analyser = await createAnalyser({ providers: ['cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  const analyser = await createAnalyser({
+    providers: ['cpu'],
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
   const a = await fixture('astronaut.png');
   const photos: [string, Buffer][] = [
     ['portrait', a],
@@ -39,12 +43,22 @@ describe('SD2 the best photos are chosen', () => {
   it('SD2 the score is built from measured parts, each 0..1, and a sharp native photo outscores its soft, enlarged and greyscale copies', () => {
     const score = (id: string) => set.find((c) => c.id === id)!.verdict!;
     const portrait = score('portrait');
-    expect(Object.keys(portrait.score_parts!).sort()).toEqual(['colour', 'eyes_open', 'face_pixels', 'frame_width', 'frontal', 'head_in_frame', 'room_below_chin', 'sharpness']);
+    expect(Object.keys(portrait.score_parts!).sort()).toEqual([
+      'colour',
+      'eyes_open',
+      'face_pixels',
+      'frame_width',
+      'frontal',
+      'head_in_frame',
+      'room_below_chin',
+      'sharpness',
+    ]);
     for (const v of Object.values(portrait.score_parts!)) {
       expect(v).toBeGreaterThanOrEqual(0);
       expect(v).toBeLessThanOrEqual(1);
     }
-    for (const worse of ['soft copy', 'enlarged copy', 'greyscale copy', 'chin-cut-no-shoulders', 'head-only']) expect(score(worse).score!, worse).toBeLessThan(portrait.score!);
+    for (const worse of ['soft copy', 'enlarged copy', 'greyscale copy', 'chin-cut-no-shoulders', 'head-only'])
+      expect(score(worse).score!, worse).toBeLessThan(portrait.score!);
     // Enlarged: more face pixels, but they were made up, so it is less sharp.
     expect(score('enlarged copy').score_parts!.face_pixels).toBeGreaterThan(portrait.score_parts!.face_pixels);
     expect(score('enlarged copy').score_parts!.sharpness).toBeLessThan(portrait.score_parts!.sharpness);
@@ -59,7 +73,9 @@ describe('SD2 the best photos are chosen', () => {
     expect(chosen).toContain('other shot');
     expect(['portrait', 'webp copy', 'phone-440x512']).toContain(chosen.find((id) => id !== 'other shot'));
     const first = chosen.find((id) => id !== 'other shot')!;
-    for (const copy of ['portrait', 'webp copy', 'greyscale copy', 'soft copy', 'enlarged copy'].filter((id) => id !== first)) {
+    for (const copy of ['portrait', 'webp copy', 'greyscale copy', 'soft copy', 'enlarged copy'].filter(
+      (id) => id !== first,
+    )) {
       expect(choice.find((c) => c.id === copy)?.duplicate_of, copy).toBe(first);
     }
     // Unusable photos are not candidates at all.
@@ -70,7 +86,10 @@ describe('SD2 the best photos are chosen', () => {
   it('SD2 three per style from two different shots makes two, never the same shot twice; an excluded photo is passed over', () => {
     expect(choosePhotos(set, 3).filter((c) => c.chosen)).toHaveLength(2);
     const best = choosePhotos(set, 1).find((c) => c.chosen)!.id;
-    const without = choosePhotos(set.map((c) => ({ ...c, excluded: c.id === best })), 1);
+    const without = choosePhotos(
+      set.map((c) => ({ ...c, excluded: c.id === best })),
+      1,
+    );
     const next = without.find((c) => c.chosen)!;
     expect(next.id).not.toBe(best);
     expect(without.find((c) => c.id === best)).toMatchObject({ excluded: true, chosen: false });

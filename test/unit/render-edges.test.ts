@@ -24,7 +24,11 @@ let crops: SelfieCrop[];
 beforeAll(async () => {
   const providers = ['cpu'];
   models = await loadRenderModels({ providers, matting: { model: 'selfie' } });
-  analyser = await createAnalyser({ providers, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  analyser = await createAnalyser({
+    providers,
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
   crops = await selfieCrops();
 });
 
@@ -54,21 +58,39 @@ function depth(f: Frame, x: number, y: number): number {
  * one textured line over and over. Measured on these fixtures in studio-grey: the
  * edge-repeating renderer gave runs of 36-191 lines where it smeared; this one at most 7.
  */
-function repeatedRun(rgb: Buffer, alpha: Uint8Array, w: number, h: number, side: 'top' | 'bottom' | 'left' | 'right'): number {
+function repeatedRun(
+  rgb: Buffer,
+  alpha: Uint8Array,
+  w: number,
+  h: number,
+  side: 'top' | 'bottom' | 'left' | 'right',
+): number {
   const vertical = side === 'top' || side === 'bottom';
-  const band = Math.round((vertical ? h : w) * 0.15), len = vertical ? w : h;
+  const band = Math.round((vertical ? h : w) * 0.15),
+    len = vertical ? w : h;
   const line = (k: number) => (side === 'bottom' ? h - 1 - k : side === 'right' ? w - 1 - k : k);
   const at = (l: number, j: number) => (vertical ? l * w + j : j * w + l);
-  let run = 0, longest = 0;
+  let run = 0,
+    longest = 0;
   for (let i = 0; i < band - 1; i++) {
-    const l = line(i), next = line(i + 1);
-    let n = 0, same = 0, along = 0;
+    const l = line(i),
+      next = line(i + 1);
+    let n = 0,
+      same = 0,
+      along = 0;
     for (let j = 0; j < len - 1; j++) {
-      const a = at(l, j), b = at(next, j), c = at(l, j + 1);
+      const a = at(l, j),
+        b = at(next, j),
+        c = at(l, j + 1);
       if (alpha[a] <= 128 || (rgb[a * 3] < 48 && rgb[a * 3 + 1] < 48 && rgb[a * 3 + 2] < 48)) continue;
       n++;
       along += Math.abs(rgb[a * 3 + 1] - rgb[c * 3 + 1]);
-      if (Math.abs(rgb[a * 3] - rgb[b * 3]) <= 3 && Math.abs(rgb[a * 3 + 1] - rgb[b * 3 + 1]) <= 3 && Math.abs(rgb[a * 3 + 2] - rgb[b * 3 + 2]) <= 3) same++;
+      if (
+        Math.abs(rgb[a * 3] - rgb[b * 3]) <= 3 &&
+        Math.abs(rgb[a * 3 + 1] - rgb[b * 3 + 1]) <= 3 &&
+        Math.abs(rgb[a * 3 + 2] - rgb[b * 3 + 2]) <= 3
+      )
+        same++;
     }
     if (n < 32) continue;
     run = same >= 0.9 * n && along / n > 1 ? run + 1 : 0;
@@ -100,7 +122,8 @@ describe('issue 11: headshots from tight crops and small photos', () => {
       expect(frame.eyeAt.y, c.name).toBeLessThanOrEqual(EYE_LINE_RANGE[1] + 1e-9);
 
       // Magenta only where the frame shows the photo's own marked edge; beyond it, only backdrop.
-      let stray = 0, beyond = 0;
+      let stray = 0,
+        beyond = 0;
       for (let y = 0; y < frame.height; y++) {
         for (let x = 0; x < frame.width; x++) {
           const i = y * frame.width + x;
@@ -118,12 +141,17 @@ describe('issue 11: headshots from tight crops and small photos', () => {
       expect(beyond, c.name).toBe(p.outside > 0 ? beyond : 0);
 
       // A solid, a gradient and the photo's own blurred background (which must not take in what lies beyond the photo).
-      for (const style of STYLES.filter((s) => ['studio-grey', 'navy-gradient', 'own-background-blur'].includes(s.id))) {
+      for (const style of STYLES.filter((s) =>
+        ['studio-grey', 'navy-gradient', 'own-background-blur'].includes(s.id),
+      )) {
         const out = await renderStyle(models, p, style, config.FACE_TRUE_TOLERANCE);
         expect(out.faceTrue.ok, `${c.name} ${style.id}: face-true error ${out.faceTrue.error}`).toBe(true);
         const { data } = await sharp(out.jpeg).raw().toBuffer({ resolveWithObject: true });
         for (const side of ['top', 'bottom', 'left', 'right'] as const) {
-          expect(repeatedRun(data, alpha, frame.width, frame.height, side), `${c.name} ${style.id}: lines repeated at the ${side}`).toBeLessThan(16);
+          expect(
+            repeatedRun(data, alpha, frame.width, frame.height, side),
+            `${c.name} ${style.id}: lines repeated at the ${side}`,
+          ).toBeLessThan(16);
         }
       }
     });

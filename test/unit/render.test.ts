@@ -7,7 +7,14 @@ import { loadRenderModels } from '../../worker/pixel-work';
 import { createAnalyser, thresholdsFrom } from '../../worker/analysis';
 import { faceTrue } from '../../worker/face-true';
 import { EYE_LINE, toOutput } from '../../worker/framing';
-import { fivePointsOnRender, prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels } from '../../worker/render';
+import {
+  fivePointsOnRender,
+  prepare,
+  renderStyle,
+  type FaceGeometry,
+  type Prepared,
+  type RenderModels,
+} from '../../worker/render';
 import { fixture } from '../support/stack';
 
 const config = loadConfig({});
@@ -20,7 +27,11 @@ beforeAll(async () => {
   const providers = ['cpu'];
   models = await loadRenderModels({ providers, matting: { model: 'selfie' } });
   original = (await normaliseUpload(await fixture('astronaut.png'), 50_000_000)).data;
-  const analyser = await createAnalyser({ providers, presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  const analyser = await createAnalyser({
+    providers,
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
   geometry = (await analyser.analyse(await decodeRgb(original))).geometry!;
   prepared = await prepare(models, original, geometry, 1024);
 });
@@ -50,7 +61,8 @@ describe('SD2 rendering every style of astronaut.png', () => {
       expect(Math.abs(eyes[0].y - eyes[1].y)).toBeLessThan(6);
 
       // Backdrop: where the matte says background, the pixels are not the photo's background.
-      let diff = 0, n = 0;
+      let diff = 0,
+        n = 0;
       for (let i = 0; i < prepared.alpha.length; i += 97) {
         if (prepared.alpha[i] > 5) continue;
         for (let c = 0; c < 3; c++) diff += Math.abs(data[i * 3 + c] - prepared.framed.data[i * 3 + c]);
@@ -70,11 +82,18 @@ describe('the face-true check', () => {
     const warped = Buffer.from(framed.data);
     for (let y = Math.round(eyeY); y < Math.round(eyeY + 260); y++) {
       const sy = Math.round(eyeY + (y - eyeY) / 1.12);
-      for (let x = 340; x < 684; x++) for (let c = 0; c < 3; c++) warped[(y * frame.width + x) * 3 + c] = framed.data[(sy * frame.width + x) * 3 + c];
+      for (let x = 340; x < 684; x++)
+        for (let c = 0; c < 3; c++) warped[(y * frame.width + x) * 3 + c] = framed.data[(sy * frame.width + x) * 3 + c];
     }
-    const result = faceTrue(prepared.truth, { data: warped, width: frame.width, height: frame.height }, config.FACE_TRUE_TOLERANCE);
+    const result = faceTrue(
+      prepared.truth,
+      { data: warped, width: frame.width, height: frame.height },
+      config.FACE_TRUE_TOLERANCE,
+    );
     expect(result.ok).toBe(false);
-    expect(['mouthRight', 'mouthLeft', 'upperLip', 'lowerLip', 'noseTip', 'noseRight', 'noseLeft']).toContain(result.worst);
+    expect(['mouthRight', 'mouthLeft', 'upperLip', 'lowerLip', 'noseTip', 'noseRight', 'noseLeft']).toContain(
+      result.worst,
+    );
     // And the untouched frame passes.
     expect(faceTrue(prepared.truth, framed, config.FACE_TRUE_TOLERANCE).ok).toBe(true);
   });

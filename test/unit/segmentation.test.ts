@@ -3,11 +3,22 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { RgbImage } from '../../models/face-detector';
 import { createSegmenter, type SegmentationMask, type Segmenter } from '../../models/segmenter';
-import { boxMean, composite, compositePlanar, maskToAlpha, refineMask, solidImage, upsampleMask } from '../../models/matte';
+import {
+  boxMean,
+  composite,
+  compositePlanar,
+  maskToAlpha,
+  refineMask,
+  solidImage,
+  upsampleMask,
+} from '../../models/matte';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
-async function rgb(input: string | Buffer, extract?: { left: number; top: number; width: number; height: number }): Promise<RgbImage> {
+async function rgb(
+  input: string | Buffer,
+  extract?: { left: number; top: number; width: number; height: number },
+): Promise<RgbImage> {
   let p = sharp(input).removeAlpha().toColourspace('srgb');
   if (extract) p = p.extract(extract);
   const { data, info } = await p.raw().toBuffer({ resolveWithObject: true });
@@ -174,7 +185,11 @@ describe('person segmentation and matting', () => {
   });
 
   it('refineMask at 1024 px (radius and subsampling scale with the photo)', async () => {
-    const { data, info } = await sharp(`${fixtures}astronaut.png`).removeAlpha().resize(1024, 1024).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(`${fixtures}astronaut.png`)
+      .removeAlpha()
+      .resize(1024, 1024)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const big: RgbImage = { data, width: info.width, height: info.height };
     const a = refineMask(big, await segmenter.segment(big));
     expect(a).toHaveLength(1024 * 1024);
@@ -182,7 +197,7 @@ describe('person segmentation and matting', () => {
     expect(patch(a, 1024, 1012, 10).max).toBeLessThan(40);
     // The same matte as at 512 px, to within the resampling (observed IoU 0.995).
     const small = new Uint8Array(512 * 512);
-    for (let y = 0; y < 512; y++) for (let x = 0; x < 512; x++) small[y * 512 + x] = a[(2 * y) * 1024 + 2 * x];
+    for (let y = 0; y < 512; y++) for (let x = 0; x < 512; x++) small[y * 512 + x] = a[2 * y * 1024 + 2 * x];
     expect(iou(small, alpha)).toBeGreaterThan(0.97);
   });
 
@@ -194,7 +209,8 @@ describe('person segmentation and matting', () => {
       const n = alpha.length;
       const planar = compositePlanar(image, alpha, bg, new Float32Array(n * 3).fill(NaN), opts);
       let wrong = 0;
-      for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) wrong += planar[c * n + i] === Math.fround(packed[3 * i + c] / 255) ? 0 : 1;
+      for (let i = 0; i < n; i++)
+        for (let c = 0; c < 3; c++) wrong += planar[c * n + i] === Math.fround(packed[3 * i + c] / 255) ? 0 : 1;
       expect(wrong).toBe(0);
     }
     expect(() => compositePlanar(image, alpha, bg, new Float32Array(10))).toThrow(/planar/);
@@ -235,7 +251,13 @@ describe('person segmentation and matting', () => {
       for (let y = 85; y < 160; y++) {
         for (let x = 192; x < 252; x++) {
           const i = y * 512 + x;
-          if (alpha[i] === 255 && out.data[3 * i] === image.data[3 * i] && out.data[3 * i + 1] === image.data[3 * i + 1] && out.data[3 * i + 2] === image.data[3 * i + 2]) face++;
+          if (
+            alpha[i] === 255 &&
+            out.data[3 * i] === image.data[3 * i] &&
+            out.data[3 * i + 1] === image.data[3 * i + 1] &&
+            out.data[3 * i + 2] === image.data[3 * i + 2]
+          )
+            face++;
         }
       }
       expect(face).toBe(75 * 60);
@@ -269,7 +291,11 @@ describe('person segmentation and matting', () => {
     const none = { mask: new Float32Array(256 * 256), width: 256, height: 256 };
     expect(refineMask(image, full).every((v) => v === 255)).toBe(true);
     expect(refineMask(image, none).every((v) => v === 0)).toBe(true);
-    const half = refineMask(image, { mask: new Float32Array(256 * 256).fill(0.5), width: 256, height: 256 }, { curve: false });
+    const half = refineMask(
+      image,
+      { mask: new Float32Array(256 * 256).fill(0.5), width: 256, height: 256 },
+      { curve: false },
+    );
     expect(half.every((v) => v === 128)).toBe(true);
     for (const guide of ['rgb', 'luma'] as const) {
       const odd: RgbImage = { data: image.data.subarray(0, 301 * 7 * 3), width: 301, height: 7 };

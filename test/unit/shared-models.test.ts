@@ -23,14 +23,21 @@ afterAll(() => {
 });
 
 async function crop(size: number) {
-  const { data, info } = await sharp(await fixture('astronaut.png')).extract({ left: 180, top: 60, width: size, height: size }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(await fixture('astronaut.png'))
+    .extract({ left: 180, top: 60, width: size, height: size })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };
 }
 
 describe('ESRGAN and the style graph shared by the pixel threads', () => {
   it('upscales and style runs asked for through two ports at once equal the same work done in place', async () => {
     const styles = createStyleRunner({ providers: ['cpu'] });
-    const upscalers = { 2: await createUpscaler({ providers: ['cpu'], scale: 2 }), 4: await createUpscaler({ providers: ['cpu'], scale: 4 }) };
+    const upscalers = {
+      2: await createUpscaler({ providers: ['cpu'], scale: 2 }),
+      4: await createUpscaler({ providers: ['cpu'], scale: 4 }),
+    };
     const [a, b] = [channel(), channel()];
     serveModels([a.port2, b.port2], { styles, upscalers });
     const [fromA, fromB] = [remoteModels(a.port1), remoteModels(b.port1)];
@@ -41,7 +48,11 @@ describe('ESRGAN and the style graph shared by the pixel threads', () => {
     const skin = () => Float32Array.from({ length: w * h }, (_, i) => (i % w > 20 && i % w < 44 ? 1 : 0));
     const look = lookForStyle(findStyle('charcoal')!);
     const light = [0.5, 0.4, 0.32, 1.3] as const;
-    const [viaA, viaB, styledViaB] = await Promise.all([fromA.upscalers[4].upscale(small), fromB.upscalers[2].upscale(smaller), fromB.styles.run('charcoal', look, image(), skin(), w, h, light)]);
+    const [viaA, viaB, styledViaB] = await Promise.all([
+      fromA.upscalers[4].upscale(small),
+      fromB.upscalers[2].upscale(smaller),
+      fromB.styles.run('charcoal', look, image(), skin(), w, h, light),
+    ]);
 
     expect([viaA.width, viaA.height, viaB.width, viaB.height]).toEqual([384, 384, 128, 128]);
     expect(Buffer.compare(Buffer.from(viaA.data), Buffer.from((await upscalers[4].upscale(small)).data))).toBe(0);
@@ -55,10 +66,23 @@ describe('ESRGAN and the style graph shared by the pixel threads', () => {
   it("a model's error reaches the thread that asked, and a closed port fails what is waiting instead of hanging", async () => {
     const refusing = await createUpscaler({ providers: ['cpu'], scale: 4, maxOutputPixels: 1000 });
     const c = channel();
-    serveModels([c.port2], { styles: createStyleRunner({ providers: ['cpu'] }), upscalers: { 2: refusing as unknown as Upscaler, 4: refusing } });
+    serveModels([c.port2], {
+      styles: createStyleRunner({ providers: ['cpu'] }),
+      upscalers: { 2: refusing as unknown as Upscaler, 4: refusing },
+    });
     const remote = remoteModels(c.port1);
     await expect(remote.upscalers[4].upscale(await crop(64))).rejects.toThrow(/over the limit of 1000 output pixels/);
-    await expect(remote.styles.run('charcoal', lookForStyle(findStyle('charcoal')!), new Float32Array(3), new Float32Array(1), 1, 1, [0.5, 0.5, 0.3, 1.3])).rejects.toThrow(/style-graph: invalid image size 1x1/);
+    await expect(
+      remote.styles.run(
+        'charcoal',
+        lookForStyle(findStyle('charcoal')!),
+        new Float32Array(3),
+        new Float32Array(1),
+        1,
+        1,
+        [0.5, 0.5, 0.3, 1.3],
+      ),
+    ).rejects.toThrow(/style-graph: invalid image size 1x1/);
 
     const gone = channel();
     const orphan = remoteModels(gone.port1);
@@ -66,6 +90,16 @@ describe('ESRGAN and the style graph shared by the pixel threads', () => {
     gone.port2.close();
     await expect(waiting).rejects.toThrow(/models thread has ended/);
     // Asked after the close (a render's style run after its upscale): fails at once, never hangs.
-    await expect(orphan.styles.run('charcoal', lookForStyle(findStyle('charcoal')!), new Float32Array(3 * 64 * 64), new Float32Array(64 * 64), 64, 64, [0.5, 0.5, 0.3, 1.3])).rejects.toThrow(/models thread has ended/);
+    await expect(
+      orphan.styles.run(
+        'charcoal',
+        lookForStyle(findStyle('charcoal')!),
+        new Float32Array(3 * 64 * 64),
+        new Float32Array(64 * 64),
+        64,
+        64,
+        [0.5, 0.5, 0.3, 1.3],
+      ),
+    ).rejects.toThrow(/models thread has ended/);
   });
 });

@@ -51,7 +51,11 @@ interface Planar {
 }
 
 /** A region of astronaut.png resized to width x height, NCHW float32 0..1. */
-async function astronaut(width: number, height: number, region?: { left: number; top: number; width: number; height: number }): Promise<Planar> {
+async function astronaut(
+  width: number,
+  height: number,
+  region?: { left: number; top: number; width: number; height: number },
+): Promise<Planar> {
   let img = sharp(ASTRONAUT).removeAlpha();
   if (region) img = img.extract(region);
   const data = await img.resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
@@ -65,7 +69,15 @@ async function astronaut(width: number, height: number, region?: { left: number;
  * A synthetic skin mask: an ellipse around (cx, cy) with half-axes (rx, ry) as fractions of the
  * width/height, 1 inside, a soft edge `soft` wide (in units of the radius), exactly 0 outside.
  */
-function ellipseMask(width: number, height: number, cx: number, cy: number, rx: number, ry: number, soft = 0.25): Float32Array {
+function ellipseMask(
+  width: number,
+  height: number,
+  cx: number,
+  cy: number,
+  rx: number,
+  ry: number,
+  soft = 0.25,
+): Float32Array {
   const mask = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -102,7 +114,6 @@ async function runGraph(look: Look, img: Planar, skin: Float32Array, light: Ligh
   return out.output.data as Float32Array;
 }
 
-
 /** Variance of the 4-neighbour Laplacian of the luma, over pixels whose 3x3 neighbourhood is all skin = 1. */
 function laplacianVariance(img: Float32Array, skin: Float32Array, w: number, h: number): number {
   const n = w * h;
@@ -111,7 +122,8 @@ function laplacianVariance(img: Float32Array, skin: Float32Array, w: number, h: 
   for (let y = 1; y < h - 1; y++) {
     for (let x = 1; x < w - 1; x++) {
       let inside = true;
-      for (let dy = -1; dy <= 1 && inside; dy++) for (let dx = -1; dx <= 1; dx++) if (skin[(y + dy) * w + x + dx] < 1) inside = false;
+      for (let dy = -1; dy <= 1 && inside; dy++)
+        for (let dx = -1; dx <= 1; dx++) if (skin[(y + dy) * w + x + dx] < 1) inside = false;
       if (!inside) continue;
       const i = y * w + x;
       values.push(luma(i - 1) + luma(i + 1) + luma(i - w) + luma(i + w) - 4 * luma(i));
@@ -134,8 +146,20 @@ describe('style graph', () => {
   it('matches the plain TypeScript reference within 1e-4 (every step on, catalog looks, odd sizes)', async () => {
     const cases: { name: string; look: Look; img: Planar; skin: Float32Array; light: Light }[] = [
       { name: 'strong', look: STRONG, img: small, skin: smallSkin, light: FACE_LIGHT },
-      { name: 'strong monochrome', look: { ...STRONG, monochrome: true }, img: small, skin: smallSkin, light: FACE_LIGHT },
-      { name: 'full smoothing', look: { ...NEUTRAL, skinSmoothing: 1 }, img: small, skin: smallSkin, light: FACE_LIGHT },
+      {
+        name: 'strong monochrome',
+        look: { ...STRONG, monochrome: true },
+        img: small,
+        skin: smallSkin,
+        light: FACE_LIGHT,
+      },
+      {
+        name: 'full smoothing',
+        look: { ...NEUTRAL, skinSmoothing: 1 },
+        img: small,
+        skin: smallSkin,
+        light: FACE_LIGHT,
+      },
       { name: 'circular light (aspect 0)', look: STRONG, img: small, skin: smallSkin, light: [0.3, 0.6, 0.25, 0] },
       ...STYLES.map((s) => ({ name: s.id, look: lookForStyle(s), img: small, skin: smallSkin, light: FACE_LIGHT })),
     ];
@@ -144,7 +168,13 @@ describe('style graph', () => {
       [70, 54],
       [45, 83],
     ]) {
-      cases.push({ name: `strong ${w}x${h}`, look: STRONG, img: await astronaut(w, h), skin: ellipseMask(w, h, FACE_CX, FACE_CY, 0.12, 0.15), light: FACE_LIGHT });
+      cases.push({
+        name: `strong ${w}x${h}`,
+        look: STRONG,
+        img: await astronaut(w, h),
+        skin: ellipseMask(w, h, FACE_CX, FACE_CY, 0.12, 0.15),
+        light: FACE_LIGHT,
+      });
     }
     const diffs: Record<string, number> = {};
     for (const c of cases) {
@@ -155,7 +185,9 @@ describe('style graph', () => {
     // Measured: <= 7e-7 (float32 rounding); the bound leaves room for other CPUs and kernels.
     for (const [name, d] of Object.entries(diffs)) expect(d, name).toBeLessThanOrEqual(1e-4);
     // The reference is not trivially equal to the input: the looks do change the picture.
-    expect(maxAbsDiff(referenceStyle(STRONG, small.data, smallSkin, 64, 64, FACE_LIGHT), small.data)).toBeGreaterThan(0.05);
+    expect(maxAbsDiff(referenceStyle(STRONG, small.data, smallSkin, 64, 64, FACE_LIGHT), small.data)).toBeGreaterThan(
+      0.05,
+    );
   });
 
   it('smoothing never changes a pixel where skin = 0', async () => {
@@ -241,7 +273,8 @@ describe('style graph', () => {
       const out = await runGraph(look, small, smallSkin, FACE_LIGHT);
       const n = 64 * 64;
       let spread = 0;
-      for (let i = 0; i < n; i++) spread = Math.max(spread, Math.abs(out[i] - out[n + i]), Math.abs(out[i] - out[2 * n + i]));
+      for (let i = 0; i < n; i++)
+        spread = Math.max(spread, Math.abs(out[i] - out[n + i]), Math.abs(out[i] - out[2 * n + i]));
       expect(spread).toBe(0);
       expect(Math.max(...out) - Math.min(...out)).toBeGreaterThan(0.3); // not a flat image
     }
@@ -259,7 +292,8 @@ describe('style graph', () => {
     const looks = new Set(STYLES.map((s) => inputs(lookForStyle(s))));
     expect(looks.size).toBe(STYLES.length);
     expect(inputs(STRONG)).not.toBe(inputs({ ...STRONG, warmth: 0.05 }));
-    for (const key of ['keyLight', 'skinSmoothing', 'vignette'] as const) expect(inputs({ ...STRONG, [key]: 0 }), key).not.toBe(inputs(STRONG));
+    for (const key of ['keyLight', 'skinSmoothing', 'vignette'] as const)
+      expect(inputs({ ...STRONG, [key]: 0 }), key).not.toBe(inputs(STRONG));
     expect(inputs({ ...STRONG, monochrome: true })).not.toBe(inputs(STRONG));
 
     const model = onnx.ModelProto.decode(buildStyleGraph());
@@ -301,6 +335,8 @@ describe('style graph', () => {
     const b = await runner.run(style.id, lookForStyle(style), img.data, skin, size, size, FACE_LIGHT);
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(maxAbsDiff(a, b)).toBe(0);
-    await expect(runner.run(style.id, lookForStyle(style), img.data, skin, size, size - 1, FACE_LIGHT)).rejects.toThrow(/image must be/);
+    await expect(runner.run(style.id, lookForStyle(style), img.data, skin, size, size - 1, FACE_LIGHT)).rejects.toThrow(
+      /image must be/,
+    );
   });
 });

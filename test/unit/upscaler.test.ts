@@ -46,12 +46,22 @@ class SyntheticLayers {
   private readonly rand = lcg(42);
 
   input(name: string, shape: (number | null)[]): string {
-    this.layers.push({ class_name: 'InputLayer', name, config: { batch_input_shape: shape, dtype: 'float32', name }, inbound_nodes: [] });
+    this.layers.push({
+      class_name: 'InputLayer',
+      name,
+      config: { batch_input_shape: shape, dtype: 'float32', name },
+      inbound_nodes: [],
+    });
     return name;
   }
 
   layer(className: string, name: string, inputs: string[], config: Record<string, unknown> = {}): string {
-    this.layers.push({ class_name: className, name, config: { name, ...config }, inbound_nodes: [inputs.map((i) => [i, 0, 0, {}])] });
+    this.layers.push({
+      class_name: className,
+      name,
+      config: { name, ...config },
+      inbound_nodes: [inputs.map((i) => [i, 0, 0, {}])],
+    });
     return name;
   }
 
@@ -67,7 +77,18 @@ class SyntheticLayers {
     const groups = (config.groups as number | undefined) ?? 1;
     this.weight(`${name}/kernel`, [k[0], k[1], inChannels / groups, filters]);
     if (config.use_bias !== false) this.weight(`${name}/bias`, [filters]);
-    return this.layer('Conv2D', name, [x], { filters, kernel_size: k, strides: [1, 1], padding: 'same', data_format: 'channels_last', dilation_rate: [1, 1], groups: 1, activation: 'linear', use_bias: true, ...config });
+    return this.layer('Conv2D', name, [x], {
+      filters,
+      kernel_size: k,
+      strides: [1, 1],
+      padding: 'same',
+      data_format: 'channels_last',
+      dilation_rate: [1, 1],
+      groups: 1,
+      activation: 'linear',
+      use_bias: true,
+      ...config,
+    });
   }
 
   model(inputs: string[], outputs: string[]) {
@@ -78,7 +99,12 @@ class SyntheticLayers {
         backend: 'tensorflow',
         model_config: {
           class_name: 'Functional',
-          config: { name: 'synthetic', layers: this.layers, input_layers: inputs.map((i) => [i, 0, 0]), output_layers: outputs.map((o) => [o, 0, 0]) },
+          config: {
+            name: 'synthetic',
+            layers: this.layers,
+            input_layers: inputs.map((i) => [i, 0, 0]),
+            output_layers: outputs.map((o) => [o, 0, 0]),
+          },
         },
       },
       weightsManifest: [{ paths: ['w.bin'], weights: this.weights.map((w) => w.entry) }],
@@ -129,7 +155,11 @@ describe('convertTfjsLayers: synthetic layers models against the reference inter
     const cat = g.layer('Concatenate', 'cat', [mul, c1], { axis: -1 }); // 16 channels
     const ps = g.layer('PixelShuffle2x', 'ps', [cat]); // tf.depthToSpace(x, 2, 'NHWC')
     const catH = g.layer('Concatenate', 'catH', [c1, c5], { axis: 1 });
-    const up = g.layer('UpSampling2D', 'up', [c2], { size: [2, 2], interpolation: 'nearest', data_format: 'channels_last' });
+    const up = g.layer('UpSampling2D', 'up', [c2], {
+      size: [2, 2],
+      interpolation: 'nearest',
+      data_format: 'channels_last',
+    });
     const up23 = g.layer('UpSampling2D', 'up23', [c4], { size: [2, 3] });
     const lr = g.layer('LeakyReLU', 'lr', [c3], { alpha: 0.1 });
     const mb = g.layer('MultiplyBeta', 'mb', [lr]);
@@ -155,7 +185,10 @@ describe('convertTfjsLayers: synthetic layers models against the reference inter
     const cfg = seqJson.modelTopology.model_config as { class_name: string; config: unknown };
     const layers = (cfg.config as { layers: Record<string, unknown>[] }).layers;
     cfg.class_name = 'Sequential';
-    cfg.config = { name: 'seq', layers: [...layers, { class_name: 'UpSampling2D', config: { name: 'u', size: [3, 3] } }] };
+    cfg.config = {
+      name: 'seq',
+      layers: [...layers, { class_name: 'UpSampling2D', config: { name: 'u', size: [3, 3] } }],
+    };
     const seq = parseTfjsLayers(seqJson, [s.bytes()], 'seq.json');
     expect(seq.layers.map((l) => l.className)).toEqual(['InputLayer', 'Conv2D', 'UpSampling2D']);
     for (const d of Object.values(await compare(seq, [[1, 5, 4, 3]]))) expect(d).toBeLessThan(1e-5);
@@ -166,7 +199,9 @@ describe('convertTfjsLayers: synthetic layers models against the reference inter
     const x = g.input('x', [null, null, null, 3]);
     const bn = g.layer('BatchNormalization', 'bn', [x]);
     const drop = g.layer('Dropout', 'drop', [bn]);
-    expect(() => convertLayersModel(g.build([x], [drop]))).toThrow(/unsupported layer BatchNormalization \('bn'\): unsupported layers in this model: BatchNormalization, Dropout/);
+    expect(() => convertLayersModel(g.build([x], [drop]))).toThrow(
+      /unsupported layer BatchNormalization \('bn'\): unsupported layers in this model: BatchNormalization, Dropout/,
+    );
     expect(() => convertLayersModel(g.build([x], [drop]))).toThrow(UnsupportedLayerError);
 
     const h = new SyntheticLayers();
@@ -195,7 +230,14 @@ describe('converted esrgan-slim matches the golden outputs', () => {
       const golden = JSON.parse(await readFile(esrganGoldenFile(scale), 'utf8')) as EsrganGolden;
       const model = await loadTfjsLayers(esrganModelJson(scale));
       expect(model.sourceSha256).toBe(golden.modelSourceSha256);
-      expect([...new Set(model.layers.map((l) => l.className))].sort()).toEqual(['Activation', 'Add', 'Concatenate', 'Conv2D', 'InputLayer', 'UpSampling2D']);
+      expect([...new Set(model.layers.map((l) => l.className))].sort()).toEqual([
+        'Activation',
+        'Add',
+        'Concatenate',
+        'Conv2D',
+        'InputLayer',
+        'UpSampling2D',
+      ]);
       const input = esrganGoldenInput(astronaut);
       expect(float32Sha256(input)).toBe(golden.input.float32Sha256);
       const S = ESRGAN_GOLDEN_CROP.side;
@@ -338,6 +380,8 @@ describe('createUpscaler', () => {
     await expect(up.upscale({ data: Buffer.alloc(0), width: 0, height: 0 })).rejects.toThrow(/invalid image size/);
     await expect(createUpscaler({ providers: ['cpu'], scale: 3 as 2 })).rejects.toThrow(/scale must be 2 or 4/);
     const small = await createUpscaler({ providers: ['cpu'], scale: 4, maxOutputPixels: 1000 });
-    await expect(small.upscale({ data: Buffer.alloc(10 * 10 * 3), width: 10, height: 10 })).rejects.toThrow(/over the limit/);
+    await expect(small.upscale({ data: Buffer.alloc(10 * 10 * 3), width: 10, height: 10 })).rejects.toThrow(
+      /over the limit/,
+    );
   });
 });

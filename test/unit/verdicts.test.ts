@@ -13,7 +13,11 @@ import { agrees, confusionTable, givenReason } from '../support/verdict-agreemen
 let analyser: Analyser;
 beforeAll(async () => {
   const config = loadConfig({});
-  analyser = await createAnalyser({ providers: ['cpu'], presenceMin: config.FACE_PRESENCE_MIN, thresholds: thresholdsFrom(config) });
+  analyser = await createAnalyser({
+    providers: ['cpu'],
+    presenceMin: config.FACE_PRESENCE_MIN,
+    thresholds: thresholdsFrom(config),
+  });
 });
 
 /** As the service does: normalise the upload (orientation, sRGB, strip), then analyse. */
@@ -30,7 +34,10 @@ describe('SD1 verdicts on the labelled set of real photographs (test/fixtures/re
     const rows: { crop: RealCrop; verdict: Verdict }[] = [];
     for (const c of REAL_SET) rows.push({ crop: c, verdict: await verdictOf(await readCrop(c)) });
     const agreed = rows.filter((r) => agrees(r.crop, r.verdict));
-    const report = `${confusionTable(rows)}\n${rows.filter((r) => !agrees(r.crop, r.verdict)).map((r) => `${r.crop.file}: ${r.crop.blocking.join('/') || 'usable'} -> ${givenReason(r.verdict)}`).join('\n')}`;
+    const report = `${confusionTable(rows)}\n${rows
+      .filter((r) => !agrees(r.crop, r.verdict))
+      .map((r) => `${r.crop.file}: ${r.crop.blocking.join('/') || 'usable'} -> ${givenReason(r.verdict)}`)
+      .join('\n')}`;
     expect(agreed.length / rows.length, report).toBeGreaterThanOrEqual(0.95);
     for (const r of rows) expect(codes(r.verdict), r.crop.file).not.toContain('no_face');
     // Every unusable verdict says why with a hint, and names the side of a cut.
@@ -42,14 +49,16 @@ describe('SD1 verdicts on the labelled set of real photographs (test/fixtures/re
   }, 240_000);
 });
 
-describe('SD1 sharpness at the face\'s own scale', () => {
+describe("SD1 sharpness at the face's own scale", () => {
   const widths = [800, 1300, 1900, 2600, 3300, 4000];
 
   it('SD1 the same sharp portrait at 6 sizes from 800 to 4000 px wide gets the same verdict and about the same sharpness', async () => {
     const source = await readCrop(crop('p6-red-hs.jpg'));
     const figures: number[] = [];
     for (const width of widths) {
-      const verdict = await verdictOf(await sharp(source).resize({ width, kernel: 'lanczos3' }).jpeg({ quality: 90 }).toBuffer());
+      const verdict = await verdictOf(
+        await sharp(source).resize({ width, kernel: 'lanczos3' }).jpeg({ quality: 90 }).toBuffer(),
+      );
       expect(verdict.reasons, `${width} px`).toEqual([]);
       figures.push(verdict.measurements!.sharpness);
     }
@@ -60,17 +69,28 @@ describe('SD1 sharpness at the face\'s own scale', () => {
   it('SD1 the same soft portrait at 6 sizes is blurred at every size', async () => {
     const source = await readCrop(crop('p4-tilt-hs.jpg'));
     for (const width of widths) {
-      const verdict = await verdictOf(await sharp(source).resize({ width, kernel: 'lanczos3' }).jpeg({ quality: 90 }).toBuffer());
+      const verdict = await verdictOf(
+        await sharp(source).resize({ width, kernel: 'lanczos3' }).jpeg({ quality: 90 }).toBuffer(),
+      );
       expect(codes(verdict), `${width} px`).toContain('blurred');
     }
   });
 
   it('SD1 a soft photo enlarged x2 and x3 stays blurred; a sharp one enlarged stays usable', async () => {
-    for (const [file, usable] of [['p5-top-hs.jpg', false], ['p4-closed-tight.jpg', false], ['p6-olive-hs.jpg', true]] as const) {
+    for (const [file, usable] of [
+      ['p5-top-hs.jpg', false],
+      ['p4-closed-tight.jpg', false],
+      ['p6-olive-hs.jpg', true],
+    ] as const) {
       const source = await readCrop(crop(file));
       const { width } = await sharp(source).metadata();
       for (const k of [2, 3]) {
-        const verdict = await verdictOf(await sharp(source).resize({ width: width * k, kernel: 'lanczos3' }).jpeg({ quality: 90 }).toBuffer());
+        const verdict = await verdictOf(
+          await sharp(source)
+            .resize({ width: width * k, kernel: 'lanczos3' })
+            .jpeg({ quality: 90 })
+            .toBuffer(),
+        );
         if (usable) expect(codes(verdict), `${file} x${k}`).not.toContain('blurred');
         else expect(codes(verdict), `${file} x${k}`).toContain('blurred');
       }
@@ -80,7 +100,12 @@ describe('SD1 sharpness at the face\'s own scale', () => {
 
 describe('SD1 a tilted head is not a turned photo', () => {
   /** The astronaut turned by `angle` degrees inside an upright canvas: the head tilts, the photo stays upright. */
-  const tilted = async (angle: number) => sharp(await fixture('astronaut.png')).removeAlpha().rotate(angle, { background: '#6d7a86' }).jpeg({ quality: 92 }).toBuffer();
+  const tilted = async (angle: number) =>
+    sharp(await fixture('astronaut.png'))
+      .removeAlpha()
+      .rotate(angle, { background: '#6d7a86' })
+      .jpeg({ quality: 92 })
+      .toBuffer();
 
   for (const angle of [15, 30, 45, -30, -45]) {
     it(`SD1 a head tilted ${angle}° in an upright photo is never rotated; beyond ${DEFAULT_THRESHOLDS.maxRoll}° it is head_tilted with the angle`, async () => {
@@ -144,7 +169,9 @@ describe('SD1 eyes, pose and advice', () => {
       ['p2-profile-hs.jpg', 'turned_away', (b: Buffer) => Promise.resolve(b)],
       ['p6-olive-hs.jpg', 'too_dark', (b: Buffer) => sharp(b).linear(0.2, 0).jpeg().toBuffer()],
     ] as const) {
-      const image = await decodeRgb((await normaliseUpload(await prepare(await readCrop(crop(file))), 50_000_000)).data);
+      const image = await decodeRgb(
+        (await normaliseUpload(await prepare(await readCrop(crop(file))), 50_000_000)).data,
+      );
       const [face] = await detector.detect(image);
       // As analysis calls it when FaceMesh confirms no face: the strongest unread detection.
       const verdict = judge(image, [], DEFAULT_THRESHOLDS, face);
@@ -166,7 +193,10 @@ describe('SD1 eyes, pose and advice', () => {
 
   it('SD1 a dark-skinned face in dim but real light is not too_dark; a face in near darkness is', async () => {
     expect(codes(await verdictOf(await readCrop(crop('p5-bottom-hs.jpg'))))).not.toContain('too_dark');
-    const dark = await sharp(await readCrop(crop('p5-bottom-hs.jpg'))).linear(0.5, 0).jpeg().toBuffer();
+    const dark = await sharp(await readCrop(crop('p5-bottom-hs.jpg')))
+      .linear(0.5, 0)
+      .jpeg()
+      .toBuffer();
     expect(codes(await verdictOf(dark))).toContain('too_dark');
   });
 });

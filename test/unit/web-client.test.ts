@@ -17,7 +17,10 @@ describe('web client mount', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'rasmi-web-'));
     const built = path.join(dir, 'dist');
     await mkdir(path.join(built, 'assets'), { recursive: true });
-    await writeFile(path.join(built, 'index.html'), '<!doctype html><script type="module" src="./assets/index.js"></script>');
+    await writeFile(
+      path.join(built, 'index.html'),
+      '<!doctype html><script type="module" src="./assets/index.js"></script>',
+    );
     await writeFile(path.join(built, 'assets', 'index.js'), 'console.log(1)');
     const app = express();
     app.use(helmet());

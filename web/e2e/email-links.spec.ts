@@ -24,7 +24,11 @@ interface Mail {
 async function mailTo(email: string): Promise<Mail[]> {
   const files = await readdir(outbox).catch(() => [] as string[]);
   const dated = await Promise.all(files.map(async (f) => ({ f, at: (await stat(path.join(outbox, f))).mtimeMs })));
-  const mails = await Promise.all(dated.sort((a, b) => a.at - b.at).map(async ({ f }) => JSON.parse(await readFile(path.join(outbox, f), 'utf8')) as Mail));
+  const mails = await Promise.all(
+    dated
+      .sort((a, b) => a.at - b.at)
+      .map(async ({ f }) => JSON.parse(await readFile(path.join(outbox, f), 'utf8')) as Mail),
+  );
   return mails.filter((m) => m.to === email);
 }
 
@@ -43,9 +47,15 @@ async function newestCode(email: string): Promise<string> {
   return codes.at(-1)!;
 }
 
-async function signUpByApi(request: APIRequestContext, email: string, name: string): Promise<{ token: string; id: string }> {
+async function signUpByApi(
+  request: APIRequestContext,
+  email: string,
+  name: string,
+): Promise<{ token: string; id: string }> {
   const policy = await (await request.get(`${origin}/v1/policy`)).json();
-  const reg = await request.post(`${origin}/v1/accounts`, { data: { email, name, confirms_adult: true, accepted_policy_version: policy.id } });
+  const reg = await request.post(`${origin}/v1/accounts`, {
+    data: { email, name, confirms_adult: true, accepted_policy_version: policy.id },
+  });
   expect(reg.status()).toBe(202);
   await waitForMail(email, (m) => /code is \d{6}/.test(m.text), 'sign-in code');
   const tok = await request.post(`${origin}/v1/auth/token`, { data: { email, code: await newestCode(email) } });
@@ -67,41 +77,90 @@ async function signInOnScreen(page: Page, email: string): Promise<void> {
 
 const linksIn = (text: string) => [...text.matchAll(/https?:\/\/[^\s)]+/g)].map((m) => m[0].replace(/[.,]$/, ''));
 
-test('every link in every email lands on its screen, signed out (through sign-in) and signed in', async ({ browser, request }) => {
+test('every link in every email lands on its screen, signed out (through sign-in) and signed in', async ({
+  browser,
+  request,
+}) => {
   const email = `links+${Date.now()}@rasmi.local`;
   const me = await signUpByApi(request, email, 'Link Person');
   const auth = { authorization: `Bearer ${me.token}` };
   // Staff for the campaign, the policy version and the breach.
   const staffEmail = `staff+${Date.now()}@rasmi.local`;
   const staff = await signUpByApi(request, staffEmail, 'Staff Person');
-  const db = new pg.Client({ connectionString: Object.assign(new URL(adminUrl), { pathname: `/rasmi_t_${process.env.WEB_TEST_RUN}` }).toString() });
+  const db = new pg.Client({
+    connectionString: Object.assign(new URL(adminUrl), { pathname: `/rasmi_t_${process.env.WEB_TEST_RUN}` }).toString(),
+  });
   await db.connect();
   await db.query(`update users set role = 'admin' where id = $1`, [staff.id]);
   await db.end();
   const staffAuth = { authorization: `Bearer ${staff.token}` };
 
   // An order (received, processing, ready), a data export, a marketing campaign, a breach notice.
-  const up = await request.post(`${origin}/v1/photos`, { headers: auth, multipart: { photo: { name: 'astronaut.png', mimeType: 'image/png', buffer: await readFile(path.join(root, 'test/fixtures/astronaut.png')) } } });
+  const up = await request.post(`${origin}/v1/photos`, {
+    headers: auth,
+    multipart: {
+      photo: {
+        name: 'astronaut.png',
+        mimeType: 'image/png',
+        buffer: await readFile(path.join(root, 'test/fixtures/astronaut.png')),
+      },
+    },
+  });
   expect(up.status()).toBe(201);
   const photoId = (await up.json()).id as string;
-  await expect.poll(async () => (await (await request.get(`${origin}/v1/photos/${photoId}`, { headers: auth })).json()).status, { timeout: 60_000 }).toBe('usable');
-  const created = await request.post(`${origin}/v1/orders`, { headers: auth, data: { package_id: 'starter', style_ids: ['navy-gradient'], photo_ids: [photoId] } });
+  await expect
+    .poll(async () => (await (await request.get(`${origin}/v1/photos/${photoId}`, { headers: auth })).json()).status, {
+      timeout: 60_000,
+    })
+    .toBe('usable');
+  const created = await request.post(`${origin}/v1/orders`, {
+    headers: auth,
+    data: { package_id: 'starter', style_ids: ['navy-gradient'], photo_ids: [photoId] },
+  });
   expect(created.status()).toBe(201);
   const orderId = (await created.json()).order.id as string;
   await waitForMail(email, (m) => m.subject === 'Your Rasmi headshots are ready', 'order ready');
-  const exported = await request.post(`${origin}/v1/rights-requests`, { headers: { ...auth, 'idempotency-key': `links-${Date.now()}` }, data: { kind: 'access' } });
+  const exported = await request.post(`${origin}/v1/rights-requests`, {
+    headers: { ...auth, 'idempotency-key': `links-${Date.now()}` },
+    data: { kind: 'access' },
+  });
   expect(exported.ok()).toBe(true);
   const exportId = (await exported.json()).id as string;
   await waitForMail(email, (m) => m.subject === 'Your Rasmi data export is ready', 'export ready');
-  expect((await request.put(`${origin}/v1/me/consents`, { headers: auth, data: { marketing: true } })).status()).toBe(200);
-  expect((await request.post(`${origin}/v1/admin/marketing/send`, { headers: staffAuth, data: { subject: 'New backdrops', text: 'Three new studio backdrops are here.' } })).ok()).toBe(true);
+  expect((await request.put(`${origin}/v1/me/consents`, { headers: auth, data: { marketing: true } })).status()).toBe(
+    200,
+  );
+  expect(
+    (
+      await request.post(`${origin}/v1/admin/marketing/send`, {
+        headers: staffAuth,
+        data: { subject: 'New backdrops', text: 'Three new studio backdrops are here.' },
+      })
+    ).ok(),
+  ).toBe(true);
   await waitForMail(email, (m) => m.subject === 'New backdrops', 'marketing');
-  const breach = await request.post(`${origin}/v1/staff/breaches`, { headers: staffAuth, data: { description: 'A test incident.', detected_at: new Date().toISOString(), affected: { user_ids: [me.id] } } });
+  const breach = await request.post(`${origin}/v1/staff/breaches`, {
+    headers: staffAuth,
+    data: { description: 'A test incident.', detected_at: new Date().toISOString(), affected: { user_ids: [me.id] } },
+  });
   expect(breach.ok()).toBe(true);
   await waitForMail(email, (m) => m.subject.startsWith('Important: a security incident'), 'breach notice');
   // A material policy change, last: until it is accepted no order is taken (its link leads to the acceptance).
   const version = `2027-${String(Date.now()).slice(-4)}`;
-  expect((await request.post(`${origin}/v1/staff/policy-versions`, { headers: staffAuth, data: { id: version, last_updated: '2027-01-01', significant: true, material: true, text: 'Privacy policy, version for the link test.' } })).ok()).toBe(true);
+  expect(
+    (
+      await request.post(`${origin}/v1/staff/policy-versions`, {
+        headers: staffAuth,
+        data: {
+          id: version,
+          last_updated: '2027-01-01',
+          significant: true,
+          material: true,
+          text: 'Privacy policy, version for the link test.',
+        },
+      })
+    ).ok(),
+  ).toBe(true);
   await waitForMail(email, (m) => m.subject === 'We updated our privacy policy', 'policy change');
 
   // Every link of every email to this person, each checked once.
@@ -152,7 +211,9 @@ test('every link in every email lands on its screen, signed out (through sign-in
       await landed(tab, link);
       await expect(tab.getByRole('heading', { level: 1, name: 'Sign in' })).toHaveCount(0);
     }
-    console.log(`${new URL(link).hash.replace(/=[^&]+/g, '=…')}: ${link.includes('#/unsubscribe') ? 'lands signed out, no sign-in needed' : 'lands signed out (after sign-in) and signed in'}`);
+    console.log(
+      `${new URL(link).hash.replace(/=[^&]+/g, '=…')}: ${link.includes('#/unsubscribe') ? 'lands signed out, no sign-in needed' : 'lands signed out (after sign-in) and signed in'}`,
+    );
     await context.close();
   }
   expect((await (await request.get(`${origin}/v1/orders/${orderId}`, { headers: auth })).json()).status).toBe('ready');

@@ -20,7 +20,9 @@ async function axe(page: Page, screen: string) {
   await page.screenshot({ path: path.join(shots, `${screen}.png`), fullPage: true });
   const { violations, passes } = await new AxeBuilder({ page }).analyze();
   const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  console.log(`axe ${screen}: ${passes.length} rules pass, ${violations.length} violations (${violations.map((v) => `${v.id}:${v.impact}`).join(', ') || 'none'})`);
+  console.log(
+    `axe ${screen}: ${passes.length} rules pass, ${violations.length} violations (${violations.map((v) => `${v.id}:${v.impact}`).join(', ') || 'none'})`,
+  );
   return bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
 }
 
@@ -44,7 +46,10 @@ async function download(page: Page, click: () => Promise<void>) {
 // The browser sends Global Privacy Control: analytics and marketing cookies must stay off.
 test.use({ extraHTTPHeaders: { 'Sec-GPC': '1' } });
 
-test('a person signs in, uploads, orders, downloads, exports and deletes, in a real browser', async ({ page, context }) => {
+test('a person signs in, uploads, orders, downloads, exports and deletes, in a real browser', async ({
+  page,
+  context,
+}) => {
   const started = Date.now();
   const violations: string[] = [];
   const email = `web+${Date.now()}@rasmi.local`;
@@ -53,7 +58,9 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   await page.addInitScript(() => {
     const w = window as unknown as { cspViolations: string[] };
     w.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (e) => w.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    document.addEventListener('securitypolicyviolation', (e) =>
+      w.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
   });
   // Sign-in screen: time to interactive is when the app has rendered and bound its handlers.
   await page.goto('');
@@ -66,7 +73,9 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
     const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
     return { domInteractive: nav.domInteractive, ready: performance.getEntriesByName('rasmi-ready')[0]?.startTime };
   });
-  console.log(`time to interactive: ${timing.ready?.toFixed(0)} ms (domInteractive ${timing.domInteractive.toFixed(0)} ms)`);
+  console.log(
+    `time to interactive: ${timing.ready?.toFixed(0)} ms (domInteractive ${timing.domInteractive.toFixed(0)} ms)`,
+  );
 
   // The cookie banner asks once; under GPC analytics and marketing cannot be ticked.
   const banner = page.getByRole('complementary', { name: 'Cookie choices' });
@@ -93,10 +102,20 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   // Upload three photos over a slow link, so each progress bar is seen between 0 and 100.
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 400 * 1024 });
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 20,
+    downloadThroughput: -1,
+    uploadThroughput: 400 * 1024,
+  });
   const astronaut = await fixture('astronaut.png');
   // A second, different shot (mirrored): a copy of the same photo would count once.
-  const second = await sharp(astronaut).flop().resize(480).modulate({ brightness: 1.05 }).jpeg({ quality: 92 }).toBuffer();
+  const second = await sharp(astronaut)
+    .flop()
+    .resize(480)
+    .modulate({ brightness: 1.05 })
+    .jpeg({ quality: 92 })
+    .toBuffer();
   await page.getByLabel('Choose selfies to upload').setInputFiles([
     { name: 'astronaut.png', mimeType: 'image/png', buffer: astronaut },
     { name: 'second.jpg', mimeType: 'image/jpeg', buffer: second },
@@ -104,7 +123,12 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   ]);
   const bar = page.getByRole('progressbar', { name: 'Uploading astronaut.png' });
   await expect.poll(() => bar.evaluate((p: HTMLProgressElement) => p.value), { intervals: [50] }).toBeGreaterThan(0);
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: -1,
+  });
 
   const item = (name: string) => page.locator('li.photo', { has: page.getByText(name, { exact: true }) });
   await expect(item('astronaut.png').getByRole('status')).toHaveText('Usable', { timeout: 60_000 });
@@ -118,7 +142,11 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   await page.getByRole('link', { name: 'Order', exact: true }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Order headshots' })).toBeVisible();
   const previews = page.locator('.styles img');
-  await expect.poll(() => previews.evaluateAll((imgs: HTMLImageElement[]) => imgs.filter((i) => i.complete && i.naturalWidth > 0).length)).toBeGreaterThan(1);
+  await expect
+    .poll(() =>
+      previews.evaluateAll((imgs: HTMLImageElement[]) => imgs.filter((i) => i.complete && i.naturalWidth > 0).length),
+    )
+    .toBeGreaterThan(1);
   // The style limit holds as styles are picked: Starter's one style is ticked, so no other can be.
   await expect(page.locator('#style-limit')).toHaveText('Starter includes 1 style: untick one to choose another.');
   await expect(page.locator('.styles input').nth(1)).toBeDisabled();
@@ -144,14 +172,28 @@ test('a person signs in, uploads, orders, downloads, exports and deletes, in a r
   await expect(status).toHaveText('Ready: 4 of 4 headshots', { timeout: 300_000 });
   const gallery = page.locator('.gallery img');
   await expect(gallery).not.toHaveCount(0);
-  await expect.poll(() => gallery.evaluateAll((imgs: HTMLImageElement[]) => imgs.every((i) => i.complete && i.naturalWidth === 1024))).toBe(true);
+  await expect
+    .poll(() =>
+      gallery.evaluateAll((imgs: HTMLImageElement[]) => imgs.every((i) => i.complete && i.naturalWidth === 1024)),
+    )
+    .toBe(true);
   violations.push(...(await axe(page, '4-gallery')));
 
-  for (const [aspect, height] of [['4:5', 1280], ['1:1', 1024]] as const) {
-    const file = await download(page, () => page.getByRole('button', { name: `Download headshot 1 as ${aspect}` }).click());
+  for (const [aspect, height] of [
+    ['4:5', 1280],
+    ['1:1', 1024],
+  ] as const) {
+    const file = await download(page, () =>
+      page.getByRole('button', { name: `Download headshot 1 as ${aspect}` }).click(),
+    );
     const meta = await sharp(file.bytes).metadata();
     expect(file.name).toMatch(/^rasmi-.*\.jpg$/);
-    expect({ format: meta.format, width: meta.width, height: meta.height, exif: meta.exif }).toEqual({ format: 'jpeg', width: 1024, height, exif: undefined });
+    expect({ format: meta.format, width: meta.width, height: meta.height, exif: meta.exif }).toEqual({
+      format: 'jpeg',
+      width: 1024,
+      height,
+      exif: undefined,
+    });
     await sharp(file.bytes).raw().toBuffer(); // decodes whole
   }
 

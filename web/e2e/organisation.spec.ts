@@ -18,8 +18,12 @@ const shots = path.join(root, 'web/test-results/screens');
 async function axe(page: Page, screen: string): Promise<string[]> {
   await page.screenshot({ path: path.join(shots, `${screen}.png`), fullPage: true });
   const { violations, passes } = await new AxeBuilder({ page }).analyze();
-  console.log(`axe ${screen}: ${passes.length} rules pass, ${violations.length} violations (${violations.map((v) => `${v.id}:${v.impact}`).join(', ') || 'none'})`);
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${screen} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
+  console.log(
+    `axe ${screen}: ${passes.length} rules pass, ${violations.length} violations (${violations.map((v) => `${v.id}:${v.impact}`).join(', ') || 'none'})`,
+  );
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${screen} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
 }
 
 async function mailTo(email: string, pattern: RegExp): Promise<string> {
@@ -36,7 +40,14 @@ async function mailTo(email: string, pattern: RegExp): Promise<string> {
 
 async function call(method: string, p: string, token?: string, body?: unknown) {
   const form = body instanceof FormData;
-  const res = await fetch(origin + p, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body && !form ? { 'content-type': 'application/json' } : {}) }, body: form ? body : body ? JSON.stringify(body) : undefined });
+  const res = await fetch(origin + p, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body && !form ? { 'content-type': 'application/json' } : {}),
+    },
+    body: form ? body : body ? JSON.stringify(body) : undefined,
+  });
   const json = res.headers.get('content-type')?.includes('json') ? await res.json() : null;
   if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
   return json;
@@ -45,7 +56,12 @@ async function call(method: string, p: string, token?: string, body?: unknown) {
 async function person(name: string) {
   const email = `${name.toLowerCase()}+${Date.now()}@rasmi.local`;
   const policy = await call('GET', '/v1/policy');
-  await call('POST', '/v1/accounts', undefined, { email, name, confirms_adult: true, accepted_policy_version: policy.id });
+  await call('POST', '/v1/accounts', undefined, {
+    email,
+    name,
+    confirms_adult: true,
+    accepted_policy_version: policy.id,
+  });
   const code = await mailTo(email, /code is (\d{6})/);
   const { token } = await call('POST', '/v1/auth/token', undefined, { email, code });
   return { email, token: token as string };
@@ -60,7 +76,9 @@ async function signedIn(browser: Browser, token: string): Promise<Page> {
   return page;
 }
 
-test('an organisation: create, brand, seats, invite, join with consent, share, review, approve, download', async ({ browser }) => {
+test('an organisation: create, brand, seats, invite, join with consent, share, review, approve, download', async ({
+  browser,
+}) => {
   const violations: string[] = [];
   const owner = await person('Owner');
   const member = await person('Member');
@@ -109,11 +127,23 @@ test('an organisation: create, brand, seats, invite, join with consent, share, r
   // A headshot from a seat (the workers make it), then shared from the organisation screen.
   const org = (await call('GET', '/v1/organisations', member.token)).items[0].id as string;
   const form = new FormData();
-  form.append('photo', new Blob([new Uint8Array(await readFile(path.join(root, 'test/fixtures/astronaut.png')))], { type: 'image/png' }), 'astronaut.png');
+  form.append(
+    'photo',
+    new Blob([new Uint8Array(await readFile(path.join(root, 'test/fixtures/astronaut.png')))], { type: 'image/png' }),
+    'astronaut.png',
+  );
   const photo = await call('POST', '/v1/photos', member.token, form);
-  await expect.poll(async () => (await call('GET', `/v1/photos/${photo.id}`, member.token)).status, { timeout: 120_000 }).toBe('usable');
-  const order = await call('POST', `/v1/organisations/${org}/orders`, member.token, { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photo.id] });
-  await expect.poll(async () => (await call('GET', `/v1/orders/${order.order_id}`, member.token)).status, { timeout: 300_000 }).toBe('ready');
+  await expect
+    .poll(async () => (await call('GET', `/v1/photos/${photo.id}`, member.token)).status, { timeout: 120_000 })
+    .toBe('usable');
+  const order = await call('POST', `/v1/organisations/${org}/orders`, member.token, {
+    package_id: 'starter',
+    style_ids: ['studio-grey'],
+    photo_ids: [photo.id],
+  });
+  await expect
+    .poll(async () => (await call('GET', `/v1/orders/${order.order_id}`, member.token)).status, { timeout: 300_000 })
+    .toBe('ready');
   await page.reload();
   await page.getByRole('button', { name: 'Share', exact: true }).click();
   await expect(page.getByText('(shared)')).toBeVisible();
@@ -128,7 +158,10 @@ test('an organisation: create, brand, seats, invite, join with consent, share, r
   await admin.getByRole('button', { name: /Approve Member/ }).click();
   await expect(admin.getByText(/: approved/)).toBeVisible();
   violations.push(...(await axe(admin, 'org-5-review')));
-  const [zip] = await Promise.all([admin.waitForEvent('download'), admin.getByRole('button', { name: 'Download approved headshots (ZIP)' }).click()]);
+  const [zip] = await Promise.all([
+    admin.waitForEvent('download'),
+    admin.getByRole('button', { name: 'Download approved headshots (ZIP)' }).click(),
+  ]);
   const bytes = await readFile((await zip.path())!);
   expect(bytes.subarray(0, 2).toString()).toBe('PK');
   expect(bytes.includes(Buffer.from('members.csv'))).toBe(true);

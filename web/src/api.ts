@@ -48,8 +48,10 @@ const PLAIN: Record<string, string> = {
   policy_version_outdated: 'The privacy policy has changed. Reload the page and accept the current one.',
   underage: 'You must be 18 or older to use Rasmi.',
   no_photo_left: 'At least one photo must stay in the order.',
-  fewer_headshots: 'The order needs this photo to make the headshots agreed. Keep it, or upload another photo and order again.',
-  shortfall_not_accepted: 'This order makes fewer headshots than the package names. Tick the box to accept that, or upload more photos.',
+  fewer_headshots:
+    'The order needs this photo to make the headshots agreed. Keep it, or upload another photo and order again.',
+  shortfall_not_accepted:
+    'This order makes fewer headshots than the package names. Tick the box to accept that, or upload more photos.',
   order_already_paid: 'This order is paid; its photos can no longer change.',
   too_many_streams: 'Rasmi is open in too many tabs. Close some and reload.',
   validation_failed: 'Some of the details are not valid.',

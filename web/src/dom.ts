@@ -2,7 +2,11 @@
 type Attrs = Record<string, string | number | boolean | undefined | ((e: Event) => void)>;
 type Child = Node | string | null | undefined | false;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === false) continue;
@@ -16,7 +20,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 
 /** Replaces an element's content. */
 export function fill(el: Element, ...children: (Child | Child[])[]): void {
-  el.replaceChildren(...children.flat().filter((c): c is Node | string => c !== null && c !== undefined && c !== false));
+  el.replaceChildren(
+    ...children.flat().filter((c): c is Node | string => c !== null && c !== undefined && c !== false),
+  );
 }
 
 const errorBox = () => document.getElementById('error')!;
@@ -43,10 +49,16 @@ export function showErrorAt(anchor: Element, message: string | null): void {
 }
 
 /** Runs an action from a button or form, disabling it meanwhile and showing any error in plain words next to it. */
-export async function act(control: HTMLButtonElement | HTMLFormElement | null, work: () => Promise<void>, plain: (e: unknown) => string): Promise<void> {
-  const buttons = control instanceof HTMLFormElement ? [...control.querySelectorAll('button')] : control ? [control] : [];
+export async function act(
+  control: HTMLButtonElement | HTMLFormElement | null,
+  work: () => Promise<void>,
+  plain: (e: unknown) => string,
+): Promise<void> {
+  const buttons =
+    control instanceof HTMLFormElement ? [...control.querySelectorAll('button')] : control ? [control] : [];
   // A form's error goes after its submit button, a button's after the button itself.
-  const anchor = control instanceof HTMLFormElement ? (control.querySelector('button[type="submit"]') ?? control) : control;
+  const anchor =
+    control instanceof HTMLFormElement ? (control.querySelector('button[type="submit"]') ?? control) : control;
   for (const b of buttons) b.disabled = true;
   showError(null);
   if (anchor) showErrorAt(anchor, null);
@@ -60,6 +72,7 @@ export async function act(control: HTMLButtonElement | HTMLFormElement | null, w
   }
 }
 
-export const money = (cents: number, currency: string) => new Intl.NumberFormat('en', { style: 'currency', currency }).format(cents / 100);
+export const money = (cents: number, currency: string) =>
+  new Intl.NumberFormat('en', { style: 'currency', currency }).format(cents / 100);
 export const when = (iso: string) => new Date(iso).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

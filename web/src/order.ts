@@ -31,9 +31,30 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
   if (!packages) return;
   const usable = photos.items.filter((p) => p.status === 'usable');
   const form = h('form', { 'aria-label': 'New order' });
-  const pkgs = packages.items.map((p, i) => choice('radio', 'package', p.id, i === 0, `${p.name}: ${money(p.price_cents, p.currency)}`, `Up to ${count(p.max_styles, 'style')}, ${count(p.photos_per_style, 'headshot')} a style, each from a different photo`));
-  const styleBoxes = styles.items.map((s: Style, i: number) => choice('checkbox', 'style', s.id, i === 0, s.name, s.description, `${API_BASE}${s.preview_url}`));
-  const photoBoxes = usable.map((p: Photo, i: number) => choice('checkbox', 'photo', p.id, true, `Photo ${i + 1}`, `${p.width}×${p.height}, uploaded ${when(p.uploaded_at)}`, p.thumbnail_url ?? undefined));
+  const pkgs = packages.items.map((p, i) =>
+    choice(
+      'radio',
+      'package',
+      p.id,
+      i === 0,
+      `${p.name}: ${money(p.price_cents, p.currency)}`,
+      `Up to ${count(p.max_styles, 'style')}, ${count(p.photos_per_style, 'headshot')} a style, each from a different photo`,
+    ),
+  );
+  const styleBoxes = styles.items.map((s: Style, i: number) =>
+    choice('checkbox', 'style', s.id, i === 0, s.name, s.description, `${API_BASE}${s.preview_url}`),
+  );
+  const photoBoxes = usable.map((p: Photo, i: number) =>
+    choice(
+      'checkbox',
+      'photo',
+      p.id,
+      true,
+      `Photo ${i + 1}`,
+      `${p.width}×${p.height}, uploaded ${when(p.uploaded_at)}`,
+      p.thumbnail_url ?? undefined,
+    ),
+  );
   const styleLimit = h('p', { class: 'help', id: 'style-limit', 'aria-live': 'polite' });
   // What the choice makes and costs, asked of the API (POST /v1/orders/quote) at each change, before the pay button.
   const quoteLine = h('p', { class: 'quote', id: 'quote', 'aria-live': 'polite' });
@@ -42,12 +63,20 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
   fill(
     form,
     h('fieldset', {}, h('legend', {}, 'Package'), pkgs),
-    h('fieldset', { class: 'styles', 'aria-describedby': 'style-limit' }, h('legend', {}, 'Styles'), styleLimit, styleBoxes),
+    h(
+      'fieldset',
+      { class: 'styles', 'aria-describedby': 'style-limit' },
+      h('legend', {}, 'Styles'),
+      styleLimit,
+      styleBoxes,
+    ),
     h(
       'fieldset',
       {},
       h('legend', {}, 'Photos to use'),
-      usable.length ? photoBoxes : h('p', {}, 'No usable photo yet. ', h('a', { href: '#/photos' }, 'Upload selfies first.')),
+      usable.length
+        ? photoBoxes
+        : h('p', {}, 'No usable photo yet. ', h('a', { href: '#/photos' }, 'Upload selfies first.')),
     ),
     quoteLine,
     shortfall,
@@ -67,14 +96,20 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
     const full = ticked.length >= pkg.max_styles;
     for (const b of boxes()) b.disabled = full && !b.checked;
     const limit = `${pkg.name} includes ${pkg.max_styles > 1 ? 'up to ' : ''}${count(pkg.max_styles, 'style')}`;
-    styleLimit.textContent = full ? `${limit}: untick one to choose another.` : `${limit}; ${count(ticked.length, 'style')} chosen.`;
+    styleLimit.textContent = full
+      ? `${limit}: untick one to choose another.`
+      : `${limit}; ${count(ticked.length, 'style')} chosen.`;
   };
 
   const requote = async () => {
     enforceStyleLimit();
     asking?.abort();
     const data = new FormData(form);
-    const body = { package_id: String(data.get('package')), style_ids: data.getAll('style').map(String), photo_ids: data.getAll('photo').map(String) };
+    const body = {
+      package_id: String(data.get('package')),
+      style_ids: data.getAll('style').map(String),
+      photo_ids: data.getAll('photo').map(String),
+    };
     current = undefined;
     // Emptied, not only hidden: a hidden required box would block the form.
     fill(shortfall);
@@ -97,7 +132,16 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
           shortfall,
           h('p', {}, q.shortfall.message),
           h('p', {}, q.shortfall.hint, ' ', h('a', { href: '#/photos' }, 'Upload more photos')),
-          h('div', { class: 'check' }, h('input', { type: 'checkbox', id: 'accept-shortfall', name: 'accept_shortfall', required: true }), h('label', { for: 'accept-shortfall' }, `I accept ${count(q.headshots_expected, 'headshot')} instead of ${q.headshots_promised}, for ${money(q.amount_cents, q.currency)}`)),
+          h(
+            'div',
+            { class: 'check' },
+            h('input', { type: 'checkbox', id: 'accept-shortfall', name: 'accept_shortfall', required: true }),
+            h(
+              'label',
+              { for: 'accept-shortfall' },
+              `I accept ${count(q.headshots_expected, 'headshot')} instead of ${q.headshots_promised}, for ${money(q.amount_cents, q.currency)}`,
+            ),
+          ),
         );
         shortfall.hidden = false;
       }
@@ -117,23 +161,61 @@ export async function orderScreen(main: HTMLElement, signal: AbortSignal): Promi
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const data = new FormData(form);
-    void act(form, async () => {
-      if (!current) throw new Error('Choose at least one style and one photo.');
-      const body = { package_id: current.package_id, style_ids: data.getAll('style').map(String), photo_ids: data.getAll('photo').map(String), accept_shortfall: data.has('accept_shortfall') };
-      const { order } = unwrap(await api.POST('/v1/orders', { body, params: { header: { 'idempotency-key': idempotencyKey() } } }));
-      go(`#/order?id=${order.id}`);
-    }, plainError);
+    void act(
+      form,
+      async () => {
+        if (!current) throw new Error('Choose at least one style and one photo.');
+        const body = {
+          package_id: current.package_id,
+          style_ids: data.getAll('style').map(String),
+          photo_ids: data.getAll('photo').map(String),
+          accept_shortfall: data.has('accept_shortfall'),
+        };
+        const { order } = unwrap(
+          await api.POST('/v1/orders', { body, params: { header: { 'idempotency-key': idempotencyKey() } } }),
+        );
+        go(`#/order?id=${order.id}`);
+      },
+      plainError,
+    );
   });
   main.append(form);
   if (orders.items.length)
     main.append(
-      h('section', { 'aria-labelledby': 'orders-h' }, h('h2', { id: 'orders-h' }, 'Your orders'), h('ul', {}, orders.items.map((o) => h('li', {}, h('a', { href: `#/order?id=${o.id}` }, `${when(o.created_at)}: ${count(o.style_ids.length, 'style')}, ${ORDER_STATUS[o.status]}`))))),
+      h(
+        'section',
+        { 'aria-labelledby': 'orders-h' },
+        h('h2', { id: 'orders-h' }, 'Your orders'),
+        h(
+          'ul',
+          {},
+          orders.items.map((o) =>
+            h(
+              'li',
+              {},
+              h(
+                'a',
+                { href: `#/order?id=${o.id}` },
+                `${when(o.created_at)}: ${count(o.style_ids.length, 'style')}, ${ORDER_STATUS[o.status]}`,
+              ),
+            ),
+          ),
+        ),
+      ),
     );
 }
 
 const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-function choice(type: 'radio' | 'checkbox', name: string, value: string, checked: boolean, label: string, help: string, image?: string) {
+function choice(
+  type: 'radio' | 'checkbox',
+  name: string,
+  value: string,
+  checked: boolean,
+  label: string,
+  help: string,
+  image?: string,
+) {
   const id = `${name}-${value}`;
   return h(
     'div',
@@ -171,7 +253,10 @@ async function followOrder(main: HTMLElement, id: string, signal: AbortSignal): 
       shown = key;
       renderSelection(selection, order, () => (shown = ''));
     }
-    if (order.status === 'failed') showError(`The order could not be completed: ${order.failure?.detail ?? order.failure?.code ?? 'unknown reason'}${order.refund ? ` ${refundLine(order)}` : ''}`);
+    if (order.status === 'failed')
+      showError(
+        `The order could not be completed: ${order.failure?.detail ?? order.failure?.code ?? 'unknown reason'}${order.refund ? ` ${refundLine(order)}` : ''}`,
+      );
     if (order.status === 'ready' || order.status === 'failed') {
       bar.hidden = true;
       await renderGallery(gallery, order);
@@ -194,19 +279,44 @@ function renderSelection(section: HTMLElement, order: Order, changed: () => void
           'li',
           {},
           h('strong', {}, `Photo ${i + 1} (rank ${s.rank}): `),
-          s.excluded ? 'left out by you' : s.chosen ? 'chosen' : s.duplicate_of ? 'a copy of a better photo' : 'not needed',
+          s.excluded
+            ? 'left out by you'
+            : s.chosen
+              ? 'chosen'
+              : s.duplicate_of
+                ? 'a copy of a better photo'
+                : 'not needed',
           `, score ${Math.round(s.score * 100)} of 100`,
-          h('span', { class: 'help' }, Object.entries(s.parts).map(([k, v]) => `${k.replace(/_/g, ' ')} ${Math.round(v * 100)}`).join(', ')),
+          h(
+            'span',
+            { class: 'help' },
+            Object.entries(s.parts)
+              .map(([k, v]) => `${k.replace(/_/g, ' ')} ${Math.round(v * 100)}`)
+              .join(', '),
+          ),
           canChange &&
-            h('button', {
-              type: 'button',
-              class: 'link',
-              onclick: (e: Event) =>
-                void act(e.currentTarget as HTMLButtonElement, async () => {
-                  unwrap(await api.PATCH('/v1/orders/{id}/photos/{photo_id}', { params: { path: { id: order.id, photo_id: s.photo_id } }, body: { excluded: !s.excluded } }));
-                  changed();
-                }, plainError),
-            }, s.excluded ? 'Use it again' : 'Leave it out'),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'link',
+                onclick: (e: Event) =>
+                  void act(
+                    e.currentTarget as HTMLButtonElement,
+                    async () => {
+                      unwrap(
+                        await api.PATCH('/v1/orders/{id}/photos/{photo_id}', {
+                          params: { path: { id: order.id, photo_id: s.photo_id } },
+                          body: { excluded: !s.excluded },
+                        }),
+                      );
+                      changed();
+                    },
+                    plainError,
+                  ),
+              },
+              s.excluded ? 'Use it again' : 'Leave it out',
+            ),
         ),
       ),
     ),
@@ -224,25 +334,47 @@ async function renderGallery(section: HTMLElement, order: Order): Promise<void> 
     return u.toString();
   };
   const download = (headshotId: string, aspect: '4:5' | '1:1') => (e: Event) =>
-    void act(e.currentTarget as HTMLButtonElement, async () => {
-      // A fresh signed link at each click: links last minutes, the gallery may stay open longer.
-      const a = h('a', { href: await link(headshotId, aspect), download: '' });
-      document.body.append(a);
-      a.click();
-      a.remove();
-    }, plainError);
+    void act(
+      e.currentTarget as HTMLButtonElement,
+      async () => {
+        // A fresh signed link at each click: links last minutes, the gallery may stay open longer.
+        const a = h('a', { href: await link(headshotId, aspect), download: '' });
+        document.body.append(a);
+        a.click();
+        a.remove();
+      },
+      plainError,
+    );
   const figures = await Promise.all(
     rendered.map(async (x, i) =>
       h(
         'figure',
         {},
-        h('img', { src: await link(x.id, '4:5'), alt: `Headshot ${i + 1}, ${styleName(x.style_id)}`, width: 256, height: 320, loading: 'lazy' }),
+        h('img', {
+          src: await link(x.id, '4:5'),
+          alt: `Headshot ${i + 1}, ${styleName(x.style_id)}`,
+          width: 256,
+          height: 320,
+          loading: 'lazy',
+        }),
         h(
           'figcaption',
           {},
           h('span', { class: 'style-name' }, styleName(x.style_id)),
-          h('button', { type: 'button', onclick: download(x.id, '4:5'), 'aria-label': `Download headshot ${i + 1} as 4:5` }, 'Download 4:5'),
-          h('button', { type: 'button', onclick: download(x.id, '1:1'), 'aria-label': `Download headshot ${i + 1} as 1:1 square` }, 'Download 1:1'),
+          h(
+            'button',
+            { type: 'button', onclick: download(x.id, '4:5'), 'aria-label': `Download headshot ${i + 1} as 4:5` },
+            'Download 4:5',
+          ),
+          h(
+            'button',
+            {
+              type: 'button',
+              onclick: download(x.id, '1:1'),
+              'aria-label': `Download headshot ${i + 1} as 1:1 square`,
+            },
+            'Download 1:1',
+          ),
         ),
       ),
     ),
@@ -260,7 +392,13 @@ async function renderGallery(section: HTMLElement, order: Order): Promise<void> 
         'div',
         { class: 'note', id: 'missing' },
         h('p', {}, `${count(order.missing.length, 'headshot')} could not be made:`),
-        h('ul', {}, order.missing.map((m) => h('li', {}, `${styleName(m.style_id)}${m.position ? `, headshot ${m.position}` : ''}: ${m.reason}`))),
+        h(
+          'ul',
+          {},
+          order.missing.map((m) =>
+            h('li', {}, `${styleName(m.style_id)}${m.position ? `, headshot ${m.position}` : ''}: ${m.reason}`),
+          ),
+        ),
         order.refund && h('p', {}, refundLine(order)),
       ),
   );
@@ -269,5 +407,7 @@ async function renderGallery(section: HTMLElement, order: Order): Promise<void> 
 function refundLine(order: Order): string {
   const r = order.refund!;
   const what = r.headshots === order.headshots_expected ? 'the whole order' : count(r.headshots, 'missing headshot');
-  return r.status === 'succeeded' ? `${money(r.amount_cents, r.currency)} was refunded for ${what} to the card you paid with; banks take 5 to 10 days to show it.` : `${money(r.amount_cents, r.currency)} is being refunded for ${what}.`;
+  return r.status === 'succeeded'
+    ? `${money(r.amount_cents, r.currency)} was refunded for ${what} to the card you paid with; banks take 5 to 10 days to show it.`
+    : `${money(r.amount_cents, r.currency)} is being refunded for ${what}.`;
 }

@@ -17,10 +17,20 @@ const STATUS: Record<Photo['status'], string> = {
 const FINAL = new Set<Photo['status']>(['usable', 'unusable', 'rejected']);
 
 export async function photosScreen(main: HTMLElement, signal: AbortSignal): Promise<void> {
-  const input = h('input', { id: 'files', type: 'file', accept: 'image/jpeg,image/png,image/webp,image/heic', multiple: true, 'aria-describedby': 'files-help' });
+  const input = h('input', {
+    id: 'files',
+    type: 'file',
+    accept: 'image/jpeg,image/png,image/webp,image/heic',
+    multiple: true,
+    'aria-describedby': 'files-help',
+  });
   const list = h('ul', { class: 'photos', 'aria-label': 'Your photos' });
   main.append(
-    h('p', { id: 'files-help' }, 'Upload a few selfies: your face alone, looking at the camera, in good light. Each one is checked within seconds.'),
+    h(
+      'p',
+      { id: 'files-help' },
+      'Upload a few selfies: your face alone, looking at the camera, in good light. Each one is checked within seconds.',
+    ),
     h('div', { class: 'upload' }, h('label', { for: 'files', class: 'button' }, 'Choose selfies to upload'), input),
     list,
     h('p', {}, h('a', { href: '#/order', class: 'button' }, 'Continue to order')),
@@ -36,7 +46,9 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
   const showCount = () => {
     const usable = [...photos.values()].filter((p) => p.status === 'usable' && items.has(p.id)).length;
     const enough = packages.items.filter((p) => p.photos_per_style <= usable).map((p) => p.name);
-    const short = packages.items.filter((p) => p.photos_per_style > usable).map((p) => `${p.name} needs ${p.photos_per_style}`);
+    const short = packages.items
+      .filter((p) => p.photos_per_style > usable)
+      .map((p) => `${p.name} needs ${p.photos_per_style}`);
     const said = `${usable} usable ${usable === 1 ? 'photo' : 'photos'}`;
     count.textContent = !short.length
       ? `${said}: enough for every package.`
@@ -53,12 +65,22 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
     const boxes = (photo.verdict?.boxes ?? []).map((b, i) => {
       const box = h('span', { class: i ? 'face other' : 'face' });
       const pct = (v: number, of: number) => `${(100 * v) / of}%`;
-      Object.assign(box.style, { left: pct(b.x, photo.width), top: pct(b.y, photo.height), width: pct(b.width, photo.width), height: pct(b.height, photo.height) });
+      Object.assign(box.style, {
+        left: pct(b.x, photo.width),
+        top: pct(b.y, photo.height),
+        width: pct(b.width, photo.width),
+        height: pct(b.height, photo.height),
+      });
       return box;
     });
     const reasons = photo.verdict?.reasons ?? [];
     const advice = photo.verdict?.advice ?? [];
-    const tile = h('div', { class: 'thumb' }, thumb ? h('img', { src: thumb, alt: '' }) : h('span', { class: 'nothumb' }, photo.detected_type.toUpperCase()), ...boxes);
+    const tile = h(
+      'div',
+      { class: 'thumb' },
+      thumb ? h('img', { src: thumb, alt: '' }) : h('span', { class: 'nothumb' }, photo.detected_type.toUpperCase()),
+      ...boxes,
+    );
     tile.style.aspectRatio = `${photo.width} / ${photo.height}`;
     showCount();
     fill(
@@ -70,24 +92,46 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
         h('p', { class: 'name' }, name ?? li.dataset.name ?? `${photo.width}×${photo.height} ${photo.detected_type}`),
         h('p', { class: `status ${photo.status}`, role: 'status' }, STATUS[photo.status]),
         reasons.length > 0 &&
-          h('ul', { class: 'reasons' }, reasons.map((r) => h('li', {}, h('span', {}, r.message), ' ', h('strong', {}, r.hint)))),
+          h(
+            'ul',
+            { class: 'reasons' },
+            reasons.map((r) => h('li', {}, h('span', {}, r.message), ' ', h('strong', {}, r.hint))),
+          ),
         // Advice on a usable photo: worth knowing, never a reason it cannot be used.
         advice.length > 0 && h('p', { class: 'help' }, 'Usable as it is. To make it better:'),
-        advice.length > 0 && h('ul', { class: 'reasons advice' }, advice.map((a) => h('li', {}, h('span', {}, a.message), ' ', a.hint))),
-        h('button', { type: 'button', class: 'link', 'aria-label': `Delete ${li.dataset.name ?? 'photo'}`, onclick: (e: Event) => void remove(e.currentTarget as HTMLButtonElement, photo.id) }, 'Delete'),
+        advice.length > 0 &&
+          h(
+            'ul',
+            { class: 'reasons advice' },
+            advice.map((a) => h('li', {}, h('span', {}, a.message), ' ', a.hint)),
+          ),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'link',
+            'aria-label': `Delete ${li.dataset.name ?? 'photo'}`,
+            onclick: (e: Event) => void remove(e.currentTarget as HTMLButtonElement, photo.id),
+          },
+          'Delete',
+        ),
       ),
     );
   };
 
   const remove = (button: HTMLButtonElement, id: string) =>
-    act(button, async () => {
-      const res = await api.DELETE('/v1/photos/{id}', { params: { path: { id } } });
-      if (!res.response.ok) unwrap(res);
-      items.get(id)?.remove();
-      items.delete(id);
-      showCount();
-      input.focus();
-    }, plainError);
+    act(
+      button,
+      async () => {
+        const res = await api.DELETE('/v1/photos/{id}', { params: { path: { id } } });
+        if (!res.response.ok) unwrap(res);
+        items.get(id)?.remove();
+        items.delete(id);
+        showCount();
+        input.focus();
+      },
+      plainError,
+    );
 
   const refresh = async (id: string) => {
     const li = items.get(id);
@@ -99,7 +143,17 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
     const li = h('li', { class: 'photo' });
     li.dataset.name = file.name;
     const bar = h('progress', { max: 100, value: 0, 'aria-label': `Uploading ${file.name}` });
-    fill(li, h('div', { class: 'thumb' }), h('div', {}, h('p', { class: 'name' }, file.name), bar, h('p', { class: 'status', role: 'status' }, 'Uploading…')));
+    fill(
+      li,
+      h('div', { class: 'thumb' }),
+      h(
+        'div',
+        {},
+        h('p', { class: 'name' }, file.name),
+        bar,
+        h('p', { class: 'status', role: 'status' }, 'Uploading…'),
+      ),
+    );
     list.prepend(li);
     const preview = readAsDataUrl(file);
     try {
@@ -110,7 +164,16 @@ export async function photosScreen(main: HTMLElement, signal: AbortSignal): Prom
       // The stream may have announced the verdict before this photo was in the list.
       if (!FINAL.has(photo.status)) await refresh(photo.id);
     } catch (err) {
-      fill(li, h('div', { class: 'thumb' }), h('div', {}, h('p', { class: 'name' }, file.name), h('p', { class: 'status unusable', role: 'status' }, `Not uploaded: ${plainError(err)}`)));
+      fill(
+        li,
+        h('div', { class: 'thumb' }),
+        h(
+          'div',
+          {},
+          h('p', { class: 'name' }, file.name),
+          h('p', { class: 'status unusable', role: 'status' }, `Not uploaded: ${plainError(err)}`),
+        ),
+      );
     }
   };
 

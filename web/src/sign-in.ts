@@ -4,7 +4,10 @@ import { act, fill, h } from './dom';
 import { afterSignIn, go } from './route';
 
 export async function signInScreen(main: HTMLElement): Promise<void> {
-  const policy = await api.GET('/v1/policy').then(unwrap).catch(() => undefined);
+  const policy = await api
+    .GET('/v1/policy')
+    .then(unwrap)
+    .catch(() => undefined);
   const area = h('div');
   main.append(area);
 
@@ -20,14 +23,24 @@ export async function signInScreen(main: HTMLElement): Promise<void> {
     );
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      void act(form, async () => {
-        unwrap(await api.POST('/v1/auth/code', { body: { email: email.value } }));
-        enterCode(email.value);
-      }, plainError);
+      void act(
+        form,
+        async () => {
+          unwrap(await api.POST('/v1/auth/code', { body: { email: email.value } }));
+          enterCode(email.value);
+        },
+        plainError,
+      );
     });
 
     const name = h('input', { id: 'reg-name', name: 'name', autocomplete: 'name', required: true, maxlength: 200 });
-    const regEmail = h('input', { id: 'reg-email', type: 'email', name: 'email', autocomplete: 'email', required: true });
+    const regEmail = h('input', {
+      id: 'reg-email',
+      type: 'email',
+      name: 'email',
+      autocomplete: 'email',
+      required: true,
+    });
     const adult = h('input', { id: 'reg-adult', type: 'checkbox', required: true });
     const accept = h('input', { id: 'reg-policy', type: 'checkbox', required: true });
     const register = h(
@@ -45,23 +58,47 @@ export async function signInScreen(main: HTMLElement): Promise<void> {
         accept,
         h('label', { for: 'reg-policy' }, `I accept the privacy policy${policy ? ` (version ${policy.id})` : ''}`),
       ),
-      policy && h('details', {}, h('summary', {}, 'Read the privacy policy'), h('pre', { class: 'policy', tabindex: 0 }, policy.text)),
+      policy &&
+        h(
+          'details',
+          {},
+          h('summary', {}, 'Read the privacy policy'),
+          h('pre', { class: 'policy', tabindex: 0 }, policy.text),
+        ),
       h('button', { type: 'submit' }, 'Create account and email me a code'),
     );
     register.addEventListener('submit', (e) => {
       e.preventDefault();
-      void act(register, async () => {
-        const body = { email: regEmail.value, name: name.value, confirms_adult: adult.checked, accepted_policy_version: policy?.id ?? '' };
-        unwrap(await api.POST('/v1/accounts', { body }));
-        enterCode(regEmail.value);
-      }, plainError);
+      void act(
+        register,
+        async () => {
+          const body = {
+            email: regEmail.value,
+            name: name.value,
+            confirms_adult: adult.checked,
+            accepted_policy_version: policy?.id ?? '',
+          };
+          unwrap(await api.POST('/v1/accounts', { body }));
+          enterCode(regEmail.value);
+        },
+        plainError,
+      );
     });
     fill(area, form, register);
     email.focus();
   };
 
   const enterCode = (email: string) => {
-    const code = h('input', { id: 'code', name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '\\d{6}', maxlength: 6, required: true, 'aria-describedby': 'code-help' });
+    const code = h('input', {
+      id: 'code',
+      name: 'code',
+      inputmode: 'numeric',
+      autocomplete: 'one-time-code',
+      pattern: '\\d{6}',
+      maxlength: 6,
+      required: true,
+      'aria-describedby': 'code-help',
+    });
     const form = h(
       'form',
       { 'aria-labelledby': 'code-h' },
@@ -74,10 +111,14 @@ export async function signInScreen(main: HTMLElement): Promise<void> {
     );
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      void act(form, async () => {
-        session.token = unwrap(await api.POST('/v1/auth/token', { body: { email, code: code.value.trim() } })).token;
-        go(afterSignIn());
-      }, plainError);
+      void act(
+        form,
+        async () => {
+          session.token = unwrap(await api.POST('/v1/auth/token', { body: { email, code: code.value.trim() } })).token;
+          go(afterSignIn());
+        },
+        plainError,
+      );
     });
     fill(area, form);
     code.focus();

@@ -38,8 +38,12 @@ export interface PhotoEvent {
 export async function followPhotoEvents(onEvent: (e: PhotoEvent) => void, signal: AbortSignal): Promise<void> {
   while (!signal.aborted) {
     try {
-      const res = await fetch(`${API_BASE}/v1/photos/events`, { headers: { Authorization: `Bearer ${session.token}`, Accept: 'text/event-stream' }, signal });
-      if (!res.ok || !res.body) throw new ProblemError(res.status, (await res.json().catch(() => ({}))) as Partial<Problem>);
+      const res = await fetch(`${API_BASE}/v1/photos/events`, {
+        headers: { Authorization: `Bearer ${session.token}`, Accept: 'text/event-stream' },
+        signal,
+      });
+      if (!res.ok || !res.body)
+        throw new ProblemError(res.status, (await res.json().catch(() => ({}))) as Partial<Problem>);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
