@@ -39,7 +39,7 @@ describe('inquiries', () => {
   });
 
   it('CT1 inquiries are stored encrypted with their deadlines, answered by email, and escalated once per deadline', async () => {
-    stack.clock.set('2026-12-04T18:00:00Z'); // a Friday
+    stack.clock.set('2026-12-11T18:00:00Z'); // a Friday, after the newest policy version took effect
     const person = await signUp(stack);
     const other = await signUp(stack);
     const support = await staff('support');
@@ -57,9 +57,9 @@ describe('inquiries', () => {
     expect(filed.body).toMatchObject({
       kind: 'privacy',
       status: 'open',
-      received_at: '2026-12-04T18:00:00.000Z',
-      first_response_due: '2026-12-07T18:00:00.000Z',
-      resolution_due: '2027-01-03T18:00:00.000Z',
+      received_at: '2026-12-11T18:00:00.000Z',
+      first_response_due: '2026-12-14T18:00:00.000Z',
+      resolution_due: '2027-01-10T18:00:00.000Z',
       first_responded_at: null,
     });
 
@@ -100,10 +100,10 @@ describe('inquiries', () => {
     expect((await stack.api('GET', `/v1/inquiries/${id}`, { token: other.token })).status).toBe(404);
 
     // Monday 13:00 (5 hours before the first answer is due): nothing yet. 14:30 (3.5 hours before): the team hears, once.
-    stack.clock.set('2026-12-07T13:00:00Z');
+    stack.clock.set('2026-12-14T13:00:00Z');
     await sweep();
     expect(team(id)).toHaveLength(0);
-    stack.clock.set('2026-12-07T14:30:00Z');
+    stack.clock.set('2026-12-14T14:30:00Z');
     await sweep();
     await sweep();
     expect(team(id)).toHaveLength(1);
@@ -123,7 +123,7 @@ describe('inquiries', () => {
     expect(answered.status).toBe(201);
     expect(answered.body).toMatchObject({
       status: 'answered',
-      first_responded_at: '2026-12-07T14:30:00.000Z',
+      first_responded_at: '2026-12-14T14:30:00.000Z',
       resolved_at: null,
     });
     const mail = stack.postmark.to(person.email).filter((m) => m.Tag === 'inquiry-response');
@@ -135,11 +135,11 @@ describe('inquiries', () => {
     });
     expect(stack.postmark.to('visitor@example.com').filter((m) => m.Tag === 'inquiry-response')).toHaveLength(1);
     expect((await stack.api('GET', `/v1/inquiries/${id}`, { token: person.token })).body.responses).toEqual([
-      { at: '2026-12-07T14:30:00.000Z', message: 'Your photos are stored in the EU only.' },
+      { at: '2026-12-14T14:30:00.000Z', message: 'Your photos are stored in the EU only.' },
     ]);
 
     // Three hours before the 30-day resolution deadline, the unresolved one escalates once more (and only once).
-    stack.clock.set('2027-01-03T15:00:00Z');
+    stack.clock.set('2027-01-10T15:00:00Z');
     await sweep();
     await sweep();
     expect(team(id)).toHaveLength(2);
@@ -152,10 +152,10 @@ describe('inquiries', () => {
     });
     expect(resolved.body).toMatchObject({
       status: 'resolved',
-      resolved_at: '2027-01-03T15:00:00.000Z',
-      first_responded_at: '2026-12-07T14:30:00.000Z',
+      resolved_at: '2027-01-10T15:00:00.000Z',
+      first_responded_at: '2026-12-14T14:30:00.000Z',
     });
-    stack.clock.set('2027-01-10T00:00:00Z');
+    stack.clock.set('2027-01-17T00:00:00Z');
     await sweep();
     expect(team(id)).toHaveLength(2);
   });
