@@ -28,7 +28,10 @@ const BOARD = '/admin/queues';
 async function documentedStaffRoutes(): Promise<Call[]> {
   const doc = (await stack.api('GET', '/openapi.json')).body;
   return Object.entries(
-    doc.paths as Record<string, Record<string, { security?: unknown[]; tags?: string[]; responses: Record<string, unknown> }>>,
+    doc.paths as Record<
+      string,
+      Record<string, { security?: unknown[]; tags?: string[]; responses: Record<string, unknown> }>
+    >,
   ).flatMap(([p, ops]) =>
     Object.entries(ops)
       // An organisation's routes answer 403 to a member without the role there, not to every customer
