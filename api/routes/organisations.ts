@@ -64,7 +64,8 @@ const SeatSummaryOut = z
       }),
     ),
     credit_cents: z.number().int().openapi({
-      description: 'Owed to the organisation for headshots its seat orders could not make (or agreed shortfalls)',
+      description:
+        'Credit left: what its seat orders could not make (or agreed shortfalls), less what seat purchases took off their price',
     }),
     currency: z.string(),
   })
@@ -698,13 +699,16 @@ export function organisationRoutes(router: Router): void {
         .openapi('BuySeats'),
       responses: {
         201: {
-          description: 'Awaiting the payment; seats count once the processor confirms it',
+          description:
+            "The organisation's credit is taken off the price first. `pending`: the rest awaits the payment, and the seats count once the processor confirms it; `paid`: the credit paid for them all, they count now and `payment` is null",
           schema: z
             .object({
               purchase_id: z.string(),
-              amount_cents: z.number().int(),
+              amount_cents: z.number().int().openapi({ description: 'Left to pay after the credit' }),
+              credit_cents: z.number().int().openapi({ description: "The organisation's credit taken off the price" }),
               currency: z.string(),
-              payment: z.object({ processor: z.string(), client_secret: z.string() }),
+              status: z.enum(['pending', 'paid']),
+              payment: z.object({ processor: z.string(), client_secret: z.string() }).nullable(),
             })
             .openapi('SeatPurchase'),
         },
@@ -741,6 +745,7 @@ export function organisationRoutes(router: Router): void {
                 package_id: z.string(),
                 seats: z.number().int(),
                 amount_cents: z.number().int(),
+                credit_cents: z.number().int(),
                 currency: z.string(),
                 status: z.enum(['pending', 'paid']),
                 created_at: z.string().datetime(),

@@ -399,6 +399,8 @@ export interface SeatPurchasesTable {
   status: 'pending' | 'paid';
   created_at: Timestamp;
   paid_at: Nullable<Date | string>;
+  /** The organisation's credit taken off this purchase (amount_cents is what is left to pay). */
+  credit_cents: ColumnType<number, number | undefined, number>;
 }
 
 export interface SeatDrawsTable {

@@ -34,11 +34,7 @@ export async function seatSummary(ctx: Pick<AppContext, 'db'>, organisationId: s
     .where('returned_at', 'is', null)
     .groupBy('package_id')
     .execute();
-  const credit = await ctx.db
-    .selectFrom('seat_credits')
-    .select(sql<number>`coalesce(sum(amount_cents), 0)::int`.as('n'))
-    .where('organisation_id', '=', organisationId)
-    .executeTakeFirstOrThrow();
+  const credit = await creditLeft(ctx.db, organisationId, 'EUR');
   return {
     packages: PACKAGES.map((p) => {
       const purchased = bought.find((b) => b.package_id === p.id && b.status === 'paid')?.n ?? 0;
@@ -51,9 +47,29 @@ export async function seatSummary(ctx: Pick<AppContext, 'db'>, organisationId: s
         pending: bought.find((b) => b.package_id === p.id && b.status === 'pending')?.n ?? 0,
       };
     }),
-    credit_cents: credit.n,
+    credit_cents: credit,
     currency: 'EUR',
   };
+}
+
+/**
+ * The organisation's credit not yet spent, in one currency: what its seat orders could not make,
+ * less what seat purchases took off their price (a purchase awaiting its payment holds its part).
+ */
+export async function creditLeft(db: Db, organisationId: string, currency: string): Promise<number> {
+  const credited = await db
+    .selectFrom('seat_credits')
+    .select(sql<number>`coalesce(sum(amount_cents), 0)::int`.as('n'))
+    .where('organisation_id', '=', organisationId)
+    .where('currency', '=', currency)
+    .executeTakeFirstOrThrow();
+  const spent = await db
+    .selectFrom('seat_purchases')
+    .select(sql<number>`coalesce(sum(credit_cents), 0)::int`.as('n'))
+    .where('organisation_id', '=', organisationId)
+    .where('currency', '=', currency)
+    .executeTakeFirstOrThrow();
+  return credited.n - spent.n;
 }
 
 /** Seats available for a package, under the organisation's row lock held by the caller's transaction. */
@@ -76,18 +92,33 @@ export async function availableSeats(trx: Db, organisationId: string, packageId:
   return bought.n - drawn.n;
 }
 
-/** Buys seats: the processor is asked for the payment, and the seats count once it confirms (its signed webhook). */
+/** What a seat purchase answers: a payment to make, or none when the credit paid for it all. */
+export interface SeatPurchase {
+  purchase_id: string;
+  /** Left to pay after the credit. */
+  amount_cents: number;
+  /** The organisation's credit taken off the price. */
+  credit_cents: number;
+  currency: string;
+  status: 'pending' | 'paid';
+  payment: { processor: string; client_secret: string } | null;
+}
+
+/** The payments row of a purchase the organisation's credit paid for entirely: a record, no processor. */
+const CREDIT_PROCESSOR = 'credit';
+
+/**
+ * Buys seats. The organisation's credit is taken off the price first (under its row lock, so two
+ * purchases at once never spend the same credit); what is left is asked of the payment processor,
+ * and those seats count once it confirms (its signed webhook). Seats the credit pays for entirely
+ * count at once.
+ */
 export async function buySeats(
   ctx: AppContext,
   userId: string,
   organisationId: string,
   input: { package_id: string; seats: number },
-): Promise<{
-  purchase_id: string;
-  amount_cents: number;
-  currency: string;
-  payment: { processor: string; client_secret: string };
-}> {
+): Promise<SeatPurchase> {
   await requireAdmin(ctx, organisationId, userId);
   const pkg = findPackage(input.package_id);
   if (!pkg)
@@ -100,21 +131,24 @@ export async function buySeats(
   const now = ctx.clock.now();
   const purchaseId = newId('spu');
   const paymentId = newId('pay');
-  const amount = pkg.priceCents * input.seats;
-  await inTransaction(ctx.db, async (trx) => {
+  const price = pkg.priceCents * input.seats;
+  const credit = await inTransaction(ctx.db, async (trx) => {
+    await trx.selectFrom('organisations').select('id').where('id', '=', organisationId).forUpdate().execute();
+    const taken = Math.max(0, Math.min(price, await creditLeft(trx, organisationId, pkg.currency)));
+    const settled = taken === price;
     await trx
       .insertInto('payments')
       .values({
         id: paymentId,
         order_id: null,
         user_id: userId,
-        processor: ctx.payments.name,
+        processor: settled ? CREDIT_PROCESSOR : ctx.payments.name,
         processor_ref: paymentId,
-        amount_cents: amount,
+        amount_cents: price - taken,
         currency: pkg.currency,
-        status: 'pending',
+        status: settled ? 'succeeded' : 'pending',
         created_at: now,
-        succeeded_at: null,
+        succeeded_at: settled ? now : null,
       })
       .execute();
     await trx
@@ -124,14 +158,20 @@ export async function buySeats(
         organisation_id: organisationId,
         package_id: pkg.id,
         seats: input.seats,
-        amount_cents: amount,
+        amount_cents: price - taken,
+        credit_cents: taken,
         currency: pkg.currency,
         payment_id: paymentId,
-        status: 'pending',
+        status: settled ? 'paid' : 'pending',
         created_at: now,
+        paid_at: settled ? now : null,
       })
       .execute();
+    return taken;
   });
+  const amount = price - credit;
+  const answer = { purchase_id: purchaseId, amount_cents: amount, credit_cents: credit, currency: pkg.currency };
+  if (!amount) return { ...answer, status: 'paid', payment: null };
   let intent;
   try {
     intent = await ctx.payments.createPayment({
@@ -141,6 +181,7 @@ export async function buySeats(
       currency: pkg.currency,
     });
   } catch (err) {
+    // Withdrawn whole: the credit it took is the organisation's again.
     ctx.logger.warn({ err, purchaseId }, 'payment processor failed; seat purchase withdrawn');
     await ctx.db.deleteFrom('seat_purchases').where('id', '=', purchaseId).execute();
     await ctx.db.deleteFrom('payments').where('id', '=', paymentId).execute();
@@ -148,7 +189,7 @@ export async function buySeats(
       502,
       'payment_processor_unavailable',
       'Payment processor unavailable',
-      'Nothing was charged; try again shortly.',
+      'Nothing was charged and no credit was used; try again shortly.',
     );
   }
   await ctx.db
@@ -157,9 +198,8 @@ export async function buySeats(
     .where('id', '=', paymentId)
     .execute();
   return {
-    purchase_id: purchaseId,
-    amount_cents: amount,
-    currency: pkg.currency,
+    ...answer,
+    status: 'pending',
     payment: { processor: ctx.payments.name, client_secret: intent.clientSecret },
   };
 }
@@ -179,7 +219,17 @@ export async function seatPurchases(ctx: AppContext, userId: string, organisatio
   await requireAdmin(ctx, organisationId, userId);
   const purchases = await ctx.db
     .selectFrom('seat_purchases')
-    .select(['id', 'package_id', 'seats', 'amount_cents', 'currency', 'status', 'created_at', 'paid_at'])
+    .select([
+      'id',
+      'package_id',
+      'seats',
+      'amount_cents',
+      'credit_cents',
+      'currency',
+      'status',
+      'created_at',
+      'paid_at',
+    ])
     .where('organisation_id', '=', organisationId)
     .orderBy('created_at', 'desc')
     .execute();

@@ -516,7 +516,7 @@ describe('TM7 seats', () => {
       json: { package_id: 'starter', seats: 2 },
     });
     expect(buy.status).toBe(201);
-    expect(buy.body).toMatchObject({ amount_cents: 3800, currency: 'EUR' });
+    expect(buy.body).toMatchObject({ amount_cents: 3800, credit_cents: 0, currency: 'EUR', status: 'pending' });
     const seats = await until(
       async () => {
         const s = (await api('GET', `/v1/organisations/${org}/seats`, { token: owner.token })).body;
@@ -677,6 +677,50 @@ describe('TM7 what a seat order could not make goes back to the organisation', (
     expect(
       await stack.ctx.db.selectFrom('refunds').select('id').where('order_id', 'in', [half, none]).execute(),
     ).toEqual([]);
+
+    // The credit is taken off the next seat purchases, once: two bought at once (1 starter seat,
+    // €19.00, each) share the €19.50 between them, never spend it twice.
+    const buys = await Promise.all(
+      [1, 2].map((n) =>
+        api('POST', `/v1/organisations/${org}/seats`, {
+          token: owner.token,
+          headers: { 'idempotency-key': `credit-${org}-${n}` },
+          json: { package_id: 'starter', seats: 1 },
+        }),
+      ),
+    );
+    expect(buys.map((b) => b.status)).toEqual([201, 201]);
+    const [byCredit, byCard] = buys.map((b) => b.body).sort((a, b) => a.amount_cents - b.amount_cents);
+    expect(byCredit).toMatchObject({ amount_cents: 0, credit_cents: 1900, status: 'paid', payment: null });
+    expect(byCard).toMatchObject({ amount_cents: 1850, credit_cents: 50, status: 'pending' });
+    expect(byCard.payment.client_secret).toEqual(expect.any(String));
+    const payments = await stack.ctx.db
+      .selectFrom('seat_purchases')
+      .innerJoin('payments', 'payments.id', 'seat_purchases.payment_id')
+      .select(['seat_purchases.id', 'payments.processor', 'payments.amount_cents', 'payments.status'])
+      .where('seat_purchases.id', 'in', [byCredit.purchase_id, byCard.purchase_id])
+      .execute();
+    expect(payments).toEqual(
+      expect.arrayContaining([
+        { id: byCredit.purchase_id, processor: 'credit', amount_cents: 0, status: 'succeeded' },
+        expect.objectContaining({ id: byCard.purchase_id, amount_cents: 1850 }),
+      ]),
+    );
+    const spent = await until(
+      async () => {
+        const s = await seats();
+        return s.packages.find((p: { package_id: string }) => p.package_id === 'starter').available === 2 && s;
+      },
+      15_000,
+      'the card-paid seat to be confirmed',
+    );
+    expect(spent.credit_cents).toBe(0);
+    // With no credit left, the next purchase is charged in full.
+    const full = await api('POST', `/v1/organisations/${org}/seats`, {
+      token: owner.token,
+      json: { package_id: 'starter', seats: 1 },
+    });
+    expect(full.body).toMatchObject({ amount_cents: 1900, credit_cents: 0, status: 'pending' });
   });
 });
 

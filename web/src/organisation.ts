@@ -355,7 +355,12 @@ async function renderSeats(section: HTMLElement, id: string, org: Organisation):
             headers: { 'Idempotency-Key': idempotencyKey() },
           }),
         );
-        status.textContent = `Payment of ${money(r.amount_cents, r.currency)} started; the seats count once it is confirmed.`;
+        const credit = r.credit_cents
+          ? ` Your credit of ${money(r.credit_cents, r.currency)} was taken off the price.`
+          : '';
+        status.textContent = r.payment
+          ? `Payment of ${money(r.amount_cents, r.currency)} started; the seats count once it is confirmed.${credit}`
+          : `Paid with your credit (${money(r.credit_cents, r.currency)}): the seats are ready to use.`;
       },
       plainError,
     );
@@ -377,7 +382,11 @@ async function renderSeats(section: HTMLElement, id: string, org: Organisation):
         ),
     ),
     summary.credit_cents > 0 &&
-      h('p', {}, `Credit for headshots that could not be made: ${money(summary.credit_cents, summary.currency)}.`),
+      h(
+        'p',
+        {},
+        `Credit for headshots that could not be made: ${money(summary.credit_cents, summary.currency)}, taken off your next seat purchase.`,
+      ),
     form,
     status,
     h('p', {}, `Billing contact: ${org.admin?.billing_email}`),

@@ -2100,7 +2100,7 @@ export interface components {
                 available: number;
                 pending: number;
             }[];
-            /** @description Owed to the organisation for headshots its seat orders could not make (or agreed shortfalls) */
+            /** @description Credit left: what its seat orders could not make (or agreed shortfalls), less what seat purchases took off their price */
             credit_cents: number;
             currency: string;
         };
@@ -2217,12 +2217,17 @@ export interface components {
         };
         SeatPurchase: {
             purchase_id: string;
+            /** @description Left to pay after the credit */
             amount_cents: number;
+            /** @description The organisation's credit taken off the price */
+            credit_cents: number;
             currency: string;
+            /** @enum {string} */
+            status: "pending" | "paid";
             payment: {
                 processor: string;
                 client_secret: string;
-            };
+            } | null;
         };
         BuySeats: {
             /** @example starter */
@@ -7730,6 +7735,7 @@ export interface operations {
                             package_id: string;
                             seats: number;
                             amount_cents: number;
+                            credit_cents: number;
                             currency: string;
                             /** @enum {string} */
                             status: "pending" | "paid";
@@ -7805,7 +7811,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Awaiting the payment; seats count once the processor confirms it */
+            /** @description The organisation's credit is taken off the price first. `pending`: the rest awaits the payment, and the seats count once the processor confirms it; `paid`: the credit paid for them all, they count now and `payment` is null */
             201: {
                 headers: {
                     [name: string]: unknown;
