@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { handOverOwnership, tellNewOwners } from '../teams/membership';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
 import type { Blob } from '../platform/db';
@@ -184,7 +185,7 @@ export async function deleteUser(
 ): Promise<DeletionRecord & { retained: string[] }> {
   const counts: Record<string, number> = {};
   const now = ctx.clock.now();
-  const blobs = await ctx.db.transaction().execute(async (trx) => {
+  const done = await ctx.db.transaction().execute(async (trx) => {
     // Their photos are locked before any object goes, as in deletePhotos (in id order, so two
     // deletions over the same photos queue up instead of deadlocking).
     await trx.selectFrom('photos').select('id').where('user_id', '=', userId).orderBy('id').forUpdate().execute();
@@ -234,14 +235,22 @@ export async function deleteUser(
       'rights_requests_kept',
       trx.updateTable('rights_requests').set({ user_id: null }).where('user_id', '=', userId).executeTakeFirst(),
     );
+    // No organisation is left without an owner: each passes on before the membership goes with the user.
+    const teams = await handOverOwnership(trx, userId);
+    counts.organisations_closed = teams.closed;
+    counts.organisations_handed_over = teams.handedOver.length;
     await n('users', trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst());
-    return owned;
+    return { owned, handedOver: teams.handedOver };
   });
   const rows = Object.entries(counts)
-    .filter(([k]) => !k.endsWith('_unlinked') && !k.endsWith('_kept') && !k.endsWith('_pseudonymised'))
+    .filter(([k]) => !/_(unlinked|kept|pseudonymised|handed_over)$/.test(k))
     .reduce((a, [, v]) => a + v, 0);
-  const summary = { subjectId: userId, subjectKind: 'user', rows, objects: blobs.length, details: counts };
+  const summary = { subjectId: userId, subjectKind: 'user', rows, objects: done.owned.length, details: counts };
   await record(ctx, reason, [summary]);
+  // After the record: a mail server that fails does not undo or hide the deletion.
+  await tellNewOwners(ctx, done.handedOver).catch((err: Error) =>
+    ctx.logger.warn({ err: err.message }, 'could not tell the new owner of an organisation'),
+  );
   return {
     ...summary,
     retained: counts.payments_pseudonymised

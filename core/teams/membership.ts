@@ -1,4 +1,7 @@
+import { sendEmailOnce } from '../notifications/email';
+import { appLink } from '../notifications/links';
 import type { AppContext } from '../platform/context';
+import type { Db } from '../platform/db';
 import { DomainError } from '../platform/errors';
 import { requireMember } from './access';
 import { recordOrganisationConsent, sharingConsentInForce } from './consent';
@@ -120,4 +123,75 @@ export async function removeMember(
   if (target.role === 'owner' && me.role !== 'owner')
     throw new DomainError(403, 'forbidden', 'Owners only', 'Only owners can remove an owner.');
   await leaveOrganisation(ctx, memberId, organisationId);
+}
+
+/** An organisation whose only owner's account was deleted, and the member who owns it now. */
+export interface HandedOver {
+  organisationId: string;
+  name: string;
+  ownerId: string;
+}
+
+/**
+ * An account being deleted, in its deletion's transaction: each organisation it is the only owner
+ * of passes to its longest-standing admin, else its longest-standing member, so none is left that
+ * no one can manage. One with no one else in it is closed: its invitations, brand, credits and
+ * webhooks go with it; its seat purchases stay as transaction records.
+ */
+export async function handOverOwnership(
+  trx: Db,
+  userId: string,
+): Promise<{ handedOver: HandedOver[]; closed: number }> {
+  const owned = await trx
+    .selectFrom('organisation_members')
+    .innerJoin('organisations', 'organisations.id', 'organisation_members.organisation_id')
+    .select(['organisations.id', 'organisations.name'])
+    .where('organisation_members.user_id', '=', userId)
+    .where('organisation_members.role', '=', 'owner')
+    .orderBy('organisations.id')
+    .execute();
+  const handedOver: HandedOver[] = [];
+  let closed = 0;
+  for (const org of owned) {
+    // The organisation's row lock, as every change of its roles takes.
+    await trx.selectFrom('organisations').select('id').where('id', '=', org.id).forUpdate().execute();
+    const others = await trx
+      .selectFrom('organisation_members')
+      .select(['user_id', 'role'])
+      .where('organisation_id', '=', org.id)
+      .where('user_id', '!=', userId)
+      .orderBy((eb) => eb.case().when('role', '=', 'owner').then(0).when('role', '=', 'admin').then(1).else(2).end())
+      .orderBy('joined_at')
+      .orderBy('user_id')
+      .execute();
+    if (others[0]?.role === 'owner') continue;
+    if (!others.length) {
+      await trx.deleteFrom('organisations').where('id', '=', org.id).execute();
+      closed++;
+      continue;
+    }
+    const next = others[0].user_id;
+    await trx
+      .updateTable('organisation_members')
+      .set({ role: 'owner' })
+      .where('organisation_id', '=', org.id)
+      .where('user_id', '=', next)
+      .execute();
+    handedOver.push({ organisationId: org.id, name: org.name, ownerId: next });
+  }
+  return { handedOver, closed };
+}
+
+/** Tells each new owner, once, why they own the organisation now and where to manage it. */
+export async function tellNewOwners(ctx: AppContext, handedOver: HandedOver[]): Promise<void> {
+  for (const h of handedOver)
+    await sendEmailOnce(ctx, {
+      userId: h.ownerId,
+      kind: 'team-owner',
+      dedupeKey: `team-owner:${h.organisationId}:${h.ownerId}`,
+      build: (to) => ({
+        subject: `You are now an owner of ${h.name} on Rasmi`,
+        text: `Hello ${to.name},\n\nThe only owner of ${h.name} deleted their Rasmi account, so its ownership passed to you: you now manage its members, seats, brand and billing. Make someone else an owner, or see the organisation, here: ${appLink(ctx, 'organisation', { id: h.organisationId })}\n\nRasmi`,
+      }),
+    });
 }

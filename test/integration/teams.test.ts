@@ -95,6 +95,37 @@ describe('TM1 organisations and roles', () => {
     expect(r.body.code).toBe('not_found');
   });
 
+  it("TM1 an organisation whose only owner's account is deleted passes to its longest-standing admin, who is told; one with no one else in it is closed", async () => {
+    const { deleteUser } = await import('../../core/privacy/deletion');
+    const leaving = await signUp(stack);
+    const withAdmin = await organisation(leaving, 'Acme Admins');
+    const member = await signUp(stack);
+    const admin = await signUp(stack);
+    await join(leaving, withAdmin, member);
+    await join(leaving, withAdmin, admin, 'admin');
+    const withMember = await organisation(leaving, 'Acme Members');
+    await join(leaving, withMember, member);
+    const alone = await organisation(leaving, 'Acme Alone');
+    const deleted = await deleteUser(stack.ctx, leaving.userId, 'test: account deletion');
+    expect(deleted.details).toMatchObject({ organisations_handed_over: 2, organisations_closed: 1 });
+    const role = async (p: Person, org: string) =>
+      (await api('GET', `/v1/organisations/${org}`, { token: p.token })).body.role;
+    // An admin before a member who joined earlier; with no admin, the longest-standing member.
+    expect([await role(admin, withAdmin), await role(member, withAdmin)]).toEqual(['owner', 'member']);
+    expect(await role(member, withMember)).toBe('owner');
+    expect(await stack.ctx.db.selectFrom('organisations').select('id').where('id', '=', alone).execute()).toEqual([]);
+    const told = (p: Person) => stack.postmark.to(p.email).filter((m) => m.Tag === 'team-owner');
+    expect(told(admin).map((m) => m.Subject)).toEqual(['You are now an owner of Acme Admins on Rasmi']);
+    expect(told(admin)[0].TextBody).toContain(`/app/#/organisation?id=${withAdmin}`);
+    expect(told(member).map((m) => m.Subject)).toEqual(['You are now an owner of Acme Members on Rasmi']);
+    // The new owner manages it: invites, and can make someone else an owner.
+    const invite = await api('POST', `/v1/organisations/${withAdmin}/invitations`, {
+      token: admin.token,
+      json: { email: `next+${Date.now()}@example.com` },
+    });
+    expect(invite.status).toBe(201);
+  });
+
   it('TM1 the brand limits the styles of seat orders and sets a backdrop of one colour or two', async () => {
     const owner = await signUp(stack);
     const org = await organisation(owner);
