@@ -26,8 +26,8 @@ async function axe(page: Page, screen: string): Promise<string[]> {
     .map((v) => `${screen} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
 }
 
-async function mailTo(email: string, pattern: RegExp): Promise<string> {
-  for (let i = 0; i < 100; i++) {
+async function mailTo(email: string, pattern: RegExp, seconds = 10): Promise<string> {
+  for (let i = 0; i < seconds * 10; i++) {
     for (const f of await readdir(outbox).catch(() => [])) {
       const m = JSON.parse(await readFile(path.join(outbox, f), 'utf8')) as { to: string; text: string };
       const hit = m.to === email && pattern.exec(m.text)?.[1];
@@ -76,7 +76,7 @@ async function signedIn(browser: Browser, token: string): Promise<Page> {
   return page;
 }
 
-test('an organisation: create, brand, seats, invite, join with consent, share, review, approve, download', async ({
+test('an organisation: create, brand, seats, invite, join with consent, share, review, approve, download, redo, owner leaves', async ({
   browser,
 }) => {
   const violations: string[] = [];
@@ -166,11 +166,31 @@ test('an organisation: create, brand, seats, invite, join with consent, share, r
   expect(bytes.subarray(0, 2).toString()).toBe('PK');
   expect(bytes.includes(Buffer.from('members.csv'))).toBe(true);
 
+  // A redo: the member is emailed a link to the new order, made from their photos, and it lands there.
+  await admin.getByLabel('Note for a redo (optional)').fill('A brighter one, please.');
+  await admin.getByRole('button', { name: 'Ask Member for a redo' }).click();
+  await expect(admin.getByText(/: redo requested, “A brighter one, please.”/)).toBeVisible();
+  const redo = await mailTo(member.email, /asked for another[\s\S]*?(http\S+#\/order\?id=\S+)/, 60);
+  await page.goto(redo.replace(/^http:\/\/[^/]+\/app\//, ''));
+  await expect(page.getByRole('heading', { level: 1, name: 'Order headshots' })).toBeVisible();
+  await expect(page.locator('.order-status')).toHaveText('Ready: 1 of 1 headshot', { timeout: 300_000 });
+
   // Withdrawing consent takes it away from the owner's screen at once.
+  await page.goto('#/organisation');
   await page.getByRole('button', { name: 'Withdraw my consent to share' }).click();
   await expect(page.getByText('You do not share anything with Acme Web.')).toBeVisible();
   await admin.reload();
   await expect(admin.getByText('No one has shared a headshot yet.')).toBeVisible();
+
+  // The owner deletes their account: the organisation passes to the member (its longest-standing
+  // admin or, as here, member), whose emailed link lands on it with the owner's view.
+  await call('POST', '/v1/rights-requests', owner.token, { kind: 'deletion' });
+  const owned = await mailTo(member.email, /(http\S+#\/organisation\?id=\S+)/, 120);
+  await page.goto(owned.replace(/^http:\/\/[^/]+\/app\//, ''));
+  await expect(page.getByRole('heading', { level: 1, name: 'Acme Web' })).toBeVisible();
+  await expect(page.getByText('Your role: owner.')).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Seats' })).toBeVisible();
+  violations.push(...(await axe(page, 'org-6-new-owner')));
 
   expect(violations).toEqual([]);
 });
