@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { jobId } from '../core/platform/jobs';
 import type { HandlersFor } from '../core/platform/workers';
 import { resumeOrder } from '../core/orders/orders';
-import { sweepRetention } from './retention';
+import { sweepRetention } from '../core/privacy/retention';
 import { sweepConsentWithdrawals, sweepUsageData } from './consent';
 import { rightsSweeps } from './rights';
 import { breachSweeps } from './breaches';
