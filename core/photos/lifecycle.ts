@@ -98,23 +98,21 @@ export async function announce(
  * limit of each; returns how many.
  */
 export async function redriveStalledPhotos(ctx: AppContext, cutoff: Date, limit: number): Promise<number> {
-  const unprepared = await ctx.db
-    .selectFrom('photos')
-    .select('id')
-    .where('status', '=', 'preparing')
-    .where('uploaded_at', '<', cutoff)
-    .orderBy('uploaded_at')
-    .limit(limit)
-    .execute();
-  for (const p of unprepared) await ctx.queues.redrive('photo.prepare', { photoId: p.id }, jobId('prepare', p.id));
-  const unjudged = await ctx.db
-    .selectFrom('photos')
-    .select('id')
-    .where('status', '=', 'analysing')
-    .where('uploaded_at', '<', cutoff)
-    .orderBy('uploaded_at')
-    .limit(limit)
-    .execute();
-  for (const p of unjudged) await ctx.queues.redrive('photo.analyse', { photoId: p.id }, jobId('analyse', p.id));
-  return unprepared.length + unjudged.length;
+  let n = 0;
+  for (const [status, job, prefix] of [
+    ['preparing', 'photo.prepare', 'prepare'],
+    ['analysing', 'photo.analyse', 'analyse'],
+  ] as const) {
+    const waiting = await ctx.db
+      .selectFrom('photos')
+      .select('id')
+      .where('status', '=', status)
+      .where('uploaded_at', '<', cutoff)
+      .orderBy('uploaded_at')
+      .limit(limit)
+      .execute();
+    for (const p of waiting) await ctx.queues.redrive(job, { photoId: p.id }, jobId(prefix, p.id));
+    n += waiting.length;
+  }
+  return n;
 }

@@ -90,22 +90,30 @@ export async function blockForDeletion(ctx: AppContext, userId: string): Promise
   });
 }
 
+const requestById = (ctx: AppContext, requestId: string) =>
+  ctx.db.selectFrom('rights_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
+
+/** open -> in_progress, once: a retry or a second job finds it in progress already. */
+async function markInProgress(ctx: AppContext, requestId: string): Promise<void> {
+  await ctx.db
+    .updateTable('rights_requests')
+    .set({ status: 'in_progress' })
+    .where('id', '=', requestId)
+    .where('status', '=', 'open')
+    .execute();
+}
+
 /**
  * Carries out an access request (RG1): the archive stored, the request completed, its owner told.
  * Idempotent: a retry finds the request's state in Postgres and carries on from there; the email
  * goes through a dedupe key.
  */
 export async function carryOutAccessRequest(ctx: AppContext, requestId: string): Promise<void> {
-  let req = await ctx.db.selectFrom('rights_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
+  let req = await requestById(ctx, requestId);
   if (!req || req.kind !== 'access' || !req.user_id || req.status === 'rejected') return;
   const userId = req.user_id;
   if (req.status === 'open' || req.status === 'in_progress') {
-    await ctx.db
-      .updateTable('rights_requests')
-      .set({ status: 'in_progress' })
-      .where('id', '=', requestId)
-      .where('status', '=', 'open')
-      .execute();
+    await markInProgress(ctx, requestId);
     const now = ctx.clock.now();
     const { zip, files: entries } = exportZip(ctx, userId);
     const [stored, files] = await Promise.allSettled([
@@ -164,7 +172,7 @@ export async function carryOutAccessRequest(ctx: AppContext, requestId: string):
  * completed with what was removed and what is retained. Idempotent, as above.
  */
 export async function carryOutDeletionRequest(ctx: AppContext, requestId: string): Promise<void> {
-  const req = await ctx.db.selectFrom('rights_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
+  const req = await requestById(ctx, requestId);
   if (!req || req.kind !== 'deletion' || req.status === 'completed' || req.status === 'rejected') return;
   const prior = (req.result ?? {}) as { retained?: string[] };
   const retained = prior.retained ?? [];
@@ -172,12 +180,7 @@ export async function carryOutDeletionRequest(ctx: AppContext, requestId: string
   // user_id is null once deleteUser committed (it unlinks the request): only the bookkeeping is left.
   if (req.user_id) {
     const userId = req.user_id;
-    await ctx.db
-      .updateTable('rights_requests')
-      .set({ status: 'in_progress' })
-      .where('id', '=', requestId)
-      .where('status', '=', 'open')
-      .execute();
+    await markInProgress(ctx, requestId);
     // The receipt goes first: sending needs the user row, which deleteUser removes.
     await sendEmailOnce(ctx, {
       userId,
