@@ -39,6 +39,14 @@ module.exports = {
       to: { path: ['^core/platform/db[.]ts$', '^node_modules/kysely/'] },
     },
     {
+      name: 'jobs-hold-no-database',
+      severity: 'error',
+      comment:
+        'worker/ and scheduler/ translate a job to the use cases in core/ and back: they import neither the database module nor kysely, so they build no query. Row types come through core/platform/records.ts.',
+      from: { path: '^(worker|scheduler)/' },
+      to: { path: ['^core/platform/db[.]ts$', '^node_modules/kysely/'] },
+    },
+    {
       name: 'routes-apart',
       severity: 'error',
       comment: 'A route file imports no other route file: what two routes share lives in api/ (presentation) or core/ (rules).',

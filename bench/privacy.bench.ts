@@ -18,7 +18,7 @@ import { newId } from '../core/platform/crypto';
 import { deleteExports, deleteUser } from '../core/privacy/deletion';
 import { collectPersonalData, exportZip } from '../core/privacy/export';
 import { createRightsRequest } from '../core/privacy/rights';
-import { sweepRetention } from '../scheduler/retention';
+import { sweepRetention } from '../core/privacy/retention';
 import { seedHeadshots, seedPhotos, seedUser } from '../test/support/seed';
 import { rightsHandlers } from '../worker/rights';
 import { benchStack } from './support';

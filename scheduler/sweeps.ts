@@ -1,9 +1,9 @@
-import { sql } from 'kysely';
-import { jobId } from '../core/platform/jobs';
 import type { HandlersFor } from '../core/platform/workers';
-import { resumeOrder } from '../core/orders/orders';
-import { sweepRetention } from './retention';
-import { sweepConsentWithdrawals, sweepUsageData } from './consent';
+import { redriveStalledRefunds, resumeStalledOrders } from '../core/orders/orders';
+import { redriveStalledPhotos } from '../core/photos/lifecycle';
+import { sweepRetention } from '../core/privacy/retention';
+import { sweepConsentWithdrawals } from '../core/privacy/consent-changes';
+import { sweepUsageData } from '../core/privacy/cookies';
 import { rightsSweeps } from './rights';
 import { breachSweeps } from './breaches';
 import { policyNoticeSweeps } from './policy-notices';
@@ -20,55 +20,12 @@ const BATCH = 500;
 export const sweepHandlers: HandlersFor<'sweeps'> = {
   'sweep.stalled-orders': async (ctx) => {
     const cutoff = new Date(ctx.clock.now().getTime() - STALLED_AFTER_MINUTES * 60_000);
-    const stalled = await ctx.db
-      .selectFrom('orders')
-      .select('id')
-      .where('status', 'in', ['received', 'processing'])
-      .where(sql<boolean>`coalesce(paid_at, created_at) < ${cutoff}`)
-      .orderBy('paid_at')
-      .limit(BATCH)
-      .execute();
-    for (const o of stalled) await resumeOrder(ctx, o.id);
-    // Uploads whose preparation job was lost (Redis flushed) or failed for good: the raw upload must not linger.
-    const unprepared = await ctx.db
-      .selectFrom('photos')
-      .select('id')
-      .where('status', '=', 'preparing')
-      .where('uploaded_at', '<', cutoff)
-      .orderBy('uploaded_at')
-      .limit(BATCH)
-      .execute();
-    for (const p of unprepared) await ctx.queues.redrive('photo.prepare', { photoId: p.id }, jobId('prepare', p.id));
-    // Prepared photos whose verdict job was lost: the owner is waiting to learn whether they are usable.
-    const unjudged = await ctx.db
-      .selectFrom('photos')
-      .select('id')
-      .where('status', '=', 'analysing')
-      .where('uploaded_at', '<', cutoff)
-      .orderBy('uploaded_at')
-      .limit(BATCH)
-      .execute();
-    for (const p of unjudged) await ctx.queues.redrive('photo.analyse', { photoId: p.id }, jobId('analyse', p.id));
-    const photos = unprepared.length + unjudged.length;
-    // Refunds recorded but not yet confirmed by the processor (its outage outlasted the job's attempts).
-    const refunds = await ctx.db
-      .selectFrom('refunds')
-      .select('order_id')
-      .where('status', '=', 'pending')
-      .where('created_at', '<', cutoff)
-      .where('order_id', 'is not', null)
-      .orderBy('created_at')
-      .limit(BATCH)
-      .execute();
-    for (const r of refunds)
-      await ctx.queues.redrive('order.refund', { orderId: r.order_id! }, jobId('refund', r.order_id!));
-    recordSweep('stalled-orders', {
-      redriven: stalled.length,
-      photos_redriven: photos,
-      refunds_redriven: refunds.length,
-    });
-    if (stalled.length || photos)
-      ctx.logger.info({ sweep: 'stalled-orders', count: stalled.length, photos }, 'sweep re-drove stalled work');
+    const stalled = await resumeStalledOrders(ctx, cutoff, BATCH);
+    const photos = await redriveStalledPhotos(ctx, cutoff, BATCH);
+    const refunds = await redriveStalledRefunds(ctx, cutoff, BATCH);
+    recordSweep('stalled-orders', { redriven: stalled, photos_redriven: photos, refunds_redriven: refunds });
+    if (stalled || photos)
+      ctx.logger.info({ sweep: 'stalled-orders', count: stalled, photos }, 'sweep re-drove stalled work');
   },
   'sweep.retention': async (ctx) => {
     const found = await sweepRetention(ctx);

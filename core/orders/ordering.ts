@@ -26,13 +26,9 @@ export interface QuotedChoice {
   quote: Quote;
 }
 
-/**
- * Checks a choice of package, styles and photos, and quotes it: how many headshots it makes and at
- * what price. Every photo is judged at upload, so an order takes only usable ones and no order
- * ever fails for a reason that was known before payment.
- */
-export async function quoteChoice(ctx: AppContext, userId: string, choice: OrderChoice): Promise<QuotedChoice> {
-  const pkg = findPackage(choice.packageId);
+/** A package of the catalogue, by id; unknown_package otherwise. */
+export function checkPackage(packageId: string): Package {
+  const pkg = findPackage(packageId);
   if (!pkg)
     throw new DomainError(
       422,
@@ -40,10 +36,32 @@ export async function quoteChoice(ctx: AppContext, userId: string, choice: Order
       'Unknown package',
       `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`,
     );
-  const styles = [...new Set(choice.styleIds)];
+  return pkg;
+}
+
+/**
+ * A package and styles checked against the catalogue and, for an organisation's member, against
+ * the styles its brand allows (allowedStyles; null or absent allows all). One check for every
+ * kind of order, so each answers the same error for the same choice.
+ */
+export function checkPackageAndStyles(
+  packageId: string,
+  styleIds: string[],
+  allowedStyles?: readonly string[] | null,
+): { pkg: Package; styles: string[] } {
+  const pkg = checkPackage(packageId);
+  const styles = [...new Set(styleIds)];
   const unknown = styles.filter((s) => !findStyle(s));
   if (unknown.length)
     throw new DomainError(422, 'unknown_style', 'Unknown style', `Unknown style ids: ${unknown.join(', ')}.`);
+  if (allowedStyles && styles.some((s) => !allowedStyles.includes(s)))
+    throw new DomainError(
+      422,
+      'style_not_allowed',
+      'Style not in the brand',
+      `Your organisation allows these styles: ${allowedStyles.join(', ')}.`,
+      { allowed_styles: allowedStyles },
+    );
   if (styles.length > pkg.maxStyles)
     throw new DomainError(
       422,
@@ -51,7 +69,21 @@ export async function quoteChoice(ctx: AppContext, userId: string, choice: Order
       'Too many styles',
       `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`,
     );
-  const photoIds = [...new Set(choice.photoIds)];
+  return { pkg, styles };
+}
+
+export type ChoicePhoto = Pick<Photo, 'id' | 'status' | 'verdict'>;
+
+/**
+ * The photos of a choice, each the person's (not_found otherwise). All usable: how many distinct
+ * shots they are (copies count once). Otherwise the ones still being checked and the unusable
+ * ones, which the caller refuses in its own words.
+ */
+export async function choicePhotos(
+  ctx: AppContext,
+  userId: string,
+  photoIds: string[],
+): Promise<{ distinct: number } | { notReady: ChoicePhoto[]; unusable: ChoicePhoto[] }> {
   const owned = await ctx.db
     .selectFrom('photos')
     .select(['id', 'status', 'verdict'])
@@ -60,32 +92,45 @@ export async function quoteChoice(ctx: AppContext, userId: string, choice: Order
     .execute();
   if (owned.length !== photoIds.length) throw notFound('Photo');
   const notReady = owned.filter((p) => p.status === 'preparing' || p.status === 'analysing');
-  if (notReady.length) {
+  const unusable = owned.filter((p) => p.status !== 'usable');
+  if (unusable.length) return { notReady, unusable };
+  const distinct = choosePhotos(
+    owned.map((p) => ({ id: p.id, verdict: storedVerdict(p), excluded: false })),
+    Infinity,
+  ).filter((c) => c.chosen).length;
+  return { distinct };
+}
+
+/**
+ * Checks a choice of package, styles and photos, and quotes it: how many headshots it makes and at
+ * what price. Every photo is judged at upload, so an order takes only usable ones and no order
+ * ever fails for a reason that was known before payment.
+ */
+export async function quoteChoice(ctx: AppContext, userId: string, choice: OrderChoice): Promise<QuotedChoice> {
+  const { pkg, styles } = checkPackageAndStyles(choice.packageId, choice.styleIds);
+  const photoIds = [...new Set(choice.photoIds)];
+  const photos = await choicePhotos(ctx, userId, photoIds);
+  if ('notReady' in photos && photos.notReady.length) {
     throw new DomainError(
       422,
       'photo_not_ready',
       'Photo still being checked',
       'Some photos are still being checked; order once each one shows usable (seconds after upload).',
-      { photos: notReady.map((p) => ({ id: p.id, status: p.status, reasons: [] })) },
+      { photos: photos.notReady.map((p) => ({ id: p.id, status: p.status, reasons: [] })) },
     );
   }
-  const unusable = owned.filter((p) => p.status !== 'usable');
-  if (unusable.length) {
+  if ('unusable' in photos) {
     throw new DomainError(
       422,
       'photo_unusable',
       'Photo not usable',
       'Some photos cannot make a headshot; each one says why and what to do. Leave them out or upload better ones.',
       {
-        photos: unusable.map((p) => ({ id: p.id, status: p.status, reasons: reasonsOf(storedVerdict(p)) })),
+        photos: photos.unusable.map((p) => ({ id: p.id, status: p.status, reasons: reasonsOf(storedVerdict(p)) })),
       },
     );
   }
-  const distinct = choosePhotos(
-    owned.map((p) => ({ id: p.id, verdict: storedVerdict(p), excluded: false })),
-    Infinity,
-  ).filter((c) => c.chosen).length;
-  return { pkg, styles, photoIds, quote: quote(pkg, styles.length, distinct) };
+  return { pkg, styles, photoIds, quote: quote(pkg, styles.length, photos.distinct) };
 }
 
 /** An order placed, and what the client confirms its payment with. */

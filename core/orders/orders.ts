@@ -1,6 +1,7 @@
 import { findPackage } from './catalog';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
+import { sql } from 'kysely';
 import type { Db, Order, OrderStatus } from '../platform/db';
 import { jobId } from '../platform/jobs';
 import { headshotCounts } from './outcome';
@@ -367,4 +368,37 @@ export async function resumeOrder(ctx: AppContext, orderId: string): Promise<voi
   if (order.status !== 'processing') return;
   await renderOrder(ctx, orderId);
   await afterRender(ctx, orderId);
+}
+
+/** Re-drives up to limit paid orders unfinished since before cutoff (the stalled-work sweep); returns how many. */
+export async function resumeStalledOrders(ctx: AppContext, cutoff: Date, limit: number): Promise<number> {
+  const stalled = await ctx.db
+    .selectFrom('orders')
+    .select('id')
+    .where('status', 'in', ['received', 'processing'])
+    .where(sql<boolean>`coalesce(paid_at, created_at) < ${cutoff}`)
+    .orderBy('paid_at')
+    .limit(limit)
+    .execute();
+  for (const o of stalled) await resumeOrder(ctx, o.id);
+  return stalled.length;
+}
+
+/**
+ * Refunds recorded before cutoff but not yet confirmed by the processor (its outage outlasted the
+ * job's attempts): their job is driven again, up to limit; returns how many.
+ */
+export async function redriveStalledRefunds(ctx: AppContext, cutoff: Date, limit: number): Promise<number> {
+  const refunds = await ctx.db
+    .selectFrom('refunds')
+    .select('order_id')
+    .where('status', '=', 'pending')
+    .where('created_at', '<', cutoff)
+    .where('order_id', 'is not', null)
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+  for (const r of refunds)
+    await ctx.queues.redrive('order.refund', { orderId: r.order_id! }, jobId('refund', r.order_id!));
+  return refunds.length;
 }

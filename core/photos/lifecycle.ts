@@ -1,5 +1,6 @@
 import type { AppContext } from '../platform/context';
 import type { Db, Photo, PhotoStatus } from '../platform/db';
+import { jobId } from '../platform/jobs';
 import { publishPhotoStatus } from './photo-events';
 import { UNDECODABLE_VERDICT, type FaceGeometry, type StoredVerdict, type Verdict } from './verdict';
 
@@ -88,4 +89,30 @@ export async function announce(
   status: PhotoStatus,
 ): Promise<void> {
   await publishPhotoStatus(ctx, { user: photo.user_id, id: photo.id, status });
+}
+
+/**
+ * Photos uploaded before cutoff and still waiting on a job that was lost (Redis flushed) or failed
+ * for good: 'preparing' ones get their preparation again (the raw upload must not linger),
+ * 'analysing' ones their verdict (the owner is waiting to learn whether they are usable). Up to
+ * limit of each; returns how many.
+ */
+export async function redriveStalledPhotos(ctx: AppContext, cutoff: Date, limit: number): Promise<number> {
+  let n = 0;
+  for (const [status, job, prefix] of [
+    ['preparing', 'photo.prepare', 'prepare'],
+    ['analysing', 'photo.analyse', 'analyse'],
+  ] as const) {
+    const waiting = await ctx.db
+      .selectFrom('photos')
+      .select('id')
+      .where('status', '=', status)
+      .where('uploaded_at', '<', cutoff)
+      .orderBy('uploaded_at')
+      .limit(limit)
+      .execute();
+    for (const p of waiting) await ctx.queues.redrive(job, { photoId: p.id }, jobId(prefix, p.id));
+    n += waiting.length;
+  }
+  return n;
 }

@@ -10,3 +10,9 @@ import type { Purpose } from '../platform/db';
 export function consentInForce(userIdColumn: string, purpose: Purpose): RawBuilder<boolean> {
   return sql<boolean>`coalesce((select c.granted from consents c where c.user_id = ${sql.ref(userIdColumn)} and c.purpose = ${purpose} order by c.recorded_at desc, c.id desc limit 1), false)`;
 }
+
+/** The newest consent row of a (user, purpose): part of the job id, so each withdrawal gets one job. */
+export const latestConsentId = (userIdColumn: string, purpose: Purpose) =>
+  sql<
+    string | null
+  >`(select c.id from consents c where c.user_id = ${sql.ref(userIdColumn)} and c.purpose = ${purpose} order by c.recorded_at desc, c.id desc limit 1)`;

@@ -1,8 +1,10 @@
 import type { AppContext } from '../platform/context';
+import { DAY_MS } from '../platform/config';
 import { newId } from '../platform/crypto';
 import { consentsOf } from './consent';
 import { MARKETING_EVENT_PREFIX } from './marketing';
 import { coarseUserAgent, truncateIp } from './tracking';
+import { recordRemoval } from './removal-record';
 
 /**
  * A browser's cookie choices (CN2) and the usage events recorded under them (CN2, CN3, CN5). A
@@ -103,4 +105,48 @@ export async function recordUsageEvent(
     })
     .execute();
   return { recorded: true };
+}
+
+const USAGE_DELETE_BATCH = 5000;
+
+/**
+ * Usage data has a finite retention (RT6): analytics events, and the cookie choices of browsers
+ * never tied to an account, are deleted once older than USAGE_DATA_RETENTION_DAYS. Deleted in
+ * batches so one sweep clears any backlog without a long lock.
+ */
+export async function sweepUsageData(ctx: AppContext): Promise<{ analytics_events: number; cookie_consents: number }> {
+  const cutoff = new Date(ctx.clock.now().getTime() - ctx.config.USAGE_DATA_RETENTION_DAYS * DAY_MS);
+  const counts = { analytics_events: 0, cookie_consents: 0 };
+  for (;;) {
+    const r = await ctx.db
+      .deleteFrom('analytics_events')
+      .where('id', 'in', (eb) =>
+        eb.selectFrom('analytics_events').select('id').where('occurred_at', '<', cutoff).limit(USAGE_DELETE_BATCH),
+      )
+      .executeTakeFirst();
+    counts.analytics_events += Number(r.numDeletedRows);
+    if (Number(r.numDeletedRows) < USAGE_DELETE_BATCH) break;
+  }
+  for (;;) {
+    const r = await ctx.db
+      .deleteFrom('cookie_consents')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('cookie_consents')
+          .select('id')
+          .where('user_id', 'is', null)
+          .where('recorded_at', '<', cutoff)
+          .limit(USAGE_DELETE_BATCH),
+      )
+      .executeTakeFirst();
+    counts.cookie_consents += Number(r.numDeletedRows);
+    if (Number(r.numDeletedRows) < USAGE_DELETE_BATCH) break;
+  }
+  await recordRemoval(ctx, {
+    subjectId: `usage-data-before-${cutoff.toISOString()}`,
+    subjectKind: 'usage_data',
+    reason: 'retention:usage-data',
+    details: counts,
+  });
+  return counts;
 }

@@ -1,11 +1,9 @@
-import { findPackage, findStyle, PACKAGES } from '../orders/catalog';
+import { checkPackageAndStyles, choicePhotos } from '../orders/ordering';
 import { startOrder } from '../orders/orders';
 import { quote } from '../orders/quote';
-import { choosePhotos } from '../orders/ranking';
-import type { Verdict } from '../photos/verdict';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
-import { inTransaction, type Db, type User } from '../platform/db';
+import { inTransaction, type User } from '../platform/db';
 import { DomainError } from '../platform/errors';
 import { pendingMaterialVersion } from '../privacy/policy';
 import { requireMember } from './access';
@@ -25,37 +23,25 @@ export interface SeatOrderInput {
 }
 
 /** The member's photos for an order: their own, judged, and usable; answers how many distinct shots they are. */
-export async function usablePhotos(db: Db, userId: string, photoIds: string[]): Promise<number> {
-  const owned = await db
-    .selectFrom('photos')
-    .select(['id', 'status', 'verdict'])
-    .where('user_id', '=', userId)
-    .where('id', 'in', photoIds)
-    .execute();
-  if (owned.length !== photoIds.length)
-    throw new DomainError(404, 'not_found', 'Photo not found', 'No photo with that id belongs to you.');
-  const notReady = owned.filter((p) => p.status === 'preparing' || p.status === 'analysing');
-  if (notReady.length)
+async function usablePhotos(ctx: AppContext, userId: string, photoIds: string[]): Promise<number> {
+  const photos = await choicePhotos(ctx, userId, photoIds);
+  if ('notReady' in photos && photos.notReady.length)
     throw new DomainError(
       422,
       'photo_not_ready',
       'Photo still being checked',
       'Some photos are still being checked; order once each one shows usable.',
-      { photos: notReady.map((p) => ({ id: p.id, status: p.status })) },
+      { photos: photos.notReady.map((p) => ({ id: p.id, status: p.status })) },
     );
-  const unusable = owned.filter((p) => p.status !== 'usable');
-  if (unusable.length)
+  if ('unusable' in photos)
     throw new DomainError(
       422,
       'photo_unusable',
       'Photo not usable',
       'Some photos cannot make a headshot; GET /v1/photos/{id} says why. Leave them out or upload better ones.',
-      { photos: unusable.map((p) => ({ id: p.id, status: p.status })) },
+      { photos: photos.unusable.map((p) => ({ id: p.id, status: p.status })) },
     );
-  return choosePhotos(
-    owned.map((p) => ({ id: p.id, verdict: p.verdict as Verdict, excluded: false })),
-    Infinity,
-  ).filter((c) => c.chosen).length;
+  return photos.distinct;
 }
 
 const noSeat = (pkg: string) =>
@@ -87,37 +73,10 @@ export async function createSeatOrder(
     .select(['allowed_styles', 'backdrop'])
     .where('id', '=', organisationId)
     .executeTakeFirstOrThrow();
-  const pkg = findPackage(input.package_id);
-  if (!pkg)
-    throw new DomainError(
-      422,
-      'unknown_package',
-      'Unknown package',
-      `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`,
-    );
-  const styles = [...new Set(input.style_ids)];
-  const unknown = styles.filter((s) => !findStyle(s));
-  if (unknown.length)
-    throw new DomainError(422, 'unknown_style', 'Unknown style', `Unknown style ids: ${unknown.join(', ')}.`);
-  const outside = org.allowed_styles ? styles.filter((s) => !org.allowed_styles!.includes(s)) : [];
-  if (outside.length)
-    throw new DomainError(
-      422,
-      'style_not_allowed',
-      'Style not in the brand',
-      `Your organisation allows these styles: ${org.allowed_styles!.join(', ')}.`,
-      { allowed_styles: org.allowed_styles },
-    );
-  if (styles.length > pkg.maxStyles)
-    throw new DomainError(
-      422,
-      'too_many_styles',
-      'Too many styles',
-      `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`,
-    );
+  const { pkg, styles } = checkPackageAndStyles(input.package_id, input.style_ids, org.allowed_styles);
   if ((await availableSeats(ctx.db, organisationId, pkg.id)) < 1) throw noSeat(pkg.name);
   const photoIds = [...new Set(input.photo_ids)];
-  const q = quote(pkg, styles.length, await usablePhotos(ctx.db, user.id, photoIds));
+  const q = quote(pkg, styles.length, await usablePhotos(ctx, user.id, photoIds));
   if (q.shortfall && !input.accept_shortfall) {
     throw new DomainError(
       422,

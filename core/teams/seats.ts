@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { findPackage, PACKAGES } from '../orders/catalog';
+import { PACKAGES } from '../orders/catalog';
+import { checkPackage } from '../orders/ordering';
 import type { AppContext } from '../platform/context';
 import { newId } from '../platform/crypto';
 import { inTransaction, type Db } from '../platform/db';
@@ -120,14 +121,7 @@ export async function buySeats(
   input: { package_id: string; seats: number },
 ): Promise<SeatPurchase> {
   await requireAdmin(ctx, organisationId, userId);
-  const pkg = findPackage(input.package_id);
-  if (!pkg)
-    throw new DomainError(
-      422,
-      'unknown_package',
-      'Unknown package',
-      `Choose one of: ${PACKAGES.map((p) => p.id).join(', ')}.`,
-    );
+  const pkg = checkPackage(input.package_id);
   const now = ctx.clock.now();
   const purchaseId = newId('spu');
   const paymentId = newId('pay');
