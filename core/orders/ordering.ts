@@ -72,18 +72,12 @@ export function checkPackageAndStyles(
   return { pkg, styles };
 }
 
-export type ChoicePhoto = Pick<Photo, 'id' | 'status' | 'verdict'>;
-
 /**
- * The photos of a choice, each the person's (not_found otherwise). All usable: how many distinct
- * shots they are (copies count once). Otherwise the ones still being checked and the unusable
- * ones, which the caller refuses in its own words.
+ * The photos of a choice, each the person's (not_found otherwise) and usable: how many distinct
+ * shots they are (copies count once). Any still being checked or not usable refuses the choice,
+ * each photo with its status and reasons: a person's order and a seat order alike.
  */
-export async function choicePhotos(
-  ctx: AppContext,
-  userId: string,
-  photoIds: string[],
-): Promise<{ distinct: number } | { notReady: ChoicePhoto[]; unusable: ChoicePhoto[] }> {
+export async function usableChoicePhotos(ctx: AppContext, userId: string, photoIds: string[]): Promise<number> {
   const owned = await ctx.db
     .selectFrom('photos')
     .select(['id', 'status', 'verdict'])
@@ -92,13 +86,28 @@ export async function choicePhotos(
     .execute();
   if (owned.length !== photoIds.length) throw notFound('Photo');
   const notReady = owned.filter((p) => p.status === 'preparing' || p.status === 'analysing');
+  if (notReady.length)
+    throw new DomainError(
+      422,
+      'photo_not_ready',
+      'Photo still being checked',
+      'Some photos are still being checked; order once each one shows usable (seconds after upload).',
+      { photos: notReady.map((p) => ({ id: p.id, status: p.status, reasons: [] })) },
+    );
   const unusable = owned.filter((p) => p.status !== 'usable');
-  if (unusable.length) return { notReady, unusable };
+  if (unusable.length)
+    throw new DomainError(
+      422,
+      'photo_unusable',
+      'Photo not usable',
+      'Some photos cannot make a headshot; each one says why and what to do. Leave them out or upload better ones.',
+      { photos: unusable.map((p) => ({ id: p.id, status: p.status, reasons: reasonsOf(storedVerdict(p)) })) },
+    );
   const distinct = choosePhotos(
     owned.map((p) => ({ id: p.id, verdict: storedVerdict(p), excluded: false })),
     Infinity,
   ).filter((c) => c.chosen).length;
-  return { distinct };
+  return distinct;
 }
 
 /**
@@ -109,28 +118,8 @@ export async function choicePhotos(
 export async function quoteChoice(ctx: AppContext, userId: string, choice: OrderChoice): Promise<QuotedChoice> {
   const { pkg, styles } = checkPackageAndStyles(choice.packageId, choice.styleIds);
   const photoIds = [...new Set(choice.photoIds)];
-  const photos = await choicePhotos(ctx, userId, photoIds);
-  if ('notReady' in photos && photos.notReady.length) {
-    throw new DomainError(
-      422,
-      'photo_not_ready',
-      'Photo still being checked',
-      'Some photos are still being checked; order once each one shows usable (seconds after upload).',
-      { photos: photos.notReady.map((p) => ({ id: p.id, status: p.status, reasons: [] })) },
-    );
-  }
-  if ('unusable' in photos) {
-    throw new DomainError(
-      422,
-      'photo_unusable',
-      'Photo not usable',
-      'Some photos cannot make a headshot; each one says why and what to do. Leave them out or upload better ones.',
-      {
-        photos: photos.unusable.map((p) => ({ id: p.id, status: p.status, reasons: reasonsOf(storedVerdict(p)) })),
-      },
-    );
-  }
-  return { pkg, styles, photoIds, quote: quote(pkg, styles.length, photos.distinct) };
+  const distinct = await usableChoicePhotos(ctx, userId, photoIds);
+  return { pkg, styles, photoIds, quote: quote(pkg, styles.length, distinct) };
 }
 
 /** An order placed, and what the client confirms its payment with. */

@@ -1,4 +1,4 @@
-import { checkPackageAndStyles, choicePhotos } from '../orders/ordering';
+import { checkPackageAndStyles, usableChoicePhotos } from '../orders/ordering';
 import { startOrder } from '../orders/orders';
 import { quote } from '../orders/quote';
 import type { AppContext } from '../platform/context';
@@ -20,28 +20,6 @@ export interface SeatOrderInput {
   style_ids: string[];
   photo_ids: string[];
   accept_shortfall?: boolean;
-}
-
-/** The member's photos for an order: their own, judged, and usable; answers how many distinct shots they are. */
-async function usablePhotos(ctx: AppContext, userId: string, photoIds: string[]): Promise<number> {
-  const photos = await choicePhotos(ctx, userId, photoIds);
-  if ('notReady' in photos && photos.notReady.length)
-    throw new DomainError(
-      422,
-      'photo_not_ready',
-      'Photo still being checked',
-      'Some photos are still being checked; order once each one shows usable.',
-      { photos: photos.notReady.map((p) => ({ id: p.id, status: p.status })) },
-    );
-  if ('unusable' in photos)
-    throw new DomainError(
-      422,
-      'photo_unusable',
-      'Photo not usable',
-      'Some photos cannot make a headshot; GET /v1/photos/{id} says why. Leave them out or upload better ones.',
-      { photos: photos.unusable.map((p) => ({ id: p.id, status: p.status })) },
-    );
-  return photos.distinct;
 }
 
 const noSeat = (pkg: string) =>
@@ -76,7 +54,7 @@ export async function createSeatOrder(
   const { pkg, styles } = checkPackageAndStyles(input.package_id, input.style_ids, org.allowed_styles);
   if ((await availableSeats(ctx.db, organisationId, pkg.id)) < 1) throw noSeat(pkg.name);
   const photoIds = [...new Set(input.photo_ids)];
-  const q = quote(pkg, styles.length, await usablePhotos(ctx, user.id, photoIds));
+  const q = quote(pkg, styles.length, await usableChoicePhotos(ctx, user.id, photoIds));
   if (q.shortfall && !input.accept_shortfall) {
     throw new DomainError(
       422,

@@ -7,7 +7,7 @@ import { newId } from '../../core/platform/crypto';
 import { verifyTeamWebhook } from '../../core/teams/webhook-signature';
 import { NEWEST_SHIPPED_POLICY_VERSION } from '../../policies';
 import { sweepHandlers } from '../../scheduler/sweeps';
-import { seedHeadshots } from '../support/seed';
+import { seedHeadshots, seedPhotos } from '../support/seed';
 import { signUp, startStack, type Stack, until } from '../support/stack';
 import { unzip } from '../support/unzip';
 
@@ -580,6 +580,14 @@ describe('TM7 seats', () => {
       json: { package_id: 'professional', style_ids: ['studio-grey'], photo_ids: [newId('pho')] },
     });
     expect([noSeat.status, noSeat.body.code]).toEqual([409, 'no_seat_left']);
+    // A photo that cannot make a headshot is refused as a person's order refuses it: each with its reasons.
+    const [unusable] = await seedPhotos(stack.ctx, member.userId, 1, stack.clock.now());
+    const refused = await api('POST', `/v1/organisations/${org}/orders`, {
+      token: member.token,
+      json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [unusable] },
+    });
+    expect([refused.status, refused.body.code]).toEqual([422, 'photo_unusable']);
+    expect(refused.body.photos).toEqual([{ id: unusable, status: 'unusable', reasons: expect.any(Array) }]);
   });
 });
 
