@@ -8,6 +8,7 @@ import * as m20261203T010000 from './20261203T010000_order_photo_exclusion';
 import * as m20261206T000000 from './20261206T000000_open_orders_index';
 import * as m20261206T090000 from './20261206T090000_fulfilment';
 import * as m20261207T000000 from './20261207T000000_teams';
+import * as m20261207T120000 from './20261207T120000_prepared_render';
 
 /** Every migration by its timestamped name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '20261206T000000_open_orders_index': m20261206T000000,
   '20261206T090000_fulfilment': m20261206T090000,
   '20261207T000000_teams': m20261207T000000,
+  '20261207T120000_prepared_render': m20261207T120000,
 };

@@ -11,6 +11,7 @@ import { createIdleUpscaler } from '../models/upscaler';
 import { createAnalyser, thresholdsFrom, type Analyser, type Analysis } from './analysis';
 import type { QualityThresholds } from './quality';
 import type { SharedModels } from './shared-models';
+import { decodePrepared, encodePrepared } from './prepared-form';
 import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels, type Rendered } from './render';
 
 /** What the pixel work needs from configuration; plain data, so it can cross into a thread. */
@@ -23,10 +24,32 @@ export interface PixelSettings {
   matting: { model: 'selfie' | 'isnet'; isnetPath?: string };
 }
 
+/**
+ * What a render starts from: the photo's stored preparation (worker/prepared-form.ts, checked with
+ * staleReason by the caller) or its original, prepared on the spot.
+ */
+export type RenderSource = { prepared: Uint8Array } | { original: Buffer };
+
+/** Where a render's Prepared came from: this thread's cache, the stored form, or made on the spot. */
+export type PreparedFrom = 'kept' | 'stored' | 'made';
+
+export interface PreparedPhoto {
+  /** The stored form (worker/prepared-form.ts). */
+  bytes: Uint8Array;
+  timings: Record<string, number>;
+}
+
 export interface PixelWork {
   analyse(stored: Buffer): Promise<Analysis>;
-  /** `key` names the photo: renders of its other styles reuse the framing and matte. */
-  render(key: string, original: Buffer, geometry: FaceGeometry, style: Style): Promise<Rendered>;
+  /** A usable photo's style-independent work, in its stored form (once, when it is judged usable). */
+  prepare(original: Buffer, geometry: FaceGeometry): Promise<PreparedPhoto>;
+  /** `key` names the photo: renders of its other styles reuse the Prepared this thread keeps. */
+  render(
+    key: string,
+    source: RenderSource,
+    geometry: FaceGeometry,
+    style: Style,
+  ): Promise<Rendered & { preparedFrom: PreparedFrom }>;
 }
 
 /** The pixel threads' settings from the worker's configuration. */
@@ -44,7 +67,10 @@ export function pixelSettings(c: Config): PixelSettings {
 /** ESRGAN sessions are released after this long without a small face to enlarge. */
 const ESRGAN_IDLE_MS = 60_000;
 
-/** A few photos' framing and matte (about 5 MB each) are kept for their other styles. */
+/**
+ * A few photos' Prepared (about 12 MB each at 1024 px) are kept for their other styles. One order's
+ * styles of a photo come one after another; reading the stored form again costs about 50 ms.
+ */
 const PREPARED_KEEP = 4;
 
 /**
@@ -99,20 +125,35 @@ export function createPixelWork(s: PixelSettings, logger?: ModelLogger, shared?:
       });
       return (await analyser).analyse(await decodeRgb(stored));
     },
-    async render(key, original, geometry, style) {
+    async prepare(original, geometry) {
+      models ??= loadRenderModels(s, logger, shared);
+      const p = await prepare(await models, original, geometry, s.headshotSize);
+      const t = performance.now();
+      const bytes = encodePrepared(p, s.headshotSize);
+      return { bytes, timings: { ...p.timings, encode: performance.now() - t } };
+    },
+    async render(key, source, geometry, style) {
       models ??= loadRenderModels(s, logger, shared);
       const m = await models;
       let p = prepared.get(key);
-      const first = !p;
+      let from: PreparedFrom = 'kept';
       if (!p) {
-        p = prepare(m, original, geometry, s.headshotSize);
+        from = 'prepared' in source ? 'stored' : 'made';
+        p =
+          'prepared' in source
+            ? Promise.resolve(source.prepared).then(decodePrepared)
+            : prepare(m, source.original, geometry, s.headshotSize);
         p.catch(() => prepared.delete(key));
         prepared.set(key, p);
         while (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value!);
       }
       const out = await renderStyle(m, await p, style, s.faceTrueTolerance);
-      // The first style of a photo also reports the preparation it paid for (decode, upscale, segment...).
-      return first ? { ...out, timings: { ...(await p).timings, ...out.timings } } : out;
+      // The first style of a photo also reports what its Prepared cost (read, or decode, upscale, segment...).
+      return {
+        ...out,
+        preparedFrom: from,
+        timings: from === 'kept' ? out.timings : { ...(await p).timings, ...out.timings },
+      };
     },
   };
 }
