@@ -65,13 +65,15 @@ async function main() {
     const { bytes } = await pool.prepare(data, g);
     return encryptObject(dek, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   };
-  // A render as the handler does it: the stored form unsealed, its version checked, rendered from it.
-  const renderStored = (key: string, sealed: Buffer, g: FaceGeometry, style: (typeof STYLES)[number]) => {
+  // The stored form as the render handler reads it: unsealed, its version checked.
+  const unseal = (sealed: Buffer) => {
     const prepared = decryptObject(dek, sealed);
     const stale = staleReason(prepared, config.HEADSHOT_SIZE);
     if (stale) throw new Error(`stored form not usable: ${stale}`);
-    return pool.render(key, { prepared }, g, style);
+    return prepared;
   };
+  const renderStored = (key: string, sealed: Buffer, g: FaceGeometry, style: (typeof STYLES)[number]) =>
+    pool.render(key, { prepared: unseal(sealed) }, g, style);
 
   // Preparation and render times, one at a time (a new key each run, so each first style reads the stored form).
   const preparing = new Map<string, number[]>();
@@ -122,7 +124,10 @@ async function main() {
         const p = photos[k % photos.length];
         const g = geometry.get(p.name)!;
         const [, sealed] = await Promise.all([pool.analyse(p.data), prepareSealed(p.data, g)]);
-        await Promise.all(STYLES.map((s) => renderStored(`busy-${r}-${k}`, sealed, g, s)));
+        // Unsealed once for the photo's queued renders: a worker renders one at a time
+        // (RENDER_CONCURRENCY=1) and holds one copy, not one for each render waiting here.
+        const prepared = unseal(sealed);
+        await Promise.all(STYLES.map((s) => pool.render(`busy-${r}-${k}`, { prepared }, g, s)));
       }),
     );
   }

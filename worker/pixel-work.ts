@@ -68,10 +68,11 @@ export function pixelSettings(c: Config): PixelSettings {
 const ESRGAN_IDLE_MS = 60_000;
 
 /**
- * A few photos' Prepared (about 12 MB each at 1024 px) are kept for their other styles. One order's
- * styles of a photo come one after another; reading the stored form again costs about 50 ms.
+ * A few photos' Prepared (about 12 MB each at 1024 px) are kept for their other styles: an order's
+ * renders go style by style over its photos (at most three a style), and reading a stored form
+ * again costs about 50 ms. Fewer than before the stored form (four, at 17 MB each with the skin mask).
  */
-const PREPARED_KEEP = 4;
+const PREPARED_KEEP = 3;
 
 /**
  * ESRGAN and the style graph for this thread alone: ESRGAN opens when a small face needs it and is

@@ -105,7 +105,9 @@ export function decodePrepared(bytes: Uint8Array): Prepared {
   const meta = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + HEADER, metaLength).toString()) as Meta;
   let raw: Uint8Array;
   try {
-    raw = inflateRawSync(bytes.subarray(align4(HEADER + metaLength)));
+    // One output chunk of the known size: no growing chunks to join (a copy of 12 MB).
+    const length = meta.arrays.reduce((n, [, kind, l]) => n + align4(kind === 'f32' ? l * 4 : l), 0);
+    raw = inflateRawSync(bytes.subarray(align4(HEADER + metaLength)), { chunkSize: Math.max(64, length) });
   } catch (err) {
     throw new Error(`${UNREADABLE}: ${(err as Error).message}`);
   }
