@@ -3,7 +3,7 @@ import type { Config } from '../core/platform/config';
 import { decodeRgb } from '../core/photos/images';
 import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
-import { createLandmarker } from '../models/landmarks';
+import { createLandmarker, type Landmarker } from '../models/landmarks';
 import { createSegmenter } from '../models/segmenter';
 import type { ModelLogger } from '../models/session';
 import { createStyleRunner } from '../models/style-graph';
@@ -68,11 +68,12 @@ export function pixelSettings(c: Config): PixelSettings {
 const ESRGAN_IDLE_MS = 60_000;
 
 /**
- * A few photos' Prepared (about 12 MB each at 1024 px) are kept for their other styles: an order's
- * renders go style by style over its photos (at most three a style), and reading a stored form
- * again costs about 50 ms. Fewer than before the stored form (four, at 17 MB each with the skin mask).
+ * The last photo's Prepared (about 12 MB at 1024 px) is kept for its other styles: an order's
+ * renders are queued photo by photo (core/orders/orders.ts), and a photo that comes back later is
+ * read from its stored form again (about 50 ms). Before the stored form a thread kept four, at
+ * 17 MB each with the skin mask: up to 140 MB of a worker's peak with two threads.
  */
-const PREPARED_KEEP = 3;
+const PREPARED_KEEP = 1;
 
 /**
  * ESRGAN and the style graph for this thread alone: ESRGAN opens when a small face needs it and is
@@ -97,6 +98,7 @@ export async function loadRenderModels(
   s: Pick<PixelSettings, 'providers' | 'matting'>,
   logger?: ModelLogger,
   shared = ownSharedModels(s, logger),
+  landmarker = createLandmarker({ providers: s.providers, logger }),
 ): Promise<RenderModels> {
   return {
     // ISNet is AGPL-3.0 and operator-installed: only when configuration asks for it.
@@ -106,7 +108,7 @@ export async function loadRenderModels(
         : await createSegmenter({ providers: s.providers, logger }),
     ...shared,
     detector: await createFaceDetector({ providers: s.providers, logger }),
-    landmarker: await createLandmarker({ providers: s.providers, logger }),
+    landmarker: await landmarker,
   };
 }
 
@@ -114,6 +116,10 @@ export async function loadRenderModels(
 export function createPixelWork(s: PixelSettings, logger?: ModelLogger, shared?: SharedModels): PixelWork {
   let analyser: Promise<Analyser> | undefined;
   let models: Promise<RenderModels> | undefined;
+  // One FaceMesh session for the analyses and the renders of this thread (tasks run one at a time).
+  let mesh: Promise<Landmarker> | undefined;
+  const landmarker = () => (mesh ??= createLandmarker({ providers: s.providers, logger }));
+  const renderModels = () => (models ??= loadRenderModels(s, logger, shared, landmarker()));
   const prepared = new Map<string, Promise<Prepared>>();
 
   return {
@@ -123,19 +129,18 @@ export function createPixelWork(s: PixelSettings, logger?: ModelLogger, shared?:
         logger,
         presenceMin: s.presenceMin,
         thresholds: s.thresholds,
+        mesh: landmarker(),
       });
       return (await analyser).analyse(await decodeRgb(stored));
     },
     async prepare(original, geometry) {
-      models ??= loadRenderModels(s, logger, shared);
-      const p = await prepare(await models, original, geometry, s.headshotSize);
+      const p = await prepare(await renderModels(), original, geometry, s.headshotSize);
       const t = performance.now();
       const bytes = encodePrepared(p, s.headshotSize);
       return { bytes, timings: { ...p.timings, encode: performance.now() - t } };
     },
     async render(key, source, geometry, style) {
-      models ??= loadRenderModels(s, logger, shared);
-      const m = await models;
+      const m = await renderModels();
       let p = prepared.get(key);
       let from: PreparedFrom = 'kept';
       if (!p) {
