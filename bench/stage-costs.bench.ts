@@ -54,12 +54,12 @@ async function main() {
       if (!geometry) throw new Error(`${name}: analysis found it unusable`);
       const styles: number[] = [];
       for (const style of STYLES)
-        styles.push(await cpuOf(() => work.render(`${name}-${r}`, prepared!, geometry!, style)));
+        styles.push(await cpuOf(() => work.render(`${name}-${r}`, { original: prepared! }, geometry!, style)));
       if (warm) continue;
       rec('upload check (API)', check);
       rec('preparation', prep);
       rec('analysis', analysis);
-      rec('first style (framing, matting, style)', styles[0]);
+      rec('first style (framing, matting, style: on the spot)', styles[0]);
       rec('each further style', median(styles.slice(1)));
     }
     console.log(`\n== ${name} (${(upload.length / 1e6).toFixed(2)} MB)`);

@@ -9,6 +9,7 @@ import * as m20261206T000000 from './20261206T000000_open_orders_index';
 import * as m20261206T090000 from './20261206T090000_fulfilment';
 import * as m20261207T000000 from './20261207T000000_teams';
 import * as m20261207T060000 from './20261207T060000_seat_credit_spent';
+import * as m20261207T120000 from './20261207T120000_prepared_render';
 
 /** Every migration by its timestamped name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '20261206T090000_fulfilment': m20261206T090000,
   '20261207T000000_teams': m20261207T000000,
   '20261207T060000_seat_credit_spent': m20261207T060000,
+  '20261207T120000_prepared_render': m20261207T120000,
 };

@@ -2,7 +2,7 @@ import type { Config } from '../core/platform/config';
 import type { Verdict } from '../core/photos/verdict';
 import { createEyeReader } from '../models/eyes';
 import { createFaceDetector, type Face, type RgbImage } from '../models/face-detector';
-import { createLandmarker } from '../models/landmarks';
+import { createLandmarker, type Landmarker } from '../models/landmarks';
 import type { ModelLogger } from '../models/session';
 import { FRAME_FACE_WIDTHS } from './framing';
 import {
@@ -83,13 +83,15 @@ export async function createAnalyser(opts: {
   logger?: ModelLogger;
   presenceMin: number;
   thresholds?: QualityThresholds;
+  /** FaceMesh, when the caller shares one session with its renders (worker/pixel-work.ts). */
+  mesh?: Promise<Landmarker>;
 }): Promise<Analyser> {
   const detector = await createFaceDetector({
     providers: opts.providers,
     logger: opts.logger,
     scoreThreshold: CANDIDATE_SCORE,
   });
-  const mesh = await createLandmarker({ providers: opts.providers, logger: opts.logger });
+  const mesh = await (opts.mesh ?? createLandmarker({ providers: opts.providers, logger: opts.logger }));
   const eyes = await createEyeReader({ providers: opts.providers, logger: opts.logger });
   const thresholds = opts.thresholds ?? DEFAULT_THRESHOLDS;
   return {

@@ -1,9 +1,14 @@
 import type { Job } from 'bullmq';
 import { deliverOrder, notifyOrderStatus } from '../core/orders/notices';
 import { sendRefund } from '../core/orders/orders';
-import { renderHeadshot } from '../core/orders/rendering';
+import type { Style } from '../core/orders/catalog';
+import { renderHeadshot, type StoredPhoto } from '../core/orders/rendering';
 import { markJudged } from '../core/photos/lifecycle';
 import { preparePhoto } from '../core/photos/preparation';
+import { makeRenderReady } from '../core/photos/render-ready';
+import type { FaceGeometry } from '../core/photos/verdict';
+import { jobId } from '../core/platform/jobs';
+import { observeRenderPreparation } from '../core/platform/metrics';
 import { attemptDelivery } from '../core/teams/webhooks';
 import type { AppContext } from '../core/platform/context';
 import type { PipelineQueue } from '../core/platform/queues';
@@ -11,6 +16,7 @@ import type { Handler, HandlersFor } from '../core/platform/workers';
 import { PixelPool } from './pixel-pool';
 import { pixelSettings } from './pixel-work';
 import { prepare } from './prepare';
+import { staleReason, UNREADABLE } from './prepared-form';
 import { privacyHandlers } from './privacy';
 
 let pool: PixelPool | undefined;
@@ -48,14 +54,49 @@ const analyse: Handler<'photo.analyse'> = async (ctx, { photoId }) => {
   const prepared = await preparePhoto(ctx, photoId);
   if (prepared?.photo.status !== 'analysing') return; // deleted meanwhile, rejected, or already judged
   const { verdict, geometry } = await pixels(ctx).analyse(await ctx.storage.read(prepared.blob));
-  await markJudged(ctx, prepared.photo, verdict, geometry);
+  // Its render preparation follows, after the verdict is out (a retry queues it once: the job id).
+  if ((await markJudged(ctx, prepared.photo, verdict, geometry)) === 'usable')
+    await ctx.queues.enqueue('photo.prepare-render', { photoId }, { jobId: jobId('ready', photoId) });
 };
+
+/**
+ * A usable photo's render preparation (core/photos/render-ready.ts), queued once its verdict is
+ * out: upload-side work, so an order's first headshot does not pay for it.
+ */
+const prepareRender: Handler<'photo.prepare-render'> = async (ctx, { photoId }) => {
+  const made = await makeRenderReady(ctx, photoId, async (original, geometry) => {
+    const { bytes, timings } = await pixels(ctx).prepare(original, geometry);
+    ctx.logger.debug({ photoId, bytes: bytes.byteLength, timings }, 'render preparation made');
+    return bytes;
+  });
+  if (made) observeRenderPreparation('usable');
+};
+
+/**
+ * A headshot from the photo's stored preparation, or, when there is none it can use (not made
+ * yet, another version or headshot size, unreadable), from its original, prepared on the spot.
+ */
+async function draw(ctx: AppContext, photoId: string, stored: StoredPhoto, geometry: FaceGeometry, style: Style) {
+  let reason = stored.prepared ? staleReason(stored.prepared, ctx.config.HEADSHOT_SIZE) : 'none stored';
+  if (!reason) {
+    try {
+      return await pixels(ctx).render(photoId, { prepared: stored.prepared! }, geometry, style);
+    } catch (err) {
+      if (!(err as Error).message.startsWith(UNREADABLE)) throw err;
+      reason = (err as Error).message;
+    }
+  }
+  ctx.logger.debug({ photoId, reason }, 'render preparation not usable; rendering from the original');
+  const out = await pixels(ctx).render(photoId, { original: await stored.original() }, geometry, style);
+  if (out.preparedFrom === 'made') observeRenderPreparation('render');
+  return out;
+}
 
 const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
   await renderHeadshot(
     ctx,
     headshotId,
-    (photoId, original, geometry, style) => pixels(ctx).render(photoId, original, geometry, style),
+    (photoId, stored, geometry, style) => draw(ctx, photoId, stored, geometry, style),
     lastAttempt(job),
   );
 };
@@ -69,6 +110,7 @@ const notify: Handler<'order.notify'> = async (ctx, { orderId, status }) => noti
 export const pipelineHandlers: HandlersFor<PipelineQueue> = {
   'photo.prepare': prepare,
   'photo.analyse': analyse,
+  'photo.prepare-render': prepareRender,
   'headshot.render': render,
   'order.deliver': deliver,
   'order.refund': refund,

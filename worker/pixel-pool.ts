@@ -1,7 +1,7 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Style } from '../core/orders/catalog';
 import type { Analysis } from './analysis';
-import type { PixelSettings, PixelWork } from './pixel-work';
+import type { PixelSettings, PixelWork, PreparedFrom, PreparedPhoto, RenderSource } from './pixel-work';
 import type { FaceGeometry } from '../core/photos/verdict';
 import type { Rendered } from './render';
 
@@ -16,7 +16,7 @@ interface Lane {
   /** Called when the task in progress ends (close() waits for it). */
   idle?: () => void;
   /** `photo` is one of `message.args`: it is copied and moved to the thread when the task starts. */
-  queue: { message: { id: number; kind: string; args: unknown[] }; photo: Buffer; pending: Pending }[];
+  queue: { message: { id: number; kind: string; args: unknown[] }; photo: Uint8Array; pending: Pending }[];
 }
 
 /** How long close() waits for the tasks in progress (a render takes seconds; the worker's grace period is 120 s). */
@@ -32,7 +32,7 @@ const THREAD_ENTRY = import.meta.url.endsWith('.mjs')
 
 /**
  * A fixed set of pixel threads. Renders of one photo go to the same thread (by key), where its
- * framing and matte are cached; analyses go to the least busy thread. One more thread holds ESRGAN
+ * framing and matte are cached; analyses and preparations go to the least busy thread. One more thread holds ESRGAN
  * and the style graph for all of them (worker/shared-models.ts), so their memory is paid once a process.
  */
 export class PixelPool implements PixelWork {
@@ -114,7 +114,7 @@ export class PixelPool implements PixelWork {
     ]);
   }
 
-  private submit<T>(lane: Lane, kind: string, args: unknown[], photo: Buffer): Promise<T> {
+  private submit<T>(lane: Lane, kind: string, args: unknown[], photo: Uint8Array): Promise<T> {
     if (this.ended) return Promise.reject(this.ended);
     if (this.closing) return Promise.reject(new Error('the pixel pool is closing'));
     return new Promise<T>((resolve, reject) => {
@@ -126,21 +126,34 @@ export class PixelPool implements PixelWork {
     });
   }
 
-  analyse(stored: Buffer): Promise<Analysis> {
-    const lane = this.lanes.reduce((a, b) =>
-      b.queue.length + Number(b.busy) < a.queue.length + Number(a.busy) ? b : a,
-    );
-    return this.submit(lane, 'analyse', [stored], stored);
+  /** The least busy thread: analyses and preparations (no cache to go back to) go there. */
+  private leastBusy(): Lane {
+    return this.lanes.reduce((a, b) => (b.queue.length + Number(b.busy) < a.queue.length + Number(a.busy) ? b : a));
   }
 
-  async render(key: string, original: Buffer, geometry: FaceGeometry, style: Style): Promise<Rendered> {
+  analyse(stored: Buffer): Promise<Analysis> {
+    return this.submit(this.leastBusy(), 'analyse', [stored], stored);
+  }
+
+  prepare(original: Buffer, geometry: FaceGeometry): Promise<PreparedPhoto> {
+    return this.submit(this.leastBusy(), 'prepare', [original, geometry], original);
+  }
+
+  async render(
+    key: string,
+    source: RenderSource,
+    geometry: FaceGeometry,
+    style: Style,
+  ): Promise<Rendered & { preparedFrom: PreparedFrom }> {
     let h = 0;
     for (const ch of key) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    const out = await this.submit<Rendered & { jpeg: Uint8Array }>(
+    const [kind, bytes] =
+      'prepared' in source ? (['prepared', source.prepared] as const) : (['original', source.original] as const);
+    const out = await this.submit<Rendered & { preparedFrom: PreparedFrom; jpeg: Uint8Array }>(
       this.lanes[h % this.lanes.length],
       'render',
-      [key, original, geometry, style],
-      original,
+      [key, kind, bytes, geometry, style],
+      bytes,
     );
     return { ...out, jpeg: Buffer.from(out.jpeg.buffer, out.jpeg.byteOffset, out.jpeg.byteLength) };
   }

@@ -21,18 +21,31 @@ else servePixels(data.settings, data.models);
 
 function servePixels(settings: PixelSettings, models: MessagePort): void {
   const work = createPixelWork(settings, logger, remoteModels(models));
+  type Render = Parameters<typeof work.render>;
   type Task =
     | { id: number; kind: 'analyse'; args: Parameters<typeof work.analyse> }
-    | { id: number; kind: 'render'; args: Parameters<typeof work.render> };
+    | { id: number; kind: 'prepare'; args: Parameters<typeof work.prepare> }
+    | {
+        id: number;
+        kind: 'render';
+        args: [key: Render[0], kind: 'prepared' | 'original', bytes: Uint8Array, Render[2], Render[3]];
+      };
 
   parentPort!.on('message', async (task: Task) => {
     try {
       if (task.kind === 'analyse') {
         const result = await work.analyse(Buffer.from(task.args[0]));
         parentPort!.postMessage({ id: task.id, result });
+      } else if (task.kind === 'prepare') {
+        const [original, geometry] = task.args;
+        const result = await work.prepare(Buffer.from(original), geometry);
+        const bytes = new Uint8Array(result.bytes);
+        parentPort!.postMessage({ id: task.id, result: { ...result, bytes } }, [bytes.buffer]);
       } else {
-        const [key, original, geometry, style] = task.args;
-        const result = await work.render(key, Buffer.from(original), geometry, style);
+        const [key, kind, bytes, geometry, style] = task.args;
+        // The stored form is read in place (its planes become views of it); the original is copied as before.
+        const source = kind === 'prepared' ? { prepared: bytes } : { original: Buffer.from(bytes) };
+        const result = await work.render(key, source, geometry, style);
         const jpeg = new Uint8Array(result.jpeg);
         parentPort!.postMessage({ id: task.id, result: { ...result, jpeg } }, [jpeg.buffer]);
       }

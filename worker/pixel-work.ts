@@ -3,7 +3,7 @@ import type { Config } from '../core/platform/config';
 import { decodeRgb } from '../core/photos/images';
 import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
-import { createLandmarker } from '../models/landmarks';
+import { createLandmarker, type Landmarker } from '../models/landmarks';
 import { createSegmenter } from '../models/segmenter';
 import type { ModelLogger } from '../models/session';
 import { createStyleRunner } from '../models/style-graph';
@@ -11,6 +11,7 @@ import { createIdleUpscaler } from '../models/upscaler';
 import { createAnalyser, thresholdsFrom, type Analyser, type Analysis } from './analysis';
 import type { QualityThresholds } from './quality';
 import type { SharedModels } from './shared-models';
+import { decodePrepared, encodePrepared } from './prepared-form';
 import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels, type Rendered } from './render';
 
 /** What the pixel work needs from configuration; plain data, so it can cross into a thread. */
@@ -23,10 +24,32 @@ export interface PixelSettings {
   matting: { model: 'selfie' | 'isnet'; isnetPath?: string };
 }
 
+/**
+ * What a render starts from: the photo's stored preparation (worker/prepared-form.ts, checked with
+ * staleReason by the caller) or its original, prepared on the spot.
+ */
+export type RenderSource = { prepared: Uint8Array } | { original: Buffer };
+
+/** Where a render's Prepared came from: this thread's cache, the stored form, or made on the spot. */
+export type PreparedFrom = 'kept' | 'stored' | 'made';
+
+export interface PreparedPhoto {
+  /** The stored form (worker/prepared-form.ts). */
+  bytes: Uint8Array;
+  timings: Record<string, number>;
+}
+
 export interface PixelWork {
   analyse(stored: Buffer): Promise<Analysis>;
-  /** `key` names the photo: renders of its other styles reuse the framing and matte. */
-  render(key: string, original: Buffer, geometry: FaceGeometry, style: Style): Promise<Rendered>;
+  /** A usable photo's style-independent work, in its stored form (once, when it is judged usable). */
+  prepare(original: Buffer, geometry: FaceGeometry): Promise<PreparedPhoto>;
+  /** `key` names the photo: renders of its other styles reuse the Prepared this thread keeps. */
+  render(
+    key: string,
+    source: RenderSource,
+    geometry: FaceGeometry,
+    style: Style,
+  ): Promise<Rendered & { preparedFrom: PreparedFrom }>;
 }
 
 /** The pixel threads' settings from the worker's configuration. */
@@ -44,8 +67,13 @@ export function pixelSettings(c: Config): PixelSettings {
 /** ESRGAN sessions are released after this long without a small face to enlarge. */
 const ESRGAN_IDLE_MS = 60_000;
 
-/** A few photos' framing and matte (about 5 MB each) are kept for their other styles. */
-const PREPARED_KEEP = 4;
+/**
+ * The last photo's Prepared (about 12 MB at 1024 px) is kept for its other styles: an order's
+ * renders are queued photo by photo (core/orders/orders.ts), and a photo that comes back later is
+ * read from its stored form again (about 50 ms). Before the stored form a thread kept four, at
+ * 17 MB each with the skin mask: up to 140 MB of a worker's peak with two threads.
+ */
+const PREPARED_KEEP = 1;
 
 /**
  * ESRGAN and the style graph for this thread alone: ESRGAN opens when a small face needs it and is
@@ -70,6 +98,7 @@ export async function loadRenderModels(
   s: Pick<PixelSettings, 'providers' | 'matting'>,
   logger?: ModelLogger,
   shared = ownSharedModels(s, logger),
+  landmarker = createLandmarker({ providers: s.providers, logger }),
 ): Promise<RenderModels> {
   return {
     // ISNet is AGPL-3.0 and operator-installed: only when configuration asks for it.
@@ -79,7 +108,7 @@ export async function loadRenderModels(
         : await createSegmenter({ providers: s.providers, logger }),
     ...shared,
     detector: await createFaceDetector({ providers: s.providers, logger }),
-    landmarker: await createLandmarker({ providers: s.providers, logger }),
+    landmarker: await landmarker,
   };
 }
 
@@ -87,6 +116,10 @@ export async function loadRenderModels(
 export function createPixelWork(s: PixelSettings, logger?: ModelLogger, shared?: SharedModels): PixelWork {
   let analyser: Promise<Analyser> | undefined;
   let models: Promise<RenderModels> | undefined;
+  // One FaceMesh session for the analyses and the renders of this thread (tasks run one at a time).
+  let mesh: Promise<Landmarker> | undefined;
+  const landmarker = () => (mesh ??= createLandmarker({ providers: s.providers, logger }));
+  const renderModels = () => (models ??= loadRenderModels(s, logger, shared, landmarker()));
   const prepared = new Map<string, Promise<Prepared>>();
 
   return {
@@ -96,23 +129,37 @@ export function createPixelWork(s: PixelSettings, logger?: ModelLogger, shared?:
         logger,
         presenceMin: s.presenceMin,
         thresholds: s.thresholds,
+        mesh: landmarker(),
       });
       return (await analyser).analyse(await decodeRgb(stored));
     },
-    async render(key, original, geometry, style) {
-      models ??= loadRenderModels(s, logger, shared);
-      const m = await models;
+    async prepare(original, geometry) {
+      const p = await prepare(await renderModels(), original, geometry, s.headshotSize);
+      const t = performance.now();
+      const bytes = encodePrepared(p, s.headshotSize);
+      return { bytes, timings: { ...p.timings, encode: performance.now() - t } };
+    },
+    async render(key, source, geometry, style) {
+      const m = await renderModels();
       let p = prepared.get(key);
-      const first = !p;
+      let from: PreparedFrom = 'kept';
       if (!p) {
-        p = prepare(m, original, geometry, s.headshotSize);
+        from = 'prepared' in source ? 'stored' : 'made';
+        p =
+          'prepared' in source
+            ? Promise.resolve(source.prepared).then(decodePrepared)
+            : prepare(m, source.original, geometry, s.headshotSize);
         p.catch(() => prepared.delete(key));
         prepared.set(key, p);
         while (prepared.size > PREPARED_KEEP) prepared.delete(prepared.keys().next().value!);
       }
       const out = await renderStyle(m, await p, style, s.faceTrueTolerance);
-      // The first style of a photo also reports the preparation it paid for (decode, upscale, segment...).
-      return first ? { ...out, timings: { ...(await p).timings, ...out.timings } } : out;
+      // The first style of a photo also reports what its Prepared cost (read, or decode, upscale, segment...).
+      return {
+        ...out,
+        preparedFrom: from,
+        timings: from === 'kept' ? out.timings : { ...(await p).timings, ...out.timings },
+      };
     },
   };
 }

@@ -42,8 +42,6 @@ export interface Prepared {
   alpha: Uint8Array;
   /** How much each framed pixel is the photo's own background (0 on the person and beyond the photo). */
   background: Uint8Array;
-  /** Soft ellipse over the face inside the matte: where skin smoothing may act. */
-  skin: Float32Array;
   /** The person's light as photographed, matched to each style's when composited. */
   light: PersonLight;
   /** Output pixels beyond the photo, filled by the backdrop. */
@@ -148,8 +146,7 @@ export async function prepare(
   // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
   if (warped.outside || frame.beyond.length)
     for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
-  const skin = skinMask(frame, reference, alpha);
-  const light = measureLight(framed, alpha, warped.coverage, skin);
+  const light = measureLight(framed, alpha, warped.coverage, skinMask(frame, reference, alpha));
   timings.edges = now() - t;
   t = now();
   // An enlarged face is compared with the photo's own crop, not ESRGAN's output: the check guards the upscaler too.
@@ -169,7 +166,6 @@ export async function prepare(
     person,
     alpha,
     background,
-    skin,
     light,
     outside: warped.outside,
     reference,
@@ -229,15 +225,24 @@ export function matte(
   });
 }
 
-/** Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. */
-function skinMask(frame: Frame, reference: FivePoints, alpha: Uint8Array): Float32Array {
+/**
+ * Soft ellipse over the face, inside the person's alpha: where skin smoothing may act. Into `out`
+ * (a thread's scratch buffer for a style run); not kept with the Prepared, as it takes a few
+ * milliseconds and 5 MB of floats a photo.
+ */
+export function skinMask(
+  frame: Frame,
+  reference: FivePoints,
+  alpha: Uint8Array,
+  out: Float32Array = new Float32Array(frame.width * frame.height),
+): Float32Array {
+  out.fill(0);
   const r = mapFive(reference, (q) => toOutput(frame, q));
   const cx = (r.rightEye.x + r.leftEye.x + r.mouthRight.x + r.mouthLeft.x) / 4;
   const cy = (r.rightEye.y + r.leftEye.y + r.mouthRight.y + r.mouthLeft.y) / 4;
   const iod = Math.hypot(r.leftEye.x - r.rightEye.x, r.leftEye.y - r.rightEye.y);
   const rx = iod * 1.15,
     ry = iod * 1.55;
-  const out = new Float32Array(frame.width * frame.height);
   // Only the ellipse's bounding box (d < 1.2) can be nonzero.
   const ex = rx * Math.sqrt(1.2),
     ey = ry * Math.sqrt(1.2);
@@ -321,9 +326,8 @@ async function styleInto(
   const r = mapFive(p.reference, (q) => toOutput(frame, q));
   const light = [(r.rightEye.x + r.leftEye.x) / 2 / frame.width, r.nose.y / frame.height, 0.32, 1.3] as const;
   // Through the models thread the inputs move there and come back (worker/shared-models.ts); in one
-  // thread they are given back here. Each run has its own copy of the skin mask.
-  const skin = takeFloat32(n);
-  skin.set(p.skin);
+  // thread they are given back here. Each run draws its own skin mask.
+  const skin = skinMask(frame, p.reference, p.alpha, takeFloat32(n));
   const graded = await models.styles.run(
     style.id,
     lookForStyle(style),

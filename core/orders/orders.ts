@@ -105,6 +105,9 @@ export async function renderOrder(ctx: AppContext, orderId: string): Promise<voi
     .select('id')
     .where('order_id', '=', orderId)
     .where('status', '=', 'pending')
+    // Photo by photo: a pixel thread keeps the last photo's render preparation for its other styles.
+    .orderBy('photo_id')
+    .orderBy('style_id')
     .execute();
   for (const h of pending)
     await ctx.queues.enqueue('headshot.render', { headshotId: h.id }, { jobId: jobId('render', h.id) });

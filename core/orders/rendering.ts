@@ -13,11 +13,20 @@ export interface Drawn {
   faceTrue: { ok: boolean; error: number; tolerance: number; worst: string };
 }
 
+/**
+ * A photo as a render reads it: its render preparation when one is stored (core/photos/render-ready.ts),
+ * and its original, read only if the preparation cannot be used.
+ */
+export interface StoredPhoto {
+  prepared?: Buffer;
+  original: () => Promise<Buffer>;
+}
+
 /** Draws a headshot from a stored photo (the worker's pixel threads). */
-export type Draw = (photoId: string, original: Buffer, geometry: FaceGeometry, style: Style) => Promise<Drawn>;
+export type Draw = (photoId: string, stored: StoredPhoto, geometry: FaceGeometry, style: Style) => Promise<Drawn>;
 
 /**
- * Renders one pending headshot from its photo's stored original and face geometry, and settles
+ * Renders one pending headshot from its photo's stored preparation (or original) and face geometry, and settles
  * the order once its last headshot is done. A face that moved is never delivered: made again from
  * the order's next photo, or refunded; so is a render that fails on its final attempt.
  */
@@ -31,15 +40,19 @@ export async function renderHeadshot(
   if (!h || h.status !== 'pending') return;
   try {
     const photo = await ctx.db.selectFrom('photos').selectAll().where('id', '=', h.photo_id!).executeTakeFirstOrThrow();
-    const blob = await ctx.db.selectFrom('blobs').selectAll().where('id', '=', photo.blob_id).executeTakeFirstOrThrow();
+    const blob = (id: string) => ctx.db.selectFrom('blobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     const geometry = storedVerdict(photo)?.geometry;
     if (!geometry) throw new Error(`photo ${photo.id} has no face geometry`);
     // An organisation's order is made on its own backdrop, so the whole team's headshots match.
     const order = await ctx.db.selectFrom('orders').select('backdrop').where('id', '=', h.order_id).executeTakeFirst();
     const style = findStyle(h.style_id)!;
+    const preparedId = photo.prepared_blob_id;
     const out = await draw(
       photo.id,
-      await ctx.storage.read(blob),
+      {
+        prepared: preparedId ? await ctx.storage.read(await blob(preparedId)) : undefined,
+        original: async () => ctx.storage.read(await blob(photo.blob_id)),
+      },
       geometry,
       order?.backdrop ? { ...style, backdrop: order.backdrop } : style,
     );

@@ -11,7 +11,8 @@ import { UNDECODABLE_VERDICT, type FaceGeometry, type StoredVerdict, type Verdic
  *              └─> rejected (could not be decoded at full size)
  *
  * Each change is guarded by the status it leaves (a retry or a race changes nothing twice) and
- * announced to its owner's event streams once it is committed. The verdict column is read and
+ * announced to its owner's event streams once it is committed. A usable photo then gets its render
+ * preparation (lockUnprepared, markRenderReady), without a change of status. The verdict column is read and
  * written here only, as a StoredVerdict.
  */
 
@@ -80,6 +81,26 @@ export async function markJudged(
   if (!Number(r.numUpdatedRows)) return undefined;
   await announce(ctx, photo, status);
   return status;
+}
+
+/**
+ * Locks a usable photo that has no render preparation yet, in the caller's transaction, as
+ * deletion locks it (core/privacy/deletion.ts): one preparation is recorded at a time, and none for
+ * a photo deleted meanwhile. False when it is gone, not usable, or already prepared.
+ */
+export async function lockUnprepared(trx: Db, photoId: string): Promise<boolean> {
+  const row = await trx
+    .selectFrom('photos')
+    .select(['status', 'prepared_blob_id'])
+    .where('id', '=', photoId)
+    .forUpdate()
+    .executeTakeFirst();
+  return row?.status === 'usable' && !row.prepared_blob_id;
+}
+
+/** A usable photo's render preparation recorded, under lockUnprepared; its status does not change. */
+export async function markRenderReady(trx: Db, photoId: string, blobId: string): Promise<void> {
+  await trx.updateTable('photos').set({ prepared_blob_id: blobId }).where('id', '=', photoId).execute();
 }
 
 /** Tells the owner's event streams of a committed change. */

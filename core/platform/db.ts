@@ -96,6 +96,8 @@ export interface PhotosTable {
   parental_attestation_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** A small metadata-free JPEG the service made at preparation (encrypted like the original, deleted with it). */
   thumb_blob_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The photo's render preparation (core/photos/render-ready.ts), made once it is judged usable; deleted with it. */
+  prepared_blob_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type OrderStatus = 'awaiting_payment' | 'received' | 'processing' | 'ready' | 'failed';

@@ -7,8 +7,9 @@ import { redisOptions } from './redis';
 export { QUEUE_NAMES, type QueueName };
 
 /**
- * The one registry of jobs: each names its queue (queues.ts). Payloads carry ids only, never
- * personal data (RT6), and are checked against their schema inside the worker.
+ * The one registry of jobs: each names its queue (queues.ts), and a job that may wait behind the
+ * others of its queue a priority. Payloads carry ids only, never personal data (RT6), and are
+ * checked against their schema inside the worker.
  */
 const id = z
   .string()
@@ -19,6 +20,8 @@ const id = z
 export const JOBS = {
   'photo.prepare': { queue: 'preparation', payload: z.object({ photoId: id }) },
   'photo.analyse': { queue: 'analysis', payload: z.object({ photoId: id }) },
+  // After the verdict, on the same queue: a verdict someone waits for is taken before it (priority).
+  'photo.prepare-render': { queue: 'analysis', payload: z.object({ photoId: id }), priority: 10 },
   'headshot.render': { queue: 'rendering', payload: z.object({ headshotId: id }) },
   'order.deliver': { queue: 'delivery', payload: z.object({ orderId: id }) },
   'order.refund': { queue: 'delivery', payload: z.object({ orderId: id }) },
@@ -56,7 +59,7 @@ export const JOBS = {
   'team.webhook': { queue: 'delivery', payload: z.object({ deliveryId: id }) },
   'sweep.team-webhooks': { queue: 'sweeps', payload: z.object({}) },
   'sweep.team-reminders': { queue: 'sweeps', payload: z.object({}) },
-} as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;
+} as const satisfies Record<string, { queue: QueueName; payload: z.ZodType; priority?: number }>;
 
 export type JobName = keyof typeof JOBS;
 export type JobPayload<N extends JobName> = z.infer<(typeof JOBS)[N]['payload']>;
@@ -105,8 +108,10 @@ export class Queues {
     payload: JobPayload<N>,
     opts: { jobId?: string; delay?: number } = {},
   ): Promise<void> {
-    const data = JOBS[name].payload.parse(payload);
-    await this.byName[queueOf(name)].add(name, data, opts);
+    const def = JOBS[name];
+    const data = def.payload.parse(payload);
+    // BullMQ takes jobs without a priority before any with one; a lower number goes first among those.
+    await this.byName[queueOf(name)].add(name, data, 'priority' in def ? { priority: def.priority, ...opts } : opts);
   }
 
   /**

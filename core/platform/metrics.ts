@@ -59,6 +59,13 @@ const jobsFailedForGood = new Counter({
   registers: [registry],
 });
 
+const renderPreparations = new Counter({
+  name: 'rasmi_render_preparations_total',
+  help: "Photos' style-independent render work done: once when judged usable (usable), or by a render that found none stored it could use (render)",
+  labelNames: ['at'] as const,
+  registers: [registry],
+});
+
 const modelSessions = new Gauge({
   name: 'rasmi_model_session_info',
   help: 'Model sessions this process opened: 1 per model, the execution provider it runs on and the one configured first (ONNX_PROVIDERS)',
@@ -128,6 +135,11 @@ export function observeJob(queue: string, job: string, status: 'completed' | 'fa
 
 export function observeJobFailedForGood(queue: string, job: string): void {
   jobsFailedForGood.inc({ queue, job });
+}
+
+/** A photo's render preparation done where `at` says; many 'render' ones mean renders are paying for it again. */
+export function observeRenderPreparation(at: 'usable' | 'render'): void {
+  renderPreparations.inc({ at });
 }
 
 /** Each job a worker takes starts at 0 failed for good: Prometheus' increase() sees the first failure only after a sample of 0. */

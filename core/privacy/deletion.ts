@@ -60,6 +60,19 @@ async function record(ctx: AppContext, reason: string, records: DeletionRecord[]
   }
 }
 
+/** A photo's objects, named as its deletion record names them. */
+function objectsOf(r: {
+  blob_id: string;
+  thumb_blob_id: string | null;
+  prepared_blob_id: string | null;
+}): [name: string, blobId: string][] {
+  return [
+    ['blob', r.blob_id],
+    ['thumbnail', r.thumb_blob_id],
+    ['prepared', r.prepared_blob_id],
+  ].filter((o): o is [string, string] => o[1] !== null);
+}
+
 /**
  * Deletes photos (originals) with their objects; headshots made from them stay (RT1). The rows are
  * locked from before the objects go until they go, so a photo's preparation (worker/prepare.ts,
@@ -70,14 +83,15 @@ export async function deletePhotos(ctx: AppContext, photoIds: string[], reason: 
   const rows = await ctx.db.transaction().execute(async (trx) => {
     const locked = await trx
       .selectFrom('photos')
-      .select(['id', 'blob_id', 'thumb_blob_id'])
+      .select(['id', 'blob_id', 'thumb_blob_id', 'prepared_blob_id'])
       .where('id', 'in', photoIds)
       .orderBy('id')
       .forUpdate()
       .execute();
     if (!locked.length) return locked;
-    // The original and its thumbnail (made at preparation) go together.
-    const blobIds = locked.flatMap((r) => (r.thumb_blob_id ? [r.blob_id, r.thumb_blob_id] : [r.blob_id]));
+    // The original, its thumbnail (made at preparation) and its render preparation (made once it
+    // was judged usable, derived from the face) go together.
+    const blobIds = locked.flatMap(objectsOf).map(([, id]) => id);
     await removeObjects(
       ctx,
       await trx.selectFrom('blobs').select(['bucket', 'object_key']).where('id', 'in', blobIds).execute(),
@@ -96,15 +110,16 @@ export async function deletePhotos(ctx: AppContext, photoIds: string[], reason: 
   await record(
     ctx,
     reason,
-    rows.map(
-      (r): DeletionRecord => ({
+    rows.map((r): DeletionRecord => {
+      const objects = objectsOf(r);
+      return {
         subjectId: r.id,
         subjectKind: 'photo',
-        rows: r.thumb_blob_id ? 3 : 2,
-        objects: r.thumb_blob_id ? 2 : 1,
-        details: r.thumb_blob_id ? { blob: r.blob_id, thumbnail: r.thumb_blob_id } : { blob: r.blob_id },
-      }),
-    ),
+        rows: 1 + objects.length,
+        objects: objects.length,
+        details: Object.fromEntries(objects),
+      };
+    }),
   );
   return rows.length;
 }

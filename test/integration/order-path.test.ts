@@ -229,7 +229,8 @@ describe('the order path over HTTP', () => {
     const up = await upload(me.token, 'astronaut.png');
     const analyses = async () =>
       (await stack.ctx.queues.byName.analysis.getJobs(['completed', 'failed', 'active', 'wait', 'delayed'])).filter(
-        (j) => j?.data?.photoId === up.id,
+        // The analysis queue also makes a usable photo's render preparation: only verdicts count here.
+        (j) => j?.name === 'photo.analyse' && j.data?.photoId === up.id,
       ).length;
     expect(await analyses()).toBe(1);
     const verdictBefore = (

@@ -85,8 +85,10 @@ describe('retention, enforced by the scheduler', () => {
       .execute();
     expect(records.length).toBeGreaterThan(0);
     const r = records[0];
-    // The photo, its blob, and the thumbnail made at preparation with its blob.
-    expect(r).toMatchObject({ subject_kind: 'photo', rows_deleted: 3, objects_deleted: 2 });
+    // The photo, its blob, the thumbnail made at preparation and the render preparation made once
+    // it was judged usable, each with its blob.
+    expect(r).toMatchObject({ subject_kind: 'photo', rows_deleted: 4, objects_deleted: 3 });
+    expect(Object.keys(r.details as object).sort()).toEqual(['blob', 'prepared', 'thumbnail']);
     expect(r.subject_id).toMatch(/^pho_/);
     expect(new Date(r.performed_at).getTime()).toBe(stack.clock.now().getTime());
     const emails = (await stack.ctx.db.selectFrom('users').select('email_enc').execute()).map((u) =>

@@ -168,8 +168,10 @@ export async function until<T>(
 }
 
 /**
- * Uploads a photo through the API and waits for its verdict, as a client polls. A stack without a
- * worker (role 'api') runs the real preparation and analysis handlers in this process instead.
+ * Uploads a photo through the API and waits for its verdict, as a client polls, and for a usable
+ * photo's render preparation (a background job that adds an object: a test counting objects must
+ * not see it land later). A stack without a worker (role 'api') runs the real preparation, analysis
+ * and render preparation handlers in this process instead.
  */
 export async function uploadJudged(stack: Stack, token: string, data: Buffer, name = 'selfie.png', type = 'image/png') {
   const up = await stack.api('POST', '/v1/photos', { token, body: multipart('photo', data, name, type) });
@@ -180,7 +182,7 @@ export async function uploadJudged(stack: Stack, token: string, data: Buffer, na
     await pipelineHandlers['photo.prepare'](stack.ctx, { photoId: id }, job);
     await pipelineHandlers['photo.analyse'](stack.ctx, { photoId: id }, job);
   }
-  return until(
+  const judged = await until(
     async () => {
       const p = await stack.api('GET', `/v1/photos/${id}`, { token });
       return (
@@ -190,6 +192,23 @@ export async function uploadJudged(stack: Stack, token: string, data: Buffer, na
     60_000,
     `photo ${id} to be judged`,
   );
+  if (judged.status !== 'usable') return judged;
+  if (!stack.workers.length)
+    await pipelineHandlers['photo.prepare-render'](stack.ctx, { photoId: id }, { attemptsMade: 0, opts: {} } as Job);
+  await until(
+    async () => {
+      const p = await stack.ctx.db
+        .selectFrom('photos')
+        .select('prepared_blob_id')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      // A photo deleted meanwhile (a test may race its deletion) has nothing more to wait for.
+      return !p || p.prepared_blob_id !== null;
+    },
+    120_000,
+    `photo ${id}'s render preparation`,
+  );
+  return judged;
 }
 
 /** Rows, objects and jobs that exist now: a refused request must leave every count unchanged. */

@@ -7,6 +7,7 @@ import { loadConfig } from '../../core/platform/config';
 import { normaliseUpload } from '../../core/photos/images';
 import { thresholdsFrom } from '../../worker/analysis';
 import { PixelPool } from '../../worker/pixel-pool';
+import { PREPARED_VERSION, staleReason } from '../../worker/prepared-form';
 import { fixture } from '../support/stack';
 
 const config = loadConfig({});
@@ -41,8 +42,8 @@ describe('pixel threads', () => {
     // would keep it near 1 for the whole render. A loaded machine that deschedules the process adds
     // idle time, not busy time, so unlike a stall threshold this does not depend on the load.
     const before = performance.eventLoopUtilization();
-    const out = await pool.render('pho_test', stored, geometry!, findStyle('navy-gradient')!);
-    const again = await pool.render('pho_test', stored, geometry!, findStyle('charcoal')!);
+    const out = await pool.render('pho_test', { original: stored }, geometry!, findStyle('navy-gradient')!);
+    const again = await pool.render('pho_test', { original: stored }, geometry!, findStyle('charcoal')!);
     const busy = performance.eventLoopUtilization(before);
 
     expect(out.faceTrue.ok).toBe(true);
@@ -54,13 +55,45 @@ describe('pixel threads', () => {
     expect(busy.utilization).toBeLessThan(0.3);
   });
 
+  it('a render from the stored preparation is the render prepared on the spot, byte for byte, and reads no original', async () => {
+    const { geometry } = await pool.analyse(stored);
+    const { bytes, timings } = await pool.prepare(stored, geometry!);
+    expect(timings.segment).toBeGreaterThan(0);
+    expect(staleReason(bytes, 1024)).toBeUndefined();
+    const style = findStyle('own-background-blur')!;
+    const spot = await pool.render('pho_spot', { original: stored }, geometry!, style);
+    const fromStored = await pool.render('pho_stored', { prepared: bytes }, geometry!, style);
+    const further = await pool.render('pho_stored', { prepared: bytes }, geometry!, findStyle('charcoal')!);
+    expect([spot.preparedFrom, fromStored.preparedFrom, further.preparedFrom]).toEqual(['made', 'stored', 'kept']);
+    // Read, not made: no segmentation, no upscale on the stored path.
+    expect(fromStored.timings.readPrepared).toBeGreaterThan(0);
+    expect(fromStored.timings).not.toHaveProperty('segment');
+    expect(fromStored.timings).not.toHaveProperty('upscale');
+    expect(Buffer.compare(fromStored.jpeg, spot.jpeg)).toBe(0);
+    expect(fromStored.faceTrue).toEqual(spot.faceTrue);
+  });
+
+  it('a stored preparation of another version or headshot size, or not one at all, is named stale', () => {
+    const form = Buffer.alloc(64);
+    form.writeUInt32LE(0x44525052, 0);
+    form.writeUInt16LE(PREPARED_VERSION, 4);
+    form.writeUInt32LE(1024, 8);
+    expect(staleReason(form, 1024)).toBeUndefined();
+    expect(staleReason(form, 768)).toBe('made for 1024-px headshots, not 768');
+    form.writeUInt16LE(PREPARED_VERSION + 1, 4);
+    expect(staleReason(form, 1024)).toBe(`version ${PREPARED_VERSION + 1}, not ${PREPARED_VERSION}`);
+    expect(staleReason(Buffer.from('a JPEG, say'), 1024)).toBe('not a prepared form');
+  });
+
   it('two small-face renders at once, one on each pixel thread, are both enlarged (by the models thread they share) and stay face-true', async () => {
     const { geometry } = await pool.analyse(stored);
     // Keys that land on different threads (the pool picks a thread by the key's hash).
     const lane = (key: string) => [...key].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 0) % 2;
     const keys = ['pho_a', 'pho_b', 'pho_c', 'pho_d'];
     const [k0, k1] = [keys.find((k) => lane(k) === 0)!, keys.find((k) => lane(k) === 1)!];
-    const [a, b] = await Promise.all([k0, k1].map((k) => pool.render(k, stored, geometry!, findStyle('studio-grey')!)));
+    const [a, b] = await Promise.all(
+      [k0, k1].map((k) => pool.render(k, { original: stored }, geometry!, findStyle('studio-grey')!)),
+    );
     // The astronaut's face is small for a 1024-px headshot: each render waited for an upscale.
     expect(a.timings.upscale).toBeGreaterThan(0);
     expect(b.timings.upscale).toBeGreaterThan(0);
@@ -104,7 +137,7 @@ describe('pixel threads', () => {
         expect(outcome).toMatch(/the models thread stopped \(exit code 1\); this pixel pool is replaced/);
       expect(own.broken).toBe(true);
       await expect(own.analyse(stored)).rejects.toThrow(/the models thread stopped/);
-      await expect(own.render('pho_gone', stored, geometry!, findStyle('charcoal')!)).rejects.toThrow(
+      await expect(own.render('pho_gone', { original: stored }, geometry!, findStyle('charcoal')!)).rejects.toThrow(
         /the models thread stopped/,
       );
     } finally {
@@ -126,8 +159,8 @@ describe('pixel threads', () => {
       'silent',
     );
     const { geometry } = await own.analyse(stored);
-    const running = own.render('pho_closing', stored, geometry!, findStyle('charcoal')!);
-    const queued = own.render('pho_closing', stored, geometry!, findStyle('sky-blue')!);
+    const running = own.render('pho_closing', { original: stored }, geometry!, findStyle('charcoal')!);
+    const queued = own.render('pho_closing', { original: stored }, geometry!, findStyle('sky-blue')!);
     queued.catch(() => {});
     await own.close();
     // This process is still here to check: the render finished, then the threads ended.
