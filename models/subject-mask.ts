@@ -57,6 +57,16 @@ const THIN = 4;
 const BLUR = 1;
 /** Pockets enclosed by the subject smaller than this, in face widths squared, are filled. */
 const HOLE = 0.06;
+/**
+ * Someone coming in from the photo's sides or bottom below the eyes (a friend's top, a knee, a head
+ * in the lower corner) seeds the others where it lies more than SIDE face widths across from the
+ * body's axis, the subject reaches it at more than SEED, and its colour is foreign to the subject's
+ * core: below FOREIGN times the density of a uniform spread over the core's colour bins.
+ */
+const SIDE = 0.7;
+const FOREIGN = 0.5;
+/** Colour levels a channel of the core's histogram (8: 512 bins). */
+const CORE_LEVELS = 8;
 
 /**
  * How far (face widths) a point lies beyond where the subject's head, hair and body may be, negative
@@ -193,12 +203,14 @@ function halve(
   colour: Float32Array,
   gw: number,
   gh: number,
-): { post: Float32Array; colour: Float32Array; w: number; h: number } {
+  inPhoto?: Float32Array,
+): { post: Float32Array; colour: Float32Array; inPhoto?: Float32Array; w: number; h: number } {
   const w = Math.ceil(gw / 2),
     h = Math.ceil(gh / 2);
   const p = new Float32Array(w * h),
     c = new Float32Array(w * h * 3),
-    k = new Float32Array(w * h);
+    k = new Float32Array(w * h),
+    share = inPhoto && new Float32Array(w * h);
   for (let y = 0; y < gh; y++) {
     for (let x = 0; x < gw; x++) {
       const i = y * gw + x,
@@ -208,6 +220,7 @@ function halve(
       c[o * 3 + 1] += colour[i * 3 + 1];
       c[o * 3 + 2] += colour[i * 3 + 2];
       k[o]++;
+      if (share) share[o] += inPhoto![i];
     }
   }
   for (let o = 0; o < w * h; o++) {
@@ -216,8 +229,9 @@ function halve(
     c[o * 3] *= q;
     c[o * 3 + 1] *= q;
     c[o * 3 + 2] *= q;
+    if (share) share[o] *= q;
   }
-  return { post: p, colour: c, w, h };
+  return { post: p, colour: c, inPhoto: share, w, h };
 }
 
 /**
@@ -233,8 +247,9 @@ export function keepSubject(
   cell: number,
   face: FaceAt,
   others: FaceAt[] = [],
+  inPhoto?: Float32Array,
 ): void {
-  const half = halve(post, colour, gw, gh);
+  const half = halve(post, colour, gw, gh, inPhoto);
   const { w, h } = half,
     n = w * h,
     size = cell * 2;
@@ -243,7 +258,8 @@ export function keepSubject(
   // into it pays), and the subject's core.
   const tax = new Float32Array(n),
     inside = new Float32Array(n);
-  const beyond = new Uint8Array(n);
+  const beyond = new Uint8Array(n),
+    aside = new Uint8Array(n);
   const dS = new Float32Array(n).fill(Infinity);
   const heapS = new Heap(4096, dS);
   const sin = Math.sin(face.tilt ?? 0),
@@ -258,6 +274,8 @@ export function keepSubject(
       // The others pay as much to come inside it (the subject's hair, a raised arm, the body).
       inside[i] = TAX * Math.min(1, Math.max(0, -d / RAMP));
       beyond[i] = d > 0 ? 1 : 0;
+      const b = body(u, v, sin, cos);
+      aside[i] = Math.abs(b.across) > SIDE && u * sin + v * cos > 0 ? 1 : 0;
       if (p[i] >= HALF && isCore(u, v, sin, cos)) {
         dS[i] = 0;
         heapS.push(i);
@@ -266,6 +284,7 @@ export function keepSubject(
   }
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
   grow(dS, heapS, p, half.colour, w, tax);
+  const foreign = foreignColours(half.colour, dS, n);
   // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
   // the top beyond the envelope (the mask beyond it, joined to the frame's edge there).
   const dO = new Float32Array(n).fill(Infinity);
@@ -273,21 +292,40 @@ export function keepSubject(
   const entering = new Uint8Array(n);
   const stack = new Int32Array(n);
   let top = 0;
-  const enter = (i: number) => {
-    if (!entering[i] && beyond[i] && p[i] >= HALF && dS[i] > SEED) {
+  // Above the eyes (along the photo's vertical): whoever is beyond the envelope. Below them the
+  // subject's own arm or shoulder may run out of the photo, and in a levelled frame the hair of a
+  // tilted head falls towards an upper corner: there only what lies aside from the body's axis and
+  // has colours the subject's core does not.
+  const above = (i: number) => {
+    const x = i % w,
+      y = (i / w) | 0;
+    return (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
+  };
+  const stranger = (i: number) => !above(i) && aside[i] && foreign[i];
+  // At the edge, whoever is beyond the envelope above the eyes or a stranger below them; from there
+  // on, either (a neighbour's hair falling past the subject's shoulder).
+  const enter = (i: number, edge = false) => {
+    if (entering[i] || p[i] < HALF || dS[i] <= SEED) return;
+    if (edge ? (above(i) ? beyond[i] : stranger(i)) : beyond[i] || stranger(i)) {
       entering[i] = 1;
       stack[top++] = i;
     }
   };
-  // From the frame's edge above the eyes along the photo's vertical: another person's head comes in
-  // beside the subject's; lower down the subject's own arm or shoulder may run out of the frame, and
-  // in a levelled frame the hair of a tilted head falls towards an upper corner.
-  const above = (x: number, y: number) =>
-    (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
-  for (let x = 0; x < w; x++) if (above(x, 0)) enter(x);
-  for (let y = 0; y < h; y++) {
-    if (above(0, y)) enter(y * w);
-    if (above(w - 1, y)) enter(y * w + w - 1);
+  // From the photo's edge: the frame's, or where the frame reaches past the photo.
+  const inPhotoAt = (i: number) => !half.inPhoto || half.inPhoto[i] >= HALF;
+  for (let i = 0; i < n; i++) {
+    const x = i % w;
+    if (
+      x === 0 ||
+      x === w - 1 ||
+      i < w ||
+      i >= n - w ||
+      !inPhotoAt(i - 1) ||
+      !inPhotoAt(i + 1) ||
+      !inPhotoAt(i - w) ||
+      !inPhotoAt(i + w)
+    )
+      enter(i, true);
   }
   while (top) {
     const i = stack[--top];
@@ -322,6 +360,7 @@ export function keepSubject(
     }
   }
   grow(dO, heapO, p, half.colour, w, inside);
+  (globalThis as any).__ks = { dS, dO, w, h, size, beyond, p, face, aside, foreign, entering };
   // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond the
   // envelope between REACH and FAR; the border softened, and carried back to the full grid.
   const gone = new Float32Array(n);
@@ -343,6 +382,37 @@ export function keepSubject(
 }
 
 const smooth = (t: number) => t * t * (3 - 2 * t);
+
+/**
+ * Cells whose colour is rare on the subject's core (the cells `dS` seeds at 0): a histogram of
+ * CORE_LEVELS a channel, blurred one bin each way, against a uniform spread over its bins.
+ */
+function foreignColours(colour: Float32Array, dS: Float32Array, n: number): Uint8Array {
+  const L = CORE_LEVELS,
+    bins = L * L * L;
+  const bin = (i: number) =>
+    ((((colour[i * 3] * L) >> 8) * L + ((colour[i * 3 + 1] * L) >> 8)) * L + ((colour[i * 3 + 2] * L) >> 8)) | 0;
+  let hist = new Float32Array(bins),
+    count = 0;
+  for (let i = 0; i < n; i++) {
+    if (dS[i] !== 0) continue;
+    hist[bin(i)]++;
+    count++;
+  }
+  for (const stride of [1, L, L * L]) {
+    const next = new Float32Array(bins);
+    for (let b = 0; b < bins; b++) {
+      const c = Math.floor(b / stride) % L;
+      next[b] = 2 * hist[b] + (c > 0 ? hist[b - stride] : hist[b]) + (c < L - 1 ? hist[b + stride] : hist[b]);
+    }
+    hist = next;
+  }
+  const out = new Uint8Array(n);
+  // The blur multiplied the counts by 64.
+  const k = count ? bins / (64 * count) : 0;
+  for (let i = 0; i < n; i++) out[i] = hist[bin(i)] * k < FOREIGN ? 1 : 0;
+  return out;
+}
 
 /**
  * Fills the connected pockets of matte below HALF that do not touch the grid's edge and hold at
