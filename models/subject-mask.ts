@@ -65,6 +65,8 @@ const HOLE = 0.06;
  */
 const SIDE = 0.7;
 const FOREIGN = 0.5;
+/** From there the stranger spreads over cells below STRAY times that density. */
+const STRAY = 4;
 /** Colour levels a channel of the core's histogram (8: 512 bins). */
 const CORE_LEVELS = 8;
 
@@ -259,7 +261,8 @@ export function keepSubject(
   const tax = new Float32Array(n),
     inside = new Float32Array(n);
   const beyond = new Uint8Array(n),
-    aside = new Uint8Array(n);
+    aside = new Uint8Array(n),
+    own = new Uint8Array(n);
   const dS = new Float32Array(n).fill(Infinity);
   const heapS = new Heap(4096, dS);
   const sin = Math.sin(face.tilt ?? 0),
@@ -276,6 +279,8 @@ export function keepSubject(
       beyond[i] = d > 0 ? 1 : 0;
       const b = body(u, v, sin, cos);
       aside[i] = Math.abs(b.across) > SIDE && u * sin + v * cos > 0 ? 1 : 0;
+      // The subject's own colours: the core, and the hair above the eyes within the envelope.
+      own[i] = p[i] >= HALF && (v < 0 ? d <= 0 : isCore(u, v, sin, cos)) ? 1 : 0;
       if (p[i] >= HALF && isCore(u, v, sin, cos)) {
         dS[i] = 0;
         heapS.push(i);
@@ -284,7 +289,7 @@ export function keepSubject(
   }
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
   grow(dS, heapS, p, half.colour, w, tax);
-  const foreign = foreignColours(half.colour, dS, n);
+  const density = ownDensity(half.colour, own, n);
   // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
   // the top beyond the envelope (the mask beyond it, joined to the frame's edge there).
   const dO = new Float32Array(n).fill(Infinity);
@@ -301,13 +306,15 @@ export function keepSubject(
       y = (i / w) | 0;
     return (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
   };
-  const stranger = (i: number) => !above(i) && aside[i] && foreign[i];
+  const stranger = (i: number, most = FOREIGN) => !above(i) && aside[i] && density[i] < most;
   // At the edge, whoever is beyond the envelope above the eyes or a stranger below them; from there
   // on, either (a neighbour's hair falling past the subject's shoulder).
+  // A stranger's cells leave as they are, without growing: their colours are not the subject's, and
+  // the subject's own long hair or top beside them may be as dark as a neighbour's.
   const enter = (i: number, edge = false) => {
     if (entering[i] || p[i] < HALF || dS[i] <= SEED) return;
-    if (edge ? (above(i) ? beyond[i] : stranger(i)) : beyond[i] || stranger(i)) {
-      entering[i] = 1;
+    if (edge ? (above(i) ? beyond[i] : stranger(i)) : beyond[i] || stranger(i, STRAY)) {
+      entering[i] = beyond[i] ? 1 : 2;
       stack[top++] = i;
     }
   };
@@ -354,20 +361,26 @@ export function keepSubject(
     }
   }
   for (let i = 0; i < n; i++) {
-    if (p[i] >= HALF && dS[i] > 0 && (entering[i] || dS[i] === Infinity)) {
+    if (p[i] >= HALF && dS[i] > 0 && (entering[i] === 1 || dS[i] === Infinity)) {
       dO[i] = 0;
       heapO.push(i);
     }
   }
   grow(dO, heapO, p, half.colour, w, inside);
-  (globalThis as any).__ks = { dS, dO, w, h, size, beyond, p, face, aside, foreign, entering };
   // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond the
   // envelope between REACH and FAR; the border softened, and carried back to the full grid.
   const gone = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     if (p[i] < LOW) continue;
     const d = dS[i];
-    gone[i] = dO[i] < d ? 1 : !beyond[i] || d <= REACH ? 0 : d >= FAR ? 1 : smooth((d - REACH) / (FAR - REACH));
+    gone[i] =
+      dO[i] < d || entering[i] === 2
+        ? 1
+        : !beyond[i] || d <= REACH
+          ? 0
+          : d >= FAR
+            ? 1
+            : smooth((d - REACH) / (FAR - REACH));
   }
   const soft = new Float32Array(n);
   boxMean(gone, soft, w, h, BLUR, new Float64Array(w));
@@ -384,10 +397,10 @@ export function keepSubject(
 const smooth = (t: number) => t * t * (3 - 2 * t);
 
 /**
- * Cells whose colour is rare on the subject's core (the cells `dS` seeds at 0): a histogram of
+ * Cells whose colour is rare on the subject (`own`: the core and the hair above the eyes): a histogram of
  * CORE_LEVELS a channel, blurred one bin each way, against a uniform spread over its bins.
  */
-function foreignColours(colour: Float32Array, dS: Float32Array, n: number): Uint8Array {
+function ownDensity(colour: Float32Array, own: Uint8Array, n: number): Float32Array {
   const L = CORE_LEVELS,
     bins = L * L * L;
   const bin = (i: number) =>
@@ -395,7 +408,7 @@ function foreignColours(colour: Float32Array, dS: Float32Array, n: number): Uint
   let hist = new Float32Array(bins),
     count = 0;
   for (let i = 0; i < n; i++) {
-    if (dS[i] !== 0) continue;
+    if (!own[i]) continue;
     hist[bin(i)]++;
     count++;
   }
@@ -407,10 +420,10 @@ function foreignColours(colour: Float32Array, dS: Float32Array, n: number): Uint
     }
     hist = next;
   }
-  const out = new Uint8Array(n);
+  const out = new Float32Array(n);
   // The blur multiplied the counts by 64.
   const k = count ? bins / (64 * count) : 0;
-  for (let i = 0; i < n; i++) out[i] = hist[bin(i)] * k < FOREIGN ? 1 : 0;
+  for (let i = 0; i < n; i++) out[i] = hist[bin(i)] * k;
   return out;
 }
 
