@@ -382,6 +382,7 @@ export function keepSubject(
             ? 1
             : smooth((d - REACH) / (FAR - REACH));
   }
+  dropRemnants(gone, p, entering, dS, w, n);
   const soft = new Float32Array(n);
   boxMean(gone, soft, w, h, BLUR, new Float64Array(w));
   for (let y = 0; y < gh; y++) {
@@ -395,6 +396,65 @@ export function keepSubject(
 }
 
 const smooth = (t: number) => t * t * (3 - 2 * t);
+
+/**
+ * What is left of a stranger once their foreign cells are gone (a neckline's trim, a strap): the
+ * pieces of the kept matte (at least HALF, not gone) that the subject's core does not reach and
+ * that touch a removed stranger's cell leave too. `gone` is changed in place.
+ */
+function dropRemnants(
+  gone: Float32Array,
+  p: Float32Array,
+  entering: Uint8Array,
+  dS: Float32Array,
+  w: number,
+  n: number,
+): void {
+  const kept = (i: number) => p[i] >= HALF && gone[i] < HALF;
+  const seen = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  const members = new Int32Array(n);
+  // The subject's piece: everything kept that joins their core.
+  let top = 0;
+  for (let i = 0; i < n; i++) {
+    if (dS[i] === 0 && kept(i)) {
+      seen[i] = 1;
+      stack[top++] = i;
+    }
+  }
+  const visit = (onEach: (i: number) => void) => {
+    while (top) {
+      const i = stack[--top];
+      onEach(i);
+      const x = i % w;
+      for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, i - w, i + w]) {
+        if (j < 0 || j >= n || seen[j] || !kept(j)) continue;
+        seen[j] = 1;
+        stack[top++] = j;
+      }
+    }
+  };
+  visit(() => {});
+  for (let s = 0; s < n; s++) {
+    if (seen[s] || !kept(s)) continue;
+    let count = 0,
+      stranger = false;
+    seen[s] = 1;
+    stack[top++] = s;
+    visit((i) => {
+      members[count++] = i;
+      const x = i % w;
+      if (
+        (x > 0 && entering[i - 1] === 2) ||
+        (x < w - 1 && entering[i + 1] === 2) ||
+        (i >= w && entering[i - w] === 2) ||
+        (i + w < n && entering[i + w] === 2)
+      )
+        stranger = true;
+    });
+    if (stranger) for (let k = 0; k < count; k++) gone[members[k]] = 1;
+  }
+}
 
 /**
  * Cells whose colour is rare on the subject (`own`: the core and the hair above the eyes): a histogram of
