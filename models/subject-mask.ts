@@ -10,7 +10,11 @@
  *    other face FaceMesh confirmed in the upload (with a column below it), and whoever the mask
  *    brings into the frame from its edge above the eyes (along the photo's vertical) outside an
  *    envelope where the subject's head, hair and body can be (`beyondBy`), where the subject's own
- *    reach is costly (across an edge): a neighbour's head or shoulder, the woman behind.
+ *    reach is costly (across an edge): a neighbour's head or shoulder, the woman behind. Below the
+ *    eyes, strangers coming in from the photo's sides or bottom (a friend's top in a lower corner):
+ *    cells aside from the body's axis whose colours the subject's own (core, hair above the eyes)
+ *    lack; they leave where they lie (not grown), with what is left of them apart from the subject.
+ *    The photo's edge is the frame's, or where the frame reaches past the photo (`inPhoto`).
  * 2. Two geodesic growths (a watershed on colour edges, Dijkstra from each seed set) over the mask:
  *    each cell goes to whichever reaches it at the lower cost; a step costs more the more the colour
  *    changes, the subject pays to go beyond the envelope and the others to come inside it, so the
@@ -21,8 +25,8 @@
  * 4. Holes: a pocket of low matte enclosed by the subject (the colour model's doubt about a patch of
  *    hair or skin) and smaller than HOLE face widths squared is filled.
  *
- * Labels on the matte's grid halved (8-px cells, 128x160 at 1024x1280): about 5 ms CPU a photo
- * (median over the ten review crops; docs/subject-mask.md).
+ * Labels on the matte's grid halved (8-px cells, 128x160 at 1024x1280): about 6.5 ms CPU a photo
+ * (median over the eleven bench crops; docs/subject-mask.md).
  */
 import { boxMean } from './matte';
 
@@ -238,8 +242,9 @@ function halve(
 
 /**
  * Keeps the subject only in `post` (the matte on a grid of `cell`-pixel cells, 0..1, changed in
- * place), given each cell's mean colour (`colour`, RGB 0..255, three a cell), the subject's face
- * and the other faces found in the photo (image pixels).
+ * place), given each cell's mean colour (`colour`, RGB 0..255, three a cell), the subject's face,
+ * the other faces found in the photo (image pixels), and how much of each cell is the photo
+ * (`inPhoto`, 0..1; all of it when not given).
  */
 export function keepSubject(
   post: Float32Array,
