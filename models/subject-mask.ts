@@ -216,7 +216,7 @@ function halve(
   const p = new Float32Array(w * h),
     c = new Float32Array(w * h * 3),
     k = new Float32Array(w * h),
-    share = inPhoto && new Float32Array(w * h);
+    share = inPhoto ? new Float32Array(w * h) : undefined;
   for (let y = 0; y < gh; y++) {
     for (let x = 0; x < gw; x++) {
       const i = y * gw + x,
@@ -226,7 +226,7 @@ function halve(
       c[o * 3 + 1] += colour[i * 3 + 1];
       c[o * 3 + 2] += colour[i * 3 + 2];
       k[o]++;
-      if (share) share[o] += inPhoto![i];
+      if (share && inPhoto) share[o] += inPhoto[i];
     }
   }
   for (let o = 0; o < w * h; o++) {
