@@ -71,6 +71,8 @@ const SIDE = 0.7;
 const FOREIGN = 0.5;
 /** From there the stranger spreads over cells below STRAY times that density. */
 const STRAY = 4;
+/** A stranger is reached by the subject across an edge or two at least (their own top below the chest is nearer). */
+const STRANGER_SEED = 33;
 /** Colour levels a channel of the core's histogram (8: 512 bins). */
 const CORE_LEVELS = 8;
 
@@ -319,6 +321,7 @@ export function keepSubject(
   const enter = (i: number, edge = false) => {
     if (entering[i] || p[i] < HALF || dS[i] <= SEED) return;
     if (edge ? (above(i) ? beyond[i] : stranger(i)) : beyond[i] || stranger(i, STRAY)) {
+      if (!beyond[i] && dS[i] <= STRANGER_SEED) return;
       entering[i] = beyond[i] ? 1 : 2;
       stack[top++] = i;
     }
