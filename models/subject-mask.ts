@@ -72,7 +72,7 @@ const FOREIGN = 0.5;
 /** From there the stranger spreads over cells below STRAY times that density. */
 const STRAY = 4;
 /** A stranger is reached by the subject across an edge or two at least (their own top below the chest is nearer). */
-const STRANGER_SEED = 33;
+const STRANGER_SEED = 36;
 /** Colour levels a channel of the core's histogram (8: 512 bins). */
 const CORE_LEVELS = 8;
 
