@@ -62,16 +62,17 @@ const BLUR = 1;
 /** Pockets enclosed by the subject smaller than this, in face widths squared, are filled. */
 const HOLE = 0.06;
 /**
- * Someone coming in from the photo's sides or bottom below the eyes (a friend's top, a knee, a head
- * in the lower corner) seeds the others where it lies more than SIDE face widths across from the
- * body's axis, the subject reaches it at more than SEED, and its colour is foreign to the subject's
- * core: below FOREIGN times the density of a uniform spread over the core's colour bins.
+ * A stranger coming in from the photo's sides or bottom below the eyes (a friend's top, a
+ * neighbour's sleeve in a lower corner) is where the mask lies more than SIDE face widths across
+ * from the body's axis, the subject reaches it at more than STRANGER_SEED, and its colour is foreign
+ * to the subject's own (core, hair above the eyes): below FOREIGN times the density of a uniform
+ * spread over the histogram's bins.
  */
 const SIDE = 0.7;
 const FOREIGN = 0.5;
 /** From there the stranger spreads over cells below STRAY times that density. */
 const STRAY = 4;
-/** A stranger is reached by the subject across an edge or two at least (their own top below the chest is nearer). */
+/** The subject reaches a stranger across an edge or two at least (their own top below the chest is nearer). */
 const STRANGER_SEED = 36;
 /** Colour levels a channel of the core's histogram (8: 512 bins). */
 const CORE_LEVELS = 8;
