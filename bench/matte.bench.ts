@@ -28,6 +28,7 @@ import type { RgbImage } from '../models/face-detector';
 import { composite, refineMask, solidImage } from '../models/matte';
 import { createAnalyser, thresholdsFrom } from '../worker/analysis';
 import { loadRenderModels } from '../worker/pixel-work';
+import { warp } from '../worker/framing';
 import { matte, prepare } from '../worker/render';
 import { estimateForeground } from '../models/person-matte';
 import { loadPeer } from './peer';
@@ -129,7 +130,9 @@ async function main() {
     const before: Method = { alpha: refineMask(framed, coarse), colours: framed, ms: 0 };
     before.ms = segMs + performance.now() - t;
     t = performance.now();
-    const alpha = matte(framed, coarse, frame, p.reference, geometry.others);
+    // Where the photo ends in the frame, as prepare() passes it (warp's coverage needs no pixels).
+    const { coverage } = warp({ data: new Uint8Array(3), width: 1, height: 1 }, { x: 0, y: 0 }, 1, frame);
+    const alpha = matte(framed, coarse, frame, p.reference, geometry.others, coverage);
     const after: Method = { alpha, colours: { data: estimateForeground(framed, alpha), width: w, height: h }, ms: 0 };
     after.ms = segMs + performance.now() - t;
     const images = [

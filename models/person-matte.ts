@@ -59,6 +59,12 @@ export interface PersonMatteOptions extends RefineOptions {
   face?: FaceAt;
   /** Other faces in the image (their centres and widths, px): seeds of the people who are not the subject. */
   others?: FaceAt[];
+  /**
+   * How much of each pixel is the photo (0..255; warp's coverage): where the frame reaches past the
+   * photo, people come in from the photo's edge, and the person fades out towards an edge that cuts
+   * them before the guided filter draws that edge along the photo's own (strands of hair).
+   */
+  inPhoto?: Uint8Array;
 }
 
 /**
@@ -110,6 +116,22 @@ function cellColours(image: RgbImage, gw: number, gh: number): Float32Array {
     out[g * 3 + 1] *= k;
     out[g * 3 + 2] *= k;
   }
+  return out;
+}
+
+/** Grid cell means of a 0..255 plane, 0..1. */
+function cellShare(plane: Uint8Array, width: number, height: number, gw: number, gh: number): Float32Array {
+  const out = new Float32Array(gw * gh);
+  const count = new Float32Array(gw * gh);
+  for (let y = 0; y < height; y++) {
+    const row = ((y / CELL) | 0) * gw;
+    for (let x = 0, o = y * width; x < width; x++, o++) {
+      const g = row + ((x / CELL) | 0);
+      out[g] += plane[o];
+      count[g]++;
+    }
+  }
+  for (let g = 0; g < gw * gh; g++) out[g] /= 255 * count[g];
   return out;
 }
 
@@ -312,8 +334,10 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
     }
   }
 
-  // 4. The face's person only (models/subject-mask.ts).
-  if (opts.face) keepSubject(post, colour, gw, gh, CELL, opts.face, opts.others);
+  // 4. The face's person only (models/subject-mask.ts), faded towards where the photo ends.
+  const inPhoto = opts.inPhoto && cellShare(opts.inPhoto, width, height, gw, gh);
+  if (opts.face) keepSubject(post, colour, gw, gh, CELL, opts.face, opts.others, inPhoto);
+  if (inPhoto) for (let i = 0; i < n; i++) post[i] *= inPhoto[i];
 
   // 5. Full resolution along the photo's edges.
   const mask: CoarseMask = {

@@ -10,7 +10,11 @@
  *    other face FaceMesh confirmed in the upload (with a column below it), and whoever the mask
  *    brings into the frame from its edge above the eyes (along the photo's vertical) outside an
  *    envelope where the subject's head, hair and body can be (`beyondBy`), where the subject's own
- *    reach is costly (across an edge): a neighbour's head or shoulder, the woman behind.
+ *    reach is costly (across an edge): a neighbour's head or shoulder, the woman behind. Below the
+ *    eyes, strangers coming in from the photo's sides or bottom (a friend's top in a lower corner):
+ *    cells aside from the body's axis whose colours the subject's own (core, hair above the eyes)
+ *    lack; they leave where they lie (not grown), with what is left of them apart from the subject.
+ *    The photo's edge is the frame's, or where the frame reaches past the photo (`inPhoto`).
  * 2. Two geodesic growths (a watershed on colour edges, Dijkstra from each seed set) over the mask:
  *    each cell goes to whichever reaches it at the lower cost; a step costs more the more the colour
  *    changes, the subject pays to go beyond the envelope and the others to come inside it, so the
@@ -21,8 +25,8 @@
  * 4. Holes: a pocket of low matte enclosed by the subject (the colour model's doubt about a patch of
  *    hair or skin) and smaller than HOLE face widths squared is filled.
  *
- * Labels on the matte's grid halved (8-px cells, 128x160 at 1024x1280): about 5 ms CPU a photo
- * (median over the ten review crops; docs/subject-mask.md).
+ * Labels on the matte's grid halved (8-px cells, 128x160 at 1024x1280): about 6.5 ms CPU a photo
+ * (median over the eleven bench crops; docs/subject-mask.md).
  */
 import { boxMean } from './matte';
 
@@ -57,6 +61,21 @@ const THIN = 4;
 const BLUR = 1;
 /** Pockets enclosed by the subject smaller than this, in face widths squared, are filled. */
 const HOLE = 0.06;
+/**
+ * A stranger coming in from the photo's sides or bottom below the eyes (a friend's top, a
+ * neighbour's sleeve in a lower corner) is where the mask lies more than SIDE face widths across
+ * from the body's axis, the subject reaches it at more than STRANGER_SEED, and its colour is foreign
+ * to the subject's own (core, hair above the eyes): below FOREIGN times the density of a uniform
+ * spread over the histogram's bins.
+ */
+const SIDE = 0.7;
+const FOREIGN = 0.5;
+/** From there the stranger spreads over cells below STRAY times that density. */
+const STRAY = 4;
+/** The subject reaches a stranger across an edge or two at least (their own top below the chest is nearer). */
+const STRANGER_SEED = 36;
+/** Colour levels a channel of the core's histogram (8: 512 bins). */
+const CORE_LEVELS = 8;
 
 /**
  * How far (face widths) a point lies beyond where the subject's head, hair and body may be, negative
@@ -193,12 +212,14 @@ function halve(
   colour: Float32Array,
   gw: number,
   gh: number,
-): { post: Float32Array; colour: Float32Array; w: number; h: number } {
+  inPhoto?: Float32Array,
+): { post: Float32Array; colour: Float32Array; inPhoto?: Float32Array; w: number; h: number } {
   const w = Math.ceil(gw / 2),
     h = Math.ceil(gh / 2);
   const p = new Float32Array(w * h),
     c = new Float32Array(w * h * 3),
-    k = new Float32Array(w * h);
+    k = new Float32Array(w * h),
+    share = inPhoto ? new Float32Array(w * h) : undefined;
   for (let y = 0; y < gh; y++) {
     for (let x = 0; x < gw; x++) {
       const i = y * gw + x,
@@ -208,6 +229,7 @@ function halve(
       c[o * 3 + 1] += colour[i * 3 + 1];
       c[o * 3 + 2] += colour[i * 3 + 2];
       k[o]++;
+      if (share && inPhoto) share[o] += inPhoto[i];
     }
   }
   for (let o = 0; o < w * h; o++) {
@@ -216,14 +238,16 @@ function halve(
     c[o * 3] *= q;
     c[o * 3 + 1] *= q;
     c[o * 3 + 2] *= q;
+    if (share) share[o] *= q;
   }
-  return { post: p, colour: c, w, h };
+  return { post: p, colour: c, inPhoto: share, w, h };
 }
 
 /**
  * Keeps the subject only in `post` (the matte on a grid of `cell`-pixel cells, 0..1, changed in
- * place), given each cell's mean colour (`colour`, RGB 0..255, three a cell), the subject's face
- * and the other faces found in the photo (image pixels).
+ * place), given each cell's mean colour (`colour`, RGB 0..255, three a cell), the subject's face,
+ * the other faces found in the photo (image pixels), and how much of each cell is the photo
+ * (`inPhoto`, 0..1; all of it when not given).
  */
 export function keepSubject(
   post: Float32Array,
@@ -233,8 +257,9 @@ export function keepSubject(
   cell: number,
   face: FaceAt,
   others: FaceAt[] = [],
+  inPhoto?: Float32Array,
 ): void {
-  const half = halve(post, colour, gw, gh);
+  const half = halve(post, colour, gw, gh, inPhoto);
   const { w, h } = half,
     n = w * h,
     size = cell * 2;
@@ -243,7 +268,9 @@ export function keepSubject(
   // into it pays), and the subject's core.
   const tax = new Float32Array(n),
     inside = new Float32Array(n);
-  const beyond = new Uint8Array(n);
+  const beyond = new Uint8Array(n),
+    aside = new Uint8Array(n),
+    own = new Uint8Array(n);
   const dS = new Float32Array(n).fill(Infinity);
   const heapS = new Heap(4096, dS);
   const sin = Math.sin(face.tilt ?? 0),
@@ -258,6 +285,10 @@ export function keepSubject(
       // The others pay as much to come inside it (the subject's hair, a raised arm, the body).
       inside[i] = TAX * Math.min(1, Math.max(0, -d / RAMP));
       beyond[i] = d > 0 ? 1 : 0;
+      const b = body(u, v, sin, cos);
+      aside[i] = Math.abs(b.across) > SIDE && u * sin + v * cos > 0 ? 1 : 0;
+      // The subject's own colours: the core, and the hair above the eyes within the envelope.
+      own[i] = p[i] >= HALF && (v < 0 ? d <= 0 : isCore(u, v, sin, cos)) ? 1 : 0;
       if (p[i] >= HALF && isCore(u, v, sin, cos)) {
         dS[i] = 0;
         heapS.push(i);
@@ -266,6 +297,7 @@ export function keepSubject(
   }
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
   grow(dS, heapS, p, half.colour, w, tax);
+  const density = ownDensity(half.colour, own, n);
   // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
   // the top beyond the envelope (the mask beyond it, joined to the frame's edge there).
   const dO = new Float32Array(n).fill(Infinity);
@@ -273,21 +305,43 @@ export function keepSubject(
   const entering = new Uint8Array(n);
   const stack = new Int32Array(n);
   let top = 0;
-  const enter = (i: number) => {
-    if (!entering[i] && beyond[i] && p[i] >= HALF && dS[i] > SEED) {
-      entering[i] = 1;
+  // Above the eyes (along the photo's vertical): whoever is beyond the envelope. Below them the
+  // subject's own arm or shoulder may run out of the photo, and in a levelled frame the hair of a
+  // tilted head falls towards an upper corner: there only what lies aside from the body's axis and
+  // has colours the subject's core does not.
+  const above = (i: number) => {
+    const x = i % w,
+      y = (i / w) | 0;
+    return (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
+  };
+  const stranger = (i: number, most = FOREIGN) => !above(i) && aside[i] && density[i] < most;
+  // At the edge, whoever is beyond the envelope above the eyes or a stranger below them; from there
+  // on, either (a neighbour's hair falling past the subject's shoulder).
+  // A stranger's cells leave as they are, without growing: their colours are not the subject's, and
+  // the subject's own long hair or top beside them may be as dark as a neighbour's.
+  const enter = (i: number, edge = false) => {
+    if (entering[i] || p[i] < HALF || dS[i] <= SEED) return;
+    if (edge ? (above(i) ? beyond[i] : stranger(i)) : beyond[i] || stranger(i, STRAY)) {
+      if (!beyond[i] && dS[i] <= STRANGER_SEED) return;
+      entering[i] = beyond[i] ? 1 : 2;
       stack[top++] = i;
     }
   };
-  // From the frame's edge above the eyes along the photo's vertical: another person's head comes in
-  // beside the subject's; lower down the subject's own arm or shoulder may run out of the frame, and
-  // in a levelled frame the hair of a tilted head falls towards an upper corner.
-  const above = (x: number, y: number) =>
-    (((x + 0.5) * size - face.x) * sin + ((y + 0.5) * size - face.y) * cos) / face.width < 0;
-  for (let x = 0; x < w; x++) if (above(x, 0)) enter(x);
-  for (let y = 0; y < h; y++) {
-    if (above(0, y)) enter(y * w);
-    if (above(w - 1, y)) enter(y * w + w - 1);
+  // From the photo's edge: the frame's, or where the frame reaches past the photo.
+  const inPhotoAt = (i: number) => !half.inPhoto || half.inPhoto[i] >= HALF;
+  for (let i = 0; i < n; i++) {
+    const x = i % w;
+    if (
+      x === 0 ||
+      x === w - 1 ||
+      i < w ||
+      i >= n - w ||
+      !inPhotoAt(i - 1) ||
+      !inPhotoAt(i + 1) ||
+      !inPhotoAt(i - w) ||
+      !inPhotoAt(i + w)
+    )
+      enter(i, true);
   }
   while (top) {
     const i = stack[--top];
@@ -316,7 +370,7 @@ export function keepSubject(
     }
   }
   for (let i = 0; i < n; i++) {
-    if (p[i] >= HALF && dS[i] > 0 && (entering[i] || dS[i] === Infinity)) {
+    if (p[i] >= HALF && dS[i] > 0 && (entering[i] === 1 || dS[i] === Infinity)) {
       dO[i] = 0;
       heapO.push(i);
     }
@@ -328,8 +382,16 @@ export function keepSubject(
   for (let i = 0; i < n; i++) {
     if (p[i] < LOW) continue;
     const d = dS[i];
-    gone[i] = dO[i] < d ? 1 : !beyond[i] || d <= REACH ? 0 : d >= FAR ? 1 : smooth((d - REACH) / (FAR - REACH));
+    gone[i] =
+      dO[i] < d || entering[i] === 2
+        ? 1
+        : !beyond[i] || d <= REACH
+          ? 0
+          : d >= FAR
+            ? 1
+            : smooth((d - REACH) / (FAR - REACH));
   }
+  dropRemnants(gone, p, entering, dS, w, n);
   const soft = new Float32Array(n);
   boxMean(gone, soft, w, h, BLUR, new Float64Array(w));
   for (let y = 0; y < gh; y++) {
@@ -343,6 +405,96 @@ export function keepSubject(
 }
 
 const smooth = (t: number) => t * t * (3 - 2 * t);
+
+/**
+ * What is left of a stranger once their foreign cells are gone (a neckline's trim, a strap): the
+ * pieces of the kept matte (at least HALF, not gone) that the subject's core does not reach and
+ * that touch a removed stranger's cell leave too. `gone` is changed in place.
+ */
+function dropRemnants(
+  gone: Float32Array,
+  p: Float32Array,
+  entering: Uint8Array,
+  dS: Float32Array,
+  w: number,
+  n: number,
+): void {
+  const kept = (i: number) => p[i] >= HALF && gone[i] < HALF;
+  const seen = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  const members = new Int32Array(n);
+  // The subject's piece: everything kept that joins their core.
+  let top = 0;
+  for (let i = 0; i < n; i++) {
+    if (dS[i] === 0 && kept(i)) {
+      seen[i] = 1;
+      stack[top++] = i;
+    }
+  }
+  const visit = (onEach: (i: number) => void) => {
+    while (top) {
+      const i = stack[--top];
+      onEach(i);
+      const x = i % w;
+      for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, i - w, i + w]) {
+        if (j < 0 || j >= n || seen[j] || !kept(j)) continue;
+        seen[j] = 1;
+        stack[top++] = j;
+      }
+    }
+  };
+  visit(() => {});
+  for (let s = 0; s < n; s++) {
+    if (seen[s] || !kept(s)) continue;
+    let count = 0,
+      stranger = false;
+    seen[s] = 1;
+    stack[top++] = s;
+    visit((i) => {
+      members[count++] = i;
+      const x = i % w;
+      if (
+        (x > 0 && entering[i - 1] === 2) ||
+        (x < w - 1 && entering[i + 1] === 2) ||
+        (i >= w && entering[i - w] === 2) ||
+        (i + w < n && entering[i + w] === 2)
+      )
+        stranger = true;
+    });
+    if (stranger) for (let k = 0; k < count; k++) gone[members[k]] = 1;
+  }
+}
+
+/**
+ * Cells whose colour is rare on the subject (`own`: the core and the hair above the eyes): a histogram of
+ * CORE_LEVELS a channel, blurred one bin each way, against a uniform spread over its bins.
+ */
+function ownDensity(colour: Float32Array, own: Uint8Array, n: number): Float32Array {
+  const L = CORE_LEVELS,
+    bins = L * L * L;
+  const bin = (i: number) =>
+    ((((colour[i * 3] * L) >> 8) * L + ((colour[i * 3 + 1] * L) >> 8)) * L + ((colour[i * 3 + 2] * L) >> 8)) | 0;
+  let hist = new Float32Array(bins),
+    count = 0;
+  for (let i = 0; i < n; i++) {
+    if (!own[i]) continue;
+    hist[bin(i)]++;
+    count++;
+  }
+  for (const stride of [1, L, L * L]) {
+    const next = new Float32Array(bins);
+    for (let b = 0; b < bins; b++) {
+      const c = Math.floor(b / stride) % L;
+      next[b] = 2 * hist[b] + (c > 0 ? hist[b - stride] : hist[b]) + (c < L - 1 ? hist[b + stride] : hist[b]);
+    }
+    hist = next;
+  }
+  const out = new Float32Array(n);
+  // The blur multiplied the counts by 64.
+  const k = count ? bins / (64 * count) : 0;
+  for (let i = 0; i < n; i++) out[i] = hist[bin(i)] * k;
+  return out;
+}
 
 /**
  * Fills the connected pockets of matte below HALF that do not touch the grid's edge and hold at

@@ -134,7 +134,7 @@ export async function prepare(
     mouthRight: geometry.eyes.right,
     mouthLeft: geometry.eyes.left,
   };
-  const alpha = matte(framed, coarse, frame, reference, geometry.others);
+  const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage);
   timings.refine = now() - t;
   t = now();
   // Spill out: edge pixels take the person's colour, not the old background's.
@@ -203,13 +203,17 @@ async function trueReference(
     : faceReference(featuresFrom(points), person, framed);
 }
 
-/** The person's matte on the framed photo: the coarse mask refined with a colour model, the face's person only (models/person-matte.ts). */
+/**
+ * The person's matte on the framed photo: the coarse mask refined with a colour model, the face's
+ * person only (models/person-matte.ts); `inPhoto` is warp's coverage (where the photo ends).
+ */
 export function matte(
   framed: RgbImage,
   coarse: CoarseMask,
   frame: Frame,
   reference: FivePoints,
   others: FaceGeometry['others'] = [],
+  inPhoto?: Uint8Array,
 ): Uint8Array {
   const eyes = toOutput(frame, {
     x: (reference.rightEye.x + reference.leftEye.x) / 2,
@@ -222,6 +226,7 @@ export function matte(
   return personMatte(framed, coarse, {
     face: { ...eyes, width: frame.width / frame.faceWidths, tilt: frame.angle },
     others: faces,
+    inPhoto,
   });
 }
 
