@@ -154,11 +154,12 @@ export function createIdleUpscaler(
 }
 
 /**
- * ESRGAN keeps onnxruntime's arena (without it an upscale took 27-45 % more CPU: every tile's
- * activations were allocated afresh) but not the memory pattern; the arena goes when the session
- * is released.
+ * ESRGAN keeps neither onnxruntime's arena nor the memory pattern: each tile's activations are
+ * allocated afresh (an upscale takes 15-35 % more CPU), but the arena held about 40 MB of the
+ * worker's busy peak for as long as the session lived. Upscaling is upload-side work since the
+ * render preparation moved there (docs/render-performance.md), so memory wins.
  */
-const ESRGAN_SESSION_OPTIONS = { enableMemPattern: false } as const;
+const ESRGAN_SESSION_OPTIONS = { enableMemPattern: false, enableCpuMemArena: false } as const;
 
 function checkScale(scale: number): void {
   if (scale !== 2 && scale !== 4) throw new Error(`upscaler: scale must be 2 or 4, got ${String(scale)}`);

@@ -222,7 +222,7 @@ function metricsIn(expr: string): { name: string; labels: string[] }[] {
 }
 
 /** Worker peak RSS with PIXEL_THREADS=2, MB (npm run bench:worker-memory; docs/performance.md, Worker memory). */
-const WORKER_PEAK_MB = 757;
+const WORKER_PEAK_MB = 713;
 /** Longest job a worker runs, s: a full account's export (docs/operations.md, Kubernetes). */
 const LONGEST_JOB_SECONDS = 45;
 const METRICS_PORT = 9464;
