@@ -6,6 +6,17 @@ import { DomainError } from '../platform/errors';
 import { requireMember } from './access';
 import { recordOrganisationConsent, sharingConsentInForce } from './consent';
 
+/** Refuses, under the organisation's row lock, a change that would leave it without an owner. */
+async function keepAnOwner(trx: Db, organisationId: string, title: string): Promise<void> {
+  const owners = await trx
+    .selectFrom('organisation_members')
+    .select('user_id')
+    .where('organisation_id', '=', organisationId)
+    .where('role', '=', 'owner')
+    .execute();
+  if (owners.length === 1) throw new DomainError(409, 'last_owner', title, 'Make another member an owner first.');
+}
+
 /**
  * Leaving, and withdrawing or giving again the consent to share. Both end the organisation's access
  * in the same transaction that records them: the shared rows go, so the next admin request (and any
@@ -16,16 +27,7 @@ export async function leaveOrganisation(ctx: AppContext, userId: string, organis
   const now = ctx.clock.now();
   await ctx.db.transaction().execute(async (trx) => {
     await trx.selectFrom('organisations').select('id').where('id', '=', organisationId).forUpdate().executeTakeFirst();
-    if (m.role === 'owner') {
-      const owners = await trx
-        .selectFrom('organisation_members')
-        .select('user_id')
-        .where('organisation_id', '=', organisationId)
-        .where('role', '=', 'owner')
-        .execute();
-      if (owners.length === 1)
-        throw new DomainError(409, 'last_owner', 'The last owner cannot leave', 'Make another member an owner first.');
-    }
+    if (m.role === 'owner') await keepAnOwner(trx, organisationId, 'The last owner cannot leave');
     await trx
       .deleteFrom('shared_headshots')
       .where('organisation_id', '=', organisationId)
@@ -88,16 +90,7 @@ export async function setRole(
         'Member not found',
         'No member with that id belongs to this organisation.',
       );
-    if (target.role === 'owner' && role !== 'owner') {
-      const owners = await trx
-        .selectFrom('organisation_members')
-        .select('user_id')
-        .where('organisation_id', '=', organisationId)
-        .where('role', '=', 'owner')
-        .execute();
-      if (owners.length === 1)
-        throw new DomainError(409, 'last_owner', 'The last owner', 'Make another member an owner first.');
-    }
+    if (target.role === 'owner' && role !== 'owner') await keepAnOwner(trx, organisationId, 'The last owner');
     await trx
       .updateTable('organisation_members')
       .set({ role })
