@@ -19,6 +19,7 @@ import type { RgbImage } from '../core/photos/pixels';
 import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
 import { createLandmarker } from '../models/landmarks';
+import { createPoseDetector } from '../models/pose';
 import { createSegmenter } from '../models/segmenter';
 import { createStyleRunner } from '../models/style-graph';
 import { createUpscaler } from '../models/upscaler';
@@ -77,6 +78,7 @@ async function renderModels(): Promise<RenderModels> {
     upscalers: { 2: await createUpscaler({ providers, scale: 2 }), 4: await createUpscaler({ providers, scale: 4 }) },
     detector: await createFaceDetector({ providers }),
     landmarker: await createLandmarker({ providers }),
+    pose: await createPoseDetector({ providers }),
   };
 }
 

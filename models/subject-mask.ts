@@ -29,6 +29,7 @@
  * (median over the eleven bench crops; docs/subject-mask.md).
  */
 import { boxMean } from './matte';
+import type { Bone } from './pose';
 
 /** A face in the grid's image, px: the eyes' midpoint (or the face's centre) and its width. */
 export interface FaceAt {
@@ -74,6 +75,8 @@ const FOREIGN = 0.5;
 const STRAY = 4;
 /** The subject reaches a stranger across an edge or two at least (their own top below the chest is nearer). */
 const STRANGER_SEED = 36;
+/** Another person's bone (models/pose.ts `otherPeople`) seeds the cells within this many face widths of it. */
+const BONE = 0.08;
 /** Colour levels a channel of the core's histogram (8: 512 bins). */
 const CORE_LEVELS = 8;
 
@@ -258,6 +261,7 @@ export function keepSubject(
   face: FaceAt,
   others: FaceAt[] = [],
   inPhoto?: Float32Array,
+  bones: Bone[] = [],
 ): void {
   const half = halve(post, colour, gw, gh, inPhoto);
   const { w, h } = half,
@@ -366,6 +370,20 @@ export function keepSubject(
           (dy > 0 && dy < 1.6 * o.width && Math.abs(dx) < 0.25 * o.width)
         )
           entering[y * w + x] = 1;
+      }
+    }
+  }
+  // Another person's skeleton (their head, shoulders, arms, a knee), where the subject's core is not.
+  const r = Math.max(size / 2, BONE * face.width);
+  for (const [a, b] of bones) {
+    const steps = Math.max(1, Math.ceil(Math.hypot(b.x - a.x, b.y - a.y) / (size / 2)));
+    for (let s = 0; s <= steps; s++) {
+      const cx = a.x + ((b.x - a.x) * s) / steps,
+        cy = a.y + ((b.y - a.y) * s) / steps;
+      for (let y = Math.max(0, Math.floor((cy - r) / size)); y <= Math.min(h - 1, Math.floor((cy + r) / size)); y++) {
+        for (let x = Math.max(0, Math.floor((cx - r) / size)); x <= Math.min(w - 1, Math.floor((cx + r) / size)); x++) {
+          if (((x + 0.5) * size - cx) ** 2 + ((y + 0.5) * size - cy) ** 2 <= r * r) entering[y * w + x] = 1;
+        }
       }
     }
   }

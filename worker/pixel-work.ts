@@ -5,6 +5,7 @@ import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
 import { createLandmarker, type Landmarker } from '../models/landmarks';
 import { createSegmenter } from '../models/segmenter';
+import { createPoseDetector } from '../models/pose';
 import type { ModelLogger } from '../models/session';
 import { createStyleRunner } from '../models/style-graph';
 import { createIdleUpscaler } from '../models/upscaler';
@@ -109,6 +110,7 @@ export async function loadRenderModels(
     ...shared,
     detector: await createFaceDetector({ providers: s.providers, logger }),
     landmarker: await landmarker,
+    pose: await createPoseDetector({ providers: s.providers, logger }),
   };
 }
 

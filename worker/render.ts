@@ -5,6 +5,7 @@ import type { Face, FaceDetector, Point, RgbImage } from '../models/face-detecto
 import type { Landmarker } from '../models/landmarks';
 import { compositePlanar, type CoarseMask } from '../models/matte';
 import { estimateForeground, personMatte } from '../models/person-matte';
+import { otherPeople, type PoseDetector, type Poses } from '../models/pose';
 import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
@@ -31,6 +32,7 @@ export interface RenderModels {
   upscalers: Record<2 | 4, Upscaler>;
   detector: FaceDetector;
   landmarker: Landmarker;
+  pose: PoseDetector;
 }
 
 /** Style-independent work for one photo: framed pixels and the person's alpha. Cached per photo. */
@@ -127,6 +129,9 @@ export async function prepare(
   const coarse = await models.segmenter.segment(framed);
   timings.segment = now() - t;
   t = now();
+  const poses = await models.pose.detect(framed);
+  timings.pose = now() - t;
+  t = now();
   const reference = geometry.fivePoint ?? {
     rightEye: geometry.eyes.right,
     leftEye: geometry.eyes.left,
@@ -134,7 +139,7 @@ export async function prepare(
     mouthRight: geometry.eyes.right,
     mouthLeft: geometry.eyes.left,
   };
-  const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage);
+  const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage, poses);
   timings.refine = now() - t;
   t = now();
   // Spill out: edge pixels take the person's colour, not the old background's.
@@ -205,7 +210,8 @@ async function trueReference(
 
 /**
  * The person's matte on the framed photo: the coarse mask refined with a colour model, the face's
- * person only (models/person-matte.ts); `inPhoto` is warp's coverage (where the photo ends).
+ * person only (models/person-matte.ts); `inPhoto` is warp's coverage (where the photo ends), `poses`
+ * the people MoveNet found in the framed photo (models/pose.ts).
  */
 export function matte(
   framed: RgbImage,
@@ -214,6 +220,7 @@ export function matte(
   reference: FivePoints,
   others: FaceGeometry['others'] = [],
   inPhoto?: Uint8Array,
+  poses: Poses = { people: [], peaks: [] },
 ): Uint8Array {
   const eyes = toOutput(frame, {
     x: (reference.rightEye.x + reference.leftEye.x) / 2,
@@ -223,10 +230,12 @@ export function matte(
     ...toOutput(frame, { x: b.x + b.width / 2, y: b.y + b.height / 2 }),
     width: b.width * frame.scale,
   }));
+  const faceWidth = frame.width / frame.faceWidths;
   return personMatte(framed, coarse, {
-    face: { ...eyes, width: frame.width / frame.faceWidths, tilt: frame.angle },
+    face: { ...eyes, width: faceWidth, tilt: frame.angle },
     others: faces,
     inPhoto,
+    bones: otherPeople(poses, eyes, faceWidth),
   });
 }
 
