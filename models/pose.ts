@@ -295,13 +295,20 @@ const SKELETON: [number, number][] = [
 const SUBJECT_NEAR = 0.5;
 /** Another instance's keypoint this close (face widths) to the subject's of the same kind is the subject seen twice. */
 const SAME_POINT = 0.35;
+/**
+ * A keypoint this close (face widths) to a sure keypoint of the subject it joins (an elbow to their
+ * shoulder) may be the subject's own: an upper arm is about a face width and a bit in a headshot.
+ */
+const LIMB = 1.3;
 
 /**
  * The other people's skeletons, given the subject's eyes' midpoint and face width (image px): the
  * subject is the instance whose nose or eyes lie nearest their eyes. Every other instance's sure
  * keypoints, the bones between two of them, and every heatmap peak, are someone else's, unless the
- * subject's keypoint of the same kind lies there (the same person found twice, or a peak the subject's
- * keypoint snapped to). Nothing when MoveNet did not find the subject: then nobody's keypoint can be told from theirs.
+ * subject's keypoint of the same kind (or its mirror: left for right) lies there (the same person
+ * found twice, or a peak the subject's keypoint snapped to), or within a limb's length of a sure keypoint of the subject's it joins (their
+ * own elbow below their shoulder, which their instance did not snap to). Nothing when MoveNet did not
+ * find the subject: then nobody's keypoint can be told from theirs.
  */
 export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWidth: number): Bone[] {
   const sure = (k: Keypoint) => k.score >= SURE_KEYPOINT;
@@ -315,8 +322,14 @@ export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWi
   }
   if (!subject) return [];
   const own = subject.keypoints;
+  const from = (k: Keypoint, kind: number) => Math.hypot(k.x - own[kind].x, k.y - own[kind].y) / faceWidth;
+  // MoveNet takes a left for a right now and then (two elbow peaks on one elbow).
+  const mirror = (kind: number) => (kind === 0 ? 0 : kind % 2 ? kind + 1 : kind - 1);
   const theirs = (k: Keypoint, kind: number) =>
-    sure(k) && Math.hypot(k.x - own[kind].x, k.y - own[kind].y) >= SAME_POINT * faceWidth;
+    sure(k) &&
+    from(k, kind) >= SAME_POINT &&
+    from(k, mirror(kind)) >= SAME_POINT &&
+    !SKELETON.some(([a, b]) => (a === kind || b === kind) && sure(own[a + b - kind]) && from(k, a + b - kind) < LIMB);
   const bones: Bone[] = found.peaks.filter((k) => theirs(k, k.kind)).map((k) => [k, k]);
   for (const p of found.people) {
     if (p === subject) continue;

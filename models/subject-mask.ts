@@ -77,6 +77,8 @@ const STRAY = 4;
 const STRANGER_SEED = 36;
 /** Another person's bone (models/pose.ts `otherPeople`) seeds the cells within this many face widths of it. */
 const BONE = 0.08;
+/** Within this many face widths of another person's bone, the others pay no more to come inside the envelope. */
+const OWN_GROUND = 0.5;
 /** Colour levels a channel of the core's histogram (8: 512 bins). */
 const CORE_LEVELS = 8;
 
@@ -374,19 +376,13 @@ export function keepSubject(
     }
   }
   // Another person's skeleton (their head, shoulders, arms, a knee), where the subject's core is not.
-  const r = Math.max(size / 2, BONE * face.width);
-  for (const [a, b] of bones) {
-    const steps = Math.max(1, Math.ceil(Math.hypot(b.x - a.x, b.y - a.y) / (size / 2)));
-    for (let s = 0; s <= steps; s++) {
-      const cx = a.x + ((b.x - a.x) * s) / steps,
-        cy = a.y + ((b.y - a.y) * s) / steps;
-      for (let y = Math.max(0, Math.floor((cy - r) / size)); y <= Math.min(h - 1, Math.floor((cy + r) / size)); y++) {
-        for (let x = Math.max(0, Math.floor((cx - r) / size)); x <= Math.min(w - 1, Math.floor((cx + r) / size)); x++) {
-          if (((x + 0.5) * size - cx) ** 2 + ((y + 0.5) * size - cy) ** 2 <= r * r) entering[y * w + x] = 1;
-        }
-      }
-    }
-  }
+  alongBones(bones, Math.max(size / 2, BONE * face.width), w, h, size, (i) => {
+    entering[i] = 1;
+  });
+  // Near someone else's skeleton the others grow as freely inside the envelope as outside it.
+  alongBones(bones, OWN_GROUND * face.width, w, h, size, (i) => {
+    inside[i] = 0;
+  });
   for (let i = 0; i < n; i++) {
     if (p[i] >= HALF && dS[i] > 0 && (entering[i] === 1 || dS[i] === Infinity)) {
       dO[i] = 0;
@@ -423,6 +419,22 @@ export function keepSubject(
 }
 
 const smooth = (t: number) => t * t * (3 - 2 * t);
+
+/** Calls `visit` with each cell (of `size` px, w x h) whose centre lies within `r` px of a bone. */
+function alongBones(bones: Bone[], r: number, w: number, h: number, size: number, visit: (i: number) => void): void {
+  for (const [a, b] of bones) {
+    const steps = Math.max(1, Math.ceil(Math.hypot(b.x - a.x, b.y - a.y) / (size / 2)));
+    for (let s = 0; s <= steps; s++) {
+      const cx = a.x + ((b.x - a.x) * s) / steps,
+        cy = a.y + ((b.y - a.y) * s) / steps;
+      for (let y = Math.max(0, Math.floor((cy - r) / size)); y <= Math.min(h - 1, Math.floor((cy + r) / size)); y++) {
+        for (let x = Math.max(0, Math.floor((cx - r) / size)); x <= Math.min(w - 1, Math.floor((cx + r) / size)); x++) {
+          if (((x + 0.5) * size - cx) ** 2 + ((y + 0.5) * size - cy) ** 2 <= r * r) visit(y * w + x);
+        }
+      }
+    }
+  }
+}
 
 /**
  * What is left of a stranger once their foreign cells are gone (a neckline's trim, a strap): the

@@ -10,6 +10,7 @@
 import {
   attrBool,
   attrFloat,
+  attrInt,
   attrInts,
   attrString,
   attrStrings,
@@ -437,6 +438,20 @@ export function runReference(graph: TfjsGraph, inputs: Record<string, RefTensor>
           attrBool(node, 'align_corners', false),
           attrBool(node, 'half_pixel_centers', false),
         );
+        break;
+      }
+      case 'Shape':
+        y = { shape: [get(node, 0).shape.length], data: Float64Array.from(get(node, 0).shape) };
+        break;
+      case 'StridedSlice': {
+        // A forward slice of a rank-1 tensor (a shape), as the converter folds it.
+        const [x, b, e, st] = [0, 1, 2, 3].map((i) => get(node, i));
+        const n = x.data.length;
+        const clamp = (v: number) => Math.max(0, Math.min(n, v < 0 ? v + n : v));
+        const from = attrInt(node, 'begin_mask', 0) & 1 ? 0 : clamp(b.data[0]);
+        const to = attrInt(node, 'end_mask', 0) & 1 ? n : clamp(e.data[0]);
+        const data = x.data.filter((_, i) => i >= from && i < to && (i - from) % st.data[0] === 0);
+        y = { shape: [data.length], data };
         break;
       }
       default:

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import {
   convertGraph,
   convertTfjsGraph,
+  cutGraph,
   halfToFloat,
   loadTfjsGraph,
   parseTfjsGraph,
@@ -484,6 +485,26 @@ describe('converted MediaPipe models match the golden outputs', () => {
     expect(iy).toBeLessThan(48);
   });
 
+  it('movenet-multipose: the graph cut at its heads (its upsampling sizes folded from Shape and StridedSlice) matches the reference interpreter on the astronaut', async () => {
+    const { build } = getModel('movenet-multipose');
+    const graph = cutGraph(await loadTfjsGraph(join(root, build!.source)), build!.cut!);
+    expect(graph.nodes.some((n) => n.op === 'Shape')).toBe(true);
+    // The astronaut at half size, RGB 0..255 as the Cast of the graph's int32 input gives it.
+    const image = new Float32Array(256 * 256 * 3);
+    for (let y = 0; y < 256; y++)
+      for (let x = 0; x < 256; x++)
+        for (let c = 0; c < 3; c++)
+          image[(y * 256 + x) * 3 + c] = astronaut.data[(2 * y * astronaut.width + 2 * x) * 3 + c];
+    const out = await runOnnx(convertGraph(graph), { image: { data: image, shape: [1, 256, 256, 3] } });
+    const ref = runReference(graph, { image: { shape: [1, 256, 256, 3], data: Float64Array.from(image) } });
+    for (const name of Object.keys(build!.cut!.outputs)) {
+      expect([...out[name].dims], name).toEqual(ref[name].shape);
+      expect(maxAbsDiff(out[name].data, ref[name].data), name).toBeLessThan(1e-3);
+    }
+    // One person: the centre heatmap peaks on the astronaut.
+    expect(Math.max(...out.centre.data)).toBeGreaterThan(0.3);
+  }, 300_000);
+
   it('conversion is deterministic and gives the sha256 recorded in the registry', async () => {
     for (const [file, id] of [
       ['facemesh.json', 'facemesh'],
@@ -495,6 +516,10 @@ describe('converted MediaPipe models match the golden outputs', () => {
       expect(a).toBe(b);
       expect(a).toBe(getModel(id).sha256);
     }
+    const { build, sha256: expected } = getModel('movenet-multipose');
+    const [a, b] = [await convertTfjsGraph(join(root, build!.source), build!.cut), await convertTfjsGraph(join(root, build!.source), build!.cut)];
+    expect(sha256(a)).toBe(sha256(b));
+    expect(sha256(a)).toBe(expected);
   });
 });
 
