@@ -297,9 +297,13 @@ const SUBJECT_NEAR = 0.5;
 const SAME_POINT = 0.35;
 /**
  * A keypoint this close (face widths) to a sure keypoint of the subject it joins (an elbow to their
- * shoulder) may be the subject's own: an upper arm is about a face width and a bit in a headshot.
+ * shoulder) may be the subject's own: an upper arm is about a face width and a bit in a headshot,
+ * an eye to an ear or the nose under half of one.
  */
 const LIMB = 1.3;
+const HEAD_BONE = 0.6;
+/** An elbow or a wrist this close (face widths) to the subject's eyes is theirs (a hand in their hair). */
+const HAND_REACH = 1.0;
 
 /**
  * The other people's skeletons, given the subject's eyes' midpoint and face width (image px): the
@@ -329,7 +333,11 @@ export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWi
     sure(k) &&
     from(k, kind) >= SAME_POINT &&
     from(k, mirror(kind)) >= SAME_POINT &&
-    !SKELETON.some(([a, b]) => (a === kind || b === kind) && sure(own[a + b - kind]) && from(k, a + b - kind) < LIMB);
+    !(kind >= 7 && kind <= 10 && Math.hypot(k.x - eyes.x, k.y - eyes.y) < HAND_REACH * faceWidth) &&
+    !SKELETON.some(
+      ([a, b]) =>
+        (a === kind || b === kind) && sure(own[a + b - kind]) && from(k, a + b - kind) < (b <= 4 ? HEAD_BONE : LIMB),
+    );
   const bones: Bone[] = found.peaks.filter((k) => theirs(k, k.kind)).map((k) => [k, k]);
   for (const p of found.people) {
     if (p === subject) continue;
