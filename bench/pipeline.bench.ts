@@ -78,7 +78,7 @@ async function renderModels(): Promise<RenderModels> {
     upscalers: { 2: await createUpscaler({ providers, scale: 2 }), 4: await createUpscaler({ providers, scale: 4 }) },
     detector: await createFaceDetector({ providers }),
     landmarker: await createLandmarker({ providers }),
-    pose: await createPoseDetector({ providers }),
+    pose: createPoseDetector({ providers }),
   };
 }
 

@@ -9,7 +9,7 @@
  * offset. A person's score is their centre's times the mean of their keypoints scoring above 0.127.
  */
 import * as ort from 'onnxruntime-node';
-import { openModel } from './build';
+import { openModelSession } from './build';
 import { checkRgbImage, letterboxRect, resizeRgb, type RgbImage } from './face-detector';
 import { getModel } from './registry';
 import type { ModelLogger } from './session';
@@ -231,20 +231,31 @@ export async function poseInput(
 }
 
 /**
- * Loads MoveNet MultiPose (building models/onnx/movenet-multipose.onnx from the installed package
- * first if it is missing) and returns a detector.
+ * MoveNet MultiPose, run once a photo by prepare(): its session (16-29 MB of a thread's RSS once
+ * loaded, measured) is opened for each detection and released after it rather than held by every
+ * pixel thread, for about 60 ms more a photo (docs/subject-mask.md). The model is built from the
+ * installed package first if it is missing.
  */
-export async function createPoseDetector(opts: { providers: string[]; logger?: ModelLogger }): Promise<PoseDetector> {
+export function createPoseDetector(opts: { providers: string[]; logger?: ModelLogger }): PoseDetector {
   const entry = getModel(MODEL_ID);
-  const { session, provider } = await openModel(MODEL_ID, opts);
+  let provider = 'not loaded yet';
   return {
-    provider,
+    get provider() {
+      return provider;
+    },
     async detect(image: RgbImage): Promise<Poses> {
       checkRgbImage(image, 'pose');
       const { tensor, scale, padX, padY } = await poseInput(image);
-      const out = await session.run({
-        [entry.input.name]: new ort.Tensor('float32', tensor, [1, POSE_SIZE, POSE_SIZE, 3]),
-      });
+      const loaded = await openModelSession(MODEL_ID, opts);
+      provider = loaded.provider;
+      let out: ort.InferenceSession.ReturnType;
+      try {
+        out = await loaded.session.run({
+          [entry.input.name]: new ort.Tensor('float32', tensor, [1, POSE_SIZE, POSE_SIZE, 3]),
+        });
+      } finally {
+        await loaded.session.release();
+      }
       const head = (name: string) => out[name].data as Float32Array;
       const found = decodePoses({
         size: POSE_SIZE / STRIDE,

@@ -7,7 +7,10 @@
  * and everyone else before the guided filter draws the edge:
  *
  * 1. Seeds. The subject: their face and a column below it (their neck and chest). The others: every
- *    other face FaceMesh confirmed in the upload (with a column below it), and whoever the mask
+ *    other face FaceMesh confirmed in the upload (with a column below it), other people's skeletons
+ *    (MoveNet's keypoints and the bones between them, models/pose.ts `otherPeople`: a neighbour's
+ *    lit shoulder, a friend's wrist on her green top), near which the others grow as freely inside
+ *    the envelope as outside it, and whoever the mask
  *    brings into the frame from its edge above the eyes (along the photo's vertical) outside an
  *    envelope where the subject's head, hair and body can be (`beyondBy`), where the subject's own
  *    reach is costly (across an edge): a neighbour's head or shoulder, the woman behind. Below the

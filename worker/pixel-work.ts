@@ -110,7 +110,7 @@ export async function loadRenderModels(
     ...shared,
     detector: await createFaceDetector({ providers: s.providers, logger }),
     landmarker: await landmarker,
-    pose: await createPoseDetector({ providers: s.providers, logger }),
+    pose: createPoseDetector({ providers: s.providers, logger }),
   };
 }
 

@@ -19,7 +19,7 @@ const at = (name: (typeof KEYPOINTS)[number]) => KEYPOINTS.indexOf(name);
 
 let pose: PoseDetector;
 beforeAll(async () => {
-  pose = await createPoseDetector({ providers: ['cpu'] }); // builds models/onnx/movenet-multipose.onnx if missing
+  pose = createPoseDetector({ providers: ['cpu'] }); // its first detection builds models/onnx/movenet-multipose.onnx if missing
 }, 120_000);
 
 describe('MoveNet MultiPose on real photos', () => {
