@@ -82,7 +82,10 @@ async function build(id: ModelId, opts: EnsureModelsOptions): Promise<BuildResul
   const t0 = performance.now();
   let bytes: Uint8Array;
   try {
-    bytes = entry.build.converter === 'tfjs-layers' ? await convertTfjsLayers(source) : await convertTfjsGraph(source, entry.build.cut);
+    bytes =
+      entry.build.converter === 'tfjs-layers'
+        ? await convertTfjsLayers(source)
+        : await convertTfjsGraph(source, entry.build.cut);
   } catch (err) {
     throw new Error(
       `model '${id}': converting ${entry.build.source} failed: ${err instanceof Error ? err.message : String(err)}`,

@@ -935,7 +935,12 @@ class Converter extends GraphBuilder {
   private shape(node: TfNode): void {
     const x = this.input(node, 0);
     if (x.shape.some((d) => d < 0)) throw new UnsupportedOpError(node.op, node.name, `dynamic shape [${x.shape}]`);
-    const constant: ConstTensor = { name: node.name, dtype: 'int32', shape: [x.shape.length], data: Int32Array.from(x.shape) };
+    const constant: ConstTensor = {
+      name: node.name,
+      dtype: 'int32',
+      shape: [x.shape.length],
+      data: Int32Array.from(x.shape),
+    };
     this.set(node, { name: node.name, shape: constant.shape, nchw: false, constant });
   }
 

@@ -171,8 +171,16 @@ export const models = {
       { name: 'centre', shape: [1, 64, 64, 1], description: 'person centre probability (after sigmoid), 4 px a cell' },
       { name: 'regress', shape: [1, 64, 64, 34], description: '17 keypoints (y, x) from a centre, in cells' },
       { name: 'heatmap', shape: [1, 64, 64, 17], description: 'keypoint probability (after sigmoid) per keypoint' },
-      { name: 'offset', shape: [1, 64, 64, 34], description: "each keypoint's (y, x) offset within its cell, in cells" },
-      { name: 'boxScale', shape: [1, 64, 64, 2], description: "the person's box (height, width) from a centre, in cells" },
+      {
+        name: 'offset',
+        shape: [1, 64, 64, 34],
+        description: "each keypoint's (y, x) offset within its cell, in cells",
+      },
+      {
+        name: 'boxScale',
+        shape: [1, 64, 64, 2],
+        description: "the person's box (height, width) from a centre, in cells",
+      },
       { name: 'boxOffset', shape: [1, 64, 64, 2], description: "the box's centre (y, x) from a centre, in cells" },
     ],
     build: {

@@ -517,7 +517,10 @@ describe('converted MediaPipe models match the golden outputs', () => {
       expect(a).toBe(getModel(id).sha256);
     }
     const { build, sha256: expected } = getModel('movenet-multipose');
-    const [a, b] = [await convertTfjsGraph(join(root, build!.source), build!.cut), await convertTfjsGraph(join(root, build!.source), build!.cut)];
+    const [a, b] = [
+      await convertTfjsGraph(join(root, build!.source), build!.cut),
+      await convertTfjsGraph(join(root, build!.source), build!.cut),
+    ];
     expect(sha256(a)).toBe(sha256(b));
     expect(sha256(a)).toBe(expected);
   });

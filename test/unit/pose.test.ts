@@ -44,9 +44,9 @@ describe('MoveNet MultiPose on real photos', () => {
       expect(nose.y - mid.y, 'nose below the eyes').toBeGreaterThan(0.1 * w);
       expect(nose.y - mid.y, 'nose below the eyes').toBeLessThan(0.5 * w);
       // The subject's sure keypoints are peaks of the heatmaps too.
-      expect(peaks.some((k) => k.kind === at('leftEye') && Math.hypot(k.x - known.left.x, k.y - known.left.y) < 0.1 * w)).toBe(
-        true,
-      );
+      expect(
+        peaks.some((k) => k.kind === at('leftEye') && Math.hypot(k.x - known.left.x, k.y - known.left.y) < 0.1 * w),
+      ).toBe(true);
 
       // Someone else's keypoints: on the friend only (her face and a wrist, right of the subject's left
       // ear at 0.4 face widths from her eyes), none on the subject.
