@@ -232,8 +232,8 @@ export async function poseInput(
 
 /**
  * MoveNet MultiPose, run once a photo by prepare(): its session (16-29 MB of a thread's RSS once
- * loaded, measured) is opened for each detection and released after it rather than held by every
- * pixel thread, for about 60 ms more a photo (docs/subject-mask.md). The model is built from the
+ * loaded) is opened for each detection and released after it rather than held by every pixel
+ * thread, for 170-410 ms more CPU a photo (docs/subject-mask.md). The model is built from the
  * installed package first if it is missing.
  */
 export function createPoseDetector(opts: { providers: string[]; logger?: ModelLogger }): PoseDetector {
