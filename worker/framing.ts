@@ -214,7 +214,7 @@ export function chooseFrame(
   face: FacePlacement,
   photo: PhotoSize,
   outWidth: number,
-  { tightest = TIGHTEST, levelling = LEVELLING } = {},
+  { tightest = TIGHTEST, levelling = LEVELLING, contacts = [] as Point[] } = {},
 ): Frame {
   const level = Math.atan2(face.eyes.left.y - face.eyes.right.y, face.eyes.left.x - face.eyes.right.x);
   const widths: number[] = [];
@@ -224,7 +224,9 @@ export function chooseFrame(
     placed(face.eyes, face.box.width, outWidth, photo, k, at, level * share);
   const clean = (f: Frame) =>
     !f.beyond.length ||
-    (!invented(f, face.box.width, SILHOUETTE.head, 1).count && !invented(f, face.box.width, SILHOUETTE.body, 1).count);
+    (!invented(f, face.box.width, SILHOUETTE.head, 1).count &&
+      !invented(f, face.box.width, SILHOUETTE.body, 1).count &&
+      !shown(f, contacts));
   // The widest level frame that shows nobody beyond the photo, eyes as near the ideal as it allows
   // (most photos stop here); then the same with part of the tilt kept.
   for (const share of levelling) {
@@ -242,7 +244,7 @@ export function chooseFrame(
         const f = frame(k, at, share);
         // The whole head first (headCutOff reads this choice); then past the bottom only as a last
         // resort, the least of it.
-        const head = invented(f, face.box.width, SILHOUETTE.head).count;
+        const head = invented(f, face.box.width, SILHOUETTE.head).count + shown(f, contacts);
         if (best && head > best.key[0]) continue;
         const below = f.beyond.includes('bottom') ? sourceBounds(f, 0).bottom - photo.height : 0;
         if (best && head === best.key[0] && below > best.key[1]) continue;
@@ -260,6 +262,59 @@ export function chooseFrame(
     }
   }
   return best!.f;
+}
+
+/** How many of `contacts` (points just beyond the photo's edge where the person runs off it) a frame shows. */
+function shown(f: Frame, contacts: Point[]): number {
+  let count = 0;
+  for (const p of contacts) {
+    const o = toOutput(f, p);
+    if (o.x > 0 && o.y > 0 && o.x < f.width && o.y < f.height) count++;
+  }
+  return count;
+}
+
+/** A contact sits this many face widths beyond the photo's edge: a frame reaching less past it shows no cut. */
+const CONTACT_OUT = 0.01;
+/** Contacts are kept one to a stretch of the edge this many face widths long. */
+const CONTACT_STEP = 0.05;
+
+/**
+ * Where the person runs off the photo inside frame `f`: the matte of the framed photo (`alpha`,
+ * the person only, faded towards a cutting edge as warp's `coverage` says) read in the middle of
+ * that fade, where, the fade taken out, it is mostly person. Each such place gives the point of the
+ * cutting edge nearest it, CONTACT_OUT face widths beyond the photo (source pixels). A frame that
+ * shows one of them cuts the person along the photo's edge, a straight line the silhouette of
+ * chooseFrame cannot foresee (big hair, a body upright under a tilted head): chooseFrame, given
+ * them, crops tighter or keeps more tilt.
+ */
+export function edgeContacts(f: Frame, alpha: Uint8Array, coverage: Uint8Array): Point[] {
+  const faceWidth = f.width / f.faceWidths / f.scale;
+  const out = CONTACT_OUT * faceWidth,
+    step = CONTACT_STEP * faceWidth;
+  const kept = new Map<string, Point>();
+  const { width: W, height: H } = f.photo;
+  for (let y = 1; y < f.height; y += 2) {
+    for (let x = 1; x < f.width; x += 2) {
+      const i = y * f.width + x;
+      const c = coverage[i];
+      if (c < 64 || c > 192 || alpha[i] * 2 < c) continue;
+      const q = toSource(f, { x: x + 0.5, y: y + 0.5 });
+      const d: Record<Side, number> = { top: q.y, bottom: H - q.y, left: q.x, right: W - q.x };
+      const side = f.beyond.reduce((a, b) => (d[b] < d[a] ? b : a));
+      const p =
+        side === 'top'
+          ? { x: q.x, y: -out }
+          : side === 'bottom'
+            ? { x: q.x, y: H + out }
+            : side === 'left'
+              ? { x: -out, y: q.y }
+              : { x: W + out, y: q.y };
+      const key = `${side}:${Math.round((side === 'top' || side === 'bottom' ? p.x : p.y) / step)}`;
+      if (!kept.has(key)) kept.set(key, p);
+    }
+  }
+  return [...kept.values()];
 }
 
 /** How much of the eye line's tilt a frame levels, tried in this order. */
@@ -296,6 +351,41 @@ export function headCutOff(face: FacePlacement, photo: PhotoSize): Side[] {
   return (['top', 'left', 'right', 'bottom'] as const).filter((s) => sides.has(s));
 }
 
+/** Where the frame reaches a little past the photo, the person fades out over this many times the backdrop shown. */
+const FADE_PER_OVERHANG = 2;
+
+/** Outward from the photo's `side`, in output pixels. */
+function outward(f: Frame, side: Side): Point {
+  const n =
+    side === 'top'
+      ? { x: 0, y: -1 }
+      : side === 'bottom'
+        ? { x: 0, y: 1 }
+        : side === 'left'
+          ? { x: -1, y: 0 }
+          : { x: 1, y: 0 };
+  const c = Math.cos(f.angle),
+    s = Math.sin(f.angle);
+  return { x: c * n.x + s * n.y, y: -s * n.x + c * n.y };
+}
+
+/**
+ * How much backdrop the frame shows beyond a photo edge next to output point (x, y), which lies `d`
+ * output pixels inside it (`u`: outward from that edge): from the edge outward to the frame's
+ * border, in output pixels (0 where the edge there is already outside the frame).
+ */
+function overhang(f: Frame, x: number, y: number, u: Point, d: number): number {
+  const ex = x + d * u.x,
+    ey = y + d * u.y;
+  if (ex < 0 || ey < 0 || ex > f.width || ey > f.height) return 0;
+  let t = Infinity;
+  if (u.x > 1e-9) t = Math.min(t, (f.width - ex) / u.x);
+  else if (u.x < -1e-9) t = Math.min(t, -ex / u.x);
+  if (u.y > 1e-9) t = Math.min(t, (f.height - ey) / u.y);
+  else if (u.y < -1e-9) t = Math.min(t, -ey / u.y);
+  return t;
+}
+
 /**
  * Bilinear resampling of `src` (packed RGB) into the frame. `srcOrigin` and `srcScale` say where
  * `src` sits relative to the original photo (src pixel = (photo point - origin) * scale), so the
@@ -303,7 +393,8 @@ export function headCutOff(face: FacePlacement, photo: PhotoSize): Side[] {
  * Output pixels whose centre lies outside the photo (by more than the half source pixel that
  * bilinear sampling of the edge pixel covers) are not sampled: they get grey and coverage 0.
  * `coverage` (0..255) rises from 0 at a photo edge that cuts through the frame to 255 over
- * EDGE_FADE of the frame's height, so the body fades into the backdrop there; elsewhere it is 255.
+ * EDGE_FADE of the frame's height, so the body fades into the backdrop there (over less where the
+ * frame shows only a sliver beyond that edge: twice the sliver); elsewhere it is 255.
  * `outside` counts the output pixels left unsampled.
  */
 export function warp(
@@ -322,12 +413,9 @@ export function warp(
   const cx = f.width * f.eyeAt.x,
     cy = f.height * f.eyeAt.y;
   const fade = EDGE_FADE * f.height;
-  const cuts = {
-    top: f.beyond.includes('top'),
-    bottom: f.beyond.includes('bottom'),
-    left: f.beyond.includes('left'),
-    right: f.beyond.includes('right'),
-  };
+  const cuts = (['top', 'bottom', 'left', 'right'] as const)
+    .filter((side) => f.beyond.includes(side))
+    .map((side) => ({ side, u: outward(f, side) }));
   let outside = 0;
   let o = 0;
   for (let y = 0; y < f.height; y++) {
@@ -349,14 +437,15 @@ export function warp(
         outside++;
         continue;
       }
-      // Distance to the nearest cutting edge, in output pixels.
-      let d = Infinity;
-      if (cuts.top) d = Math.min(d, py);
-      if (cuts.bottom) d = Math.min(d, H - py);
-      if (cuts.left) d = Math.min(d, px);
-      if (cuts.right) d = Math.min(d, W - px);
-      d = Math.max(0, d) * f.scale;
-      const t = d >= fade ? 1 : d / fade;
+      let t = 1;
+      for (const { side, u } of cuts) {
+        // Distance to the cutting edge, in output pixels; the fade is as long as the backdrop beyond it, at most `fade`.
+        const d =
+          Math.max(0, side === 'top' ? py : side === 'bottom' ? H - py : side === 'left' ? px : W - px) * f.scale;
+        if (d >= fade) continue;
+        const along = Math.min(fade, FADE_PER_OVERHANG * overhang(f, x + 0.5, y + 0.5, u, d));
+        t = Math.min(t, along > d ? d / along : 1);
+      }
       coverage[o / 3] = 255 * t * t * (3 - 2 * t) + 0.5;
       // Within the photo, the sample can still fall in the outer half of an edge pixel: take the edge pixel.
       let sx = (px - srcOrigin.x) * srcScale - 0.5;

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   chooseFrame,
+  EDGE_FADE,
+  edgeContacts,
   EYE_LINE,
   EYE_LINE_RANGE,
   FRAME_FACE_WIDTHS,
@@ -9,6 +11,8 @@ import {
   sourceBounds,
   toOutput,
   toSource,
+  warp,
+  type Frame,
 } from '../../worker/framing';
 
 /** A level face 100 px wide, eyes 40 px apart around (x, y). */
@@ -50,6 +54,53 @@ describe('choosing the frame', () => {
     const b = sourceBounds(f, 0);
     expect(b.left).toBeGreaterThanOrEqual(0);
     expect(b.right).toBeLessThanOrEqual(1000);
+  });
+});
+
+/** Warp's coverage alone (it needs no pixels). */
+const coverageOf = (f: Frame) => warp({ data: new Uint8Array(3), width: 1, height: 1 }, { x: 0, y: 0 }, 1, f).coverage;
+
+describe('where the person runs off the photo', () => {
+  // Hair (0.9 face widths above the eyes) reaches 10 px past the top: the ideal frame reaches above the photo.
+  const hairCut = face(500, 80);
+  const photo = { width: 1000, height: 1200 };
+
+  it('fades the person towards a cutting edge over twice the backdrop beyond it, at most EDGE_FADE', () => {
+    const f = chooseFrame(hairCut, photo, 1024);
+    expect(f.beyond).toEqual(['top']);
+    const coverage = coverageOf(f);
+    const top = toOutput(f, { x: 500, y: 0 }).y; // the photo's top edge, output px down the frame
+    const fadeEnd = (x: number) => {
+      let y = Math.ceil(top);
+      while (coverage[y * f.width + x] < 255) y++;
+      return y - top;
+    };
+    // The frame is level: the backdrop above the photo is `top` px high, so the fade is 2 * top long.
+    expect(fadeEnd(512)).toBeGreaterThan(1.9 * top);
+    expect(fadeEnd(512)).toBeLessThanOrEqual(Math.min(2 * top, EDGE_FADE * f.height) + 2);
+    // Nothing of the photo above its edge.
+    expect(coverage[Math.floor(top - 1) * f.width + 512]).toBe(0);
+  });
+
+  it('finds the person at a cutting edge and chooses a frame that does not show them cut', () => {
+    const f = chooseFrame(hairCut, photo, 1024);
+    // A matte that is the person over the hair's width at the top: from the eyes up, ±0.6 face widths.
+    const alpha = new Uint8Array(f.width * f.height);
+    const hair = { left: toOutput(f, { x: 440, y: 0 }).x, right: toOutput(f, { x: 560, y: 0 }).x };
+    const coverage = coverageOf(f);
+    for (let y = 0; y < f.height / 2; y++)
+      for (let x = Math.ceil(hair.left); x < hair.right; x++) alpha[y * f.width + x] = coverage[y * f.width + x];
+    const contacts = edgeContacts(f, alpha, coverage);
+    expect(contacts.length).toBeGreaterThan(0);
+    for (const c of contacts) {
+      expect(c.y).toBeLessThan(0);
+      expect(c.x).toBeGreaterThan(435);
+      expect(c.x).toBeLessThan(565);
+    }
+    const again = chooseFrame(hairCut, photo, 1024, { contacts });
+    for (const c of contacts) expect(toOutput(again, c).y).toBeLessThanOrEqual(0);
+    // The backdrop beside the hair does not matter: no person there, no contact.
+    expect(edgeContacts(f, new Uint8Array(alpha.length), coverage)).toEqual([]);
   });
 });
 
