@@ -20,7 +20,7 @@ import {
 } from './face-true';
 import { lightFor, measureLight, type PersonLight } from './light';
 import { giveBack, takeBytes, takeFloat32 } from './scratch-buffers';
-import { chooseFrame, edgeContacts, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
+import { chooseFrame, edgeContacts, fadeAtEdges, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 import type { FaceGeometry } from '../core/photos/verdict';
 
 export type { FaceGeometry };
@@ -90,7 +90,7 @@ export async function prepare(
   // places (big hair, a body upright under a tilted head), and the photo framed and matted again.
   const contacts: Point[] = [];
   for (let pass = 1; pass < FRAMINGS; pass++) {
-    const more = edgeContacts(frame, cut.alpha, cut.coverage);
+    const more = edgeContacts(frame, cut.alpha);
     if (!more.length) break;
     contacts.push(...more);
     const again = chooseFrame(geometry, photo, width, { contacts });
@@ -107,8 +107,8 @@ export async function prepare(
   const background = new Uint8Array(alpha.length);
   for (let i = 0; i < alpha.length; i++) background[i] = coverage[i] ? 255 - alpha[i] : 0;
   // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
-  if (outside || frame.beyond.length)
-    for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * coverage[i] + 127) / 255;
+  fadeAtEdges(frame, alpha);
+  if (outside) for (let i = 0; i < alpha.length; i++) if (!coverage[i]) alpha[i] = 0;
   const light = measureLight(framed, alpha, coverage, skinMask(frame, reference, alpha));
   timings.edges = now() - t;
   t = now();
@@ -150,8 +150,7 @@ const add = (timings: Record<string, number>, stage: string, since: number) =>
 /**
  * The photo through `frame` and the person's matte on it: the crop read (and enlarged with ESRGAN
  * when the frame has too few of the photo's pixels), warped into the frame, segmented and matted.
- * The matte is faded towards any photo edge that cuts through the frame (`coverage`), not yet
- * multiplied by it.
+ * The matte is not yet faded towards a photo edge that cuts the person (fadeAtEdges).
  */
 async function frameAndMatte(
   models: RenderModels,

@@ -7,7 +7,7 @@ import { decodeRgb, normaliseUpload } from '../../core/photos/images';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../../worker/analysis';
 import { chooseFrame, edgeContacts, headCutOff, sourceBounds, toOutput, warp, type Frame } from '../../worker/framing';
 import { loadRenderModels } from '../../worker/pixel-work';
-import { prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels } from '../../worker/render';
+import { matte, prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels } from '../../worker/render';
 import { fixture } from '../support/stack';
 import { countIn, edgeBand, fringe, holes, iou, meanAbs, shareIn, type Rect } from '../support/matte-measures';
 import { readCrop, REAL_SET } from '../support/real-set';
@@ -196,20 +196,25 @@ describe('issue 20: frames a photographer would choose', () => {
     'no straight cut through the person: where the frame reaches past the photo, the person never runs off its edge',
     async () => {
       // Every usable crop of the real set prepared for the face-true test below (tight crops, tilted
-      // heads, big hair at a side): the matte of the final frame, its fade towards the photo's edge
-      // taken out, is read where the frame shows backdrop beyond an edge (edgeContacts).
+      // heads, big hair at a side): the person's matte on the final frame, before its fade towards a
+      // cutting edge, read where the frame shows backdrop beyond an edge (edgeContacts).
       const cut: string[] = [];
       let beyond = 0;
       for (const c of FACE_TRUE_SET) {
-        const { p } = await preparedCrop(c);
+        const { p, geometry } = await preparedCrop(c);
         const f = p.frame;
         if (!f.beyond.length) continue;
         beyond++;
         const { coverage } = warp({ data: new Uint8Array(3), width: 1, height: 1 }, { x: 0, y: 0 }, 1, f);
-        const unfaded = new Uint8Array(p.alpha.length);
-        for (let i = 0; i < unfaded.length; i++)
-          if (coverage[i]) unfaded[i] = Math.min(255, Math.round((p.alpha[i] * 255) / coverage[i]));
-        const shown = edgeContacts(f, unfaded, coverage)
+        const unfaded = matte(
+          p.framed,
+          await models.segmenter.segment(p.framed),
+          f,
+          p.reference,
+          geometry.others,
+          coverage,
+        );
+        const shown = edgeContacts(f, unfaded)
           .map((q) => toOutput(f, q))
           .filter((o) => o.x > 0 && o.y > 0 && o.x < f.width && o.y < f.height);
         if (shown.length) cut.push(`${c.file}: ${shown.map((o) => `${o.x.toFixed(0)},${o.y.toFixed(0)}`).join(' ')}`);

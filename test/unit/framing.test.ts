@@ -4,6 +4,7 @@ import {
   EDGE_FADE,
   edgeContacts,
   EYE_LINE,
+  fadeAtEdges,
   EYE_LINE_RANGE,
   FRAME_FACE_WIDTHS,
   headCutOff,
@@ -64,33 +65,47 @@ describe('where the person runs off the photo', () => {
   // Hair (0.9 face widths above the eyes) reaches 10 px past the top: the ideal frame reaches above the photo.
   const hairCut = face(500, 80);
   const photo = { width: 1000, height: 1200 };
-
-  it('fades the person towards a cutting edge over twice the backdrop beyond it, at most EDGE_FADE', () => {
-    const f = chooseFrame(hairCut, photo, 1024);
-    expect(f.beyond).toEqual(['top']);
+  const f = chooseFrame(hairCut, photo, 1024);
+  /** The photo's top edge, output px down the (level) frame: the backdrop above it is this deep. */
+  const top = toOutput(f, { x: 500, y: 0 }).y;
+  /** A matte that is the person wherever the photo is, from `from` output px below its top edge on. */
+  const personFrom = (from: number) => {
     const coverage = coverageOf(f);
-    const top = toOutput(f, { x: 500, y: 0 }).y; // the photo's top edge, output px down the frame
-    const fadeEnd = (x: number) => {
-      let y = Math.ceil(top);
-      while (coverage[y * f.width + x] < 255) y++;
-      return y - top;
-    };
-    // The frame is level: the backdrop above the photo is `top` px high, so the fade is 2 * top long.
-    expect(fadeEnd(512)).toBeGreaterThan(1.9 * top);
-    expect(fadeEnd(512)).toBeLessThanOrEqual(Math.min(2 * top, EDGE_FADE * f.height) + 2);
-    // Nothing of the photo above its edge.
-    expect(coverage[Math.floor(top - 1) * f.width + 512]).toBe(0);
+    const alpha = new Uint8Array(f.width * f.height);
+    for (let i = 0; i < alpha.length; i++) if (coverage[i] && Math.floor(i / f.width) >= top + from) alpha[i] = 255;
+    return alpha;
+  };
+  const fadeEnd = (alpha: Uint8Array, x: number) => {
+    let y = Math.ceil(top);
+    while (alpha[y * f.width + x] < 255) y++;
+    return y - top;
+  };
+
+  it('fades the person who reaches a cutting edge over twice the backdrop beyond it, at most EDGE_FADE', () => {
+    expect(f.beyond).toEqual(['top']);
+    expect(top).toBeGreaterThan(10);
+    const alpha = personFrom(0);
+    fadeAtEdges(f, alpha);
+    expect(fadeEnd(alpha, 512)).toBeGreaterThan(1.9 * top);
+    expect(fadeEnd(alpha, 512)).toBeLessThanOrEqual(Math.min(2 * top, EDGE_FADE * f.height) + 2);
+    expect(alpha[Math.ceil(top) * f.width + 512]).toBeLessThan(20);
+  });
+
+  it('leaves hair that comes near a cutting edge without reaching it unfaded', () => {
+    const alpha = personFrom(8);
+    fadeAtEdges(f, alpha);
+    expect(fadeEnd(alpha, 512)).toBeLessThanOrEqual(9);
   });
 
   it('finds the person at a cutting edge and chooses a frame that does not show them cut', () => {
-    const f = chooseFrame(hairCut, photo, 1024);
-    // A matte that is the person over the hair's width at the top: from the eyes up, ±0.6 face widths.
-    const alpha = new Uint8Array(f.width * f.height);
+    // The person over the hair's width only (±0.6 face widths around the eyes), reaching the top edge.
+    const alpha = personFrom(0);
     const hair = { left: toOutput(f, { x: 440, y: 0 }).x, right: toOutput(f, { x: 560, y: 0 }).x };
-    const coverage = coverageOf(f);
-    for (let y = 0; y < f.height / 2; y++)
-      for (let x = Math.ceil(hair.left); x < hair.right; x++) alpha[y * f.width + x] = coverage[y * f.width + x];
-    const contacts = edgeContacts(f, alpha, coverage);
+    for (let i = 0; i < alpha.length; i++) {
+      const x = i % f.width;
+      if (x < hair.left || x > hair.right) alpha[i] = 0;
+    }
+    const contacts = edgeContacts(f, alpha);
     expect(contacts.length).toBeGreaterThan(0);
     for (const c of contacts) {
       expect(c.y).toBeLessThan(0);
@@ -99,8 +114,8 @@ describe('where the person runs off the photo', () => {
     }
     const again = chooseFrame(hairCut, photo, 1024, { contacts });
     for (const c of contacts) expect(toOutput(again, c).y).toBeLessThanOrEqual(0);
-    // The backdrop beside the hair does not matter: no person there, no contact.
-    expect(edgeContacts(f, new Uint8Array(alpha.length), coverage)).toEqual([]);
+    // Hair that stops short of the edge is no contact.
+    expect(edgeContacts(f, personFrom(8))).toEqual([]);
   });
 });
 
