@@ -18,6 +18,9 @@ import { OutboxMailer, type MailMessage, type Mailer } from '../core/platform/ma
 import { preflight } from '../core/platform/preflight';
 import { startRole } from '../main';
 
+/** "1 headshot", "3 headshots". */
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 function args() {
   const photos: string[] = [];
   const opts: Record<string, string> = {};
@@ -106,14 +109,14 @@ async function main() {
       await api.POST('/v1/orders/quote', { body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds } }),
     );
     step(
-      `you'll get ${q.headshots_expected} headshot(s) for ${(q.amount_cents / 100).toFixed(2)} ${q.currency}${q.shortfall ? ` — ${q.shortfall.message} ${q.shortfall.hint}` : ''}`,
+      `you'll get ${count(q.headshots_expected, 'headshot')} for ${(q.amount_cents / 100).toFixed(2)} ${q.currency}${q.shortfall ? ` — ${q.shortfall.message} ${q.shortfall.hint}` : ''}`,
     );
     const { order } = unwrap(
       await api.POST('/v1/orders', {
         body: { package_id: a.pkg, style_ids: a.styles, photo_ids: photoIds, accept_shortfall: q.shortfall !== null },
       }),
     );
-    step(`order ${order.id}: package ${a.pkg}, ${a.styles.length} style(s); paying with the local processor`);
+    step(`order ${order.id}: package ${a.pkg}, ${count(a.styles.length, 'style')}; paying with the local processor`);
 
     const started = Date.now();
     let last = '';
@@ -144,7 +147,7 @@ async function main() {
     }
     const sheet = path.join(a.out, 'contact-sheet.png');
     await writeFile(sheet, await contactSheet(tiles));
-    step(`${tiles.length} headshot(s) written to ${a.out}/ with ${path.basename(sheet)}`);
+    step(`${count(tiles.length, 'headshot')} written to ${a.out}/ with ${path.basename(sheet)}`);
     step(`delivery email in the outbox folder ${config.MAIL_OUTBOX_DIR}/`);
   } finally {
     await running.stop();

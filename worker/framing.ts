@@ -214,7 +214,7 @@ export function chooseFrame(
   face: FacePlacement,
   photo: PhotoSize,
   outWidth: number,
-  { tightest = TIGHTEST, levelling = LEVELLING } = {},
+  { tightest = TIGHTEST, levelling = LEVELLING, contacts = [] as Point[] } = {},
 ): Frame {
   const level = Math.atan2(face.eyes.left.y - face.eyes.right.y, face.eyes.left.x - face.eyes.right.x);
   const widths: number[] = [];
@@ -224,7 +224,9 @@ export function chooseFrame(
     placed(face.eyes, face.box.width, outWidth, photo, k, at, level * share);
   const clean = (f: Frame) =>
     !f.beyond.length ||
-    (!invented(f, face.box.width, SILHOUETTE.head, 1).count && !invented(f, face.box.width, SILHOUETTE.body, 1).count);
+    (!invented(f, face.box.width, SILHOUETTE.head, 1).count &&
+      !invented(f, face.box.width, SILHOUETTE.body, 1).count &&
+      !shown(f, contacts));
   // The widest level frame that shows nobody beyond the photo, eyes as near the ideal as it allows
   // (most photos stop here); then the same with part of the tilt kept.
   for (const share of levelling) {
@@ -242,7 +244,7 @@ export function chooseFrame(
         const f = frame(k, at, share);
         // The whole head first (headCutOff reads this choice); then past the bottom only as a last
         // resort, the least of it.
-        const head = invented(f, face.box.width, SILHOUETTE.head).count;
+        const head = invented(f, face.box.width, SILHOUETTE.head).count + shown(f, contacts);
         if (best && head > best.key[0]) continue;
         const below = f.beyond.includes('bottom') ? sourceBounds(f, 0).bottom - photo.height : 0;
         if (best && head === best.key[0] && below > best.key[1]) continue;
@@ -260,6 +262,150 @@ export function chooseFrame(
     }
   }
   return best!.f;
+}
+
+/** How many of `contacts` (points just beyond the photo's edge where the person runs off it) a frame shows. */
+function shown(f: Frame, contacts: Point[]): number {
+  let count = 0;
+  for (const p of contacts) {
+    const o = toOutput(f, p);
+    if (o.x > 0 && o.y > 0 && o.x < f.width && o.y < f.height) count++;
+  }
+  return count;
+}
+
+/** A contact sits this many face widths beyond the photo's edge: a frame reaching less past it shows no cut. */
+const CONTACT_OUT = 0.01;
+/** Contacts are kept one to a stretch of the edge this many face widths long. */
+const CONTACT_STEP = 0.05;
+/** The matte is read this many output pixels inside the photo's edge (the guided filter's own edge is softer). */
+const EDGE_READ = 2;
+
+/**
+ * Where the person runs off the photo inside frame `f`: along each photo edge that cuts through
+ * the frame, where the matte (`alpha`, the person only, not yet faded) just inside the edge is
+ * mostly person and the frame shows backdrop beyond it. Each such place gives the point
+ * CONTACT_OUT face widths beyond the edge (source pixels). A frame that shows one of them cuts the
+ * person along the photo's edge, a straight line the silhouette of chooseFrame cannot foresee (big
+ * hair, a body upright under a tilted head): chooseFrame, given them, crops tighter or keeps more
+ * tilt.
+ */
+export function edgeContacts(f: Frame, alpha: Uint8Array): Point[] {
+  const faceWidth = f.width / f.faceWidths / f.scale;
+  const out = CONTACT_OUT * faceWidth,
+    step = CONTACT_STEP * faceWidth;
+  const kept = new Map<string, Point>();
+  const { width: W, height: H } = f.photo;
+  // Along each cutting edge every output pixel or so.
+  const stride = 1 / f.scale;
+  for (const side of f.beyond) {
+    const u = outward(f, side);
+    const length = side === 'top' || side === 'bottom' ? W : H;
+    for (let s = 0; s <= length; s += stride) {
+      const e =
+        side === 'top'
+          ? { x: s, y: 0 }
+          : side === 'bottom'
+            ? { x: s, y: H }
+            : side === 'left'
+              ? { x: 0, y: s }
+              : { x: W, y: s };
+      const o = toOutput(f, e);
+      if (!(overhangAt(f, o, u) * f.scale > 0)) continue;
+      const x = Math.round(o.x - EDGE_READ * u.x),
+        y = Math.round(o.y - EDGE_READ * u.y);
+      if (x < 0 || y < 0 || x >= f.width || y >= f.height || alpha[y * f.width + x] < 128) continue;
+      const p =
+        side === 'top'
+          ? { x: s, y: -out }
+          : side === 'bottom'
+            ? { x: s, y: H + out }
+            : side === 'left'
+              ? { x: -out, y: s }
+              : { x: W + out, y: s };
+      const key = `${side}:${Math.round(s / step)}`;
+      if (!kept.has(key)) kept.set(key, p);
+    }
+  }
+  return [...kept.values()];
+}
+
+/** Where the person reaches a photo edge the frame shows backdrop beyond, they fade out over this many times that backdrop's depth. */
+const FADE_PER_OVERHANG = 2;
+
+/**
+ * Fades the person (`alpha`, in place) into the backdrop where the photo's edge cuts them inside
+ * the frame (shoulders leaving a tight crop): towards each cutting edge, over twice the backdrop
+ * the frame shows beyond it there, at most EDGE_FADE of the frame's height, and only as much as
+ * the matte just inside the edge is person. Hair that comes near an edge without reaching it is
+ * not faded; a frame that shows a sliver beyond an edge fades a sliver.
+ */
+export function fadeAtEdges(f: Frame, alpha: Uint8Array): void {
+  const fade = EDGE_FADE * f.height;
+  const W = f.photo.width,
+    H = f.photo.height;
+  const cuts = f.beyond.map((side) => ({ side, u: outward(f, side) }));
+  if (!cuts.length) return;
+  const factor = new Float32Array(alpha.length).fill(1);
+  // Source point of each output pixel centre, as warp walks it (no allocation in the loop).
+  const c = Math.cos(f.angle) / f.scale,
+    s = Math.sin(f.angle) / f.scale;
+  const cx = f.width * f.eyeAt.x,
+    cy = f.height * f.eyeAt.y;
+  for (let y = 0; y < f.height; y++) {
+    const dy = y + 0.5 - cy;
+    const rowX = f.eyes.x - s * dy,
+      rowY = f.eyes.y + c * dy;
+    for (let x = 0; x < f.width; x++) {
+      const dx = x + 0.5 - cx;
+      const qx = rowX + c * dx,
+        qy = rowY + s * dx;
+      for (const { side, u } of cuts) {
+        const d = (side === 'top' ? qy : side === 'bottom' ? H - qy : side === 'left' ? qx : W - qx) * f.scale;
+        if (d < 0 || d >= fade) continue;
+        const edge = { x: x + 0.5 + d * u.x, y: y + 0.5 + d * u.y };
+        const len = Math.min(fade, FADE_PER_OVERHANG * overhangAt(f, edge, u));
+        if (d >= len) continue;
+        const ex = Math.round(edge.x - EDGE_READ * u.x - 0.5),
+          ey = Math.round(edge.y - EDGE_READ * u.y - 0.5);
+        if (ex < 0 || ey < 0 || ex >= f.width || ey >= f.height) continue;
+        const person = alpha[ey * f.width + ex] / 255;
+        const t = d / len;
+        factor[y * f.width + x] = Math.min(factor[y * f.width + x], 1 - person * (1 - t * t * (3 - 2 * t)));
+      }
+    }
+  }
+  for (let i = 0; i < alpha.length; i++) if (factor[i] < 1) alpha[i] = alpha[i] * factor[i] + 0.5;
+}
+
+/** Outward from the photo's `side`, in output pixels. */
+function outward(f: Frame, side: Side): Point {
+  const n =
+    side === 'top'
+      ? { x: 0, y: -1 }
+      : side === 'bottom'
+        ? { x: 0, y: 1 }
+        : side === 'left'
+          ? { x: -1, y: 0 }
+          : { x: 1, y: 0 };
+  const c = Math.cos(f.angle),
+    s = Math.sin(f.angle);
+  return { x: c * n.x + s * n.y, y: -s * n.x + c * n.y };
+}
+
+/**
+ * How much backdrop the frame shows beyond a photo edge at output point `e` on it (`u`: outward
+ * from that edge): from `e` outward to the frame's border, in output pixels (0 where `e` is not
+ * in the frame).
+ */
+function overhangAt(f: Frame, e: Point, u: Point): number {
+  if (e.x < 0 || e.y < 0 || e.x > f.width || e.y > f.height) return 0;
+  let t = Infinity;
+  if (u.x > 1e-9) t = Math.min(t, (f.width - e.x) / u.x);
+  else if (u.x < -1e-9) t = Math.min(t, -e.x / u.x);
+  if (u.y > 1e-9) t = Math.min(t, (f.height - e.y) / u.y);
+  else if (u.y < -1e-9) t = Math.min(t, -e.y / u.y);
+  return t;
 }
 
 /** How much of the eye line's tilt a frame levels, tried in this order. */
@@ -301,9 +447,8 @@ export function headCutOff(face: FacePlacement, photo: PhotoSize): Side[] {
  * `src` sits relative to the original photo (src pixel = (photo point - origin) * scale), so the
  * caller can hand in a pre-scaled or upscaled crop, which must cover the frame's part of the photo.
  * Output pixels whose centre lies outside the photo (by more than the half source pixel that
- * bilinear sampling of the edge pixel covers) are not sampled: they get grey and coverage 0.
- * `coverage` (0..255) rises from 0 at a photo edge that cuts through the frame to 255 over
- * EDGE_FADE of the frame's height, so the body fades into the backdrop there; elsewhere it is 255.
+ * bilinear sampling of the edge pixel covers) are not sampled: they get grey and `coverage` 0
+ * (255 on the photo; fadeAtEdges fades the person towards an edge that cuts them).
  * `outside` counts the output pixels left unsampled.
  */
 export function warp(
@@ -321,13 +466,6 @@ export function warp(
     s = Math.sin(f.angle) / f.scale;
   const cx = f.width * f.eyeAt.x,
     cy = f.height * f.eyeAt.y;
-  const fade = EDGE_FADE * f.height;
-  const cuts = {
-    top: f.beyond.includes('top'),
-    bottom: f.beyond.includes('bottom'),
-    left: f.beyond.includes('left'),
-    right: f.beyond.includes('right'),
-  };
   let outside = 0;
   let o = 0;
   for (let y = 0; y < f.height; y++) {
@@ -349,15 +487,7 @@ export function warp(
         outside++;
         continue;
       }
-      // Distance to the nearest cutting edge, in output pixels.
-      let d = Infinity;
-      if (cuts.top) d = Math.min(d, py);
-      if (cuts.bottom) d = Math.min(d, H - py);
-      if (cuts.left) d = Math.min(d, px);
-      if (cuts.right) d = Math.min(d, W - px);
-      d = Math.max(0, d) * f.scale;
-      const t = d >= fade ? 1 : d / fade;
-      coverage[o / 3] = 255 * t * t * (3 - 2 * t) + 0.5;
+      coverage[o / 3] = 255;
       // Within the photo, the sample can still fall in the outer half of an edge pixel: take the edge pixel.
       let sx = (px - srcOrigin.x) * srcScale - 0.5;
       let sy = (py - srcOrigin.y) * srcScale - 0.5;

@@ -21,7 +21,7 @@ import {
 } from './face-true';
 import { lightFor, measureLight, type PersonLight } from './light';
 import { giveBack, takeBytes, takeFloat32 } from './scratch-buffers';
-import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
+import { chooseFrame, edgeContacts, fadeAtEdges, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 import type { FaceGeometry } from '../core/photos/verdict';
 
 export type { FaceGeometry };
@@ -75,63 +75,9 @@ export async function prepare(
   width: number,
 ): Promise<Prepared> {
   const timings: Record<string, number> = {};
-  let t = now();
   const meta = await sharp(original).metadata();
   const W = meta.width,
     H = meta.height;
-  const frame = chooseFrame(geometry, { width: W, height: H }, width);
-  const b = sourceBounds(frame);
-  const crop = {
-    left: Math.max(0, b.left),
-    top: Math.max(0, b.top),
-    width: Math.min(W, b.right) - Math.max(0, b.left),
-    height: Math.min(H, b.bottom) - Math.max(0, b.top),
-  };
-  const targetW = Math.max(1, Math.round(crop.width * frame.scale));
-  const targetH = Math.max(1, Math.round(crop.height * frame.scale));
-  let upscaled: Prepared['upscaled'] = 0;
-  let scaled: { data: Buffer; info: OutputInfo };
-  let small: RgbImage | undefined;
-  if (frame.scale > UPSCALE_ABOVE) {
-    // Too few pixels for the output: enlarge with ESRGAN, then settle the exact scale with lanczos.
-    const factor: 2 | 4 = frame.scale > 2.5 ? 4 : 2;
-    const raw = await sharp(original).extract(crop).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    small = { data: raw.data, width: raw.info.width, height: raw.info.height };
-    timings.decode = now() - t;
-    t = now();
-    const big = await models.upscalers[factor].upscale(small);
-    timings.upscale = now() - t;
-    t = now();
-    scaled = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } })
-      .resize(targetW, targetH, { kernel: 'lanczos3' })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    upscaled = factor;
-  } else {
-    scaled = await sharp(original)
-      .extract(crop)
-      .resize(targetW, targetH, { kernel: 'lanczos3' })
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    timings.decode = now() - t;
-  }
-  t = now();
-  const warped = warp(
-    { data: scaled.data, width: scaled.info.width, height: scaled.info.height },
-    { x: crop.left, y: crop.top },
-    scaled.info.width / crop.width,
-    frame,
-  );
-  const framed: RgbImage = { data: warped.data, width: frame.width, height: frame.height };
-  timings.frame = now() - t;
-  t = now();
-  const coarse = await models.segmenter.segment(framed);
-  timings.segment = now() - t;
-  t = now();
-  const poses = await models.pose.detect(framed);
-  timings.pose = now() - t;
-  t = now();
   const reference = geometry.fivePoint ?? {
     rightEye: geometry.eyes.right,
     leftEye: geometry.eyes.left,
@@ -139,19 +85,33 @@ export async function prepare(
     mouthRight: geometry.eyes.right,
     mouthLeft: geometry.eyes.left,
   };
-  const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage, poses);
-  timings.refine = now() - t;
-  t = now();
+  const photo = { width: W, height: H };
+  let frame = chooseFrame(geometry, photo, width);
+  let cut = await frameAndMatte(models, original, frame, geometry, reference, timings);
+  // Where the person runs off the photo inside the frame, the frame is chosen again around those
+  // places (big hair, a body upright under a tilted head), and the photo framed and matted again.
+  const contacts: Point[] = [];
+  for (let pass = 1; pass < FRAMINGS; pass++) {
+    const more = edgeContacts(frame, cut.alpha);
+    if (!more.length) break;
+    contacts.push(...more);
+    const again = chooseFrame(geometry, photo, width, { contacts });
+    if (sameFrame(again, frame)) break;
+    frame = again;
+    cut = await frameAndMatte(models, original, frame, geometry, reference, timings);
+  }
+  const { alpha, framed, coverage, outside, small, crop, upscaled } = cut;
+  let t = now();
   // Spill out: edge pixels take the person's colour, not the old background's.
   const person: RgbImage = { data: estimateForeground(framed, alpha), width: frame.width, height: frame.height };
   timings.foreground = now() - t;
   t = now();
   const background = new Uint8Array(alpha.length);
-  for (let i = 0; i < alpha.length; i++) background[i] = warped.coverage[i] ? 255 - alpha[i] : 0;
+  for (let i = 0; i < alpha.length; i++) background[i] = coverage[i] ? 255 - alpha[i] : 0;
   // Beyond the photo the backdrop shows; towards an edge that cuts the body, the body fades into it.
-  if (warped.outside || frame.beyond.length)
-    for (let i = 0; i < alpha.length; i++) alpha[i] = (alpha[i] * warped.coverage[i] + 127) / 255;
-  const light = measureLight(framed, alpha, warped.coverage, skinMask(frame, reference, alpha));
+  fadeAtEdges(frame, alpha);
+  if (outside) for (let i = 0; i < alpha.length; i++) if (!coverage[i]) alpha[i] = 0;
+  const light = measureLight(framed, alpha, coverage, skinMask(frame, reference, alpha));
   timings.edges = now() - t;
   t = now();
   // An enlarged face is compared with the photo's own crop, not ESRGAN's output: the check guards the upscaler too.
@@ -172,12 +132,93 @@ export async function prepare(
     alpha,
     background,
     light,
-    outside: warped.outside,
+    outside,
     reference,
     truth,
     upscaled,
     timings,
   };
+}
+
+/** At most this many framings of a photo: the first, and again where the person runs off the photo. */
+const FRAMINGS = 3;
+
+const sameFrame = (a: Frame, b: Frame) =>
+  a.scale === b.scale && a.angle === b.angle && a.eyeAt.x === b.eyeAt.x && a.eyeAt.y === b.eyeAt.y;
+
+const add = (timings: Record<string, number>, stage: string, since: number) =>
+  (timings[stage] = (timings[stage] ?? 0) + now() - since);
+
+/**
+ * The photo through `frame` and the person's matte on it: the crop read (and enlarged with ESRGAN
+ * when the frame has too few of the photo's pixels), warped into the frame, segmented and matted.
+ * The matte is not yet faded towards a photo edge that cuts the person (fadeAtEdges).
+ */
+async function frameAndMatte(
+  models: RenderModels,
+  original: Buffer,
+  frame: Frame,
+  geometry: FaceGeometry,
+  reference: FivePoints,
+  timings: Record<string, number>,
+) {
+  const { width: W, height: H } = frame.photo;
+  let t = now();
+  const b = sourceBounds(frame);
+  const crop = {
+    left: Math.max(0, b.left),
+    top: Math.max(0, b.top),
+    width: Math.min(W, b.right) - Math.max(0, b.left),
+    height: Math.min(H, b.bottom) - Math.max(0, b.top),
+  };
+  const targetW = Math.max(1, Math.round(crop.width * frame.scale));
+  const targetH = Math.max(1, Math.round(crop.height * frame.scale));
+  let upscaled: Prepared['upscaled'] = 0;
+  let scaled: { data: Buffer; info: OutputInfo };
+  let small: RgbImage | undefined;
+  if (frame.scale > UPSCALE_ABOVE) {
+    // Too few pixels for the output: enlarge with ESRGAN, then settle the exact scale with lanczos.
+    const factor: 2 | 4 = frame.scale > 2.5 ? 4 : 2;
+    const raw = await sharp(original).extract(crop).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    small = { data: raw.data, width: raw.info.width, height: raw.info.height };
+    add(timings, 'decode', t);
+    t = now();
+    const big = await models.upscalers[factor].upscale(small);
+    add(timings, 'upscale', t);
+    t = now();
+    scaled = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } })
+      .resize(targetW, targetH, { kernel: 'lanczos3' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    upscaled = factor;
+  } else {
+    scaled = await sharp(original)
+      .extract(crop)
+      .resize(targetW, targetH, { kernel: 'lanczos3' })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    add(timings, 'decode', t);
+  }
+  t = now();
+  const warped = warp(
+    { data: scaled.data, width: scaled.info.width, height: scaled.info.height },
+    { x: crop.left, y: crop.top },
+    scaled.info.width / crop.width,
+    frame,
+  );
+  const framed: RgbImage = { data: warped.data, width: frame.width, height: frame.height };
+  add(timings, 'frame', t);
+  t = now();
+  const coarse = await models.segmenter.segment(framed);
+  add(timings, 'segment', t);
+  t = now();
+  const poses = await models.pose.detect(framed);
+  add(timings, 'pose', t);
+  t = now();
+  const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage, poses);
+  add(timings, 'refine', t);
+  return { crop, small, upscaled, framed, coverage: warped.coverage, outside: warped.outside, alpha };
 }
 
 /**

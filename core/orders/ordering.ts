@@ -67,7 +67,9 @@ export function checkPackageAndStyles(
       422,
       'too_many_styles',
       'Too many styles',
-      `The ${pkg.name} package includes up to ${pkg.maxStyles} style(s).`,
+      pkg.maxStyles === 1
+        ? `The ${pkg.name} package includes 1 style: choose one.`
+        : `The ${pkg.name} package includes up to ${pkg.maxStyles} styles: choose ${pkg.maxStyles} or fewer.`,
     );
   return { pkg, styles };
 }

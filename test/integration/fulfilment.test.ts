@@ -120,6 +120,16 @@ describe('SD2 an order makes what was paid for, or names what is missing and pay
       json: { package_id: 'starter', style_ids: ['studio-grey'], photo_ids: [photos.a, photos.b] },
     });
     expect(quote.body).toMatchObject({ headshots_expected: 1, shortfall: null, amount_cents: 1900 });
+    // Asking for more styles than the package holds says how many it does, in words.
+    const two = await stack.api('POST', '/v1/orders/quote', {
+      token: me.token,
+      json: { package_id: 'starter', style_ids: ['studio-grey', 'charcoal'], photo_ids: [photos.a] },
+    });
+    expect(two.status).toBe(422);
+    expect(two.body).toMatchObject({
+      code: 'too_many_styles',
+      detail: 'The Starter package includes 1 style: choose one.',
+    });
     const { id, rows } = await orderPaid({
       package_id: 'starter',
       style_ids: ['studio-grey'],

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   chooseFrame,
+  EDGE_FADE,
+  edgeContacts,
   EYE_LINE,
+  fadeAtEdges,
   EYE_LINE_RANGE,
   FRAME_FACE_WIDTHS,
   headCutOff,
@@ -9,6 +12,8 @@ import {
   sourceBounds,
   toOutput,
   toSource,
+  warp,
+  type Frame,
 } from '../../worker/framing';
 
 /** A level face 100 px wide, eyes 40 px apart around (x, y). */
@@ -50,6 +55,67 @@ describe('choosing the frame', () => {
     const b = sourceBounds(f, 0);
     expect(b.left).toBeGreaterThanOrEqual(0);
     expect(b.right).toBeLessThanOrEqual(1000);
+  });
+});
+
+/** Warp's coverage alone (it needs no pixels). */
+const coverageOf = (f: Frame) => warp({ data: new Uint8Array(3), width: 1, height: 1 }, { x: 0, y: 0 }, 1, f).coverage;
+
+describe('where the person runs off the photo', () => {
+  // Hair (0.9 face widths above the eyes) reaches 10 px past the top: the ideal frame reaches above the photo.
+  const hairCut = face(500, 80);
+  const photo = { width: 1000, height: 1200 };
+  const f = chooseFrame(hairCut, photo, 1024);
+  /** The photo's top edge, output px down the (level) frame: the backdrop above it is this deep. */
+  const top = toOutput(f, { x: 500, y: 0 }).y;
+  /** A matte that is the person wherever the photo is, from `from` output px below its top edge on. */
+  const personFrom = (from: number) => {
+    const coverage = coverageOf(f);
+    const alpha = new Uint8Array(f.width * f.height);
+    for (let i = 0; i < alpha.length; i++) if (coverage[i] && Math.floor(i / f.width) >= top + from) alpha[i] = 255;
+    return alpha;
+  };
+  const fadeEnd = (alpha: Uint8Array, x: number) => {
+    let y = Math.ceil(top);
+    while (alpha[y * f.width + x] < 255) y++;
+    return y - top;
+  };
+
+  it('fades the person who reaches a cutting edge over twice the backdrop beyond it, at most EDGE_FADE', () => {
+    expect(f.beyond).toEqual(['top']);
+    expect(top).toBeGreaterThan(10);
+    const alpha = personFrom(0);
+    fadeAtEdges(f, alpha);
+    expect(fadeEnd(alpha, 512)).toBeGreaterThan(1.9 * top);
+    expect(fadeEnd(alpha, 512)).toBeLessThanOrEqual(Math.min(2 * top, EDGE_FADE * f.height) + 2);
+    expect(alpha[Math.ceil(top) * f.width + 512]).toBeLessThan(20);
+  });
+
+  it('leaves hair that comes near a cutting edge without reaching it unfaded', () => {
+    const alpha = personFrom(8);
+    fadeAtEdges(f, alpha);
+    expect(fadeEnd(alpha, 512)).toBeLessThanOrEqual(9);
+  });
+
+  it('finds the person at a cutting edge and chooses a frame that does not show them cut', () => {
+    // The person over the hair's width only (±0.6 face widths around the eyes), reaching the top edge.
+    const alpha = personFrom(0);
+    const hair = { left: toOutput(f, { x: 440, y: 0 }).x, right: toOutput(f, { x: 560, y: 0 }).x };
+    for (let i = 0; i < alpha.length; i++) {
+      const x = i % f.width;
+      if (x < hair.left || x > hair.right) alpha[i] = 0;
+    }
+    const contacts = edgeContacts(f, alpha);
+    expect(contacts.length).toBeGreaterThan(0);
+    for (const c of contacts) {
+      expect(c.y).toBeLessThan(0);
+      expect(c.x).toBeGreaterThan(435);
+      expect(c.x).toBeLessThan(565);
+    }
+    const again = chooseFrame(hairCut, photo, 1024, { contacts });
+    for (const c of contacts) expect(toOutput(again, c).y).toBeLessThanOrEqual(0);
+    // Hair that stops short of the edge is no contact.
+    expect(edgeContacts(f, personFrom(8))).toEqual([]);
   });
 });
 
