@@ -24,7 +24,7 @@ beforeAll(async () => {
 
 describe('MoveNet MultiPose on real photos', () => {
   for (const [file, known] of Object.entries(PHOTOS)) {
-    it(`${file}: ${known.people} people, the strongest with eyes and nose on the subject's face`, async () => {
+    it(`${file}: ${known.people === 1 ? 'one person' : `${known.people} people`}, the strongest with eyes and nose on the subject's face`, async () => {
       const image = await decodeRgb(await readFile(new URL(`../fixtures/real/${file}`, import.meta.url)));
       const { people, peaks } = await pose.detect(image);
       expect(people.filter((p) => p.score >= PERSON)).toHaveLength(known.people);
