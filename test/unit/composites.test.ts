@@ -213,6 +213,7 @@ describe('issue 20: frames a photographer would choose', () => {
           p.reference,
           geometry.others,
           coverage,
+          await models.pose.detect(p.framed),
         );
         const shown = edgeContacts(f, unfaded)
           .map((q) => toOutput(f, q))
