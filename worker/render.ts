@@ -19,6 +19,7 @@ import {
   type Matte,
 } from './face-true';
 import { lightFor, measureLight, type PersonLight } from './light';
+import { release } from '../core/platform/buffers';
 import { giveBack, takeBytes, takeFloat32 } from './scratch-buffers';
 import { chooseFrame, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 import type { FaceGeometry } from '../core/photos/verdict';
@@ -104,6 +105,7 @@ export async function prepare(
       .resize(targetW, targetH, { kernel: 'lanczos3' })
       .raw()
       .toBuffer({ resolveWithObject: true });
+    release(big.data);
     upscaled = factor;
   } else {
     scaled = await sharp(original)
