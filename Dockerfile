@@ -7,11 +7,8 @@
 FROM node:20-bookworm-slim AS cpu
 # jemalloc hands libvips' image buffers back to the system after each photo (measured here: 4
 # concurrent 9-MP normalisations end at 256-294 MB RSS with it, 800+ MB with glibc's allocator).
-# Its background thread returns a thread's freed pages on time even when that thread allocates
-# nothing more (without it, only a thread's own allocations do): a worker's busy peak 23-32 MB lower
-# (docs/render-performance.md). bench:worker-memory and bench:load run with the same settings.
 RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
-ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 MALLOC_CONF=background_thread:true
+ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 WORKDIR /app
 COPY . .
 # The roles run the bundle (no TypeScript loader in each process and thread: about 50 MB less RSS
@@ -32,7 +29,7 @@ CMD ["all"]
 FROM node:20-bookworm-slim AS node
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04 AS gpu
 RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
-ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 MALLOC_CONF=background_thread:true
+ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \

@@ -50,12 +50,10 @@ const freePort = () =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The images preload jemalloc with its settings (Dockerfile); so do the children here when it is installed (LOAD_JEMALLOC=0 to compare). */
+/** The images preload jemalloc (Dockerfile); so do the children here when it is installed (LOAD_JEMALLOC=0 to compare). */
 const JEMALLOC_SO = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 const JEMALLOC: Record<string, string> =
-  process.env.LOAD_JEMALLOC !== '0' && existsSync(JEMALLOC_SO)
-    ? { LD_PRELOAD: JEMALLOC_SO, MALLOC_CONF: 'background_thread:true' }
-    : {};
+  process.env.LOAD_JEMALLOC !== '0' && existsSync(JEMALLOC_SO) ? { LD_PRELOAD: JEMALLOC_SO } : {};
 
 /** Runs a role as the images do: plain node on the bundle (`npm run build`, run by `npm run bench:load` first). */
 function startChild(role: 'api' | 'worker', env: Record<string, string>): ChildProcess {
