@@ -10,6 +10,7 @@
  * window of an image has the same size, which lets onnxruntime reuse its plan between tiles.
  */
 import * as ort from 'onnxruntime-node';
+import { release } from '../core/platform/buffers';
 import { openModel, openModelSession } from './build';
 import type { RgbImage } from './face-detector';
 import { getModel } from './registry';
@@ -44,14 +45,15 @@ const MODEL_IDS: Record<UpscaleFactor, string> = { 2: 'esrgan-slim-x2', 4: 'esrg
  */
 export const TILE_CONTEXT = 12;
 /**
- * Largest tile core side; cores are then split evenly (tileSpans), so windows are at most 120 px.
- * Measured on 2 CPU cores against the earlier fixed 128-px cores (windows of 152 px), medians of 5
- * (npm run bench:worker-memory has the worker's figures): peak memory of an upscale 139-150 MB
- * against 209-212 MB at 4x, 88 MB against 113-121 MB at 2x; time at 4x 305-343 / 604-646 /
- * 1490-1544 ms against 391-408 / 872-891 / 1568-1605 ms for 180x225 / 260x330 / 400x500 crops, at
- * 2x within 2 % or faster. An untiled 512x512 2x took +940 MB.
+ * Largest tile core side; cores are then split evenly (tileSpans), so windows are at most 88 px.
+ * Without onnxruntime's arena (below), a tile's activations are the upscale's working memory: a
+ * 260x330 crop at 4x measured a process peak of 182-214 MB with 64-px cores against 214-258 MB
+ * with 96-px ones (windows of 111x107 px) and 187-204 MB with 48-px ones, for 2.7-3.6 s of CPU
+ * against 2.6-3.0 s and 3.0-3.3 s (eight runs each, 2 shared cores, load 4-5). Before the arena
+ * went, 96-px cores had been measured against fixed 128-px ones (windows of 152 px): 139-150 MB
+ * against 209-212 MB at 4x. An untiled 512x512 2x took +940 MB.
  */
-export const DEFAULT_TILE_SIZE = 96;
+export const DEFAULT_TILE_SIZE = 64;
 /** 100 megapixels of output (300 MB of RGB). */
 export const DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000;
 
@@ -223,6 +225,8 @@ function upscalerOn({ session, provider }: LoadedSession, opts: UpscalerOptions)
               out[d++] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v); // NaN -> 0
             }
           }
+          // Each tile's output is a fresh copy (onnxruntime-node): freed now, not at the next collection.
+          release(px);
           sr.dispose();
         }
       }

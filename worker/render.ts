@@ -20,6 +20,7 @@ import {
   type Matte,
 } from './face-true';
 import { lightFor, measureLight, type PersonLight } from './light';
+import { release } from '../core/platform/buffers';
 import { giveBack, takeBytes, takeFloat32 } from './scratch-buffers';
 import { chooseFrame, edgeContacts, fadeAtEdges, sourceBounds, toOutput, toSource, warp, type Frame } from './framing';
 import type { FaceGeometry } from '../core/photos/verdict';
@@ -98,6 +99,7 @@ export async function prepare(
     const again = chooseFrame(geometry, photo, width, { contacts });
     if (sameFrame(again, frame)) break;
     frame = again;
+    for (const dead of [cut.framed.data, cut.alpha, cut.coverage]) release(dead);
     cut = await frameAndMatte(models, original, frame, geometry, reference, timings);
   }
   const { alpha, framed, coverage, outside, small, crop, upscaled } = cut;
@@ -190,6 +192,7 @@ async function frameAndMatte(
       .resize(targetW, targetH, { kernel: 'lanczos3' })
       .raw()
       .toBuffer({ resolveWithObject: true });
+    release(big.data);
     upscaled = factor;
   } else {
     scaled = await sharp(original)

@@ -7,6 +7,8 @@
  * takes its composite, skin and output buffers from here and gives them back when it is done; a
  * thread that renders nothing for IDLE_MS drops them, so an idle worker does not hold them.
  */
+import { release } from '../core/platform/buffers';
+
 const IDLE_MS = 15_000;
 /**
  * Buffers kept at most, one of each size: a style run's planar composite (the graded output that
@@ -22,7 +24,7 @@ function touched(): void {
   if (timer) timer.refresh();
   else {
     timer = setTimeout(() => {
-      free.length = 0;
+      for (const b of free.splice(0)) release(b);
       timer = undefined;
     }, IDLE_MS);
     timer.unref();
@@ -40,14 +42,15 @@ export const takeFloat32 = (length: number): Float32Array => new Float32Array(ta
 export const takeBytes = (length: number): Buffer => Buffer.from(take(length));
 
 /**
- * Gives a buffer back once nothing reads it any more. A buffer that moved to another thread
- * (detached, length 0) or is a view of a larger one is left alone.
+ * Gives a buffer back once nothing reads it any more: kept for the next run, or freed when one of
+ * its size is kept already. A buffer that moved to another thread (detached, length 0) or is a view
+ * of a larger one is left alone.
  */
 export function giveBack(view: ArrayBufferView): void {
   const b = view.buffer;
   if (!(b instanceof ArrayBuffer) || view.byteLength === 0 || view.byteOffset !== 0 || view.byteLength !== b.byteLength)
     return;
-  if (free.some((f) => f.byteLength === b.byteLength)) return;
+  if (free.some((f) => f.byteLength === b.byteLength)) return release(b);
   free.push(b);
-  if (free.length > KEEP) free.shift();
+  if (free.length > KEEP) release(free.shift()!);
 }

@@ -3,6 +3,7 @@ import type { RgbImage } from '../models/face-detector';
 import type { Look, StyleRunner } from '../models/style-graph';
 import type { Upscaler, UpscaleFactor } from '../models/upscaler';
 import type { RenderModels } from './render';
+import { release } from '../core/platform/buffers';
 import { giveBack } from './scratch-buffers';
 
 /**
@@ -43,6 +44,7 @@ export function serveModels(ports: MessagePort[], models: SharedModels): void {
     if (req.kind === 'upscale') {
       const upscaler = models.upscalers[req.scale];
       const out = await upscaler.upscale({ data: req.data, width: req.width, height: req.height });
+      release(req.data);
       const data = new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength);
       return [
         { id: req.id, provider: upscaler.provider, width: out.width, height: out.height, data },
