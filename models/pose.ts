@@ -280,6 +280,22 @@ export function createPoseDetector(opts: { providers: string[]; logger?: ModelLo
   };
 }
 
+/** `found` with every point moved by `to` (a similarity map scaling lengths by `scale`): people found in a photo, placed in a frame of it. */
+export function movePoses(
+  found: Poses,
+  to: (p: { x: number; y: number }) => { x: number; y: number },
+  scale: number,
+): Poses {
+  return {
+    people: found.people.map((p) => ({
+      score: p.score,
+      keypoints: p.keypoints.map((k) => ({ ...k, ...to(k) })),
+      box: { ...to(p.box), width: p.box.width * scale, height: p.box.height * scale },
+    })),
+    peaks: found.peaks.map((k) => ({ ...k, ...to(k) })),
+  };
+}
+
 /** A stretch of someone's skeleton between two keypoints (image px); both ends the same point for a lone keypoint. */
 export type Bone = [{ x: number; y: number }, { x: number; y: number }];
 

@@ -5,7 +5,7 @@ import type { Face, FaceDetector, Point, RgbImage } from '../models/face-detecto
 import type { Landmarker } from '../models/landmarks';
 import { compositePlanar, type CoarseMask } from '../models/matte';
 import { estimateForeground, personMatte } from '../models/person-matte';
-import { otherPeople, type PoseDetector, type Poses } from '../models/pose';
+import { movePoses, otherPeople, POSE_SIZE, type PoseDetector, type Poses } from '../models/pose';
 import type { Segmenter } from '../models/segmenter';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
@@ -87,8 +87,9 @@ export async function prepare(
     mouthLeft: geometry.eyes.left,
   };
   const photo = { width: W, height: H };
+  const people = await photoPeople(models, original);
   let frame = chooseFrame(geometry, photo, width);
-  let cut = await frameAndMatte(models, original, frame, geometry, reference, timings);
+  let cut = await frameAndMatte(models, original, frame, geometry, reference, people, timings);
   // Where the person runs off the photo inside the frame, the frame is chosen again around those
   // places (big hair, a body upright under a tilted head), and the photo framed and matted again.
   const contacts: Point[] = [];
@@ -100,7 +101,7 @@ export async function prepare(
     if (sameFrame(again, frame)) break;
     frame = again;
     for (const dead of [cut.framed.data, cut.alpha, cut.coverage]) release(dead);
-    cut = await frameAndMatte(models, original, frame, geometry, reference, timings);
+    cut = await frameAndMatte(models, original, frame, geometry, reference, people, timings);
   }
   const { alpha, framed, coverage, outside, small, crop, upscaled } = cut;
   let t = now();
@@ -142,6 +143,38 @@ export async function prepare(
   };
 }
 
+/**
+ * The people MoveNet finds in the whole photo (photo px), found once for all its framings: a tight
+ * frame cuts its neighbours down to a shoulder or an elbow, which MoveNet scores less surely than
+ * people it sees whole (and now and then the other way round: both are used).
+ */
+export async function photoPeople(models: Pick<RenderModels, 'pose'>, original: Buffer): Promise<Poses> {
+  const whole = await sharp(original)
+    .resize(POSE_SIZE, POSE_SIZE, { fit: 'inside' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const { width } = await sharp(original).metadata();
+  const shrink = width / whole.info.width;
+  return movePoses(
+    await models.pose.detect({ data: whole.data, width: whole.info.width, height: whole.info.height }),
+    (q) => ({ x: q.x * shrink, y: q.y * shrink }),
+    shrink,
+  );
+}
+
+/** The people in a framing: MoveNet on the framed photo, and what it found in the whole photo placed in the frame. */
+export async function framePeople(
+  models: Pick<RenderModels, 'pose'>,
+  framed: RgbImage,
+  frame: Frame,
+  people: Poses,
+): Promise<Poses> {
+  const inFrame = await models.pose.detect(framed);
+  const inPhoto = movePoses(people, (q) => toOutput(frame, q), frame.scale);
+  return { people: [...inFrame.people, ...inPhoto.people], peaks: [...inFrame.peaks, ...inPhoto.peaks] };
+}
+
 /** At most this many framings of a photo: the first, and again where the person runs off the photo. */
 const FRAMINGS = 3;
 
@@ -162,6 +195,8 @@ async function frameAndMatte(
   frame: Frame,
   geometry: FaceGeometry,
   reference: FivePoints,
+  /** The people MoveNet found in the whole photo (photo px). */
+  people: Poses,
   timings: Record<string, number>,
 ) {
   const { width: W, height: H } = frame.photo;
@@ -216,7 +251,7 @@ async function frameAndMatte(
   const coarse = await models.segmenter.segment(framed);
   add(timings, 'segment', t);
   t = now();
-  const poses = await models.pose.detect(framed);
+  const poses = await framePeople(models, framed, frame, people);
   add(timings, 'pose', t);
   t = now();
   const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage, poses);

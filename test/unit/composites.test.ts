@@ -7,7 +7,16 @@ import { decodeRgb, normaliseUpload } from '../../core/photos/images';
 import { createAnalyser, thresholdsFrom, type Analyser } from '../../worker/analysis';
 import { chooseFrame, edgeContacts, headCutOff, sourceBounds, toOutput, warp, type Frame } from '../../worker/framing';
 import { loadRenderModels } from '../../worker/pixel-work';
-import { matte, prepare, renderStyle, type FaceGeometry, type Prepared, type RenderModels } from '../../worker/render';
+import {
+  framePeople,
+  matte,
+  photoPeople,
+  prepare,
+  renderStyle,
+  type FaceGeometry,
+  type Prepared,
+  type RenderModels,
+} from '../../worker/render';
 import { fixture } from '../support/stack';
 import { countIn, edgeBand, fringe, holes, iou, meanAbs, shareIn, type Rect } from '../support/matte-measures';
 import { readCrop, REAL_SET } from '../support/real-set';
@@ -106,9 +115,14 @@ async function analysed(
 
 async function prepared(
   photo: Buffer,
-): Promise<{ p: Prepared; geometry: FaceGeometry; size: { width: number; height: number } }> {
+): Promise<{ p: Prepared; stored: Buffer; geometry: FaceGeometry; size: { width: number; height: number } }> {
   const a = await analysed(photo);
-  return { p: await prepare(models, a.stored, a.geometry, config.HEADSHOT_SIZE), geometry: a.geometry, size: a.size };
+  return {
+    p: await prepare(models, a.stored, a.geometry, config.HEADSHOT_SIZE),
+    stored: a.stored,
+    geometry: a.geometry,
+    size: a.size,
+  };
 }
 
 /** The real set's usable crops at their upload sizes (the phone-sized and larger copies left out: same people, more time). */
@@ -201,7 +215,7 @@ describe('issue 20: frames a photographer would choose', () => {
       const cut: string[] = [];
       let beyond = 0;
       for (const c of FACE_TRUE_SET) {
-        const { p, geometry } = await preparedCrop(c);
+        const { p, stored, geometry } = await preparedCrop(c);
         const f = p.frame;
         if (!f.beyond.length) continue;
         beyond++;
@@ -213,7 +227,7 @@ describe('issue 20: frames a photographer would choose', () => {
           p.reference,
           geometry.others,
           coverage,
-          await models.pose.detect(p.framed),
+          await framePeople(models, p.framed, f, await photoPeople(models, stored)),
         );
         const shown = edgeContacts(f, unfaded)
           .map((q) => toOutput(f, q))
