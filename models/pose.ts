@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { openModelSession } from './build';
 import { checkRgbImage, letterboxRect, resizeRgb, type RgbImage } from './face-detector';
 import { getModel } from './registry';
-import type { ModelLogger } from './session';
+import { idleSession, type ModelLogger } from './session';
 
 /** MoveNet's keypoints, in its order ("left" is the person's own left). */
 export const KEYPOINTS = [
@@ -72,11 +72,17 @@ export interface Poses {
 export interface PoseDetector {
   detect(image: RgbImage): Promise<Poses>;
   provider: string;
+  /** Whether the session is open (between a detection and `idleMs` after the last, or release()). */
+  readonly loaded: boolean;
+  /** Releases the session now: a preparation is done with it. */
+  release(): void;
 }
 
 const MODEL_ID = 'movenet-multipose';
 /** The model's input side (its native size) and its heads' cells (a quarter of it). */
 export const POSE_SIZE = 256;
+/** A preparation's detections come within a few seconds of each other (ESRGAN between two framings takes up to 4 s). */
+const POSE_IDLE_MS = 6_000;
 const STRIDE = 4;
 const K = KEYPOINTS.length;
 const PEOPLE = 6;
@@ -231,31 +237,33 @@ export async function poseInput(
 }
 
 /**
- * MoveNet MultiPose, run once a photo by prepare(): its session (16-29 MB of a thread's RSS once
- * loaded) is opened for each detection and released after it rather than held by every pixel
- * thread, for 170-410 ms more CPU a photo (docs/subject-mask.md). The model is built from the
- * installed package first if it is missing.
+ * MoveNet MultiPose, run by prepare() on the whole photo and on each framing of it. Its session
+ * (16-29 MB of a thread's RSS) opens at the first detection and is held until prepare() releases
+ * it (or `idleMs` after the last detection), so the detections of one preparation share it (each
+ * opening costs 170-410 ms of CPU) and a thread that is only rendering does not hold it. The model is built from the installed package
+ * first if it is missing.
  */
-export function createPoseDetector(opts: { providers: string[]; logger?: ModelLogger }): PoseDetector {
+export function createPoseDetector(opts: { providers: string[]; logger?: ModelLogger; idleMs?: number }): PoseDetector {
   const entry = getModel(MODEL_ID);
   let provider = 'not loaded yet';
+  const held = idleSession(() => openModelSession(MODEL_ID, opts), opts.idleMs ?? POSE_IDLE_MS);
   return {
     get provider() {
       return provider;
     },
+    get loaded() {
+      return held.loaded;
+    },
+    release: () => held.release(),
     async detect(image: RgbImage): Promise<Poses> {
       checkRgbImage(image, 'pose');
       const { tensor, scale, padX, padY } = await poseInput(image);
-      const loaded = await openModelSession(MODEL_ID, opts);
-      provider = loaded.provider;
-      let out: ort.InferenceSession.ReturnType;
-      try {
-        out = await loaded.session.run({
+      const out = await held.use((loaded) => {
+        provider = loaded.provider;
+        return loaded.session.run({
           [entry.input.name]: new ort.Tensor('float32', tensor, [1, POSE_SIZE, POSE_SIZE, 3]),
         });
-      } finally {
-        await loaded.session.release();
-      }
+      });
       const head = (name: string) => out[name].data as Float32Array;
       const found = decodePoses({
         size: POSE_SIZE / STRIDE,

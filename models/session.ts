@@ -106,3 +106,55 @@ export function timeRuns(session: ort.InferenceSession, model: string): void {
     }
   };
 }
+
+/** A session opened at its first use and released once `idleMs` have passed without one. */
+export interface IdleSession {
+  readonly loaded: boolean;
+  /** Runs `work` on the session, opening it first if it is not open. */
+  use<T>(work: (loaded: LoadedSession) => Promise<T>): Promise<T>;
+  /** Releases the session now, unless a run is in progress (then `idleMs` after it, as usual). */
+  release(): void;
+}
+
+/**
+ * A thread holds a model's weights and working memory only while work for it keeps coming: the
+ * session opens at the first use and is released `idleMs` after the last one ends. A release waits
+ * for runs in progress; a session that failed to open is tried again at the next use.
+ */
+export function idleSession(open: () => Promise<LoadedSession>, idleMs: number): IdleSession {
+  let current: Promise<LoadedSession> | undefined;
+  let running = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const release = () => {
+    const held = current;
+    current = undefined;
+    held?.then(
+      ({ session }) => session.release(),
+      () => {},
+    );
+  };
+  return {
+    get loaded() {
+      return current !== undefined;
+    },
+    release() {
+      if (running) return;
+      clearTimeout(timer);
+      release();
+    },
+    async use(work) {
+      clearTimeout(timer);
+      running++;
+      try {
+        current ??= open();
+        const pending = current;
+        pending.catch(() => {
+          if (current === pending) current = undefined;
+        });
+        return await work(await pending);
+      } finally {
+        if (--running === 0) timer = setTimeout(release, idleMs).unref();
+      }
+    },
+  };
+}

@@ -14,7 +14,7 @@ import { release } from '../core/platform/buffers';
 import { openModel, openModelSession } from './build';
 import type { RgbImage } from './face-detector';
 import { getModel } from './registry';
-import type { LoadedSession, ModelLogger } from './session';
+import { idleSession, type LoadedSession, type ModelLogger } from './session';
 
 export type UpscaleFactor = 2 | 4;
 
@@ -116,42 +116,24 @@ export function createIdleUpscaler(
   opts: UpscalerOptions & { idleMs: number },
 ): Upscaler & { readonly loaded: boolean } {
   checkScale(opts.scale);
-  let current: Promise<{ upscaler: Upscaler; session: ort.InferenceSession }> | undefined;
-  let running = 0;
-  let timer: NodeJS.Timeout | undefined;
   let provider = 'not loaded yet';
-  const release = () => {
-    const held = current;
-    current = undefined;
-    held?.then(
-      ({ session }) => session.release(),
-      () => {},
-    );
-  };
+  const held = idleSession(
+    () => openModelSession(MODEL_IDS[opts.scale], { ...opts, sessionOptions: ESRGAN_SESSION_OPTIONS }),
+    opts.idleMs,
+  );
   return {
     scale: opts.scale,
     get provider() {
       return provider;
     },
     get loaded() {
-      return current !== undefined;
+      return held.loaded;
     },
-    async upscale(image) {
-      clearTimeout(timer);
-      running++;
-      try {
-        current ??= openModelSession(MODEL_IDS[opts.scale], { ...opts, sessionOptions: ESRGAN_SESSION_OPTIONS }).then(
-          (loaded) => {
-            provider = loaded.provider;
-            return { upscaler: upscalerOn(loaded, opts), session: loaded.session };
-          },
-        );
-        current.catch(() => (current = undefined));
-        return await (await current).upscaler.upscale(image);
-      } finally {
-        if (--running === 0) timer = setTimeout(release, opts.idleMs).unref();
-      }
-    },
+    upscale: (image) =>
+      held.use((loaded) => {
+        provider = loaded.provider;
+        return upscalerOn(loaded, opts).upscale(image);
+      }),
   };
 }
 

@@ -5,9 +5,8 @@ import type { Style } from '../core/orders/catalog';
 import { renderHeadshot, type StoredPhoto } from '../core/orders/rendering';
 import { markJudged } from '../core/photos/lifecycle';
 import { preparePhoto } from '../core/photos/preparation';
-import { makeRenderReady } from '../core/photos/render-ready';
+import { makeRenderReady, renderReadyJob } from '../core/photos/render-ready';
 import type { FaceGeometry } from '../core/photos/verdict';
-import { jobId } from '../core/platform/jobs';
 import { observeRenderPreparation } from '../core/platform/metrics';
 import { attemptDelivery } from '../core/teams/webhooks';
 import type { AppContext } from '../core/platform/context';
@@ -56,7 +55,7 @@ const analyse: Handler<'photo.analyse'> = async (ctx, { photoId }) => {
   const { verdict, geometry } = await pixels(ctx).analyse(await ctx.storage.read(prepared.blob));
   // Its render preparation follows, after the verdict is out (a retry queues it once: the job id).
   if ((await markJudged(ctx, prepared.photo, verdict, geometry)) === 'usable')
-    await ctx.queues.enqueue('photo.prepare-render', { photoId }, { jobId: jobId('ready', photoId) });
+    await ctx.queues.enqueue('photo.prepare-render', { photoId }, { jobId: renderReadyJob(photoId) });
 };
 
 /**

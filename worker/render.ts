@@ -87,21 +87,27 @@ export async function prepare(
     mouthLeft: geometry.eyes.left,
   };
   const photo = { width: W, height: H };
-  const people = await photoPeople(models, original);
   let frame = chooseFrame(geometry, photo, width);
-  let cut = await frameAndMatte(models, original, frame, geometry, reference, people, timings);
-  // Where the person runs off the photo inside the frame, the frame is chosen again around those
-  // places (big hair, a body upright under a tilted head), and the photo framed and matted again.
-  const contacts: Point[] = [];
-  for (let pass = 1; pass < FRAMINGS; pass++) {
-    const more = edgeContacts(frame, cut.alpha);
-    if (!more.length) break;
-    contacts.push(...more);
-    const again = chooseFrame(geometry, photo, width, { contacts });
-    if (sameFrame(again, frame)) break;
-    frame = again;
-    for (const dead of [cut.framed.data, cut.alpha, cut.coverage]) release(dead);
+  let cut: Awaited<ReturnType<typeof frameAndMatte>>;
+  try {
+    const people = await photoPeople(models, original);
     cut = await frameAndMatte(models, original, frame, geometry, reference, people, timings);
+    // Where the person runs off the photo inside the frame, the frame is chosen again around those
+    // places (big hair, a body upright under a tilted head), and the photo framed and matted again.
+    const contacts: Point[] = [];
+    for (let pass = 1; pass < FRAMINGS; pass++) {
+      const more = edgeContacts(frame, cut.alpha);
+      if (!more.length) break;
+      contacts.push(...more);
+      const again = chooseFrame(geometry, photo, width, { contacts });
+      if (sameFrame(again, frame)) break;
+      frame = again;
+      for (const dead of [cut.framed.data, cut.alpha, cut.coverage]) release(dead);
+      cut = await frameAndMatte(models, original, frame, geometry, reference, people, timings);
+    }
+  } finally {
+    // The framings are done with MoveNet: its session, shared by their detections, goes.
+    models.pose.release();
   }
   const { alpha, framed, coverage, outside, small, crop, upscaled } = cut;
   let t = now();

@@ -126,6 +126,18 @@ export class Queues {
     else await this.enqueue(name, payload, { jobId });
   }
 
+  /**
+   * Whether the job with this id is still to finish (waiting, delayed or running). One that waits
+   * behind lower-priority work is moved to the front of its kind (priority 1): someone is waiting
+   * for it now.
+   */
+  async hurry(name: JobName, jobId: string): Promise<boolean> {
+    const job = await this.byName[queueOf(name)].getJob(jobId);
+    const state = job ? await job.getState() : 'unknown';
+    if (state === 'prioritized' && job!.priority > 1) await job!.changePriority({ priority: 1 });
+    return ['waiting', 'prioritized', 'delayed', 'active'].includes(state);
+  }
+
   async ping(): Promise<void> {
     await this.byName.analysis.getJobCounts('wait');
   }

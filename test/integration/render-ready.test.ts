@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PREPARED_TYPE, makeRenderReady } from '../../core/photos/render-ready';
+import { PREPARED_TYPE, makeRenderReady, renderReadyJob } from '../../core/photos/render-ready';
+import { Queues } from '../../core/platform/jobs';
 import { registry } from '../../core/platform/metrics';
 import { deletePhotos, deleteUser } from '../../core/privacy/deletion';
 import { PREPARED_VERSION, staleReason } from '../../worker/prepared-form';
@@ -129,5 +130,41 @@ describe('render preparation, made once a photo is judged usable (issue 20)', ()
     const keysAfter = await stack.ctx.storage.listKeys('originals');
     expect(keysAfter.filter((k) => !keysBefore.has(k))).toEqual([]);
     expect((await stack.ctx.db.selectFrom('blobs').select('id').execute()).length).toBe(blobsBefore - 2);
+  });
+
+  it('an order placed while its photo is being prepared waits for that preparation: the photo is prepared once', async () => {
+    const me = await signUp(stack);
+    const ready = await readyPhoto(me.token);
+    // As just after the verdict: no preparation stored yet, its job still to run (in 2 s).
+    await stack.ctx.db.updateTable('photos').set({ prepared_blob_id: null }).where('id', '=', ready.id).execute();
+    await (await stack.ctx.queues.byName.analysis.getJob(renderReadyJob(ready.id)))?.remove();
+    await stack.ctx.queues.enqueue(
+      'photo.prepare-render',
+      { photoId: ready.id },
+      { jobId: renderReadyJob(ready.id), delay: 2000 },
+    );
+    const [usableBefore, renderBefore] = [await preparations('usable'), await preparations('render')];
+    const order = await orderOne(me.token, ready.id);
+    expect(order.status).toBe('ready');
+    expect(await preparations('usable')).toBe(usableBefore + 1);
+    expect(await preparations('render')).toBe(renderBefore);
+    expect((await photoRow(ready.id))?.prepared_blob_id).not.toBe(ready.row.prepared_blob_id);
+  });
+
+  it('a preparation someone waits for is moved to the front of its queue; a finished or unknown one is not waited for', async () => {
+    // Queues of their own, with no worker taking from them.
+    const queues = new Queues({ ...stack.config, QUEUE_PREFIX: `hurry-${Date.now()}` });
+    try {
+      const id = renderReadyJob('pho_hurry1');
+      await queues.enqueue('photo.prepare-render', { photoId: 'pho_hurry1' }, { jobId: id });
+      const job = (await queues.byName.analysis.getJob(id))!;
+      expect([await job.getState(), job.priority]).toEqual(['prioritized', 10]);
+      expect(await queues.hurry('photo.prepare-render', id)).toBe(true);
+      expect((await queues.byName.analysis.getJob(id))!.priority).toBe(1);
+      expect(await queues.hurry('photo.prepare-render', renderReadyJob('pho_hurry2'))).toBe(false);
+    } finally {
+      await queues.byName.analysis.obliterate({ force: true });
+      await queues.close();
+    }
   });
 });

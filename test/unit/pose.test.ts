@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeRgb } from '../../core/photos/images';
 import { createPoseDetector, KEYPOINTS, otherPeople, type PoseDetector } from '../../models/pose';
 
@@ -59,4 +59,28 @@ describe('MoveNet MultiPose on real photos', () => {
       }
     });
   }
+
+  it("a preparation's detections share one session, released when asked or idleMs after the last, and the same people are found after it opens again", async () => {
+    const image = await decodeRgb(await readFile(new URL('../fixtures/real/p6-pout-hs.jpg', import.meta.url)));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const held = createPoseDetector({ providers: ['cpu'], idleMs: 6_000 });
+      expect(held.loaded).toBe(false);
+      const first = await held.detect(image);
+      expect([held.loaded, held.provider]).toEqual([true, 'cpu']);
+      vi.advanceTimersByTime(5_000);
+      await held.detect(image); // a detection restarts the idle time
+      vi.advanceTimersByTime(5_000);
+      expect(held.loaded).toBe(true);
+      vi.advanceTimersByTime(1_000);
+      expect(held.loaded).toBe(false);
+      const again = await held.detect(image);
+      expect(again.people.map((p) => p.score)).toEqual(first.people.map((p) => p.score));
+      // prepare() releases it once its framings are done.
+      held.release();
+      expect(held.loaded).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
