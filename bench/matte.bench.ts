@@ -132,7 +132,7 @@ async function main() {
     t = performance.now();
     // Where the photo ends in the frame, as prepare() passes it (warp's coverage needs no pixels).
     const { coverage } = warp({ data: new Uint8Array(3), width: 1, height: 1 }, { x: 0, y: 0 }, 1, frame);
-    const poses = await framePeople(models, framed, frame, await photoPeople(models, stored.data));
+    const poses = await framePeople(models, stored.data, frame, await photoPeople(models, stored.data));
     const alpha = matte(framed, coarse, frame, p.reference, geometry.others, coverage, poses);
     const after: Method = { alpha, colours: { data: estimateForeground(framed, alpha), width: w, height: h }, ms: 0 };
     after.ms = segMs + performance.now() - t;

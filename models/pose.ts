@@ -81,8 +81,8 @@ export interface PoseDetector {
 const MODEL_ID = 'movenet-multipose';
 /** The model's input side (its native size) and its heads' cells (a quarter of it). */
 export const POSE_SIZE = 256;
-/** A preparation's detections come within a few seconds of each other (ESRGAN between two framings takes up to 4 s). */
-const POSE_IDLE_MS = 6_000;
+/** The session's release when nobody asks for it (prepare() releases it as soon as a framing's detection is made). */
+const POSE_IDLE_MS = 2_000;
 const STRIDE = 4;
 const K = KEYPOINTS.length;
 const PEOPLE = 6;
@@ -238,9 +238,10 @@ export async function poseInput(
 
 /**
  * MoveNet MultiPose, run by prepare() on the whole photo and on each framing of it. Its session
- * (16-29 MB of a thread's RSS) opens at the first detection and is held until prepare() releases
- * it (or `idleMs` after the last detection), so the detections of one preparation share it (each
- * opening costs 170-410 ms of CPU) and a thread that is only rendering does not hold it. The model is built from the installed package
+ * (16-29 MB of a thread's RSS) opens at a detection and is held until released (or `idleMs` after
+ * the last detection): prepare() makes the whole photo's and the first framing's detections back
+ * to back on one session (each opening costs 170-410 ms of CPU) and releases it before ESRGAN and
+ * the matte run. The model is built from the installed package
  * first if it is missing.
  */
 export function createPoseDetector(opts: { providers: string[]; logger?: ModelLogger; idleMs?: number }): PoseDetector {

@@ -87,27 +87,21 @@ export async function prepare(
     mouthLeft: geometry.eyes.left,
   };
   const photo = { width: W, height: H };
+  const people = await photoPeople(models, original);
   let frame = chooseFrame(geometry, photo, width);
-  let cut: Awaited<ReturnType<typeof frameAndMatte>>;
-  try {
-    const people = await photoPeople(models, original);
+  let cut = await frameAndMatte(models, original, frame, geometry, reference, people, timings);
+  // Where the person runs off the photo inside the frame, the frame is chosen again around those
+  // places (big hair, a body upright under a tilted head), and the photo framed and matted again.
+  const contacts: Point[] = [];
+  for (let pass = 1; pass < FRAMINGS; pass++) {
+    const more = edgeContacts(frame, cut.alpha);
+    if (!more.length) break;
+    contacts.push(...more);
+    const again = chooseFrame(geometry, photo, width, { contacts });
+    if (sameFrame(again, frame)) break;
+    frame = again;
+    for (const dead of [cut.framed.data, cut.alpha, cut.coverage]) release(dead);
     cut = await frameAndMatte(models, original, frame, geometry, reference, people, timings);
-    // Where the person runs off the photo inside the frame, the frame is chosen again around those
-    // places (big hair, a body upright under a tilted head), and the photo framed and matted again.
-    const contacts: Point[] = [];
-    for (let pass = 1; pass < FRAMINGS; pass++) {
-      const more = edgeContacts(frame, cut.alpha);
-      if (!more.length) break;
-      contacts.push(...more);
-      const again = chooseFrame(geometry, photo, width, { contacts });
-      if (sameFrame(again, frame)) break;
-      frame = again;
-      for (const dead of [cut.framed.data, cut.alpha, cut.coverage]) release(dead);
-      cut = await frameAndMatte(models, original, frame, geometry, reference, people, timings);
-    }
-  } finally {
-    // The framings are done with MoveNet: its session, shared by their detections, goes.
-    models.pose.release();
   }
   const { alpha, framed, coverage, outside, small, crop, upscaled } = cut;
   let t = now();
@@ -169,16 +163,56 @@ export async function photoPeople(models: Pick<RenderModels, 'pose'>, original: 
   );
 }
 
-/** The people in a framing: MoveNet on the framed photo, and what it found in the whole photo placed in the frame. */
+/**
+ * The people in a framing (frame px): MoveNet on the framed photo, and what it found in the whole
+ * photo placed in the frame. The framed photo it looks at is drawn small from the photo's own
+ * pixels (its input is 256 px) at the start of the framing: its session, shared with the whole
+ * photo's detection just before, is released before ESRGAN and the matte run, so it never adds to
+ * their memory.
+ */
 export async function framePeople(
   models: Pick<RenderModels, 'pose'>,
-  framed: RgbImage,
+  original: Buffer,
   frame: Frame,
   people: Poses,
 ): Promise<Poses> {
-  const inFrame = await models.pose.detect(framed);
+  const k = POSE_SIZE / Math.max(frame.width, frame.height);
+  const small: Frame = {
+    ...frame,
+    width: Math.round(frame.width * k),
+    height: Math.round(frame.height * k),
+    scale: frame.scale * k,
+  };
+  const crop = photoUnder(frame);
+  const scaled = await sharp(original)
+    .extract(crop)
+    .resize(Math.max(1, Math.round(crop.width * small.scale)), Math.max(1, Math.round(crop.height * small.scale)))
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const framed = warp(
+    { data: scaled.data, width: scaled.info.width, height: scaled.info.height },
+    { x: crop.left, y: crop.top },
+    scaled.info.width / crop.width,
+    small,
+  );
+  const found = await models.pose.detect({ data: framed.data, width: small.width, height: small.height });
+  models.pose.release();
+  const inFrame = movePoses(found, (q) => ({ x: q.x / k, y: q.y / k }), 1 / k);
   const inPhoto = movePoses(people, (q) => toOutput(frame, q), frame.scale);
   return { people: [...inFrame.people, ...inPhoto.people], peaks: [...inFrame.peaks, ...inPhoto.peaks] };
+}
+
+/** The part of the photo under the frame (photo px, whole pixels). */
+function photoUnder(frame: Frame): { left: number; top: number; width: number; height: number } {
+  const { width: W, height: H } = frame.photo;
+  const b = sourceBounds(frame);
+  return {
+    left: Math.max(0, b.left),
+    top: Math.max(0, b.top),
+    width: Math.min(W, b.right) - Math.max(0, b.left),
+    height: Math.min(H, b.bottom) - Math.max(0, b.top),
+  };
 }
 
 /** At most this many framings of a photo: the first, and again where the person runs off the photo. */
@@ -205,15 +239,12 @@ async function frameAndMatte(
   people: Poses,
   timings: Record<string, number>,
 ) {
-  const { width: W, height: H } = frame.photo;
   let t = now();
-  const b = sourceBounds(frame);
-  const crop = {
-    left: Math.max(0, b.left),
-    top: Math.max(0, b.top),
-    width: Math.min(W, b.right) - Math.max(0, b.left),
-    height: Math.min(H, b.bottom) - Math.max(0, b.top),
-  };
+  // MoveNet first, on the photo's own pixels: its session goes before ESRGAN and the matte run.
+  const poses = await framePeople(models, original, frame, people);
+  add(timings, 'pose', t);
+  t = now();
+  const crop = photoUnder(frame);
   const targetW = Math.max(1, Math.round(crop.width * frame.scale));
   const targetH = Math.max(1, Math.round(crop.height * frame.scale));
   let upscaled: Prepared['upscaled'] = 0;
@@ -256,9 +287,6 @@ async function frameAndMatte(
   t = now();
   const coarse = await models.segmenter.segment(framed);
   add(timings, 'segment', t);
-  t = now();
-  const poses = await framePeople(models, framed, frame, people);
-  add(timings, 'pose', t);
   t = now();
   const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage, poses);
   add(timings, 'refine', t);

@@ -227,7 +227,7 @@ describe('issue 20: frames a photographer would choose', () => {
           p.reference,
           geometry.others,
           coverage,
-          await framePeople(models, p.framed, f, await photoPeople(models, stored)),
+          await framePeople(models, stored, f, await photoPeople(models, stored)),
         );
         const shown = edgeContacts(f, unfaded)
           .map((q) => toOutput(f, q))
