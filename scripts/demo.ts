@@ -5,13 +5,15 @@
  * progress and writes the headshots and a contact sheet to a folder.
  *
  *   npm run demo -- [photos...] [--package executive] [--styles studio-grey,navy-gradient] [--out out/demo]
+ *
+ * Without --styles it orders as many styles as the package includes, in catalog order.
  */
 import { NEWEST_SHIPPED_POLICY_VERSION } from '../policies';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createRasmiClient, unwrap, uploadPhoto } from '../clients/typescript/src/index';
-import { STYLES } from '../core/orders/catalog';
+import { findPackage, STYLES } from '../core/orders/catalog';
 import { loadConfig } from '../core/platform/config';
 import { createLogger } from '../core/platform/logger';
 import { OutboxMailer, type MailMessage, type Mailer } from '../core/platform/mail';
@@ -29,10 +31,12 @@ function args() {
     if (argv[i].startsWith('--')) opts[argv[i].slice(2)] = argv[++i];
     else photos.push(argv[i]);
   }
+  const pkg = opts.package ?? 'executive';
   return {
     photos: photos.length ? photos : ['test/fixtures/astronaut.png'],
-    pkg: opts.package ?? 'executive',
-    styles: opts.styles?.split(',') ?? STYLES.map((s) => s.id),
+    pkg,
+    // Without --styles, as many of the catalog's styles as the package includes (an unknown package is the API's to refuse).
+    styles: opts.styles?.split(',') ?? STYLES.slice(0, findPackage(pkg)?.maxStyles).map((s) => s.id),
     out: opts.out ?? path.join('out', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`),
   };
 }
