@@ -20,8 +20,10 @@
  *    The photo's edge is the frame's, or where the frame reaches past the photo (`inPhoto`).
  * 2. Two geodesic growths (a watershed on colour edges, Dijkstra from each seed set) over the mask:
  *    each cell goes to whichever reaches it at the lower cost; a step costs more the more the colour
- *    changes, the subject pays to go beyond the envelope and the others to come inside it, so the
- *    border between two people falls on the edge between them (dark hair against a cheek).
+ *    changes, the subject pays to go beyond the envelope and the others to come inside it (but not
+ *    beside the head and neck where the colour is not the head's own: a neighbour's dark hair
+ *    beside a blonde's neck), so the border between two people falls on the edge between them
+ *    (dark hair against a cheek).
  * 3. Cells that go to the others, or that the subject reaches only far beyond the envelope (a soft
  *    lateral fall-off, not a straight cut where the photo ends), leave the matte, softly (their
  *    border is blurred over BLUR cells), so a removed person leaves the backdrop, not a hole.
@@ -115,10 +117,26 @@ function body(u: number, v: number, s: number, c: number): { across: number; dow
   return { across: u * c - (v - CHIN) * s, down: u * s + (v - CHIN) * c };
 }
 
+/** The face: an ellipse about the eyes' midpoint. */
+const inFace = (u: number, v: number) => (u / 0.42) ** 2 + ((v - 0.05) / 0.65) ** 2 <= 1;
+
 /** Where the subject surely is: their face, and a column down from the chin (neck and chest). */
 function isCore(u: number, v: number, s: number, c: number): boolean {
   const { across, down } = body(u, v, s, c);
-  return (u / 0.42) ** 2 + ((v - 0.05) / 0.65) ** 2 <= 1 || (down > SHOULDER_START - CHIN && Math.abs(across) < 0.22);
+  return inFace(u, v) || (down > SHOULDER_START - CHIN && Math.abs(across) < 0.22);
+}
+
+/**
+ * Beside the head and neck below the eyes, down to the shoulders (face widths from the chin along
+ * the photo's axes), where of the subject only their hair can be: aside from the neck by more than
+ * NECK_HALF, from the eyes by more than BESIDE_FACE.
+ */
+const NECK_HALF = 0.3;
+const BESIDE_FACE = 0.45;
+const SHOULDERS_DOWN = 0.5;
+function besideHead(u: number, v: number, s: number, c: number): boolean {
+  const { across, down } = body(u, v, s, c);
+  return v > 0 && down < SHOULDERS_DOWN && Math.abs(across) > NECK_HALF && Math.abs(u) > BESIDE_FACE;
 }
 
 /** A binary min-heap of cell indices keyed by a distance array. */
@@ -279,7 +297,9 @@ export function keepSubject(
     inside = new Float32Array(n);
   const beyond = new Uint8Array(n),
     aside = new Uint8Array(n),
-    own = new Uint8Array(n);
+    own = new Uint8Array(n),
+    head = new Uint8Array(n),
+    beside = new Uint8Array(n);
   const dS = new Float32Array(n).fill(Infinity);
   const heapS = new Heap(4096, dS);
   const sin = Math.sin(face.tilt ?? 0),
@@ -298,6 +318,9 @@ export function keepSubject(
       aside[i] = Math.abs(b.across) > SIDE && u * sin + v * cos > 0 ? 1 : 0;
       // The subject's own colours: the core, and the hair above the eyes within the envelope.
       own[i] = p[i] >= HALF && (v < 0 ? d <= 0 : isCore(u, v, sin, cos)) ? 1 : 0;
+      // The head's own colours: the face and the hair above the eyes.
+      head[i] = own[i] && (v < 0 || inFace(u, v)) ? 1 : 0;
+      beside[i] = besideHead(u, v, sin, cos) ? 1 : 0;
       if (p[i] >= HALF && isCore(u, v, sin, cos)) {
         dS[i] = 0;
         heapS.push(i);
@@ -307,6 +330,11 @@ export function keepSubject(
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
   grow(dS, heapS, p, half.colour, w, tax);
   const density = ownDensity(half.colour, own, n);
+  // Beside the head and neck a colour the head does not have (a neighbour's dark hair beside a
+  // blonde's neck; her own dark top is in the core) is no more the subject's than the others': they
+  // pay nothing to come inside the envelope there, and the border falls on the colour edge.
+  const headDensity = ownDensity(half.colour, head, n);
+  for (let i = 0; i < n; i++) if (beside[i] && headDensity[i] < FOREIGN) inside[i] = 0;
   // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
   // the top beyond the envelope (the mask beyond it, joined to the frame's edge there).
   const dO = new Float32Array(n).fill(Infinity);
