@@ -1,7 +1,7 @@
-/** Helpers shared by the converter tests (test/unit/convert-tfjs.test.ts, test/unit/upscaler.test.ts). */
+/** Helpers shared by the model tests (test/unit/convert-tfjs.test.ts, upscaler.test.ts, pose.test.ts). */
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -34,4 +34,28 @@ export function lcg(seed: number): () => number {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
+}
+
+/**
+ * A model held only while used (models/session.ts `idleSession`), under fake timers: not open before
+ * its first use, open after it, a use restarting the idle time, released `idleMs` after the last;
+ * then opened again by `use`, whose first and last results are returned to compare.
+ */
+export async function expectHeldWhileUsed<T>(
+  held: { readonly loaded: boolean },
+  use: () => Promise<T>,
+  idleMs: number,
+): Promise<{ first: T; again: T }> {
+  expect(held.loaded).toBe(false);
+  const first = await use();
+  expect(held.loaded).toBe(true);
+  vi.advanceTimersByTime(idleMs - 1_000);
+  await use(); // a use restarts the idle time
+  vi.advanceTimersByTime(idleMs - 1_000);
+  expect(held.loaded).toBe(true);
+  vi.advanceTimersByTime(1_000);
+  expect(held.loaded).toBe(false);
+  const again = await use();
+  expect(held.loaded).toBe(true);
+  return { first, again };
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeRgb } from '../../core/photos/images';
 import { createPoseDetector, KEYPOINTS, otherPeople, type PoseDetector } from '../../models/pose';
+import { expectHeldWhileUsed } from '../support/model-checks';
 
 /**
  * MoveNet MultiPose (models/pose.ts): the graph converted up to its heads, decoded in TypeScript,
@@ -65,16 +66,8 @@ describe('MoveNet MultiPose on real photos', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       const held = createPoseDetector({ providers: ['cpu'], idleMs: 6_000 });
-      expect(held.loaded).toBe(false);
-      const first = await held.detect(image);
-      expect([held.loaded, held.provider]).toEqual([true, 'cpu']);
-      vi.advanceTimersByTime(5_000);
-      await held.detect(image); // a detection restarts the idle time
-      vi.advanceTimersByTime(5_000);
-      expect(held.loaded).toBe(true);
-      vi.advanceTimersByTime(1_000);
-      expect(held.loaded).toBe(false);
-      const again = await held.detect(image);
+      const { first, again } = await expectHeldWhileUsed(held, () => held.detect(image), 6_000);
+      expect(held.provider).toBe('cpu');
       expect(again.people.map((p) => p.score)).toEqual(first.people.map((p) => p.score));
       // prepare() releases it once its framings are done.
       held.release();

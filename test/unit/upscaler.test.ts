@@ -25,7 +25,7 @@ import {
   type EsrganGolden,
 } from '../support/tfjs-layers-reference';
 import { decodeRgb } from '../support/tfjs-reference';
-import { lcg, maxAbsDiff, runOnnx, sha256 } from '../support/model-checks';
+import { expectHeldWhileUsed, lcg, maxAbsDiff, runOnnx, sha256 } from '../support/model-checks';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -357,18 +357,9 @@ describe('createUpscaler', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       const idle = createIdleUpscaler({ providers: ['cpu'], scale: 2, idleMs: 60_000 });
-      expect(idle.loaded).toBe(false);
-      const a = await idle.upscale(photo);
-      expect([idle.loaded, idle.provider]).toEqual([true, 'cpu']);
-      vi.advanceTimersByTime(59_000);
-      await idle.upscale(photo); // a use restarts the idle time
-      vi.advanceTimersByTime(59_000);
-      expect(idle.loaded).toBe(true);
-      vi.advanceTimersByTime(1_000);
-      expect(idle.loaded).toBe(false);
-      const again = await idle.upscale(photo);
-      expect(idle.loaded).toBe(true);
-      expect(Buffer.from(again.data).equals(Buffer.from(a.data))).toBe(true);
+      const { first, again } = await expectHeldWhileUsed(idle, () => idle.upscale(photo), 60_000);
+      expect(idle.provider).toBe('cpu');
+      expect(Buffer.from(again.data).equals(Buffer.from(first.data))).toBe(true);
     } finally {
       vi.useRealTimers();
     }
