@@ -1,11 +1,17 @@
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { deliverOrder, notifyOrderStatus } from '../core/orders/notices';
 import { sendRefund } from '../core/orders/orders';
 import type { Style } from '../core/orders/catalog';
 import { renderHeadshot, type StoredPhoto } from '../core/orders/rendering';
 import { markJudged } from '../core/photos/lifecycle';
 import { preparePhoto } from '../core/photos/preparation';
-import { makeRenderReady, renderReadyJob } from '../core/photos/render-ready';
+import {
+  awaitsPreparation,
+  makeRenderReady,
+  PREPARATION_POLL_MS,
+  PREPARATION_WAIT_MS,
+  renderReadyJob,
+} from '../core/photos/render-ready';
 import type { FaceGeometry } from '../core/photos/verdict';
 import { observeRenderPreparation } from '../core/platform/metrics';
 import { attemptDelivery } from '../core/teams/webhooks';
@@ -91,7 +97,16 @@ async function draw(ctx: AppContext, photoId: string, stored: StoredPhoto, geome
   return out;
 }
 
-const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job) => {
+/**
+ * A headshot whose photo's preparation is on its way comes back in PREPARATION_POLL_MS (moved to the
+ * delayed set: the render slot goes to other orders meanwhile), for up to PREPARATION_WAIT_MS after
+ * its order; then, or when none is coming, it renders, preparing on the spot if it must.
+ */
+const render: Handler<'headshot.render'> = async (ctx, { headshotId }, job, token) => {
+  if (Date.now() - job.timestamp < PREPARATION_WAIT_MS && (await awaitsPreparation(ctx, headshotId))) {
+    await job.moveToDelayed(Date.now() + PREPARATION_POLL_MS, token);
+    throw new DelayedError();
+  }
   await renderHeadshot(
     ctx,
     headshotId,

@@ -1,7 +1,6 @@
 import type { AppContext } from '../platform/context';
 import { storedVerdict } from '../photos/lifecycle';
 import { MIME } from '../photos/images';
-import { awaitRenderReady } from '../photos/render-ready';
 import type { FaceGeometry } from '../photos/verdict';
 import { findStyle, type Style } from './catalog';
 import { afterRender, replaceFailed } from './orders';
@@ -47,7 +46,7 @@ export async function renderHeadshot(
     // An organisation's order is made on its own backdrop, so the whole team's headshots match.
     const order = await ctx.db.selectFrom('orders').select('backdrop').where('id', '=', h.order_id).executeTakeFirst();
     const style = findStyle(h.style_id)!;
-    const preparedId = photo.prepared_blob_id ?? (await awaitRenderReady(ctx, photo.id));
+    const preparedId = photo.prepared_blob_id;
     const out = await draw(
       photo.id,
       {

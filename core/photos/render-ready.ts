@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppContext } from '../platform/context';
 import { jobId } from '../platform/jobs';
 import { lockUnprepared, markRenderReady, storedVerdict } from './lifecycle';
@@ -52,28 +51,23 @@ export async function makeRenderReady(ctx: AppContext, photoId: string, prepare:
 /** The job that makes a photo's render preparation: one a photo (a retried verdict queues no second). */
 export const renderReadyJob = (photoId: string) => jobId('ready', photoId);
 
-/** How long a render waits for a preparation being made before making its own, and how often it looks. */
-const PREPARATION_WAIT_MS = 30_000;
-const PREPARATION_POLL_MS = 250;
+/** How long after its order a render waits for a preparation being made, and how often it looks again. */
+export const PREPARATION_WAIT_MS = 30_000;
+export const PREPARATION_POLL_MS = 500;
 
 /**
- * The photo's stored preparation (its blob id), waiting for it while it is being made: an order
- * placed seconds after the verdict would otherwise prepare the photo a second time on the spot
- * (1.5 s of CPU at 12 MP, 5 s with ESRGAN) while the upload side does the same. A preparation
- * still queued behind verdicts is moved to the front. Null when there is none and none coming, or
- * after PREPARATION_WAIT_MS: then the render prepares on the spot.
+ * Whether the headshot's photo has no stored preparation yet but one is on its way (queued, delayed
+ * or being made): an order placed seconds after the verdict would otherwise prepare the photo a
+ * second time on the spot (1.5 s of CPU at 12 MP, 5 s with ESRGAN) while the upload side does the
+ * same. A preparation still queued behind verdicts is moved to the front.
  */
-export async function awaitRenderReady(ctx: AppContext, photoId: string): Promise<string | null> {
-  const stored = async () =>
-    (await ctx.db.selectFrom('photos').select('prepared_blob_id').where('id', '=', photoId).executeTakeFirst())
-      ?.prepared_blob_id ?? null;
-  const until = Date.now() + PREPARATION_WAIT_MS;
-  for (;;) {
-    const id = await stored();
-    if (id) return id;
-    // Not pending any more: it may have been recorded since the row was read.
-    if (!(await ctx.queues.hurry('photo.prepare-render', renderReadyJob(photoId))) || Date.now() > until)
-      return stored();
-    await sleep(PREPARATION_POLL_MS);
-  }
+export async function awaitsPreparation(ctx: AppContext, headshotId: string): Promise<boolean> {
+  const row = await ctx.db
+    .selectFrom('headshots')
+    .innerJoin('photos', 'photos.id', 'headshots.photo_id')
+    .select(['photos.id as photoId', 'photos.prepared_blob_id as prepared', 'headshots.status as status'])
+    .where('headshots.id', '=', headshotId)
+    .executeTakeFirst();
+  if (!row || row.status !== 'pending' || row.prepared) return false;
+  return ctx.queues.hurry('photo.prepare-render', renderReadyJob(row.photoId));
 }

@@ -4,7 +4,13 @@ import { JOBS, redisConnection, type JobName, type JobPayload, type QueueName } 
 import { declareJob, observeJob, observeJobFailedForGood } from './metrics';
 
 /** A job's handler: the worker hands it the context and the payload, checked against its schema. */
-export type Handler<N extends JobName> = (ctx: AppContext, data: JobPayload<N>, job: Job) => Promise<void>;
+/** `token` is the worker's lock on the job, for moving it back to the delayed set (`job.moveToDelayed`). */
+export type Handler<N extends JobName> = (
+  ctx: AppContext,
+  data: JobPayload<N>,
+  job: Job,
+  token?: string,
+) => Promise<void>;
 /** Exactly the handlers of the jobs on queues Q: the compiler checks none is missing. */
 export type HandlersFor<Q extends QueueName> = {
   [N in JobName as (typeof JOBS)[N]['queue'] extends Q ? N : never]: Handler<N>;
@@ -57,13 +63,18 @@ export async function startWorkers(
   const workers = queues.map((queue) => {
     const w = new Worker(
       queue,
-      async (job: Job) => {
+      async (job: Job, token?: string) => {
         const name = job.name as JobName;
         const def = JOBS[name];
         if (!def || def.queue !== queue) throw new Error(`job ${job.name} does not belong on queue ${queue}`);
         const data = def.payload.parse(job.data);
         const started = Date.now();
-        await (handlers[name] as (c: AppContext, d: unknown, j: Job) => Promise<void>)(ctx, data, job);
+        await (handlers[name] as (c: AppContext, d: unknown, j: Job, t?: string) => Promise<void>)(
+          ctx,
+          data,
+          job,
+          token,
+        );
         ctx.logger.debug({ queue, job: name, jobId: job.id, ms: Date.now() - started }, 'job done');
         observeJob(queue, name, 'completed', (Date.now() - started) / 1000);
       },

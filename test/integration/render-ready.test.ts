@@ -132,9 +132,10 @@ describe('render preparation, made once a photo is judged usable (issue 20)', ()
     expect((await stack.ctx.db.selectFrom('blobs').select('id').execute()).length).toBe(blobsBefore - 2);
   });
 
-  it('an order placed while its photo is being prepared waits for that preparation: the photo is prepared once', async () => {
+  it('an order placed while its photo is being prepared waits for that preparation, without holding up other orders: each photo is prepared once', async () => {
     const me = await signUp(stack);
-    const ready = await readyPhoto(me.token);
+    const other = await signUp(stack);
+    const [ready, theirs] = [await readyPhoto(me.token), await readyPhoto(other.token)];
     // As just after the verdict: no preparation stored yet, its job still to run (in 2 s).
     await stack.ctx.db.updateTable('photos').set({ prepared_blob_id: null }).where('id', '=', ready.id).execute();
     await (await stack.ctx.queues.byName.analysis.getJob(renderReadyJob(ready.id)))?.remove();
@@ -144,8 +145,16 @@ describe('render preparation, made once a photo is judged usable (issue 20)', ()
       { jobId: renderReadyJob(ready.id), delay: 2000 },
     );
     const [usableBefore, renderBefore] = [await preparations('usable'), await preparations('render')];
-    const order = await orderOne(me.token, ready.id);
-    expect(order.status).toBe('ready');
+    const settledAt: Record<string, number> = {};
+    const [mine, others] = await Promise.all([
+      orderOne(me.token, ready.id).then((o) => ((settledAt.mine = Date.now()), o)),
+      // Ordered just after: its photo is ready, and the one render slot is not held by the wait.
+      new Promise((r) => setTimeout(r, 300))
+        .then(() => orderOne(other.token, theirs.id))
+        .then((o) => ((settledAt.others = Date.now()), o)),
+    ]);
+    expect([mine.status, others.status]).toEqual(['ready', 'ready']);
+    expect(settledAt.others).toBeLessThan(settledAt.mine);
     expect(await preparations('usable')).toBe(usableBefore + 1);
     expect(await preparations('render')).toBe(renderBefore);
     expect((await photoRow(ready.id))?.prepared_blob_id).not.toBe(ready.row.prepared_blob_id);
