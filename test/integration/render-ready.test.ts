@@ -145,16 +145,18 @@ describe('render preparation, made once a photo is judged usable (issue 20)', ()
       { jobId: renderReadyJob(ready.id), delay: 2000 },
     );
     const [usableBefore, renderBefore] = [await preparations('usable'), await preparations('render')];
-    const settledAt: Record<string, number> = {};
+    /** The order once settled, and when. */
+    const settled = async (token: string, photoId: string) => ({
+      order: await orderOne(token, photoId),
+      at: Date.now(),
+    });
     const [mine, others] = await Promise.all([
-      orderOne(me.token, ready.id).then((o) => ((settledAt.mine = Date.now()), o)),
+      settled(me.token, ready.id),
       // Ordered just after: its photo is ready, and the one render slot is not held by the wait.
-      new Promise((r) => setTimeout(r, 300))
-        .then(() => orderOne(other.token, theirs.id))
-        .then((o) => ((settledAt.others = Date.now()), o)),
+      new Promise((r) => setTimeout(r, 300)).then(() => settled(other.token, theirs.id)),
     ]);
-    expect([mine.status, others.status]).toEqual(['ready', 'ready']);
-    expect(settledAt.others).toBeLessThan(settledAt.mine);
+    expect([mine.order.status, others.order.status]).toEqual(['ready', 'ready']);
+    expect(others.at).toBeLessThan(mine.at);
     expect(await preparations('usable')).toBe(usableBefore + 1);
     expect(await preparations('render')).toBe(renderBefore);
     expect((await photoRow(ready.id))?.prepared_blob_id).not.toBe(ready.row.prepared_blob_id);
