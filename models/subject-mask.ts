@@ -24,7 +24,9 @@
  *    beside the head and neck where the colour is not the head's own: a neighbour's dark hair
  *    beside a blonde's neck), so the border between two people falls on the edge between them
  *    (dark hair against a cheek).
- * 3. Cells that go to the others, or that the subject reaches only far beyond the envelope (a soft
+ * 3. Cells that go to the others, cells of a colour foreign to the subject that a stranger's growth
+ *    reaches before the subject, who reaches them only across edges (the rest of a friend's top
+ *    along the edge), or cells that the subject reaches only far beyond the envelope (a soft
  *    lateral fall-off, not a straight cut where the photo ends), leave the matte, softly (their
  *    border is blurred over BLUR cells), so a removed person leaves the backdrop, not a hole.
  * 4. Holes: a pocket of low matte enclosed by the subject (the colour model's doubt about a patch of
@@ -423,12 +425,24 @@ export function keepSubject(
   grow(dO, heapO, p, half.colour, w, inside);
   // 3. The subject's share of each cell: nothing where the others are nearer, fading out beyond the
   // envelope between REACH and FAR; the border softened, and carried back to the full grid.
+  // A stranger's reach: their colour runs on past where they entered (a friend's top along the
+  // edge), and a cell of a colour foreign to the subject that a stranger reaches first leaves too,
+  // where the subject reaches it only across edges (their own foreign top beside their chest stays).
+  const dX = new Float32Array(n).fill(Infinity);
+  const heapX = new Heap(4096, dX);
+  for (let i = 0; i < n; i++) {
+    if (entering[i] === 2) {
+      dX[i] = 0;
+      heapX.push(i);
+    }
+  }
+  grow(dX, heapX, p, half.colour, w);
   const gone = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     if (p[i] < LOW) continue;
     const d = dS[i];
     gone[i] =
-      dO[i] < d || entering[i] === 2
+      dO[i] < d || entering[i] === 2 || (dX[i] < d && density[i] < FOREIGN && d > STRANGER_SEED)
         ? 1
         : !beyond[i] || d <= REACH
           ? 0
