@@ -165,10 +165,8 @@ export async function photoPeople(models: Pick<RenderModels, 'pose'>, original: 
 
 /**
  * The people in a framing (frame px): MoveNet on the framed photo, and what it found in the whole
- * photo placed in the frame. The framed photo it looks at is drawn small from the photo's own
- * pixels (its input is 256 px) at the start of the framing: its session, shared with the whole
- * photo's detection just before, is released before ESRGAN and the matte run, so it never adds to
- * their memory.
+ * photo placed in the frame. The framed photo it looks at is drawn small (its input is 256 px)
+ * from the photo's own pixels, so it needs no ESRGAN and can run first in a framing.
  */
 export async function framePeople(
   models: Pick<RenderModels, 'pose'>,
@@ -197,7 +195,6 @@ export async function framePeople(
     small,
   );
   const found = await models.pose.detect({ data: framed.data, width: small.width, height: small.height });
-  models.pose.release();
   const inFrame = movePoses(found, (q) => ({ x: q.x / k, y: q.y / k }), 1 / k);
   const inPhoto = movePoses(people, (q) => toOutput(frame, q), frame.scale);
   return { people: [...inFrame.people, ...inPhoto.people], peaks: [...inFrame.peaks, ...inPhoto.peaks] };
@@ -240,8 +237,10 @@ async function frameAndMatte(
   timings: Record<string, number>,
 ) {
   let t = now();
-  // MoveNet first, on the photo's own pixels: its session goes before ESRGAN and the matte run.
+  // MoveNet first, on the session the whole photo's detection just used; the session goes before
+  // ESRGAN and the matte run, so it never adds to their memory.
   const poses = await framePeople(models, original, frame, people);
+  models.pose.release();
   add(timings, 'pose', t);
   t = now();
   const crop = photoUnder(frame);
