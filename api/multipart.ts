@@ -111,7 +111,17 @@ export function readSingleImage(req: Request, opts: { field: string; maxBytes: n
     );
     bb.on('close', () => {
       if (failed) return;
-      if (!file || file.bytes === 0)
+      // A part that arrived with no bytes was sent: saying "no photo" would send the person looking for the wrong mistake.
+      if (file && file.bytes === 0)
+        return fail(
+          new HttpError(
+            400,
+            'empty_file',
+            'The photo is empty',
+            `The file in the field "${opts.field}" has 0 bytes. Choose the photo again; it may not have finished saving or copying.`,
+          ),
+        );
+      if (!file)
         return fail(
           new HttpError(
             400,

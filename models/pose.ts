@@ -340,6 +340,16 @@ const LIMB = 1.3;
 const HEAD_BONE = 0.6;
 /** An elbow or a wrist this close (face widths) to the subject's eyes is theirs (a hand in their hair). */
 const HAND_REACH = 1.0;
+/**
+ * The subject's head, face and skull (face widths from their eyes' midpoint, the frame level with
+ * the eyes): an ellipse HEAD_ACROSS each way and HEAD_HALF_HEIGHT up and down from HEAD_MID. Nobody
+ * else's keypoint lies there in a photo whose face was judged usable: one that does is MoveNet
+ * guessing where a hidden shoulder of the person behind would be (p5-turned: a bone from it cut the
+ * top of her hair).
+ */
+const HEAD_ACROSS = 0.42;
+const HEAD_MID = -0.1;
+const HEAD_HALF_HEIGHT = 0.8;
 
 /**
  * The other people's skeletons, given the subject's eyes' midpoint and face width (image px): the
@@ -370,6 +380,9 @@ export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWi
     from(k, kind) >= SAME_POINT &&
     from(k, mirror(kind)) >= SAME_POINT &&
     !(kind >= 7 && kind <= 10 && Math.hypot(k.x - eyes.x, k.y - eyes.y) < HAND_REACH * faceWidth) &&
+    ((k.x - eyes.x) / (HEAD_ACROSS * faceWidth)) ** 2 +
+      ((k.y - eyes.y) / faceWidth - HEAD_MID) ** 2 / HEAD_HALF_HEIGHT ** 2 >
+      1 &&
     !SKELETON.some(
       ([a, b]) =>
         (a === kind || b === kind) && sure(own[a + b - kind]) && from(k, a + b - kind) < (b <= 4 ? HEAD_BONE : LIMB),

@@ -90,7 +90,7 @@ export function photoRoutes(router: Router): void {
         },
       },
       errors: {
-        400: 'missing_file, malformed_multipart',
+        400: 'missing_file, empty_file, malformed_multipart',
         413: 'upload_too_large, too_many_pixels',
         415: 'unsupported_type, multipart_required',
         422: 'corrupt_image, parental_attestation_required',

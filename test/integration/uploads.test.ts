@@ -289,7 +289,7 @@ describe('uploads', () => {
       413,
       'upload_too_large',
     ],
-    ['an empty file', async () => Buffer.alloc(0), 400, 'missing_file'],
+    ['an empty file', async () => Buffer.alloc(0), 400, 'empty_file'],
   ];
 
   for (const [what, make, status, code] of refusals) {
@@ -304,6 +304,20 @@ describe('uploads', () => {
       expect(await footprint(stack)).toEqual(before);
     });
   }
+
+  it('PH2 tells a photo sent under another field (400 missing_file) from an empty one, naming the field', async () => {
+    const before = await footprint(stack);
+    const res = await stack.api('POST', '/v1/photos', {
+      token,
+      body: multipart('file', await fixture('astronaut.png'), 'me.png', 'image/png'),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'missing_file' });
+    expect(res.body.detail).toContain('"photo"');
+    const empty = await post(Buffer.alloc(0));
+    expect(empty.body.detail).toContain('0 bytes');
+    expect(await footprint(stack)).toEqual(before);
+  });
 
   it('PH2 answers a body that is not multipart with 415 multipart_required', async () => {
     const res = await stack.api('POST', '/v1/photos', { token, json: { photo: 'base64...' } });
