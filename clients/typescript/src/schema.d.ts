@@ -2928,7 +2928,7 @@ export interface operations {
                     "application/json": components["schemas"]["Photo"];
                 };
             };
-            /** @description Error: missing_file, malformed_multipart, bad_request */
+            /** @description Error: missing_file, empty_file, malformed_multipart, bad_request */
             400: {
                 headers: {
                     [name: string]: unknown;
