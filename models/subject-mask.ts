@@ -78,6 +78,8 @@ const HOLE = 0.06;
  */
 const SIDE = 0.7;
 const FOREIGN = 0.5;
+/** Against the others, a step into a cell of a colour foreign to the subject costs up to this much more (at density 0). */
+const FOREIGN_STEP = 4;
 /** From there the stranger spreads over cells below STRAY times that density. */
 const STRAY = 4;
 /** The subject reaches a stranger across an edge or two at least (their own top below the chest is nearer). */
@@ -330,8 +332,20 @@ export function keepSubject(
     }
   }
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
-  grow(dS, heapS, p, half.colour, w, tax);
   const density = ownDensity(half.colour, own, n);
+  // The same reach where a colour foreign to the subject costs more, for the contest with the others
+  // only (the envelope's fall-off and the strangers keep dS): where her hair shades into a
+  // neighbour's top with no sharp edge (a soft photo), the top's colour goes to the others.
+  const dF = new Float32Array(n);
+  const heapF = new Heap(4096, dF);
+  const foreignTax = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    dF[i] = dS[i];
+    if (dS[i] === 0) heapF.push(i);
+    foreignTax[i] = tax[i] + (density[i] < FOREIGN ? FOREIGN_STEP * (1 - density[i] / FOREIGN) : 0);
+  }
+  grow(dS, heapS, p, half.colour, w, tax);
+  grow(dF, heapF, p, half.colour, w, foreignTax);
   // Beside the head and neck a colour the head does not have (a neighbour's dark hair beside a
   // blonde's neck; her own dark top is in the core) is no more the subject's than the others': they
   // pay nothing to come inside the envelope there, and the border falls on the colour edge.
@@ -442,7 +456,7 @@ export function keepSubject(
     if (p[i] < LOW) continue;
     const d = dS[i];
     gone[i] =
-      dO[i] < d || entering[i] === 2 || (dX[i] < d && density[i] < FOREIGN && d > STRANGER_SEED)
+      dO[i] < dF[i] || entering[i] === 2 || (dX[i] < d && density[i] < FOREIGN && d > STRANGER_SEED)
         ? 1
         : !beyond[i] || d <= REACH
           ? 0
