@@ -23,7 +23,9 @@
  *    changes, the subject pays to go beyond the envelope and the others to come inside it (but not
  *    beside the head and neck where the colour is not the head's own: a neighbour's dark hair
  *    beside a blonde's neck), so the border between two people falls on the edge between them
- *    (dark hair against a cheek).
+ *    (dark hair against a cheek). Against the others the subject also pays for each step into a
+ *    colour foreign to her (FOREIGN_STEP), so a neighbour's top that her hair shades into with no
+ *    sharp edge goes to the others.
  * 3. Cells that go to the others, cells of a colour foreign to the subject that a stranger's growth
  *    reaches before the subject, who reaches them only across edges (the rest of a friend's top
  *    along the edge), or cells that the subject reaches only far beyond the envelope (a soft
@@ -32,8 +34,8 @@
  * 4. Holes: a pocket of low matte enclosed by the subject (the colour model's doubt about a patch of
  *    hair or skin) and smaller than HOLE face widths squared is filled.
  *
- * Labels on the matte's grid halved (8-px cells, 128x160 at 1024x1280): about 6.5 ms CPU a photo
- * (median over the eleven bench crops; docs/subject-mask.md).
+ * Labels on the matte's grid halved (8-px cells, 128x160 at 1024x1280): about 10 ms CPU a framing
+ * (median over the usable head-and-shoulders crops' framings; docs/subject-mask.md).
  */
 import { boxMean } from './matte';
 import type { Bone } from './pose';
