@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { STYLES } from '../../core/orders/catalog';
@@ -8,6 +9,7 @@ import { createAnalyser, thresholdsFrom } from '../../worker/analysis';
 import { faceTrue } from '../../worker/face-true';
 import { EYE_LINE, toOutput } from '../../worker/framing';
 import {
+  enlargeFromKept,
   fivePointsOnRender,
   prepare,
   renderStyle,
@@ -96,5 +98,60 @@ describe('the face-true check', () => {
     );
     // And the untouched frame passes.
     expect(faceTrue(prepared.truth, framed, config.FACE_TRUE_TOLERANCE).ok).toBe(true);
+  });
+});
+
+describe('a framing again reuses ESRGAN', () => {
+  const wall = () => readFile(new URL('../fixtures/real/p5-wall-hs.jpg', import.meta.url));
+
+  it("p5-wall-hs is framed twice (she runs off the photo's edge) with one ESRGAN run", async () => {
+    const photo = (await normaliseUpload(await wall(), 50_000_000)).data;
+    const analyser = await createAnalyser({
+      providers: ['cpu'],
+      presenceMin: config.FACE_PRESENCE_MIN,
+      thresholds: thresholdsFrom(config),
+    });
+    const { geometry: g } = await analyser.analyse(await decodeRgb(photo));
+    const calls = { upscale: 0, segment: 0 };
+    const upscaler = models.upscalers[2];
+    const counted: RenderModels = {
+      ...models,
+      segmenter: { ...models.segmenter, segment: (im) => (calls.segment++, models.segmenter.segment(im)) },
+      upscalers: { ...models.upscalers, 2: { ...upscaler, upscale: (im) => (calls.upscale++, upscaler.upscale(im)) } },
+    };
+    const p = await prepare(counted, photo, g!, 1024);
+    expect(p.upscaled).toBe(2);
+    expect(calls.segment, 'framings').toBe(2);
+    expect(calls.upscale).toBe(1);
+    const out = await renderStyle(models, p, STYLES[0], config.FACE_TRUE_TOLERANCE);
+    expect(out.faceTrue.ok).toBe(true);
+  });
+
+  it('what it gives for a crop moved by a few pixels is within a few levels of a fresh ESRGAN run', async () => {
+    const rgb = await decodeRgb(await wall());
+    const cut = async (c: { left: number; top: number; width: number; height: number }) => {
+      const { data, info } = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } })
+        .extract(c)
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      return { data, width: info.width, height: info.height };
+    };
+    // As p5-wall's two framings: the second crop 4 px narrower and 2 px taller.
+    const first = { left: 0, top: 0, width: rgb.width, height: rgb.height - 2 };
+    const second = { left: 0, top: 0, width: rgb.width - 4, height: rgb.height };
+    const upscaler = models.upscalers[2];
+    const kept = { factor: 2 as const, crop: first, image: await upscaler.upscale(await cut(first)) };
+    const small = await cut(second);
+    const reused = await enlargeFromKept(kept, 2, second, small);
+    const fresh = await upscaler.upscale(small);
+    expect(reused).toBeDefined();
+    expect([reused!.width, reused!.height]).toEqual([fresh.width, fresh.height]);
+    let sum = 0;
+    for (let i = 0; i < fresh.data.length; i++) sum += Math.abs(reused!.data[i] - fresh.data[i]);
+    expect(sum / fresh.data.length, 'mean |difference|, levels').toBeLessThan(0.5);
+    // A crop it holds too little of is left to ESRGAN.
+    const upperPart = { ...kept, crop: { ...first, height: Math.round(rgb.height * 0.8) } };
+    expect(await enlargeFromKept(upperPart, 2, second, small)).toBeUndefined();
+    expect(await enlargeFromKept(kept, 4, second, small)).toBeUndefined();
   });
 });
