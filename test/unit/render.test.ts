@@ -116,8 +116,23 @@ describe('a framing again reuses ESRGAN', () => {
     const upscaler = models.upscalers[2];
     const counted: RenderModels = {
       ...models,
-      segmenter: { ...models.segmenter, segment: (im) => (calls.segment++, models.segmenter.segment(im)) },
-      upscalers: { ...models.upscalers, 2: { ...upscaler, upscale: (im) => (calls.upscale++, upscaler.upscale(im)) } },
+      segmenter: {
+        ...models.segmenter,
+        segment: (im) => {
+          calls.segment++;
+          return models.segmenter.segment(im);
+        },
+      },
+      upscalers: {
+        ...models.upscalers,
+        2: {
+          ...upscaler,
+          upscale: (im) => {
+            calls.upscale++;
+            return upscaler.upscale(im);
+          },
+        },
+      },
     };
     const p = await prepare(counted, photo, g!, 1024);
     expect(p.upscaled).toBe(2);
