@@ -39,6 +39,7 @@ const PLAIN: Record<string, string> = {
   upload_too_large: 'That file is too large. Use a photo under 25 MB.',
   too_many_pixels: 'That photo has too many pixels. Use a smaller version of it.',
   unsupported_type: 'That file is not a photo we can read. Use JPEG, PNG, WebP or HEIC.',
+  empty_file: 'That file is empty. Choose the photo again; it may not have finished saving or copying.',
   corrupt_image: 'That file could not be read as a photo. Export it again and upload that file.',
   photo_not_ready: 'Some photos are still being checked. Wait a moment and try again.',
   photo_unusable: 'Some chosen photos cannot be used. Leave them out or upload better ones.',
