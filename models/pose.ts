@@ -347,6 +347,14 @@ const HAND_REACH = 1.0;
  * guessing where a hidden shoulder of the person behind would be (p5-turned: a bone from it cut the
  * top of her hair).
  */
+/**
+ * A shoulder below the subject's chin (CHIN_BELOW face widths under the eyes) within NECK face
+ * widths of their sure ear on its side is their own: a neck is about a face width long. Their
+ * other shoulder is often not in their instance (p3-blonde: the left one, under a neighbour's hair,
+ * only a heatmap peak), and as someone else's it took her shoulder out of the matte.
+ */
+const NECK = 1.5;
+const CHIN_BELOW = 0.75;
 const HEAD_ACROSS = 0.42;
 const HEAD_MID = -0.1;
 const HEAD_HALF_HEIGHT = 0.8;
@@ -380,6 +388,12 @@ export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWi
     from(k, kind) >= SAME_POINT &&
     from(k, mirror(kind)) >= SAME_POINT &&
     !(kind >= 7 && kind <= 10 && Math.hypot(k.x - eyes.x, k.y - eyes.y) < HAND_REACH * faceWidth) &&
+    !(
+      (kind === 5 || kind === 6) &&
+      sure(own[kind - 2]) &&
+      from(k, kind - 2) < NECK &&
+      k.y - eyes.y > CHIN_BELOW * faceWidth
+    ) &&
     ((k.x - eyes.x) / (HEAD_ACROSS * faceWidth)) ** 2 +
       ((k.y - eyes.y) / faceWidth - HEAD_MID) ** 2 / HEAD_HALF_HEIGHT ** 2 >
       1 &&
