@@ -347,6 +347,9 @@ const HAND_REACH = 1.0;
  * guessing where a hidden shoulder of the person behind would be (p5-turned: a bone from it cut the
  * top of her hair).
  */
+const HEAD_ACROSS = 0.42;
+const HEAD_MID = -0.1;
+const HEAD_HALF_HEIGHT = 0.8;
 /**
  * A shoulder below the subject's chin (CHIN_BELOW face widths under the eyes) within NECK face
  * widths of their sure ear on its side is their own: a neck is about a face width long. Their
@@ -355,9 +358,6 @@ const HAND_REACH = 1.0;
  */
 const NECK = 1.5;
 const CHIN_BELOW = 0.75;
-const HEAD_ACROSS = 0.42;
-const HEAD_MID = -0.1;
-const HEAD_HALF_HEIGHT = 0.8;
 
 /**
  * The other people's skeletons, given the subject's eyes' midpoint and face width (image px): the
@@ -365,7 +365,8 @@ const HEAD_HALF_HEIGHT = 0.8;
  * keypoints, the bones between two of them, and every heatmap peak, are someone else's, unless the
  * subject's keypoint of the same kind (or its mirror: left for right) lies there (the same person
  * found twice, or a peak the subject's keypoint snapped to), or within a limb's length of a sure keypoint of the subject's it joins (their
- * own elbow below their shoulder, which their instance did not snap to). Nothing when MoveNet did not
+ * own elbow below their shoulder, which their instance did not snap to), or lies inside their head, or
+ * is a shoulder a neck below their ear on its side (`inHead`, `ownShoulder`). Nothing when MoveNet did not
  * find the subject: then nobody's keypoint can be told from theirs.
  */
 export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWidth: number): Bone[] {
@@ -383,20 +384,22 @@ export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWi
   const from = (k: Keypoint, kind: number) => Math.hypot(k.x - own[kind].x, k.y - own[kind].y) / faceWidth;
   // MoveNet takes a left for a right now and then (two elbow peaks on one elbow).
   const mirror = (kind: number) => (kind === 0 ? 0 : kind % 2 ? kind + 1 : kind - 1);
+  const inHead = (k: Keypoint) =>
+    ((k.x - eyes.x) / (HEAD_ACROSS * faceWidth)) ** 2 +
+      ((k.y - eyes.y) / faceWidth - HEAD_MID) ** 2 / HEAD_HALF_HEIGHT ** 2 <=
+    1;
+  const ownShoulder = (k: Keypoint, kind: number) =>
+    (kind === 5 || kind === 6) &&
+    sure(own[kind - 2]) &&
+    from(k, kind - 2) < NECK &&
+    k.y - eyes.y > CHIN_BELOW * faceWidth;
   const theirs = (k: Keypoint, kind: number) =>
     sure(k) &&
     from(k, kind) >= SAME_POINT &&
     from(k, mirror(kind)) >= SAME_POINT &&
     !(kind >= 7 && kind <= 10 && Math.hypot(k.x - eyes.x, k.y - eyes.y) < HAND_REACH * faceWidth) &&
-    !(
-      (kind === 5 || kind === 6) &&
-      sure(own[kind - 2]) &&
-      from(k, kind - 2) < NECK &&
-      k.y - eyes.y > CHIN_BELOW * faceWidth
-    ) &&
-    ((k.x - eyes.x) / (HEAD_ACROSS * faceWidth)) ** 2 +
-      ((k.y - eyes.y) / faceWidth - HEAD_MID) ** 2 / HEAD_HALF_HEIGHT ** 2 >
-      1 &&
+    !inHead(k) &&
+    !ownShoulder(k, kind) &&
     !SKELETON.some(
       ([a, b]) =>
         (a === kind || b === kind) && sure(own[a + b - kind]) && from(k, a + b - kind) < (b <= 4 ? HEAD_BONE : LIMB),

@@ -1,4 +1,4 @@
-import sharp, { type OutputInfo } from 'sharp';
+import sharp, { type OutputInfo, type Region } from 'sharp';
 import { makeBackdrop } from '../core/orders/backdrops';
 import type { Style } from '../core/orders/catalog';
 import type { Face, FaceDetector, Point, RgbImage } from '../models/face-detector';
@@ -202,8 +202,6 @@ export async function framePeople(
   const inPhoto = movePoses(people, (q) => toOutput(frame, q), frame.scale);
   return { people: [...inFrame.people, ...inPhoto.people], peaks: [...inFrame.peaks, ...inPhoto.peaks] };
 }
-
-type Region = { left: number; top: number; width: number; height: number };
 
 /** The part of the photo under the frame (photo px, whole pixels). */
 function photoUnder(frame: Frame): Region {
