@@ -24,6 +24,17 @@ export interface CreateSessionOptions {
   sessionOptions?: Omit<ort.InferenceSession.SessionOptions, 'executionProviders'>;
 }
 
+/**
+ * For the models thread's sessions (ESRGAN, the style graph): onnxruntime's intra-op threads
+ * otherwise spin for a while after each run, on the cores the pixel threads need for compositing
+ * and the face-true check. Without it a further style through the worker costs 166-217 ms of the
+ * process's CPU against 217-284 ms, its run no slower (docs/render-performance.md). The analysis'
+ * small sessions keep spinning: a 12-MP analysis on one core took 8 % longer without it.
+ */
+export const NO_SPINNING = {
+  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+} as const;
+
 export interface LoadedSession {
   session: ort.InferenceSession;
   /** The execution provider the session was created with. */

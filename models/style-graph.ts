@@ -66,7 +66,7 @@ import * as ort from 'onnxruntime-node';
 import type { Style } from '../core/orders/catalog';
 import { attr, DT, floatValueInfo, GraphBuilder, type AttributeProto } from './onnx-builder';
 import { observeInference } from '../core/platform/metrics';
-import { createSession, loadOnce, type LoadedSession, type ModelLogger } from './session';
+import { createSession, loadOnce, NO_SPINNING, type LoadedSession, type ModelLogger } from './session';
 
 /** Bump when the graph changes for the same look. */
 export const STYLE_GRAPH_VERSION = '2';
@@ -448,7 +448,12 @@ export function createStyleRunner(opts: StyleRunnerOptions): StyleRunner {
         timed: false,
         // No memory pattern: one block planned for every intermediate of a full-size render,
         // kept per thread; the arena alone reuses freed blocks (worker peak about 60 MB lower, same CPU).
-        sessionOptions: { intraOpNumThreads: threads, executionMode: 'sequential', enableMemPattern: false },
+        sessionOptions: {
+          intraOpNumThreads: threads,
+          executionMode: 'sequential',
+          enableMemPattern: false,
+          ...NO_SPINNING,
+        },
       }),
     );
 

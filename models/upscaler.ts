@@ -14,7 +14,7 @@ import { release } from '../core/platform/buffers';
 import { openModel, openModelSession } from './build';
 import type { RgbImage } from './face-detector';
 import { getModel } from './registry';
-import { idleSession, type LoadedSession, type ModelLogger } from './session';
+import { idleSession, NO_SPINNING, type LoadedSession, type ModelLogger } from './session';
 
 export type UpscaleFactor = 2 | 4;
 
@@ -141,9 +141,10 @@ export function createIdleUpscaler(
  * ESRGAN keeps neither onnxruntime's arena nor the memory pattern: each tile's activations are
  * allocated afresh (an upscale takes 15-35 % more CPU), but the arena held about 40 MB of the
  * worker's busy peak for as long as the session lived. Upscaling is upload-side work since the
- * render preparation moved there (docs/render-performance.md), so memory wins.
+ * render preparation moved there (docs/render-performance.md), so memory wins. Its threads do not
+ * spin between runs (NO_SPINNING).
  */
-const ESRGAN_SESSION_OPTIONS = { enableMemPattern: false, enableCpuMemArena: false } as const;
+const ESRGAN_SESSION_OPTIONS = { enableMemPattern: false, enableCpuMemArena: false, ...NO_SPINNING } as const;
 
 function checkScale(scale: number): void {
   if (scale !== 2 && scale !== 4) throw new Error(`upscaler: scale must be 2 or 4, got ${String(scale)}`);
