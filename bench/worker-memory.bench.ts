@@ -124,6 +124,7 @@ async function main() {
   // prepared and rendered in every style from its stored form, as a worker takes them from its
   // queues. Its wall time gives the pool's throughput with every thread busy, preparations included.
   const busyStart = performance.now();
+  const busyCpu0 = process.cpuUsage();
   for (let r = 0; r < RUNS; r++) {
     await Promise.all(
       Array.from({ length: config.PIXEL_THREADS * 2 }, async (_, k) => {
@@ -138,6 +139,7 @@ async function main() {
     );
   }
   const busySeconds = (performance.now() - busyStart) / 1000;
+  const busyCpu = process.cpuUsage(busyCpu0);
   const busyHeadshots = RUNS * config.PIXEL_THREADS * 2 * STYLES.length;
   clearInterval(timer);
   sample();
@@ -158,7 +160,7 @@ async function main() {
     );
   }
   console.log(
-    `every thread busy: ${busyHeadshots} headshots (half of them ESRGAN x4), ${RUNS * config.PIXEL_THREADS * 2} analyses and as many preparations in ${fmt(busySeconds, 1)} s: ${fmt((busyHeadshots / busySeconds) * 60, 0)} headshots a minute`,
+    `every thread busy: ${busyHeadshots} headshots (half of them ESRGAN x4), ${RUNS * config.PIXEL_THREADS * 2} analyses and as many preparations in ${fmt(busySeconds, 1)} s: ${fmt((busyHeadshots / busySeconds) * 60, 0)} headshots a minute; CPU ${fmt((busyCpu.user + busyCpu.system) / 1000 / busyHeadshots, 0)} ms a headshot, its share of the analyses and preparations included`,
   );
   console.log(
     `RSS: idle ${mb(idle)}; peak rendering one at a time ${mb(sequentialPeak)}; peak with every thread busy ${mb(peak)} (sampled every 50 ms; the kernel's maxRSS ${mb(process.resourceUsage().maxRSS * 1024)}); at the end ${mb(busy)}, 2 s later ${mb(after)}`,
