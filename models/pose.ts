@@ -358,6 +358,16 @@ const HEAD_HALF_HEIGHT = 0.8;
  */
 const NECK = 1.5;
 const CHIN_BELOW = 0.75;
+/**
+ * Someone else's hair falls HAIR_FALL face widths below their ear (to the chest: p6-red's
+ * neighbour's curls, p6-pout's friend's dark hair down to her green top), and stops short of the
+ * subject's head grown HAIR_CLEAR times (p5-turned: the ear of the woman behind is above the
+ * subject's head; at 1.5 times, the fall took the edge of her hair)...
+ */
+const HAIR_FALL = 1.5;
+const HAIR_CLEAR = 2;
+/** ...and never comes this close (face widths) to a sure shoulder of the subject's, the edge of her arm. */
+const SHOULDER_CLEAR = 0.4;
 
 /**
  * The other people's skeletons, given the subject's eyes' midpoint and face width (image px): the
@@ -384,9 +394,9 @@ export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWi
   const from = (k: Keypoint, kind: number) => Math.hypot(k.x - own[kind].x, k.y - own[kind].y) / faceWidth;
   // MoveNet takes a left for a right now and then (two elbow peaks on one elbow).
   const mirror = (kind: number) => (kind === 0 ? 0 : kind % 2 ? kind + 1 : kind - 1);
-  const inHead = (k: Keypoint) =>
-    ((k.x - eyes.x) / (HEAD_ACROSS * faceWidth)) ** 2 +
-      ((k.y - eyes.y) / faceWidth - HEAD_MID) ** 2 / HEAD_HALF_HEIGHT ** 2 <=
+  const inHead = (k: { x: number; y: number }, scale = 1) =>
+    ((k.x - eyes.x) / (HEAD_ACROSS * scale * faceWidth)) ** 2 +
+      ((k.y - eyes.y) / faceWidth - HEAD_MID) ** 2 / (HEAD_HALF_HEIGHT * scale) ** 2 <=
     1;
   const ownShoulder = (k: Keypoint, kind: number) =>
     (kind === 5 || kind === 6) &&
@@ -404,11 +414,32 @@ export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWi
       ([a, b]) =>
         (a === kind || b === kind) && sure(own[a + b - kind]) && from(k, a + b - kind) < (b <= 4 ? HEAD_BONE : LIMB),
     );
+  // Long hair hangs below its owner's ear, beside the subject's shoulder, where MoveNet has no
+  // keypoint: a bone straight down the frame from each sure ear of someone else, stopped before
+  // it comes near the subject's own head (HAIR_CLEAR times its ellipse, for her hair around it),
+  // her sure shoulders, or between them (her chest).
+  const shoulders = [own[5], own[6]].filter(sure);
+  const between = (q: { x: number; y: number }) =>
+    shoulders.length === 2 &&
+    q.x > Math.min(shoulders[0].x, shoulders[1].x) &&
+    q.x < Math.max(shoulders[0].x, shoulders[1].x) &&
+    q.y > Math.min(shoulders[0].y, shoulders[1].y) - SHOULDER_CLEAR * faceWidth;
+  const clear = (q: { x: number; y: number }) =>
+    !inHead(q, HAIR_CLEAR) &&
+    !between(q) &&
+    shoulders.every((s) => Math.hypot(q.x - s.x, q.y - s.y) >= SHOULDER_CLEAR * faceWidth);
+  const hairFall = (ear: Keypoint): Bone[] => {
+    const step = 0.05 * faceWidth;
+    let end = ear.y;
+    while (end + step <= ear.y + HAIR_FALL * faceWidth && clear({ x: ear.x, y: end + step })) end += step;
+    return end > ear.y ? [[ear, { x: ear.x, y: end }]] : [];
+  };
   const bones: Bone[] = found.peaks.filter((k) => theirs(k, k.kind)).map((k) => [k, k]);
   for (const p of found.people) {
     if (p === subject) continue;
     const ok = p.keypoints.map((k, i) => theirs(k, i));
     for (const [a, b] of SKELETON) if (ok[a] && ok[b]) bones.push([p.keypoints[a], p.keypoints[b]]);
+    for (const e of [3, 4]) if (ok[e]) bones.push(...hairFall(p.keypoints[e]));
   }
   return bones;
 }

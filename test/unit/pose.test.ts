@@ -77,3 +77,56 @@ describe('MoveNet MultiPose on real photos', () => {
     }
   });
 });
+
+describe("someone else's hair below their ear (otherPeople)", () => {
+  // The subject's eyes at (500, 500), face width 200; keypoints as MoveNet gives them, sure at 0.6.
+  const eyes = { x: 500, y: 500 };
+  const w = 200;
+  const person = (points: Partial<Record<(typeof KEYPOINTS)[number], [number, number]>>) => ({
+    score: 0.5,
+    box: { x: 0, y: 0, width: 1, height: 1 },
+    keypoints: KEYPOINTS.map((name) => {
+      const p = points[name];
+      return p ? { x: p[0], y: p[1], score: 0.6 } : { x: 0, y: 0, score: 0 };
+    }),
+  });
+  const subject = (shoulders: boolean) =>
+    person({
+      nose: [500, 560],
+      leftEye: [540, 500],
+      rightEye: [460, 500],
+      leftEar: [580, 510],
+      rightEar: [420, 510],
+      ...(shoulders ? { leftShoulder: [680, 760], rightShoulder: [320, 760] } : {}),
+    });
+  const falls = (other: ReturnType<typeof person>, shoulders = false) =>
+    otherPeople({ people: [subject(shoulders), other], peaks: [] }, eyes, w).filter(
+      ([a, b]) => a.x === b.x && b.y > a.y,
+    );
+
+  it("a neighbour's ear beside the subject: a bone 1.5 face widths straight down from it", () => {
+    const [fall] = falls(person({ leftEar: [880, 560] }));
+    expect(fall[0]).toMatchObject({ x: 880, y: 560 });
+    expect(fall[1].x).toBe(880);
+    expect(fall[1].y - 560).toBeCloseTo(1.5 * w, -1);
+  });
+
+  it("an ear above the subject's head (the person behind) falls no nearer her head than twice its ellipse", () => {
+    // p5-turned: the ear of the woman behind is above the subject's head, a little to its side.
+    const [fall] = falls(person({ rightEar: [555, 150] }));
+    const bottom = fall?.[1].y ?? 150;
+    // Her head's ellipse, grown twice: 0.84 face widths across, 1.6 up and down from 0.1 above the eyes.
+    const inside = ((555 - 500) / (0.84 * w)) ** 2 + ((bottom - 500) / w + 0.1) ** 2 / 1.6 ** 2;
+    expect(inside).toBeGreaterThan(1);
+    expect(bottom).toBeLessThan(500 - 1.4 * w);
+  });
+
+  it("a fall stops 0.4 face widths short of the subject's sure shoulder, and never crosses her chest", () => {
+    const [onShoulder] = falls(person({ leftEar: [700, 420] }), true);
+    expect(Math.hypot(onShoulder[1].x - 680, onShoulder[1].y - 760)).toBeGreaterThanOrEqual(0.4 * w);
+    expect(onShoulder[1].y).toBeLessThan(760);
+    // An ear just outside the head's grown ellipse, over her chest: its fall ends above the shoulders' line.
+    const [overChest] = falls(person({ rightEar: [640, 230] }), true);
+    expect(overChest?.[1].y ?? 230).toBeLessThanOrEqual(760 - 0.4 * w);
+  });
+});
