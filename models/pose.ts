@@ -372,12 +372,13 @@ const SHOULDER_CLEAR = 0.4;
 /**
  * The other people's skeletons, given the subject's eyes' midpoint and face width (image px): the
  * subject is the instance whose nose or eyes lie nearest their eyes. Every other instance's sure
- * keypoints, the bones between two of them, and every heatmap peak, are someone else's, unless the
- * subject's keypoint of the same kind (or its mirror: left for right) lies there (the same person
- * found twice, or a peak the subject's keypoint snapped to), or within a limb's length of a sure keypoint of the subject's it joins (their
- * own elbow below their shoulder, which their instance did not snap to), or lies inside their head, or
- * is a shoulder a neck below their ear on its side (`inHead`, `ownShoulder`). Nothing when MoveNet did not
- * find the subject: then nobody's keypoint can be told from theirs.
+ * keypoints, the bones between two of them, the hair below their ears (`hairFall`), and every
+ * heatmap peak, are someone else's, unless the subject's keypoint of the same kind (or its
+ * mirror: left for right) lies there (the same person found twice, or a peak the subject's
+ * keypoint snapped to), or within a limb's length of a sure keypoint of the subject's it joins
+ * (their own elbow below their shoulder, which their instance did not snap to), or lies inside
+ * their head, or is a shoulder a neck below their ear on its side (`inHead`, `ownShoulder`).
+ * Nothing when MoveNet did not find the subject: then nobody's keypoint can be told from theirs.
  */
 export function otherPeople(found: Poses, eyes: { x: number; y: number }, faceWidth: number): Bone[] {
   const sure = (k: Keypoint) => k.score >= SURE_KEYPOINT;
