@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { ImageRejected } from './image-rejected';
+import { damaged, ImageRejected } from './image-rejected';
 
 /**
  * HEIF as iPhones save it: HEVC-coded, which sharp's prebuilt libvips cannot decode (it reads
@@ -195,7 +195,7 @@ export async function decodeHevcHeif(
         'unsupported_type',
         'This kind of HEIF file cannot be read; export the photo as JPEG or HEIC.',
       );
-    throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
+    throw damaged();
   }
   try {
     const [first] = images;
@@ -205,7 +205,7 @@ export async function decodeHevcHeif(
         `The image has ${first.width * first.height} pixels; the limit is ${maxPixels}.`,
       );
     const { data, width, height } = await first.decode().catch(() => {
-      throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
+      throw damaged();
     });
     return { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height };
   } finally {

@@ -7,3 +7,13 @@ export class ImageRejected extends Error {
     super(message);
   }
 }
+
+/**
+ * A file that passed the door check but does not decode: most often one that did not finish
+ * saving or copying, so the sentence says what to do about it.
+ */
+export const damaged = () =>
+  new ImageRejected(
+    'corrupt_image',
+    'The image is damaged or truncated and could not be decoded. Choose the photo again: a file that did not finish saving or copying ends early.',
+  );

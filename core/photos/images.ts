@@ -1,6 +1,6 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { decodeHevcHeif, heifCoding, heifExtentsInside } from './heif';
-import { ImageRejected } from './image-rejected';
+import { damaged, ImageRejected } from './image-rejected';
 import type { Photo } from '../platform/db';
 import type { RgbImage } from './pixels';
 import { storedVerdict } from './lifecycle';
@@ -63,7 +63,7 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
   // HEIF is read when HEVC-coded (iPhones; libheif in WebAssembly, see heif.ts) or AV1-coded (libvips).
   const coding = type === 'heic' ? heifCoding(input) : undefined;
   if (type === 'heic') {
-    if (coding === undefined) throw new ImageRejected('corrupt_image', 'The file could not be read as an image.');
+    if (coding === undefined) throw damaged(); // no image item: most often a file cut short
     if (coding !== 'hevc' && coding !== 'av1')
       throw new ImageRejected(
         'unsupported_type',
@@ -72,8 +72,7 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
           : `HEIF coded as ${coding} cannot be read; export the photo as JPEG or HEIC.`,
       );
     // An HEVC decode is about a second for 12 MP, the worker's job: here the container must hold all the data it points at.
-    if (coding === 'hevc' && !heifExtentsInside(input))
-      throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
+    if (coding === 'hevc' && !heifExtentsInside(input)) throw damaged();
   }
   let meta: Metadata;
   try {
@@ -96,7 +95,7 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
   try {
     await untrusted(input, maxPixels).resize(64, 64, { fit: 'inside' }).raw().toBuffer();
   } catch {
-    throw new ImageRejected('corrupt_image', 'The image is damaged or truncated and could not be decoded.');
+    throw damaged();
   }
   return { width: meta.autoOrient.width, height: meta.autoOrient.height };
 }
