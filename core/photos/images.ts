@@ -78,9 +78,9 @@ export async function checkUpload(input: Buffer, type: ImageType, maxPixels: num
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch {
-    throw new ImageRejected('corrupt_image', 'The file could not be read as an image.');
+    throw damaged();
   }
-  if (!meta.width || !meta.height) throw new ImageRejected('corrupt_image', 'The image has no dimensions.');
+  if (!meta.width || !meta.height) throw damaged();
   if (meta.width * meta.height > maxPixels) {
     throw new ImageRejected(
       'too_many_pixels',
