@@ -50,10 +50,15 @@ const freePort = () =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The images preload jemalloc (Dockerfile); so do the children here when it is installed (LOAD_JEMALLOC=0 to compare). */
+/**
+ * The images preload jemalloc with one arena (Dockerfile); so do the children here when it is
+ * installed (LOAD_JEMALLOC=0 to compare with glibc, MALLOC_CONF= for jemalloc's own defaults).
+ */
 const JEMALLOC_SO = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 const JEMALLOC: Record<string, string> =
-  process.env.LOAD_JEMALLOC !== '0' && existsSync(JEMALLOC_SO) ? { LD_PRELOAD: JEMALLOC_SO } : {};
+  process.env.LOAD_JEMALLOC !== '0' && existsSync(JEMALLOC_SO)
+    ? { LD_PRELOAD: JEMALLOC_SO, MALLOC_CONF: process.env.MALLOC_CONF ?? 'narenas:1' }
+    : {};
 
 /** Runs a role as the images do: plain node on the bundle (`npm run build`, run by `npm run bench:load` first). */
 function startChild(role: 'api' | 'worker', env: Record<string, string>): ChildProcess {
@@ -190,7 +195,7 @@ async function main() {
     const photo = await fiveMegabytePhoto();
     const { body, contentType } = multipart(photo);
     console.log(
-      `upload body: ${(body.length / 1e6).toFixed(2)} MB multipart (JPEG 3000x3000); ${PEOPLE} people, ${PEOPLE} connections, ${SECONDS} s; allocator: ${JEMALLOC.LD_PRELOAD ? 'jemalloc (as in the images)' : 'glibc'}`,
+      `upload body: ${(body.length / 1e6).toFixed(2)} MB multipart (JPEG 3000x3000); ${PEOPLE} people, ${PEOPLE} connections, ${SECONDS} s; allocator: ${JEMALLOC.LD_PRELOAD ? `jemalloc (MALLOC_CONF=${JEMALLOC.MALLOC_CONF})` : 'glibc'}`,
     );
 
     // RSS of the API process, every 250 ms, from before the load until after it.

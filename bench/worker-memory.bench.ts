@@ -11,7 +11,7 @@
  *   npm run bench:worker-memory           BENCH_RUNS=5 PIXEL_THREADS=2 npm run bench:worker-memory
  *
  * As the images run a worker: bundled (dist-bench/, no TypeScript loader in the process or its
- * threads) and with jemalloc preloaded.
+ * threads) and with jemalloc preloaded, one arena (MALLOC_CONF=narenas:1, as the Dockerfile sets).
  */
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -53,7 +53,7 @@ async function main() {
   const timer = setInterval(sample, 50);
   const idle = process.memoryUsage.rss();
   console.log(
-    `PIXEL_THREADS=${config.PIXEL_THREADS}, ${STYLES.length} styles, ${RUNS} runs; allocator: ${process.env.LD_PRELOAD?.includes('jemalloc') ? 'jemalloc' : 'glibc'}; ${import.meta.url.endsWith('.mjs') ? 'bundled' : 'from source (tsx)'}; load ${os
+    `PIXEL_THREADS=${config.PIXEL_THREADS}, ${STYLES.length} styles, ${RUNS} runs; allocator: ${process.env.LD_PRELOAD?.includes('jemalloc') ? `jemalloc (MALLOC_CONF=${process.env.MALLOC_CONF ?? ''})` : 'glibc'}; ${import.meta.url.endsWith('.mjs') ? 'bundled' : 'from source (tsx)'}; load ${os
       .loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,

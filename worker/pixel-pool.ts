@@ -10,13 +10,22 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+interface Task {
+  message: { id: number; kind: string; args: unknown[] };
+  /** One of `message.args`: it is copied and moved to the thread when the task starts. */
+  photo: Uint8Array;
+  pending: Pending;
+}
+
 interface Lane {
   worker: Worker;
   busy: boolean;
   /** Called when the task in progress ends (close() waits for it). */
   idle?: () => void;
-  /** `photo` is one of `message.args`: it is copied and moved to the thread when the task starts. */
-  queue: { message: { id: number; kind: string; args: unknown[] }; photo: Uint8Array; pending: Pending }[];
+  /** Renders for this thread (of the photos it keeps). */
+  queue: Task[];
+  /** The photo of the last render given to this thread: its other styles follow it here. */
+  lastKey?: string;
 }
 
 /** How long close() waits for the tasks in progress (a render takes seconds; the worker's grace period is 120 s). */
@@ -32,13 +41,18 @@ const THREAD_ENTRY = import.meta.url.endsWith('.mjs')
 
 /**
  * A fixed set of pixel threads. Renders of one photo go to the same thread (by key), where its
- * framing and matte are cached; analyses and preparations go to the least busy thread. One more thread holds ESRGAN
+ * framing and matte are cached; a new photo's go to the thread with the fewest renders waiting.
+ * Analyses and preparations wait in one queue that every thread takes from when it is free: a
+ * preparation can take seconds (an upscale), so a thread picked when the task was asked for could
+ * still be busy with one while another thread idles. One more thread holds ESRGAN
  * and the style graph for all of them (worker/shared-models.ts), so their memory is paid once a process.
  */
 export class PixelPool implements PixelWork {
   private readonly lanes: Lane[];
   private readonly models: Worker;
   private readonly pending = new Map<number, Pending>();
+  /** Analyses and preparations, for whichever thread is free first. */
+  private readonly shared: Task[] = [];
   private nextId = 1;
   private closing = false;
   /** Set when a thread ended on its own: the pool fails fast from then on and is to be replaced. */
@@ -92,6 +106,7 @@ export class PixelPool implements PixelWork {
       for (const p of this.pending.values()) p.reject(this.ended);
       this.pending.clear();
       for (const lane of this.lanes) lane.queue.length = 0;
+      this.shared.length = 0;
     });
   }
 
@@ -101,9 +116,11 @@ export class PixelPool implements PixelWork {
     lane.idle?.();
   }
 
+  /** Starts the thread's next task, if it is free: the oldest of its renders and the shared queue. */
   private pump(lane: Lane): void {
     if (lane.busy) return;
-    const next = lane.queue.shift();
+    const [own, shared] = [lane.queue[0], this.shared[0]];
+    const next = own && (!shared || own.message.id < shared.message.id) ? lane.queue.shift() : this.shared.shift();
     if (!next) return;
     lane.busy = true;
     // The photo is copied only now, as it goes: a queued task holds the caller's buffer, not a copy
@@ -114,29 +131,34 @@ export class PixelPool implements PixelWork {
     ]);
   }
 
-  private submit<T>(lane: Lane, kind: string, args: unknown[], photo: Uint8Array): Promise<T> {
+  /** Queues a task on `lane`'s own queue, or on the shared one. */
+  private submit<T>(lane: Lane | undefined, kind: string, args: unknown[], photo: Uint8Array): Promise<T> {
     if (this.ended) return Promise.reject(this.ended);
     if (this.closing) return Promise.reject(new Error('the pixel pool is closing'));
     return new Promise<T>((resolve, reject) => {
       const id = this.nextId++;
       const pending = { resolve: resolve as (v: unknown) => void, reject };
       this.pending.set(id, pending);
-      lane.queue.push({ message: { id, kind, args }, photo, pending });
-      this.pump(lane);
+      (lane?.queue ?? this.shared).push({ message: { id, kind, args }, photo, pending });
+      for (const l of lane ? [lane] : this.lanes) this.pump(l);
     });
   }
 
-  /** The least busy thread: analyses and preparations (no cache to go back to) go there. */
-  private leastBusy(): Lane {
-    return this.lanes.reduce((a, b) => (b.queue.length + Number(b.busy) < a.queue.length + Number(a.busy) ? b : a));
+  /** The thread for a render of `key`: the one its photo went to last, or the one with the fewest renders waiting. */
+  private laneFor(key: string): Lane {
+    const lane =
+      this.lanes.find((l) => l.lastKey === key) ??
+      this.lanes.reduce((a, b) => (b.queue.length + Number(b.busy) < a.queue.length + Number(a.busy) ? b : a));
+    lane.lastKey = key;
+    return lane;
   }
 
   analyse(stored: Buffer): Promise<Analysis> {
-    return this.submit(this.leastBusy(), 'analyse', [stored], stored);
+    return this.submit(undefined, 'analyse', [stored], stored);
   }
 
   prepare(original: Buffer, geometry: FaceGeometry): Promise<PreparedPhoto> {
-    return this.submit(this.leastBusy(), 'prepare', [original, geometry], original);
+    return this.submit(undefined, 'prepare', [original, geometry], original);
   }
 
   async render(
@@ -145,12 +167,10 @@ export class PixelPool implements PixelWork {
     geometry: FaceGeometry,
     style: Style,
   ): Promise<Rendered & { preparedFrom: PreparedFrom }> {
-    let h = 0;
-    for (const ch of key) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
     const [kind, bytes] =
       'prepared' in source ? (['prepared', source.prepared] as const) : (['original', source.original] as const);
     const out = await this.submit<Rendered & { preparedFrom: PreparedFrom; jpeg: Uint8Array }>(
-      this.lanes[h % this.lanes.length],
+      this.laneFor(key),
       'render',
       [key, kind, bytes, geometry, style],
       bytes,
@@ -164,8 +184,8 @@ export class PixelPool implements PixelWork {
    */
   async close(): Promise<void> {
     this.closing = true;
-    for (const lane of this.lanes) {
-      for (const task of lane.queue.splice(0)) {
+    for (const queue of [this.shared, ...this.lanes.map((l) => l.queue)]) {
+      for (const task of queue.splice(0)) {
         this.pending.delete(task.message.id);
         task.pending.reject(new Error('the pixel pool is closing'));
       }

@@ -65,8 +65,12 @@ export function pixelSettings(c: Config): PixelSettings {
   };
 }
 
-/** ESRGAN sessions are released after this long without a small face to enlarge. */
-const ESRGAN_IDLE_MS = 60_000;
+/**
+ * ESRGAN's sessions are released as soon as no upscale runs: their arena (about 50 MB after an
+ * upscale, models/upscaler.ts) is held only while a small face is being enlarged. Opening one
+ * again costs about 80 ms of CPU, against 1-3 s for the upscale itself.
+ */
+const ESRGAN_IDLE_MS = 0;
 
 /**
  * The last photo's Prepared (about 12 MB at 1024 px) is kept for its other styles: an order's
@@ -78,7 +82,7 @@ const PREPARED_KEEP = 1;
 
 /**
  * ESRGAN and the style graph for this thread alone: ESRGAN opens when a small face needs it and is
- * released after a minute without one.
+ * released once that upscale is done.
  */
 export function ownSharedModels(s: Pick<PixelSettings, 'providers'>, logger?: ModelLogger): SharedModels {
   return {

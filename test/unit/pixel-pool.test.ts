@@ -85,19 +85,35 @@ describe('pixel threads', () => {
     expect(staleReason(Buffer.from('a JPEG, say'), 1024)).toBe('not a prepared form');
   });
 
-  it('two small-face renders at once, one on each pixel thread, are both enlarged (by the models thread they share) and stay face-true', async () => {
+  it('two new photos rendered at once go one to each pixel thread, both enlarged by the models thread they share, and stay face-true', async () => {
     const { geometry } = await pool.analyse(stored);
-    // Keys that land on different threads (the pool picks a thread by the key's hash).
-    const lane = (key: string) => [...key].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 0) % 2;
-    const keys = ['pho_a', 'pho_b', 'pho_c', 'pho_d'];
-    const [k0, k1] = [keys.find((k) => lane(k) === 0)!, keys.find((k) => lane(k) === 1)!];
+    // A new photo's renders go to the thread with the fewest waiting: the second photo to the other thread.
     const [a, b] = await Promise.all(
-      [k0, k1].map((k) => pool.render(k, { original: stored }, geometry!, findStyle('studio-grey')!)),
+      ['pho_a', 'pho_b'].map((k) => pool.render(k, { original: stored }, geometry!, findStyle('studio-grey')!)),
     );
     // The astronaut's face is small for a 1024-px headshot: each render waited for an upscale.
     expect(a.timings.upscale).toBeGreaterThan(0);
     expect(b.timings.upscale).toBeGreaterThan(0);
     expect(a.faceTrue.ok && b.faceTrue.ok).toBe(true);
+    // Each thread keeps its own photo: a further style of each is read from neither store nor original.
+    const again = await Promise.all(
+      ['pho_a', 'pho_b'].map((k) => pool.render(k, { original: stored }, geometry!, findStyle('charcoal')!)),
+    );
+    expect(again.map((r) => r.preparedFrom)).toEqual(['kept', 'kept']);
+  });
+
+  it('an analysis asked while one thread prepares a photo is taken by the other thread when it is free, not queued behind the preparation', async () => {
+    const { geometry } = await pool.analyse(stored);
+    const done: string[] = [];
+    const note = (name: string) => () => done.push(name);
+    // The preparation (an ESRGAN x4 upscale, seconds) takes one thread, the first analysis the other;
+    // the second analysis waits for whichever thread is free first.
+    await Promise.all([
+      pool.prepare(stored, geometry!).then(note('preparation')),
+      pool.analyse(stored).then(note('first analysis')),
+      pool.analyse(stored).then(note('second analysis')),
+    ]);
+    expect(done.indexOf('second analysis')).toBeLessThan(done.indexOf('preparation'));
   });
 
   it('a pool configured for cuda,cpu still works on this CPU-only machine (each thread falls back to cpu)', async () => {
