@@ -7,12 +7,12 @@
 FROM node:20-bookworm-slim AS cpu
 # jemalloc hands libvips' image buffers back to the system after each photo (measured here: 4
 # concurrent 9-MP normalisations end at 256-294 MB RSS with it, 800+ MB with glibc's allocator).
-RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
-ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 # One jemalloc arena for all of a process's threads (pixel threads, the models thread, onnxruntime's
 # and libvips' threads): pages one thread frees are reused by the others, not kept by its own arena
-# for the decay time. A worker's busy peak: 643-652 MB against 710-722 MB with an arena per thread,
+# for the decay time. A worker's busy peak: 631-652 MB against 710-722 MB with an arena per thread,
 # no more CPU a headshot (docs/render-performance.md). bench:worker-memory and bench:load run the same.
+RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
+ENV LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 ENV MALLOC_CONF=narenas:1
 WORKDIR /app
 COPY . .

@@ -38,6 +38,8 @@ describe('docker-compose.yml', () => {
       expect(s[name].healthcheck?.test, name).toEqual(['CMD', 'node', 'dist/main.mjs', 'healthcheck']);
     const dockerfile = await readFile('Dockerfile', 'utf8');
     expect(dockerfile.match(/npm run build/g)).toHaveLength(2);
+    // Both images preload jemalloc with one arena, as bench:worker-memory measures the worker.
+    expect(dockerfile.match(/^ENV LD_PRELOAD=.*libjemalloc\.so\.2\nENV MALLOC_CONF=narenas:1$/gm)).toHaveLength(2);
     expect(dockerfile.match(/^ENTRYPOINT .*$/gm)).toEqual([
       'ENTRYPOINT ["node", "dist/main.mjs"]',
       'ENTRYPOINT ["node", "dist/main.mjs"]',
