@@ -86,6 +86,9 @@ async function main() {
   const sizes = new Map<string, number>();
   const first = new Map<string, number[]>();
   const further = new Map<string, number[]>();
+  // Where a further style's time goes: the render's own stages (models thread's style graph included
+  // in `style`), and what is left of the wall time (moving pixels between threads, queueing).
+  const furtherStages = new Map<string, Record<string, number[]>>();
   // CPU time of the process over the timed work: on a shared machine wall time also counts other
   // people's work, CPU time much less so.
   const cpuMs = new Map<string, number>();
@@ -113,6 +116,13 @@ async function main() {
           throw new Error(`${p.name}: prepared from ${out.preparedFrom}`);
         if (r < 0) continue; // warm-up: sessions load
         add(i === 0 ? first : further, p.name, ms);
+        if (i > 0) {
+          const stages = furtherStages.get(p.name) ?? {};
+          const { compose = 0, style: graph = 0, faceTrue = 0, encode = 0 } = out.timings;
+          const parts = { compose, style: graph, faceTrue, encode, rest: ms - compose - graph - faceTrue - encode };
+          for (const [k, v] of Object.entries(parts)) stages[k] = [...(stages[k] ?? []), v];
+          furtherStages.set(p.name, stages);
+        }
       }
       const cpu = process.cpuUsage(cpu0);
       if (r >= 0) cpuMs.set(p.name, (cpuMs.get(p.name) ?? 0) + (cpu.user + cpu.system) / 1000);
@@ -158,6 +168,10 @@ async function main() {
     console.log(
       `${p.name}: first headshot ${fmt(median(first.get(p.name)!), 0)} ms, each further style ${fmt(median(further.get(p.name)!), 0)} ms (wall, medians, one at a time, from the stored form); CPU ${fmt(cpu, 0)} ms for its ${STYLES.length} styles, ${fmt(cpu / STYLES.length, 0)} ms a headshot (the process's user + system time)`,
     );
+  }
+  for (const p of photos) {
+    const stages = Object.entries(furtherStages.get(p.name)!).map(([k, v]) => `${k} ${fmt(median(v), 0)}`);
+    console.log(`${p.name}: each further style by stage (ms, medians): ${stages.join(', ')}`);
   }
   console.log(
     `every thread busy: ${busyHeadshots} headshots (half of them ESRGAN x4), ${RUNS * config.PIXEL_THREADS * 2} analyses and as many preparations in ${fmt(busySeconds, 1)} s: ${fmt((busyHeadshots / busySeconds) * 60, 0)} headshots a minute; CPU ${fmt((busyCpu.user + busyCpu.system) / 1000 / busyHeadshots, 0)} ms a headshot, its share of the analyses and preparations included`,

@@ -1,5 +1,5 @@
 import sharp, { type OutputInfo, type Region } from 'sharp';
-import { makeBackdrop } from '../core/orders/backdrops';
+import { drawBackdrop, makeBackdrop } from '../core/orders/backdrops';
 import type { Style } from '../core/orders/catalog';
 import type { Face, FaceDetector, Point, RgbImage } from '../models/face-detector';
 import type { Landmarker } from '../models/landmarks';
@@ -446,15 +446,6 @@ export function skinMask(
 }
 
 /** Packed RGB of one colour. */
-function fill(out: Buffer, rgb: readonly [number, number, number]): Buffer {
-  for (let d = 0; d < out.length; d += 3) {
-    out[d] = rgb[0];
-    out[d + 1] = rgb[1];
-    out[d + 2] = rgb[2];
-  }
-  return out;
-}
-
 /** Planar 0..1 floats (as the style graph gives them) into packed RGB bytes. */
 function fromPlanar(p: Float32Array, out: Buffer): Buffer {
   const n = out.length / 3;
@@ -504,13 +495,18 @@ async function styleInto(
   const { frame } = p;
   const n = frame.width * frame.height;
   let t = now();
-  // A solid backdrop is filled into a scratch buffer; the others come from makeBackdrop (drawn ones shared, never written).
-  const solid = style.backdrop.kind === 'solid' ? fill(takeBytes(n * 3), style.backdrop.rgb) : undefined;
-  const backdrop = solid
-    ? { data: solid, width: frame.width, height: frame.height }
-    : await makeBackdrop(style.backdrop, frame.width, frame.height, p.framed, p.background);
+  // A solid or gradient backdrop is drawn into a scratch buffer; the others come from makeBackdrop
+  // (the bokeh shared, never written).
+  const b = style.backdrop;
+  const drawn =
+    b.kind === 'solid' || b.kind === 'gradient'
+      ? drawBackdrop(b, takeBytes(n * 3), frame.width, frame.height)
+      : undefined;
+  const backdrop = drawn
+    ? { data: drawn, width: frame.width, height: frame.height }
+    : await makeBackdrop(b, frame.width, frame.height, p.framed, p.background);
   const composed = compositePlanar(p.person, p.alpha, backdrop, takeFloat32(n * 3), lightFor(p.light, style));
-  if (solid) giveBack(solid);
+  if (drawn) giveBack(drawn);
   timings.compose = now() - t;
   t = now();
   const r = mapFive(p.reference, (q) => toOutput(frame, q));

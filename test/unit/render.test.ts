@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { makeBackdrop } from '../../core/orders/backdrops';
 import { STYLES } from '../../core/orders/catalog';
 import { loadConfig } from '../../core/platform/config';
 import { decodeRgb, normaliseUpload } from '../../core/photos/images';
@@ -74,6 +75,35 @@ describe('SD2 rendering every style of astronaut.png', () => {
       expect(diff / n).toBeGreaterThan(style.backdrop.kind === 'own-blur' ? 4 : 20);
     });
   }
+});
+
+describe('gradient backdrops', () => {
+  it('are the radial gradient an SVG renderer (librsvg) draws, within one level, at the frame size and an odd size', async () => {
+    for (const style of STYLES) {
+      const b = style.backdrop;
+      if (b.kind !== 'gradient') continue;
+      for (const [width, height] of [
+        [1024, 1280],
+        [301, 377],
+      ]) {
+        const svg = Buffer.from(
+          `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><radialGradient id="g" cx="50%" cy="30%" r="85%">` +
+            `<stop offset="0" stop-color="rgb(${b.top.join(',')})"/><stop offset="1" stop-color="rgb(${b.bottom.join(',')})"/></radialGradient></defs>` +
+            `<rect width="100%" height="100%" fill="url(#g)"/></svg>`,
+        );
+        const drawnBySvg = await sharp(svg).removeAlpha().raw().toBuffer();
+        const drawn = await makeBackdrop(b, width, height);
+        expect([drawn.width, drawn.height]).toEqual([width, height]);
+        let worst = 0;
+        for (let i = 0; i < drawnBySvg.length; i++) worst = Math.max(worst, Math.abs(drawn.data[i] - drawnBySvg[i]));
+        expect(worst, `${style.id} at ${width}x${height}`).toBeLessThanOrEqual(1);
+        // A gradient, not a fill: the top centre and the bottom corner differ as the style says.
+        const at = (x: number, y: number) => [0, 1, 2].map((c) => drawn.data[(y * width + x) * 3 + c]);
+        expect(at(0, height - 1)).toEqual([...b.bottom]);
+        expect(at(width >> 1, Math.round(height * 0.3))).toEqual([...b.top]);
+      }
+    }
+  });
 });
 
 describe('the face-true check', () => {
