@@ -29,7 +29,7 @@ import { composite, refineMask, solidImage } from '../models/matte';
 import { createAnalyser, thresholdsFrom } from '../worker/analysis';
 import { loadRenderModels } from '../worker/pixel-work';
 import { warp } from '../worker/framing';
-import { framePeople, matte, photoPeople, prepare } from '../worker/render';
+import { framePeople, matte, photoPeople, prepare, subjectFace } from '../worker/render';
 import { estimateForeground } from '../models/person-matte';
 import { loadPeer } from './peer';
 import { readCrop, REAL_SET } from '../test/support/real-set';
@@ -133,7 +133,8 @@ async function main() {
     // Where the photo ends in the frame, as prepare() passes it (warp's coverage needs no pixels).
     const { coverage } = warp({ data: new Uint8Array(3), width: 1, height: 1 }, { x: 0, y: 0 }, 1, frame);
     const poses = await framePeople(models, stored.data, frame, await photoPeople(models, stored.data));
-    const alpha = matte(framed, coarse, frame, p.reference, geometry.others, coverage, poses);
+    const body = await models.body.mask(framed, subjectFace(frame, p.reference));
+    const alpha = matte(framed, coarse, frame, p.reference, geometry.others, coverage, poses, body);
     const after: Method = { alpha, colours: { data: estimateForeground(framed, alpha), width: w, height: h }, ms: 0 };
     after.ms = segMs + performance.now() - t;
     const images = [

@@ -19,6 +19,7 @@ import type { RgbImage } from '../core/photos/pixels';
 import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
 import { createLandmarker } from '../models/landmarks';
+import { createBodyMasker } from '../models/body-mask';
 import { createPoseDetector } from '../models/pose';
 import { createSegmenter } from '../models/segmenter';
 import { createStyleRunner } from '../models/style-graph';
@@ -79,6 +80,7 @@ async function renderModels(): Promise<RenderModels> {
     detector: await createFaceDetector({ providers }),
     landmarker: await createLandmarker({ providers }),
     pose: createPoseDetector({ providers }),
+    body: createBodyMasker({ providers }),
   };
 }
 

@@ -68,6 +68,8 @@ export interface PersonMatteOptions extends RefineOptions {
   inPhoto?: Uint8Array;
   /** Other people's skeletons (models/pose.ts `otherPeople`, image px): seeds of the others as their faces are. */
   bones?: Bone[];
+  /** How surely an image point is the subject's own body, 0..1 (models/body-mask.ts): where it is not, the others' ground. */
+  body?: (x: number, y: number) => number;
 }
 
 /**
@@ -339,7 +341,7 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
 
   // 4. The face's person only (models/subject-mask.ts), faded towards where the photo ends.
   const inPhoto = opts.inPhoto && cellShare(opts.inPhoto, width, height, gw, gh);
-  if (opts.face) keepSubject(post, colour, gw, gh, CELL, opts.face, opts.others, inPhoto, opts.bones);
+  if (opts.face) keepSubject(post, colour, gw, gh, CELL, opts.face, opts.others, inPhoto, opts.bones, opts.body);
   if (inPhoto) for (let i = 0; i < n; i++) post[i] *= inPhoto[i];
 
   // 5. Full resolution along the photo's edges.

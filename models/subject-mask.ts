@@ -25,7 +25,10 @@
  *    beside a blonde's neck), so the border between two people falls on the edge between them
  *    (dark hair against a cheek). Against the others the subject also pays for each step into a
  *    colour foreign to her (FOREIGN_STEP), so a neighbour's top that her hair shades into with no
- *    sharp edge goes to the others.
+ *    sharp edge goes to the others. Where BlazePose's mask of the subject's own body (models/body-mask.ts)
+ *    leaves a cell out and someone else's skeleton is near, the cell is their ground (`theirs`): the
+ *    others grow there freely and are seeded there, and the subject pays more to step in (the woman
+ *    behind's dark red top that the subject's dark hair shades into).
  * 3. Cells that go to the others, cells of a colour foreign to the subject that a stranger's growth
  *    reaches before the subject, who reaches them only across edges (the rest of a friend's top
  *    along the edge), or cells that the subject reaches only far beyond the envelope (a soft
@@ -90,6 +93,19 @@ const STRANGER_SEED = 36;
 const BONE = 0.08;
 /** Within this many face widths of another person's bone, the others pay no more to come inside the envelope. */
 const OWN_GROUND = 0.5;
+/**
+ * Someone else's ground (BlazePose and MoveNet agreeing, `theirs`): within THEIR_REACH face widths
+ * of another person's skeleton, where BlazePose's mask of the subject's body is below NOT_MINE;
+ * how surely rises to 1 where the mask is 0. There the others grow freely, the subject pays up to
+ * BODY_STEP more a step against them, and from THEIRS_SEED on (across an edge from the subject)
+ * the others are seeded.
+ */
+const THEIR_REACH = 1.0;
+const NOT_MINE = 0.7;
+const BODY_STEP = 4;
+const THEIRS_SEED = 0.5;
+/** BlazePose's mask is widened by this many face widths before it says where the subject is not. */
+const MINE_MARGIN = 0.05;
 /** Colour levels a channel of the core's histogram (8: 512 bins). */
 const CORE_LEVELS = 8;
 
@@ -291,6 +307,7 @@ export function keepSubject(
   others: FaceAt[] = [],
   inPhoto?: Float32Array,
   bones: Bone[] = [],
+  mineAt?: (x: number, y: number) => number,
 ): void {
   const half = halve(post, colour, gw, gh, inPhoto);
   const { w, h } = half,
@@ -333,6 +350,20 @@ export function keepSubject(
       }
     }
   }
+  // Someone else's ground: where BlazePose does not see the subject's body (models/body-mask.ts)
+  // and MoveNet sees someone else near. Either alone is not enough: BlazePose misses a raised arm
+  // (p3-curls' hand in her hair), and its edge runs inside the subject's hair; MoveNet's bones are
+  // thin lines through people. 0..1, how surely.
+  const theirs = new Float32Array(n);
+  if (mineAt && bones.length) {
+    // The mask's edge runs a little inside the subject's own hair (a coarse mask): widened first.
+    const mine = new Float32Array(n);
+    for (let i = 0; i < n; i++) mine[i] = mineAt(((i % w) + 0.5) * size, (((i / w) | 0) + 0.5) * size);
+    widen(mine, w, h, Math.round((MINE_MARGIN * face.width) / size));
+    alongBones(bones, THEIR_REACH * face.width, w, h, size, (i) => {
+      theirs[i] = mine[i] < NOT_MINE ? 1 - mine[i] / NOT_MINE : 0;
+    });
+  }
   // 1. The subject's reach: colour edges and the way beyond the envelope cost.
   const density = ownDensity(half.colour, own, n);
   // The same reach where a colour foreign to the subject costs more, for the contest with the others
@@ -344,7 +375,8 @@ export function keepSubject(
   for (let i = 0; i < n; i++) {
     dF[i] = dS[i];
     if (dS[i] === 0) heapF.push(i);
-    foreignTax[i] = tax[i] + (density[i] < FOREIGN ? FOREIGN_STEP * (1 - density[i] / FOREIGN) : 0);
+    foreignTax[i] =
+      tax[i] + (density[i] < FOREIGN ? FOREIGN_STEP * (1 - density[i] / FOREIGN) : 0) + BODY_STEP * theirs[i];
   }
   grow(dS, heapS, p, half.colour, w, tax);
   grow(dF, heapF, p, half.colour, w, foreignTax);
@@ -352,7 +384,7 @@ export function keepSubject(
   // blonde's neck; her own dark top is in the core) is no more the subject's than the others': they
   // pay nothing to come inside the envelope there, and the border falls on the colour edge.
   const headDensity = ownDensity(half.colour, head, n);
-  for (let i = 0; i < n; i++) if (beside[i] && headDensity[i] < FOREIGN) inside[i] = 0;
+  for (let i = 0; i < n; i++) if ((beside[i] && headDensity[i] < FOREIGN) || theirs[i] > 0) inside[i] = 0;
   // 2. The others' reach, from the other faces and from whoever comes into the frame from a side or
   // the top beyond the envelope (the mask beyond it, joined to the frame's edge there).
   const dO = new Float32Array(n).fill(Infinity);
@@ -432,6 +464,8 @@ export function keepSubject(
   alongBones(bones, OWN_GROUND * face.width, w, h, size, (i) => {
     inside[i] = 0;
   });
+  // Surely someone else's ground, across an edge from the subject: someone else.
+  for (let i = 0; i < n; i++) if (p[i] >= HALF && dS[i] > SEED && theirs[i] >= THEIRS_SEED) entering[i] = 1;
   for (let i = 0; i < n; i++) {
     if (p[i] >= HALF && dS[i] > 0 && (entering[i] === 1 || dS[i] === Infinity)) {
       dO[i] = 0;
@@ -480,6 +514,24 @@ export function keepSubject(
 }
 
 const smooth = (t: number) => t * t * (3 - 2 * t);
+
+/** In place: each cell takes the largest value within r cells along its row, then its column (a square's maximum). */
+function widen(v: Float32Array, w: number, h: number, r: number): void {
+  if (r < 1) return;
+  const line = new Float32Array(Math.max(w, h));
+  const pass = (lines: number, length: number, at: (k: number, i: number) => number) => {
+    for (let k = 0; k < lines; k++) {
+      for (let i = 0; i < length; i++) line[i] = v[at(k, i)];
+      for (let i = 0; i < length; i++) {
+        let most = 0;
+        for (let j = Math.max(0, i - r); j <= Math.min(length - 1, i + r); j++) most = Math.max(most, line[j]);
+        v[at(k, i)] = most;
+      }
+    }
+  };
+  pass(h, w, (y, x) => y * w + x);
+  pass(w, h, (x, y) => y * w + x);
+}
 
 /** Calls `visit` with each cell (of `size` px, w x h) whose centre lies within `r` px of a bone. */
 function alongBones(bones: Bone[], r: number, w: number, h: number, size: number, visit: (i: number) => void): void {

@@ -5,6 +5,7 @@ import { createFaceDetector } from '../models/face-detector';
 import { createIsnetSegmenter } from '../models/isnet';
 import { createLandmarker, type Landmarker } from '../models/landmarks';
 import { createSegmenter } from '../models/segmenter';
+import { createBodyMasker } from '../models/body-mask';
 import { createPoseDetector } from '../models/pose';
 import type { ModelLogger } from '../models/session';
 import { createStyleRunner } from '../models/style-graph';
@@ -115,6 +116,7 @@ export async function loadRenderModels(
     detector: await createFaceDetector({ providers: s.providers, logger }),
     landmarker: await landmarker,
     pose: createPoseDetector({ providers: s.providers, logger }),
+    body: createBodyMasker({ providers: s.providers, logger }),
   };
 }
 

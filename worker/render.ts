@@ -1,12 +1,14 @@
 import sharp, { type OutputInfo, type Region } from 'sharp';
 import { drawBackdrop, makeBackdrop } from '../core/orders/backdrops';
 import type { Style } from '../core/orders/catalog';
+import type { BodyMask, BodyMasker } from '../models/body-mask';
 import type { Face, FaceDetector, Point, RgbImage } from '../models/face-detector';
 import type { Landmarker } from '../models/landmarks';
 import { compositePlanar, type CoarseMask } from '../models/matte';
 import { estimateForeground, personMatte } from '../models/person-matte';
 import { movePoses, otherPeople, POSE_SIZE, type PoseDetector, type Poses } from '../models/pose';
 import type { Segmenter } from '../models/segmenter';
+import type { FaceAt } from '../models/subject-mask';
 import { lookForStyle, type StyleRunner } from '../models/style-graph';
 import type { Upscaler } from '../models/upscaler';
 import {
@@ -34,6 +36,7 @@ export interface RenderModels {
   detector: FaceDetector;
   landmarker: Landmarker;
   pose: PoseDetector;
+  body: BodyMasker;
 }
 
 /** Style-independent work for one photo: framed pixels and the person's alpha. Cached per photo. */
@@ -351,7 +354,10 @@ async function frameAndMatte(
   const coarse = await models.segmenter.segment(framed);
   add(timings, 'segment', t);
   t = now();
-  const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage, poses);
+  const body = await models.body.mask(framed, subjectFace(frame, reference));
+  add(timings, 'body', t);
+  t = now();
+  const alpha = matte(framed, coarse, frame, reference, geometry.others, warped.coverage, poses, body);
   add(timings, 'refine', t);
   return { crop, small, upscaled, enlarged, framed, coverage: warped.coverage, outside: warped.outside, alpha };
 }
@@ -397,22 +403,29 @@ export function matte(
   others: FaceGeometry['others'] = [],
   inPhoto?: Uint8Array,
   poses: Poses = { people: [], peaks: [] },
+  body?: BodyMask,
 ): Uint8Array {
-  const eyes = toOutput(frame, {
-    x: (reference.rightEye.x + reference.leftEye.x) / 2,
-    y: (reference.rightEye.y + reference.leftEye.y) / 2,
-  });
+  const face = subjectFace(frame, reference);
   const faces = others.map((b) => ({
     ...toOutput(frame, { x: b.x + b.width / 2, y: b.y + b.height / 2 }),
     width: b.width * frame.scale,
   }));
-  const faceWidth = frame.width / frame.faceWidths;
   return personMatte(framed, coarse, {
-    face: { ...eyes, width: faceWidth, tilt: frame.angle },
+    face,
     others: faces,
     inPhoto,
-    bones: otherPeople(poses, eyes, faceWidth),
+    bones: otherPeople(poses, face, face.width),
+    body: body && ((x, y) => body.at(x, y)),
   });
+}
+
+/** The subject's face in the frame: the eyes' midpoint, the face's width and the frame's levelling angle. */
+export function subjectFace(frame: Frame, reference: FivePoints): FaceAt {
+  const eyes = toOutput(frame, {
+    x: (reference.rightEye.x + reference.leftEye.x) / 2,
+    y: (reference.rightEye.y + reference.leftEye.y) / 2,
+  });
+  return { ...eyes, width: frame.width / frame.faceWidths, tilt: frame.angle };
 }
 
 /**
@@ -445,7 +458,6 @@ export function skinMask(
   return out;
 }
 
-/** Packed RGB of one colour. */
 /** Planar 0..1 floats (as the style graph gives them) into packed RGB bytes. */
 function fromPlanar(p: Float32Array, out: Buffer): Buffer {
   const n = out.length / 3;

@@ -12,6 +12,7 @@ import {
   matte,
   photoPeople,
   prepare,
+  subjectFace,
   renderStyle,
   type FaceGeometry,
   type Prepared,
@@ -228,6 +229,7 @@ describe('issue 20: frames a photographer would choose', () => {
           geometry.others,
           coverage,
           await framePeople(models, stored, f, await photoPeople(models, stored)),
+          await models.body.mask(p.framed, subjectFace(f, p.reference)),
         );
         const shown = edgeContacts(f, unfaded)
           .map((q) => toOutput(f, q))
@@ -324,4 +326,40 @@ describe('issue 20: only the subject in the matte', () => {
       SLOW,
     );
   }
+});
+
+describe("issue 20: BlazePose's mask of the subject's own body (models/body-mask.ts)", () => {
+  // The selfie segmenter marks everyone; BlazePose, its square placed from the subject's face,
+  // segments her alone. Mean of the mask over the hand-labelled faces (neighbours.json).
+  const meanIn = (at: (x: number, y: number) => number, [left, top, width, height]: Rect) => {
+    let sum = 0,
+      n = 0;
+    for (let y = top; y < top + height; y += 4)
+      for (let x = left; x < left + width; x += 4) {
+        sum += at(x + 0.5, y + 0.5);
+        n++;
+      }
+    return sum / n;
+  };
+  it(
+    "covers every labelled subject's face, and leaves out the faces of the friend cheek to cheek and the woman behind",
+    async () => {
+      for (const [file, regions] of Object.entries(NEIGHBOURS)) {
+        const { p } = await preparedCrop(REAL_SET.find((c) => c.file === file)!);
+        const body = await models.body.mask(p.framed, subjectFace(p.frame, p.reference));
+        expect(body.presence, `${file}: a person where BlazePose expects one`).toBeGreaterThan(0.9);
+        const face = regions.subject.find((r) => r.what.startsWith('her face'))!;
+        expect(meanIn(body.at, face.rect), `${file}: her face`).toBeGreaterThan(0.9);
+        for (const r of regions.others.filter((o) => / face$/.test(o.what) || o.what.includes('face of')))
+          expect(meanIn(body.at, r.rect), `${file}: ${r.what}`).toBeLessThan(0.1);
+      }
+    },
+    SLOW,
+  );
+
+  it('refuses a face of no width and an image whose pixels do not fill it', async () => {
+    const image = { data: Buffer.alloc(64 * 64 * 3), width: 64, height: 64 };
+    await expect(models.body.mask(image, { x: 32, y: 32, width: 0 })).rejects.toThrow(/positive width/);
+    await expect(models.body.mask({ ...image, height: 65 }, { x: 32, y: 32, width: 10 })).rejects.toThrow();
+  });
 });

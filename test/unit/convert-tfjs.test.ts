@@ -505,6 +505,25 @@ describe('converted MediaPipe models match the golden outputs', () => {
     expect(Math.max(...out.centre.data)).toBeGreaterThan(0.3);
   }, 300_000);
 
+  it('blazepose-full: the graph cut at its segmentation and pose-flag heads matches the reference interpreter on the astronaut', async () => {
+    const { build } = getModel('blazepose-full');
+    const graph = cutGraph(await loadTfjsGraph(join(root, build!.source)), build!.cut!);
+    // The astronaut at half size, RGB 0..1 as BlazePose takes it.
+    const image = new Float32Array(256 * 256 * 3);
+    for (let y = 0; y < 256; y++)
+      for (let x = 0; x < 256; x++)
+        for (let c = 0; c < 3; c++)
+          image[(y * 256 + x) * 3 + c] = astronaut.data[(2 * y * astronaut.width + 2 * x) * 3 + c] / 255;
+    const out = await runOnnx(convertGraph(graph), { image: { data: image, shape: [1, 256, 256, 3] } });
+    const ref = runReference(graph, { image: { shape: [1, 256, 256, 3], data: Float64Array.from(image) } });
+    for (const name of Object.keys(build!.cut!.outputs)) {
+      expect([...out[name].dims], name).toEqual(ref[name].shape);
+      expect(maxAbsDiff(out[name].data, ref[name].data), name).toBeLessThan(1e-3);
+    }
+    // The astronaut fills the square: the mask covers its middle.
+    expect(out.segmentation.data[128 * 256 + 128]).toBeGreaterThan(0.5);
+  }, 300_000);
+
   it('conversion is deterministic and gives the sha256 recorded in the registry', async () => {
     for (const [file, id] of [
       ['facemesh.json', 'facemesh'],
@@ -516,13 +535,15 @@ describe('converted MediaPipe models match the golden outputs', () => {
       expect(a).toBe(b);
       expect(a).toBe(getModel(id).sha256);
     }
-    const { build, sha256: expected } = getModel('movenet-multipose');
-    const [a, b] = [
-      await convertTfjsGraph(join(root, build!.source), build!.cut),
-      await convertTfjsGraph(join(root, build!.source), build!.cut),
-    ];
-    expect(sha256(a)).toBe(sha256(b));
-    expect(sha256(a)).toBe(expected);
+    for (const id of ['movenet-multipose', 'blazepose-full'] as const) {
+      const { build, sha256: expected } = getModel(id);
+      const [a, b] = [
+        await convertTfjsGraph(join(root, build!.source), build!.cut),
+        await convertTfjsGraph(join(root, build!.source), build!.cut),
+      ];
+      expect(sha256(a), id).toBe(sha256(b));
+      expect(sha256(a), id).toBe(expected);
+    }
   });
 });
 
