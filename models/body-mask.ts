@@ -9,10 +9,10 @@
  * (models/subject-mask.ts uses it so).
  */
 import * as ort from 'onnxruntime-node';
-import { openModelSession } from './build';
+import { heldModel, type HeldModel } from './build';
 import { checkRgbImage, type RgbImage } from './face-detector';
 import { getModel } from './registry';
-import { idleSession, type ModelLogger } from './session';
+import type { ModelLogger } from './session';
 import type { FaceAt } from './subject-mask';
 
 const MODEL_ID = 'blazepose-full';
@@ -35,11 +35,7 @@ export interface BodyMask {
   presence: number;
 }
 
-export interface BodyMasker {
-  readonly provider: string;
-  readonly loaded: boolean;
-  /** Releases the session now (it is opened again at the next use). */
-  release(): void;
+export interface BodyMasker extends HeldModel {
   mask(image: RgbImage, face: FaceAt): Promise<BodyMask>;
 }
 
@@ -104,25 +100,15 @@ function squareInput(image: RgbImage, place: ReturnType<typeof square>): Float32
 }
 
 export function createBodyMasker(opts: { providers: string[]; logger?: ModelLogger; idleMs?: number }): BodyMasker {
-  const entry = getModel(MODEL_ID);
-  let provider = 'not loaded yet';
-  const held = idleSession(() => openModelSession(MODEL_ID, opts), opts.idleMs ?? BODY_IDLE_MS);
-  return {
-    get provider() {
-      return provider;
-    },
-    get loaded() {
-      return held.loaded;
-    },
-    release: () => held.release(),
-    async mask(image, face) {
+  const input = getModel(MODEL_ID).input.name;
+  const model = heldModel(MODEL_ID, opts, opts.idleMs ?? BODY_IDLE_MS);
+  return Object.assign(model, {
+    async mask(image: RgbImage, face: FaceAt): Promise<BodyMask> {
       checkRgbImage(image, 'body mask');
       if (!(face.width > 0)) throw new Error('body mask: the face needs a positive width');
       const place = square(face);
-      const input = squareInput(image, place);
-      const out = await held.use((loaded) => {
-        provider = loaded.provider;
-        return loaded.session.run({ [entry.input.name]: new ort.Tensor('float32', input, [1, SIZE, SIZE, 3]) });
+      const out = await model.run({
+        [input]: new ort.Tensor('float32', squareInput(image, place), [1, SIZE, SIZE, 3]),
       });
       const seg = out.segmentation.data as Float32Array;
       const presence = (out.poseflag.data as Float32Array)[0];
@@ -146,5 +132,5 @@ export function createBodyMasker(opts: { providers: string[]; logger?: ModelLogg
         },
       };
     },
-  };
+  });
 }

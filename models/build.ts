@@ -13,7 +13,15 @@ import { dirname, resolve } from 'node:path';
 import { CONVERTER_VERSION, convertTfjsGraph } from './convert-tfjs';
 import { LAYERS_CONVERTER_VERSION, convertTfjsLayers } from './convert-tfjs-layers';
 import { getModel, modelPath, models, projectRoot, verifyModel, type ModelEntry, type ModelId } from './registry';
-import { createSession, loadOnce, type CreateSessionOptions, type LoadedSession, type ModelLogger } from './session';
+import type * as ort from 'onnxruntime-node';
+import {
+  createSession,
+  idleSession,
+  loadOnce,
+  type CreateSessionOptions,
+  type LoadedSession,
+  type ModelLogger,
+} from './session';
 
 export interface BuildResult {
   id: string;
@@ -164,6 +172,39 @@ export async function openModelSession(
     logger: opts.logger,
     sessionOptions: opts.sessionOptions ?? REGISTERED_MODEL_OPTIONS,
   });
+}
+
+/** A registered model a thread holds only while it is used (an IdleSession), and the provider it last ran on. */
+export interface HeldModel {
+  readonly provider: string;
+  /** Whether the session is open (between a run and `idleMs` after the last, or release()). */
+  readonly loaded: boolean;
+  /** Releases the session now (it is opened again at the next run). */
+  release(): void;
+}
+
+/** `HeldModel` of a registered model (see openModelSession), with the run it is held for. */
+export function heldModel(
+  id: ModelId,
+  opts: Parameters<typeof openModelSession>[1],
+  idleMs: number,
+): HeldModel & { run(feeds: ort.InferenceSession.FeedsType): Promise<ort.InferenceSession.ReturnType> } {
+  let provider = 'not loaded yet';
+  const held = idleSession(() => openModelSession(id, opts), idleMs);
+  return {
+    get provider() {
+      return provider;
+    },
+    get loaded() {
+      return held.loaded;
+    },
+    release: () => held.release(),
+    run: (feeds) =>
+      held.use((loaded) => {
+        provider = loaded.provider;
+        return loaded.session.run(feeds);
+      }),
+  };
 }
 
 /** The session of a registered model, once per thread and provider list (see openModelSession). */

@@ -9,10 +9,10 @@
  * offset. A person's score is their centre's times the mean of their keypoints scoring above 0.127.
  */
 import * as ort from 'onnxruntime-node';
-import { openModelSession } from './build';
+import { heldModel, type HeldModel } from './build';
 import { checkRgbImage, letterboxRect, resizeRgb, type RgbImage } from './face-detector';
 import { getModel } from './registry';
-import { idleSession, type ModelLogger } from './session';
+import type { ModelLogger } from './session';
 
 /** MoveNet's keypoints, in its order ("left" is the person's own left). */
 export const KEYPOINTS = [
@@ -69,13 +69,8 @@ export interface Poses {
   peaks: Peak[];
 }
 
-export interface PoseDetector {
+export interface PoseDetector extends HeldModel {
   detect(image: RgbImage): Promise<Poses>;
-  provider: string;
-  /** Whether the session is open (between a detection and `idleMs` after the last, or release()). */
-  readonly loaded: boolean;
-  /** Releases the session now: a preparation is done with it. */
-  release(): void;
 }
 
 const MODEL_ID = 'movenet-multipose';
@@ -245,26 +240,13 @@ export async function poseInput(
  * first if it is missing.
  */
 export function createPoseDetector(opts: { providers: string[]; logger?: ModelLogger; idleMs?: number }): PoseDetector {
-  const entry = getModel(MODEL_ID);
-  let provider = 'not loaded yet';
-  const held = idleSession(() => openModelSession(MODEL_ID, opts), opts.idleMs ?? POSE_IDLE_MS);
-  return {
-    get provider() {
-      return provider;
-    },
-    get loaded() {
-      return held.loaded;
-    },
-    release: () => held.release(),
+  const input = getModel(MODEL_ID).input.name;
+  const model = heldModel(MODEL_ID, opts, opts.idleMs ?? POSE_IDLE_MS);
+  return Object.assign(model, {
     async detect(image: RgbImage): Promise<Poses> {
       checkRgbImage(image, 'pose');
       const { tensor, scale, padX, padY } = await poseInput(image);
-      const out = await held.use((loaded) => {
-        provider = loaded.provider;
-        return loaded.session.run({
-          [entry.input.name]: new ort.Tensor('float32', tensor, [1, POSE_SIZE, POSE_SIZE, 3]),
-        });
-      });
+      const out = await model.run({ [input]: new ort.Tensor('float32', tensor, [1, POSE_SIZE, POSE_SIZE, 3]) });
       const head = (name: string) => out[name].data as Float32Array;
       const found = decodePoses({
         size: POSE_SIZE / STRIDE,
@@ -286,7 +268,7 @@ export function createPoseDetector(opts: { providers: string[]; logger?: ModelLo
         peaks: found.peaks.map((k) => ({ ...k, ...toImage(k.x, k.y) })),
       };
     },
-  };
+  });
 }
 
 /** `found` with every point moved by `to` (a similarity map scaling lengths by `scale`): people found in a photo, placed in a frame of it. */
