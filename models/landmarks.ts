@@ -115,14 +115,21 @@ export function cropToImage(crop: Crop, u: number, v: number, size = SIZE): Poin
 
 /**
  * Samples the crop into a size x size NHWC float32 tensor, RGB in [0,1]. Bilinear, edge pixels
- * replicated outside the image; when the crop shrinks the face, each output pixel averages a grid
- * of up to 4x4 bilinear samples so that the result does not alias.
+ * replicated outside the image; when the crop shrinks the image, each output pixel averages a grid
+ * of up to 4x4 bilinear samples so that the result does not alias. `as: 'mediapipe-body'` samples
+ * as MediaPipe does a body's square instead: one bilinear tap a pixel, black beyond the image.
  */
-export function cropToTensor(image: RgbImage, crop: Crop, size = SIZE): Float32Array {
+export function cropToTensor(
+  image: RgbImage,
+  crop: Crop,
+  size = SIZE,
+  as: 'face' | 'mediapipe-body' = 'face',
+): Float32Array {
+  const beyond = as === 'mediapipe-body' ? 'black' : 'edge';
   const { data, width, height } = image;
   const out = new Float32Array(size * size * 3);
   const k = crop.side / size;
-  const n = Math.min(MAX_SUPERSAMPLING, Math.max(1, Math.ceil(k - 1e-9)));
+  const n = as === 'mediapipe-body' ? 1 : Math.min(MAX_SUPERSAMPLING, Math.max(1, Math.ceil(k - 1e-9)));
   const c = Math.cos(crop.angle) * k;
   const s = Math.sin(crop.angle) * k;
   const norm = 1 / (255 * n * n);
@@ -152,10 +159,21 @@ export function cropToTensor(image: RgbImage, crop: Crop, size = SIZE): Float32A
           const p01 = (y0 * width + x1) * 3;
           const p10 = (y1 * width + x0) * 3;
           const p11 = (y1 * width + x1) * 3;
-          const w00 = (1 - fx) * (1 - fy);
-          const w01 = fx * (1 - fy);
-          const w10 = (1 - fx) * fy;
-          const w11 = fx * fy;
+          let w00 = (1 - fx) * (1 - fy);
+          let w01 = fx * (1 - fy);
+          let w10 = (1 - fx) * fy;
+          let w11 = fx * fy;
+          if (beyond === 'black') {
+            // A tap beyond the image adds black.
+            const inX0 = x0f >= 0 && x0f <= maxX,
+              inX1 = x0f + 1 >= 0 && x0f + 1 <= maxX,
+              inY0 = y0f >= 0 && y0f <= maxY,
+              inY1 = y0f + 1 >= 0 && y0f + 1 <= maxY;
+            if (!(inX0 && inY0)) w00 = 0;
+            if (!(inX1 && inY0)) w01 = 0;
+            if (!(inX0 && inY1)) w10 = 0;
+            if (!(inX1 && inY1)) w11 = 0;
+          }
           r += data[p00] * w00 + data[p01] * w01 + data[p10] * w10 + data[p11] * w11;
           g += data[p00 + 1] * w00 + data[p01 + 1] * w01 + data[p10 + 1] * w10 + data[p11 + 1] * w11;
           b += data[p00 + 2] * w00 + data[p01 + 2] * w01 + data[p10 + 2] * w10 + data[p11 + 2] * w11;
