@@ -14,6 +14,8 @@
  *    elsewhere in the photo.
  * 3. In the unknown band, Bayes: alpha = p Pf / (p Pf + (1 - p) Pb), the mask as prior, the
  *    histograms as likelihoods (smoothed, with a floor so an unseen colour leaves the prior alone).
+ *    Where BlazePose's mask of the subject's own body (`body`) is surer than the mask, its
+ *    certainty is the prior (BODY_PRIOR).
  * 4. Only the person whose face the frame is about (models/subject-mask.ts): other people, and
  *    pieces not connected to the face (a lamp the mask took for a head), are background.
  * 5. The guided filter of `refineMask`, fed this posterior instead of the raw mask, puts the edge on
@@ -48,6 +50,14 @@ const BORDER_DOWN = 0.55;
 const PERSON_DENSITY = 3;
 /** The most the mask's probability counts for outside the core (see `core`). */
 const OUTSIDE_PRIOR = 0.9;
+/**
+ * The most BlazePose's mask of the subject's own body (`body`) counts for as the prior, where the
+ * coarse mask sees a person too: dark hair and a black top before a dark room have the room's
+ * colours, and from the capped prior the colour vote gave them to the room (a ponytail and a
+ * shoulder cut away on a new crop of party-3). At 0.99 a colour must be a hundred times likelier
+ * the room's to leave. BlazePose's edge runs inside the hair, so it adds no room around her.
+ */
+const BODY_PRIOR = 0.99;
 /** Fewer sure samples than this in a tile's neighbourhood: the colour model says nothing there. */
 const MIN_SAMPLES = 64;
 
@@ -68,7 +78,11 @@ export interface PersonMatteOptions extends RefineOptions {
   inPhoto?: Uint8Array;
   /** Other people's skeletons (models/pose.ts `otherPeople`, image px): seeds of the others as their faces are. */
   bones?: Bone[];
-  /** How surely an image point is the subject's own body, 0..1 (models/body-mask.ts): where it is not, the others' ground. */
+  /**
+   * How surely an image point is the subject's own body, 0..1 (models/body-mask.ts): where it is,
+   * the colour vote's prior (BODY_PRIOR); where it is not, near someone else's skeleton, the
+   * others' ground (models/subject-mask.ts).
+   */
   body?: (x: number, y: number) => number;
 }
 
@@ -304,6 +318,14 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
     const pb = (b >= 0 ? hb[b][cellBin[i]] / (64 * nb[b]) : 0) + floor;
     return (q * pf) / (q * pf + (1 - q) * pb);
   };
+  // How surely each cell is the subject's own body (BlazePose), where the mask sees a person too.
+  const mine = new Float32Array(n);
+  if (opts.body)
+    for (let gy = 0; gy < gh; gy++)
+      for (let gx = 0; gx < gw; gx++) {
+        const i = gy * gw + gx;
+        if (prior[i] >= 0.5) mine[i] = Math.min(BODY_PRIOR, opts.body((gx + 0.5) * CELL, (gy + 0.5) * CELL));
+      }
   const post = new Float32Array(n);
   for (let gy = 0; gy < gh; gy++) {
     const v = Math.min(th - 1, Math.max(0, (gy + 0.5) / TILE - 0.5));
@@ -318,7 +340,8 @@ export function personMatte(image: RgbImage, coarse: CoarseMask, opts: PersonMat
         continue;
       }
       // Outside the core the mask's certainty is capped: its "surely person" there must agree with the colours.
-      const q = inside[i] ? p : Math.min(p, OUTSIDE_PRIOR);
+      // Where BlazePose sees her own body, that certainty is the prior instead.
+      const q = Math.max(inside[i] ? p : Math.min(p, OUTSIDE_PRIOR), mine[i]);
       const u = Math.min(tw - 1, Math.max(0, (gx + 0.5) / TILE - 0.5));
       const x0 = Math.floor(u),
         x1 = Math.min(tw - 1, x0 + 1),
