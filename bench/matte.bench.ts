@@ -37,10 +37,13 @@ import { fmt } from './util';
 import { edgeBand, fringe, iou, meanAbs } from '../test/support/matte-measures';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
-/** The real set's usable head-and-shoulders crops (test/fixtures/real), p5-turned's tight crop and p3-blonde's ponytail crop (dark hair before a dark room). */
+/** The real set's usable head-and-shoulders crops (test/fixtures/real), p5-turned's tight crop, and the two crops added for dark hair before dark neighbours and a dark room. */
 const BENCH_SET = REAL_SET.filter(
   (c) =>
-    c.usable && (c.file.endsWith('-hs.jpg') || c.file === 'p5-turned-tight.jpg' || c.file === 'p3-blonde-ponytail.jpg'),
+    c.usable &&
+    (c.file.endsWith('-hs.jpg') ||
+      c.file === 'p5-turned-tight.jpg' ||
+      ['p3-blonde-ponytail.jpg', 'p3-dark-long.jpg'].includes(c.file)),
 );
 /** Half-width of the band around the peer's edge, as a fraction of the frame's width (16 px at 1024). */
 const BAND = 16 / 1024;
