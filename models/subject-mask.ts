@@ -21,14 +21,16 @@
  * 2. Two geodesic growths (a watershed on colour edges, Dijkstra from each seed set) over the mask:
  *    each cell goes to whichever reaches it at the lower cost; a step costs more the more the colour
  *    changes, the subject pays to go beyond the envelope and the others to come inside it (but not
- *    beside the head and neck where the colour is not the head's own: a neighbour's dark hair
- *    beside a blonde's neck), so the border between two people falls on the edge between them
+ *    beside the head and neck where the colour is not the head's own: a neighbour's near-black
+ *    hair beside a blonde's neck), so the border between two people falls on the edge between them
  *    (dark hair against a cheek). Against the others the subject also pays for each step into a
  *    colour foreign to her (FOREIGN_STEP), so a neighbour's top that her hair shades into with no
  *    sharp edge goes to the others. Where BlazePose's mask of the subject's own body (models/body-mask.ts)
  *    leaves a cell out and someone else's skeleton is near, the cell is their ground (`theirs`): the
  *    others grow there freely and are seeded there, and the subject pays more to step in (the woman
- *    behind's dark red top that the subject's dark hair shades into).
+ *    behind's dark red top that the subject's dark hair shades into). Where the mask is sure of her
+ *    inside the envelope, in her head's colours, the others pay more to come in (her long hair
+ *    falling behind her shoulder beside a neighbour in black).
  * 3. Cells that go to the others, cells of a colour foreign to the subject that a stranger's growth
  *    reaches before the subject, who reaches them only across edges (the rest of a friend's top
  *    along the edge), or cells that the subject reaches only far beyond the envelope (a soft
@@ -391,7 +393,7 @@ export function keepSubject(
   }
   grow(dS, heapS, p, half.colour, w, tax);
   grow(dF, heapF, p, half.colour, w, foreignTax);
-  // Beside the head and neck a colour the head does not have (a neighbour's dark hair beside a
+  // Beside the head and neck a colour the head does not have (a neighbour's near-black hair beside a
   // blonde's neck; her own dark top is in the core) is no more the subject's than the others': they
   // pay nothing to come inside the envelope there, and the border falls on the colour edge.
   const headDensity = ownDensity(half.colour, head, n);
